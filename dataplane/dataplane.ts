@@ -1,0 +1,535 @@
+/**
+ * The overlay model: one network namespace per VNI holding `br0` and `vxlan<vni>`, veths to the
+ * containers, and static fdb + neighbour entries on the VXLAN device for every remote endpoint.
+ *
+ * This is the only writer of kernel state in vxmesh. All inputs are validated before the first
+ * netlink request; a failure while building a network or an attachment rolls back what was created.
+ */
+import fs from 'node:fs';
+import { KernelError, NotFoundError, ValidationError } from './errors.js';
+import { createNetns, deleteNetns, listNetns, netnsExists, netnsPath, openNetns } from './netns.js';
+import { BRIDGE_NAME, hostVethName, macFromHostVethName, overlayNetnsName, vniFromNetnsName, vxlanName } from './names.js';
+import { RtnlSocket } from './netlink/socket.js';
+import { Rtnl, type FdbEntry, type Link, type NeighEntry } from './netlink/rtnl.js';
+import { planReconcile, planSize, type RemoteEndpoint } from './reconcile-plan.js';
+import { type Cidr, ipv4ToString, isIPv4, prefixMask, parseCidr, parseIfName, parseIPv4, parseMac, parseMtu, parsePort, parseVni, requireHostIn } from './validate.js';
+
+export type { RemoteEndpoint } from './reconcile-plan.js';
+
+export interface DataplaneOptions {
+  /** Prefix of overlay namespace names (`<prefix><vni>`). Default `vx-`. */
+  prefix?: string;
+  /** The host namespace (name or path) where VXLAN sockets live. Default: this process's. */
+  hostNetns?: string;
+  /** This host's VTEP address (must be assigned to an interface in the host namespace). */
+  vtep: string;
+  /** Underlay device name in the host namespace; default: the device that holds the VTEP address. */
+  underlayDev?: string;
+  /** VXLAN UDP port. Default 4789. */
+  vxlanPort?: number;
+}
+
+export interface NetworkSpec {
+  vni: number;
+  subnet: string;
+  /** Gateway address; assigned to br0 on every host (an anycast gateway) when given. */
+  gateway?: string;
+  /** Overlay MTU; default and maximum: underlay MTU − 50 (IPv4) / − 70 (IPv6). */
+  mtu?: number;
+}
+
+export interface OverlayInfo {
+  vni: number;
+  netns: string;
+  mtu: number;
+  subnet?: string;
+  gateway?: string;
+  vxlan?: Link;
+  bridge?: Link;
+  /** Local endpoints: MACs of the host-end veths on br0. */
+  localMacs: string[];
+}
+
+export interface AttachSpec {
+  vni: number;
+  /** Container namespace, by `ip netns` name or by path. */
+  netns: string;
+  /** Interface name inside the container namespace. Default `eth0`. */
+  ifname?: string;
+  mac: string;
+  /** Address, `a.b.c.d` or `a.b.c.d/n` (n must equal the subnet's prefix). */
+  ip: string;
+  /** Default route via this address (inside the subnet). */
+  gateway?: string;
+}
+
+export interface AttachResult {
+  vni: number;
+  mac: string;
+  ip: string;
+  prefix: number;
+  ifname: string;
+  hostIfname: string;
+  mtu: number;
+  /** false when an identical attachment already existed (nothing was changed). */
+  created: boolean;
+}
+
+export interface ReconcileError {
+  object: string;
+  errno: string;
+  message: string;
+}
+
+export interface ReconcileResult {
+  vni: number;
+  fdbReplaced: number;
+  fdbDeleted: number;
+  masterDeleted: number;
+  neighReplaced: number;
+  neighDeleted: number;
+  /** Total writes that succeeded. 0 means the kernel already matched. */
+  changes: number;
+  errors: ReconcileError[];
+}
+
+export interface OverlayTables {
+  vni: number;
+  netns: string;
+  vxlanIndex: number;
+  fdb: FdbEntry[];
+  neighbours: NeighEntry[];
+}
+
+interface Overlay {
+  vni: number;
+  netns: string;
+  fd: number;
+  rtnl: Rtnl;
+  spec: { subnet: Cidr; gateway?: string; mtu: number };
+}
+
+export class Dataplane {
+  readonly prefix: string;
+  readonly vtep: string;
+  readonly vxlanPort: number;
+  private readonly hostNetns?: string;
+  private readonly underlayDev?: string;
+  private host?: Rtnl;
+  private hostFd?: number;
+  private readonly overlays = new Map<number, Overlay>();
+  /** Serialises operations per VNI so reconcile/attach/remove never interleave on one overlay. */
+  private readonly locks = new Map<number, Promise<unknown>>();
+
+  constructor(opts: DataplaneOptions) {
+    this.prefix = opts.prefix ?? 'vx-';
+    if (!/^[A-Za-z0-9_.-]{1,40}$/.test(this.prefix)) throw new ValidationError('prefix', `invalid namespace prefix ${JSON.stringify(this.prefix)}`);
+    parseIPv4(opts.vtep, 'vtep');
+    this.vtep = opts.vtep;
+    this.vxlanPort = opts.vxlanPort === undefined ? 4789 : parsePort(opts.vxlanPort, 'vxlanPort');
+    this.hostNetns = opts.hostNetns;
+    if (opts.underlayDev !== undefined) this.underlayDev = parseIfName(opts.underlayDev, 'underlayDev');
+  }
+
+  /** Closes every netlink socket. Kernel state stays as it is. */
+  close(): void {
+    for (const o of this.overlays.values()) this.closeOverlay(o);
+    this.overlays.clear();
+    this.host?.sock.close();
+    if (this.hostFd !== undefined) fs.closeSync(this.hostFd);
+    this.host = undefined;
+    this.hostFd = undefined;
+  }
+
+  private hostRtnl(): Rtnl {
+    if (!this.host) {
+      if (this.hostNetns !== undefined) {
+        this.hostFd = openNetns(this.hostNetns, 'hostNetns');
+        this.host = new Rtnl(RtnlSocket.open(this.hostFd));
+      } else {
+        this.host = new Rtnl(RtnlSocket.open());
+      }
+    }
+    return this.host;
+  }
+
+  private withLock<T>(vni: number, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(vni) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.locks.set(vni, tail);
+    void tail.then(() => {
+      if (this.locks.get(vni) === tail) this.locks.delete(vni);
+    });
+    return next;
+  }
+
+  /** The underlay link (by option, or the one that holds the VTEP address) and its MTU. */
+  async underlay(): Promise<Link> {
+    const host = this.hostRtnl();
+    if (this.underlayDev !== undefined) {
+      const link = await host.linkByName(this.underlayDev);
+      if (!link) throw new NotFoundError('underlayDev', `device ${this.underlayDev} does not exist in the host namespace`);
+      return link;
+    }
+    const addr = (await host.addresses()).find((a) => a.ip === this.vtep);
+    if (!addr) throw new NotFoundError('vtep', `no interface in the host namespace holds the VTEP address ${this.vtep}`);
+    const link = (await host.links()).find((l) => l.index === addr.index);
+    if (!link) throw new NotFoundError('vtep', `the interface holding ${this.vtep} disappeared`);
+    return link;
+  }
+
+  /** Largest overlay MTU this underlay allows. */
+  async maxMtu(): Promise<number> {
+    const link = await this.underlay();
+    return link.mtu - (this.vtep.includes(':') ? 70 : 50);
+  }
+
+  private validateNetwork(spec: NetworkSpec): { vni: number; subnet: Cidr; gateway?: string; mtu?: number } {
+    if (spec === null || typeof spec !== 'object') throw new ValidationError('network', 'must be an object');
+    const vni = parseVni(spec.vni);
+    const subnet = parseCidr(spec.subnet);
+    const gateway = spec.gateway === undefined ? undefined : requireHostIn(spec.gateway, subnet, 'gateway');
+    const mtu = spec.mtu === undefined ? undefined : parseMtu(spec.mtu);
+    return { vni, subnet, gateway, mtu };
+  }
+
+  /**
+   * Builds (or adopts, or repairs) the overlay namespace of a network. Idempotent. A newly created
+   * namespace is removed again if any later step fails.
+   */
+  async ensureNetwork(spec: NetworkSpec): Promise<OverlayInfo> {
+    const v = this.validateNetwork(spec);
+    const maxMtu = await this.maxMtu();
+    if (v.mtu !== undefined && v.mtu > maxMtu) {
+      throw new ValidationError('mtu', `${v.mtu} exceeds the largest overlay MTU of this underlay (${maxMtu})`);
+    }
+    const mtu = v.mtu ?? maxMtu;
+    const underlayIndex = this.underlayDev !== undefined ? (await this.underlay()).index : undefined;
+    return this.withLock(v.vni, async () => {
+      const name = overlayNetnsName(this.prefix, v.vni);
+      const fresh = !netnsExists(name);
+      if (fresh) createNetns(name);
+      try {
+        const o = this.openOverlay(v.vni, { subnet: v.subnet, gateway: v.gateway, mtu });
+        await this.buildOverlay(o, underlayIndex);
+        return await this.describe(o);
+      } catch (err) {
+        if (fresh) this.destroyOverlayNamespace(v.vni);
+        throw err;
+      }
+    });
+  }
+
+  private openOverlay(vni: number, spec: Overlay['spec']): Overlay {
+    const existing = this.overlays.get(vni);
+    if (existing) {
+      existing.spec = spec;
+      return existing;
+    }
+    const netns = overlayNetnsName(this.prefix, vni);
+    const fd = openNetns(netns);
+    const o: Overlay = { vni, netns, fd, rtnl: new Rtnl(RtnlSocket.open(fd)), spec };
+    this.overlays.set(vni, o);
+    return o;
+  }
+
+  private closeOverlay(o: Overlay): void {
+    o.rtnl.sock.close();
+    fs.closeSync(o.fd);
+  }
+
+  private async buildOverlay(o: Overlay, underlayIndex: number | undefined): Promise<void> {
+    const r = o.rtnl;
+    const { mtu, gateway, subnet } = o.spec;
+    const lo = await r.linkByName('lo');
+    if (lo && !lo.up) await r.setLink(lo.index, { up: true }, 'lo');
+
+    let br = await r.linkByName(BRIDGE_NAME);
+    if (br && br.kind !== 'bridge') throw new ValidationError('vni', `${o.netns} has a ${BRIDGE_NAME} that is not a bridge`);
+    if (!br) {
+      await r.createBridge(BRIDGE_NAME, mtu);
+      br = await r.linkByName(BRIDGE_NAME);
+    }
+    if (!br) throw new KernelError('ENODEV', `bridge ${BRIDGE_NAME} in ${o.netns}`, 'create');
+    if (br.mtu !== mtu) await r.setLink(br.index, { mtu }, `bridge ${BRIDGE_NAME}`);
+    if (gateway !== undefined) await r.addAddress(br.index, gateway, subnet.prefix, `gateway ${gateway}/${subnet.prefix} on ${BRIDGE_NAME}`);
+
+    const vxName = vxlanName(o.vni);
+    let vx = await r.linkByName(vxName);
+    const wrong =
+      vx &&
+      (vx.kind !== 'vxlan' || vx.vxlan?.vni !== o.vni || vx.vxlan.local !== this.vtep || vx.vxlan.port !== this.vxlanPort ||
+        vx.vxlan.learning || !vx.vxlan.proxy || (underlayIndex !== undefined && vx.vxlan.underlayIndex !== underlayIndex));
+    if (vx && wrong) {
+      // Config changed (e.g. a new VTEP address): the device must be recreated; entries follow on reconcile.
+      await r.deleteLink(vx.index, `vxlan ${vxName}`);
+      vx = undefined;
+    }
+    if (!vx) {
+      // Created by the host namespace's socket, so the UDP socket lives there; placed straight into the overlay.
+      await this.hostRtnl().createVxlan({ name: vxName, vni: o.vni, local: this.vtep, port: this.vxlanPort, underlayIndex, mtu, netnsFd: o.fd });
+      vx = await r.linkByName(vxName);
+    }
+    if (!vx) throw new KernelError('ENODEV', `vxlan ${vxName} in ${o.netns}`, 'create');
+    if (vx.mtu !== mtu) await r.setLink(vx.index, { mtu }, `vxlan ${vxName}`);
+    if (vx.master !== br.index) await r.setLink(vx.index, { master: br.index }, `vxlan ${vxName}`);
+    await r.setBridgePortLearning(vx.index, false, `vxlan ${vxName}`);
+    if (!vx.up) await r.setLink(vx.index, { up: true }, `vxlan ${vxName}`);
+    if (!br.up) await r.setLink(br.index, { up: true }, `bridge ${BRIDGE_NAME}`);
+  }
+
+  private async describe(o: Overlay): Promise<OverlayInfo> {
+    const links = await o.rtnl.links();
+    const br = links.find((l) => l.name === BRIDGE_NAME);
+    const vx = links.find((l) => l.name === vxlanName(o.vni));
+    return {
+      vni: o.vni,
+      netns: o.netns,
+      mtu: vx?.mtu ?? o.spec.mtu,
+      subnet: o.spec.subnet.text,
+      gateway: o.spec.gateway,
+      vxlan: vx,
+      bridge: br,
+      localMacs: links.filter((l) => br && l.master === br.index).map((l) => macFromHostVethName(l.name)).filter((m): m is string => m !== undefined),
+    };
+  }
+
+  private overlay(vni: number): Overlay {
+    const o = this.overlays.get(vni);
+    if (!o) throw new NotFoundError('vni', `network ${vni} is not set up on this host (call ensureNetwork first)`);
+    return o;
+  }
+
+  /** Connects a container namespace to the overlay with a veth pair. Idempotent for an identical request. */
+  async attach(spec: AttachSpec): Promise<AttachResult> {
+    if (spec === null || typeof spec !== 'object') throw new ValidationError('attach', 'must be an object');
+    const vni = parseVni(spec.vni);
+    const o = this.overlay(vni);
+    const ifname = parseIfName(spec.ifname ?? 'eth0', 'ifname');
+    const mac = parseMac(spec.mac, 'mac');
+    if (typeof spec.ip !== 'string') throw new ValidationError('ip', 'must be an IPv4 address string');
+    const [ip, len] = spec.ip.split('/') as [string, string | undefined];
+    requireHostIn(ip, o.spec.subnet, 'ip');
+    if (len !== undefined && Number(len) !== o.spec.subnet.prefix) {
+      throw new ValidationError('ip', `prefix /${len} does not match the network's subnet ${o.spec.subnet.text}`);
+    }
+    if (o.spec.gateway !== undefined && ip === o.spec.gateway) throw new ValidationError('ip', `${ip} is the network's gateway address`);
+    const gateway = spec.gateway === undefined ? o.spec.gateway : requireHostIn(spec.gateway, o.spec.subnet, 'gateway');
+    if (typeof spec.netns !== 'string' || spec.netns === '') throw new ValidationError('netns', 'must be a namespace name or path');
+    const ctFd = openNetns(spec.netns, 'netns');
+    const hostIfname = hostVethName(mac);
+    const { prefix } = o.spec.subnet;
+    const { mtu } = o.spec;
+    try {
+      return await this.withLock(vni, async () => {
+        const ct = new Rtnl(RtnlSocket.open(ctFd));
+        try {
+          const existingCt = await ct.linkByName(ifname);
+          const existingHost = await o.rtnl.linkByName(hostIfname);
+          if (existingCt || existingHost) {
+            if (existingCt && existingHost && existingCt.mac === mac && existingHost.master !== undefined) {
+              const addrs = await ct.addresses();
+              if (addrs.some((a) => a.index === existingCt.index && a.ip === ip && a.prefix === prefix)) {
+                return { vni, mac, ip, prefix, ifname, hostIfname, mtu: existingCt.mtu, created: false };
+              }
+            }
+            if (existingCt) throw new ValidationError('ifname', `${ifname} already exists in ${spec.netns}`);
+            throw new ValidationError('mac', `an endpoint with MAC ${mac} is already attached to network ${vni}`);
+          }
+          const br = await o.rtnl.linkByName(BRIDGE_NAME);
+          if (!br) throw new NotFoundError('vni', `${o.netns} has no ${BRIDGE_NAME}; call ensureNetwork again`);
+          await o.rtnl.createVeth({ name: hostIfname, mtu, peerName: ifname, peerMac: mac, peerNetnsFd: ctFd });
+          try {
+            const hostEnd = await o.rtnl.linkByName(hostIfname);
+            const ctEnd = await ct.linkByName(ifname);
+            if (!hostEnd || !ctEnd) throw new KernelError('ENODEV', `veth ${hostIfname}/${ifname}`, 'create');
+            await o.rtnl.setLink(hostEnd.index, { master: br.index }, `veth ${hostIfname}`);
+            await o.rtnl.setLink(hostEnd.index, { up: true }, `veth ${hostIfname}`);
+            await ct.addAddress(ctEnd.index, ip, prefix, `address ${ip}/${prefix} on ${ifname}`);
+            await ct.setLink(ctEnd.index, { up: true }, `${ifname} in ${spec.netns}`);
+            const lo = await ct.linkByName('lo');
+            if (lo && !lo.up) await ct.setLink(lo.index, { up: true }, `lo in ${spec.netns}`);
+            if (gateway !== undefined) await ct.addDefaultRoute(gateway, ctEnd.index);
+          } catch (err) {
+            const created = await o.rtnl.linkByName(hostIfname);
+            if (created) await o.rtnl.deleteLink(created.index, `veth ${hostIfname}`).catch(() => undefined);
+            throw err;
+          }
+          return { vni, mac, ip, prefix, ifname, hostIfname, mtu, created: true };
+        } finally {
+          ct.sock.close();
+        }
+      });
+    } finally {
+      fs.closeSync(ctFd);
+    }
+  }
+
+  /** Removes the veth of the endpoint with this MAC. Returns false if there was none. */
+  async detach(vniIn: number, macIn: string): Promise<boolean> {
+    const vni = parseVni(vniIn);
+    const mac = parseMac(macIn, 'mac');
+    const o = this.overlay(vni);
+    return this.withLock(vni, async () => {
+      const link = await o.rtnl.linkByName(hostVethName(mac));
+      if (!link) return false;
+      try {
+        await o.rtnl.deleteLink(link.index, `veth ${link.name}`);
+      } catch (err) {
+        if (err instanceof KernelError && err.errno === 'ENODEV') return false;
+        throw err;
+      }
+      return true;
+    });
+  }
+
+  /** MAC of an interface in a namespace (how the CLI finds which endpoint `--netns X --ifname Y` is). */
+  async macOf(netns: string, ifname: string): Promise<string | undefined> {
+    const fd = openNetns(netns, 'netns');
+    const r = new Rtnl(RtnlSocket.open(fd));
+    try {
+      return (await r.linkByName(parseIfName(ifname)))?.mac;
+    } finally {
+      r.sock.close();
+      fs.closeSync(fd);
+    }
+  }
+
+  /** Validates a desired set: formats, duplicates, and no entry pointing at this host. */
+  static validateRemotes(desired: RemoteEndpoint[], localVtep?: string): RemoteEndpoint[] {
+    if (!Array.isArray(desired)) throw new ValidationError('endpoints', 'must be an array');
+    const byMac = new Map<string, RemoteEndpoint>();
+    const byIp = new Map<string, string>();
+    desired.forEach((e, i) => {
+      if (e === null || typeof e !== 'object') throw new ValidationError(`endpoints[${i}]`, 'must be an object');
+      const mac = parseMac(e.mac, `endpoints[${i}].mac`);
+      parseIPv4(e.ip, `endpoints[${i}].ip`);
+      if (typeof e.vtep !== 'string' || !(isIPv4(e.vtep) || /^[0-9a-fA-F:]+$/.test(e.vtep))) {
+        throw new ValidationError(`endpoints[${i}].vtep`, `invalid VTEP address ${JSON.stringify(e.vtep)}`);
+      }
+      if (localVtep !== undefined && e.vtep === localVtep) throw new ValidationError(`endpoints[${i}].vtep`, `${e.vtep} is this host's own VTEP`);
+      const prior = byMac.get(mac);
+      if (prior && (prior.ip !== e.ip || prior.vtep !== e.vtep)) throw new ValidationError(`endpoints[${i}].mac`, `${mac} appears twice with different data`);
+      const ipOwner = byIp.get(e.ip);
+      if (ipOwner !== undefined && ipOwner !== mac) throw new ValidationError(`endpoints[${i}].ip`, `${e.ip} is claimed by both ${ipOwner} and ${mac}`);
+      byMac.set(mac, { mac, ip: e.ip, vtep: e.vtep });
+      byIp.set(e.ip, mac);
+    });
+    return [...byMac.values()];
+  }
+
+  /**
+   * Makes the VXLAN device's fdb and neighbour tables equal to `desired` (the remote endpoints) with
+   * the fewest writes. Failed writes are reported in `errors`; everything else is still applied, so
+   * the next reconcile only has the failures left to do.
+   */
+  async reconcile(vniIn: number, desiredIn: RemoteEndpoint[]): Promise<ReconcileResult> {
+    const vni = parseVni(vniIn);
+    const desired = Dataplane.validateRemotes(desiredIn, this.vtep);
+    const o = this.overlay(vni);
+    return this.withLock(vni, async () => {
+      const vx = await o.rtnl.linkByName(vxlanName(vni));
+      if (!vx) throw new NotFoundError('vni', `${o.netns} has no ${vxlanName(vni)}; call ensureNetwork again`);
+      const [fdb, neigh] = await Promise.all([o.rtnl.fdb(vx.index), o.rtnl.neighbours(vx.index)]);
+      const plan = planReconcile(fdb, neigh, desired);
+      const result: ReconcileResult = { vni, fdbReplaced: 0, fdbDeleted: 0, masterDeleted: 0, neighReplaced: 0, neighDeleted: 0, changes: 0, errors: [] };
+      if (planSize(plan) === 0) return result;
+      const r = o.rtnl;
+      const ops: Array<[keyof Omit<ReconcileResult, 'vni' | 'changes' | 'errors'>, string, () => Promise<unknown>]> = [];
+      // Withdraw first (ARP answers, then forwarding), then program; replace never needs a delete.
+      for (const ip of plan.neighDelete) ops.push(['neighDeleted', `neighbour ${ip}`, () => r.deleteNeighbour(vx.index, ip)]);
+      for (const d of plan.fdbDelete) ops.push(['fdbDeleted', `fdb ${d.mac}${d.dst ? ` dst ${d.dst}` : ''}`, () => r.deleteFdb(vx.index, d.mac, { dst: d.dst })]);
+      for (const mac of plan.masterDelete) ops.push(['masterDeleted', `fdb ${mac} master`, () => r.deleteFdb(vx.index, mac, { master: true })]);
+      for (const f of plan.fdbReplace) ops.push(['fdbReplaced', `fdb ${f.mac} dst ${f.dst}`, () => r.replaceFdb(vx.index, f.mac, f.dst)]);
+      for (const n of plan.neighReplace) ops.push(['neighReplaced', `neighbour ${n.ip} lladdr ${n.mac}`, () => r.replaceNeighbour(vx.index, n.ip, n.mac)]);
+      const settled = await Promise.allSettled(ops.map(([, , run]) => run()));
+      settled.forEach((s, i) => {
+        const [counter, object] = ops[i] as (typeof ops)[number];
+        if (s.status === 'fulfilled') {
+          result[counter]++;
+          result.changes++;
+        } else {
+          const err = s.reason as Error;
+          // Deleting what is already gone is success: the goal state holds.
+          if (err instanceof KernelError && err.errno === 'ENOENT' && counter.endsWith('Deleted')) return;
+          result.errors.push({ object: `${object} on ${vxlanName(vni)} in ${o.netns}`, errno: err instanceof KernelError ? err.errno : 'EIO', message: err.message });
+        }
+      });
+      return result;
+    });
+  }
+
+  /** The VXLAN device's kernel tables. */
+  async dump(vniIn: number): Promise<OverlayTables> {
+    const vni = parseVni(vniIn);
+    const o = this.overlay(vni);
+    const vx = await o.rtnl.linkByName(vxlanName(vni));
+    if (!vx) throw new NotFoundError('vni', `${o.netns} has no ${vxlanName(vni)}`);
+    const [fdb, neighbours] = await Promise.all([o.rtnl.fdb(vx.index), o.rtnl.neighbours(vx.index)]);
+    return { vni, netns: o.netns, vxlanIndex: vx.index, fdb, neighbours };
+  }
+
+  /** Removes a network's overlay namespace and devices (containers lose their interface on it). */
+  async removeNetwork(vniIn: number): Promise<boolean> {
+    const vni = parseVni(vniIn);
+    return this.withLock(vni, async () => this.destroyOverlayNamespace(vni));
+  }
+
+  private destroyOverlayNamespace(vni: number): boolean {
+    const name = overlayNetnsName(this.prefix, vni);
+    const o = this.overlays.get(vni);
+    if (o) {
+      this.closeOverlay(o);
+      this.overlays.delete(vni);
+    }
+    if (!netnsExists(name)) return false;
+    // Deleting the namespace destroys its devices (veths, bridge, vxlan) once nothing holds it open;
+    // we closed our socket above, so the VNI's UDP port is free again right after.
+    deleteNetns(name);
+    return true;
+  }
+
+  /**
+   * Lists the overlays with our prefix that exist in the kernel, without changing anything, and
+   * opens them so reconcile/attach work on them. Their subnet comes from the address on br0 if any.
+   */
+  async adopt(): Promise<OverlayInfo[]> {
+    const out: OverlayInfo[] = [];
+    for (const name of listNetns()) {
+      const vni = vniFromNetnsName(this.prefix, name);
+      if (vni === undefined || !netnsExists(name)) continue;
+      const o = this.overlays.get(vni) ?? this.openOverlay(vni, { subnet: { network: '0.0.0.0', prefix: 0, text: '' }, mtu: 0 });
+      const links = await o.rtnl.links();
+      const br = links.find((l) => l.name === BRIDGE_NAME);
+      const vx = links.find((l) => l.name === vxlanName(vni));
+      if (o.spec.mtu === 0) {
+        o.spec.mtu = vx?.mtu ?? br?.mtu ?? 0;
+        const addr = br ? (await o.rtnl.addresses()).find((a) => a.index === br.index) : undefined;
+        if (addr) {
+          o.spec.subnet = parseCidr(`${ipv4ToString((parseIPv4(addr.ip) & prefixMask(addr.prefix)) >>> 0)}/${addr.prefix}`);
+          o.spec.gateway = addr.ip;
+        }
+      }
+      out.push(await this.describe(o));
+    }
+    return out;
+  }
+
+  /** Removes overlays with our prefix whose VNI is not in `wanted`. Returns the VNIs removed. */
+  async removeStale(wanted: Iterable<number>): Promise<number[]> {
+    const keep = new Set(wanted);
+    const removed: number[] = [];
+    for (const name of listNetns()) {
+      const vni = vniFromNetnsName(this.prefix, name);
+      if (vni === undefined || keep.has(vni)) continue;
+      if (await this.removeNetwork(vni)) removed.push(vni);
+    }
+    return removed;
+  }
+
+  /** Path of a network's overlay namespace. */
+  overlayNetnsPath(vni: number): string {
+    return netnsPath(overlayNetnsName(this.prefix, parseVni(vni)));
+  }
+}

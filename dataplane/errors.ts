@@ -1,0 +1,42 @@
+/**
+ * Typed errors raised by the data plane.
+ *
+ * - {@link ValidationError}: the caller's input is wrong; nothing was sent to the kernel.
+ * - {@link KernelError}: the kernel refused a request; carries the errno name and the object.
+ * - {@link NotFoundError}: a namespace, device or network the caller named does not exist.
+ */
+export class VxmeshError extends Error {
+  override name = 'VxmeshError';
+}
+
+export class ValidationError extends VxmeshError {
+  override name = 'ValidationError';
+  /** The input field that was rejected (e.g. `mac`, `ip`, `vni`). */
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(`${field}: ${message}`);
+    this.field = field;
+  }
+}
+
+export class NotFoundError extends VxmeshError {
+  override name = 'NotFoundError';
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(`${field}: ${message}`);
+    this.field = field;
+  }
+}
+
+export class KernelError extends VxmeshError {
+  override name = 'KernelError';
+  /** errno name, e.g. `EEXIST`, `ENOENT`. */
+  readonly errno: string;
+  /** The object the failed request concerned, e.g. `fdb 02:00:00:00:00:01 dev vxlan42`. */
+  readonly object: string;
+  constructor(errno: string, object: string, operation: string) {
+    super(`${operation} ${object}: ${errno}`);
+    this.errno = errno;
+    this.object = object;
+  }
+}

@@ -1,0 +1,24 @@
+/** Names of the kernel objects vxmesh owns. One place, so adopt/cleanup and creation agree. */
+export const BRIDGE_NAME = 'br0';
+
+export const overlayNetnsName = (prefix: string, vni: number): string => `${prefix}${vni}`;
+
+export const vxlanName = (vni: number): string => `vxlan${vni}`;
+
+/** Host end of a container's veth, in the overlay namespace: `ve` + the MAC's 12 hex digits. */
+export const hostVethName = (mac: string): string => `ve${mac.replace(/:/g, '')}`;
+
+/** The MAC encoded in a host-end veth name, or undefined if the name is not one of ours. */
+export function macFromHostVethName(name: string): string | undefined {
+  const m = /^ve([0-9a-f]{12})$/.exec(name);
+  return m ? (m[1] as string).match(/../g)?.join(':') : undefined;
+}
+
+/** The VNI of an overlay namespace name with our prefix, or undefined. */
+export function vniFromNetnsName(prefix: string, name: string): number | undefined {
+  if (!name.startsWith(prefix)) return undefined;
+  const rest = name.slice(prefix.length);
+  if (!/^[1-9][0-9]{0,7}$/.test(rest)) return undefined;
+  const vni = Number(rest);
+  return vni <= 16777215 ? vni : undefined;
+}

@@ -1,0 +1,370 @@
+/**
+ * Typed rtnetlink operations on one namespace's socket: links (bridge, vxlan, veth), IPv4 addresses,
+ * routes, and neighbour tables (AF_BRIDGE fdb and AF_INET ARP). Every write names its object in errors.
+ */
+import { ipv4ToBytes, macToBytes, bytesToMac } from '../validate.js';
+import {
+  type Attr, encodeAttrs, encodeIfInfo, decodeIfInfo, encodeIfAddr, decodeIfAddr, encodeNdMsg, decodeNdMsg, encodeRtMsg, decodeRtMsg,
+  parseAttrs, getString, getU32, getU8, u8, u16be, u32, str, IFINFO_LEN, IFADDR_LEN, NDMSG_LEN, RTMSG_LEN,
+} from './codec.js';
+import * as C from './constants.js';
+import type { RtnlSocket } from './socket.js';
+
+export interface VxlanInfo {
+  vni: number;
+  local?: string;
+  port?: number;
+  learning?: boolean;
+  proxy?: boolean;
+  underlayIndex?: number;
+}
+
+export interface Link {
+  index: number;
+  name: string;
+  mtu: number;
+  up: boolean;
+  mac?: string;
+  master?: number;
+  kind?: string;
+  vxlan?: VxlanInfo;
+}
+
+export interface Address {
+  index: number;
+  ip: string;
+  prefix: number;
+}
+
+export interface FdbEntry {
+  mac: string;
+  /** Remote VTEP for vxlan self entries. */
+  dst?: string;
+  self: boolean;
+  master: boolean;
+  state: number;
+  ifindex: number;
+}
+
+export interface NeighEntry {
+  ip: string;
+  mac?: string;
+  state: number;
+  ifindex: number;
+}
+
+export interface Route {
+  dst: string;
+  dstLen: number;
+  gateway?: string;
+  oif?: number;
+  table: number;
+}
+
+const ipFromBytes = (b: Buffer | undefined): string | undefined => {
+  if (!b) return undefined;
+  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+  if (b.length === 16) {
+    const parts: string[] = [];
+    for (let i = 0; i < 16; i += 2) parts.push(b.readUInt16BE(i).toString(16));
+    return parts.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
+  }
+  return undefined;
+};
+
+function parseLink(payload: Buffer): Link {
+  const info = decodeIfInfo(payload);
+  const attrs = parseAttrs(payload, IFINFO_LEN);
+  const link: Link = {
+    index: info.index,
+    name: getString(attrs.get(C.IFLA_IFNAME)) ?? '',
+    mtu: getU32(attrs.get(C.IFLA_MTU)) ?? 0,
+    up: (info.flags & C.IFF_UP) !== 0,
+  };
+  const mac = attrs.get(C.IFLA_ADDRESS);
+  if (mac && mac.length === 6) link.mac = bytesToMac(mac);
+  const master = getU32(attrs.get(C.IFLA_MASTER));
+  if (master) link.master = master;
+  const linkinfo = attrs.get(C.IFLA_LINKINFO);
+  if (linkinfo) {
+    const li = parseAttrs(linkinfo);
+    link.kind = getString(li.get(C.IFLA_INFO_KIND));
+    const data = li.get(C.IFLA_INFO_DATA);
+    if (link.kind === 'vxlan' && data) {
+      const v = parseAttrs(data);
+      const port = v.get(C.IFLA_VXLAN_PORT);
+      link.vxlan = {
+        vni: getU32(v.get(C.IFLA_VXLAN_ID)) ?? 0,
+        local: ipFromBytes(v.get(C.IFLA_VXLAN_LOCAL) ?? v.get(C.IFLA_VXLAN_LOCAL6)),
+        port: port && port.length >= 2 ? port.readUInt16BE(0) : undefined,
+        learning: getU8(v.get(C.IFLA_VXLAN_LEARNING)) === 1,
+        proxy: getU8(v.get(C.IFLA_VXLAN_PROXY)) === 1,
+        underlayIndex: getU32(v.get(C.IFLA_VXLAN_LINK)),
+      };
+    }
+  }
+  return link;
+}
+
+export interface LinkChange {
+  up?: boolean;
+  master?: number;
+  mtu?: number;
+  mac?: string;
+  name?: string;
+  /** Moves the link into the namespace with this file descriptor. */
+  netnsFd?: number;
+}
+
+export interface VethSpec {
+  name: string;
+  mtu: number;
+  peerName: string;
+  peerMac?: string;
+  /** Namespace for the peer end (default: the socket's own). */
+  peerNetnsFd?: number;
+}
+
+export interface VxlanSpec {
+  name: string;
+  vni: number;
+  local: string;
+  port: number;
+  underlayIndex?: number;
+  mtu: number;
+  /** Namespace to move the new device into (its UDP socket stays in the creating namespace). */
+  netnsFd?: number;
+}
+
+/** Operations on one namespace. */
+export class Rtnl {
+  constructor(readonly sock: RtnlSocket) {}
+
+  async links(): Promise<Link[]> {
+    const msgs = await this.sock.dump(C.RTM_GETLINK, [encodeIfInfo({ family: C.AF_UNSPEC })], { what: 'links', op: 'dump' });
+    return msgs.filter((m) => m.header.type === C.RTM_NEWLINK).map((m) => parseLink(m.payload));
+  }
+
+  /** One link by name, or undefined if there is none. */
+  async linkByName(name: string): Promise<Link | undefined> {
+    try {
+      const msgs = await this.sock.request(C.RTM_GETLINK, 0, [encodeIfInfo({}), encodeAttrs([{ type: C.IFLA_IFNAME, value: str(name) }])], { what: `link ${name}`, op: 'get' });
+      const m = msgs.find((x) => x.header.type === C.RTM_NEWLINK);
+      return m ? parseLink(m.payload) : undefined;
+    } catch (err) {
+      if ((err as { errno?: string }).errno === 'ENODEV') return undefined;
+      throw err;
+    }
+  }
+
+  createBridge(name: string, mtu: number): Promise<unknown> {
+    const attrs: Attr[] = [
+      { type: C.IFLA_IFNAME, value: str(name) },
+      { type: C.IFLA_MTU, value: u32(mtu) },
+      { type: C.IFLA_LINKINFO, value: [{ type: C.IFLA_INFO_KIND, value: str('bridge') }] },
+    ];
+    return this.sock.request(C.RTM_NEWLINK, C.NLM_F_CREATE | C.NLM_F_EXCL, [encodeIfInfo({}), encodeAttrs(attrs)], { what: `bridge ${name}`, op: 'create' });
+  }
+
+  createVxlan(spec: VxlanSpec): Promise<unknown> {
+    const data: Attr[] = [
+      { type: C.IFLA_VXLAN_ID, value: u32(spec.vni) },
+      spec.local.includes(':')
+        ? { type: C.IFLA_VXLAN_LOCAL6, value: ipv6ToBytes(spec.local) }
+        : { type: C.IFLA_VXLAN_LOCAL, value: ipv4ToBytes(spec.local) },
+      { type: C.IFLA_VXLAN_PORT, value: u16be(spec.port) },
+      { type: C.IFLA_VXLAN_LEARNING, value: u8(0) },
+      { type: C.IFLA_VXLAN_PROXY, value: u8(1) },
+    ];
+    if (spec.underlayIndex !== undefined) data.push({ type: C.IFLA_VXLAN_LINK, value: u32(spec.underlayIndex) });
+    const attrs: Attr[] = [
+      { type: C.IFLA_IFNAME, value: str(spec.name) },
+      { type: C.IFLA_MTU, value: u32(spec.mtu) },
+      { type: C.IFLA_LINKINFO, value: [{ type: C.IFLA_INFO_KIND, value: str('vxlan') }, { type: C.IFLA_INFO_DATA, value: data }] },
+    ];
+    if (spec.netnsFd !== undefined) attrs.push({ type: C.IFLA_NET_NS_FD, value: u32(spec.netnsFd) });
+    return this.sock.request(C.RTM_NEWLINK, C.NLM_F_CREATE | C.NLM_F_EXCL, [encodeIfInfo({}), encodeAttrs(attrs)], { what: `vxlan ${spec.name} (vni ${spec.vni})`, op: 'create' });
+  }
+
+  createVeth(spec: VethSpec): Promise<unknown> {
+    const peerAttrs: Attr[] = [
+      { type: C.IFLA_IFNAME, value: str(spec.peerName) },
+      { type: C.IFLA_MTU, value: u32(spec.mtu) },
+    ];
+    if (spec.peerMac) peerAttrs.push({ type: C.IFLA_ADDRESS, value: macToBytes(spec.peerMac) });
+    if (spec.peerNetnsFd !== undefined) peerAttrs.push({ type: C.IFLA_NET_NS_FD, value: u32(spec.peerNetnsFd) });
+    const peer = Buffer.concat([encodeIfInfo({}), encodeAttrs(peerAttrs)]);
+    const attrs: Attr[] = [
+      { type: C.IFLA_IFNAME, value: str(spec.name) },
+      { type: C.IFLA_MTU, value: u32(spec.mtu) },
+      {
+        type: C.IFLA_LINKINFO,
+        value: [
+          { type: C.IFLA_INFO_KIND, value: str('veth') },
+          { type: C.IFLA_INFO_DATA, value: [{ type: C.VETH_INFO_PEER, value: peer }] },
+        ],
+      },
+    ];
+    return this.sock.request(C.RTM_NEWLINK, C.NLM_F_CREATE | C.NLM_F_EXCL, [encodeIfInfo({}), encodeAttrs(attrs)], { what: `veth ${spec.name} peer ${spec.peerName}`, op: 'create' });
+  }
+
+  setLink(index: number, change: LinkChange, what = `link #${index}`): Promise<unknown> {
+    const attrs: Attr[] = [];
+    if (change.name !== undefined) attrs.push({ type: C.IFLA_IFNAME, value: str(change.name) });
+    if (change.mtu !== undefined) attrs.push({ type: C.IFLA_MTU, value: u32(change.mtu) });
+    if (change.master !== undefined) attrs.push({ type: C.IFLA_MASTER, value: u32(change.master) });
+    if (change.mac !== undefined) attrs.push({ type: C.IFLA_ADDRESS, value: macToBytes(change.mac) });
+    if (change.netnsFd !== undefined) attrs.push({ type: C.IFLA_NET_NS_FD, value: u32(change.netnsFd) });
+    const info = encodeIfInfo({ index, flags: change.up ? C.IFF_UP : 0, change: change.up === undefined ? 0 : C.IFF_UP });
+    return this.sock.request(C.RTM_NEWLINK, 0, [info, encodeAttrs(attrs)], { what, op: 'set' });
+  }
+
+  /** Turns bridge-port MAC learning on or off for a port (IFLA_INFO_SLAVE_DATA). */
+  setBridgePortLearning(index: number, learning: boolean, what = `link #${index}`): Promise<unknown> {
+    const attrs: Attr[] = [
+      {
+        type: C.IFLA_LINKINFO,
+        value: [
+          { type: C.IFLA_INFO_SLAVE_KIND, value: str('bridge') },
+          { type: C.IFLA_INFO_SLAVE_DATA, value: [{ type: C.IFLA_BRPORT_LEARNING, value: u8(learning ? 1 : 0) }] },
+        ],
+      },
+    ];
+    return this.sock.request(C.RTM_NEWLINK, 0, [encodeIfInfo({ index }), encodeAttrs(attrs)], { what, op: 'set bridge-port learning on' });
+  }
+
+  deleteLink(index: number, what = `link #${index}`): Promise<unknown> {
+    return this.sock.request(C.RTM_DELLINK, 0, [encodeIfInfo({ index })], { what, op: 'delete' });
+  }
+
+  async addresses(): Promise<Address[]> {
+    const msgs = await this.sock.dump(C.RTM_GETADDR, [encodeIfAddr({ family: C.AF_INET, prefixlen: 0, flags: 0, scope: 0, index: 0 })], { what: 'addresses', op: 'dump' });
+    return msgs
+      .filter((m) => m.header.type === C.RTM_NEWADDR)
+      .map((m) => {
+        const a = decodeIfAddr(m.payload);
+        const attrs = parseAttrs(m.payload, IFADDR_LEN);
+        return { index: a.index, prefix: a.prefixlen, ip: ipFromBytes(attrs.get(C.IFA_LOCAL) ?? attrs.get(C.IFA_ADDRESS)) ?? '' };
+      });
+  }
+
+  addAddress(index: number, ip: string, prefix: number, what = `address ${ip}/${prefix}`): Promise<unknown> {
+    const attrs: Attr[] = [
+      { type: C.IFA_LOCAL, value: ipv4ToBytes(ip) },
+      { type: C.IFA_ADDRESS, value: ipv4ToBytes(ip) },
+    ];
+    return this.sock.request(C.RTM_NEWADDR, C.NLM_F_CREATE | C.NLM_F_REPLACE, [encodeIfAddr({ family: C.AF_INET, prefixlen: prefix, flags: 0, scope: 0, index }), encodeAttrs(attrs)], { what, op: 'add' });
+  }
+
+  async routes(): Promise<Route[]> {
+    const msgs = await this.sock.dump(C.RTM_GETROUTE, [encodeRtMsg({ family: C.AF_INET, dstLen: 0, table: 0, protocol: 0, scope: 0, type: 0 })], { what: 'routes', op: 'dump' });
+    return msgs
+      .filter((m) => m.header.type === C.RTM_NEWROUTE)
+      .map((m) => {
+        const r = decodeRtMsg(m.payload);
+        const attrs = parseAttrs(m.payload, RTMSG_LEN);
+        return {
+          dst: ipFromBytes(attrs.get(C.RTA_DST)) ?? '0.0.0.0',
+          dstLen: r.dstLen,
+          gateway: ipFromBytes(attrs.get(C.RTA_GATEWAY)),
+          oif: getU32(attrs.get(C.RTA_OIF)),
+          table: getU32(attrs.get(C.RTA_TABLE)) ?? r.table,
+        };
+      });
+  }
+
+  addDefaultRoute(gateway: string, oif: number): Promise<unknown> {
+    const attrs: Attr[] = [
+      { type: C.RTA_GATEWAY, value: ipv4ToBytes(gateway) },
+      { type: C.RTA_OIF, value: u32(oif) },
+    ];
+    const rt = encodeRtMsg({ family: C.AF_INET, dstLen: 0, table: C.RT_TABLE_MAIN, protocol: C.RTPROT_BOOT, scope: C.RT_SCOPE_UNIVERSE, type: C.RTN_UNICAST });
+    return this.sock.request(C.RTM_NEWROUTE, C.NLM_F_CREATE | C.NLM_F_REPLACE, [rt, encodeAttrs(attrs)], { what: `default route via ${gateway}`, op: 'add' });
+  }
+
+  /** fdb entries (self and master) of one device, filtered in the kernel by ifindex. */
+  async fdb(ifindex: number): Promise<FdbEntry[]> {
+    const msgs = await this.sock.dump(C.RTM_GETNEIGH, [encodeIfInfo({ family: C.AF_BRIDGE, index: ifindex })], { what: `fdb of link #${ifindex}`, op: 'dump' });
+    const out: FdbEntry[] = [];
+    for (const m of msgs) {
+      if (m.header.type !== C.RTM_NEWNEIGH) continue;
+      const nd = decodeNdMsg(m.payload);
+      if (nd.family !== C.AF_BRIDGE || nd.ifindex !== ifindex) continue;
+      const attrs = parseAttrs(m.payload, NDMSG_LEN);
+      const ll = attrs.get(C.NDA_LLADDR);
+      if (!ll || ll.length !== 6) continue;
+      out.push({
+        mac: bytesToMac(ll),
+        dst: ipFromBytes(attrs.get(C.NDA_DST)),
+        self: (nd.flags & C.NTF_SELF) !== 0,
+        master: (nd.flags & C.NTF_MASTER) !== 0,
+        state: nd.state,
+        ifindex: nd.ifindex,
+      });
+    }
+    return out;
+  }
+
+  /** `bridge fdb replace MAC dev IF dst VTEP self permanent`. */
+  replaceFdb(ifindex: number, mac: string, dst: string, what = `fdb ${mac} dst ${dst}`): Promise<unknown> {
+    const attrs: Attr[] = [
+      { type: C.NDA_LLADDR, value: macToBytes(mac) },
+      { type: C.NDA_DST, value: dst.includes(':') ? ipv6ToBytes(dst) : ipv4ToBytes(dst) },
+    ];
+    return this.sock.request(C.RTM_NEWNEIGH, C.NLM_F_CREATE | C.NLM_F_REPLACE, [encodeNdMsg({ family: C.AF_BRIDGE, ifindex, state: C.NUD_PERMANENT, flags: C.NTF_SELF, type: 0 }), encodeAttrs(attrs)], { what, op: 'replace' });
+  }
+
+  /** Deletes an fdb entry: `self` (the vxlan table; with `dst` only that remote) or `master` (the bridge's). */
+  deleteFdb(ifindex: number, mac: string, opts: { master?: boolean; dst?: string }, what = `fdb ${mac}`): Promise<unknown> {
+    const attrs: Attr[] = [{ type: C.NDA_LLADDR, value: macToBytes(mac) }];
+    if (opts.dst) attrs.push({ type: C.NDA_DST, value: opts.dst.includes(':') ? ipv6ToBytes(opts.dst) : ipv4ToBytes(opts.dst) });
+    const flags = opts.master ? C.NTF_MASTER : C.NTF_SELF;
+    return this.sock.request(C.RTM_DELNEIGH, 0, [encodeNdMsg({ family: C.AF_BRIDGE, ifindex, state: 0, flags, type: 0 }), encodeAttrs(attrs)], { what, op: 'delete' });
+  }
+
+  /** IPv4 neighbour entries of one device, filtered in the kernel by NDA_IFINDEX. */
+  async neighbours(ifindex: number): Promise<NeighEntry[]> {
+    const msgs = await this.sock.dump(C.RTM_GETNEIGH, [encodeNdMsg({ family: C.AF_INET, ifindex: 0, state: 0, flags: 0, type: 0 }), encodeAttrs([{ type: C.NDA_IFINDEX, value: u32(ifindex) }])], { what: `neighbours of link #${ifindex}`, op: 'dump' });
+    const out: NeighEntry[] = [];
+    for (const m of msgs) {
+      if (m.header.type !== C.RTM_NEWNEIGH) continue;
+      const nd = decodeNdMsg(m.payload);
+      if (nd.family !== C.AF_INET || nd.ifindex !== ifindex) continue;
+      const attrs = parseAttrs(m.payload, NDMSG_LEN);
+      const ip = ipFromBytes(attrs.get(C.NDA_DST));
+      if (!ip) continue;
+      const ll = attrs.get(C.NDA_LLADDR);
+      out.push({ ip, mac: ll && ll.length === 6 ? bytesToMac(ll) : undefined, state: nd.state, ifindex: nd.ifindex });
+    }
+    return out;
+  }
+
+  /** `ip neigh replace IP lladdr MAC dev IF nud permanent`. */
+  replaceNeighbour(ifindex: number, ip: string, mac: string, what = `neighbour ${ip} lladdr ${mac}`): Promise<unknown> {
+    const attrs: Attr[] = [
+      { type: C.NDA_DST, value: ipv4ToBytes(ip) },
+      { type: C.NDA_LLADDR, value: macToBytes(mac) },
+    ];
+    return this.sock.request(C.RTM_NEWNEIGH, C.NLM_F_CREATE | C.NLM_F_REPLACE, [encodeNdMsg({ family: C.AF_INET, ifindex, state: C.NUD_PERMANENT, flags: 0, type: 0 }), encodeAttrs(attrs)], { what, op: 'replace' });
+  }
+
+  deleteNeighbour(ifindex: number, ip: string, what = `neighbour ${ip}`): Promise<unknown> {
+    return this.sock.request(C.RTM_DELNEIGH, 0, [encodeNdMsg({ family: C.AF_INET, ifindex, state: 0, flags: 0, type: 0 }), encodeAttrs([{ type: C.NDA_DST, value: ipv4ToBytes(ip) }])], { what, op: 'delete' });
+  }
+}
+
+/** Minimal IPv6 text → 16 bytes (full and `::` forms). */
+export function ipv6ToBytes(ip: string): Buffer {
+  const [head, tail] = ip.split('::') as [string, string | undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  const b = Buffer.alloc(16);
+  groups.forEach((g, i) => b.writeUInt16BE(parseInt(g, 16) & 0xffff, i * 2));
+  return b;
+}
+
+export function nudName(state: number): string {
+  const names = C.NUD_NAMES.filter(([bit]) => state & bit).map(([, n]) => n);
+  return names.length ? names.join(',') : 'none';
+}

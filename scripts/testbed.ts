@@ -1,0 +1,255 @@
+/**
+ * Simulated hosts on one machine, built with iproute2 only (independent of the code under test).
+ *
+ *   switch namespace <run>sw   bridge sw0, one veth per host
+ *   host namespaces  <run>h1.. eth0 = 198.51.100.(10+i)/24 (the underlay), lo up
+ *   containers       <run>h1c1 plain namespaces, wired up by whatever is under test
+ *
+ * Every name starts with the run prefix `vxt<id>-`, where <id> is the owning process's PID in base 36.
+ * A registry file per run lists the namespaces' prefix and the PIDs started; `cleanupLeftovers()`
+ * removes the runs whose owner is dead (a crashed earlier run), and `teardown()` removes this run's.
+ *
+ * As a command: `tsx scripts/testbed.ts up N` / `down PREFIX` / `clean`.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { $ } from 'zx';
+
+$.verbose = false;
+$.quiet = true;
+
+export const BASE_PREFIX = 'vxt';
+const REGISTRY_DIR = path.join(os.tmpdir(), 'vxmesh-testbed');
+export const UNDERLAY_NET = '198.51.100';
+
+export interface SimHost {
+  index: number;
+  name: string;
+  /** Host namespace name (`ip netns` name). */
+  netns: string;
+  netnsPath: string;
+  /** Underlay address, also the VTEP. */
+  vtep: string;
+  underlayDev: string;
+}
+
+interface Registry {
+  prefix: string;
+  ownerPid: number;
+  pids: number[];
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function listNamespaces(): Promise<string[]> {
+  const out = await $`ip netns list`.nothrow();
+  return out.stdout.split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);
+}
+
+async function killAndWait(pids: number[]): Promise<void> {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  const deadline = Date.now() + 5000;
+  while (pids.some(pidAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}
+
+async function deleteNamespacesWithPrefix(prefix: string): Promise<void> {
+  const names = (await listNamespaces()).filter((n) => n.startsWith(prefix));
+  // Containers and overlays first, the switch last: order does not matter to the kernel, but a
+  // namespace held open by a live process lingers, so processes must be gone before this.
+  for (const n of names) await $`ip netns del ${n}`.nothrow();
+}
+
+/** Removes the namespaces and processes of earlier runs whose owner process is gone. */
+export async function cleanupLeftovers(): Promise<string[]> {
+  const removed: string[] = [];
+  const kept: string[] = [];
+  fs.mkdirSync(REGISTRY_DIR, { recursive: true });
+  for (const f of fs.readdirSync(REGISTRY_DIR)) {
+    const file = path.join(REGISTRY_DIR, f);
+    let reg: Registry;
+    try {
+      reg = JSON.parse(fs.readFileSync(file, 'utf8')) as Registry;
+    } catch {
+      fs.rmSync(file, { force: true });
+      continue;
+    }
+    if (pidAlive(reg.ownerPid)) {
+      kept.push(reg.prefix);
+      continue;
+    }
+    await killAndWait(reg.pids);
+    await deleteNamespacesWithPrefix(reg.prefix);
+    fs.rmSync(file, { force: true });
+    removed.push(reg.prefix);
+  }
+  // Namespaces of a run that died before it wrote its registry: the owner PID is in the name.
+  for (const n of await listNamespaces()) {
+    const m = new RegExp(`^${BASE_PREFIX}([0-9a-z]+)-`).exec(n);
+    if (!m || kept.some((k) => n.startsWith(k))) continue;
+    const owner = parseInt(m[1] as string, 36);
+    if (!pidAlive(owner)) {
+      await $`ip netns del ${n}`.nothrow();
+      removed.push(n);
+    }
+  }
+  return removed;
+}
+
+export interface TestbedOptions {
+  hosts: number;
+  /** Underlay MTU. Default 1500. */
+  mtu?: number;
+  /** Distinguishes several testbeds in one process. */
+  tag?: string;
+}
+
+export class Testbed {
+  readonly prefix: string;
+  readonly switchNs: string;
+  readonly hosts: SimHost[] = [];
+  readonly containers: string[] = [];
+  private readonly registryFile: string;
+  private readonly reg: Registry;
+  private readonly children = new Set<ChildProcess>();
+
+  private constructor(prefix: string) {
+    this.prefix = prefix;
+    this.switchNs = `${prefix}sw`;
+    this.registryFile = path.join(REGISTRY_DIR, `${prefix}.json`);
+    this.reg = { prefix, ownerPid: process.pid, pids: [] };
+  }
+
+  static async create(opts: TestbedOptions): Promise<Testbed> {
+    await cleanupLeftovers();
+    const prefix = `${BASE_PREFIX}${process.pid.toString(36)}-${opts.tag ?? Math.random().toString(36).slice(2, 6)}-`;
+    const tb = new Testbed(prefix);
+    tb.saveRegistry();
+    try {
+      await $`ip netns add ${tb.switchNs}`;
+      await $`ip -n ${tb.switchNs} link add sw0 type bridge`;
+      await $`ip -n ${tb.switchNs} link set sw0 up`;
+      for (let i = 1; i <= opts.hosts; i++) await tb.addHost(i, opts.mtu ?? 1500);
+    } catch (err) {
+      await tb.teardown();
+      throw err;
+    }
+    return tb;
+  }
+
+  private saveRegistry(): void {
+    fs.mkdirSync(REGISTRY_DIR, { recursive: true });
+    fs.writeFileSync(this.registryFile, JSON.stringify(this.reg));
+  }
+
+  private async addHost(i: number, mtu: number): Promise<SimHost> {
+    const netns = `${this.prefix}h${i}`;
+    const vtep = `${UNDERLAY_NET}.${10 + i}`;
+    await $`ip netns add ${netns}`;
+    await $`ip -n ${this.switchNs} link add h${i} mtu ${mtu} type veth peer name eth0 mtu ${mtu} netns ${netns}`;
+    await $`ip -n ${this.switchNs} link set h${i} master sw0 up`;
+    await $`ip -n ${netns} addr add ${vtep}/24 dev eth0`;
+    await $`ip -n ${netns} link set eth0 up`;
+    await $`ip -n ${netns} link set lo up`;
+    const host: SimHost = { index: i, name: `h${i}`, netns, netnsPath: `/run/netns/${netns}`, vtep, underlayDev: 'eth0' };
+    this.hosts.push(host);
+    return host;
+  }
+
+  host(i: number): SimHost {
+    const h = this.hosts.find((x) => x.index === i);
+    if (!h) throw new Error(`no host ${i} in this testbed`);
+    return h;
+  }
+
+  /** A prefix for overlay namespaces of the vxmesh instance on host i. */
+  overlayPrefix(i: number): string {
+    return `${this.prefix}h${i}-vx-`;
+  }
+
+  /** Creates an empty namespace standing for a container on host i. */
+  async addContainer(hostIndex: number, j: number): Promise<string> {
+    const name = `${this.prefix}h${hostIndex}c${j}`;
+    await $`ip netns add ${name}`;
+    await $`ip -n ${name} link set lo up`;
+    this.containers.push(name);
+    return name;
+  }
+
+  /** Deletes a host namespace (a crashed host): its underlay link goes with it. */
+  async removeHost(i: number): Promise<void> {
+    await $`ip netns del ${this.host(i).netns}`.nothrow();
+    this.hosts.splice(this.hosts.indexOf(this.host(i)), 1);
+  }
+
+  /** Runs a command in a namespace (nsenter: only the network namespace changes). */
+  exec(netns: string, cmd: string[], opts: { nothrow?: boolean } = {}) {
+    const p = $`nsenter --net=/run/netns/${netns} ${cmd}`;
+    return opts.nothrow ? p.nothrow() : p;
+  }
+
+  /** Pings once (or `count` times) from a namespace; resolves true if any reply came back. */
+  async ping(fromNetns: string, ip: string, opts: { count?: number; timeoutS?: number; size?: number; df?: boolean } = {}): Promise<boolean> {
+    const args = ['ping', '-n', '-q', '-c', String(opts.count ?? 1), '-W', String(opts.timeoutS ?? 1)];
+    if (opts.count && opts.count > 1) args.push('-i', '0.2');
+    if (opts.size !== undefined) args.push('-s', String(opts.size));
+    if (opts.df) args.push('-M', 'do');
+    args.push(ip);
+    const r = await this.exec(fromNetns, args, { nothrow: true });
+    return r.exitCode === 0;
+  }
+
+  /** Starts a long-running process in a namespace; it is killed by PID at teardown. */
+  spawnIn(netns: string, cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; stdio?: 'pipe' | 'ignore' | 'inherit' } = {}): ChildProcess {
+    const child = spawn('nsenter', [`--net=/run/netns/${netns}`, cmd, ...args], { env: opts.env ?? process.env, stdio: opts.stdio ?? 'pipe' });
+    if (child.pid !== undefined) {
+      this.reg.pids.push(child.pid);
+      this.saveRegistry();
+    }
+    this.children.add(child);
+    child.once('exit', () => this.children.delete(child));
+    return child;
+  }
+
+  /** Kills every process this testbed started (by PID) and deletes every namespace with its prefix. */
+  async teardown(): Promise<void> {
+    const pids = [...this.children].map((c) => c.pid).filter((p): p is number => p !== undefined);
+    await killAndWait([...new Set([...pids, ...this.reg.pids])].filter(pidAlive));
+    await deleteNamespacesWithPrefix(this.prefix);
+    fs.rmSync(this.registryFile, { force: true });
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [cmd, arg] = argv;
+  if (cmd === 'up') {
+    const tb = await Testbed.create({ hosts: Number(arg ?? 3) });
+    // Detach from this process: the registry's owner is set to 1 (init) so cleanup leaves it alone.
+    fs.writeFileSync(path.join(REGISTRY_DIR, `${tb.prefix}.json`), JSON.stringify({ prefix: tb.prefix, ownerPid: 1, pids: [] }));
+    console.log(tb.prefix);
+  } else if (cmd === 'down' && arg) {
+    await deleteNamespacesWithPrefix(arg);
+    fs.rmSync(path.join(REGISTRY_DIR, `${arg}.json`), { force: true });
+  } else if (cmd === 'clean') {
+    console.log((await cleanupLeftovers()).join('\n'));
+  } else {
+    console.error('usage: testbed up [N] | down PREFIX | clean');
+    process.exitCode = 2;
+  }
+}
+
+if (process.argv[1] && import.meta.url.endsWith(path.basename(process.argv[1]))) await main(process.argv.slice(2));
