@@ -12,6 +12,9 @@ import { BRIDGE_NAME, hostVethName, macFromHostVethName, overlayNetnsName, vniFr
 import { RtnlSocket } from './netlink/socket.js';
 import { Rtnl, type FdbEntry, type Link, type NeighEntry } from './netlink/rtnl.js';
 import { planReconcile, planSize, type RemoteEndpoint } from './reconcile-plan.js';
+import type { BulkMessage } from './netlink/socket.js';
+import { NLM_F_CREATE, NLM_F_REPLACE, RTM_DELNEIGH, RTM_NEWNEIGH } from './netlink/constants.js';
+import { fdbDeleteBody, fdbReplaceBody, neighDeleteBody, neighReplaceBody } from './netlink/neigh-fast.js';
 import { type Cidr, ipv4ToString, isIPv4, prefixMask, parseCidr, parseIfName, parseIPv4, parseMac, parseMtu, parsePort, parseVni, requireHostIn } from './validate.js';
 
 export type { RemoteEndpoint } from './reconcile-plan.js';
@@ -404,7 +407,7 @@ export class Dataplane {
     desired.forEach((e, i) => {
       if (e === null || typeof e !== 'object') throw new ValidationError(`endpoints[${i}]`, 'must be an object');
       const mac = parseMac(e.mac, `endpoints[${i}].mac`);
-      parseIPv4(e.ip, `endpoints[${i}].ip`);
+      if (!isIPv4(e.ip)) parseIPv4(e.ip, `endpoints[${i}].ip`);
       if (typeof e.vtep !== 'string' || !(isIPv4(e.vtep) || /^[0-9a-fA-F:]+$/.test(e.vtep))) {
         throw new ValidationError(`endpoints[${i}].vtep`, `invalid VTEP address ${JSON.stringify(e.vtep)}`);
       }
@@ -435,26 +438,31 @@ export class Dataplane {
       const plan = planReconcile(fdb, neigh, desired);
       const result: ReconcileResult = { vni, fdbReplaced: 0, fdbDeleted: 0, masterDeleted: 0, neighReplaced: 0, neighDeleted: 0, changes: 0, errors: [] };
       if (planSize(plan) === 0) return result;
-      const r = o.rtnl;
-      const ops: Array<[keyof Omit<ReconcileResult, 'vni' | 'changes' | 'errors'>, string, () => Promise<unknown>]> = [];
+      type Counter = 'fdbReplaced' | 'fdbDeleted' | 'masterDeleted' | 'neighReplaced' | 'neighDeleted';
+      const ops: Array<{ counter: Counter; object: string; msg: BulkMessage }> = [];
+      const del = (counter: Counter, object: string, type: number, body: Buffer) => ops.push({ counter, object, msg: { type, flags: 0, body } });
+      const put = (counter: Counter, object: string, type: number, body: Buffer) =>
+        ops.push({ counter, object, msg: { type, flags: NLM_F_CREATE | NLM_F_REPLACE, body } });
+      const ix = vx.index;
       // Withdraw first (ARP answers, then forwarding), then program; replace never needs a delete.
-      for (const ip of plan.neighDelete) ops.push(['neighDeleted', `neighbour ${ip}`, () => r.deleteNeighbour(vx.index, ip)]);
-      for (const d of plan.fdbDelete) ops.push(['fdbDeleted', `fdb ${d.mac}${d.dst ? ` dst ${d.dst}` : ''}`, () => r.deleteFdb(vx.index, d.mac, { dst: d.dst })]);
-      for (const mac of plan.masterDelete) ops.push(['masterDeleted', `fdb ${mac} master`, () => r.deleteFdb(vx.index, mac, { master: true })]);
-      for (const f of plan.fdbReplace) ops.push(['fdbReplaced', `fdb ${f.mac} dst ${f.dst}`, () => r.replaceFdb(vx.index, f.mac, f.dst)]);
-      for (const n of plan.neighReplace) ops.push(['neighReplaced', `neighbour ${n.ip} lladdr ${n.mac}`, () => r.replaceNeighbour(vx.index, n.ip, n.mac)]);
-      const settled = await Promise.allSettled(ops.map(([, , run]) => run()));
-      settled.forEach((s, i) => {
-        const [counter, object] = ops[i] as (typeof ops)[number];
-        if (s.status === 'fulfilled') {
-          result[counter]++;
-          result.changes++;
-        } else {
-          const err = s.reason as Error;
-          // Deleting what is already gone is success: the goal state holds.
-          if (err instanceof KernelError && err.errno === 'ENOENT' && counter.endsWith('Deleted')) return;
-          result.errors.push({ object: `${object} on ${vxlanName(vni)} in ${o.netns}`, errno: err instanceof KernelError ? err.errno : 'EIO', message: err.message });
+      for (const ip of plan.neighDelete) del('neighDeleted', `neighbour ${ip}`, RTM_DELNEIGH, neighDeleteBody(ix, ip));
+      for (const d of plan.fdbDelete) del('fdbDeleted', `fdb ${d.mac}${d.dst ? ` dst ${d.dst}` : ''}`, RTM_DELNEIGH, fdbDeleteBody(ix, d.mac, false, d.dst));
+      for (const mac of plan.masterDelete) del('masterDeleted', `fdb ${mac} master`, RTM_DELNEIGH, fdbDeleteBody(ix, mac, true));
+      for (const f of plan.fdbReplace) put('fdbReplaced', `fdb ${f.mac} dst ${f.dst}`, RTM_NEWNEIGH, fdbReplaceBody(ix, f.mac, f.dst));
+      for (const n of plan.neighReplace) put('neighReplaced', `neighbour ${n.ip} lladdr ${n.mac}`, RTM_NEWNEIGH, neighReplaceBody(ix, n.ip, n.mac));
+      const errnos = await o.rtnl.sock.bulk(ops.map((op) => op.msg));
+      errnos.forEach((errno, i) => {
+        const { counter, object } = ops[i] as (typeof ops)[number];
+        // Deleting what is already gone is success: the goal state holds.
+        if (errno === undefined || (errno === 'ENOENT' && counter.endsWith('Deleted'))) {
+          if (errno === undefined) {
+            result[counter]++;
+            result.changes++;
+          }
+          return;
         }
+        const where = `${object} on ${vxlanName(vni)} in ${o.netns}`;
+        result.errors.push({ object: where, errno, message: `${where}: ${errno}` });
       });
       return result;
     });

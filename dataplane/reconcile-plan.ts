@@ -24,43 +24,47 @@ export interface ReconcilePlan {
 }
 
 export function planReconcile(kernelFdb: FdbEntry[], kernelNeigh: NeighEntry[], desired: RemoteEndpoint[]): ReconcilePlan {
-  const wantFdb = new Map(desired.map((e) => [e.mac, e.vtep]));
-  const wantNeigh = new Map(desired.map((e) => [e.ip, e.mac]));
   const plan: ReconcilePlan = { fdbReplace: [], fdbDelete: [], masterDelete: [], neighReplace: [], neighDelete: [] };
+  const wantMacs = new Set<string>();
+  const wantIps = new Set<string>();
+  for (const e of desired) {
+    wantMacs.add(e.mac);
+    wantIps.add(e.ip);
+  }
 
-  const selfByMac = new Map<string, FdbEntry[]>();
+  // Self entries by MAC; a MAC with several remotes (appended by hand) is rare and kept aside.
+  const self = new Map<string, FdbEntry>();
+  const extraRemotes = new Map<string, FdbEntry[]>();
   for (const e of kernelFdb) {
     if (e.self) {
-      const list = selfByMac.get(e.mac) ?? [];
-      list.push(e);
-      selfByMac.set(e.mac, list);
+      if (!self.has(e.mac)) self.set(e.mac, e);
+      else extraRemotes.set(e.mac, [...(extraRemotes.get(e.mac) ?? []), e]);
     } else if (e.master) {
       // The bridge's own permanent entry for the port's MAC is kernel-managed. A learned (dynamic)
       // entry should never exist (port learning is off) and goes; a static one goes with its MAC.
       if (e.state & NUD_PERMANENT) continue;
-      if (!(e.state & NUD_NOARP) || !wantFdb.has(e.mac)) plan.masterDelete.push(e.mac);
+      if (!(e.state & NUD_NOARP) || !wantMacs.has(e.mac)) plan.masterDelete.push(e.mac);
     }
   }
 
-  for (const [mac, vtep] of wantFdb) {
-    const have = selfByMac.get(mac) ?? [];
-    const exact = have.length === 1 && have[0]?.dst === vtep && ((have[0]?.state ?? 0) & NUD_PERMANENT) !== 0;
-    if (exact) continue;
-    // Extra remotes of a MAC (appended by hand) would make the kernel send copies: drop them.
-    for (const e of have) if (have.length > 1 && e.dst !== vtep && e.dst !== undefined) plan.fdbDelete.push({ mac, dst: e.dst });
-    plan.fdbReplace.push({ mac, dst: vtep });
-  }
-  for (const [mac] of selfByMac) {
-    if (!wantFdb.has(mac)) plan.fdbDelete.push({ mac });
-  }
+  const neigh = new Map<string, NeighEntry>();
+  for (const n of kernelNeigh) neigh.set(n.ip, n);
 
-  const haveNeigh = new Map(kernelNeigh.map((n) => [n.ip, n]));
-  for (const [ip, mac] of wantNeigh) {
-    const have = haveNeigh.get(ip);
-    if (have && have.mac === mac && (have.state & NUD_PERMANENT) !== 0) continue;
-    plan.neighReplace.push({ ip, mac });
+  for (const e of desired) {
+    const have = self.get(e.mac);
+    const extra = extraRemotes.get(e.mac);
+    if (extra) {
+      // Several remotes would make the kernel send copies to each: keep only the wanted one.
+      for (const x of [have as FdbEntry, ...extra]) if (x.dst !== undefined && x.dst !== e.vtep) plan.fdbDelete.push({ mac: e.mac, dst: x.dst });
+      plan.fdbReplace.push({ mac: e.mac, dst: e.vtep });
+    } else if (!have || have.dst !== e.vtep || (have.state & NUD_PERMANENT) === 0) {
+      plan.fdbReplace.push({ mac: e.mac, dst: e.vtep });
+    }
+    const n = neigh.get(e.ip);
+    if (!n || n.mac !== e.mac || (n.state & NUD_PERMANENT) === 0) plan.neighReplace.push({ ip: e.ip, mac: e.mac });
   }
-  for (const [ip] of haveNeigh) if (!wantNeigh.has(ip)) plan.neighDelete.push(ip);
+  for (const mac of self.keys()) if (!wantMacs.has(mac)) plan.fdbDelete.push({ mac });
+  for (const ip of neigh.keys()) if (!wantIps.has(ip)) plan.neighDelete.push(ip);
   return plan;
 }
 

@@ -5,7 +5,12 @@ export const VNI_MIN = 1;
 export const VNI_MAX = 16777215;
 
 /** Canonical lower-case colon form of a MAC, or throws naming `field`. Rejects multicast and zero. */
+const CANONICAL_MAC = /^[0-9a-f][02468ace](?::[0-9a-f]{2}){5}$/;
+const DOTTED_QUAD = /^(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$/;
+
 export function parseMac(value: unknown, field = 'mac'): string {
+  // Fast path: already canonical, unicast, not all-zero.
+  if (typeof value === 'string' && CANONICAL_MAC.test(value) && value !== '00:00:00:00:00:00') return value;
   if (typeof value !== 'string') throw new ValidationError(field, 'must be a string like 02:00:00:00:00:01');
   const m = /^([0-9a-fA-F]{2})([:-]?)([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})$/.exec(value);
   if (!m) throw new ValidationError(field, `invalid MAC address "${value}"`);
@@ -34,12 +39,7 @@ export function parseIPv4(value: unknown, field = 'ip'): number {
 }
 
 export function isIPv4(value: unknown): value is string {
-  try {
-    parseIPv4(value);
-    return true;
-  } catch {
-    return false;
-  }
+  return typeof value === 'string' && DOTTED_QUAD.test(value);
 }
 
 export function ipv4ToString(n: number): string {

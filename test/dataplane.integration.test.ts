@@ -243,7 +243,7 @@ t.test('kernel errors name the errno and the object', async (t) => {
   const err = await dp(1)
     .reconcile(VNI, [{ mac: '02:00:00:00:ab:01', ip: '198.18.0.77', vtep: '2001:db8::9' }])
     .then((r) => r.errors[0]);
-  t.match(err?.message ?? '', /fdb 02:00:00:00:ab:01 dst 2001:db8::9: EAFNOSUPPORT/);
+  t.match(err?.message ?? "", /fdb 02:00:00:00:ab:01 dst 2001:db8::9 on vxlan100 in .*: EAFNOSUPPORT/);
   await dp(1).reconcile(VNI, remotesFor(1, cts));
   t.ok(KernelError, 'typed class exported');
 });
@@ -275,4 +275,30 @@ t.test('removeStale removes overlays nobody wants', async (t) => {
   t.same(await dp(2).removeStale([VNI]), [777]);
   t.notOk((await $`ip netns list`).stdout.includes(overlayNs(2, 777)));
   t.ok((await $`ip netns list`).stdout.includes(overlayNs(2, VNI)), 'the wanted one stays');
+});
+
+t.test('vxmesh fdb reads the tables from the kernel without an agent', async (t) => {
+  const cli = new URL('../agent/cli.js', import.meta.url).pathname;
+  const r = await $`${process.execPath} ${cli} fdb --netns ${overlayNs(1)} --json`;
+  const parsed = JSON.parse(r.stdout) as Array<{ device: string; vni: number; learning: boolean; proxy: boolean; fdb: Array<{ mac: string; vtep: string | null; flags: string[]; state: string }>; neighbours: Array<{ ip: string; mac: string; state: string }> }>;
+  t.equal(parsed.length, 1);
+  const tbl = parsed[0];
+  t.equal(tbl?.device, `vxlan${VNI}`);
+  t.equal(tbl?.learning, false);
+  t.equal(tbl?.proxy, true);
+  const expected = remotesFor(1, cts);
+  t.same(
+    tbl?.fdb.filter((e) => e.flags.includes('self')).map((e) => [e.mac, e.vtep, e.state]).sort(),
+    expected.map((e) => [e.mac, e.vtep, 'permanent']).sort(),
+    'fdb rows match the remote endpoints',
+  );
+  t.same(tbl?.neighbours.map((n) => [n.ip, n.mac, n.state]).sort(), expected.map((e) => [e.ip, e.mac, 'permanent']).sort(), 'neighbour rows match');
+  const human = await $`${process.execPath} ${cli} fdb --netns-prefix ${tb.overlayPrefix(1)}`;
+  for (const e of expected) t.match(human.stdout, new RegExp(`${e.mac}\\s+${e.vtep.replace(/\./g, '\\.')}\\s+self\\s+permanent`), `human table row for ${e.mac}`);
+  const bad = await $`${process.execPath} ${cli} fdb --netns ${tb.prefix}missing`.nothrow();
+  t.equal(bad.exitCode, 1);
+  t.match(bad.stderr, /netns: network namespace .* does not exist/);
+  const usage = await $`${process.execPath} ${cli} fdb --frobnicate`.nothrow();
+  t.equal(usage.exitCode, 2);
+  t.match(usage.stderr, /Unknown option '--frobnicate'/);
 });

@@ -4,11 +4,14 @@
  */
 import { ipv4ToBytes, macToBytes, bytesToMac } from '../validate.js';
 import {
-  type Attr, encodeAttrs, encodeIfInfo, decodeIfInfo, encodeIfAddr, decodeIfAddr, encodeNdMsg, decodeNdMsg, encodeRtMsg, decodeRtMsg,
-  parseAttrs, getString, getU32, getU8, u8, u16be, u32, str, IFINFO_LEN, IFADDR_LEN, NDMSG_LEN, RTMSG_LEN,
+  type Attr, encodeAttrs, encodeIfInfo, decodeIfInfo, encodeIfAddr, decodeIfAddr, encodeNdMsg, encodeRtMsg, decodeRtMsg,
+  parseAttrs, ipv6ToBytes, getString, getU32, getU8, u8, u16be, u32, str, IFINFO_LEN, IFADDR_LEN, RTMSG_LEN,
 } from './codec.js';
 import * as C from './constants.js';
 import type { RtnlSocket } from './socket.js';
+import { parseNeighPayload } from './neigh-fast.js';
+
+export { ipv6ToBytes } from './codec.js';
 
 export interface VxlanInfo {
   vni: number;
@@ -288,18 +291,15 @@ export class Rtnl {
     const out: FdbEntry[] = [];
     for (const m of msgs) {
       if (m.header.type !== C.RTM_NEWNEIGH) continue;
-      const nd = decodeNdMsg(m.payload);
-      if (nd.family !== C.AF_BRIDGE || nd.ifindex !== ifindex) continue;
-      const attrs = parseAttrs(m.payload, NDMSG_LEN);
-      const ll = attrs.get(C.NDA_LLADDR);
-      if (!ll || ll.length !== 6) continue;
+      const n = parseNeighPayload(m.payload);
+      if (n.family !== C.AF_BRIDGE || n.ifindex !== ifindex || n.mac === undefined) continue;
       out.push({
-        mac: bytesToMac(ll),
-        dst: ipFromBytes(attrs.get(C.NDA_DST)),
-        self: (nd.flags & C.NTF_SELF) !== 0,
-        master: (nd.flags & C.NTF_MASTER) !== 0,
-        state: nd.state,
-        ifindex: nd.ifindex,
+        mac: n.mac,
+        dst: n.dst ?? (n.dst6 ? ipFromBytes(n.dst6) : undefined),
+        self: (n.flags & C.NTF_SELF) !== 0,
+        master: (n.flags & C.NTF_MASTER) !== 0,
+        state: n.state,
+        ifindex: n.ifindex,
       });
     }
     return out;
@@ -328,13 +328,9 @@ export class Rtnl {
     const out: NeighEntry[] = [];
     for (const m of msgs) {
       if (m.header.type !== C.RTM_NEWNEIGH) continue;
-      const nd = decodeNdMsg(m.payload);
-      if (nd.family !== C.AF_INET || nd.ifindex !== ifindex) continue;
-      const attrs = parseAttrs(m.payload, NDMSG_LEN);
-      const ip = ipFromBytes(attrs.get(C.NDA_DST));
-      if (!ip) continue;
-      const ll = attrs.get(C.NDA_LLADDR);
-      out.push({ ip, mac: ll && ll.length === 6 ? bytesToMac(ll) : undefined, state: nd.state, ifindex: nd.ifindex });
+      const n = parseNeighPayload(m.payload);
+      if (n.family !== C.AF_INET || n.ifindex !== ifindex || n.dst === undefined) continue;
+      out.push({ ip: n.dst, mac: n.mac, state: n.state, ifindex: n.ifindex });
     }
     return out;
   }
@@ -351,17 +347,6 @@ export class Rtnl {
   deleteNeighbour(ifindex: number, ip: string, what = `neighbour ${ip}`): Promise<unknown> {
     return this.sock.request(C.RTM_DELNEIGH, 0, [encodeNdMsg({ family: C.AF_INET, ifindex, state: 0, flags: 0, type: 0 }), encodeAttrs([{ type: C.NDA_DST, value: ipv4ToBytes(ip) }])], { what, op: 'delete' });
   }
-}
-
-/** Minimal IPv6 text → 16 bytes (full and `::` forms). */
-export function ipv6ToBytes(ip: string): Buffer {
-  const [head, tail] = ip.split('::') as [string, string | undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-  const b = Buffer.alloc(16);
-  groups.forEach((g, i) => b.writeUInt16BE(parseInt(g, 16) & 0xffff, i * 2));
-  return b;
 }
 
 export function nudName(state: number): string {
