@@ -1,0 +1,271 @@
+/**
+ * Membership state, memberlist-style (SWIM with Lifeguard's suspicion timeouts). Pure logic: the
+ * network side (probes, gossip) lives in discovery.ts and feeds this class; time comes from `now()`
+ * and timers from `setTimer`, so tests can drive it.
+ *
+ * Precedence for a member at incarnation i (memberlist's rules):
+ *   alive(j)   applies if j > i (or the member is unknown)
+ *   suspect(j) applies if j >= i and the member is alive
+ *   dead(j)    applies if j >= i and the member is not already dead/left
+ *   leave(j)   applies if j >= i
+ * Messages about ourselves are refuted: suspect/dead with j >= our incarnation → incarnation j+1,
+ * broadcast alive.
+ */
+import type { MemberInfo, MemberState } from './wire.js';
+
+export interface Member extends MemberInfo {
+  state: MemberState;
+  /** When the state last changed (ms, local clock). */
+  since: number;
+  /** Last time a probe of this member succeeded (ms), 0 if never. */
+  lastAck: number;
+}
+
+export interface MembershipTimers {
+  /** How often each member probes one other member. memberlist LAN: 1 s. */
+  probeIntervalMs: number;
+  /** Direct probe timeout before indirect probes start. memberlist LAN: 500 ms. */
+  probeTimeoutMs: number;
+  /** Members asked to probe indirectly. memberlist: 3. */
+  indirectChecks: number;
+  /** Suspicion timeout = mult × max(1, log10(N)) × probeInterval, shrinking to it from maxMult × that
+   * as independent confirmations arrive. memberlist LAN: mult 4, max mult 6. */
+  suspicionMult: number;
+  suspicionMaxMult: number;
+}
+
+export const DEFAULT_MEMBERSHIP_TIMERS: MembershipTimers = {
+  probeIntervalMs: 1000,
+  probeTimeoutMs: 500,
+  indirectChecks: 3,
+  suspicionMult: 1.5,
+  suspicionMaxMult: 4,
+};
+
+export type MembershipEvent =
+  | { type: 'state'; member: Member; previous: MemberState | undefined }
+  | { type: 'refute'; incarnation: number };
+
+interface Suspicion {
+  start: number;
+  confirmations: Set<string>;
+  timer: { cancel(): void };
+  incarnation: number;
+}
+
+export interface Clock {
+  now(): number;
+  setTimer(ms: number, fn: () => void): { cancel(): void };
+}
+
+export const realClock: Clock = {
+  now: () => Date.now(),
+  setTimer(ms, fn) {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return { cancel: () => clearTimeout(t) };
+  },
+};
+
+export class Membership {
+  readonly self: Member;
+  private readonly members = new Map<string, Member>();
+  private readonly suspicions = new Map<string, Suspicion>();
+  private readonly listeners: Array<(e: MembershipEvent) => void> = [];
+
+  constructor(
+    self: MemberInfo,
+    readonly timers: MembershipTimers = DEFAULT_MEMBERSHIP_TIMERS,
+    private readonly clock: Clock = realClock,
+  ) {
+    this.self = { ...self, state: 'alive', since: clock.now(), lastAck: clock.now() };
+    this.members.set(self.peerId, this.self);
+  }
+
+  onEvent(fn: (e: MembershipEvent) => void): void {
+    this.listeners.push(fn);
+  }
+
+  private emit(e: MembershipEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+
+  get(peerId: string): Member | undefined {
+    return this.members.get(peerId);
+  }
+
+  list(): Member[] {
+    return [...this.members.values()];
+  }
+
+  /** Members other than us in the given states. */
+  others(states: ReadonlyArray<MemberState> = ['alive', 'suspect']): Member[] {
+    return this.list().filter((m) => m.peerId !== this.self.peerId && states.includes(m.state));
+  }
+
+  /** Whether a member's endpoints belong in the desired state. */
+  isLive(peerId: string): boolean {
+    const s = this.members.get(peerId)?.state;
+    return s === 'alive' || s === 'suspect';
+  }
+
+  private setState(m: Member, state: MemberState): void {
+    const previous = m.state;
+    if (previous === state) return;
+    m.state = state;
+    m.since = this.clock.now();
+    if (state !== 'suspect') this.clearSuspicion(m.peerId);
+    this.emit({ type: 'state', member: m, previous });
+  }
+
+  private clearSuspicion(peerId: string): void {
+    const s = this.suspicions.get(peerId);
+    if (s) {
+      s.timer.cancel();
+      this.suspicions.delete(peerId);
+    }
+  }
+
+  /** alive(j): a member announces itself (or is learnt through sync). Returns true if applied. */
+  alive(info: MemberInfo): boolean {
+    if (info.peerId === this.self.peerId) {
+      if (info.incarnation > this.self.incarnation) this.refute(info.incarnation);
+      return false;
+    }
+    const m = this.members.get(info.peerId);
+    if (!m) {
+      const fresh: Member = { ...info, state: 'alive', since: this.clock.now(), lastAck: 0 };
+      this.members.set(info.peerId, fresh);
+      this.emit({ type: 'state', member: fresh, previous: undefined });
+      return true;
+    }
+    if (info.incarnation <= m.incarnation) return false;
+    m.incarnation = info.incarnation;
+    m.name = info.name;
+    m.vtep = info.vtep;
+    m.addrs = info.addrs;
+    if (m.state === 'alive') return true;
+    this.setState(m, 'alive');
+    return true;
+  }
+
+  /** A member as another member sees it (sync): applied with the same precedence rules. */
+  learn(info: MemberInfo & { state: MemberState }): void {
+    if (info.state === 'alive') {
+      this.alive(info);
+      return;
+    }
+    if (info.peerId === this.self.peerId) {
+      if (info.state !== 'left' && info.incarnation >= this.self.incarnation) this.refute(info.incarnation);
+      return;
+    }
+    if (!this.members.has(info.peerId)) {
+      // Unknown and not alive: record it in that state directly (no alive→dead flap).
+      const state = info.state === 'suspect' ? 'alive' : info.state;
+      const m: Member = { peerId: info.peerId, name: info.name, vtep: info.vtep, addrs: info.addrs, incarnation: info.incarnation, state, since: this.clock.now(), lastAck: 0 };
+      this.members.set(info.peerId, m);
+      this.emit({ type: 'state', member: m, previous: undefined });
+      if (info.state !== 'suspect') return;
+    }
+    if (info.state === 'suspect') this.suspect(info.peerId, info.incarnation, '');
+    else if (info.state === 'dead') this.dead(info.peerId, info.incarnation);
+    else this.leave(info.peerId, info.incarnation);
+  }
+
+  private suspicionBounds(): { min: number; max: number; k: number } {
+    const n = this.others(['alive', 'suspect']).length + 1;
+    const min = this.timers.suspicionMult * Math.max(1, Math.log10(Math.max(1, n))) * this.timers.probeIntervalMs;
+    return { min, max: min * this.timers.suspicionMaxMult, k: Math.max(1, this.timers.indirectChecks - 1) };
+  }
+
+  /** suspect(j) from `from` ('' = our own probe). Returns true if it changed anything. */
+  suspect(peerId: string, incarnation: number, from: string): boolean {
+    if (peerId === this.self.peerId) {
+      if (incarnation >= this.self.incarnation) this.refute(incarnation);
+      return false;
+    }
+    const m = this.members.get(peerId);
+    if (!m || incarnation < m.incarnation) return false;
+    if (m.state === 'suspect') {
+      const s = this.suspicions.get(peerId);
+      if (s && from !== '' && !s.confirmations.has(from)) {
+        s.confirmations.add(from);
+        this.rearm(peerId, s);
+        return true;
+      }
+      return false;
+    }
+    if (m.state !== 'alive') return false;
+    m.incarnation = incarnation;
+    this.setState(m, 'suspect');
+    const s: Suspicion = { start: this.clock.now(), confirmations: new Set(from ? [from] : []), timer: { cancel: () => undefined }, incarnation };
+    this.suspicions.set(peerId, s);
+    this.rearm(peerId, s);
+    return true;
+  }
+
+  /** Lifeguard: timeout shrinks from max to min as log(confirmations+1)/log(k+1). */
+  private rearm(peerId: string, s: Suspicion): void {
+    s.timer.cancel();
+    const { min, max, k } = this.suspicionBounds();
+    const frac = Math.min(1, Math.log(s.confirmations.size + 1) / Math.log(k + 1));
+    const timeout = Math.max(min, max - frac * (max - min));
+    const remaining = Math.max(0, s.start + timeout - this.clock.now());
+    s.timer = this.clock.setTimer(remaining, () => {
+      const m = this.members.get(peerId);
+      if (m && m.state === 'suspect' && m.incarnation === s.incarnation) this.dead(peerId, s.incarnation);
+    });
+  }
+
+  /** dead(j). Returns true if applied. */
+  dead(peerId: string, incarnation: number): boolean {
+    if (peerId === this.self.peerId) {
+      if (incarnation >= this.self.incarnation) this.refute(incarnation);
+      return false;
+    }
+    const m = this.members.get(peerId);
+    if (!m || incarnation < m.incarnation || m.state === 'dead' || m.state === 'left') return false;
+    m.incarnation = incarnation;
+    this.setState(m, 'dead');
+    return true;
+  }
+
+  /** leave(j): graceful departure. */
+  leave(peerId: string, incarnation: number): boolean {
+    if (peerId === this.self.peerId) return false;
+    const m = this.members.get(peerId);
+    if (!m || incarnation < m.incarnation || m.state === 'left') return false;
+    m.incarnation = incarnation;
+    this.setState(m, 'left');
+    return true;
+  }
+
+  /** A probe of this member succeeded. */
+  ack(peerId: string): void {
+    const m = this.members.get(peerId);
+    if (m) m.lastAck = this.clock.now();
+  }
+
+  private refute(incarnation: number): void {
+    this.self.incarnation = Math.max(this.self.incarnation, incarnation) + 1;
+    this.emit({ type: 'refute', incarnation: this.self.incarnation });
+  }
+
+  /** Removes members dead or left for longer than `afterMs` (memberlist's GossipToTheDeadTime). */
+  reap(afterMs: number): Member[] {
+    const now = this.clock.now();
+    const gone: Member[] = [];
+    for (const m of this.members.values()) {
+      if ((m.state === 'dead' || m.state === 'left') && now - m.since >= afterMs) {
+        this.members.delete(m.peerId);
+        gone.push(m);
+      }
+    }
+    return gone;
+  }
+
+  stop(): void {
+    for (const s of this.suspicions.values()) s.timer.cancel();
+    this.suspicions.clear();
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * The libp2p node of an agent: TCP, noise, yamux, identify, ping, gossipsub; a persistent peer key;
+ * optionally a pre-shared cluster key (libp2p private network) so that peers without it cannot
+ * connect at all. Users give `host:port`; multiaddrs stay inside this module.
+ */
+import './with-resolvers-shim.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createLibp2p, type Libp2p } from 'libp2p';
+import { tcp } from '@libp2p/tcp';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { identify, type Identify } from '@libp2p/identify';
+import { ping, type Ping } from '@libp2p/ping';
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub';
+import { preSharedKey } from '@libp2p/pnet';
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys';
+import type { PrivateKey } from '@libp2p/interface';
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
+import { ValidationError } from '../dataplane/errors.js';
+
+export type VxmeshLibp2p = Libp2p<{ identify: Identify; ping: Ping; pubsub: GossipSub }>;
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** Parses `host:port` (IPv4, `[IPv6]`, or a DNS name) naming `field` on error. */
+export function parseHostPort(value: unknown, field: string, defaultPort?: number): HostPort {
+  if (typeof value !== 'string' || value.length === 0) throw new ValidationError(field, 'must be host:port');
+  let host: string;
+  let port: string | undefined;
+  const v6 = /^\[([0-9a-fA-F:]+)\](?::([0-9]+))?$/.exec(value);
+  if (v6) {
+    host = v6[1] as string;
+    port = v6[2];
+  } else {
+    const i = value.lastIndexOf(':');
+    if (i < 0) {
+      host = value;
+      port = undefined;
+    } else {
+      host = value.slice(0, i);
+      port = value.slice(i + 1);
+    }
+  }
+  if (!host || !/^[A-Za-z0-9.:_-]+$/.test(host)) throw new ValidationError(field, `invalid host in "${value}"`);
+  const p = port === undefined ? defaultPort : /^[0-9]{1,5}$/.test(port) ? Number(port) : NaN;
+  if (p === undefined || !Number.isInteger(p) || p < 0 || p > 65535) throw new ValidationError(field, `invalid port in "${value}" (expected host:port)`);
+  return { host, port: p };
+}
+
+export function toMultiaddr(hp: HostPort, peerId?: string): Multiaddr {
+  const proto = hp.host.includes(':') ? 'ip6' : /^[0-9.]+$/.test(hp.host) ? 'ip4' : 'dns';
+  return multiaddr(`/${proto}/${hp.host}/tcp/${hp.port}${peerId ? `/p2p/${peerId}` : ''}`);
+}
+
+/** Loads the peer key from `<stateDir>/peer.key`, creating it (mode 0600) on first start. */
+export async function loadOrCreatePeerKey(stateDir: string): Promise<PrivateKey> {
+  const file = path.join(stateDir, 'peer.key');
+  try {
+    return privateKeyFromProtobuf(fs.readFileSync(file));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new ValidationError('stateDir', `cannot read peer key ${file}: ${(e as Error).message}`);
+  }
+  const key = await generateKeyPair('Ed25519');
+  fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const tmp = `${file}.tmp`;
+  fs.writeFileSync(tmp, privateKeyToProtobuf(key), { mode: 0o600 });
+  fs.renameSync(tmp, file);
+  return key;
+}
+
+/** Reads and checks a cluster key file (libp2p swarm key v1: header, /base16/, 64 hex digits). */
+export function readClusterKey(file: string): Uint8Array {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ValidationError('clusterKey', `cannot read ${file}: ${(e as Error).message}`);
+  }
+  const lines = text.trim().split(/\r?\n/);
+  if (lines[0] !== '/key/swarm/psk/1.0.0/' || lines[1] !== '/base16/' || !/^[0-9a-fA-F]{64}$/.test(lines[2] ?? '')) {
+    throw new ValidationError('clusterKey', `${file} is not a swarm key (expected "/key/swarm/psk/1.0.0/", "/base16/", 64 hex digits)`);
+  }
+  return Buffer.from(`${lines.slice(0, 3).join('\n')}\n`, 'utf8');
+}
+
+/** A new cluster key in the swarm key format. */
+export function generateClusterKey(): string {
+  const hex = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex');
+  return `/key/swarm/psk/1.0.0/\n/base16/\n${hex}\n`;
+}
+
+export interface NodeOptions {
+  privateKey: PrivateKey;
+  listen: HostPort;
+  /** Addresses to announce (default: the listen address). */
+  announce: HostPort[];
+  clusterKey?: Uint8Array;
+  /** Gossipsub heartbeat (ms). Default 1000 (gossipsub's own default). */
+  heartbeatMs?: number;
+}
+
+export async function createNode(opts: NodeOptions): Promise<VxmeshLibp2p> {
+  return createLibp2p({
+    privateKey: opts.privateKey,
+    addresses: {
+      listen: [toMultiaddr(opts.listen).toString()],
+      announce: opts.announce.map((a) => toMultiaddr(a).toString()),
+    },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionProtector: opts.clusterKey ? preSharedKey({ psk: opts.clusterKey }) : undefined,
+    connectionManager: { maxConnections: 200, inboundConnectionThreshold: 50 },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        emitSelf: false,
+        heartbeatInterval: opts.heartbeatMs ?? 1000,
+        maxInboundDataLength: 1024 * 1024,
+      }),
+    },
+  }) as Promise<VxmeshLibp2p>;
+}

@@ -1,0 +1,155 @@
+/**
+ * The replicated table: network definitions, endpoints and IPAM blocks, each record stamped with its
+ * writer (owner) and a Lamport time. Pure data structure: no I/O, no timers (time is passed in).
+ *
+ * - Identity: (kind, key) for shared kinds (network); (kind, owner, key) for owner-bound kinds
+ *   (endpoint, ipam-block), so hosts never collide on each other's records.
+ * - Merge: last writer wins by (lamport, owner) — a total order, so every replica picks the same
+ *   winner whatever the delivery order. Tombstones win like any write and are kept for a TTL.
+ * - Own records: the owner is authoritative. A copy of one of our records that comes back newer than
+ *   ours (written by an earlier life of this host, before a restart) is not accepted; instead the
+ *   clock jumps past it and the caller re-publishes our current version (`reassert`).
+ */
+import { OWNER_BOUND, type PartitionSummary, type RecordKind, type RecordValue, type WireRecord } from './wire.js';
+
+export interface TableRecord extends WireRecord {
+  /** Local time at which a tombstone was stored (for its TTL). */
+  deletedAt?: number;
+}
+
+export type MergeOutcome = 'new' | 'updated' | 'stale' | 'reassert';
+
+/** Partition of a record for anti-entropy: the owner for owner-bound kinds, `*` for shared ones. */
+export const partitionOf = (r: Pick<WireRecord, 'kind' | 'owner'>): string => (OWNER_BOUND.has(r.kind) ? r.owner : '*');
+
+export const identityOf = (kind: RecordKind, key: string, owner: string): string => (OWNER_BOUND.has(kind) ? `${kind}\u0000${owner}\u0000${key}` : `${kind}\u0000\u0000${key}`);
+
+const newer = (a: Pick<WireRecord, 'lamport' | 'owner'>, b: Pick<WireRecord, 'lamport' | 'owner'>): boolean =>
+  a.lamport > b.lamport || (a.lamport === b.lamport && a.owner > b.owner);
+
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+export class ReplicatedTable {
+  readonly self: string;
+  private clock: number;
+  private readonly records = new Map<string, TableRecord>();
+
+  constructor(self: string, initialClock = 0) {
+    this.self = self;
+    this.clock = initialClock;
+  }
+
+  get lamport(): number {
+    return this.clock;
+  }
+
+  /** Raises the clock (e.g. from a persisted value) — never lowers it. */
+  observe(lamport: number): void {
+    if (lamport > this.clock) this.clock = lamport;
+  }
+
+  /** Writes (or with `value === null` deletes) one of our own records; returns it for broadcast. */
+  write(kind: RecordKind, key: string, value: RecordValue | null, now = Date.now()): TableRecord {
+    this.clock += 1;
+    const rec: TableRecord = value === null ? { kind, key, owner: this.self, lamport: this.clock, deleted: true, deletedAt: now } : { kind, key, owner: this.self, lamport: this.clock, value };
+    this.records.set(identityOf(kind, key, this.self), rec);
+    // A shared record written by someone else is replaced by ours under the same identity.
+    return rec;
+  }
+
+  /** Merges a record received from a peer. The caller has already checked schema and signer. */
+  merge(rec: WireRecord, now = Date.now()): MergeOutcome {
+    this.observe(rec.lamport);
+    const id = identityOf(rec.kind, rec.key, rec.owner);
+    const have = this.records.get(id);
+    if (rec.owner === this.self && OWNER_BOUND.has(rec.kind)) {
+      // Our own record as someone else holds it: ours is the truth. If theirs is newer than what we
+      // hold (an earlier life of ours wrote it), it must be overwritten by a newer write of ours.
+      if (!have || newer(rec, have) || (rec.lamport === have.lamport && !sameContent(rec, have))) return 'reassert';
+      return 'stale';
+    }
+    if (have && !newer(rec, have)) return 'stale';
+    const stored: TableRecord = rec.deleted ? { ...rec, deletedAt: now } : { ...rec };
+    this.records.set(id, stored);
+    return have ? 'updated' : 'new';
+  }
+
+  /** Our own current version of a record of ours (undefined if we never wrote it in this life). */
+  own(kind: RecordKind, key: string): TableRecord | undefined {
+    return this.records.get(identityOf(kind, key, this.self));
+  }
+
+  get(kind: RecordKind, key: string, owner: string): TableRecord | undefined {
+    return this.records.get(identityOf(kind, key, owner));
+  }
+
+  /** Live (non-deleted) records, optionally of one kind. */
+  *live(kind?: RecordKind): IterableIterator<TableRecord> {
+    for (const r of this.records.values()) if (!r.deleted && (kind === undefined || r.kind === kind)) yield r;
+  }
+
+  all(): IterableIterator<TableRecord> {
+    return this.records.values();
+  }
+
+  get size(): number {
+    return this.records.size;
+  }
+
+  /** Drops tombstones older than `ttlMs`. Returns how many went. */
+  expireTombstones(ttlMs: number, now = Date.now()): number {
+    let n = 0;
+    for (const [id, r] of this.records) {
+      if (r.deleted && r.deletedAt !== undefined && now - r.deletedAt >= ttlMs) {
+        this.records.delete(id);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Per-partition summary (count, max Lamport, order-independent hash) for anti-entropy. */
+  summaries(): Record<string, PartitionSummary> {
+    const out: Record<string, PartitionSummary> = {};
+    for (const r of this.records.values()) {
+      const p = partitionOf(r);
+      const s = (out[p] ??= { count: 0, max: 0, hash: 0 });
+      s.count++;
+      if (r.lamport > s.max) s.max = r.lamport;
+      s.hash = (s.hash ^ fnv1a(`${r.kind}|${r.key}|${r.owner}|${r.lamport}|${r.deleted ? 1 : 0}`)) >>> 0;
+    }
+    return out;
+  }
+
+  /** [kind, key, owner, lamport] of every record in a partition. */
+  versions(partition: string): Array<[RecordKind, string, string, number]> {
+    const out: Array<[RecordKind, string, string, number]> = [];
+    for (const r of this.records.values()) if (partitionOf(r) === partition) out.push([r.kind, r.key, r.owner, r.lamport]);
+    return out;
+  }
+
+  /** Records of a partition, for a peer that has nothing of it. */
+  partition(partition: string): TableRecord[] {
+    return [...this.records.values()].filter((r) => partitionOf(r) === partition);
+  }
+}
+
+function sameContent(a: WireRecord, b: WireRecord): boolean {
+  return !!a.deleted === !!b.deleted && JSON.stringify(a.value ?? null) === JSON.stringify(b.value ?? null);
+}
+
+/** Strips local-only fields before a record goes on the wire. */
+export function toWire(r: TableRecord): WireRecord {
+  const w: WireRecord = { kind: r.kind, key: r.key, owner: r.owner, lamport: r.lamport };
+  if (r.deleted) w.deleted = true;
+  else w.value = r.value;
+  if (r.sig !== undefined) w.sig = r.sig;
+  return w;
+}

@@ -1,0 +1,397 @@
+/**
+ * Every message vxmesh agents exchange, in one place: JSON with a version field, checked against its
+ * schema (size, types, MAC/IP formats) before anything touches state. A message that fails a check is
+ * refused with a WireError naming the field; callers drop it and count it.
+ *
+ * Gossip topics (gossipsub, signed by the publisher's peer key):
+ *   vxmesh/members/1  MemberMessage   alive | suspect | dead | leave
+ *   vxmesh/table/1    TableMessage    a batch of records written by the signer
+ * Stream protocols (length-prefixed JSON frames):
+ *   /vxmesh/sync/1.0.0    SyncSummary → SyncDigest → SyncPush → SyncRecords
+ *   /vxmesh/probe/1.0.0   ProbeRequest → ProbeReply (indirect probes)
+ */
+import { isIPv4, parseCidr, parseMac, parseVni, ipv4ToString, parseIPv4 } from '../dataplane/validate.js';
+
+export const WIRE_VERSION = 1;
+export const TOPIC_MEMBERS = 'vxmesh/members/1';
+export const TOPIC_TABLE = 'vxmesh/table/1';
+export const PROTOCOL_SYNC = '/vxmesh/sync/1.0.0';
+export const PROTOCOL_PROBE = '/vxmesh/probe/1.0.0';
+
+/** Largest gossip message accepted. */
+export const MAX_GOSSIP_BYTES = 256 * 1024;
+/** Largest sync frame accepted (full state of a large cluster). */
+export const MAX_SYNC_FRAME_BYTES = 64 * 1024 * 1024;
+/** Records in one gossip batch. */
+export const MAX_RECORDS_PER_MESSAGE = 512;
+
+export class WireError extends Error {
+  override name = 'WireError';
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values
+
+export interface NetworkValue {
+  name: string;
+  vni: number;
+  subnet: string;
+  gateway?: string;
+  mtu?: number;
+  options?: Record<string, string>;
+}
+
+export interface EndpointValue {
+  network: string;
+  id: string;
+  mac: string;
+  ip: string;
+  vtep: string;
+  host: string;
+}
+
+/** An IPAM block claimed by its owner (agent IPAM, see the agent docs). */
+export interface IpamBlockValue {
+  network: string;
+  block: string;
+}
+
+export type RecordKind = 'network' | 'endpoint' | 'ipam-block';
+export type RecordValue = NetworkValue | EndpointValue | IpamBlockValue;
+
+export interface WireRecord {
+  kind: RecordKind;
+  key: string;
+  /** Peer id of the writer. For owner-bound kinds, only this peer may write the record. */
+  owner: string;
+  lamport: number;
+  /** Tombstone: the record was deleted at this Lamport time. */
+  deleted?: boolean;
+  value?: RecordValue;
+  /** The owner's Ed25519 signature over the record's canonical bytes (base64). */
+  sig?: string;
+}
+
+export interface MemberInfo {
+  peerId: string;
+  name: string;
+  vtep: string;
+  /** host:port addresses where the member listens. */
+  addrs: string[];
+  incarnation: number;
+}
+
+export type MemberMessage =
+  | { v: 1; t: 'alive'; member: MemberInfo }
+  | { v: 1; t: 'suspect' | 'dead'; peerId: string; incarnation: number; from: string }
+  | { v: 1; t: 'leave'; peerId: string; incarnation: number };
+
+export interface TableMessage {
+  v: 1;
+  t: 'records';
+  records: WireRecord[];
+}
+
+export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
+
+export interface PartitionSummary {
+  count: number;
+  max: number;
+  hash: number;
+}
+
+export interface SyncSummary {
+  v: 1;
+  t: 'sync-summary';
+  members: Array<MemberInfo & { state: MemberState }>;
+  partitions: Record<string, PartitionSummary>;
+}
+
+export interface SyncDigest {
+  v: 1;
+  t: 'sync-digest';
+  members: Array<MemberInfo & { state: MemberState }>;
+  /** For each partition whose summary differed: [kind, key, owner, lamport] of every record held. */
+  versions: Record<string, Array<[RecordKind, string, string, number]>>;
+}
+
+export interface SyncPush {
+  v: 1;
+  t: 'sync-push';
+  records: WireRecord[];
+  /** Records the sender wants: [kind, key, owner]. */
+  want: Array<[RecordKind, string, string]>;
+}
+
+export interface SyncRecords {
+  v: 1;
+  t: 'sync-records';
+  records: WireRecord[];
+}
+
+export type SyncFrame = SyncSummary | SyncDigest | SyncPush | SyncRecords;
+
+export interface ProbeRequest {
+  v: 1;
+  t: 'probe-req';
+  target: string;
+  addrs: string[];
+}
+
+export interface ProbeReply {
+  v: 1;
+  t: 'probe-reply';
+  ok: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks
+
+type Obj = Record<string, unknown>;
+
+function obj(v: unknown, field: string): Obj {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new WireError(field, 'must be an object');
+  return v as Obj;
+}
+function str(v: unknown, field: string, max = 256): string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > max) throw new WireError(field, `must be a string of 1..${max} characters`);
+  return v;
+}
+function int(v: unknown, field: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new WireError(field, `must be an integer in ${min}..${max}`);
+  return v;
+}
+function arr(v: unknown, field: string, max: number): unknown[] {
+  if (!Array.isArray(v) || v.length > max) throw new WireError(field, `must be an array of at most ${max} items`);
+  return v;
+}
+function wrap<T>(field: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof WireError) throw e;
+    throw new WireError(field, (e as Error).message.replace(/^[^:]*: /, ''));
+  }
+}
+function ipv4(v: unknown, field: string): string {
+  if (!isIPv4(v)) throw new WireError(field, `invalid IPv4 address ${JSON.stringify(v)}`);
+  return v;
+}
+function vtep(v: unknown, field: string): string {
+  if (isIPv4(v)) return v;
+  if (typeof v === 'string' && /^[0-9a-fA-F:]{2,39}$/.test(v) && v.includes(':')) return v;
+  throw new WireError(field, `invalid VTEP address ${JSON.stringify(v)}`);
+}
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+function name(v: unknown, field: string): string {
+  if (typeof v !== 'string' || !NAME.test(v)) throw new WireError(field, 'must be 1-63 characters of A-Z a-z 0-9 _ . - (starting with a letter or digit)');
+  return v;
+}
+const PEER_ID = /^[1-9A-HJ-NP-Za-km-z]{30,100}$/;
+export function checkPeerId(v: unknown, field: string): string {
+  if (typeof v !== 'string' || !PEER_ID.test(v)) throw new WireError(field, 'not a peer id');
+  return v;
+}
+const HOSTPORT = /^[^\s/]{1,253}:[0-9]{1,5}$/;
+function addrs(v: unknown, field: string): string[] {
+  return arr(v, field, 16).map((a, i) => {
+    if (typeof a !== 'string' || !HOSTPORT.test(a)) throw new WireError(`${field}[${i}]`, 'must be host:port');
+    return a;
+  });
+}
+
+export function checkNetworkValue(v: unknown, field = 'value'): NetworkValue {
+  const o = obj(v, field);
+  const out: NetworkValue = {
+    name: name(o.name, `${field}.name`),
+    vni: wrap(`${field}.vni`, () => parseVni(o.vni)),
+    subnet: wrap(`${field}.subnet`, () => parseCidr(o.subnet).text),
+  };
+  if (o.gateway !== undefined) out.gateway = ipv4(o.gateway, `${field}.gateway`);
+  if (o.mtu !== undefined) out.mtu = int(o.mtu, `${field}.mtu`, 576, 9000);
+  if (o.options !== undefined) {
+    const opts = obj(o.options, `${field}.options`);
+    const entries = Object.entries(opts);
+    if (entries.length > 32) throw new WireError(`${field}.options`, 'at most 32 options');
+    out.options = {};
+    for (const [k, val] of entries) out.options[str(k, `${field}.options key`, 128)] = str(val, `${field}.options.${k}`, 1024);
+  }
+  if (out.gateway !== undefined) {
+    const c = parseCidr(out.subnet);
+    const mask = c.prefix === 0 ? 0 : (0xffffffff << (32 - c.prefix)) >>> 0;
+    if (ipv4ToString((parseIPv4(out.gateway) & mask) >>> 0) !== c.network) throw new WireError(`${field}.gateway`, `${out.gateway} is outside ${out.subnet}`);
+  }
+  return out;
+}
+
+export function checkEndpointValue(v: unknown, field = 'value'): EndpointValue {
+  const o = obj(v, field);
+  return {
+    network: name(o.network, `${field}.network`),
+    id: str(o.id, `${field}.id`, 128),
+    mac: wrap(`${field}.mac`, () => parseMac(o.mac)),
+    ip: ipv4(o.ip, `${field}.ip`),
+    vtep: vtep(o.vtep, `${field}.vtep`),
+    host: name(o.host, `${field}.host`),
+  };
+}
+
+export function checkIpamBlockValue(v: unknown, field = 'value'): IpamBlockValue {
+  const o = obj(v, field);
+  return { network: name(o.network, `${field}.network`), block: wrap(`${field}.block`, () => parseCidr(o.block, 'block').text) };
+}
+
+const KINDS: Record<RecordKind, (v: unknown, f: string) => RecordValue> = {
+  network: checkNetworkValue,
+  endpoint: checkEndpointValue,
+  'ipam-block': checkIpamBlockValue,
+};
+
+/** Kinds that only their owner may write (the gossip signer must be the owner). */
+export const OWNER_BOUND: ReadonlySet<RecordKind> = new Set<RecordKind>(['endpoint', 'ipam-block']);
+
+export function checkRecord(v: unknown, field = 'record'): WireRecord {
+  const o = obj(v, field);
+  if (typeof o.kind !== 'string' || !(o.kind in KINDS)) throw new WireError(`${field}.kind`, `unknown kind ${JSON.stringify(o.kind)}`);
+  const kind = o.kind as RecordKind;
+  const rec: WireRecord = { kind, key: str(o.key, `${field}.key`, 256), owner: checkPeerId(o.owner, `${field}.owner`), lamport: int(o.lamport, `${field}.lamport`, 1) };
+  if (o.deleted !== undefined) {
+    if (o.deleted !== true) throw new WireError(`${field}.deleted`, 'must be true when present');
+    if (o.value !== undefined) throw new WireError(`${field}.value`, 'a tombstone carries no value');
+    rec.deleted = true;
+  } else {
+    rec.value = (KINDS[kind] as (v: unknown, f: string) => RecordValue)(o.value, `${field}.value`);
+  }
+  if (o.sig !== undefined) {
+    if (typeof o.sig !== 'string' || !/^[A-Za-z0-9+/=]{40,200}$/.test(o.sig)) throw new WireError(`${field}.sig`, 'must be a base64 signature');
+    rec.sig = o.sig;
+  }
+  return rec;
+}
+
+export function checkMemberInfo(v: unknown, field = 'member'): MemberInfo {
+  const o = obj(v, field);
+  return {
+    peerId: checkPeerId(o.peerId, `${field}.peerId`),
+    name: name(o.name, `${field}.name`),
+    vtep: vtep(o.vtep, `${field}.vtep`),
+    addrs: addrs(o.addrs, `${field}.addrs`),
+    incarnation: int(o.incarnation, `${field}.incarnation`),
+  };
+}
+
+const STATES: ReadonlySet<string> = new Set(['alive', 'suspect', 'dead', 'left']);
+function checkMemberWithState(v: unknown, field: string): MemberInfo & { state: MemberState } {
+  const m = checkMemberInfo(v, field);
+  const s = (v as Obj).state;
+  if (typeof s !== 'string' || !STATES.has(s)) throw new WireError(`${field}.state`, 'must be alive|suspect|dead|left');
+  return { ...m, state: s as MemberState };
+}
+
+function header(v: unknown): Obj {
+  const o = obj(v, 'message');
+  if (o.v !== WIRE_VERSION) throw new WireError('v', `unsupported version ${JSON.stringify(o.v)} (this agent speaks ${WIRE_VERSION})`);
+  if (typeof o.t !== 'string') throw new WireError('t', 'missing message type');
+  return o;
+}
+
+/** Bytes → JSON value, refusing oversized or non-JSON input. */
+export function parseJson(bytes: Uint8Array, max: number): unknown {
+  if (bytes.length > max) throw new WireError('message', `${bytes.length} bytes exceeds the limit of ${max}`);
+  try {
+    return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8')) as unknown;
+  } catch {
+    throw new WireError('message', 'not valid JSON');
+  }
+}
+
+export function encode(msg: MemberMessage | TableMessage | SyncFrame | ProbeRequest | ProbeReply): Uint8Array {
+  return Buffer.from(JSON.stringify(msg), 'utf8');
+}
+
+export function decodeMemberMessage(bytes: Uint8Array): MemberMessage {
+  const o = header(parseJson(bytes, MAX_GOSSIP_BYTES));
+  switch (o.t) {
+    case 'alive':
+      return { v: 1, t: 'alive', member: checkMemberInfo(o.member) };
+    case 'suspect':
+    case 'dead':
+      return { v: 1, t: o.t, peerId: checkPeerId(o.peerId, 'peerId'), incarnation: int(o.incarnation, 'incarnation'), from: checkPeerId(o.from, 'from') };
+    case 'leave':
+      return { v: 1, t: 'leave', peerId: checkPeerId(o.peerId, 'peerId'), incarnation: int(o.incarnation, 'incarnation') };
+    default:
+      throw new WireError('t', `unknown member message type ${JSON.stringify(o.t)}`);
+  }
+}
+
+export function decodeTableMessage(bytes: Uint8Array): TableMessage {
+  const o = header(parseJson(bytes, MAX_GOSSIP_BYTES));
+  if (o.t !== 'records') throw new WireError('t', `unknown table message type ${JSON.stringify(o.t)}`);
+  const records = arr(o.records, 'records', MAX_RECORDS_PER_MESSAGE).map((r, i) => checkRecord(r, `records[${i}]`));
+  return { v: 1, t: 'records', records };
+}
+
+const KIND_SET: ReadonlySet<string> = new Set(Object.keys(KINDS));
+function kindOf(v: unknown, field: string): RecordKind {
+  if (typeof v !== 'string' || !KIND_SET.has(v)) throw new WireError(field, 'unknown kind');
+  return v as RecordKind;
+}
+
+export function decodeSyncFrame(bytes: Uint8Array): SyncFrame {
+  const o = header(parseJson(bytes, MAX_SYNC_FRAME_BYTES));
+  const members = () => arr(o.members, 'members', 100000).map((m, i) => checkMemberWithState(m, `members[${i}]`));
+  switch (o.t) {
+    case 'sync-summary': {
+      const parts = obj(o.partitions, 'partitions');
+      const partitions: Record<string, PartitionSummary> = {};
+      for (const [k, s] of Object.entries(parts)) {
+        const so = obj(s, `partitions.${k}`);
+        partitions[k] = { count: int(so.count, `partitions.${k}.count`), max: int(so.max, `partitions.${k}.max`), hash: int(so.hash, `partitions.${k}.hash`, 0, 0xffffffff) };
+      }
+      return { v: 1, t: 'sync-summary', members: members(), partitions };
+    }
+    case 'sync-digest': {
+      const vs = obj(o.versions, 'versions');
+      const versions: SyncDigest['versions'] = {};
+      for (const [p, list] of Object.entries(vs)) {
+        versions[p] = arr(list, `versions.${p}`, 1_000_000).map((e, i) => {
+          const t = arr(e, `versions.${p}[${i}]`, 4);
+          return [kindOf(t[0], `versions.${p}[${i}][0]`), str(t[1], `versions.${p}[${i}][1]`), checkPeerId(t[2], `versions.${p}[${i}][2]`), int(t[3], `versions.${p}[${i}][3]`, 1)];
+        });
+      }
+      return { v: 1, t: 'sync-digest', members: members(), versions };
+    }
+    case 'sync-push':
+      return {
+        v: 1,
+        t: 'sync-push',
+        records: arr(o.records, 'records', 1_000_000).map((r, i) => checkRecord(r, `records[${i}]`)),
+        want: arr(o.want, 'want', 1_000_000).map((e, i) => {
+          const t = arr(e, `want[${i}]`, 3);
+          return [kindOf(t[0], `want[${i}][0]`), str(t[1], `want[${i}][1]`), checkPeerId(t[2], `want[${i}][2]`)];
+        }),
+      };
+    case 'sync-records':
+      return { v: 1, t: 'sync-records', records: arr(o.records, 'records', 1_000_000).map((r, i) => checkRecord(r, `records[${i}]`)) };
+    default:
+      throw new WireError('t', `unknown sync frame type ${JSON.stringify(o.t)}`);
+  }
+}
+
+export function decodeProbeRequest(bytes: Uint8Array): ProbeRequest {
+  const o = header(parseJson(bytes, 64 * 1024));
+  if (o.t !== 'probe-req') throw new WireError('t', 'expected probe-req');
+  return { v: 1, t: 'probe-req', target: checkPeerId(o.target, 'target'), addrs: addrs(o.addrs, 'addrs') };
+}
+
+export function decodeProbeReply(bytes: Uint8Array): ProbeReply {
+  const o = header(parseJson(bytes, 64 * 1024));
+  if (o.t !== 'probe-reply' || typeof o.ok !== 'boolean') throw new WireError('t', 'expected probe-reply with ok');
+  return { v: 1, t: 'probe-reply', ok: o.ok };
+}
