@@ -39,8 +39,10 @@ export interface DiscoveryTimers extends MembershipTimers {
   connectIntervalMs: number;
   /** Try a sync with a random dead member (Serf's reconnect). */
   reconnectIntervalMs: number;
-  /** Keep at least this many connections (gossipsub's mesh degree is 6). */
+  /** Keep at least this many connections (at least the mesh degree). */
   targetPeers: number;
+  /** Gossipsub mesh degree D (Dlo = D-2, Dhi = D+2; gossipsub defaults 6, 4, 12). */
+  meshDegree: number;
   tombstoneTtlMs: number;
   /** Forget members dead or left for this long. */
   reapMs: number;
@@ -52,6 +54,7 @@ export const DEFAULT_TIMERS: DiscoveryTimers = {
   connectIntervalMs: 2_000,
   reconnectIntervalMs: 10_000,
   targetPeers: 8,
+  meshDegree: 6,
   tombstoneTtlMs: 30 * 60_000,
   reapMs: 60 * 60_000,
 };
@@ -307,6 +310,11 @@ export class Discovery extends EventEmitter {
     return [...this.table.live('ipam-block')].map((r) => ({ ...(r.value as IpamBlockValue), owner: r.owner, lamport: r.lamport, ownerLive: r.owner === this.peerId || this.membership.isLive(r.owner) }));
   }
 
+  /** The libp2p node (after start), for diagnostics and tests. */
+  get libp2p(): VxmeshLibp2p | undefined {
+    return this.node;
+  }
+
   /** libp2p addresses we listen on (after start). */
   listenAddrs(): string[] {
     return this.node?.getMultiaddrs().map(String) ?? [];
@@ -346,7 +354,7 @@ export class Discovery extends EventEmitter {
   // Start / stop
 
   async start(): Promise<void> {
-    const node = await createNode({ privateKey: this.privateKey, listen: this.listen, announce: this.announce, clusterKey: this.clusterKey });
+    const node = await createNode({ privateKey: this.privateKey, listen: this.listen, announce: this.announce, clusterKey: this.clusterKey, meshDegree: this.timers.meshDegree });
     this.node = node;
     const pubsub = node.services.pubsub;
     pubsub.topicValidators.set(TOPIC_MEMBERS, (from, msg) => this.validateGossip(from, msg, 'members'));
@@ -493,7 +501,10 @@ export class Discovery extends EventEmitter {
     for (const r of records) {
       const outcome = this.table.merge(r);
       if (outcome === 'reassert') this.reassert(r);
-      else if (outcome !== 'stale') changed = true;
+      else if (outcome !== 'stale') {
+        changed = true;
+        this.emit('record', r);
+      }
     }
     if (changed) this.scheduleChange();
     if (via === 'sync') this.stats.syncRecordsIn += records.length;

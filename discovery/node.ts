@@ -7,7 +7,7 @@ import './with-resolvers-shim.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createLibp2p, type Libp2p } from 'libp2p';
-import { tcp } from '@libp2p/tcp';
+import { tcp, type TCPSocketOptions } from '@libp2p/tcp';
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { identify, type Identify } from '@libp2p/identify';
@@ -93,6 +93,8 @@ export function generateClusterKey(): string {
   return `/key/swarm/psk/1.0.0/\n/base16/\n${hex}\n`;
 }
 
+const isWildcard = (host: string): boolean => host === '0.0.0.0' || host === '::';
+
 export interface NodeOptions {
   privateKey: PrivateKey;
   listen: HostPort;
@@ -101,16 +103,22 @@ export interface NodeOptions {
   clusterKey?: Uint8Array;
   /** Gossipsub heartbeat (ms). Default 1000 (gossipsub's own default). */
   heartbeatMs?: number;
+  /** Gossipsub mesh degree D. Default 6. */
+  meshDegree?: number;
 }
 
 export async function createNode(opts: NodeOptions): Promise<VxmeshLibp2p> {
+  const D = opts.meshDegree ?? 6;
+  if (!Number.isInteger(D) || D < 2 || D > 12) throw new ValidationError('meshDegree', 'must be an integer in 2..12');
   return createLibp2p({
     privateKey: opts.privateKey,
     addresses: {
       listen: [toMultiaddr(opts.listen).toString()],
       announce: opts.announce.map((a) => toMultiaddr(a).toString()),
     },
-    transports: [tcp()],
+    // Listening on one address: originate connections from it too (multi-homed hosts, and peers
+    // that count connections per source address).
+    transports: [tcp(isWildcard(opts.listen.host) ? {} : { dialOpts: { localAddress: opts.listen.host } as TCPSocketOptions })],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionProtector: opts.clusterKey ? preSharedKey({ psk: opts.clusterKey }) : undefined,
@@ -123,6 +131,11 @@ export async function createNode(opts: NodeOptions): Promise<VxmeshLibp2p> {
         emitSelf: false,
         heartbeatInterval: opts.heartbeatMs ?? 1000,
         maxInboundDataLength: 1024 * 1024,
+        D,
+        Dlo: Math.max(1, D - 2),
+        Dhi: D + 2,
+        Dout: Math.min(2, Math.floor(D / 2), Math.max(0, D - 3)),
+        Dscore: Math.min(4, D),
       }),
     },
   }) as Promise<VxmeshLibp2p>;

@@ -27,6 +27,11 @@ d.on('change', () => {
 });
 
 await d.start();
+const BENCH_TOPIC = 'vxmesh-bench/raw';
+d.libp2p?.services.pubsub.subscribe(BENCH_TOPIC);
+d.libp2p?.services.pubsub.addEventListener('message', (evt) => {
+  if (evt.detail.topic === BENCH_TOPIC) out({ type: 'raw', id: Buffer.from(evt.detail.data).toString(), at: Date.now() });
+});
 out({ type: 'ready', peerId: d.peerId, addrs: d.listenAddrs(), pid: process.pid });
 
 const rl = readline.createInterface({ input: process.stdin });
@@ -65,12 +70,14 @@ rl.on('line', (line) => {
           };
           break;
         }
-        case 'publishRaw': {
+        case 'publishRaw':
           // Test hook: publish arbitrary bytes on a topic, as a misbehaving member would.
-          const node = (d as unknown as { node: { services: { pubsub: { publish(t: string, b: Uint8Array): Promise<unknown> } } } }).node;
-          await node.services.pubsub.publish(String(a.topic), Buffer.from(String(a.base64), 'base64'));
+          await d.libp2p?.services.pubsub.publish(String(a.topic), Buffer.from(String(a.base64), 'base64'));
           break;
-        }
+        case 'publishBench':
+          // Benchmark baseline: a bare gossipsub message, no membership or table logic.
+          await d.libp2p?.services.pubsub.publish(BENCH_TOPIC, Buffer.from(String(a.id)));
+          break;
         case 'stall': {
           const until = Date.now() + Number(a.ms ?? 1000);
           while (Date.now() < until) {

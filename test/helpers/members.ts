@@ -30,12 +30,15 @@ export class MemberProc {
   readonly seen: Seen[] = [];
   private readonly seenListeners: Array<(s: Seen) => void> = [];
   readonly ready: Promise<void>;
+  private readonly rawListeners: Array<(id: string, at: number) => void> = [];
   exited = false;
 
   constructor(config: DiscoveryOptions, opts: { netns?: string; debug?: boolean } = {}) {
     this.name = config.name;
     const env = { ...process.env, VXMESH_MEMBER_CONFIG: JSON.stringify(config), VXMESH_MEMBER_DEBUG: opts.debug ? '1' : '0' };
-    const args = opts.netns ? [`--net=/run/netns/${opts.netns}`, process.execPath, MAIN] : [MAIN];
+    // Extra node flags (e.g. --cpu-prof) for one member, for profiling.
+    const nodeArgs = (process.env.VXMESH_MEMBER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const args = opts.netns ? [`--net=/run/netns/${opts.netns}`, process.execPath, ...nodeArgs, MAIN] : [...nodeArgs, MAIN];
     this.child = spawn(opts.netns ? 'nsenter' : process.execPath, args, { env, stdio: ['pipe', 'pipe', 'inherit'] });
     this.child.once('exit', () => {
       this.exited = true;
@@ -64,6 +67,9 @@ export class MemberProc {
         this.waiting.delete(m.id);
         if (m.error) w?.reject(new Error(m.error));
         else w?.resolve(m.result);
+      } else if (m.type === 'raw') {
+        const r = m as unknown as { id: string; at: number };
+        for (const l of this.rawListeners) l(r.id, r.at);
       } else if (m.type === 'seen') {
         const s = { ids: m.ids ?? [], gone: m.gone ?? [], at: m.at ?? 0 };
         this.seen.push(s);
@@ -86,6 +92,10 @@ export class MemberProc {
 
   snapshot(): Promise<Snapshot> {
     return this.call<Snapshot>('snapshot');
+  }
+
+  onRaw(fn: (id: string, at: number) => void): void {
+    this.rawListeners.push(fn);
   }
 
   onSeen(fn: (s: Seen) => void): void {
