@@ -3,9 +3,14 @@
 import { fileURLToPath } from 'node:url';
 import { VxmeshError } from '../dataplane/errors.js';
 import { UsageError, type Command, type CommandContext } from './cli-support.js';
+import { agentCommand } from './commands/agent.js';
+import { attachCommand, detachCommand } from './commands/attach.js';
 import { fdbCommand } from './commands/fdb.js';
+import { keygenCommand } from './commands/keygen.js';
+import { networkCommand } from './commands/network.js';
+import { endpointsCommand, peersCommand } from './commands/peers.js';
 
-const commands: Command[] = [fdbCommand];
+const commands: Command[] = [agentCommand, networkCommand, attachCommand, detachCommand, peersCommand, endpointsCommand, fdbCommand, keygenCommand];
 
 function topUsage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -14,6 +19,9 @@ function topUsage(): string {
     '',
     'Commands:',
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Global options: --socket PATH (or $VXMESH_SOCKET) picks the agent, --json for machine-readable output,',
+    '--help on every command.',
     '',
     'Run "vxmesh COMMAND --help" for the options of a command.',
   ].join('\n');
@@ -38,7 +46,8 @@ export async function main(argv: string[], io: Pick<CommandContext, 'out' | 'err
       return 2;
     }
     if (e instanceof VxmeshError) {
-      io.err(`vxmesh ${cmd.name}: ${e.message}`);
+      const field = (e as { field?: string }).field;
+      io.err(`vxmesh ${cmd.name}: ${e.message}${field && !e.message.startsWith(field) ? ` (field: ${field})` : ''}`);
       return 1;
     }
     throw e;

@@ -425,9 +425,9 @@ export class Dataplane {
   /**
    * Makes the VXLAN device's fdb and neighbour tables equal to `desired` (the remote endpoints) with
    * the fewest writes. Failed writes are reported in `errors`; everything else is still applied, so
-   * the next reconcile only has the failures left to do.
+   * the next reconcile only has the failures left to do. With `allowDelete: false` nothing is removed.
    */
-  async reconcile(vniIn: number, desiredIn: RemoteEndpoint[]): Promise<ReconcileResult> {
+  async reconcile(vniIn: number, desiredIn: RemoteEndpoint[], opts: { allowDelete?: boolean } = {}): Promise<ReconcileResult> {
     const vni = parseVni(vniIn);
     const desired = Dataplane.validateRemotes(desiredIn, this.vtep);
     const o = this.overlay(vni);
@@ -436,6 +436,12 @@ export class Dataplane {
       if (!vx) throw new NotFoundError('vni', `${o.netns} has no ${vxlanName(vni)}; call ensureNetwork again`);
       const [fdb, neigh] = await Promise.all([o.rtnl.fdb(vx.index), o.rtnl.neighbours(vx.index)]);
       const plan = planReconcile(fdb, neigh, desired);
+      if (opts.allowDelete === false) {
+        // Add-only mode (e.g. before the agent has heard from the cluster): never withdraw anything.
+        plan.fdbDelete = [];
+        plan.neighDelete = [];
+        plan.masterDelete = [];
+      }
       const result: ReconcileResult = { vni, fdbReplaced: 0, fdbDeleted: 0, masterDeleted: 0, neighReplaced: 0, neighDeleted: 0, changes: 0, errors: [] };
       if (planSize(plan) === 0) return result;
       type Counter = 'fdbReplaced' | 'fdbDeleted' | 'masterDeleted' | 'neighReplaced' | 'neighDeleted';

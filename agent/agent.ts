@@ -1,0 +1,634 @@
+/**
+ * The agent: local intent (networks, local endpoints) → discovery; discovery's table → desired state →
+ * data plane reconcile. Owns the state directory. Never touches the kernel except through dataplane/.
+ */
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { EventEmitter } from 'node:events';
+import { Dataplane, type ReconcileResult, type RemoteEndpoint } from '../dataplane/dataplane.js';
+import { NotFoundError, ValidationError, VxmeshError } from '../dataplane/errors.js';
+import { detectVtep } from '../dataplane/host-info.js';
+import { vtepAnswers } from '../dataplane/vtep-probe.js';
+import { parseCidr, parseIfName, parseMac, parseMtu, parseVni, requireHostIn, ipv4ToString, parseIPv4 } from '../dataplane/validate.js';
+import { Discovery, type Logger, type MemberView } from '../discovery/discovery.js';
+import type { EndpointValue, NetworkValue } from '../discovery/wire.js';
+import type { AgentConfig } from './config.js';
+import { Ipam, type BlockConflict } from './ipam.js';
+import { StateFile } from './state-file.js';
+
+export interface LocalEndpoint {
+  id: string;
+  network: string;
+  vni: number;
+  netns: string;
+  ifname: string;
+  mac: string;
+  ip: string;
+  prefix: number;
+  createdAt: string;
+}
+
+interface AgentState {
+  version: 1;
+  endpoints: LocalEndpoint[];
+  ipamBlocks: Array<{ network: string; block: string }>;
+}
+
+export interface CreateNetworkRequest {
+  name: string;
+  subnet: string;
+  vni?: number;
+  gateway?: string;
+  mtu?: number;
+  options?: Record<string, string>;
+}
+
+export interface AttachRequest {
+  network: string;
+  netns: string;
+  ifname?: string;
+  ip?: string;
+  mac?: string;
+  /** Endpoint id (Docker gives its own); generated when absent. */
+  id?: string;
+}
+
+export interface NetworkConflict {
+  kind: 'vni' | 'definition';
+  detail: string;
+  at: string;
+}
+
+export interface NetworkView extends NetworkValue {
+  endpoints: number;
+  localEndpoints: number;
+  /** false when another network holds the same VNI with precedence. */
+  usable: boolean;
+  conflicts: NetworkConflict[];
+}
+
+export type FdbStatus = 'ok' | 'missing' | 'stale' | 'wrong-vtep' | 'wrong-mac';
+
+export interface FdbRow {
+  table: 'fdb' | 'neigh';
+  mac: string;
+  ip?: string;
+  desiredVtep?: string;
+  kernelVtep?: string;
+  kernelMac?: string;
+  state?: string;
+  status: FdbStatus;
+  host?: string;
+}
+
+export interface FdbReport {
+  network: string;
+  vni: number;
+  netns: string;
+  rows: FdbRow[];
+  drift: number;
+}
+
+export interface ReconcileSummary {
+  network: string;
+  vni: number;
+  changes: number;
+  errors: number;
+  durationMs: number;
+}
+
+const randomId = (): string => crypto.randomBytes(6).toString('hex');
+
+/** 02:42 + the IPv4 address: deterministic and unique within a network, like Docker's. */
+export function macFromIp(ip: string): string {
+  return `02:42:${ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join(':')}`;
+}
+
+export class Agent extends EventEmitter {
+  readonly dataplane: Dataplane;
+  readonly discovery: Discovery;
+  readonly ipam: Ipam;
+  readonly vtep: string;
+  private readonly state: StateFile<AgentState>;
+  private local: LocalEndpoint[];
+  private readonly ensured = new Set<number>();
+  private initialSyncDone: boolean;
+  private reconcileTimer?: NodeJS.Timeout;
+  private reconcileScheduled = false;
+  private reconciling?: Promise<ReconcileSummary[]>;
+  private reconcileAgain = false;
+  private readonly holdCheck = new Map<string, { alive: boolean; checkedAt: number; deadSince: number; checking: boolean }>();
+  private readonly definitionSeen = new Map<string, NetworkValue>();
+  private readonly conflicts = new Map<string, NetworkConflict[]>();
+  private stopped = false;
+  readonly counters = { reconcileRuns: 0, reconcileChanges: 0, reconcileErrors: 0, lastReconcileMs: 0, endpointConflicts: 0 };
+
+  private constructor(
+    readonly cfg: AgentConfig,
+    readonly log: Logger,
+    dataplane: Dataplane,
+    discovery: Discovery,
+    vtep: string,
+    state: StateFile<AgentState>,
+    initial: AgentState,
+  ) {
+    super();
+    this.dataplane = dataplane;
+    this.discovery = discovery;
+    this.vtep = vtep;
+    this.state = state;
+    this.local = initial.endpoints;
+    this.initialSyncDone = cfg.join.length === 0;
+    const d = discovery;
+    this.ipam = new Ipam(
+      {
+        self: d.peerId,
+        claims: () => d.ipamBlocks().map((b) => ({ network: b.network, block: b.block, owner: b.owner, lamport: b.lamport })),
+        endpointsUsing: (network) => d.endpoints().filter((e) => e.network === network).map((e) => ({ network: e.network, ip: e.ip, id: e.id, host: e.host })),
+        claim: async (network, block) => {
+          await d.putIpamBlock({ network, block });
+          this.saveState();
+        },
+        release: async (network, block) => {
+          await d.deleteIpamBlock(network, block);
+          this.saveState();
+        },
+      },
+      cfg.ipamSettleMs,
+    );
+    for (const b of initial.ipamBlocks) this.ipam.restoreClaim(b.network, b.block);
+  }
+
+  /** Starts the agent: adopt kernel state, announce local endpoints, join, reconcile. */
+  static async start(cfg: AgentConfig, log: Logger): Promise<Agent> {
+    const vtep = cfg.vtep ?? (await detectVtep());
+    const dataplane = new Dataplane({ prefix: cfg.netnsPrefix, vtep, underlayDev: cfg.underlayDev, vxlanPort: cfg.vxlanPort });
+    const state = new StateFile<AgentState>(path.join(cfg.stateDir, 'agent-state.json'), () => ({ version: 1, endpoints: [], ipamBlocks: [] }));
+    const initial = state.load();
+    // Adopt what the kernel has: nothing is changed; endpoints whose veth vanished while we were down are dropped.
+    const adopted = await dataplane.adopt();
+    const present = new Set(adopted.flatMap((o) => o.localMacs.map((m) => `${o.vni}/${m}`)));
+    const kept = initial.endpoints.filter((e) => present.has(`${e.vni}/${e.mac}`));
+    if (kept.length !== initial.endpoints.length) {
+      log.warn({ dropped: initial.endpoints.filter((e) => !kept.includes(e)).map((e) => e.id) }, 'local endpoints whose interface disappeared while the agent was down are withdrawn');
+    }
+    const discovery = await Discovery.create({
+      name: cfg.name,
+      vtep,
+      listen: cfg.listen,
+      seeds: cfg.join,
+      stateDir: cfg.stateDir,
+      clusterKeyFile: cfg.clusterKey,
+      timers: cfg.discovery,
+      log,
+    });
+    const agent = new Agent(cfg, log, dataplane, discovery, vtep, state, { ...initial, endpoints: kept });
+    for (const e of kept) await discovery.putEndpoint(agent.recordOf(e));
+    for (const b of initial.ipamBlocks) await discovery.putIpamBlock(b);
+    agent.saveState();
+    discovery.on('change', () => agent.scheduleReconcile());
+    discovery.on('members', (members: MemberView[]) => agent.onMembers(members));
+    await discovery.start();
+    if (!agent.initialSyncDone) {
+      agent.initialSyncDone = discovery.stats.syncRuns > 0;
+      if (!agent.initialSyncDone) {
+        log.warn({ join: cfg.join }, 'no seed answered: reconciles add entries but remove none until the first sync');
+        const wait = setInterval(() => {
+          if (discovery.stats.syncRuns > 0) {
+            agent.initialSyncDone = true;
+            clearInterval(wait);
+            agent.scheduleReconcile();
+          }
+        }, 500);
+        wait.unref();
+      }
+    }
+    await agent.reconcileAll('start');
+    agent.reconcileTimer = setInterval(() => void agent.reconcileAll('periodic').catch(() => undefined), cfg.reconcileIntervalMs);
+    agent.reconcileTimer.unref();
+    return agent;
+  }
+
+  private recordOf(e: LocalEndpoint): EndpointValue {
+    return { network: e.network, id: e.id, mac: e.mac, ip: e.ip, vtep: this.vtep, host: this.cfg.name };
+  }
+
+  private saveState(): void {
+    this.state.save({ version: 1, endpoints: this.local, ipamBlocks: this.ipam.ownClaims() });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Networks
+
+  /** Networks by name, with VNI precedence resolved: the definition with the smallest (lamport, owner) keeps a VNI. */
+  private networkTable(): Map<string, NetworkView> {
+    const recs = [...this.discovery.table.live('network')];
+    const byVni = new Map<number, typeof recs>();
+    for (const r of recs) {
+      const v = r.value as NetworkValue;
+      byVni.set(v.vni, [...(byVni.get(v.vni) ?? []), r]);
+    }
+    const endpoints = this.discovery.endpoints();
+    const out = new Map<string, NetworkView>();
+    for (const r of recs) {
+      const v = r.value as NetworkValue;
+      const rivals = (byVni.get(v.vni) ?? []).filter((x) => x !== r);
+      const beaten = rivals.some((x) => x.lamport < r.lamport || (x.lamport === r.lamport && x.owner < r.owner));
+      const conflicts = [...(this.conflicts.get(v.name) ?? [])];
+      for (const x of rivals) conflicts.push({ kind: 'vni', detail: `VNI ${v.vni} is also used by network ${(x.value as NetworkValue).name}${beaten ? ' (which has precedence: this network is unusable)' : ''}`, at: new Date().toISOString() });
+      out.set(v.name, {
+        ...v,
+        endpoints: endpoints.filter((e) => e.network === v.name).length,
+        localEndpoints: this.local.filter((e) => e.network === v.name).length,
+        usable: !beaten,
+        conflicts,
+      });
+      this.noteDefinition(v);
+    }
+    return out;
+  }
+
+  /** Records a change of subnet or VNI under an existing name: that is a conflict, never a silent merge. */
+  private noteDefinition(v: NetworkValue): void {
+    const prev = this.definitionSeen.get(v.name);
+    this.definitionSeen.set(v.name, v);
+    if (prev && (prev.subnet !== v.subnet || prev.vni !== v.vni)) {
+      const c: NetworkConflict = { kind: 'definition', detail: `network ${v.name} was redefined from ${prev.subnet} vni ${prev.vni} to ${v.subnet} vni ${v.vni} (concurrent create on another host)`, at: new Date().toISOString() };
+      this.conflicts.set(v.name, [...(this.conflicts.get(v.name) ?? []), c].slice(-10));
+      this.log.warn({ network: v.name, previous: prev, current: v }, 'network definition conflict');
+    }
+  }
+
+  listNetworks(): NetworkView[] {
+    return [...this.networkTable().values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  network(name: string): NetworkView {
+    const n = this.networkTable().get(name);
+    if (!n) throw new NotFoundError('network', `no network named ${JSON.stringify(name)}`);
+    return n;
+  }
+
+  /** A VNI derived from the name (stable across hosts), moved on if taken. */
+  private autoVni(name: string, taken: Set<number>): number {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
+    let vni = 4096 + (h % (16777215 - 4096));
+    while (taken.has(vni)) vni = vni >= 16777215 ? 4096 : vni + 1;
+    return vni;
+  }
+
+  async createNetwork(req: CreateNetworkRequest): Promise<NetworkView> {
+    if (req === null || typeof req !== 'object') throw new ValidationError('body', 'must be a JSON object');
+    if (typeof req.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(req.name)) throw new ValidationError('name', 'must be 1-63 characters of A-Z a-z 0-9 _ . - (starting with a letter or digit)');
+    const subnet = parseCidr(req.subnet);
+    const existing = this.networkTable();
+    const same = existing.get(req.name);
+    const gateway = req.gateway === undefined ? ipv4ToString((parseIPv4(subnet.network) + 1) >>> 0) : requireHostIn(req.gateway, subnet, 'gateway');
+    if (req.mtu !== undefined) {
+      parseMtu(req.mtu);
+      const max = await this.dataplane.maxMtu();
+      if (req.mtu > max) throw new ValidationError('mtu', `${req.mtu} exceeds the largest overlay MTU of this host's underlay (${max})`);
+    }
+    if (same) {
+      if (same.subnet !== subnet.text || (req.vni !== undefined && same.vni !== req.vni)) {
+        throw new ValidationError('name', `network ${req.name} exists with subnet ${same.subnet} vni ${same.vni}`);
+      }
+      return same;
+    }
+    const taken = new Set([...existing.values()].map((n) => n.vni));
+    let vni: number;
+    if (req.vni !== undefined) {
+      vni = parseVni(req.vni);
+      const holder = [...existing.values()].find((n) => n.vni === vni);
+      if (holder) throw new ValidationError('vni', `VNI ${vni} is used by network ${holder.name}`);
+    } else vni = this.autoVni(req.name, taken);
+    const value: NetworkValue = { name: req.name, vni, subnet: subnet.text, gateway };
+    if (req.mtu !== undefined) value.mtu = req.mtu;
+    if (req.options !== undefined) value.options = req.options;
+    await this.discovery.putNetwork(value);
+    this.log.info({ network: value }, 'network created');
+    return this.network(req.name);
+  }
+
+  async removeNetwork(name: string): Promise<void> {
+    const n = this.network(name);
+    const users = this.discovery.endpoints().filter((e) => e.network === name && e.ownerLive);
+    if (users.length > 0) {
+      throw new ValidationError('network', `network ${name} still has ${users.length} endpoint(s) (e.g. ${users[0]?.id} on ${users[0]?.host}); detach them first`);
+    }
+    await this.discovery.deleteNetwork(name);
+    if (this.ensured.has(n.vni)) {
+      await this.dataplane.removeNetwork(n.vni);
+      this.ensured.delete(n.vni);
+    }
+    this.log.info({ network: name }, 'network removed');
+  }
+
+  inspectNetwork(name: string) {
+    const n = this.network(name);
+    return {
+      ...n,
+      netns: this.local.some((e) => e.network === name) ? this.dataplane.overlayNetnsPath(n.vni) : null,
+      endpointList: this.endpoints(name),
+      ipamBlocks: this.discovery.ipamBlocks().filter((b) => b.network === name).map((b) => ({ block: b.block, owner: this.memberName(b.owner), lamport: b.lamport })),
+      ipamConflicts: this.ipam.conflicts(name).map((c: BlockConflict) => ({ block: c.block, winner: this.memberName(c.winner), losers: c.losers.map((l) => this.memberName(l)) })),
+    };
+  }
+
+  private memberName(peerId: string): string {
+    return this.discovery.membership.get(peerId)?.name ?? peerId;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Endpoints
+
+  private async ensureOverlay(n: NetworkView): Promise<void> {
+    if (this.ensured.has(n.vni)) return;
+    await this.dataplane.ensureNetwork({ vni: n.vni, subnet: n.subnet, gateway: n.gateway, mtu: n.mtu });
+    this.ensured.add(n.vni);
+  }
+
+  async attach(req: AttachRequest): Promise<LocalEndpoint> {
+    if (req === null || typeof req !== 'object') throw new ValidationError('body', 'must be a JSON object');
+    if (typeof req.network !== 'string') throw new ValidationError('network', 'required');
+    const n = this.network(req.network);
+    if (!n.usable) throw new ValidationError('network', `network ${n.name} cannot be used: ${n.conflicts.map((c) => c.detail).join('; ')}`);
+    if (typeof req.netns !== 'string' || req.netns === '') throw new ValidationError('netns', 'required: a namespace name or path');
+    const ifname = parseIfName(req.ifname ?? 'eth0', 'ifname');
+    const existing = this.local.find((e) => e.network === n.name && e.netns === req.netns && e.ifname === ifname);
+    if (existing) return existing;
+    if (req.id !== undefined && (typeof req.id !== 'string' || !/^[A-Za-z0-9_.-]{1,128}$/.test(req.id))) throw new ValidationError('id', 'must be 1-128 characters of A-Z a-z 0-9 _ . -');
+    const id = req.id ?? randomId();
+    if (this.local.some((e) => e.network === n.name && e.id === id)) throw new ValidationError('id', `endpoint ${id} exists in ${n.name}`);
+    let ip: string;
+    let allocated = false;
+    if (req.ip !== undefined) {
+      this.ipam.checkExplicit(n, req.ip);
+      ip = req.ip;
+    } else {
+      ip = await this.ipam.allocate(n);
+      allocated = true;
+    }
+    try {
+      const mac = req.mac !== undefined ? parseMac(req.mac, 'mac') : macFromIp(ip);
+      const holder = this.discovery.endpoints().find((e) => e.network === n.name && e.mac === mac);
+      if (holder) throw new ValidationError('mac', `${mac} is in use by endpoint ${holder.id} on host ${holder.host}`);
+      await this.ensureOverlay(n);
+      const r = await this.dataplane.attach({ vni: n.vni, netns: req.netns, ifname, mac, ip, gateway: n.gateway });
+      const ep: LocalEndpoint = { id, network: n.name, vni: n.vni, netns: req.netns, ifname, mac, ip, prefix: r.prefix, createdAt: new Date().toISOString() };
+      this.local.push(ep);
+      this.saveState();
+      await this.discovery.putEndpoint(this.recordOf(ep));
+      this.log.info({ endpoint: ep }, 'attached');
+      return ep;
+    } finally {
+      if (allocated) this.ipam.settle(ip);
+    }
+  }
+
+  async detach(req: { network: string; netns?: string; ifname?: string; id?: string }): Promise<LocalEndpoint> {
+    if (req === null || typeof req !== 'object') throw new ValidationError('body', 'must be a JSON object');
+    const n = this.network(req.network);
+    const ifname = req.ifname ?? 'eth0';
+    const ep = this.local.find((e) => e.network === n.name && (req.id !== undefined ? e.id === req.id : e.netns === req.netns && e.ifname === ifname));
+    if (!ep) throw new NotFoundError(req.id !== undefined ? 'id' : 'netns', `no endpoint of ${n.name} ${req.id !== undefined ? `with id ${req.id}` : `at ${req.netns ?? '?'} ${ifname}`} on this host`);
+    await this.dataplane.detach(ep.vni, ep.mac);
+    this.local = this.local.filter((e) => e !== ep);
+    this.saveState();
+    await this.discovery.deleteEndpoint(ep.network, ep.id);
+    this.log.info({ endpoint: ep }, 'detached');
+    if (!this.local.some((e) => e.vni === ep.vni)) {
+      await this.dataplane.removeNetwork(ep.vni);
+      this.ensured.delete(ep.vni);
+    }
+    return ep;
+  }
+
+  localEndpoints(): LocalEndpoint[] {
+    return [...this.local];
+  }
+
+  endpoints(network?: string) {
+    const held = (owner: string) => this.isHeld(owner);
+    return this.discovery
+      .endpoints()
+      .filter((e) => network === undefined || e.network === network)
+      .map((e) => ({
+        network: e.network,
+        id: e.id,
+        mac: e.mac,
+        ip: e.ip,
+        vtep: e.vtep,
+        host: e.host,
+        status: e.local ? 'local' : e.ownerLive ? 'remote' : held(e.owner) ? 'held' : 'suspended',
+      }))
+      .sort((a, b) => a.network.localeCompare(b.network) || a.ip.localeCompare(b.ip, undefined, { numeric: true }));
+  }
+
+  peers() {
+    return this.discovery.members().map((m) => ({ ...m, lastAck: m.lastAck ? new Date(m.lastAck).toISOString() : null, since: new Date(m.since).toISOString(), dataplaneHeld: !m.self && this.isHeld(m.peerId) }));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Dead agents whose hosts are up
+
+  private onMembers(members: MemberView[]): void {
+    const now = Date.now();
+    for (const m of members) {
+      const gone = m.state === 'dead' || m.state === 'left';
+      const h = this.holdCheck.get(m.peerId);
+      if (!gone) {
+        if (h) this.holdCheck.delete(m.peerId);
+        continue;
+      }
+      if (!h) {
+        // Assume the data plane is up until the first check says otherwise (an agent restart must not flap).
+        this.holdCheck.set(m.peerId, { alive: true, checkedAt: 0, deadSince: now, checking: false });
+        void this.checkHold(m.peerId, m.vtep);
+      }
+    }
+  }
+
+  private async checkHold(peerId: string, vtep: string): Promise<void> {
+    const h = this.holdCheck.get(peerId);
+    if (!h || h.checking || this.stopped) return;
+    h.checking = true;
+    const alive = await vtepAnswers(vtep, 1);
+    h.checking = false;
+    const was = h.alive;
+    h.alive = alive;
+    h.checkedAt = Date.now();
+    if (was !== alive) {
+      this.log.info({ peerId, vtep, dataplaneUp: alive }, alive ? 'agent gone but its host answers: keeping its endpoints' : 'host of a gone agent does not answer: withdrawing its endpoints');
+      this.scheduleReconcile();
+    }
+    if (this.holdCheck.has(peerId) && !this.stopped) {
+      setTimeout(() => {
+        const m = this.discovery.membership.get(peerId);
+        if (m) void this.checkHold(peerId, m.vtep);
+      }, alive ? 2000 : 5000).unref();
+    }
+  }
+
+  private isHeld(peerId: string): boolean {
+    const h = this.holdCheck.get(peerId);
+    return !!h && h.alive && Date.now() - h.deadSince < this.cfg.deadAgentHoldMs;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Reconcile
+
+  /** Per network: the remote endpoints that belong in the kernel (live owners, or held ones). */
+  desiredRemotes(): Map<string, RemoteEndpoint[]> {
+    const byNet = new Map<string, Array<RemoteEndpoint & { rank: [number, string]; id: string }>>();
+    for (const r of this.discovery.table.live('endpoint')) {
+      if (r.owner === this.discovery.peerId) continue;
+      if (!this.discovery.membership.isLive(r.owner) && !this.isHeld(r.owner)) continue;
+      const v = r.value as EndpointValue;
+      if (v.vtep === this.vtep) continue;
+      const list = byNet.get(v.network) ?? [];
+      list.push({ mac: v.mac, ip: v.ip, vtep: v.vtep, rank: [r.lamport, r.owner], id: v.id });
+      byNet.set(v.network, list);
+    }
+    const out = new Map<string, RemoteEndpoint[]>();
+    for (const [net, list] of byNet) {
+      // Two endpoints claiming one MAC or IP (a race): the earlier write keeps it, the other is left out.
+      list.sort((a, b) => a.rank[0] - b.rank[0] || (a.rank[1] < b.rank[1] ? -1 : 1));
+      const macs = new Set(this.local.filter((e) => e.network === net).map((e) => e.mac));
+      const ips = new Set(this.local.filter((e) => e.network === net).map((e) => e.ip));
+      const keep: RemoteEndpoint[] = [];
+      for (const e of list) {
+        if (macs.has(e.mac) || ips.has(e.ip)) {
+          this.counters.endpointConflicts++;
+          this.log.warn({ network: net, endpoint: e.id, mac: e.mac, ip: e.ip }, 'endpoint conflicts with another (same MAC or IP): left out');
+          continue;
+        }
+        macs.add(e.mac);
+        ips.add(e.ip);
+        keep.push({ mac: e.mac, ip: e.ip, vtep: e.vtep });
+      }
+      out.set(net, keep);
+    }
+    return out;
+  }
+
+  scheduleReconcile(): void {
+    if (this.reconcileScheduled || this.stopped) return;
+    this.reconcileScheduled = true;
+    setTimeout(() => {
+      this.reconcileScheduled = false;
+      void this.reconcileAll('change').catch((e: unknown) => this.log.error({ err: String(e) }, 'reconcile failed'));
+    }, 10).unref();
+  }
+
+  /** Reconciles every network with local endpoints. Runs one at a time; a request during a run queues one more. */
+  async reconcileAll(reason: string): Promise<ReconcileSummary[]> {
+    if (this.reconciling) {
+      this.reconcileAgain = true;
+      return this.reconciling;
+    }
+    this.reconciling = this.reconcileOnce(reason).finally(() => {
+      this.reconciling = undefined;
+      if (this.reconcileAgain && !this.stopped) {
+        this.reconcileAgain = false;
+        this.scheduleReconcile();
+      }
+    });
+    return this.reconciling;
+  }
+
+  private async reconcileOnce(reason: string): Promise<ReconcileSummary[]> {
+    if (this.stopped) return [];
+    const nets = this.networkTable();
+    const desired = this.desiredRemotes();
+    const out: ReconcileSummary[] = [];
+    const localVnis = new Set(this.local.map((e) => e.vni));
+    for (const vni of localVnis) {
+      const n = [...nets.values()].find((x) => x.vni === vni && x.usable);
+      if (!n) continue; // definition not (yet) known: keep the kernel as it is
+      const t0 = performance.now();
+      let r: ReconcileResult;
+      try {
+        await this.ensureOverlay(n);
+        r = await this.dataplane.reconcile(vni, desired.get(n.name) ?? [], { allowDelete: this.initialSyncDone });
+      } catch (e) {
+        this.counters.reconcileErrors++;
+        this.log.error({ network: n.name, err: (e as Error).message }, 'reconcile failed');
+        continue;
+      }
+      const ms = performance.now() - t0;
+      this.counters.reconcileRuns++;
+      this.counters.reconcileChanges += r.changes;
+      this.counters.reconcileErrors += r.errors.length;
+      this.counters.lastReconcileMs = ms;
+      if (r.changes > 0 || r.errors.length > 0) this.log.info({ reason, network: n.name, vni, result: r, ms: +ms.toFixed(1) }, 'reconciled');
+      for (const e of r.errors) this.log.warn({ network: n.name, error: e }, 'reconcile entry failed');
+      out.push({ network: n.name, vni, changes: r.changes, errors: r.errors.length, durationMs: +ms.toFixed(2) });
+      this.emit('reconciled', r);
+    }
+    // Overlays with our prefix that no local endpoint needs any more (only once we know the cluster).
+    if (this.initialSyncDone) {
+      const removed = await this.dataplane.removeStale(localVnis);
+      if (removed.length) this.log.info({ vnis: removed }, 'removed overlays no local endpoint uses');
+    }
+    return out;
+  }
+
+  /** Kernel tables beside the desired ones, row by row. */
+  async fdbReport(network?: string): Promise<FdbReport[]> {
+    const nets = this.networkTable();
+    const desired = this.desiredRemotes();
+    const hostOf = new Map(this.discovery.endpoints().map((e) => [`${e.network}/${e.mac}`, e.host]));
+    const out: FdbReport[] = [];
+    for (const vni of new Set(this.local.map((e) => e.vni))) {
+      const n = [...nets.values()].find((x) => x.vni === vni);
+      if (!n || (network !== undefined && n.name !== network)) continue;
+      const t = await this.dataplane.dump(vni);
+      const want = desired.get(n.name) ?? [];
+      const rows: FdbRow[] = [];
+      const selfFdb = new Map(t.fdb.filter((e) => e.self).map((e) => [e.mac, e]));
+      const neigh = new Map(t.neighbours.map((x) => [x.ip, x]));
+      for (const w of want) {
+        const f = selfFdb.get(w.mac);
+        rows.push({ table: 'fdb', mac: w.mac, ip: w.ip, desiredVtep: w.vtep, kernelVtep: f?.dst, status: !f ? 'missing' : f.dst !== w.vtep ? 'wrong-vtep' : 'ok', host: hostOf.get(`${n.name}/${w.mac}`) });
+        const nb = neigh.get(w.ip);
+        rows.push({ table: 'neigh', mac: w.mac, ip: w.ip, kernelMac: nb?.mac, status: !nb ? 'missing' : nb.mac !== w.mac ? 'wrong-mac' : 'ok', host: hostOf.get(`${n.name}/${w.mac}`) });
+      }
+      const wantMacs = new Set(want.map((w) => w.mac));
+      const wantIps = new Set(want.map((w) => w.ip));
+      for (const [mac, f] of selfFdb) if (!wantMacs.has(mac)) rows.push({ table: 'fdb', mac, kernelVtep: f.dst, status: 'stale' });
+      for (const e of t.fdb) if (e.master && !(e.state & 0x80)) rows.push({ table: 'fdb', mac: e.mac, status: 'stale', state: 'learned' });
+      for (const [ip, nb] of neigh) if (!wantIps.has(ip)) rows.push({ table: 'neigh', mac: nb.mac ?? '', ip, kernelMac: nb.mac, status: 'stale' });
+      out.push({ network: n.name, vni, netns: t.netns, rows, drift: rows.filter((r) => r.status !== 'ok').length });
+    }
+    return out;
+  }
+
+  status() {
+    return {
+      name: this.cfg.name,
+      peerId: this.discovery.peerId,
+      vtep: this.vtep,
+      listen: this.discovery.listenAddrs(),
+      initialSyncDone: this.initialSyncDone,
+      networks: this.listNetworks().length,
+      localEndpoints: this.local.length,
+      members: this.discovery.members().length,
+      counters: this.counters,
+      discovery: this.discovery.stats,
+    };
+  }
+
+  /** Stops: graceful leave, sockets closed. Kernel state stays as it is. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    await this.reconciling?.catch(() => undefined);
+    await this.discovery.stop();
+    this.dataplane.close();
+  }
+}
+
+export { VxmeshError };

@@ -1,0 +1,71 @@
+/** `vxmesh agent`: the daemon. */
+import type http from 'node:http';
+import { Agent } from '../agent.js';
+import { startAdminApi } from '../admin-api.js';
+import { loadConfig, SETTINGS } from '../config.js';
+import { createLogger } from '../logger.js';
+import { createMetrics, startMetricsServer } from '../metrics.js';
+import { parseFlags, UsageError, type Command } from '../cli-support.js';
+
+const usage = `Usage: vxmesh agent [--config FILE] [--name NAME] [--vtep IP] [--underlay-dev IFNAME]
+                    [--listen HOST:PORT] [--join HOST:PORT[,HOST:PORT...]] [--cluster-key FILE]
+                    [--state-dir DIR] [--socket PATH] [--netns-prefix STR] [--vxlan-port N]
+                    [--metrics HOST:PORT] [--log-level LEVEL]
+
+Runs the vxmesh agent of this host. Each flag can also come from the environment (VXMESH_NAME,
+VXMESH_VTEP, ..., the flag in upper case with "-" as "_") or from a JSON config file (keys as the flag
+names or camelCase); flags win over the environment, which wins over the file.
+
+Options:
+  --config FILE            JSON config file
+  --name NAME              member name, unique in the cluster (default: the host name)
+  --vtep IP                this host's VTEP address (default: address of the default-route interface)
+  --underlay-dev IFNAME    underlay device for VXLAN (default: the device holding the VTEP address)
+  --listen HOST:PORT       gossip listen address (default 0.0.0.0:7946)
+  --join HOST:PORT,...     members to join through
+  --cluster-key FILE       pre-shared cluster key (swarm key format; see "vxmesh keygen")
+  --state-dir DIR          state directory (default /var/lib/vxmesh)
+  --socket PATH            admin API socket (default /run/vxmesh/vxmesh.sock)
+  --netns-prefix STR       overlay namespace prefix (default vx-)
+  --vxlan-port N           VXLAN UDP port (default 4789)
+  --metrics HOST:PORT      serve Prometheus metrics on http://HOST:PORT/metrics
+  --log-level LEVEL        trace|debug|info|warn|error|fatal|silent (default info)
+  --reconcile-interval-ms N, --ipam-settle-ms N, --dead-agent-hold-ms N   tuning (see docs/operations.md)
+  --plugin-dir DIR, --docker-plugin BOOL                                 Docker plugin (see docs/docker.md)
+  -h, --help               this text
+
+Stops on SIGTERM/SIGINT: leaves the cluster, closes its sockets, and leaves all kernel state in place.`;
+
+export const agentCommand: Command = {
+  name: 'agent',
+  summary: 'run the agent (daemon) of this host',
+  usage,
+  async run(ctx) {
+    const options: Record<string, { type: 'string' }> = { config: { type: 'string' } };
+    for (const s of SETTINGS) options[s.flag] = { type: 'string' };
+    const { values, positionals } = parseFlags(ctx.argv, options, false);
+    if (values.help) {
+      ctx.out(usage);
+      return 0;
+    }
+    if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const cfg = loadConfig({ flags: values as Record<string, string | undefined>, env: process.env });
+    const log = createLogger(cfg.logLevel, cfg.name);
+    const agent = await Agent.start(cfg, log);
+    const servers: http.Server[] = [await startAdminApi(agent, cfg.socket, log)];
+    if (cfg.metrics) servers.push(await startMetricsServer(createMetrics(agent), cfg.metrics));
+    log.info({ name: cfg.name, vtep: agent.vtep, peerId: agent.discovery.peerId, listen: agent.discovery.listenAddrs(), socket: cfg.socket, metrics: cfg.metrics ?? null }, 'agent ready');
+    await new Promise<void>((resolve) => {
+      const stop = (sig: string) => {
+        log.info({ signal: sig }, 'stopping: leaving the cluster, kernel state stays');
+        resolve();
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+    for (const s of servers) s.close();
+    await agent.stop();
+    log.info({}, 'stopped');
+    return 0;
+  },
+};

@@ -1,0 +1,193 @@
+/**
+ * Cluster-wide IP address management without a central store.
+ *
+ * A network's subnet is cut into blocks (/28, or the whole subnet if it is smaller). A host claims a
+ * block by writing an `ipam-block` record (owned by it) and allocates only from blocks whose claim
+ * has stood uncontested for a settle period. Two claims on one block are resolved the same way on
+ * every host: the claim with the smaller (Lamport time, owner) wins; the loser withdraws its claim and
+ * picks another block. Every endpoint record of the network (any host) marks its address as used, so
+ * explicit addresses are checked against the whole cluster.
+ */
+import { ValidationError, VxmeshError } from '../dataplane/errors.js';
+import { ipv4ToString, parseCidr, parseIPv4, prefixMask, requireHostIn } from '../dataplane/validate.js';
+import type { NetworkValue } from '../discovery/wire.js';
+
+export const BLOCK_PREFIX = 28;
+
+export interface BlockClaim {
+  network: string;
+  block: string;
+  owner: string;
+  lamport: number;
+}
+
+export interface EndpointUse {
+  network: string;
+  ip: string;
+  id: string;
+  host: string;
+}
+
+/** What IPAM needs from discovery (kept narrow, so it can be tested with plain data). */
+export interface IpamSource {
+  self: string;
+  claims(): BlockClaim[];
+  endpointsUsing(network: string): EndpointUse[];
+  claim(network: string, block: string): Promise<void>;
+  release(network: string, block: string): Promise<void>;
+}
+
+export interface BlockConflict {
+  block: string;
+  winner: string;
+  losers: string[];
+}
+
+const rankLess = (a: BlockClaim, b: BlockClaim) => a.lamport < b.lamport || (a.lamport === b.lamport && a.owner < b.owner);
+
+export function blocksOf(subnet: string): string[] {
+  const c = parseCidr(subnet);
+  const size = Math.max(c.prefix, BLOCK_PREFIX);
+  const base = parseIPv4(c.network);
+  const count = 2 ** (size - c.prefix);
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) out.push(`${ipv4ToString((base + i * 2 ** (32 - size)) >>> 0)}/${size}`);
+  return out;
+}
+
+function addressesOf(block: string): string[] {
+  const c = parseCidr(block, 'block');
+  const base = parseIPv4(c.network);
+  const n = 2 ** (32 - c.prefix);
+  return Array.from({ length: n }, (_, i) => ipv4ToString((base + i) >>> 0));
+}
+
+function contains(cidr: string, ip: string): boolean {
+  const c = parseCidr(cidr, 'block');
+  return ((parseIPv4(ip) & prefixMask(c.prefix)) >>> 0) === parseIPv4(c.network);
+}
+
+export class Ipam {
+  /** Local time at which we wrote each of our claims (network/block). */
+  private readonly claimedAt = new Map<string, number>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  /** Addresses handed out but not yet visible as endpoint records. */
+  private readonly pending = new Set<string>();
+
+  constructor(
+    private readonly src: IpamSource,
+    private readonly settleMs: number,
+    private readonly now: () => number = Date.now,
+    private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+  ) {}
+
+  /** Marks claims restored from the state directory as settled long ago. */
+  restoreClaim(network: string, block: string): void {
+    this.claimedAt.set(`${network}/${block}`, 0);
+  }
+
+  /** The winning claim of each contested or claimed block of a network. */
+  private winners(network: string): Map<string, BlockClaim> {
+    const best = new Map<string, BlockClaim>();
+    for (const c of this.src.claims()) {
+      if (c.network !== network) continue;
+      const b = best.get(c.block);
+      if (!b || rankLess(c, b)) best.set(c.block, c);
+    }
+    return best;
+  }
+
+  conflicts(network: string): BlockConflict[] {
+    const byBlock = new Map<string, BlockClaim[]>();
+    for (const c of this.src.claims()) if (c.network === network) byBlock.set(c.block, [...(byBlock.get(c.block) ?? []), c]);
+    const out: BlockConflict[] = [];
+    for (const [block, claims] of byBlock) {
+      if (claims.length < 2) continue;
+      const sorted = [...claims].sort((a, b) => (rankLess(a, b) ? -1 : 1));
+      out.push({ block, winner: sorted[0]?.owner ?? '', losers: sorted.slice(1).map((c) => c.owner) });
+    }
+    return out;
+  }
+
+  /** Our blocks of a network that won and stood for the settle period. */
+  settledBlocks(network: string): string[] {
+    const out: string[] = [];
+    for (const [block, c] of this.winners(network)) {
+      if (c.owner !== this.src.self) continue;
+      const at = this.claimedAt.get(`${network}/${block}`) ?? 0;
+      if (this.now() - at >= this.settleMs) out.push(block);
+    }
+    return out.sort();
+  }
+
+  private used(net: NetworkValue): Set<string> {
+    const c = parseCidr(net.subnet);
+    const used = new Set<string>([c.network, ipv4ToString((parseIPv4(c.network) | (~prefixMask(c.prefix) >>> 0)) >>> 0), ...this.pending]);
+    if (net.gateway) used.add(net.gateway);
+    for (const e of this.src.endpointsUsing(net.name)) used.add(e.ip);
+    return used;
+  }
+
+  /** Refuses an explicit address that another endpoint of the network holds anywhere in the cluster. */
+  checkExplicit(net: NetworkValue, ip: string): void {
+    requireHostIn(ip, parseCidr(net.subnet), 'ip');
+    if (net.gateway === ip) throw new ValidationError('ip', `${ip} is the gateway of network ${net.name}`);
+    const holder = this.src.endpointsUsing(net.name).find((e) => e.ip === ip);
+    if (holder) throw new ValidationError('ip', `${ip} is in use by endpoint ${holder.id} on host ${holder.host}`);
+    if (this.pending.has(ip)) throw new ValidationError('ip', `${ip} is being allocated on this host`);
+  }
+
+  /** Allocates a free address of the network for this host; claims (and waits for) a block if needed. */
+  allocate(net: NetworkValue): Promise<string> {
+    const prev = this.locks.get(net.name) ?? Promise.resolve();
+    const run = prev.then(() => this.allocateLocked(net), () => this.allocateLocked(net));
+    this.locks.set(net.name, run.catch(() => undefined));
+    return run;
+  }
+
+  /** Call once the endpoint record of an allocated address exists (or the attach failed). */
+  settle(ip: string): void {
+    this.pending.delete(ip);
+  }
+
+  private firstFree(net: NetworkValue): string | undefined {
+    const used = this.used(net);
+    for (const block of this.settledBlocks(net.name)) {
+      for (const ip of addressesOf(block)) {
+        if (!used.has(ip) && contains(net.subnet, ip)) return ip;
+      }
+    }
+    return undefined;
+  }
+
+  private async allocateLocked(net: NetworkValue): Promise<string> {
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const free = this.firstFree(net);
+      if (free) {
+        this.pending.add(free);
+        return free;
+      }
+      // Claim a block nobody claims, starting at a random one so concurrent claimers rarely collide.
+      const all = blocksOf(net.subnet);
+      const claimed = this.winners(net.name);
+      const used = this.used(net);
+      const candidates = all.filter((b) => !claimed.has(b) && addressesOf(b).some((ip) => !used.has(ip)));
+      if (candidates.length === 0) throw new VxmeshError(`network ${net.name} (${net.subnet}) has no free address block left`);
+      const block = candidates[Math.floor(Math.random() * candidates.length)] as string;
+      this.claimedAt.set(`${net.name}/${block}`, this.now());
+      await this.src.claim(net.name, block);
+      await this.sleep(this.settleMs);
+      const winner = this.winners(net.name).get(block);
+      if (winner?.owner !== this.src.self) {
+        this.claimedAt.delete(`${net.name}/${block}`);
+        await this.src.release(net.name, block);
+      }
+    }
+    throw new VxmeshError(`could not claim an address block of ${net.name} after 8 attempts (heavy contention)`);
+  }
+
+  /** Our claims, for the state directory. */
+  ownClaims(): Array<{ network: string; block: string }> {
+    return this.src.claims().filter((c) => c.owner === this.src.self).map((c) => ({ network: c.network, block: c.block }));
+  }
+}
