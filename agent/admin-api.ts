@@ -28,14 +28,11 @@ export function readJsonBody(req: http.IncomingMessage, max = MAX_BODY): Promise
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > max) {
-        reject(new HttpError(413, `request body exceeds ${max} bytes`, 'body'));
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
+      // Past the limit keep draining (so the client gets the 413) but keep nothing.
+      if (size <= max) chunks.push(c);
     });
     req.on('end', () => {
+      if (size > max) return reject(new HttpError(413, `request body exceeds ${max} bytes`, 'body'));
       const text = Buffer.concat(chunks).toString('utf8');
       if (text.trim() === '') return resolve(null);
       try {

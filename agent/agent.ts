@@ -454,7 +454,7 @@ export class Agent extends EventEmitter {
     const h = this.holdCheck.get(peerId);
     if (!h || h.checking || this.stopped) return;
     h.checking = true;
-    const alive = await vtepAnswers(vtep, 1);
+    const alive = await vtepAnswers(vtep);
     h.checking = false;
     const was = h.alive;
     h.alive = alive;

@@ -109,6 +109,7 @@ export class Cluster {
 
   async teardown(): Promise<void> {
     await this.tb.teardown();
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    if (process.env.VXMESH_KEEP_LOGS) console.error(`agent logs kept in ${this.dir}`);
+    else fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

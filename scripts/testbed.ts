@@ -190,6 +190,14 @@ export class Testbed {
     return name;
   }
 
+  /** Builds host i again after removeHost (a crashed host coming back: same name, same address). */
+  async recreateHost(i: number, mtu = 1500): Promise<SimHost> {
+    if (this.hosts.some((h) => h.index === i)) throw new Error(`host ${i} exists`);
+    const h = await this.addHost(i, mtu);
+    this.hosts.sort((a, b) => a.index - b.index);
+    return h;
+  }
+
   /** Deletes a host namespace (a crashed host): its underlay link goes with it. */
   async removeHost(i: number): Promise<void> {
     await $`ip netns del ${this.host(i).netns}`.nothrow();
