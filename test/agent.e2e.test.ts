@@ -26,7 +26,7 @@ interface Ct {
   net: string;
 }
 
-for (let i = 1; i <= HOSTS; i++) await c.startAgent(i, { args: AGENT_ARGS });
+for (let i = 1; i <= HOSTS; i++) await c.startAgent(i, { args: i === 1 ? [...AGENT_ARGS, '--metrics', '127.0.0.1:9475'] : AGENT_ARGS });
 await c.vx(1, ['network', 'create', 'red', '--subnet', '198.18.20.0/24', '--vni', '2001']);
 await c.vx(2, ['network', 'create', 'blue', '--subnet', '198.18.20.0/24', '--vni', '2002']);
 await eventually(async () => (await c.vxJson<unknown[]>(4, ['network', 'ls'])).length === 2, 5000);
@@ -64,6 +64,14 @@ await t.test('two networks with the same subnet: all pairs within a network ping
   for (let i = 1; i <= HOSTS; i++) t.equal((await fdbCheck(i)).exitCode, 0, `h${i}: fdb --check passes`);
   const ips = cts.filter((x) => x.net === 'red').map((x) => x.ip);
   t.equal(new Set(ips).size, ips.length, 'IPAM gave unique addresses across hosts');
+});
+
+await t.test('metrics in Prometheus text format', async (t) => {
+  const r = await c.tb.exec(c.tb.host(1).netns, [process.execPath, '-e', "fetch('http://127.0.0.1:9475/metrics').then((r) => r.text()).then((s) => process.stdout.write(s))"]);
+  t.match(r.stdout, /vxmesh_members\{state="alive"\} 4/, 'four alive members');
+  t.match(r.stdout, /vxmesh_endpoints\{status="local"\} 3/, 'three local endpoints on h1');
+  t.match(r.stdout, /vxmesh_reconcile_runs_total \d+/);
+  t.match(r.stdout, /vxmesh_sync_runs_total [1-9]/);
 });
 
 await t.test('kill -9 an agent: its containers keep working; restart changes nothing', async (t) => {
