@@ -51,6 +51,10 @@ export interface AttachRequest {
   mac?: string;
   /** Endpoint id (Docker gives its own); generated when absent. */
   id?: string;
+  /** false: create the veth only (Docker configures the interface itself). Default true. */
+  configure?: boolean;
+  /** The address was handed out by this agent's IPAM (Docker's RequestAddress) and is still reserved. */
+  preallocated?: boolean;
 }
 
 export interface NetworkConflict {
@@ -364,8 +368,9 @@ export class Agent extends EventEmitter {
     let ip: string;
     let allocated = false;
     if (req.ip !== undefined) {
-      this.ipam.checkExplicit(n, req.ip);
+      this.ipam.checkExplicit(n, req.ip, req.preallocated === true);
       ip = req.ip;
+      allocated = req.preallocated === true;
     } else {
       ip = await this.ipam.allocate(n);
       allocated = true;
@@ -375,7 +380,7 @@ export class Agent extends EventEmitter {
       const holder = this.discovery.endpoints().find((e) => e.network === n.name && e.mac === mac);
       if (holder) throw new ValidationError('mac', `${mac} is in use by endpoint ${holder.id} on host ${holder.host}`);
       await this.ensureOverlay(n);
-      const r = await this.dataplane.attach({ vni: n.vni, netns: req.netns, ifname, mac, ip, gateway: n.gateway });
+      const r = await this.dataplane.attach({ vni: n.vni, netns: req.netns, ifname, mac, ip, gateway: n.gateway, configure: req.configure });
       const ep: LocalEndpoint = { id, network: n.name, vni: n.vni, netns: req.netns, ifname, mac, ip, prefix: r.prefix, createdAt: new Date().toISOString() };
       this.local.push(ep);
       this.saveState();
@@ -385,6 +390,12 @@ export class Agent extends EventEmitter {
     } finally {
       if (allocated) this.ipam.settle(ip);
     }
+  }
+
+  /** The network with this subnet, if exactly one has it. */
+  networkBySubnet(subnet: string): NetworkView | undefined {
+    const matches = this.listNetworks().filter((n) => n.subnet === subnet);
+    return matches.length === 1 ? matches[0] : undefined;
   }
 
   async detach(req: { network: string; netns?: string; ifname?: string; id?: string }): Promise<LocalEndpoint> {

@@ -50,7 +50,7 @@ export const DEFAULTS: AgentConfig = {
   ipamSettleMs: 1500,
   deadAgentHoldMs: 60 * 60_000,
   pluginDir: '/run/docker/plugins',
-  dockerPlugin: false,
+  dockerPlugin: true,
 };
 
 /** Settings: flag name, env name, config-file key, and how to check a value. */

@@ -129,12 +129,12 @@ export class Ipam {
   }
 
   /** Refuses an explicit address that another endpoint of the network holds anywhere in the cluster. */
-  checkExplicit(net: NetworkValue, ip: string): void {
+  checkExplicit(net: NetworkValue, ip: string, reservedHere = false): void {
     requireHostIn(ip, parseCidr(net.subnet), 'ip');
     if (net.gateway === ip) throw new ValidationError('ip', `${ip} is the gateway of network ${net.name}`);
     const holder = this.src.endpointsUsing(net.name).find((e) => e.ip === ip);
     if (holder) throw new ValidationError('ip', `${ip} is in use by endpoint ${holder.id} on host ${holder.host}`);
-    if (this.pending.has(ip)) throw new ValidationError('ip', `${ip} is being allocated on this host`);
+    if (this.pending.has(ip) && !reservedHere) throw new ValidationError('ip', `${ip} is being allocated on this host`);
   }
 
   /** Allocates a free address of the network for this host; claims (and waits for) a block if needed. */

@@ -64,6 +64,11 @@ export interface AttachSpec {
   ip: string;
   /** Default route via this address (inside the subnet). */
   gateway?: string;
+  /**
+   * false: only create the veth (container end named `ifname`, with MAC and MTU, down, no address) —
+   * for Docker, which moves the interface into the container and configures it itself. Default true.
+   */
+  configure?: boolean;
 }
 
 export interface AttachResult {
@@ -333,7 +338,7 @@ export class Dataplane {
           if (existingCt || existingHost) {
             if (existingCt && existingHost && existingCt.mac === mac && existingHost.master !== undefined) {
               const addrs = await ct.addresses();
-              if (addrs.some((a) => a.index === existingCt.index && a.ip === ip && a.prefix === prefix)) {
+              if (spec.configure === false || addrs.some((a) => a.index === existingCt.index && a.ip === ip && a.prefix === prefix)) {
                 return { vni, mac, ip, prefix, ifname, hostIfname, mtu: existingCt.mtu, created: false };
               }
             }
@@ -349,11 +354,13 @@ export class Dataplane {
             if (!hostEnd || !ctEnd) throw new KernelError('ENODEV', `veth ${hostIfname}/${ifname}`, 'create');
             await o.rtnl.setLink(hostEnd.index, { master: br.index }, `veth ${hostIfname}`);
             await o.rtnl.setLink(hostEnd.index, { up: true }, `veth ${hostIfname}`);
-            await ct.addAddress(ctEnd.index, ip, prefix, `address ${ip}/${prefix} on ${ifname}`);
-            await ct.setLink(ctEnd.index, { up: true }, `${ifname} in ${spec.netns}`);
-            const lo = await ct.linkByName('lo');
-            if (lo && !lo.up) await ct.setLink(lo.index, { up: true }, `lo in ${spec.netns}`);
-            if (gateway !== undefined) await ct.addDefaultRoute(gateway, ctEnd.index);
+            if (spec.configure !== false) {
+              await ct.addAddress(ctEnd.index, ip, prefix, `address ${ip}/${prefix} on ${ifname}`);
+              await ct.setLink(ctEnd.index, { up: true }, `${ifname} in ${spec.netns}`);
+              const lo = await ct.linkByName('lo');
+              if (lo && !lo.up) await ct.setLink(lo.index, { up: true }, `lo in ${spec.netns}`);
+              if (gateway !== undefined) await ct.addDefaultRoute(gateway, ctEnd.index);
+            }
           } catch (err) {
             const created = await o.rtnl.linkByName(hostIfname);
             if (created) await o.rtnl.deleteLink(created.index, `veth ${hostIfname}`).catch(() => undefined);

@@ -66,6 +66,7 @@ export class Cluster {
       '--socket', this.socket(i),
       '--netns-prefix', this.tb.overlayPrefix(i),
       '--log-level', process.env.VXMESH_LOG_LEVEL ?? 'debug',
+      '--docker-plugin', 'false',
       ...(join.length ? ['--join', join.join(',')] : []),
       ...(opts.args ?? []),
     ];

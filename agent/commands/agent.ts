@@ -2,6 +2,7 @@
 import type http from 'node:http';
 import { Agent } from '../agent.js';
 import { startAdminApi } from '../admin-api.js';
+import { startDockerPlugin } from '../docker-plugin.js';
 import { loadConfig, SETTINGS } from '../config.js';
 import { createLogger } from '../logger.js';
 import { createMetrics, startMetricsServer } from '../metrics.js';
@@ -31,7 +32,8 @@ Options:
   --metrics HOST:PORT      serve Prometheus metrics on http://HOST:PORT/metrics
   --log-level LEVEL        trace|debug|info|warn|error|fatal|silent (default info)
   --reconcile-interval-ms N, --ipam-settle-ms N, --dead-agent-hold-ms N   tuning (see docs/operations.md)
-  --plugin-dir DIR, --docker-plugin BOOL                                 Docker plugin (see docs/docker.md)
+  --plugin-dir DIR         Docker plugin socket directory (default /run/docker/plugins)
+  --docker-plugin BOOL     serve the Docker network + IPAM driver (default true; see docs/docker.md)
   -h, --help               this text
 
 Stops on SIGTERM/SIGINT: leaves the cluster, closes its sockets, and leaves all kernel state in place.`;
@@ -54,6 +56,7 @@ export const agentCommand: Command = {
     const agent = await Agent.start(cfg, log);
     const servers: http.Server[] = [await startAdminApi(agent, cfg.socket, log)];
     if (cfg.metrics) servers.push(await startMetricsServer(createMetrics(agent), cfg.metrics));
+    if (cfg.dockerPlugin) servers.push((await startDockerPlugin(agent, cfg.pluginDir, cfg.stateDir, log)).server);
     log.info({ name: cfg.name, vtep: agent.vtep, peerId: agent.discovery.peerId, listen: agent.discovery.listenAddrs(), socket: cfg.socket, metrics: cfg.metrics ?? null }, 'agent ready');
     await new Promise<void>((resolve) => {
       const stop = (sig: string) => {
