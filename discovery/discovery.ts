@@ -670,7 +670,8 @@ export class Discovery extends EventEmitter {
   }
 
   private async reconnectDead(): Promise<void> {
-    const dead = this.membership.others(['dead']);
+    // Dead and departed members: either may come back (a restart after a graceful stop is 'left').
+    const dead = this.membership.others(['dead', 'left']);
     const m = dead[Math.floor(Math.random() * dead.length)];
     if (m) await this.syncWith(m).catch(() => undefined);
     // Also retry seeds we have no live connection to: a healed partition may only be reachable so.

@@ -233,6 +233,12 @@ export class Testbed {
     return child;
   }
 
+  /** Registers a process started elsewhere so teardown (and leftover cleanup) kills it by PID. */
+  trackPid(pid: number): void {
+    this.reg.pids.push(pid);
+    this.saveRegistry();
+  }
+
   /** Kills every process this testbed started (by PID) and deletes every namespace with its prefix. */
   async teardown(): Promise<void> {
     const pids = [...this.children].map((c) => c.pid).filter((p): p is number => p !== undefined);
