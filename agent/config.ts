@@ -33,6 +33,9 @@ export interface AgentConfig {
   /** Docker plugin socket directory, and whether the plugin is on. */
   pluginDir: string;
   dockerPlugin: boolean;
+  /** Create Docker networks on the local engine for every vxmesh network (needs dockerHost). */
+  dockerSync: boolean;
+  dockerHost: string;
   /** Discovery tuning (tests and benchmarks). */
   discovery?: Record<string, number>;
 }
@@ -51,6 +54,8 @@ export const DEFAULTS: AgentConfig = {
   deadAgentHoldMs: 60 * 60_000,
   pluginDir: '/run/docker/plugins',
   dockerPlugin: true,
+  dockerSync: false,
+  dockerHost: '/run/docker.sock',
 };
 
 /** Settings: flag name, env name, config-file key, and how to check a value. */
@@ -116,6 +121,13 @@ export const SETTINGS: Setting[] = [
   { key: 'deadAgentHoldMs', flag: 'dead-agent-hold-ms', env: 'VXMESH_DEAD_AGENT_HOLD_MS', parse: num(0, 7 * 24 * 3_600_000) },
   { key: 'pluginDir', flag: 'plugin-dir', env: 'VXMESH_PLUGIN_DIR', parse: str(/^\/.*/, 'an absolute path') },
   { key: 'dockerPlugin', flag: 'docker-plugin', env: 'VXMESH_DOCKER_PLUGIN', parse: bool },
+  { key: 'dockerSync', flag: 'docker-sync', env: 'VXMESH_DOCKER_SYNC', parse: bool },
+  {
+    key: 'dockerHost', flag: 'docker-host', env: 'VXMESH_DOCKER_HOST', parse: (v, w) => {
+      if (typeof v !== 'string' || !/^(unix:\/\/)?\/.+/.test(v)) throw new ValidationError(w, `must be a unix socket path (unix:///run/docker.sock), got ${JSON.stringify(v)}`);
+      return v.replace(/^unix:\/\//, '');
+    },
+  },
 ];
 
 export interface ConfigSources {

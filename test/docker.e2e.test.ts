@@ -65,6 +65,18 @@ await t.test('network connect / disconnect on a running container; docker rm -f 
   t.equal((await h2.vx(['fdb', '--check'], { nothrow: true })).exitCode, 0, 'host 2 fdb --check passes');
 });
 
+await t.test('--docker-sync: a network created with docker on one host appears on the other engine', async (t) => {
+  await h2.stopAgent();
+  await h2.startAgent(['--docker-sync', 'true', '--docker-host', `unix://${h2.dockerSock}`]);
+  await h1.docker(['network', 'create', '-d', 'vxmesh', '--ipam-driver', 'vxmesh', '--subnet', '198.18.52.0/24', '-o', 'vxmesh.network=synced', 'synced']);
+  const appeared = await eventually(async () => (await h2.docker(['network', 'ls', '--format', '{{.Name}} {{.Driver}}'])).stdout.includes('synced vxmesh'), 10000, 250);
+  t.ok(appeared, 'engine 2 has the network without a docker command there');
+  await h1.docker(['run', '-d', '--name', 's1', '--network', 'synced', IMAGE, 'sleep', '3600']);
+  await h2.docker(['run', '-d', '--name', 's2', '--network', 'synced', IMAGE, 'sleep', '3600']);
+  const ip2 = await ipOf(h2, 's2', 'synced');
+  t.ok(await eventually(() => ping(h1, 's1', ip2), 10000, 200), `s1 reaches s2 (${ip2}) on the synced network`);
+});
+
 await t.test('agent restart while containers run; dockerd restart keeps networks working', async (t) => {
   const [ipa, ipb] = [await ipOf(h1, 'a1'), await ipOf(h2, 'b1')];
   await h1.stopAgent('SIGTERM');

@@ -3,6 +3,7 @@ import type http from 'node:http';
 import { Agent } from '../agent.js';
 import { startAdminApi } from '../admin-api.js';
 import { startDockerPlugin } from '../docker-plugin.js';
+import { DockerSync } from '../docker-sync.js';
 import { loadConfig, SETTINGS } from '../config.js';
 import { createLogger } from '../logger.js';
 import { createMetrics, startMetricsServer } from '../metrics.js';
@@ -34,6 +35,8 @@ Options:
   --reconcile-interval-ms N, --ipam-settle-ms N, --dead-agent-hold-ms N   tuning (see docs/operations.md)
   --plugin-dir DIR         Docker plugin socket directory (default /run/docker/plugins)
   --docker-plugin BOOL     serve the Docker network + IPAM driver (default true; see docs/docker.md)
+  --docker-sync BOOL       create the Docker network on the local engine for every vxmesh network
+  --docker-host PATH       the local engine's API socket for --docker-sync (default /run/docker.sock)
   -h, --help               this text
 
 Stops on SIGTERM/SIGINT: leaves the cluster, closes its sockets, and leaves all kernel state in place.`;
@@ -57,6 +60,7 @@ export const agentCommand: Command = {
     const servers: http.Server[] = [await startAdminApi(agent, cfg.socket, log)];
     if (cfg.metrics) servers.push(await startMetricsServer(createMetrics(agent), cfg.metrics));
     if (cfg.dockerPlugin) servers.push((await startDockerPlugin(agent, cfg.pluginDir, cfg.stateDir, log)).server);
+    if (cfg.dockerSync) new DockerSync(agent, cfg.dockerHost, log).start();
     log.info({ name: cfg.name, vtep: agent.vtep, peerId: agent.discovery.peerId, listen: agent.discovery.listenAddrs(), socket: cfg.socket, metrics: cfg.metrics ?? null }, 'agent ready');
     await new Promise<void>((resolve) => {
       const stop = (sig: string) => {
