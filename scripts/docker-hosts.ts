@@ -191,7 +191,7 @@ export class DockerHosts {
       const root = path.join(env.dir, 'rootfs');
       fs.mkdirSync(path.join(root, 'bin'), { recursive: true });
       fs.copyFileSync('/bin/busybox', path.join(root, 'bin', 'busybox'));
-      for (const a of ['sh', 'ping', 'ip', 'sleep', 'ifconfig', 'arp', 'nc', 'cat', 'hostname']) fs.symlinkSync('busybox', path.join(root, 'bin', a));
+      for (const a of ['sh', 'ping', 'ip', 'sleep', 'ifconfig', 'arp', 'nc', 'cat', 'hostname', 'true']) fs.symlinkSync('busybox', path.join(root, 'bin', a));
       await $`tar -C ${root} -cf ${env.rootfsTar} .`;
       for (let i = 1; i <= n; i++) {
         const h = new DockerHost(env, i);
