@@ -159,6 +159,9 @@ export class Agent extends EventEmitter {
         },
       },
       cfg.ipamSettleMs,
+      undefined,
+      undefined,
+      (c) => log.warn({ network: c.network, block: c.block, winner: this.memberName(c.winner) }, 'IPAM block claimed by another host too: it keeps it (earlier claim), choosing another'),
     );
     for (const b of initial.ipamBlocks) this.ipam.restoreClaim(b.network, b.block);
   }

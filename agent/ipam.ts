@@ -79,6 +79,7 @@ export class Ipam {
     private readonly settleMs: number,
     private readonly now: () => number = Date.now,
     private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+    private readonly onConflict: (c: { network: string; block: string; winner: string }) => void = () => undefined,
   ) {}
 
   /** Marks claims restored from the state directory as settled long ago. */
@@ -179,6 +180,7 @@ export class Ipam {
       await this.sleep(this.settleMs);
       const winner = this.winners(net.name).get(block);
       if (winner?.owner !== this.src.self) {
+        this.onConflict({ network: net.name, block, winner: winner?.owner ?? '?' });
         this.claimedAt.delete(`${net.name}/${block}`);
         await this.src.release(net.name, block);
       }

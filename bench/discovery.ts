@@ -145,18 +145,7 @@ async function measureSize(n: number): Promise<SizeResult> {
   }
 }
 
-interface InprocResult {
-  n: number;
-  p50_ms: number;
-  p99_ms: number;
-  max_ms: number;
-  raw_p50_ms: number;
-  raw_p99_ms: number;
-  ratio_p99_vs_raw: number;
-  bytes_per_update: number;
-  cpu_ms_per_update: number;
-  lost: number;
-}
+type InprocResult = Omit<SizeResult, 'rss_mb_per_member'>;
 
 /** N members in one process (one event loop), inside a fresh namespace: see discovery-inproc.ts. */
 async function measureInProcess(n: number): Promise<InprocResult> {
