@@ -116,6 +116,8 @@ export class Agent extends EventEmitter {
   private readonly state: StateFile<AgentState>;
   private local: LocalEndpoint[];
   private readonly ensured = new Set<number>();
+  /** VNIs with an attach in progress: their overlay must not be removed meanwhile. */
+  private readonly attaching = new Map<number, number>();
   private initialSyncDone: boolean;
   private reconcileTimer?: NodeJS.Timeout;
   private reconcileScheduled = false;
@@ -378,10 +380,14 @@ export class Agent extends EventEmitter {
       ip = await this.ipam.allocate(n);
       allocated = true;
     }
+    let counted = false;
     try {
       const mac = req.mac !== undefined ? parseMac(req.mac, 'mac') : macFromIp(ip);
       const holder = this.discovery.endpoints().find((e) => e.network === n.name && e.mac === mac);
       if (holder) throw new ValidationError('mac', `${mac} is in use by endpoint ${holder.id} on host ${holder.host}`);
+      // While this runs, neither a reconcile nor a detach may remove the overlay.
+      this.attaching.set(n.vni, (this.attaching.get(n.vni) ?? 0) + 1);
+      counted = true;
       await this.ensureOverlay(n);
       const r = await this.dataplane.attach({ vni: n.vni, netns: req.netns, ifname, mac, ip, gateway: n.gateway, configure: req.configure });
       const ep: LocalEndpoint = { id, network: n.name, vni: n.vni, netns: req.netns, ifname, mac, ip, prefix: r.prefix, createdAt: new Date().toISOString() };
@@ -391,8 +397,15 @@ export class Agent extends EventEmitter {
       this.log.info({ endpoint: ep }, 'attached');
       return ep;
     } finally {
+      if (counted) this.doneAttaching(n.vni);
       if (allocated) this.ipam.settle(ip);
     }
+  }
+
+  private doneAttaching(vni: number): void {
+    const k = (this.attaching.get(vni) ?? 1) - 1;
+    if (k <= 0) this.attaching.delete(vni);
+    else this.attaching.set(vni, k);
   }
 
   /** The network with this subnet, if exactly one has it. */
@@ -412,7 +425,7 @@ export class Agent extends EventEmitter {
     this.saveState();
     await this.discovery.deleteEndpoint(ep.network, ep.id);
     this.log.info({ endpoint: ep }, 'detached');
-    if (!this.local.some((e) => e.vni === ep.vni)) {
+    if (!this.local.some((e) => e.vni === ep.vni) && !this.attaching.has(ep.vni)) {
       await this.dataplane.removeNetwork(ep.vni);
       this.ensured.delete(ep.vni);
     }
@@ -583,7 +596,7 @@ export class Agent extends EventEmitter {
     }
     // Overlays with our prefix that no local endpoint needs any more (only once we know the cluster).
     if (this.initialSyncDone) {
-      const removed = await this.dataplane.removeStale(localVnis);
+      const removed = await this.dataplane.removeStale([...localVnis, ...this.attaching.keys()]);
       if (removed.length) this.log.info({ vnis: removed }, 'removed overlays no local endpoint uses');
     }
     return out;
