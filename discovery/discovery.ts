@@ -374,15 +374,23 @@ export class Discovery extends EventEmitter {
     this.every(this.timers.connectIntervalMs, () => this.maintainConnections());
     this.every(this.timers.pushPullIntervalMs, () => this.syncRandom());
     this.every(this.timers.reconnectIntervalMs, () => this.reconnectDead());
-    this.every(Math.min(60_000, this.timers.tombstoneTtlMs), () => {
-      this.table.expireTombstones(this.timers.tombstoneTtlMs);
-      this.membership.reap(this.timers.reapMs);
-    });
+    this.every(Math.min(60_000, this.timers.tombstoneTtlMs, this.timers.reapMs), () => this.housekeeping());
     await this.join();
     await this.maintainConnections();
     // Everything we wrote before start goes out once by gossip too (the seed got it by sync).
     for (const r of this.table.all()) if (r.owner === this.peerId) this.enqueue(r);
     this.publishMember({ v: 1, t: 'alive', member: this.selfInfo() });
+  }
+
+  /** Expires tombstones; forgets members dead or left for `reapMs` together with their records
+   * (their endpoints and IPAM blocks), so a host that never returns does not hold addresses forever. */
+  housekeeping(): void {
+    this.table.expireTombstones(this.timers.tombstoneTtlMs);
+    for (const m of this.membership.reap(this.timers.reapMs)) {
+      const n = this.table.dropOwner(m.peerId);
+      this.log.info({ member: m.name, peerId: m.peerId, records: n }, 'forgot a member gone for good, with its records');
+      this.scheduleChange();
+    }
   }
 
   private every(ms: number, fn: () => unknown): void {

@@ -103,6 +103,21 @@ export class ReplicatedTable {
     return this.records.size;
   }
 
+  /**
+   * Forgets every owner-bound record of an owner (a member gone for good). Local only: nobody forges
+   * its tombstones; if it comes back it re-announces its records and re-asserts them.
+   */
+  dropOwner(owner: string): number {
+    let n = 0;
+    for (const [id, r] of this.records) {
+      if (r.owner === owner && OWNER_BOUND.has(r.kind)) {
+        this.records.delete(id);
+        n++;
+      }
+    }
+    return n;
+  }
+
   /** Drops tombstones older than `ttlMs`. Returns how many went. */
   expireTombstones(ttlMs: number, now = Date.now()): number {
     let n = 0;

@@ -96,3 +96,15 @@ t.test('learn from sync: unknown dead member recorded without an alive flap', as
   t.equal(m.get(id('Z'))?.state, 'dead');
   t.same(events.map((e) => (e.type === 'state' ? e.member.state : e.type)), ['dead']);
 });
+
+t.test('reap: members dead or left for long enough are forgotten, live ones never', async (t) => {
+  const { m, clock } = setup(4);
+  m.dead(id('B'), 1);
+  m.leave(id('C'), 1);
+  clock.advance(59_999);
+  t.same(m.reap(60_000).map((x) => x.name), [], 'not yet');
+  clock.advance(1);
+  t.same(m.reap(60_000).map((x) => x.name).sort(), ['hB', 'hC']);
+  t.notOk(m.get(id('B')));
+  t.ok(m.get(id('D')), 'alive member kept');
+});

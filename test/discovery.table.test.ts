@@ -94,3 +94,12 @@ t.test('tombstones expire after their TTL; summaries detect differences', async 
   t.equal(y.expireTombstones(60_000, 61_000), 1, 'expired');
   t.not(JSON.stringify(y.summaries()), JSON.stringify(x.summaries()), 'summaries now differ');
 });
+
+t.test('dropOwner forgets a gone member\'s owned records, not shared ones', async (t) => {
+  const owner = new ReplicatedTable(OWNERS[0] as string);
+  const peer = new ReplicatedTable(READER);
+  for (const r of [owner.write('endpoint', 'n/e1', ep('e1', 1)), owner.write('ipam-block', 'n/198.18.0.0/28', { network: 'n', block: '198.18.0.0/28' }), owner.write('network', 'shared', net(5))]) peer.merge(toWire(r));
+  t.equal(peer.dropOwner(OWNERS[0] as string), 2, 'endpoint and IPAM block forgotten');
+  t.equal([...peer.live('network')].length, 1, 'the network definition stays');
+  t.equal(peer.merge(toWire(owner.write('endpoint', 'n/e1', ep('e1', 1)))), 'new', 'a returning owner re-announces');
+});
