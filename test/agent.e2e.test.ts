@@ -144,11 +144,13 @@ await t.test('an fdb entry deleted by hand: fdb --check fails, the next reconcil
   // h1 runs without periodic reconciles here, so nothing repairs the entry before the check; the
   // "next reconcile" is then requested through the admin API.
   await c.stopAgent(1);
-  await c.startAgent(1, { args: ['--reconcile-interval-ms', '600000'] });
-  await new Promise((res) => setTimeout(res, 1000));
+  await c.startAgent(1, { args: ['--reconcile-interval-ms', '600000'], join: [2, 3] });
   const victim = red.find((x) => x.host === 2) as Ct;
-  const macs = await c.vxJson<Array<{ ip: string; mac: string }>>(1, ['endpoints', 'red']);
-  const mac = macs.find((e) => e.ip === victim.ip)?.mac as string;
+  let mac = '';
+  t.ok(await eventually(async () => {
+    mac = (await c.vxJson<Array<{ ip: string; mac: string }>>(1, ['endpoints', 'red'])).find((e) => e.ip === victim.ip)?.mac ?? '';
+    return mac !== '' && (await fdbCheck(1)).exitCode === 0;
+  }, 10000, 200), 'the restarted agent knows the cluster and its tables are clean');
   await $`bridge -n ${c.overlayPrefix(1)}2001 fdb del ${mac} dev vxlan2001 self`;
   const r1 = await fdbCheck(1);
   t.equal(r1.exitCode, 1, 'fdb --check fails while the entry is missing');
@@ -158,7 +160,7 @@ await t.test('an fdb entry deleted by hand: fdb --check fails, the next reconcil
   t.equal((await fdbCheck(1)).exitCode, 0, 'fdb --check passes after it');
   t.equal((await $`bridge -n ${c.overlayPrefix(1)}2001 fdb show dev vxlan2001`).stdout.includes(mac), true, 'the entry is back in the kernel');
   await c.stopAgent(1);
-  await c.startAgent(1, { args: AGENT_ARGS });
+  await c.startAgent(1, { args: AGENT_ARGS, join: [2, 3] });
 });
 
 await t.test('detach/attach churn of 200 endpoints ends with every kernel table equal to the desired one', async (t) => {
