@@ -25,8 +25,8 @@ import { createNode, loadOrCreatePeerKey, parseHostPort, readClusterKey, toMulti
 import { signRecord, verifyRecord } from './record-signing.js';
 import { ReplicatedTable, partitionOf, toWire, type TableRecord } from './table.js';
 import {
-  MAX_RECORDS_PER_MESSAGE, MAX_SYNC_FRAME_BYTES, PROTOCOL_PROBE, PROTOCOL_SYNC, TOPIC_MEMBERS, TOPIC_TABLE, WireError,
-  checkEndpointValue, checkIpamBlockValue, checkNetworkValue, decodeMemberMessage, decodeProbeReply, decodeProbeRequest,
+  MAX_RECORDS_PER_MESSAGE, MAX_SYNC_FRAME_BYTES, OWNER_BOUND, PROTOCOL_PROBE, PROTOCOL_SYNC, TOPIC_MEMBERS, TOPIC_TABLE, WireError,
+  checkEndpointValue, checkRecord, checkIpamBlockValue, checkNetworkValue, decodeMemberMessage, decodeProbeReply, decodeProbeRequest,
   decodeSyncFrame, decodeTableMessage, encode,
   type EndpointValue, type IpamBlockValue, type MemberInfo, type MemberMessage, type NetworkValue, type RecordKind,
   type RecordValue, type SyncDigest, type SyncFrame, type TableMessage, type WireRecord,
@@ -116,6 +116,8 @@ export interface MemberView {
 interface PersistedState {
   lamport: number;
   incarnation: number;
+  /** The table as last seen (all records but our own owned ones, which the agent re-announces). */
+  records?: WireRecord[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -236,7 +238,24 @@ export class Discovery extends EventEmitter {
     } catch {
       /* first start */
     }
-    return new Discovery(key, peerIdFromPrivateKey(key), opts, persisted);
+    let records: WireRecord[] = [];
+    try {
+      const raw = JSON.parse(fs.readFileSync(path.join(opts.stateDir, 'table.json'), 'utf8')) as unknown;
+      if (Array.isArray(raw)) records = raw.flatMap((r, i) => {
+        try {
+          return [checkRecord(r, `table.json[${i}]`)];
+        } catch {
+          return [];
+        }
+      });
+    } catch {
+      /* first start, or no snapshot */
+    }
+    const d = new Discovery(key, peerIdFromPrivateKey(key), opts, persisted);
+    // The last known table: network definitions and other members' records survive a restart even
+    // when no peer is reachable (a single-host cluster). Our own owned records come from the agent.
+    for (const r of records) if (!(OWNER_BOUND.has(r.kind) && r.owner === d.peerId)) d.table.merge(r);
+    return d;
   }
 
   private selfInfo(): MemberInfo {
@@ -334,17 +353,22 @@ export class Discovery extends EventEmitter {
     this.persistTimer = setTimeout(() => {
       this.persistTimer = undefined;
       this.persist();
-    }, 200);
+    }, 500);
     this.persistTimer.unref();
   }
 
+  /** Clocks and the table snapshot, each written atomically. */
   private persist(): void {
     const data: PersistedState = { lamport: this.table.lamport, incarnation: this.membership.self.incarnation };
+    const write = (file: string, text: string) => {
+      const tmp = `${file}.tmp`;
+      fs.writeFileSync(tmp, text, { mode: 0o600 });
+      fs.renameSync(tmp, file);
+    };
     try {
       fs.mkdirSync(path.dirname(this.stateFile), { recursive: true });
-      const tmp = `${this.stateFile}.tmp`;
-      fs.writeFileSync(tmp, JSON.stringify(data));
-      fs.renameSync(tmp, this.stateFile);
+      write(this.stateFile, JSON.stringify(data));
+      write(path.join(path.dirname(this.stateFile), 'table.json'), JSON.stringify([...this.table.all()].map(toWire)));
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, 'cannot persist discovery state');
     }
@@ -514,7 +538,10 @@ export class Discovery extends EventEmitter {
         this.emit('record', r);
       }
     }
-    if (changed) this.scheduleChange();
+    if (changed) {
+      this.scheduleChange();
+      this.schedulePersist();
+    }
     if (via === 'sync') this.stats.syncRecordsIn += records.length;
   }
 

@@ -100,7 +100,7 @@ t.test('a MAC given by Docker (--mac-address) is used; mappings survive an agent
   const ce = await call(1, '/NetworkDriver.CreateEndpoint', { NetworkID: NID1, EndpointID: EID2, Interface: { Address: '198.18.40.50/24', AddressIPv6: '', MacAddress: '02:42:0a:4d:00:32' }, Options: {} });
   t.same(ce.json, {}, 'nothing to return when Docker chose the MAC');
   await c.stopAgent(1);
-  await c.startAgent(1, { args: ['--docker-plugin', 'true', '--plugin-dir', pluginDir(1), '--ipam-settle-ms', '300'] });
+  await c.startAgent(1, { args: ['--docker-plugin', 'true', '--plugin-dir', pluginDir(1), '--ipam-settle-ms', '300'], join: [2] });
   const join = await call(1, '/NetworkDriver.Join', { NetworkID: NID1, EndpointID: EID2, SandboxKey: '/x', Options: {} });
   t.equal(join.status, 200, 'NetworkID and EndpointID known after the restart (no CreateNetwork replay)');
   t.equal((await ipLinks(c.tb.host(1).netns)).find((l) => l.ifname === `vxm${EID2.slice(0, 12)}`)?.address, '02:42:0a:4d:00:32');
