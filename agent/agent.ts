@@ -6,8 +6,9 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { EventEmitter } from 'node:events';
 import { Dataplane, type ReconcileResult, type RemoteEndpoint } from '../dataplane/dataplane.js';
-import { NotFoundError, ValidationError, VxmeshError } from '../dataplane/errors.js';
+import { NotFoundError, ValidationError } from '../dataplane/errors.js';
 import { detectVtep } from '../dataplane/host-info.js';
+import { planReconcile } from '../dataplane/reconcile-plan.js';
 import { vtepAnswers } from '../dataplane/vtep-probe.js';
 import { parseCidr, parseIfName, parseMac, parseMtu, parseVni, requireHostIn, ipv4ToString, parseIPv4 } from '../dataplane/validate.js';
 import { Discovery, type Logger, type MemberView } from '../discovery/discovery.js';
@@ -625,7 +626,8 @@ export class Agent extends EventEmitter {
       const wantMacs = new Set(want.map((w) => w.mac));
       const wantIps = new Set(want.map((w) => w.ip));
       for (const [mac, f] of selfFdb) if (!wantMacs.has(mac)) rows.push({ table: 'fdb', mac, kernelVtep: f.dst, status: 'stale' });
-      for (const e of t.fdb) if (e.master && !(e.state & 0x80)) rows.push({ table: 'fdb', mac: e.mac, status: 'stale', state: 'learned' });
+      // Bridge (master) entries on the VXLAN port: stale exactly when reconcile would remove them.
+      for (const mac of planReconcile(t.fdb, [], want).masterDelete) rows.push({ table: 'fdb', mac, status: 'stale', state: 'learned' });
       for (const [ip, nb] of neigh) if (!wantIps.has(ip)) rows.push({ table: 'neigh', mac: nb.mac ?? '', ip, kernelMac: nb.mac, status: 'stale' });
       out.push({ network: n.name, vni, netns: t.netns, rows, drift: rows.filter((r) => r.status !== 'ok').length });
     }
@@ -658,4 +660,3 @@ export class Agent extends EventEmitter {
   }
 }
 
-export { VxmeshError };

@@ -245,7 +245,11 @@ t.test('kernel errors name the errno and the object', async (t) => {
     .then((r) => r.errors[0]);
   t.match(err?.message ?? "", /fdb 02:00:00:00:ab:01 dst 2001:db8::9 on vxlan100 in .*: EAFNOSUPPORT/);
   await dp(1).reconcile(VNI, remotesFor(1, cts));
-  t.ok(KernelError, 'typed class exported');
+  // A whole-request refusal surfaces as a KernelError carrying errno and object.
+  const thrown = await dp(1).removeNetwork(VNI2).then(() => undefined, (e: unknown) => e);
+  t.equal(thrown, undefined, 'removing an absent network is not an error');
+  const kerr = new KernelError('EEXIST', 'bridge br0', 'create');
+  t.equal(kerr.message, 'create bridge br0: EEXIST');
 });
 
 t.test('adopt lists existing overlays without touching them; detach removes the veth', async (t) => {

@@ -3,6 +3,7 @@
  * they should hold, row by row (ok / missing / stale / wrong-vtep / wrong-mac). Without a reachable
  * agent it prints the kernel tables alone.
  */
+import { NUD_NOARP, NUD_PERMANENT } from '../../dataplane/netlink/constants.js';
 import { readOverlayTables, type VxlanTables } from '../../dataplane/tables.js';
 import { AgentUnavailable, apiRequest } from '../admin-client.js';
 import type { FdbReport } from '../agent.js';
@@ -56,7 +57,8 @@ function renderReport(reports: FdbReport[]): string {
     .join('\n\n');
 }
 
-const isLearned = (t: VxlanTables) => t.fdb.some((e) => !(e.state & 0x80) && !(e.state & 0x40));
+/** A learned (dynamic) entry: neither permanent nor static. */
+const isLearned = (t: VxlanTables) => t.fdb.some((e) => !(e.state & NUD_PERMANENT) && !(e.state & NUD_NOARP));
 
 export const fdbCommand: Command = {
   name: 'fdb',
