@@ -569,6 +569,9 @@ export class Agent extends EventEmitter {
   private async reconcileOnce(reason: string): Promise<ReconcileSummary[]> {
     if (this.stopped) return [];
     const nets = this.networkTable();
+    // Decide about deletions from the same moment as the desired set: a first sync that completes
+    // while this run awaits the kernel must not let a desired set computed before it delete entries.
+    const allowDelete = this.initialSyncDone;
     const desired = this.desiredRemotes();
     const out: ReconcileSummary[] = [];
     const localVnis = new Set(this.local.map((e) => e.vni));
@@ -579,7 +582,7 @@ export class Agent extends EventEmitter {
       let r: ReconcileResult;
       try {
         await this.ensureOverlay(n);
-        r = await this.dataplane.reconcile(vni, desired.get(n.name) ?? [], { allowDelete: this.initialSyncDone });
+        r = await this.dataplane.reconcile(vni, desired.get(n.name) ?? [], { allowDelete });
       } catch (e) {
         this.counters.reconcileErrors++;
         this.log.error({ network: n.name, err: (e as Error).message }, 'reconcile failed');
@@ -597,7 +600,8 @@ export class Agent extends EventEmitter {
     }
     // Overlays with our prefix that no local endpoint needs any more (only once we know the cluster).
     if (this.initialSyncDone) {
-      const removed = await this.dataplane.removeStale([...localVnis, ...this.attaching.keys()]);
+      // Read the local endpoints now, not at the start of the run: an attach may have finished meanwhile.
+      const removed = await this.dataplane.removeStale([...this.local.map((e) => e.vni), ...this.attaching.keys()]);
       if (removed.length) this.log.info({ vnis: removed }, 'removed overlays no local endpoint uses');
     }
     return out;
