@@ -382,6 +382,7 @@ export class Agent extends EventEmitter {
       allocated = true;
     }
     let counted = false;
+    let attached = false;
     try {
       const mac = req.mac !== undefined ? parseMac(req.mac, 'mac') : macFromIp(ip);
       const holder = this.discovery.endpoints().find((e) => e.network === n.name && e.mac === mac);
@@ -396,10 +397,12 @@ export class Agent extends EventEmitter {
       this.saveState();
       await this.discovery.putEndpoint(this.recordOf(ep));
       this.log.info({ endpoint: ep }, 'attached');
+      attached = true;
       return ep;
     } finally {
       if (counted) this.doneAttaching(n.vni);
       if (allocated) this.ipam.settle(ip);
+      if (allocated && !attached) await this.ipam.returnAddress(n.name, ip).catch(() => undefined);
     }
   }
 
@@ -425,6 +428,7 @@ export class Agent extends EventEmitter {
     this.local = this.local.filter((e) => e !== ep);
     this.saveState();
     await this.discovery.deleteEndpoint(ep.network, ep.id);
+    await this.ipam.returnAddress(ep.network, ep.ip);
     this.log.info({ endpoint: ep }, 'detached');
     if (!this.local.some((e) => e.vni === ep.vni) && !this.attaching.has(ep.vni)) {
       await this.dataplane.removeNetwork(ep.vni);

@@ -234,13 +234,15 @@ export class DockerPlugin {
     return { Address: `${ip}/${subnet.prefix}`, Data: {} };
   }
 
-  private releaseAddress(b: Body): unknown {
+  private async releaseAddress(b: Body): Promise<unknown> {
     const subnet = parseCidr(b.PoolID, 'PoolID');
     const ip = str(b.Address, 'Address').split('/')[0] as string;
     const list = this.state.addresses[subnet.text] ?? [];
     this.state.addresses[subnet.text] = list.filter((x) => x !== ip);
     this.agent.ipam.settle(ip);
     this.save();
+    const n = this.agent.networkBySubnet(subnet.text);
+    if (n && !this.agent.localEndpoints().some((e) => e.network === n.name && e.ip === ip)) await this.agent.ipam.returnAddress(n.name, ip);
     return {};
   }
 

@@ -7,12 +7,21 @@
  * every host: the claim with the smaller (Lamport time, owner) wins; the loser withdraws its claim and
  * picks another block. Every endpoint record of the network (any host) marks its address as used, so
  * explicit addresses are checked against the whole cluster.
+ *
+ * When every block is claimed, a host borrows single addresses: it claims `ip/32` inside another
+ * host's block (one of its highest free addresses, far from the owner's lowest-first allocation), waits the
+ * settle period, and uses it only if its /32 claim won and no endpoint took the address meanwhile.
+ * Block owners skip addresses that others borrowed. A borrowed address is returned (its /32 claim
+ * withdrawn) when its endpoint goes. So a network's addresses are usable by any host, even when there
+ * are more hosts than blocks.
  */
 import { ValidationError, VxmeshError } from '../dataplane/errors.js';
 import { ipv4ToString, parseCidr, parseIPv4, prefixMask, requireHostIn } from '../dataplane/validate.js';
 import type { NetworkValue } from '../discovery/wire.js';
 
 export const BLOCK_PREFIX = 28;
+/** A borrower picks at random among this many of the highest free addresses of each block. */
+const BORROW_CHOICES = 4;
 
 export interface BlockClaim {
   network: string;
@@ -56,14 +65,17 @@ export function blocksOf(subnet: string): string[] {
 }
 
 function addressesOf(block: string): string[] {
-  const c = parseCidr(block, 'block');
+  const c = parseCidr(block, 'block', 32);
   const base = parseIPv4(c.network);
   const n = 2 ** (32 - c.prefix);
   return Array.from({ length: n }, (_, i) => ipv4ToString((base + i) >>> 0));
 }
 
+const isSingle = (block: string): boolean => block.endsWith('/32');
+const addressOf = (block: string): string => block.slice(0, block.indexOf('/'));
+
 function contains(cidr: string, ip: string): boolean {
-  const c = parseCidr(cidr, 'block');
+  const c = parseCidr(cidr, 'block', 32);
   return ((parseIPv4(ip) & prefixMask(c.prefix)) >>> 0) === parseIPv4(c.network);
 }
 
@@ -126,6 +138,8 @@ export class Ipam {
     const used = new Set<string>([c.network, ipv4ToString((parseIPv4(c.network) | (~prefixMask(c.prefix) >>> 0)) >>> 0), ...this.pending]);
     if (net.gateway) used.add(net.gateway);
     for (const e of this.src.endpointsUsing(net.name)) used.add(e.ip);
+    // Addresses other hosts borrowed (a /32 claim inside someone's block).
+    for (const b of this.src.claims()) if (b.network === net.name && b.owner !== this.src.self && isSingle(b.block)) used.add(addressOf(b.block));
     return used;
   }
 
@@ -173,7 +187,12 @@ export class Ipam {
       const claimed = this.winners(net.name);
       const used = this.used(net);
       const candidates = all.filter((b) => !claimed.has(b) && addressesOf(b).some((ip) => !used.has(ip)));
-      if (candidates.length === 0) throw new VxmeshError(`network ${net.name} (${net.subnet}) has no free address block left`);
+      if (candidates.length === 0) {
+        const borrowed = await this.borrow(net);
+        if (borrowed === 'none') throw new VxmeshError(`network ${net.name} (${net.subnet}) has no free address left`);
+        if (borrowed !== 'lost') return borrowed;
+        continue;
+      }
       const block = candidates[Math.floor(Math.random() * candidates.length)] as string;
       this.claimedAt.set(`${net.name}/${block}`, this.now());
       await this.src.claim(net.name, block);
@@ -186,6 +205,48 @@ export class Ipam {
       }
     }
     throw new VxmeshError(`could not claim an address block of ${net.name} after 8 attempts (heavy contention)`);
+  }
+
+  /**
+   * Every block is claimed: claim one free address of another host's block as `ip/32`. Returns the
+   * address once the claim stood for the settle period, 'lost' when another host took it meanwhile
+   * (the claim is withdrawn; try again), 'none' when the network has no free address at all.
+   */
+  private async borrow(net: NetworkValue): Promise<string | 'lost' | 'none'> {
+    const used = this.used(net);
+    // The few highest free addresses of each block: far from the owner's lowest-first allocation, and
+    // enough choice that concurrent borrowers rarely pick the same one.
+    const offers: string[] = [];
+    for (const [block, c] of this.winners(net.name)) {
+      if (c.owner === this.src.self || isSingle(block)) continue;
+      offers.push(...addressesOf(block).reverse().filter((ip) => !used.has(ip) && contains(net.subnet, ip)).slice(0, BORROW_CHOICES));
+    }
+    if (offers.length === 0) return 'none';
+    const ip = offers[Math.floor(Math.random() * offers.length)] as string;
+    const block = `${ip}/32`;
+    this.claimedAt.set(`${net.name}/${block}`, this.now());
+    await this.src.claim(net.name, block);
+    await this.sleep(this.settleMs);
+    const winner = this.winners(net.name).get(block);
+    const taken = this.src.endpointsUsing(net.name).find((e) => e.ip === ip);
+    if (winner?.owner === this.src.self && !taken) {
+      this.pending.add(ip);
+      return ip;
+    }
+    this.onConflict({ network: net.name, block, winner: winner?.owner !== this.src.self ? (winner?.owner ?? '?') : taken?.host ?? '?' });
+    this.claimedAt.delete(`${net.name}/${block}`);
+    await this.src.release(net.name, block);
+    return 'lost';
+  }
+
+  /** The local endpoint holding `ip` is gone (and the address is not pending): a borrowed address
+   * goes back to its block's owner. Addresses of our own blocks stay in them. */
+  async returnAddress(network: string, ip: string): Promise<void> {
+    if (this.pending.has(ip)) return;
+    const block = `${ip}/32`;
+    if (!this.src.claims().some((c) => c.network === network && c.block === block && c.owner === this.src.self)) return;
+    this.claimedAt.delete(`${network}/${block}`);
+    await this.src.release(network, block);
   }
 
   /** Our claims, for the state directory. */

@@ -15,7 +15,7 @@ import { planReconcile, planSize, type RemoteEndpoint } from './reconcile-plan.j
 import type { BulkMessage } from './netlink/socket.js';
 import { NLM_F_CREATE, NLM_F_REPLACE, RTM_DELNEIGH, RTM_NEWNEIGH } from './netlink/constants.js';
 import { fdbDeleteBody, fdbReplaceBody, neighDeleteBody, neighReplaceBody } from './netlink/neigh-fast.js';
-import { type Cidr, ipv4ToString, isIPv4, prefixMask, parseCidr, parseIfName, parseIPv4, parseMac, parseMtu, parsePort, parseVni, requireHostIn } from './validate.js';
+import { type Cidr, ipv4ToString, isIPv4, isVtepAddress, prefixMask, parseCidr, parseIfName, parseIPv4, parseMac, parseMtu, parsePort, parseVni, requireHostIn } from './validate.js';
 
 export type { RemoteEndpoint } from './reconcile-plan.js';
 
@@ -415,7 +415,7 @@ export class Dataplane {
       if (e === null || typeof e !== 'object') throw new ValidationError(`endpoints[${i}]`, 'must be an object');
       const mac = parseMac(e.mac, `endpoints[${i}].mac`);
       if (!isIPv4(e.ip)) parseIPv4(e.ip, `endpoints[${i}].ip`);
-      if (typeof e.vtep !== 'string' || !(isIPv4(e.vtep) || /^[0-9a-fA-F:]+$/.test(e.vtep))) {
+      if (!isVtepAddress(e.vtep)) {
         throw new ValidationError(`endpoints[${i}].vtep`, `invalid VTEP address ${JSON.stringify(e.vtep)}`);
       }
       if (localVtep !== undefined && e.vtep === localVtep) throw new ValidationError(`endpoints[${i}].vtep`, `${e.vtep} is this host's own VTEP`);

@@ -1,4 +1,5 @@
 /** Parsing and validation of the values the data plane accepts. Pure functions, no kernel access. */
+import { isIPv6 } from 'node:net';
 import { ValidationError } from './errors.js';
 
 export const VNI_MIN = 1;
@@ -42,6 +43,11 @@ export function isIPv4(value: unknown): value is string {
   return typeof value === 'string' && DOTTED_QUAD.test(value);
 }
 
+/** A VTEP (underlay) address: dotted IPv4 or IPv6 text. The one rule for the data plane and the wire. */
+export function isVtepAddress(value: unknown): value is string {
+  return isIPv4(value) || (typeof value === 'string' && isIPv6(value));
+}
+
 export function ipv4ToString(n: number): string {
   return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 }
@@ -61,15 +67,15 @@ export interface Cidr {
   text: string;
 }
 
-/** Parses `a.b.c.d/n`; host bits must be zero. */
-export function parseCidr(value: unknown, field = 'subnet'): Cidr {
+/** Parses `a.b.c.d/n`; host bits must be zero. Subnets stop at /30; IPAM blocks may be single addresses (/32). */
+export function parseCidr(value: unknown, field = 'subnet', maxPrefix: 30 | 32 = 30): Cidr {
   if (typeof value !== 'string') throw new ValidationError(field, 'must be a CIDR string like 198.18.0.0/24');
   const [addr, len, extra] = value.split('/');
   if (extra !== undefined || addr === undefined || len === undefined || !/^[0-9]{1,2}$/.test(len)) {
     throw new ValidationError(field, `invalid CIDR "${value}" (expected a.b.c.d/n)`);
   }
   const prefix = Number(len);
-  if (prefix < 8 || prefix > 30) throw new ValidationError(field, `prefix length /${prefix} is out of range (8..30)`);
+  if (prefix < 8 || prefix > maxPrefix) throw new ValidationError(field, `prefix length /${prefix} is out of range (8..${maxPrefix})`);
   const n = parseIPv4(addr, field);
   const mask = prefixMask(prefix);
   if ((n & mask) >>> 0 !== n) {

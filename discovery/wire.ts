@@ -10,7 +10,7 @@
  *   /vxmesh/sync/1.0.0    SyncSummary → SyncDigest → SyncPush → SyncRecords
  *   /vxmesh/probe/1.0.0   ProbeRequest → ProbeReply (indirect probes)
  */
-import { isIPv4, parseCidr, parseMac, parseVni, ipv4ToString, parseIPv4 } from '../dataplane/validate.js';
+import { isIPv4, isVtepAddress, parseCidr, parseMac, parseVni, ipv4ToString, parseIPv4 } from '../dataplane/validate.js';
 
 export const WIRE_VERSION = 1;
 export const TOPIC_MEMBERS = 'vxmesh/members/1';
@@ -184,8 +184,7 @@ function ipv4(v: unknown, field: string): string {
   return v;
 }
 function vtep(v: unknown, field: string): string {
-  if (isIPv4(v)) return v;
-  if (typeof v === 'string' && /^[0-9a-fA-F:]{2,39}$/.test(v) && v.includes(':')) return v;
+  if (isVtepAddress(v)) return v;
   throw new WireError(field, `invalid VTEP address ${JSON.stringify(v)}`);
 }
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -244,7 +243,7 @@ export function checkEndpointValue(v: unknown, field = 'value'): EndpointValue {
 
 export function checkIpamBlockValue(v: unknown, field = 'value'): IpamBlockValue {
   const o = obj(v, field);
-  return { network: name(o.network, `${field}.network`), block: wrap(`${field}.block`, () => parseCidr(o.block, 'block').text) };
+  return { network: name(o.network, `${field}.network`), block: wrap(`${field}.block`, () => parseCidr(o.block, 'block', 32).text) };
 }
 
 const KINDS: Record<RecordKind, (v: unknown, f: string) => RecordValue> = {

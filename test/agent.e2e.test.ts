@@ -254,3 +254,31 @@ await t.test('bad input: clear errors, no state change', async (t) => {
   for (const a of c.agents.values()) t.equal(a.child.exitCode, null, `agent h${a.host} still running`);
   t.ok(fs.existsSync(c.socket(1)));
 });
+
+await t.test('a /28 network (one IPAM block) on four hosts: every host gets addresses by borrowing', async (t) => {
+  await c.vx(1, ['network', 'create', 'tiny', '--subnet', '198.18.40.0/28', '--vni', '2040']);
+  t.ok(await eventually(async () => (await c.vxJson<Array<{ name: string }>>(4, ['network', 'ls'])).some((n) => n.name === 'tiny'), 5000), 'the definition reached every host');
+  // The first host claims the only block; the three others then borrow from it at the same time.
+  const tiny: Ct[] = [];
+  const attachTwo = async (i: number) => {
+    for (const j of [1, 2]) {
+      const netns = await c.tb.addContainer(i, 300 + j);
+      const ep = await c.vxJson<{ ip: string }>(i, ['attach', 'tiny', '--netns', netns]);
+      tiny.push({ host: i, netns, ip: ep.ip, net: 'tiny' });
+    }
+  };
+  await attachTwo(1);
+  await Promise.all([2, 3, 4].map(attachTwo));
+  t.equal(new Set(tiny.map((x) => x.ip)).size, 8, `8 unique addresses out of 13 usable (${tiny.map((x) => x.ip).join(' ')})`);
+  type Inspect = { ipamBlocks: Array<{ block: string; owner: string }> };
+  const blocks = (await c.vxJson<Inspect>(1, ['network', 'inspect', 'tiny'])).ipamBlocks;
+  t.equal(blocks.filter((b) => b.block === '198.18.40.0/28').length, 1, 'one block claim');
+  t.equal(blocks.filter((b) => b.block.endsWith('/32')).length, 6, 'six borrowed addresses (two per host on the other three hosts)');
+  t.ok(await eventually(async () => (await pingAll(tiny)).length === 0, 10000, 250), 'all pairs ping across hosts');
+  // Detaching a borrowed address gives it back: its /32 claim disappears everywhere.
+  const borrowed = blocks.find((b) => b.block.endsWith('/32')) as { block: string; owner: string };
+  const holder = tiny.find((x) => `${x.ip}/32` === borrowed.block) as Ct;
+  await c.vx(holder.host, ['detach', 'tiny', '--netns', holder.netns]);
+  t.ok(await eventually(async () => !(await c.vxJson<Inspect>(4, ['network', 'inspect', 'tiny'])).ipamBlocks.some((b) => b.block === borrowed.block), 5000), `the /32 claim of ${holder.ip} is withdrawn after detach`);
+  for (let i = 1; i <= HOSTS; i++) t.equal((await fdbCheck(i)).exitCode, 0, `h${i}: fdb --check passes`);
+});

@@ -27,6 +27,10 @@ t.test('table messages', async (t) => {
   t.equal(fieldOf(() => decodeTableMessage(Buffer.from('{not json'))), 'message');
   t.equal(fieldOf(() => decodeTableMessage(Buffer.alloc(MAX_GOSSIP_BYTES + 1, 32))), 'message');
   t.equal(fieldOf(() => decodeTableMessage(bytes({ v: 1, t: 'records', records: [rec({ ...goodEp, network: 'bad name!' })] }))), 'records[0].value.network');
+  // IPAM claims: blocks, and single borrowed addresses (/32); nothing wider than /32 or with host bits.
+  const block = (b: string) => ({ kind: 'ipam-block', key: `n/${b}`, owner, lamport: 2, value: { network: 'n', block: b }, sig: 'A'.repeat(88) });
+  for (const b of ['198.18.0.16/28', '198.18.0.5/32']) t.equal(decodeTableMessage(bytes({ v: 1, t: 'records', records: [block(b)] })).records.length, 1, `block ${b} accepted`);
+  for (const b of ['198.18.0.5/28', '198.18.0.5/33', '198.18.0.5']) t.equal(fieldOf(() => decodeTableMessage(bytes({ v: 1, t: 'records', records: [block(b)] }))), 'records[0].value.block', `block ${b} refused`);
 });
 
 t.test('member messages', async (t) => {

@@ -50,11 +50,71 @@ t.test('allocations of two hosts never collide; gateway, network and broadcast a
   }
   t.equal(new Set(got).size, 50, '50 unique addresses');
   t.notOk(got.includes('198.18.0.1') || got.includes('198.18.0.0') || got.includes('198.18.0.63'), 'reserved addresses never handed out');
-  // Then A fills its blocks; with every block claimed, the next allocation is an error, never a duplicate.
+  // Then A fills its blocks, borrows B's free addresses, and only a full subnet is an error.
   let error = '';
   for (let i = 0; i < 40 && !error; i++) await take('A', a).catch((e: Error) => (error = e.message));
-  t.match(error, /no free address block left/, 'exhaustion is an error');
-  t.equal(new Set(got).size, got.length, `still all unique (${got.length} handed out of 61 usable)`);
+  t.match(error, /n \(198\.18\.0\.0\/26\) has no free address left/, 'exhaustion is an error');
+  t.equal(got.length, 61, 'every usable address of the /26 was handed out (64 minus network, broadcast, gateway)');
+  t.equal(new Set(got).size, got.length, 'all unique');
+  t.ok(w.claims.some((c) => c.owner === 'A' && c.block.endsWith('/32')), 'A borrowed single addresses from B');
+});
+
+t.test('more hosts than blocks: every host gets addresses, block owners skip borrowed ones', async (t) => {
+  const w = new World();
+  const small: NetworkValue = { name: 's', vni: 8, subnet: '198.18.1.0/28', gateway: '198.18.1.1' };
+  t.same(blocksOf(small.subnet), ['198.18.1.0/28'], 'a /28 subnet is one block');
+  const hosts = ['A', 'B', 'C'].map((h) => ({ h, ipam: new Ipam(w.source(h), 0, Date.now, noSleep) }));
+  const got: Array<{ h: string; ip: string }> = [];
+  for (let round = 0; round < 4; round++) {
+    for (const { h, ipam } of hosts) {
+      const ip = await ipam.allocate(small);
+      w.endpoints.push({ network: 's', ip, id: `${h}${round}`, host: h });
+      ipam.settle(ip);
+      got.push({ h, ip });
+    }
+  }
+  t.equal(new Set(got.map((g) => g.ip)).size, 12, '12 unique addresses for 3 hosts from a single block');
+  const owner = w.claims.find((c) => c.block === '198.18.1.0/28')?.owner;
+  const borrowed = w.claims.filter((c) => c.block.endsWith('/32'));
+  t.equal(borrowed.length, 8, 'the two other hosts borrowed one /32 per address');
+  t.ok(borrowed.every((c) => c.owner !== owner), 'never from the block owner');
+  t.ok(borrowed.every((c) => got.some((g) => g.h === c.owner && `${g.ip}/32` === c.block)), 'each borrow claim matches the address its host got');
+  // Giving an address back withdraws the /32; an address of an own block is not "returned".
+  const lent = borrowed[0] as BlockClaim;
+  const lender = hosts.find((x) => x.h === lent.owner)!.ipam;
+  w.endpoints = w.endpoints.filter((e) => `${e.ip}/32` !== lent.block);
+  await lender.returnAddress('s', lent.block.replace('/32', ''));
+  t.notOk(w.claims.some((c) => c.block === lent.block), 'the /32 claim is withdrawn when its endpoint goes');
+  const ownerIpam = hosts.find((x) => x.h === owner)!.ipam;
+  const ownIp = got.find((g) => g.h === owner)!.ip;
+  await ownerIpam.returnAddress('s', ownIp);
+  t.ok(w.claims.some((c) => c.block === '198.18.1.0/28' && c.owner === owner), 'the owner keeps its block');
+});
+
+t.test('a borrowed address taken by its block owner during the settle period is given up', async (t) => {
+  const w = new World();
+  const small: NetworkValue = { name: 's', vni: 8, subnet: '198.18.1.0/29', gateway: '198.18.1.1' };
+  w.claims.push({ network: 's', block: '198.18.1.0/29', owner: 'B', lamport: ++w.clock });
+  const conflicts: string[] = [];
+  let raced = false;
+  // While A waits, B (not yet seeing A's /32) hands the same address to one of its endpoints.
+  const a = new Ipam(w.source('A'), 1000, Date.now, async () => {
+    if (raced) return;
+    raced = true;
+    const mine = w.claims.find((c) => c.owner === 'A' && c.block.endsWith('/32'))!;
+    w.endpoints.push({ network: 's', ip: mine.block.replace('/32', ''), id: 'b1', host: 'B' });
+  }, (c) => conflicts.push(`${c.block} ${c.winner}`));
+  const original = Math.random;
+  Math.random = () => 0; // the first offer: the highest free address
+  let ip: string;
+  try {
+    ip = await a.allocate(small);
+  } finally {
+    Math.random = original;
+  }
+  t.same(conflicts, ['198.18.1.6/32 B'], 'the first borrow (the highest address) lost to the owner and was reported');
+  t.equal(ip, '198.18.1.5', 'A borrowed the next free address instead');
+  t.same(w.claims.filter((c) => c.owner === 'A').map((c) => c.block), ['198.18.1.5/32'], 'only the winning /32 claim remains');
 });
 
 t.test('two hosts claim the same block: the earlier claim wins, the other moves on', async (t) => {

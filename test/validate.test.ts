@@ -1,6 +1,6 @@
 import t from 'tap';
 import { ValidationError } from '../dataplane/errors.js';
-import { isUsableHostIn, parseCidr, parseIfAddr, parseIfName, parseIPv4, parseMac, parseVni, ipv4ToString } from '../dataplane/validate.js';
+import { isUsableHostIn, isVtepAddress, parseCidr, parseIfAddr, parseIfName, parseIPv4, parseMac, parseVni, ipv4ToString } from '../dataplane/validate.js';
 
 const fieldOf = (fn: () => unknown): string | undefined => {
   try {
@@ -33,6 +33,15 @@ t.test('IPv4 and CIDR', async (t) => {
   t.notOk(isUsableHostIn('198.18.8.1', c), 'outside');
   t.same(parseIfAddr('198.18.0.9/24'), { ip: '198.18.0.9', prefix: 24, subnet: parseCidr('198.18.0.0/24') });
   t.equal(fieldOf(() => parseIfAddr('198.18.0.0/24')), 'ip');
+  // Subnets stop at /30; IPAM blocks may be single addresses.
+  t.equal(fieldOf(() => parseCidr('198.18.0.5/32')), 'subnet', 'a /32 is no subnet');
+  t.equal(parseCidr('198.18.0.5/32', 'block', 32).text, '198.18.0.5/32');
+  t.equal(fieldOf(() => parseCidr('198.18.0.5/31', 'block', 32)), 'block', 'host bits set');
+});
+
+t.test('VTEP addresses', async (t) => {
+  for (const ok of ['198.51.100.1', '2001:db8::1', '::1', 'fe80::1']) t.ok(isVtepAddress(ok), `accepts ${ok}`);
+  for (const bad of ['198.51.100', '198.51.100.256', ':::', '2001:db8::g', '1:2:3:4:5:6:7:8:9', '', 7, null]) t.notOk(isVtepAddress(bad), `rejects ${String(bad)}`);
 });
 
 t.test('VNI and interface names', async (t) => {
