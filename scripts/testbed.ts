@@ -223,7 +223,12 @@ export class Testbed {
 
   /** Starts a long-running process in a namespace; it is killed by PID at teardown. */
   spawnIn(netns: string, cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; stdio?: 'pipe' | 'ignore' | 'inherit' } = {}): ChildProcess {
-    const child = spawn('nsenter', [`--net=/run/netns/${netns}`, cmd, ...args], { env: opts.env ?? process.env, stdio: opts.stdio ?? 'pipe' });
+    return this.spawnHere('nsenter', [`--net=/run/netns/${netns}`, cmd, ...args], opts);
+  }
+
+  /** Starts a long-running process in this (the caller's) namespace; it is killed by PID at teardown. */
+  spawnHere(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; stdio?: 'pipe' | 'ignore' | 'inherit' } = {}): ChildProcess {
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: opts.stdio ?? 'pipe' });
     if (child.pid !== undefined) {
       this.reg.pids.push(child.pid);
       this.saveRegistry();
