@@ -7,6 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { KernelError, NotFoundError, ValidationError, VxmeshError } from '../dataplane/errors.js';
+import { StoreError } from '../discovery/etcd-store.js';
 import type { Logger } from '../discovery/discovery.js';
 import type { Agent } from './agent.js';
 
@@ -51,6 +52,7 @@ export function errorResponse(e: unknown): { status: number; body: { error: stri
   if (e instanceof ValidationError) return { status: 400, body: { error: e.message, field: e.field } };
   if (e instanceof NotFoundError) return { status: 404, body: { error: e.message, field: e.field } };
   if (e instanceof KernelError) return { status: 500, body: { error: e.message, errno: e.errno } };
+  if (e instanceof StoreError) return { status: 503, body: { error: e.message, field: 'store' } };
   if (e instanceof VxmeshError) return { status: 409, body: { error: e.message } };
   return { status: 500, body: { error: `internal error: ${(e as Error)?.message ?? String(e)}` } };
 }

@@ -12,9 +12,11 @@ import { planReconcile } from '../dataplane/reconcile-plan.js';
 import { vtepAnswers } from '../dataplane/vtep-probe.js';
 import { parseCidr, parseIfName, parseMac, parseMtu, parseVni, requireHostIn, ipv4ToString, parseIPv4 } from '../dataplane/validate.js';
 import { Discovery, type Logger, type MemberView } from '../discovery/discovery.js';
+import { EtcdStore } from '../discovery/etcd-store.js';
 import type { EndpointValue, NetworkValue } from '../discovery/wire.js';
 import type { AgentConfig } from './config.js';
-import { Ipam, type BlockConflict } from './ipam.js';
+import { Ipam, type AddressAllocator, type BlockConflict, type EndpointUse } from './ipam.js';
+import { StoreIpam } from './store-ipam.js';
 import { StateFile } from './state-file.js';
 
 export interface LocalEndpoint {
@@ -112,7 +114,11 @@ export function macFromIp(ip: string): string {
 export class Agent extends EventEmitter {
   readonly dataplane: Dataplane;
   readonly discovery: Discovery;
-  readonly ipam: Ipam;
+  readonly ipam: AddressAllocator;
+  /** The optional consistent store (etcd): network definitions and addresses by compare-and-swap. */
+  readonly store?: EtcdStore;
+  private stopStoreWatch?: () => Promise<void>;
+  private storeTimer?: NodeJS.Timeout;
   readonly vtep: string;
   private readonly state: StateFile<AgentState>;
   private local: LocalEndpoint[];
@@ -138,6 +144,7 @@ export class Agent extends EventEmitter {
     vtep: string,
     state: StateFile<AgentState>,
     initial: AgentState,
+    store?: EtcdStore,
   ) {
     super();
     this.dataplane = dataplane;
@@ -147,11 +154,17 @@ export class Agent extends EventEmitter {
     this.local = initial.endpoints;
     this.initialSyncDone = cfg.join.length === 0;
     const d = discovery;
-    this.ipam = new Ipam(
+    const endpointsUsing = (network: string): EndpointUse[] => d.endpoints().filter((e) => e.network === network).map((e) => ({ network: e.network, ip: e.ip, id: e.id, host: e.host }));
+    this.store = store;
+    if (store) {
+      this.ipam = new StoreIpam(store, cfg.name, endpointsUsing);
+      return;
+    }
+    const blocks = new Ipam(
       {
         self: d.peerId,
         claims: () => d.ipamBlocks().map((b) => ({ network: b.network, block: b.block, owner: b.owner, lamport: b.lamport })),
-        endpointsUsing: (network) => d.endpoints().filter((e) => e.network === network).map((e) => ({ network: e.network, ip: e.ip, id: e.id, host: e.host })),
+        endpointsUsing,
         claim: async (network, block) => {
           await d.putIpamBlock({ network, block });
           this.saveState();
@@ -166,12 +179,15 @@ export class Agent extends EventEmitter {
       undefined,
       (c) => log.warn({ network: c.network, block: c.block, winner: this.memberName(c.winner) }, 'IPAM block claimed by another host too: it keeps it (earlier claim), choosing another'),
     );
-    for (const b of initial.ipamBlocks) this.ipam.restoreClaim(b.network, b.block);
+    for (const b of initial.ipamBlocks) blocks.restoreClaim(b.network, b.block);
+    this.ipam = blocks;
   }
 
   /** Starts the agent: adopt kernel state, announce local endpoints, join, reconcile. */
   static async start(cfg: AgentConfig, log: Logger): Promise<Agent> {
     const vtep = cfg.vtep ?? (await detectVtep());
+    // The store first: an agent configured for one must not run without it (it would allocate alone).
+    const store = cfg.store !== undefined ? await EtcdStore.connect(cfg.store, { prefix: cfg.storePrefix }) : undefined;
     const dataplane = new Dataplane({ prefix: cfg.netnsPrefix, vtep, underlayDev: cfg.underlayDev, vxlanPort: cfg.vxlanPort });
     const state = new StateFile<AgentState>(path.join(cfg.stateDir, 'agent-state.json'), () => ({ version: 1, endpoints: [], ipamBlocks: [] }));
     const initial = state.load();
@@ -192,7 +208,7 @@ export class Agent extends EventEmitter {
       timers: cfg.discovery,
       log,
     });
-    const agent = new Agent(cfg, log, dataplane, discovery, vtep, state, { ...initial, endpoints: kept });
+    const agent = new Agent(cfg, log, dataplane, discovery, vtep, state, { ...initial, endpoints: kept }, store);
     for (const e of kept) await discovery.putEndpoint(agent.recordOf(e));
     for (const b of initial.ipamBlocks) await discovery.putIpamBlock(b);
     agent.saveState();
@@ -213,10 +229,41 @@ export class Agent extends EventEmitter {
         wait.unref();
       }
     }
+    if (store) await agent.startStoreMirror();
     await agent.reconcileAll('start');
     agent.reconcileTimer = setInterval(() => void agent.reconcileAll('periodic').catch(() => undefined), cfg.reconcileIntervalMs);
     agent.reconcileTimer.unref();
     return agent;
+  }
+
+  /**
+   * With a store, its network definitions are the truth: they are copied into the replicated table
+   * (where every agent reads them) at start, on every change the store reports, and periodically.
+   */
+  private async startStoreMirror(): Promise<void> {
+    const store = this.store as EtcdStore;
+    await this.mirrorStore();
+    this.stopStoreWatch = await store.watchNetworks(() => void this.mirrorStore());
+    this.storeTimer = setInterval(() => void this.mirrorStore(), Math.max(this.cfg.reconcileIntervalMs, 5000));
+    this.storeTimer.unref();
+  }
+
+  private async mirrorStore(): Promise<void> {
+    if (!this.store || this.stopped) return;
+    let defs: NetworkValue[];
+    try {
+      defs = await this.store.networks();
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'store unreachable: keeping the network definitions known so far');
+      return;
+    }
+    const known = new Map([...this.discovery.table.live('network')].map((r) => [(r.value as NetworkValue).name, r.value as NetworkValue]));
+    for (const v of defs) {
+      const have = known.get(v.name);
+      if (have && JSON.stringify(have) === JSON.stringify(v)) continue;
+      await this.discovery.putNetwork(v);
+      this.log.info({ network: v }, 'network definition from the store');
+    }
   }
 
   private recordOf(e: LocalEndpoint): EndpointValue {
@@ -313,12 +360,27 @@ export class Agent extends EventEmitter {
       const holder = [...existing.values()].find((n) => n.vni === vni);
       if (holder) throw new ValidationError('vni', `VNI ${vni} is used by network ${holder.name}`);
     } else vni = this.autoVni(req.name, taken);
-    const value: NetworkValue = { name: req.name, vni, subnet: subnet.text, gateway };
+    let value: NetworkValue = { name: req.name, vni, subnet: subnet.text, gateway };
     if (req.mtu !== undefined) value.mtu = req.mtu;
     if (req.options !== undefined) value.options = req.options;
+    if (this.store) value = await this.createInStore(value, req.vni === undefined, taken);
     await this.discovery.putNetwork(value);
     this.log.info({ network: value }, 'network created');
     return this.network(req.name);
+  }
+
+  /** Creates the definition in the store (compare-and-swap); an auto-assigned VNI taken there moves on. */
+  private async createInStore(value: NetworkValue, autoVni: boolean, taken: Set<number>): Promise<NetworkValue> {
+    const store = this.store as EtcdStore;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return (await store.createNetwork(value)).network;
+      } catch (e) {
+        if (!(autoVni && e instanceof ValidationError && e.field === 'vni' && attempt < 16)) throw e;
+        taken.add(value.vni);
+        value = { ...value, vni: this.autoVni(value.name, taken) };
+      }
+    }
   }
 
   async removeNetwork(name: string): Promise<void> {
@@ -327,6 +389,7 @@ export class Agent extends EventEmitter {
     if (users.length > 0) {
       throw new ValidationError('network', `network ${name} still has ${users.length} endpoint(s) (e.g. ${users[0]?.id} on ${users[0]?.host}); detach them first`);
     }
+    if (this.store) await this.store.removeNetwork(name);
     await this.discovery.deleteNetwork(name);
     if (this.ensured.has(n.vni)) {
       await this.dataplane.removeNetwork(n.vni);
@@ -335,9 +398,18 @@ export class Agent extends EventEmitter {
     this.log.info({ network: name }, 'network removed');
   }
 
-  inspectNetwork(name: string) {
+  async inspectNetwork(name: string) {
     const n = this.network(name);
+    // With a store: who holds which address there (null when the store does not answer).
+    let storeAddresses: Array<{ ip: string; host: string; at: string }> | null | undefined;
+    if (this.store) {
+      storeAddresses = await this.store.allocations(name).then(
+        (m) => [...m].map(([ip, h]) => ({ ip, ...h })).sort((a, b) => a.ip.localeCompare(b.ip, undefined, { numeric: true })),
+        () => null,
+      );
+    }
     return {
+      ...(storeAddresses !== undefined ? { storeAddresses } : {}),
       ...n,
       netns: this.local.some((e) => e.network === name) ? this.dataplane.overlayNetnsPath(n.vni) : null,
       endpointList: this.endpoints(name),
@@ -374,9 +446,9 @@ export class Agent extends EventEmitter {
     let ip: string;
     let allocated = false;
     if (req.ip !== undefined) {
-      this.ipam.checkExplicit(n, req.ip, req.preallocated === true);
+      await this.ipam.reserveExplicit(n, req.ip, req.preallocated === true);
       ip = req.ip;
-      allocated = req.preallocated === true;
+      allocated = true; // reserved: returned if the attach fails (Docker's own reservation included)
     } else {
       ip = await this.ipam.allocate(n);
       allocated = true;
@@ -648,6 +720,7 @@ export class Agent extends EventEmitter {
       peerId: this.discovery.peerId,
       vtep: this.vtep,
       listen: this.discovery.listenAddrs(),
+      store: this.store ? this.store.endpoints.join(',') : null,
       initialSyncDone: this.initialSyncDone,
       networks: this.listNetworks().length,
       localEndpoints: this.local.length,
@@ -662,7 +735,10 @@ export class Agent extends EventEmitter {
     if (this.stopped) return;
     this.stopped = true;
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    if (this.storeTimer) clearInterval(this.storeTimer);
     await this.reconciling?.catch(() => undefined);
+    await this.stopStoreWatch?.();
+    this.store?.close();
     await this.discovery.stop();
     this.dataplane.close();
   }

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { ValidationError } from '../dataplane/errors.js';
 import { isIPv4, parseIfName, parsePort } from '../dataplane/validate.js';
+import { parseStoreUrl } from '../discovery/etcd-store.js';
 import { parseHostPort } from '../discovery/node.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -36,6 +37,9 @@ export interface AgentConfig {
   /** Create Docker networks on the local engine for every vxmesh network (needs dockerHost). */
   dockerSync: boolean;
   dockerHost: string;
+  /** Optional etcd store (`etcd://HOST:PORT[,...]`) and its key prefix. */
+  store?: string;
+  storePrefix: string;
   /** Discovery tuning (tests and benchmarks). */
   discovery?: Record<string, number>;
 }
@@ -56,6 +60,7 @@ export const DEFAULTS: AgentConfig = {
   dockerPlugin: true,
   dockerSync: false,
   dockerHost: '/run/docker.sock',
+  storePrefix: '/vxmesh/',
 };
 
 /** Settings: flag name, env name, config-file key, and how to check a value. */
@@ -128,6 +133,13 @@ export const SETTINGS: Setting[] = [
       return v.replace(/^unix:\/\//, '');
     },
   },
+  {
+    key: 'store', flag: 'store', env: 'VXMESH_STORE', parse: (v, w) => {
+      parseStoreUrl(v, w);
+      return v;
+    },
+  },
+  { key: 'storePrefix', flag: 'store-prefix', env: 'VXMESH_STORE_PREFIX', parse: str(/^\/(?:[A-Za-z0-9_.-]+\/)*$/, 'a key prefix that starts and ends with / (e.g. /vxmesh/)') },
 ];
 
 export interface ConfigSources {

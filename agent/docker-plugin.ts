@@ -225,7 +225,7 @@ export class DockerPlugin {
     if (!n) throw new NotFoundError('PoolID', `no single vxmesh network has the subnet ${subnet.text}`);
     let ip: string;
     if (requested) {
-      this.agent.ipam.checkExplicit(n, requested);
+      await this.agent.ipam.reserveExplicit(n, requested);
       ip = requested;
     } else ip = await this.agent.ipam.allocate(n);
     const list = (this.state.addresses[subnet.text] ??= []);

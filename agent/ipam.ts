@@ -46,6 +46,22 @@ export interface IpamSource {
   release(network: string, block: string): Promise<void>;
 }
 
+/** What the agent needs from an address allocator: this module's block IPAM, or the etcd store's. */
+export interface AddressAllocator {
+  /** A free address of the network for this host (held as pending until `settle`). */
+  allocate(net: NetworkValue): Promise<string>;
+  /** Refuses an address another endpoint holds (and, with a store, reserves it for this host). */
+  reserveExplicit(net: NetworkValue, ip: string, reservedHere?: boolean): Promise<void>;
+  /** The endpoint record of an allocated address exists now (or the attach failed). */
+  settle(ip: string): void;
+  /** The local endpoint holding the address is gone. */
+  returnAddress(network: string, ip: string): Promise<void>;
+  /** Standing allocation conflicts of a network (for `network inspect`). */
+  conflicts(network: string): BlockConflict[];
+  /** This host's claims, for the state directory. */
+  ownClaims(): Array<{ network: string; block: string }>;
+}
+
 export interface BlockConflict {
   block: string;
   winner: string;
@@ -79,7 +95,7 @@ function contains(cidr: string, ip: string): boolean {
   return ((parseIPv4(ip) & prefixMask(c.prefix)) >>> 0) === parseIPv4(c.network);
 }
 
-export class Ipam {
+export class Ipam implements AddressAllocator {
   /** Local time at which we wrote each of our claims (network/block). */
   private readonly claimedAt = new Map<string, number>();
   private readonly locks = new Map<string, Promise<unknown>>();
@@ -150,6 +166,10 @@ export class Ipam {
     const holder = this.src.endpointsUsing(net.name).find((e) => e.ip === ip);
     if (holder) throw new ValidationError('ip', `${ip} is in use by endpoint ${holder.id} on host ${holder.host}`);
     if (this.pending.has(ip) && !reservedHere) throw new ValidationError('ip', `${ip} is being allocated on this host`);
+  }
+
+  async reserveExplicit(net: NetworkValue, ip: string, reservedHere = false): Promise<void> {
+    this.checkExplicit(net, ip, reservedHere);
   }
 
   /** Allocates a free address of the network for this host; claims (and waits for) a block if needed. */

@@ -43,6 +43,10 @@ t.test('bad values name the setting and where it came from', async (t) => {
   t.match(err({ flags: { listen: 'host-without-port' }, env: {} }), /^--listen: invalid port/);
   t.match(err({ flags: { join: '198.51.100.1:7946,bad:port' }, env: {} }), /^--join\[1\]: invalid port/);
   t.match(err({ flags: { 'log-level': 'loud' }, env: {} }), /^--log-level: must be one of/);
+  t.match(err({ flags: { store: '198.51.100.11:2379' }, env: {} }), /^--store: "198\.51\.100\.11:2379" must start with etcd:\/\//);
+  t.match(err({ flags: {}, env: { VXMESH_STORE: 'etcd://h:1,h' } }), /^VXMESH_STORE: endpoint 2 "h" must be HOST:PORT/);
+  t.match(err({ flags: { 'store-prefix': 'vxmesh' }, env: {} }), /^--store-prefix: "vxmesh" is not a key prefix/);
+  t.equal(loadConfig({ flags: { store: 'etcd://198.51.100.11:2379' }, env: {} }).store, 'etcd://198.51.100.11:2379');
   fs.writeFileSync(path.join(dir, 'bad.json'), JSON.stringify({ frobnicate: 1 }));
   t.match(err({ flags: { config: path.join(dir, 'bad.json') }, env: {} }), /bad\.json: frobnicate: unknown setting/);
   t.match(err({ flags: { config: path.join(dir, 'missing.json') }, env: {} }), /^--config: cannot read/);

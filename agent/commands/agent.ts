@@ -37,6 +37,10 @@ Options:
   --docker-plugin BOOL     serve the Docker network + IPAM driver (default true; see docs/docker.md)
   --docker-sync BOOL       create the Docker network on the local engine for every vxmesh network
   --docker-host PATH       the local engine's API socket for --docker-sync (default /run/docker.sock)
+  --store etcd://HOST:PORT[,HOST:PORT...]
+                           optional etcd store: network definitions and addresses by compare-and-swap
+                           (every agent of a cluster uses it, or none; see docs/operations.md)
+  --store-prefix PREFIX    key prefix in the store (default /vxmesh/)
   -h, --help               this text
 
 Stops on SIGTERM/SIGINT: leaves the cluster, closes its sockets, and leaves all kernel state in place.`;
