@@ -45,10 +45,15 @@ export function parseStoreUrl(text: unknown, field = 'store'): string[] {
 }
 
 const MAX_ALLOCATE_ROUNDS = 32;
+/** How long an allocator trusts its own view of the taken addresses before reading them again. */
+const HELD_CACHE_MS = 2000;
 /** An allocator picks at random among this many of the lowest free addresses. */
 const ALLOCATE_CHOICES = 16;
 
 export class EtcdStore {
+  /** Per network: the addresses known to be taken (ours and others'), and when it was read. */
+  private readonly heldCache = new Map<string, { held: Set<string>; at: number }>();
+
   private constructor(
     private readonly client: Etcd3,
     private readonly ns: Namespace,
@@ -184,20 +189,40 @@ export class EtcdStore {
     const skip = new Set<string>([...exclude]);
     if (net.gateway) skip.add(net.gateway);
     for (let round = 0; round < MAX_ALLOCATE_ROUNDS; round++) {
-      const held = await this.allocations(net.name);
+      // Which addresses are taken: from the local cache (refreshed after a lost round or when old),
+      // otherwise keys only from the store. The cache can only be stale towards "taken" or towards
+      // "free"; a stale "free" costs one failed transaction, never a duplicate.
+      let view = this.heldCache.get(net.name);
+      const fresh = !view || round > 0 || Date.now() - view.at > HELD_CACHE_MS;
+      if (fresh) {
+        view = { held: await this.heldKeys(net.name), at: Date.now() };
+        this.heldCache.set(net.name, view);
+      }
+      const held = (view as { held: Set<string> }).held;
       const free: string[] = [];
       for (let i = 1; i < size - 1 && free.length < ALLOCATE_CHOICES; i++) {
         const ip = ipv4ToString((base + i) >>> 0);
         if (!skip.has(ip) && !held.has(ip)) free.push(ip);
       }
-      if (free.length === 0) throw new VxmeshError(`network ${net.name} (${net.subnet}) has no free address left in the store`);
+      if (free.length === 0) {
+        if (fresh) throw new VxmeshError(`network ${net.name} (${net.subnet}) has no free address left in the store`);
+        continue;
+      }
       // A few tries from this view, then a fresh one.
       for (let k = 0; k < 3 && free.length > 0; k++) {
         const ip = free.splice(Math.floor(Math.random() * free.length), 1)[0] as string;
-        if (await this.tryClaim(net.name, ip, host)) return ip;
+        const won = await this.tryClaim(net.name, ip, host);
+        held.add(ip);
+        if (won) return ip;
       }
     }
     throw new StoreError(`store: could not allocate an address of ${net.name} after ${MAX_ALLOCATE_ROUNDS} rounds (heavy contention)`);
+  }
+
+  private async heldKeys(network: string): Promise<Set<string>> {
+    const dir = `addresses/${network}/`;
+    const keys = await this.call('list addresses', () => this.ns.getAll().prefix(dir).keys());
+    return new Set(keys.map((k) => k.slice(dir.length)));
   }
 
   /** Reserves a given address for `host`; fine if `host` holds it already, an error naming `ip` otherwise. */
@@ -222,6 +247,7 @@ export class EtcdStore {
     }
     if (holder.host !== host) return false;
     const r = await this.call('release address', () => this.ns.if(key, 'Value', '==', text).then(this.ns.delete().key(key)).commit());
+    if (r.succeeded) this.heldCache.get(network)?.held.delete(ip);
     return r.succeeded;
   }
 
