@@ -210,6 +210,10 @@ export class Agent extends EventEmitter {
     });
     const agent = new Agent(cfg, log, dataplane, discovery, vtep, state, { ...initial, endpoints: kept }, store);
     for (const e of kept) await discovery.putEndpoint(agent.recordOf(e));
+    // Their addresses go back (a borrowed /32, or the allocation in the store).
+    for (const e of initial.endpoints.filter((x) => !kept.includes(x))) {
+      await agent.ipam.returnAddress(e.network, e.ip).catch((err: unknown) => log.warn({ endpoint: e.id, ip: e.ip, err: String(err) }, 'could not return the address of a vanished endpoint'));
+    }
     for (const b of initial.ipamBlocks) await discovery.putIpamBlock(b);
     agent.saveState();
     discovery.on('change', () => agent.scheduleReconcile());

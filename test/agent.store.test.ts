@@ -88,6 +88,18 @@ await t.test('detach releases the address in the store; another host may then ta
   t.ok(after.storeAddresses?.some((a) => a.ip === gone.ip && a.host === 'h3'), 'now held by h3');
 });
 
+await t.test('a container that vanished while its agent was down: the restarted agent releases its address', async (t) => {
+  const victim = cts.filter((x) => x.host === 2)[1] as Ct;
+  t.ok((await c.vxJson<Inspect>(1, ['network', 'inspect', 'web'])).storeAddresses?.some((a) => a.ip === victim.ip), 'held before');
+  await c.stopAgent(2);
+  await $`ip netns del ${victim.netns}`;
+  await c.startAgent(2, { args: STORE_ARGS });
+  const n = await c.vxJson<Inspect>(1, ['network', 'inspect', 'web']);
+  t.notOk(n.storeAddresses?.some((a) => a.ip === victim.ip), `${victim.ip} released in the store`);
+  t.ok(await eventually(async () => !(await c.vxJson<Array<{ ip: string }>>(1, ['endpoints', 'web'])).some((e) => e.ip === victim.ip), 5000), 'and its endpoint withdrawn from the cluster');
+  cts.splice(cts.indexOf(victim), 1);
+});
+
 await t.test('store down: traffic goes on, allocations fail cleanly, and work again when it is back', async (t) => {
   await etcd.stop();
   const spare = await c.tb.addContainer(1, 10);
@@ -97,14 +109,14 @@ await t.test('store down: traffic goes on, allocations fail cleanly, and work ag
   t.equal(r.exitCode, 1, 'attach fails');
   t.match(r.stderr, /store: .* failed at http:\/\/198\.51\.100\.11:2379/, `the error names the store (${r.stderr.trim().split('\n')[0]})`);
   t.equal(await snapshot(watched), kernelBefore, 'no kernel change');
-  t.ok(await c.tb.ping(cts[0]!.netns, cts[11]!.ip), 'existing containers still ping');
+  t.ok(await c.tb.ping(cts[0]!.netns, cts[cts.length - 1]!.ip), 'existing containers still ping');
   const st = await c.vxJson<{ store: string | null }>(1, ['peers']).then(() => true);
   t.ok(st, 'the agent still answers');
   etcd = await startEtcd(c.tb, { dir: etcdDir, netns: c.tb.host(1).netns, host: c.tb.host(1).vtep });
   t.ok(await eventually(async () => (await c.vx(1, ['attach', 'web', '--netns', spare], { nothrow: true })).exitCode === 0, 20000, 500), 'attach works again once the store is back (same data)');
   const n = await c.vxJson<Inspect>(1, ['network', 'inspect', 'web']);
   t.equal(new Set(n.storeAddresses?.map((a) => a.ip)).size, n.storeAddresses?.length, 'still unique');
-  t.equal(n.storeAddresses?.length, 13, '12 - 1 released + 1 taken by h3 + 1 new');
+  t.equal(n.storeAddresses?.length, 12, '12 - 1 detached + 1 taken by h3 - 1 vanished + 1 new');
 });
 
 await t.test('an agent whose store cannot be reached does not start, and says why', async (t) => {
