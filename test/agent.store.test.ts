@@ -113,7 +113,7 @@ await t.test('store down: traffic goes on, allocations fail cleanly, and work ag
   const st = await c.vxJson<{ store: string | null }>(1, ['peers']).then(() => true);
   t.ok(st, 'the agent still answers');
   etcd = await startEtcd(c.tb, { dir: etcdDir, netns: c.tb.host(1).netns, host: c.tb.host(1).vtep });
-  t.ok(await eventually(async () => (await c.vx(1, ['attach', 'web', '--netns', spare], { nothrow: true })).exitCode === 0, 20000, 500), 'attach works again once the store is back (same data)');
+  t.ok(await eventually(async () => (await c.vx(1, ['attach', 'web', '--netns', spare], { nothrow: true })).exitCode === 0, 45000, 500), 'attach works again once the store is back (same data)');
   const n = await c.vxJson<Inspect>(1, ['network', 'inspect', 'web']);
   t.equal(new Set(n.storeAddresses?.map((a) => a.ip)).size, n.storeAddresses?.length, 'still unique');
   t.equal(n.storeAddresses?.length, 12, '12 - 1 detached + 1 taken by h3 - 1 vanished + 1 new');
