@@ -35,6 +35,8 @@ interface AgentState {
   version: 1;
   endpoints: LocalEndpoint[];
   ipamBlocks: Array<{ network: string; block: string }>;
+  /** Addresses of gone endpoints not yet given back (the store did not answer). */
+  addressesToReturn?: Array<{ network: string; ip: string }>;
 }
 
 export interface CreateNetworkRequest {
@@ -118,6 +120,9 @@ export class Agent extends EventEmitter {
   /** The optional consistent store (etcd): network definitions and addresses by compare-and-swap. */
   readonly store?: EtcdStore;
   private stopStoreWatch?: () => Promise<void>;
+  /** Addresses to give back once the allocator answers (persisted with the state). */
+  private addressesToReturn: Array<{ network: string; ip: string }> = [];
+  private returning = false;
   private storeTimer?: NodeJS.Timeout;
   readonly vtep: string;
   private readonly state: StateFile<AgentState>;
@@ -152,6 +157,7 @@ export class Agent extends EventEmitter {
     this.vtep = vtep;
     this.state = state;
     this.local = initial.endpoints;
+    this.addressesToReturn = initial.addressesToReturn ?? [];
     this.initialSyncDone = cfg.join.length === 0;
     const d = discovery;
     const endpointsUsing = (network: string): EndpointUse[] => d.endpoints().filter((e) => e.network === network).map((e) => ({ network: e.network, ip: e.ip, id: e.id, host: e.host }));
@@ -211,9 +217,8 @@ export class Agent extends EventEmitter {
     const agent = new Agent(cfg, log, dataplane, discovery, vtep, state, { ...initial, endpoints: kept }, store);
     for (const e of kept) await discovery.putEndpoint(agent.recordOf(e));
     // Their addresses go back (a borrowed /32, or the allocation in the store).
-    for (const e of initial.endpoints.filter((x) => !kept.includes(x))) {
-      await agent.ipam.returnAddress(e.network, e.ip).catch((err: unknown) => log.warn({ endpoint: e.id, ip: e.ip, err: String(err) }, 'could not return the address of a vanished endpoint'));
-    }
+    for (const e of initial.endpoints.filter((x) => !kept.includes(x))) await agent.returnAddress(e.network, e.ip);
+    await agent.retryAddressReturns();
     for (const b of initial.ipamBlocks) await discovery.putIpamBlock(b);
     agent.saveState();
     discovery.on('change', () => agent.scheduleReconcile());
@@ -235,7 +240,10 @@ export class Agent extends EventEmitter {
     }
     if (store) await agent.startStoreMirror();
     await agent.reconcileAll('start');
-    agent.reconcileTimer = setInterval(() => void agent.reconcileAll('periodic').catch(() => undefined), cfg.reconcileIntervalMs);
+    agent.reconcileTimer = setInterval(() => {
+      void agent.reconcileAll('periodic').catch(() => undefined);
+      void agent.retryAddressReturns();
+    }, cfg.reconcileIntervalMs);
     agent.reconcileTimer.unref();
     return agent;
   }
@@ -275,7 +283,42 @@ export class Agent extends EventEmitter {
   }
 
   private saveState(): void {
-    this.state.save({ version: 1, endpoints: this.local, ipamBlocks: this.ipam.ownClaims() });
+    this.state.save({ version: 1, endpoints: this.local, ipamBlocks: this.ipam.ownClaims(), addressesToReturn: this.addressesToReturn });
+  }
+
+  /**
+   * Gives an address back; if the allocator cannot be reached (the store is down) it is kept in the
+   * state directory and retried with every periodic reconcile, so no address stays allocated forever.
+   */
+  async returnAddress(network: string, ip: string): Promise<void> {
+    try {
+      await this.ipam.returnAddress(network, ip);
+    } catch (e) {
+      if (!this.addressesToReturn.some((a) => a.network === network && a.ip === ip)) this.addressesToReturn.push({ network, ip });
+      this.saveState();
+      this.log.warn({ network, ip, err: (e as Error).message }, 'could not give the address back yet: will retry');
+    }
+  }
+
+  private async retryAddressReturns(): Promise<void> {
+    if (this.addressesToReturn.length === 0 || this.returning) return;
+    this.returning = true;
+    const todo = [...this.addressesToReturn];
+    const left: typeof todo = [];
+    for (const a of todo) {
+      // Re-used meanwhile by a local endpoint (an explicit --ip): not ours to give back any more.
+      if (this.local.some((e) => e.network === a.network && e.ip === a.ip)) continue;
+      try {
+        await this.ipam.returnAddress(a.network, a.ip);
+      } catch {
+        left.push(a);
+      }
+    }
+    // Keep what failed again, and what was queued while this ran.
+    this.addressesToReturn = [...left, ...this.addressesToReturn.filter((a) => !todo.includes(a))];
+    this.returning = false;
+    this.saveState();
+    if (left.length < todo.length) this.log.info({ returned: todo.length - left.length, left: left.length }, 'gave addresses back');
   }
 
   // -------------------------------------------------------------------------------------------
@@ -478,7 +521,7 @@ export class Agent extends EventEmitter {
     } finally {
       if (counted) this.doneAttaching(n.vni);
       if (allocated) this.ipam.settle(ip);
-      if (allocated && !attached) await this.ipam.returnAddress(n.name, ip).catch(() => undefined);
+      if (allocated && !attached) await this.returnAddress(n.name, ip);
     }
   }
 
@@ -504,7 +547,7 @@ export class Agent extends EventEmitter {
     this.local = this.local.filter((e) => e !== ep);
     this.saveState();
     await this.discovery.deleteEndpoint(ep.network, ep.id);
-    await this.ipam.returnAddress(ep.network, ep.ip);
+    await this.returnAddress(ep.network, ep.ip);
     this.log.info({ endpoint: ep }, 'detached');
     if (!this.local.some((e) => e.vni === ep.vni) && !this.attaching.has(ep.vni)) {
       await this.dataplane.removeNetwork(ep.vni);

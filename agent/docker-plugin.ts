@@ -242,7 +242,7 @@ export class DockerPlugin {
     this.agent.ipam.settle(ip);
     this.save();
     const n = this.agent.networkBySubnet(subnet.text);
-    if (n && !this.agent.localEndpoints().some((e) => e.network === n.name && e.ip === ip)) await this.agent.ipam.returnAddress(n.name, ip);
+    if (n && !this.agent.localEndpoints().some((e) => e.network === n.name && e.ip === ip)) await this.agent.returnAddress(n.name, ip);
     return {};
   }
 
