@@ -189,9 +189,10 @@ export class EtcdStore {
     const skip = new Set<string>([...exclude]);
     if (net.gateway) skip.add(net.gateway);
     for (let round = 0; round < MAX_ALLOCATE_ROUNDS; round++) {
-      // Which addresses are taken: from the local cache (refreshed after a lost round or when old),
-      // otherwise keys only from the store. The cache can only be stale towards "taken" or towards
-      // "free"; a stale "free" costs one failed transaction, never a duplicate.
+      // Which addresses are taken: this allocator's own view (read again after a lost round or when
+      // older than HELD_CACHE_MS), else the keys from the store. A stale view errs both ways: an
+      // address freed elsewhere looks taken until the next read; one taken elsewhere looks free and
+      // costs one failed transaction, never a duplicate.
       let view = this.heldCache.get(net.name);
       const fresh = !view || round > 0 || Date.now() - view.at > HELD_CACHE_MS;
       if (fresh) {
@@ -211,9 +212,7 @@ export class EtcdStore {
       // A few tries from this view, then a fresh one.
       for (let k = 0; k < 3 && free.length > 0; k++) {
         const ip = free.splice(Math.floor(Math.random() * free.length), 1)[0] as string;
-        const won = await this.tryClaim(net.name, ip, host);
-        held.add(ip);
-        if (won) return ip;
+        if (await this.tryClaim(net.name, ip, host)) return ip;
       }
     }
     throw new StoreError(`store: could not allocate an address of ${net.name} after ${MAX_ALLOCATE_ROUNDS} rounds (heavy contention)`);
@@ -255,6 +254,7 @@ export class EtcdStore {
     const key = `addresses/${network}/${ip}`;
     const value = JSON.stringify({ host, at: new Date().toISOString() } satisfies AddressHolder);
     const r = await this.call('allocate address', () => this.ns.if(key, 'Create', '==', 0).then(this.ns.put(key).value(value)).commit());
+    this.heldCache.get(network)?.held.add(ip); // taken now, by us or by someone else
     return r.succeeded;
   }
 
