@@ -123,7 +123,6 @@ export class Agent extends EventEmitter {
   /** Addresses to give back once the allocator answers (persisted with the state). */
   private addressesToReturn: Array<{ network: string; ip: string }> = [];
   private returning = false;
-  private storeTimer?: NodeJS.Timeout;
   readonly vtep: string;
   private readonly state: StateFile<AgentState>;
   private local: LocalEndpoint[];
@@ -240,9 +239,11 @@ export class Agent extends EventEmitter {
     }
     if (store) await agent.startStoreMirror();
     await agent.reconcileAll('start');
+    // The periodic tick: drift repair, addresses still to give back, the store's definitions.
     agent.reconcileTimer = setInterval(() => {
       void agent.reconcileAll('periodic').catch(() => undefined);
-      void agent.retryAddressReturns();
+      void agent.retryAddressReturns().catch((e: unknown) => log.warn({ err: String(e) }, 'giving addresses back failed'));
+      if (store) void agent.mirrorStore();
     }, cfg.reconcileIntervalMs);
     agent.reconcileTimer.unref();
     return agent;
@@ -250,31 +251,28 @@ export class Agent extends EventEmitter {
 
   /**
    * With a store, its network definitions are the truth: they are copied into the replicated table
-   * (where every agent reads them) at start, on every change the store reports, and periodically.
+   * (where every agent reads them) at start, on every change the store reports, and with every
+   * periodic tick.
    */
   private async startStoreMirror(): Promise<void> {
     const store = this.store as EtcdStore;
     await this.mirrorStore();
     this.stopStoreWatch = await store.watchNetworks(() => void this.mirrorStore());
-    this.storeTimer = setInterval(() => void this.mirrorStore(), Math.max(this.cfg.reconcileIntervalMs, 5000));
-    this.storeTimer.unref();
   }
 
+  /** Never throws: a store that does not answer leaves the definitions known so far. */
   private async mirrorStore(): Promise<void> {
     if (!this.store || this.stopped) return;
-    let defs: NetworkValue[];
     try {
-      defs = await this.store.networks();
+      const known = new Map([...this.discovery.table.live('network')].map((r) => [(r.value as NetworkValue).name, r.value as NetworkValue]));
+      for (const v of await this.store.networks()) {
+        const have = known.get(v.name);
+        if (have && JSON.stringify(have) === JSON.stringify(v)) continue;
+        await this.discovery.putNetwork(v);
+        this.log.info({ network: v }, 'network definition from the store');
+      }
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, 'store unreachable: keeping the network definitions known so far');
-      return;
-    }
-    const known = new Map([...this.discovery.table.live('network')].map((r) => [(r.value as NetworkValue).name, r.value as NetworkValue]));
-    for (const v of defs) {
-      const have = known.get(v.name);
-      if (have && JSON.stringify(have) === JSON.stringify(v)) continue;
-      await this.discovery.putNetwork(v);
-      this.log.info({ network: v }, 'network definition from the store');
     }
   }
 
@@ -303,22 +301,25 @@ export class Agent extends EventEmitter {
   private async retryAddressReturns(): Promise<void> {
     if (this.addressesToReturn.length === 0 || this.returning) return;
     this.returning = true;
-    const todo = [...this.addressesToReturn];
-    const left: typeof todo = [];
-    for (const a of todo) {
-      // Re-used meanwhile by a local endpoint (an explicit --ip): not ours to give back any more.
-      if (this.local.some((e) => e.network === a.network && e.ip === a.ip)) continue;
-      try {
-        await this.ipam.returnAddress(a.network, a.ip);
-      } catch {
-        left.push(a);
+    try {
+      const todo = [...this.addressesToReturn];
+      const left: typeof todo = [];
+      for (const a of todo) {
+        // Re-used meanwhile by a local endpoint (an explicit --ip): not ours to give back any more.
+        if (this.local.some((e) => e.network === a.network && e.ip === a.ip)) continue;
+        try {
+          await this.ipam.returnAddress(a.network, a.ip);
+        } catch {
+          left.push(a);
+        }
       }
+      // Keep what failed again, and what was queued while this ran.
+      this.addressesToReturn = [...left, ...this.addressesToReturn.filter((a) => !todo.includes(a))];
+      this.saveState();
+      if (left.length < todo.length) this.log.info({ returned: todo.length - left.length, left: left.length }, 'gave addresses back');
+    } finally {
+      this.returning = false;
     }
-    // Keep what failed again, and what was queued while this ran.
-    this.addressesToReturn = [...left, ...this.addressesToReturn.filter((a) => !todo.includes(a))];
-    this.returning = false;
-    this.saveState();
-    if (left.length < todo.length) this.log.info({ returned: todo.length - left.length, left: left.length }, 'gave addresses back');
   }
 
   // -------------------------------------------------------------------------------------------
@@ -490,16 +491,12 @@ export class Agent extends EventEmitter {
     if (req.id !== undefined && (typeof req.id !== 'string' || !/^[A-Za-z0-9_.-]{1,128}$/.test(req.id))) throw new ValidationError('id', 'must be 1-128 characters of A-Z a-z 0-9 _ . -');
     const id = req.id ?? randomId();
     if (this.local.some((e) => e.network === n.name && e.id === id)) throw new ValidationError('id', `endpoint ${id} exists in ${n.name}`);
+    // The address is reserved from here on; returned if the attach fails (Docker's reservation included).
     let ip: string;
-    let allocated = false;
     if (req.ip !== undefined) {
       await this.ipam.reserveExplicit(n, req.ip, req.preallocated === true);
       ip = req.ip;
-      allocated = true; // reserved: returned if the attach fails (Docker's own reservation included)
-    } else {
-      ip = await this.ipam.allocate(n);
-      allocated = true;
-    }
+    } else ip = await this.ipam.allocate(n);
     let counted = false;
     let attached = false;
     try {
@@ -520,8 +517,8 @@ export class Agent extends EventEmitter {
       return ep;
     } finally {
       if (counted) this.doneAttaching(n.vni);
-      if (allocated) this.ipam.settle(ip);
-      if (allocated && !attached) await this.returnAddress(n.name, ip);
+      this.ipam.settle(ip);
+      if (!attached) await this.returnAddress(n.name, ip);
     }
   }
 
@@ -782,7 +779,6 @@ export class Agent extends EventEmitter {
     if (this.stopped) return;
     this.stopped = true;
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
-    if (this.storeTimer) clearInterval(this.storeTimer);
     await this.reconciling?.catch(() => undefined);
     await this.stopStoreWatch?.();
     this.store?.close();

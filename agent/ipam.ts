@@ -62,6 +62,30 @@ export interface AddressAllocator {
   ownClaims(): Array<{ network: string; block: string }>;
 }
 
+/**
+ * The checks every allocator makes on an explicit address: inside the subnet, not the gateway, not
+ * held by an endpoint anywhere in the cluster, not being handed out here (unless `reservedHere`).
+ */
+export function checkExplicitAddress(net: NetworkValue, ip: string, endpoints: EndpointUse[], pending: ReadonlySet<string>, reservedHere: boolean): void {
+  requireHostIn(ip, parseCidr(net.subnet), 'ip');
+  if (net.gateway === ip) throw new ValidationError('ip', `${ip} is the gateway of network ${net.name}`);
+  const holder = endpoints.find((e) => e.ip === ip);
+  if (holder) throw new ValidationError('ip', `${ip} is in use by endpoint ${holder.id} on host ${holder.host}`);
+  if (pending.has(ip) && !reservedHere) throw new ValidationError('ip', `${ip} is being allocated on this host`);
+}
+
+/** Runs tasks one after the other per key (one allocation per network at a time on this host). */
+export class PerKeyQueue {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const prev = this.tails.get(key) ?? Promise.resolve();
+    const next = prev.then(task, task);
+    this.tails.set(key, next.catch(() => undefined));
+    return next;
+  }
+}
+
 export interface BlockConflict {
   block: string;
   winner: string;
@@ -98,7 +122,7 @@ function contains(cidr: string, ip: string): boolean {
 export class Ipam implements AddressAllocator {
   /** Local time at which we wrote each of our claims (network/block). */
   private readonly claimedAt = new Map<string, number>();
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly queue = new PerKeyQueue();
   /** Addresses handed out but not yet visible as endpoint records. */
   private readonly pending = new Set<string>();
 
@@ -161,11 +185,7 @@ export class Ipam implements AddressAllocator {
 
   /** Refuses an explicit address that another endpoint of the network holds anywhere in the cluster. */
   checkExplicit(net: NetworkValue, ip: string, reservedHere = false): void {
-    requireHostIn(ip, parseCidr(net.subnet), 'ip');
-    if (net.gateway === ip) throw new ValidationError('ip', `${ip} is the gateway of network ${net.name}`);
-    const holder = this.src.endpointsUsing(net.name).find((e) => e.ip === ip);
-    if (holder) throw new ValidationError('ip', `${ip} is in use by endpoint ${holder.id} on host ${holder.host}`);
-    if (this.pending.has(ip) && !reservedHere) throw new ValidationError('ip', `${ip} is being allocated on this host`);
+    checkExplicitAddress(net, ip, this.src.endpointsUsing(net.name), this.pending, reservedHere);
   }
 
   async reserveExplicit(net: NetworkValue, ip: string, reservedHere = false): Promise<void> {
@@ -174,10 +194,7 @@ export class Ipam implements AddressAllocator {
 
   /** Allocates a free address of the network for this host; claims (and waits for) a block if needed. */
   allocate(net: NetworkValue): Promise<string> {
-    const prev = this.locks.get(net.name) ?? Promise.resolve();
-    const run = prev.then(() => this.allocateLocked(net), () => this.allocateLocked(net));
-    this.locks.set(net.name, run.catch(() => undefined));
-    return run;
+    return this.queue.run(net.name, () => this.allocateLocked(net));
   }
 
   /** Call once the endpoint record of an allocated address exists (or the attach failed). */

@@ -1,6 +1,6 @@
 /** A JSON file in the state directory, written atomically (temporary file, fsync, rename). */
 import fs from 'node:fs';
-import path from 'node:path';
+import { writeFileAtomic } from '../discovery/atomic-file.js';
 
 export class StateFile<T> {
   constructor(
@@ -18,15 +18,6 @@ export class StateFile<T> {
   }
 
   save(value: T): void {
-    fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    const fd = fs.openSync(tmp, 'w', 0o600);
-    try {
-      fs.writeSync(fd, `${JSON.stringify(value, null, 2)}\n`);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, this.file);
+    writeFileAtomic(this.file, `${JSON.stringify(value, null, 2)}\n`);
   }
 }

@@ -3,16 +3,14 @@
  * (compare-and-swap), so allocations are conflict-free without settle periods or blocks. The same
  * checks as the block IPAM apply first (subnet, gateway, endpoint records of the cluster).
  */
-import { ValidationError } from '../dataplane/errors.js';
-import { parseCidr, requireHostIn } from '../dataplane/validate.js';
 import type { EtcdStore } from '../discovery/etcd-store.js';
 import type { NetworkValue } from '../discovery/wire.js';
-import type { AddressAllocator, BlockConflict, EndpointUse } from './ipam.js';
+import { checkExplicitAddress, PerKeyQueue, type AddressAllocator, type BlockConflict, type EndpointUse } from './ipam.js';
 
 export class StoreIpam implements AddressAllocator {
   /** Addresses handed out but not yet visible as endpoint records. */
   private readonly pending = new Set<string>();
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly queue = new PerKeyQueue();
 
   constructor(
     private readonly store: EtcdStore,
@@ -23,13 +21,7 @@ export class StoreIpam implements AddressAllocator {
 
   allocate(net: NetworkValue): Promise<string> {
     // One allocation per network at a time on this host; other hosts race through the store.
-    const prev = this.locks.get(net.name) ?? Promise.resolve();
-    const run = prev.then(
-      () => this.allocateLocked(net),
-      () => this.allocateLocked(net),
-    );
-    this.locks.set(net.name, run.catch(() => undefined));
-    return run;
+    return this.queue.run(net.name, () => this.allocateLocked(net));
   }
 
   private async allocateLocked(net: NetworkValue): Promise<string> {
@@ -41,11 +33,7 @@ export class StoreIpam implements AddressAllocator {
   }
 
   async reserveExplicit(net: NetworkValue, ip: string, reservedHere = false): Promise<void> {
-    requireHostIn(ip, parseCidr(net.subnet), 'ip');
-    if (net.gateway === ip) throw new ValidationError('ip', `${ip} is the gateway of network ${net.name}`);
-    const holder = this.endpointsUsing(net.name).find((e) => e.ip === ip);
-    if (holder) throw new ValidationError('ip', `${ip} is in use by endpoint ${holder.id} on host ${holder.host}`);
-    if (this.pending.has(ip) && !reservedHere) throw new ValidationError('ip', `${ip} is being allocated on this host`);
+    checkExplicitAddress(net, ip, this.endpointsUsing(net.name), this.pending, reservedHere);
     await this.store.reserve(net.name, ip, this.host);
   }
 

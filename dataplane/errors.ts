@@ -9,9 +9,8 @@ export class VxmeshError extends Error {
   override name = 'VxmeshError';
 }
 
-export class ValidationError extends VxmeshError {
-  override name = 'ValidationError';
-  /** The input field that was rejected (e.g. `mac`, `ip`, `vni`). */
+/** An error about one named input field (e.g. `mac`, `ip`, `vni`, `netns`); the message starts with it. */
+export abstract class FieldError extends VxmeshError {
   readonly field: string;
   constructor(field: string, message: string) {
     super(`${field}: ${message}`);
@@ -19,13 +18,14 @@ export class ValidationError extends VxmeshError {
   }
 }
 
-export class NotFoundError extends VxmeshError {
+/** The input is wrong; nothing was changed. */
+export class ValidationError extends FieldError {
+  override name = 'ValidationError';
+}
+
+/** What the input names does not exist. */
+export class NotFoundError extends FieldError {
   override name = 'NotFoundError';
-  readonly field: string;
-  constructor(field: string, message: string) {
-    super(`${field}: ${message}`);
-    this.field = field;
-  }
 }
 
 export class KernelError extends VxmeshError {

@@ -19,6 +19,7 @@ import type { PeerId, PrivateKey, Stream } from '@libp2p/interface';
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub';
 import { ValidationError } from '../dataplane/errors.js';
 import { parseIPv4 } from '../dataplane/validate.js';
+import { writeFileAtomic } from './atomic-file.js';
 import { computeDesired, type DesiredNetwork } from './desired.js';
 import { DEFAULT_MEMBERSHIP_TIMERS, Membership, type Member, type MembershipTimers } from './membership.js';
 import { createNode, loadOrCreatePeerKey, parseHostPort, readClusterKey, toMultiaddr, type HostPort, type VxmeshLibp2p } from './node.js';
@@ -360,15 +361,9 @@ export class Discovery extends EventEmitter {
   /** Clocks and the table snapshot, each written atomically. */
   private persist(): void {
     const data: PersistedState = { lamport: this.table.lamport, incarnation: this.membership.self.incarnation };
-    const write = (file: string, text: string) => {
-      const tmp = `${file}.tmp`;
-      fs.writeFileSync(tmp, text, { mode: 0o600 });
-      fs.renameSync(tmp, file);
-    };
     try {
-      fs.mkdirSync(path.dirname(this.stateFile), { recursive: true });
-      write(this.stateFile, JSON.stringify(data));
-      write(path.join(path.dirname(this.stateFile), 'table.json'), JSON.stringify([...this.table.all()].map(toWire)));
+      writeFileAtomic(this.stateFile, JSON.stringify(data));
+      writeFileAtomic(path.join(path.dirname(this.stateFile), 'table.json'), JSON.stringify([...this.table.all()].map(toWire)));
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, 'cannot persist discovery state');
     }

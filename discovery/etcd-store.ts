@@ -44,6 +44,16 @@ export function parseStoreUrl(text: unknown, field = 'store'): string[] {
   });
 }
 
+/** An address value as stored; a damaged one is held by nobody we know ('?'). */
+function parseHolder(text: string): AddressHolder {
+  try {
+    const h = JSON.parse(text) as Partial<AddressHolder>;
+    return { host: String(h.host), at: String(h.at) };
+  } catch {
+    return { host: '?', at: '' };
+  }
+}
+
 const MAX_ALLOCATE_ROUNDS = 32;
 /** How long an allocator trusts its own view of the taken addresses before reading them again. */
 const HELD_CACHE_MS = 2000;
@@ -166,15 +176,14 @@ export class EtcdStore {
   async allocations(network: string): Promise<Map<string, AddressHolder>> {
     const all = await this.call('list addresses', () => this.ns.getAll().prefix(`addresses/${network}/`).strings());
     const out = new Map<string, AddressHolder>();
-    for (const [key, text] of Object.entries(all)) {
-      try {
-        const h = JSON.parse(text) as Partial<AddressHolder>;
-        out.set(key.slice(`addresses/${network}/`.length), { host: String(h.host), at: String(h.at) });
-      } catch {
-        out.set(key.slice(`addresses/${network}/`.length), { host: '?', at: '' });
-      }
-    }
+    for (const [key, text] of Object.entries(all)) out.set(key.slice(`addresses/${network}/`.length), parseHolder(text));
     return out;
+  }
+
+  /** Who holds one address (the stored text too, for a compare-and-delete), or undefined. */
+  private async holderOf(network: string, ip: string): Promise<{ holder: AddressHolder; text: string } | undefined> {
+    const text = await this.call('read address', () => this.ns.get(`addresses/${network}/${ip}`).string());
+    return text === null ? undefined : { holder: parseHolder(text), text };
   }
 
   /**
@@ -227,25 +236,18 @@ export class EtcdStore {
   /** Reserves a given address for `host`; fine if `host` holds it already, an error naming `ip` otherwise. */
   async reserve(network: string, ip: string, host: string): Promise<void> {
     if (await this.tryClaim(network, ip, host)) return;
-    const holder = (await this.allocations(network)).get(ip);
-    if (holder?.host === host) return;
-    if (!holder) return this.reserve(network, ip, host); // released in between: try again
-    throw new ValidationError('ip', `${ip} is allocated to host ${holder.host} in the store`);
+    const held = await this.holderOf(network, ip);
+    if (held?.holder.host === host) return;
+    if (!held) return this.reserve(network, ip, host); // released in between: try again
+    throw new ValidationError('ip', `${ip} is allocated to host ${held.holder.host} in the store`);
   }
 
   /** Releases an address if `host` holds it. Returns whether it did. */
   async release(network: string, ip: string, host: string): Promise<boolean> {
+    const held = await this.holderOf(network, ip);
+    if (held?.holder.host !== host) return false;
     const key = `addresses/${network}/${ip}`;
-    const text = await this.call('read address', () => this.ns.get(key).string());
-    if (text === null) return false;
-    let holder: Partial<AddressHolder> = {};
-    try {
-      holder = JSON.parse(text) as Partial<AddressHolder>;
-    } catch {
-      /* damaged: not ours */
-    }
-    if (holder.host !== host) return false;
-    const r = await this.call('release address', () => this.ns.if(key, 'Value', '==', text).then(this.ns.delete().key(key)).commit());
+    const r = await this.call('release address', () => this.ns.if(key, 'Value', '==', held.text).then(this.ns.delete().key(key)).commit());
     if (r.succeeded) this.heldCache.get(network)?.held.delete(ip);
     return r.succeeded;
   }

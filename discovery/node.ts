@@ -18,6 +18,7 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import type { PrivateKey } from '@libp2p/interface';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { ValidationError } from '../dataplane/errors.js';
+import { writeFileAtomic } from './atomic-file.js';
 
 export type VxmeshLibp2p = Libp2p<{ identify: Identify; ping: Ping; pubsub: GossipSub }>;
 
@@ -65,10 +66,7 @@ export async function loadOrCreatePeerKey(stateDir: string): Promise<PrivateKey>
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new ValidationError('stateDir', `cannot read peer key ${file}: ${(e as Error).message}`);
   }
   const key = await generateKeyPair('Ed25519');
-  fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  const tmp = `${file}.tmp`;
-  fs.writeFileSync(tmp, privateKeyToProtobuf(key), { mode: 0o600 });
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, privateKeyToProtobuf(key));
   return key;
 }
 

@@ -10,7 +10,7 @@
  *   /vxmesh/sync/1.0.0    SyncSummary → SyncDigest → SyncPush → SyncRecords
  *   /vxmesh/probe/1.0.0   ProbeRequest → ProbeReply (indirect probes)
  */
-import { isIPv4, isVtepAddress, parseCidr, parseMac, parseVni, ipv4ToString, parseIPv4 } from '../dataplane/validate.js';
+import { isIPv4, isVtepAddress, parseCidr, parseMac, parseVni, ipv4ToString, parseIPv4, prefixMask } from '../dataplane/validate.js';
 
 export const WIRE_VERSION = 1;
 export const TOPIC_MEMBERS = 'vxmesh/members/1';
@@ -223,8 +223,7 @@ export function checkNetworkValue(v: unknown, field = 'value'): NetworkValue {
   }
   if (out.gateway !== undefined) {
     const c = parseCidr(out.subnet);
-    const mask = c.prefix === 0 ? 0 : (0xffffffff << (32 - c.prefix)) >>> 0;
-    if (ipv4ToString((parseIPv4(out.gateway) & mask) >>> 0) !== c.network) throw new WireError(`${field}.gateway`, `${out.gateway} is outside ${out.subnet}`);
+    if (ipv4ToString((parseIPv4(out.gateway) & prefixMask(c.prefix)) >>> 0) !== c.network) throw new WireError(`${field}.gateway`, `${out.gateway} is outside ${out.subnet}`);
   }
   return out;
 }

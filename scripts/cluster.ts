@@ -71,11 +71,7 @@ export class Cluster {
       ...(opts.args ?? []),
     ];
     const logFile = path.join(stateDir, 'agent.log');
-    const out = fs.openSync(logFile, 'a');
-    const child = this.tb.spawnIn(h.netns, process.execPath, args, { stdio: 'pipe' });
-    child.stdout?.on('data', (d: Buffer) => fs.writeSync(out, d));
-    child.stderr?.on('data', (d: Buffer) => fs.writeSync(out, d));
-    child.once('exit', () => fs.closeSync(out));
+    const child = this.tb.spawnIn(h.netns, process.execPath, args, { logFile });
     const a: RunningAgent = { host: i, child, socket: this.socket(i), stateDir, logFile };
     this.agents.set(i, a);
     const deadline = Date.now() + 30_000;

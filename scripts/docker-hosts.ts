@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { $ } from 'zx';
 import { Testbed } from './testbed.js';
 
@@ -71,11 +71,7 @@ export class DockerHost {
   }
 
   private spawnOnHost(cmd: string[], logName: string): ChildProcess {
-    const log = fs.openSync(path.join(this.dir, logName), 'a');
-    const child = spawn('nsenter', [...this.nsArgs(), ...cmd], { stdio: ['ignore', log, log] });
-    child.once('exit', () => fs.closeSync(log));
-    if (child.pid !== undefined) this.env.tb.trackPid(child.pid);
-    return child;
+    return this.env.tb.spawnHere('nsenter', [...this.nsArgs(), ...cmd], { logFile: path.join(this.dir, logName) });
   }
 
   async setup(): Promise<void> {

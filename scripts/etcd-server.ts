@@ -6,14 +6,11 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import type { Testbed } from './testbed.js';
 
 export interface EtcdServer {
   /** `etcd://HOST:PORT`, as the agent's --store flag takes it. */
   url: string;
-  child: ChildProcess;
-  logFile: string;
   stop(): Promise<void>;
 }
 
@@ -44,7 +41,6 @@ export async function startEtcd(tb: Testbed, opts: EtcdServerOptions): Promise<E
   const dataDir = path.join(opts.dir, 'etcd-data');
   fs.mkdirSync(opts.dir, { recursive: true });
   const logFile = path.join(opts.dir, 'etcd.log');
-  const out = fs.openSync(logFile, 'a');
   const args = [
     '--name', 'vxmesh-test',
     '--data-dir', dataDir,
@@ -55,10 +51,7 @@ export async function startEtcd(tb: Testbed, opts: EtcdServerOptions): Promise<E
     '--initial-cluster', `vxmesh-test=http://127.0.0.1:${peerPort}`,
     '--log-level', 'warn',
   ];
-  const child = opts.netns ? tb.spawnIn(opts.netns, 'etcd', args) : tb.spawnHere('etcd', args);
-  child.stdout?.on('data', (d: Buffer) => fs.writeSync(out, d));
-  child.stderr?.on('data', (d: Buffer) => fs.writeSync(out, d));
-  child.once('exit', () => fs.closeSync(out));
+  const child = opts.netns ? tb.spawnIn(opts.netns, 'etcd', args, { logFile }) : tb.spawnHere('etcd', args, { logFile });
   const health = `http://${host}:${clientPort}/health`;
   const probe = `fetch(${JSON.stringify(health)}).then((r) => r.json()).then((j) => process.exit(j.health === 'true' ? 0 : 1), () => process.exit(1))`;
   const deadline = Date.now() + 20_000;
@@ -73,8 +66,6 @@ export async function startEtcd(tb: Testbed, opts: EtcdServerOptions): Promise<E
   }
   return {
     url: `etcd://${host}:${clientPort}`,
-    child,
-    logFile,
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const done = new Promise((r) => child.once('exit', r));

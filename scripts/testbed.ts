@@ -118,6 +118,13 @@ export interface TestbedOptions {
   tag?: string;
 }
 
+export interface SpawnOptions {
+  env?: NodeJS.ProcessEnv;
+  stdio?: 'pipe' | 'ignore' | 'inherit';
+  /** Append the process's stdout and stderr to this file. */
+  logFile?: string;
+}
+
 export class Testbed {
   readonly prefix: string;
   readonly switchNs: string;
@@ -222,13 +229,17 @@ export class Testbed {
   }
 
   /** Starts a long-running process in a namespace; it is killed by PID at teardown. */
-  spawnIn(netns: string, cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; stdio?: 'pipe' | 'ignore' | 'inherit' } = {}): ChildProcess {
+  spawnIn(netns: string, cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
     return this.spawnHere('nsenter', [`--net=/run/netns/${netns}`, cmd, ...args], opts);
   }
 
   /** Starts a long-running process in this (the caller's) namespace; it is killed by PID at teardown. */
-  spawnHere(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; stdio?: 'pipe' | 'ignore' | 'inherit' } = {}): ChildProcess {
-    const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: opts.stdio ?? 'pipe' });
+  spawnHere(cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
+    // With a log file, the child writes its stdout and stderr there itself (appending).
+    const log = opts.logFile !== undefined ? fs.openSync(opts.logFile, 'a') : undefined;
+    const stdio = log !== undefined ? (['ignore', log, log] as const) : (opts.stdio ?? 'pipe');
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: stdio as 'pipe' });
+    if (log !== undefined) fs.closeSync(log);
     if (child.pid !== undefined) {
       this.reg.pids.push(child.pid);
       this.saveRegistry();
@@ -236,12 +247,6 @@ export class Testbed {
     this.children.add(child);
     child.once('exit', () => this.children.delete(child));
     return child;
-  }
-
-  /** Registers a process started elsewhere so teardown (and leftover cleanup) kills it by PID. */
-  trackPid(pid: number): void {
-    this.reg.pids.push(pid);
-    this.saveRegistry();
   }
 
   /** Kills every process this testbed started (by PID) and deletes every namespace with its prefix. */
