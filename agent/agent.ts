@@ -6,18 +6,21 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { EventEmitter } from 'node:events';
 import { Dataplane, type ReconcileResult, type RemoteEndpoint } from '../dataplane/dataplane.js';
-import { NotFoundError, ValidationError } from '../dataplane/errors.js';
+import { NotFoundError, ValidationError } from '../core/errors.js';
 import { detectVtep } from '../dataplane/host-info.js';
 import { planReconcile } from '../dataplane/reconcile-plan.js';
 import { vtepAnswers } from '../dataplane/vtep-probe.js';
-import { parseCidr, parseIfName, parseMac, parseMtu, parseVni, requireHostIn, ipv4ToString, parseIPv4 } from '../dataplane/validate.js';
-import { Discovery, type Logger, type MemberView } from '../discovery/discovery.js';
-import { EtcdStore } from '../discovery/etcd-store.js';
-import type { EndpointValue, NetworkValue } from '../discovery/wire.js';
-import type { AgentConfig } from './config.js';
-import { Ipam, type AddressAllocator, type BlockConflict, type EndpointUse } from './ipam.js';
-import { StoreIpam } from './store-ipam.js';
-import { StateFile } from './state-file.js';
+import { parseCidr, parseIfName, parseMac, parseMtu, parseVni, requireHostIn, ipv4ToString, parseIPv4 } from '../core/addresses.js';
+import { Discovery, type MemberView } from '../discovery/discovery.js';
+import { type Logger } from '../core/logger.js';
+import { EtcdStore } from '../store/etcd-store.js';
+import type { EndpointValue, NetworkValue } from '../core/records.js';
+import { fnv1a } from '../core/hash.js';
+import { parseName } from '../core/names.js';
+import type { AgentConfig } from '../daemon/config.js';
+import { Ipam, type AddressAllocator, type BlockConflict, type EndpointUse } from '../ipam/block-ipam.js';
+import { StoreIpam } from '../ipam/store-ipam.js';
+import { StateFile } from '../core/state-file.js';
 
 export interface LocalEndpoint {
   id: string;
@@ -376,8 +379,7 @@ export class Agent extends EventEmitter {
 
   /** A VNI derived from the name (stable across hosts), moved on if taken. */
   private autoVni(name: string, taken: Set<number>): number {
-    let h = 0x811c9dc5;
-    for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
+    const h = fnv1a(name);
     let vni = 4096 + (h % (16777215 - 4096));
     while (taken.has(vni)) vni = vni >= 16777215 ? 4096 : vni + 1;
     return vni;
@@ -385,7 +387,7 @@ export class Agent extends EventEmitter {
 
   async createNetwork(req: CreateNetworkRequest): Promise<NetworkView> {
     if (req === null || typeof req !== 'object') throw new ValidationError('body', 'must be a JSON object');
-    if (typeof req.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(req.name)) throw new ValidationError('name', 'must be 1-63 characters of A-Z a-z 0-9 _ . - (starting with a letter or digit)');
+    parseName(req.name, 'name');
     const subnet = parseCidr(req.subnet);
     const existing = this.networkTable();
     const same = existing.get(req.name);

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { $ } from 'zx';
 import { Dataplane, type RemoteEndpoint } from '../dataplane/dataplane.js';
-import { Testbed } from '../scripts/testbed.js';
+import { Testbed } from '../sim/testbed.js';
 
 $.verbose = false;
 $.quiet = true;

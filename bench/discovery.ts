@@ -13,9 +13,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { $ } from 'zx';
-import { Testbed } from '../scripts/testbed.js';
-import { DiscoveryCluster, endpointOf } from '../test/helpers/discovery-cluster.js';
-import { eventually, type MemberProc } from '../test/helpers/members.js';
+import { Testbed } from '../sim/testbed.js';
+import { DiscoveryCluster, endpointOf } from '../test/fixtures/discovery-cluster.js';
+import { eventually, type MemberProc } from '../test/fixtures/members.js';
 
 $.verbose = false;
 $.quiet = true;

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { DockerHosts, IMAGE } from '../scripts/docker-hosts.js';
+import { DockerHosts, IMAGE } from '../sim/docker-hosts.js';
 
 const RUNS = Number(process.env.BENCH_DOCKER_RUNS ?? 20);
 const resultsDir = path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bench', 'results');

@@ -9,10 +9,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Etcd3 } from 'etcd3';
-import { EtcdStore } from '../discovery/etcd-store.js';
-import type { NetworkValue } from '../discovery/wire.js';
-import { startEtcd } from '../scripts/etcd-server.js';
-import { Testbed } from '../scripts/testbed.js';
+import { EtcdStore } from '../store/etcd-store.js';
+import type { NetworkValue } from '../core/records.js';
+import { startEtcd } from '../sim/etcd-server.js';
+import { Testbed } from '../sim/testbed.js';
 
 const N = Number(process.env.BENCH_STORE_N ?? 1000);
 const resultsDir = path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bench', 'results');

@@ -6,7 +6,8 @@
  * netlink request; a failure while building a network or an attachment rolls back what was created.
  */
 import fs from 'node:fs';
-import { KernelError, NotFoundError, ValidationError } from './errors.js';
+import { DEFAULT_NETNS_PREFIX, DEFAULT_VXLAN_PORT } from '../core/defaults.js';
+import { KernelError, NotFoundError, ValidationError } from '../core/errors.js';
 import { createNetns, deleteNetns, listNetns, netnsExists, netnsPath, openNetns } from './netns.js';
 import { BRIDGE_NAME, hostVethName, macFromHostVethName, overlayNetnsName, vniFromNetnsName, vxlanName } from './names.js';
 import { RtnlSocket } from './netlink/socket.js';
@@ -15,7 +16,7 @@ import { planReconcile, planSize, type RemoteEndpoint } from './reconcile-plan.j
 import type { BulkMessage } from './netlink/socket.js';
 import { NLM_F_CREATE, NLM_F_REPLACE, RTM_DELNEIGH, RTM_NEWNEIGH } from './netlink/constants.js';
 import { fdbDeleteBody, fdbReplaceBody, neighDeleteBody, neighReplaceBody } from './netlink/neigh-fast.js';
-import { type Cidr, ipv4ToString, isIPv4, isVtepAddress, prefixMask, parseCidr, parseIfName, parseIPv4, parseMac, parseMtu, parsePort, parseVni, requireHostIn } from './validate.js';
+import { type Cidr, ipv4ToString, isIPv4, isVtepAddress, prefixMask, parseCidr, parseIfName, parseIPv4, parseMac, parseMtu, parsePort, parseVni, requireHostIn } from '../core/addresses.js';
 
 export type { RemoteEndpoint } from './reconcile-plan.js';
 
@@ -130,11 +131,11 @@ export class Dataplane {
   private readonly locks = new Map<number, Promise<unknown>>();
 
   constructor(opts: DataplaneOptions) {
-    this.prefix = opts.prefix ?? 'vx-';
+    this.prefix = opts.prefix ?? DEFAULT_NETNS_PREFIX;
     if (!/^[A-Za-z0-9_.-]{1,40}$/.test(this.prefix)) throw new ValidationError('prefix', `invalid namespace prefix ${JSON.stringify(this.prefix)}`);
     parseIPv4(opts.vtep, 'vtep');
     this.vtep = opts.vtep;
-    this.vxlanPort = opts.vxlanPort === undefined ? 4789 : parsePort(opts.vxlanPort, 'vxlanPort');
+    this.vxlanPort = opts.vxlanPort === undefined ? DEFAULT_VXLAN_PORT : parsePort(opts.vxlanPort, 'vxlanPort');
     this.hostNetns = opts.hostNetns;
     if (opts.underlayDev !== undefined) this.underlayDev = parseIfName(opts.underlayDev, 'underlayDev');
   }

@@ -1,5 +1,5 @@
 /** Facts about the host namespace that configuration defaults depend on. */
-import { NotFoundError } from './errors.js';
+import { NotFoundError } from '../core/errors.js';
 import { RtnlSocket } from './netlink/socket.js';
 import { Rtnl } from './netlink/rtnl.js';
 

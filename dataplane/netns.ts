@@ -9,8 +9,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import koffi from 'koffi';
-import { NotFoundError, VxmeshError } from './errors.js';
-import { parseNetnsName } from './validate.js';
+import { NotFoundError, VxmeshError } from '../core/errors.js';
+import { parseNetnsName } from '../core/addresses.js';
 
 export const NETNS_RUN_DIR = '/run/netns';
 const CLONE_NEWNET = 0x40000000;

@@ -2,8 +2,9 @@
  * Read-only view of the overlay tables in the kernel, for `vxmesh fdb`. Works without an agent:
  * it opens each namespace, finds its VXLAN devices and dumps their fdb and neighbour tables.
  */
+import { DEFAULT_NETNS_PREFIX } from '../core/defaults.js';
 import fs from 'node:fs';
-import { NotFoundError } from './errors.js';
+import { NotFoundError } from '../core/errors.js';
 import { listNetns, netnsExists, openNetns } from './netns.js';
 import { RtnlSocket } from './netlink/socket.js';
 import { Rtnl, nudName, type FdbEntry, type NeighEntry } from './netlink/rtnl.js';
@@ -72,7 +73,7 @@ export async function readOverlayTables(opts: ReadTablesOptions = {}): Promise<V
     if (!netnsExists(opts.netns)) throw new NotFoundError('netns', `network namespace ${opts.netns} does not exist`);
     return readNamespaceTables(opts.netns);
   }
-  const prefix = opts.prefix ?? 'vx-';
+  const prefix = opts.prefix ?? DEFAULT_NETNS_PREFIX;
   const names = listNetns().filter((n) => opts.all || n.startsWith(prefix));
   const out: VxlanTables[] = [];
   for (const n of names) {

@@ -6,7 +6,7 @@
  * withdraw them quickly when the host itself is gone.
  */
 import { execFile } from 'node:child_process';
-import { isIPv4 } from './validate.js';
+import { isIPv4 } from '../core/addresses.js';
 
 function pingOnce(vtep: string, timeoutS: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -4,7 +4,7 @@
  * out (they stay in the table, suspended, and come back when the member is alive again).
  */
 import type { ReplicatedTable } from './table.js';
-import type { EndpointValue, NetworkValue } from './wire.js';
+import type { EndpointValue, NetworkValue } from '../core/records.js';
 
 export interface RemoteEndpointView {
   mac: string;

@@ -17,21 +17,19 @@ import { lpStream } from '@libp2p/utils';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { PeerId, PrivateKey, Stream } from '@libp2p/interface';
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub';
-import { ValidationError } from '../dataplane/errors.js';
-import { parseIPv4 } from '../dataplane/validate.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { ValidationError } from '../core/errors.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import { DEFAULT_GOSSIP_PORT, DEFAULT_LISTEN } from '../core/defaults.js';
+import { parseName } from '../core/names.js';
+import { parseIPv4 } from '../core/addresses.js';
+import { writeFileAtomic } from '../core/atomic-file.js';
 import { computeDesired, type DesiredNetwork } from './desired.js';
 import { DEFAULT_MEMBERSHIP_TIMERS, Membership, type Member, type MembershipTimers } from './membership.js';
 import { createNode, loadOrCreatePeerKey, parseHostPort, readClusterKey, toMultiaddr, type HostPort, type VxmeshLibp2p } from './node.js';
 import { signRecord, verifyRecord } from './record-signing.js';
 import { ReplicatedTable, partitionOf, toWire, type TableRecord } from './table.js';
-import {
-  MAX_RECORDS_PER_MESSAGE, MAX_SYNC_FRAME_BYTES, OWNER_BOUND, PROTOCOL_PROBE, PROTOCOL_SYNC, TOPIC_MEMBERS, TOPIC_TABLE, WireError,
-  checkEndpointValue, checkRecord, checkIpamBlockValue, checkNetworkValue, decodeMemberMessage, decodeProbeReply, decodeProbeRequest,
-  decodeSyncFrame, decodeTableMessage, encode,
-  type EndpointValue, type IpamBlockValue, type MemberInfo, type MemberMessage, type NetworkValue, type RecordKind,
-  type RecordValue, type SyncDigest, type SyncFrame, type TableMessage, type WireRecord,
-} from './wire.js';
+import { MAX_RECORDS_PER_MESSAGE, MAX_SYNC_FRAME_BYTES, PROTOCOL_PROBE, PROTOCOL_SYNC, TOPIC_MEMBERS, TOPIC_TABLE, WireError, checkRecord, decodeMemberMessage, decodeProbeReply, decodeProbeRequest, decodeSyncFrame, decodeTableMessage, encode, type MemberInfo, type MemberMessage, type SyncDigest, type SyncFrame, type TableMessage, type WireRecord } from './wire.js';
+import { OWNER_BOUND, checkEndpointValue, checkIpamBlockValue, checkNetworkValue, type EndpointValue, type IpamBlockValue, type NetworkValue, type RecordKind, type RecordValue } from '../core/records.js';
 
 export interface DiscoveryTimers extends MembershipTimers {
   /** Push-pull anti-entropy with a random member. memberlist LAN: 30 s. */
@@ -60,14 +58,6 @@ export const DEFAULT_TIMERS: DiscoveryTimers = {
   reapMs: 60 * 60_000,
 };
 
-export interface Logger {
-  debug(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
-
-const silentLogger: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
 export interface DiscoveryOptions {
   /** Host name (member name), unique in the cluster. */
@@ -195,11 +185,11 @@ export class Discovery extends EventEmitter {
     this.vtep = opts.vtep;
     this.log = opts.log ?? silentLogger;
     this.timers = { ...DEFAULT_TIMERS, ...(opts.timers ?? {}) };
-    this.listen = parseHostPort(opts.listen ?? '0.0.0.0:7946', 'listen', 7946);
+    this.listen = parseHostPort(opts.listen ?? DEFAULT_LISTEN, 'listen', DEFAULT_GOSSIP_PORT);
     this.announce = (opts.announce ?? [this.listen.host === '0.0.0.0' || this.listen.host === '::' ? `${opts.vtep}:${this.listen.port}` : `${this.listen.host}:${this.listen.port}`]).map((a, i) =>
       parseHostPort(a, `announce[${i}]`),
     );
-    this.seeds = (opts.seeds ?? []).map((s, i) => parseHostPort(s, `seeds[${i}]`, 7946));
+    this.seeds = (opts.seeds ?? []).map((s, i) => parseHostPort(s, `seeds[${i}]`, DEFAULT_GOSSIP_PORT));
     this.clusterKey = opts.clusterKeyFile ? readClusterKey(opts.clusterKeyFile) : undefined;
     this.stateFile = path.join(opts.stateDir, 'discovery.json');
     this.table = new ReplicatedTable(this.peerId, persisted.lamport);
@@ -227,7 +217,7 @@ export class Discovery extends EventEmitter {
 
   /** Loads the peer key and persisted clocks; nothing touches the network until start(). */
   static async create(opts: DiscoveryOptions): Promise<Discovery> {
-    if (typeof opts.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(opts.name)) throw new ValidationError('name', `invalid member name ${JSON.stringify(opts.name)}`);
+    parseName(opts.name, 'name');
     parseIPv4(opts.vtep, 'vtep');
     if (typeof opts.stateDir !== 'string' || opts.stateDir === '') throw new ValidationError('stateDir', 'required');
     const key = await loadOrCreatePeerKey(opts.stateDir);
@@ -277,7 +267,7 @@ export class Discovery extends EventEmitter {
   }
 
   putNetwork(v: NetworkValue): Promise<TableRecord> {
-    const checked = wrapCheck(() => checkNetworkValue(v, 'network'));
+    const checked = checkNetworkValue(v, 'network');
     return this.writeOwn('network', checked.name, checked);
   }
 
@@ -286,7 +276,7 @@ export class Discovery extends EventEmitter {
   }
 
   putEndpoint(v: EndpointValue): Promise<TableRecord> {
-    const checked = wrapCheck(() => checkEndpointValue(v, 'endpoint'));
+    const checked = checkEndpointValue(v, 'endpoint');
     return this.writeOwn('endpoint', `${checked.network}/${checked.id}`, checked);
   }
 
@@ -295,7 +285,7 @@ export class Discovery extends EventEmitter {
   }
 
   putIpamBlock(v: IpamBlockValue): Promise<TableRecord> {
-    const checked = wrapCheck(() => checkIpamBlockValue(v, 'block'));
+    const checked = checkIpamBlockValue(v, 'block');
     return this.writeOwn('ipam-block', `${checked.network}/${checked.block}`, checked);
   }
 
@@ -822,11 +812,3 @@ export class Discovery extends EventEmitter {
   }
 }
 
-function wrapCheck<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof WireError) throw new ValidationError(e.field, e.message.replace(/^[^:]*: /, ''));
-    throw e;
-  }
-}

@@ -17,8 +17,8 @@ import { preSharedKey } from '@libp2p/pnet';
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import type { PrivateKey } from '@libp2p/interface';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
-import { ValidationError } from '../dataplane/errors.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { ValidationError } from '../core/errors.js';
+import { writeFileAtomic } from '../core/atomic-file.js';
 
 export type VxmeshLibp2p = Libp2p<{ identify: Identify; ping: Ping; pubsub: GossipSub }>;
 

@@ -10,7 +10,9 @@
  *   ours (written by an earlier life of this host, before a restart) is not accepted; instead the
  *   clock jumps past it and the caller re-publishes our current version (`reassert`).
  */
-import { OWNER_BOUND, type PartitionSummary, type RecordKind, type RecordValue, type WireRecord } from './wire.js';
+import { type PartitionSummary, type WireRecord } from './wire.js';
+import { OWNER_BOUND, type RecordKind, type RecordValue } from '../core/records.js';
+import { fnv1a } from '../core/hash.js';
 
 export interface TableRecord extends WireRecord {
   /** Local time at which a tombstone was stored (for its TTL). */
@@ -27,14 +29,6 @@ export const identityOf = (kind: RecordKind, key: string, owner: string): string
 const newer = (a: Pick<WireRecord, 'lamport' | 'owner'>, b: Pick<WireRecord, 'lamport' | 'owner'>): boolean =>
   a.lamport > b.lamport || (a.lamport === b.lamport && a.owner > b.owner);
 
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
 
 export class ReplicatedTable {
   readonly self: string;

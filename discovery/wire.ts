@@ -10,7 +10,10 @@
  *   /vxmesh/sync/1.0.0    SyncSummary → SyncDigest → SyncPush → SyncRecords
  *   /vxmesh/probe/1.0.0   ProbeRequest → ProbeReply (indirect probes)
  */
-import { isIPv4, isVtepAddress, parseCidr, parseMac, parseVni, ipv4ToString, parseIPv4, prefixMask } from '../dataplane/validate.js';
+import { arr, int, name, obj, str, vtep, type Obj } from '../core/checks.js';
+import { FieldError, ValidationError } from '../core/errors.js';
+import { RECORD_CHECKS, isRecordKind, type RecordKind, type RecordValue } from '../core/records.js';
+
 
 export const WIRE_VERSION = 1;
 export const TOPIC_MEMBERS = 'vxmesh/members/1';
@@ -25,45 +28,23 @@ export const MAX_SYNC_FRAME_BYTES = 64 * 1024 * 1024;
 /** Records in one gossip batch. */
 export const MAX_RECORDS_PER_MESSAGE = 512;
 
-export class WireError extends Error {
+/** A message that fails its schema: the field is named; the message is dropped and counted. */
+export class WireError extends ValidationError {
   override name = 'WireError';
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(`${field}: ${message}`);
+}
+
+/** Runs a decoder; any field error from the shared checks becomes a WireError (same field and detail). */
+function decoding<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof FieldError && !(e instanceof WireError)) throw new WireError(e.field, e.detail);
+    throw e;
   }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Values
-
-export interface NetworkValue {
-  name: string;
-  vni: number;
-  subnet: string;
-  gateway?: string;
-  mtu?: number;
-  options?: Record<string, string>;
-}
-
-export interface EndpointValue {
-  network: string;
-  id: string;
-  mac: string;
-  ip: string;
-  vtep: string;
-  host: string;
-}
-
-/** An IPAM block claimed by its owner (agent IPAM, see the agent docs). */
-export interface IpamBlockValue {
-  network: string;
-  block: string;
-}
-
-export type RecordKind = 'network' | 'endpoint' | 'ipam-block';
-export type RecordValue = NetworkValue | EndpointValue | IpamBlockValue;
+// Envelopes
 
 export interface WireRecord {
   kind: RecordKind;
@@ -153,45 +134,6 @@ export interface ProbeReply {
 // ---------------------------------------------------------------------------------------------
 // Checks
 
-type Obj = Record<string, unknown>;
-
-function obj(v: unknown, field: string): Obj {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new WireError(field, 'must be an object');
-  return v as Obj;
-}
-function str(v: unknown, field: string, max = 256): string {
-  if (typeof v !== 'string' || v.length === 0 || v.length > max) throw new WireError(field, `must be a string of 1..${max} characters`);
-  return v;
-}
-function int(v: unknown, field: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new WireError(field, `must be an integer in ${min}..${max}`);
-  return v;
-}
-function arr(v: unknown, field: string, max: number): unknown[] {
-  if (!Array.isArray(v) || v.length > max) throw new WireError(field, `must be an array of at most ${max} items`);
-  return v;
-}
-function wrap<T>(field: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof WireError) throw e;
-    throw new WireError(field, (e as Error).message.replace(/^[^:]*: /, ''));
-  }
-}
-function ipv4(v: unknown, field: string): string {
-  if (!isIPv4(v)) throw new WireError(field, `invalid IPv4 address ${JSON.stringify(v)}`);
-  return v;
-}
-function vtep(v: unknown, field: string): string {
-  if (isVtepAddress(v)) return v;
-  throw new WireError(field, `invalid VTEP address ${JSON.stringify(v)}`);
-}
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
-function name(v: unknown, field: string): string {
-  if (typeof v !== 'string' || !NAME.test(v)) throw new WireError(field, 'must be 1-63 characters of A-Z a-z 0-9 _ . - (starting with a letter or digit)');
-  return v;
-}
 const PEER_ID = /^[1-9A-HJ-NP-Za-km-z]{30,100}$/;
 export function checkPeerId(v: unknown, field: string): string {
   if (typeof v !== 'string' || !PEER_ID.test(v)) throw new WireError(field, 'not a peer id');
@@ -205,66 +147,17 @@ function addrs(v: unknown, field: string): string[] {
   });
 }
 
-export function checkNetworkValue(v: unknown, field = 'value'): NetworkValue {
-  const o = obj(v, field);
-  const out: NetworkValue = {
-    name: name(o.name, `${field}.name`),
-    vni: wrap(`${field}.vni`, () => parseVni(o.vni)),
-    subnet: wrap(`${field}.subnet`, () => parseCidr(o.subnet).text),
-  };
-  if (o.gateway !== undefined) out.gateway = ipv4(o.gateway, `${field}.gateway`);
-  if (o.mtu !== undefined) out.mtu = int(o.mtu, `${field}.mtu`, 576, 9000);
-  if (o.options !== undefined) {
-    const opts = obj(o.options, `${field}.options`);
-    const entries = Object.entries(opts);
-    if (entries.length > 32) throw new WireError(`${field}.options`, 'at most 32 options');
-    out.options = {};
-    for (const [k, val] of entries) out.options[str(k, `${field}.options key`, 128)] = str(val, `${field}.options.${k}`, 1024);
-  }
-  if (out.gateway !== undefined) {
-    const c = parseCidr(out.subnet);
-    if (ipv4ToString((parseIPv4(out.gateway) & prefixMask(c.prefix)) >>> 0) !== c.network) throw new WireError(`${field}.gateway`, `${out.gateway} is outside ${out.subnet}`);
-  }
-  return out;
-}
-
-export function checkEndpointValue(v: unknown, field = 'value'): EndpointValue {
-  const o = obj(v, field);
-  return {
-    network: name(o.network, `${field}.network`),
-    id: str(o.id, `${field}.id`, 128),
-    mac: wrap(`${field}.mac`, () => parseMac(o.mac)),
-    ip: ipv4(o.ip, `${field}.ip`),
-    vtep: vtep(o.vtep, `${field}.vtep`),
-    host: name(o.host, `${field}.host`),
-  };
-}
-
-export function checkIpamBlockValue(v: unknown, field = 'value'): IpamBlockValue {
-  const o = obj(v, field);
-  return { network: name(o.network, `${field}.network`), block: wrap(`${field}.block`, () => parseCidr(o.block, 'block', 32).text) };
-}
-
-const KINDS: Record<RecordKind, (v: unknown, f: string) => RecordValue> = {
-  network: checkNetworkValue,
-  endpoint: checkEndpointValue,
-  'ipam-block': checkIpamBlockValue,
-};
-
-/** Kinds that only their owner may write (the gossip signer must be the owner). */
-export const OWNER_BOUND: ReadonlySet<RecordKind> = new Set<RecordKind>(['endpoint', 'ipam-block']);
-
 export function checkRecord(v: unknown, field = 'record'): WireRecord {
   const o = obj(v, field);
-  if (typeof o.kind !== 'string' || !(o.kind in KINDS)) throw new WireError(`${field}.kind`, `unknown kind ${JSON.stringify(o.kind)}`);
-  const kind = o.kind as RecordKind;
+  if (!isRecordKind(o.kind)) throw new WireError(`${field}.kind`, `unknown kind ${JSON.stringify(o.kind)}`);
+  const kind = o.kind;
   const rec: WireRecord = { kind, key: str(o.key, `${field}.key`, 256), owner: checkPeerId(o.owner, `${field}.owner`), lamport: int(o.lamport, `${field}.lamport`, 1) };
   if (o.deleted !== undefined) {
     if (o.deleted !== true) throw new WireError(`${field}.deleted`, 'must be true when present');
     if (o.value !== undefined) throw new WireError(`${field}.value`, 'a tombstone carries no value');
     rec.deleted = true;
   } else {
-    rec.value = (KINDS[kind] as (v: unknown, f: string) => RecordValue)(o.value, `${field}.value`);
+    rec.value = RECORD_CHECKS[kind](o.value, `${field}.value`);
   }
   if (o.sig !== undefined) {
     if (typeof o.sig !== 'string' || !/^[A-Za-z0-9+/=]{40,200}$/.test(o.sig)) throw new WireError(`${field}.sig`, 'must be a base64 signature');
@@ -313,7 +206,9 @@ export function encode(msg: MemberMessage | TableMessage | SyncFrame | ProbeRequ
   return Buffer.from(JSON.stringify(msg), 'utf8');
 }
 
-export function decodeMemberMessage(bytes: Uint8Array): MemberMessage {
+export const decodeMemberMessage = (bytes: Uint8Array) => decoding(() => decodeMemberMessageUnchecked(bytes));
+
+function decodeMemberMessageUnchecked(bytes: Uint8Array): MemberMessage {
   const o = header(parseJson(bytes, MAX_GOSSIP_BYTES));
   switch (o.t) {
     case 'alive':
@@ -328,20 +223,23 @@ export function decodeMemberMessage(bytes: Uint8Array): MemberMessage {
   }
 }
 
-export function decodeTableMessage(bytes: Uint8Array): TableMessage {
+export const decodeTableMessage = (bytes: Uint8Array) => decoding(() => decodeTableMessageUnchecked(bytes));
+
+function decodeTableMessageUnchecked(bytes: Uint8Array): TableMessage {
   const o = header(parseJson(bytes, MAX_GOSSIP_BYTES));
   if (o.t !== 'records') throw new WireError('t', `unknown table message type ${JSON.stringify(o.t)}`);
   const records = arr(o.records, 'records', MAX_RECORDS_PER_MESSAGE).map((r, i) => checkRecord(r, `records[${i}]`));
   return { v: 1, t: 'records', records };
 }
 
-const KIND_SET: ReadonlySet<string> = new Set(Object.keys(KINDS));
 function kindOf(v: unknown, field: string): RecordKind {
-  if (typeof v !== 'string' || !KIND_SET.has(v)) throw new WireError(field, 'unknown kind');
-  return v as RecordKind;
+  if (!isRecordKind(v)) throw new WireError(field, 'unknown kind');
+  return v;
 }
 
-export function decodeSyncFrame(bytes: Uint8Array): SyncFrame {
+export const decodeSyncFrame = (bytes: Uint8Array) => decoding(() => decodeSyncFrameUnchecked(bytes));
+
+function decodeSyncFrameUnchecked(bytes: Uint8Array): SyncFrame {
   const o = header(parseJson(bytes, MAX_SYNC_FRAME_BYTES));
   const members = () => arr(o.members, 'members', 100000).map((m, i) => checkMemberWithState(m, `members[${i}]`));
   switch (o.t) {
@@ -382,13 +280,17 @@ export function decodeSyncFrame(bytes: Uint8Array): SyncFrame {
   }
 }
 
-export function decodeProbeRequest(bytes: Uint8Array): ProbeRequest {
+export const decodeProbeRequest = (bytes: Uint8Array) => decoding(() => decodeProbeRequestUnchecked(bytes));
+
+function decodeProbeRequestUnchecked(bytes: Uint8Array): ProbeRequest {
   const o = header(parseJson(bytes, 64 * 1024));
   if (o.t !== 'probe-req') throw new WireError('t', 'expected probe-req');
   return { v: 1, t: 'probe-req', target: checkPeerId(o.target, 'target'), addrs: addrs(o.addrs, 'addrs') };
 }
 
-export function decodeProbeReply(bytes: Uint8Array): ProbeReply {
+export const decodeProbeReply = (bytes: Uint8Array) => decoding(() => decodeProbeReplyUnchecked(bytes));
+
+function decodeProbeReplyUnchecked(bytes: Uint8Array): ProbeReply {
   const o = header(parseJson(bytes, 64 * 1024));
   if (o.t !== 'probe-reply' || typeof o.ok !== 'boolean') throw new WireError('t', 'expected probe-reply with ok');
   return { v: 1, t: 'probe-reply', ok: o.ok };

@@ -3,7 +3,7 @@
  * on host 1, two containers attached on every host, the all-pairs ping matrix, and `vxmesh fdb` of
  * host 1. Everything is torn down at the end (`--keep` leaves it running and says how to explore).
  */
-import { Cluster } from './cluster.js';
+import { Cluster } from '../sim/cluster.js';
 
 const keep = process.argv.includes('--keep');
 const HOSTS = 3;
@@ -67,8 +67,8 @@ try {
 
   if (keep) {
     step('left running (--keep). Explore:');
-    console.log(`  node dist/agent/cli.js peers --socket ${cluster.socket(1)}`);
-    console.log(`  node dist/agent/cli.js fdb --socket ${cluster.socket(2)}`);
+    console.log(`  node dist/cli/cli.js peers --socket ${cluster.socket(1)}`);
+    console.log(`  node dist/cli/cli.js fdb --socket ${cluster.socket(2)}`);
     console.log(`  nsenter --net=/run/netns/${containers[0]?.netns} ping ${containers[containers.length - 1]?.ip}`);
     console.log(`  agent logs: ${cluster.dir}/h*/agent.log`);
     console.log(`  remove everything: npx tsx scripts/testbed.ts down ${cluster.tb.prefix}  (and kill the agents by PID: ${[...cluster.agents.values()].map((a) => a.child.pid).join(' ')})`);

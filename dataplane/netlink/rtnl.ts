@@ -2,7 +2,7 @@
  * Typed rtnetlink operations on one namespace's socket: links (bridge, vxlan, veth), IPv4 addresses,
  * routes, and neighbour tables (AF_BRIDGE fdb and AF_INET ARP). Every write names its object in errors.
  */
-import { ipv4ToBytes, macToBytes, bytesToMac } from '../validate.js';
+import { ipv4ToBytes, macToBytes, bytesToMac } from '../../core/addresses.js';
 import {
   type Attr, encodeAttrs, encodeIfInfo, decodeIfInfo, encodeIfAddr, decodeIfAddr, encodeNdMsg, encodeRtMsg, decodeRtMsg,
   parseAttrs, ipv6ToBytes, getString, getU32, getU8, u8, u16be, u32, str, IFINFO_LEN, IFADDR_LEN, RTMSG_LEN,

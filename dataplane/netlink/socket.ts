@@ -15,7 +15,7 @@
  */
 import os from 'node:os';
 import { RawNetlinkSocket } from 'netlink';
-import { KernelError } from '../errors.js';
+import { KernelError } from '../../core/errors.js';
 import { inNetnsFd } from '../netns.js';
 import { parseMessages, type NetlinkMessage } from './codec.js';
 import { NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN } from './constants.js';

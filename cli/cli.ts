@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+/** `vxmesh`: the command line. Each subcommand lives in agent/commands/. */
+import { fileURLToPath } from 'node:url';
+import { VxmeshError } from '../core/errors.js';
+import { UsageError, type Command, type CommandContext } from './support.js';
+import { agentCommand } from './commands/agent.js';
+import { attachCommand, detachCommand } from './commands/attach.js';
+import { fdbCommand } from './commands/fdb.js';
+import { keygenCommand } from './commands/keygen.js';
+import { networkCommand } from './commands/network.js';
+import { endpointsCommand, peersCommand } from './commands/peers.js';
+
+const commands: Command[] = [agentCommand, networkCommand, attachCommand, detachCommand, peersCommand, endpointsCommand, fdbCommand, keygenCommand];
+
+function topUsage(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    'Usage: vxmesh COMMAND [OPTIONS]',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Global options: --socket PATH (or $VXMESH_SOCKET) picks the agent, --json for machine-readable output,',
+    '--help on every command.',
+    '',
+    'Run "vxmesh COMMAND --help" for the options of a command.',
+  ].join('\n');
+}
+
+export async function main(argv: string[], io: Pick<CommandContext, 'out' | 'err'> = { out: (s) => console.log(s), err: (s) => console.error(s) }): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.out(topUsage());
+    return name === undefined ? 2 : 0;
+  }
+  const cmd = commands.find((c) => c.name === name);
+  if (!cmd) {
+    io.err(`vxmesh: unknown command "${name}"\n\n${topUsage()}`);
+    return 2;
+  }
+  try {
+    return await cmd.run({ argv: rest, ...io });
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`vxmesh ${cmd.name}: ${e.message}\n\n${cmd.usage}`);
+      return 2;
+    }
+    if (e instanceof VxmeshError) {
+      const field = (e as { field?: string }).field;
+      io.err(`vxmesh ${cmd.name}: ${e.message}${field && !e.message.startsWith(field) ? ` (field: ${field})` : ''}`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === (await import('node:fs')).realpathSync(process.argv[1])) {
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -1,0 +1,82 @@
+/** `vxmesh agent`: the daemon. */
+import type http from 'node:http';
+import { Agent } from '../../agent/agent.js';
+import { startAdminApi } from '../../api/admin-api.js';
+import { startDockerPlugin } from '../../docker/plugin.js';
+import { DockerSync } from '../../docker/sync.js';
+import { loadConfig, SETTINGS } from '../../daemon/config.js';
+import { createLogger } from '../../daemon/logger.js';
+import { createMetrics, startMetricsServer } from '../../daemon/metrics.js';
+import { parseFlags, UsageError, type Command } from '../support.js';
+
+const usage = `Usage: vxmesh agent [--config FILE] [--name NAME] [--vtep IP] [--underlay-dev IFNAME]
+                    [--listen HOST:PORT] [--join HOST:PORT[,HOST:PORT...]] [--cluster-key FILE]
+                    [--state-dir DIR] [--socket PATH] [--netns-prefix STR] [--vxlan-port N]
+                    [--metrics HOST:PORT] [--log-level LEVEL]
+
+Runs the vxmesh agent of this host. Each flag can also come from the environment (VXMESH_NAME,
+VXMESH_VTEP, ..., the flag in upper case with "-" as "_") or from a JSON config file (keys as the flag
+names or camelCase); flags win over the environment, which wins over the file.
+
+Options:
+  --config FILE            JSON config file
+  --name NAME              member name, unique in the cluster (default: the host name)
+  --vtep IP                this host's VTEP address (default: address of the default-route interface)
+  --underlay-dev IFNAME    underlay device for VXLAN (default: the device holding the VTEP address)
+  --listen HOST:PORT       gossip listen address (default 0.0.0.0:7946)
+  --join HOST:PORT,...     members to join through
+  --cluster-key FILE       pre-shared cluster key (swarm key format; see "vxmesh keygen")
+  --state-dir DIR          state directory (default /var/lib/vxmesh)
+  --socket PATH            admin API socket (default /run/vxmesh/vxmesh.sock)
+  --netns-prefix STR       overlay namespace prefix (default vx-)
+  --vxlan-port N           VXLAN UDP port (default 4789)
+  --metrics HOST:PORT      serve Prometheus metrics on http://HOST:PORT/metrics
+  --log-level LEVEL        trace|debug|info|warn|error|fatal|silent (default info)
+  --reconcile-interval-ms N, --ipam-settle-ms N, --dead-agent-hold-ms N   tuning (see docs/operations.md)
+  --plugin-dir DIR         Docker plugin socket directory (default /run/docker/plugins)
+  --docker-plugin BOOL     serve the Docker network + IPAM driver (default true; see docs/docker.md)
+  --docker-sync BOOL       create the Docker network on the local engine for every vxmesh network
+  --docker-host PATH       the local engine's API socket for --docker-sync (default /run/docker.sock)
+  --store etcd://HOST:PORT[,HOST:PORT...]
+                           optional etcd store: network definitions and addresses by compare-and-swap
+                           (every agent of a cluster uses it, or none; see docs/operations.md)
+  --store-prefix PREFIX    key prefix in the store (default /vxmesh/)
+  -h, --help               this text
+
+Stops on SIGTERM/SIGINT: leaves the cluster, closes its sockets, and leaves all kernel state in place.`;
+
+export const agentCommand: Command = {
+  name: 'agent',
+  summary: 'run the agent (daemon) of this host',
+  usage,
+  async run(ctx) {
+    const options: Record<string, { type: 'string' }> = { config: { type: 'string' } };
+    for (const s of SETTINGS) options[s.flag] = { type: 'string' };
+    const { values, positionals } = parseFlags(ctx.argv, options, false);
+    if (values.help) {
+      ctx.out(usage);
+      return 0;
+    }
+    if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const cfg = loadConfig({ flags: values as Record<string, string | undefined>, env: process.env });
+    const log = createLogger(cfg.logLevel, cfg.name);
+    const agent = await Agent.start(cfg, log);
+    const servers: http.Server[] = [await startAdminApi(agent, cfg.socket, log)];
+    if (cfg.metrics) servers.push(await startMetricsServer(createMetrics(agent), cfg.metrics));
+    if (cfg.dockerPlugin) servers.push((await startDockerPlugin(agent, cfg.pluginDir, cfg.stateDir, log)).server);
+    if (cfg.dockerSync) new DockerSync(agent, cfg.dockerHost, log).start();
+    log.info({ name: cfg.name, vtep: agent.vtep, peerId: agent.discovery.peerId, listen: agent.discovery.listenAddrs(), socket: cfg.socket, metrics: cfg.metrics ?? null }, 'agent ready');
+    await new Promise<void>((resolve) => {
+      const stop = (sig: string) => {
+        log.info({ signal: sig }, 'stopping: leaving the cluster, kernel state stays');
+        resolve();
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+    for (const s of servers) s.close();
+    await agent.stop();
+    log.info({}, 'stopped');
+    return 0;
+  },
+};

@@ -1,0 +1,67 @@
+/** `vxmesh attach` and `vxmesh detach`: connect any network namespace to a network. */
+import { apiRequest } from '../admin-client.js';
+import { parseFlags, UsageError, type Command } from '../support.js';
+import { CLIENT_FLAGS, CLIENT_HELP, socketOf } from './common.js';
+import type { LocalEndpoint } from '../../agent/agent.js';
+
+const attachUsage = `Usage: vxmesh attach NETWORK --netns NAME|PATH [--ifname eth0] [--ip IP] [--mac MAC]
+
+Creates a veth pair: one end in the namespace (as IFNAME, with the address, the network's MTU and a
+default route via the gateway), the other on the network's bridge. Without --ip the address comes
+from the cluster-wide IPAM; an explicit --ip is refused if any host uses it. Prints the endpoint.
+
+Options:
+  --netns NAME|PATH   the namespace (an "ip netns" name, or a path such as /proc/PID/ns/net)
+  --ifname NAME       interface name inside the namespace (default eth0)
+  --ip IP             address (default: allocated)
+  --mac MAC           MAC address (default: 02:42 followed by the IPv4 address)
+${CLIENT_HELP}`;
+
+const detachUsage = `Usage: vxmesh detach NETWORK --netns NAME|PATH [--ifname eth0]
+
+Removes the endpoint of that namespace and interface from the network, here and in the cluster.
+
+Options:
+  --netns NAME|PATH   the namespace given to attach
+  --ifname NAME       interface name (default eth0)
+${CLIENT_HELP}`;
+
+function render(ep: LocalEndpoint): string {
+  return `${ep.id}  ${ep.network}  ${ep.ip}/${ep.prefix}  ${ep.mac}  ${ep.netns} ${ep.ifname}`;
+}
+
+export const attachCommand: Command = {
+  name: 'attach',
+  summary: 'connect a network namespace to a network',
+  usage: attachUsage,
+  async run(ctx) {
+    const { values, positionals } = parseFlags(ctx.argv, { ...CLIENT_FLAGS, netns: { type: 'string' }, ifname: { type: 'string' }, ip: { type: 'string' }, mac: { type: 'string' } });
+    if (values.help) {
+      ctx.out(attachUsage);
+      return 0;
+    }
+    if (positionals.length !== 1) throw new UsageError(positionals.length ? `unexpected argument "${positionals[1]}"` : 'NETWORK is required');
+    if (!values.netns) throw new UsageError('--netns is required');
+    const ep = await apiRequest<LocalEndpoint>(socketOf(values), 'POST', '/v1/attach', { network: positionals[0], netns: values.netns, ifname: values.ifname, ip: values.ip, mac: values.mac });
+    ctx.out(values.json ? JSON.stringify(ep, null, 2) : render(ep));
+    return 0;
+  },
+};
+
+export const detachCommand: Command = {
+  name: 'detach',
+  summary: 'disconnect a network namespace from a network',
+  usage: detachUsage,
+  async run(ctx) {
+    const { values, positionals } = parseFlags(ctx.argv, { ...CLIENT_FLAGS, netns: { type: 'string' }, ifname: { type: 'string' } });
+    if (values.help) {
+      ctx.out(detachUsage);
+      return 0;
+    }
+    if (positionals.length !== 1) throw new UsageError(positionals.length ? `unexpected argument "${positionals[1]}"` : 'NETWORK is required');
+    if (!values.netns) throw new UsageError('--netns is required');
+    const ep = await apiRequest<LocalEndpoint>(socketOf(values), 'POST', '/v1/detach', { network: positionals[0], netns: values.netns, ifname: values.ifname });
+    ctx.out(values.json ? JSON.stringify(ep, null, 2) : `detached ${render(ep)}`);
+    return 0;
+  },
+};

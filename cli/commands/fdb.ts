@@ -1,0 +1,98 @@
+/**
+ * `vxmesh fdb`: the kernel's fdb and neighbour tables of each overlay beside what the cluster says
+ * they should hold, row by row (ok / missing / stale / wrong-vtep / wrong-mac). Without a reachable
+ * agent it prints the kernel tables alone.
+ */
+import { NUD_NOARP, NUD_PERMANENT } from '../../dataplane/netlink/constants.js';
+import { readOverlayTables, type VxlanTables } from '../../dataplane/tables.js';
+import { AgentUnavailable, apiRequest } from '../admin-client.js';
+import type { FdbReport } from '../../agent/agent.js';
+import { formatTable } from '../table-format.js';
+import { parseFlags, UsageError, type Command } from '../support.js';
+import { CLIENT_FLAGS, CLIENT_HELP, socketOf } from './common.js';
+
+const usage = `Usage: vxmesh fdb [NETWORK] [--check]
+       vxmesh fdb --kernel [--netns NAME|PATH | --all] [--netns-prefix STR]
+
+With an agent: for each network with endpoints on this host, every fdb (MAC → VTEP) and neighbour
+(IP → MAC) entry the cluster wants next to what the kernel holds, marked ok, missing, stale (in the
+kernel, not wanted; learned entries too), wrong-vtep or wrong-mac.
+Without an agent (or with --kernel): the VXLAN devices' tables read directly from the kernel.
+
+Options:
+  --check             exit 1 if anything is not ok (without an agent: if any learned entry exists)
+  --kernel            kernel tables only, do not ask the agent
+  --netns NAME|PATH   (kernel mode) only this namespace
+  --all               (kernel mode) every named namespace that holds a VXLAN device
+  --netns-prefix STR  (kernel mode) overlay namespaces with this prefix (default "vx-")
+${CLIENT_HELP}`;
+
+function renderKernel(tables: VxlanTables[]): string {
+  if (tables.length === 0) return 'no overlay namespaces found';
+  return tables
+    .map((t) => {
+      const head = `${t.netns}  ${t.device}  vni ${t.vni}  local ${t.local ?? '-'}  port ${t.port ?? '-'}  mtu ${t.mtu}  learning ${t.learning ? 'on' : 'off'}  proxy ${t.proxy ? 'on' : 'off'}`;
+      const fdb = formatTable(['MAC', 'VTEP', 'FLAGS', 'STATE'], t.fdb.map((e) => [e.mac, e.dst ?? '-', e.flags.join(','), e.stateName]), '  ');
+      const neigh = formatTable(['IP', 'MAC', 'STATE'], t.neighbours.map((n) => [n.ip, n.mac ?? '-', n.stateName]), '  ');
+      return `${head}\n  fdb (${t.fdb.length})\n${fdb}\n  neighbours (${t.neighbours.length})\n${neigh}`;
+    })
+    .join('\n\n');
+}
+
+export function kernelJson(tables: VxlanTables[]) {
+  return tables.map(({ fdb, neighbours, ...rest }) => ({
+    ...rest,
+    fdb: fdb.map((e) => ({ mac: e.mac, vtep: e.dst ?? null, flags: e.flags, state: e.stateName })),
+    neighbours: neighbours.map((n) => ({ ip: n.ip, mac: n.mac ?? null, state: n.stateName })),
+  }));
+}
+
+function renderReport(reports: FdbReport[]): string {
+  if (reports.length === 0) return 'no network has endpoints on this host';
+  return reports
+    .map((r) => {
+      const rows = r.rows.map((x) => [x.table, x.mac, x.ip ?? '-', x.table === 'fdb' ? x.desiredVtep ?? '-' : x.mac, x.table === 'fdb' ? x.kernelVtep ?? '-' : x.kernelMac ?? '-', x.host ?? '-', x.status]);
+      return `${r.network}  vni ${r.vni}  ${r.netns}  drift ${r.drift}\n${formatTable(['TABLE', 'MAC', 'IP', 'DESIRED', 'KERNEL', 'HOST', 'STATUS'], rows, '  ')}`;
+    })
+    .join('\n\n');
+}
+
+/** A learned (dynamic) entry: neither permanent nor static. */
+const isLearned = (t: VxlanTables) => t.fdb.some((e) => !(e.state & NUD_PERMANENT) && !(e.state & NUD_NOARP));
+
+export const fdbCommand: Command = {
+  name: 'fdb',
+  summary: 'fdb and neighbour tables: kernel beside desired',
+  usage,
+  async run(ctx) {
+    const { values, positionals } = parseFlags(ctx.argv, {
+      ...CLIENT_FLAGS,
+      check: { type: 'boolean' },
+      kernel: { type: 'boolean' },
+      netns: { type: 'string' },
+      all: { type: 'boolean' },
+      'netns-prefix': { type: 'string' },
+    });
+    if (values.help) {
+      ctx.out(usage);
+      return 0;
+    }
+    if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+    if (values.netns !== undefined && values.all) throw new UsageError('--netns and --all exclude each other');
+    const kernelOnly = values.kernel || values.netns !== undefined || values.all || values['netns-prefix'] !== undefined;
+    if (!kernelOnly) {
+      try {
+        const q = positionals[0] ? `?network=${encodeURIComponent(positionals[0])}` : '';
+        const reports = await apiRequest<FdbReport[]>(socketOf(values), 'GET', `/v1/fdb${q}`);
+        ctx.out(values.json ? JSON.stringify(reports, null, 2) : renderReport(reports));
+        return values.check && reports.some((r) => r.drift > 0) ? 1 : 0;
+      } catch (e) {
+        if (!(e instanceof AgentUnavailable)) throw e;
+        ctx.err(`vxmesh fdb: ${e.message}\nvxmesh fdb: showing the kernel tables only (nothing to compare them with)`);
+      }
+    }
+    const tables = await readOverlayTables({ netns: values.netns, all: values.all, prefix: values['netns-prefix'] });
+    ctx.out(values.json ? JSON.stringify(kernelJson(tables), null, 2) : renderKernel(tables));
+    return values.check && tables.some(isLearned) ? 1 : 0;
+  },
+};

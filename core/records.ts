@@ -1,0 +1,89 @@
+/**
+ * The record kinds the cluster replicates (network definitions, endpoints, IPAM claims) and their
+ * schema checks. Discovery carries them without knowing what they mean; the agent, IPAM and the
+ * store read them. One definition for all.
+ */
+import { ipv4ToString, parseCidr, parseIPv4, parseMac, parseVni, prefixMask } from './addresses.js';
+import { int, ipv4, name, obj, str, under, vtep } from './checks.js';
+import { ValidationError } from './errors.js';
+
+export interface NetworkValue {
+  name: string;
+  vni: number;
+  subnet: string;
+  gateway?: string;
+  mtu?: number;
+  options?: Record<string, string>;
+}
+
+export interface EndpointValue {
+  network: string;
+  id: string;
+  mac: string;
+  ip: string;
+  vtep: string;
+  host: string;
+}
+
+/** An IPAM block (or a borrowed single address, /32) claimed by its owner. */
+export interface IpamBlockValue {
+  network: string;
+  block: string;
+}
+
+export type RecordKind = 'network' | 'endpoint' | 'ipam-block';
+export type RecordValue = NetworkValue | EndpointValue | IpamBlockValue;
+
+/** Kinds that only their owner may write (the gossip signer must be the owner). */
+export const OWNER_BOUND: ReadonlySet<RecordKind> = new Set<RecordKind>(['endpoint', 'ipam-block']);
+
+export function checkNetworkValue(v: unknown, field = 'value'): NetworkValue {
+  const o = obj(v, field);
+  const out: NetworkValue = {
+    name: name(o.name, `${field}.name`),
+    vni: under(`${field}.vni`, () => parseVni(o.vni)),
+    subnet: under(`${field}.subnet`, () => parseCidr(o.subnet).text),
+  };
+  if (o.gateway !== undefined) out.gateway = ipv4(o.gateway, `${field}.gateway`);
+  if (o.mtu !== undefined) out.mtu = int(o.mtu, `${field}.mtu`, 576, 9000);
+  if (o.options !== undefined) {
+    const opts = obj(o.options, `${field}.options`);
+    const entries = Object.entries(opts);
+    if (entries.length > 32) throw new ValidationError(`${field}.options`, 'at most 32 options');
+    out.options = {};
+    for (const [k, val] of entries) out.options[str(k, `${field}.options key`, 128)] = str(val, `${field}.options.${k}`, 1024);
+  }
+  if (out.gateway !== undefined) {
+    const c = parseCidr(out.subnet);
+    if (ipv4ToString((parseIPv4(out.gateway) & prefixMask(c.prefix)) >>> 0) !== c.network) throw new ValidationError(`${field}.gateway`, `${out.gateway} is outside ${out.subnet}`);
+  }
+  return out;
+}
+
+export function checkEndpointValue(v: unknown, field = 'value'): EndpointValue {
+  const o = obj(v, field);
+  return {
+    network: name(o.network, `${field}.network`),
+    id: str(o.id, `${field}.id`, 128),
+    mac: under(`${field}.mac`, () => parseMac(o.mac)),
+    ip: ipv4(o.ip, `${field}.ip`),
+    vtep: vtep(o.vtep, `${field}.vtep`),
+    host: name(o.host, `${field}.host`),
+  };
+}
+
+export function checkIpamBlockValue(v: unknown, field = 'value'): IpamBlockValue {
+  const o = obj(v, field);
+  return { network: name(o.network, `${field}.network`), block: under(`${field}.block`, () => parseCidr(o.block, 'block', 32).text) };
+}
+
+/** The check of each record kind. */
+export const RECORD_CHECKS: Readonly<Record<RecordKind, (v: unknown, field: string) => RecordValue>> = {
+  network: checkNetworkValue,
+  endpoint: checkEndpointValue,
+  'ipam-block': checkIpamBlockValue,
+};
+
+export function isRecordKind(v: unknown): v is RecordKind {
+  return typeof v === 'string' && Object.prototype.hasOwnProperty.call(RECORD_CHECKS, v);
+}

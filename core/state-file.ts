@@ -1,0 +1,23 @@
+/** A JSON file in the state directory, written atomically (temporary file, fsync, rename). */
+import fs from 'node:fs';
+import { writeFileAtomic } from './atomic-file.js';
+
+export class StateFile<T> {
+  constructor(
+    readonly file: string,
+    private readonly fallback: () => T,
+  ) {}
+
+  load(): T {
+    try {
+      return JSON.parse(fs.readFileSync(this.file, 'utf8')) as T;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return this.fallback();
+      throw new Error(`cannot read state file ${this.file}: ${(e as Error).message}`);
+    }
+  }
+
+  save(value: T): void {
+    writeFileAtomic(this.file, `${JSON.stringify(value, null, 2)}\n`);
+  }
+}

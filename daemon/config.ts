@@ -1,0 +1,182 @@
+/**
+ * Agent configuration: defaults < config file (JSON) < environment (VXMESH_*) < flags. Every value is
+ * validated; an error names the setting and where it came from.
+ */
+import { DEFAULT_ADMIN_SOCKET, DEFAULT_GOSSIP_PORT, DEFAULT_LISTEN, DEFAULT_NETNS_PREFIX, DEFAULT_VXLAN_PORT } from '../core/defaults.js';
+import { NAME_PATTERN } from '../core/names.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import { ValidationError } from '../core/errors.js';
+import { isIPv4, parseIfName, parsePort } from '../core/addresses.js';
+import { parseStoreUrl } from '../store/etcd-store.js';
+import { parseHostPort } from '../discovery/node.js';
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+export interface AgentConfig {
+  name: string;
+  vtep?: string;
+  underlayDev?: string;
+  listen: string;
+  join: string[];
+  clusterKey?: string;
+  stateDir: string;
+  socket: string;
+  netnsPrefix: string;
+  vxlanPort: number;
+  metrics?: string;
+  logLevel: LogLevel;
+  /** Periodic reconcile (drift repair). */
+  reconcileIntervalMs: number;
+  /** How long an IPAM block claim must stand uncontested before addresses are taken from it. */
+  ipamSettleMs: number;
+  /** Keep a dead (or departed) agent's endpoints while its VTEP still answers ping, at most this long. */
+  deadAgentHoldMs: number;
+  /** Docker plugin socket directory, and whether the plugin is on. */
+  pluginDir: string;
+  dockerPlugin: boolean;
+  /** Create Docker networks on the local engine for every vxmesh network (needs dockerHost). */
+  dockerSync: boolean;
+  dockerHost: string;
+  /** Optional etcd store (`etcd://HOST:PORT[,...]`) and its key prefix. */
+  store?: string;
+  storePrefix: string;
+  /** Discovery tuning (tests and benchmarks). */
+  discovery?: Record<string, number>;
+}
+
+export const DEFAULTS: AgentConfig = {
+  name: os.hostname().replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63) || 'host',
+  listen: DEFAULT_LISTEN,
+  join: [],
+  stateDir: '/var/lib/vxmesh',
+  socket: DEFAULT_ADMIN_SOCKET,
+  netnsPrefix: DEFAULT_NETNS_PREFIX,
+  vxlanPort: DEFAULT_VXLAN_PORT,
+  logLevel: 'info',
+  reconcileIntervalMs: 5000,
+  ipamSettleMs: 1500,
+  deadAgentHoldMs: 60 * 60_000,
+  pluginDir: '/run/docker/plugins',
+  dockerPlugin: true,
+  dockerSync: false,
+  dockerHost: '/run/docker.sock',
+  storePrefix: '/vxmesh/',
+};
+
+/** Settings: flag name, env name, config-file key, and how to check a value. */
+interface Setting {
+  key: keyof AgentConfig;
+  flag: string;
+  env: string;
+  parse(v: unknown, where: string): unknown;
+}
+
+const str = (pattern: RegExp, what: string) => (v: unknown, where: string) => {
+  if (typeof v !== 'string' || !pattern.test(v)) throw new ValidationError(where, `${JSON.stringify(v)} is not ${what}`);
+  return v;
+};
+const num = (min: number, max: number) => (v: unknown, where: string) => {
+  const n = typeof v === 'string' && /^[0-9]+$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) throw new ValidationError(where, `must be an integer in ${min}..${max}, got ${JSON.stringify(v)}`);
+  return n;
+};
+const bool = (v: unknown, where: string) => {
+  if (typeof v === 'boolean') return v;
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw new ValidationError(where, `must be true or false, got ${JSON.stringify(v)}`);
+};
+const hostPort = (v: unknown, where: string) => {
+  parseHostPort(v, where);
+  return v;
+};
+
+export const SETTINGS: Setting[] = [
+  { key: 'name', flag: 'name', env: 'VXMESH_NAME', parse: str(NAME_PATTERN, 'a host name (1-63 of A-Z a-z 0-9 _ . -)') },
+  {
+    key: 'vtep', flag: 'vtep', env: 'VXMESH_VTEP', parse: (v, w) => {
+      if (!isIPv4(v)) throw new ValidationError(w, `${JSON.stringify(v)} is not an IPv4 address`);
+      return v;
+    },
+  },
+  { key: 'underlayDev', flag: 'underlay-dev', env: 'VXMESH_UNDERLAY_DEV', parse: (v, w) => parseIfName(v, w) },
+  { key: 'listen', flag: 'listen', env: 'VXMESH_LISTEN', parse: hostPort },
+  {
+    key: 'join', flag: 'join', env: 'VXMESH_JOIN', parse: (v, w) => {
+      const list = Array.isArray(v) ? v : typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+      if (!list) throw new ValidationError(w, 'must be host:port[,host:port...]');
+      list.forEach((s, i) => parseHostPort(s, `${w}[${i}]`, DEFAULT_GOSSIP_PORT));
+      return list;
+    },
+  },
+  { key: 'clusterKey', flag: 'cluster-key', env: 'VXMESH_CLUSTER_KEY', parse: str(/^.+$/, 'a file path') },
+  { key: 'stateDir', flag: 'state-dir', env: 'VXMESH_STATE_DIR', parse: str(/^\/.*/, 'an absolute path') },
+  { key: 'socket', flag: 'socket', env: 'VXMESH_SOCKET', parse: str(/^\/.*/, 'an absolute path') },
+  { key: 'netnsPrefix', flag: 'netns-prefix', env: 'VXMESH_NETNS_PREFIX', parse: str(/^[A-Za-z0-9_.-]{1,40}$/, 'a namespace prefix (1-40 of A-Z a-z 0-9 _ . -)') },
+  { key: 'vxlanPort', flag: 'vxlan-port', env: 'VXMESH_VXLAN_PORT', parse: (v, w) => parsePort(v, w) },
+  { key: 'metrics', flag: 'metrics', env: 'VXMESH_METRICS', parse: hostPort },
+  {
+    key: 'logLevel', flag: 'log-level', env: 'VXMESH_LOG_LEVEL', parse: (v, w) => {
+      if (typeof v !== 'string' || !(LOG_LEVELS as readonly string[]).includes(v)) throw new ValidationError(w, `must be one of ${LOG_LEVELS.join(', ')}`);
+      return v;
+    },
+  },
+  { key: 'reconcileIntervalMs', flag: 'reconcile-interval-ms', env: 'VXMESH_RECONCILE_INTERVAL_MS', parse: num(100, 3_600_000) },
+  { key: 'ipamSettleMs', flag: 'ipam-settle-ms', env: 'VXMESH_IPAM_SETTLE_MS', parse: num(0, 600_000) },
+  { key: 'deadAgentHoldMs', flag: 'dead-agent-hold-ms', env: 'VXMESH_DEAD_AGENT_HOLD_MS', parse: num(0, 7 * 24 * 3_600_000) },
+  { key: 'pluginDir', flag: 'plugin-dir', env: 'VXMESH_PLUGIN_DIR', parse: str(/^\/.*/, 'an absolute path') },
+  { key: 'dockerPlugin', flag: 'docker-plugin', env: 'VXMESH_DOCKER_PLUGIN', parse: bool },
+  { key: 'dockerSync', flag: 'docker-sync', env: 'VXMESH_DOCKER_SYNC', parse: bool },
+  {
+    key: 'dockerHost', flag: 'docker-host', env: 'VXMESH_DOCKER_HOST', parse: (v, w) => {
+      if (typeof v !== 'string' || !/^(unix:\/\/)?\/.+/.test(v)) throw new ValidationError(w, `must be a unix socket path (unix:///run/docker.sock), got ${JSON.stringify(v)}`);
+      return v.replace(/^unix:\/\//, '');
+    },
+  },
+  {
+    key: 'store', flag: 'store', env: 'VXMESH_STORE', parse: (v, w) => {
+      parseStoreUrl(v, w);
+      return v;
+    },
+  },
+  { key: 'storePrefix', flag: 'store-prefix', env: 'VXMESH_STORE_PREFIX', parse: str(/^\/(?:[A-Za-z0-9_.-]+\/)*$/, 'a key prefix that starts and ends with / (e.g. /vxmesh/)') },
+];
+
+export interface ConfigSources {
+  flags: Record<string, string | boolean | undefined>;
+  env: NodeJS.ProcessEnv;
+  file?: string;
+}
+
+/** Builds the configuration; throws ValidationError naming the setting (e.g. `--vxlan-port`). */
+export function loadConfig(src: ConfigSources): AgentConfig {
+  const cfg: AgentConfig = { ...DEFAULTS, join: [] };
+  const set = (s: Setting, value: unknown, where: string) => {
+    (cfg as unknown as Record<string, unknown>)[s.key] = s.parse(value, where);
+  };
+  const file = typeof src.flags.config === 'string' ? src.flags.config : src.file ?? src.env.VXMESH_CONFIG;
+  if (file !== undefined) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch (e) {
+      throw new ValidationError('--config', `cannot read ${file}: ${(e as Error).message}`);
+    }
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ValidationError('--config', `${file} must hold a JSON object`);
+    for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+      if (k === 'discovery') {
+        if (v === null || typeof v !== 'object') throw new ValidationError(`${file}: discovery`, 'must be an object of numbers');
+        cfg.discovery = Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([dk, dv]) => [dk, num(0, 86_400_000)(dv, `${file}: discovery.${dk}`) as number]));
+        continue;
+      }
+      const s = SETTINGS.find((x) => x.key === k || x.flag === k);
+      if (!s) throw new ValidationError(`${file}: ${k}`, 'unknown setting');
+      set(s, v, `${file}: ${k}`);
+    }
+  }
+  for (const s of SETTINGS) if (src.env[s.env] !== undefined) set(s, src.env[s.env], s.env);
+  for (const s of SETTINGS) if (src.flags[s.flag] !== undefined) set(s, src.flags[s.flag], `--${s.flag}`);
+  return cfg;
+}

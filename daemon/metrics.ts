@@ -1,0 +1,70 @@
+/** Prometheus metrics (prom-client), read from the agent's counters when scraped. */
+import http from 'node:http';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { parseHostPort } from '../discovery/node.js';
+import type { Agent } from '../agent/agent.js';
+
+export function createMetrics(agent: Agent): Registry {
+  const reg = new Registry();
+  const d = agent.discovery;
+  new Gauge({
+    name: 'vxmesh_members', help: 'Cluster members by state', labelNames: ['state'], registers: [reg],
+    collect() {
+      this.reset();
+      for (const s of ['alive', 'suspect', 'dead', 'left']) this.set({ state: s }, d.members().filter((m) => m.state === s).length);
+    },
+  });
+  new Gauge({
+    name: 'vxmesh_endpoints', help: 'Endpoints known, by status (local, remote, held, suspended)', labelNames: ['status'], registers: [reg],
+    collect() {
+      this.reset();
+      const counts = new Map<string, number>();
+      for (const e of agent.endpoints()) counts.set(e.status, (counts.get(e.status) ?? 0) + 1);
+      for (const s of ['local', 'remote', 'held', 'suspended']) this.set({ status: s }, counts.get(s) ?? 0);
+    },
+  });
+  const fromCounter = (name: string, help: string, read: () => number) =>
+    new Counter({
+      name, help, registers: [reg],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  fromCounter('vxmesh_reconcile_runs_total', 'Reconcile runs (per network)', () => agent.counters.reconcileRuns);
+  fromCounter('vxmesh_reconcile_changes_total', 'Kernel entries written or removed by reconcile', () => agent.counters.reconcileChanges);
+  fromCounter('vxmesh_reconcile_errors_total', 'Failed reconcile runs and entries', () => agent.counters.reconcileErrors);
+  new Gauge({ name: 'vxmesh_reconcile_last_duration_seconds', help: 'Duration of the last reconcile of a network', registers: [reg], collect() { this.set(agent.counters.lastReconcileMs / 1000); } });
+  fromCounter('vxmesh_gossip_messages_in_total', 'Gossip messages accepted', () => d.stats.gossipIn);
+  fromCounter('vxmesh_gossip_messages_out_total', 'Gossip messages published', () => d.stats.gossipOut);
+  new Counter({
+    name: 'vxmesh_gossip_messages_dropped_total', help: 'Incoming messages dropped, by reason', labelNames: ['reason'], registers: [reg],
+    collect() {
+      this.reset();
+      for (const [reason, n] of Object.entries(d.stats.dropped)) this.inc({ reason }, n);
+    },
+  });
+  fromCounter('vxmesh_sync_runs_total', 'Anti-entropy sync exchanges completed', () => d.stats.syncRuns);
+  fromCounter('vxmesh_sync_failures_total', 'Anti-entropy sync exchanges failed', () => d.stats.syncFailures);
+  fromCounter('vxmesh_probe_failures_total', 'Failed membership probes', () => d.stats.probeFailures);
+  return reg;
+}
+
+export async function startMetricsServer(reg: Registry, listen: string): Promise<http.Server> {
+  const hp = parseHostPort(listen, 'metrics');
+  const server = http.createServer((req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end('see /metrics\n');
+      return;
+    }
+    reg.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': reg.contentType }).end(text),
+      (e: unknown) => res.writeHead(500).end(String(e)),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(hp.port, hp.host, () => resolve());
+  });
+  return server;
+}

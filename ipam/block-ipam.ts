@@ -1,0 +1,293 @@
+/**
+ * Cluster-wide IP address management without a central store.
+ *
+ * A network's subnet is cut into blocks (/28, or the whole subnet if it is smaller). A host claims a
+ * block by writing an `ipam-block` record (owned by it) and allocates only from blocks whose claim
+ * has stood uncontested for a settle period. Two claims on one block are resolved the same way on
+ * every host: the claim with the smaller (Lamport time, owner) wins; the loser withdraws its claim and
+ * picks another block. Every endpoint record of the network (any host) marks its address as used, so
+ * explicit addresses are checked against the whole cluster.
+ *
+ * When every block is claimed, a host borrows single addresses: it claims `ip/32` inside another
+ * host's block (one of its highest free addresses, far from the owner's lowest-first allocation), waits the
+ * settle period, and uses it only if its /32 claim won and no endpoint took the address meanwhile.
+ * Block owners skip addresses that others borrowed. A borrowed address is returned (its /32 claim
+ * withdrawn) when its endpoint goes. So a network's addresses are usable by any host, even when there
+ * are more hosts than blocks.
+ */
+import { ValidationError, VxmeshError } from '../core/errors.js';
+import { ipv4ToString, parseCidr, parseIPv4, prefixMask, requireHostIn } from '../core/addresses.js';
+import type { NetworkValue } from '../core/records.js';
+
+export const BLOCK_PREFIX = 28;
+/** A borrower picks at random among this many of the highest free addresses of each block. */
+const BORROW_CHOICES = 4;
+
+export interface BlockClaim {
+  network: string;
+  block: string;
+  owner: string;
+  lamport: number;
+}
+
+export interface EndpointUse {
+  network: string;
+  ip: string;
+  id: string;
+  host: string;
+}
+
+/** What IPAM needs from discovery (kept narrow, so it can be tested with plain data). */
+export interface IpamSource {
+  self: string;
+  claims(): BlockClaim[];
+  endpointsUsing(network: string): EndpointUse[];
+  claim(network: string, block: string): Promise<void>;
+  release(network: string, block: string): Promise<void>;
+}
+
+/** What the agent needs from an address allocator: this module's block IPAM, or the etcd store's. */
+export interface AddressAllocator {
+  /** A free address of the network for this host (held as pending until `settle`). */
+  allocate(net: NetworkValue): Promise<string>;
+  /** Refuses an address another endpoint holds (and, with a store, reserves it for this host). */
+  reserveExplicit(net: NetworkValue, ip: string, reservedHere?: boolean): Promise<void>;
+  /** The endpoint record of an allocated address exists now (or the attach failed). */
+  settle(ip: string): void;
+  /** The local endpoint holding the address is gone. */
+  returnAddress(network: string, ip: string): Promise<void>;
+  /** Standing allocation conflicts of a network (for `network inspect`). */
+  conflicts(network: string): BlockConflict[];
+  /** This host's claims, for the state directory. */
+  ownClaims(): Array<{ network: string; block: string }>;
+}
+
+/**
+ * The checks every allocator makes on an explicit address: inside the subnet, not the gateway, not
+ * held by an endpoint anywhere in the cluster, not being handed out here (unless `reservedHere`).
+ */
+export function checkExplicitAddress(net: NetworkValue, ip: string, endpoints: EndpointUse[], pending: ReadonlySet<string>, reservedHere: boolean): void {
+  requireHostIn(ip, parseCidr(net.subnet), 'ip');
+  if (net.gateway === ip) throw new ValidationError('ip', `${ip} is the gateway of network ${net.name}`);
+  const holder = endpoints.find((e) => e.ip === ip);
+  if (holder) throw new ValidationError('ip', `${ip} is in use by endpoint ${holder.id} on host ${holder.host}`);
+  if (pending.has(ip) && !reservedHere) throw new ValidationError('ip', `${ip} is being allocated on this host`);
+}
+
+/** Runs tasks one after the other per key (one allocation per network at a time on this host). */
+export class PerKeyQueue {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const prev = this.tails.get(key) ?? Promise.resolve();
+    const next = prev.then(task, task);
+    this.tails.set(key, next.catch(() => undefined));
+    return next;
+  }
+}
+
+export interface BlockConflict {
+  block: string;
+  winner: string;
+  losers: string[];
+}
+
+const rankLess = (a: BlockClaim, b: BlockClaim) => a.lamport < b.lamport || (a.lamport === b.lamport && a.owner < b.owner);
+
+export function blocksOf(subnet: string): string[] {
+  const c = parseCidr(subnet);
+  const size = Math.max(c.prefix, BLOCK_PREFIX);
+  const base = parseIPv4(c.network);
+  const count = 2 ** (size - c.prefix);
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) out.push(`${ipv4ToString((base + i * 2 ** (32 - size)) >>> 0)}/${size}`);
+  return out;
+}
+
+function addressesOf(block: string): string[] {
+  const c = parseCidr(block, 'block', 32);
+  const base = parseIPv4(c.network);
+  const n = 2 ** (32 - c.prefix);
+  return Array.from({ length: n }, (_, i) => ipv4ToString((base + i) >>> 0));
+}
+
+const isSingle = (block: string): boolean => block.endsWith('/32');
+const addressOf = (block: string): string => block.slice(0, block.indexOf('/'));
+
+function contains(cidr: string, ip: string): boolean {
+  const c = parseCidr(cidr, 'block', 32);
+  return ((parseIPv4(ip) & prefixMask(c.prefix)) >>> 0) === parseIPv4(c.network);
+}
+
+export class Ipam implements AddressAllocator {
+  /** Local time at which we wrote each of our claims (network/block). */
+  private readonly claimedAt = new Map<string, number>();
+  private readonly queue = new PerKeyQueue();
+  /** Addresses handed out but not yet visible as endpoint records. */
+  private readonly pending = new Set<string>();
+
+  constructor(
+    private readonly src: IpamSource,
+    private readonly settleMs: number,
+    private readonly now: () => number = Date.now,
+    private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+    private readonly onConflict: (c: { network: string; block: string; winner: string }) => void = () => undefined,
+  ) {}
+
+  /** Marks claims restored from the state directory as settled long ago. */
+  restoreClaim(network: string, block: string): void {
+    this.claimedAt.set(`${network}/${block}`, 0);
+  }
+
+  /** The winning claim of each contested or claimed block of a network. */
+  private winners(network: string): Map<string, BlockClaim> {
+    const best = new Map<string, BlockClaim>();
+    for (const c of this.src.claims()) {
+      if (c.network !== network) continue;
+      const b = best.get(c.block);
+      if (!b || rankLess(c, b)) best.set(c.block, c);
+    }
+    return best;
+  }
+
+  conflicts(network: string): BlockConflict[] {
+    const byBlock = new Map<string, BlockClaim[]>();
+    for (const c of this.src.claims()) if (c.network === network) byBlock.set(c.block, [...(byBlock.get(c.block) ?? []), c]);
+    const out: BlockConflict[] = [];
+    for (const [block, claims] of byBlock) {
+      if (claims.length < 2) continue;
+      const sorted = [...claims].sort((a, b) => (rankLess(a, b) ? -1 : 1));
+      out.push({ block, winner: sorted[0]?.owner ?? '', losers: sorted.slice(1).map((c) => c.owner) });
+    }
+    return out;
+  }
+
+  /** Our blocks of a network that won and stood for the settle period. */
+  settledBlocks(network: string): string[] {
+    const out: string[] = [];
+    for (const [block, c] of this.winners(network)) {
+      if (c.owner !== this.src.self) continue;
+      const at = this.claimedAt.get(`${network}/${block}`) ?? 0;
+      if (this.now() - at >= this.settleMs) out.push(block);
+    }
+    return out.sort();
+  }
+
+  private used(net: NetworkValue): Set<string> {
+    const c = parseCidr(net.subnet);
+    const used = new Set<string>([c.network, ipv4ToString((parseIPv4(c.network) | (~prefixMask(c.prefix) >>> 0)) >>> 0), ...this.pending]);
+    if (net.gateway) used.add(net.gateway);
+    for (const e of this.src.endpointsUsing(net.name)) used.add(e.ip);
+    // Addresses other hosts borrowed (a /32 claim inside someone's block).
+    for (const b of this.src.claims()) if (b.network === net.name && b.owner !== this.src.self && isSingle(b.block)) used.add(addressOf(b.block));
+    return used;
+  }
+
+  /** Refuses an explicit address that another endpoint of the network holds anywhere in the cluster. */
+  checkExplicit(net: NetworkValue, ip: string, reservedHere = false): void {
+    checkExplicitAddress(net, ip, this.src.endpointsUsing(net.name), this.pending, reservedHere);
+  }
+
+  async reserveExplicit(net: NetworkValue, ip: string, reservedHere = false): Promise<void> {
+    this.checkExplicit(net, ip, reservedHere);
+  }
+
+  /** Allocates a free address of the network for this host; claims (and waits for) a block if needed. */
+  allocate(net: NetworkValue): Promise<string> {
+    return this.queue.run(net.name, () => this.allocateLocked(net));
+  }
+
+  /** Call once the endpoint record of an allocated address exists (or the attach failed). */
+  settle(ip: string): void {
+    this.pending.delete(ip);
+  }
+
+  private firstFree(net: NetworkValue): string | undefined {
+    const used = this.used(net);
+    for (const block of this.settledBlocks(net.name)) {
+      for (const ip of addressesOf(block)) {
+        if (!used.has(ip) && contains(net.subnet, ip)) return ip;
+      }
+    }
+    return undefined;
+  }
+
+  private async allocateLocked(net: NetworkValue): Promise<string> {
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const free = this.firstFree(net);
+      if (free) {
+        this.pending.add(free);
+        return free;
+      }
+      // Claim a block nobody claims, starting at a random one so concurrent claimers rarely collide.
+      const all = blocksOf(net.subnet);
+      const claimed = this.winners(net.name);
+      const used = this.used(net);
+      const candidates = all.filter((b) => !claimed.has(b) && addressesOf(b).some((ip) => !used.has(ip)));
+      if (candidates.length === 0) {
+        const borrowed = await this.borrow(net);
+        if (borrowed === 'none') throw new VxmeshError(`network ${net.name} (${net.subnet}) has no free address left`);
+        if (borrowed !== 'lost') return borrowed;
+        continue;
+      }
+      const block = candidates[Math.floor(Math.random() * candidates.length)] as string;
+      this.claimedAt.set(`${net.name}/${block}`, this.now());
+      await this.src.claim(net.name, block);
+      await this.sleep(this.settleMs);
+      const winner = this.winners(net.name).get(block);
+      if (winner?.owner !== this.src.self) {
+        this.onConflict({ network: net.name, block, winner: winner?.owner ?? '?' });
+        this.claimedAt.delete(`${net.name}/${block}`);
+        await this.src.release(net.name, block);
+      }
+    }
+    throw new VxmeshError(`could not claim an address block of ${net.name} after 8 attempts (heavy contention)`);
+  }
+
+  /**
+   * Every block is claimed: claim one free address of another host's block as `ip/32`. Returns the
+   * address once the claim stood for the settle period, 'lost' when another host took it meanwhile
+   * (the claim is withdrawn; try again), 'none' when the network has no free address at all.
+   */
+  private async borrow(net: NetworkValue): Promise<string | 'lost' | 'none'> {
+    const used = this.used(net);
+    // The few highest free addresses of each block: far from the owner's lowest-first allocation, and
+    // enough choice that concurrent borrowers rarely pick the same one.
+    const offers: string[] = [];
+    for (const [block, c] of this.winners(net.name)) {
+      if (c.owner === this.src.self || isSingle(block)) continue;
+      offers.push(...addressesOf(block).reverse().filter((ip) => !used.has(ip) && contains(net.subnet, ip)).slice(0, BORROW_CHOICES));
+    }
+    if (offers.length === 0) return 'none';
+    const ip = offers[Math.floor(Math.random() * offers.length)] as string;
+    const block = `${ip}/32`;
+    this.claimedAt.set(`${net.name}/${block}`, this.now());
+    await this.src.claim(net.name, block);
+    await this.sleep(this.settleMs);
+    const winner = this.winners(net.name).get(block);
+    const taken = this.src.endpointsUsing(net.name).find((e) => e.ip === ip);
+    if (winner?.owner === this.src.self && !taken) {
+      this.pending.add(ip);
+      return ip;
+    }
+    this.onConflict({ network: net.name, block, winner: winner?.owner !== this.src.self ? (winner?.owner ?? '?') : taken?.host ?? '?' });
+    this.claimedAt.delete(`${net.name}/${block}`);
+    await this.src.release(net.name, block);
+    return 'lost';
+  }
+
+  /** The local endpoint holding `ip` is gone (and the address is not pending): a borrowed address
+   * goes back to its block's owner. Addresses of our own blocks stay in them. */
+  async returnAddress(network: string, ip: string): Promise<void> {
+    if (this.pending.has(ip)) return;
+    const block = `${ip}/32`;
+    if (!this.src.claims().some((c) => c.network === network && c.block === block && c.owner === this.src.self)) return;
+    this.claimedAt.delete(`${network}/${block}`);
+    await this.src.release(network, block);
+  }
+
+  /** Our claims, for the state directory. */
+  ownClaims(): Array<{ network: string; block: string }> {
+    return this.src.claims().filter((c) => c.owner === this.src.self).map((c) => ({ network: c.network, block: c.block }));
+  }
+}

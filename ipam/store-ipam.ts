@@ -1,0 +1,56 @@
+/**
+ * IPAM through the optional etcd store: every address is created in the store only if absent
+ * (compare-and-swap), so allocations are conflict-free without settle periods or blocks. The same
+ * checks as the block IPAM apply first (subnet, gateway, endpoint records of the cluster).
+ */
+import type { EtcdStore } from '../store/etcd-store.js';
+import type { NetworkValue } from '../core/records.js';
+import { checkExplicitAddress, PerKeyQueue, type AddressAllocator, type BlockConflict, type EndpointUse } from './block-ipam.js';
+
+export class StoreIpam implements AddressAllocator {
+  /** Addresses handed out but not yet visible as endpoint records. */
+  private readonly pending = new Set<string>();
+  private readonly queue = new PerKeyQueue();
+
+  constructor(
+    private readonly store: EtcdStore,
+    /** This host's name: the holder recorded in the store. */
+    private readonly host: string,
+    private readonly endpointsUsing: (network: string) => EndpointUse[],
+  ) {}
+
+  allocate(net: NetworkValue): Promise<string> {
+    // One allocation per network at a time on this host; other hosts race through the store.
+    return this.queue.run(net.name, () => this.allocateLocked(net));
+  }
+
+  private async allocateLocked(net: NetworkValue): Promise<string> {
+    // Endpoint records made before the store was used still hold their addresses.
+    const inUse = [...this.endpointsUsing(net.name).map((e) => e.ip), ...this.pending];
+    const ip = await this.store.allocate(net, this.host, inUse);
+    this.pending.add(ip);
+    return ip;
+  }
+
+  async reserveExplicit(net: NetworkValue, ip: string, reservedHere = false): Promise<void> {
+    checkExplicitAddress(net, ip, this.endpointsUsing(net.name), this.pending, reservedHere);
+    await this.store.reserve(net.name, ip, this.host);
+  }
+
+  settle(ip: string): void {
+    this.pending.delete(ip);
+  }
+
+  async returnAddress(network: string, ip: string): Promise<void> {
+    if (this.pending.has(ip)) return;
+    await this.store.release(network, ip, this.host);
+  }
+
+  conflicts(): BlockConflict[] {
+    return []; // the store never lets two hosts hold one address
+  }
+
+  ownClaims(): Array<{ network: string; block: string }> {
+    return [];
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * vxmesh agents on simulated hosts: one `vxmesh agent` process per testbed host (started with
+ * nsenter, so only the network namespace changes), each with its own state directory, admin socket
+ * and overlay namespace prefix. Used by the end-to-end tests, the demo and benchmarks.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { $ } from 'zx';
+import { Testbed } from './testbed.js';
+
+$.verbose = false;
+$.quiet = true;
+
+const CLI = new URL('../cli/cli.js', import.meta.url).pathname;
+
+export interface AgentOptions {
+  /** Extra agent flags. */
+  args?: string[];
+  /** Members to join through (host indexes). Default: host 1 (none for host 1 itself). */
+  join?: number[];
+}
+
+export interface RunningAgent {
+  host: number;
+  child: ChildProcess;
+  socket: string;
+  stateDir: string;
+  logFile: string;
+}
+
+export class Cluster {
+  readonly agents = new Map<number, RunningAgent>();
+  readonly dir: string;
+
+  private constructor(readonly tb: Testbed) {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vxmesh-cluster-'));
+  }
+
+  static async create(hosts: number, tag?: string): Promise<Cluster> {
+    return new Cluster(await Testbed.create({ hosts, tag }));
+  }
+
+  socket(i: number): string {
+    return path.join(this.dir, `h${i}`, 'vxmesh.sock');
+  }
+
+  overlayPrefix(i: number): string {
+    return this.tb.overlayPrefix(i);
+  }
+
+  /** Starts the agent of host i and waits until its admin API answers. */
+  async startAgent(i: number, opts: AgentOptions = {}): Promise<RunningAgent> {
+    const h = this.tb.host(i);
+    const stateDir = path.join(this.dir, `h${i}`);
+    fs.mkdirSync(stateDir, { recursive: true });
+    const join = (opts.join ?? (i === 1 ? [] : [1])).map((j) => `${this.tb.host(j).vtep}:7946`);
+    const args = [
+      CLI, 'agent',
+      '--name', `h${i}`,
+      '--vtep', h.vtep,
+      '--underlay-dev', h.underlayDev,
+      '--listen', `${h.vtep}:7946`,
+      '--state-dir', stateDir,
+      '--socket', this.socket(i),
+      '--netns-prefix', this.tb.overlayPrefix(i),
+      '--log-level', process.env.VXMESH_LOG_LEVEL ?? 'debug',
+      '--docker-plugin', 'false',
+      ...(join.length ? ['--join', join.join(',')] : []),
+      ...(opts.args ?? []),
+    ];
+    const logFile = path.join(stateDir, 'agent.log');
+    const child = this.tb.spawnIn(h.netns, process.execPath, args, { logFile });
+    const a: RunningAgent = { host: i, child, socket: this.socket(i), stateDir, logFile };
+    this.agents.set(i, a);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`agent h${i} exited with ${child.exitCode}:\n${fs.readFileSync(logFile, 'utf8').slice(-3000)}`);
+      const r = await this.vx(i, ['peers', '--json'], { nothrow: true });
+      if (r.exitCode === 0) return a;
+      if (Date.now() > deadline) throw new Error(`agent h${i} not ready after 30 s:\n${fs.readFileSync(logFile, 'utf8').slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Stops an agent by PID: SIGTERM (graceful) or SIGKILL. */
+  async stopAgent(i: number, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+    const a = this.agents.get(i);
+    if (!a || a.child.exitCode !== null || a.child.signalCode !== null) return;
+    const done = new Promise((r) => a.child.once('exit', r));
+    a.child.kill(signal);
+    await done;
+  }
+
+  /** Runs `vxmesh ARGS` against host i's agent (the CLI itself runs in the root namespace). */
+  vx(i: number, args: string[], opts: { nothrow?: boolean } = {}) {
+    const p = $`${process.execPath} ${CLI} ${args} --socket ${this.socket(i)}`;
+    return opts.nothrow ? p.nothrow() : p;
+  }
+
+  async vxJson<T>(i: number, args: string[]): Promise<T> {
+    const r = await this.vx(i, [...args, '--json']);
+    return JSON.parse(r.stdout) as T;
+  }
+
+  async teardown(): Promise<void> {
+    await this.tb.teardown();
+    if (process.env.VXMESH_KEEP_LOGS) console.error(`agent logs kept in ${this.dir}`);
+    else fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,220 @@
+/**
+ * Simulated hosts that each run their own Docker engine and vxmesh agent (tests and benchmarks).
+ *
+ * Each host = a testbed network namespace + a mount namespace pinned on a file, in which sysfs and
+ * the cgroup v1 hierarchies are mounted and per-host directories are bind-mounted over /run/docker,
+ * /etc/docker and /run/containerd. `nsenter --net=NS --mount=FILE CMD` then runs CMD "on that host":
+ * dockerd, the agent (whose plugin socket lands in that host's /run/docker/plugins), the docker CLI.
+ * The agent's overlay namespaces live in that mount namespace and vanish with it.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { $ } from 'zx';
+import { Testbed } from './testbed.js';
+
+$.verbose = false;
+$.quiet = true;
+
+const CLI = new URL('../cli/cli.js', import.meta.url).pathname;
+const CGROUPS = ['cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'blkio', 'pids'];
+export const IMAGE = 'vxbusy';
+
+function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve(true);
+    });
+  });
+}
+
+export class DockerHost {
+  readonly dir: string;
+  readonly mnt: string;
+  readonly dockerSock: string;
+  dockerd?: ChildProcess;
+  agent?: ChildProcess;
+
+  constructor(
+    readonly env: DockerHosts,
+    readonly index: number,
+  ) {
+    this.dir = path.join(env.dir, `h${index}`);
+    this.mnt = path.join(env.mntDir, `h${index}.mnt`);
+    this.dockerSock = path.join(this.dir, 'docker.sock');
+  }
+
+  get netns(): string {
+    return this.env.tb.host(this.index).netns;
+  }
+
+  get vtep(): string {
+    return this.env.tb.host(this.index).vtep;
+  }
+
+  private nsArgs(): string[] {
+    return [`--net=/run/netns/${this.netns}`, `--mount=${this.mnt}`];
+  }
+
+  /** Runs a command on this host (its network and mount namespaces). */
+  run(cmd: string[], opts: { nothrow?: boolean } = {}) {
+    const p = $`nsenter ${this.nsArgs()} ${cmd}`;
+    return opts.nothrow ? p.nothrow() : p;
+  }
+
+  docker(args: string[], opts: { nothrow?: boolean } = {}) {
+    return this.run(['docker', '-H', `unix://${this.dockerSock}`, ...args], opts);
+  }
+
+  private spawnOnHost(cmd: string[], logName: string): ChildProcess {
+    return this.env.tb.spawnHere('nsenter', [...this.nsArgs(), ...cmd], { logFile: path.join(this.dir, logName) });
+  }
+
+  async setup(): Promise<void> {
+    for (const d of ['run-docker', 'etc-docker', 'run-containerd', 'data', 'exec', 'vxmesh']) fs.mkdirSync(path.join(this.dir, d), { recursive: true });
+    fs.writeFileSync(this.mnt, '');
+    await $`unshare --mount=${this.mnt} --propagation slave true`;
+    const script = [
+      'set -e',
+      'mount -t sysfs sysfs /sys',
+      'mount -t tmpfs cgroup /sys/fs/cgroup',
+      ...CGROUPS.map((c) => `mkdir -p /sys/fs/cgroup/${c} && mount -t cgroup -o ${c} cgroup /sys/fs/cgroup/${c}`),
+      'mkdir -p /sys/fs/cgroup/systemd && mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd',
+      'mkdir -p /sys/fs/cgroup/unified && mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified',
+      `mount --bind ${this.dir}/run-docker /run/docker`,
+      `mount --bind ${this.dir}/etc-docker /etc/docker`,
+      `mkdir -p /run/containerd && mount --bind ${this.dir}/run-containerd /run/containerd`,
+      'mkdir -p /run/docker/plugins',
+    ].join('\n');
+    await $`mkdir -p /run/docker /etc/docker`;
+    await this.run(['sh', '-c', script]);
+  }
+
+  async startDockerd(): Promise<void> {
+    this.dockerd = this.spawnOnHost(
+      ['dockerd', '--iptables=false', '--ip6tables=false', '--ip-masq=false', '--ip-forward=false', '--bridge=none', '--storage-driver=overlay2',
+        '--data-root', path.join(this.dir, 'data'), '--exec-root', path.join(this.dir, 'exec'), '-H', `unix://${this.dockerSock}`, '--pidfile', path.join(this.dir, 'docker.pid')],
+      'dockerd.log',
+    );
+    for (let i = 0; i < 100; i++) {
+      if ((await this.docker(['version', '--format', '{{.Server.Version}}'], { nothrow: true })).exitCode === 0) return;
+      if (this.dockerd.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`dockerd on h${this.index} did not start:\n${fs.readFileSync(path.join(this.dir, 'dockerd.log'), 'utf8').slice(-2000)}`);
+  }
+
+  async stopDockerd(): Promise<void> {
+    const d = this.dockerd;
+    if (!d) return;
+    d.kill('SIGTERM');
+    if (!(await waitExit(d, 15000))) d.kill('SIGKILL');
+    await waitExit(d, 5000);
+    this.dockerd = undefined;
+  }
+
+  async importImage(): Promise<void> {
+    await this.docker(['import', this.env.rootfsTar, IMAGE]);
+  }
+
+  agentSocket(): string {
+    return path.join(this.dir, 'vxmesh', 'vxmesh.sock');
+  }
+
+  async startAgent(extra: string[] = []): Promise<void> {
+    // Every host lists all others as seeds, so any of them can restart alone and find the cluster.
+    const others = this.env.hosts.filter((h) => h !== this).map((h) => `${h.vtep}:7946`);
+    const join = others.length ? ['--join', others.join(',')] : [];
+    this.agent = this.spawnOnHost(
+      [process.execPath, CLI, 'agent', '--name', `h${this.index}`, '--vtep', this.vtep, '--underlay-dev', 'eth0', '--listen', `${this.vtep}:7946`,
+        '--state-dir', path.join(this.dir, 'vxmesh'), '--socket', this.agentSocket(), '--netns-prefix', this.env.tb.overlayPrefix(this.index), '--log-level', 'debug', '--ipam-settle-ms', '300', ...join, ...extra],
+      'agent.log',
+    );
+    for (let i = 0; i < 200; i++) {
+      if ((await this.vx(['peers'], { nothrow: true })).exitCode === 0 && fs.existsSync(path.join(this.dir, 'run-docker', 'plugins', 'vxmesh.sock'))) return;
+      if (this.agent.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`agent on h${this.index} did not start:\n${fs.readFileSync(path.join(this.dir, 'agent.log'), 'utf8').slice(-2000)}`);
+  }
+
+  async stopAgent(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const a = this.agent;
+    if (!a) return;
+    a.kill(signal);
+    await waitExit(a, 10000);
+    this.agent = undefined;
+  }
+
+  vx(args: string[], opts: { nothrow?: boolean } = {}) {
+    return this.run([process.execPath, CLI, ...args, '--socket', this.agentSocket()], opts);
+  }
+
+  async teardown(): Promise<void> {
+    const ids = (await this.docker(['ps', '-aq'], { nothrow: true })).stdout.split('\n').filter(Boolean);
+    if (ids.length) await this.docker(['rm', '-f', ...ids], { nothrow: true });
+    await this.stopDockerd();
+    await this.stopAgent();
+    await $`umount ${this.mnt}`.nothrow();
+    fs.rmSync(this.mnt, { force: true });
+  }
+}
+
+export class DockerHosts {
+  readonly hosts: DockerHost[] = [];
+  readonly dir: string;
+  readonly mntDir: string;
+  readonly rootfsTar: string;
+
+  private constructor(readonly tb: Testbed) {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vxmesh-docker-'));
+    // Pinned mount namespaces need a private mount to live on.
+    this.mntDir = path.join('/run', `${tb.prefix}mnt`);
+    this.rootfsTar = path.join(this.dir, 'rootfs.tar');
+  }
+
+  static async create(n: number, tag = 'dk'): Promise<DockerHosts> {
+    const env = new DockerHosts(await Testbed.create({ hosts: n, tag }));
+    try {
+      fs.mkdirSync(env.mntDir, { recursive: true });
+      await $`mount --bind ${env.mntDir} ${env.mntDir}`;
+      await $`mount --make-private ${env.mntDir}`;
+      // A tiny image from busybox-static: /bin/busybox and its applets.
+      const root = path.join(env.dir, 'rootfs');
+      fs.mkdirSync(path.join(root, 'bin'), { recursive: true });
+      fs.copyFileSync('/bin/busybox', path.join(root, 'bin', 'busybox'));
+      for (const a of ['sh', 'ping', 'ip', 'sleep', 'ifconfig', 'arp', 'nc', 'cat', 'hostname', 'true']) fs.symlinkSync('busybox', path.join(root, 'bin', a));
+      await $`tar -C ${root} -cf ${env.rootfsTar} .`;
+      for (let i = 1; i <= n; i++) {
+        const h = new DockerHost(env, i);
+        env.hosts.push(h);
+        await h.setup();
+        await h.startDockerd();
+        await h.importImage();
+      }
+    } catch (e) {
+      await env.teardown();
+      throw e;
+    }
+    return env;
+  }
+
+  host(i: number): DockerHost {
+    const h = this.hosts[i - 1];
+    if (!h) throw new Error(`no docker host ${i}`);
+    return h;
+  }
+
+  async teardown(): Promise<void> {
+    for (const h of this.hosts) await h.teardown().catch(() => undefined);
+    await $`umount ${this.mntDir}`.nothrow();
+    fs.rmSync(this.mntDir, { recursive: true, force: true });
+    await this.tb.teardown();
+    if (process.env.VXMESH_KEEP_LOGS) console.error(`docker host logs kept in ${this.dir}`);
+    else fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * vxmesh as Docker's network and IPAM driver, with real Docker engines (Debian docker.io): two
+ * simulated hosts, each with its own dockerd and vxmesh agent.
+ */
+import t from 'tap';
+import { DockerHosts, IMAGE, type DockerHost } from '../../sim/docker-hosts.js';
+import { eventually } from '../fixtures/members.js';
+
+const env = await DockerHosts.create(2);
+t.teardown(() => env.teardown());
+const [h1, h2] = [env.host(1), env.host(2)] as [DockerHost, DockerHost];
+await h1.startAgent();
+await h2.startAgent();
+
+const NET = ['network', 'create', '-d', 'vxmesh', '--ipam-driver', 'vxmesh', '--subnet', '198.18.50.0/24', '-o', 'vxmesh.network=dnet', 'dnet'];
+const ipOf = async (h: DockerHost, name: string, net = 'dnet') => (await h.docker(['inspect', '-f', `{{with index .NetworkSettings.Networks "${net}"}}{{.IPAddress}}{{end}}`, name])).stdout.trim();
+const runCt = (h: DockerHost, name: string, extra: string[] = []) => h.docker(['run', '-d', '--name', name, '--network', 'dnet', ...extra, IMAGE, 'sleep', '3600']);
+const ping = async (h: DockerHost, from: string, ip: string) => (await h.docker(['exec', from, 'ping', '-c', '1', '-W', '2', ip], { nothrow: true })).exitCode === 0;
+
+await t.test('docker network create on both engines; containers on both ping each other', async (t) => {
+  t.equal((await h1.docker(NET, { nothrow: true })).exitCode, 0, 'created on engine 1');
+  t.ok(await eventually(async () => (await h2.vx(['network', 'ls'])).stdout.includes('dnet'), 5000), 'the vxmesh network is known on host 2');
+  t.equal((await h2.docker(NET, { nothrow: true })).exitCode, 0, 'created on engine 2 (same vxmesh network)');
+  await runCt(h1, 'a1');
+  await runCt(h2, 'b1');
+  const [ipa, ipb] = [await ipOf(h1, 'a1'), await ipOf(h2, 'b1')];
+  t.match(ipa, /^198\.18\.50\./);
+  t.not(ipa, ipb);
+  t.ok(await eventually(() => ping(h1, 'a1', ipb), 10000, 200), `a1 (${ipa}) pings b1 (${ipb}) across hosts`);
+  t.ok(await ping(h2, 'b1', ipa), 'and back');
+  const inside = (await h1.docker(['exec', 'a1', 'ip', 'addr', 'show', 'eth0'])).stdout;
+  t.match(inside, /mtu 1450/, 'container interface at the overlay MTU');
+  const route = (await h1.docker(['exec', 'a1', 'ip', 'route'])).stdout;
+  t.match(route, /default via 198\.18\.50\.1/, 'default route via the network gateway (no docker_gwbridge)');
+});
+
+await t.test('20 containers over 2 engines with the vxmesh IPAM: all addresses unique', async (t) => {
+  for (let k = 0; k < 20; k++) await runCt(k % 2 ? h2 : h1, `m${k}`);
+  const ips = await Promise.all(Array.from({ length: 20 }, (_, k) => ipOf(k % 2 ? h2 : h1, `m${k}`)));
+  t.equal(ips.filter((x) => /^198\.18\.50\.\d+$/.test(x)).length, 20, 'every container has an address');
+  t.equal(new Set([...ips, await ipOf(h1, 'a1'), await ipOf(h2, 'b1')]).size, 22, 'all 22 addresses unique');
+  await h1.docker(['rm', '-f', ...Array.from({ length: 10 }, (_, k) => `m${2 * k}`)]);
+  await h2.docker(['rm', '-f', ...Array.from({ length: 10 }, (_, k) => `m${2 * k + 1}`)]);
+});
+
+await t.test('network connect / disconnect on a running container; docker rm -f withdraws everywhere', async (t) => {
+  // c1 starts on a second vxmesh network, then joins and leaves dnet while running.
+  await h1.docker(['network', 'create', '-d', 'vxmesh', '--ipam-driver', 'vxmesh', '--subnet', '198.18.51.0/24', '-o', 'vxmesh.network=dnet2', 'dnet2']);
+  await h1.docker(['run', '-d', '--name', 'c1', '--network', 'dnet2', IMAGE, 'sleep', '3600']);
+  await h1.docker(['network', 'connect', 'dnet', 'c1']);
+  const ip = await ipOf(h1, 'c1');
+  t.match(ip, /^198\.18\.50\./, 'connected');
+  t.ok(await eventually(() => ping(h2, 'b1', ip), 10000, 200), 'reachable from host 2');
+  await h1.docker(['network', 'disconnect', 'dnet', 'c1']);
+  t.ok(await eventually(async () => !(await h2.vx(['endpoints', 'dnet'])).stdout.includes(` ${ip} `), 5000), 'disconnect withdraws it on host 2');
+  await h1.docker(['network', 'connect', 'dnet', 'c1']);
+  const ip2 = await ipOf(h1, 'c1');
+  t.ok(await eventually(() => ping(h2, 'b1', ip2), 10000, 200), 'reconnected');
+  await h1.docker(['rm', '-f', 'c1']);
+  const gone = await eventually(async () => {
+    const fdb = JSON.parse((await h2.vx(['fdb', '--json'])).stdout) as Array<{ rows: Array<{ ip?: string }> }>;
+    return !fdb.some((r) => r.rows.some((x) => x.ip === ip2)) && !(await h2.vx(['endpoints', 'dnet'])).stdout.includes(` ${ip2} `);
+  }, 5000);
+  t.ok(gone, 'docker rm -f: no kernel entry for it on host 2');
+  t.equal((await h2.vx(['fdb', '--check'], { nothrow: true })).exitCode, 0, 'host 2 fdb --check passes');
+});
+
+await t.test('--docker-sync: a network created with docker on one host appears on the other engine', async (t) => {
+  await h2.stopAgent();
+  await h2.startAgent(['--docker-sync', 'true', '--docker-host', `unix://${h2.dockerSock}`]);
+  await h1.docker(['network', 'create', '-d', 'vxmesh', '--ipam-driver', 'vxmesh', '--subnet', '198.18.52.0/24', '-o', 'vxmesh.network=synced', 'synced']);
+  const appeared = await eventually(async () => (await h2.docker(['network', 'ls', '--format', '{{.Name}} {{.Driver}}'])).stdout.includes('synced vxmesh'), 10000, 250);
+  t.ok(appeared, 'engine 2 has the network without a docker command there');
+  await h1.docker(['run', '-d', '--name', 's1', '--network', 'synced', IMAGE, 'sleep', '3600']);
+  await h2.docker(['run', '-d', '--name', 's2', '--network', 'synced', IMAGE, 'sleep', '3600']);
+  const ip2 = await ipOf(h2, 's2', 'synced');
+  t.ok(await eventually(() => ping(h1, 's1', ip2), 10000, 200), `s1 reaches s2 (${ip2}) on the synced network`);
+});
+
+await t.test('agent restart while containers run; dockerd restart keeps networks working', async (t) => {
+  const [ipa, ipb] = [await ipOf(h1, 'a1'), await ipOf(h2, 'b1')];
+  await h1.stopAgent('SIGTERM');
+  t.ok(await ping(h2, 'b1', ipa), 'containers keep pinging while the agent is down');
+  await h1.startAgent();
+  t.ok(await ping(h1, 'a1', ipb), 'and after the restart');
+  await runCt(h1, 'a2');
+  const ipa2 = await ipOf(h1, 'a2');
+  t.ok(await eventually(() => ping(h2, 'b1', ipa2), 10000, 200), 'a new container starts and is reachable');
+  await h2.stopDockerd();
+  await h2.startDockerd();
+  await h2.docker(['start', 'b1']);
+  const ipb2 = await ipOf(h2, 'b1');
+  t.ok(await eventually(() => ping(h2, 'b1', ipa), 10000, 200), `after a dockerd restart b1 (${ipb2}) reaches a1 again`);
+  await runCt(h2, 'b2');
+  t.ok(await eventually(async () => ping(h1, 'a1', await ipOf(h2, 'b2')), 10000, 200), 'a new container on the restarted engine works');
+});

@@ -1,0 +1,53 @@
+/** Agent configuration: precedence and errors that name the setting. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { DEFAULTS, loadConfig } from '../../daemon/config.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vxmesh-cfg-'));
+t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+const file = path.join(dir, 'agent.json');
+fs.writeFileSync(file, JSON.stringify({ name: 'fromfile', vxlanPort: 4790, join: ['198.51.100.1:7946'], logLevel: 'debug' }));
+
+t.test('defaults', async (t) => {
+  const c = loadConfig({ flags: {}, env: {} });
+  t.equal(c.listen, '0.0.0.0:7946');
+  t.equal(c.stateDir, '/var/lib/vxmesh');
+  t.equal(c.socket, '/run/vxmesh/vxmesh.sock');
+  t.equal(c.netnsPrefix, 'vx-');
+  t.equal(c.vxlanPort, 4789);
+  t.equal(c.name, DEFAULTS.name);
+});
+
+t.test('flags > environment > file > defaults', async (t) => {
+  const c = loadConfig({ flags: { config: file, 'vxlan-port': '4791' }, env: { VXMESH_NAME: 'fromenv', VXMESH_VXLAN_PORT: '4792' } });
+  t.equal(c.vxlanPort, 4791, 'flag wins');
+  t.equal(c.name, 'fromenv', 'environment over file');
+  t.equal(c.logLevel, 'debug', 'file over default');
+  t.same(c.join, ['198.51.100.1:7946']);
+  t.same(loadConfig({ flags: { join: '198.51.100.1:7946, 198.51.100.2' }, env: {} }).join, ['198.51.100.1:7946', '198.51.100.2'], 'comma list, default port allowed');
+});
+
+t.test('bad values name the setting and where it came from', async (t) => {
+  const err = (src: Parameters<typeof loadConfig>[0]) => {
+    try {
+      loadConfig(src);
+      return '';
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+  t.match(err({ flags: { 'vxlan-port': '70000' }, env: {} }), /^--vxlan-port: must be an integer in 1\.\.65535/);
+  t.match(err({ flags: {}, env: { VXMESH_VTEP: 'nope' } }), /^VXMESH_VTEP: "nope" is not an IPv4 address/);
+  t.match(err({ flags: { listen: 'host-without-port' }, env: {} }), /^--listen: invalid port/);
+  t.match(err({ flags: { join: '198.51.100.1:7946,bad:port' }, env: {} }), /^--join\[1\]: invalid port/);
+  t.match(err({ flags: { 'log-level': 'loud' }, env: {} }), /^--log-level: must be one of/);
+  t.match(err({ flags: { store: '198.51.100.11:2379' }, env: {} }), /^--store: "198\.51\.100\.11:2379" must start with etcd:\/\//);
+  t.match(err({ flags: {}, env: { VXMESH_STORE: 'etcd://h:1,h' } }), /^VXMESH_STORE: endpoint 2 "h" must be HOST:PORT/);
+  t.match(err({ flags: { 'store-prefix': 'vxmesh' }, env: {} }), /^--store-prefix: "vxmesh" is not a key prefix/);
+  t.equal(loadConfig({ flags: { store: 'etcd://198.51.100.11:2379' }, env: {} }).store, 'etcd://198.51.100.11:2379');
+  fs.writeFileSync(path.join(dir, 'bad.json'), JSON.stringify({ frobnicate: 1 }));
+  t.match(err({ flags: { config: path.join(dir, 'bad.json') }, env: {} }), /bad\.json: frobnicate: unknown setting/);
+  t.match(err({ flags: { config: path.join(dir, 'missing.json') }, env: {} }), /^--config: cannot read/);
+});

@@ -1,0 +1,110 @@
+/** Membership rules with a fake clock: precedence, suspicion timeouts, confirmations, refutation. */
+import t from 'tap';
+import { Membership, type Clock, type MembershipEvent } from '../../discovery/membership.js';
+
+class FakeClock implements Clock {
+  t = 0;
+  private timers: Array<{ at: number; fn: () => void; live: boolean }> = [];
+  now(): number {
+    return this.t;
+  }
+  setTimer(ms: number, fn: () => void) {
+    const timer = { at: this.t + ms, fn, live: true };
+    this.timers.push(timer);
+    return { cancel: () => void (timer.live = false) };
+  }
+  advance(ms: number): void {
+    const end = this.t + ms;
+    for (;;) {
+      const next = this.timers.filter((x) => x.live && x.at <= end).sort((a, b) => a.at - b.at)[0];
+      if (!next) break;
+      this.t = next.at;
+      next.live = false;
+      next.fn();
+    }
+    this.t = end;
+  }
+}
+
+const id = (c: string) => `12D3KooW${c.repeat(44)}`;
+const info = (c: string, incarnation = 1) => ({ peerId: id(c), name: `h${c}`, vtep: '198.51.100.1', addrs: ['198.51.100.1:7946'], incarnation });
+const timers = { probeIntervalMs: 1000, probeTimeoutMs: 500, indirectChecks: 3, suspicionMult: 2, suspicionMaxMult: 3 };
+
+function setup(n = 4) {
+  const clock = new FakeClock();
+  const m = new Membership(info('A', 5), timers, clock);
+  const events: MembershipEvent[] = [];
+  m.onEvent((e) => events.push(e));
+  for (const c of 'BCDEFGHIJ'.slice(0, n - 1)) m.alive(info(c));
+  return { clock, m, events };
+}
+
+t.test('precedence: stale alive ignored, suspect/dead need >= incarnation', async (t) => {
+  const { m } = setup();
+  t.notOk(m.alive(info('B', 1)), 'same incarnation alive ignored');
+  t.notOk(m.suspect(id('B'), 0, id('C')), 'older suspect ignored');
+  t.ok(m.suspect(id('B'), 1, id('C')));
+  t.equal(m.get(id('B'))?.state, 'suspect');
+  t.ok(m.alive(info('B', 2)), 'higher incarnation alive clears suspicion');
+  t.equal(m.get(id('B'))?.state, 'alive');
+  t.notOk(m.dead(id('B'), 1), 'dead at an older incarnation ignored');
+  t.ok(m.dead(id('B'), 2));
+  t.notOk(m.alive(info('B', 2)), 'dead is not undone at the same incarnation');
+  t.ok(m.alive(info('B', 3)), 'a rejoin with a higher incarnation is alive again');
+  t.ok(m.leave(id('C'), 1));
+  t.equal(m.get(id('C'))?.state, 'left');
+  t.notOk(m.isLive(id('C')));
+});
+
+t.test('suspicion: timeout shrinks from max to min with confirmations', async (t) => {
+  const { m, clock } = setup(4);
+  // n = 4 → min = 2 × 1 × 1000 = 2000 ms, max = 3 × min = 6000 ms, k = 2 confirmations.
+  m.suspect(id('B'), 1, ''); // our own probe: no independent confirmation
+  clock.advance(5999);
+  t.equal(m.get(id('B'))?.state, 'suspect', 'no confirmation: still suspect just before max');
+  clock.advance(1);
+  t.equal(m.get(id('B'))?.state, 'dead', 'dead at max');
+  m.suspect(id('C'), 1, id('B'));
+  const one = 6000 - (Math.log(2) / Math.log(3)) * 4000;
+  clock.advance(Math.floor(one) - 1);
+  t.equal(m.get(id('C'))?.state, 'suspect', 'one confirmation: not yet');
+  clock.advance(2);
+  t.equal(m.get(id('C'))?.state, 'dead', `one confirmation: dead at ${Math.round(one)} ms`);
+  m.alive(info('D', 2));
+  m.suspect(id('D'), 2, id('B'));
+  m.suspect(id('D'), 2, id('C'));
+  clock.advance(1999);
+  t.equal(m.get(id('D'))?.state, 'suspect');
+  clock.advance(2);
+  t.equal(m.get(id('D'))?.state, 'dead', 'k confirmations: the minimum timeout');
+});
+
+t.test('refutation: suspicion about ourselves raises our incarnation', async (t) => {
+  const { m, events } = setup();
+  m.suspect(id('A'), 5, id('B'));
+  t.equal(m.self.incarnation, 6);
+  t.ok(events.some((e) => e.type === 'refute' && e.incarnation === 6));
+  m.dead(id('A'), 9, );
+  t.equal(m.self.incarnation, 10, 'dead about us → refute above it');
+  t.equal(m.self.state, 'alive');
+});
+
+t.test('learn from sync: unknown dead member recorded without an alive flap', async (t) => {
+  const { m, events } = setup();
+  events.length = 0;
+  m.learn({ ...info('Z', 4), state: 'dead' });
+  t.equal(m.get(id('Z'))?.state, 'dead');
+  t.same(events.map((e) => (e.type === 'state' ? e.member.state : e.type)), ['dead']);
+});
+
+t.test('reap: members dead or left for long enough are forgotten, live ones never', async (t) => {
+  const { m, clock } = setup(4);
+  m.dead(id('B'), 1);
+  m.leave(id('C'), 1);
+  clock.advance(59_999);
+  t.same(m.reap(60_000).map((x) => x.name), [], 'not yet');
+  clock.advance(1);
+  t.same(m.reap(60_000).map((x) => x.name).sort(), ['hB', 'hC']);
+  t.notOk(m.get(id('B')));
+  t.ok(m.get(id('D')), 'alive member kept');
+});

@@ -1,0 +1,175 @@
+/** IPAM without a central store: block claims, the settle period, conflicts, explicit addresses. */
+import t from 'tap';
+import { Ipam, blocksOf, type BlockClaim, type EndpointUse, type IpamSource } from '../../ipam/block-ipam.js';
+import type { NetworkValue } from '../../core/records.js';
+
+/** A shared "replicated table" for several hosts, with a Lamport clock, delivered instantly. */
+class World {
+  claims: BlockClaim[] = [];
+  endpoints: EndpointUse[] = [];
+  clock = 0;
+  /** Claims written by a host become visible to others only after `delay` calls to deliver(). */
+  source(self: string): IpamSource {
+    return {
+      self,
+      claims: () => this.claims,
+      endpointsUsing: (network) => this.endpoints.filter((e) => e.network === network),
+      claim: async (network, block) => {
+        this.claims.push({ network, block, owner: self, lamport: ++this.clock });
+      },
+      release: async (network, block) => {
+        this.claims = this.claims.filter((c) => !(c.owner === self && c.network === network && c.block === block));
+      },
+    };
+  }
+}
+
+const net: NetworkValue = { name: 'n', vni: 7, subnet: '198.18.0.0/26', gateway: '198.18.0.1' };
+const noSleep = async () => undefined;
+
+t.test('blocks of a subnet', async (t) => {
+  t.same(blocksOf('198.18.0.0/26'), ['198.18.0.0/28', '198.18.0.16/28', '198.18.0.32/28', '198.18.0.48/28']);
+  t.same(blocksOf('198.18.0.0/29'), ['198.18.0.0/29'], 'a subnet smaller than a block is one block');
+});
+
+t.test('allocations of two hosts never collide; gateway, network and broadcast are reserved', async (t) => {
+  const w = new World();
+  const a = new Ipam(w.source('A'), 0, Date.now, noSleep);
+  const b = new Ipam(w.source('B'), 0, Date.now, noSleep);
+  const got: string[] = [];
+  const take = async (host: string, ipam: Ipam) => {
+    const ip = await ipam.allocate(net);
+    w.endpoints.push({ network: 'n', ip, id: `${host}${got.length}`, host });
+    ipam.settle(ip);
+    got.push(ip);
+  };
+  // 25 each always fits: a host holds two of the four /28 blocks, at least 14 + 15 usable addresses.
+  for (let i = 0; i < 25; i++) {
+    await take('A', a);
+    await take('B', b);
+  }
+  t.equal(new Set(got).size, 50, '50 unique addresses');
+  t.notOk(got.includes('198.18.0.1') || got.includes('198.18.0.0') || got.includes('198.18.0.63'), 'reserved addresses never handed out');
+  // Then A fills its blocks, borrows B's free addresses, and only a full subnet is an error.
+  let error = '';
+  for (let i = 0; i < 40 && !error; i++) await take('A', a).catch((e: Error) => (error = e.message));
+  t.match(error, /n \(198\.18\.0\.0\/26\) has no free address left/, 'exhaustion is an error');
+  t.equal(got.length, 61, 'every usable address of the /26 was handed out (64 minus network, broadcast, gateway)');
+  t.equal(new Set(got).size, got.length, 'all unique');
+  t.ok(w.claims.some((c) => c.owner === 'A' && c.block.endsWith('/32')), 'A borrowed single addresses from B');
+});
+
+t.test('more hosts than blocks: every host gets addresses, block owners skip borrowed ones', async (t) => {
+  const w = new World();
+  const small: NetworkValue = { name: 's', vni: 8, subnet: '198.18.1.0/28', gateway: '198.18.1.1' };
+  t.same(blocksOf(small.subnet), ['198.18.1.0/28'], 'a /28 subnet is one block');
+  const hosts = ['A', 'B', 'C'].map((h) => ({ h, ipam: new Ipam(w.source(h), 0, Date.now, noSleep) }));
+  const got: Array<{ h: string; ip: string }> = [];
+  for (let round = 0; round < 4; round++) {
+    for (const { h, ipam } of hosts) {
+      const ip = await ipam.allocate(small);
+      w.endpoints.push({ network: 's', ip, id: `${h}${round}`, host: h });
+      ipam.settle(ip);
+      got.push({ h, ip });
+    }
+  }
+  t.equal(new Set(got.map((g) => g.ip)).size, 12, '12 unique addresses for 3 hosts from a single block');
+  const owner = w.claims.find((c) => c.block === '198.18.1.0/28')?.owner;
+  const borrowed = w.claims.filter((c) => c.block.endsWith('/32'));
+  t.equal(borrowed.length, 8, 'the two other hosts borrowed one /32 per address');
+  t.ok(borrowed.every((c) => c.owner !== owner), 'never from the block owner');
+  t.ok(borrowed.every((c) => got.some((g) => g.h === c.owner && `${g.ip}/32` === c.block)), 'each borrow claim matches the address its host got');
+  // Giving an address back withdraws the /32; an address of an own block is not "returned".
+  const lent = borrowed[0] as BlockClaim;
+  const lender = hosts.find((x) => x.h === lent.owner)!.ipam;
+  w.endpoints = w.endpoints.filter((e) => `${e.ip}/32` !== lent.block);
+  await lender.returnAddress('s', lent.block.replace('/32', ''));
+  t.notOk(w.claims.some((c) => c.block === lent.block), 'the /32 claim is withdrawn when its endpoint goes');
+  const ownerIpam = hosts.find((x) => x.h === owner)!.ipam;
+  const ownIp = got.find((g) => g.h === owner)!.ip;
+  await ownerIpam.returnAddress('s', ownIp);
+  t.ok(w.claims.some((c) => c.block === '198.18.1.0/28' && c.owner === owner), 'the owner keeps its block');
+});
+
+t.test('a borrowed address taken by its block owner during the settle period is given up', async (t) => {
+  const w = new World();
+  const small: NetworkValue = { name: 's', vni: 8, subnet: '198.18.1.0/29', gateway: '198.18.1.1' };
+  w.claims.push({ network: 's', block: '198.18.1.0/29', owner: 'B', lamport: ++w.clock });
+  const conflicts: string[] = [];
+  let raced = false;
+  // While A waits, B (not yet seeing A's /32) hands the same address to one of its endpoints.
+  const a = new Ipam(w.source('A'), 1000, Date.now, async () => {
+    if (raced) return;
+    raced = true;
+    const mine = w.claims.find((c) => c.owner === 'A' && c.block.endsWith('/32'))!;
+    w.endpoints.push({ network: 's', ip: mine.block.replace('/32', ''), id: 'b1', host: 'B' });
+  }, (c) => conflicts.push(`${c.block} ${c.winner}`));
+  const original = Math.random;
+  Math.random = () => 0; // the first offer: the highest free address
+  let ip: string;
+  try {
+    ip = await a.allocate(small);
+  } finally {
+    Math.random = original;
+  }
+  t.same(conflicts, ['198.18.1.6/32 B'], 'the first borrow (the highest address) lost to the owner and was reported');
+  t.equal(ip, '198.18.1.5', 'A borrowed the next free address instead');
+  t.same(w.claims.filter((c) => c.owner === 'A').map((c) => c.block), ['198.18.1.5/32'], 'only the winning /32 claim remains');
+});
+
+t.test('two hosts claim the same block: the earlier claim wins, the other moves on', async (t) => {
+  const w = new World();
+  // Host B claimed block .16 first (lamport 1); host A then claims it too (lamport 2) because it picked it.
+  w.claims.push({ network: 'n', block: '198.18.0.16/28', owner: 'B', lamport: ++w.clock });
+  const conflicts: string[] = [];
+  const srcA = w.source('A');
+  // A believes nothing is claimed when it picks (stale view), then sees B's claim after settling.
+  const hidden = w.claims.splice(0);
+  let first = true;
+  const a = new Ipam(
+    { ...srcA, claims: () => (first ? [] : w.claims) },
+    0,
+    Date.now,
+    async () => {
+      if (first) {
+        w.claims.unshift(...hidden);
+        first = false;
+      }
+    },
+    (c) => conflicts.push(`${c.block} kept by ${c.winner}`),
+  );
+  const original = Math.random;
+  Math.random = () => 0.3; // picks the second block (.16) among four
+  try {
+    const ip = await a.allocate(net);
+    t.notOk(ip.startsWith('198.18.0.1') && Number(ip.split('.')[3]) >= 16 && Number(ip.split('.')[3]) < 32, `A did not allocate from B's block (${ip})`);
+  } finally {
+    Math.random = original;
+  }
+  t.same(conflicts, ['198.18.0.16/28 kept by B'], 'the conflict is reported');
+  t.notOk(w.claims.some((c) => c.owner === 'A' && c.block === '198.18.0.16/28'), "A withdrew its losing claim");
+  t.same(a.conflicts('n'), [], 'no standing conflict once A withdrew');
+});
+
+t.test('no address before the settle period', async (t) => {
+  const w = new World();
+  let now = 1000;
+  const slept: number[] = [];
+  const a = new Ipam(w.source('A'), 1500, () => now, async (ms) => {
+    slept.push(ms);
+    now += ms;
+  });
+  await a.allocate(net);
+  t.same(slept, [1500], 'waited for the settle period before using the new block');
+  t.equal(a.settledBlocks('n').length, 1);
+});
+
+t.test('explicit addresses are checked against the whole cluster', async (t) => {
+  const w = new World();
+  w.endpoints.push({ network: 'n', ip: '198.18.0.20', id: 'x1', host: 'hostB' });
+  const a = new Ipam(w.source('A'), 0, Date.now, noSleep);
+  t.throws(() => a.checkExplicit(net, '198.18.0.20'), /ip: 198\.18\.0\.20 is in use by endpoint x1 on host hostB/);
+  t.throws(() => a.checkExplicit(net, '198.18.0.1'), /gateway/);
+  t.throws(() => a.checkExplicit(net, '198.18.1.5'), /not a usable host address/);
+  t.doesNotThrow(() => a.checkExplicit(net, '198.18.0.21'));
+});
