@@ -157,3 +157,8 @@ export function parseNetnsName(value: unknown, field = 'netns'): string {
   }
   return value;
 }
+
+/** 02:42 + the IPv4 address: deterministic and unique within a network, like Docker's. */
+export function macFromIp(ip: string): string {
+  return `02:42:${ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join(':')}`;
+}

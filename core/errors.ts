@@ -43,3 +43,8 @@ export class KernelError extends VxmeshError {
     this.object = object;
   }
 }
+
+/** The store cannot be reached or answered with an error. */
+export class StoreError extends VxmeshError {
+  override name = 'StoreError';
+}

@@ -3,10 +3,10 @@ import http from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { parseHostPort } from '../discovery/node.js';
 import type { Agent } from '../agent/agent.js';
+import type { Discovery } from '../discovery/discovery.js';
 
-export function createMetrics(agent: Agent): Registry {
+export function createMetrics(agent: Agent, d: Discovery): Registry {
   const reg = new Registry();
-  const d = agent.discovery;
   new Gauge({
     name: 'vxmesh_members', help: 'Cluster members by state', labelNames: ['state'], registers: [reg],
     collect() {

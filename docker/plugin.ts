@@ -13,9 +13,9 @@ import path from 'node:path';
 import { NotFoundError, ValidationError } from '../core/errors.js';
 import { parseCidr, parseMac } from '../core/addresses.js';
 import type { Logger } from '../core/logger.js';
-import { errorResponse, HttpError, listenUnix, readJsonBody } from '../api/admin-api.js';
+import { errorResponse, HttpError, listenUnix, readJsonBody } from '../core/http-json.js';
 import type { Agent, NetworkView } from '../agent/agent.js';
-import { macFromIp } from '../agent/agent.js';
+import { macFromIp } from '../core/addresses.js';
 import { StateFile } from '../core/state-file.js';
 
 const GENERIC = 'com.docker.network.generic';

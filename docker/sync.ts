@@ -23,7 +23,7 @@ export class DockerSync {
   }
 
   start(): void {
-    this.agent.discovery.on('change', () => void this.sync());
+    this.agent.cluster.on('change', () => void this.sync());
     const t = setInterval(() => void this.sync(), 10_000);
     t.unref();
     void this.sync();

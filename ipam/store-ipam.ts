@@ -3,9 +3,15 @@
  * (compare-and-swap), so allocations are conflict-free without settle periods or blocks. The same
  * checks as the block IPAM apply first (subnet, gateway, endpoint records of the cluster).
  */
-import type { EtcdStore } from '../store/etcd-store.js';
 import type { NetworkValue } from '../core/records.js';
 import { checkExplicitAddress, PerKeyQueue, type AddressAllocator, type BlockConflict, type EndpointUse } from './block-ipam.js';
+
+/** The store's address operations (compare-and-swap create, reserve, release); the etcd store has them. */
+export interface AddressStore {
+  allocate(net: NetworkValue, host: string, exclude?: Iterable<string>): Promise<string>;
+  reserve(network: string, ip: string, host: string): Promise<void>;
+  release(network: string, ip: string, host: string): Promise<boolean>;
+}
 
 export class StoreIpam implements AddressAllocator {
   /** Addresses handed out but not yet visible as endpoint records. */
@@ -13,7 +19,7 @@ export class StoreIpam implements AddressAllocator {
   private readonly queue = new PerKeyQueue();
 
   constructor(
-    private readonly store: EtcdStore,
+    private readonly store: AddressStore,
     /** This host's name: the holder recorded in the store. */
     private readonly host: string,
     private readonly endpointsUsing: (network: string) => EndpointUse[],

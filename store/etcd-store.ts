@@ -10,14 +10,9 @@
  *   addresses/<network>/<ip>    {"host": name, "at": ISO}     (created only if absent)
  */
 import { Etcd3, type Namespace } from 'etcd3';
-import { ValidationError, VxmeshError } from '../core/errors.js';
+import { StoreError, ValidationError, VxmeshError } from '../core/errors.js';
 import { ipv4ToString, parseCidr, parseIPv4 } from '../core/addresses.js';
 import { checkNetworkValue, type NetworkValue } from '../core/records.js';
-
-/** The store cannot be reached or answered with an error. */
-export class StoreError extends VxmeshError {
-  override name = 'StoreError';
-}
 
 export interface AddressHolder {
   host: string;

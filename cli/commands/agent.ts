@@ -1,12 +1,6 @@
 /** `vxmesh agent`: the daemon. */
-import type http from 'node:http';
-import { Agent } from '../../agent/agent.js';
-import { startAdminApi } from '../../api/admin-api.js';
-import { startDockerPlugin } from '../../docker/plugin.js';
-import { DockerSync } from '../../docker/sync.js';
 import { loadConfig, SETTINGS } from '../../daemon/config.js';
-import { createLogger } from '../../daemon/logger.js';
-import { createMetrics, startMetricsServer } from '../../daemon/metrics.js';
+import { runDaemon } from '../../daemon/run.js';
 import { parseFlags, UsageError, type Command } from '../support.js';
 
 const usage = `Usage: vxmesh agent [--config FILE] [--name NAME] [--vtep IP] [--underlay-dev IFNAME]
@@ -59,24 +53,7 @@ export const agentCommand: Command = {
     }
     if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     const cfg = loadConfig({ flags: values as Record<string, string | undefined>, env: process.env });
-    const log = createLogger(cfg.logLevel, cfg.name);
-    const agent = await Agent.start(cfg, log);
-    const servers: http.Server[] = [await startAdminApi(agent, cfg.socket, log)];
-    if (cfg.metrics) servers.push(await startMetricsServer(createMetrics(agent), cfg.metrics));
-    if (cfg.dockerPlugin) servers.push((await startDockerPlugin(agent, cfg.pluginDir, cfg.stateDir, log)).server);
-    if (cfg.dockerSync) new DockerSync(agent, cfg.dockerHost, log).start();
-    log.info({ name: cfg.name, vtep: agent.vtep, peerId: agent.discovery.peerId, listen: agent.discovery.listenAddrs(), socket: cfg.socket, metrics: cfg.metrics ?? null }, 'agent ready');
-    await new Promise<void>((resolve) => {
-      const stop = (sig: string) => {
-        log.info({ signal: sig }, 'stopping: leaving the cluster, kernel state stays');
-        resolve();
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
-    });
-    for (const s of servers) s.close();
-    await agent.stop();
-    log.info({}, 'stopped');
+    await runDaemon(cfg);
     return 0;
   },
 };

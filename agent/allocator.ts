@@ -1,0 +1,51 @@
+/**
+ * The address allocator the agent uses: through the store when there is one (compare-and-swap), else
+ * the block IPAM over the replicated table (claims settle before use).
+ */
+import type { Logger } from '../core/logger.js';
+import { Ipam, type AddressAllocator, type EndpointUse } from '../ipam/block-ipam.js';
+import { StoreIpam, type AddressStore } from '../ipam/store-ipam.js';
+import type { AgentState, LocalState } from './local-state.js';
+import type { ClusterView } from './ports.js';
+
+export function createAllocator(opts: {
+  cluster: ClusterView;
+  state: LocalState;
+  initial: AgentState;
+  host: string;
+  settleMs: number;
+  log: Logger;
+  store?: AddressStore;
+}): AddressAllocator {
+  const { cluster, state, log } = opts;
+  const endpointsUsing = (network: string): EndpointUse[] =>
+    cluster.endpoints().filter((e) => e.network === network).map((e) => ({ network: e.network, ip: e.ip, id: e.id, host: e.host }));
+  if (opts.store) return withClaimsSaved(new StoreIpam(opts.store, opts.host, endpointsUsing), state);
+  const nameOf = (peerId: string) => cluster.member(peerId)?.name ?? peerId;
+  const blocks = new Ipam(
+    {
+      self: cluster.peerId,
+      claims: () => cluster.ipamBlocks().map((b) => ({ network: b.network, block: b.block, owner: b.owner, lamport: b.lamport })),
+      endpointsUsing,
+      claim: async (network, block) => {
+        await cluster.putIpamBlock({ network, block });
+        state.save();
+      },
+      release: async (network, block) => {
+        await cluster.deleteIpamBlock(network, block);
+        state.save();
+      },
+    },
+    opts.settleMs,
+    undefined,
+    undefined,
+    (c) => log.warn({ network: c.network, block: c.block, winner: nameOf(c.winner) }, 'IPAM block claimed by another host too: it keeps it (earlier claim), choosing another'),
+  );
+  for (const b of opts.initial.ipamBlocks) blocks.restoreClaim(b.network, b.block);
+  return withClaimsSaved(blocks, state);
+}
+
+function withClaimsSaved(allocator: AddressAllocator, state: LocalState): AddressAllocator {
+  state.ipamClaims = () => allocator.ownClaims();
+  return allocator;
+}

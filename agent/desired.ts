@@ -1,0 +1,67 @@
+/**
+ * The desired state, a pure function of the table, membership and the dead-agent hold: per network,
+ * the remote endpoints that belong in this host's kernel.
+ */
+import type { RemoteEndpoint } from '../dataplane/reconcile-plan.js';
+import type { EndpointValue } from '../core/records.js';
+import type { TableEntry } from './ports.js';
+
+export interface DesiredInput {
+  /** This agent's peer id and VTEP: its own records and anything pointing at itself are not remote. */
+  self: string;
+  selfVtep: string;
+  endpoints: Array<TableEntry<EndpointValue>>;
+  /** Local endpoints (their MAC and IP win over any remote claim). */
+  local: Array<{ network: string; mac: string; ip: string }>;
+  isLive(owner: string): boolean;
+  isHeld(owner: string): boolean;
+}
+
+export interface EndpointConflict {
+  network: string;
+  id: string;
+  owner: string;
+  mac: string;
+  ip: string;
+}
+
+export interface DesiredState {
+  byNetwork: Map<string, RemoteEndpoint[]>;
+  /** Endpoints left out because another endpoint (earlier write, or a local one) has their MAC or IP. */
+  conflicts: EndpointConflict[];
+}
+
+export function desiredRemotes(input: DesiredInput): DesiredState {
+  type Candidate = RemoteEndpoint & { lamport: number; owner: string; id: string };
+  const byNet = new Map<string, Candidate[]>();
+  for (const r of input.endpoints) {
+    if (r.owner === input.self) continue;
+    if (!input.isLive(r.owner) && !input.isHeld(r.owner)) continue;
+    const v = r.value;
+    if (v.vtep === input.selfVtep) continue;
+    const list = byNet.get(v.network) ?? [];
+    list.push({ mac: v.mac, ip: v.ip, vtep: v.vtep, lamport: r.lamport, owner: r.owner, id: v.id });
+    byNet.set(v.network, list);
+  }
+  const byNetwork = new Map<string, RemoteEndpoint[]>();
+  const conflicts: EndpointConflict[] = [];
+  for (const [network, list] of byNet) {
+    // Two endpoints claiming one MAC or IP (a race): the earlier write keeps it, the other is left out.
+    list.sort((a, b) => a.lamport - b.lamport || (a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : 0));
+    const local = input.local.filter((e) => e.network === network);
+    const macs = new Set(local.map((e) => e.mac));
+    const ips = new Set(local.map((e) => e.ip));
+    const keep: RemoteEndpoint[] = [];
+    for (const e of list) {
+      if (macs.has(e.mac) || ips.has(e.ip)) {
+        conflicts.push({ network, id: e.id, owner: e.owner, mac: e.mac, ip: e.ip });
+        continue;
+      }
+      macs.add(e.mac);
+      ips.add(e.ip);
+      keep.push({ mac: e.mac, ip: e.ip, vtep: e.vtep });
+    }
+    byNetwork.set(network, keep);
+  }
+  return { byNetwork, conflicts };
+}

@@ -1,0 +1,113 @@
+/** Local endpoints: attach (address, veth, announce) and detach (the reverse), each all-or-nothing. */
+import crypto from 'node:crypto';
+import { NotFoundError, ValidationError } from '../core/errors.js';
+import { macFromIp, parseIfName, parseMac } from '../core/addresses.js';
+import type { Logger } from '../core/logger.js';
+import type { EndpointValue } from '../core/records.js';
+import type { AddressAllocator } from '../ipam/block-ipam.js';
+import type { AddressReturns } from './address-returns.js';
+import type { LocalEndpoint, LocalState } from './local-state.js';
+import type { Networks } from './networks.js';
+import type { Overlays } from './overlays.js';
+import type { ClusterView, OverlayDriver } from './ports.js';
+
+export interface AttachRequest {
+  network: string;
+  netns: string;
+  ifname?: string;
+  ip?: string;
+  mac?: string;
+  /** Endpoint id (Docker gives its own); generated when absent. */
+  id?: string;
+  /** false: create the veth only (Docker configures the interface itself). Default true. */
+  configure?: boolean;
+  /** The address was handed out by this agent's IPAM (Docker's RequestAddress) and is still reserved. */
+  preallocated?: boolean;
+}
+
+export interface DetachRequest {
+  network: string;
+  netns?: string;
+  ifname?: string;
+  id?: string;
+}
+
+const ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
+const randomId = (): string => crypto.randomBytes(6).toString('hex');
+
+export class Endpoints {
+  constructor(
+    private readonly self: { vtep: string; host: string },
+    private readonly cluster: ClusterView,
+    private readonly driver: Pick<OverlayDriver, 'attach' | 'detach'>,
+    private readonly overlays: Overlays,
+    private readonly networks: Networks,
+    private readonly allocator: AddressAllocator,
+    private readonly returns: AddressReturns,
+    private readonly state: LocalState,
+    private readonly log: Logger,
+  ) {}
+
+  recordOf(e: LocalEndpoint): EndpointValue {
+    return { network: e.network, id: e.id, mac: e.mac, ip: e.ip, vtep: this.self.vtep, host: this.self.host };
+  }
+
+  async attach(req: AttachRequest): Promise<LocalEndpoint> {
+    if (req === null || typeof req !== 'object') throw new ValidationError('body', 'must be a JSON object');
+    if (typeof req.network !== 'string') throw new ValidationError('network', 'required');
+    const n = this.networks.get(req.network);
+    if (!n.usable) throw new ValidationError('network', `network ${n.name} cannot be used: ${n.conflicts.map((c) => c.detail).join('; ')}`);
+    if (typeof req.netns !== 'string' || req.netns === '') throw new ValidationError('netns', 'required: a namespace name or path');
+    const ifname = parseIfName(req.ifname ?? 'eth0', 'ifname');
+    const existing = this.state.endpoints.find((e) => e.network === n.name && e.netns === req.netns && e.ifname === ifname);
+    if (existing) return existing;
+    if (req.id !== undefined && (typeof req.id !== 'string' || !ID_PATTERN.test(req.id))) throw new ValidationError('id', 'must be 1-128 characters of A-Z a-z 0-9 _ . -');
+    const id = req.id ?? randomId();
+    if (this.state.endpoints.some((e) => e.network === n.name && e.id === id)) throw new ValidationError('id', `endpoint ${id} exists in ${n.name}`);
+    // The address is reserved from here on; returned if the attach fails (Docker's reservation included).
+    let ip: string;
+    if (req.ip !== undefined) {
+      await this.allocator.reserveExplicit(n, req.ip, req.preallocated === true);
+      ip = req.ip;
+    } else ip = await this.allocator.allocate(n);
+    let counted = false;
+    let attached = false;
+    try {
+      const mac = req.mac !== undefined ? parseMac(req.mac, 'mac') : macFromIp(ip);
+      const holder = this.cluster.endpoints().find((e) => e.network === n.name && e.mac === mac);
+      if (holder) throw new ValidationError('mac', `${mac} is in use by endpoint ${holder.id} on host ${holder.host}`);
+      // While this runs, neither a reconcile nor a detach may remove the overlay.
+      this.overlays.beginAttach(n.vni);
+      counted = true;
+      await this.overlays.ensure(n);
+      const r = await this.driver.attach({ vni: n.vni, netns: req.netns, ifname, mac, ip, gateway: n.gateway, configure: req.configure });
+      const ep: LocalEndpoint = { id, network: n.name, vni: n.vni, netns: req.netns, ifname, mac, ip, prefix: r.prefix, createdAt: new Date().toISOString() };
+      this.state.endpoints.push(ep);
+      this.state.save();
+      await this.cluster.putEndpoint(this.recordOf(ep));
+      this.log.info({ endpoint: ep }, 'attached');
+      attached = true;
+      return ep;
+    } finally {
+      if (counted) this.overlays.endAttach(n.vni);
+      this.allocator.settle(ip);
+      if (!attached) await this.returns.giveBack(n.name, ip);
+    }
+  }
+
+  async detach(req: DetachRequest): Promise<LocalEndpoint> {
+    if (req === null || typeof req !== 'object') throw new ValidationError('body', 'must be a JSON object');
+    const n = this.networks.get(req.network);
+    const ifname = req.ifname ?? 'eth0';
+    const ep = this.state.endpoints.find((e) => e.network === n.name && (req.id !== undefined ? e.id === req.id : e.netns === req.netns && e.ifname === ifname));
+    if (!ep) throw new NotFoundError(req.id !== undefined ? 'id' : 'netns', `no endpoint of ${n.name} ${req.id !== undefined ? `with id ${req.id}` : `at ${req.netns ?? '?'} ${ifname}`} on this host`);
+    await this.driver.detach(ep.vni, ep.mac);
+    this.state.endpoints = this.state.endpoints.filter((e) => e !== ep);
+    this.state.save();
+    await this.cluster.deleteEndpoint(ep.network, ep.id);
+    await this.returns.giveBack(ep.network, ep.ip);
+    this.log.info({ endpoint: ep }, 'detached');
+    if (!this.state.endpoints.some((e) => e.vni === ep.vni)) await this.overlays.removeUnlessAttaching(ep.vni);
+    return ep;
+  }
+}

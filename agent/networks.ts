@@ -1,0 +1,183 @@
+/**
+ * Network definitions: the table's network records with VNI precedence resolved (the definition with
+ * the smallest (lamport, owner) keeps a VNI), definition conflicts noted, create and remove.
+ */
+import { NotFoundError, ValidationError } from '../core/errors.js';
+import { ipv4ToString, parseCidr, parseIPv4, parseMtu, parseVni, requireHostIn } from '../core/addresses.js';
+import { fnv1a } from '../core/hash.js';
+import type { Logger } from '../core/logger.js';
+import { parseName } from '../core/names.js';
+import type { NetworkValue } from '../core/records.js';
+import type { EtcdStore } from '../store/etcd-store.js';
+import type { LocalState } from './local-state.js';
+import type { Overlays } from './overlays.js';
+import type { ClusterView, OverlayDriver, TableEntry } from './ports.js';
+
+export interface CreateNetworkRequest {
+  name: string;
+  subnet: string;
+  vni?: number;
+  gateway?: string;
+  mtu?: number;
+  options?: Record<string, string>;
+}
+
+export interface NetworkConflict {
+  kind: 'vni' | 'definition';
+  detail: string;
+  at: string;
+}
+
+export interface NetworkView extends NetworkValue {
+  endpoints: number;
+  localEndpoints: number;
+  /** false when another network holds the same VNI with precedence. */
+  usable: boolean;
+  conflicts: NetworkConflict[];
+}
+
+/** The store's part in network definitions (compare-and-swap create, remove). */
+export type NetworkStore = Pick<EtcdStore, 'createNetwork' | 'removeNetwork'>;
+
+const MAX_VNI = 16777215;
+const FIRST_AUTO_VNI = 4096;
+
+/** A VNI derived from the name (stable across hosts), moved on if taken. */
+export function autoVni(name: string, taken: Set<number>): number {
+  let vni = FIRST_AUTO_VNI + (fnv1a(name) % (MAX_VNI - FIRST_AUTO_VNI));
+  while (taken.has(vni)) vni = vni >= MAX_VNI ? FIRST_AUTO_VNI : vni + 1;
+  return vni;
+}
+
+/** Pure: network records → views, with VNI precedence. */
+export function resolveNetworks(
+  records: Array<TableEntry<NetworkValue>>,
+  counts: { endpoints(network: string): number; local(network: string): number },
+  conflictsOf: (network: string) => NetworkConflict[],
+  now = new Date(),
+): Map<string, NetworkView> {
+  const byVni = new Map<number, Array<TableEntry<NetworkValue>>>();
+  for (const r of records) byVni.set(r.value.vni, [...(byVni.get(r.value.vni) ?? []), r]);
+  const out = new Map<string, NetworkView>();
+  for (const r of records) {
+    const v = r.value;
+    const rivals = (byVni.get(v.vni) ?? []).filter((x) => x !== r);
+    const beaten = rivals.some((x) => x.lamport < r.lamport || (x.lamport === r.lamport && x.owner < r.owner));
+    const conflicts = [...conflictsOf(v.name)];
+    for (const x of rivals) conflicts.push({ kind: 'vni', detail: `VNI ${v.vni} is also used by network ${x.value.name}${beaten ? ' (which has precedence: this network is unusable)' : ''}`, at: now.toISOString() });
+    out.set(v.name, { ...v, endpoints: counts.endpoints(v.name), localEndpoints: counts.local(v.name), usable: !beaten, conflicts });
+  }
+  return out;
+}
+
+export class Networks {
+  private readonly definitionSeen = new Map<string, NetworkValue>();
+  private readonly conflicts = new Map<string, NetworkConflict[]>();
+
+  constructor(
+    private readonly cluster: ClusterView,
+    private readonly driver: Pick<OverlayDriver, 'maxMtu'>,
+    private readonly overlays: Overlays,
+    private readonly state: LocalState,
+    private readonly log: Logger,
+    private readonly store?: NetworkStore,
+  ) {}
+
+  /** Networks by name, with VNI precedence resolved. */
+  table(): Map<string, NetworkView> {
+    const records = this.cluster.networkRecords();
+    for (const r of records) this.noteDefinition(r.value);
+    const endpoints = this.cluster.endpoints();
+    return resolveNetworks(
+      records,
+      { endpoints: (n) => endpoints.filter((e) => e.network === n).length, local: (n) => this.state.inNetwork(n).length },
+      (n) => this.conflicts.get(n) ?? [],
+    );
+  }
+
+  /** Records a change of subnet or VNI under an existing name: that is a conflict, never a silent merge. */
+  private noteDefinition(v: NetworkValue): void {
+    const prev = this.definitionSeen.get(v.name);
+    this.definitionSeen.set(v.name, v);
+    if (prev && (prev.subnet !== v.subnet || prev.vni !== v.vni)) {
+      const c: NetworkConflict = { kind: 'definition', detail: `network ${v.name} was redefined from ${prev.subnet} vni ${prev.vni} to ${v.subnet} vni ${v.vni} (concurrent create on another host)`, at: new Date().toISOString() };
+      this.conflicts.set(v.name, [...(this.conflicts.get(v.name) ?? []), c].slice(-10));
+      this.log.warn({ network: v.name, previous: prev, current: v }, 'network definition conflict');
+    }
+  }
+
+  list(): NetworkView[] {
+    return [...this.table().values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  get(name: string): NetworkView {
+    const n = this.table().get(name);
+    if (!n) throw new NotFoundError('network', `no network named ${JSON.stringify(name)}`);
+    return n;
+  }
+
+  /** The network with this subnet, if exactly one has it. */
+  bySubnet(subnet: string): NetworkView | undefined {
+    const matches = this.list().filter((n) => n.subnet === subnet);
+    return matches.length === 1 ? matches[0] : undefined;
+  }
+
+  async create(req: CreateNetworkRequest): Promise<NetworkView> {
+    if (req === null || typeof req !== 'object') throw new ValidationError('body', 'must be a JSON object');
+    parseName(req.name, 'name');
+    const subnet = parseCidr(req.subnet);
+    const existing = this.table();
+    const same = existing.get(req.name);
+    const gateway = req.gateway === undefined ? ipv4ToString((parseIPv4(subnet.network) + 1) >>> 0) : requireHostIn(req.gateway, subnet, 'gateway');
+    if (req.mtu !== undefined) {
+      parseMtu(req.mtu);
+      const max = await this.driver.maxMtu();
+      if (req.mtu > max) throw new ValidationError('mtu', `${req.mtu} exceeds the largest overlay MTU of this host's underlay (${max})`);
+    }
+    if (same) {
+      if (same.subnet !== subnet.text || (req.vni !== undefined && same.vni !== req.vni)) {
+        throw new ValidationError('name', `network ${req.name} exists with subnet ${same.subnet} vni ${same.vni}`);
+      }
+      return same;
+    }
+    const taken = new Set([...existing.values()].map((n) => n.vni));
+    let vni: number;
+    if (req.vni !== undefined) {
+      vni = parseVni(req.vni);
+      const holder = [...existing.values()].find((n) => n.vni === vni);
+      if (holder) throw new ValidationError('vni', `VNI ${vni} is used by network ${holder.name}`);
+    } else vni = autoVni(req.name, taken);
+    let value: NetworkValue = { name: req.name, vni, subnet: subnet.text, gateway };
+    if (req.mtu !== undefined) value.mtu = req.mtu;
+    if (req.options !== undefined) value.options = req.options;
+    if (this.store) value = await this.createInStore(this.store, value, req.vni === undefined, taken);
+    await this.cluster.putNetwork(value);
+    this.log.info({ network: value }, 'network created');
+    return this.get(req.name);
+  }
+
+  /** Creates the definition in the store (compare-and-swap); an auto-assigned VNI taken there moves on. */
+  private async createInStore(store: NetworkStore, value: NetworkValue, isAuto: boolean, taken: Set<number>): Promise<NetworkValue> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return (await store.createNetwork(value)).network;
+      } catch (e) {
+        if (!(isAuto && e instanceof ValidationError && e.field === 'vni' && attempt < 16)) throw e;
+        taken.add(value.vni);
+        value = { ...value, vni: autoVni(value.name, taken) };
+      }
+    }
+  }
+
+  async remove(name: string): Promise<void> {
+    const n = this.get(name);
+    const users = this.cluster.endpoints().filter((e) => e.network === name && e.ownerLive);
+    if (users.length > 0) {
+      throw new ValidationError('network', `network ${name} still has ${users.length} endpoint(s) (e.g. ${users[0]?.id} on ${users[0]?.host}); detach them first`);
+    }
+    if (this.store) await this.store.removeNetwork(name);
+    await this.cluster.deleteNetwork(name);
+    await this.overlays.remove(n.vni);
+    this.log.info({ network: name }, 'network removed');
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * The narrow interfaces the agent's parts are given. The daemon wires the real ones (discovery, the
+ * data plane, IPAM); unit tests give in-memory fakes (test/fixtures/agent-fakes.ts).
+ */
+import type { Dataplane } from '../dataplane/dataplane.js';
+import type { ClusterEvents, EndpointEntry, IpamBlockEntry, MemberView, TableEntry } from '../discovery/views.js';
+import type { EndpointValue, IpamBlockValue, NetworkValue } from '../core/records.js';
+
+export type { ClusterEvents, EndpointEntry, IpamBlockEntry, MemberView, TableEntry } from '../discovery/views.js';
+
+/** What the agent reads from and writes to the replicated table and membership. */
+export interface ClusterView {
+  readonly peerId: string;
+  /** The first anti-entropy exchange has completed (or there was nobody to join). */
+  readonly synced: boolean;
+  networkRecords(): Array<TableEntry<NetworkValue>>;
+  endpointRecords(): Array<TableEntry<EndpointValue>>;
+  endpoints(): EndpointEntry[];
+  ipamBlocks(): IpamBlockEntry[];
+  members(): MemberView[];
+  member(peerId: string): MemberView | undefined;
+  isLive(peerId: string): boolean;
+  putNetwork(v: NetworkValue): Promise<unknown>;
+  deleteNetwork(name: string): Promise<unknown>;
+  putEndpoint(v: EndpointValue): Promise<unknown>;
+  deleteEndpoint(network: string, id: string): Promise<unknown>;
+  putIpamBlock(v: IpamBlockValue): Promise<unknown>;
+  deleteIpamBlock(network: string, block: string): Promise<unknown>;
+  on<E extends keyof ClusterEvents>(event: E, listener: (...args: ClusterEvents[E]) => void): unknown;
+}
+
+/** The kernel side the agent drives: overlays, veths, and the fdb/neighbour reconcile. */
+export type OverlayDriver = Pick<Dataplane, 'ensureNetwork' | 'attach' | 'detach' | 'removeNetwork' | 'removeStale' | 'reconcile' | 'dump' | 'maxMtu' | 'overlayNetnsPath'>;
+
+/** Whether a VTEP answers on the underlay (the dead-agent hold asks it). */
+export type VtepProbe = (vtep: string) => Promise<boolean>;

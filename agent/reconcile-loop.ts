@@ -1,0 +1,125 @@
+/**
+ * The reconcile loop: for every network with local endpoints, hand the desired remotes to the data
+ * plane. One run at a time; a request during a run queues one more. Until the first sync with the
+ * cluster, runs add and repair entries but delete none (after a restart the table may still be
+ * incomplete), and no overlay is removed.
+ */
+import type { Logger } from '../core/logger.js';
+import type { ReconcileResult, RemoteEndpoint } from '../dataplane/dataplane.js';
+import type { NetworkView } from './networks.js';
+import type { Overlays } from './overlays.js';
+import type { OverlayDriver } from './ports.js';
+
+export interface ReconcileSummary {
+  network: string;
+  vni: number;
+  changes: number;
+  errors: number;
+  durationMs: number;
+}
+
+export interface ReconcileCounters {
+  reconcileRuns: number;
+  reconcileChanges: number;
+  reconcileErrors: number;
+  lastReconcileMs: number;
+  endpointConflicts: number;
+}
+
+export interface ReconcileInputs {
+  networks(): Map<string, NetworkView>;
+  desired(): Map<string, RemoteEndpoint[]>;
+  /** VNIs with local endpoints, read when needed. */
+  localVnis(): number[];
+  /** VNIs whose overlay must stay (local endpoints, attaches in progress), read at the end of a run. */
+  keepVnis(): number[];
+  /** The first sync with the cluster is done: deletions are allowed. */
+  synced(): boolean;
+}
+
+export class ReconcileLoop {
+  readonly counters: ReconcileCounters = { reconcileRuns: 0, reconcileChanges: 0, reconcileErrors: 0, lastReconcileMs: 0, endpointConflicts: 0 };
+  private scheduled = false;
+  private running?: Promise<ReconcileSummary[]>;
+  private again = false;
+  private stopped = false;
+
+  constructor(
+    private readonly inputs: ReconcileInputs,
+    private readonly driver: Pick<OverlayDriver, 'reconcile' | 'removeStale'>,
+    private readonly overlays: Overlays,
+    private readonly log: Logger,
+    private readonly onReconciled: (r: ReconcileResult) => void = () => undefined,
+    private readonly delayMs = 10,
+  ) {}
+
+  /** A reconcile soon (changes arriving together are coalesced). */
+  schedule(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    setTimeout(() => {
+      this.scheduled = false;
+      void this.run('change').catch((e: unknown) => this.log.error({ err: String(e) }, 'reconcile failed'));
+    }, this.delayMs).unref();
+  }
+
+  async run(reason: string): Promise<ReconcileSummary[]> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.once(reason).finally(() => {
+      this.running = undefined;
+      if (this.again && !this.stopped) {
+        this.again = false;
+        this.schedule();
+      }
+    });
+    return this.running;
+  }
+
+  private async once(reason: string): Promise<ReconcileSummary[]> {
+    if (this.stopped) return [];
+    const nets = this.inputs.networks();
+    // Decide about deletions from the same moment as the desired set: a first sync that completes
+    // while this run awaits the kernel must not let a desired set computed before it delete entries.
+    const allowDelete = this.inputs.synced();
+    const desired = this.inputs.desired();
+    const out: ReconcileSummary[] = [];
+    for (const vni of new Set(this.inputs.localVnis())) {
+      const n = [...nets.values()].find((x) => x.vni === vni && x.usable);
+      if (!n) continue; // definition not (yet) known: keep the kernel as it is
+      const t0 = performance.now();
+      let r: ReconcileResult;
+      try {
+        await this.overlays.ensure(n);
+        r = await this.driver.reconcile(vni, desired.get(n.name) ?? [], { allowDelete });
+      } catch (e) {
+        this.counters.reconcileErrors++;
+        this.log.error({ network: n.name, err: (e as Error).message }, 'reconcile failed');
+        continue;
+      }
+      const ms = performance.now() - t0;
+      this.counters.reconcileRuns++;
+      this.counters.reconcileChanges += r.changes;
+      this.counters.reconcileErrors += r.errors.length;
+      this.counters.lastReconcileMs = ms;
+      if (r.changes > 0 || r.errors.length > 0) this.log.info({ reason, network: n.name, vni, result: r, ms: +ms.toFixed(1) }, 'reconciled');
+      for (const e of r.errors) this.log.warn({ network: n.name, error: e }, 'reconcile entry failed');
+      out.push({ network: n.name, vni, changes: r.changes, errors: r.errors.length, durationMs: +ms.toFixed(2) });
+      this.onReconciled(r);
+    }
+    // Overlays with our prefix that no local endpoint needs any more (only once we know the cluster).
+    if (allowDelete) {
+      const removed = await this.driver.removeStale(this.inputs.keepVnis());
+      this.overlays.forget(removed);
+      if (removed.length) this.log.info({ vnis: removed }, 'removed overlays no local endpoint uses');
+    }
+    return out;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.running?.catch(() => undefined);
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * With a store, its network definitions are the truth: they are copied into the replicated table
+ * (where every agent reads them) at start, on every change the store reports, and with every
+ * periodic tick.
+ */
+import type { Logger } from '../core/logger.js';
+import type { EtcdStore } from '../store/etcd-store.js';
+import type { ClusterView } from './ports.js';
+
+export type DefinitionStore = Pick<EtcdStore, 'networks' | 'watchNetworks'>;
+
+export class StoreMirror {
+  private stopWatch?: () => Promise<void>;
+  private stopped = false;
+
+  constructor(
+    private readonly store: DefinitionStore,
+    private readonly cluster: Pick<ClusterView, 'networkRecords' | 'putNetwork'>,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.mirror();
+    this.stopWatch = await this.store.watchNetworks(() => void this.mirror());
+  }
+
+  /** Never throws: a store that does not answer leaves the definitions known so far. */
+  async mirror(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const known = new Map(this.cluster.networkRecords().map((r) => [r.value.name, r.value]));
+      for (const v of await this.store.networks()) {
+        const have = known.get(v.name);
+        if (have && JSON.stringify(have) === JSON.stringify(v)) continue;
+        await this.cluster.putNetwork(v);
+        this.log.info({ network: v }, 'network definition from the store');
+      }
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'store unreachable: keeping the network definitions known so far');
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.stopWatch?.();
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Wiring of the real parts: the VTEP, the store (first: an agent configured for one must not run
+ * without it), the data plane (adopting what the kernel has), the state file and discovery, handed
+ * to the agent, which is then started.
+ */
+import path from 'node:path';
+import type { Logger } from '../core/logger.js';
+import { StateFile } from '../core/state-file.js';
+import { Agent } from '../agent/agent.js';
+import { EMPTY_AGENT_STATE, type AgentState } from '../agent/local-state.js';
+import { Dataplane } from '../dataplane/dataplane.js';
+import { detectVtep } from '../dataplane/host-info.js';
+import { vtepAnswers } from '../dataplane/vtep-probe.js';
+import { Discovery } from '../discovery/discovery.js';
+import { EtcdStore } from '../store/etcd-store.js';
+import type { AgentConfig } from './config.js';
+
+export interface RunningAgent {
+  agent: Agent;
+  discovery: Discovery;
+  stop(): Promise<void>;
+}
+
+export async function startAgent(cfg: AgentConfig, log: Logger): Promise<RunningAgent> {
+  const vtep = cfg.vtep ?? (await detectVtep());
+  const store = cfg.store !== undefined ? await EtcdStore.connect(cfg.store, { prefix: cfg.storePrefix }) : undefined;
+  const dataplane = new Dataplane({ prefix: cfg.netnsPrefix, vtep, underlayDev: cfg.underlayDev, vxlanPort: cfg.vxlanPort });
+  try {
+    const stateFile = new StateFile<AgentState>(path.join(cfg.stateDir, 'agent-state.json'), EMPTY_AGENT_STATE);
+    const initial = stateFile.load();
+    // Adopt what the kernel has: nothing is changed; endpoints whose veth vanished while we were down are dropped.
+    const adopted = await dataplane.adopt();
+    const present = new Set(adopted.flatMap((o) => o.localMacs.map((m) => `${o.vni}/${m}`)));
+    const kept = initial.endpoints.filter((e) => present.has(`${e.vni}/${e.mac}`));
+    const vanished = initial.endpoints.filter((e) => !kept.includes(e));
+    if (vanished.length > 0) log.warn({ dropped: vanished.map((e) => e.id) }, 'local endpoints whose interface disappeared while the agent was down are withdrawn');
+    const discovery = await Discovery.create({
+      name: cfg.name,
+      vtep,
+      listen: cfg.listen,
+      seeds: cfg.join,
+      stateDir: cfg.stateDir,
+      clusterKeyFile: cfg.clusterKey,
+      timers: cfg.discovery,
+      log,
+    });
+    const agent = new Agent({
+      settings: { name: cfg.name, vtep, reconcileIntervalMs: cfg.reconcileIntervalMs, ipamSettleMs: cfg.ipamSettleMs, deadAgentHoldMs: cfg.deadAgentHoldMs },
+      log,
+      cluster: discovery,
+      driver: dataplane,
+      probe: vtepAnswers,
+      stateSink: stateFile,
+      initialState: { ...initial, endpoints: kept },
+      store,
+    });
+    await agent.start(vanished);
+    return {
+      agent,
+      discovery,
+      async stop() {
+        await agent.stop();
+        dataplane.close();
+      },
+    };
+  } catch (e) {
+    dataplane.close();
+    store?.close();
+    throw e;
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * Push-pull anti-entropy over a stream protocol: summary (per partition: count, max Lamport, hash) →
+ * digest (versions of the partitions that differ) → push of what the peer lacks + want → records.
+ * Membership rides along. Records relayed this way must carry a valid signature of their owner.
+ */
+import { lpStream } from '@libp2p/utils';
+import { peerIdFromString } from '@libp2p/peer-id';
+import type { PeerId, Stream } from '@libp2p/interface';
+import { countDrop, dialTarget, type DiscoveryContext } from './context.js';
+import type { Member } from './membership.js';
+import type { VxmeshLibp2p } from './node.js';
+import { verifyRecord } from './record-signing.js';
+import { partitionOf, toWire, type TableRecord } from './table.js';
+import { MAX_SYNC_FRAME_BYTES, PROTOCOL_SYNC, WireError, decodeSyncFrame, encode, type MemberInfo, type SyncDigest, type SyncFrame, type WireRecord } from './wire.js';
+import type { RecordKind } from '../core/records.js';
+
+const SYNC_TIMEOUT_MS = 15_000;
+
+export class AntiEntropy {
+  constructor(
+    private readonly ctx: DiscoveryContext,
+    /** Verified records from a sync. */
+    private readonly onRecords: (records: WireRecord[]) => void,
+    /** A sync exchange completed (either side). */
+    private readonly onSynced: () => void,
+  ) {}
+
+  async attach(node: VxmeshLibp2p): Promise<void> {
+    await node.handle(PROTOCOL_SYNC, (stream, conn) => void this.serve(stream, conn.remotePeer.toString()).catch((e: unknown) => this.failed(e, 'serve')), { runOnLimitedConnection: false });
+  }
+
+  private failed(e: unknown, side: string): void {
+    this.ctx.stats.syncFailures++;
+    this.ctx.log.debug({ side, err: String(e) }, 'sync failed');
+  }
+
+  private memberStates(): Array<MemberInfo & { state: Member['state'] }> {
+    return this.ctx.membership.list().map((m) => ({ peerId: m.peerId, name: m.name, vtep: m.vtep, addrs: m.addrs, incarnation: m.incarnation, state: m.state }));
+  }
+
+  async syncWith(m: Pick<Member, 'peerId' | 'addrs'>): Promise<void> {
+    const node = this.ctx.node();
+    if (!node) return;
+    await node.dial(dialTarget(m), { signal: AbortSignal.timeout(3000) });
+    await this.sync(peerIdFromString(m.peerId));
+  }
+
+  /** Initiator side: summary → digest → push (+ want) → records. */
+  async sync(peer: PeerId): Promise<void> {
+    const node = this.ctx.node();
+    if (!node) return;
+    const { table, membership } = this.ctx;
+    const signal = AbortSignal.timeout(SYNC_TIMEOUT_MS);
+    const stream = await node.dialProtocol(peer, PROTOCOL_SYNC, { signal });
+    const lp = lpStream(stream, { maxDataLength: MAX_SYNC_FRAME_BYTES, maxBufferSize: MAX_SYNC_FRAME_BYTES });
+    const read = async <T extends SyncFrame['t']>(t: T): Promise<Extract<SyncFrame, { t: T }>> => {
+      const f = decodeSyncFrame((await lp.read({ signal })).subarray());
+      if (f.t !== t) throw new WireError('t', `expected ${t}, got ${f.t}`);
+      return f as Extract<SyncFrame, { t: T }>;
+    };
+    try {
+      await lp.write(encode({ v: 1, t: 'sync-summary', members: this.memberStates(), partitions: table.summaries() }), { signal });
+      const digest = await read('sync-digest');
+      for (const m of digest.members) membership.learn(m);
+      const { push, want } = this.compare(digest);
+      await lp.write(encode({ v: 1, t: 'sync-push', records: push.map(toWire), want }), { signal });
+      const got = await read('sync-records');
+      await this.mergeVerified(got.records);
+      this.onSynced();
+    } catch (e) {
+      this.failed(e, 'initiate');
+      throw e;
+    } finally {
+      await stream.close().catch(() => undefined);
+    }
+  }
+
+  /** Responder side. */
+  private async serve(stream: Stream, remote: string): Promise<void> {
+    const { table, membership } = this.ctx;
+    const signal = AbortSignal.timeout(SYNC_TIMEOUT_MS);
+    const lp = lpStream(stream, { maxDataLength: MAX_SYNC_FRAME_BYTES, maxBufferSize: MAX_SYNC_FRAME_BYTES });
+    try {
+      const summary = decodeSyncFrame((await lp.read({ signal })).subarray());
+      if (summary.t !== 'sync-summary') throw new WireError('t', 'expected sync-summary');
+      for (const m of summary.members) membership.learn(m);
+      const mine = table.summaries();
+      const versions: SyncDigest['versions'] = {};
+      for (const p of new Set([...Object.keys(mine), ...Object.keys(summary.partitions)])) {
+        const a = mine[p];
+        const b = summary.partitions[p];
+        if (!a || !b || a.count !== b.count || a.max !== b.max || a.hash !== b.hash) versions[p] = table.versions(p);
+      }
+      await lp.write(encode({ v: 1, t: 'sync-digest', members: this.memberStates(), versions }), { signal });
+      const push = decodeSyncFrame((await lp.read({ signal })).subarray());
+      if (push.t !== 'sync-push') throw new WireError('t', 'expected sync-push');
+      await this.mergeVerified(push.records);
+      const records: WireRecord[] = [];
+      for (const [kind, key, owner] of push.want) {
+        const r = table.get(kind, key, owner);
+        if (r) records.push(toWire(r));
+      }
+      await lp.write(encode({ v: 1, t: 'sync-records', records }), { signal });
+      this.onSynced();
+      this.ctx.log.debug({ remote, pushed: push.records.length, sent: records.length }, 'served sync');
+    } finally {
+      await stream.close().catch(() => undefined);
+    }
+  }
+
+  /** What to push (records the peer lacks or holds older) and what to ask for, per differing partition. */
+  private compare(digest: SyncDigest): { push: TableRecord[]; want: Array<[RecordKind, string, string]> } {
+    const push: TableRecord[] = [];
+    const want: Array<[RecordKind, string, string]> = [];
+    for (const [p, theirs] of Object.entries(digest.versions)) {
+      const theirMap = new Map(theirs.map(([kind, key, owner, lamport]) => [`${kind}\u0000${key}\u0000${owner}`, lamport]));
+      const mineInP = this.ctx.table.partition(p);
+      const mineMap = new Map(mineInP.map((r) => [`${r.kind}\u0000${r.key}\u0000${r.owner}`, r]));
+      for (const r of mineInP) {
+        const lam = theirMap.get(`${r.kind}\u0000${r.key}\u0000${r.owner}`);
+        if (lam === undefined || lam < r.lamport) push.push(r);
+      }
+      for (const [kind, key, owner, lamport] of theirs) {
+        const r = mineMap.get(`${kind}\u0000${key}\u0000${owner}`);
+        // Shared records live under one identity whatever the writer: compare against ours too.
+        const sharedMine = partitionOf({ kind, owner }) === '*' ? [...mineMap.values()].find((x) => x.kind === kind && x.key === key) : undefined;
+        const have = r ?? sharedMine;
+        if (!have || have.lamport < lamport || (have.lamport === lamport && have.owner < owner)) want.push([kind, key, owner]);
+      }
+    }
+    return { push, want };
+  }
+
+  /** Merges records relayed by a third party: each must carry a valid signature of its owner. */
+  private async mergeVerified(records: WireRecord[]): Promise<void> {
+    const ok: WireRecord[] = [];
+    for (const r of records) {
+      const have = this.ctx.table.get(r.kind, r.key, r.owner);
+      if (have && (have.lamport > r.lamport || (have.lamport === r.lamport && r.owner !== this.ctx.peerId))) continue; // nothing new: skip the crypto
+      if (await verifyRecord(r)) ok.push(r);
+      else countDrop(this.ctx, 'bad-signature', `${r.kind}/${r.key} of ${r.owner}`);
+    }
+    this.ctx.stats.syncRecordsIn += ok.length;
+    this.onRecords(ok);
+  }
+}

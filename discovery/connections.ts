@@ -1,0 +1,67 @@
+/**
+ * Connections: join through the seeds (dial, then sync with each that answers), keep enough
+ * connections to live members for gossipsub's mesh, anti-entropy with a random live member, and
+ * reconnect attempts to dead or departed members (either may come back).
+ */
+import { dialTarget, shuffle, type DiscoveryContext } from './context.js';
+import { toMultiaddr, type HostPort } from './node.js';
+import type { AntiEntropy } from './anti-entropy.js';
+
+export class Connections {
+  constructor(
+    private readonly ctx: DiscoveryContext,
+    private readonly seeds: HostPort[],
+    private readonly announce: HostPort[],
+    private readonly antiEntropy: AntiEntropy,
+  ) {}
+
+  /** Dials the seeds and syncs with each that answers; returns how many did. */
+  async join(): Promise<number> {
+    let joined = 0;
+    await Promise.all(
+      this.seeds.map(async (s) => {
+        if (this.announce.some((a) => a.host === s.host && a.port === s.port)) return;
+        try {
+          const conn = await this.ctx.node()?.dial(toMultiaddr(s), { signal: AbortSignal.timeout(3000) });
+          if (!conn) return;
+          await this.antiEntropy.sync(conn.remotePeer);
+          joined++;
+        } catch (e) {
+          this.ctx.log.debug({ seed: `${s.host}:${s.port}`, err: String(e) }, 'seed not reachable');
+        }
+      }),
+    );
+    return joined;
+  }
+
+  /** Keeps `targetPeers` connections to live members; rejoins through the seeds when none is live. */
+  async maintain(): Promise<void> {
+    const node = this.ctx.node();
+    if (!node) return;
+    const connected = new Set(node.getConnections().map((c) => c.remotePeer.toString()));
+    const live = this.ctx.membership.others(['alive', 'suspect']);
+    if (live.length === 0 && this.seeds.length > 0) {
+      await this.join();
+      return;
+    }
+    const missing = this.ctx.timers.targetPeers - live.filter((m) => connected.has(m.peerId)).length;
+    if (missing <= 0) return;
+    const candidates = shuffle(live.filter((m) => !connected.has(m.peerId))).slice(0, missing);
+    await Promise.all(candidates.map((m) => node.dial(dialTarget(m), { signal: AbortSignal.timeout(2000) }).catch(() => undefined)));
+  }
+
+  async syncRandom(): Promise<void> {
+    const live = this.ctx.membership.others(['alive']);
+    const m = live[Math.floor(Math.random() * live.length)];
+    if (m) await this.antiEntropy.syncWith(m).catch(() => undefined);
+  }
+
+  async reconnectDead(): Promise<void> {
+    // Dead and departed members: either may come back (a restart after a graceful stop is 'left').
+    const dead = this.ctx.membership.others(['dead', 'left']);
+    const m = dead[Math.floor(Math.random() * dead.length)];
+    if (m) await this.antiEntropy.syncWith(m).catch(() => undefined);
+    // Also retry seeds we have no live connection to: a healed partition may only be reachable so.
+    if (dead.length > 0 && this.ctx.membership.others(['alive']).length === 0) await this.join();
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Discovery's state directory files: the clocks (Lamport time, incarnation) in discovery.json and the
+ * last known table in table.json, each written atomically, at most every 500 ms.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { writeFileAtomic } from '../core/atomic-file.js';
+import type { Logger } from '../core/logger.js';
+import type { ReplicatedTable } from './table.js';
+import { toWire } from './table.js';
+import { checkRecord, type WireRecord } from './wire.js';
+
+export interface PersistedClocks {
+  lamport: number;
+  incarnation: number;
+}
+
+/** Reads what a previous life left; missing or unreadable files mean a first start. Bad records are skipped. */
+export function loadPersisted(stateDir: string): { clocks: PersistedClocks; records: WireRecord[] } {
+  let clocks: PersistedClocks = { lamport: 0, incarnation: 0 };
+  try {
+    const raw = JSON.parse(fs.readFileSync(path.join(stateDir, 'discovery.json'), 'utf8')) as Partial<PersistedClocks>;
+    clocks = { lamport: Number(raw.lamport) || 0, incarnation: Number(raw.incarnation) || 0 };
+  } catch {
+    /* first start */
+  }
+  let records: WireRecord[] = [];
+  try {
+    const raw = JSON.parse(fs.readFileSync(path.join(stateDir, 'table.json'), 'utf8')) as unknown;
+    if (Array.isArray(raw)) {
+      records = raw.flatMap((r, i) => {
+        try {
+          return [checkRecord(r, `table.json[${i}]`)];
+        } catch {
+          return [];
+        }
+      });
+    }
+  } catch {
+    /* first start, or no snapshot */
+  }
+  return { clocks, records };
+}
+
+export class Persistence {
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly stateDir: string,
+    private readonly table: ReplicatedTable,
+    private readonly incarnation: () => number,
+    private readonly log: Logger,
+  ) {}
+
+  /** A write soon (changes arriving together are written once). */
+  schedule(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.persist();
+    }, 500);
+    this.timer.unref();
+  }
+
+  /** Clocks and the table snapshot, each written atomically. Never throws. */
+  persist(): void {
+    const clocks: PersistedClocks = { lamport: this.table.lamport, incarnation: this.incarnation() };
+    try {
+      writeFileAtomic(path.join(this.stateDir, 'discovery.json'), JSON.stringify(clocks));
+      writeFileAtomic(path.join(this.stateDir, 'table.json'), JSON.stringify([...this.table.all()].map(toWire)));
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'cannot persist discovery state');
+    }
+  }
+
+  /** Writes now and stops the timer. */
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.persist();
+  }
+}

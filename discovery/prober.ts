@@ -1,0 +1,119 @@
+/**
+ * SWIM probes: one member per interval in a shuffled round, a direct libp2p ping, then indirect probes
+ * through k other members (and a second direct try), suspicion on silence. A probe that failed while
+ * this process stalled proves nothing and is dropped. Also serves indirect probes for others.
+ */
+import { lpStream } from '@libp2p/utils';
+import type { Stream } from '@libp2p/interface';
+import { dialTarget, shuffle, type DiscoveryContext } from './context.js';
+import { LagMonitor } from './lag-monitor.js';
+import type { Member } from './membership.js';
+import type { VxmeshLibp2p } from './node.js';
+import { PROTOCOL_PROBE, decodeProbeReply, decodeProbeRequest, encode, type MemberMessage } from './wire.js';
+
+export class Prober {
+  private order: string[] = [];
+  private readonly probing = new Set<string>();
+  private readonly lag: LagMonitor;
+
+  constructor(
+    private readonly ctx: DiscoveryContext,
+    private readonly publishMember: (m: MemberMessage) => void,
+  ) {
+    this.lag = new LagMonitor(ctx.timers.probeTimeoutMs / 2);
+  }
+
+  async attach(node: VxmeshLibp2p): Promise<void> {
+    await node.handle(PROTOCOL_PROBE, (stream) => void this.serve(stream).catch(() => undefined));
+  }
+
+  /** The next member of the round (a new shuffled round when one ends). */
+  async probeNext(): Promise<void> {
+    if (this.order.length === 0) this.order = shuffle(this.ctx.membership.others().map((m) => m.peerId));
+    const target = this.order.shift();
+    if (target !== undefined && this.ctx.membership.isLive(target)) await this.probe(target);
+  }
+
+  private async pingOnce(m: Pick<Member, 'peerId' | 'addrs'>, timeoutMs: number): Promise<boolean> {
+    const node = this.ctx.node();
+    if (!node) return false;
+    try {
+      await node.services.ping.ping(dialTarget(m) as Parameters<VxmeshLibp2p['services']['ping']['ping']>[0], { signal: AbortSignal.timeout(timeoutMs) });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** One SWIM probe: direct ping, then indirect through k members; suspect on silence. */
+  async probe(peerId: string): Promise<boolean> {
+    const { membership, timers, stats } = this.ctx;
+    const m = membership.get(peerId);
+    if (!m || this.probing.has(peerId) || !this.ctx.node()) return true;
+    this.probing.add(peerId);
+    const started = performance.now();
+    try {
+      stats.probes++;
+      if (await this.pingOnce(m, timers.probeTimeoutMs)) {
+        membership.ack(peerId);
+        return true;
+      }
+      const helpers = shuffle(membership.others(['alive']).filter((x) => x.peerId !== peerId)).slice(0, timers.indirectChecks);
+      const indirectTimeout = Math.max(200, timers.probeIntervalMs - timers.probeTimeoutMs);
+      const results = await Promise.all([
+        ...helpers.map((h) => this.indirectProbe(h, m, indirectTimeout)),
+        // Keep trying directly meanwhile (a reconnect may succeed).
+        this.pingOnce(m, indirectTimeout),
+      ]);
+      if (results.some(Boolean)) {
+        membership.ack(peerId);
+        return true;
+      }
+      if (this.lag.stalledSince(started)) {
+        this.ctx.log.debug({ peerId }, 'probe inconclusive: this process stalled during it');
+        return true;
+      }
+      stats.probeFailures++;
+      const now = membership.get(peerId);
+      if (now && (now.state === 'alive' || now.state === 'suspect')) {
+        if (membership.suspect(peerId, now.incarnation, this.ctx.peerId)) {
+          this.ctx.log.info({ member: now.name, peerId }, 'probe failed: suspect');
+          this.publishMember({ v: 1, t: 'suspect', peerId, incarnation: now.incarnation, from: this.ctx.peerId });
+        }
+      }
+      return false;
+    } finally {
+      this.probing.delete(peerId);
+    }
+  }
+
+  private async indirectProbe(helper: Member, target: Member, timeoutMs: number): Promise<boolean> {
+    const node = this.ctx.node();
+    if (!node) return false;
+    this.ctx.stats.indirectProbes++;
+    const signal = AbortSignal.timeout(timeoutMs);
+    try {
+      const stream = await node.dialProtocol(dialTarget(helper), PROTOCOL_PROBE, { signal });
+      const lp = lpStream(stream, { maxDataLength: 64 * 1024 });
+      await lp.write(encode({ v: 1, t: 'probe-req', target: target.peerId, addrs: target.addrs }), { signal });
+      const reply = decodeProbeReply((await lp.read({ signal })).subarray());
+      await stream.close().catch(() => undefined);
+      return reply.ok;
+    } catch {
+      return false;
+    }
+  }
+
+  private async serve(stream: Stream): Promise<void> {
+    const lp = lpStream(stream, { maxDataLength: 64 * 1024 });
+    const signal = AbortSignal.timeout(this.ctx.timers.probeIntervalMs * 2);
+    const req = decodeProbeRequest((await lp.read({ signal })).subarray());
+    const ok = await this.pingOnce({ peerId: req.target, addrs: req.addrs }, this.ctx.timers.probeTimeoutMs);
+    await lp.write(encode({ v: 1, t: 'probe-reply', ok }), { signal });
+    await stream.close().catch(() => undefined);
+  }
+
+  stop(): void {
+    this.lag.stop();
+  }
+}

@@ -1,0 +1,34 @@
+/** What discovery shows its users: members, table entries with their owner, and the events it emits. */
+import type { EndpointValue, IpamBlockValue } from '../core/records.js';
+import type { MemberState } from './wire.js';
+
+export interface MemberView {
+  name: string;
+  peerId: string;
+  vtep: string;
+  addrs: string[];
+  incarnation: number;
+  state: MemberState;
+  since: number;
+  lastAck: number;
+  self: boolean;
+}
+
+/** A live record's value with its owner and Lamport time. */
+export interface TableEntry<V> {
+  value: V;
+  owner: string;
+  lamport: number;
+}
+
+export type EndpointEntry = EndpointValue & { owner: string; ownerLive: boolean; local: boolean };
+export type IpamBlockEntry = IpamBlockValue & { owner: string; lamport: number; ownerLive: boolean };
+
+export interface ClusterEvents {
+  /** The table or membership changed (coalesced). */
+  change: [];
+  /** A member changed state: every member as now known. */
+  members: [MemberView[]];
+  /** The first anti-entropy exchange with a member completed. */
+  synced: [];
+}

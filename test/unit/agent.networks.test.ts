@@ -1,0 +1,99 @@
+/** Network definitions with in-memory fakes: VNI precedence, conflicts, create and remove rules. */
+import t from 'tap';
+import { autoVni, Networks, resolveNetworks } from '../../agent/networks.js';
+import { LocalState } from '../../agent/local-state.js';
+import { Overlays } from '../../agent/overlays.js';
+import { ValidationError, NotFoundError } from '../../core/errors.js';
+import { silentLogger } from '../../core/logger.js';
+import type { NetworkValue } from '../../core/records.js';
+import { FakeCluster, FakeOverlay, recordingLog } from '../fixtures/agent-fakes.js';
+
+const net = (name: string, vni: number, subnet = '198.18.1.0/24'): NetworkValue => ({ name, vni, subnet, gateway: subnet.replace('0/24', '1') });
+
+function setup() {
+  const cluster = new FakeCluster('self');
+  const driver = new FakeOverlay();
+  const state = new LocalState({ save: () => undefined }, { version: 1, endpoints: [], ipamBlocks: [] });
+  const log = recordingLog();
+  const networks = new Networks(cluster, driver, new Overlays(driver), state, log);
+  return { cluster, driver, state, log, networks };
+}
+
+t.test('VNI precedence: the smaller (lamport, owner) keeps the VNI, the other is unusable and says why', async (t) => {
+  const counts = { endpoints: () => 0, local: () => 0 };
+  const views = resolveNetworks(
+    [
+      { value: net('late', 5000), owner: 'a', lamport: 7 },
+      { value: net('early', 5000), owner: 'b', lamport: 3 },
+      { value: net('tie-b', 6000), owner: 'b', lamport: 4 },
+      { value: net('tie-a', 6000), owner: 'a', lamport: 4 },
+      { value: net('alone', 7000), owner: 'c', lamport: 9 },
+    ],
+    counts,
+    () => [],
+  );
+  t.equal(views.get('early')?.usable, true);
+  t.equal(views.get('late')?.usable, false);
+  t.match(views.get('late')?.conflicts[0]?.detail, /also used by network early \(which has precedence/);
+  t.equal(views.get('tie-a')?.usable, true, 'same lamport: the smaller owner id wins');
+  t.equal(views.get('tie-b')?.usable, false);
+  t.equal(views.get('alone')?.usable, true);
+  t.same(views.get('alone')?.conflicts, []);
+});
+
+t.test('autoVni is stable per name and moves on when taken', async (t) => {
+  const v = autoVni('blue', new Set());
+  t.equal(autoVni('blue', new Set()), v);
+  t.ok(v >= 4096 && v <= 16777215);
+  t.equal(autoVni('blue', new Set([v])), v + 1);
+});
+
+t.test('create: defaults, idempotent re-create, refusals naming the field', async (t) => {
+  const { networks, cluster } = setup();
+  const n = await networks.create({ name: 'blue', subnet: '198.18.5.0/24' });
+  t.equal(n.gateway, '198.18.5.1', 'gateway defaults to the first address');
+  t.equal(n.vni, autoVni('blue', new Set()));
+  t.equal(cluster.nets.length, 1, 'written to the table');
+  t.same(await networks.create({ name: 'blue', subnet: '198.18.5.0/24' }), n, 'the same definition again is a no-op');
+  await t.rejects(networks.create({ name: 'blue', subnet: '198.18.6.0/24' }), new ValidationError('name', 'network blue exists with subnet 198.18.5.0/24 vni ' + n.vni));
+  await t.rejects(networks.create({ name: 'red', subnet: '198.18.6.0/24', vni: n.vni }), { name: 'ValidationError', field: 'vni' });
+  await t.rejects(networks.create({ name: 'red', subnet: '198.18.6.0/24', mtu: 9000 }), { field: 'mtu', message: /exceeds the largest overlay MTU/ });
+  await t.rejects(networks.create({ name: 'bad name!', subnet: '198.18.6.0/24' }), { name: 'ValidationError', field: 'name' });
+  await t.rejects(networks.create({ name: 'red', subnet: '198.18.6.0/33' }), { name: 'ValidationError', field: 'subnet' });
+  await t.rejects(networks.create({ name: 'red', subnet: '198.18.6.0/24', gateway: '198.18.7.1' }), { name: 'ValidationError', field: 'gateway' });
+  await t.rejects(networks.create(null as never), { name: 'ValidationError', field: 'body' });
+  t.equal(cluster.nets.length, 1, 'nothing refused was written');
+});
+
+t.test('a definition redefined under the same name is reported as a conflict', async (t) => {
+  const { networks, cluster, log } = setup();
+  cluster.remote('network', 'other', net('blue', 5000, '198.18.1.0/24'));
+  t.equal(networks.get('blue').conflicts.length, 0);
+  cluster.remote('network', 'other', net('blue', 5001, '198.18.2.0/24'));
+  const c = networks.get('blue').conflicts;
+  t.equal(c.length, 1);
+  t.match(c[0], { kind: 'definition', detail: /redefined from 198.18.1.0\/24 vni 5000 to 198.18.2.0\/24 vni 5001/ });
+  t.ok(log.lines.some((l) => l.level === 'warn' && l.msg === 'network definition conflict'));
+});
+
+t.test('remove: refused while a live endpoint uses it, allowed once its owner is dead', async (t) => {
+  const { networks, cluster } = setup();
+  await networks.create({ name: 'blue', subnet: '198.18.5.0/24' });
+  cluster.addMember({ peerId: 'h2' });
+  cluster.remote('endpoint', 'h2', { network: 'blue', id: 'e1', mac: '02:42:c6:12:05:02', ip: '198.18.5.2', vtep: '198.51.100.2', host: 'h2' });
+  await t.rejects(networks.remove('blue'), { field: 'network', message: /still has 1 endpoint\(s\) \(e.g. e1 on h2\)/ });
+  cluster.setState('h2', 'dead');
+  await networks.remove('blue');
+  t.throws(() => networks.get('blue'), NotFoundError);
+  t.equal(networks.bySubnet('198.18.5.0/24'), undefined);
+});
+
+t.test('bySubnet: only when exactly one network has the subnet', async (t) => {
+  const { networks, cluster } = setup();
+  cluster.remote('network', 'x', net('a', 5000, '198.18.1.0/24'));
+  cluster.remote('network', 'x', net('b', 5001, '198.18.1.0/24'));
+  cluster.remote('network', 'x', net('c', 5002, '198.18.2.0/24'));
+  t.equal(networks.bySubnet('198.18.1.0/24'), undefined, 'ambiguous');
+  t.equal(networks.bySubnet('198.18.2.0/24')?.name, 'c');
+  t.equal(new Networks(cluster, new FakeOverlay(), new Overlays(new FakeOverlay()), new LocalState({ save: () => undefined }, { version: 1, endpoints: [], ipamBlocks: [] }), silentLogger).list().length, 3);
+});

@@ -1,0 +1,130 @@
+/**
+ * The agent facade and its reconcile decisions, with a fake cluster and a fake kernel: what is handed
+ * to the data plane, when deletions are allowed (never before the first sync after a restart), and
+ * attach/detach all-or-nothing.
+ */
+import t from 'tap';
+import { Agent } from '../../agent/agent.js';
+import type { LocalEndpoint } from '../../agent/local-state.js';
+import { agentParts, FakeCluster, FakeOverlay } from '../fixtures/agent-fakes.js';
+
+const until = async (what: () => boolean, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (!what()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
+
+const BLUE = { name: 'blue', vni: 5000, subnet: '198.18.5.0/24', gateway: '198.18.5.1' };
+const localEp: LocalEndpoint = { id: 'l1', network: 'blue', vni: 5000, netns: 'ns1', ifname: 'eth0', mac: '02:42:c6:12:05:0a', ip: '198.18.5.10', prefix: 24, createdAt: '2026-01-01T00:00:00Z' };
+const remoteEp = (id: string, ip: string, vtep: string) => ({ network: 'blue', id, mac: `02:42:c6:12:05:${Number(ip.split('.')[3]).toString(16).padStart(2, '0')}`, ip, vtep, host: id });
+
+t.test('after a restart: no deletion before the first sync, deletions once it completes', async (t) => {
+  const cluster = new FakeCluster('self', { synced: false });
+  const driver = new FakeOverlay();
+  cluster.remote('network', 'h2', BLUE);
+  const agent = new Agent(agentParts({ cluster, driver, initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }));
+  t.teardown(() => agent.stop());
+  await agent.start();
+  t.ok(cluster.started);
+  t.same(cluster.eps.map((r) => r.value.id), ['l1'], 'the local endpoint is announced again');
+  t.match(driver.reconciles, [{ vni: 5000, allowDelete: false }], 'the start reconcile may add but not delete');
+  t.same(driver.staleRemovals, [], 'no overlay is removed before the first sync');
+  t.equal(agent.status().initialSyncDone, false);
+  cluster.sync();
+  await until(() => driver.reconciles.length >= 2);
+  t.match(driver.reconciles.at(-1), { vni: 5000, allowDelete: true }, 'after the first sync deletions are allowed');
+  await until(() => driver.staleRemovals.length >= 1);
+  t.equal(agent.status().initialSyncDone, true);
+});
+
+t.test('a cluster already synced (no seeds) deletes from the first run', async (t) => {
+  const cluster = new FakeCluster('self');
+  const driver = new FakeOverlay();
+  cluster.remote('network', 'h2', BLUE);
+  driver.overlays.set(7777, { vni: 7777, subnet: '198.18.7.0/24' });
+  const agent = new Agent(agentParts({ cluster, driver, initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }));
+  t.teardown(() => agent.stop());
+  await agent.start();
+  t.match(driver.reconciles, [{ vni: 5000, allowDelete: true }]);
+  t.same(driver.staleRemovals, [[7777]], 'an overlay no local endpoint uses is removed');
+});
+
+t.test('the data plane gets the live remotes; a dead member with a silent VTEP is withdrawn, with an answering one held', async (t) => {
+  const cluster = new FakeCluster('self');
+  const driver = new FakeOverlay();
+  const answers = true;
+  cluster.remote('network', 'h2', BLUE);
+  cluster.addMember({ peerId: 'h2', vtep: '198.51.100.2' });
+  cluster.addMember({ peerId: 'h3', vtep: '198.51.100.3' });
+  cluster.remote('endpoint', 'h2', remoteEp('r2', '198.18.5.2', '198.51.100.2'));
+  cluster.remote('endpoint', 'h3', remoteEp('r3', '198.18.5.3', '198.51.100.3'));
+  const agent = new Agent(agentParts({ cluster, driver, probe: (vtep) => Promise.resolve(vtep === '198.51.100.2' ? answers : false), initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }));
+  t.teardown(() => agent.stop());
+  await agent.start();
+  const last = () => (driver.reconciles.at(-1)?.remotes ?? []).map((r) => r.ip).sort();
+  t.same(last(), ['198.18.5.2', '198.18.5.3']);
+  cluster.setState('h3', 'dead');
+  await until(() => last().length === 1);
+  t.same(last(), ['198.18.5.2'], 'h3 does not answer: withdrawn');
+  cluster.setState('h2', 'dead');
+  await new Promise((r) => setTimeout(r, 100));
+  t.same(last(), ['198.18.5.2'], 'h2 answers: held');
+  t.equal(agent.endpoints().find((e) => e.id === 'r2')?.status, 'held');
+  t.equal(agent.endpoints().find((e) => e.id === 'r3')?.status, 'suspended');
+  t.equal(agent.peers().find((p) => p.peerId === 'h2')?.dataplaneHeld, true);
+});
+
+t.test('a remote endpoint with a local endpoint\'s IP is left out and counted', async (t) => {
+  const cluster = new FakeCluster('self');
+  const driver = new FakeOverlay();
+  cluster.remote('network', 'h2', BLUE);
+  cluster.addMember({ peerId: 'h2', vtep: '198.51.100.2' });
+  cluster.remote('endpoint', 'h2', remoteEp('dup', localEp.ip, '198.51.100.2'));
+  const agent = new Agent(agentParts({ cluster, driver, initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }));
+  t.teardown(() => agent.stop());
+  await agent.start();
+  t.same(driver.reconciles.at(-1)?.remotes, []);
+  t.equal(agent.counters.endpointConflicts, 1);
+});
+
+t.test('attach and detach through the facade: kernel, table and state move together', async (t) => {
+  const cluster = new FakeCluster('self');
+  const driver = new FakeOverlay();
+  const parts = agentParts({ cluster, driver });
+  const agent = new Agent(parts);
+  t.teardown(() => agent.stop());
+  await agent.start();
+  await agent.createNetwork({ name: 'blue', subnet: '198.18.5.0/24', vni: 5000 });
+  const ep = await agent.attach({ network: 'blue', netns: 'ns1' });
+  t.match(ep, { network: 'blue', vni: 5000, ifname: 'eth0', prefix: 24 });
+  t.ok(driver.overlays.has(5000), 'overlay ensured');
+  t.ok(driver.veths.has(`5000/${ep.mac}`), 'veth created');
+  t.same(cluster.eps.map((r) => r.value), [{ network: 'blue', id: ep.id, mac: ep.mac, ip: ep.ip, vtep: '198.51.100.1', host: 'h1' }], 'announced with our VTEP');
+  t.same(parts.saved.at(-1)?.endpoints.map((e) => e.id), [ep.id], 'persisted');
+  t.equal(await agent.attach({ network: 'blue', netns: 'ns1' }).then((e) => e.id), ep.id, 'the same attach again returns the same endpoint');
+  await t.rejects(agent.attach({ network: 'blue', netns: 'ns2', ip: ep.ip }), { name: 'ValidationError', field: 'ip' });
+  await agent.detach({ network: 'blue', netns: 'ns1' });
+  t.equal(driver.veths.size, 0);
+  t.equal(driver.overlays.has(5000), false, 'the last endpoint gone: overlay removed');
+  t.same(cluster.eps, []);
+  t.same(parts.saved.at(-1)?.endpoints, []);
+  await t.rejects(agent.detach({ network: 'blue', netns: 'ns1' }), { name: 'NotFoundError', field: 'netns' });
+});
+
+t.test('a failed attach leaves nothing behind and gives the address back', async (t) => {
+  const cluster = new FakeCluster('self');
+  const driver = new FakeOverlay();
+  const agent = new Agent(agentParts({ cluster, driver }));
+  t.teardown(() => agent.stop());
+  await agent.start();
+  await agent.createNetwork({ name: 'blue', subnet: '198.18.5.0/24', vni: 5000 });
+  driver.failAttach = new Error('EEXIST');
+  await t.rejects(agent.attach({ network: 'blue', netns: 'ns1', ip: '198.18.5.20' }), /EEXIST/);
+  t.same(agent.localEndpoints(), []);
+  t.same(cluster.eps, [], 'nothing announced');
+  driver.failAttach = undefined;
+  const ep = await agent.attach({ network: 'blue', netns: 'ns1', ip: '198.18.5.20' });
+  t.equal(ep.ip, '198.18.5.20', 'the address is free again');
+});
