@@ -71,6 +71,8 @@ interface Setting {
   flag: string;
   env: string;
   parse(v: unknown, where: string): unknown;
+  /** A boolean: on the command line `--flag`, `--no-flag` or `--flag=true|false`. */
+  boolean?: true;
 }
 
 const str = (pattern: RegExp, what: string) => (v: unknown, where: string) => {
@@ -127,8 +129,8 @@ export const SETTINGS: Setting[] = [
   { key: 'ipamSettleMs', flag: 'ipam-settle-ms', env: 'VXMESH_IPAM_SETTLE_MS', parse: num(0, 600_000) },
   { key: 'deadAgentHoldMs', flag: 'dead-agent-hold-ms', env: 'VXMESH_DEAD_AGENT_HOLD_MS', parse: num(0, 7 * 24 * 3_600_000) },
   { key: 'pluginDir', flag: 'plugin-dir', env: 'VXMESH_PLUGIN_DIR', parse: str(/^\/.*/, 'an absolute path') },
-  { key: 'dockerPlugin', flag: 'docker-plugin', env: 'VXMESH_DOCKER_PLUGIN', parse: bool },
-  { key: 'dockerSync', flag: 'docker-sync', env: 'VXMESH_DOCKER_SYNC', parse: bool },
+  { key: 'dockerPlugin', flag: 'docker-plugin', env: 'VXMESH_DOCKER_PLUGIN', parse: bool, boolean: true },
+  { key: 'dockerSync', flag: 'docker-sync', env: 'VXMESH_DOCKER_SYNC', parse: bool, boolean: true },
   {
     key: 'dockerHost', flag: 'docker-host', env: 'VXMESH_DOCKER_HOST', parse: (v, w) => {
       if (typeof v !== 'string' || !/^(unix:\/\/)?\/.+/.test(v)) throw new ValidationError(w, `must be a unix socket path (unix:///run/docker.sock), got ${JSON.stringify(v)}`);

@@ -9,114 +9,17 @@ import fs from 'node:fs';
 import { DEFAULT_NETNS_PREFIX, DEFAULT_VXLAN_PORT } from '../core/defaults.js';
 import { KernelError, NotFoundError, ValidationError } from '../core/errors.js';
 import { createNetns, deleteNetns, listNetns, netnsExists, netnsPath, openNetns } from './netns.js';
-import { BRIDGE_NAME, hostVethName, macFromHostVethName, overlayNetnsName, vniFromNetnsName, vxlanName } from './names.js';
+import { BRIDGE_NAME, hostVethName, overlayNetnsName, vniFromNetnsName, vxlanName } from './names.js';
 import { RtnlSocket } from './netlink/socket.js';
-import { Rtnl, type FdbEntry, type Link, type NeighEntry } from './netlink/rtnl.js';
+import { Rtnl, type Link, type NeighOp } from './netlink/rtnl.js';
 import { planReconcile, planSize, type RemoteEndpoint } from './reconcile-plan.js';
-import type { BulkMessage } from './netlink/socket.js';
-import { NLM_F_CREATE, NLM_F_REPLACE, RTM_DELNEIGH, RTM_NEWNEIGH } from './netlink/constants.js';
-import { fdbDeleteBody, fdbReplaceBody, neighDeleteBody, neighReplaceBody } from './netlink/neigh-fast.js';
-import { type Cidr, ipv4ToString, isIPv4, isVtepAddress, prefixMask, parseCidr, parseIfName, parseIPv4, parseMac, parseMtu, parsePort, parseVni, requireHostIn } from '../core/addresses.js';
+import { buildOverlay, describeOverlay, type Overlay } from './overlay.js';
+import { validateRemotes } from './remotes.js';
+import type { AttachResult, AttachSpec, DataplaneOptions, NetworkSpec, OverlayInfo, OverlayTables, ReconcileResult } from './types.js';
+import { type Cidr, ipv4ToString, prefixMask, parseCidr, parseIfName, parseIPv4, parseMac, parseMtu, parsePort, parseVni, requireHostIn } from '../core/addresses.js';
 
 export type { RemoteEndpoint } from './reconcile-plan.js';
-
-export interface DataplaneOptions {
-  /** Prefix of overlay namespace names (`<prefix><vni>`). Default `vx-`. */
-  prefix?: string;
-  /** The host namespace (name or path) where VXLAN sockets live. Default: this process's. */
-  hostNetns?: string;
-  /** This host's VTEP address (must be assigned to an interface in the host namespace). */
-  vtep: string;
-  /** Underlay device name in the host namespace; default: the device that holds the VTEP address. */
-  underlayDev?: string;
-  /** VXLAN UDP port. Default 4789. */
-  vxlanPort?: number;
-}
-
-export interface NetworkSpec {
-  vni: number;
-  subnet: string;
-  /** Gateway address; assigned to br0 on every host (an anycast gateway) when given. */
-  gateway?: string;
-  /** Overlay MTU; default and maximum: underlay MTU − 50 (IPv4) / − 70 (IPv6). */
-  mtu?: number;
-}
-
-export interface OverlayInfo {
-  vni: number;
-  netns: string;
-  mtu: number;
-  subnet?: string;
-  gateway?: string;
-  vxlan?: Link;
-  bridge?: Link;
-  /** Local endpoints: MACs of the host-end veths on br0. */
-  localMacs: string[];
-}
-
-export interface AttachSpec {
-  vni: number;
-  /** Container namespace, by `ip netns` name or by path. */
-  netns: string;
-  /** Interface name inside the container namespace. Default `eth0`. */
-  ifname?: string;
-  mac: string;
-  /** Address, `a.b.c.d` or `a.b.c.d/n` (n must equal the subnet's prefix). */
-  ip: string;
-  /** Default route via this address (inside the subnet). */
-  gateway?: string;
-  /**
-   * false: only create the veth (container end named `ifname`, with MAC and MTU, down, no address) —
-   * for Docker, which moves the interface into the container and configures it itself. Default true.
-   */
-  configure?: boolean;
-}
-
-export interface AttachResult {
-  vni: number;
-  mac: string;
-  ip: string;
-  prefix: number;
-  ifname: string;
-  hostIfname: string;
-  mtu: number;
-  /** false when an identical attachment already existed (nothing was changed). */
-  created: boolean;
-}
-
-export interface ReconcileError {
-  object: string;
-  errno: string;
-  message: string;
-}
-
-export interface ReconcileResult {
-  vni: number;
-  fdbReplaced: number;
-  fdbDeleted: number;
-  masterDeleted: number;
-  neighReplaced: number;
-  neighDeleted: number;
-  /** Total writes that succeeded. 0 means the kernel already matched. */
-  changes: number;
-  errors: ReconcileError[];
-}
-
-export interface OverlayTables {
-  vni: number;
-  netns: string;
-  vxlanIndex: number;
-  fdb: FdbEntry[];
-  neighbours: NeighEntry[];
-}
-
-interface Overlay {
-  vni: number;
-  netns: string;
-  fd: number;
-  rtnl: Rtnl;
-  spec: { subnet: Cidr; gateway?: string; mtu: number };
-}
+export type { AttachResult, AttachSpec, DataplaneOptions, NetworkSpec, OverlayInfo, OverlayTables, ReconcileError, ReconcileResult } from './types.js';
 
 export class Dataplane {
   readonly prefix: string;
@@ -221,8 +124,8 @@ export class Dataplane {
       if (fresh) createNetns(name);
       try {
         const o = this.openOverlay(v.vni, { subnet: v.subnet, gateway: v.gateway, mtu });
-        await this.buildOverlay(o, underlayIndex);
-        return await this.describe(o);
+        await buildOverlay(o, this.hostRtnl(), { vtep: this.vtep, port: this.vxlanPort, underlayIndex });
+        return await describeOverlay(o);
       } catch (err) {
         if (fresh) this.destroyOverlayNamespace(v.vni);
         throw err;
@@ -246,62 +149,6 @@ export class Dataplane {
   private closeOverlay(o: Overlay): void {
     o.rtnl.sock.close();
     fs.closeSync(o.fd);
-  }
-
-  private async buildOverlay(o: Overlay, underlayIndex: number | undefined): Promise<void> {
-    const r = o.rtnl;
-    const { mtu, gateway, subnet } = o.spec;
-    const lo = await r.linkByName('lo');
-    if (lo && !lo.up) await r.setLink(lo.index, { up: true }, 'lo');
-
-    let br = await r.linkByName(BRIDGE_NAME);
-    if (br && br.kind !== 'bridge') throw new ValidationError('vni', `${o.netns} has a ${BRIDGE_NAME} that is not a bridge`);
-    if (!br) {
-      await r.createBridge(BRIDGE_NAME, mtu);
-      br = await r.linkByName(BRIDGE_NAME);
-    }
-    if (!br) throw new KernelError('ENODEV', `bridge ${BRIDGE_NAME} in ${o.netns}`, 'create');
-    if (br.mtu !== mtu) await r.setLink(br.index, { mtu }, `bridge ${BRIDGE_NAME}`);
-    if (gateway !== undefined) await r.addAddress(br.index, gateway, subnet.prefix, `gateway ${gateway}/${subnet.prefix} on ${BRIDGE_NAME}`);
-
-    const vxName = vxlanName(o.vni);
-    let vx = await r.linkByName(vxName);
-    const wrong =
-      vx &&
-      (vx.kind !== 'vxlan' || vx.vxlan?.vni !== o.vni || vx.vxlan.local !== this.vtep || vx.vxlan.port !== this.vxlanPort ||
-        vx.vxlan.learning || !vx.vxlan.proxy || (underlayIndex !== undefined && vx.vxlan.underlayIndex !== underlayIndex));
-    if (vx && wrong) {
-      // Config changed (e.g. a new VTEP address): the device must be recreated; entries follow on reconcile.
-      await r.deleteLink(vx.index, `vxlan ${vxName}`);
-      vx = undefined;
-    }
-    if (!vx) {
-      // Created by the host namespace's socket, so the UDP socket lives there; placed straight into the overlay.
-      await this.hostRtnl().createVxlan({ name: vxName, vni: o.vni, local: this.vtep, port: this.vxlanPort, underlayIndex, mtu, netnsFd: o.fd });
-      vx = await r.linkByName(vxName);
-    }
-    if (!vx) throw new KernelError('ENODEV', `vxlan ${vxName} in ${o.netns}`, 'create');
-    if (vx.mtu !== mtu) await r.setLink(vx.index, { mtu }, `vxlan ${vxName}`);
-    if (vx.master !== br.index) await r.setLink(vx.index, { master: br.index }, `vxlan ${vxName}`);
-    await r.setBridgePortLearning(vx.index, false, `vxlan ${vxName}`);
-    if (!vx.up) await r.setLink(vx.index, { up: true }, `vxlan ${vxName}`);
-    if (!br.up) await r.setLink(br.index, { up: true }, `bridge ${BRIDGE_NAME}`);
-  }
-
-  private async describe(o: Overlay): Promise<OverlayInfo> {
-    const links = await o.rtnl.links();
-    const br = links.find((l) => l.name === BRIDGE_NAME);
-    const vx = links.find((l) => l.name === vxlanName(o.vni));
-    return {
-      vni: o.vni,
-      netns: o.netns,
-      mtu: vx?.mtu ?? o.spec.mtu,
-      subnet: o.spec.subnet.text,
-      gateway: o.spec.gateway,
-      vxlan: vx,
-      bridge: br,
-      localMacs: links.filter((l) => br && l.master === br.index).map((l) => macFromHostVethName(l.name)).filter((m): m is string => m !== undefined),
-    };
   }
 
   private overlay(vni: number): Overlay {
@@ -395,41 +242,6 @@ export class Dataplane {
     });
   }
 
-  /** MAC of an interface in a namespace (how the CLI finds which endpoint `--netns X --ifname Y` is). */
-  async macOf(netns: string, ifname: string): Promise<string | undefined> {
-    const fd = openNetns(netns, 'netns');
-    const r = new Rtnl(RtnlSocket.open(fd));
-    try {
-      return (await r.linkByName(parseIfName(ifname)))?.mac;
-    } finally {
-      r.sock.close();
-      fs.closeSync(fd);
-    }
-  }
-
-  /** Validates a desired set: formats, duplicates, and no entry pointing at this host. */
-  static validateRemotes(desired: RemoteEndpoint[], localVtep?: string): RemoteEndpoint[] {
-    if (!Array.isArray(desired)) throw new ValidationError('endpoints', 'must be an array');
-    const byMac = new Map<string, RemoteEndpoint>();
-    const byIp = new Map<string, string>();
-    desired.forEach((e, i) => {
-      if (e === null || typeof e !== 'object') throw new ValidationError(`endpoints[${i}]`, 'must be an object');
-      const mac = parseMac(e.mac, `endpoints[${i}].mac`);
-      if (!isIPv4(e.ip)) parseIPv4(e.ip, `endpoints[${i}].ip`);
-      if (!isVtepAddress(e.vtep)) {
-        throw new ValidationError(`endpoints[${i}].vtep`, `invalid VTEP address ${JSON.stringify(e.vtep)}`);
-      }
-      if (localVtep !== undefined && e.vtep === localVtep) throw new ValidationError(`endpoints[${i}].vtep`, `${e.vtep} is this host's own VTEP`);
-      const prior = byMac.get(mac);
-      if (prior && (prior.ip !== e.ip || prior.vtep !== e.vtep)) throw new ValidationError(`endpoints[${i}].mac`, `${mac} appears twice with different data`);
-      const ipOwner = byIp.get(e.ip);
-      if (ipOwner !== undefined && ipOwner !== mac) throw new ValidationError(`endpoints[${i}].ip`, `${e.ip} is claimed by both ${ipOwner} and ${mac}`);
-      byMac.set(mac, { mac, ip: e.ip, vtep: e.vtep });
-      byIp.set(e.ip, mac);
-    });
-    return [...byMac.values()];
-  }
-
   /**
    * Makes the VXLAN device's fdb and neighbour tables equal to `desired` (the remote endpoints) with
    * the fewest writes. Failed writes are reported in `errors`; everything else is still applied, so
@@ -437,7 +249,7 @@ export class Dataplane {
    */
   async reconcile(vniIn: number, desiredIn: RemoteEndpoint[], opts: { allowDelete?: boolean } = {}): Promise<ReconcileResult> {
     const vni = parseVni(vniIn);
-    const desired = Dataplane.validateRemotes(desiredIn, this.vtep);
+    const desired = validateRemotes(desiredIn, this.vtep);
     const o = this.overlay(vni);
     return this.withLock(vni, async () => {
       const vx = await o.rtnl.linkByName(vxlanName(vni));
@@ -453,18 +265,14 @@ export class Dataplane {
       const result: ReconcileResult = { vni, fdbReplaced: 0, fdbDeleted: 0, masterDeleted: 0, neighReplaced: 0, neighDeleted: 0, changes: 0, errors: [] };
       if (planSize(plan) === 0) return result;
       type Counter = 'fdbReplaced' | 'fdbDeleted' | 'masterDeleted' | 'neighReplaced' | 'neighDeleted';
-      const ops: Array<{ counter: Counter; object: string; msg: BulkMessage }> = [];
-      const del = (counter: Counter, object: string, type: number, body: Buffer) => ops.push({ counter, object, msg: { type, flags: 0, body } });
-      const put = (counter: Counter, object: string, type: number, body: Buffer) =>
-        ops.push({ counter, object, msg: { type, flags: NLM_F_CREATE | NLM_F_REPLACE, body } });
-      const ix = vx.index;
+      const ops: Array<{ counter: Counter; object: string; op: NeighOp }> = [];
       // Withdraw first (ARP answers, then forwarding), then program; replace never needs a delete.
-      for (const ip of plan.neighDelete) del('neighDeleted', `neighbour ${ip}`, RTM_DELNEIGH, neighDeleteBody(ix, ip));
-      for (const d of plan.fdbDelete) del('fdbDeleted', `fdb ${d.mac}${d.dst ? ` dst ${d.dst}` : ''}`, RTM_DELNEIGH, fdbDeleteBody(ix, d.mac, false, d.dst));
-      for (const mac of plan.masterDelete) del('masterDeleted', `fdb ${mac} master`, RTM_DELNEIGH, fdbDeleteBody(ix, mac, true));
-      for (const f of plan.fdbReplace) put('fdbReplaced', `fdb ${f.mac} dst ${f.dst}`, RTM_NEWNEIGH, fdbReplaceBody(ix, f.mac, f.dst));
-      for (const n of plan.neighReplace) put('neighReplaced', `neighbour ${n.ip} lladdr ${n.mac}`, RTM_NEWNEIGH, neighReplaceBody(ix, n.ip, n.mac));
-      const errnos = await o.rtnl.sock.bulk(ops.map((op) => op.msg));
+      for (const ip of plan.neighDelete) ops.push({ counter: 'neighDeleted', object: `neighbour ${ip}`, op: { op: 'neigh-delete', ip } });
+      for (const d of plan.fdbDelete) ops.push({ counter: 'fdbDeleted', object: `fdb ${d.mac}${d.dst ? ` dst ${d.dst}` : ''}`, op: { op: 'fdb-delete', mac: d.mac, dst: d.dst } });
+      for (const mac of plan.masterDelete) ops.push({ counter: 'masterDeleted', object: `fdb ${mac} master`, op: { op: 'fdb-delete', mac, master: true } });
+      for (const f of plan.fdbReplace) ops.push({ counter: 'fdbReplaced', object: `fdb ${f.mac} dst ${f.dst}`, op: { op: 'fdb-replace', mac: f.mac, dst: f.dst } });
+      for (const n of plan.neighReplace) ops.push({ counter: 'neighReplaced', object: `neighbour ${n.ip} lladdr ${n.mac}`, op: { op: 'neigh-replace', ip: n.ip, mac: n.mac } });
+      const errnos = await o.rtnl.applyNeighbours(vx.index, ops.map((x) => x.op));
       errnos.forEach((errno, i) => {
         const { counter, object } = ops[i] as (typeof ops)[number];
         // Deleting what is already gone is success: the goal state holds.
@@ -533,7 +341,7 @@ export class Dataplane {
           o.spec.gateway = addr.ip;
         }
       }
-      out.push(await this.describe(o));
+      out.push(await describeOverlay(o));
     }
     return out;
   }

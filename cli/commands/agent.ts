@@ -1,7 +1,7 @@
 /** `vxmesh agent`: the daemon. */
-import { loadConfig, SETTINGS } from '../../daemon/config.js';
+import { loadConfig, SETTINGS, type AgentConfig } from '../../daemon/config.js';
 import { runDaemon } from '../../daemon/run.js';
-import { parseFlags, UsageError, type Command } from '../support.js';
+import { expandBooleanFlags, parseFlags, UsageError, type Command } from '../support.js';
 
 const usage = `Usage: vxmesh agent [--config FILE] [--name NAME] [--vtep IP] [--underlay-dev IFNAME]
                     [--listen HOST:PORT] [--join HOST:PORT[,HOST:PORT...]] [--cluster-key FILE]
@@ -28,8 +28,9 @@ Options:
   --log-level LEVEL        trace|debug|info|warn|error|fatal|silent (default info)
   --reconcile-interval-ms N, --ipam-settle-ms N, --dead-agent-hold-ms N   tuning (see docs/operations.md)
   --plugin-dir DIR         Docker plugin socket directory (default /run/docker/plugins)
-  --docker-plugin BOOL     serve the Docker network + IPAM driver (default true; see docs/docker.md)
-  --docker-sync BOOL       create the Docker network on the local engine for every vxmesh network
+  --[no-]docker-plugin     serve the Docker network + IPAM driver (default on; see docs/docker.md)
+  --[no-]docker-sync       create the Docker network on the local engine for every vxmesh network
+                           (default off; boolean flags also take =true or =false)
   --docker-host PATH       the local engine's API socket for --docker-sync (default /run/docker.sock)
   --store etcd://HOST:PORT[,HOST:PORT...]
                            optional etcd store: network definitions and addresses by compare-and-swap
@@ -39,20 +40,27 @@ Options:
 
 Stops on SIGTERM/SIGINT: leaves the cluster, closes its sockets, and leaves all kernel state in place.`;
 
+/** The agent's command line (with the environment and the config file) → its configuration. */
+export function parseAgentArgs(argv: string[], env: NodeJS.ProcessEnv): AgentConfig | 'help' {
+  const options: Record<string, { type: 'string' }> = { config: { type: 'string' } };
+  for (const s of SETTINGS) options[s.flag] = { type: 'string' };
+  const booleans = SETTINGS.filter((s) => s.boolean).map((s) => s.flag);
+  const { values, positionals } = parseFlags(expandBooleanFlags(argv, booleans), options, false);
+  if (values.help) return 'help';
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  return loadConfig({ flags: values as Record<string, string | undefined>, env });
+}
+
 export const agentCommand: Command = {
   name: 'agent',
   summary: 'run the agent (daemon) of this host',
   usage,
   async run(ctx) {
-    const options: Record<string, { type: 'string' }> = { config: { type: 'string' } };
-    for (const s of SETTINGS) options[s.flag] = { type: 'string' };
-    const { values, positionals } = parseFlags(ctx.argv, options, false);
-    if (values.help) {
+    const cfg = parseAgentArgs(ctx.argv, process.env);
+    if (cfg === 'help') {
       ctx.out(usage);
       return 0;
     }
-    if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    const cfg = loadConfig({ flags: values as Record<string, string | undefined>, env: process.env });
     await runDaemon(cfg);
     return 0;
   },

@@ -9,7 +9,7 @@ import {
 } from './codec.js';
 import * as C from './constants.js';
 import type { RtnlSocket } from './socket.js';
-import { parseNeighPayload } from './neigh-fast.js';
+import { fdbDeleteBody, fdbReplaceBody, neighDeleteBody, neighReplaceBody, parseNeighPayload } from './neigh-fast.js';
 
 export { ipv6ToBytes } from './codec.js';
 
@@ -305,23 +305,6 @@ export class Rtnl {
     return out;
   }
 
-  /** `bridge fdb replace MAC dev IF dst VTEP self permanent`. */
-  replaceFdb(ifindex: number, mac: string, dst: string, what = `fdb ${mac} dst ${dst}`): Promise<unknown> {
-    const attrs: Attr[] = [
-      { type: C.NDA_LLADDR, value: macToBytes(mac) },
-      { type: C.NDA_DST, value: dst.includes(':') ? ipv6ToBytes(dst) : ipv4ToBytes(dst) },
-    ];
-    return this.sock.request(C.RTM_NEWNEIGH, C.NLM_F_CREATE | C.NLM_F_REPLACE, [encodeNdMsg({ family: C.AF_BRIDGE, ifindex, state: C.NUD_PERMANENT, flags: C.NTF_SELF, type: 0 }), encodeAttrs(attrs)], { what, op: 'replace' });
-  }
-
-  /** Deletes an fdb entry: `self` (the vxlan table; with `dst` only that remote) or `master` (the bridge's). */
-  deleteFdb(ifindex: number, mac: string, opts: { master?: boolean; dst?: string }, what = `fdb ${mac}`): Promise<unknown> {
-    const attrs: Attr[] = [{ type: C.NDA_LLADDR, value: macToBytes(mac) }];
-    if (opts.dst) attrs.push({ type: C.NDA_DST, value: opts.dst.includes(':') ? ipv6ToBytes(opts.dst) : ipv4ToBytes(opts.dst) });
-    const flags = opts.master ? C.NTF_MASTER : C.NTF_SELF;
-    return this.sock.request(C.RTM_DELNEIGH, 0, [encodeNdMsg({ family: C.AF_BRIDGE, ifindex, state: 0, flags, type: 0 }), encodeAttrs(attrs)], { what, op: 'delete' });
-  }
-
   /** IPv4 neighbour entries of one device, filtered in the kernel by NDA_IFINDEX. */
   async neighbours(ifindex: number): Promise<NeighEntry[]> {
     const msgs = await this.sock.dump(C.RTM_GETNEIGH, [encodeNdMsg({ family: C.AF_INET, ifindex: 0, state: 0, flags: 0, type: 0 }), encodeAttrs([{ type: C.NDA_IFINDEX, value: u32(ifindex) }])], { what: `neighbours of link #${ifindex}`, op: 'dump' });
@@ -335,19 +318,38 @@ export class Rtnl {
     return out;
   }
 
-  /** `ip neigh replace IP lladdr MAC dev IF nud permanent`. */
-  replaceNeighbour(ifindex: number, ip: string, mac: string, what = `neighbour ${ip} lladdr ${mac}`): Promise<unknown> {
-    const attrs: Attr[] = [
-      { type: C.NDA_DST, value: ipv4ToBytes(ip) },
-      { type: C.NDA_LLADDR, value: macToBytes(mac) },
-    ];
-    return this.sock.request(C.RTM_NEWNEIGH, C.NLM_F_CREATE | C.NLM_F_REPLACE, [encodeNdMsg({ family: C.AF_INET, ifindex, state: C.NUD_PERMANENT, flags: 0, type: 0 }), encodeAttrs(attrs)], { what, op: 'replace' });
-  }
-
-  deleteNeighbour(ifindex: number, ip: string, what = `neighbour ${ip}`): Promise<unknown> {
-    return this.sock.request(C.RTM_DELNEIGH, 0, [encodeNdMsg({ family: C.AF_INET, ifindex, state: 0, flags: 0, type: 0 }), encodeAttrs([{ type: C.NDA_DST, value: ipv4ToBytes(ip) }])], { what, op: 'delete' });
+  /**
+   * fdb and neighbour writes on one device, in bulk (many per sendmsg). Returns, per operation, the
+   * errno name it failed with, or undefined when it was applied. Replace never needs a delete first.
+   */
+  applyNeighbours(ifindex: number, ops: NeighOp[]): Promise<Array<string | undefined>> {
+    const flagsReplace = C.NLM_F_CREATE | C.NLM_F_REPLACE;
+    return this.sock.bulk(
+      ops.map((op) => {
+        switch (op.op) {
+          case 'fdb-replace':
+            return { type: C.RTM_NEWNEIGH, flags: flagsReplace, body: fdbReplaceBody(ifindex, op.mac, op.dst) };
+          case 'fdb-delete':
+            return { type: C.RTM_DELNEIGH, flags: 0, body: fdbDeleteBody(ifindex, op.mac, op.master === true, op.dst) };
+          case 'neigh-replace':
+            return { type: C.RTM_NEWNEIGH, flags: flagsReplace, body: neighReplaceBody(ifindex, op.ip, op.mac) };
+          case 'neigh-delete':
+            return { type: C.RTM_DELNEIGH, flags: 0, body: neighDeleteBody(ifindex, op.ip) };
+        }
+      }),
+    );
   }
 }
+
+/** One fdb or neighbour write of {@link Rtnl.applyNeighbours}. */
+export type NeighOp =
+  /** `bridge fdb replace MAC dev IF dst VTEP self permanent` */
+  | { op: 'fdb-replace'; mac: string; dst: string }
+  /** an fdb delete: `self` (the vxlan table; with `dst` only that remote) or `master` (the bridge's) */
+  | { op: 'fdb-delete'; mac: string; dst?: string; master?: boolean }
+  /** `ip neigh replace IP lladdr MAC dev IF nud permanent` */
+  | { op: 'neigh-replace'; ip: string; mac: string }
+  | { op: 'neigh-delete'; ip: string };
 
 export function nudName(state: number): string {
   const names = C.NUD_NAMES.filter(([bit]) => state & bit).map(([, n]) => n);

@@ -1,0 +1,76 @@
+/**
+ * One network's overlay namespace: `br0` (the network's MTU, the gateway address), `vxlan<vni>`
+ * (learning off, proxy ARP on, created from the host namespace so its UDP socket stays there) as a
+ * port of the bridge. Built idempotently: what exists and is right is kept, what is wrong is repaired.
+ */
+import { KernelError, ValidationError } from '../core/errors.js';
+import type { Cidr } from '../core/addresses.js';
+import { BRIDGE_NAME, macFromHostVethName, vxlanName } from './names.js';
+import type { Rtnl } from './netlink/rtnl.js';
+import type { OverlayInfo } from './types.js';
+
+/** An overlay namespace opened by this process: its fd, its netlink socket and its network's spec. */
+export interface Overlay {
+  vni: number;
+  netns: string;
+  fd: number;
+  rtnl: Rtnl;
+  spec: { subnet: Cidr; gateway?: string; mtu: number };
+}
+
+export async function buildOverlay(o: Overlay, host: Rtnl, vxlan: { vtep: string; port: number; underlayIndex?: number }): Promise<void> {
+const { underlayIndex } = vxlan;
+  const r = o.rtnl;
+  const { mtu, gateway, subnet } = o.spec;
+  const lo = await r.linkByName('lo');
+  if (lo && !lo.up) await r.setLink(lo.index, { up: true }, 'lo');
+
+  let br = await r.linkByName(BRIDGE_NAME);
+  if (br && br.kind !== 'bridge') throw new ValidationError('vni', `${o.netns} has a ${BRIDGE_NAME} that is not a bridge`);
+  if (!br) {
+    await r.createBridge(BRIDGE_NAME, mtu);
+    br = await r.linkByName(BRIDGE_NAME);
+  }
+  if (!br) throw new KernelError('ENODEV', `bridge ${BRIDGE_NAME} in ${o.netns}`, 'create');
+  if (br.mtu !== mtu) await r.setLink(br.index, { mtu }, `bridge ${BRIDGE_NAME}`);
+  if (gateway !== undefined) await r.addAddress(br.index, gateway, subnet.prefix, `gateway ${gateway}/${subnet.prefix} on ${BRIDGE_NAME}`);
+
+  const vxName = vxlanName(o.vni);
+  let vx = await r.linkByName(vxName);
+  const wrong =
+    vx &&
+    (vx.kind !== 'vxlan' || vx.vxlan?.vni !== o.vni || vx.vxlan.local !== vxlan.vtep || vx.vxlan.port !== vxlan.port ||
+      vx.vxlan.learning || !vx.vxlan.proxy || (underlayIndex !== undefined && vx.vxlan.underlayIndex !== underlayIndex));
+  if (vx && wrong) {
+    // Config changed (e.g. a new VTEP address): the device must be recreated; entries follow on reconcile.
+    await r.deleteLink(vx.index, `vxlan ${vxName}`);
+    vx = undefined;
+  }
+  if (!vx) {
+    // Created by the host namespace's socket, so the UDP socket lives there; placed straight into the overlay.
+    await host.createVxlan({ name: vxName, vni: o.vni, local: vxlan.vtep, port: vxlan.port, underlayIndex, mtu, netnsFd: o.fd });
+    vx = await r.linkByName(vxName);
+  }
+  if (!vx) throw new KernelError('ENODEV', `vxlan ${vxName} in ${o.netns}`, 'create');
+  if (vx.mtu !== mtu) await r.setLink(vx.index, { mtu }, `vxlan ${vxName}`);
+  if (vx.master !== br.index) await r.setLink(vx.index, { master: br.index }, `vxlan ${vxName}`);
+  await r.setBridgePortLearning(vx.index, false, `vxlan ${vxName}`);
+  if (!vx.up) await r.setLink(vx.index, { up: true }, `vxlan ${vxName}`);
+  if (!br.up) await r.setLink(br.index, { up: true }, `bridge ${BRIDGE_NAME}`);
+}
+
+export async function describeOverlay(o: Overlay): Promise<OverlayInfo> {
+  const links = await o.rtnl.links();
+  const br = links.find((l) => l.name === BRIDGE_NAME);
+  const vx = links.find((l) => l.name === vxlanName(o.vni));
+  return {
+    vni: o.vni,
+    netns: o.netns,
+    mtu: vx?.mtu ?? o.spec.mtu,
+    subnet: o.spec.subnet.text,
+    gateway: o.spec.gateway,
+    vxlan: vx,
+    bridge: br,
+    localMacs: links.filter((l) => br && l.master === br.index).map((l) => macFromHostVethName(l.name)).filter((m): m is string => m !== undefined),
+  };
+}

@@ -1,0 +1,92 @@
+/** The data plane's inputs and outputs. */
+import type { Link, FdbEntry, NeighEntry } from './netlink/rtnl.js';
+
+export interface DataplaneOptions {
+  /** Prefix of overlay namespace names (`<prefix><vni>`). Default `vx-`. */
+  prefix?: string;
+  /** The host namespace (name or path) where VXLAN sockets live. Default: this process's. */
+  hostNetns?: string;
+  /** This host's VTEP address (must be assigned to an interface in the host namespace). */
+  vtep: string;
+  /** Underlay device name in the host namespace; default: the device that holds the VTEP address. */
+  underlayDev?: string;
+  /** VXLAN UDP port. Default 4789. */
+  vxlanPort?: number;
+}
+
+export interface NetworkSpec {
+  vni: number;
+  subnet: string;
+  /** Gateway address; assigned to br0 on every host (an anycast gateway) when given. */
+  gateway?: string;
+  /** Overlay MTU; default and maximum: underlay MTU − 50 (IPv4) / − 70 (IPv6). */
+  mtu?: number;
+}
+
+export interface OverlayInfo {
+  vni: number;
+  netns: string;
+  mtu: number;
+  subnet?: string;
+  gateway?: string;
+  vxlan?: Link;
+  bridge?: Link;
+  /** Local endpoints: MACs of the host-end veths on br0. */
+  localMacs: string[];
+}
+
+export interface AttachSpec {
+  vni: number;
+  /** Container namespace, by `ip netns` name or by path. */
+  netns: string;
+  /** Interface name inside the container namespace. Default `eth0`. */
+  ifname?: string;
+  mac: string;
+  /** Address, `a.b.c.d` or `a.b.c.d/n` (n must equal the subnet's prefix). */
+  ip: string;
+  /** Default route via this address (inside the subnet). */
+  gateway?: string;
+  /**
+   * false: only create the veth (container end named `ifname`, with MAC and MTU, down, no address) —
+   * for Docker, which moves the interface into the container and configures it itself. Default true.
+   */
+  configure?: boolean;
+}
+
+export interface AttachResult {
+  vni: number;
+  mac: string;
+  ip: string;
+  prefix: number;
+  ifname: string;
+  hostIfname: string;
+  mtu: number;
+  /** false when an identical attachment already existed (nothing was changed). */
+  created: boolean;
+}
+
+export interface ReconcileError {
+  object: string;
+  errno: string;
+  message: string;
+}
+
+export interface ReconcileResult {
+  vni: number;
+  fdbReplaced: number;
+  fdbDeleted: number;
+  masterDeleted: number;
+  neighReplaced: number;
+  neighDeleted: number;
+  /** Total writes that succeeded. 0 means the kernel already matched. */
+  changes: number;
+  errors: ReconcileError[];
+}
+
+export interface OverlayTables {
+  vni: number;
+  netns: string;
+  vxlanIndex: number;
+  fdb: FdbEntry[];
+  neighbours: NeighEntry[];
+}
