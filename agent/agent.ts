@@ -15,6 +15,7 @@ import { desiredRemotes } from './desired.js';
 import { compareTables, type FdbReport } from './diagnostics.js';
 import { Endpoints, type AttachRequest, type DetachRequest } from './endpoints.js';
 import { DeadAgentHold } from './hold.js';
+import { isProgrammed, ownerStatuses, type OwnerStatus } from './owners.js';
 import { LocalState, type AgentState, type LocalEndpoint, type StateSink } from './local-state.js';
 import { Networks, type CreateNetworkRequest, type NetworkStore, type NetworkView } from './networks.js';
 import { Overlays } from './overlays.js';
@@ -64,6 +65,11 @@ export interface AgentParts {
   store?: AgentStore;
 }
 
+/** How `vxmesh endpoints` shows a remote endpoint, by its owner's status. */
+function endpointStatus(s: OwnerStatus | undefined): string {
+  return s === 'live' ? 'remote' : (s ?? 'suspended');
+}
+
 export class Agent extends EventEmitter {
   readonly vtep: string;
   readonly ipam: AddressAllocator;
@@ -80,6 +86,7 @@ export class Agent extends EventEmitter {
   private readonly loop: ReconcileLoop;
   private readonly mirror?: StoreMirror;
   private synced: boolean;
+  private vtepConflicts = new Set<string>();
   private tick?: NodeJS.Timeout;
   private stopped = false;
 
@@ -161,13 +168,13 @@ export class Agent extends EventEmitter {
 
   /** Per network, the remote endpoints that belong in the kernel (live owners, or held ones). */
   desired(countConflicts = false): Map<string, RemoteEndpoint[]> {
+    const owners = this.owners();
     const d = desiredRemotes({
       self: this.cluster.peerId,
       selfVtep: this.vtep,
       endpoints: this.cluster.endpointRecords(),
       local: this.state.endpoints,
-      isLive: (p) => this.cluster.isLive(p),
-      isHeld: (p) => this.hold.isHeld(p),
+      programmed: (p) => isProgrammed(owners.get(p)),
     });
     if (countConflicts) {
       for (const c of d.conflicts) {
@@ -176,6 +183,19 @@ export class Agent extends EventEmitter {
       }
     }
     return d.byNetwork;
+  }
+
+  /** Each member's status as an owner of endpoints (live, withdrawn, held, suspended, vtep-conflict). */
+  owners(): Map<string, OwnerStatus> {
+    const statuses = ownerStatuses(this.cluster.members(), this.hold);
+    for (const [peerId, s] of statuses) {
+      if (s === 'vtep-conflict' && !this.vtepConflicts.has(peerId)) {
+        const m = this.cluster.member(peerId);
+        this.log.warn({ member: m?.name, peerId, vtep: m?.vtep }, 'member announces the VTEP of another live member: its endpoints are refused until that member is dead');
+      }
+    }
+    this.vtepConflicts = new Set([...statuses].filter(([, s]) => s === 'vtep-conflict').map(([p]) => p));
+    return statuses;
   }
 
   // Networks
@@ -234,6 +254,7 @@ export class Agent extends EventEmitter {
   }
 
   endpoints(network?: string) {
+    const owners = this.owners();
     return this.cluster
       .endpoints()
       .filter((e) => network === undefined || e.network === network)
@@ -244,13 +265,20 @@ export class Agent extends EventEmitter {
         ip: e.ip,
         vtep: e.vtep,
         host: e.host,
-        status: e.local ? 'local' : e.ownerLive ? 'remote' : this.hold.isHeld(e.owner) ? 'held' : 'suspended',
+        status: e.local ? 'local' : endpointStatus(owners.get(e.owner)),
       }))
       .sort((a, b) => a.network.localeCompare(b.network) || a.ip.localeCompare(b.ip, undefined, { numeric: true }));
   }
 
   peers() {
-    return this.cluster.members().map((m) => ({ ...m, lastAck: m.lastAck ? new Date(m.lastAck).toISOString() : null, since: new Date(m.since).toISOString(), dataplaneHeld: !m.self && this.hold.isHeld(m.peerId) }));
+    const owners = this.owners();
+    return this.cluster.members().map((m) => ({
+      ...m,
+      lastAck: m.lastAck ? new Date(m.lastAck).toISOString() : null,
+      since: new Date(m.since).toISOString(),
+      dataplaneHeld: !m.self && owners.get(m.peerId) === 'held',
+      dataplane: m.self ? 'self' : (owners.get(m.peerId) ?? 'suspended'),
+    }));
   }
 
   // Reconcile and diagnostics

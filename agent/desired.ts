@@ -1,5 +1,5 @@
 /**
- * The desired state, a pure function of the table, membership and the dead-agent hold: per network,
+ * The desired state, a pure function of the table and of whose endpoints are programmed: per network,
  * the remote endpoints that belong in this host's kernel.
  */
 import type { RemoteEndpoint } from '../dataplane/reconcile-plan.js';
@@ -13,8 +13,8 @@ export interface DesiredInput {
   endpoints: Array<TableEntry<EndpointValue>>;
   /** Local endpoints (their MAC and IP win over any remote claim). */
   local: Array<{ network: string; mac: string; ip: string }>;
-  isLive(owner: string): boolean;
-  isHeld(owner: string): boolean;
+  /** Whether the owner's endpoints belong in the kernel (live, or held: owners.ts). */
+  programmed(owner: string): boolean;
 }
 
 export interface EndpointConflict {
@@ -36,7 +36,7 @@ export function desiredRemotes(input: DesiredInput): DesiredState {
   const byNet = new Map<string, Candidate[]>();
   for (const r of input.endpoints) {
     if (r.owner === input.self) continue;
-    if (!input.isLive(r.owner) && !input.isHeld(r.owner)) continue;
+    if (!input.programmed(r.owner)) continue;
     const v = r.value;
     if (v.vtep === input.selfVtep) continue;
     const list = byNet.get(v.network) ?? [];

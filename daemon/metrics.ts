@@ -15,6 +15,15 @@ export function createMetrics(agent: Agent, d: Discovery): Registry {
     },
   });
   new Gauge({
+    name: 'vxmesh_member_dataplane', help: 'Other members by whether their endpoints are in this host\'s kernel (live, held, withdrawn, suspended, vtep-conflict)', labelNames: ['status'], registers: [reg],
+    collect() {
+      this.reset();
+      const counts = new Map<string, number>();
+      for (const p of agent.peers()) if (!p.self) counts.set(p.dataplane, (counts.get(p.dataplane) ?? 0) + 1);
+      for (const s of ['live', 'held', 'withdrawn', 'suspended', 'vtep-conflict']) this.set({ status: s }, counts.get(s) ?? 0);
+    },
+  });
+  new Gauge({
     name: 'vxmesh_endpoints', help: 'Endpoints known, by status (local, remote, held, suspended)', labelNames: ['status'], registers: [reg],
     collect() {
       this.reset();

@@ -11,6 +11,7 @@ import { EMPTY_AGENT_STATE, type AgentState } from '../agent/local-state.js';
 import { Dataplane } from '../dataplane/dataplane.js';
 import { detectVtep } from '../dataplane/host-info.js';
 import { vtepAnswers } from '../dataplane/vtep-probe.js';
+import { requireRawIcmp } from '../dataplane/icmp-echo.js';
 import { Discovery } from '../discovery/discovery.js';
 import { EtcdStore } from '../store/etcd-store.js';
 import type { AgentConfig } from './config.js';
@@ -22,6 +23,8 @@ export interface RunningAgent {
 }
 
 export async function startAgent(cfg: AgentConfig, log: Logger): Promise<RunningAgent> {
+  // Checked first: without it a crashed host's endpoints could not be told from a restarting agent's.
+  requireRawIcmp();
   const vtep = cfg.vtep ?? (await detectVtep());
   const store = cfg.store !== undefined ? await EtcdStore.connect(cfg.store, { prefix: cfg.storePrefix }) : undefined;
   const dataplane = new Dataplane({ prefix: cfg.netnsPrefix, vtep, underlayDev: cfg.underlayDev, vxlanPort: cfg.vxlanPort });

@@ -1,21 +1,23 @@
 /**
- * Is a host's data plane still there although its agent is gone? ICMP echo to its VTEP address, sent
- * from this host's namespace with the system's `ping` (iputils): up to `attempts` tries of
- * `timeoutS` each, so one lost packet does not count as a dead host. Used to keep forwarding to the
- * containers of a host whose agent crashed or was stopped (its kernel state stays in place), and to
- * withdraw them quickly when the host itself is gone.
+ * Is a host's data plane still there although its agent is gone or silent? ICMP echo to its VTEP
+ * address from this host's namespace, in-process (icmp-echo.ts: a raw socket, no `ping` binary):
+ * up to `attempts` tries of `timeoutMs` each, so one lost packet does not count as a dead host.
  */
-import { execFile } from 'node:child_process';
 import { isIPv4 } from '../core/addresses.js';
+import { icmpEcho } from './icmp-echo.js';
 
-function pingOnce(vtep: string, timeoutS: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    execFile('ping', ['-n', '-q', '-c', '1', '-W', String(timeoutS), vtep], { timeout: (timeoutS + 1) * 1000 }, (err) => resolve(!err));
-  });
+export interface VtepProbeOptions {
+  attempts?: number;
+  timeoutMs?: number;
+  /** Probe from this namespace instead of the caller's (tests). */
+  netns?: string;
 }
 
-export async function vtepAnswers(vtep: string, timeoutS = 0.5, attempts = 2): Promise<boolean> {
+/** Resolves true at the first reply. Rejects when ICMP cannot be sent at all (no CAP_NET_RAW). */
+export async function vtepAnswers(vtep: string, opts: VtepProbeOptions = {}): Promise<boolean> {
   if (!isIPv4(vtep)) return false;
-  for (let i = 0; i < attempts; i++) if (await pingOnce(vtep, timeoutS)) return true;
+  const attempts = opts.attempts ?? 3;
+  const timeoutMs = opts.timeoutMs ?? 200;
+  for (let i = 0; i < attempts; i++) if (await icmpEcho(vtep, timeoutMs, { netns: opts.netns })) return true;
   return false;
 }

@@ -225,6 +225,10 @@ export class Testbed {
     if (opts.df) args.push('-M', 'do');
     args.push(ip);
     const r = await this.exec(fromNetns, args, { nothrow: true });
+    // nsenter exits 127 (command not found) or ping 2 with its own message: a missing tool, not a lost packet.
+    if (r.exitCode === 127 || /ping: (not found|command not found)|No such file/.test(r.stderr)) {
+      throw new Error('the `ping` command is missing: install the Debian package iputils-ping');
+    }
     return r.exitCode === 0;
   }
 

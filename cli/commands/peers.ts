@@ -13,13 +13,17 @@ interface PeerRow {
   lastAck: string | null;
   self: boolean;
   dataplaneHeld: boolean;
+  dataplane: string;
 }
 
 const peersUsage = `Usage: vxmesh peers
 
 Cluster members as this agent sees them: state (alive, suspect, dead, left), VTEP, incarnation and
-the last successful probe. "held" marks a dead or departed agent whose host still answers on its
-VTEP: its containers stay reachable.
+the last successful probe, and DATAPLANE: whether its endpoints are in this host's kernel — live,
+held (its agent is dead or gone but its host answers on the VTEP: its containers stay reachable),
+withdrawn (suspect and its VTEP is silent: the host is gone), suspended (dead or gone, or its VTEP
+now belongs to another member), vtep-conflict (a live member announces another live member's VTEP:
+refused until that member is dead).
 
 Options:
 ${CLIENT_HELP}`;
@@ -40,8 +44,8 @@ export const peersCommand: Command = {
     else
       ctx.out(
         formatTable(
-          ['NAME', 'STATE', 'VTEP', 'LAST ACK', 'INCARNATION', 'PEER ID'],
-          r.sort((a, b) => a.name.localeCompare(b.name)).map((p) => [p.name + (p.self ? ' (self)' : ''), p.state + (p.dataplaneHeld ? ' (held)' : ''), p.vtep, p.self ? '-' : p.lastAck ?? 'never', String(p.incarnation), p.peerId]),
+          ['NAME', 'STATE', 'DATAPLANE', 'VTEP', 'LAST ACK', 'INCARNATION', 'PEER ID'],
+          r.sort((a, b) => a.name.localeCompare(b.name)).map((p) => [p.name + (p.self ? ' (self)' : ''), p.state, p.dataplane, p.vtep, p.self ? '-' : p.lastAck ?? 'never', String(p.incarnation), p.peerId]),
         ),
       );
     return 0;
@@ -51,7 +55,8 @@ export const peersCommand: Command = {
 const endpointsUsage = `Usage: vxmesh endpoints [NETWORK]
 
 Every endpoint of the cluster (or of one network): IP, MAC, host, VTEP and status (local, remote,
-held: its agent is gone but its host answers, suspended: its host is gone).
+held: its agent is gone but its host answers, withdrawn: its agent is suspect and its host silent,
+suspended: its host is gone or replaced, vtep-conflict: its host announces another member's VTEP).
 
 Options:
 ${CLIENT_HELP}`;

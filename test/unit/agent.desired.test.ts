@@ -6,7 +6,7 @@ import type { EndpointValue } from '../../core/records.js';
 const ep = (network: string, id: string, ip: string, vtep: string, mac = `02:42:${ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join(':')}`): EndpointValue => ({ network, id, mac, ip, vtep, host: id });
 
 function input(over: Partial<DesiredInput>): DesiredInput {
-  return { self: 'me', selfVtep: '198.51.100.1', endpoints: [], local: [], isLive: () => true, isHeld: () => false, ...over };
+  return { self: 'me', selfVtep: '198.51.100.1', endpoints: [], local: [], programmed: () => true, ...over };
 }
 
 t.test('remote endpoints of live owners, per network; own records and own VTEP left out', async (t) => {
@@ -26,14 +26,14 @@ t.test('remote endpoints of live owners, per network; own records and own VTEP l
   t.same(d.conflicts, []);
 });
 
-t.test('dead owners are left out unless held', async (t) => {
+t.test('owners whose endpoints are not programmed are left out', async (t) => {
   const endpoints = [
     { value: ep('a', 'x', '198.18.1.2', '198.51.100.2'), owner: 'dead-held', lamport: 1 },
     { value: ep('a', 'y', '198.18.1.3', '198.51.100.3'), owner: 'dead', lamport: 2 },
   ];
-  const d = desiredRemotes(input({ endpoints, isLive: () => false, isHeld: (o) => o === 'dead-held' }));
+  const d = desiredRemotes(input({ endpoints, programmed: (o) => o === 'dead-held' }));
   t.same(d.byNetwork.get('a')?.map((r) => r.ip), ['198.18.1.2']);
-  t.same(desiredRemotes(input({ endpoints, isLive: () => false })).byNetwork.size, 0);
+  t.same(desiredRemotes(input({ endpoints, programmed: () => false })).byNetwork.size, 0);
 });
 
 t.test('the same IP or MAC twice: the earlier write keeps it, a local endpoint beats any remote', async (t) => {

@@ -22,6 +22,7 @@ function setup(answers: boolean) {
     log: silentLogger,
     now: () => now,
     recheckAliveMs: 3_600_000,
+    recheckSuspectMs: 3_600_000,
     recheckDeadMs: 3_600_000,
   });
   return { hold, probed, state, changes: () => changes, advance: (ms: number) => void (now += ms) };
@@ -72,4 +73,50 @@ t.test('alive members are never held; a member alive again ends its hold; a prob
   throwing.onMembers([member('h4', 'dead')]);
   await settle();
   t.equal(throwing.isHeld('h4'), false);
+});
+
+t.test('suspect: checked at once; a silent VTEP withdraws before the member is dead, an answering one keeps it', async (t) => {
+  const s = setup(false);
+  t.teardown(() => s.hold.stop());
+  s.hold.onMembers([member('h2', 'suspect')]);
+  t.equal(s.hold.isSilent('h2'), false, 'not known silent before the first answer');
+  await settle();
+  t.same(s.probed, ['198.51.100.2'], 'probed as soon as it is suspect');
+  t.equal(s.hold.isSilent('h2'), true);
+  t.equal(s.hold.isHeld('h2'), false, 'a suspect is never "held": it is live or withdrawn');
+  t.equal(s.changes(), 1, 'a reconcile is asked for');
+  s.hold.onMembers([member('h2', 'dead')]);
+  t.equal(s.probed.length, 1, 'becoming dead does not start a second check');
+  t.equal(s.hold.isHeld('h2'), false, 'still silent: not held');
+  const a = setup(true);
+  t.teardown(() => a.hold.stop());
+  a.hold.onMembers([member('h3', 'suspect')]);
+  await settle();
+  t.equal(a.hold.isSilent('h3'), false);
+  t.equal(a.changes(), 0);
+  a.hold.onMembers([member('h3', 'dead')]);
+  t.equal(a.hold.isHeld('h3'), true, 'answering and now dead: held');
+});
+
+t.test('a suspect whose VTEP still answers is re-checked quickly: a host going down is noticed at once', async (t) => {
+  const state = { answers: true };
+  let changes = 0;
+  const hold = new DeadAgentHold({
+    probe: () => Promise.resolve(state.answers),
+    holdMs: 10_000,
+    vtepOf: () => '198.51.100.2',
+    onChange: () => void changes++,
+    log: silentLogger,
+    recheckSuspectMs: 20,
+    recheckAliveMs: 3_600_000,
+  });
+  t.teardown(() => hold.stop());
+  hold.onMembers([member('h2', 'suspect')]);
+  await settle();
+  t.equal(hold.isSilent('h2'), false);
+  state.answers = false; // the host namespace goes away after the agent died
+  const t0 = Date.now();
+  while (!hold.isSilent('h2') && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 5));
+  t.equal(hold.isSilent('h2'), true, 'silent on a re-check while still suspect');
+  t.equal(changes, 1);
 });

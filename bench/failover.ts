@@ -1,0 +1,90 @@
+/**
+ * Silent host failure: one network, one endpoint per host; the last host's agent is `kill -9`ed and
+ * its namespace deleted (a crashed host). Measured from the kill: when each other host's kernel has
+ * no fdb entry towards its VTEP any more (read from the kernel every 20 ms), for N = 2, 3, 10 hosts,
+ * several crashes each (the host is rebuilt and its agent rejoins between crashes).
+ *
+ * npm run bench:failover  → bench/results/failover.json
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Cluster } from '../sim/cluster.js';
+import { readNamespaceTables } from '../dataplane/tables.js';
+
+const SIZES = (process.env.VXMESH_FAILOVER_SIZES ?? '2,3,10').split(',').map(Number);
+const CRASHES = Number(process.env.VXMESH_FAILOVER_CRASHES ?? 5);
+const VNI = 3001;
+const ARGS = ['--reconcile-interval-ms', '2000', '--log-level', 'info'];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? NaN;
+
+async function hasEntryTowards(c: Cluster, i: number, vtep: string): Promise<boolean> {
+  const tables = await readNamespaceTables(`${c.overlayPrefix(i)}${VNI}`);
+  return tables.some((t) => t.fdb.some((e) => e.dst === vtep));
+}
+
+async function until(what: () => Promise<boolean>, ms: number, every = 100): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await what()) return true;
+    await sleep(every);
+  }
+  return false;
+}
+
+async function runSize(n: number) {
+  const c = await Cluster.create(n, `fo${n}`);
+  try {
+    for (let i = 1; i <= n; i++) await c.startAgent(i, { args: ARGS });
+    await c.vx(1, ['network', 'create', 'fo', '--subnet', '198.18.30.0/24', '--vni', String(VNI)]);
+    // A crashed host's container namespaces stay (only the host namespace goes): a new one per life.
+    const attach = async (i: number, life = 1) => {
+      await until(async () => (await c.vx(i, ['network', 'inspect', 'fo'], { nothrow: true })).exitCode === 0, 15_000);
+      await c.vx(i, ['attach', 'fo', '--netns', await c.tb.addContainer(i, life)]);
+    };
+    for (let i = 1; i <= n; i++) await attach(i);
+    const victim = n;
+    const others = Array.from({ length: n - 1 }, (_, k) => k + 1);
+    const vtep = c.tb.host(victim).vtep;
+    const samples: number[] = [];
+    for (let k = 0; k < CRASHES; k++) {
+      const ready = await until(async () => (await Promise.all(others.map((i) => hasEntryTowards(c, i, vtep)))).every(Boolean), 30_000);
+      if (!ready) throw new Error(`N=${n}: the victim's entries never reached every host`);
+      await sleep(3000); // a quiet cluster before the crash
+      const t0 = performance.now();
+      await c.stopAgent(victim, 'SIGKILL');
+      await c.tb.removeHost(victim);
+      const gone = new Map<number, number>();
+      while (gone.size < others.length && performance.now() - t0 < 30_000) {
+        await Promise.all(others.filter((i) => !gone.has(i)).map(async (i) => {
+          if (!(await hasEntryTowards(c, i, vtep))) gone.set(i, performance.now() - t0);
+        }));
+        await sleep(20);
+      }
+      if (gone.size < others.length) throw new Error(`N=${n}: entries towards the crashed host still present after 30 s`);
+      const max = Math.max(...gone.values());
+      samples.push(Math.round(max));
+      console.log(`N=${n} crash ${k + 1}: withdrawn from every other kernel after ${Math.round(max)} ms (first ${Math.round(Math.min(...gone.values()))} ms)`);
+      if (k < CRASHES - 1) {
+        await c.tb.recreateHost(victim);
+        fs.rmSync(path.join(c.dir, `h${victim}`), { recursive: true, force: true });
+        await c.startAgent(victim, { args: ARGS });
+        await attach(victim, k + 2);
+      }
+    }
+    return { n, crashes: samples.length, withdrawn_ms: samples, withdrawn_p50_ms: median(samples), withdrawn_max_ms: Math.max(...samples) };
+  } finally {
+    await c.teardown();
+  }
+}
+
+const runs = [];
+for (const n of SIZES) runs.push(await runSize(n));
+console.log('\nhost crash → entries withdrawn from every other kernel');
+for (const r of runs) console.log(`  N=${String(r.n).padEnd(3)} p50 ${r.withdrawn_p50_ms} ms, max ${r.withdrawn_max_ms} ms over ${r.crashes} crashes`);
+const out = { date: new Date().toISOString(), node: process.version, runs };
+const resultsDir = path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bench', 'results');
+fs.mkdirSync(resultsDir, { recursive: true });
+fs.writeFileSync(path.join(resultsDir, 'failover.json'), `${JSON.stringify(out, null, 2)}\n`);
+console.log(`written: bench/results/failover.json`);

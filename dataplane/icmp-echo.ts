@@ -1,0 +1,113 @@
+/**
+ * ICMP echo in-process, through a raw socket (CAP_NET_RAW; root has it). No `ping` binary, no process
+ * per probe. ICMP "ping sockets" (SOCK_DGRAM) would need `net.ipv4.ping_group_range`, which is `1 0`
+ * (off) by default, also for root. The socket is non-blocking and polled, so the event loop never
+ * blocks; it is opened in the calling thread's namespace (the agent's host namespace) or in `netns`.
+ */
+import crypto from 'node:crypto';
+import koffi from 'koffi';
+import { parseIPv4 } from '../core/addresses.js';
+import { VxmeshError } from '../core/errors.js';
+import { inNetns } from './netns.js';
+
+const AF_INET = 2;
+const SOCK_RAW = 3;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+const IPPROTO_ICMP = 1;
+const MSG_DONTWAIT = 0x40;
+const EAGAIN = 11;
+const EINTR = 4;
+const ICMP_ECHO_REPLY = 0;
+const ICMP_ECHO_REQUEST = 8;
+
+const libc = koffi.load('libc.so.6');
+const socketFn = libc.func('int socket(int domain, int type, int protocol)');
+const sendtoFn = libc.func('long sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)');
+const recvFn = libc.func('long recv(int fd, void *buf, size_t len, int flags)');
+const closeFn = libc.func('int close(int fd)');
+const strerrorFn = libc.func('const char *strerror(int errnum)');
+
+function fail(call: string): never {
+  const errno = koffi.errno();
+  throw new VxmeshError(`${call} failed: ${String(strerrorFn(errno))} (errno ${errno})`);
+}
+
+/** RFC 1071 Internet checksum. */
+export function internetChecksum(b: Buffer): number {
+  let sum = 0;
+  for (let i = 0; i + 1 < b.length; i += 2) sum += b.readUInt16BE(i);
+  if (b.length % 2 === 1) sum += (b[b.length - 1] as number) << 8;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+export function echoRequest(id: number, seq: number, payload: Buffer): Buffer {
+  const b = Buffer.alloc(8 + payload.length);
+  b.writeUInt8(ICMP_ECHO_REQUEST, 0);
+  b.writeUInt16BE(id, 4);
+  b.writeUInt16BE(seq, 6);
+  payload.copy(b, 8);
+  b.writeUInt16BE(internetChecksum(b), 2);
+  return b;
+}
+
+/** An IPv4 packet as a raw ICMP socket delivers it: is it the echo reply from `src` with this id and seq? */
+export function isEchoReply(packet: Buffer, src: number, id: number, seq: number): boolean {
+  if (packet.length < 20) return false;
+  const ihl = ((packet[0] as number) & 0x0f) * 4;
+  if (packet.length < ihl + 8 || packet.readUInt32BE(12) !== src) return false;
+  return packet[ihl] === ICMP_ECHO_REPLY && packet.readUInt16BE(ihl + 4) === id && packet.readUInt16BE(ihl + 6) === seq;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Sends one echo request to `ip` and waits up to `timeoutMs` for its reply. Resolves true on a reply,
+ * false on silence; rejects only when the socket cannot be used at all (e.g. no CAP_NET_RAW).
+ */
+export async function icmpEcho(ip: string, timeoutMs: number, opts: { pollMs?: number; netns?: string } = {}): Promise<boolean> {
+  const dst = parseIPv4(ip, 'ip');
+  const pollMs = opts.pollMs ?? 5;
+  // A socket stays in the namespace it was created in: create it there, use it from here.
+  const open = () => socketFn(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP) as number;
+  const fd = opts.netns !== undefined ? inNetns(opts.netns, open) : open();
+  if (fd < 0) fail('socket(AF_INET, SOCK_RAW, IPPROTO_ICMP)');
+  try {
+    const id = crypto.randomInt(1, 0xffff);
+    const seq = crypto.randomInt(0, 0xffff);
+    const req = echoRequest(id, seq, Buffer.from('vxmesh-vtep-probe'));
+    const addr = Buffer.alloc(16);
+    addr.writeUInt16LE(AF_INET, 0);
+    addr.writeUInt32BE(dst, 4);
+    // An unreachable destination (no route, neighbour failed) is silence, not an error of ours.
+    if ((sendtoFn(fd, req, req.length, 0, addr, addr.length) as number) < 0) return false;
+    const buf = Buffer.alloc(1500);
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const n = recvFn(fd, buf, buf.length, MSG_DONTWAIT) as number;
+      if (n >= 0) {
+        if (isEchoReply(buf.subarray(0, n), dst, id, seq)) return true;
+        continue; // someone else's ICMP: read on
+      }
+      const errno = koffi.errno();
+      if (errno !== EAGAIN && errno !== EINTR) fail('recv on the ICMP socket');
+      if (performance.now() >= deadline) return false;
+      await sleep(pollMs);
+    }
+  } finally {
+    closeFn(fd);
+  }
+}
+
+/** Throws a clear error when this process cannot open a raw ICMP socket (checked at agent start). */
+export function requireRawIcmp(): void {
+  const fd = socketFn(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP) as number;
+  if (fd < 0) {
+    const errno = koffi.errno();
+    throw new VxmeshError(
+      `the VTEP probe needs a raw ICMP socket (CAP_NET_RAW; run the agent as root or grant the capability): ${String(strerrorFn(errno))} (errno ${errno})`,
+    );
+  }
+  closeFn(fd);
+}
