@@ -5,7 +5,7 @@
  * blocks; it is opened in the calling thread's namespace (the agent's host namespace) or in `netns`.
  */
 import crypto from 'node:crypto';
-import koffi from 'koffi';
+import { errno, libc, strerror, sysFail } from './libc.js';
 import { parseIPv4 } from '../core/addresses.js';
 import { VxmeshError } from '../core/errors.js';
 import { inNetns } from './netns.js';
@@ -21,17 +21,10 @@ const EINTR = 4;
 const ICMP_ECHO_REPLY = 0;
 const ICMP_ECHO_REQUEST = 8;
 
-const libc = koffi.load('libc.so.6');
 const socketFn = libc.func('int socket(int domain, int type, int protocol)');
 const sendtoFn = libc.func('long sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)');
 const recvFn = libc.func('long recv(int fd, void *buf, size_t len, int flags)');
 const closeFn = libc.func('int close(int fd)');
-const strerrorFn = libc.func('const char *strerror(int errnum)');
-
-function fail(call: string): never {
-  const errno = koffi.errno();
-  throw new VxmeshError(`${call} failed: ${String(strerrorFn(errno))} (errno ${errno})`);
-}
 
 /** RFC 1071 Internet checksum. */
 export function internetChecksum(b: Buffer): number {
@@ -72,7 +65,7 @@ export async function icmpEcho(ip: string, timeoutMs: number, opts: { pollMs?: n
   // A socket stays in the namespace it was created in: create it there, use it from here.
   const open = () => socketFn(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP) as number;
   const fd = opts.netns !== undefined ? inNetns(opts.netns, open) : open();
-  if (fd < 0) fail('socket(AF_INET, SOCK_RAW, IPPROTO_ICMP)');
+  if (fd < 0) sysFail('socket', 'AF_INET, SOCK_RAW, IPPROTO_ICMP');
   try {
     const id = crypto.randomInt(1, 0xffff);
     const seq = crypto.randomInt(0, 0xffff);
@@ -90,8 +83,8 @@ export async function icmpEcho(ip: string, timeoutMs: number, opts: { pollMs?: n
         if (isEchoReply(buf.subarray(0, n), dst, id, seq)) return true;
         continue; // someone else's ICMP: read on
       }
-      const errno = koffi.errno();
-      if (errno !== EAGAIN && errno !== EINTR) fail('recv on the ICMP socket');
+      const code = errno();
+      if (code !== EAGAIN && code !== EINTR) sysFail('recv', 'the ICMP socket');
       if (performance.now() >= deadline) return false;
       await sleep(pollMs);
     }
@@ -104,10 +97,8 @@ export async function icmpEcho(ip: string, timeoutMs: number, opts: { pollMs?: n
 export function requireRawIcmp(): void {
   const fd = socketFn(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP) as number;
   if (fd < 0) {
-    const errno = koffi.errno();
-    throw new VxmeshError(
-      `the VTEP probe needs a raw ICMP socket (CAP_NET_RAW; run the agent as root or grant the capability): ${String(strerrorFn(errno))} (errno ${errno})`,
-    );
+    const code = errno();
+    throw new VxmeshError(`the VTEP probe needs a raw ICMP socket (CAP_NET_RAW; run the agent as root or grant the capability): ${strerror(code)} (errno ${code})`);
   }
   closeFn(fd);
 }

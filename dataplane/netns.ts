@@ -8,7 +8,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import koffi from 'koffi';
+import { errno, libc, sysFail } from './libc.js';
 import { NotFoundError, VxmeshError } from '../core/errors.js';
 import { parseNetnsName } from '../core/addresses.js';
 
@@ -20,17 +20,10 @@ const MS_SHARED = 1 << 20;
 const MNT_DETACH = 2;
 const EINVAL = 22;
 
-const libc = koffi.load('libc.so.6');
 const setnsFn = libc.func('int setns(int fd, int nstype)');
 const unshareFn = libc.func('int unshare(int flags)');
 const mountFn = libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)');
 const umount2Fn = libc.func('int umount2(const char *target, int flags)');
-const strerrorFn = libc.func('const char *strerror(int errnum)');
-
-function sysFail(call: string, what: string): never {
-  const errno = koffi.errno();
-  throw new VxmeshError(`${call}(${what}) failed: ${String(strerrorFn(errno))} (errno ${errno})`);
-}
 
 /** Path of a namespace given by name (`ip netns` style) or by path (anything with a slash). */
 export function netnsPath(nameOrPath: string): string {
@@ -103,7 +96,7 @@ function ensureSharedRunDir(): void {
   // Same as iproute2: make /run/netns a shared mount so namespaces created later are visible in
   // mount namespaces that were cloned from this one (e.g. `ip netns exec`).
   if (mountFn('', NETNS_RUN_DIR, 'none', MS_SHARED | MS_REC, null) === 0) return;
-  if (koffi.errno() !== EINVAL) sysFail('mount', `--make-rshared ${NETNS_RUN_DIR}`);
+  if (errno() !== EINVAL) sysFail('mount', `--make-rshared ${NETNS_RUN_DIR}`);
   if (mountFn(NETNS_RUN_DIR, NETNS_RUN_DIR, 'none', MS_BIND | MS_REC, null) !== 0) sysFail('mount', `--rbind ${NETNS_RUN_DIR}`);
   if (mountFn('', NETNS_RUN_DIR, 'none', MS_SHARED | MS_REC, null) !== 0) sysFail('mount', `--make-rshared ${NETNS_RUN_DIR}`);
 }
