@@ -85,7 +85,6 @@ export class Agent extends EventEmitter {
   private readonly hold: DeadAgentHold;
   private readonly loop: ReconcileLoop;
   private readonly mirror?: StoreMirror;
-  private synced: boolean;
   private vtepConflicts = new Set<string>();
   private tick?: NodeJS.Timeout;
   private stopped = false;
@@ -118,7 +117,7 @@ export class Agent extends EventEmitter {
         desired: () => this.desired(true),
         localVnis: () => this.state.vnis(),
         keepVnis: () => [...this.state.vnis(), ...overlays.attachingVnis()],
-        synced: () => this.synced,
+        synced: () => this.cluster.synced,
       },
       driver,
       overlays,
@@ -126,7 +125,6 @@ export class Agent extends EventEmitter {
       (r: ReconcileResult) => this.emit('reconciled', r),
     );
     this.mirror = store ? new StoreMirror(store, cluster, log) : undefined;
-    this.synced = cluster.synced;
   }
 
   /**
@@ -143,14 +141,10 @@ export class Agent extends EventEmitter {
     this.state.save();
     cluster.on('change', () => this.loop.schedule());
     cluster.on('members', (members: MemberView[]) => this.hold.onMembers(members));
-    cluster.on('synced', () => {
-      if (this.synced) return;
-      this.synced = true;
-      this.loop.schedule();
-    });
+    // Deletions become allowed with the first sync: reconcile then, not only at the next change.
+    cluster.on('synced', () => this.loop.schedule());
     await cluster.start();
-    this.synced ||= cluster.synced;
-    if (!this.synced) log.warn({}, 'no seed answered: reconciles add entries but remove none until the first sync');
+    if (!cluster.synced) log.warn({}, 'no seed answered: reconciles add entries but remove none until the first sync');
     await this.mirror?.start();
     await this.loop.run('start');
     // The periodic tick: drift repair, addresses still to give back, the store's definitions.
@@ -310,7 +304,7 @@ export class Agent extends EventEmitter {
       vtep: this.vtep,
       listen: this.cluster.listenAddrs(),
       store: this.store ? this.store.endpoints.join(',') : null,
-      initialSyncDone: this.synced,
+      initialSyncDone: this.cluster.synced,
       networks: this.networks.list().length,
       localEndpoints: this.state.endpoints.length,
       members: this.cluster.members().length,

@@ -33,9 +33,7 @@ t.test('against simulated hosts', async (t) => {
   t.equal(await vtepAnswers('198.51.100.250', { netns: from, attempts: 2, timeoutMs: 150 }), false, 'nobody at that address');
   const vtep3 = tb.host(3).vtep;
   await tb.removeHost(3);
-  const t0 = performance.now();
   t.equal(await vtepAnswers(vtep3, { netns: from, attempts: 3, timeoutMs: 200 }), false, 'a deleted host is silent');
-  t.ok(performance.now() - t0 < 5000, 'the probe gives up (3 × 200 ms, polled)');
   const many = await Promise.all(Array.from({ length: 20 }, () => vtepAnswers(tb.host(2).vtep, { netns: from })));
   t.same(new Set(many), new Set([true]), '20 concurrent probes each see their own reply');
 });
