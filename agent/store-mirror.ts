@@ -12,6 +12,7 @@ export type DefinitionStore = Pick<EtcdStore, 'networks' | 'watchNetworks'>;
 export class StoreMirror {
   private stopWatch?: () => Promise<void>;
   private stopped = false;
+  private watching = false;
 
   constructor(
     private readonly store: DefinitionStore,
@@ -19,9 +20,25 @@ export class StoreMirror {
     private readonly log: Logger,
   ) {}
 
+  /** Mirrors once; the watch is set up after the first mirror that reached the store (a watch waiting
+   * on a store that does not answer would keep retrying even after close). */
   async start(): Promise<void> {
     await this.mirror();
-    this.stopWatch = await this.store.watchNetworks(() => void this.mirror());
+  }
+
+  private watch(): void {
+    if (this.watching || this.stopped) return;
+    this.watching = true;
+    this.store.watchNetworks(() => void this.mirror()).then(
+      (stop) => {
+        if (this.stopped) void stop();
+        else this.stopWatch = stop;
+      },
+      (e: unknown) => {
+        this.watching = false;
+        this.log.warn({ err: (e as Error).message }, 'store: watching network definitions failed; retried after the next mirror');
+      },
+    );
   }
 
   /** Never throws: a store that does not answer leaves the definitions known so far. */
@@ -35,6 +52,7 @@ export class StoreMirror {
         await this.cluster.putNetwork(v);
         this.log.info({ network: v }, 'network definition from the store');
       }
+      this.watch();
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, 'store unreachable: keeping the network definitions known so far');
     }

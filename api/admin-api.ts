@@ -50,9 +50,9 @@ export function createAdminHandler(agent: Agent, log: Logger) {
   };
 }
 
-export async function startAdminApi(agent: Agent, socketPath: string, log: Logger): Promise<http.Server> {
+export async function startAdminApi(agent: Agent, socketPath: string, log: Logger, activatedFd?: number): Promise<http.Server> {
   const handler = createAdminHandler(agent, log);
   const server = http.createServer((req, res) => void handler(req, res));
-  await listenUnix(server, socketPath, 'socket');
+  await listenUnix(server, socketPath, 'socket', activatedFd);
   return server;
 }

@@ -72,8 +72,19 @@ function socketInUse(p: string): Promise<boolean> {
   });
 }
 
-/** Listens on a unix socket with mode 0600; refuses if another process already serves it. */
-export async function listenUnix(server: http.Server, socketPath: string, field: string): Promise<void> {
+/**
+ * Listens on a unix socket with mode 0600; refuses if another process already serves it. With
+ * `activatedFd` (socket activation), serves that already-listening socket instead: connections made
+ * before this process was ready have waited in its backlog.
+ */
+export async function listenUnix(server: http.Server, socketPath: string, field: string, activatedFd?: number): Promise<void> {
+  if (activatedFd !== undefined) {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ fd: activatedFd }, () => resolve());
+    });
+    return;
+  }
   fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o755 });
   if (fs.existsSync(socketPath)) {
     if (await socketInUse(socketPath)) throw new ValidationError(field, `${socketPath} is in use by another process (is an agent already running?)`);

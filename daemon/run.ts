@@ -1,4 +1,8 @@
-/** The daemon: the agent with its admin API, metrics and Docker plugin, until SIGTERM/SIGINT. */
+/**
+ * The daemon: the agent with its admin API, metrics and Docker plugin, until SIGTERM/SIGINT. Under
+ * systemd it reports READY=1 once the admin and plugin sockets serve (Type=notify) and serves the
+ * sockets systemd passed (socket activation), so Docker never finds the plugin missing at boot.
+ */
 import type http from 'node:http';
 import { startAdminApi } from '../api/admin-api.js';
 import { startDockerPlugin } from '../docker/plugin.js';
@@ -6,17 +10,28 @@ import { DockerSync } from '../docker/sync.js';
 import type { AgentConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { createMetrics, startMetricsServer } from './metrics.js';
+import { activatedSockets, notifyServiceManager } from './service-manager.js';
 import { startAgent } from './start-agent.js';
 
 export async function runDaemon(cfg: AgentConfig): Promise<void> {
   const log = createLogger(cfg.logLevel, cfg.name);
+  const activated = activatedSockets();
+  for (const v of ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES']) delete process.env[v];
+  if (activated.size > 0) log.info({ sockets: Object.fromEntries(activated) }, 'sockets passed by the service manager');
+  if (activated.has('plugin') && !cfg.dockerPlugin) log.warn({}, 'a plugin socket was passed but the Docker plugin is off (--no-docker-plugin): it is not served');
+  const notify = (state: Record<string, string>) => {
+    const r = notifyServiceManager(state);
+    if (r.error) log.warn({ err: r.error }, 'could not notify the service manager');
+  };
+  notify({ STATUS: 'starting: adopting kernel state, joining the cluster' });
   const running = await startAgent(cfg, log);
   const { agent, discovery } = running;
-  const servers: http.Server[] = [await startAdminApi(agent, cfg.socket, log)];
+  const servers: http.Server[] = [await startAdminApi(agent, cfg.socket, log, activated.get('admin'))];
   if (cfg.metrics) servers.push(await startMetricsServer(createMetrics(agent, discovery), cfg.metrics));
-  if (cfg.dockerPlugin) servers.push((await startDockerPlugin(agent, cfg.pluginDir, cfg.stateDir, log)).server);
+  if (cfg.dockerPlugin) servers.push((await startDockerPlugin(agent, cfg.pluginDir, cfg.stateDir, log, activated.get('plugin'))).server);
   if (cfg.dockerSync) new DockerSync(agent, cfg.dockerHost, log).start();
   log.info({ name: cfg.name, vtep: agent.vtep, peerId: discovery.peerId, listen: discovery.listenAddrs(), socket: cfg.socket, metrics: cfg.metrics ?? null }, 'agent ready');
+  notify({ READY: '1', STATUS: `serving: vtep ${agent.vtep}, ${discovery.members().filter((m) => m.state === 'alive').length} live members` });
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
       log.info({ signal: sig }, 'stopping: leaving the cluster, kernel state stays');
@@ -25,6 +40,7 @@ export async function runDaemon(cfg: AgentConfig): Promise<void> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  notify({ STOPPING: '1', STATUS: 'leaving the cluster' });
   for (const s of servers) s.close();
   await running.stop();
   log.info({}, 'stopped');

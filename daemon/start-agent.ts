@@ -1,6 +1,5 @@
 /**
- * Wiring of the real parts: the VTEP, the store (first: an agent configured for one must not run
- * without it), the data plane (adopting what the kernel has), the state file and discovery, handed
+ * Wiring of the real parts: the VTEP, the store (not waited for beyond one call deadline), the data plane (adopting what the kernel has), the state file and discovery, handed
  * to the agent, which is then started.
  */
 import path from 'node:path';
@@ -16,6 +15,9 @@ import { Discovery } from '../discovery/discovery.js';
 import { EtcdStore } from '../store/etcd-store.js';
 import type { AgentConfig } from './config.js';
 
+/** Deadline of each store call (also how long the start waits for a store that does not answer). */
+const STORE_TIMEOUT_MS = 2000;
+
 export interface RunningAgent {
   agent: Agent;
   discovery: Discovery;
@@ -26,7 +28,10 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
   // Checked first: without it a crashed host's endpoints could not be told from a restarting agent's.
   requireRawIcmp();
   const vtep = cfg.vtep ?? (await detectVtep());
-  const store = cfg.store !== undefined ? await EtcdStore.connect(cfg.store, { prefix: cfg.storePrefix }) : undefined;
+  const store = cfg.store !== undefined ? EtcdStore.open(cfg.store, { prefix: cfg.storePrefix, timeoutMs: STORE_TIMEOUT_MS }) : undefined;
+  // A store that does not answer does not hold the start (nor readiness, nor the containers Docker restores
+  // at boot): the agent serves what gossip knows; allocations fail until the store answers, as in an outage.
+  await store?.ping().catch((e: unknown) => log.warn({ err: (e as Error).message }, 'store unreachable at start: starting without it; allocations and network changes fail until it answers'));
   const dataplane = new Dataplane({ prefix: cfg.netnsPrefix, vtep, underlayDev: cfg.underlayDev, vxlanPort: cfg.vxlanPort });
   try {
     const stateFile = new StateFile<AgentState>(path.join(cfg.stateDir, 'agent-state.json'), EMPTY_AGENT_STATE);

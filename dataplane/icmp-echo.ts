@@ -5,7 +5,7 @@
  * blocks; it is opened in the calling thread's namespace (the agent's host namespace) or in `netns`.
  */
 import crypto from 'node:crypto';
-import { errno, libc, strerror, sysFail } from './libc.js';
+import { errno, libc, strerror, sysFail } from '../core/libc.js';
 import { parseIPv4 } from '../core/addresses.js';
 import { VxmeshError } from '../core/errors.js';
 import { inNetns } from './netns.js';

@@ -8,7 +8,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { errno, libc, sysFail } from './libc.js';
+import { errno, libc, sysFail } from '../core/libc.js';
 import { NotFoundError, VxmeshError } from '../core/errors.js';
 import { parseNetnsName } from '../core/addresses.js';
 
@@ -101,10 +101,15 @@ function ensureSharedRunDir(): void {
   if (mountFn('', NETNS_RUN_DIR, 'none', MS_SHARED | MS_REC, null) !== 0) sysFail('mount', `--make-rshared ${NETNS_RUN_DIR}`);
 }
 
-/** Creates a named namespace like `ip netns add NAME`. Throws if it exists already. */
+/**
+ * Creates a named namespace like `ip netns add NAME`. Throws if it exists already. A file of that name
+ * with no namespace mounted on it (left by a crash between create and mount, or by a mount namespace
+ * that went away with its mounts) is stale: it is replaced.
+ */
 export function createNetns(name: string): string {
   const p = path.join(NETNS_RUN_DIR, parseNetnsName(name));
   ensureSharedRunDir();
+  if (fs.existsSync(p) && !netnsExists(p)) fs.rmSync(p, { force: true });
   let fd: number;
   try {
     fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o444);

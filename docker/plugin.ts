@@ -275,12 +275,13 @@ export class DockerPlugin {
   }
 }
 
-export async function startDockerPlugin(agent: Agent, pluginDir: string, stateDir: string, log: Logger): Promise<{ server: http.Server; plugin: DockerPlugin; socket: string }> {
+/** Serves the plugin on `pluginDir`/vxmesh.sock, or on the socket the service manager passed (`activatedFd`). */
+export async function startDockerPlugin(agent: Agent, pluginDir: string, stateDir: string, log: Logger, activatedFd?: number): Promise<{ server: http.Server; plugin: DockerPlugin; socket: string }> {
   const plugin = new DockerPlugin(agent, stateDir, log);
   const h = plugin.handler();
   const server = http.createServer((req, res) => void h(req, res));
   const socket = path.join(pluginDir, DOCKER_PLUGIN_SOCKET_NAME);
-  await listenUnix(server, socket, 'pluginDir');
-  log.info({ socket }, 'docker plugin listening');
+  await listenUnix(server, socket, 'pluginDir', activatedFd);
+  log.info({ socket, activated: activatedFd !== undefined }, 'docker plugin listening');
   return { server, plugin, socket };
 }

@@ -12,7 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { $ } from 'zx';
-import { Testbed } from './testbed.js';
+import { killAndWait, Testbed } from './testbed.js';
+import { processesInMountNamespace } from './host-processes.js';
+import { activationCommand, activationEnv, listeningSocket } from './service-manager.js';
 
 $.verbose = false;
 $.quiet = true;
@@ -38,6 +40,8 @@ export class DockerHost {
   readonly dockerSock: string;
   dockerd?: ChildProcess;
   agent?: ChildProcess;
+  /** The plugin socket "systemd" made for the agent (socket activation); it outlives agent restarts. */
+  private pluginListener?: { fd: number; close(): void };
 
   constructor(
     readonly env: DockerHosts,
@@ -70,8 +74,13 @@ export class DockerHost {
     return this.run(['docker', '-H', `unix://${this.dockerSock}`, ...args], opts);
   }
 
-  private spawnOnHost(cmd: string[], logName: string): ChildProcess {
-    return this.env.tb.spawnHere('nsenter', [...this.nsArgs(), ...cmd], { logFile: path.join(this.dir, logName) });
+  private spawnOnHost(cmd: string[], logName: string, extra: { env?: NodeJS.ProcessEnv; passFds?: number[] } = {}): ChildProcess {
+    return this.env.tb.spawnHere('nsenter', [...this.nsArgs(), ...cmd], { logFile: path.join(this.dir, logName), ...extra });
+  }
+
+  /** The plugin socket's path as seen from outside the host (its /run/docker/plugins is bind-mounted). */
+  get pluginSocketPath(): string {
+    return path.join(this.dir, 'run-docker', 'plugins', 'vxmesh.sock');
   }
 
   async setup(): Promise<void> {
@@ -94,13 +103,24 @@ export class DockerHost {
     await this.run(['sh', '-c', script]);
   }
 
-  async startDockerd(): Promise<void> {
+  /** Starts dockerd; waits up to `waitMs` for its API (a boot restoring containers answers late). */
+  async startDockerd(waitMs = 10_000): Promise<void> {
+    this.spawnDockerd();
+    await this.waitDockerd(waitMs);
+  }
+
+  /** Starts dockerd without waiting (its API answers only once it has restored its containers). */
+  spawnDockerd(): void {
     this.dockerd = this.spawnOnHost(
       ['dockerd', '--iptables=false', '--ip6tables=false', '--ip-masq=false', '--ip-forward=false', '--bridge=none', '--storage-driver=overlay2',
         '--data-root', path.join(this.dir, 'data'), '--exec-root', path.join(this.dir, 'exec'), '-H', `unix://${this.dockerSock}`, '--pidfile', path.join(this.dir, 'docker.pid')],
       'dockerd.log',
     );
-    for (let i = 0; i < 100; i++) {
+  }
+
+  async waitDockerd(waitMs: number): Promise<void> {
+    if (!this.dockerd) throw new Error(`h${this.index}: dockerd not started`);
+    for (const end = Date.now() + waitMs; Date.now() < end; ) {
       if ((await this.docker(['version', '--format', '{{.Server.Version}}'], { nothrow: true })).exitCode === 0) return;
       if (this.dockerd.exitCode !== null) break;
       await new Promise((r) => setTimeout(r, 100));
@@ -125,17 +145,28 @@ export class DockerHost {
     return path.join(this.dir, 'vxmesh', 'vxmesh.sock');
   }
 
-  async startAgent(extra: string[] = []): Promise<void> {
+  /**
+   * Makes the plugin socket as systemd's socket unit would, before anything else on the host starts:
+   * the agent started with `{ activated: true }` serves it; Docker's connections wait in its backlog.
+   */
+  createPluginSocket(): void {
+    fs.mkdirSync(path.dirname(this.pluginSocketPath), { recursive: true });
+    this.pluginListener = listeningSocket(this.pluginSocketPath);
+  }
+
+  async startAgent(extra: string[] = [], opts: { activated?: boolean } = {}): Promise<void> {
     // Every host lists all others as seeds, so any of them can restart alone and find the cluster.
     const others = this.env.hosts.filter((h) => h !== this).map((h) => `${h.vtep}:7946`);
     const join = others.length ? ['--join', others.join(',')] : [];
-    this.agent = this.spawnOnHost(
-      [process.execPath, CLI, 'agent', '--name', `h${this.index}`, '--vtep', this.vtep, '--underlay-dev', 'eth0', '--listen', `${this.vtep}:7946`,
-        '--state-dir', path.join(this.dir, 'vxmesh'), '--socket', this.agentSocket(), '--netns-prefix', this.env.tb.overlayPrefix(this.index), '--log-level', 'debug', '--ipam-settle-ms', '300', ...join, ...extra],
-      'agent.log',
-    );
+    const cmd = [process.execPath, CLI, 'agent', '--name', `h${this.index}`, '--vtep', this.vtep, '--underlay-dev', 'eth0', '--listen', `${this.vtep}:7946`,
+      '--state-dir', path.join(this.dir, 'vxmesh'), '--socket', this.agentSocket(), '--netns-prefix', this.env.tb.overlayPrefix(this.index), '--log-level', 'debug', '--ipam-settle-ms', '300', ...join, ...extra];
+    const listener = opts.activated ? this.pluginListener : undefined;
+    if (opts.activated && !listener) throw new Error(`h${this.index}: createPluginSocket() first`);
+    this.agent = listener
+      ? this.spawnOnHost(activationCommand(cmd), 'agent.log', { env: { ...process.env, ...activationEnv(['plugin']) }, passFds: [listener.fd] })
+      : this.spawnOnHost(cmd, 'agent.log');
     for (let i = 0; i < 200; i++) {
-      if ((await this.vx(['peers'], { nothrow: true })).exitCode === 0 && fs.existsSync(path.join(this.dir, 'run-docker', 'plugins', 'vxmesh.sock'))) return;
+      if ((await this.vx(['peers'], { nothrow: true })).exitCode === 0 && fs.existsSync(this.pluginSocketPath)) return;
       if (this.agent.exitCode !== null) break;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -154,7 +185,32 @@ export class DockerHost {
     return this.run([process.execPath, CLI, ...args, '--socket', this.agentSocket()], opts);
   }
 
+  /**
+   * A power loss: every process on the host killed at once (dockerd, containerd, shims, containers,
+   * agent), its network cable pulled, and with its mount namespace all of /run gone (overlay and
+   * container namespaces, sockets). What is on disk stays: Docker's data root, the agent's state dir.
+   */
+  async crash(): Promise<void> {
+    await killAndWait(processesInMountNamespace(this.mnt));
+    this.dockerd = undefined;
+    this.agent = undefined;
+    this.pluginListener?.close();
+    this.pluginListener = undefined;
+    await $`umount ${this.mnt}`.nothrow();
+    fs.rmSync(this.mnt, { force: true });
+    await this.env.tb.removeHost(this.index);
+    fs.rmSync(path.join(this.dir, 'docker.pid'), { force: true });
+    for (const d of ['run-docker', 'run-containerd', 'exec']) fs.rmSync(path.join(this.dir, d), { recursive: true, force: true });
+  }
+
+  /** The host powered on again: network and an empty /run; nothing started yet. */
+  async boot(): Promise<void> {
+    await this.env.tb.recreateHost(this.index);
+    await this.setup();
+  }
+
   async teardown(): Promise<void> {
+    this.pluginListener?.close();
     const ids = (await this.docker(['ps', '-aq'], { nothrow: true })).stdout.split('\n').filter(Boolean);
     if (ids.length) await this.docker(['rm', '-f', ...ids], { nothrow: true });
     await this.stopDockerd();

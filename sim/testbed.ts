@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { $ } from 'zx';
+import { processesInMountNamespace } from './host-processes.js';
 
 $.verbose = false;
 $.quiet = true;
@@ -55,7 +56,7 @@ async function listNamespaces(): Promise<string[]> {
   return out.stdout.split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);
 }
 
-async function killAndWait(pids: number[]): Promise<void> {
+export async function killAndWait(pids: number[]): Promise<void> {
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -72,6 +73,22 @@ async function deleteNamespacesWithPrefix(prefix: string): Promise<void> {
   // Containers and overlays first, the switch last: order does not matter to the kernel, but a
   // namespace held open by a live process lingers, so processes must be gone before this.
   for (const n of names) await $`ip netns del ${n}`.nothrow();
+}
+
+/**
+ * Simulated Docker hosts pin a mount namespace per host under /run/<prefix>mnt: the processes still in
+ * one (containerd shims, containers) are killed by PID, then the namespaces are unmounted.
+ */
+async function releasePinnedMountNamespaces(prefix: string): Promise<void> {
+  const dir = path.join('/run', `${prefix}mnt`);
+  if (!fs.existsSync(dir)) return;
+  for (const f of fs.readdirSync(dir)) {
+    const file = path.join(dir, f);
+    await killAndWait(processesInMountNamespace(file));
+    await $`umount ${file}`.nothrow();
+  }
+  await $`umount ${dir}`.nothrow();
+  fs.rmSync(dir, { recursive: true, force: true });
 }
 
 /** Removes the namespaces and processes of earlier runs whose owner process is gone. */
@@ -93,6 +110,7 @@ export async function cleanupLeftovers(): Promise<string[]> {
       continue;
     }
     await killAndWait(reg.pids);
+    await releasePinnedMountNamespaces(reg.prefix);
     await deleteNamespacesWithPrefix(reg.prefix);
     fs.rmSync(file, { force: true });
     removed.push(reg.prefix);
@@ -123,6 +141,8 @@ export interface SpawnOptions {
   stdio?: 'pipe' | 'ignore' | 'inherit';
   /** Append the process's stdout and stderr to this file. */
   logFile?: string;
+  /** Open descriptors of this process handed to the child as its fds 3, 4, ... */
+  passFds?: number[];
 }
 
 export class Testbed {
@@ -246,7 +266,9 @@ export class Testbed {
   spawnHere(cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
     // With a log file, the child writes its stdout and stderr there itself (appending).
     const log = opts.logFile !== undefined ? fs.openSync(opts.logFile, 'a') : undefined;
-    const stdio = log !== undefined ? (['ignore', log, log] as const) : (opts.stdio ?? 'pipe');
+    const base = log !== undefined ? ['ignore', log, log] : opts.stdio ?? 'pipe';
+    // Extra descriptors land at 3, 4, ... in the child (as a service manager passes sockets).
+    const stdio = opts.passFds?.length ? [...(Array.isArray(base) ? base : [base, base, base]), ...opts.passFds] : base;
     const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: stdio as 'pipe' });
     if (log !== undefined) fs.closeSync(log);
     if (child.pid !== undefined) {

@@ -67,19 +67,32 @@ export class EtcdStore {
 
   /** Connects and checks that the store answers within the deadline. */
   static async connect(url: string, opts: EtcdStoreOptions = {}): Promise<EtcdStore> {
+    const store = EtcdStore.open(url, opts);
+    try {
+      await store.ping();
+    } catch (e) {
+      store.close();
+      throw e;
+    }
+    return store;
+  }
+
+  /**
+   * A client for the store without waiting for it (the URL and prefix are checked): calls fail with a
+   * StoreError while it does not answer, and work once it does.
+   */
+  static open(url: string, opts: EtcdStoreOptions = {}): EtcdStore {
     const endpoints = parseStoreUrl(url);
     const prefix = opts.prefix ?? '/vxmesh/';
     if (!prefix.startsWith('/') || !prefix.endsWith('/')) throw new ValidationError('store-prefix', `"${prefix}" must start and end with /`);
     const timeoutMs = opts.timeoutMs ?? 5000;
     const client = new Etcd3({ hosts: endpoints, dialTimeout: timeoutMs, defaultCallOptions: () => ({ deadline: Date.now() + timeoutMs }) });
-    const store = new EtcdStore(client, client.namespace(prefix), endpoints);
-    try {
-      await store.call('connect', () => client.maintenance.status());
-    } catch (e) {
-      client.close();
-      throw e;
-    }
-    return store;
+    return new EtcdStore(client, client.namespace(prefix), endpoints);
+  }
+
+  /** Resolves when the store answers (within the call deadline), else a StoreError naming it. */
+  async ping(): Promise<void> {
+    await this.call('connect', () => this.client.maintenance.status());
   }
 
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {

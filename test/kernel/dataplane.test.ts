@@ -2,6 +2,7 @@
  * The data plane on the real kernel: 3 simulated hosts × 2 containers, one VNI, remote entries given
  * directly to reconcile (no discovery). A second VNI with the same subnet checks isolation.
  */
+import fs from 'node:fs';
 import t from 'tap';
 import { $ } from 'zx';
 import { Dataplane, type RemoteEndpoint } from '../../dataplane/dataplane.js';
@@ -279,6 +280,14 @@ t.test('removeStale removes overlays nobody wants', async (t) => {
   t.same(await dp(2).removeStale([VNI]), [777]);
   t.notOk((await $`ip netns list`).stdout.includes(overlayNs(2, 777)));
   t.ok((await $`ip netns list`).stdout.includes(overlayNs(2, VNI)), 'the wanted one stays');
+});
+
+t.test('a namespace file with no namespace on it (stale, e.g. after a crash) is replaced', async (t) => {
+  const stale = `/run/netns/${overlayNs(3, 778)}`;
+  fs.writeFileSync(stale, '');
+  t.teardown(() => dp(3).removeStale([VNI]));
+  await dp(3).ensureNetwork({ vni: 778, subnet: '198.18.8.0/24' });
+  t.ok((await ipLinks(overlayNs(3, 778))).some((l) => l.ifname === 'br0'), 'the overlay is built in a real namespace');
 });
 
 t.test('vxmesh fdb reads the tables from the kernel without an agent', async (t) => {

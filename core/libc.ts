@@ -1,6 +1,6 @@
 /** libc through koffi (a prebuilt FFI module, so no compiler at install), and errors that name the call. */
 import koffi from 'koffi';
-import { VxmeshError } from '../core/errors.js';
+import { VxmeshError } from './errors.js';
 
 export const libc = koffi.load('libc.so.6');
 const strerrorFn = libc.func('const char *strerror(int errnum)');
