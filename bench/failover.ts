@@ -1,8 +1,10 @@
 /**
- * Silent host failure: one network, one endpoint per host; the last host's agent is `kill -9`ed and
- * its namespace deleted (a crashed host). Measured from the kill: when each other host's kernel has
- * no fdb entry towards its VTEP any more (read from the kernel every 20 ms), for N = 2, 3, 10 hosts,
- * several crashes each (the host is rebuilt and its agent rejoins between crashes).
+ * Silent host failure: one network, one endpoint per host; the last host loses power (its underlay
+ * cable pulled, then its agent `kill -9`ed and its namespace deleted). Measured from the power loss:
+ * when each other host's kernel has no fdb entry towards its VTEP any more (read from the kernel every
+ * 20 ms), for N = 2, 3, 10 hosts, several crashes each (the host is rebuilt and its agent rejoins
+ * between crashes). In the same run, the baseline: the same crash with Docker's swarm overlay on two
+ * hosts (bench/swarm-failover.ts; VXMESH_FAILOVER_SWARM=0 skips it).
  *
  * npm run bench:failover  → bench/results/failover.json
  */
@@ -10,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Cluster } from '../sim/cluster.js';
 import { readNamespaceTables } from '../dataplane/tables.js';
+import { swarmHostCrash } from './swarm-failover.js';
 
 const SIZES = (process.env.VXMESH_FAILOVER_SIZES ?? '2,3,10').split(',').map(Number);
 const CRASHES = Number(process.env.VXMESH_FAILOVER_CRASHES ?? 5);
@@ -52,7 +55,9 @@ async function runSize(n: number) {
       const ready = await until(async () => (await Promise.all(others.map((i) => hasEntryTowards(c, i, vtep)))).every(Boolean), 30_000);
       if (!ready) throw new Error(`N=${n}: the victim's entries never reached every host`);
       await sleep(3000); // a quiet cluster before the crash
+      // A power loss: the cable first (no FIN, no leave message gets out), then the process, then the host.
       const t0 = performance.now();
+      await c.tb.unplug(victim);
       await c.stopAgent(victim, 'SIGKILL');
       await c.tb.removeHost(victim);
       const gone = new Map<number, number>();
@@ -79,11 +84,19 @@ async function runSize(n: number) {
   }
 }
 
+const SWARM = process.env.VXMESH_FAILOVER_SWARM !== '0';
+const swarm = SWARM ? await swarmHostCrash(Math.min(CRASHES, 3), console.log) : [];
 const runs = [];
 for (const n of SIZES) runs.push(await runSize(n));
-console.log('\nhost crash → entries withdrawn from every other kernel');
-for (const r of runs) console.log(`  N=${String(r.n).padEnd(3)} p50 ${r.withdrawn_p50_ms} ms, max ${r.withdrawn_max_ms} ms over ${r.crashes} crashes`);
-const out = { date: new Date().toISOString(), node: process.version, runs };
+console.log('\nhost crash (power loss) → entries withdrawn from every other kernel');
+const swarmP50 = median(swarm);
+if (SWARM) console.log(`  swarm overlay N=2: p50 ${swarmP50} ms, max ${Math.max(...swarm)} ms over ${swarm.length} crashes (baseline)`);
+for (const r of runs) {
+  const ratio = SWARM ? `, ${(r.withdrawn_p50_ms / swarmP50).toFixed(2)} × swarm's p50` : '';
+  console.log(`  vxmesh N=${String(r.n).padEnd(3)} p50 ${r.withdrawn_p50_ms} ms, max ${r.withdrawn_max_ms} ms over ${r.crashes} crashes${ratio}`);
+}
+const baseline = SWARM ? { swarm_n2: { crashes: swarm.length, withdrawn_ms: swarm, withdrawn_p50_ms: swarmP50 } } : {};
+const out = { date: new Date().toISOString(), node: process.version, ...baseline, runs: runs.map((r) => (SWARM ? { ...r, p50_vs_swarm: +(r.withdrawn_p50_ms / swarmP50).toFixed(2) } : r)) };
 const resultsDir = path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bench', 'results');
 fs.mkdirSync(resultsDir, { recursive: true });
 fs.writeFileSync(path.join(resultsDir, 'failover.json'), `${JSON.stringify(out, null, 2)}\n`);

@@ -191,6 +191,7 @@ export class DockerHost {
    * container namespaces, sockets). What is on disk stays: Docker's data root, the agent's state dir.
    */
   async crash(): Promise<void> {
+    await this.env.tb.unplug(this.index); // first: nothing the dying processes send gets out
     await killAndWait(processesInMountNamespace(this.mnt));
     this.dockerd = undefined;
     this.agent = undefined;

@@ -225,13 +225,18 @@ export class Testbed {
     return h;
   }
 
+  /** Pulls host i's underlay cable (deletes the switch end of its veth pair: both ends go at once). */
+  async unplug(i: number): Promise<void> {
+    await $`ip -n ${this.switchNs} link del h${i}`.nothrow();
+  }
+
   /**
    * A crashed host: unplugs its underlay cable, then deletes its namespace. The kernel tears a deleted
    * namespace down asynchronously (its devices can answer for a while after `ip netns del` returns, longer
    * on a loaded machine); deleting the switch end of the veth pair removes both ends at once.
    */
   async removeHost(i: number): Promise<void> {
-    await $`ip -n ${this.switchNs} link del h${i}`.nothrow();
+    await this.unplug(i);
     await $`ip netns del ${this.host(i).netns}`.nothrow();
     this.hosts.splice(this.hosts.indexOf(this.host(i)), 1);
   }

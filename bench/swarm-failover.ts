@@ -1,0 +1,68 @@
+/**
+ * The same host crash with Docker's own swarm overlay (the baseline of bench:failover): two simulated
+ * hosts with their own dockerd in one swarm, an attachable overlay network, a container on each; host
+ * 2 loses power (cable pulled, every process killed, /run gone). Measured from the power loss: when
+ * host 1's swarm overlay namespace has no fdb entry towards host 2's VTEP. Host 2 boots and rejoins
+ * between crashes.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { DockerHosts, IMAGE, type DockerHost } from '../sim/docker-hosts.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: () => Promise<boolean>, ms: number, every = 100): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await what()) return true;
+    await sleep(every);
+  }
+  return false;
+}
+
+/**
+ * Whether host h's swarm overlay namespaces (`<exec-root>/netns/1-<network id>`, bind mounts that exist
+ * only inside the host's mount namespace) hold an fdb entry towards `vtep`.
+ */
+async function entriesTowards(h: DockerHost, vtep: string): Promise<boolean> {
+  const dir = path.join(h.dir, 'exec', 'netns'); // under dockerd's --exec-root
+  const names = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /^\d+-/.test(f)) : [];
+  for (const n of names) {
+    const r = await h.run(['nsenter', `--net=${path.join(dir, n)}`, 'bridge', 'fdb', 'show'], { nothrow: true });
+    if (r.stdout.split('\n').some((l) => l.includes(` dst ${vtep} `))) return true;
+  }
+  return false;
+}
+
+export async function swarmHostCrash(crashes: number, log: (s: string) => void): Promise<number[]> {
+  const env = await DockerHosts.create(2, 'sw');
+  try {
+    const [h1, h2] = [env.host(1), env.host(2)];
+    const vtep2 = h2.vtep;
+    await h1.docker(['swarm', 'init', '--advertise-addr', h1.vtep, '--listen-addr', `${h1.vtep}:2377`]);
+    const token = (await h1.docker(['swarm', 'join-token', '-q', 'worker'])).stdout.trim();
+    await h2.docker(['swarm', 'join', '--token', token, '--advertise-addr', h2.vtep, '--listen-addr', `${h2.vtep}:2377`, `${h1.vtep}:2377`]);
+    await h1.docker(['network', 'create', '-d', 'overlay', '--attachable', '--subnet', '198.18.31.0/24', 'swo']);
+    await h1.docker(['run', '-d', '--name', 's1', '--network', 'swo', IMAGE, 'sleep', '36000']);
+    const samples: number[] = [];
+    for (let k = 0; k < crashes; k++) {
+      // The attachable network reaches host 2 with its first container there (each life: a new one).
+      await until(async () => (await h2.docker(['run', '-d', '--name', `s2-${k}`, '--network', 'swo', IMAGE, 'sleep', '36000'], { nothrow: true })).exitCode === 0, 60_000, 1000);
+      if (!(await until(() => entriesTowards(h1, vtep2), 60_000))) throw new Error('swarm: host 2 never appeared in host 1\'s overlay fdb');
+      await sleep(3000);
+      const t0 = performance.now();
+      await h2.crash();
+      if (!(await until(async () => !(await entriesTowards(h1, vtep2)), 60_000, 20))) throw new Error('swarm: entries towards the crashed host still there after 60 s');
+      const ms = Math.round(performance.now() - t0);
+      samples.push(ms);
+      log(`swarm N=2 crash ${k + 1}: withdrawn from the other kernel after ${ms} ms`);
+      if (k < crashes - 1) {
+        await h2.boot();
+        await h2.startDockerd(60_000); // its data root (swarm identity, image) survived
+      }
+    }
+    return samples;
+  } finally {
+    await env.teardown();
+  }
+}
