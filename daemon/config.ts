@@ -21,6 +21,8 @@ export interface AgentConfig {
   listen: string;
   join: string[];
   clusterKey?: string;
+  /** Run without a cluster key on purpose: any host reaching the gossip port may join. */
+  insecure: boolean;
   stateDir: string;
   socket: string;
   netnsPrefix: string;
@@ -50,6 +52,7 @@ export const DEFAULTS: AgentConfig = {
   name: os.hostname().replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63) || 'host',
   listen: DEFAULT_LISTEN,
   join: [],
+  insecure: false,
   stateDir: '/var/lib/vxmesh',
   socket: DEFAULT_ADMIN_SOCKET,
   netnsPrefix: DEFAULT_NETNS_PREFIX,
@@ -114,6 +117,7 @@ export const SETTINGS: Setting[] = [
     },
   },
   { key: 'clusterKey', flag: 'cluster-key', env: 'VXMESH_CLUSTER_KEY', parse: str(/^.+$/, 'a file path') },
+  { key: 'insecure', flag: 'insecure', env: 'VXMESH_INSECURE', parse: bool, boolean: true },
   { key: 'stateDir', flag: 'state-dir', env: 'VXMESH_STATE_DIR', parse: str(/^\/.*/, 'an absolute path') },
   { key: 'socket', flag: 'socket', env: 'VXMESH_SOCKET', parse: str(/^\/.*/, 'an absolute path') },
   { key: 'netnsPrefix', flag: 'netns-prefix', env: 'VXMESH_NETNS_PREFIX', parse: str(/^[A-Za-z0-9_.-]{1,40}$/, 'a namespace prefix (1-40 of A-Z a-z 0-9 _ . -)') },
@@ -180,5 +184,15 @@ export function loadConfig(src: ConfigSources): AgentConfig {
   }
   for (const s of SETTINGS) if (src.env[s.env] !== undefined) set(s, src.env[s.env], s.env);
   for (const s of SETTINGS) if (src.flags[s.flag] !== undefined) set(s, src.flags[s.flag], `--${s.flag}`);
+  if (cfg.clusterKey === undefined && !cfg.insecure) throw new ValidationError('cluster-key', NO_KEY);
+  if (cfg.clusterKey !== undefined && cfg.insecure) throw new ValidationError('insecure', '--insecure and --cluster-key exclude each other: a cluster key closes the cluster');
   return cfg;
 }
+
+/** Why an agent without a key does not start, and what to do. */
+export const NO_KEY = `no cluster key given: without one, any host that reaches the gossip port joins the cluster and may announce endpoints.
+  Create a key once:        vxmesh keygen /etc/vxmesh/cluster.key
+  copy it to every host (root-only, mode 0600) and start each agent with
+                            vxmesh agent --cluster-key /etc/vxmesh/cluster.key ...
+  (or "clusterKey" in the config file, VXMESH_CLUSTER_KEY in the environment).
+  To run an open cluster on purpose (a lab), pass --insecure.`;

@@ -25,7 +25,7 @@ import { Connections } from './connections.js';
 import { DEFAULT_TIMERS, emptyStats, type DiscoveryContext, type DiscoveryStats, type DiscoveryTimers } from './context.js';
 import { Gossip } from './gossip.js';
 import { Membership } from './membership.js';
-import { createNode, loadOrCreatePeerKey, parseHostPort, readClusterKey, type HostPort, type VxmeshLibp2p } from './node.js';
+import { createNode, loadOrCreatePeerKey, parseHostPort, readClusterKey, clusterKeyFingerprint, type HostPort, type VxmeshLibp2p } from './node.js';
 import { loadPersisted, Persistence, type PersistedClocks } from './persistence.js';
 import { Prober } from './prober.js';
 import { signRecord } from './record-signing.js';
@@ -295,7 +295,10 @@ export class Discovery extends EventEmitter {
       const id = evt.detail.toString();
       if (this.membership.isLive(id) && !this.stopped) void this.prober.probe(id);
     });
-    this.log.info({ peerId: this.peerId, listen: this.listenAddrs(), seeds: this.seeds.map((s) => `${s.host}:${s.port}`) }, 'discovery started');
+    // The key's fingerprint (never the key): compare it between hosts when a member cannot join.
+    const clusterKey = this.clusterKey ? clusterKeyFingerprint(this.clusterKey) : 'none (open cluster)';
+    this.log.info({ peerId: this.peerId, listen: this.listenAddrs(), seeds: this.seeds.map((s) => `${s.host}:${s.port}`), clusterKey }, 'discovery started');
+    if (!this.clusterKey) this.log.warn({}, 'no cluster key: any host that reaches the gossip port can join this cluster');
     this.every(this.timers.probeIntervalMs, () => this.prober.probeNext());
     this.every(this.timers.connectIntervalMs, () => this.connections.maintain());
     this.every(this.timers.pushPullIntervalMs, () => this.connections.syncRandom());

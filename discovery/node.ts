@@ -14,6 +14,7 @@ import { identify, type Identify } from '@libp2p/identify';
 import { ping, type Ping } from '@libp2p/ping';
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub';
 import { preSharedKey } from '@libp2p/pnet';
+import { createHash } from 'node:crypto';
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import type { PrivateKey } from '@libp2p/interface';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
@@ -70,19 +71,32 @@ export async function loadOrCreatePeerKey(stateDir: string): Promise<PrivateKey>
   return key;
 }
 
-/** Reads and checks a cluster key file (libp2p swarm key v1: header, /base16/, 64 hex digits). */
+/**
+ * Reads and checks a cluster key file (libp2p swarm key v1: header, /base16/, 64 hex digits). A file
+ * that its group or others may read or write is refused: the key is the cluster's only credential.
+ */
 export function readClusterKey(file: string): Uint8Array {
   let text: string;
   try {
+    const mode = fs.statSync(file).mode & 0o777;
+    if ((mode & 0o077) !== 0) {
+      throw new ValidationError('cluster-key', `${file} has mode ${mode.toString(8).padStart(4, '0')}: its group or others may read it; make it root-only (chmod 600 ${file}) and consider the key leaked if others did read it`);
+    }
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new ValidationError('clusterKey', `cannot read ${file}: ${(e as Error).message}`);
+    if (e instanceof ValidationError) throw e;
+    throw new ValidationError('cluster-key', `cannot read ${file}: ${(e as Error).message}`);
   }
   const lines = text.trim().split(/\r?\n/);
   if (lines[0] !== '/key/swarm/psk/1.0.0/' || lines[1] !== '/base16/' || !/^[0-9a-fA-F]{64}$/.test(lines[2] ?? '')) {
-    throw new ValidationError('clusterKey', `${file} is not a swarm key (expected "/key/swarm/psk/1.0.0/", "/base16/", 64 hex digits)`);
+    throw new ValidationError('cluster-key', `${file} is not a swarm key (expected "/key/swarm/psk/1.0.0/", "/base16/", 64 hex digits; make one with vxmesh keygen)`);
   }
   return Buffer.from(`${lines.slice(0, 3).join('\n')}\n`, 'utf8');
+}
+
+/** A key's fingerprint for logs and comparison between hosts (a hash: the key itself is never logged). */
+export function clusterKeyFingerprint(key: Uint8Array): string {
+  return `sha256:${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
 }
 
 /** A new cluster key in the swarm key format. */

@@ -15,11 +15,18 @@ $.quiet = true;
 
 const CLI = new URL('../cli/cli.js', import.meta.url).pathname;
 
+/** A new cluster key file, made as a user makes one: `vxmesh keygen FILE`. */
+export async function makeClusterKey(file: string): Promise<void> {
+  await $`${process.execPath} ${CLI} keygen ${file}`;
+}
+
 export interface AgentOptions {
   /** Extra agent flags. */
   args?: string[];
   /** Members to join through (host indexes). Default: host 1 (none for host 1 itself). */
   join?: number[];
+  /** Start with `--insecure` instead of the cluster's key. */
+  insecure?: boolean;
 }
 
 export interface RunningAgent {
@@ -39,7 +46,19 @@ export class Cluster {
   }
 
   static async create(hosts: number, tag?: string): Promise<Cluster> {
-    return new Cluster(await Testbed.create({ hosts, tag }));
+    const c = new Cluster(await Testbed.create({ hosts, tag }));
+    try {
+      await makeClusterKey(c.keyFile);
+    } catch (e) {
+      await c.teardown();
+      throw e;
+    }
+    return c;
+  }
+
+  /** The cluster key every agent of this cluster starts with (made by `vxmesh keygen`). */
+  get keyFile(): string {
+    return path.join(this.dir, 'cluster.key');
   }
 
   socket(i: number): string {
@@ -67,6 +86,7 @@ export class Cluster {
       '--netns-prefix', this.tb.overlayPrefix(i),
       '--log-level', process.env.VXMESH_LOG_LEVEL ?? 'debug',
       '--docker-plugin', 'false',
+      ...(opts.insecure ? ['--insecure'] : ['--cluster-key', this.keyFile]),
       ...(join.length ? ['--join', join.join(',')] : []),
       ...(opts.args ?? []),
     ];

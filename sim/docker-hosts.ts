@@ -13,6 +13,7 @@ import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { $ } from 'zx';
 import { killAndWait, Testbed } from './testbed.js';
+import { makeClusterKey } from './cluster.js';
 import { processesInMountNamespace } from './host-processes.js';
 import { activationCommand, activationEnv, listeningSocket } from './service-manager.js';
 
@@ -159,7 +160,7 @@ export class DockerHost {
     const others = this.env.hosts.filter((h) => h !== this).map((h) => `${h.vtep}:7946`);
     const join = others.length ? ['--join', others.join(',')] : [];
     const cmd = [process.execPath, CLI, 'agent', '--name', `h${this.index}`, '--vtep', this.vtep, '--underlay-dev', 'eth0', '--listen', `${this.vtep}:7946`,
-      '--state-dir', path.join(this.dir, 'vxmesh'), '--socket', this.agentSocket(), '--netns-prefix', this.env.tb.overlayPrefix(this.index), '--log-level', 'debug', '--ipam-settle-ms', '300', ...join, ...extra];
+      '--state-dir', path.join(this.dir, 'vxmesh'), '--socket', this.agentSocket(), '--netns-prefix', this.env.tb.overlayPrefix(this.index), '--log-level', 'debug', '--ipam-settle-ms', '300', '--cluster-key', this.env.keyFile, ...join, ...extra];
     const listener = opts.activated ? this.pluginListener : undefined;
     if (opts.activated && !listener) throw new Error(`h${this.index}: createPluginSocket() first`);
     this.agent = listener
@@ -226,12 +227,15 @@ export class DockerHosts {
   readonly dir: string;
   readonly mntDir: string;
   readonly rootfsTar: string;
+  /** The cluster key of every agent on these hosts. */
+  readonly keyFile: string;
 
   private constructor(readonly tb: Testbed) {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vxmesh-docker-'));
     // Pinned mount namespaces need a private mount to live on.
     this.mntDir = path.join('/run', `${tb.prefix}mnt`);
     this.rootfsTar = path.join(this.dir, 'rootfs.tar');
+    this.keyFile = path.join(this.dir, 'cluster.key');
   }
 
   static async create(n: number, tag = 'dk'): Promise<DockerHosts> {
@@ -246,6 +250,7 @@ export class DockerHosts {
       fs.copyFileSync('/bin/busybox', path.join(root, 'bin', 'busybox'));
       for (const a of ['sh', 'ping', 'ip', 'sleep', 'ifconfig', 'arp', 'nc', 'cat', 'hostname', 'true']) fs.symlinkSync('busybox', path.join(root, 'bin', a));
       await $`tar -C ${root} -cf ${env.rootfsTar} .`;
+      await makeClusterKey(env.keyFile);
       for (let i = 1; i <= n; i++) {
         const h = new DockerHost(env, i);
         env.hosts.push(h);

@@ -4,8 +4,9 @@ import { runDaemon } from '../../daemon/run.js';
 import { expandBooleanFlags, parseFlags, UsageError, type Command } from '../support.js';
 
 const usage = `Usage: vxmesh agent [--config FILE] [--name NAME] [--vtep IP] [--underlay-dev IFNAME]
-                    [--listen HOST:PORT] [--join HOST:PORT[,HOST:PORT...]] [--cluster-key FILE]
-                    [--state-dir DIR] [--socket PATH] [--netns-prefix STR] [--vxlan-port N]
+                    [--listen HOST:PORT] [--join HOST:PORT[,HOST:PORT...]]
+                    (--cluster-key FILE | --insecure) [--state-dir DIR] [--socket PATH]
+                    [--netns-prefix STR] [--vxlan-port N]
                     [--metrics HOST:PORT] [--log-level LEVEL]
 
 Runs the vxmesh agent of this host. Each flag can also come from the environment (VXMESH_NAME,
@@ -19,7 +20,9 @@ Options:
   --underlay-dev IFNAME    underlay device for VXLAN (default: the device holding the VTEP address)
   --listen HOST:PORT       gossip listen address (default 0.0.0.0:7946)
   --join HOST:PORT,...     members to join through
-  --cluster-key FILE       pre-shared cluster key (swarm key format; see "vxmesh keygen")
+  --cluster-key FILE       the cluster's key (required; make one with "vxmesh keygen"; mode 0600):
+                           only hosts with the same key connect
+  --insecure               run without a key on purpose: any host reaching the gossip port joins
   --state-dir DIR          state directory (default /var/lib/vxmesh)
   --socket PATH            admin API socket (default /run/vxmesh/vxmesh.sock)
   --netns-prefix STR       overlay namespace prefix (default vx-)

@@ -1,12 +1,13 @@
 /** `vxmesh keygen`: a new cluster key. */
 import fs from 'node:fs';
-import { generateClusterKey } from '../../discovery/node.js';
+import { clusterKeyFingerprint, generateClusterKey } from '../../discovery/node.js';
 import { parseFlags, UsageError, type Command } from '../support.js';
 
 const usage = `Usage: vxmesh keygen [FILE]
 
 Writes a new cluster key (libp2p swarm key format) to FILE (mode 0600, refused if it exists) or to
-standard output. Give the same file to every agent with --cluster-key: peers without it cannot connect.`;
+standard output, and prints the next steps. Give the same file to every agent with --cluster-key:
+hosts without it cannot connect. Agents refuse to start without a key unless --insecure is given.`;
 
 export const keygenCommand: Command = {
   name: 'keygen',
@@ -29,7 +30,16 @@ export const keygenCommand: Command = {
     } catch (e) {
       throw new UsageError(`cannot write ${positionals[0]}: ${(e as Error).message}`);
     }
-    ctx.out(`wrote ${positionals[0]}`);
+    const file = positionals[0];
+    const fingerprint = clusterKeyFingerprint(Buffer.from(key));
+    ctx.out(`wrote ${file} (mode 0600, fingerprint ${fingerprint})
+next steps:
+  1. copy it to every host over a secure channel, root-only, e.g.
+       scp ${file} HOST:/tmp/cluster.key && ssh HOST 'install -D -m 600 /tmp/cluster.key /etc/vxmesh/cluster.key && rm /tmp/cluster.key'
+  2. start every agent with it (or "clusterKey" in /etc/vxmesh/agent.json):
+       vxmesh agent --cluster-key /etc/vxmesh/cluster.key --join SEED:7946
+  3. check: every agent logs "clusterKey":"${fingerprint}" in its "discovery started" line.
+  To change the key of a running cluster, see "Key rotation" in the operations guide.`);
     return 0;
   },
 };

@@ -44,5 +44,5 @@ t.test('a malformed key file is refused with the field named', async (t) => {
   } catch (e) {
     field = (e as { field?: string }).field;
   }
-  t.equal(field, 'clusterKey');
+  t.equal(field, 'cluster-key');
 });

@@ -5,7 +5,7 @@ import { expandBooleanFlags, UsageError } from '../../cli/support.js';
 import type { AgentConfig } from '../../daemon/config.js';
 
 const cfg = (...argv: string[]): AgentConfig => {
-  const c = parseAgentArgs(argv, {});
+  const c = parseAgentArgs([...argv, '--insecure'], {});
   if (c === 'help') throw new Error('help');
   return c;
 };
@@ -37,6 +37,12 @@ t.test('bad values are refused, naming the flag', async (t) => {
 t.test('expandBooleanFlags leaves other flags and everything after -- alone', async (t) => {
   t.same(expandBooleanFlags(['--name', 'h1', '--x', '--', '--x'], ['x']), ['--name', 'h1', '--x=true', '--', '--x']);
   t.same(expandBooleanFlags(['--no-x', '--xy'], ['x']), ['--x=false', '--xy']);
+});
+
+t.test('--insecure is a bare boolean too; without it or a key the agent does not start', async (t) => {
+  t.match(cfg(), { insecure: true });
+  t.throws(() => parseAgentArgs([], {}), { name: 'ValidationError', field: 'cluster-key' });
+  t.match(parseAgentArgs(['--cluster-key', '/k'], {}), { clusterKey: '/k', insecure: false });
 });
 
 t.test('--help', async (t) => {
