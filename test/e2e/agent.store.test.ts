@@ -128,15 +128,16 @@ await t.test('store down: traffic goes on, allocations fail cleanly, and work ag
   t.equal(n.storeAddresses?.length, 11, '12 - 1 detached + 1 taken by h3 - 1 vanished + 1 new - 1 detached while the store was down');
 });
 
-await t.test('an agent whose store cannot be reached does not start, and says why', async (t) => {
-  const dir = path.join(c.dir, 'nostore');
+// (A store that does not answer at start no longer stops the agent: test/e2e/agent.readiness.test.ts.)
+await t.test('bad agent settings are refused naming the setting: a store URL, no cluster key', async (t) => {
+  const dir = path.join(c.dir, 'refused');
   fs.mkdirSync(dir, { recursive: true });
   const cli = new URL('../../cli/cli.js', import.meta.url).pathname;
-  const r = await $`${process.execPath} ${cli} agent --vtep 203.0.113.1 --state-dir ${dir} --socket ${path.join(dir, 'x.sock')} --docker-plugin false --store etcd://127.0.0.1:9`.nothrow();
-  t.equal(r.exitCode, 1);
-  t.match(r.stderr, /store: connect failed at http:\/\/127\.0\.0\.1:9/);
-  t.notOk(fs.existsSync(path.join(dir, 'x.sock')), 'no admin socket was opened');
-  const bad = await $`${process.execPath} ${cli} agent --store redis://x:1`.nothrow();
+  const bad = await $`${process.execPath} ${cli} agent --insecure --store redis://x:1`.nothrow();
   t.equal(bad.exitCode, 1);
   t.match(bad.stderr, /--store: "redis:\/\/x:1" must start with etcd:\/\//);
+  const nokey = await $`${process.execPath} ${cli} agent --state-dir ${dir} --socket ${path.join(dir, 'x.sock')} --no-docker-plugin`.nothrow();
+  t.equal(nokey.exitCode, 1, 'no key and no --insecure: the agent does not start');
+  t.match(nokey.stderr, /cluster-key: no cluster key given[\s\S]*vxmesh keygen[\s\S]*--insecure/);
+  t.notOk(fs.existsSync(path.join(dir, 'x.sock')), 'no admin socket was opened');
 });
