@@ -13,27 +13,18 @@ import path from 'node:path';
 import { Cluster } from '../sim/cluster.js';
 import { readNamespaceTables } from '../dataplane/tables.js';
 import { swarmHostCrash } from './swarm-failover.js';
+import { sleep, until } from './wait.js';
 
 const SIZES = (process.env.VXMESH_FAILOVER_SIZES ?? '2,3,10').split(',').map(Number);
 const CRASHES = Number(process.env.VXMESH_FAILOVER_CRASHES ?? 5);
 const VNI = 3001;
 const ARGS = ['--reconcile-interval-ms', '2000', '--log-level', 'info'];
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? NaN;
 
 async function hasEntryTowards(c: Cluster, i: number, vtep: string): Promise<boolean> {
   const tables = await readNamespaceTables(`${c.overlayPrefix(i)}${VNI}`);
   return tables.some((t) => t.fdb.some((e) => e.dst === vtep));
-}
-
-async function until(what: () => Promise<boolean>, ms: number, every = 100): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await what()) return true;
-    await sleep(every);
-  }
-  return false;
 }
 
 async function runSize(n: number) {

@@ -8,17 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { DockerHosts, IMAGE, type DockerHost } from '../sim/docker-hosts.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: () => Promise<boolean>, ms: number, every = 100): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await what()) return true;
-    await sleep(every);
-  }
-  return false;
-}
+import { sleep, until } from './wait.js';
 
 /**
  * Whether host h's swarm overlay namespaces (`<exec-root>/netns/1-<network id>`, bind mounts that exist
