@@ -7,19 +7,23 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { readNamespaceTables } from '../dataplane/tables.js';
 import { DockerHosts, IMAGE, type DockerHost } from '../sim/docker-hosts.js';
 import { sleep, until } from './wait.js';
 
 /**
  * Whether host h's swarm overlay namespaces (`<exec-root>/netns/1-<network id>`, bind mounts that exist
- * only inside the host's mount namespace) hold an fdb entry towards `vtep`.
+ * only inside the host's mount namespace, reached through its dockerd's /proc/PID/root) hold an fdb
+ * entry towards `vtep`. Read over netlink, the same way as vxmesh's side of the bench.
  */
 async function entriesTowards(h: DockerHost, vtep: string): Promise<boolean> {
-  const dir = path.join(h.dir, 'exec', 'netns'); // under dockerd's --exec-root
+  const pid = h.dockerd?.pid;
+  if (pid === undefined) return false;
+  const dir = `/proc/${pid}/root${path.join(h.dir, 'exec', 'netns')}`; // under dockerd's --exec-root
   const names = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /^\d+-/.test(f)) : [];
   for (const n of names) {
-    const r = await h.run(['nsenter', `--net=${path.join(dir, n)}`, 'bridge', 'fdb', 'show'], { nothrow: true });
-    if (r.stdout.split('\n').some((l) => l.includes(` dst ${vtep} `))) return true;
+    const tables = await readNamespaceTables(path.join(dir, n)).catch(() => []);
+    if (tables.some((t) => t.fdb.some((e) => e.dst === vtep))) return true;
   }
   return false;
 }

@@ -38,6 +38,12 @@ export async function main(argv: string[], io: Pick<CommandContext, 'out' | 'err
     io.err(`vxmesh: unknown command "${name}"\n\n${topUsage()}`);
     return 2;
   }
+  // --help anywhere before `--` prints the command's usage (every command has one), before any parsing.
+  const flags = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  if (flags.includes('--help') || flags.includes('-h')) {
+    io.out(cmd.usage);
+    return 0;
+  }
   try {
     return await cmd.run({ argv: rest, ...io });
   } catch (e) {

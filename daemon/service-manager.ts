@@ -6,31 +6,10 @@
  * Node's `dgram` has no unix datagram sockets, so sending goes through libc (koffi); the npm wrappers
  * (`sd-notify`, `systemd-daemon`) are native addons needing a compiler and libsystemd headers.
  */
-import { libc, strerror, errno } from '../core/libc.js';
+import { errno, strerror } from '../core/libc.js';
+import { AF_UNIX, closeFn, MSG_DONTWAIT, MSG_NOSIGNAL, sendtoFn, SOCK_CLOEXEC, SOCK_DGRAM, socketFn, unixAddress } from '../core/sockets.js';
 
-const AF_UNIX = 1;
-const SOCK_DGRAM = 2;
-const SOCK_CLOEXEC = 0o2000000;
-const MSG_DONTWAIT = 0x40;
-const MSG_NOSIGNAL = 0x4000;
-const SUN_PATH_MAX = 108;
 const FIRST_FD = 3;
-
-const socketFn = libc.func('int socket(int domain, int type, int protocol)');
-const sendtoFn = libc.func('long sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)');
-const closeFn = libc.func('int close(int fd)');
-
-/** A `struct sockaddr_un` for a path or an abstract name (`@name`), and its length. */
-export function unixAddress(target: string): { addr: Buffer; len: number } {
-  const abstract = target.startsWith('@');
-  const name = Buffer.from(abstract ? target.slice(1) : target);
-  if (name.length === 0 || name.length + 1 > SUN_PATH_MAX) throw new Error(`unix socket address "${target}" is empty or longer than ${SUN_PATH_MAX - 1} bytes`);
-  const addr = Buffer.alloc(2 + SUN_PATH_MAX);
-  addr.writeUInt16LE(AF_UNIX, 0);
-  name.copy(addr, abstract ? 3 : 2);
-  // Abstract: a leading NUL and exactly the name's bytes; a path: NUL-terminated.
-  return { addr, len: 2 + 1 + name.length };
-}
 
 /**
  * Sends one state message to the service manager, if there is one (NOTIFY_SOCKET set). Returns

@@ -5,26 +5,15 @@
  * blocks; it is opened in the calling thread's namespace (the agent's host namespace) or in `netns`.
  */
 import crypto from 'node:crypto';
-import { errno, libc, strerror, sysFail } from '../core/libc.js';
+import { errno, strerror, sysFail } from '../core/libc.js';
+import { AF_INET, closeFn, EAGAIN, EINTR, MSG_DONTWAIT, recvFn, sendtoFn, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW, socketFn } from '../core/sockets.js';
 import { parseIPv4 } from '../core/addresses.js';
 import { VxmeshError } from '../core/errors.js';
 import { inNetns } from './netns.js';
 
-const AF_INET = 2;
-const SOCK_RAW = 3;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
 const IPPROTO_ICMP = 1;
-const MSG_DONTWAIT = 0x40;
-const EAGAIN = 11;
-const EINTR = 4;
 const ICMP_ECHO_REPLY = 0;
 const ICMP_ECHO_REQUEST = 8;
-
-const socketFn = libc.func('int socket(int domain, int type, int protocol)');
-const sendtoFn = libc.func('long sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)');
-const recvFn = libc.func('long recv(int fd, void *buf, size_t len, int flags)');
-const closeFn = libc.func('int close(int fd)');
 
 /** RFC 1071 Internet checksum. */
 export function internetChecksum(b: Buffer): number {

@@ -6,28 +6,8 @@
  * datagram sockets, so both go through libc.
  */
 import fs from 'node:fs';
-import { errno, libc, strerror } from '../core/libc.js';
-
-const AF_UNIX = 1;
-const SOCK_STREAM = 1;
-const SOCK_DGRAM = 2;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const EAGAIN = 11;
-
-const socketFn = libc.func('int socket(int domain, int type, int protocol)');
-const bindFn = libc.func('int bind(int fd, const void *addr, uint32_t addrlen)');
-const listenFn = libc.func('int listen(int fd, int backlog)');
-const recvFn = libc.func('long recv(int fd, void *buf, size_t len, int flags)');
-const closeFn = libc.func('int close(int fd)');
-
-function pathAddress(p: string): { addr: Buffer; len: number } {
-  const addr = Buffer.alloc(110);
-  addr.writeUInt16LE(AF_UNIX, 0);
-  const n = addr.write(p, 2);
-  if (n > 107) throw new Error(`unix socket path too long: ${p}`);
-  return { addr, len: 2 + n + 1 };
-}
+import { errno, strerror } from '../core/libc.js';
+import { AF_UNIX, bindFn, closeFn, EAGAIN, listenFn, recvFn, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_STREAM, socketFn, unixAddress } from '../core/sockets.js';
 
 function fail(call: string, p: string): never {
   throw new Error(`${call}(${p}): ${strerror(errno())}`);
@@ -37,7 +17,7 @@ function bound(type: number, p: string): number {
   fs.rmSync(p, { force: true });
   const fd = socketFn(AF_UNIX, type, 0) as number;
   if (fd < 0) fail('socket', p);
-  const { addr, len } = pathAddress(p);
+  const { addr, len } = unixAddress(p);
   if ((bindFn(fd, addr, len) as number) < 0) {
     closeFn(fd);
     fail('bind', p);

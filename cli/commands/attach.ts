@@ -36,10 +36,6 @@ export const attachCommand: Command = {
   usage: attachUsage,
   async run(ctx) {
     const { values, positionals } = parseFlags(ctx.argv, { ...CLIENT_FLAGS, netns: { type: 'string' }, ifname: { type: 'string' }, ip: { type: 'string' }, mac: { type: 'string' } });
-    if (values.help) {
-      ctx.out(attachUsage);
-      return 0;
-    }
     if (positionals.length !== 1) throw new UsageError(positionals.length ? `unexpected argument "${positionals[1]}"` : 'NETWORK is required');
     if (!values.netns) throw new UsageError('--netns is required');
     const ep = await apiRequest<LocalEndpoint>(socketOf(values), 'POST', '/v1/attach', { network: positionals[0], netns: values.netns, ifname: values.ifname, ip: values.ip, mac: values.mac });
@@ -54,10 +50,6 @@ export const detachCommand: Command = {
   usage: detachUsage,
   async run(ctx) {
     const { values, positionals } = parseFlags(ctx.argv, { ...CLIENT_FLAGS, netns: { type: 'string' }, ifname: { type: 'string' } });
-    if (values.help) {
-      ctx.out(detachUsage);
-      return 0;
-    }
     if (positionals.length !== 1) throw new UsageError(positionals.length ? `unexpected argument "${positionals[1]}"` : 'NETWORK is required');
     if (!values.netns) throw new UsageError('--netns is required');
     const ep = await apiRequest<LocalEndpoint>(socketOf(values), 'POST', '/v1/detach', { network: positionals[0], netns: values.netns, ifname: values.ifname });

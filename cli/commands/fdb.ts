@@ -73,10 +73,6 @@ export const fdbCommand: Command = {
       all: { type: 'boolean' },
       'netns-prefix': { type: 'string' },
     });
-    if (values.help) {
-      ctx.out(usage);
-      return 0;
-    }
     if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
     if (values.netns !== undefined && values.all) throw new UsageError('--netns and --all exclude each other');
     const kernelOnly = values.kernel || values.netns !== undefined || values.all || values['netns-prefix'] !== undefined;

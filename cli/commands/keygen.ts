@@ -14,11 +14,7 @@ export const keygenCommand: Command = {
   summary: 'generate a cluster key',
   usage,
   async run(ctx) {
-    const { values, positionals } = parseFlags(ctx.argv, {});
-    if (values.help) {
-      ctx.out(usage);
-      return 0;
-    }
+    const { positionals } = parseFlags(ctx.argv, {});
     if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
     const key = generateClusterKey();
     if (!positionals[0]) {

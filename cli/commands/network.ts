@@ -27,10 +27,6 @@ export const networkCommand: Command = {
   usage,
   async run(ctx) {
     const { values, positionals } = parseFlags(ctx.argv, { ...CLIENT_FLAGS, subnet: { type: 'string' }, vni: { type: 'string' }, gateway: { type: 'string' }, mtu: { type: 'string' } });
-    if (values.help) {
-      ctx.out(usage);
-      return 0;
-    }
     const [sub, name, extra] = positionals;
     const sock = socketOf(values);
     const needName = () => {

@@ -34,10 +34,6 @@ export const peersCommand: Command = {
   usage: peersUsage,
   async run(ctx) {
     const { values, positionals } = parseFlags(ctx.argv, CLIENT_FLAGS);
-    if (values.help) {
-      ctx.out(peersUsage);
-      return 0;
-    }
     if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     const r = await apiRequest<PeerRow[]>(socketOf(values), 'GET', '/v1/peers');
     if (values.json) ctx.out(JSON.stringify(r, null, 2));
@@ -67,10 +63,6 @@ export const endpointsCommand: Command = {
   usage: endpointsUsage,
   async run(ctx) {
     const { values, positionals } = parseFlags(ctx.argv, CLIENT_FLAGS);
-    if (values.help) {
-      ctx.out(endpointsUsage);
-      return 0;
-    }
     if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
     const q = positionals[0] ? `?network=${encodeURIComponent(positionals[0])}` : '';
     const r = await apiRequest<Array<Record<string, string>>>(socketOf(values), 'GET', `/v1/endpoints${q}`);

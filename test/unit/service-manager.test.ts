@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { activatedSockets, notifyServiceManager, unixAddress } from '../../daemon/service-manager.js';
+import { activatedSockets, notifyServiceManager } from '../../daemon/service-manager.js';
+import { unixAddress } from '../../core/sockets.js';
 import { NotifyReceiver } from '../../sim/service-manager.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vxmesh-sm-'));

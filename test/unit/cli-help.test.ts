@@ -1,0 +1,27 @@
+/** `vxmesh COMMAND --help` prints that command's usage, whatever else is on the line. */
+import t from 'tap';
+import { main } from '../../cli/cli.js';
+
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, { out: (s) => out.push(s), err: (s) => err.push(s) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+t.test('--help and -h print the usage of the command and exit 0', async (t) => {
+  for (const [cmd, usage] of [['peers', /^Usage: vxmesh peers/], ['attach', /^Usage: vxmesh attach/], ['keygen', /^Usage: vxmesh keygen/], ['network', /^Usage: vxmesh network/], ['fdb', /^Usage: vxmesh fdb/], ['agent', /^Usage: vxmesh agent/]] as const) {
+    const r = await run(cmd, '--help');
+    t.equal(r.code, 0, `${cmd} --help`);
+    t.match(r.out, usage);
+  }
+  const short = await run('endpoints', 'web', '-h', '--bogus');
+  t.equal(short.code, 0, 'before any flag is parsed');
+  t.match(short.out, /^Usage: vxmesh endpoints/);
+});
+
+t.test('after -- it is an argument, not a request for help', async (t) => {
+  const r = await run('keygen', '--', '--help', 'extra');
+  t.equal(r.code, 2);
+  t.match(r.err, /unexpected argument "extra"/);
+});
