@@ -20,6 +20,24 @@ const CRASHES = Number(process.env.VXMESH_FAILOVER_CRASHES ?? 5);
 const VNI = 3001;
 const ARGS = ['--reconcile-interval-ms', '2000', '--log-level', 'info'];
 
+/** When each other host's agent first logged `msg` after `since` (epoch ms), from its JSON log. */
+function firstLogged(c: Cluster, hosts: number[], since: number, test: (o: { msg?: string; state?: string }) => boolean): number[] {
+  const at: number[] = [];
+  for (const i of hosts) {
+    const file = c.agents.get(i)?.logFile;
+    if (!file || !fs.existsSync(file)) continue;
+    for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        const o = JSON.parse(line) as { time?: string | number; msg?: string; state?: string };
+        const t = typeof o.time === 'string' ? Date.parse(o.time) : o.time;
+        if (t !== undefined && t >= since && test(o)) { at.push(t - since); break; }
+      } catch { /* a line cut by the crash */ }
+    }
+  }
+  return at;
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? NaN;
 
 async function hasEntryTowards(c: Cluster, i: number, vtep: string): Promise<boolean> {
@@ -47,6 +65,7 @@ async function runSize(n: number) {
       if (!ready) throw new Error(`N=${n}: the victim's entries never reached every host`);
       await sleep(3000); // a quiet cluster before the crash
       // A power loss: the cable first (no FIN, no leave message gets out), then the process, then the host.
+      const wall0 = Date.now();
       const t0 = performance.now();
       await c.tb.unplug(victim);
       await c.stopAgent(victim, 'SIGKILL');
@@ -61,7 +80,11 @@ async function runSize(n: number) {
       if (gone.size < others.length) throw new Error(`N=${n}: entries towards the crashed host still present after 30 s`);
       const max = Math.max(...gone.values());
       samples.push(Math.round(max));
-      console.log(`N=${n} crash ${k + 1}: withdrawn from every other kernel after ${Math.round(max)} ms (first ${Math.round(Math.min(...gone.values()))} ms)`);
+      // Where the time went, from the other agents' logs: suspicion known, then the VTEP found silent.
+      const suspect = firstLogged(c, others, wall0, (o) => o.msg === 'member state' && o.state === 'suspect');
+      const silent = firstLogged(c, others, wall0, (o) => (o.msg ?? '').startsWith('host of a silent or gone agent does not answer'));
+      const span = (xs: number[]) => (xs.length ? `${Math.min(...xs)}–${Math.max(...xs)} ms` : 'not logged');
+      console.log(`N=${n} crash ${k + 1}: withdrawn from every other kernel after ${Math.round(max)} ms (first ${Math.round(Math.min(...gone.values()))} ms); suspect known ${span(suspect)}, VTEP silent ${span(silent)}`);
       if (k < CRASHES - 1) {
         await c.tb.recreateHost(victim);
         fs.rmSync(path.join(c.dir, `h${victim}`), { recursive: true, force: true });

@@ -1,7 +1,9 @@
 /**
  * Is a host's data plane still there although its agent is gone or silent? ICMP echo to its VTEP
  * address from this host's namespace, in-process (icmp-echo.ts: a raw socket, no `ping` binary):
- * up to `attempts` tries of `timeoutMs` each, so one lost packet does not count as a dead host.
+ * `attempts` echoes started `spacingMs` apart, each waited for `timeoutMs`, so one lost packet does not
+ * count as a dead host, and a silent host is known after (attempts − 1) × spacing + timeout
+ * (450 ms by default) rather than attempts × timeout.
  */
 import { isIPv4 } from '../core/addresses.js';
 import { icmpEcho } from './icmp-echo.js';
@@ -9,6 +11,7 @@ import { icmpEcho } from './icmp-echo.js';
 export interface VtepProbeOptions {
   attempts?: number;
   timeoutMs?: number;
+  spacingMs?: number;
   /** Probe from this namespace instead of the caller's (tests). */
   netns?: string;
 }
@@ -17,7 +20,29 @@ export interface VtepProbeOptions {
 export async function vtepAnswers(vtep: string, opts: VtepProbeOptions = {}): Promise<boolean> {
   if (!isIPv4(vtep)) return false;
   const attempts = opts.attempts ?? 3;
-  const timeoutMs = opts.timeoutMs ?? 200;
-  for (let i = 0; i < attempts; i++) if (await icmpEcho(vtep, timeoutMs, { netns: opts.netns })) return true;
-  return false;
+  const timeoutMs = opts.timeoutMs ?? 250;
+  const spacingMs = opts.spacingMs ?? 100;
+  if (attempts < 1) return false;
+  return new Promise<boolean>((resolve, reject) => {
+    let pending = attempts;
+    let done = false;
+    const timers: NodeJS.Timeout[] = [];
+    const finish = (answer: boolean) => {
+      if (done) return;
+      done = true;
+      for (const t of timers) clearTimeout(t);
+      resolve(answer);
+    };
+    for (let i = 0; i < attempts; i++) {
+      timers.push(setTimeout(() => {
+        icmpEcho(vtep, timeoutMs, { netns: opts.netns }).then((answered) => {
+          pending--;
+          if (answered) finish(true);
+          else if (pending === 0) finish(false);
+        }, (e: unknown) => {
+          if (!done) { done = true; for (const t of timers) clearTimeout(t); reject(e); }
+        });
+      }, i * spacingMs));
+    }
+  });
 }

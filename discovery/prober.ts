@@ -13,6 +13,8 @@ import { PROTOCOL_PROBE, decodeProbeReply, decodeProbeRequest, encode, type Memb
 
 export class Prober {
   private order: string[] = [];
+  /** Every member the current round has or had in its order. */
+  private round = new Set<string>();
   private readonly probing = new Set<string>();
   private readonly lag: LagMonitor;
 
@@ -27,9 +29,23 @@ export class Prober {
     await node.handle(PROTOCOL_PROBE, (stream) => void this.serve(stream).catch(() => undefined));
   }
 
-  /** The next member of the round (a new shuffled round when one ends). */
+  /**
+   * The next member of the round (a new shuffled round when one ends). A member that joined during
+   * the round is put at a random place in what is left of it, as memberlist does: otherwise a host
+   * that rejoined is not probed, and its crash not noticed, until every other member's round ends.
+   */
   async probeNext(): Promise<void> {
-    if (this.order.length === 0) this.order = shuffle(this.ctx.membership.others().map((m) => m.peerId));
+    const live = this.ctx.membership.others().map((m) => m.peerId);
+    if (this.order.length === 0) {
+      this.order = shuffle(live);
+      this.round = new Set(this.order);
+    } else {
+      for (const peerId of live) {
+        if (this.round.has(peerId)) continue;
+        this.round.add(peerId);
+        this.order.splice(Math.floor(Math.random() * (this.order.length + 1)), 0, peerId);
+      }
+    }
     const target = this.order.shift();
     if (target !== undefined && this.ctx.membership.isLive(target)) await this.probe(target);
   }

@@ -1,0 +1,49 @@
+/** The probe round: every live member once per round, and a member that joins mid-round within it. */
+import t from 'tap';
+import { DEFAULT_TIMERS, emptyStats, type DiscoveryContext } from '../../discovery/context.js';
+import { Membership } from '../../discovery/membership.js';
+import type { VxmeshLibp2p } from '../../discovery/node.js';
+import { Prober } from '../../discovery/prober.js';
+import type { ReplicatedTable } from '../../discovery/table.js';
+import type { Logger } from '../../core/logger.js';
+
+const id = (c: string) => `12D3KooW${c.repeat(44)}`;
+const info = (c: string) => ({ peerId: id(c), name: `h${c}`, vtep: `198.51.100.${c.charCodeAt(0)}`, addrs: [`198.51.100.${c.charCodeAt(0)}:7946`], incarnation: 1 });
+const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet } as unknown as Logger;
+
+function setup(members: string) {
+  const membership = new Membership(info('A'), DEFAULT_TIMERS);
+  for (const c of members) membership.alive(info(c));
+  const pinged: string[] = [];
+  // Every ping answers: the target is the last path segment of the first dial address (/p2p/<id>).
+  const node = {
+    services: { ping: { ping: async (target: unknown) => { pinged.push(String(Array.isArray(target) ? target[0] : target).split('/').pop() ?? ''); return 1; } } },
+  } as unknown as VxmeshLibp2p;
+  const ctx: DiscoveryContext = {
+    peerId: id('A'), membership, table: {} as ReplicatedTable, stats: emptyStats(), timers: DEFAULT_TIMERS, log: quiet,
+    node: () => node, stopped: () => false,
+  };
+  return { membership, pinged, prober: new Prober(ctx, () => undefined) };
+}
+
+t.test('one round probes every live member once', async (t) => {
+  const { pinged, prober } = setup('BCDEFGHIJ');
+  for (let k = 0; k < 9; k++) await prober.probeNext();
+  t.same([...pinged].sort(), [...'BCDEFGHIJ'].map(id).sort());
+  t.end();
+});
+
+t.test('a member that joins during a round is probed within that round', async (t) => {
+  // Repeated: the joiner lands at a random place in what is left of the round.
+  for (let trial = 0; trial < 20; trial++) {
+    const { membership, pinged, prober } = setup('BCDEFGHIJ');
+    await prober.probeNext();
+    await prober.probeNext();
+    membership.alive(info('K'));
+    for (let k = 0; k < 8; k++) await prober.probeNext();
+    t.ok(pinged.includes(id('K')), `trial ${trial}: the joiner was probed before the round ended`);
+    t.equal(new Set(pinged).size, 10, `trial ${trial}: nobody twice, nobody left out`);
+    membership.stop();
+  }
+  t.end();
+});
