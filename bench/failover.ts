@@ -20,18 +20,20 @@ const CRASHES = Number(process.env.VXMESH_FAILOVER_CRASHES ?? 5);
 const VNI = 3001;
 const ARGS = ['--reconcile-interval-ms', '2000', '--log-level', 'info'];
 
-/** When each other host's agent first logged `msg` after `since` (epoch ms), from its JSON log. */
-function firstLogged(c: Cluster, hosts: number[], since: number, test: (o: { msg?: string; state?: string }) => boolean): number[] {
-  const at: number[] = [];
+interface LogLine { time?: string | number; msg?: string; state?: string; peerId?: string }
+
+/** Per other host, the first line of its agent's JSON log after `since` (epoch ms) that passes `test`, as ms after `since`. */
+function firstLogged(c: Cluster, hosts: number[], since: number, test: (o: LogLine) => boolean): Array<{ ms: number; line: LogLine }> {
+  const at: Array<{ ms: number; line: LogLine }> = [];
   for (const i of hosts) {
     const file = c.agents.get(i)?.logFile;
     if (!file || !fs.existsSync(file)) continue;
-    for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-      if (!line.startsWith('{')) continue;
+    for (const text of fs.readFileSync(file, 'utf8').split('\n')) {
+      if (!text.startsWith('{')) continue;
       try {
-        const o = JSON.parse(line) as { time?: string | number; msg?: string; state?: string };
+        const o = JSON.parse(text) as LogLine;
         const t = typeof o.time === 'string' ? Date.parse(o.time) : o.time;
-        if (t !== undefined && t >= since && test(o)) { at.push(t - since); break; }
+        if (t !== undefined && t >= since && test(o)) { at.push({ ms: t - since, line: o }); break; }
       } catch { /* a line cut by the crash */ }
     }
   }
@@ -60,6 +62,8 @@ async function runSize(n: number) {
     const others = Array.from({ length: n - 1 }, (_, k) => k + 1);
     const vtep = c.tb.host(victim).vtep;
     const samples: number[] = [];
+    const suspectMax: number[] = [];
+    const silentMax: number[] = [];
     for (let k = 0; k < CRASHES; k++) {
       const ready = await until(async () => (await Promise.all(others.map((i) => hasEntryTowards(c, i, vtep)))).every(Boolean), 30_000);
       if (!ready) throw new Error(`N=${n}: the victim's entries never reached every host`);
@@ -81,9 +85,13 @@ async function runSize(n: number) {
       const max = Math.max(...gone.values());
       samples.push(Math.round(max));
       // Where the time went, from the other agents' logs: suspicion known, then the VTEP found silent.
+      // (Only the crashed agent's own identity: earlier lives of the host are re-checked too.)
       const suspect = firstLogged(c, others, wall0, (o) => o.msg === 'member state' && o.state === 'suspect');
-      const silent = firstLogged(c, others, wall0, (o) => (o.msg ?? '').startsWith('host of a silent or gone agent does not answer'));
-      const span = (xs: number[]) => (xs.length ? `${Math.min(...xs)}–${Math.max(...xs)} ms` : 'not logged');
+      const victimId = new Set(suspect.map((x) => x.line.peerId));
+      const silent = firstLogged(c, others, wall0, (o) => (o.msg ?? '').startsWith('host of a silent or gone agent does not answer') && victimId.has(o.peerId));
+      const span = (xs: Array<{ ms: number }>) => (xs.length ? `${Math.min(...xs.map((x) => x.ms))}–${Math.max(...xs.map((x) => x.ms))} ms` : 'not logged');
+      suspectMax.push(suspect.length ? Math.max(...suspect.map((x) => x.ms)) : NaN);
+      silentMax.push(silent.length ? Math.max(...silent.map((x) => x.ms)) : NaN);
       console.log(`N=${n} crash ${k + 1}: withdrawn from every other kernel after ${Math.round(max)} ms (first ${Math.round(Math.min(...gone.values()))} ms); suspect known ${span(suspect)}, VTEP silent ${span(silent)}`);
       if (k < CRASHES - 1) {
         await c.tb.recreateHost(victim);
@@ -92,7 +100,7 @@ async function runSize(n: number) {
         await attach(victim, k + 2);
       }
     }
-    return { n, crashes: samples.length, withdrawn_ms: samples, withdrawn_p50_ms: median(samples), withdrawn_max_ms: Math.max(...samples) };
+    return { n, crashes: samples.length, withdrawn_ms: samples, withdrawn_p50_ms: median(samples), withdrawn_max_ms: Math.max(...samples), suspect_known_max_ms: suspectMax, vtep_silent_max_ms: silentMax };
   } finally {
     await c.teardown();
   }
