@@ -22,6 +22,8 @@ import { Overlays } from './overlays.js';
 import type { ClusterView, MemberView, OverlayDriver, VtepProbe } from './ports.js';
 import { ReconcileLoop, type ReconcileCounters, type ReconcileSummary } from './reconcile-loop.js';
 import { StoreMirror, type DefinitionStore } from './store-mirror.js';
+import { admitEndpoints, type Admission } from './claims.js';
+import { RefusalLog } from './refusals.js';
 
 export type { AttachRequest, DetachRequest } from './endpoints.js';
 export type { CreateNetworkRequest, NetworkConflict, NetworkView } from './networks.js';
@@ -65,6 +67,8 @@ export interface AgentParts {
   store?: AgentStore;
 }
 
+const refusedAs = (reason: string | undefined) => (reason === undefined ? undefined : `refused: ${reason}`);
+
 /** How `vxmesh endpoints` shows a remote endpoint, by its owner's status. */
 function endpointStatus(s: OwnerStatus | undefined): string {
   return s === 'live' ? 'remote' : (s ?? 'suspended');
@@ -85,6 +89,8 @@ export class Agent extends EventEmitter {
   private readonly hold: DeadAgentHold;
   private readonly loop: ReconcileLoop;
   private readonly mirror?: StoreMirror;
+  readonly refusals: RefusalLog;
+  private readonly initialClaims: ReadonlyArray<{ network: string; block: string }>;
   private vtepConflicts = new Set<string>();
   private tick?: NodeJS.Timeout;
   private stopped = false;
@@ -99,6 +105,7 @@ export class Agent extends EventEmitter {
     this.driver = driver;
     this.store = store;
     this.state = new LocalState(parts.stateSink, parts.initialState);
+    this.initialClaims = parts.initialState.ipamBlocks;
     this.ipam = createAllocator({ cluster, state: this.state, initial: parts.initialState, host: settings.name, settleMs: settings.ipamSettleMs, log, store });
     this.returns = new AddressReturns(this.ipam, this.state, log);
     const overlays = new Overlays(driver);
@@ -125,6 +132,7 @@ export class Agent extends EventEmitter {
       (r: ReconcileResult) => this.emit('reconciled', r),
     );
     this.mirror = store ? new StoreMirror(store, cluster, log) : undefined;
+    this.refusals = new RefusalLog(log, (p) => this.memberName(p));
   }
 
   /**
@@ -134,10 +142,13 @@ export class Agent extends EventEmitter {
   async start(vanished: LocalEndpoint[] = []): Promise<void> {
     const { cluster, log } = this;
     for (const e of this.state.endpoints) await cluster.putEndpoint(this.endpointsOf.recordOf(e));
+    // Our address claims as saved (the table holds none of ours yet: a fresh cluster node learns its own
+    // records only from its agent, and would delete those that peers send back). Before the give-backs,
+    // which release claims found in the table.
+    for (const b of this.initialClaims) await cluster.putIpamBlock(b);
     // Their addresses go back (a borrowed /32, or the allocation in the store).
     for (const e of vanished) await this.returns.giveBack(e.network, e.ip);
     await this.returns.retry();
-    for (const b of this.state.ipamClaims()) await cluster.putIpamBlock(b);
     this.state.save();
     cluster.on('change', () => this.loop.schedule());
     cluster.on('members', (members: MemberView[]) => this.hold.onMembers(members));
@@ -160,21 +171,38 @@ export class Agent extends EventEmitter {
     return this.loop.counters;
   }
 
-  /** Per network, the remote endpoints that belong in the kernel (live owners, or held ones). */
-  desired(countConflicts = false): Map<string, RemoteEndpoint[]> {
+  /** Endpoint records that may be programmed at all (claims.ts: VTEP, address claim, MAC), and the refused. */
+  admission(): Admission {
+    const members = this.cluster.members();
+    const vteps = new Map(members.map((m) => [m.peerId, m.vtep]));
+    const holders = this.mirror?.holders;
+    return admitEndpoints({
+      endpoints: this.cluster.endpointRecords(),
+      claims: this.cluster.ipamBlocks(),
+      vtepOf: (p) => vteps.get(p),
+      // Store mode: the store's allocations as last read. Refused: an address the store gives to another
+      // host; one it did not list yet (a newer allocation) passes until a read says otherwise.
+      storeHolds: holders ? (network, ip, owner) => {
+        const holder = holders.get(network)?.get(ip);
+        return holder === undefined || holder === this.cluster.member(owner)?.name;
+      } : undefined,
+    });
+  }
+
+  /** Per network, the remote endpoints that belong in the kernel (admitted, of live or held owners). */
+  desired(report = false): Map<string, RemoteEndpoint[]> {
     const owners = this.owners();
+    const admission = this.admission();
     const d = desiredRemotes({
       self: this.cluster.peerId,
       selfVtep: this.vtep,
-      endpoints: this.cluster.endpointRecords(),
+      endpoints: admission.admitted,
       local: this.state.endpoints,
       programmed: (p) => isProgrammed(owners.get(p)),
     });
-    if (countConflicts) {
-      for (const c of d.conflicts) {
-        this.loop.counters.endpointConflicts++;
-        this.log.warn({ network: c.network, endpoint: c.id, mac: c.mac, ip: c.ip }, 'endpoint conflicts with another (same MAC or IP): left out');
-      }
+    if (report) {
+      const local = d.conflicts.map((c) => ({ ...c, reason: 'local-conflict' as const }));
+      this.refusals.update([...admission.refused.filter((r) => r.owner !== this.cluster.peerId), ...local]);
     }
     return d.byNetwork;
   }
@@ -259,7 +287,7 @@ export class Agent extends EventEmitter {
         ip: e.ip,
         vtep: e.vtep,
         host: e.host,
-        status: e.local ? 'local' : endpointStatus(owners.get(e.owner)),
+        status: e.local ? 'local' : refusedAs(this.refusals.reasonOf({ network: e.network, id: e.id, owner: e.owner })) ?? endpointStatus(owners.get(e.owner)),
       }))
       .sort((a, b) => a.network.localeCompare(b.network) || a.ip.localeCompare(b.ip, undefined, { numeric: true }));
   }

@@ -27,6 +27,7 @@ export function createAllocator(opts: {
       self: cluster.peerId,
       claims: () => cluster.ipamBlocks().map((b) => ({ network: b.network, block: b.block, owner: b.owner, lamport: b.lamport })),
       endpointsUsing,
+      nameOf,
       claim: async (network, block) => {
         await cluster.putIpamBlock({ network, block });
         state.save();

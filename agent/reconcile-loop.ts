@@ -23,7 +23,6 @@ export interface ReconcileCounters {
   reconcileChanges: number;
   reconcileErrors: number;
   lastReconcileMs: number;
-  endpointConflicts: number;
 }
 
 export interface ReconcileInputs {
@@ -38,7 +37,7 @@ export interface ReconcileInputs {
 }
 
 export class ReconcileLoop {
-  readonly counters: ReconcileCounters = { reconcileRuns: 0, reconcileChanges: 0, reconcileErrors: 0, lastReconcileMs: 0, endpointConflicts: 0 };
+  readonly counters: ReconcileCounters = { reconcileRuns: 0, reconcileChanges: 0, reconcileErrors: 0, lastReconcileMs: 0 };
   private scheduled = false;
   private running?: Promise<ReconcileSummary[]>;
   private again = false;

@@ -7,12 +7,14 @@ import type { Logger } from '../core/logger.js';
 import type { EtcdStore } from '../store/etcd-store.js';
 import type { ClusterView } from './ports.js';
 
-export type DefinitionStore = Pick<EtcdStore, 'networks' | 'watchNetworks'>;
+export type DefinitionStore = Pick<EtcdStore, 'networks' | 'watchNetworks' | 'allocations'>;
 
 export class StoreMirror {
   private stopWatch?: () => Promise<void>;
   private stopped = false;
   private watching = false;
+  /** Per network, who holds each address in the store (host name), as last read. */
+  readonly holders = new Map<string, Map<string, string>>();
 
   constructor(
     private readonly store: DefinitionStore,
@@ -51,6 +53,10 @@ export class StoreMirror {
         if (have && JSON.stringify(have) === JSON.stringify(v)) continue;
         await this.cluster.putNetwork(v);
         this.log.info({ network: v }, 'network definition from the store');
+      }
+      for (const r of this.cluster.networkRecords()) {
+        const held = await this.store.allocations(r.value.name);
+        this.holders.set(r.value.name, new Map([...held].map(([ip, h]) => [ip, h.host])));
       }
       this.watch();
     } catch (e) {

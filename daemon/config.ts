@@ -21,6 +21,8 @@ export interface AgentConfig {
   listen: string;
   join: string[];
   clusterKey?: string;
+  /** Another key accepted from peers during a key change (docs/operations.md). */
+  clusterKeyAccept?: string;
   /** Run without a cluster key on purpose: any host reaching the gossip port may join. */
   insecure: boolean;
   stateDir: string;
@@ -117,6 +119,7 @@ export const SETTINGS: Setting[] = [
     },
   },
   { key: 'clusterKey', flag: 'cluster-key', env: 'VXMESH_CLUSTER_KEY', parse: str(/^.+$/, 'a file path') },
+  { key: 'clusterKeyAccept', flag: 'cluster-key-accept', env: 'VXMESH_CLUSTER_KEY_ACCEPT', parse: str(/^.+$/, 'a file path') },
   { key: 'insecure', flag: 'insecure', env: 'VXMESH_INSECURE', parse: bool, boolean: true },
   { key: 'stateDir', flag: 'state-dir', env: 'VXMESH_STATE_DIR', parse: str(/^\/.*/, 'an absolute path') },
   { key: 'socket', flag: 'socket', env: 'VXMESH_SOCKET', parse: str(/^\/.*/, 'an absolute path') },

@@ -32,6 +32,14 @@ export function createMetrics(agent: Agent, d: Discovery): Registry {
       for (const s of ['local', 'remote', 'held', 'suspended']) this.set({ status: s }, counts.get(s) ?? 0);
     },
   });
+  new Gauge({
+    name: 'vxmesh_endpoints_refused', help: 'Endpoint records of other hosts not programmed here, by reason (vtep-not-owner, ip-not-claimed, mac-in-use, local-conflict)', labelNames: ['reason'], registers: [reg],
+    collect() {
+      this.reset();
+      const counts = agent.refusals.counts();
+      for (const r of ['vtep-not-owner', 'ip-not-claimed', 'mac-in-use', 'local-conflict'] as const) this.set({ reason: r }, counts.get(r) ?? 0);
+    },
+  });
   const fromCounter = (name: string, help: string, read: () => number) =>
     new Counter({
       name, help, registers: [reg],
@@ -44,6 +52,7 @@ export function createMetrics(agent: Agent, d: Discovery): Registry {
   fromCounter('vxmesh_reconcile_changes_total', 'Kernel entries written or removed by reconcile', () => agent.counters.reconcileChanges);
   fromCounter('vxmesh_reconcile_errors_total', 'Failed reconcile runs and entries', () => agent.counters.reconcileErrors);
   new Gauge({ name: 'vxmesh_reconcile_last_duration_seconds', help: 'Duration of the last reconcile of a network', registers: [reg], collect() { this.set(agent.counters.lastReconcileMs / 1000); } });
+  fromCounter('vxmesh_endpoint_refusals_total', 'Endpoint refusals since start (each refused record counted once, when it appears)', () => agent.refusals.total);
   fromCounter('vxmesh_gossip_messages_in_total', 'Gossip messages accepted', () => d.stats.gossipIn);
   fromCounter('vxmesh_gossip_messages_out_total', 'Gossip messages published', () => d.stats.gossipOut);
   new Counter({

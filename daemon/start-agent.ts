@@ -2,6 +2,7 @@
  * Wiring of the real parts: the VTEP, the store (not waited for beyond one call deadline), the data plane (adopting what the kernel has), the state file and discovery, handed
  * to the agent, which is then started.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../core/logger.js';
 import { StateFile } from '../core/state-file.js';
@@ -28,6 +29,9 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
   // Checked first: without it a crashed host's endpoints could not be told from a restarting agent's.
   requireRawIcmp();
   const vtep = cfg.vtep ?? (await detectVtep());
+  // The state directory holds the peer key and the saved state: root only, also if it existed before.
+  fs.mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(cfg.stateDir, 0o700);
   const store = cfg.store !== undefined ? EtcdStore.open(cfg.store, { prefix: cfg.storePrefix, timeoutMs: STORE_TIMEOUT_MS }) : undefined;
   // A store that does not answer does not hold the start (nor readiness, nor the containers Docker restores
   // at boot): the agent serves what gossip knows; allocations fail until the store answers, as in an outage.
@@ -49,6 +53,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
       seeds: cfg.join,
       stateDir: cfg.stateDir,
       clusterKeyFile: cfg.clusterKey,
+      clusterKeyAcceptFiles: cfg.clusterKeyAccept ? [cfg.clusterKeyAccept] : [],
       timers: cfg.discovery,
       log,
     });

@@ -22,9 +22,11 @@ import { parseIPv4 } from '../core/addresses.js';
 import { OWNER_BOUND, checkEndpointValue, checkIpamBlockValue, checkNetworkValue, type EndpointValue, type IpamBlockValue, type NetworkValue, type RecordKind, type RecordValue } from '../core/records.js';
 import { AntiEntropy } from './anti-entropy.js';
 import { Connections } from './connections.js';
-import { DEFAULT_TIMERS, emptyStats, type DiscoveryContext, type DiscoveryStats, type DiscoveryTimers } from './context.js';
+import { countDrop, DEFAULT_TIMERS, emptyStats, type DiscoveryContext, type DiscoveryStats, type DiscoveryTimers } from './context.js';
 import { Gossip } from './gossip.js';
 import { Membership } from './membership.js';
+import { pskBytes } from './key-protector.js';
+import { guardView, networkWriteRefusal, type NetworkGuardView, type NetworkRefusal } from './network-guard.js';
 import { createNode, loadOrCreatePeerKey, parseHostPort, readClusterKey, clusterKeyFingerprint, type HostPort, type VxmeshLibp2p } from './node.js';
 import { loadPersisted, Persistence, type PersistedClocks } from './persistence.js';
 import { Prober } from './prober.js';
@@ -50,6 +52,8 @@ export interface DiscoveryOptions {
   stateDir: string;
   /** A swarm key file: only peers with the same key can connect. */
   clusterKeyFile?: string;
+  /** Further keys accepted from peers while the cluster moves to a new key (this node sends with clusterKeyFile's). */
+  clusterKeyAcceptFiles?: string[];
   timers?: Partial<DiscoveryTimers>;
   log?: Logger;
 }
@@ -69,8 +73,10 @@ export class Discovery extends EventEmitter {
   private readonly announce: HostPort[];
   private readonly seeds: HostPort[];
   private readonly clusterKey?: Uint8Array;
+  private readonly acceptedKeys: Uint8Array[];
   private readonly log: Logger;
   private readonly loops: NodeJS.Timeout[] = [];
+  private readonly refusedNetworkWrites = new Set<string>();
   private changeScheduled = false;
   private stopped = false;
   private readonly persistence: Persistence;
@@ -96,6 +102,8 @@ export class Discovery extends EventEmitter {
     );
     this.seeds = (opts.seeds ?? []).map((s, i) => parseHostPort(s, `seeds[${i}]`, DEFAULT_GOSSIP_PORT));
     this.clusterKey = opts.clusterKeyFile ? readClusterKey(opts.clusterKeyFile) : undefined;
+    if (opts.clusterKeyAcceptFiles?.length && !this.clusterKey) throw new ValidationError('cluster-key-accept', 'needs --cluster-key (the key this host sends with)');
+    this.acceptedKeys = (opts.clusterKeyAcceptFiles ?? []).map((f) => readClusterKey(f, 'cluster-key-accept'));
     this.table = new ReplicatedTable(this.peerId, clocks.lamport);
     // A restarted member must outrank its previous life: incarnation from the clock, or above the persisted one.
     const incarnation = Math.max(Math.floor(Date.now() / 1000), clocks.incarnation + 1);
@@ -192,7 +200,17 @@ export class Discovery extends EventEmitter {
 
   private applyRecords(records: WireRecord[]): void {
     let changed = false;
+    let view: NetworkGuardView | undefined;
     for (const r of records) {
+      if (r.kind === 'network' && r.owner !== this.peerId) {
+        view ??= guardView(this.networks(), this.endpoints());
+        const refusal = networkWriteRefusal(r, view);
+        if (refusal) {
+          this.refuseNetworkWrite(r, refusal);
+          continue;
+        }
+        view = undefined; // the table changes: build it again for the next network record
+      }
       const outcome = this.table.merge(r);
       if (outcome === 'reassert') this.reassert(r);
       else if (outcome !== 'stale') {
@@ -204,6 +222,16 @@ export class Discovery extends EventEmitter {
       this.scheduleChange();
       this.persistence.schedule();
     }
+  }
+
+  /** Counted and logged once per record version (anti-entropy offers it again until it may apply). */
+  private refuseNetworkWrite(r: WireRecord, reason: NetworkRefusal): void {
+    const id = `${r.key}\u0000${r.owner}\u0000${r.lamport}`;
+    if (this.refusedNetworkWrites.has(id)) return;
+    if (this.refusedNetworkWrites.size > 1000) this.refusedNetworkWrites.clear();
+    this.refusedNetworkWrites.add(id);
+    countDrop({ stats: this.stats, log: this.log }, reason, `network ${r.key} ${r.deleted ? 'deleted' : 'redefined'} by ${r.owner}`);
+    this.log.warn({ network: r.key, writer: this.membership.get(r.owner)?.name ?? r.owner, deleted: !!r.deleted, reason }, 'network write refused: other hosts have live endpoints in it');
   }
 
   /** One of our records came back newer than ours (an earlier life wrote it): overwrite it. */
@@ -286,7 +314,7 @@ export class Discovery extends EventEmitter {
   // Start / stop
 
   async start(): Promise<void> {
-    const node = await createNode({ privateKey: this.privateKey, listen: this.listen, announce: this.announce, clusterKey: this.clusterKey, meshDegree: this.timers.meshDegree });
+    const node = await createNode({ privateKey: this.privateKey, listen: this.listen, announce: this.announce, clusterKeys: this.clusterKey ? { send: pskBytes(this.clusterKey), accept: [this.clusterKey, ...this.acceptedKeys].map(pskBytes) } : undefined, meshDegree: this.timers.meshDegree });
     this.node = node;
     this.gossip.attach(node);
     await this.antiEntropy.attach(node);
@@ -297,7 +325,8 @@ export class Discovery extends EventEmitter {
     });
     // The key's fingerprint (never the key): compare it between hosts when a member cannot join.
     const clusterKey = this.clusterKey ? clusterKeyFingerprint(this.clusterKey) : 'none (open cluster)';
-    this.log.info({ peerId: this.peerId, listen: this.listenAddrs(), seeds: this.seeds.map((s) => `${s.host}:${s.port}`), clusterKey }, 'discovery started');
+    const alsoAccepted = this.acceptedKeys.map(clusterKeyFingerprint);
+    this.log.info({ peerId: this.peerId, listen: this.listenAddrs(), seeds: this.seeds.map((s) => `${s.host}:${s.port}`), clusterKey, ...(alsoAccepted.length ? { alsoAccepted } : {}) }, 'discovery started');
     if (!this.clusterKey) this.log.warn({}, 'no cluster key: any host that reaches the gossip port can join this cluster');
     this.every(this.timers.probeIntervalMs, () => this.prober.probeNext());
     this.every(this.timers.connectIntervalMs, () => this.connections.maintain());

@@ -13,7 +13,7 @@ import { yamux } from '@chainsafe/libp2p-yamux';
 import { identify, type Identify } from '@libp2p/identify';
 import { ping, type Ping } from '@libp2p/ping';
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub';
-import { preSharedKey } from '@libp2p/pnet';
+import { clusterKeyProtector, type ClusterKeys } from './key-protector.js';
 import { createHash } from 'node:crypto';
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import type { PrivateKey } from '@libp2p/interface';
@@ -75,21 +75,21 @@ export async function loadOrCreatePeerKey(stateDir: string): Promise<PrivateKey>
  * Reads and checks a cluster key file (libp2p swarm key v1: header, /base16/, 64 hex digits). A file
  * that its group or others may read or write is refused: the key is the cluster's only credential.
  */
-export function readClusterKey(file: string): Uint8Array {
+export function readClusterKey(file: string, field = 'cluster-key'): Uint8Array {
   let text: string;
   try {
     const mode = fs.statSync(file).mode & 0o777;
     if ((mode & 0o077) !== 0) {
-      throw new ValidationError('cluster-key', `${file} has mode ${mode.toString(8).padStart(4, '0')}: its group or others may read it; make it root-only (chmod 600 ${file}) and consider the key leaked if others did read it`);
+      throw new ValidationError(field, `${file} has mode ${mode.toString(8).padStart(4, '0')}: its group or others may read it; make it root-only (chmod 600 ${file}) and consider the key leaked if others did read it`);
     }
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     if (e instanceof ValidationError) throw e;
-    throw new ValidationError('cluster-key', `cannot read ${file}: ${(e as Error).message}`);
+    throw new ValidationError(field, `cannot read ${file}: ${(e as Error).message}`);
   }
   const lines = text.trim().split(/\r?\n/);
   if (lines[0] !== '/key/swarm/psk/1.0.0/' || lines[1] !== '/base16/' || !/^[0-9a-fA-F]{64}$/.test(lines[2] ?? '')) {
-    throw new ValidationError('cluster-key', `${file} is not a swarm key (expected "/key/swarm/psk/1.0.0/", "/base16/", 64 hex digits; make one with vxmesh keygen)`);
+    throw new ValidationError(field, `${file} is not a swarm key (expected "/key/swarm/psk/1.0.0/", "/base16/", 64 hex digits; make one with vxmesh keygen)`);
   }
   return Buffer.from(`${lines.slice(0, 3).join('\n')}\n`, 'utf8');
 }
@@ -112,7 +112,8 @@ export interface NodeOptions {
   listen: HostPort;
   /** Addresses to announce (default: the listen address). */
   announce: HostPort[];
-  clusterKey?: Uint8Array;
+  /** The cluster key(s): the one this node sends with, and those it accepts (during a key change). */
+  clusterKeys?: ClusterKeys;
   /** Gossipsub heartbeat (ms). Default 1000 (gossipsub's own default). */
   heartbeatMs?: number;
   /** Gossipsub mesh degree D. Default 6. */
@@ -133,7 +134,7 @@ export async function createNode(opts: NodeOptions): Promise<VxmeshLibp2p> {
     transports: [tcp(isWildcard(opts.listen.host) ? {} : { dialOpts: { localAddress: opts.listen.host } as TCPSocketOptions })],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionProtector: opts.clusterKey ? preSharedKey({ psk: opts.clusterKey }) : undefined,
+    connectionProtector: opts.clusterKeys ? clusterKeyProtector(opts.clusterKeys) : undefined,
     connectionManager: { maxConnections: 200, inboundConnectionThreshold: 50 },
     services: {
       identify: identify(),

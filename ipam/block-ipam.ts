@@ -18,17 +18,13 @@
 import { ValidationError, VxmeshError } from '../core/errors.js';
 import { ipv4ToString, parseCidr, parseIPv4, prefixMask, requireHostIn } from '../core/addresses.js';
 import type { NetworkValue } from '../core/records.js';
+import { claimantOf, rankLess, winningClaims, type BlockClaim } from './claim-rule.js';
+
+export type { BlockClaim } from './claim-rule.js';
 
 export const BLOCK_PREFIX = 28;
 /** A borrower picks at random among this many of the highest free addresses of each block. */
 const BORROW_CHOICES = 4;
-
-export interface BlockClaim {
-  network: string;
-  block: string;
-  owner: string;
-  lamport: number;
-}
 
 export interface EndpointUse {
   network: string;
@@ -44,6 +40,8 @@ export interface IpamSource {
   endpointsUsing(network: string): EndpointUse[];
   claim(network: string, block: string): Promise<void>;
   release(network: string, block: string): Promise<void>;
+  /** A member's name for messages (its peer id if unknown). */
+  nameOf?(peerId: string): string;
 }
 
 /** What the agent needs from an address allocator: this module's block IPAM, or the etcd store's. */
@@ -92,7 +90,6 @@ export interface BlockConflict {
   losers: string[];
 }
 
-const rankLess = (a: BlockClaim, b: BlockClaim) => a.lamport < b.lamport || (a.lamport === b.lamport && a.owner < b.owner);
 
 export function blocksOf(subnet: string): string[] {
   const c = parseCidr(subnet);
@@ -141,13 +138,7 @@ export class Ipam implements AddressAllocator {
 
   /** The winning claim of each contested or claimed block of a network. */
   private winners(network: string): Map<string, BlockClaim> {
-    const best = new Map<string, BlockClaim>();
-    for (const c of this.src.claims()) {
-      if (c.network !== network) continue;
-      const b = best.get(c.block);
-      if (!b || rankLess(c, b)) best.set(c.block, c);
-    }
-    return best;
+    return winningClaims(this.src.claims(), network);
   }
 
   conflicts(network: string): BlockConflict[] {
@@ -188,8 +179,47 @@ export class Ipam implements AddressAllocator {
     checkExplicitAddress(net, ip, this.src.endpointsUsing(net.name), this.pending, reservedHere);
   }
 
+  /**
+   * An explicit address is claimed like a borrowed one before it is used: unless it already belongs to
+   * this host (in its settled block, or its /32), a /32 claim is written and must stand for the settle
+   * period. Two hosts asking for one address at once: the claim rule picks one, the other is refused
+   * naming `ip`. `reservedHere`: claimed already by this host (Docker's RequestAddress, then CreateEndpoint).
+   */
   async reserveExplicit(net: NetworkValue, ip: string, reservedHere = false): Promise<void> {
     this.checkExplicit(net, ip, reservedHere);
+    if (reservedHere) return;
+    await this.queue.run(net.name, async () => {
+      this.checkExplicit(net, ip);
+      const mine = claimantOf(this.src.claims(), net.name, ip) === this.src.self;
+      if (mine && (this.settledBlocks(net.name).some((b) => contains(b, ip)) || this.claimedAt.has(`${net.name}/${ip}/32`))) {
+        this.pending.add(ip);
+        return;
+      }
+      const r = await this.claimSingle(net, ip);
+      if (r !== 'won') throw new ValidationError('ip', `${ip} was claimed at the same time by another host (${this.src.nameOf?.(r) ?? r}); choose another address`);
+    });
+  }
+
+  /**
+   * Claims `ip/32` and waits the settle period: 'won' (the address is pending here) when the claim won
+   * and no endpoint took the address meanwhile; else the claim is withdrawn and the other holder returned.
+   */
+  private async claimSingle(net: NetworkValue, ip: string): Promise<string> {
+    const block = `${ip}/32`;
+    this.claimedAt.set(`${net.name}/${block}`, this.now());
+    await this.src.claim(net.name, block);
+    await this.sleep(this.settleMs);
+    const winner = this.winners(net.name).get(block);
+    const taken = this.src.endpointsUsing(net.name).find((e) => e.ip === ip);
+    if (winner?.owner === this.src.self && !taken) {
+      this.pending.add(ip);
+      return 'won';
+    }
+    const other = winner?.owner !== this.src.self ? (winner?.owner ?? '?') : (taken?.host ?? '?');
+    this.onConflict({ network: net.name, block, winner: other });
+    this.claimedAt.delete(`${net.name}/${block}`);
+    await this.src.release(net.name, block);
+    return other;
   }
 
   /** Allocates a free address of the network for this host; claims (and waits for) a block if needed. */
@@ -260,20 +290,7 @@ export class Ipam implements AddressAllocator {
     }
     if (offers.length === 0) return 'none';
     const ip = offers[Math.floor(Math.random() * offers.length)] as string;
-    const block = `${ip}/32`;
-    this.claimedAt.set(`${net.name}/${block}`, this.now());
-    await this.src.claim(net.name, block);
-    await this.sleep(this.settleMs);
-    const winner = this.winners(net.name).get(block);
-    const taken = this.src.endpointsUsing(net.name).find((e) => e.ip === ip);
-    if (winner?.owner === this.src.self && !taken) {
-      this.pending.add(ip);
-      return ip;
-    }
-    this.onConflict({ network: net.name, block, winner: winner?.owner !== this.src.self ? (winner?.owner ?? '?') : taken?.host ?? '?' });
-    this.claimedAt.delete(`${net.name}/${block}`);
-    await this.src.release(net.name, block);
-    return 'lost';
+    return (await this.claimSingle(net, ip)) === 'won' ? ip : 'lost';
   }
 
   /** The local endpoint holding `ip` is gone (and the address is not pending): a borrowed address

@@ -27,6 +27,8 @@ export interface AgentOptions {
   join?: number[];
   /** Start with `--insecure` instead of the cluster's key. */
   insecure?: boolean;
+  /** Another key file instead of the cluster's (a key change). */
+  keyFile?: string;
 }
 
 export interface RunningAgent {
@@ -86,7 +88,7 @@ export class Cluster {
       '--netns-prefix', this.tb.overlayPrefix(i),
       '--log-level', process.env.VXMESH_LOG_LEVEL ?? 'debug',
       '--docker-plugin', 'false',
-      ...(opts.insecure ? ['--insecure'] : ['--cluster-key', this.keyFile]),
+      ...(opts.insecure ? ['--insecure'] : ['--cluster-key', opts.keyFile ?? this.keyFile]),
       ...(join.length ? ['--join', join.join(',')] : []),
       ...(opts.args ?? []),
     ];

@@ -22,6 +22,8 @@ Options:
   --join HOST:PORT,...     members to join through
   --cluster-key FILE       the cluster's key (required; make one with "vxmesh keygen"; mode 0600):
                            only hosts with the same key connect
+  --cluster-key-accept FILE  during a key change: also accept peers that send with this key
+                           (docs/operations.md, "Changing the cluster key")
   --insecure               run without a key on purpose: any host reaching the gossip port joins
   --state-dir DIR          state directory (default /var/lib/vxmesh)
   --socket PATH            admin API socket (default /run/vxmesh/vxmesh.sock)

@@ -88,6 +88,22 @@ await t.test('detach releases the address in the store; another host may then ta
   t.ok(after.storeAddresses?.some((a) => a.ip === gone.ip && a.host === 'h3'), 'now held by h3');
 });
 
+await t.test('two hosts attach one explicit address at the same moment: the store gives it to one', async (t) => {
+  const ip = '198.18.64.29';
+  const [n1, n2] = [await c.tb.addContainer(1, 20), await c.tb.addContainer(2, 20)];
+  const [r1, r2] = await Promise.all([
+    c.vx(1, ['attach', 'web', '--netns', n1, '--ip', ip], { nothrow: true }),
+    c.vx(2, ['attach', 'web', '--netns', n2, '--ip', ip], { nothrow: true }),
+  ]);
+  t.equal([r1, r2].filter((r) => r.exitCode === 0).length, 1, `exactly one succeeded (exit codes ${r1.exitCode}, ${r2.exitCode})`);
+  const [winner, loser] = r1.exitCode === 0 ? [1, r2] : [2, r1];
+  t.match(loser.stderr, /ip: 198\.18\.64\.29 is (allocated to host h[12] in the store|in use)/, `the other is refused naming ip: ${loser.stderr.trim()}`);
+  const n = await c.vxJson<Inspect>(3, ['network', 'inspect', 'web']);
+  t.same(n.storeAddresses?.filter((a) => a.ip === ip).map((a) => a.host), [`h${winner}`], 'the store holds it for the winner only');
+  t.ok(await eventually(async () => (await c.vxJson<Array<{ ip: string; host: string }>>(3, ['endpoints', 'web'])).filter((e) => e.ip === ip).map((e) => e.host).join() === `h${winner}`, 5000), 'one endpoint with that address in the cluster');
+  await c.vx(winner, ['detach', 'web', '--netns', winner === 1 ? n1 : n2]);
+});
+
 await t.test('a container that vanished while its agent was down: the restarted agent releases its address', async (t) => {
   const victim = cts.filter((x) => x.host === 2)[1] as Ct;
   t.ok((await c.vxJson<Inspect>(1, ['network', 'inspect', 'web'])).storeAddresses?.some((a) => a.ip === victim.ip), 'held before');

@@ -2,6 +2,7 @@
  * vxmesh as Docker's network and IPAM driver, with real Docker engines (Debian docker.io): two
  * simulated hosts, each with its own dockerd and vxmesh agent.
  */
+import fs from 'node:fs';
 import t from 'tap';
 import { DockerHosts, IMAGE, type DockerHost } from '../../sim/docker-hosts.js';
 import { eventually } from '../fixtures/members.js';
@@ -18,6 +19,7 @@ const runCt = (h: DockerHost, name: string, extra: string[] = []) => h.docker(['
 const ping = async (h: DockerHost, from: string, ip: string) => (await h.docker(['exec', from, 'ping', '-c', '1', '-W', '2', ip], { nothrow: true })).exitCode === 0;
 
 await t.test('docker network create on both engines; containers on both ping each other', async (t) => {
+  t.equal(fs.statSync(h1.pluginSocketPath).mode & 0o777, 0o600, 'the plugin socket is root-only');
   t.equal((await h1.docker(NET, { nothrow: true })).exitCode, 0, 'created on engine 1');
   t.ok(await eventually(async () => (await h2.vx(['network', 'ls'])).stdout.includes('dnet'), 5000), 'the vxmesh network is known on host 2');
   t.equal((await h2.docker(NET, { nothrow: true })).exitCode, 0, 'created on engine 2 (same vxmesh network)');
@@ -41,6 +43,20 @@ await t.test('20 containers over 2 engines with the vxmesh IPAM: all addresses u
   t.equal(new Set([...ips, await ipOf(h1, 'a1'), await ipOf(h2, 'b1')]).size, 22, 'all 22 addresses unique');
   await h1.docker(['rm', '-f', ...Array.from({ length: 10 }, (_, k) => `m${2 * k}`)]);
   await h2.docker(['rm', '-f', ...Array.from({ length: 10 }, (_, k) => `m${2 * k + 1}`)]);
+});
+
+await t.test('docker run --ip with one address on both engines at the same moment: one container gets it', async (t) => {
+  const ip = '198.18.50.200';
+  const [r1, r2] = await Promise.all([runCt(h1, 'race1', ['--ip', ip]).then(() => 0, (e: Error) => e), runCt(h2, 'race2', ['--ip', ip]).then(() => 0, (e: Error) => e)]);
+  const failed = [r1, r2].filter((r): r is Error => r !== 0);
+  t.equal(failed.length, 1, 'exactly one docker run failed');
+  t.match(String(failed[0]), /ip/, `and its error names ip: ${String(failed[0]).split('\n').find((l) => /ip/.test(l)) ?? ''}`);
+  const [winner, name] = r1 === 0 ? [h1, 'race1'] : [h2, 'race2'];
+  t.equal(await ipOf(winner, name), ip, 'the winner has the address');
+  const other = winner === h1 ? h2 : h1;
+  t.ok(await eventually(async () => (JSON.parse((await other.vx(['endpoints', 'dnet', '--json'])).stdout) as Array<{ ip: string }>).filter((e) => e.ip === ip).length === 1, 5000), 'one endpoint with that address in the cluster');
+  await h1.docker(['rm', '-f', 'race1'], { nothrow: true });
+  await h2.docker(['rm', '-f', 'race2'], { nothrow: true });
 });
 
 await t.test('network connect / disconnect on a running container; docker rm -f withdraws everywhere', async (t) => {

@@ -39,6 +39,16 @@ t.test('after a restart: no deletion before the first sync, deletions once it co
   t.equal(agent.status().initialSyncDone, true);
 });
 
+t.test('after a restart the saved address claims are announced again (peers would otherwise drop them)', async (t) => {
+  const cluster = new FakeCluster('self');
+  const parts = agentParts({ cluster, driver: new FakeOverlay(), initialState: { version: 1, endpoints: [localEp], ipamBlocks: [{ network: 'blue', block: '198.18.5.0/28' }, { network: 'blue', block: '198.18.5.77/32' }] } });
+  const agent = new Agent(parts);
+  t.teardown(() => agent.stop());
+  await agent.start();
+  t.same(cluster.blocks.map((r) => `${r.owner} ${r.key}`).sort(), ['self blue/198.18.5.0/28', 'self blue/198.18.5.77/32']);
+  t.same(parts.saved.at(-1)?.ipamBlocks.map((b) => b.block).sort(), ['198.18.5.0/28', '198.18.5.77/32'], 'and kept in the state file');
+});
+
 t.test('a cluster already synced (no seeds) deletes from the first run', async (t) => {
   const cluster = new FakeCluster('self');
   const driver = new FakeOverlay();
@@ -58,6 +68,8 @@ t.test('the data plane gets the live remotes; a dead member with a silent VTEP i
   cluster.remote('network', 'h2', BLUE);
   cluster.addMember({ peerId: 'h2', vtep: '198.51.100.2' });
   cluster.addMember({ peerId: 'h3', vtep: '198.51.100.3' });
+  cluster.claim('h2', 'blue', '198.18.5.2/32');
+  cluster.claim('h3', 'blue', '198.18.5.3/32');
   cluster.remote('endpoint', 'h2', remoteEp('r2', '198.18.5.2', '198.51.100.2'));
   cluster.remote('endpoint', 'h3', remoteEp('r3', '198.18.5.3', '198.51.100.3'));
   const agent = new Agent(agentParts({ cluster, driver, probe: (vtep) => Promise.resolve(vtep === '198.51.100.2' ? answers : false), initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }));
@@ -76,17 +88,68 @@ t.test('the data plane gets the live remotes; a dead member with a silent VTEP i
   t.equal(agent.peers().find((p) => p.peerId === 'h2')?.dataplaneHeld, true);
 });
 
-t.test('a remote endpoint with a local endpoint\'s IP is left out and counted', async (t) => {
+t.test('a member that left (clean agent stop) with an answering VTEP stays programmed', async (t) => {
   const cluster = new FakeCluster('self');
   const driver = new FakeOverlay();
   cluster.remote('network', 'h2', BLUE);
   cluster.addMember({ peerId: 'h2', vtep: '198.51.100.2' });
+  cluster.claim('h2', 'blue', '198.18.5.0/28');
+  cluster.remote('endpoint', 'h2', remoteEp('r2', '198.18.5.2', '198.51.100.2'));
+  const agent = new Agent(agentParts({ cluster, driver, probe: () => Promise.resolve(true), initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }));
+  t.teardown(() => agent.stop());
+  await agent.start();
+  cluster.setState('h2', 'left');
+  await new Promise((r) => setTimeout(r, 100));
+  await agent.reconcileAll('test');
+  t.same((driver.reconciles.at(-1)?.remotes ?? []).map((r) => r.ip), ['198.18.5.2'], 'held');
+  t.equal(agent.endpoints().find((e) => e.id === 'r2')?.status, 'held');
+});
+
+t.test('a remote endpoint with a local endpoint\'s IP is left out and reported once', async (t) => {
+  const cluster = new FakeCluster('self');
+  const driver = new FakeOverlay();
+  cluster.remote('network', 'h2', BLUE);
+  cluster.addMember({ peerId: 'h2', vtep: '198.51.100.2' });
+  cluster.claim('h2', 'blue', '198.18.5.0/26');
   cluster.remote('endpoint', 'h2', remoteEp('dup', localEp.ip, '198.51.100.2'));
   const agent = new Agent(agentParts({ cluster, driver, initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }));
   t.teardown(() => agent.stop());
   await agent.start();
   t.same(driver.reconciles.at(-1)?.remotes, []);
-  t.equal(agent.counters.endpointConflicts, 1);
+  t.equal(agent.endpoints().find((e) => e.id === 'dup')?.status, 'refused: local-conflict');
+  await agent.reconcileAll('test');
+  t.equal(agent.refusals.total, 1, 'counted once, not on every reconcile');
+});
+
+t.test('endpoint records bound to claims: only the claimant\'s endpoint at its own VTEP is programmed', async (t) => {
+  const cluster = new FakeCluster('self');
+  const driver = new FakeOverlay();
+  cluster.remote('network', 'h2', BLUE);
+  cluster.addMember({ peerId: 'h2', vtep: '198.51.100.2' });
+  cluster.addMember({ peerId: 'h3', vtep: '198.51.100.3' });
+  cluster.claim('h2', 'blue', '198.18.5.64/26');
+  cluster.remote('endpoint', 'h2', remoteEp('victim', '198.18.5.70', '198.51.100.2'));
+  const agent = new Agent(agentParts({ cluster, driver, initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }));
+  t.teardown(() => agent.stop());
+  await agent.start();
+  const last = () => (driver.reconciles.at(-1)?.remotes ?? []).map((r) => `${r.ip}@${r.vtep}`).sort();
+  t.same(last(), ['198.18.5.70@198.51.100.2']);
+  // h3 announces the victim's IP (and so its derived MAC) with a smaller Lamport time: not its claim.
+  cluster.remote('endpoint', 'h3', remoteEp('thief', '198.18.5.70', '198.51.100.3'), 0);
+  await agent.reconcileAll('test');
+  t.same(last(), ['198.18.5.70@198.51.100.2'], 'the claimant keeps its address');
+  t.equal(agent.endpoints().find((e) => e.id === 'thief')?.status, 'refused: ip-not-claimed');
+  // h3 announces an endpoint in its own claim but pointing at h2's VTEP.
+  cluster.claim('h3', 'blue', '198.18.5.128/26');
+  cluster.remote('endpoint', 'h3', remoteEp('redirect', '198.18.5.130', '198.51.100.2'));
+  await agent.reconcileAll('test');
+  t.equal(agent.endpoints().find((e) => e.id === 'redirect')?.status, 'refused: vtep-not-owner');
+  t.same(last(), ['198.18.5.70@198.51.100.2']);
+  t.same(Object.fromEntries(agent.refusals.counts()), { 'ip-not-claimed': 1, 'vtep-not-owner': 1 });
+  // Its endpoint at its own VTEP is programmed.
+  cluster.remote('endpoint', 'h3', remoteEp('redirect', '198.18.5.130', '198.51.100.3'));
+  await agent.reconcileAll('test');
+  t.same(last(), ['198.18.5.130@198.51.100.3', '198.18.5.70@198.51.100.2']);
 });
 
 t.test('attach and detach through the facade: kernel, table and state move together', async (t) => {

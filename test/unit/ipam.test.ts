@@ -173,3 +173,37 @@ t.test('explicit addresses are checked against the whole cluster', async (t) => 
   t.throws(() => a.checkExplicit(net, '198.18.1.5'), /not a usable host address/);
   t.doesNotThrow(() => a.checkExplicit(net, '198.18.0.21'));
 });
+
+t.test('two hosts ask for one explicit address at once: one gets it, the other is refused naming ip', async (t) => {
+  const w = new World();
+  // The settle period: both claims are written before either host looks again.
+  const settle = () => new Promise<void>((r) => setTimeout(r, 10));
+  const a = new Ipam(w.source('A'), 10, Date.now, settle);
+  const b = new Ipam(w.source('B'), 10, Date.now, settle);
+  const results = await Promise.allSettled([a.reserveExplicit(net, '198.18.0.50'), b.reserveExplicit(net, '198.18.0.50')]);
+  const won = results.filter((r) => r.status === 'fulfilled');
+  const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  t.equal(won.length, 1, 'exactly one host got it');
+  t.equal(lost.length, 1);
+  t.match(lost[0]?.reason, { name: 'ValidationError', field: 'ip' });
+  t.match(String(lost[0]?.reason), /claimed at the same time by another host/);
+  t.same(w.claims.map((c) => `${c.owner} ${c.block}`), [`${results[0]?.status === 'fulfilled' ? 'A' : 'B'} 198.18.0.50/32`], 'only the winner\'s /32 claim stands');
+  t.equal(results[0]?.status, 'fulfilled', 'the earlier claim (smaller Lamport time) won');
+});
+
+t.test('an explicit address in a settled block of this host needs no extra claim; returning it releases a /32', async (t) => {
+  const w = new World();
+  const a = new Ipam(w.source('A'), 0, Date.now, noSleep);
+  const first = await a.allocate(net);
+  const block = w.claims[0]?.block ?? '';
+  const inBlock = `198.18.0.${Number(first.split('.')[3]) + 1}`;
+  await a.reserveExplicit(net, inBlock);
+  t.same(w.claims.map((c) => c.block), [block], 'no /32 for an address of our own block');
+  // An address of another block (the blocks are /28: .0, .16, .32, .48).
+  const outside = `198.18.0.${(Number(block.split('.')[3]?.split('/')[0]) + 16 + 12) % 64}`;
+  await a.reserveExplicit(net, outside);
+  t.same(w.claims.map((c) => c.block).sort(), [block, `${outside}/32`].sort(), `an address outside our blocks (${outside}) is claimed as a /32`);
+  a.settle(outside);
+  await a.returnAddress('n', outside);
+  t.same(w.claims.map((c) => c.block), [block], 'returned: the /32 claim is withdrawn');
+});

@@ -1,0 +1,80 @@
+/**
+ * Which endpoint records may be programmed at all, whatever their owner announces: an address is
+ * bound to a claim. Every host applies the same pure rule to the same table, so all agree.
+ *
+ * An endpoint of owner O is admitted only if
+ *   - its VTEP is O's member VTEP (nobody points traffic for its endpoints at another host);
+ *   - its IP lies in a claim of O: the most specific winning `ipam-block` claim (a block, or a /32 for
+ *     a borrowed or explicit address) that contains the IP belongs to O (gossip mode), or the store
+ *     does not give the address to another host (store mode, as last read);
+ *   - its MAC is not held by an admitted endpoint of another owner. Between two owners announcing one
+ *     MAC, the one whose MAC is derived from its own IP (vxmesh's and the Docker plugin's rule) keeps
+ *     it; if that does not decide, the smaller (Lamport time, owner) does.
+ * Refused endpoints are reported with their reason (`vxmesh endpoints`, logs, metrics).
+ */
+import { macFromIp } from '../core/addresses.js';
+import { ClaimIndex, rankLess, type BlockClaim } from '../ipam/claim-rule.js';
+import type { EndpointValue } from '../core/records.js';
+import type { TableEntry } from './ports.js';
+
+/** Why an endpoint record is not programmed ('local-conflict': a local endpoint of this host has its IP or MAC). */
+export type RefusalReason = 'vtep-not-owner' | 'ip-not-claimed' | 'mac-in-use' | 'local-conflict';
+
+export interface Refusal {
+  network: string;
+  id: string;
+  owner: string;
+  ip: string;
+  mac: string;
+  reason: RefusalReason;
+}
+
+export interface ClaimInput {
+  endpoints: Array<TableEntry<EndpointValue>>;
+  /** Gossip mode: every ipam-block claim in the table. */
+  claims: BlockClaim[];
+  /** Each member's VTEP by peer id (members whose VTEP is unknown admit nothing). */
+  vtepOf(owner: string): string | undefined;
+  /** Store mode: whether the store holds the address for this owner; replaces the gossip claims. */
+  storeHolds?: (network: string, ip: string, owner: string) => boolean;
+}
+
+export interface Admission {
+  admitted: Array<TableEntry<EndpointValue>>;
+  refused: Refusal[];
+}
+
+const derived = (v: EndpointValue) => {
+  try {
+    return macFromIp(v.ip) === v.mac.toLowerCase();
+  } catch {
+    return false;
+  }
+};
+
+export function admitEndpoints(input: ClaimInput): Admission {
+  const refused: Refusal[] = [];
+  const refuse = (r: TableEntry<EndpointValue>, reason: RefusalReason) => refused.push({ network: r.value.network, id: r.value.id, owner: r.owner, ip: r.value.ip, mac: r.value.mac, reason });
+  const index = input.storeHolds ? undefined : new ClaimIndex(input.claims);
+  const bound: Array<TableEntry<EndpointValue>> = [];
+  for (const r of input.endpoints) {
+    if (input.vtepOf(r.owner) !== r.value.vtep) refuse(r, 'vtep-not-owner');
+    else if (!(input.storeHolds ? input.storeHolds(r.value.network, r.value.ip, r.owner) : index?.claimant(r.value.network, r.value.ip) === r.owner)) refuse(r, 'ip-not-claimed');
+    else bound.push(r);
+  }
+  // One MAC per network: the derived one first, then the earlier write.
+  const order = [...bound].sort((a, b) => Number(derived(b.value)) - Number(derived(a.value)) || (rankLess(a, b) ? -1 : rankLess(b, a) ? 1 : 0));
+  const macOwner = new Map<string, string>();
+  const admitted: Array<TableEntry<EndpointValue>> = [];
+  for (const r of order) {
+    const key = `${r.value.network}/${r.value.mac.toLowerCase()}`;
+    const holder = macOwner.get(key);
+    if (holder !== undefined && holder !== r.owner) {
+      refuse(r, 'mac-in-use');
+      continue;
+    }
+    macOwner.set(key, r.owner);
+    admitted.push(r);
+  }
+  return { admitted, refused };
+}
