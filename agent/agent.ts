@@ -184,7 +184,8 @@ export class Agent extends EventEmitter {
       // host; one it did not list yet (a newer allocation) passes until a read says otherwise.
       storeHolds: holders ? (network, ip, owner) => {
         const holder = holders.get(network)?.get(ip);
-        return holder === undefined || holder === this.cluster.member(owner)?.name;
+        // The peer id is the record signer's identity; a name alone (older entries) could be borrowed.
+        return holder === undefined || (holder.peer !== undefined ? holder.peer === owner : holder.host === this.cluster.member(owner)?.name);
       } : undefined,
     });
   }
@@ -240,7 +241,7 @@ export class Agent extends EventEmitter {
   async inspectNetwork(name: string) {
     const n = this.networks.get(name);
     // With a store: who holds which address there (null when the store does not answer).
-    let storeAddresses: Array<{ ip: string; host: string; at: string }> | null | undefined;
+    let storeAddresses: Array<{ ip: string; host: string; at: string; peer?: string }> | null | undefined;
     if (this.store) {
       storeAddresses = await this.store.allocations(name).then(
         (m) => [...m].map(([ip, h]) => ({ ip, ...h })).sort((a, b) => a.ip.localeCompare(b.ip, undefined, { numeric: true })),

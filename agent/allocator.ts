@@ -20,7 +20,7 @@ export function createAllocator(opts: {
   const { cluster, state, log } = opts;
   const endpointsUsing = (network: string): EndpointUse[] =>
     cluster.endpoints().filter((e) => e.network === network).map((e) => ({ network: e.network, ip: e.ip, id: e.id, host: e.host }));
-  if (opts.store) return withClaimsSaved(new StoreIpam(opts.store, opts.host, endpointsUsing), state);
+  if (opts.store) return withClaimsSaved(new StoreIpam(opts.store, opts.host, endpointsUsing, cluster.peerId), state);
   const nameOf = (peerId: string) => cluster.member(peerId)?.name ?? peerId;
   const blocks = new Ipam(
     {

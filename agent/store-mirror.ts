@@ -4,7 +4,7 @@
  * periodic tick.
  */
 import type { Logger } from '../core/logger.js';
-import type { EtcdStore } from '../store/etcd-store.js';
+import type { AddressHolder, EtcdStore } from '../store/etcd-store.js';
 import type { ClusterView } from './ports.js';
 
 export type DefinitionStore = Pick<EtcdStore, 'networks' | 'watchNetworks' | 'allocations'>;
@@ -13,8 +13,8 @@ export class StoreMirror {
   private stopWatch?: () => Promise<void>;
   private stopped = false;
   private watching = false;
-  /** Per network, who holds each address in the store (host name), as last read. */
-  readonly holders = new Map<string, Map<string, string>>();
+  /** Per network, who holds each address in the store, as last read. */
+  readonly holders = new Map<string, Map<string, AddressHolder>>();
 
   constructor(
     private readonly store: DefinitionStore,
@@ -56,7 +56,7 @@ export class StoreMirror {
       }
       for (const r of this.cluster.networkRecords()) {
         const held = await this.store.allocations(r.value.name);
-        this.holders.set(r.value.name, new Map([...held].map(([ip, h]) => [ip, h.host])));
+        this.holders.set(r.value.name, held);
       }
       this.watch();
     } catch (e) {

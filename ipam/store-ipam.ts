@@ -8,8 +8,8 @@ import { checkExplicitAddress, PerKeyQueue, type AddressAllocator, type BlockCon
 
 /** The store's address operations (compare-and-swap create, reserve, release); the etcd store has them. */
 export interface AddressStore {
-  allocate(net: NetworkValue, host: string, exclude?: Iterable<string>): Promise<string>;
-  reserve(network: string, ip: string, host: string): Promise<void>;
+  allocate(net: NetworkValue, host: string, exclude?: Iterable<string>, peer?: string): Promise<string>;
+  reserve(network: string, ip: string, host: string, peer?: string): Promise<void>;
   release(network: string, ip: string, host: string): Promise<boolean>;
 }
 
@@ -23,6 +23,8 @@ export class StoreIpam implements AddressAllocator {
     /** This host's name: the holder recorded in the store. */
     private readonly host: string,
     private readonly endpointsUsing: (network: string) => EndpointUse[],
+    /** This host's peer id, recorded beside its name: what other hosts check endpoint records against. */
+    private readonly peer?: string,
   ) {}
 
   allocate(net: NetworkValue): Promise<string> {
@@ -33,14 +35,14 @@ export class StoreIpam implements AddressAllocator {
   private async allocateLocked(net: NetworkValue): Promise<string> {
     // Endpoint records made before the store was used still hold their addresses.
     const inUse = [...this.endpointsUsing(net.name).map((e) => e.ip), ...this.pending];
-    const ip = await this.store.allocate(net, this.host, inUse);
+    const ip = await this.store.allocate(net, this.host, inUse, this.peer);
     this.pending.add(ip);
     return ip;
   }
 
   async reserveExplicit(net: NetworkValue, ip: string, reservedHere = false): Promise<void> {
     checkExplicitAddress(net, ip, this.endpointsUsing(net.name), this.pending, reservedHere);
-    await this.store.reserve(net.name, ip, this.host);
+    await this.store.reserve(net.name, ip, this.host, this.peer);
   }
 
   settle(ip: string): void {

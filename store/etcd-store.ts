@@ -7,7 +7,7 @@
  * Key layout under the prefix (default `/vxmesh/`), values JSON:
  *   networks/<name>             NetworkValue                 (created only if absent)
  *   vnis/<vni>                  {"network": name}            (makes VNIs unique, written with the above)
- *   addresses/<network>/<ip>    {"host": name, "at": ISO}     (created only if absent)
+ *   addresses/<network>/<ip>    {"host": name, "at": ISO, "peer": id} (created only if absent)
  */
 import { Etcd3, type Namespace } from 'etcd3';
 import { StoreError, ValidationError, VxmeshError } from '../core/errors.js';
@@ -17,6 +17,8 @@ import { checkNetworkValue, type NetworkValue } from '../core/records.js';
 export interface AddressHolder {
   host: string;
   at: string;
+  /** The holder's peer id (its signing identity; absent in entries written before it was recorded). */
+  peer?: string;
 }
 
 export interface EtcdStoreOptions {
@@ -43,7 +45,7 @@ export function parseStoreUrl(text: unknown, field = 'store'): string[] {
 function parseHolder(text: string): AddressHolder {
   try {
     const h = JSON.parse(text) as Partial<AddressHolder>;
-    return { host: String(h.host), at: String(h.at) };
+    return { host: String(h.host), at: String(h.at), ...(typeof h.peer === 'string' ? { peer: h.peer } : {}) };
   } catch {
     return { host: '?', at: '' };
   }
@@ -198,7 +200,7 @@ export class EtcdStore {
    * so that concurrent allocators rarely collide, created only if absent (a lost race tries another).
    * `exclude`: addresses in use by other means (endpoint records that predate the store).
    */
-  async allocate(net: NetworkValue, host: string, exclude: Iterable<string> = []): Promise<string> {
+  async allocate(net: NetworkValue, host: string, exclude: Iterable<string> = [], peer?: string): Promise<string> {
     const c = parseCidr(net.subnet);
     const base = parseIPv4(c.network);
     const size = 2 ** (32 - c.prefix);
@@ -228,7 +230,7 @@ export class EtcdStore {
       // A few tries from this view, then a fresh one.
       for (let k = 0; k < 3 && free.length > 0; k++) {
         const ip = free.splice(Math.floor(Math.random() * free.length), 1)[0] as string;
-        if (await this.tryClaim(net.name, ip, host)) return ip;
+        if (await this.tryClaim(net.name, ip, host, peer)) return ip;
       }
     }
     throw new StoreError(`store: could not allocate an address of ${net.name} after ${MAX_ALLOCATE_ROUNDS} rounds (heavy contention)`);
@@ -241,11 +243,11 @@ export class EtcdStore {
   }
 
   /** Reserves a given address for `host`; fine if `host` holds it already, an error naming `ip` otherwise. */
-  async reserve(network: string, ip: string, host: string): Promise<void> {
-    if (await this.tryClaim(network, ip, host)) return;
+  async reserve(network: string, ip: string, host: string, peer?: string): Promise<void> {
+    if (await this.tryClaim(network, ip, host, peer)) return;
     const held = await this.holderOf(network, ip);
     if (held?.holder.host === host) return;
-    if (!held) return this.reserve(network, ip, host); // released in between: try again
+    if (!held) return this.reserve(network, ip, host, peer); // released in between: try again
     throw new ValidationError('ip', `${ip} is allocated to host ${held.holder.host} in the store`);
   }
 
@@ -259,9 +261,9 @@ export class EtcdStore {
     return r.succeeded;
   }
 
-  private async tryClaim(network: string, ip: string, host: string): Promise<boolean> {
+  private async tryClaim(network: string, ip: string, host: string, peer?: string): Promise<boolean> {
     const key = `addresses/${network}/${ip}`;
-    const value = JSON.stringify({ host, at: new Date().toISOString() } satisfies AddressHolder);
+    const value = JSON.stringify({ host, at: new Date().toISOString(), ...(peer !== undefined ? { peer } : {}) } satisfies AddressHolder);
     const r = await this.call('allocate address', () => this.ns.if(key, 'Create', '==', 0).then(this.ns.put(key).value(value)).commit());
     this.heldCache.get(network)?.held.add(ip); // taken now, by us or by someone else
     return r.succeeded;

@@ -4,6 +4,7 @@
  * host's kernel points another host's address at it, and the refusals are reported. Then two hosts
  * ask for one explicit address at the same moment: one gets it, everyone agrees.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { Cluster } from '../../sim/cluster.js';
@@ -33,7 +34,8 @@ async function kernel(i: number): Promise<{ fdb: Map<string, string>; neigh: Map
 const metrics = async (i: number) => (await c.tb.exec(c.tb.host(i).netns, [process.execPath, '-e', "fetch('http://127.0.0.1:9476/metrics').then((r) => r.text()).then((s) => process.stdout.write(s))"])).stdout;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-for (let i = 1; i <= 3; i++) await c.startAgent(i, { args: ARGS });
+// h3 runs without --metrics (the default), for the local-surfaces check.
+for (let i = 1; i <= 3; i++) await c.startAgent(i, { args: i === 3 ? ['--reconcile-interval-ms', '1000'] : ARGS });
 await c.vx(1, ['network', 'create', NET, '--subnet', '198.18.72.0/24', '--vni', String(VNI)]);
 const attach = async (i: number, j: number, extra: string[] = []) => {
   await eventually(async () => (await c.vx(i, ['network', 'inspect', NET], { nothrow: true })).exitCode === 0, 15_000);
@@ -44,6 +46,15 @@ const a1 = parse(await attach(1, 1));
 const b2 = parse(await attach(2, 1));
 const c3 = parse(await attach(3, 1));
 const vtep = (i: number) => c.tb.host(i).vtep;
+
+await t.test('local surfaces: root-only socket and state, no metrics unless asked, one TCP port', async (t) => {
+  const a = c.agents.get(3)!;
+  t.equal(fs.statSync(a.socket).mode & 0o777, 0o600, 'admin socket 0600');
+  t.equal(fs.statSync(a.stateDir).mode & 0o777, 0o700, 'state directory 0700 (it was created 0755 before the agent started)');
+  t.equal(fs.statSync(path.join(a.stateDir, 'peer.key')).mode & 0o777, 0o600, 'peer key 0600');
+  const listening = (await c.tb.exec(c.tb.host(3).netns, ['ss', '-Hltn'])).stdout.trim().split('\n').map((l) => l.trim().split(/\s+/)[3]?.split(':').pop()).sort();
+  t.same(listening, ['7946'], 'the only TCP listener is the gossip port (metrics are off by default)');
+});
 
 await t.test('a key-holding member cannot take another host\'s address', async (t) => {
   t.ok(await eventually(async () => (await kernel(3)).fdb.get(b2.mac) === vtep(2), 15_000), 'h3 sends b2 to h2');

@@ -10,13 +10,14 @@ import { $ } from 'zx';
 import { Cluster } from '../../sim/cluster.js';
 import { startEtcd } from '../../sim/etcd-server.js';
 import { snapshot } from '../fixtures/kernel.js';
-import { eventually } from '../fixtures/members.js';
+import { eventually, MemberProc } from '../fixtures/members.js';
 
 $.verbose = false;
 $.quiet = true;
 
 const HOSTS = 3;
-const c = await Cluster.create(HOSTS, 'store');
+// Host 4 runs no agent: a key-holding member (discovery only) that poses as h2.
+const c = await Cluster.create(HOSTS + 1, 'store');
 t.teardown(() => c.teardown());
 const etcdDir = path.join(c.dir, 'etcd');
 let etcd = await startEtcd(c.tb, { dir: etcdDir, netns: c.tb.host(1).netns, host: c.tb.host(1).vtep });
@@ -28,7 +29,7 @@ interface Ct {
   netns: string;
   ip: string;
 }
-type Inspect = { subnet: string; vni: number; storeAddresses: Array<{ ip: string; host: string }> | null; ipamBlocks: unknown[] };
+type Inspect = { subnet: string; vni: number; storeAddresses: Array<{ ip: string; host: string; peer?: string }> | null; ipamBlocks: unknown[] };
 
 await t.test('network definitions: concurrent creates are decided by the store', async (t) => {
   // The same name with two subnets on two hosts at once: exactly one wins, the other is told why.
@@ -102,6 +103,22 @@ await t.test('two hosts attach one explicit address at the same moment: the stor
   t.same(n.storeAddresses?.filter((a) => a.ip === ip).map((a) => a.host), [`h${winner}`], 'the store holds it for the winner only');
   t.ok(await eventually(async () => (await c.vxJson<Array<{ ip: string; host: string }>>(3, ['endpoints', 'web'])).filter((e) => e.ip === ip).map((e) => e.host).join() === `h${winner}`, 5000), 'one endpoint with that address in the cluster');
   await c.vx(winner, ['detach', 'web', '--netns', winner === 1 ? n1 : n2]);
+});
+
+await t.test('a key holder that names itself like another host cannot announce that host\'s store address', async (t) => {
+  const victim = cts.filter((x) => x.host === 2).at(-1) as Ct;
+  const h2 = (await c.vxJson<Array<{ peerId: string; self: boolean }>>(2, ['peers'])).find((p) => p.self)?.peerId;
+  const n = await c.vxJson<Inspect>(1, ['network', 'inspect', 'web']);
+  t.equal(n.storeAddresses?.find((a) => a.ip === victim.ip)?.peer, h2, 'the store records the holder\'s peer id beside its name');
+  const vtep4 = c.tb.host(4).vtep;
+  const rogue = new MemberProc({ name: 'h2', vtep: vtep4, listen: `${vtep4}:7946`, seeds: [`${c.tb.host(1).vtep}:7946`], stateDir: path.join(c.dir, 'rogue'), clusterKeyFile: c.keyFile }, { netns: c.tb.host(4).netns });
+  t.teardown(() => rogue.kill());
+  await rogue.ready;
+  t.ok(await eventually(async () => (await rogue.snapshot()).networks.includes('web'), 10_000), 'the impostor joined');
+  await rogue.call('putEndpoint', { network: 'web', id: 'spoof', ip: victim.ip, mac: '02:aa:bb:cc:dd:ee', vtep: vtep4, host: 'h2' });
+  t.ok(await eventually(async () => (await c.vxJson<Array<{ id: string; status: string }>>(1, ['endpoints', 'web'])).find((e) => e.id === 'spoof')?.status === 'refused: ip-not-claimed', 10_000, 200), 'h1 refuses its endpoint: the store holds that address for another peer');
+  t.ok(await c.tb.ping(cts[0]!.netns, victim.ip), 'h1\'s container still reaches the real one');
+  await rogue.kill();
 });
 
 await t.test('a container that vanished while its agent was down: the restarted agent releases its address', async (t) => {
