@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { ValidationError } from '../core/errors.js';
 import { isIPv4, parseIfName, parsePort } from '../core/addresses.js';
-import { parseStoreUrl } from '../store/etcd-store.js';
+import { parseStoreUrl } from '../store/store-url.js';
 import { parseHostPort } from '../discovery/node.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';

@@ -6,10 +6,8 @@
 import type http from 'node:http';
 import { startAdminApi } from '../api/admin-api.js';
 import { startDockerPlugin } from '../docker/plugin.js';
-import { DockerSync } from '../docker/sync.js';
 import type { AgentConfig } from './config.js';
 import { createLogger } from './logger.js';
-import { createMetrics, startMetricsServer } from './metrics.js';
 import { activatedSockets, notifyServiceManager } from './service-manager.js';
 import { startAgent } from './start-agent.js';
 
@@ -27,9 +25,13 @@ export async function runDaemon(cfg: AgentConfig): Promise<void> {
   const running = await startAgent(cfg, log);
   const { agent, discovery } = running;
   const servers: http.Server[] = [await startAdminApi(agent, cfg.socket, log, activated.get('admin'))];
-  if (cfg.metrics) servers.push(await startMetricsServer(createMetrics(agent, discovery), cfg.metrics));
+  // Loaded only when configured (prom-client, dockerode): an agent pays in memory for what it uses.
+  if (cfg.metrics) {
+    const { createMetrics, startMetricsServer } = await import('./metrics.js');
+    servers.push(await startMetricsServer(createMetrics(agent, discovery), cfg.metrics));
+  }
   if (cfg.dockerPlugin) servers.push((await startDockerPlugin(agent, cfg.pluginDir, cfg.stateDir, log, activated.get('plugin'))).server);
-  if (cfg.dockerSync) new DockerSync(agent, cfg.dockerHost, log).start();
+  if (cfg.dockerSync) new (await import('../docker/sync.js')).DockerSync(agent, cfg.dockerHost, log).start();
   log.info({ name: cfg.name, vtep: agent.vtep, peerId: discovery.peerId, listen: discovery.listenAddrs(), socket: cfg.socket, metrics: cfg.metrics ?? null }, 'agent ready');
   notify({ READY: '1', STATUS: `serving: vtep ${agent.vtep}, ${discovery.members().filter((m) => m.state === 'alive').length} live members` });
   await new Promise<void>((resolve) => {

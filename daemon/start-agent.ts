@@ -13,7 +13,6 @@ import { detectVtep } from '../dataplane/host-info.js';
 import { vtepAnswers } from '../dataplane/vtep-probe.js';
 import { requireRawIcmp } from '../dataplane/icmp-echo.js';
 import { Discovery } from '../discovery/discovery.js';
-import { EtcdStore } from '../store/etcd-store.js';
 import type { AgentConfig } from './config.js';
 
 /** Deadline of each store call (also how long the start waits for a store that does not answer). */
@@ -32,7 +31,8 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
   // The state directory holds the peer key and the saved state: root only, also if it existed before.
   fs.mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 });
   fs.chmodSync(cfg.stateDir, 0o700);
-  const store = cfg.store !== undefined ? EtcdStore.open(cfg.store, { prefix: cfg.storePrefix, timeoutMs: STORE_TIMEOUT_MS }) : undefined;
+  // The etcd client (and the Docker client, daemon/run.ts) is loaded only when configured: memory.
+  const store = cfg.store !== undefined ? (await import('../store/etcd-store.js')).EtcdStore.open(cfg.store, { prefix: cfg.storePrefix, timeoutMs: STORE_TIMEOUT_MS }) : undefined;
   // A store that does not answer does not hold the start (nor readiness, nor the containers Docker restores
   // at boot): the agent serves what gossip knows; allocations fail until the store answers, as in an outage.
   await store?.ping().catch((e: unknown) => log.warn({ err: (e as Error).message }, 'store unreachable at start: starting without it; allocations and network changes fail until it answers'));
