@@ -49,6 +49,22 @@ t.test('after a restart the saved address claims are announced again (peers woul
   t.same(parts.saved.at(-1)?.ipamBlocks.map((b) => b.block).sort(), ['198.18.5.0/28', '198.18.5.77/32'], 'and kept in the state file');
 });
 
+t.test('a network without a local endpoint is not programmed here (no overlay, no entries)', async (t) => {
+  const cluster = new FakeCluster('self');
+  const driver = new FakeOverlay();
+  cluster.remote('network', 'h2', BLUE);
+  cluster.addMember({ peerId: 'h2', vtep: '198.51.100.2' });
+  cluster.claim('h2', 'blue', '198.18.5.0/28');
+  cluster.remote('endpoint', 'h2', remoteEp('r2', '198.18.5.2', '198.51.100.2'));
+  const agent = new Agent(agentParts({ cluster, driver }));
+  t.teardown(() => agent.stop());
+  await agent.start();
+  await agent.reconcileAll('test');
+  t.same(driver.reconciles, [], 'no reconcile of blue');
+  t.equal(driver.overlays.size, 0, 'no overlay namespace for it');
+  t.equal(agent.endpoints().find((e) => e.id === 'r2')?.status, 'remote', 'the endpoint is still known (shown, ready for a first local attach)');
+});
+
 t.test('a cluster already synced (no seeds) deletes from the first run', async (t) => {
   const cluster = new FakeCluster('self');
   const driver = new FakeOverlay();
