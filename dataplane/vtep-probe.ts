@@ -27,21 +27,19 @@ export async function vtepAnswers(vtep: string, opts: VtepProbeOptions = {}): Pr
     let pending = attempts;
     let done = false;
     const timers: NodeJS.Timeout[] = [];
-    const finish = (answer: boolean) => {
+    const finish = (settle: () => void) => {
       if (done) return;
       done = true;
       for (const t of timers) clearTimeout(t);
-      resolve(answer);
+      settle();
     };
     for (let i = 0; i < attempts; i++) {
       timers.push(setTimeout(() => {
         icmpEcho(vtep, timeoutMs, { netns: opts.netns }).then((answered) => {
           pending--;
-          if (answered) finish(true);
-          else if (pending === 0) finish(false);
-        }, (e: unknown) => {
-          if (!done) { done = true; for (const t of timers) clearTimeout(t); reject(e); }
-        });
+          if (answered) finish(() => resolve(true));
+          else if (pending === 0) finish(() => resolve(false));
+        }, (e: unknown) => finish(() => reject(e)));
       }, i * spacingMs));
     }
   });

@@ -202,7 +202,8 @@ export class Discovery extends EventEmitter {
     let changed = false;
     let view: NetworkGuardView | undefined;
     for (const r of records) {
-      if (r.kind === 'network' && r.owner !== this.peerId) {
+      // Only a write that would apply is checked: a stale copy is ignored by the merge anyway, not refused.
+      if (r.kind === 'network' && r.owner !== this.peerId && this.table.isNewer(r)) {
         view ??= guardView(this.networks(), this.endpoints());
         const refusal = networkWriteRefusal(r, view);
         if (refusal) {

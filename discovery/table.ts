@@ -80,6 +80,12 @@ export class ReplicatedTable {
     return this.records.get(identityOf(kind, key, this.self));
   }
 
+  /** Whether merging this record would change the table (it is newer than what we hold under its identity). */
+  isNewer(rec: WireRecord): boolean {
+    const have = this.records.get(identityOf(rec.kind, rec.key, rec.owner));
+    return !have || newer(rec, have);
+  }
+
   get(kind: RecordKind, key: string, owner: string): TableRecord | undefined {
     return this.records.get(identityOf(kind, key, owner));
   }

@@ -2,16 +2,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { generateClusterKey } from '../../discovery/node.js';
 import { DiscoveryCluster, endpointOf } from '../fixtures/discovery-cluster.js';
 import { eventually } from '../fixtures/members.js';
 
 const c = await DiscoveryCluster.create(4, { connectIntervalMs: 500 });
 t.teardown(() => c.teardown());
-const keyA = path.join(c.stateRoot, 'a.key');
-const keyB = path.join(c.stateRoot, 'b.key');
-fs.writeFileSync(keyA, generateClusterKey(), { mode: 0o600 });
-fs.writeFileSync(keyB, generateClusterKey(), { mode: 0o600 });
+const keyA = c.newKeyFile('a.key');
+const keyB = c.newKeyFile('b.key');
 
 t.test('members with the same key form a cluster; others stay outside', async (t) => {
   const h1 = c.start(1, { clusterKeyFile: keyA });

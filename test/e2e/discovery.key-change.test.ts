@@ -5,19 +5,14 @@
  * Then a member with only the old key is shut out. (With agents and containers pinging throughout:
  * `npm run test:key-change`, test/long/agent.key-change.long.ts.)
  */
-import path from 'node:path';
-import fs from 'node:fs';
 import t from 'tap';
-import { generateClusterKey } from '../../discovery/node.js';
 import { DiscoveryCluster } from '../fixtures/discovery-cluster.js';
 import { eventually, type MemberProc } from '../fixtures/members.js';
 
 const c = await DiscoveryCluster.create(4, { connectIntervalMs: 500 });
 t.teardown(() => c.teardown());
-const oldKey = path.join(c.stateRoot, 'old.key');
-const newKey = path.join(c.stateRoot, 'new.key');
-fs.writeFileSync(oldKey, generateClusterKey(), { mode: 0o600 });
-fs.writeFileSync(newKey, generateClusterKey(), { mode: 0o600 });
+const oldKey = c.newKeyFile('old.key');
+const newKey = c.newKeyFile('new.key');
 
 const seedsOf = (i: number) => [1, 2, 3].filter((j) => j !== i);
 const procs = new Map<number, MemberProc>();

@@ -20,6 +20,17 @@ const BLUE = { name: 'blue', vni: 5000, subnet: '198.18.5.0/24', gateway: '198.1
 const localEp: LocalEndpoint = { id: 'l1', network: 'blue', vni: 5000, netns: 'ns1', ifname: 'eth0', mac: '02:42:c6:12:05:0a', ip: '198.18.5.10', prefix: 24, createdAt: '2026-01-01T00:00:00Z' };
 const remoteEp = (id: string, ip: string, vtep: string) => ({ network: 'blue', id, mac: `02:42:c6:12:05:${Number(ip.split('.')[3]).toString(16).padStart(2, '0')}`, ip, vtep, host: id });
 
+/** A cluster where member h2 (VTEP .2) defined blue, claims `block` and announces one endpoint in it. */
+function clusterWithRemote(block: string, ep: ReturnType<typeof remoteEp>) {
+  const cluster = new FakeCluster('self');
+  const driver = new FakeOverlay();
+  cluster.remote('network', 'h2', BLUE);
+  cluster.addMember({ peerId: 'h2', vtep: '198.51.100.2' });
+  cluster.claim('h2', 'blue', block);
+  cluster.remote('endpoint', 'h2', ep);
+  return { cluster, driver };
+}
+
 t.test('after a restart: no deletion before the first sync, deletions once it completes', async (t) => {
   const cluster = new FakeCluster('self', { synced: false });
   const driver = new FakeOverlay();
@@ -50,12 +61,7 @@ t.test('after a restart the saved address claims are announced again (peers woul
 });
 
 t.test('a network without a local endpoint is not programmed here (no overlay, no entries)', async (t) => {
-  const cluster = new FakeCluster('self');
-  const driver = new FakeOverlay();
-  cluster.remote('network', 'h2', BLUE);
-  cluster.addMember({ peerId: 'h2', vtep: '198.51.100.2' });
-  cluster.claim('h2', 'blue', '198.18.5.0/28');
-  cluster.remote('endpoint', 'h2', remoteEp('r2', '198.18.5.2', '198.51.100.2'));
+  const { cluster, driver } = clusterWithRemote('198.18.5.0/28', remoteEp('r2', '198.18.5.2', '198.51.100.2'));
   const agent = new Agent(agentParts({ cluster, driver }));
   t.teardown(() => agent.stop());
   await agent.start();
@@ -105,12 +111,7 @@ t.test('the data plane gets the live remotes; a dead member with a silent VTEP i
 });
 
 t.test('a member that left (clean agent stop) with an answering VTEP stays programmed', async (t) => {
-  const cluster = new FakeCluster('self');
-  const driver = new FakeOverlay();
-  cluster.remote('network', 'h2', BLUE);
-  cluster.addMember({ peerId: 'h2', vtep: '198.51.100.2' });
-  cluster.claim('h2', 'blue', '198.18.5.0/28');
-  cluster.remote('endpoint', 'h2', remoteEp('r2', '198.18.5.2', '198.51.100.2'));
+  const { cluster, driver } = clusterWithRemote('198.18.5.0/28', remoteEp('r2', '198.18.5.2', '198.51.100.2'));
   const agent = new Agent(agentParts({ cluster, driver, probe: () => Promise.resolve(true), initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }));
   t.teardown(() => agent.stop());
   await agent.start();
@@ -122,12 +123,7 @@ t.test('a member that left (clean agent stop) with an answering VTEP stays progr
 });
 
 t.test('a remote endpoint with a local endpoint\'s IP is left out and reported once', async (t) => {
-  const cluster = new FakeCluster('self');
-  const driver = new FakeOverlay();
-  cluster.remote('network', 'h2', BLUE);
-  cluster.addMember({ peerId: 'h2', vtep: '198.51.100.2' });
-  cluster.claim('h2', 'blue', '198.18.5.0/26');
-  cluster.remote('endpoint', 'h2', remoteEp('dup', localEp.ip, '198.51.100.2'));
+  const { cluster, driver } = clusterWithRemote('198.18.5.0/26', remoteEp('dup', localEp.ip, '198.51.100.2'));
   const agent = new Agent(agentParts({ cluster, driver, initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }));
   t.teardown(() => agent.stop());
   await agent.start();

@@ -104,3 +104,13 @@ t.test('dropOwner forgets a gone member\'s owned records, not shared ones', asyn
   t.equal([...peer.live('network')].length, 1, 'the network definition stays');
   t.equal(peer.merge(toWire(owner.write('endpoint', 'n/e1', ep('e1', 1)))), 'new', 'a returning owner re-announces');
 });
+
+t.test('isNewer says whether a merge would change the table (shared records compare across writers)', async (t) => {
+  const reader = new ReplicatedTable(READER);
+  const rec = (owner: string, lamport: number): WireRecord => ({ kind: 'network', key: 'shared', owner, lamport, value: net(lamport) });
+  t.equal(reader.isNewer(rec(OWNERS[0] as string, 5)), true, 'nothing held yet');
+  reader.merge(rec(OWNERS[0] as string, 5));
+  t.equal(reader.isNewer(rec(OWNERS[1] as string, 4)), false, 'an older write by another member');
+  t.equal(reader.isNewer(rec(OWNERS[0] as string, 5)), false, 'the same write again');
+  t.equal(reader.isNewer(rec(OWNERS[1] as string, 6)), true, 'a later write');
+});
