@@ -66,13 +66,18 @@ await t.test('a key-holding member cannot take another host\'s address', async (
   await rogue.ready;
   t.ok(await eventually(async () => (await rogue.snapshot()).networks.includes(NET), 15_000), 'the rogue member joined and learned the network');
   const rogueEp = (id: string, ip: string, over: object = {}) => ({ network: NET, id, ip, mac: macFromIp(ip), vtep: vtep(4), host: 'rogue', ...over });
-  // 1. b2's IP (and so its MAC), 2. a free address of the subnet nobody gave it,
+  // The rogue claims a /28 no host holds (the honest hosts picked theirs at random).
+  const held = new Set((await c.vxJson<{ ipamBlocks: Array<{ block: string }> }>(1, ['network', 'inspect', NET])).ipamBlocks.map((b) => b.block));
+  const base = [240, 224, 208, 192, 176, 160].find((b) => !held.has(`198.18.72.${b}/28`)) as number;
+  const at = (k: number) => `198.18.72.${base + k}`;
+  // 1. b2's IP (and so its MAC), 2. an unused address of b2's block (b2 + 3),
   // 3. its own claimed address with b2's MAC, 4. its own claimed address pointed at h1's VTEP.
-  const free = '198.18.72.250';
-  await rogue.call('putIpamBlock', { network: NET, block: '198.18.72.240/28' });
+  const unused = `198.18.72.${Number(b2.ip.split('.')[3]) + 3}`;
+  const free = at(10);
+  await rogue.call('putIpamBlock', { network: NET, block: `${at(0)}/28` });
   await rogue.call('putEndpoint', rogueEp('steal-ip', b2.ip));
-  await rogue.call('putEndpoint', rogueEp('free-ip', '198.18.72.7'));
-  await rogue.call('putEndpoint', rogueEp('steal-mac', '198.18.72.241', { mac: b2.mac }));
+  await rogue.call('putEndpoint', rogueEp('free-ip', unused));
+  await rogue.call('putEndpoint', rogueEp('steal-mac', at(1), { mac: b2.mac }));
   await rogue.call('putEndpoint', rogueEp('redirect', free, { vtep: vtep(1) }));
   const want = { 'steal-ip': 'refused: ip-not-claimed', 'free-ip': 'refused: ip-not-claimed', 'steal-mac': 'refused: mac-in-use', redirect: 'refused: vtep-not-owner' };
   for (const i of [1, 3]) {
@@ -87,7 +92,7 @@ await t.test('a key-holding member cannot take another host\'s address', async (
     t.equal(k.fdb.get(b2.mac), vtep(2), `h${i}: b2's MAC still goes to h2`);
     t.equal(k.neigh.get(b2.ip), b2.mac, `h${i}: b2's IP still resolves to b2's MAC`);
     t.notOk([...k.fdb.values()].includes(vtep(4)), `h${i}: nothing points at the rogue host`);
-    t.notOk(k.neigh.has('198.18.72.7') || k.neigh.has(free), `h${i}: no neighbour entry for the rogue's addresses`);
+    t.notOk(k.neigh.has(unused) || k.neigh.has(free), `h${i}: no neighbour entry for the rogue's addresses`);
   }
   t.ok(await c.tb.ping(a1.netns, b2.ip), 'a1 still reaches b2');
   const m = await metrics(1);
@@ -106,8 +111,8 @@ await t.test('a key-holding member cannot take another host\'s address', async (
   }
   t.ok(await c.tb.ping(a1.netns, b2.ip), 'a1 still reaches b2 after the network writes');
   // What the rogue may do: announce an endpoint in its own claim, at its own VTEP.
-  await rogue.call('putEndpoint', rogueEp('own', '198.18.72.242'));
-  t.ok(await eventually(async () => (await kernel(1)).fdb.get(macFromIp('198.18.72.242')) === vtep(4), 15_000), 'its own claimed address is programmed');
+  await rogue.call('putEndpoint', rogueEp('own', at(2)));
+  t.ok(await eventually(async () => (await kernel(1)).fdb.get(macFromIp(at(2))) === vtep(4), 15_000), 'its own claimed address is programmed');
   await rogue.kill();
 });
 
