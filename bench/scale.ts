@@ -1,0 +1,216 @@
+/**
+ * Scale: N agents as separate processes, one per simulated host (N = 10, 25, 50 by default), one
+ * network, one endpoint per host. Measured in one run, per N:
+ *   - all alive: from the last agent's start until every agent sees N alive members;
+ *   - idle cost per agent over SCALE_IDLE_S (60) s with nothing changing: CPU % and underlay bytes/s;
+ *     RSS and PSS per agent at the end of it;
+ *   - convergence of SCALE_UPDATES (20) updates (an endpoint attached on one host, hosts in turn):
+ *     from the attach request until the fdb entry is in every other host's kernel (`bridge monitor
+ *     fdb` in each overlay namespace), p50/p99; wire bytes and CPU per update (the idle rate
+ *     subtracted);
+ *   - a host crash (cable pulled, agent kill -9, namespace deleted): until its entries are gone from
+ *     every other kernel (p50/max over the hosts);
+ *   - the floors of the same run: bytes = (N−1) × one signed JSON record of wire version 1; CPU = one
+ *     receiver decoding and verifying that record once; convergence = a bare gossipsub message among
+ *     N member processes (same libp2p stack), p99.
+ *
+ * npm run bench:scale  → bench/results/scale.json   (SCALE_SIZES=10,25 to choose sizes)
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { $ } from 'zx';
+import { apiRequest } from '../cli/admin-client.js';
+import type { LocalEndpoint } from '../agent/local-state.js';
+import { readNamespaceTables } from '../dataplane/tables.js';
+import { Cluster } from '../sim/cluster.js';
+import { FdbWatch } from './fdb-watch.js';
+import { cpuMsOf, mean, memoryOf, pct, sum } from './proc-stats.js';
+import { bareGossipsubP99 } from './scale-baseline.js';
+import { measureFloors, type Floors } from './scale-floor.js';
+import { sleep, until } from './wait.js';
+
+const SIZES = (process.env.SCALE_SIZES ?? '10,25,50').split(',').map(Number);
+const IDLE_S = Number(process.env.SCALE_IDLE_S ?? 60);
+const UPDATES = Number(process.env.SCALE_UPDATES ?? 20);
+const NETWORK = 'scale';
+const VNI = 4242;
+const SUBNET = '198.18.0.0/16';
+const ARGS = ['--log-level', 'warn'];
+
+interface Peer { state: string }
+
+async function hostTxBytes(c: Cluster, hosts: number[]): Promise<number> {
+  const counts = await Promise.all(hosts.map(async (i) => {
+    const r = await $`ip -n ${c.tb.host(i).netns} -s -j link show eth0`;
+    return (JSON.parse(r.stdout) as Array<{ stats64: { tx: { bytes: number } } }>)[0]?.stats64.tx.bytes ?? 0;
+  }));
+  return sum(counts);
+}
+
+const pids = (c: Cluster, hosts: number[]) => hosts.map((i) => c.agents.get(i)?.child.pid ?? -1);
+const cpuOf = (c: Cluster, hosts: number[]) => sum(pids(c, hosts).map(cpuMsOf));
+const range = (n: number) => Array.from({ length: n }, (_, k) => k + 1);
+const api = <T>(c: Cluster, i: number, method: string, p: string, body?: unknown) => apiRequest<T>(c.socket(i), method, p, body, 120_000);
+
+/** Starts the agents one after the other (each joins through hosts 1-3); resolves with the last start's time. */
+async function startAgents(c: Cluster, n: number): Promise<number> {
+  let lastStart = 0;
+  for (let i = 1; i <= n; i++) {
+    lastStart = performance.now();
+    await c.startAgent(i, { args: ARGS, join: [1, 2, 3].filter((j) => j < i) });
+  }
+  return lastStart;
+}
+
+/** ms from `since` until every agent has seen all n members alive (each agent's first time, the latest). */
+async function allAlive(c: Cluster, n: number, since: number, timeoutMs: number): Promise<number | null> {
+  const firstAll = new Map<number, number>();
+  const end = performance.now() + timeoutMs;
+  while (firstAll.size < n && performance.now() < end) {
+    await Promise.all(range(n).filter((i) => !firstAll.has(i)).map(async (i) => {
+      const peers = await api<Peer[]>(c, i, 'GET', '/v1/peers').catch(() => []);
+      if (peers.filter((p) => p.state === 'alive').length === n) firstAll.set(i, performance.now());
+    }));
+    await sleep(250);
+  }
+  return firstAll.size === n ? Math.round(Math.max(...firstAll.values()) - since) : null;
+}
+
+async function fdbTowards(c: Cluster, i: number): Promise<Set<string>> {
+  const tables = await readNamespaceTables(`${c.overlayPrefix(i)}${VNI}`).catch(() => []);
+  return new Set(tables.flatMap((t) => t.fdb.map((e) => e.dst ?? '')));
+}
+
+export interface ScaleRun {
+  n: number;
+  all_alive_ms: number | null;
+  convergence_p50_ms: number;
+  convergence_p99_ms: number;
+  bare_gossipsub_p99_ms: number;
+  updates: number;
+  updates_lost: number;
+  bytes_per_update: number;
+  bytes_floor: number;
+  cpu_ms_per_update_per_member: number;
+  cpu_floor_ms: number;
+  idle_cpu_percent_per_agent: number;
+  idle_bytes_per_s_per_agent: number;
+  rss_mb_per_agent: number;
+  pss_mb_per_agent: number;
+  host_crash_withdrawn_p50_ms: number;
+  host_crash_withdrawn_max_ms: number;
+}
+
+async function runSize(n: number, floors: Floors): Promise<ScaleRun> {
+  const c = await Cluster.create(n, `sc${n}`);
+  const watch = new FdbWatch();
+  const log = (s: string) => console.log(`N=${n}: ${s}`);
+  try {
+    const lastStart = await startAgents(c, n);
+    const aliveMs = await allAlive(c, n, lastStart, 300_000);
+    log(aliveMs === null ? 'NOT all alive on every agent within 300 s' : `all ${n} alive on every agent ${aliveMs} ms after the last agent's start`);
+
+    await api(c, 1, 'POST', '/v1/networks', { name: NETWORK, subnet: SUBNET, vni: VNI });
+    const known = await until(async () => (await Promise.all(range(n).map((i) => api(c, i, 'GET', `/v1/networks/${NETWORK}`).then(() => true, () => false)))).every(Boolean), 60_000, 250);
+    if (!known) throw new Error(`N=${n}: the network did not reach every agent within 60 s`);
+    for (const i of range(n)) await api<LocalEndpoint>(c, i, 'POST', '/v1/attach', { network: NETWORK, netns: await c.tb.addContainer(i, 1) });
+    const complete = await until(async () => (await Promise.all(range(n).map(async (i) => (await fdbTowards(c, i)).size >= n - 1))).every(Boolean), 120_000, 500);
+    if (!complete) throw new Error(`N=${n}: the first endpoints did not reach every kernel within 120 s`);
+    for (const i of range(n)) await watch.watch(i, `${c.overlayPrefix(i)}${VNI}`);
+    await sleep(3000);
+
+    // Idle: nothing changes.
+    const hosts = range(n);
+    const [b0, cpu0, t0] = [await hostTxBytes(c, hosts), cpuOf(c, hosts), performance.now()];
+    await sleep(IDLE_S * 1000);
+    const [b1, cpu1, t1] = [await hostTxBytes(c, hosts), cpuOf(c, hosts), performance.now()];
+    const idleS = (t1 - t0) / 1000;
+    const idleBytesPerS = (b1 - b0) / idleS;
+    const idleCpuMsPerS = (cpu1 - cpu0) / idleS;
+    const mem = pids(c, hosts).map(memoryOf);
+    log(`idle ${idleS.toFixed(0)} s: ${((idleCpuMsPerS / n) / 10).toFixed(2)} % of a core and ${(idleBytesPerS / n).toFixed(0)} B/s per agent; RSS ${mean(mem.map((m) => m.rssMb)).toFixed(1)} MB, PSS ${mean(mem.map((m) => m.pssMb)).toFixed(1)} MB per agent`);
+
+    // Updates: one endpoint attached on a host, hosts in turn.
+    const lat: number[] = [];
+    const gapMs = Math.max(300, 10 * n);
+    const [b2, cpu2, t2] = [await hostTxBytes(c, hosts), cpuOf(c, hosts), performance.now()];
+    for (let u = 0; u < UPDATES; u++) {
+      const h = ((u * 7) % n) + 1;
+      const netns = await c.tb.addContainer(h, u + 2);
+      const start = performance.now();
+      const ep = await api<LocalEndpoint>(c, h, 'POST', '/v1/attach', { network: NETWORK, netns });
+      const others = hosts.filter((i) => i !== h);
+      const arrived = await watch.firstPerHost(others, (e) => e.mac === ep.mac && !e.deleted, start, 30_000);
+      if (arrived.size === others.length) lat.push(Math.max(...arrived.values()) - start);
+      await sleep(gapMs);
+    }
+    const [b3, cpu3, t3] = [await hostTxBytes(c, hosts), cpuOf(c, hosts), performance.now()];
+    const updS = (t3 - t2) / 1000;
+    const bytesPerUpdate = (b3 - b2 - idleBytesPerS * updS) / UPDATES;
+    const cpuPerUpdatePerMember = (cpu3 - cpu2 - idleCpuMsPerS * updS) / UPDATES / n;
+    log(`updates: p50 ${pct(lat, 50).toFixed(0)} ms, p99 ${pct(lat, 99).toFixed(0)} ms (${UPDATES - lat.length} lost); ${bytesPerUpdate.toFixed(0)} B and ${cpuPerUpdatePerMember.toFixed(2)} ms CPU per member per update`);
+
+    // A host crash: the last host loses power.
+    const victim = n;
+    const vtep = c.tb.host(victim).vtep;
+    const others = hosts.filter((i) => i !== victim);
+    const crashAt = performance.now();
+    await c.tb.unplug(victim);
+    await c.stopAgent(victim, 'SIGKILL');
+    await c.tb.removeHost(victim);
+    const gone = await until(async () => (await Promise.all(others.map(async (i) => !(await fdbTowards(c, i)).has(vtep)))).every(Boolean), 60_000, 100);
+    if (!gone) throw new Error(`N=${n}: the crashed host's entries were still in some kernel after 60 s`);
+    const withdrawn = others.map((i) => Math.max(...watch.events.filter((e) => e.host === i && e.deleted && e.dst === vtep && e.at >= crashAt).map((e) => e.at - crashAt)));
+    log(`host crash: entries gone from every other kernel, p50 ${pct(withdrawn, 50).toFixed(0)} ms, max ${Math.max(...withdrawn).toFixed(0)} ms`);
+
+    watch.stop();
+    await c.teardown();
+    const bare = await bareGossipsubP99(n, UPDATES * 2, gapMs);
+    log(`bare gossipsub among ${n} processes: p50 ${bare.p50} ms, p99 ${bare.p99} ms (${bare.lost} lost)`);
+    return {
+      n,
+      all_alive_ms: aliveMs,
+      convergence_p50_ms: Math.round(pct(lat, 50)),
+      convergence_p99_ms: Math.round(pct(lat, 99)),
+      bare_gossipsub_p99_ms: bare.p99,
+      updates: UPDATES,
+      updates_lost: UPDATES - lat.length,
+      bytes_per_update: Math.round(bytesPerUpdate),
+      bytes_floor: (n - 1) * floors.recordBytes,
+      cpu_ms_per_update_per_member: +cpuPerUpdatePerMember.toFixed(3),
+      cpu_floor_ms: +floors.cpuMs.toFixed(3),
+      idle_cpu_percent_per_agent: +(idleCpuMsPerS / n / 10).toFixed(3),
+      idle_bytes_per_s_per_agent: Math.round(idleBytesPerS / n),
+      rss_mb_per_agent: +mean(mem.map((m) => m.rssMb)).toFixed(1),
+      pss_mb_per_agent: +mean(mem.map((m) => m.pssMb)).toFixed(1),
+      host_crash_withdrawn_p50_ms: Math.round(pct(withdrawn, 50)),
+      host_crash_withdrawn_max_ms: Math.round(Math.max(...withdrawn)),
+    };
+  } finally {
+    watch.stop();
+    await c.teardown();
+  }
+}
+
+function report(r: ScaleRun): void {
+  const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+  console.log(`\nN=${r.n}`);
+  console.log(`  all alive after the last start   ${r.all_alive_ms ?? 'never'} ms (target ≤ 10000)`);
+  console.log(`  convergence p50/p99               ${r.convergence_p50_ms}/${r.convergence_p99_ms} ms  | bare gossipsub p99 ${r.bare_gossipsub_p99_ms} ms → ${x(r.convergence_p99_ms, r.bare_gossipsub_p99_ms)}`);
+  console.log(`  wire bytes per update             ${r.bytes_per_update} B | floor ${r.bytes_floor} B → ${x(r.bytes_per_update, r.bytes_floor)} (target ≤ 4× at N=25)`);
+  console.log(`  CPU per update per member         ${r.cpu_ms_per_update_per_member} ms | floor ${r.cpu_floor_ms} ms → ${x(r.cpu_ms_per_update_per_member, r.cpu_floor_ms)} (target ≤ 4× at N=25)`);
+  console.log(`  idle per agent                    ${r.idle_cpu_percent_per_agent} % of a core (target ≤ 0.5 at N=50), ${r.idle_bytes_per_s_per_agent} B/s`);
+  console.log(`  memory per agent                  RSS ${r.rss_mb_per_agent} MB (target ≤ 80), PSS ${r.pss_mb_per_agent} MB`);
+  console.log(`  host crash → withdrawn everywhere p50 ${r.host_crash_withdrawn_p50_ms} ms, max ${r.host_crash_withdrawn_max_ms} ms`);
+}
+
+const floors = await measureFloors();
+console.log(`floors: one signed JSON record ${floors.recordBytes} B; decode + verify once ${floors.cpuMs.toFixed(3)} ms`);
+const runs: ScaleRun[] = [];
+for (const n of SIZES) runs.push(await runSize(n, floors));
+for (const r of runs) report(r);
+const out = { date: new Date().toISOString(), node: process.version, idle_s: IDLE_S, floor_record_bytes: floors.recordBytes, runs };
+const resultsDir = path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bench', 'results');
+fs.mkdirSync(resultsDir, { recursive: true });
+fs.writeFileSync(path.join(resultsDir, 'scale.json'), `${JSON.stringify(out, null, 2)}\n`);
+console.log('written: bench/results/scale.json');
