@@ -1,6 +1,7 @@
 /**
  * Discovery's state directory files: the clocks (Lamport time, incarnation) in discovery.json and the
- * last known table in table.json, each written atomically, at most every 500 ms.
+ * last known table in table.json, each written atomically: the clocks at most every 500 ms, the table
+ * (a cache for a restart with no peer reachable; its size grows with the cluster) at most every 5 s.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -42,8 +43,13 @@ export function loadPersisted(stateDir: string): { clocks: PersistedClocks; reco
   return { clocks, records };
 }
 
+/** The table snapshot is written at most this often. */
+export const TABLE_SNAPSHOT_INTERVAL_MS = 5000;
+
 export class Persistence {
   private timer?: NodeJS.Timeout;
+  private tableTimer?: NodeJS.Timeout;
+  private tableWrittenAt = 0;
 
   constructor(
     private readonly stateDir: string,
@@ -62,21 +68,40 @@ export class Persistence {
     this.timer.unref();
   }
 
-  /** Clocks and the table snapshot, each written atomically. Never throws. */
+  /** The clocks now; the table snapshot now or, if one was written less than 5 s ago, then. Never throws. */
   persist(): void {
     const clocks: PersistedClocks = { lamport: this.table.lamport, incarnation: this.incarnation() };
     try {
       writeFileAtomic(path.join(this.stateDir, 'discovery.json'), JSON.stringify(clocks));
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'cannot persist discovery state');
+    }
+    if (this.tableTimer) return;
+    const wait = this.tableWrittenAt + TABLE_SNAPSHOT_INTERVAL_MS - Date.now();
+    if (wait <= 0) return this.persistTable();
+    this.tableTimer = setTimeout(() => {
+      this.tableTimer = undefined;
+      this.persistTable();
+    }, wait);
+    this.tableTimer.unref();
+  }
+
+  private persistTable(): void {
+    this.tableWrittenAt = Date.now();
+    try {
       writeFileAtomic(path.join(this.stateDir, 'table.json'), JSON.stringify([...this.table.all()].map(toWire)));
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, 'cannot persist discovery state');
     }
   }
 
-  /** Writes now and stops the timer. */
+  /** Writes both now and stops the timers. */
   flush(): void {
     if (this.timer) clearTimeout(this.timer);
+    if (this.tableTimer) clearTimeout(this.tableTimer);
     this.timer = undefined;
+    this.tableTimer = undefined;
     this.persist();
+    this.persistTable();
   }
 }

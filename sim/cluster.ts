@@ -77,7 +77,10 @@ export class Cluster {
     const stateDir = path.join(this.dir, `h${i}`);
     fs.mkdirSync(stateDir, { recursive: true });
     const join = (opts.join ?? (i === 1 ? [] : [1])).map((j) => `${this.tb.host(j).vtep}:7946`);
+    // Extra node flags for the agents (e.g. --cpu-prof), for profiling.
+    const nodeArgs = (process.env.VXMESH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const args = [
+      ...nodeArgs,
       CLI, 'agent',
       '--name', `h${i}`,
       '--vtep', h.vtep,
