@@ -9,7 +9,7 @@ import type { PeerId, Stream } from '@libp2p/interface';
 import { countDrop, dialTarget, type DiscoveryContext } from './context.js';
 import type { Member } from './membership.js';
 import type { VxmeshLibp2p } from './node.js';
-import { verifyRecord } from './record-signing.js';
+import { verifiedRecord } from './record-signing.js';
 import { partitionOf, toWire, type TableRecord } from './table.js';
 import { MAX_SYNC_FRAME_BYTES, PROTOCOL_SYNC, WireError, decodeSyncFrame, encode, type MemberInfo, type SyncDigest, type SyncFrame, type WireRecord } from './wire.js';
 import type { RecordKind } from '../core/records.js';
@@ -35,7 +35,7 @@ export class AntiEntropy {
   }
 
   private memberStates(): Array<MemberInfo & { state: Member['state'] }> {
-    return this.ctx.membership.list().map((m) => ({ peerId: m.peerId, name: m.name, vtep: m.vtep, addrs: m.addrs, incarnation: m.incarnation, state: m.state }));
+    return this.ctx.membership.list().map((m) => ({ peerId: m.peerId, name: m.name, vtep: m.vtep, addrs: m.addrs, incarnation: m.incarnation, ...(m.proto !== undefined ? { proto: m.proto } : {}), state: m.state }));
   }
 
   async syncWith(m: Pick<Member, 'peerId' | 'addrs'>): Promise<void> {
@@ -137,7 +137,9 @@ export class AntiEntropy {
     for (const r of records) {
       const have = this.ctx.table.get(r.kind, r.key, r.owner);
       if (have && (have.lamport > r.lamport || (have.lamport === r.lamport && r.owner !== this.ctx.peerId))) continue; // nothing new: skip the crypto
-      if (await verifyRecord(r)) ok.push(r);
+      const verified = await verifiedRecord(r);
+      if (verified === 'malformed') countDrop(this.ctx, 'malformed', `${r.kind}/${r.key} of ${r.owner}: format-2 body`);
+      else if (verified) ok.push(verified);
       else countDrop(this.ctx, 'bad-signature', `${r.kind}/${r.key} of ${r.owner}`);
     }
     this.ctx.stats.syncRecordsIn += ok.length;

@@ -31,8 +31,9 @@ import { createNode, loadOrCreatePeerKey, parseHostPort, readClusterKey, cluster
 import { loadPersisted, Persistence, type PersistedClocks } from './persistence.js';
 import { Prober } from './prober.js';
 import { signRecord } from './record-signing.js';
+import { encodeBody, signBody } from './record-codec.js';
 import { ReplicatedTable, toWire, type TableRecord } from './table.js';
-import type { MemberInfo, WireRecord } from './wire.js';
+import { PROTO_VERSION, type MemberInfo, type WireRecord } from './wire.js';
 import type { EndpointEntry, IpamBlockEntry, MemberView, TableEntry } from './views.js';
 
 export { DEFAULT_TIMERS, type DiscoveryStats, type DiscoveryTimers } from './context.js';
@@ -108,7 +109,7 @@ export class Discovery extends EventEmitter {
     // A restarted member must outrank its previous life: incarnation from the clock, or above the persisted one.
     const incarnation = Math.max(Math.floor(Date.now() / 1000), clocks.incarnation + 1);
     this.membership = new Membership(
-      { peerId: this.peerId, name: opts.name, vtep: opts.vtep, addrs: this.announce.map((a) => `${a.host}:${a.port}`), incarnation },
+      { peerId: this.peerId, name: opts.name, vtep: opts.vtep, addrs: this.announce.map((a) => `${a.host}:${a.port}`), incarnation, proto: PROTO_VERSION },
       this.timers,
     );
     const ctx: DiscoveryContext = {
@@ -153,7 +154,7 @@ export class Discovery extends EventEmitter {
 
   private selfInfo(): MemberInfo {
     const s = this.membership.self;
-    return { peerId: s.peerId, name: s.name, vtep: s.vtep, addrs: s.addrs, incarnation: s.incarnation };
+    return { peerId: s.peerId, name: s.name, vtep: s.vtep, addrs: s.addrs, incarnation: s.incarnation, proto: PROTO_VERSION };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -161,7 +162,12 @@ export class Discovery extends EventEmitter {
 
   private async writeOwn(kind: RecordKind, key: string, value: RecordValue | null): Promise<TableRecord> {
     const rec = this.table.write(kind, key, value);
-    rec.sig = await signRecord(this.privateKey, toWire(rec));
+    // Both formats: the JSON one for members of the previous release, the compact body for the rest.
+    const body = encodeBody(rec);
+    const [sig, s2] = await Promise.all([signRecord(this.privateKey, toWire(rec)), signBody(this.privateKey, this.peerId, body)]);
+    rec.sig = sig;
+    rec.b2 = Buffer.from(body).toString('base64');
+    rec.s2 = Buffer.from(s2).toString('base64');
     this.gossip.enqueue(rec);
     this.persistence.schedule();
     this.scheduleChange();

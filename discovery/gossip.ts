@@ -2,13 +2,21 @@
  * Gossip over gossipsub: membership messages and our own record writes. Incoming messages are
  * validated before gossipsub forwards them (signed, schema-checked, signer = subject or owner, every
  * record signed); membership messages go to the membership, record batches to `onRecords`.
+ *
+ * Records go out in format 2 (compact binary, record-codec.ts) on vxmesh/table/2, and also as JSON
+ * on vxmesh/table/1 while a member of the previous release (one that announces no `proto`) is
+ * live: a rolling upgrade keeps working. A JSON batch from a member that also publishes format 2 is
+ * ignored (its format-2 copy carries the same records with their bodies).
  */
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub';
 import type { PeerId } from '@libp2p/interface';
 import { countDrop, type DiscoveryContext } from './context.js';
 import type { VxmeshLibp2p } from './node.js';
 import { toWire, type TableRecord } from './table.js';
-import { MAX_RECORDS_PER_MESSAGE, TOPIC_MEMBERS, TOPIC_TABLE, WireError, decodeMemberMessage, decodeTableMessage, encode, type MemberMessage, type TableMessage, type WireRecord } from './wire.js';
+import { decodeTableMessageV2, encodeTableMessageV2 } from './record-codec.js';
+import { MAX_RECORDS_PER_MESSAGE, PROTO_VERSION, TOPIC_MEMBERS, TOPIC_TABLE, TOPIC_TABLE_V2, WireError, decodeMemberMessage, decodeTableMessage, encode, type MemberMessage, type TableMessage, type WireRecord } from './wire.js';
+
+type Topic = 'members' | 'table' | 'table2';
 
 export class Gossip {
   private readonly decoded = new WeakMap<Message, MemberMessage | TableMessage>();
@@ -25,12 +33,19 @@ export class Gossip {
     const pubsub = node.services.pubsub;
     pubsub.topicValidators.set(TOPIC_MEMBERS, (from, msg) => this.validate(from, msg, 'members'));
     pubsub.topicValidators.set(TOPIC_TABLE, (from, msg) => this.validate(from, msg, 'table'));
+    pubsub.topicValidators.set(TOPIC_TABLE_V2, (from, msg) => this.validate(from, msg, 'table2'));
     pubsub.addEventListener('message', (evt) => this.receive(evt.detail));
     pubsub.subscribe(TOPIC_MEMBERS);
     pubsub.subscribe(TOPIC_TABLE);
+    pubsub.subscribe(TOPIC_TABLE_V2);
   }
 
-  private validate(_from: PeerId, msg: Message, which: 'members' | 'table'): TopicValidatorResult {
+  /** Whether a live member speaks only the previous release's protocol (JSON records). */
+  private previousReleaseLive(): boolean {
+    return this.ctx.membership.others(['alive', 'suspect']).some((m) => (m.proto ?? 1) < PROTO_VERSION);
+  }
+
+  private validate(_from: PeerId, msg: Message, which: Topic): TopicValidatorResult {
     if (msg.type !== 'signed') {
       countDrop(this.ctx, 'unsigned');
       return TopicValidatorResult.Reject;
@@ -45,6 +60,9 @@ export class Gossip {
           return TopicValidatorResult.Reject;
         }
         this.decoded.set(msg, m);
+      } else if (which === 'table2') {
+        // The owner of every record is the publisher (not in the bodies): gossipsub checked its signature.
+        this.decoded.set(msg, { v: 1, t: 'records', records: decodeTableMessageV2(msg.data, signer) });
       } else {
         const m = decodeTableMessage(msg.data);
         for (const r of m.records) {
@@ -57,7 +75,9 @@ export class Gossip {
             return TopicValidatorResult.Reject;
           }
         }
-        this.decoded.set(msg, m);
+        // Forwarded (members of the previous release may be behind us in its mesh), applied only
+        // from a publisher that does not send format 2.
+        if ((this.ctx.membership.get(signer)?.proto ?? 1) < PROTO_VERSION) this.decoded.set(msg, m);
       }
       return TopicValidatorResult.Accept;
     } catch (e) {
@@ -98,8 +118,11 @@ export class Gossip {
     setImmediate(() => {
       this.outboxScheduled = false;
       const batch = this.outbox.splice(0);
+      const previous = this.previousReleaseLive();
       for (let i = 0; i < batch.length; i += MAX_RECORDS_PER_MESSAGE) {
-        this.publish(TOPIC_TABLE, { v: 1, t: 'records', records: batch.slice(i, i + MAX_RECORDS_PER_MESSAGE).map(toWire) });
+        const records = batch.slice(i, i + MAX_RECORDS_PER_MESSAGE).map(toWire);
+        this.publishBytes(TOPIC_TABLE_V2, encodeTableMessageV2(records, previous));
+        if (previous) this.publish(TOPIC_TABLE, { v: 1, t: 'records', records: records.map(withoutBody) });
       }
     });
   }
@@ -109,11 +132,20 @@ export class Gossip {
   }
 
   private publish(topic: string, m: MemberMessage | TableMessage): void {
+    this.publishBytes(topic, encode(m));
+  }
+
+  private publishBytes(topic: string, data: Uint8Array): void {
     const node = this.ctx.node();
     if (!node || this.ctx.stopped()) return;
-    const data = encode(m);
     this.ctx.stats.gossipOut++;
     this.ctx.stats.gossipBytesOut += data.length;
     node.services.pubsub.publish(topic, data).catch((e: unknown) => this.ctx.log.debug({ topic, err: String(e) }, 'publish failed'));
   }
+}
+
+/** A record as the previous release reads it (its checks keep no unknown field anyway). */
+function withoutBody(r: WireRecord): WireRecord {
+  const { b2: _b2, s2: _s2, ...rest } = r;
+  return rest;
 }

@@ -139,6 +139,8 @@ export class Membership {
       this.emit({ type: 'state', member: fresh, previous: undefined });
       return true;
     }
+    // The protocol generation may be learnt late (through a member of the previous release, which drops it).
+    if (info.proto !== undefined && info.proto > (m.proto ?? 1)) m.proto = info.proto;
     if (info.incarnation <= m.incarnation) return false;
     m.incarnation = info.incarnation;
     m.name = info.name;

@@ -69,7 +69,15 @@ export class ReplicatedTable {
       if (!have || newer(rec, have) || (rec.lamport === have.lamport && !sameContent(rec, have))) return 'reassert';
       return 'stale';
     }
-    if (have && !newer(rec, have)) return 'stale';
+    if (have && !newer(rec, have)) {
+      // The same version with its format-2 body (which may carry fields this build does not know):
+      // keep the body so that relays pass it on whole.
+      if (have.b2 === undefined && rec.b2 !== undefined && rec.lamport === have.lamport && rec.owner === have.owner) {
+        have.b2 = rec.b2;
+        have.s2 = rec.s2;
+      }
+      return 'stale';
+    }
     const stored: TableRecord = rec.deleted ? { ...rec, deletedAt: now } : { ...rec };
     this.records.set(id, stored);
     return have ? 'updated' : 'new';
@@ -166,5 +174,9 @@ export function toWire(r: TableRecord): WireRecord {
   if (r.deleted) w.deleted = true;
   else w.value = r.value;
   if (r.sig !== undefined) w.sig = r.sig;
+  if (r.b2 !== undefined && r.s2 !== undefined) {
+    w.b2 = r.b2;
+    w.s2 = r.s2;
+  }
   return w;
 }

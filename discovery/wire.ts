@@ -5,7 +5,9 @@
  *
  * Gossip topics (gossipsub, signed by the publisher's peer key):
  *   vxmesh/members/1  MemberMessage   alive | suspect | dead | leave
- *   vxmesh/table/1    TableMessage    a batch of records written by the signer
+ *   vxmesh/table/2    a batch of records written by the signer, record format 2 (record-codec.ts)
+ *   vxmesh/table/1    TableMessage    the same batch as JSON: published too while a member of the
+ *                                     previous release (no `proto` in its member info) is in the cluster
  * Stream protocols (length-prefixed JSON frames):
  *   /vxmesh/sync/1.0.0    SyncSummary → SyncDigest → SyncPush → SyncRecords
  *   /vxmesh/probe/1.0.0   ProbeRequest → ProbeReply (indirect probes)
@@ -18,6 +20,9 @@ import { RECORD_CHECKS, isRecordKind, type RecordKind, type RecordValue } from '
 export const WIRE_VERSION = 1;
 export const TOPIC_MEMBERS = 'vxmesh/members/1';
 export const TOPIC_TABLE = 'vxmesh/table/1';
+export const TOPIC_TABLE_V2 = 'vxmesh/table/2';
+/** The protocol generation this build speaks (announced in its member info; absent = 1). */
+export const PROTO_VERSION = 2;
 export const PROTOCOL_SYNC = '/vxmesh/sync/1.0.0';
 export const PROTOCOL_PROBE = '/vxmesh/probe/1.0.0';
 
@@ -55,8 +60,11 @@ export interface WireRecord {
   /** Tombstone: the record was deleted at this Lamport time. */
   deleted?: boolean;
   value?: RecordValue;
-  /** The owner's Ed25519 signature over the record's canonical bytes (base64). */
+  /** The owner's Ed25519 signature over the record's canonical JSON bytes (format 1, base64). */
   sig?: string;
+  /** Format 2: the record body exactly as its owner encoded it (base64), and the owner's signature of it. */
+  b2?: string;
+  s2?: string;
 }
 
 export interface MemberInfo {
@@ -66,6 +74,8 @@ export interface MemberInfo {
   /** host:port addresses where the member listens. */
   addrs: string[];
   incarnation: number;
+  /** The protocol generation the member speaks (PROTO_VERSION); absent for the first release. */
+  proto?: number;
 }
 
 export type MemberMessage =
@@ -163,18 +173,26 @@ export function checkRecord(v: unknown, field = 'record'): WireRecord {
     if (typeof o.sig !== 'string' || !/^[A-Za-z0-9+/=]{40,200}$/.test(o.sig)) throw new WireError(`${field}.sig`, 'must be a base64 signature');
     rec.sig = o.sig;
   }
+  if (o.b2 !== undefined || o.s2 !== undefined) {
+    if (typeof o.b2 !== 'string' || !/^[A-Za-z0-9+/=]{4,22000}$/.test(o.b2)) throw new WireError(`${field}.b2`, 'must be a base64 record body');
+    if (typeof o.s2 !== 'string' || !/^[A-Za-z0-9+/=]{86,88}$/.test(o.s2)) throw new WireError(`${field}.s2`, 'must be a base64 signature');
+    rec.b2 = o.b2;
+    rec.s2 = o.s2;
+  }
   return rec;
 }
 
 export function checkMemberInfo(v: unknown, field = 'member'): MemberInfo {
   const o = obj(v, field);
-  return {
+  const m: MemberInfo = {
     peerId: checkPeerId(o.peerId, `${field}.peerId`),
     name: name(o.name, `${field}.name`),
     vtep: vtep(o.vtep, `${field}.vtep`),
     addrs: addrs(o.addrs, `${field}.addrs`),
     incarnation: int(o.incarnation, `${field}.incarnation`),
   };
+  if (o.proto !== undefined) m.proto = int(o.proto, `${field}.proto`, 1, 255);
+  return m;
 }
 
 const STATES: ReadonlySet<string> = new Set(['alive', 'suspect', 'dead', 'left']);

@@ -1,0 +1,217 @@
+/**
+ * Record wire format 2: a compact binary body (CBOR, deterministic) signed as the exact bytes sent.
+ *
+ *   body   = [kind, key | null, lamport, value | null]        (CBOR array; null value = tombstone)
+ *   kind   = 1 network | 2 endpoint | 3 ipam-block
+ *   key    = null when it is the one derived from the value (endpoint and ipam-block "NETWORK/ID")
+ *   value  = map of small integer keys (below); addresses as bytes, ids in hex as bytes
+ *   sig2   = Ed25519 of the owner over  "vxmesh-record/2" ‖ owner peer id bytes ‖ body
+ *
+ * Upgradable: a receiver reads the keys it knows and keeps the body and its signature as received,
+ * so it relays (anti-entropy, persistence) fields a newer agent added without dropping them and the
+ * signature still verifies. A body never gets re-encoded by anyone but its owner.
+ *
+ * Values (integer keys; unknown keys are ignored and preserved):
+ *   network    1 name, 2 vni, 3 subnet [ip4 bytes, prefix], 4 gateway ip4, 5 mtu, 6 options [[text, text], ...]
+ *              (pairs in the owner's order: the version-1 signature covers that order)
+ *   endpoint   1 network, 2 id (text, or bytes for an even-length lowercase hex id), 3 mac (6 bytes),
+ *              4 ip (4 bytes), 5 vtep (4 bytes), 6 host
+ *   ipam-block 1 network, 2 block [ip4 bytes, prefix]
+ */
+import { decode as cborDecode, encode as cborEncode } from 'cborg';
+import type { PrivateKey } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { FieldError } from '../core/errors.js';
+import { RECORD_CHECKS, type EndpointValue, type IpamBlockValue, type NetworkValue, type RecordKind, type RecordValue } from '../core/records.js';
+import { WireError, type WireRecord } from './wire.js';
+
+export const RECORD_FORMAT = 2;
+const SIGNING_CONTEXT = Buffer.from('vxmesh-record/2', 'utf8');
+/** Largest record body accepted. */
+export const MAX_BODY_BYTES = 16 * 1024;
+
+const KIND_CODES: Readonly<Record<RecordKind, number>> = { network: 1, endpoint: 2, 'ipam-block': 3 };
+const KINDS: ReadonlyMap<number, RecordKind> = new Map(Object.entries(KIND_CODES).map(([k, c]) => [c, k as RecordKind]));
+
+type Cbor = string | number | boolean | null | Uint8Array | Cbor[] | Map<number | string, Cbor>;
+
+const ip4Bytes = (ip: string): Uint8Array => Uint8Array.from(ip.split('.').map(Number));
+const ip4Text = (b: Cbor, field: string): string => {
+  if (!(b instanceof Uint8Array) || b.length !== 4) throw new WireError(field, 'must be 4 address bytes');
+  return [...b].join('.');
+};
+const cidrCbor = (cidr: string): Cbor => {
+  const [ip, prefix] = cidr.split('/');
+  return [ip4Bytes(ip ?? ''), Number(prefix)];
+};
+const cidrText = (v: Cbor, field: string): string => {
+  if (!Array.isArray(v) || v.length !== 2 || typeof v[1] !== 'number') throw new WireError(field, 'must be [address bytes, prefix]');
+  return `${ip4Text(v[0] as Cbor, field)}/${v[1]}`;
+};
+const HEX_ID = /^(?:[0-9a-f]{2}){8,}$/;
+const idCbor = (id: string): Cbor => (HEX_ID.test(id) ? Uint8Array.from(Buffer.from(id, 'hex')) : id);
+const idText = (v: Cbor, field: string): string => {
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('hex');
+  if (typeof v !== 'string') throw new WireError(field, 'must be text or hex bytes');
+  return v;
+};
+const macBytes = (mac: string): Uint8Array => Uint8Array.from(mac.split(':').map((x) => parseInt(x, 16)));
+const macText = (v: Cbor, field: string): string => {
+  if (!(v instanceof Uint8Array) || v.length !== 6) throw new WireError(field, 'must be 6 MAC bytes');
+  return [...v].map((x) => x.toString(16).padStart(2, '0')).join(':');
+};
+
+/** The key a record of this kind has when it is derived from its value (not sent then). */
+export function derivedKey(kind: RecordKind, value: RecordValue): string {
+  switch (kind) {
+    case 'network':
+      return (value as NetworkValue).name;
+    case 'endpoint':
+      return `${(value as EndpointValue).network}/${(value as EndpointValue).id}`;
+    case 'ipam-block':
+      return `${(value as IpamBlockValue).network}/${(value as IpamBlockValue).block}`;
+  }
+}
+
+function valueToCbor(kind: RecordKind, value: RecordValue): Map<number, Cbor> {
+  const m = new Map<number, Cbor>();
+  if (kind === 'network') {
+    const v = value as NetworkValue;
+    m.set(1, v.name).set(2, v.vni).set(3, cidrCbor(v.subnet));
+    if (v.gateway !== undefined) m.set(4, ip4Bytes(v.gateway));
+    if (v.mtu !== undefined) m.set(5, v.mtu);
+    if (v.options !== undefined) m.set(6, Object.entries(v.options));
+  } else if (kind === 'endpoint') {
+    const v = value as EndpointValue;
+    m.set(1, v.network).set(2, idCbor(v.id)).set(3, macBytes(v.mac)).set(4, ip4Bytes(v.ip)).set(5, ip4Bytes(v.vtep)).set(6, v.host);
+  } else {
+    const v = value as IpamBlockValue;
+    m.set(1, v.network).set(2, cidrCbor(v.block));
+  }
+  return m;
+}
+
+/** The JSON-shaped value of a body's value map, before the record kind's own check. */
+function valueFromCbor(kind: RecordKind, m: Map<number | string, Cbor>, field: string): Record<string, unknown> {
+  const get = (k: number) => m.get(k);
+  if (kind === 'network') {
+    const out: Record<string, unknown> = { name: get(1), vni: get(2), subnet: cidrText(get(3) ?? null, `${field}.subnet`) };
+    if (get(4) !== undefined) out.gateway = ip4Text(get(4) ?? null, `${field}.gateway`);
+    if (get(5) !== undefined) out.mtu = get(5);
+    const opts = get(6);
+    if (opts !== undefined) {
+      if (!Array.isArray(opts) || !opts.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string')) throw new WireError(`${field}.options`, 'must be [[name, value], ...]');
+      out.options = Object.fromEntries(opts as Array<[string, Cbor]>);
+    }
+    return out;
+  }
+  if (kind === 'endpoint') {
+    return { network: get(1), id: idText(get(2) ?? null, `${field}.id`), mac: macText(get(3) ?? null, `${field}.mac`), ip: ip4Text(get(4) ?? null, `${field}.ip`), vtep: ip4Text(get(5) ?? null, `${field}.vtep`), host: get(6) };
+  }
+  return { network: get(1), block: cidrText(get(2) ?? null, `${field}.block`) };
+}
+
+/** The body of a record (its owner is not in it: it is part of the signed bytes and known from the context). */
+export function encodeBody(r: Pick<WireRecord, 'kind' | 'key' | 'lamport' | 'value' | 'deleted'>): Uint8Array {
+  const value = r.deleted || r.value === undefined ? null : r.value;
+  const key = value !== null && derivedKey(r.kind, value) === r.key ? null : r.key;
+  return cborEncode([KIND_CODES[r.kind], key, r.lamport, value === null ? null : valueToCbor(r.kind, value)]);
+}
+
+/** Decodes and checks a body written by `owner`: the record with its body (base64) and `sig2` attached. */
+export function decodeBody(body: Uint8Array, owner: string, sig2: Uint8Array, field = 'record'): WireRecord {
+  if (body.length > MAX_BODY_BYTES) throw new WireError(field, `body of ${body.length} bytes exceeds ${MAX_BODY_BYTES}`);
+  if (sig2.length !== 64) throw new WireError(`${field}.sig`, 'must be 64 signature bytes');
+  let raw: Cbor;
+  try {
+    raw = cborDecode(body, { useMaps: true }) as Cbor;
+  } catch (e) {
+    throw new WireError(field, `not a CBOR record body: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(raw) || raw.length < 4) throw new WireError(field, 'must be [kind, key, lamport, value]');
+  const [kindCode, key, lamport, value] = raw;
+  const kind = typeof kindCode === 'number' ? KINDS.get(kindCode) : undefined;
+  if (kind === undefined) throw new WireError(`${field}.kind`, `unknown kind ${JSON.stringify(kindCode)}`);
+  if (typeof lamport !== 'number' || !Number.isSafeInteger(lamport) || lamport < 1) throw new WireError(`${field}.lamport`, 'must be a positive integer');
+  const rec: WireRecord = { kind, key: '', owner, lamport, b2: Buffer.from(body).toString('base64'), s2: Buffer.from(sig2).toString('base64') };
+  if (value === null || value === undefined) {
+    if (typeof key !== 'string' || key.length === 0 || key.length > 256) throw new WireError(`${field}.key`, 'a tombstone names its key (1-256 characters)');
+    rec.key = key;
+    rec.deleted = true;
+    return rec;
+  }
+  if (!(value instanceof Map)) throw new WireError(`${field}.value`, 'must be a map');
+  try {
+    rec.value = RECORD_CHECKS[kind](valueFromCbor(kind, value, `${field}.value`), `${field}.value`);
+  } catch (e) {
+    if (e instanceof FieldError && !(e instanceof WireError)) throw new WireError(e.field, e.detail);
+    throw e;
+  }
+  if (key !== null && (typeof key !== 'string' || key.length === 0 || key.length > 256)) throw new WireError(`${field}.key`, 'must be null or 1-256 characters');
+  rec.key = key ?? derivedKey(kind, rec.value);
+  return rec;
+}
+
+function signedBytes(owner: string, body: Uint8Array): Uint8Array {
+  const id = peerIdFromString(owner).toMultihash().bytes;
+  return Buffer.concat([SIGNING_CONTEXT, id, body]);
+}
+
+/** Signs a body as `owner` (this agent). */
+export async function signBody(key: PrivateKey, owner: string, body: Uint8Array): Promise<Uint8Array> {
+  return key.sign(signedBytes(owner, body));
+}
+
+/** Whether `sig2` is the owner's signature of exactly this body. */
+export async function verifyBody(owner: string, body: Uint8Array, sig2: Uint8Array): Promise<boolean> {
+  try {
+    const pub = peerIdFromString(owner).publicKey;
+    return pub !== undefined && (await pub.verify(signedBytes(owner, body), sig2));
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gossip message of format 2 (topic vxmesh/table/2): the publisher's own records, signed by it.
+//   [2, [[body, sig2] | [body, sig2, sig1], ...]]   sig1: the version-1 signature (base64 text),
+//   sent while members of the previous release are in the cluster, so they can verify relays.
+
+/** Records in one gossip message. */
+export const MAX_RECORDS_PER_MESSAGE_V2 = 512;
+/** Largest gossip message of format 2 accepted. */
+export const MAX_MESSAGE_BYTES_V2 = 256 * 1024;
+
+export function encodeTableMessageV2(records: WireRecord[], withV1Signatures: boolean): Uint8Array {
+  return cborEncode([RECORD_FORMAT, records.map((r) => {
+    if (r.b2 === undefined || r.s2 === undefined) throw new Error(`record ${r.kind}/${r.key} has no format-2 body`);
+    const t: Cbor[] = [Buffer.from(r.b2, 'base64'), Buffer.from(r.s2, 'base64')];
+    if (withV1Signatures && r.sig !== undefined) t.push(r.sig);
+    return t;
+  })]);
+}
+
+/** Decodes a format-2 gossip message published (and signed as a whole) by `owner`. */
+export function decodeTableMessageV2(bytes: Uint8Array, owner: string): WireRecord[] {
+  if (bytes.length > MAX_MESSAGE_BYTES_V2) throw new WireError('message', `${bytes.length} bytes exceeds the limit of ${MAX_MESSAGE_BYTES_V2}`);
+  let raw: Cbor;
+  try {
+    raw = cborDecode(bytes, { useMaps: true }) as Cbor;
+  } catch (e) {
+    throw new WireError('message', `not CBOR: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(raw) || raw[0] !== RECORD_FORMAT || !Array.isArray(raw[1])) throw new WireError('message', `must be [${RECORD_FORMAT}, records]`);
+  const list = raw[1];
+  if (list.length > MAX_RECORDS_PER_MESSAGE_V2) throw new WireError('records', `more than ${MAX_RECORDS_PER_MESSAGE_V2} records`);
+  return list.map((t, i) => {
+    const field = `records[${i}]`;
+    if (!Array.isArray(t) || t.length < 2 || !(t[0] instanceof Uint8Array) || !(t[1] instanceof Uint8Array)) throw new WireError(field, 'must be [body, signature]');
+    const rec = decodeBody(t[0], owner, t[1], field);
+    const sig1 = t[2];
+    if (sig1 !== undefined) {
+      if (typeof sig1 !== 'string' || !/^[A-Za-z0-9+/=]{40,200}$/.test(sig1)) throw new WireError(`${field}[2]`, 'must be a base64 signature');
+      rec.sig = sig1;
+    }
+    return rec;
+  });
+}
