@@ -38,11 +38,21 @@ export class AntiEntropy {
     return this.ctx.membership.list().map((m) => ({ peerId: m.peerId, name: m.name, vtep: m.vtep, addrs: m.addrs, incarnation: m.incarnation, ...(m.proto !== undefined ? { proto: m.proto } : {}), state: m.state }));
   }
 
+  /**
+   * A sync with a member. A connection opened only for it is closed afterwards when this agent
+   * already has its share of connections: connections stay bounded whatever the cluster's size.
+   */
   async syncWith(m: Pick<Member, 'peerId' | 'addrs'>): Promise<void> {
     const node = this.ctx.node();
     if (!node) return;
+    const peer = peerIdFromString(m.peerId);
+    const wasConnected = node.getConnections(peer).length > 0;
     await node.dial(dialTarget(m), { signal: AbortSignal.timeout(3000) });
-    await this.sync(peerIdFromString(m.peerId));
+    try {
+      await this.sync(peer);
+    } finally {
+      if (!wasConnected && node.getConnections().length > this.ctx.timers.targetPeers) await node.hangUp(peer).catch(() => undefined);
+    }
   }
 
   /** Initiator side: summary → digest → push (+ want) → records. */

@@ -13,7 +13,7 @@
 import './with-resolvers-shim.js';
 import { EventEmitter } from 'node:events';
 import type { PrivateKey } from '@libp2p/interface';
-import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
 import { ValidationError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { DEFAULT_GOSSIP_PORT, DEFAULT_LISTEN } from '../core/defaults.js';
@@ -30,6 +30,7 @@ import { guardView, networkWriteRefusal, type NetworkGuardView, type NetworkRefu
 import { createNode, loadOrCreatePeerKey, parseHostPort, readClusterKey, clusterKeyFingerprint, type HostPort, type VxmeshLibp2p } from './node.js';
 import { loadPersisted, Persistence, type PersistedClocks } from './persistence.js';
 import { Prober } from './prober.js';
+import { UdpProbe } from './udp-probe.js';
 import { signRecord } from './record-signing.js';
 import { encodeBody, signBody } from './record-codec.js';
 import { ReplicatedTable, toWire, type TableRecord } from './table.js';
@@ -83,6 +84,7 @@ export class Discovery extends EventEmitter {
   private readonly persistence: Persistence;
   private readonly gossip: Gossip;
   private readonly prober: Prober;
+  private readonly udpProbe: UdpProbe;
   private readonly antiEntropy: AntiEntropy;
   private readonly connections: Connections;
 
@@ -119,7 +121,9 @@ export class Discovery extends EventEmitter {
     };
     this.persistence = new Persistence(opts.stateDir, this.table, () => this.membership.self.incarnation, this.log);
     this.gossip = new Gossip(ctx, (records) => this.applyRecords(records));
-    this.prober = new Prober(ctx, (m) => this.gossip.publishMember(m));
+    const clusterKey = this.clusterKey ? pskBytes(this.clusterKey) : undefined;
+    this.udpProbe = new UdpProbe(ctx, privateKey, this.listen, { send: clusterKey, accept: clusterKey ? [clusterKey, ...this.acceptedKeys.map(pskBytes)] : [] });
+    this.prober = new Prober(ctx, (m) => this.gossip.publishMember(m), this.udpProbe);
     this.antiEntropy = new AntiEntropy(ctx, (records) => this.applyRecords(records), () => this.countSync());
     this.connections = new Connections(ctx, this.seeds, this.announce, this.antiEntropy);
     this.membership.onEvent((e) => {
@@ -132,6 +136,8 @@ export class Discovery extends EventEmitter {
       const m = e.member;
       this.log.info({ member: m.name, peerId: m.peerId, state: m.state, previous: e.previous ?? null, incarnation: m.incarnation }, 'member state');
       if (m.state === 'dead' && e.previous === 'suspect') this.gossip.publishMember({ v: 1, t: 'dead', peerId: m.peerId, incarnation: m.incarnation, from: this.peerId });
+      // Without connection keep-alives, a connection to a dead host would linger in gossipsub's mesh.
+      if (m.state === 'dead' || m.state === 'left') void this.node?.hangUp(peerIdFromString(m.peerId)).catch(() => undefined);
       if (m.state === 'alive' && (e.previous === 'dead' || e.previous === 'left' || e.previous === undefined)) void this.antiEntropy.syncWith(m).catch(() => undefined);
       this.emit('members', this.members());
       this.scheduleChange();
@@ -321,8 +327,9 @@ export class Discovery extends EventEmitter {
   // Start / stop
 
   async start(): Promise<void> {
-    const node = await createNode({ privateKey: this.privateKey, listen: this.listen, announce: this.announce, clusterKeys: this.clusterKey ? { send: pskBytes(this.clusterKey), accept: [this.clusterKey, ...this.acceptedKeys].map(pskBytes) } : undefined, meshDegree: this.timers.meshDegree });
+    const node = await createNode({ privateKey: this.privateKey, listen: this.listen, announce: this.announce, clusterKeys: this.clusterKey ? { send: pskBytes(this.clusterKey), accept: [this.clusterKey, ...this.acceptedKeys].map(pskBytes) } : undefined, meshDegree: this.timers.meshDegree, maxConnections: 3 * this.timers.targetPeers });
     this.node = node;
+    await this.udpProbe.start();
     this.gossip.attach(node);
     await this.antiEntropy.attach(node);
     await this.prober.attach(node);
@@ -376,6 +383,7 @@ export class Discovery extends EventEmitter {
     this.stopped = true;
     for (const t of this.loops) clearInterval(t);
     this.prober.stop();
+    this.udpProbe.stop();
     this.membership.stop();
     this.persistence.flush();
     await this.node?.stop();

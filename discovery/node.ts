@@ -118,6 +118,8 @@ export interface NodeOptions {
   heartbeatMs?: number;
   /** Gossipsub mesh degree D. Default 4. */
   meshDegree?: number;
+  /** Most connections kept (libp2p prunes beyond). Default 24. */
+  maxConnections?: number;
 }
 
 /** The publisher and sequence number of a gossipsub message, as a string (gossipsub's own id for signed messages). */
@@ -142,7 +144,11 @@ export async function createNode(opts: NodeOptions): Promise<VxmeshLibp2p> {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionProtector: opts.clusterKeys ? clusterKeyProtector(opts.clusterKeys) : undefined,
-    connectionManager: { maxConnections: 200, inboundConnectionThreshold: 50 },
+    // Connections are for gossipsub's mesh and anti-entropy only (probes go over UDP): a bounded
+    // number, pruned by libp2p beyond the limit (mesh peers are tagged and kept). No connection
+    // monitor: the prober watches members, and a dead member's connections are closed.
+    connectionManager: { maxConnections: opts.maxConnections ?? 24, inboundConnectionThreshold: 50 },
+    connectionMonitor: { enabled: false },
     services: {
       identify: identify(),
       ping: ping(),

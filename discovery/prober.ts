@@ -1,7 +1,11 @@
 /**
- * SWIM probes: one member per interval in a shuffled round, a direct libp2p ping, then indirect probes
+ * SWIM probes: one member per interval in a shuffled round, a direct ping, then indirect probes
  * through k other members (and a second direct try), suspicion on silence. A probe that failed while
  * this process stalled proves nothing and is dropped. Also serves indirect probes for others.
+ *
+ * Members of this release are probed over UDP (udp-probe.ts: no connection needed); members of the
+ * previous release (no `proto` in their member info) with a libp2p ping and the probe stream, which
+ * this agent also serves for them.
  */
 import { lpStream } from '@libp2p/utils';
 import type { Stream } from '@libp2p/interface';
@@ -9,7 +13,10 @@ import { dialTarget, shuffle, type DiscoveryContext } from './context.js';
 import { LagMonitor } from './lag-monitor.js';
 import type { Member } from './membership.js';
 import type { VxmeshLibp2p } from './node.js';
-import { PROTOCOL_PROBE, decodeProbeReply, decodeProbeRequest, encode, type MemberMessage } from './wire.js';
+import type { UdpProbe } from './udp-probe.js';
+import { PROTOCOL_PROBE, PROTO_VERSION, decodeProbeReply, decodeProbeRequest, encode, type MemberMessage } from './wire.js';
+
+const speaksUdp = (m: Pick<Member, 'proto'> | undefined): boolean => (m?.proto ?? 1) >= PROTO_VERSION;
 
 export class Prober {
   private order: string[] = [];
@@ -21,6 +28,7 @@ export class Prober {
   constructor(
     private readonly ctx: DiscoveryContext,
     private readonly publishMember: (m: MemberMessage) => void,
+    private readonly udp: UdpProbe,
   ) {
     this.lag = new LagMonitor(ctx.timers.probeTimeoutMs / 2);
   }
@@ -51,6 +59,7 @@ export class Prober {
   }
 
   private async pingOnce(m: Pick<Member, 'peerId' | 'addrs'>, timeoutMs: number): Promise<boolean> {
+    if (speaksUdp(this.ctx.membership.get(m.peerId))) return this.udp.ping(m, timeoutMs);
     const node = this.ctx.node();
     if (!node) return false;
     try {
@@ -104,9 +113,10 @@ export class Prober {
   }
 
   private async indirectProbe(helper: Member, target: Member, timeoutMs: number): Promise<boolean> {
+    this.ctx.stats.indirectProbes++;
+    if (speaksUdp(helper) && speaksUdp(target)) return this.udp.pingReq(helper, target, timeoutMs);
     const node = this.ctx.node();
     if (!node) return false;
-    this.ctx.stats.indirectProbes++;
     const signal = AbortSignal.timeout(timeoutMs);
     try {
       const stream = await node.dialProtocol(dialTarget(helper), PROTOCOL_PROBE, { signal });

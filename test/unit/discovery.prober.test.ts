@@ -4,6 +4,7 @@ import { DEFAULT_TIMERS, emptyStats, type DiscoveryContext } from '../../discove
 import { Membership } from '../../discovery/membership.js';
 import type { VxmeshLibp2p } from '../../discovery/node.js';
 import { Prober } from '../../discovery/prober.js';
+import type { UdpProbe } from '../../discovery/udp-probe.js';
 import type { ReplicatedTable } from '../../discovery/table.js';
 import type { Logger } from '../../core/logger.js';
 
@@ -11,10 +12,12 @@ const id = (c: string) => `12D3KooW${c.repeat(44)}`;
 const info = (c: string) => ({ peerId: id(c), name: `h${c}`, vtep: `198.51.100.${c.charCodeAt(0)}`, addrs: [`198.51.100.${c.charCodeAt(0)}:7946`], incarnation: 1 });
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet } as unknown as Logger;
 
-function setup(members: string) {
+function setup(members: string, proto?: number) {
   const membership = new Membership(info('A'), DEFAULT_TIMERS);
-  for (const c of members) membership.alive(info(c));
+  for (const c of members) membership.alive({ ...info(c), ...(proto ? { proto } : {}) });
   const pinged: string[] = [];
+  const udpPinged: string[] = [];
+  const udp = { ping: async (m: { peerId: string }) => { udpPinged.push(m.peerId); return true; }, pingReq: async () => true } as unknown as UdpProbe;
   // Every ping answers: the target is the last path segment of the first dial address (/p2p/<id>).
   const node = {
     services: { ping: { ping: async (target: unknown) => { pinged.push(String(Array.isArray(target) ? target[0] : target).split('/').pop() ?? ''); return 1; } } },
@@ -23,7 +26,7 @@ function setup(members: string) {
     peerId: id('A'), membership, table: {} as ReplicatedTable, stats: emptyStats(), timers: DEFAULT_TIMERS, log: quiet,
     node: () => node, stopped: () => false,
   };
-  return { membership, pinged, prober: new Prober(ctx, () => undefined) };
+  return { membership, pinged, udpPinged, prober: new Prober(ctx, () => undefined, udp) };
 }
 
 t.test('one round probes every live member once', async (t) => {
@@ -45,5 +48,19 @@ t.test('a member that joins during a round is probed within that round', async (
     t.equal(new Set(pinged).size, 10, `trial ${trial}: nobody twice, nobody left out`);
     membership.stop();
   }
+  t.end();
+});
+
+t.test('members of this release are probed over UDP, members of the previous release with a libp2p ping', async (t) => {
+  const now = setup('BCD', 2);
+  for (let k = 0; k < 3; k++) await now.prober.probeNext();
+  t.same([...now.udpPinged].sort(), [...'BCD'].map(id).sort(), 'UDP probes');
+  t.same(now.pinged, [], 'no libp2p ping');
+  now.membership.stop();
+  const before = setup('BCD');
+  for (let k = 0; k < 3; k++) await before.prober.probeNext();
+  t.same(before.udpPinged, [], 'no UDP probe to the previous release');
+  t.equal(before.pinged.length, 3, 'libp2p pings');
+  before.membership.stop();
   t.end();
 });
