@@ -87,10 +87,11 @@ export class Networks {
   table(): Map<string, NetworkView> {
     const records = this.cluster.networkRecords();
     for (const r of records) this.noteDefinition(r.value);
-    const endpoints = this.cluster.endpoints();
+    const counts = new Map<string, number>();
+    for (const e of this.cluster.endpoints()) counts.set(e.network, (counts.get(e.network) ?? 0) + 1);
     return resolveNetworks(
       records,
-      { endpoints: (n) => endpoints.filter((e) => e.network === n).length, local: (n) => this.state.inNetwork(n).length },
+      { endpoints: (n) => counts.get(n) ?? 0, local: (n) => this.state.inNetwork(n).length },
       (n) => this.conflicts.get(n) ?? [],
     );
   }

@@ -5,10 +5,18 @@
  */
 import { DiscoveryCluster } from '../test/fixtures/discovery-cluster.js';
 import { eventually, type MemberProc } from '../test/fixtures/members.js';
-import { pct } from './proc-stats.js';
+import { cpuMsOf, pct, sum } from './proc-stats.js';
 import { sleep } from './wait.js';
 
-export async function bareGossipsubP99(n: number, messages: number, gapMs: number): Promise<{ p50: number; p99: number; lost: number }> {
+export interface BareGossipsub {
+  p50: number;
+  p99: number;
+  lost: number;
+  /** CPU (ms) per receiving process per message, the idle rate subtracted: the stack's own cost. */
+  cpuMsPerReceiver: number;
+}
+
+export async function bareGossipsubP99(n: number, messages: number, gapMs: number): Promise<BareGossipsub> {
   const c = await DiscoveryCluster.create(n, {}, `sb${n}`);
   try {
     const procs: MemberProc[] = [];
@@ -21,6 +29,11 @@ export async function bareGossipsubP99(n: number, messages: number, gapMs: numbe
     await sleep(3000); // meshes settle (heartbeat 1 s)
     const arrivals = new Map<string, number[]>();
     for (const p of procs) p.onRaw((id, at) => (arrivals.get(id) ?? arrivals.set(id, []).get(id))?.push(at));
+    const cpu = () => sum(procs.map((p) => cpuMsOf(p.pid)));
+    const [idleCpu0, idleT0] = [cpu(), performance.now()];
+    await sleep(5000);
+    const idleCpuPerMs = (cpu() - idleCpu0) / (performance.now() - idleT0);
+    const [cpu0, t0] = [cpu(), performance.now()];
     const sent = new Map<string, number>();
     for (let u = 0; u < messages; u++) {
       const id = `raw${u}`;
@@ -29,8 +42,9 @@ export async function bareGossipsubP99(n: number, messages: number, gapMs: numbe
       await sleep(gapMs);
     }
     await eventually(() => [...sent.keys()].every((id) => (arrivals.get(id)?.length ?? 0) >= n - 1), 10_000, 100);
-    const lat = [...sent].filter(([id]) => (arrivals.get(id)?.length ?? 0) >= n - 1).map(([id, t0]) => Math.max(...(arrivals.get(id) ?? [])) - t0);
-    return { p50: pct(lat, 50), p99: pct(lat, 99), lost: messages - lat.length };
+    const cpuMsPerReceiver = (cpu() - cpu0 - idleCpuPerMs * (performance.now() - t0)) / messages / (n - 1);
+    const lat = [...sent].filter(([id]) => (arrivals.get(id)?.length ?? 0) >= n - 1).map(([id, s]) => Math.max(...(arrivals.get(id) ?? [])) - s);
+    return { p50: pct(lat, 50), p99: pct(lat, 99), lost: messages - lat.length, cpuMsPerReceiver: +cpuMsPerReceiver.toFixed(3) };
   } finally {
     await c.teardown();
   }

@@ -168,6 +168,7 @@ export class Discovery extends EventEmitter {
 
   private async writeOwn(kind: RecordKind, key: string, value: RecordValue | null): Promise<TableRecord> {
     const rec = this.table.write(kind, key, value);
+    this.generation++;
     // Both formats: the JSON one for members of the previous release, the compact body for the rest.
     const body = encodeBody(rec);
     const [sig, s2] = await Promise.all([signRecord(this.privateKey, toWire(rec)), signBody(this.privateKey, this.peerId, body)]);
@@ -260,7 +261,20 @@ export class Discovery extends EventEmitter {
     if (this.stats.syncRuns === 1) this.emit('synced');
   }
 
+  /** Bumped on every change of the table or of a member's state: the views below are cached per generation. */
+  private generation = 0;
+  private readonly viewCache = new Map<string, { generation: number; value: unknown }>();
+
+  private cached<T>(name: string, compute: () => T): T {
+    const hit = this.viewCache.get(name);
+    if (hit && hit.generation === this.generation) return hit.value as T;
+    const value = compute();
+    this.viewCache.set(name, { generation: this.generation, value });
+    return value;
+  }
+
   private scheduleChange(): void {
+    this.generation++;
     if (this.changeScheduled) return;
     this.changeScheduled = true;
     setImmediate(() => {
@@ -292,12 +306,14 @@ export class Discovery extends EventEmitter {
     return this.seeds.length === 0 || this.stats.syncRuns > 0;
   }
 
+  // The views are read several times per reconcile: each is built once per change (callers must not mutate them).
+
   networkRecords(): Array<TableEntry<NetworkValue>> {
-    return [...this.table.live('network')].map((r) => ({ value: r.value as NetworkValue, owner: r.owner, lamport: r.lamport }));
+    return this.cached('networkRecords', () => [...this.table.live('network')].map((r) => ({ value: r.value as NetworkValue, owner: r.owner, lamport: r.lamport })));
   }
 
   endpointRecords(): Array<TableEntry<EndpointValue>> {
-    return [...this.table.live('endpoint')].map((r) => ({ value: r.value as EndpointValue, owner: r.owner, lamport: r.lamport }));
+    return this.cached('endpointRecords', () => [...this.table.live('endpoint')].map((r) => ({ value: r.value as EndpointValue, owner: r.owner, lamport: r.lamport })));
   }
 
   networks(): NetworkValue[] {
@@ -306,11 +322,11 @@ export class Discovery extends EventEmitter {
 
   /** All live endpoint records, with whether their owner is live. */
   endpoints(): EndpointEntry[] {
-    return this.endpointRecords().map((r) => ({ ...r.value, owner: r.owner, ownerLive: r.owner === this.peerId || this.membership.isLive(r.owner), local: r.owner === this.peerId }));
+    return this.cached('endpoints', () => this.endpointRecords().map((r) => ({ ...r.value, owner: r.owner, ownerLive: r.owner === this.peerId || this.membership.isLive(r.owner), local: r.owner === this.peerId })));
   }
 
   ipamBlocks(): IpamBlockEntry[] {
-    return [...this.table.live('ipam-block')].map((r) => ({ ...(r.value as IpamBlockValue), owner: r.owner, lamport: r.lamport, ownerLive: r.owner === this.peerId || this.membership.isLive(r.owner) }));
+    return this.cached('ipamBlocks', () => [...this.table.live('ipam-block')].map((r) => ({ ...(r.value as IpamBlockValue), owner: r.owner, lamport: r.lamport, ownerLive: r.owner === this.peerId || this.membership.isLive(r.owner) })));
   }
 
   /** The libp2p node (after start), for diagnostics and tests. */

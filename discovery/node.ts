@@ -158,15 +158,20 @@ export async function createNode(opts: NodeOptions): Promise<VxmeshLibp2p> {
         heartbeatInterval: opts.heartbeatMs ?? 1000,
         maxInboundDataLength: 1024 * 1024,
         // Each copy of a message costs every receiver bytes and CPU: the publisher sends to its mesh
-        // only (not to every connected peer), lazy gossip (IHAVE) goes to 3 peers outside the mesh,
-        // and anti-entropy repairs what a small mesh may miss. Measured in bench:scale.
+        // only (not to every connected peer), and anti-entropy repairs what a small mesh may miss.
+        // Measured in bench:scale.
         floodPublish: false,
         D,
         Dlo: Math.max(1, D - 2),
         Dhi: D + 2,
         Dout: Math.min(2, Math.floor(D / 2), Math.max(0, D - 3)),
         Dscore: Math.min(4, D),
-        Dlazy: Math.min(3, D),
+        // Lazy gossip (IHAVE) about the last heartbeat's messages only, to 2 peers outside the mesh:
+        // gossipsub's defaults (3 heartbeats, max(6, 25 % of the other peers)) sent ~15 message ids
+        // per member per message, more bytes than the message itself.
+        Dlazy: 2,
+        gossipFactor: 0.1,
+        mcacheGossip: 1,
         // Copies after the first are recognised before their signature is verified again (the
         // identity of a signed message is its publisher and sequence number; a forged copy never
         // enters this cache, which holds only messages that passed validation).
