@@ -16,7 +16,7 @@ export interface BareGossipsub {
   cpuMsPerReceiver: number;
 }
 
-export async function bareGossipsubP99(n: number, messages: number, gapMs: number): Promise<BareGossipsub> {
+export async function bareGossipsubP99(n: number, messages: number, gapMs: number, warmup: number): Promise<BareGossipsub> {
   const c = await DiscoveryCluster.create(n, {}, `sb${n}`);
   try {
     const procs: MemberProc[] = [];
@@ -29,6 +29,12 @@ export async function bareGossipsubP99(n: number, messages: number, gapMs: numbe
     await sleep(3000); // meshes settle (heartbeat 1 s)
     const arrivals = new Map<string, number[]>();
     for (const p of procs) p.onRaw((id, at) => (arrivals.get(id) ?? arrivals.set(id, []).get(id))?.push(at));
+    // Warm-up messages (cold code), not measured.
+    for (let u = 0; u < warmup; u++) {
+      void (procs[u % n] as MemberProc).call('publishBench', { id: `warm${u}` });
+      await sleep(gapMs);
+    }
+    await sleep(2000);
     const cpu = () => sum(procs.map((p) => cpuMsOf(p.pid)));
     const [idleCpu0, idleT0] = [cpu(), performance.now()];
     await sleep(5000);

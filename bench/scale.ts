@@ -4,7 +4,8 @@
  *   - all alive: from the last agent's start until every agent sees N alive members;
  *   - idle cost per agent over SCALE_IDLE_S (60) s with nothing changing: CPU % and underlay bytes/s;
  *     RSS and PSS per agent at the end of it;
- *   - convergence of SCALE_UPDATES (20) updates (an endpoint attached on one host, hosts in turn):
+ *   - convergence of SCALE_UPDATES (20) updates (an endpoint attached on one host, hosts in turn),
+ *     after SCALE_WARMUP (10) unmeasured ones (cold code paths cost several times the steady state):
  *     from the attach request until the fdb entry is in every other host's kernel (`bridge monitor
  *     fdb` in each overlay namespace), p50/p99; wire bytes per update and CPU per receiving agent
  *     per update (read around each update; the idle rate subtracted), the sender's CPU apart;
@@ -32,6 +33,7 @@ import { sleep, until } from './wait.js';
 const SIZES = (process.env.SCALE_SIZES ?? '10,25,50').split(',').map(Number);
 const IDLE_S = Number(process.env.SCALE_IDLE_S ?? 60);
 const UPDATES = Number(process.env.SCALE_UPDATES ?? 20);
+const WARMUP = Number(process.env.SCALE_WARMUP ?? 10);
 const NETWORK = 'scale';
 const VNI = 4242;
 const SUBNET = '198.18.0.0/16';
@@ -140,6 +142,13 @@ async function runSize(n: number, floors: Floors): Promise<ScaleRun> {
     let receiverCpuMs = 0;
     let senderCpuMs = 0;
     let receiverS = 0;
+    // Warm-up: the first updates run cold code (V8 compiles hot paths later); not measured.
+    for (let u = 0; u < WARMUP; u++) {
+      const h = ((u * 3) % n) + 1;
+      const ep = await api<LocalEndpoint>(c, h, 'POST', '/v1/attach', { network: NETWORK, netns: await c.tb.addContainer(h, 1000 + u) });
+      await watch.firstPerHost(hosts.filter((i) => i !== h), (e) => e.mac === ep.mac && !e.deleted, 0, 30_000);
+    }
+    await sleep(2000);
     const [b2, t2] = [await hostTxBytes(c, hosts), performance.now()];
     for (let u = 0; u < UPDATES; u++) {
       const h = ((u * 7) % n) + 1;
@@ -177,7 +186,7 @@ async function runSize(n: number, floors: Floors): Promise<ScaleRun> {
 
     watch.stop();
     await c.teardown();
-    const bare = await bareGossipsubP99(n, UPDATES * 2, gapMs);
+    const bare = await bareGossipsubP99(n, UPDATES * 2, gapMs, WARMUP * 2);
     log(`bare gossipsub among ${n} processes: p50 ${bare.p50} ms, p99 ${bare.p99} ms (${bare.lost} lost), ${bare.cpuMsPerReceiver} ms CPU per receiver per message`);
     return {
       n,

@@ -15,6 +15,7 @@ import { decode as cborDecode, encode as cborEncode } from 'cborg';
 import type { PrivateKey } from '@libp2p/interface';
 import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id';
 import * as Digest from 'multiformats/hashes/digest';
+import { verifyByPeerId } from './ed25519.js';
 import { WireError } from './wire.js';
 
 export const PROBE_PACKET_MAX_BYTES = 1024;
@@ -78,8 +79,7 @@ export async function decodeProbePacket(bytes: Uint8Array, clusterKeys: Uint8Arr
   if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) throw new WireError('packet.seq', 'must be a non-negative integer');
   const from = idText(f[3], 'packet.from');
   const to = idText(f[4], 'packet.to');
-  const pub = peerIdFromString(from).publicKey;
-  if (!pub || !(await pub.verify(Buffer.concat([CONTEXT, body]), sig))) throw new WireError('packet.sig', `not signed by ${from}`);
+  if (!verifyByPeerId(from, Buffer.concat([CONTEXT, body]), sig)) throw new WireError('packet.sig', `not signed by ${from}`);
   if (type !== 'ping-req') return { type, seq, from, to };
   const targetAddr = f[6];
   if (typeof targetAddr !== 'string' || !/^[^\s/]{1,253}:[0-9]{1,5}$/.test(targetAddr)) throw new WireError('packet.targetAddr', 'must be host:port');

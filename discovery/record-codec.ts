@@ -23,6 +23,7 @@ import type { PrivateKey } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { FieldError } from '../core/errors.js';
 import { RECORD_CHECKS, type EndpointValue, type IpamBlockValue, type NetworkValue, type RecordKind, type RecordValue } from '../core/records.js';
+import { verifyByPeerId } from './ed25519.js';
 import { WireError, type WireRecord } from './wire.js';
 
 export const RECORD_FORMAT = 2;
@@ -165,8 +166,7 @@ export async function signBody(key: PrivateKey, owner: string, body: Uint8Array)
 /** Whether `sig2` is the owner's signature of exactly this body. */
 export async function verifyBody(owner: string, body: Uint8Array, sig2: Uint8Array): Promise<boolean> {
   try {
-    const pub = peerIdFromString(owner).publicKey;
-    return pub !== undefined && (await pub.verify(signedBytes(owner, body), sig2));
+    return verifyByPeerId(owner, signedBytes(owner, body), sig2);
   } catch {
     return false;
   }

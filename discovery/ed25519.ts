@@ -1,0 +1,36 @@
+/**
+ * Ed25519 verification against a peer id's embedded public key, with node:crypto key objects cached
+ * per peer id: libp2p's own verify rebuilds a key object (through JWK) on every call, which was most
+ * of the cost of a probe packet.
+ */
+import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { peerIdFromString } from '@libp2p/peer-id';
+
+const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+const MAX_CACHED = 10_000;
+const keys = new Map<string, KeyObject | null>();
+
+function keyOf(peerId: string): KeyObject | null {
+  let k = keys.get(peerId);
+  if (k !== undefined) return k;
+  try {
+    const pub = peerIdFromString(peerId).publicKey;
+    k = pub?.type === 'Ed25519' ? createPublicKey({ key: Buffer.concat([SPKI_PREFIX, pub.raw]), format: 'der', type: 'spki' }) : null;
+  } catch {
+    k = null;
+  }
+  if (keys.size >= MAX_CACHED) keys.clear();
+  keys.set(peerId, k);
+  return k;
+}
+
+/** Whether `sig` is `peerId`'s Ed25519 signature of `data` (false for anything else, never throws). */
+export function verifyByPeerId(peerId: string, data: Uint8Array, sig: Uint8Array): boolean {
+  const k = keyOf(peerId);
+  if (!k || sig.length !== 64) return false;
+  try {
+    return verify(null, data, k, sig);
+  } catch {
+    return false;
+  }
+}
