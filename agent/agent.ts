@@ -231,8 +231,20 @@ export class Agent extends EventEmitter {
   networkBySubnet(subnet: string): NetworkView | undefined {
     return this.networks.bySubnet(subnet);
   }
-  createNetwork(req: CreateNetworkRequest): Promise<NetworkView> {
-    return this.networks.create(req);
+  async createNetwork(req: CreateNetworkRequest): Promise<NetworkView> {
+    const view = await this.networks.create(req);
+    this.prepareAddresses(view.name);
+    return view;
+  }
+
+  /**
+   * A network was created on this host (admin API, or this host's Docker engine): its address block is
+   * claimed now, in the background, so the first container does not wait for the claim to settle.
+   */
+  prepareAddresses(network: string): void {
+    const view = this.networks.list().find((n) => n.name === network);
+    if (!view || !view.usable) return;
+    this.ipam.prepare(view).catch((e: unknown) => this.log.warn({ network, err: (e as Error).message }, 'could not claim an address block ahead'));
   }
   removeNetwork(name: string): Promise<void> {
     return this.networks.remove(name);

@@ -141,6 +141,8 @@ export class DockerPlugin {
     }
     this.state.networks[nid] = name;
     this.save();
+    // This engine will start containers on it: claim an address block now (no-op if one is held).
+    if (existing) this.agent.prepareAddresses(name);
     this.log.info({ networkId: nid, network: name }, 'docker network mapped');
     return {};
   }

@@ -48,6 +48,8 @@ export interface IpamSource {
 export interface AddressAllocator {
   /** A free address of the network for this host (held as pending until `settle`). */
   allocate(net: NetworkValue): Promise<string>;
+  /** The network was created on this host: get ready to give its first address without waiting. */
+  prepare(net: NetworkValue): Promise<void>;
   /** Refuses an address another endpoint holds (and, with a store, reserves it for this host). */
   reserveExplicit(net: NetworkValue, ip: string, reservedHere?: boolean): Promise<void>;
   /** The endpoint record of an allocated address exists now (or the attach failed). */
@@ -227,6 +229,52 @@ export class Ipam implements AddressAllocator {
     return this.queue.run(net.name, () => this.allocateLocked(net));
   }
 
+  /**
+   * The network was created on this host (admin API, or this host's Docker engine): claim a block
+   * now, so that its settle period runs while the first container is being started and its first
+   * address does not wait for it. Only the host that creates the network claims (not every host that
+   * learns of it: a /24 has 16 blocks). Nothing when this host holds a block with a free address.
+   * A claim that loses is withdrawn once the settle period is over.
+   */
+  prepare(net: NetworkValue): Promise<void> {
+    return this.queue.run(net.name, async () => {
+      if (this.firstFree(net) !== undefined || this.settling(net) !== undefined) return;
+      const block = this.unclaimedBlock(net);
+      if (block === undefined) return;
+      this.claimedAt.set(`${net.name}/${block}`, this.now());
+      await this.src.claim(net.name, block);
+      void this.sleep(this.settleMs).then(() => this.queue.run(net.name, () => this.dropIfLost(net, block)));
+    });
+  }
+
+  /** Our winning block of the network that is still settling and has a free address, with when we claimed it. */
+  private settling(net: NetworkValue): { block: string; at: number } | undefined {
+    const used = this.used(net);
+    for (const [block, c] of this.winners(net.name)) {
+      const at = this.claimedAt.get(`${net.name}/${block}`);
+      if (c.owner !== this.src.self || at === undefined || this.now() - at >= this.settleMs) continue;
+      if (addressesOf(block).some((ip) => !used.has(ip) && contains(net.subnet, ip))) return { block, at };
+    }
+    return undefined;
+  }
+
+  /** A block nobody claims, with a free address (a random one: concurrent claimers rarely collide). */
+  private unclaimedBlock(net: NetworkValue): string | undefined {
+    const claimed = this.winners(net.name);
+    const used = this.used(net);
+    const candidates = blocksOf(net.subnet).filter((b) => !claimed.has(b) && addressesOf(b).some((ip) => !used.has(ip)));
+    return candidates[Math.floor(Math.random() * candidates.length)];
+  }
+
+  /** After the settle period: a claim of ours that another host's claim beat is withdrawn. */
+  private async dropIfLost(net: NetworkValue, block: string): Promise<void> {
+    const winner = this.winners(net.name).get(block);
+    if (winner?.owner === this.src.self || !this.claimedAt.has(`${net.name}/${block}`)) return;
+    this.onConflict({ network: net.name, block, winner: winner?.owner ?? '?' });
+    this.claimedAt.delete(`${net.name}/${block}`);
+    await this.src.release(net.name, block);
+  }
+
   /** Call once the endpoint record of an allocated address exists (or the attach failed). */
   settle(ip: string): void {
     this.pending.delete(ip);
@@ -249,27 +297,24 @@ export class Ipam implements AddressAllocator {
         this.pending.add(free);
         return free;
       }
-      // Claim a block nobody claims, starting at a random one so concurrent claimers rarely collide.
-      const all = blocksOf(net.subnet);
-      const claimed = this.winners(net.name);
-      const used = this.used(net);
-      const candidates = all.filter((b) => !claimed.has(b) && addressesOf(b).some((ip) => !used.has(ip)));
-      if (candidates.length === 0) {
+      // A block claimed ahead (prepare) and still settling: wait only for the rest of its settle period.
+      const ahead = this.settling(net);
+      if (ahead !== undefined) {
+        await this.sleep(Math.max(0, ahead.at + this.settleMs - this.now()));
+        await this.dropIfLost(net, ahead.block);
+        continue;
+      }
+      const block = this.unclaimedBlock(net);
+      if (block === undefined) {
         const borrowed = await this.borrow(net);
         if (borrowed === 'none') throw new VxmeshError(`network ${net.name} (${net.subnet}) has no free address left`);
         if (borrowed !== 'lost') return borrowed;
         continue;
       }
-      const block = candidates[Math.floor(Math.random() * candidates.length)] as string;
       this.claimedAt.set(`${net.name}/${block}`, this.now());
       await this.src.claim(net.name, block);
       await this.sleep(this.settleMs);
-      const winner = this.winners(net.name).get(block);
-      if (winner?.owner !== this.src.self) {
-        this.onConflict({ network: net.name, block, winner: winner?.owner ?? '?' });
-        this.claimedAt.delete(`${net.name}/${block}`);
-        await this.src.release(net.name, block);
-      }
+      await this.dropIfLost(net, block);
     }
     throw new VxmeshError(`could not claim an address block of ${net.name} after 8 attempts (heavy contention)`);
   }

@@ -27,6 +27,9 @@ export class StoreIpam implements AddressAllocator {
     private readonly peer?: string,
   ) {}
 
+  /** Nothing to prepare: the store gives an address at once (compare-and-swap, no settle period). */
+  async prepare(_net: NetworkValue): Promise<void> {}
+
   allocate(net: NetworkValue): Promise<string> {
     // One allocation per network at a time on this host; other hosts race through the store.
     return this.queue.run(net.name, () => this.allocateLocked(net));

@@ -207,3 +207,62 @@ t.test('an explicit address in a settled block of this host needs no extra claim
   await a.returnAddress('n', outside);
   t.same(w.claims.map((c) => c.block), [block], 'returned: the /32 claim is withdrawn');
 });
+
+t.test('a block claimed ahead (network created here): the first address waits only what is left of the settle period', async (t) => {
+  const w = new World();
+  let now = 1_000_000;
+  const slept: number[] = [];
+  // Time passes only for the waits of allocate(): the check prepare() schedules for later runs at once.
+  let allocating = false;
+  const sleep = async (ms: number) => {
+    if (!allocating) return;
+    slept.push(ms);
+    now += ms;
+  };
+  const a = new Ipam(w.source('A'), 1500, () => now, sleep);
+  await a.prepare(net);
+  t.equal(w.claims.filter((c) => c.owner === 'A').length, 1, 'one block claimed at network creation');
+  await a.prepare(net);
+  t.equal(w.claims.filter((c) => c.owner === 'A').length, 1, 'preparing again claims nothing more');
+  now += 2000; // the user starts the first container 2 s later
+  slept.length = 0;
+  allocating = true;
+  const ip = await a.allocate(net);
+  allocating = false;
+  t.ok(ip.startsWith('198.18.0.'), `first address ${ip}`);
+  t.same(slept.filter((ms) => ms > 0), [], 'no settle wait for the first container');
+
+  const b = new Ipam(w.source('B'), 1500, () => now, sleep);
+  await b.prepare(net);
+  now += 400; // started 400 ms after the network was created
+  slept.length = 0;
+  allocating = true;
+  await b.allocate(net);
+  allocating = false;
+  t.same(slept.filter((ms) => ms > 0), [1100], 'waits only the rest of the settle period (1100 of 1500 ms)');
+  t.equal(new Set(w.claims.map((c) => c.block)).size, w.claims.length, 'no block claimed twice');
+});
+
+t.test('two hosts claiming the only block ahead: the later claim is withdrawn, its host borrows', async (t) => {
+  const w = new World();
+  let now = 0;
+  const sleep = async (ms: number) => {
+    now += ms;
+  };
+  const conflicts: string[] = [];
+  const small: NetworkValue = { name: 's', vni: 8, subnet: '198.18.1.0/28', gateway: '198.18.1.1' };
+  const a = new Ipam(w.source('A'), 1500, () => now, sleep);
+  // B does not see A's claim yet when it claims (both created the network at the same moment).
+  let delivered = false;
+  const bSource = w.source('B');
+  const b = new Ipam({ ...bSource, claims: () => (delivered ? w.claims : w.claims.filter((c) => c.owner === 'B')) }, 1500, () => now, sleep, (c) => conflicts.push(`${c.block} won by ${c.winner}`));
+  await a.prepare(small);
+  await b.prepare(small);
+  delivered = true;
+  t.equal(w.claims.length, 2, 'both claimed the one block');
+  const [ipA, ipB] = await Promise.all([a.allocate(small), b.allocate(small)]);
+  t.not(ipA, ipB, `different addresses (${ipA}, ${ipB})`);
+  t.same(conflicts, ['198.18.1.0/28 won by A'], 'B saw it lost');
+  t.notOk(w.claims.some((c) => c.owner === 'B' && c.block === '198.18.1.0/28'), "B's losing block claim is withdrawn");
+  t.ok(w.claims.some((c) => c.owner === 'B' && c.block === `${ipB}/32`), 'B borrowed its address from A\'s block');
+});
