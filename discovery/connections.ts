@@ -1,7 +1,8 @@
 /**
  * Connections: join through the seeds (dial, then sync with each that answers), keep enough
- * connections to live members for gossipsub's mesh, anti-entropy with a random live member, and
- * reconnect attempts to dead or departed members (either may come back).
+ * connections to live members for gossipsub's mesh and no more than twice that (idle cost flat in
+ * the cluster's size), anti-entropy with a random live member, and reconnect attempts to dead or
+ * departed members (either may come back).
  */
 import { dialTarget, shuffle, type DiscoveryContext } from './context.js';
 import { toMultiaddr, type HostPort } from './node.js';
@@ -34,10 +35,15 @@ export class Connections {
     return joined;
   }
 
-  /** Keeps `targetPeers` connections to live members; rejoins through the seeds when none is live. */
+  /**
+   * Keeps `targetPeers` connections to live members (rejoins through the seeds when none is live), and
+   * no more than twice that: the excess (never a gossipsub mesh peer) is closed. libp2p's own limit is
+   * a high safety net only: at a limit it refuses new connections, and seeds must accept joiners.
+   */
   async maintain(): Promise<void> {
     const node = this.ctx.node();
     if (!node) return;
+    this.trim(node);
     const connected = new Set(node.getConnections().map((c) => c.remotePeer.toString()));
     const live = this.ctx.membership.others(['alive', 'suspect']);
     if (live.length === 0 && this.seeds.length > 0) {
@@ -48,6 +54,19 @@ export class Connections {
     if (missing <= 0) return;
     const candidates = shuffle(live.filter((m) => !connected.has(m.peerId))).slice(0, missing);
     await Promise.all(candidates.map((m) => node.dial(dialTarget(m), { signal: AbortSignal.timeout(2000) }).catch(() => undefined)));
+  }
+
+  private trim(node: NonNullable<ReturnType<DiscoveryContext['node']>>): void {
+    const keep = 2 * this.ctx.timers.targetPeers;
+    const conns = node.getConnections();
+    if (conns.length <= keep) return;
+    const pubsub = node.services.pubsub;
+    // The implementation has getMeshPeers; its published interface does not.
+    const meshOf = (pubsub as unknown as { getMeshPeers?: (topic: string) => string[] }).getMeshPeers?.bind(pubsub);
+    const mesh = new Set(meshOf ? pubsub.getTopics().flatMap((t) => meshOf(t)) : []);
+    // The oldest non-mesh connections go first (recent ones may be a join or a sync in progress).
+    const excess = conns.filter((c) => !mesh.has(c.remotePeer.toString()) && Date.now() - c.timeline.open > 10_000).sort((a, b) => a.timeline.open - b.timeline.open);
+    for (const c of excess.slice(0, conns.length - keep)) void c.close().catch(() => undefined);
   }
 
   async syncRandom(): Promise<void> {

@@ -343,7 +343,7 @@ export class Discovery extends EventEmitter {
   // Start / stop
 
   async start(): Promise<void> {
-    const node = await createNode({ privateKey: this.privateKey, listen: this.listen, announce: this.announce, clusterKeys: this.clusterKey ? { send: pskBytes(this.clusterKey), accept: [this.clusterKey, ...this.acceptedKeys].map(pskBytes) } : undefined, meshDegree: this.timers.meshDegree, maxConnections: 3 * this.timers.targetPeers });
+    const node = await createNode({ privateKey: this.privateKey, listen: this.listen, announce: this.announce, clusterKeys: this.clusterKey ? { send: pskBytes(this.clusterKey), accept: [this.clusterKey, ...this.acceptedKeys].map(pskBytes) } : undefined, meshDegree: this.timers.meshDegree });
     this.node = node;
     await this.udpProbe.start();
     this.gossip.attach(node);

@@ -118,7 +118,7 @@ export interface NodeOptions {
   heartbeatMs?: number;
   /** Gossipsub mesh degree D. Default 4. */
   meshDegree?: number;
-  /** Most connections kept (libp2p prunes beyond). Default 24. */
+  /** libp2p's connection limit (a safety net; discovery trims to twice its target). Default 256. */
   maxConnections?: number;
 }
 
@@ -144,10 +144,11 @@ export async function createNode(opts: NodeOptions): Promise<VxmeshLibp2p> {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionProtector: opts.clusterKeys ? clusterKeyProtector(opts.clusterKeys) : undefined,
-    // Connections are for gossipsub's mesh and anti-entropy only (probes go over UDP): a bounded
-    // number, pruned by libp2p beyond the limit (mesh peers are tagged and kept). No connection
-    // monitor: the prober watches members, and a dead member's connections are closed.
-    connectionManager: { maxConnections: opts.maxConnections ?? 24, inboundConnectionThreshold: 50 },
+    // Connections are for gossipsub's mesh and anti-entropy only (probes go over UDP); discovery keeps
+    // them at twice its target (connections.ts). libp2p's limit is a safety net: at it, libp2p refuses
+    // new connections, and the seeds must accept every joiner. No connection monitor: the prober
+    // watches members, and a dead member's connections are closed.
+    connectionManager: { maxConnections: opts.maxConnections ?? 256, inboundConnectionThreshold: 50 },
     connectionMonitor: { enabled: false },
     services: {
       identify: identify(),
