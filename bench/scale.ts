@@ -37,7 +37,7 @@ const WARMUP = Number(process.env.SCALE_WARMUP ?? 10);
 const NETWORK = 'scale';
 const VNI = 4242;
 const SUBNET = '198.18.0.0/16';
-const ARGS = ['--log-level', 'warn'];
+const ARGS = ['--log-level', process.env.SCALE_LOG_LEVEL ?? 'warn'];
 
 interface Peer { state: string }
 
@@ -59,7 +59,7 @@ async function startAgents(c: Cluster, n: number): Promise<number> {
   let lastStart = 0;
   for (let i = 1; i <= n; i++) {
     lastStart = performance.now();
-    await c.startAgent(i, { args: ARGS, join: [1, 2, 3].filter((j) => j < i) });
+    await c.startAgent(i, { args: ARGS, join: [1, 2, 3].filter((j) => j < i), readyTimeoutMs: 120_000 });
   }
   return lastStart;
 }

@@ -37,7 +37,7 @@ export class Connections {
 
   /**
    * Keeps `targetPeers` connections to live members (rejoins through the seeds when none is live), and
-   * no more than twice that: the excess (never a gossipsub mesh peer) is closed. libp2p's own limit is
+   * not many more: the excess (never a gossipsub mesh peer) is closed. libp2p's own limit is
    * a high safety net only: at a limit it refuses new connections, and seeds must accept joiners.
    */
   async maintain(): Promise<void> {
@@ -56,10 +56,15 @@ export class Connections {
     await Promise.all(candidates.map((m) => node.dial(dialTarget(m), { signal: AbortSignal.timeout(2000) }).catch(() => undefined)));
   }
 
+  /**
+   * Above three times the target, back down to twice it. The gap matters: every member dials until it
+   * has `targetPeers`, so an average member holds about twice that (its own and others' dials); a
+   * limit at that average closes connections whose owners dial again at once, a storm of handshakes.
+   */
   private trim(node: NonNullable<ReturnType<DiscoveryContext['node']>>): void {
     const keep = 2 * this.ctx.timers.targetPeers;
     const conns = node.getConnections();
-    if (conns.length <= keep) return;
+    if (conns.length <= 3 * this.ctx.timers.targetPeers) return;
     const pubsub = node.services.pubsub;
     // The implementation has getMeshPeers; its published interface does not.
     const meshOf = (pubsub as unknown as { getMeshPeers?: (topic: string) => string[] }).getMeshPeers?.bind(pubsub);

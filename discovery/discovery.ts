@@ -128,6 +128,7 @@ export class Discovery extends EventEmitter {
     this.connections = new Connections(ctx, this.seeds, this.announce, this.antiEntropy);
     this.membership.onEvent((e) => {
       if (e.type === 'refute') {
+        this.prober.noteRefuted();
         this.log.info({ incarnation: e.incarnation }, 'refuting suspicion about this member');
         this.gossip.publishMember({ v: 1, t: 'alive', member: this.selfInfo() });
         this.persistence.schedule();

@@ -70,6 +70,23 @@ export class Prober {
     }
   }
 
+  /**
+   * Lifeguard's local health (memberlist's "awareness"), 0 to 8: raised when a probe of ours fails or
+   * we must refute a suspicion about ourselves, lowered by each probe that succeeds. Probe timeouts are
+   * multiplied by (1 + health): a host too loaded to answer in time is also slow to hear answers, and
+   * must not accuse healthy members (with 50 agents on 2 cores, a storm of false suspicions otherwise).
+   */
+  private health = 0;
+
+  get localHealth(): number {
+    return this.health;
+  }
+
+  /** We had to refute a suspicion about ourselves: our own answers are late. */
+  noteRefuted(): void {
+    this.health = Math.min(8, this.health + 1);
+  }
+
   /** One SWIM probe: direct ping, then indirect through k members; suspect on silence. */
   async probe(peerId: string): Promise<boolean> {
     const { membership, timers, stats } = this.ctx;
@@ -77,14 +94,16 @@ export class Prober {
     if (!m || this.probing.has(peerId) || !this.ctx.node()) return true;
     this.probing.add(peerId);
     const started = performance.now();
+    const scale = 1 + this.health;
     try {
       stats.probes++;
-      if (await this.pingOnce(m, timers.probeTimeoutMs)) {
+      if (await this.pingOnce(m, timers.probeTimeoutMs * scale)) {
         membership.ack(peerId);
+        this.health = Math.max(0, this.health - 1);
         return true;
       }
       const helpers = shuffle(membership.others(['alive']).filter((x) => x.peerId !== peerId)).slice(0, timers.indirectChecks);
-      const indirectTimeout = Math.max(200, timers.probeIntervalMs - timers.probeTimeoutMs);
+      const indirectTimeout = Math.max(200, timers.probeIntervalMs - timers.probeTimeoutMs) * scale;
       const results = await Promise.all([
         ...helpers.map((h) => this.indirectProbe(h, m, indirectTimeout)),
         // Keep trying directly meanwhile (a reconnect may succeed).
@@ -92,6 +111,7 @@ export class Prober {
       ]);
       if (results.some(Boolean)) {
         membership.ack(peerId);
+        this.health = Math.max(0, this.health - 1);
         return true;
       }
       if (this.lag.stalledSince(started)) {
@@ -99,6 +119,7 @@ export class Prober {
         return true;
       }
       stats.probeFailures++;
+      this.health = Math.min(8, this.health + 1);
       const now = membership.get(peerId);
       if (now && (now.state === 'alive' || now.state === 'suspect')) {
         if (membership.suspect(peerId, now.incarnation, this.ctx.peerId)) {

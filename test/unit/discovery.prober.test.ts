@@ -64,3 +64,30 @@ t.test('members of this release are probed over UDP, members of the previous rel
   before.membership.stop();
   t.end();
 });
+
+t.test('local health: failed probes lengthen the timeouts, answered ones shorten them again', async (t) => {
+  const membership = new Membership(info('A'), DEFAULT_TIMERS);
+  for (const c of 'BCDE') membership.alive({ ...info(c), proto: 2 });
+  let answer = false;
+  const timeouts: number[] = [];
+  const udp = {
+    ping: async (_m: unknown, timeoutMs: number) => { timeouts.push(timeoutMs); return answer; },
+    pingReq: async () => answer,
+  } as unknown as UdpProbe;
+  const ctx: DiscoveryContext = {
+    peerId: id('A'), membership, table: {} as ReplicatedTable, stats: emptyStats(), timers: DEFAULT_TIMERS, log: quiet,
+    node: () => ({}) as VxmeshLibp2p, stopped: () => false,
+  };
+  const prober = new Prober(ctx, () => undefined, udp);
+  await prober.probe(id('B'));
+  t.equal(prober.localHealth, 1, 'a failed probe raises it');
+  prober.noteRefuted();
+  t.equal(prober.localHealth, 2, 'refuting a suspicion about ourselves raises it');
+  timeouts.length = 0;
+  answer = true;
+  await prober.probe(id('C'));
+  t.equal(timeouts[0], DEFAULT_TIMERS.probeTimeoutMs * 3, 'the next probe waits 3 times as long');
+  t.equal(prober.localHealth, 1, 'an answered probe lowers it');
+  membership.stop();
+  prober.stop();
+});
