@@ -31,6 +31,7 @@ import { createNode, loadOrCreatePeerKey, parseHostPort, readClusterKey, cluster
 import { loadPersisted, Persistence, type PersistedClocks } from './persistence.js';
 import { Prober } from './prober.js';
 import { UdpProbe } from './udp-probe.js';
+import { TableViews } from './table-views.js';
 import { signRecord } from './record-signing.js';
 import { encodeBody, signBody } from './record-codec.js';
 import { ReplicatedTable, toWire, type TableRecord } from './table.js';
@@ -87,6 +88,7 @@ export class Discovery extends EventEmitter {
   private readonly udpProbe: UdpProbe;
   private readonly antiEntropy: AntiEntropy;
   private readonly connections: Connections;
+  private readonly views: TableViews;
 
   private constructor(
     private readonly privateKey: PrivateKey,
@@ -114,6 +116,7 @@ export class Discovery extends EventEmitter {
       { peerId: this.peerId, name: opts.name, vtep: opts.vtep, addrs: this.announce.map((a) => `${a.host}:${a.port}`), incarnation, proto: PROTO_VERSION },
       this.timers,
     );
+    this.views = new TableViews(this.peerId, this.table, this.membership);
     const ctx: DiscoveryContext = {
       peerId: this.peerId, membership: this.membership, table: this.table, stats: this.stats, timers: this.timers, log: this.log,
       node: () => this.node,
@@ -169,7 +172,7 @@ export class Discovery extends EventEmitter {
 
   private async writeOwn(kind: RecordKind, key: string, value: RecordValue | null): Promise<TableRecord> {
     const rec = this.table.write(kind, key, value);
-    this.generation++;
+    this.views.invalidate();
     // Both formats: the JSON one for members of the previous release, the compact body for the rest.
     const body = encodeBody(rec);
     const [sig, s2] = await Promise.all([signRecord(this.privateKey, toWire(rec)), signBody(this.privateKey, this.peerId, body)]);
@@ -262,20 +265,8 @@ export class Discovery extends EventEmitter {
     if (this.stats.syncRuns === 1) this.emit('synced');
   }
 
-  /** Bumped on every change of the table or of a member's state: the views below are cached per generation. */
-  private generation = 0;
-  private readonly viewCache = new Map<string, { generation: number; value: unknown }>();
-
-  private cached<T>(name: string, compute: () => T): T {
-    const hit = this.viewCache.get(name);
-    if (hit && hit.generation === this.generation) return hit.value as T;
-    const value = compute();
-    this.viewCache.set(name, { generation: this.generation, value });
-    return value;
-  }
-
   private scheduleChange(): void {
-    this.generation++;
+    this.views.invalidate();
     if (this.changeScheduled) return;
     this.changeScheduled = true;
     setImmediate(() => {
@@ -307,14 +298,14 @@ export class Discovery extends EventEmitter {
     return this.seeds.length === 0 || this.stats.syncRuns > 0;
   }
 
-  // The views are read several times per reconcile: each is built once per change (callers must not mutate them).
+  // Views of the table, built once per change (table-views.ts): callers must not mutate them.
 
   networkRecords(): Array<TableEntry<NetworkValue>> {
-    return this.cached('networkRecords', () => [...this.table.live('network')].map((r) => ({ value: r.value as NetworkValue, owner: r.owner, lamport: r.lamport })));
+    return this.views.networkRecords();
   }
 
   endpointRecords(): Array<TableEntry<EndpointValue>> {
-    return this.cached('endpointRecords', () => [...this.table.live('endpoint')].map((r) => ({ value: r.value as EndpointValue, owner: r.owner, lamport: r.lamport })));
+    return this.views.endpointRecords();
   }
 
   networks(): NetworkValue[] {
@@ -323,11 +314,11 @@ export class Discovery extends EventEmitter {
 
   /** All live endpoint records, with whether their owner is live. */
   endpoints(): EndpointEntry[] {
-    return this.cached('endpoints', () => this.endpointRecords().map((r) => ({ ...r.value, owner: r.owner, ownerLive: r.owner === this.peerId || this.membership.isLive(r.owner), local: r.owner === this.peerId })));
+    return this.views.endpoints();
   }
 
   ipamBlocks(): IpamBlockEntry[] {
-    return this.cached('ipamBlocks', () => [...this.table.live('ipam-block')].map((r) => ({ ...(r.value as IpamBlockValue), owner: r.owner, lamport: r.lamport, ownerLive: r.owner === this.peerId || this.membership.isLive(r.owner) })));
+    return this.views.ipamBlocks();
   }
 
   /** The libp2p node (after start), for diagnostics and tests. */

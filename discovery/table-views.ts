@@ -1,0 +1,55 @@
+/**
+ * The table as discovery's users read it (records with their owners, endpoints with their owner's
+ * liveness), built once per change: a reconcile reads these views several times, each O(records).
+ * Callers must not mutate what they get.
+ */
+import type { EndpointValue, IpamBlockValue, NetworkValue } from '../core/records.js';
+import type { Membership } from './membership.js';
+import type { ReplicatedTable } from './table.js';
+import type { EndpointEntry, IpamBlockEntry, TableEntry } from './views.js';
+
+export class TableViews {
+  /** Bumped on every change of the table or of a member's state. */
+  private generation = 0;
+  private readonly cache = new Map<string, { generation: number; value: unknown }>();
+
+  constructor(
+    private readonly self: string,
+    private readonly table: ReplicatedTable,
+    private readonly membership: Pick<Membership, 'isLive'>,
+  ) {}
+
+  /** The table or a member's state changed: every view is built again when next read. */
+  invalidate(): void {
+    this.generation++;
+  }
+
+  private cached<T>(name: string, compute: () => T): T {
+    const hit = this.cache.get(name);
+    if (hit && hit.generation === this.generation) return hit.value as T;
+    const value = compute();
+    this.cache.set(name, { generation: this.generation, value });
+    return value;
+  }
+
+  private liveOwner(owner: string): boolean {
+    return owner === this.self || this.membership.isLive(owner);
+  }
+
+  networkRecords(): Array<TableEntry<NetworkValue>> {
+    return this.cached('networkRecords', () => [...this.table.live('network')].map((r) => ({ value: r.value as NetworkValue, owner: r.owner, lamport: r.lamport })));
+  }
+
+  endpointRecords(): Array<TableEntry<EndpointValue>> {
+    return this.cached('endpointRecords', () => [...this.table.live('endpoint')].map((r) => ({ value: r.value as EndpointValue, owner: r.owner, lamport: r.lamport })));
+  }
+
+  /** All live endpoint records, with whether their owner is live. */
+  endpoints(): EndpointEntry[] {
+    return this.cached('endpoints', () => this.endpointRecords().map((r) => ({ ...r.value, owner: r.owner, ownerLive: this.liveOwner(r.owner), local: r.owner === this.self })));
+  }
+
+  ipamBlocks(): IpamBlockEntry[] {
+    return this.cached('ipamBlocks', () => [...this.table.live('ipam-block')].map((r) => ({ ...(r.value as IpamBlockValue), owner: r.owner, lamport: r.lamport, ownerLive: this.liveOwner(r.owner) })));
+  }
+}
