@@ -180,7 +180,7 @@ export class Discovery extends EventEmitter {
     rec.b2 = Buffer.from(body).toString('base64');
     rec.s2 = Buffer.from(s2).toString('base64');
     this.gossip.enqueue(rec);
-    this.persistence.schedule();
+    this.persistence.schedule(kind === 'network');
     this.scheduleChange();
     return rec;
   }
@@ -238,7 +238,7 @@ export class Discovery extends EventEmitter {
     }
     if (changed) {
       this.scheduleChange();
-      this.persistence.schedule();
+      this.persistence.schedule(records.some((r) => r.kind === 'network'));
     }
   }
 

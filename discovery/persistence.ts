@@ -50,6 +50,7 @@ export class Persistence {
   private timer?: NodeJS.Timeout;
   private tableTimer?: NodeJS.Timeout;
   private tableWrittenAt = 0;
+  private tableUrgent = false;
 
   constructor(
     private readonly stateDir: string,
@@ -58,8 +59,13 @@ export class Persistence {
     private readonly log: Logger,
   ) {}
 
-  /** A write soon (changes arriving together are written once). */
-  schedule(): void {
+  /**
+   * A write soon (changes arriving together are written once). `definitions`: a network definition
+   * changed — the snapshot is its only copy on a host without peers, so the table goes out with the
+   * clocks instead of within 5 s.
+   */
+  schedule(definitions = false): void {
+    if (definitions) this.tableUrgent = true;
     if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
@@ -76,6 +82,11 @@ export class Persistence {
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, 'cannot persist discovery state');
     }
+    if (this.tableUrgent) {
+      if (this.tableTimer) clearTimeout(this.tableTimer);
+      this.tableTimer = undefined;
+      return this.persistTable();
+    }
     if (this.tableTimer) return;
     const wait = this.tableWrittenAt + TABLE_SNAPSHOT_INTERVAL_MS - Date.now();
     if (wait <= 0) return this.persistTable();
@@ -88,6 +99,7 @@ export class Persistence {
 
   private persistTable(): void {
     this.tableWrittenAt = Date.now();
+    this.tableUrgent = false;
     try {
       writeFileAtomic(path.join(this.stateDir, 'table.json'), JSON.stringify([...this.table.all()].map(toWire)));
     } catch (e) {

@@ -255,9 +255,11 @@ export class Testbed {
     if (opts.df) args.push('-M', 'do');
     args.push(ip);
     const r = await this.exec(fromNetns, args, { nothrow: true });
-    // nsenter exits 127 (command not found) or ping 2 with its own message: a missing tool, not a lost packet.
+    // nsenter exits 127 (command not found) or ping 2 with its own message: a missing tool, not a lost
+    // packet. "No such file" alone is not proof (nsenter prints it too): ask the system for ping.
     if (r.exitCode === 127 || /ping: (not found|command not found)|No such file/.test(r.stderr)) {
-      throw new Error('the `ping` command is missing: install the Debian package iputils-ping');
+      if ((await $`command -v ping`.nothrow()).exitCode !== 0) throw new Error('the `ping` command is missing: install the Debian package iputils-ping');
+      return false;
     }
     return r.exitCode === 0;
   }

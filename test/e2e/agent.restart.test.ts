@@ -10,7 +10,7 @@ t.test('networks and endpoints survive a restart with no peer to sync from', asy
   await c.vx(1, ['network', 'create', 'solo', '--subnet', '198.18.70.0/24']);
   const ct = await c.tb.addContainer(1, 1);
   const ep = await c.vxJson<{ ip: string }>(1, ['attach', 'solo', '--netns', ct]);
-  await new Promise((r) => setTimeout(r, 700)); // the snapshot is written within 500 ms of a change
+  await new Promise((r) => setTimeout(r, 700)); // network definitions are in the snapshot within 500 ms (the rest within 5 s; endpoints come from the agent's own state)
   await c.stopAgent(1, 'SIGKILL');
   await c.startAgent(1);
   const nets = await c.vxJson<Array<{ name: string; subnet: string }>>(1, ['network', 'ls']);

@@ -18,7 +18,7 @@ const holds = async (procs: MemberProc[], ids: string[]) => eventually(async () 
 t.test('members of the previous release and of this build share every record', async (t) => {
   const c = await DiscoveryCluster.create(4, {}, 'up');
   t.teardown(() => c.teardown());
-  const old1 = c.start(1, { main: previous.main });
+  const old1 = c.start(1, { main: previous.main, nodeArgs: previous.nodeArgs });
   await old1.ready;
   const new2 = c.start(2, { seeds: [1] });
   const new3 = c.start(3, { seeds: [1] });
@@ -37,7 +37,7 @@ t.test('members of the previous release and of this build share every record', a
   // A previous-release member that joins through a new one only: everything reaches it by relay
   // (sync from h2, which relays h3's records with h3's format-1 signature).
   await old1.kill();
-  const old4 = c.start(4, { seeds: [2], main: previous.main });
+  const old4 = c.start(4, { seeds: [2], main: previous.main, nodeArgs: previous.nodeArgs });
   await old4.ready;
   t.ok(await holds([old4], ['e2-1', 'e3-1']), 'relayed records of this build verify on the previous release');
   const s4 = await old4.snapshot();
