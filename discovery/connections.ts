@@ -1,6 +1,6 @@
 /**
  * Connections: join through the seeds (dial, then sync with each that answers), keep enough
- * connections to live members for gossipsub's mesh and no more than twice that (idle cost flat in
+ * connections to live members for gossipsub's mesh and not many more (idle cost flat in
  * the cluster's size), anti-entropy with a random live member, and reconnect attempts to dead or
  * departed members (either may come back).
  */
