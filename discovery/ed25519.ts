@@ -1,7 +1,8 @@
 /**
  * Ed25519 verification against a peer id's embedded public key, with node:crypto key objects cached
  * per peer id: libp2p's own verify rebuilds a key object (through JWK) on every call, which was most
- * of the cost of a probe packet.
+ * of the cost of a probe packet. Used for every signature vxmesh checks itself (records of both
+ * formats, probe packets); peer keys are Ed25519 (vxmesh generates them), any other kind is refused.
  */
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { peerIdFromString } from '@libp2p/peer-id';

@@ -118,8 +118,6 @@ export interface NodeOptions {
   heartbeatMs?: number;
   /** Gossipsub mesh degree D. Default 4. */
   meshDegree?: number;
-  /** libp2p's connection limit (a safety net; discovery trims to twice its target). Default 256. */
-  maxConnections?: number;
 }
 
 /** The publisher and sequence number of a gossipsub message, as a string (gossipsub's own id for signed messages). */
@@ -148,7 +146,7 @@ export async function createNode(opts: NodeOptions): Promise<VxmeshLibp2p> {
     // them at twice its target (connections.ts). libp2p's limit is a safety net: at it, libp2p refuses
     // new connections, and the seeds must accept every joiner. No connection monitor: the prober
     // watches members, and a dead member's connections are closed.
-    connectionManager: { maxConnections: opts.maxConnections ?? 256, inboundConnectionThreshold: 50 },
+    connectionManager: { maxConnections: 256, inboundConnectionThreshold: 50 },
     connectionMonitor: { enabled: false },
     services: {
       identify: identify(),

@@ -9,7 +9,7 @@
  * judged by it: the body is what its owner wrote, with any field a newer build added.
  */
 import type { PrivateKey } from '@libp2p/interface';
-import { peerIdFromString } from '@libp2p/peer-id';
+import { verifyByPeerId } from './ed25519.js';
 import { decodeBody, verifyBody } from './record-codec.js';
 import { WireError, type WireRecord } from './wire.js';
 
@@ -22,26 +22,10 @@ export async function signRecord(key: PrivateKey, r: WireRecord): Promise<string
   return Buffer.from(sig).toString('base64');
 }
 
-const keyCache = new Map<string, ReturnType<typeof peerIdFromString>['publicKey']>();
-
+/** The owner's format-1 signature (the key check is shared with format 2 and the probe packets). */
 export async function verifyRecord(r: WireRecord): Promise<boolean> {
   if (typeof r.sig !== 'string' || r.sig.length > 200) return false;
-  let pub = keyCache.get(r.owner);
-  if (pub === undefined) {
-    try {
-      pub = peerIdFromString(r.owner).publicKey;
-    } catch {
-      return false;
-    }
-    if (keyCache.size > 10000) keyCache.clear();
-    keyCache.set(r.owner, pub);
-  }
-  if (!pub) return false;
-  try {
-    return await pub.verify(canonicalBytes(r), Buffer.from(r.sig, 'base64'));
-  } catch {
-    return false;
-  }
+  return verifyByPeerId(r.owner, canonicalBytes(r), Buffer.from(r.sig, 'base64'));
 }
 
 /**
