@@ -4,10 +4,13 @@
  * of the cost of a probe packet. Used for every signature vxmesh checks itself (records of both
  * formats, probe packets); peer keys are Ed25519 (vxmesh generates them), any other kind is refused.
  */
-import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import type { PrivateKey } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+const signers = new WeakMap<PrivateKey, KeyObject>();
 const MAX_CACHED = 10_000;
 const keys = new Map<string, KeyObject | null>();
 
@@ -34,4 +37,19 @@ export function verifyByPeerId(peerId: string, data: Uint8Array, sig: Uint8Array
   } catch {
     return false;
   }
+}
+
+/**
+ * `key`'s Ed25519 signature of `data`, through a node:crypto key object made once per key (libp2p's
+ * sign rebuilds one through JWK per call: most of a probe packet's cost). The same bytes as
+ * `key.sign(data)` (Ed25519 is deterministic); other key types go through libp2p.
+ */
+export async function signWith(key: PrivateKey, data: Uint8Array): Promise<Uint8Array> {
+  if (key.type !== 'Ed25519') return key.sign(data);
+  let k = signers.get(key);
+  if (!k) {
+    k = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, key.raw.subarray(0, 32)]), format: 'der', type: 'pkcs8' });
+    signers.set(key, k);
+  }
+  return new Uint8Array(sign(null, data, k));
 }

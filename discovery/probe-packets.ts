@@ -15,7 +15,7 @@ import { decode as cborDecode, encode as cborEncode } from 'cborg';
 import type { PrivateKey } from '@libp2p/interface';
 import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id';
 import * as Digest from 'multiformats/hashes/digest';
-import { verifyByPeerId } from './ed25519.js';
+import { signWith, verifyByPeerId } from './ed25519.js';
 import { WireError } from './wire.js';
 
 export const PROBE_PACKET_MAX_BYTES = 1024;
@@ -28,11 +28,24 @@ export type ProbePacket =
 
 const TYPES = ['ping', 'ack', 'ping-req'] as const;
 
-const idBytes = (peerId: string): Uint8Array => peerIdFromString(peerId).toMultihash().bytes;
+// Peer id text ⇄ bytes, remembered: libp2p parses a peer id (and builds its key) on every call, and a
+// probe packet names two or three. Bounded: cleared when it holds more than a cluster's worth.
+const MAX_IDS = 4096;
+const bytesOfId = new Map<string, Uint8Array>();
+const idOfBytes = new Map<string, string>();
+function remember<K, V>(m: Map<K, V>, k: K, v: V): V {
+  if (m.size >= MAX_IDS) m.clear();
+  m.set(k, v);
+  return v;
+}
+const idBytes = (peerId: string): Uint8Array => bytesOfId.get(peerId) ?? remember(bytesOfId, peerId, peerIdFromString(peerId).toMultihash().bytes);
 function idText(v: unknown, field: string): string {
   if (!(v instanceof Uint8Array) || v.length > 64) throw new WireError(field, 'must be peer id bytes');
+  const hex = Buffer.from(v).toString('hex');
+  const known = idOfBytes.get(hex);
+  if (known !== undefined) return known;
   try {
-    return peerIdFromMultihash(Digest.decode(v)).toString();
+    return remember(idOfBytes, hex, peerIdFromMultihash(Digest.decode(v)).toString());
   } catch {
     throw new WireError(field, 'not a peer id');
   }
@@ -44,7 +57,7 @@ export async function encodeProbePacket(p: ProbePacket, privateKey: PrivateKey, 
   const fields: unknown[] = [1, TYPES.indexOf(p.type) + 1, p.seq, idBytes(p.from), idBytes(p.to)];
   if (p.type === 'ping-req') fields.push(idBytes(p.target), p.targetAddr);
   const body = cborEncode(fields);
-  const sig = await privateKey.sign(Buffer.concat([CONTEXT, body]));
+  const sig = await signWith(privateKey, Buffer.concat([CONTEXT, body]));
   return cborEncode(clusterKey ? [body, sig, tagOf(clusterKey, body, sig)] : [body, sig]);
 }
 

@@ -93,6 +93,7 @@ export class Prober {
     const m = membership.get(peerId);
     if (!m || this.probing.has(peerId) || !this.ctx.node()) return true;
     this.probing.add(peerId);
+    this.lag.begin();
     const started = performance.now();
     const scale = 1 + this.health;
     try {
@@ -129,6 +130,7 @@ export class Prober {
       }
       return false;
     } finally {
+      this.lag.end();
       this.probing.delete(peerId);
     }
   }

@@ -23,7 +23,7 @@ import type { PrivateKey } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { FieldError } from '../core/errors.js';
 import { RECORD_CHECKS, type EndpointValue, type IpamBlockValue, type NetworkValue, type RecordKind, type RecordValue } from '../core/records.js';
-import { verifyByPeerId } from './ed25519.js';
+import { signWith, verifyByPeerId } from './ed25519.js';
 import { WireError, type WireRecord } from './wire.js';
 
 export const RECORD_FORMAT = 2;
@@ -160,7 +160,7 @@ function signedBytes(owner: string, body: Uint8Array): Uint8Array {
 
 /** Signs a body as `owner` (this agent). */
 export async function signBody(key: PrivateKey, owner: string, body: Uint8Array): Promise<Uint8Array> {
-  return key.sign(signedBytes(owner, body));
+  return signWith(key, signedBytes(owner, body));
 }
 
 /** Whether `sig2` is the owner's signature of exactly this body. */

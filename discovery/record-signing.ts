@@ -9,7 +9,7 @@
  * judged by it: the body is what its owner wrote, with any field a newer build added.
  */
 import type { PrivateKey } from '@libp2p/interface';
-import { verifyByPeerId } from './ed25519.js';
+import { signWith, verifyByPeerId } from './ed25519.js';
 import { decodeBody, verifyBody } from './record-codec.js';
 import { WireError, type WireRecord } from './wire.js';
 
@@ -18,7 +18,7 @@ export function canonicalBytes(r: WireRecord): Uint8Array {
 }
 
 export async function signRecord(key: PrivateKey, r: WireRecord): Promise<string> {
-  const sig = await key.sign(canonicalBytes(r));
+  const sig = await signWith(key, canonicalBytes(r));
   return Buffer.from(sig).toString('base64');
 }
 
