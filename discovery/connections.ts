@@ -7,6 +7,10 @@
 import { dialTarget, shuffle, type DiscoveryContext } from './context.js';
 import { toMultiaddr, type HostPort } from './node.js';
 import type { AntiEntropy } from './anti-entropy.js';
+import type { Member } from './membership.js';
+
+/** Members expected to sync with one that joins or comes back (see `welcome`). */
+export const WELCOME_SYNCS = 3;
 
 export class Connections {
   constructor(
@@ -72,6 +76,23 @@ export class Connections {
     // The oldest non-mesh connections go first (recent ones may be a join or a sync in progress).
     const excess = conns.filter((c) => !mesh.has(c.remotePeer.toString()) && Date.now() - c.timeline.open > 10_000).sort((a, b) => a.timeline.open - b.timeline.open);
     for (const c of excess.slice(0, conns.length - keep)) void c.close().catch(() => undefined);
+  }
+
+  /**
+   * A member seen alive for the first time, or back from dead or left: sync with it with probability
+   * WELCOME_SYNCS / (live members other than us). Every member sees the same change, so about
+   * WELCOME_SYNCS of them sync with it whatever the cluster's size; it was every member (a join
+   * cost N − 1 handshakes and full syncs: from about 35 agents on 2 cores, with the joiner's own
+   * start, enough to saturate both cores and start a storm of false suspicions). After a partition
+   * heals each member sees the other side return and syncs with about WELCOME_SYNCS × (other side / N)
+   * of them, so records cross in one round either way (a sync pushes and pulls); with up to
+   * WELCOME_SYNCS other members everyone syncs, as before. Returns whether it synced.
+   */
+  async welcome(m: Pick<Member, 'peerId' | 'addrs'>, random: () => number = Math.random): Promise<boolean> {
+    const others = this.ctx.membership.others(['alive']).length;
+    if (others > WELCOME_SYNCS && random() >= WELCOME_SYNCS / others) return false;
+    await this.antiEntropy.syncWith(m).catch(() => undefined);
+    return true;
   }
 
   async syncRandom(): Promise<void> {

@@ -142,7 +142,7 @@ export class Discovery extends EventEmitter {
       if (m.state === 'dead' && e.previous === 'suspect') this.gossip.publishMember({ v: 1, t: 'dead', peerId: m.peerId, incarnation: m.incarnation, from: this.peerId });
       // Without connection keep-alives, a connection to a dead host would linger in gossipsub's mesh.
       if (m.state === 'dead' || m.state === 'left') void this.node?.hangUp(peerIdFromString(m.peerId)).catch(() => undefined);
-      if (m.state === 'alive' && (e.previous === 'dead' || e.previous === 'left' || e.previous === undefined)) void this.antiEntropy.syncWith(m).catch(() => undefined);
+      if (m.state === 'alive' && (e.previous === 'dead' || e.previous === 'left' || e.previous === undefined)) void this.connections.welcome(m);
       this.emit('members', this.members());
       this.scheduleChange();
     });

@@ -145,6 +145,26 @@ export interface SpawnOptions {
   passFds?: number[];
 }
 
+/**
+ * The kernel's ARP table is one table for all namespaces: its garbage-collection thresholds
+ * (net.ipv4.neigh.default.gc_thresh1/2/3, set in the initial namespace only) count the entries of
+ * every simulated host together. N hosts that all talk to each other hold about N² underlay entries:
+ * past the default gc_thresh3 of 1024 (about 33 hosts) new entries are refused ("neighbor table
+ * overflow" in the kernel log) and packets to a host whose entry expired are dropped, which looks
+ * like a failed member. Raised (never lowered) to fit the run; a real host needs this only with more
+ * than about 1,000 peers (docs/scale.md).
+ */
+function ensureNeighbourTable(hosts: number): void {
+  const need = Math.max(1024, 4 * hosts * hosts);
+  const key = (n: number) => `/proc/sys/net/ipv4/neigh/default/gc_thresh${n}`;
+  const now = Number(fs.readFileSync(key(3), 'utf8'));
+  if (now >= need) return;
+  // Written in this order so that thresh1 ≤ thresh2 ≤ thresh3 holds at every step.
+  fs.writeFileSync(key(3), String(need));
+  fs.writeFileSync(key(2), String(Math.max(Number(fs.readFileSync(key(2), 'utf8')), need / 2)));
+  fs.writeFileSync(key(1), String(Math.max(Number(fs.readFileSync(key(1), 'utf8')), need / 8)));
+}
+
 export class Testbed {
   readonly prefix: string;
   readonly switchNs: string;
@@ -167,6 +187,7 @@ export class Testbed {
     const tb = new Testbed(prefix);
     tb.saveRegistry();
     try {
+      ensureNeighbourTable(opts.hosts);
       await $`ip netns add ${tb.switchNs}`;
       await $`ip -n ${tb.switchNs} link add sw0 type bridge`;
       await $`ip -n ${tb.switchNs} link set sw0 up`;
