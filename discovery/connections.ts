@@ -95,9 +95,21 @@ export class Connections {
     return true;
   }
 
-  async syncRandom(): Promise<void> {
+  private syncRounds = 0;
+
+  /**
+   * Periodic anti-entropy with a random live member: three rounds in four with one this agent already
+   * has a connection to (a new connection costs both sides a Noise handshake and identify, most of an
+   * idle agent's sync cost), every fourth with any member, so that syncs still cross the whole
+   * cluster and not only the current mesh.
+   */
+  async syncRandom(random: () => number = Math.random): Promise<void> {
     const live = this.ctx.membership.others(['alive']);
-    const m = live[Math.floor(Math.random() * live.length)];
+    const node = this.ctx.node();
+    const connected = new Set(node?.getConnections().map((c) => c.remotePeer.toString()) ?? []);
+    const near = ++this.syncRounds % 4 !== 0 ? live.filter((m) => connected.has(m.peerId)) : [];
+    const pool = near.length > 0 ? near : live;
+    const m = pool[Math.floor(random() * pool.length)];
     if (m) await this.antiEntropy.syncWith(m).catch(() => undefined);
   }
 

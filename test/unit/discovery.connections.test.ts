@@ -40,3 +40,14 @@ t.test('over a whole cluster, about WELCOME_SYNCS members sync per join', async 
   const mean = total / rounds;
   t.ok(mean > WELCOME_SYNCS * 0.8 && mean < WELCOME_SYNCS * 1.2, `mean syncs per join ${mean.toFixed(2)} (expected ≈ ${WELCOME_SYNCS * n / (n - 1)})`);
 });
+
+t.test('periodic sync: three rounds in four with a connected member, the fourth with anyone', async (t) => {
+  const synced: string[] = [];
+  const live = Array.from({ length: 10 }, (_, i) => ({ peerId: `p${i}` }));
+  const node = { getConnections: () => [{ remotePeer: { toString: () => 'p7' } }] };
+  const ctx = { membership: { others: () => live }, node: () => node } as unknown as DiscoveryContext;
+  const antiEntropy = { syncWith: async (m: { peerId: string }) => void synced.push(m.peerId) } as unknown as AntiEntropy;
+  const c = new Connections(ctx, [], [], antiEntropy);
+  for (let r = 0; r < 8; r++) await c.syncRandom(() => 0);
+  t.same(synced, ['p7', 'p7', 'p7', 'p0', 'p7', 'p7', 'p7', 'p0'], 'connected p7 three times, then the whole cluster (random 0 → p0)');
+});
