@@ -19,7 +19,8 @@ import { isProgrammed, ownerStatuses, type OwnerStatus } from './owners.js';
 import { LocalState, type AgentState, type LocalEndpoint, type StateSink } from './local-state.js';
 import { Networks, type CreateNetworkRequest, type NetworkStore, type NetworkView } from './networks.js';
 import { Overlays } from './overlays.js';
-import type { ClusterView, MemberView, OverlayDriver, VtepProbe } from './ports.js';
+import type { ClusterView, EgressPort, MemberView, OverlayDriver, VtepProbe } from './ports.js';
+import { EgressSync, egressView } from './egress-sync.js';
 import { ReconcileLoop, type ReconcileCounters, type ReconcileSummary } from './reconcile-loop.js';
 import { StoreMirror, type DefinitionStore } from './store-mirror.js';
 import { admitEndpoints, type Admission } from './claims.js';
@@ -65,6 +66,8 @@ export interface AgentParts {
   /** The state as loaded, with the endpoints whose interface is gone already removed. */
   initialState: AgentState;
   store?: AgentStore;
+  /** The packet filter for egress and published ports; undefined: egress off. */
+  egress?: EgressPort;
 }
 
 const refusedAs = (reason: string | undefined) => (reason === undefined ? undefined : `refused: ${reason}`);
@@ -89,6 +92,7 @@ export class Agent extends EventEmitter {
   private readonly hold: DeadAgentHold;
   private readonly loop: ReconcileLoop;
   private readonly mirror?: StoreMirror;
+  private readonly egress?: EgressSync;
   readonly refusals: RefusalLog;
   private readonly initialClaims: ReadonlyArray<{ network: string; block: string }>;
   private vtepConflicts = new Set<string>();
@@ -108,9 +112,10 @@ export class Agent extends EventEmitter {
     this.initialClaims = parts.initialState.ipamBlocks;
     this.ipam = createAllocator({ cluster, state: this.state, initial: parts.initialState, host: settings.name, settleMs: settings.ipamSettleMs, log, store });
     this.returns = new AddressReturns(this.ipam, this.state, log);
-    const overlays = new Overlays(driver);
+    const overlays = new Overlays(driver, parts.egress !== undefined);
     this.networks = new Networks(cluster, driver, overlays, this.state, log, store);
-    this.endpointsOf = new Endpoints({ vtep: settings.vtep, host: settings.name }, cluster, driver, overlays, this.networks, this.ipam, this.returns, this.state, log);
+    this.endpointsOf = new Endpoints({ vtep: settings.vtep, host: settings.name }, cluster, driver, overlays, this.networks, this.ipam, this.returns, this.state, log, parts.egress);
+    if (parts.egress) this.egress = new EgressSync({ networks: () => this.networks.table(), endpoints: () => this.state.endpoints }, driver, overlays, parts.egress, log);
     this.hold = new DeadAgentHold({
       probe: parts.probe,
       holdMs: settings.deadAgentHoldMs,
@@ -158,13 +163,19 @@ export class Agent extends EventEmitter {
     if (!cluster.synced) log.warn({}, 'no seed answered: reconciles add entries but remove none until the first sync');
     await this.mirror?.start();
     await this.loop.run('start');
-    // The periodic tick: drift repair, addresses still to give back, the store's definitions.
+    await this.runEgress();
+    // The periodic tick: drift repair (tables, then egress), addresses still to give back, the store's definitions.
     this.tick = setInterval(() => {
-      void this.loop.run('periodic').catch(() => undefined);
+      void this.loop.run('periodic').then(() => this.runEgress()).catch(() => undefined);
       void this.returns.retry().catch((e: unknown) => log.warn({ err: String(e) }, 'giving addresses back failed'));
       void this.mirror?.mirror();
     }, this.settings.reconcileIntervalMs);
     this.tick.unref();
+  }
+
+  /** Gateway links and packet-filter rules for the networks with local endpoints (never throws). */
+  private async runEgress(): Promise<void> {
+    await this.egress?.run().catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'egress reconcile failed'));
   }
 
   get counters(): ReconcileCounters {
@@ -267,6 +278,7 @@ export class Agent extends EventEmitter {
       endpointList: this.endpoints(name),
       ipamBlocks: this.cluster.ipamBlocks().filter((b) => b.network === name).map((b) => ({ block: b.block, owner: this.memberName(b.owner), lamport: b.lamport })),
       ipamConflicts: this.ipam.conflicts(name).map((c: BlockConflict) => ({ block: c.block, winner: this.memberName(c.winner), losers: c.losers.map((l) => this.memberName(l)) })),
+      egress: egressView(n, this.egress !== undefined, this.egress?.current ?? []),
     };
   }
 
@@ -275,11 +287,15 @@ export class Agent extends EventEmitter {
   }
 
   // Endpoints
-  attach(req: AttachRequest): Promise<LocalEndpoint> {
-    return this.endpointsOf.attach(req);
+  async attach(req: AttachRequest): Promise<LocalEndpoint> {
+    const ep = await this.endpointsOf.attach(req);
+    await this.runEgress();
+    return ep;
   }
-  detach(req: DetachRequest): Promise<LocalEndpoint> {
-    return this.endpointsOf.detach(req);
+  async detach(req: DetachRequest): Promise<LocalEndpoint> {
+    const ep = await this.endpointsOf.detach(req);
+    await this.runEgress();
+    return ep;
   }
   returnAddress(network: string, ip: string): Promise<void> {
     return this.returns.giveBack(network, ip);
@@ -333,7 +349,12 @@ export class Agent extends EventEmitter {
     for (const vni of this.state.vnis()) {
       const n = nets.find((x) => x.vni === vni);
       if (!n || (network !== undefined && n.name !== network)) continue;
-      out.push(compareTables(n, await this.driver.dump(vni), desired.get(n.name) ?? [], (mac) => hostOf.get(`${n.name}/${mac}`)));
+      const report = compareTables(n, await this.driver.dump(vni), desired.get(n.name) ?? [], (mac) => hostOf.get(`${n.name}/${mac}`));
+      if (this.egress) {
+        report.egress = { ...egressView(n, true, this.egress.current), drift: await this.egress.drift(vni) };
+        report.drift += report.egress.drift?.length ?? 0;
+      }
+      out.push(report);
     }
     return out;
   }

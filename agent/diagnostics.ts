@@ -2,6 +2,7 @@
 import { planReconcile, type RemoteEndpoint } from '../dataplane/reconcile-plan.js';
 import type { OverlayTables } from '../dataplane/dataplane.js';
 import type { NetworkView } from './networks.js';
+import type { EgressView } from './egress-sync.js';
 
 export type FdbStatus = 'ok' | 'missing' | 'stale' | 'wrong-vtep' | 'wrong-mac';
 
@@ -22,7 +23,10 @@ export interface FdbReport {
   vni: number;
   netns: string;
   rows: FdbRow[];
+  /** Table rows not ok, plus egress rule changes pending. */
   drift: number;
+  /** The network's egress on this host, with the rule changes a reconcile would make now. */
+  egress?: EgressView;
 }
 
 /** Pure: one overlay's kernel tables against its desired remotes. */

@@ -9,7 +9,8 @@ import type { AddressReturns } from './address-returns.js';
 import type { LocalEndpoint, LocalState } from './local-state.js';
 import type { Networks } from './networks.js';
 import type { Overlays } from './overlays.js';
-import type { ClusterView, OverlayDriver } from './ports.js';
+import type { ClusterView, EgressPort, OverlayDriver } from './ports.js';
+import { formatPortMapping, parsePortMappings, portKey, type PortMapping } from '../core/port-mappings.js';
 
 export interface AttachRequest {
   network: string;
@@ -23,6 +24,8 @@ export interface AttachRequest {
   configure?: boolean;
   /** The address was handed out by this agent's IPAM (Docker's RequestAddress) and is still reserved. */
   preallocated?: boolean;
+  /** Host ports to publish to the endpoint: `HOSTPORT:PORT[/tcp|udp]` (or the object form). */
+  publish?: unknown;
 }
 
 export interface DetachRequest {
@@ -46,7 +49,23 @@ export class Endpoints {
     private readonly returns: AddressReturns,
     private readonly state: LocalState,
     private readonly log: Logger,
+    /** Undefined when egress is off on this agent (nothing can be published). */
+    private readonly egress?: Pick<EgressPort, 'hostPortFree'>,
   ) {}
+
+  /** Published ports: only with egress, never on an internal network, each host port once per host and free. */
+  private async checkPublish(raw: unknown, n: { name: string; internal?: boolean }): Promise<PortMapping[]> {
+    const publish = parsePortMappings(raw, 'publish');
+    if (publish.length === 0) return publish;
+    if (!this.egress) throw new ValidationError('publish', 'egress is off on this agent (--no-egress): nothing can be published');
+    if (n.internal) throw new ValidationError('publish', `network ${n.name} is internal: it has no way in or out`);
+    for (const p of publish) {
+      const holder = this.state.endpoints.find((e) => (e.publish ?? []).some((q) => portKey(q) === portKey(p)));
+      if (holder) throw new ValidationError('publish', `host port ${portKey(p)} is already published to endpoint ${holder.id} (${holder.network} ${holder.ip})`);
+      if (!(await this.egress.hostPortFree(p.protocol, p.hostPort))) throw new ValidationError('publish', `host port ${portKey(p)} is in use on this host (${formatPortMapping(p)})`);
+    }
+    return publish;
+  }
 
   recordOf(e: LocalEndpoint): EndpointValue {
     return { network: e.network, id: e.id, mac: e.mac, ip: e.ip, vtep: this.self.vtep, host: this.self.host };
@@ -64,6 +83,7 @@ export class Endpoints {
     if (req.id !== undefined && (typeof req.id !== 'string' || !ID_PATTERN.test(req.id))) throw new ValidationError('id', 'must be 1-128 characters of A-Z a-z 0-9 _ . -');
     const id = req.id ?? randomId();
     if (this.state.endpoints.some((e) => e.network === n.name && e.id === id)) throw new ValidationError('id', `endpoint ${id} exists in ${n.name}`);
+    const publish = await this.checkPublish(req.publish, n);
     // The address is reserved from here on; returned if the attach fails (Docker's reservation included).
     let ip: string;
     if (req.ip !== undefined) {
@@ -82,6 +102,7 @@ export class Endpoints {
       await this.overlays.ensure(n);
       const r = await this.driver.attach({ vni: n.vni, netns: req.netns, ifname, mac, ip, gateway: n.gateway, configure: req.configure });
       const ep: LocalEndpoint = { id, network: n.name, vni: n.vni, netns: req.netns, ifname, mac, ip, prefix: r.prefix, createdAt: new Date().toISOString() };
+      if (publish.length > 0) ep.publish = publish;
       this.state.endpoints.push(ep);
       this.state.save();
       await this.cluster.putEndpoint(this.recordOf(ep));

@@ -2,6 +2,8 @@
  * What this host owns, persisted in the state directory: its local endpoints, its IPAM block claims and
  * the addresses still to give back. Every change is saved at once (one atomic write).
  */
+import type { PortMapping } from '../core/port-mappings.js';
+
 export interface LocalEndpoint {
   id: string;
   network: string;
@@ -12,6 +14,8 @@ export interface LocalEndpoint {
   ip: string;
   prefix: number;
   createdAt: string;
+  /** Host ports published to this endpoint (egress/rules.ts). */
+  publish?: PortMapping[];
 }
 
 export interface AddressToReturn {

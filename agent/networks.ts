@@ -7,7 +7,7 @@ import { ipv4ToString, parseCidr, parseIPv4, parseMtu, parseVni, requireHostIn }
 import { fnv1a } from '../core/hash.js';
 import type { Logger } from '../core/logger.js';
 import { parseName } from '../core/names.js';
-import type { NetworkValue } from '../core/records.js';
+import { checkNetworkValue, type NetworkValue } from '../core/records.js';
 import type { EtcdStore } from '../store/etcd-store.js';
 import type { LocalState } from './local-state.js';
 import type { Overlays } from './overlays.js';
@@ -20,6 +20,12 @@ export interface CreateNetworkRequest {
   gateway?: string;
   mtu?: number;
   options?: Record<string, string>;
+  /** No egress, no published ports (Docker: --internal). */
+  internal?: boolean;
+  /** IPAM hands out addresses only inside this range (Docker: --ip-range). */
+  ipRange?: string;
+  /** Addresses never handed out (Docker: --aux-address). */
+  reserved?: string[];
 }
 
 export interface NetworkConflict {
@@ -135,10 +141,12 @@ export class Networks {
       const max = await this.driver.maxMtu();
       if (req.mtu > max) throw new ValidationError('mtu', `${req.mtu} exceeds the largest overlay MTU of this host's underlay (${max})`);
     }
+    if (req.internal !== undefined && typeof req.internal !== 'boolean') throw new ValidationError('internal', 'must be true or false');
     if (same) {
       if (same.subnet !== subnet.text || (req.vni !== undefined && same.vni !== req.vni)) {
         throw new ValidationError('name', `network ${req.name} exists with subnet ${same.subnet} vni ${same.vni}`);
       }
+      if (req.internal !== undefined && req.internal !== (same.internal === true)) throw new ValidationError('internal', `network ${req.name} exists and is ${same.internal ? '' : 'not '}internal`);
       return same;
     }
     const taken = new Set([...existing.values()].map((n) => n.vni));
@@ -151,6 +159,10 @@ export class Networks {
     let value: NetworkValue = { name: req.name, vni, subnet: subnet.text, gateway };
     if (req.mtu !== undefined) value.mtu = req.mtu;
     if (req.options !== undefined) value.options = req.options;
+    if (req.internal === true) value.internal = true;
+    if (req.ipRange !== undefined) value.ipRange = req.ipRange;
+    if (req.reserved !== undefined) value.reserved = req.reserved;
+    value = checkNetworkValue(value, 'network');
     if (this.store) value = await this.createInStore(this.store, value, req.vni === undefined, taken);
     await this.cluster.putNetwork(value);
     this.log.info({ network: value }, 'network created');

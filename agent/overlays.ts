@@ -9,17 +9,27 @@ export interface OverlayNetwork {
   subnet: string;
   gateway?: string;
   mtu?: number;
+  internal?: boolean;
 }
 
 export class Overlays {
   private readonly ensured = new Set<number>();
   private readonly attaching = new Map<number, number>();
 
-  constructor(private readonly driver: Pick<OverlayDriver, 'ensureNetwork' | 'removeNetwork'>) {}
+  constructor(
+    private readonly driver: Pick<OverlayDriver, 'ensureNetwork' | 'removeNetwork'>,
+    /** Egress is on for this agent (networks that are not internal get a gateway link). */
+    private readonly egress = false,
+  ) {}
+
+  /** Whether a network gets a gateway link on this host. */
+  hasEgress(n: { internal?: boolean }): boolean {
+    return this.egress && n.internal !== true;
+  }
 
   async ensure(n: OverlayNetwork): Promise<void> {
     if (this.ensured.has(n.vni)) return;
-    await this.driver.ensureNetwork({ vni: n.vni, subnet: n.subnet, gateway: n.gateway, mtu: n.mtu });
+    await this.driver.ensureNetwork({ vni: n.vni, subnet: n.subnet, gateway: n.gateway, mtu: n.mtu, egress: this.hasEgress(n) });
     this.ensured.add(n.vni);
   }
 

@@ -3,6 +3,8 @@
  * data plane, IPAM); unit tests give in-memory fakes (test/fixtures/agent-fakes.ts).
  */
 import type { Dataplane } from '../dataplane/dataplane.js';
+import type { Egress } from '../egress/egress.js';
+import type { PortProtocol } from '../core/port-mappings.js';
 import type { ClusterEvents, EndpointEntry, IpamBlockEntry, MemberView, TableEntry } from '../discovery/views.js';
 import type { EndpointValue, IpamBlockValue, NetworkValue } from '../core/records.js';
 
@@ -30,7 +32,15 @@ export interface ClusterView {
 }
 
 /** The kernel side the agent drives: overlays, veths, and the fdb/neighbour reconcile. */
-export type OverlayDriver = Pick<Dataplane, 'ensureNetwork' | 'attach' | 'detach' | 'removeNetwork' | 'removeStale' | 'reconcile' | 'dump' | 'maxMtu' | 'overlayNetnsPath'>;
+export type OverlayDriver = Pick<Dataplane, 'ensureNetwork' | 'attach' | 'detach' | 'removeNetwork' | 'removeStale' | 'reconcile' | 'dump' | 'maxMtu' | 'overlayNetnsPath' | 'ensureGatewayLink'>;
+
+/** The packet filter of egress and published ports (egress/egress.ts), and the host-port check. */
+export interface EgressPort {
+  reconcile: Egress['reconcile'];
+  drift: Egress['drift'];
+  /** Whether nothing on this host uses the port (a trial bind). */
+  hostPortFree(protocol: PortProtocol, port: number): Promise<boolean>;
+}
 
 /** Whether a VTEP answers on the underlay (the dead-agent hold asks it). */
 export type VtepProbe = (vtep: string) => Promise<boolean>;

@@ -3,8 +3,8 @@
  * schema checks. Discovery carries them without knowing what they mean; the agent, IPAM and the
  * store read them. One definition for all.
  */
-import { ipv4ToString, parseCidr, parseIPv4, parseMac, parseVni, prefixMask } from './addresses.js';
-import { int, ipv4, name, obj, str, under, vtep } from './checks.js';
+import { ipv4ToString, parseCidr, parseIPv4, parseMac, parseVni, prefixMask, requireHostIn } from './addresses.js';
+import { arr, int, ipv4, name, obj, str, under, vtep } from './checks.js';
 import { ValidationError } from './errors.js';
 
 export interface NetworkValue {
@@ -14,6 +14,12 @@ export interface NetworkValue {
   gateway?: string;
   mtu?: number;
   options?: Record<string, string>;
+  /** No way out: no gateway link, no NAT, no published ports; Docker gets DisableGatewayService. */
+  internal?: boolean;
+  /** IPAM hands out addresses only inside this range (Docker's --ip-range). */
+  ipRange?: string;
+  /** Addresses IPAM never hands out (Docker's --aux-address), at most 256. */
+  reserved?: string[];
 }
 
 export interface EndpointValue {
@@ -53,8 +59,21 @@ export function checkNetworkValue(v: unknown, field = 'value'): NetworkValue {
     out.options = {};
     for (const [k, val] of entries) out.options[str(k, `${field}.options key`, 128)] = str(val, `${field}.options.${k}`, 1024);
   }
+  if (o.internal !== undefined && o.internal !== false) {
+    if (o.internal !== true) throw new ValidationError(`${field}.internal`, 'must be true or false');
+    out.internal = true;
+  }
+  const c = parseCidr(out.subnet);
+  if (o.ipRange !== undefined) {
+    const r = under(`${field}.ipRange`, () => parseCidr(o.ipRange, 'ipRange', 32));
+    if (r.prefix < c.prefix || ((parseIPv4(r.network) & prefixMask(c.prefix)) >>> 0) !== parseIPv4(c.network)) throw new ValidationError(`${field}.ipRange`, `${r.text} is not inside ${out.subnet}`);
+    out.ipRange = r.text;
+  }
+  if (o.reserved !== undefined) {
+    const list = arr(o.reserved, `${field}.reserved`, 256).map((ip, i) => under(`${field}.reserved[${i}]`, () => requireHostIn(ip, c, 'reserved')));
+    if (list.length > 0) out.reserved = [...new Set(list)];
+  }
   if (out.gateway !== undefined) {
-    const c = parseCidr(out.subnet);
     if (ipv4ToString((parseIPv4(out.gateway) & prefixMask(c.prefix)) >>> 0) !== c.network) throw new ValidationError(`${field}.gateway`, `${out.gateway} is outside ${out.subnet}`);
   }
   return out;

@@ -43,6 +43,8 @@ export interface AgentConfig {
   /** Create Docker networks on the local engine for every vxmesh network (needs dockerHost). */
   dockerSync: boolean;
   dockerHost: string;
+  /** Egress and published ports for attached endpoints (needs iptables). */
+  egress: boolean;
   /** Optional etcd store (`etcd://HOST:PORT[,...]`) and its key prefix. */
   store?: string;
   storePrefix: string;
@@ -67,6 +69,7 @@ export const DEFAULTS: AgentConfig = {
   dockerPlugin: true,
   dockerSync: false,
   dockerHost: '/run/docker.sock',
+  egress: true,
   storePrefix: '/vxmesh/',
 };
 
@@ -138,6 +141,7 @@ export const SETTINGS: Setting[] = [
   { key: 'pluginDir', flag: 'plugin-dir', env: 'VXMESH_PLUGIN_DIR', parse: str(/^\/.*/, 'an absolute path') },
   { key: 'dockerPlugin', flag: 'docker-plugin', env: 'VXMESH_DOCKER_PLUGIN', parse: bool, boolean: true },
   { key: 'dockerSync', flag: 'docker-sync', env: 'VXMESH_DOCKER_SYNC', parse: bool, boolean: true },
+  { key: 'egress', flag: 'egress', env: 'VXMESH_EGRESS', parse: bool, boolean: true },
   {
     key: 'dockerHost', flag: 'docker-host', env: 'VXMESH_DOCKER_HOST', parse: (v, w) => {
       if (typeof v !== 'string' || !/^(unix:\/\/)?\/.+/.test(v)) throw new ValidationError(w, `must be a unix socket path (unix:///run/docker.sock), got ${JSON.stringify(v)}`);

@@ -13,6 +13,10 @@ import { detectVtep } from '../dataplane/host-info.js';
 import { vtepAnswers } from '../dataplane/vtep-probe.js';
 import { requireRawIcmp } from '../dataplane/icmp-echo.js';
 import { Discovery } from '../discovery/discovery.js';
+import { Egress } from '../egress/egress.js';
+import { checkIptables } from '../egress/iptables.js';
+import { hostPortFree } from '../egress/port-check.js';
+import type { EgressPort } from '../agent/ports.js';
 import type { AgentConfig } from './config.js';
 
 /** Deadline of each store call (also how long the start waits for a store that does not answer). */
@@ -36,6 +40,13 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
   // A store that does not answer does not hold the start (nor readiness, nor the containers Docker restores
   // at boot): the agent serves what gossip knows; allocations fail until the store answers, as in an outage.
   await store?.ping().catch((e: unknown) => log.warn({ err: (e as Error).message }, 'store unreachable at start: starting without it; allocations and network changes fail until it answers'));
+  // Egress needs the host's packet filter: checked now, so a missing iptables is an error at start.
+  let egress: EgressPort | undefined;
+  if (cfg.egress) {
+    await checkIptables();
+    const e = new Egress({ log });
+    egress = { reconcile: (nets) => e.reconcile(nets), drift: (nets, vni) => e.drift(nets, vni), hostPortFree };
+  }
   const dataplane = new Dataplane({ prefix: cfg.netnsPrefix, vtep, underlayDev: cfg.underlayDev, vxlanPort: cfg.vxlanPort });
   try {
     const stateFile = new StateFile<AgentState>(path.join(cfg.stateDir, 'agent-state.json'), EMPTY_AGENT_STATE);
@@ -66,6 +77,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
       stateSink: stateFile,
       initialState: { ...initial, endpoints: kept },
       store,
+      egress,
     });
     await agent.start(vanished);
     return {

@@ -14,11 +14,13 @@ import { RtnlSocket } from './netlink/socket.js';
 import { Rtnl, type Link, type NeighOp } from './netlink/rtnl.js';
 import { planReconcile, planSize, type RemoteEndpoint } from './reconcile-plan.js';
 import { buildOverlay, describeOverlay, type Overlay } from './overlay.js';
+import { describeGatewayLink, ensureGatewayLink, removeGatewayLink, type GatewayLinkInfo } from './gateway-link.js';
 import { validateRemotes } from './remotes.js';
 import type { AttachResult, AttachSpec, DataplaneOptions, NetworkSpec, OverlayInfo, OverlayTables, ReconcileResult } from './types.js';
 import { type Cidr, ipv4ToString, prefixMask, parseCidr, parseIfName, parseIPv4, parseMac, parseMtu, parsePort, parseVni, requireHostIn } from '../core/addresses.js';
 
 export type { RemoteEndpoint } from './reconcile-plan.js';
+export type { GatewayLinkInfo } from './gateway-link.js';
 export type { AttachResult, AttachSpec, DataplaneOptions, NetworkSpec, OverlayInfo, OverlayTables, ReconcileError, ReconcileResult } from './types.js';
 
 export class Dataplane {
@@ -97,13 +99,14 @@ export class Dataplane {
     return link.mtu - (this.vtep.includes(':') ? 70 : 50);
   }
 
-  private validateNetwork(spec: NetworkSpec): { vni: number; subnet: Cidr; gateway?: string; mtu?: number } {
+  private validateNetwork(spec: NetworkSpec): { vni: number; subnet: Cidr; gateway?: string; mtu?: number; egress: boolean } {
     if (spec === null || typeof spec !== 'object') throw new ValidationError('network', 'must be an object');
     const vni = parseVni(spec.vni);
     const subnet = parseCidr(spec.subnet);
     const gateway = spec.gateway === undefined ? undefined : requireHostIn(spec.gateway, subnet, 'gateway');
     const mtu = spec.mtu === undefined ? undefined : parseMtu(spec.mtu);
-    return { vni, subnet, gateway, mtu };
+    if (spec.egress !== undefined && typeof spec.egress !== 'boolean') throw new ValidationError('egress', 'must be true or false');
+    return { vni, subnet, gateway, mtu, egress: spec.egress === true };
   }
 
   /**
@@ -125,7 +128,10 @@ export class Dataplane {
       try {
         const o = this.openOverlay(v.vni, { subnet: v.subnet, gateway: v.gateway, mtu });
         await buildOverlay(o, this.hostRtnl(), { vtep: this.vtep, port: this.vxlanPort, underlayIndex });
-        return await describeOverlay(o);
+        const info = await describeOverlay(o);
+        if (v.egress) info.gatewayLink = await ensureGatewayLink(o, { rtnl: this.hostRtnl(), fd: this.hostFd });
+        else await removeGatewayLink(o);
+        return info;
       } catch (err) {
         if (fresh) this.destroyOverlayNamespace(v.vni);
         throw err;
@@ -298,6 +304,26 @@ export class Dataplane {
     if (!vx) throw new NotFoundError('vni', `${o.netns} has no ${vxlanName(vni)}`);
     const [fdb, neighbours] = await Promise.all([o.rtnl.fdb(vx.index), o.rtnl.neighbours(vx.index)]);
     return { vni, netns: o.netns, vxlanIndex: vx.index, fdb, neighbours };
+  }
+
+  /**
+   * The network's gateway link (egress): built or repaired when `enabled`, removed when not. The overlay
+   * must be set up (ensureNetwork). Returns the link, or undefined for none.
+   */
+  async ensureGatewayLink(vniIn: number, enabled: boolean): Promise<GatewayLinkInfo | undefined> {
+    const vni = parseVni(vniIn);
+    const o = this.overlay(vni);
+    return this.withLock(vni, async () => {
+      if (enabled) return ensureGatewayLink(o, { rtnl: this.hostRtnl(), fd: this.hostFd });
+      await removeGatewayLink(o);
+      return undefined;
+    });
+  }
+
+  /** The gateway link as the kernel has it now (nothing changed). */
+  async gatewayLink(vniIn: number): Promise<GatewayLinkInfo | undefined> {
+    const o = this.overlay(parseVni(vniIn));
+    return describeGatewayLink(o, this.hostRtnl());
   }
 
   /** Removes a network's overlay namespace and devices (containers lose their interface on it). */

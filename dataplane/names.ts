@@ -22,3 +22,9 @@ export function vniFromNetnsName(prefix: string, name: string): number | undefin
   const vni = Number(rest);
   return vni <= 16777215 ? vni : undefined;
 }
+
+/** The overlay end of a network's gateway link (dataplane/gateway-link.ts). */
+export const GATEWAY_LINK_NAME = 'gw0';
+
+/** The host end of a network's gateway link: `vxg<vni>` (at most 11 characters). */
+export const gatewayHostLinkName = (vni: number): string => `vxg${vni}`;

@@ -1,5 +1,6 @@
 /** The data plane's inputs and outputs. */
 import type { Link, FdbEntry, NeighEntry } from './netlink/rtnl.js';
+import type { GatewayLinkInfo } from './gateway-link.js';
 
 export interface DataplaneOptions {
   /** Prefix of overlay namespace names (`<prefix><vni>`). Default `vx-`. */
@@ -21,6 +22,8 @@ export interface NetworkSpec {
   gateway?: string;
   /** Overlay MTU; default and maximum: underlay MTU − 50 (IPv4) / − 70 (IPv6). */
   mtu?: number;
+  /** A gateway link to the host namespace (egress; dataplane/gateway-link.ts). Default false: none (removed if present). */
+  egress?: boolean;
 }
 
 export interface OverlayInfo {
@@ -33,6 +36,8 @@ export interface OverlayInfo {
   bridge?: Link;
   /** Local endpoints: MACs of the host-end veths on br0. */
   localMacs: string[];
+  /** The gateway link, when the network has egress. */
+  gatewayLink?: GatewayLinkInfo;
 }
 
 export interface AttachSpec {

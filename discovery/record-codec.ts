@@ -12,7 +12,8 @@
  * signature still verifies. A body never gets re-encoded by anyone but its owner.
  *
  * Values (integer keys; unknown keys are ignored and preserved):
- *   network    1 name, 2 vni, 3 subnet [ip4 bytes, prefix], 4 gateway ip4, 5 mtu, 6 options [[text, text], ...]
+ *   network    1 name, 2 vni, 3 subnet [ip4 bytes, prefix], 4 gateway ip4, 5 mtu, 6 options [[text, text], ...],
+ *              7 internal (true; absent = false), 8 ipRange [ip4 bytes, prefix], 9 reserved [ip4 bytes, ...]
  *              (pairs in the owner's order: the version-1 signature covers that order)
  *   endpoint   1 network, 2 id (text, or bytes for an even-length lowercase hex id), 3 mac (6 bytes),
  *              4 ip (4 bytes), 5 vtep (4 bytes), 6 host
@@ -82,6 +83,9 @@ function valueToCbor(kind: RecordKind, value: RecordValue): Map<number, Cbor> {
     if (v.gateway !== undefined) m.set(4, ip4Bytes(v.gateway));
     if (v.mtu !== undefined) m.set(5, v.mtu);
     if (v.options !== undefined) m.set(6, Object.entries(v.options));
+    if (v.internal === true) m.set(7, true);
+    if (v.ipRange !== undefined) m.set(8, cidrCbor(v.ipRange));
+    if (v.reserved !== undefined) m.set(9, v.reserved.map(ip4Bytes));
   } else if (kind === 'endpoint') {
     const v = value as EndpointValue;
     m.set(1, v.network).set(2, idCbor(v.id)).set(3, macBytes(v.mac)).set(4, ip4Bytes(v.ip)).set(5, ip4Bytes(v.vtep)).set(6, v.host);
@@ -103,6 +107,13 @@ function valueFromCbor(kind: RecordKind, m: Map<number | string, Cbor>, field: s
     if (opts !== undefined) {
       if (!Array.isArray(opts) || !opts.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string')) throw new WireError(`${field}.options`, 'must be [[name, value], ...]');
       out.options = Object.fromEntries(opts as Array<[string, Cbor]>);
+    }
+    if (get(7) !== undefined) out.internal = get(7);
+    if (get(8) !== undefined) out.ipRange = cidrText(get(8) ?? null, `${field}.ipRange`);
+    const reserved = get(9);
+    if (reserved !== undefined) {
+      if (!Array.isArray(reserved)) throw new WireError(`${field}.reserved`, 'must be [address bytes, ...]');
+      out.reserved = reserved.map((b, i) => ip4Text(b, `${field}.reserved[${i}]`));
     }
     return out;
   }

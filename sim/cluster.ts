@@ -63,8 +63,8 @@ export class Cluster {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vxmesh-cluster-'));
   }
 
-  static async create(hosts: number, tag?: string): Promise<Cluster> {
-    const c = new Cluster(await Testbed.create({ hosts, tag }));
+  static async create(hosts: number, tag?: string, opts: { outside?: boolean } = {}): Promise<Cluster> {
+    const c = new Cluster(await Testbed.create({ hosts, tag, outside: opts.outside }));
     try {
       await makeClusterKey(c.keyFile);
     } catch (e) {

@@ -4,6 +4,8 @@
  *   switch namespace <run>sw   bridge sw0, one veth per host
  *   host namespaces  <run>h1.. eth0 = 198.51.100.(10+i)/24 (the underlay), lo up
  *   containers       <run>h1c1 plain namespaces, wired up by whatever is under test
+ *   with `outside`:  router <run>rt on the switch (198.51.100.1) and on 203.0.113.254/24, the outside
+ *                    host <run>out = 203.0.113.1/24 behind it; every host's default route via 198.51.100.1
  *
  * Every name starts with the run prefix `vxt<id>-`, where <id> is the owning process's PID in base 36.
  * A registry file per run lists the namespaces' prefix and the PIDs started; `cleanupLeftovers()`
@@ -134,7 +136,13 @@ export interface TestbedOptions {
   mtu?: number;
   /** Distinguishes several testbeds in one process. */
   tag?: string;
+  /** An "outside" network behind a router namespace, each host's default route (egress tests). */
+  outside?: boolean;
 }
+
+/** The outside host's address (with `outside`), and the router's on each side. */
+export const OUTSIDE_HOST = '203.0.113.1';
+export const ROUTER_UNDERLAY = `${UNDERLAY_NET}.1`;
 
 export interface SpawnOptions {
   env?: NodeJS.ProcessEnv;
@@ -170,6 +178,8 @@ export class Testbed {
   readonly switchNs: string;
   readonly hosts: SimHost[] = [];
   readonly containers: string[] = [];
+  /** The outside host's namespace (with `outside`). */
+  outsideNs?: string;
   private readonly registryFile: string;
   private readonly reg: Registry;
   private readonly children = new Set<ChildProcess>();
@@ -191,6 +201,7 @@ export class Testbed {
       await $`ip netns add ${tb.switchNs}`;
       await $`ip -n ${tb.switchNs} link add sw0 type bridge`;
       await $`ip -n ${tb.switchNs} link set sw0 up`;
+      if (opts.outside) await tb.addOutside();
       for (let i = 1; i <= opts.hosts; i++) await tb.addHost(i, opts.mtu ?? 1500);
     } catch (err) {
       await tb.teardown();
@@ -204,6 +215,25 @@ export class Testbed {
     fs.writeFileSync(this.registryFile, JSON.stringify(this.reg));
   }
 
+  /** The router and the outside host (the router forwards; nothing NATs there). */
+  private async addOutside(): Promise<void> {
+    const rt = `${this.prefix}rt`;
+    const out = `${this.prefix}out`;
+    await $`ip netns add ${rt}`;
+    await $`ip netns add ${out}`;
+    await $`ip -n ${this.switchNs} link add rt mtu 1500 type veth peer name eth0 netns ${rt}`;
+    await $`ip -n ${this.switchNs} link set rt master sw0 up`;
+    await $`ip -n ${rt} addr add ${ROUTER_UNDERLAY}/24 dev eth0`;
+    await $`ip -n ${rt} link add eth1 type veth peer name eth0 netns ${out}`;
+    await $`ip -n ${rt} addr add 203.0.113.254/24 dev eth1`;
+    for (const l of ['lo', 'eth0', 'eth1']) await $`ip -n ${rt} link set ${l} up`;
+    await $`nsenter --net=/run/netns/${rt} sysctl -q -w net.ipv4.ip_forward=1`;
+    await $`ip -n ${out} addr add ${OUTSIDE_HOST}/24 dev eth0`;
+    for (const l of ['lo', 'eth0']) await $`ip -n ${out} link set ${l} up`;
+    await $`ip -n ${out} route add default via 203.0.113.254`;
+    this.outsideNs = out;
+  }
+
   private async addHost(i: number, mtu: number): Promise<SimHost> {
     const netns = `${this.prefix}h${i}`;
     const vtep = `${UNDERLAY_NET}.${10 + i}`;
@@ -213,6 +243,7 @@ export class Testbed {
     await $`ip -n ${netns} addr add ${vtep}/24 dev eth0`;
     await $`ip -n ${netns} link set eth0 up`;
     await $`ip -n ${netns} link set lo up`;
+    if (this.outsideNs) await $`ip -n ${netns} route add default via ${ROUTER_UNDERLAY}`;
     const host: SimHost = { index: i, name: `h${i}`, netns, netnsPath: `/run/netns/${netns}`, vtep, underlayDev: 'eth0' };
     this.hosts.push(host);
     return host;

@@ -37,6 +37,9 @@ Options:
   --[no-]docker-sync       create the Docker network on the local engine for every vxmesh network
                            (default off; boolean flags also take =true or =false)
   --docker-host PATH       the local engine's API socket for --docker-sync (default /run/docker.sock)
+  --[no-]egress            egress and published ports for attached endpoints through this host:
+                           a gateway link per network, source NAT, rules in iptables chains VXMESH-*
+                           (default on; needs the iptables package; see docs/operations.md)
   --store etcd://HOST:PORT[,HOST:PORT...]
                            optional etcd store: network definitions and addresses by compare-and-swap
                            (every agent of a cluster uses it, or none; see docs/operations.md)

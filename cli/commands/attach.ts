@@ -3,18 +3,25 @@ import { apiRequest } from '../admin-client.js';
 import { parseFlags, UsageError, type Command } from '../support.js';
 import { CLIENT_FLAGS, CLIENT_HELP, socketOf } from './common.js';
 import type { LocalEndpoint } from '../../agent/agent.js';
+import { formatPortMapping, parsePortMappings } from '../../core/port-mappings.js';
+import { ValidationError } from '../../core/errors.js';
 
 const attachUsage = `Usage: vxmesh attach NETWORK --netns NAME|PATH [--ifname eth0] [--ip IP] [--mac MAC]
+                     [--publish HOSTPORT:PORT[/tcp|udp]]...
 
 Creates a veth pair: one end in the namespace (as IFNAME, with the address, the network's MTU and a
 default route via the gateway), the other on the network's bridge. Without --ip the address comes
 from the cluster-wide IPAM; an explicit --ip is refused if any host uses it. Prints the endpoint.
+Unless the network is internal, the default route leads out through this host (source NAT).
+--publish makes HOSTPORT of this host reach PORT of the endpoint (until detach); a port already in
+use on this host is refused.
 
 Options:
   --netns NAME|PATH   the namespace (an "ip netns" name, or a path such as /proc/PID/ns/net)
   --ifname NAME       interface name inside the namespace (default eth0)
   --ip IP             address (default: allocated)
   --mac MAC           MAC address (default: 02:42 followed by the IPv4 address)
+  --publish H:P[/tcp|udp]  publish host port H to the endpoint's port P (repeatable; default tcp)
 ${CLIENT_HELP}`;
 
 const detachUsage = `Usage: vxmesh detach NETWORK --netns NAME|PATH [--ifname eth0]
@@ -27,7 +34,8 @@ Options:
 ${CLIENT_HELP}`;
 
 function render(ep: LocalEndpoint): string {
-  return `${ep.id}  ${ep.network}  ${ep.ip}/${ep.prefix}  ${ep.mac}  ${ep.netns} ${ep.ifname}`;
+  const published = (ep.publish ?? []).map(formatPortMapping).join(',');
+  return `${ep.id}  ${ep.network}  ${ep.ip}/${ep.prefix}  ${ep.mac}  ${ep.netns} ${ep.ifname}${published ? `  publish ${published}` : ''}`;
 }
 
 export const attachCommand: Command = {
@@ -35,10 +43,17 @@ export const attachCommand: Command = {
   summary: 'connect a network namespace to a network',
   usage: attachUsage,
   async run(ctx) {
-    const { values, positionals } = parseFlags(ctx.argv, { ...CLIENT_FLAGS, netns: { type: 'string' }, ifname: { type: 'string' }, ip: { type: 'string' }, mac: { type: 'string' } });
+    const { values, positionals } = parseFlags(ctx.argv, { ...CLIENT_FLAGS, netns: { type: 'string' }, ifname: { type: 'string' }, ip: { type: 'string' }, mac: { type: 'string' }, publish: { type: 'string', multiple: true } });
     if (positionals.length !== 1) throw new UsageError(positionals.length ? `unexpected argument "${positionals[1]}"` : 'NETWORK is required');
     if (!values.netns) throw new UsageError('--netns is required');
-    const ep = await apiRequest<LocalEndpoint>(socketOf(values), 'POST', '/v1/attach', { network: positionals[0], netns: values.netns, ifname: values.ifname, ip: values.ip, mac: values.mac });
+    let publish;
+    try {
+      publish = values.publish === undefined ? undefined : parsePortMappings(values.publish, 'publish').map(formatPortMapping);
+    } catch (e) {
+      if (e instanceof ValidationError) throw new UsageError(`--${e.message}`);
+      throw e;
+    }
+    const ep = await apiRequest<LocalEndpoint>(socketOf(values), 'POST', '/v1/attach', { network: positionals[0], netns: values.netns, ifname: values.ifname, ip: values.ip, mac: values.mac, publish });
     ctx.out(values.json ? JSON.stringify(ep, null, 2) : render(ep));
     return 0;
   },

@@ -16,7 +16,8 @@ const usage = `Usage: vxmesh fdb [NETWORK] [--check]
 
 With an agent: for each network with endpoints on this host, every fdb (MAC → VTEP) and neighbour
 (IP → MAC) entry the cluster wants next to what the kernel holds, marked ok, missing, stale (in the
-kernel, not wanted; learned entries too), wrong-vtep or wrong-mac.
+kernel, not wanted; learned entries too), wrong-vtep or wrong-mac; and the network's egress (gateway
+link, published ports, packet-filter rule changes pending: each counts as drift).
 Without an agent (or with --kernel): the VXLAN devices' tables read directly from the kernel.
 
 Options:
@@ -47,12 +48,20 @@ export function kernelJson(tables: VxlanTables[]) {
   }));
 }
 
+function renderEgress(e: NonNullable<FdbReport['egress']>): string {
+  if (e.mode !== 'nat') return `  egress ${e.mode}`;
+  const published = e.published.map((p) => `${p.hostPort}/${p.protocol}→${p.ip}:${p.port}`).join(' ');
+  const drift = e.drift?.length ? `\n${e.drift.map((d) => `    pending: ${d}`).join('\n')}` : '  rules ok';
+  return `  egress nat via ${e.hostIfname ?? '?'} ${e.transfer?.overlay ?? '?'}${published ? `  published ${published}` : ''}${drift}`;
+}
+
 function renderReport(reports: FdbReport[]): string {
   if (reports.length === 0) return 'no network has endpoints on this host';
   return reports
     .map((r) => {
       const rows = r.rows.map((x) => [x.table, x.mac, x.ip ?? '-', x.table === 'fdb' ? x.desiredVtep ?? '-' : x.mac, x.table === 'fdb' ? x.kernelVtep ?? '-' : x.kernelMac ?? '-', x.host ?? '-', x.status]);
-      return `${r.network}  vni ${r.vni}  ${r.netns}  drift ${r.drift}\n${formatTable(['TABLE', 'MAC', 'IP', 'DESIRED', 'KERNEL', 'HOST', 'STATUS'], rows, '  ')}`;
+      const egress = r.egress ? `\n${renderEgress(r.egress)}` : '';
+      return `${r.network}  vni ${r.vni}  ${r.netns}  drift ${r.drift}${egress}\n${formatTable(['TABLE', 'MAC', 'IP', 'DESIRED', 'KERNEL', 'HOST', 'STATUS'], rows, '  ')}`;
     })
     .join('\n\n');
 }

@@ -5,7 +5,8 @@ import { parseFlags, UsageError, type Command } from '../support.js';
 import { CLIENT_FLAGS, CLIENT_HELP, socketOf } from './common.js';
 import type { NetworkView } from '../../agent/agent.js';
 
-const usage = `Usage: vxmesh network create NAME --subnet CIDR [--vni N] [--gateway IP] [--mtu N]
+const usage = `Usage: vxmesh network create NAME --subnet CIDR [--vni N] [--gateway IP] [--mtu N] [--internal]
+                             [--ip-range CIDR] [--aux-address IP]...
        vxmesh network ls
        vxmesh network inspect NAME
        vxmesh network rm NAME
@@ -19,6 +20,9 @@ Options:
   --vni N             VXLAN network identifier, 1..16777215
   --gateway IP        gateway address (anycast on every host's br0)
   --mtu N             overlay MTU (default and maximum: underlay MTU - 50)
+  --internal          no way out: no egress through the hosts, no published ports
+  --ip-range CIDR     allocate addresses only inside this range of the subnet (cluster-wide)
+  --aux-address IP    never hand this address out (repeatable)
 ${CLIENT_HELP}`;
 
 export const networkCommand: Command = {
@@ -26,7 +30,16 @@ export const networkCommand: Command = {
   summary: 'create, list, inspect and remove networks',
   usage,
   async run(ctx) {
-    const { values, positionals } = parseFlags(ctx.argv, { ...CLIENT_FLAGS, subnet: { type: 'string' }, vni: { type: 'string' }, gateway: { type: 'string' }, mtu: { type: 'string' } });
+    const { values, positionals } = parseFlags(ctx.argv, {
+      ...CLIENT_FLAGS,
+      subnet: { type: 'string' },
+      vni: { type: 'string' },
+      gateway: { type: 'string' },
+      mtu: { type: 'string' },
+      internal: { type: 'boolean' },
+      'ip-range': { type: 'string' },
+      'aux-address': { type: 'string', multiple: true },
+    });
     const [sub, name, extra] = positionals;
     const sock = socketOf(values);
     const needName = () => {
@@ -43,8 +56,17 @@ export const networkCommand: Command = {
       case 'create': {
         const n = needName();
         if (!values.subnet) throw new UsageError('network create: --subnet is required');
-        const r = await apiRequest<NetworkView>(sock, 'POST', '/v1/networks', { name: n, subnet: values.subnet, vni: num(values.vni, 'vni'), gateway: values.gateway, mtu: num(values.mtu, 'mtu') });
-        ctx.out(values.json ? JSON.stringify(r, null, 2) : `${r.name}  vni ${r.vni}  subnet ${r.subnet}  gateway ${r.gateway ?? '-'}`);
+        const r = await apiRequest<NetworkView>(sock, 'POST', '/v1/networks', {
+          name: n,
+          subnet: values.subnet,
+          vni: num(values.vni, 'vni'),
+          gateway: values.gateway,
+          mtu: num(values.mtu, 'mtu'),
+          internal: values.internal === true ? true : undefined,
+          ipRange: values['ip-range'],
+          reserved: values['aux-address'],
+        });
+        ctx.out(values.json ? JSON.stringify(r, null, 2) : `${r.name}  vni ${r.vni}  subnet ${r.subnet}  gateway ${r.gateway ?? '-'}${r.internal ? '  internal' : ''}`);
         return 0;
       }
       case 'ls': {

@@ -1,0 +1,96 @@
+/**
+ * Egress on this host: for every network with local endpoints, its gateway link (built or repaired
+ * by the data plane; removed for an internal network) and the packet-filter rules for it and for the
+ * ports published to its endpoints (egress/). One run at a time; runs after each reconcile, attach and
+ * detach, and on the periodic tick (a rule or link removed by hand comes back).
+ */
+import type { Logger } from '../core/logger.js';
+import type { EgressResult } from '../egress/egress.js';
+import type { EgressNetwork } from '../egress/rules.js';
+import type { LocalEndpoint } from './local-state.js';
+import type { NetworkView } from './networks.js';
+import type { Overlays } from './overlays.js';
+import type { EgressPort, OverlayDriver } from './ports.js';
+
+export interface EgressInputs {
+  networks(): Map<string, NetworkView>;
+  endpoints(): LocalEndpoint[];
+}
+
+export class EgressSync {
+  /** The networks with egress as of the last run. */
+  current: EgressNetwork[] = [];
+  private running?: Promise<EgressResult | undefined>;
+  private again = false;
+
+  constructor(
+    private readonly inputs: EgressInputs,
+    private readonly driver: Pick<OverlayDriver, 'ensureGatewayLink' | 'overlayNetnsPath'>,
+    private readonly overlays: Overlays,
+    private readonly egress: Pick<EgressPort, 'reconcile' | 'drift'>,
+    private readonly log: Logger,
+  ) {}
+
+  run(): Promise<EgressResult | undefined> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.once().finally(() => {
+      this.running = undefined;
+      if (this.again) {
+        this.again = false;
+        void this.run();
+      }
+    });
+    return this.running;
+  }
+
+  /** Rule changes a reconcile would make now for this network (empty: the kernel matches). */
+  drift(vni: number): Promise<string[]> {
+    return this.egress.drift(this.current, vni);
+  }
+
+  private async once(): Promise<EgressResult | undefined> {
+    const nets = [...this.inputs.networks().values()];
+    const eps = this.inputs.endpoints();
+    const out: EgressNetwork[] = [];
+    for (const vni of new Set(eps.map((e) => e.vni))) {
+      const n = nets.find((x) => x.vni === vni && x.usable);
+      if (!n) continue;
+      let link;
+      try {
+        link = await this.driver.ensureGatewayLink(vni, this.overlays.hasEgress(n));
+      } catch (e) {
+        // The overlay is not set up yet (the reconcile loop builds it): the next run takes it.
+        this.log.debug({ network: n.name, err: (e as Error).message }, 'gateway link not ensured');
+        continue;
+      }
+      if (!link) continue;
+      const publish = eps.filter((e) => e.vni === vni).flatMap((e) => (e.publish ?? []).map((p) => ({ ...p, ip: e.ip })));
+      out.push({ name: n.name, vni, netns: this.driver.overlayNetnsPath(vni), hostIfname: link.hostIfname, overlayIfname: link.overlayIfname, host: link.host, overlay: link.overlay, publish });
+    }
+    this.current = out;
+    return this.egress.reconcile(out);
+  }
+}
+
+/** How `network inspect` and `fdb` show a network's egress on this host. */
+export interface EgressView {
+  /** nat: traffic leaves through the host (source NAT); internal: no way out; off: egress is off on this agent; none: no endpoint here. */
+  mode: 'nat' | 'internal' | 'off' | 'none';
+  hostIfname?: string;
+  /** Transfer addresses of the gateway link. */
+  transfer?: { host: string; overlay: string };
+  published: Array<{ hostPort: number; protocol: string; ip: string; port: number }>;
+  /** Rule changes a reconcile would make now (empty: the kernel matches). Only in the fdb report. */
+  drift?: string[];
+}
+
+export function egressView(n: NetworkView, enabled: boolean, current: EgressNetwork[]): EgressView {
+  const e = current.find((x) => x.vni === n.vni);
+  if (n.internal) return { mode: 'internal', published: [] };
+  if (!enabled) return { mode: 'off', published: [] };
+  if (!e) return { mode: 'none', published: [] };
+  return { mode: 'nat', hostIfname: e.hostIfname, transfer: { host: e.host, overlay: e.overlay }, published: e.publish.map((p) => ({ hostPort: p.hostPort, protocol: p.protocol, ip: p.ip, port: p.port })) };
+}

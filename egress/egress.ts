@@ -1,0 +1,111 @@
+/**
+ * The egress reconciler: makes the packet-filter rules of the host and of every overlay namespace
+ * with egress equal the rules of `rules.ts`. Idempotent; adopts what exists (a rule already right is
+ * never rewritten, so conntrack state and traffic are untouched across an agent restart); a rule
+ * deleted or changed by hand comes back at the next run; chains of ours no longer wanted are removed.
+ */
+import type { Logger } from '../core/logger.js';
+import { commandRunner, parseSave, type IptablesRunner, type NetfilterTable } from './iptables.js';
+import { CHAIN_PREFIX, hostRules, overlayRules, type EgressNetwork, type RuleSet } from './rules.js';
+import { planSync } from './sync.js';
+
+export interface EgressError {
+  /** `host` or the network's name. */
+  where: string;
+  message: string;
+}
+
+export interface EgressResult {
+  /** One line per change made, prefixed by where. */
+  changes: string[];
+  errors: EgressError[];
+}
+
+export interface OwnedChain {
+  table: NetfilterTable;
+  chain: string;
+  rules: string[];
+}
+
+export interface EgressOptions {
+  log: Logger;
+  /** The host namespace (path) when it is not this process's own. */
+  hostNetns?: string;
+  runner?: IptablesRunner;
+}
+
+export class Egress {
+  private readonly runner: IptablesRunner;
+  private readonly canonical = new Map<string, string>();
+  /** The host was found without any chain of ours, and no network wants one since. */
+  private hostClean = false;
+  readonly counters = { runs: 0, changes: 0, errors: 0 };
+
+  constructor(private readonly opts: EgressOptions) {
+    this.runner = opts.runner ?? commandRunner;
+  }
+
+  async reconcile(nets: EgressNetwork[]): Promise<EgressResult> {
+    this.counters.runs++;
+    const result: EgressResult = { changes: [], errors: [] };
+    for (const n of nets) await this.syncInto(result, n.name, n.netns, overlayRules(n));
+    // With no network to serve, the host is checked once (chains left from before are removed), then left alone.
+    if (nets.length > 0 || !this.hostClean) {
+      const ok = await this.syncInto(result, 'host', this.opts.hostNetns, hostRules(nets));
+      this.hostClean = ok && nets.length === 0;
+    }
+    this.counters.changes += result.changes.length;
+    this.counters.errors += result.errors.length;
+    if (result.changes.length) this.opts.log.info({ changes: result.changes }, 'egress rules reconciled');
+    for (const e of result.errors) this.opts.log.warn({ where: e.where, err: e.message }, 'egress rules could not be applied');
+    return result;
+  }
+
+  private async syncInto(result: EgressResult, where: string, netns: string | undefined, desired: RuleSet): Promise<boolean> {
+    try {
+      const changes = await this.sync(netns, desired);
+      result.changes.push(...changes.map((c) => `${where}: ${c}`));
+      return true;
+    } catch (e) {
+      result.errors.push({ where, message: (e as Error).message });
+      return false;
+    }
+  }
+
+  private async sync(netns: string | undefined, desired: RuleSet): Promise<string[]> {
+    const plan = planSync(parseSave(await this.runner.save(netns)), desired, this.canonical);
+    if (!plan.script) return [];
+    await this.runner.restore(plan.script, netns);
+    // Learn how iptables-save prints the rules just written, so they compare equal from now on.
+    const after = parseSave(await this.runner.save(netns));
+    for (const c of plan.rewritten) {
+      const saved = after.get(c.table)?.get(c.chain);
+      if (saved?.length === c.rules.length) c.rules.forEach((r, i) => r !== saved[i] && this.canonical.set(r, saved[i] as string));
+    }
+    return plan.changes;
+  }
+
+  /**
+   * The changes a reconcile would make now for one network (its overlay namespace, and the host's
+   * chains), without making them: empty when the kernel matches.
+   */
+  async drift(nets: EgressNetwork[], vni: number): Promise<string[]> {
+    const n = nets.find((x) => x.vni === vni);
+    if (!n) return [];
+    try {
+      const inner = planSync(parseSave(await this.runner.save(n.netns)), overlayRules(n), this.canonical).changes;
+      const host = planSync(parseSave(await this.runner.save(this.opts.hostNetns)), hostRules(nets), this.canonical).changes;
+      return [...inner.map((c) => `${n.name}: ${c}`), ...host.map((c) => `host: ${c}`)];
+    } catch (e) {
+      return [`rules cannot be read: ${(e as Error).message}`];
+    }
+  }
+
+  /** vxmesh's chains in a namespace as the kernel has them (the host's when `netns` is undefined). */
+  async chains(netns?: string): Promise<OwnedChain[]> {
+    const dump = parseSave(await this.runner.save(netns ?? this.opts.hostNetns));
+    const out: OwnedChain[] = [];
+    for (const [table, chains] of dump) for (const [chain, rules] of chains) if (chain.startsWith(CHAIN_PREFIX)) out.push({ table, chain, rules });
+    return out;
+  }
+}

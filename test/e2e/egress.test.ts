@@ -1,0 +1,130 @@
+/**
+ * Egress and published ports of attached endpoints, on simulated hosts with an outside network
+ * (203.0.113.1 behind a router; each host's default route). Real kernel, real iptables.
+ */
+import fs from 'node:fs';
+import t from 'tap';
+import { $ } from 'zx';
+import { Cluster } from '../../sim/cluster.js';
+import { OUTSIDE_HOST } from '../../sim/testbed.js';
+import { askAddress, startAddressEcho } from '../../sim/address-echo.js';
+
+const c = await Cluster.create(2, 'egress', { outside: true });
+t.teardown(() => c.teardown());
+const out = c.tb.outsideNs as string;
+const h1 = c.tb.host(1);
+const h2 = c.tb.host(2);
+const fast = { args: ['--reconcile-interval-ms', '500'] };
+
+/** iptables-save of a namespace (the host's or an overlay's), our chains only. */
+async function ours(netns: string): Promise<string[]> {
+  const r = await $`nsenter --net=${netns} iptables-save`;
+  return r.stdout.split('\n').filter((l) => l.includes('VXMESH-'));
+}
+
+async function until(what: string, fn: () => Promise<boolean>, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await fn())) {
+    if (Date.now() > end) throw new Error(`not within ${ms / 1000} s: ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+await c.startAgent(1, fast);
+await c.startAgent(2, fast);
+await c.vx(1, ['network', 'create', 'web', '--subnet', '198.18.80.0/24']);
+const ct1 = await c.tb.addContainer(1, 1);
+const ct2 = await c.tb.addContainer(2, 1);
+const ep1 = await c.vxJson<{ ip: string }>(1, ['attach', 'web', '--netns', ct1]);
+await until('web known on h2', async () => (await c.vx(2, ['network', 'inspect', 'web'], { nothrow: true })).exitCode === 0);
+const ep2 = await c.vxJson<{ ip: string; publish?: unknown[] }>(2, ['attach', 'web', '--netns', ct2, '--publish', '8080:80']);
+await startAddressEcho(c.tb, out, 7000);
+await startAddressEcho(c.tb, ct2, 80);
+
+t.test('an attached endpoint reaches the outside host (ping and TCP), seen as its host', async (t) => {
+  t.ok(await c.tb.ping(ct1, OUTSIDE_HOST, { count: 2, timeoutS: 2 }), 'ping 203.0.113.1 from h1c1');
+  t.equal(await askAddress(c.tb, ct1, OUTSIDE_HOST, 7000), h1.vtep, 'TCP: the outside host sees h1 (source NAT)');
+  t.equal(await askAddress(c.tb, ct2, OUTSIDE_HOST, 7000), h2.vtep, 'TCP from h2c1: seen as h2');
+});
+
+t.test('traffic inside the overlay is never NATed', async (t) => {
+  await until('overlay path', async () => c.tb.ping(ct1, ep2.ip));
+  t.equal(await askAddress(c.tb, ct1, ep2.ip, 80), ep1.ip, 'the receiver sees the sender\'s overlay address');
+});
+
+t.test('a published port reaches the endpoint from outside', async (t) => {
+  t.same(ep2.publish, [{ protocol: 'tcp', hostPort: 8080, port: 80 }], 'attach reports the published port');
+  t.equal(await askAddress(c.tb, out, h2.vtep, 8080), OUTSIDE_HOST, 'outside → h2:8080 → endpoint port 80 (the endpoint sees the client)');
+  t.equal(await askAddress(c.tb, out, h1.vtep, 8080), undefined, 'h1 does not publish 8080');
+  const again = await c.vx(2, ['attach', 'web', '--netns', await c.tb.addContainer(2, 2), '--publish', '8080:81'], { nothrow: true });
+  t.not(again.exitCode, 0, 'the same host port twice is refused');
+  t.match(again.stderr, /publish.*8080\/tcp.*already published/, 'naming publish and the port');
+  const busy = await startAddressEcho(c.tb, h2.netns, 9090);
+  const taken = await c.vx(2, ['attach', 'web', '--netns', await c.tb.addContainer(2, 3), '--publish', '9090:80'], { nothrow: true });
+  t.match(taken.stderr, /publish.*9090\/tcp is in use on this host/, 'a port a process of the host listens on is refused');
+  busy.kill();
+  const bad = await c.vx(2, ['attach', 'web', '--netns', ct2, '--publish', '80:99999'], { nothrow: true });
+  t.match(bad.stderr, /--publish.*1\.\.65535/, 'a bad port is a usage error naming --publish');
+  const inspect = await c.vxJson<{ egress: { mode: string; published: Array<{ hostPort: number; ip: string }> } }>(2, ['network', 'inspect', 'web']);
+  t.equal(inspect.egress.mode, 'nat', 'network inspect: egress by NAT');
+  t.same(inspect.egress.published.map((p) => [p.hostPort, p.ip]), [[8080, ep2.ip]], 'network inspect lists the published port');
+});
+
+t.test('an internal network reaches nothing outside and publishes nothing', async (t) => {
+  await c.vx(1, ['network', 'create', 'sealed', '--subnet', '198.18.81.0/24', '--internal']);
+  const ct = await c.tb.addContainer(1, 3);
+  await c.vx(1, ['attach', 'sealed', '--netns', ct]);
+  t.notOk(await c.tb.ping(ct, OUTSIDE_HOST, { timeoutS: 1 }), 'no ping out');
+  t.equal(await askAddress(c.tb, ct, OUTSIDE_HOST, 7000, 1500), undefined, 'no TCP out');
+  t.notOk(await c.tb.ping(ct, h1.vtep, { timeoutS: 1 }), 'not even its own host');
+  const pub = await c.vx(1, ['attach', 'sealed', '--netns', await c.tb.addContainer(1, 4), '--publish', '8081:80'], { nothrow: true });
+  t.match(pub.stderr, /publish.*internal/, 'publishing on an internal network is refused');
+  const inspect = await c.vxJson<{ internal: boolean; egress: { mode: string } }>(1, ['network', 'inspect', 'sealed']);
+  t.same([inspect.internal, inspect.egress.mode], [true, 'internal'], 'inspect shows it internal');
+});
+
+t.test('two networks with the same subnet both have egress', async (t) => {
+  await c.vx(1, ['network', 'create', 'twin', '--subnet', '198.18.80.0/24']);
+  const ct = await c.tb.addContainer(1, 5);
+  await c.vx(1, ['attach', 'twin', '--netns', ct, '--ip', ep1.ip]);
+  t.ok(await c.tb.ping(ct, OUTSIDE_HOST, { count: 2, timeoutS: 2 }), 'twin (same address as web\'s endpoint) pings out');
+  t.equal(await askAddress(c.tb, ct, OUTSIDE_HOST, 7000), h1.vtep, 'twin: TCP out');
+  t.equal(await askAddress(c.tb, ct1, OUTSIDE_HOST, 7000), h1.vtep, 'web: still TCP out');
+});
+
+t.test('a rule deleted by hand comes back; fdb shows the egress state', async (t) => {
+  await $`nsenter --net=${h1.netnsPath} iptables -t nat -F VXMESH-POSTROUTING`;
+  await until('host rule restored', async () => (await ours(h1.netnsPath)).some((l) => l.startsWith('-A VXMESH-POSTROUTING') && l.includes('MASQUERADE')));
+  t.pass('the MASQUERADE rules are back');
+  await $`nsenter --net=${h1.netnsPath} iptables -D FORWARD -j VXMESH-FORWARD`;
+  await until('jump restored', async () => (await ours(h1.netnsPath)).includes('-A FORWARD -j VXMESH-FORWARD'));
+  t.pass('the FORWARD jump is back');
+  t.equal(await askAddress(c.tb, ct1, OUTSIDE_HOST, 7000), h1.vtep, 'egress works again');
+  const fdb = await c.vx(1, ['fdb', 'web', '--check'], { nothrow: true });
+  t.equal(fdb.exitCode, 0, 'fdb --check passes once repaired');
+  t.match(fdb.stdout, /egress nat via vxg\d+/, 'fdb shows the egress state');
+});
+
+t.test('an agent restart keeps egress working and rewrites nothing', async (t) => {
+  const before = [...(await ours(h1.netnsPath))];
+  await c.stopAgent(1, 'SIGKILL');
+  t.equal(await askAddress(c.tb, ct1, OUTSIDE_HOST, 7000), h1.vtep, 'egress works while the agent is down');
+  const logFile = c.agents.get(1)?.logFile ?? '';
+  const logBefore = fs.statSync(logFile).size;
+  await c.startAgent(1, fast);
+  await new Promise((r) => setTimeout(r, 2000)); // a few periodic runs (500 ms)
+  t.same(await ours(h1.netnsPath), before, 'the host rules are as before');
+  t.equal(await askAddress(c.tb, ct1, OUTSIDE_HOST, 7000), h1.vtep, 'egress works after the restart');
+  const log = fs.readFileSync(logFile, 'utf8').slice(logBefore);
+  t.match(log, /agent ready/, 'the new agent logged its start');
+  t.notMatch(log, /egress rules reconciled/, 'no rule was rewritten after the restart');
+});
+
+t.test('detach removes the published port; the last endpoint gone removes the chains', async (t) => {
+  await c.vx(2, ['detach', 'web', '--netns', ct2]);
+  t.notOk((await ours(h2.netnsPath)).some((l) => l.includes('--dport 8080')), 'the DNAT of 8080 is gone');
+  t.equal(await askAddress(c.tb, out, h2.vtep, 8080, 1500), undefined, 'outside → h2:8080 reaches nothing');
+  for (const extra of ['c2', 'c3']) await c.vx(2, ['detach', 'web', '--netns', `${c.tb.prefix}h2${extra}`], { nothrow: true });
+  await until('h2 chains removed', async () => (await ours(h2.netnsPath)).length === 0);
+  t.pass('no VXMESH chain is left on h2');
+});
