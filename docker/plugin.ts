@@ -20,6 +20,8 @@ import { StateFile } from '../core/state-file.js';
 
 const GENERIC = 'com.docker.network.generic';
 const GATEWAY_TYPE = 'com.docker.network.gateway';
+/** Set by `docker network create --internal`. */
+const INTERNAL = 'com.docker.network.internal';
 
 interface DockerEndpoint {
   network: string;
@@ -37,6 +39,8 @@ interface DockerState {
   endpoints: Record<string, DockerEndpoint>;
   /** Addresses handed out by RequestAddress and not released: pool → ips. */
   addresses: Record<string, string[]>;
+  /** `--ip-range` of a pool (RequestPool's SubPool), until CreateNetwork puts it in the network. */
+  ipRanges?: Record<string, string>;
 }
 
 type Body = Record<string, unknown>;
@@ -128,6 +132,12 @@ export class DockerPlugin {
     const pool = obj(v4[0], 'IPv4Data[0]');
     const subnet = parseCidr(pool.Pool, 'IPv4Data[0].Pool').text;
     const gateway = typeof pool.Gateway === 'string' && pool.Gateway !== '' ? pool.Gateway.split('/')[0] : undefined;
+    const internalOpt = generic['vxmesh.internal'];
+    if (internalOpt !== undefined && internalOpt !== 'true' && internalOpt !== 'false') throw new ValidationError(`Options.${GENERIC}.vxmesh.internal`, `must be true or false, got ${JSON.stringify(internalOpt)}`);
+    const internal = opts[INTERNAL] === true || opts[INTERNAL] === 'true' || internalOpt === 'true';
+    const aux = pool.AuxAddresses === undefined || pool.AuxAddresses === null ? {} : obj(pool.AuxAddresses, 'IPv4Data[0].AuxAddresses');
+    const reserved = Object.entries(aux).map(([k, v]) => str(v, `IPv4Data[0].AuxAddresses.${k}`).split('/')[0] as string).sort();
+    const ipRange = this.state.ipRanges?.[subnet];
     const vniOpt = generic['vxmesh.vni'];
     const vni = vniOpt === undefined ? undefined : Number(vniOpt);
     if (vniOpt !== undefined && !Number.isInteger(vni)) throw new ValidationError(`Options.${GENERIC}.vxmesh.vni`, `not a number: ${JSON.stringify(vniOpt)}`);
@@ -136,8 +146,11 @@ export class DockerPlugin {
       if (existing.subnet !== subnet) throw new ValidationError('IPv4Data[0].Pool', `vxmesh network ${name} exists with subnet ${existing.subnet}, not ${subnet}`);
       if (vni !== undefined && existing.vni !== vni) throw new ValidationError(`Options.${GENERIC}.vxmesh.vni`, `vxmesh network ${name} has VNI ${existing.vni}, not ${vni}`);
       if (gateway !== undefined && existing.gateway !== gateway) throw new ValidationError('IPv4Data[0].Gateway', `vxmesh network ${name} has gateway ${existing.gateway ?? 'none'}, not ${gateway}`);
+      if (internal !== (existing.internal === true)) throw new ValidationError(INTERNAL, `vxmesh network ${name} is ${existing.internal ? '' : 'not '}internal: create the Docker network ${existing.internal ? 'with' : 'without'} --internal`);
+      if ((ipRange ?? '') !== (existing.ipRange ?? '')) throw new ValidationError('SubPool', `vxmesh network ${name} has ip range ${existing.ipRange ?? 'none'}, not ${ipRange ?? 'none'}`);
+      if (reserved.join(',') !== [...(existing.reserved ?? [])].sort().join(',')) throw new ValidationError('IPv4Data[0].AuxAddresses', `vxmesh network ${name} reserves ${existing.reserved?.join(', ') || 'nothing'}, not ${reserved.join(', ') || 'nothing'}`);
     } else {
-      await this.agent.createNetwork({ name, subnet, vni, gateway });
+      await this.agent.createNetwork({ name, subnet, vni, gateway, internal, ipRange, reserved: reserved.length ? reserved : undefined });
     }
     this.state.networks[nid] = name;
     this.save();
@@ -176,8 +189,11 @@ export class DockerPlugin {
     await this.agent.attach({ network: n.name, netns: '/proc/self/ns/net', ifname: ep.srcName, ip: ep.ip, mac: ep.mac, id: eid, configure: false, preallocated });
     ep.joined = true;
     this.save();
+    // No Gateway (and no default static route): Docker then gives the container its docker_gwbridge leg
+    // for NAT egress and -p publishing, as for its own overlay driver; the overlay subnet stays on-link.
+    // An internal network asks for none.
     const reply: Body = { InterfaceName: { SrcName: ep.srcName, DstPrefix: 'eth' } };
-    if (n.gateway) reply.Gateway = n.gateway;
+    if (n.internal) reply.DisableGatewayService = true;
     return reply;
   }
 
@@ -210,8 +226,13 @@ export class DockerPlugin {
     if (b.V6 === true) throw new ValidationError('V6', 'vxmesh has no IPv6 pools');
     const pool = b.Pool;
     if (typeof pool !== 'string' || pool === '') throw new ValidationError('Pool', 'a subnet is required: docker network create --subnet CIDR');
-    if (typeof b.SubPool === 'string' && b.SubPool !== '') throw new ValidationError('SubPool', '--ip-range is not supported');
     const subnet = parseCidr(pool, 'Pool').text;
+    if (typeof b.SubPool === 'string' && b.SubPool !== '') {
+      // --ip-range: kept until CreateNetwork puts it into the (cluster-wide) network definition.
+      const range = parseCidr(b.SubPool, 'SubPool', 32).text;
+      this.state.ipRanges = { ...this.state.ipRanges, [subnet]: range };
+      this.save();
+    }
     return { PoolID: subnet, Pool: subnet, Data: {} };
   }
 
@@ -225,6 +246,10 @@ export class DockerPlugin {
       return { Address: `${gw}/${subnet.prefix}`, Data: {} };
     }
     const n = this.agent.networkBySubnet(subnet.text);
+    if (requested && (!n || n.reserved?.includes(requested))) {
+      // An --aux-address (Docker reserves them before CreateNetwork): CreateNetwork makes it reserved cluster-wide.
+      return { Address: `${requested}/${subnet.prefix}`, Data: {} };
+    }
     if (!n) throw new NotFoundError('PoolID', `no single vxmesh network has the subnet ${subnet.text}`);
     let ip: string;
     if (requested) {
@@ -245,7 +270,7 @@ export class DockerPlugin {
     this.agent.ipam.settle(ip);
     this.save();
     const n = this.agent.networkBySubnet(subnet.text);
-    if (n && !this.agent.localEndpoints().some((e) => e.network === n.name && e.ip === ip)) await this.agent.returnAddress(n.name, ip);
+    if (n && !n.reserved?.includes(ip) && !this.agent.localEndpoints().some((e) => e.network === n.name && e.ip === ip)) await this.agent.returnAddress(n.name, ip);
     return {};
   }
 

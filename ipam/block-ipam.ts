@@ -18,6 +18,7 @@
 import { ValidationError, VxmeshError } from '../core/errors.js';
 import { ipv4ToString, parseCidr, parseIPv4, prefixMask, requireHostIn } from '../core/addresses.js';
 import type { NetworkValue } from '../core/records.js';
+import { allocatable } from '../core/address-range.js';
 import { claimantOf, rankLess, winningClaims, type BlockClaim } from './claim-rule.js';
 
 export type { BlockClaim } from './claim-rule.js';
@@ -69,6 +70,7 @@ export interface AddressAllocator {
 export function checkExplicitAddress(net: NetworkValue, ip: string, endpoints: EndpointUse[], pending: ReadonlySet<string>, reservedHere: boolean): void {
   requireHostIn(ip, parseCidr(net.subnet), 'ip');
   if (net.gateway === ip) throw new ValidationError('ip', `${ip} is the gateway of network ${net.name}`);
+  if (net.reserved?.includes(ip)) throw new ValidationError('ip', `${ip} is reserved in network ${net.name} (an aux address)`);
   const holder = endpoints.find((e) => e.ip === ip);
   if (holder) throw new ValidationError('ip', `${ip} is in use by endpoint ${holder.id} on host ${holder.host}`);
   if (pending.has(ip) && !reservedHere) throw new ValidationError('ip', `${ip} is being allocated on this host`);
@@ -253,7 +255,7 @@ export class Ipam implements AddressAllocator {
     for (const [block, c] of this.winners(net.name)) {
       const at = this.claimedAt.get(`${net.name}/${block}`);
       if (c.owner !== this.src.self || at === undefined || this.now() - at >= this.settleMs) continue;
-      if (addressesOf(block).some((ip) => !used.has(ip) && contains(net.subnet, ip))) return { block, at };
+      if (addressesOf(block).some((ip) => !used.has(ip) && allocatable(net)(ip))) return { block, at };
     }
     return undefined;
   }
@@ -262,7 +264,7 @@ export class Ipam implements AddressAllocator {
   private unclaimedBlock(net: NetworkValue): string | undefined {
     const claimed = this.winners(net.name);
     const used = this.used(net);
-    const candidates = blocksOf(net.subnet).filter((b) => !claimed.has(b) && addressesOf(b).some((ip) => !used.has(ip)));
+    const candidates = blocksOf(net.subnet).filter((b) => !claimed.has(b) && addressesOf(b).some((ip) => !used.has(ip) && allocatable(net)(ip)));
     return candidates[Math.floor(Math.random() * candidates.length)];
   }
 
@@ -284,7 +286,7 @@ export class Ipam implements AddressAllocator {
     const used = this.used(net);
     for (const block of this.settledBlocks(net.name)) {
       for (const ip of addressesOf(block)) {
-        if (!used.has(ip) && contains(net.subnet, ip)) return ip;
+        if (!used.has(ip) && allocatable(net)(ip)) return ip;
       }
     }
     return undefined;
@@ -331,7 +333,7 @@ export class Ipam implements AddressAllocator {
     const offers: string[] = [];
     for (const [block, c] of this.winners(net.name)) {
       if (c.owner === this.src.self || isSingle(block)) continue;
-      offers.push(...addressesOf(block).reverse().filter((ip) => !used.has(ip) && contains(net.subnet, ip)).slice(0, BORROW_CHOICES));
+      offers.push(...addressesOf(block).reverse().filter((ip) => !used.has(ip) && allocatable(net)(ip)).slice(0, BORROW_CHOICES));
     }
     if (offers.length === 0) return 'none';
     const ip = offers[Math.floor(Math.random() * offers.length)] as string;

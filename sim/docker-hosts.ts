@@ -112,8 +112,12 @@ export class DockerHost {
 
   /** Starts dockerd without waiting (its API answers only once it has restored its containers). */
   spawnDockerd(): void {
+    // docker_gwbridge (the egress leg of containers on vxmesh networks) takes its subnet from this pool,
+    // never Docker's default 172.17.0.0/16. With `iptables`, dockerd manages the host's packet filter
+    // (NAT egress, -p publishing, FORWARD policy DROP) as on a default install.
+    const filter = this.env.iptables ? ['--iptables=true', '--ip-forward=true'] : ['--iptables=false', '--ip-masq=false', '--ip-forward=false'];
     this.dockerd = this.spawnOnHost(
-      ['dockerd', '--iptables=false', '--ip6tables=false', '--ip-masq=false', '--ip-forward=false', '--bridge=none', '--storage-driver=overlay2',
+      ['dockerd', ...filter, '--ip6tables=false', '--bridge=none', '--default-address-pool', 'base=198.19.128.0/17,size=24', '--storage-driver=overlay2',
         '--data-root', path.join(this.dir, 'data'), '--exec-root', path.join(this.dir, 'exec'), '-H', `unix://${this.dockerSock}`, '--pidfile', path.join(this.dir, 'docker.pid')],
       'dockerd.log',
     );
@@ -230,7 +234,11 @@ export class DockerHosts {
   /** The cluster key of every agent on these hosts. */
   readonly keyFile: string;
 
-  private constructor(readonly tb: Testbed) {
+  private constructor(
+    readonly tb: Testbed,
+    /** dockerd manages iptables (egress tests); otherwise it leaves the packet filter alone. */
+    readonly iptables = false,
+  ) {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vxmesh-docker-'));
     // Pinned mount namespaces need a private mount to live on.
     this.mntDir = path.join('/run', `${tb.prefix}mnt`);
@@ -238,8 +246,8 @@ export class DockerHosts {
     this.keyFile = path.join(this.dir, 'cluster.key');
   }
 
-  static async create(n: number, tag = 'dk'): Promise<DockerHosts> {
-    const env = new DockerHosts(await Testbed.create({ hosts: n, tag }));
+  static async create(n: number, tag = 'dk', opts: { outside?: boolean; iptables?: boolean } = {}): Promise<DockerHosts> {
+    const env = new DockerHosts(await Testbed.create({ hosts: n, tag, outside: opts.outside }), opts.iptables);
     try {
       fs.mkdirSync(env.mntDir, { recursive: true });
       await $`mount --bind ${env.mntDir} ${env.mntDir}`;

@@ -9,6 +9,7 @@
  *   vnis/<vni>                  {"network": name}            (makes VNIs unique, written with the above)
  *   addresses/<network>/<ip>    {"host": name, "at": ISO, "peer": id} (created only if absent)
  */
+import { allocatable } from '../core/address-range.js';
 import { Etcd3, type Namespace } from 'etcd3';
 import { parseStoreUrl } from './store-url.js';
 
@@ -196,6 +197,7 @@ export class EtcdStore {
     const size = 2 ** (32 - c.prefix);
     const skip = new Set<string>([...exclude]);
     if (net.gateway) skip.add(net.gateway);
+    const ok = allocatable(net);
     for (let round = 0; round < MAX_ALLOCATE_ROUNDS; round++) {
       // Which addresses are taken: this allocator's own view (read again after a lost round or when
       // older than HELD_CACHE_MS), else the keys from the store. A stale view errs both ways: an
@@ -211,7 +213,7 @@ export class EtcdStore {
       const free: string[] = [];
       for (let i = 1; i < size - 1 && free.length < ALLOCATE_CHOICES; i++) {
         const ip = ipv4ToString((base + i) >>> 0);
-        if (!skip.has(ip) && !held.has(ip)) free.push(ip);
+        if (!skip.has(ip) && !held.has(ip) && ok(ip)) free.push(ip);
       }
       if (free.length === 0) {
         if (fresh) throw new VxmeshError(`network ${net.name} (${net.subnet}) has no free address left in the store`);

@@ -32,8 +32,11 @@ await t.test('docker network create on both engines; containers on both ping eac
   t.ok(await ping(h2, 'b1', ipa), 'and back');
   const inside = (await h1.docker(['exec', 'a1', 'ip', 'addr', 'show', 'eth0'])).stdout;
   t.match(inside, /mtu 1450/, 'container interface at the overlay MTU');
+  // Changed with egress (issue 12): Join returns no Gateway, so Docker adds its docker_gwbridge leg (eth1)
+  // and the default route goes there; the overlay subnet stays on-link on eth0.
   const route = (await h1.docker(['exec', 'a1', 'ip', 'route'])).stdout;
-  t.match(route, /default via 198\.18\.50\.1/, 'default route via the network gateway (no docker_gwbridge)');
+  t.match(route, /198\.18\.50\.0\/24 dev eth0/, 'the overlay subnet is on-link on eth0');
+  t.match(route, /default via 198\.19\.\d+\.1 dev eth1/, 'default route through docker_gwbridge (eth1, from the daemon\'s address pool)');
 });
 
 await t.test('20 containers over 2 engines with the vxmesh IPAM: all addresses unique', async (t) => {
