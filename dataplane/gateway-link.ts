@@ -12,13 +12,9 @@ import { GATEWAY_LINK_NAME, gatewayHostLinkName } from './names.js';
 import { inNetnsFd } from './netns.js';
 import type { Rtnl } from './netlink/rtnl.js';
 import type { Overlay } from './overlay.js';
+import type { GatewayLinkInfo } from './types.js';
 
-export interface GatewayLinkInfo extends TransferPair {
-  /** The host end's name (`vxg<vni>`), in the host namespace. */
-  hostIfname: string;
-  /** The overlay end's name (`gw0`), in the overlay namespace. */
-  overlayIfname: string;
-}
+export type { GatewayLinkInfo } from './types.js';
 
 export interface HostSide {
   rtnl: Rtnl;

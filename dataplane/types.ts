@@ -1,6 +1,14 @@
 /** The data plane's inputs and outputs. */
 import type { Link, FdbEntry, NeighEntry } from './netlink/rtnl.js';
-import type { GatewayLinkInfo } from './gateway-link.js';
+import type { TransferPair } from '../core/transfer-addresses.js';
+
+/** A network's gateway link (dataplane/gateway-link.ts): transfer addresses and the two ends' names. */
+export interface GatewayLinkInfo extends TransferPair {
+  /** The host end's name (`vxg<vni>`), in the host namespace. */
+  hostIfname: string;
+  /** The overlay end's name (`gw0`), in the overlay namespace. */
+  overlayIfname: string;
+}
 
 export interface DataplaneOptions {
   /** Prefix of overlay namespace names (`<prefix><vni>`). Default `vx-`. */

@@ -13,7 +13,7 @@ const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../../..');
 const depcruise = path.join(root, 'node_modules/.bin/depcruise');
 const config = path.join(root, '.dependency-cruiser.cjs');
-export const LAYER_DIRS = ['core', 'dataplane', 'discovery', 'ipam', 'store', 'agent', 'api', 'docker', 'daemon', 'cli', 'sim', 'scripts', 'bench', 'test'];
+export const LAYER_DIRS = ['core', 'dataplane', 'discovery', 'ipam', 'store', 'egress', 'agent', 'api', 'docker', 'daemon', 'cli', 'sim', 'scripts', 'bench', 'test'];
 
 interface Violation {
   rule: { name: string };
@@ -51,14 +51,16 @@ t.test('the rules fail on forbidden imports', async (t) => {
   write('discovery/g.ts', "import { h } from '../test/h.js';\nexport const g = h;\n");
   write('test/h.ts', 'export const h = 1;\n');
   write('ipam/x.ts', "import { y } from './y.js';\nexport const x = () => y;\n");
+  write('egress/r.ts', "import { c } from '../dataplane/c.js';\nexport const r = c;\n");
   write('ipam/y.ts', "import { x } from './x.js';\nexport const y = () => x;\n");
-  const got = (await cruise(dir, ['core', 'agent', 'dataplane', 'discovery', 'cli', 'ipam', 'test'])).map((v) => `${v.rule.name}: ${v.from} → ${v.to}`).sort();
+  const got = (await cruise(dir, ['core', 'agent', 'dataplane', 'discovery', 'cli', 'ipam', 'egress', 'test'])).map((v) => `${v.rule.name}: ${v.from} → ${v.to}`).sort();
   t.same(
     got,
     [
-      'agent-imports-only-core-dataplane-discovery-ipam-store: agent/e.ts → cli/f.ts',
+      'agent-imports-only-core-dataplane-discovery-ipam-store-egress: agent/e.ts → cli/f.ts',
       'core-imports-only-nothing: core/a.ts → agent/b.ts',
       'dataplane-imports-only-core: dataplane/c.ts → discovery/d.ts',
+      'egress-imports-only-core: egress/r.ts → dataplane/c.ts',
       'no-cycles: ipam/x.ts → ipam/y.ts',
       'product-never-imports-tests-or-tools: discovery/g.ts → test/h.ts',
     ],
