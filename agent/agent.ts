@@ -99,7 +99,7 @@ export class Agent extends EventEmitter {
   private tick?: NodeJS.Timeout;
   private stopped = false;
 
-  constructor(parts: AgentParts) {
+  constructor(private readonly parts: AgentParts) {
     super();
     const { settings, log, cluster, driver, store } = parts;
     this.settings = settings;
@@ -181,6 +181,8 @@ export class Agent extends EventEmitter {
   get counters(): ReconcileCounters {
     return this.loop.counters;
   }
+  /** Egress reconcile runs, rule changes and errors (undefined: egress off). */
+  readonly egressCounters = (): EgressPort['counters'] | undefined => this.parts.egress?.counters;
 
   /** Endpoint records that may be programmed at all (claims.ts: VTEP, address claim, MAC), and the refused. */
   admission(): Admission {

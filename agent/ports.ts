@@ -38,6 +38,7 @@ export type OverlayDriver = Pick<Dataplane, 'ensureNetwork' | 'attach' | 'detach
 export interface EgressPort {
   reconcile: Egress['reconcile'];
   drift: Egress['drift'];
+  readonly counters: Egress['counters'];
   /** Whether nothing on this host uses the port (a trial bind). */
   hostPortFree(protocol: PortProtocol, port: number): Promise<boolean>;
 }

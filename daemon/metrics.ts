@@ -52,6 +52,15 @@ export function createMetrics(agent: Agent, d: Discovery): Registry {
   fromCounter('vxmesh_reconcile_changes_total', 'Kernel entries written or removed by reconcile', () => agent.counters.reconcileChanges);
   fromCounter('vxmesh_reconcile_errors_total', 'Failed reconcile runs and entries', () => agent.counters.reconcileErrors);
   new Gauge({ name: 'vxmesh_reconcile_last_duration_seconds', help: 'Duration of the last reconcile of a network', registers: [reg], collect() { this.set(agent.counters.lastReconcileMs / 1000); } });
+  fromCounter('vxmesh_egress_runs_total', 'Egress reconcile runs (gateway links and packet-filter rules)', () => agent.egressCounters()?.runs ?? 0);
+  fromCounter('vxmesh_egress_rule_changes_total', 'Packet-filter chain changes made by egress reconcile (drift repaired included)', () => agent.egressCounters()?.changes ?? 0);
+  fromCounter('vxmesh_egress_errors_total', 'Places (host or a network) where egress rules could not be applied', () => agent.egressCounters()?.errors ?? 0);
+  new Gauge({
+    name: 'vxmesh_published_ports', help: 'Host ports published to local endpoints', registers: [reg],
+    collect() {
+      this.set(agent.localEndpoints().reduce((n, e) => n + (e.publish?.length ?? 0), 0));
+    },
+  });
   fromCounter('vxmesh_endpoint_refusals_total', 'Endpoint refusals since start (each refused record counted once, when it appears)', () => agent.refusals.total);
   fromCounter('vxmesh_gossip_messages_in_total', 'Gossip messages accepted', () => d.stats.gossipIn);
   fromCounter('vxmesh_gossip_messages_out_total', 'Gossip messages published', () => d.stats.gossipOut);

@@ -45,7 +45,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
   if (cfg.egress) {
     await checkIptables();
     const e = new Egress({ log });
-    egress = { reconcile: (nets) => e.reconcile(nets), drift: (nets, vni) => e.drift(nets, vni), hostPortFree };
+    egress = { reconcile: (nets) => e.reconcile(nets), drift: (nets, vni) => e.drift(nets, vni), counters: e.counters, hostPortFree };
   }
   const dataplane = new Dataplane({ prefix: cfg.netnsPrefix, vtep, underlayDev: cfg.underlayDev, vxlanPort: cfg.vxlanPort });
   try {

@@ -14,7 +14,8 @@ t.teardown(() => c.teardown());
 const out = c.tb.outsideNs as string;
 const h1 = c.tb.host(1);
 const h2 = c.tb.host(2);
-const fast = { args: ['--reconcile-interval-ms', '500'] };
+const fast = { args: ['--reconcile-interval-ms', '500', '--metrics', '127.0.0.1:9464'] };
+const metrics = async (netns: string) => (await c.tb.exec(netns, [process.execPath, '-e', "fetch('http://127.0.0.1:9464/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))"])).stdout;
 
 /** iptables-save of a namespace (the host's or an overlay's), our chains only. */
 async function ours(netns: string): Promise<string[]> {
@@ -103,6 +104,10 @@ t.test('a rule deleted by hand comes back; fdb shows the egress state', async (t
   const fdb = await c.vx(1, ['fdb', 'web', '--check'], { nothrow: true });
   t.equal(fdb.exitCode, 0, 'fdb --check passes once repaired');
   t.match(fdb.stdout, /egress nat via vxg\d+/, 'fdb shows the egress state');
+  const m = await metrics(h1.netns);
+  t.ok(Number(/vxmesh_egress_rule_changes_total (\d+)/.exec(m)?.[1]) >= 2, 'the repairs are counted in /metrics');
+  t.match(m, /vxmesh_egress_errors_total 0/, 'no egress error');
+  t.match(await metrics(h2.netns), /vxmesh_published_ports 1/, 'h2 publishes one port');
 });
 
 t.test('an agent restart keeps egress working and rewrites nothing', async (t) => {

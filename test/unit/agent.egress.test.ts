@@ -13,6 +13,7 @@ function fakeEgress(busy: string[] = []) {
       return Promise.resolve({ changes: [], errors: [] });
     },
     drift: () => Promise.resolve([]),
+    counters: { runs: 0, changes: 0, errors: 0 },
     hostPortFree: (protocol, p) => Promise.resolve(!busy.includes(`${p}/${protocol}`)),
   };
   return { port, runs };
