@@ -1,9 +1,11 @@
 /**
  * `npm run demo`: three simulated hosts on this machine, a vxmesh agent on each, one network created
- * on host 1, two containers attached on every host, the all-pairs ping matrix, and `vxmesh fdb` of
- * host 1. Everything is torn down at the end (`--keep` leaves it running and says how to explore).
+ * on host 1, two containers attached on every host, the all-pairs ping matrix, a container reaching
+ * an outside host (egress) and a published port reached from it, and `vxmesh fdb` of host 1. Everything is torn down at the end (`--keep` leaves it running and says how to explore).
  */
 import { Cluster } from '../sim/cluster.js';
+import { OUTSIDE_HOST } from '../sim/testbed.js';
+import { askAddress, startAddressEcho } from '../sim/address-echo.js';
 
 const keep = process.argv.includes('--keep');
 const HOSTS = 3;
@@ -13,7 +15,7 @@ function step(s: string): void {
   console.log(`\n== ${s}`);
 }
 
-const cluster = await Cluster.create(HOSTS, 'demo');
+const cluster = await Cluster.create(HOSTS, 'demo', { outside: true });
 let ok = false;
 const cleanup = async () => {
   if (!keep) await cluster.teardown();
@@ -37,9 +39,11 @@ try {
   for (let i = 1; i <= HOSTS; i++) {
     for (let j = 1; j <= PER_HOST; j++) {
       const netns = await cluster.tb.addContainer(i, j);
-      const ep = await cluster.vxJson<{ ip: string; mac: string; id: string }>(i, ['attach', 'demo', '--netns', netns]);
+      // The last container publishes its port 7001 on its host's port 8080.
+      const publish = i === HOSTS && j === PER_HOST ? ['--publish', '8080:7001'] : [];
+      const ep = await cluster.vxJson<{ ip: string; mac: string; id: string }>(i, ['attach', 'demo', '--netns', netns, ...publish]);
       containers.push({ host: i, netns, ip: ep.ip });
-      console.log(`  h${i}/c${j}: ${ep.ip}  ${ep.mac}  (${netns})`);
+      console.log(`  h${i}/c${j}: ${ep.ip}  ${ep.mac}  (${netns})${publish.length ? '  --publish 8080:7001' : ''}`);
     }
   }
 
@@ -58,12 +62,26 @@ try {
   const fails = matrix.flat().filter((v) => !v).length;
   console.log(fails === 0 ? `  all ${containers.length * (containers.length - 1)} pairs answered` : `  ${fails} pairs FAILED`);
 
+  const outside = cluster.tb.outsideNs as string;
+  step(`egress: h1/c1 reaches the outside host ${OUTSIDE_HOST} (behind a router; each host's default route)`);
+  await startAddressEcho(cluster.tb, outside, 7000);
+  const first = containers[0] as (typeof containers)[number];
+  const pinged = await cluster.tb.ping(first.netns, OUTSIDE_HOST, { count: 2, timeoutS: 2 });
+  const seenAs = await askAddress(cluster.tb, first.netns, OUTSIDE_HOST, 7000);
+  console.log(`  ping ${OUTSIDE_HOST} from h1/c1 (${first.ip}): ${pinged ? 'ok' : 'FAIL'}`);
+  console.log(`  TCP to ${OUTSIDE_HOST}:7000: ${seenAs ? `connected; the outside host saw ${seenAs} (h1's address: source NAT)` : 'FAIL'}`);
+  const last = containers[containers.length - 1] as (typeof containers)[number];
+  await startAddressEcho(cluster.tb, last.netns, 7001);
+  const published = await askAddress(cluster.tb, outside, cluster.tb.host(HOSTS).vtep, 8080);
+  console.log(`  from the outside host to h${HOSTS}:8080 (published to h${HOSTS}/c${PER_HOST}:7001): ${published ? `connected; the container saw ${published}` : 'FAIL'}`);
+  const egressOk = pinged && seenAs === cluster.tb.host(1).vtep && published === OUTSIDE_HOST;
+
   step('vxmesh fdb   (on h1: kernel entries beside what the cluster wants)');
   console.log((await cluster.vx(1, ['fdb'])).stdout);
 
   step('vxmesh peers   (on h1)');
   console.log((await cluster.vx(1, ['peers'])).stdout);
-  ok = fails === 0;
+  ok = fails === 0 && egressOk;
 
   if (keep) {
     step('left running (--keep). Explore:');

@@ -25,6 +25,10 @@ t.equal(fdbRows.length, 8, 'the fdb dump of h1 lists an fdb and a neighbour row 
 t.ok(fdbRows.every((l) => /\sok\s*$/.test(l)), 'every row is ok');
 t.match(out, /demo\s+vni \d+\s+\S+\s+drift 0/, 'no drift');
 t.match(out, /h2\s.*alive/, 'peers lists the other hosts alive');
+t.match(out, /ping 203\.0\.113\.1 from h1\/c1 \(198\.18\.10\.\d+\): ok/, 'a container pings the outside host');
+t.match(out, /the outside host saw 198\.51\.100\.11 \(h1's address/, 'and connects to it over TCP, source-NATed to its host');
+t.match(out, /h3:8080 \(published to h3\/c2:7001\): connected; the container saw 203\.0\.113\.1/, 'the outside host reaches a published port');
+t.match(out, /egress nat via vxg\d+ 169\.254\.\d+\.\d+\s+rules ok/, 'fdb shows the egress state with its rules ok');
 const left = (await $`ip netns list`).stdout.split('\n').filter((l) => l.startsWith(prefix));
 t.same(left, [], 'no namespace of the demo run is left');
 if (code !== 0) t.comment(out.slice(-3000));
