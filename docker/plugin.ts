@@ -232,6 +232,10 @@ export class DockerPlugin {
       const range = parseCidr(b.SubPool, 'SubPool', 32).text;
       this.state.ipRanges = { ...this.state.ipRanges, [subnet]: range };
       this.save();
+    } else if (this.state.ipRanges?.[subnet] !== undefined) {
+      // A pool requested again without a range (a network created anew): the old range does not apply.
+      delete this.state.ipRanges[subnet];
+      this.save();
     }
     return { PoolID: subnet, Pool: subnet, Data: {} };
   }
