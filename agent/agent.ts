@@ -164,9 +164,9 @@ export class Agent extends EventEmitter {
     await this.mirror?.start();
     await this.loop.run('start');
     await this.runEgress();
-    // The periodic tick: drift repair (tables, then egress), addresses still to give back, the store's definitions.
+    // The periodic tick: drift repair (tables, then egress: every few ticks), addresses still to give back, the store's definitions.
     this.tick = setInterval(() => {
-      void this.loop.run('periodic').then(() => this.runEgress()).catch(() => undefined);
+      void this.loop.run('periodic').then(() => this.runEgress(true)).catch(() => undefined);
       void this.returns.retry().catch((e: unknown) => log.warn({ err: String(e) }, 'giving addresses back failed'));
       void this.mirror?.mirror();
     }, this.settings.reconcileIntervalMs);
@@ -174,8 +174,8 @@ export class Agent extends EventEmitter {
   }
 
   /** Gateway links and packet-filter rules for the networks with local endpoints (never throws). */
-  private async runEgress(): Promise<void> {
-    await this.egress?.run().catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'egress reconcile failed'));
+  private async runEgress(periodic = false): Promise<void> {
+    await (periodic ? this.egress?.periodic() : this.egress?.run())?.catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'egress reconcile failed'));
   }
 
   get counters(): ReconcileCounters {

@@ -4,6 +4,9 @@ import { Agent } from '../../agent/agent.js';
 import type { EgressPort } from '../../agent/ports.js';
 import type { EgressNetwork } from '../../egress/rules.js';
 import { agentParts, FakeCluster, FakeOverlay } from '../fixtures/agent-fakes.js';
+import { silentLogger } from '../../core/logger.js';
+import { EGRESS_EVERY, EgressSync } from '../../agent/egress-sync.js';
+import { Overlays } from '../../agent/overlays.js';
 
 function fakeEgress(busy: string[] = []) {
   const runs: EgressNetwork[][] = [];
@@ -61,4 +64,14 @@ t.test('publish refusals name publish: taken here, in use by a process, internal
   await t.rejects(off.agent.attach({ network: 'web', netns: 'ct1', publish: ['8080:80'] }), /publish: egress is off on this agent/);
   const plain = await off.agent.attach({ network: 'web', netns: 'ct1' });
   t.equal(off.driver.overlays.get(plain.vni)?.egress, false, 'egress off: no gateway link');
+});
+
+t.test('the periodic egress check runs every EGRESS_EVERY ticks, not every tick', async (t) => {
+  const e = fakeEgress();
+  const driver = new FakeOverlay();
+  const sync = new EgressSync({ networks: () => new Map(), endpoints: () => [] }, driver, new Overlays(driver, true), e.port, silentLogger);
+  for (let i = 1; i <= 2 * EGRESS_EVERY; i++) await sync.periodic();
+  t.equal(e.runs.length, 2, `2 runs in ${2 * EGRESS_EVERY} ticks`);
+  await sync.run();
+  t.equal(e.runs.length, 3, 'run() is immediate');
 });
