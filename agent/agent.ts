@@ -291,7 +291,9 @@ export class Agent extends EventEmitter {
   // Endpoints
   async attach(req: AttachRequest): Promise<LocalEndpoint> {
     const ep = await this.endpointsOf.attach(req);
-    await this.runEgress();
+    // Docker's endpoints (configure: false) leave through docker_gwbridge: their Join does not wait.
+    if (req.configure === false) void this.runEgress();
+    else await this.runEgress();
     return ep;
   }
   async detach(req: DetachRequest): Promise<LocalEndpoint> {
