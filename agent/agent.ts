@@ -25,6 +25,8 @@ import { ReconcileLoop, type ReconcileCounters, type ReconcileSummary } from './
 import { StoreMirror, type DefinitionStore } from './store-mirror.js';
 import { admitEndpoints, type Admission } from './claims.js';
 import { RefusalLog } from './refusals.js';
+import { endpointRows, type EndpointRow } from './endpoint-list.js';
+import { NameConflictLog, nameConflicts, type NameConflict } from './names.js';
 
 export type { AttachRequest, DetachRequest } from './endpoints.js';
 export type { CreateNetworkRequest, NetworkConflict, NetworkView } from './networks.js';
@@ -70,12 +72,6 @@ export interface AgentParts {
   egress?: EgressPort;
 }
 
-const refusedAs = (reason: string | undefined) => (reason === undefined ? undefined : `refused: ${reason}`);
-
-/** How `vxmesh endpoints` shows a remote endpoint, by its owner's status. */
-function endpointStatus(s: OwnerStatus | undefined): string {
-  return s === 'live' ? 'remote' : (s ?? 'suspended');
-}
 
 export class Agent extends EventEmitter {
   readonly vtep: string;
@@ -94,6 +90,7 @@ export class Agent extends EventEmitter {
   private readonly mirror?: StoreMirror;
   private readonly egress?: EgressSync;
   readonly refusals: RefusalLog;
+  private readonly nameLog: NameConflictLog;
   private readonly initialClaims: ReadonlyArray<{ network: string; block: string }>;
   private vtepConflicts = new Set<string>();
   private tick?: NodeJS.Timeout;
@@ -138,6 +135,7 @@ export class Agent extends EventEmitter {
     );
     this.mirror = store ? new StoreMirror(store, cluster, log) : undefined;
     this.refusals = new RefusalLog(log, (p) => this.memberName(p));
+    this.nameLog = new NameConflictLog(log);
   }
 
   /**
@@ -308,21 +306,16 @@ export class Agent extends EventEmitter {
     return [...this.state.endpoints];
   }
 
-  endpoints(network?: string) {
-    const owners = this.owners();
-    return this.cluster
-      .endpoints()
-      .filter((e) => network === undefined || e.network === network)
-      .map((e) => ({
-        network: e.network,
-        id: e.id,
-        mac: e.mac,
-        ip: e.ip,
-        vtep: e.vtep,
-        host: e.host,
-        status: e.local ? 'local' : refusedAs(this.refusals.reasonOf({ network: e.network, id: e.id, owner: e.owner })) ?? endpointStatus(owners.get(e.owner)),
-      }))
-      .sort((a, b) => a.network.localeCompare(b.network) || a.ip.localeCompare(b.ip, undefined, { numeric: true }));
+  endpoints(network?: string): EndpointRow[] {
+    const entries = this.cluster.endpoints().filter((e) => network === undefined || e.network === network);
+    return endpointRows(entries, this.owners(), (e) => this.refusals.reasonOf({ network: e.network, id: e.id, owner: e.owner }), this.nameConflicts());
+  }
+
+  /** Endpoints whose name another endpoint holds (agent/names.ts); new ones are logged. */
+  nameConflicts(): NameConflict[] {
+    const conflicts = nameConflicts(this.cluster.endpointRecords(), (p) => p === this.cluster.peerId || this.cluster.isLive(p));
+    this.nameLog.update(conflicts);
+    return conflicts;
   }
 
   peers() {

@@ -11,6 +11,7 @@ import type { Networks } from './networks.js';
 import type { Overlays } from './overlays.js';
 import type { ClusterView, EgressPort, OverlayDriver } from './ports.js';
 import { formatPortMapping, parsePortMappings, portKey, type PortMapping } from '../core/port-mappings.js';
+import { parseAliases, parseDnsLabel } from '../core/dns-names.js';
 
 export interface AttachRequest {
   network: string;
@@ -26,6 +27,9 @@ export interface AttachRequest {
   preallocated?: boolean;
   /** Host ports to publish to the endpoint: `HOSTPORT:PORT[/tcp|udp]` (or the object form). */
   publish?: unknown;
+  /** The endpoint's DNS name (a label) and aliases. */
+  name?: unknown;
+  aliases?: unknown;
 }
 
 export interface DetachRequest {
@@ -68,7 +72,10 @@ export class Endpoints {
   }
 
   recordOf(e: LocalEndpoint): EndpointValue {
-    return { network: e.network, id: e.id, mac: e.mac, ip: e.ip, vtep: this.self.vtep, host: this.self.host };
+    const v: EndpointValue = { network: e.network, id: e.id, mac: e.mac, ip: e.ip, vtep: this.self.vtep, host: this.self.host };
+    if (e.name !== undefined) v.name = e.name;
+    if (e.aliases?.length) v.aliases = e.aliases;
+    return v;
   }
 
   async attach(req: AttachRequest): Promise<LocalEndpoint> {
@@ -83,6 +90,8 @@ export class Endpoints {
     if (req.id !== undefined && (typeof req.id !== 'string' || !ID_PATTERN.test(req.id))) throw new ValidationError('id', 'must be 1-128 characters of A-Z a-z 0-9 _ . -');
     const id = req.id ?? randomId();
     if (this.state.endpoints.some((e) => e.network === n.name && e.id === id)) throw new ValidationError('id', `endpoint ${id} exists in ${n.name}`);
+    const dnsName = req.name === undefined || req.name === null ? undefined : parseDnsLabel(req.name, 'name');
+    const aliases = parseAliases(req.aliases, 'aliases');
     const publish = await this.checkPublish(req.publish, n);
     // The address is reserved from here on; returned if the attach fails (Docker's reservation included).
     let ip: string;
@@ -103,6 +112,8 @@ export class Endpoints {
       const r = await this.driver.attach({ vni: n.vni, netns: req.netns, ifname, mac, ip, gateway: n.gateway, configure: req.configure });
       const ep: LocalEndpoint = { id, network: n.name, vni: n.vni, netns: req.netns, ifname, mac, ip, prefix: r.prefix, createdAt: new Date().toISOString() };
       if (publish.length > 0) ep.publish = publish;
+      if (dnsName !== undefined) ep.name = dnsName;
+      if (aliases.length > 0) ep.aliases = aliases;
       this.state.endpoints.push(ep);
       this.state.save();
       await this.cluster.putEndpoint(this.recordOf(ep));

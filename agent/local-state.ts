@@ -16,6 +16,9 @@ export interface LocalEndpoint {
   createdAt: string;
   /** Host ports published to this endpoint (egress/rules.ts). */
   publish?: PortMapping[];
+  /** DNS name and aliases (labels, lower case). */
+  name?: string;
+  aliases?: string[];
 }
 
 export interface AddressToReturn {

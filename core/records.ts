@@ -6,6 +6,7 @@
 import { ipv4ToString, parseCidr, parseIPv4, parseMac, parseVni, prefixMask, requireHostIn } from './addresses.js';
 import { arr, int, ipv4, name, obj, str, under, vtep } from './checks.js';
 import { ValidationError } from './errors.js';
+import { parseAliases, parseDnsLabel } from './dns-names.js';
 
 export interface NetworkValue {
   name: string;
@@ -29,6 +30,10 @@ export interface EndpointValue {
   ip: string;
   vtep: string;
   host: string;
+  /** The endpoint's DNS name (a label, lower case). */
+  name?: string;
+  /** More DNS names of the endpoint (labels, lower case). */
+  aliases?: string[];
 }
 
 /** An IPAM block (or a borrowed single address, /32) claimed by its owner. */
@@ -81,7 +86,7 @@ export function checkNetworkValue(v: unknown, field = 'value'): NetworkValue {
 
 export function checkEndpointValue(v: unknown, field = 'value'): EndpointValue {
   const o = obj(v, field);
-  return {
+  const out: EndpointValue = {
     network: name(o.network, `${field}.network`),
     id: str(o.id, `${field}.id`, 128),
     mac: under(`${field}.mac`, () => parseMac(o.mac)),
@@ -89,6 +94,12 @@ export function checkEndpointValue(v: unknown, field = 'value'): EndpointValue {
     vtep: vtep(o.vtep, `${field}.vtep`),
     host: name(o.host, `${field}.host`),
   };
+  if (o.name !== undefined) out.name = parseDnsLabel(o.name, `${field}.name`);
+  if (o.aliases !== undefined) {
+    const aliases = parseAliases(o.aliases, `${field}.aliases`);
+    if (aliases.length > 0) out.aliases = aliases;
+  }
+  return out;
 }
 
 export function checkIpamBlockValue(v: unknown, field = 'value'): IpamBlockValue {

@@ -61,6 +61,12 @@ export function createMetrics(agent: Agent, d: Discovery): Registry {
       this.set(agent.localEndpoints().reduce((n, e) => n + (e.publish?.length ?? 0), 0));
     },
   });
+  new Gauge({
+    name: 'vxmesh_endpoint_name_conflicts', help: 'Endpoints whose --name another live endpoint of the network holds (the earlier one keeps it)', registers: [reg],
+    collect() {
+      this.set(agent.nameConflicts().length);
+    },
+  });
   fromCounter('vxmesh_endpoint_refusals_total', 'Endpoint refusals since start (each refused record counted once, when it appears)', () => agent.refusals.total);
   fromCounter('vxmesh_gossip_messages_in_total', 'Gossip messages accepted', () => d.stats.gossipIn);
   fromCounter('vxmesh_gossip_messages_out_total', 'Gossip messages published', () => d.stats.gossipOut);

@@ -16,7 +16,7 @@
  *              7 internal (true; absent = false), 8 ipRange [ip4 bytes, prefix], 9 reserved [ip4 bytes, ...]
  *              (pairs in the owner's order: the version-1 signature covers that order)
  *   endpoint   1 network, 2 id (text, or bytes for an even-length lowercase hex id), 3 mac (6 bytes),
- *              4 ip (4 bytes), 5 vtep (4 bytes), 6 host
+ *              4 ip (4 bytes), 5 vtep (4 bytes), 6 host, 7 name (text), 8 aliases [text, ...]
  *   ipam-block 1 network, 2 block [ip4 bytes, prefix]
  */
 import { decode as cborDecode, encode as cborEncode } from 'cborg';
@@ -89,6 +89,8 @@ function valueToCbor(kind: RecordKind, value: RecordValue): Map<number, Cbor> {
   } else if (kind === 'endpoint') {
     const v = value as EndpointValue;
     m.set(1, v.network).set(2, idCbor(v.id)).set(3, macBytes(v.mac)).set(4, ip4Bytes(v.ip)).set(5, ip4Bytes(v.vtep)).set(6, v.host);
+    if (v.name !== undefined) m.set(7, v.name);
+    if (v.aliases !== undefined) m.set(8, v.aliases);
   } else {
     const v = value as IpamBlockValue;
     m.set(1, v.network).set(2, cidrCbor(v.block));
@@ -118,7 +120,10 @@ function valueFromCbor(kind: RecordKind, m: Map<number | string, Cbor>, field: s
     return out;
   }
   if (kind === 'endpoint') {
-    return { network: get(1), id: idText(get(2) ?? null, `${field}.id`), mac: macText(get(3) ?? null, `${field}.mac`), ip: ip4Text(get(4) ?? null, `${field}.ip`), vtep: ip4Text(get(5) ?? null, `${field}.vtep`), host: get(6) };
+    const out: Record<string, unknown> = { network: get(1), id: idText(get(2) ?? null, `${field}.id`), mac: macText(get(3) ?? null, `${field}.mac`), ip: ip4Text(get(4) ?? null, `${field}.ip`), vtep: ip4Text(get(5) ?? null, `${field}.vtep`), host: get(6) };
+    if (get(7) !== undefined) out.name = get(7);
+    if (get(8) !== undefined) out.aliases = get(8);
+    return out;
   }
   return { network: get(1), block: cidrText(get(2) ?? null, `${field}.block`) };
 }

@@ -7,7 +7,7 @@ import { formatPortMapping, parsePortMappings } from '../../core/port-mappings.j
 import { ValidationError } from '../../core/errors.js';
 
 const attachUsage = `Usage: vxmesh attach NETWORK --netns NAME|PATH [--ifname eth0] [--ip IP] [--mac MAC]
-                     [--publish HOSTPORT:PORT[/tcp|udp]]...
+                     [--publish HOSTPORT:PORT[/tcp|udp]]... [--name NAME] [--alias NAME]...
 
 Creates a veth pair: one end in the namespace (as IFNAME, with the address, the network's MTU and a
 default route via the gateway), the other on the network's bridge. Without --ip the address comes
@@ -22,6 +22,9 @@ Options:
   --ip IP             address (default: allocated)
   --mac MAC           MAC address (default: 02:42 followed by the IPv4 address)
   --publish H:P[/tcp|udp]  publish host port H to the endpoint's port P (repeatable; default tcp)
+  --name NAME         the endpoint's name (a DNS label), known to every host with the endpoint;
+                      a name another live endpoint of the network holds stays with that one
+  --alias NAME        another name (repeatable; may be shared by several endpoints)
 ${CLIENT_HELP}`;
 
 const detachUsage = `Usage: vxmesh detach NETWORK --netns NAME|PATH [--ifname eth0]
@@ -35,7 +38,8 @@ ${CLIENT_HELP}`;
 
 function render(ep: LocalEndpoint): string {
   const published = (ep.publish ?? []).map(formatPortMapping).join(',');
-  return `${ep.id}  ${ep.network}  ${ep.ip}/${ep.prefix}  ${ep.mac}  ${ep.netns} ${ep.ifname}${published ? `  publish ${published}` : ''}`;
+  const names = [ep.name, ...(ep.aliases ?? [])].filter(Boolean).join(',');
+  return `${ep.id}  ${ep.network}  ${ep.ip}/${ep.prefix}  ${ep.mac}  ${ep.netns} ${ep.ifname}${names ? `  names ${names}` : ''}${published ? `  publish ${published}` : ''}`;
 }
 
 export const attachCommand: Command = {
@@ -43,7 +47,7 @@ export const attachCommand: Command = {
   summary: 'connect a network namespace to a network',
   usage: attachUsage,
   async run(ctx) {
-    const { values, positionals } = parseFlags(ctx.argv, { ...CLIENT_FLAGS, netns: { type: 'string' }, ifname: { type: 'string' }, ip: { type: 'string' }, mac: { type: 'string' }, publish: { type: 'string', multiple: true } });
+    const { values, positionals } = parseFlags(ctx.argv, { ...CLIENT_FLAGS, netns: { type: 'string' }, ifname: { type: 'string' }, ip: { type: 'string' }, mac: { type: 'string' }, publish: { type: 'string', multiple: true }, name: { type: 'string' }, alias: { type: 'string', multiple: true } });
     if (positionals.length !== 1) throw new UsageError(positionals.length ? `unexpected argument "${positionals[1]}"` : 'NETWORK is required');
     if (!values.netns) throw new UsageError('--netns is required');
     let publish;
@@ -53,7 +57,7 @@ export const attachCommand: Command = {
       if (e instanceof ValidationError) throw new UsageError(`--${e.message}`);
       throw e;
     }
-    const ep = await apiRequest<LocalEndpoint>(socketOf(values), 'POST', '/v1/attach', { network: positionals[0], netns: values.netns, ifname: values.ifname, ip: values.ip, mac: values.mac, publish });
+    const ep = await apiRequest<LocalEndpoint>(socketOf(values), 'POST', '/v1/attach', { network: positionals[0], netns: values.netns, ifname: values.ifname, ip: values.ip, mac: values.mac, publish, name: values.name, aliases: values.alias });
     ctx.out(values.json ? JSON.stringify(ep, null, 2) : render(ep));
     return 0;
   },

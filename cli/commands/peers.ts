@@ -1,4 +1,5 @@
 /** `vxmesh peers` and `vxmesh endpoints`. */
+import type { EndpointRow } from '../../agent/endpoint-list.js';
 import { apiRequest } from '../admin-client.js';
 import { formatTable } from '../table-format.js';
 import { parseFlags, UsageError, type Command } from '../support.js';
@@ -50,9 +51,11 @@ export const peersCommand: Command = {
 
 const endpointsUsage = `Usage: vxmesh endpoints [NETWORK]
 
-Every endpoint of the cluster (or of one network): IP, MAC, host, VTEP and status (local, remote,
+Every endpoint of the cluster (or of one network): IP, MAC, host, VTEP, names and status (local, remote,
 held: its agent is gone but its host answers, withdrawn: its agent is suspect and its host silent,
 suspended: its host is gone or replaced, vtep-conflict: its host announces another member's VTEP).
+NAMES: the endpoint's --name and aliases; "(name held by ID on HOST)" when an earlier live endpoint
+of the network holds that name.
 
 Options:
 ${CLIENT_HELP}`;
@@ -65,9 +68,12 @@ export const endpointsCommand: Command = {
     const { values, positionals } = parseFlags(ctx.argv, CLIENT_FLAGS);
     if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
     const q = positionals[0] ? `?network=${encodeURIComponent(positionals[0])}` : '';
-    const r = await apiRequest<Array<Record<string, string>>>(socketOf(values), 'GET', `/v1/endpoints${q}`);
+    const r = await apiRequest<EndpointRow[]>(socketOf(values), 'GET', `/v1/endpoints${q}`);
     if (values.json) ctx.out(JSON.stringify(r, null, 2));
-    else ctx.out(formatTable(['NETWORK', 'IP', 'MAC', 'HOST', 'VTEP', 'STATUS', 'ID'], r.map((e) => [e.network ?? '', e.ip ?? '', e.mac ?? '', e.host ?? '', e.vtep ?? '', e.status ?? '', e.id ?? ''])));
+    else {
+      const names = (e: EndpointRow) => [e.name ?? '', ...(e.aliases ?? [])].filter(Boolean).join(',') + (e.nameHeldBy ? ` (name held by ${e.nameHeldBy})` : '');
+      ctx.out(formatTable(['NETWORK', 'IP', 'MAC', 'HOST', 'VTEP', 'STATUS', 'NAMES', 'ID'], r.map((e) => [e.network, e.ip, e.mac, e.host, e.vtep, e.status, names(e) || '-', e.id])));
+    }
     return 0;
   },
 };

@@ -286,3 +286,19 @@ await t.test('a /28 network (one IPAM block) on four hosts: every host gets addr
   t.ok(await eventually(async () => !(await c.vxJson<Inspect>(4, ['network', 'inspect', 'tiny'])).ipamBlocks.some((b) => b.block === borrowed.block), 5000), `the /32 claim of ${holder.ip} is withdrawn after detach`);
   for (let i = 1; i <= HOSTS; i++) t.equal((await fdbCheck(i)).exitCode, 0, `h${i}: fdb --check passes`);
 });
+
+await t.test('endpoint names travel with the records; a name held by a live endpoint stays with it', async (t) => {
+  await c.vx(1, ['network', 'create', 'named', '--subnet', '198.18.41.0/24']);
+  await c.vx(1, ['attach', 'named', '--netns', await c.tb.addContainer(1, 400), '--name', 'Web1', '--alias', 'api']);
+  type Row = { id: string; host: string; name?: string; aliases?: string[]; nameHeldBy?: string };
+  t.ok(await eventually(async () => (await c.vxJson<Row[]>(2, ['endpoints', 'named'])).some((e) => e.name === 'web1'), 10000), 'h2 knows web1 (lower case)');
+  await c.vx(2, ['attach', 'named', '--netns', await c.tb.addContainer(2, 400), '--name', 'web1', '--alias', 'api']);
+  const rows = await c.vxJson<Row[]>(2, ['endpoints', 'named']);
+  const late = rows.find((e) => e.host === 'h2');
+  t.same(late?.aliases, ['api'], 'aliases may be shared');
+  t.match(late?.nameHeldBy, /on h1$/, 'the later endpoint does not get the name: h1\'s keeps it');
+  t.notOk(rows.find((e) => e.host === 'h1')?.nameHeldBy, 'the earlier one keeps it');
+  t.match((await c.vx(2, ['endpoints', 'named'])).stdout, /web1,api \(name held by \S+ on h1\)/, 'the table says so');
+  const bad = await c.vx(1, ['attach', 'named', '--netns', await c.tb.addContainer(1, 401), '--name', 'web_1'], { nothrow: true });
+  t.match(bad.stderr, /name: "web_1" must be a DNS label/, 'a name that is not a DNS label is refused, naming the field');
+});

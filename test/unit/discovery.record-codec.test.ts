@@ -24,6 +24,7 @@ t.test('every kind round-trips; the body is far smaller than the JSON record', a
     { kind: 'network', key: 'blue', owner, lamport: 3, value: { name: 'blue', vni: 100, subnet: '198.18.0.0/16', gateway: '198.18.0.1', mtu: 1450, options: { z: '1', a: '2' } } },
     { kind: 'ipam-block', key: 'blue/198.18.0.16/28', owner, lamport: 9, value: { network: 'blue', block: '198.18.0.16/28' } },
     { kind: 'endpoint', key: 'blue/gone', owner, lamport: 11, deleted: true },
+    { kind: 'endpoint', key: 'blue/named', owner, lamport: 12, value: { ...endpoint, id: 'named', name: 'web1', aliases: ['api', 'db'] } },
     // Issue 12's fields: internal, ip range, reserved (aux) addresses.
     { kind: 'network', key: 'sealed', owner, lamport: 4, value: { name: 'sealed', vni: 101, subnet: '198.18.1.0/24', gateway: '198.18.1.1', internal: true, ipRange: '198.18.1.128/28', reserved: ['198.18.1.129', '198.18.1.200'] } },
   ];
@@ -64,8 +65,8 @@ t.test('any valid endpoint round-trips (property)', async (t) => {
 });
 
 t.test('a field added by a newer build is kept, relayed whole, and still verifies', async (t) => {
-  // A newer build's endpoint body: key 7 (say, a name) that this build does not know.
-  const body = cborEncode([2, null, 21, new Map<number, unknown>([[1, 'blue'], [2, 'web'], [3, Uint8Array.from([2, 0, 0, 0, 0, 9])], [4, Uint8Array.from([198, 18, 0, 9])], [5, Uint8Array.from([198, 51, 100, 11])], [6, 'h1'], [7, 'web1.blue']])]);
+  // A newer build's endpoint body: key 99 that this build does not know (7 and 8, name and aliases, are known now).
+  const body = cborEncode([2, null, 21, new Map<number, unknown>([[1, 'blue'], [2, 'web'], [3, Uint8Array.from([2, 0, 0, 0, 0, 9])], [4, Uint8Array.from([198, 18, 0, 9])], [5, Uint8Array.from([198, 51, 100, 11])], [6, 'h1'], [99, 'future']])]);
   const sig2 = await signBody(key, owner, body);
   const [rec] = decodeTableMessageV2(encodeTableMessageV2([{ kind: 'endpoint', key: 'x', owner, lamport: 21, b2: Buffer.from(body).toString('base64'), s2: Buffer.from(sig2).toString('base64') }], false), owner);
   t.equal(rec?.key, 'blue/web', 'this build reads the fields it knows');
@@ -76,7 +77,7 @@ t.test('a field added by a newer build is kept, relayed whole, and still verifie
   const verified = await verifiedRecord(relayed);
   t.ok(verified && typeof verified === 'object', 'the relayed record verifies');
   const again = cborDecode(Buffer.from((verified as WireRecord).b2 as string, 'base64'), { useMaps: true }) as [number, null, number, Map<number, unknown>];
-  t.equal(again[3].get(7), 'web1.blue', 'the unknown field is still in the body');
+  t.equal(again[3].get(99), 'future', 'the unknown field is still in the body');
   // A relayer that changes the body breaks the signature.
   const tampered = { ...relayed, b2: Buffer.from(cborEncode([2, null, 21, new Map<number, unknown>([[1, 'blue'], [2, 'web'], [3, Uint8Array.from([2, 0, 0, 0, 0, 9])], [4, Uint8Array.from([198, 18, 0, 99])], [5, Uint8Array.from([198, 51, 100, 11])], [6, 'h1']])])).toString('base64') };
   t.equal(await verifiedRecord(tampered), false, 'a changed body is refused');

@@ -1,0 +1,46 @@
+/** What `vxmesh endpoints` shows: every endpoint of the table with its status, name and aliases. */
+import type { EndpointValue } from '../core/records.js';
+import type { NameConflict } from './names.js';
+import type { OwnerStatus } from './owners.js';
+import type { EndpointEntry } from './ports.js';
+
+export interface EndpointRow extends Omit<EndpointValue, 'name' | 'aliases'> {
+  status: string;
+  name?: string;
+  aliases?: string[];
+  /** The name is held by another endpoint (names.ts): which one. */
+  nameHeldBy?: string;
+}
+
+/** How `vxmesh endpoints` shows a remote endpoint, by its owner's status. */
+function endpointStatus(s: OwnerStatus | undefined): string {
+  return s === 'live' ? 'remote' : (s ?? 'suspended');
+}
+
+export function endpointRows(
+  entries: EndpointEntry[],
+  owners: Map<string, OwnerStatus>,
+  refusedReason: (e: EndpointEntry) => string | undefined,
+  conflicts: NameConflict[],
+): EndpointRow[] {
+  const lost = new Map(conflicts.map((c) => [`${c.network}/${c.id}`, `${c.holderId} on ${c.holderHost}`]));
+  return entries
+    .map((e) => {
+      const reason = refusedReason(e);
+      const row: EndpointRow = {
+        network: e.network,
+        id: e.id,
+        mac: e.mac,
+        ip: e.ip,
+        vtep: e.vtep,
+        host: e.host,
+        status: e.local ? 'local' : reason !== undefined ? `refused: ${reason}` : endpointStatus(owners.get(e.owner)),
+      };
+      if (e.name !== undefined) row.name = e.name;
+      if (e.aliases?.length) row.aliases = e.aliases;
+      const heldBy = lost.get(`${e.network}/${e.id}`);
+      if (heldBy !== undefined) row.nameHeldBy = heldBy;
+      return row;
+    })
+    .sort((a, b) => a.network.localeCompare(b.network) || a.ip.localeCompare(b.ip, undefined, { numeric: true }));
+}
