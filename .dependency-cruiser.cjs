@@ -4,13 +4,13 @@
  *
  *   entry points   daemon/  api/  docker/  cli/
  *   agent layer    agent/
- *   parts          dataplane/  discovery/  ipam/  store/  egress/   (never each other: sideways)
+ *   parts          dataplane/  discovery/  ipam/  store/  egress/  dns/   (never each other: sideways)
  *   bottom         core/                                   (imports nothing of ours)
  *
  * Outside the product: sim/ (the simulated-host testbed) imports only core/; scripts/, bench/ and
  * test/ may import anything; nothing in the product imports them.
  */
-const PRODUCT = '^(core|dataplane|discovery|ipam|store|egress|agent|api|docker|daemon|cli)/';
+const PRODUCT = '^(core|dataplane|discovery|ipam|store|egress|dns|agent|api|docker|daemon|cli)/';
 const ours = (...dirs) => `^(${dirs.join('|')})/`;
 const OUTSIDE = ours('test', 'bench', 'sim', 'scripts');
 
@@ -30,10 +30,11 @@ module.exports = {
     onlyDown('ipam', ['core']),
     onlyDown('store', ['core']),
     onlyDown('egress', ['core']),
-    onlyDown('agent', ['core', 'dataplane', 'discovery', 'ipam', 'store', 'egress']),
+    onlyDown('dns', ['core']),
+    onlyDown('agent', ['core', 'dataplane', 'discovery', 'ipam', 'store', 'egress', 'dns']),
     onlyDown('api', ['core', 'agent']),
     onlyDown('docker', ['core', 'agent']),
-    onlyDown('daemon', ['core', 'dataplane', 'discovery', 'ipam', 'store', 'egress', 'agent', 'api', 'docker']),
+    onlyDown('daemon', ['core', 'dataplane', 'discovery', 'ipam', 'store', 'egress', 'dns', 'agent', 'api', 'docker']),
     onlyDown('sim', ['core']),
     {
       name: 'product-never-imports-tests-or-tools',

@@ -12,7 +12,7 @@ import type { AddressStore } from '../ipam/store-ipam.js';
 import { AddressReturns } from './address-returns.js';
 import { createAllocator } from './allocator.js';
 import { desiredRemotes } from './desired.js';
-import { compareTables, type FdbReport } from './diagnostics.js';
+import { fdbReports, type FdbReport } from './diagnostics.js';
 import { Endpoints, type AttachRequest, type DetachRequest } from './endpoints.js';
 import { DeadAgentHold } from './hold.js';
 import { isProgrammed, ownerStatuses, type OwnerStatus } from './owners.js';
@@ -21,6 +21,8 @@ import { Networks, type CreateNetworkRequest, type NetworkStore, type NetworkVie
 import { Overlays } from './overlays.js';
 import type { ClusterView, EgressPort, MemberView, OverlayDriver, VtepProbe } from './ports.js';
 import { EgressSync, egressView } from './egress-sync.js';
+import { DnsSync, type DnsPort } from './dns-sync.js';
+import { networkDomain } from '../dns/zone.js';
 import { ReconcileLoop, type ReconcileCounters, type ReconcileSummary } from './reconcile-loop.js';
 import { StoreMirror, type DefinitionStore } from './store-mirror.js';
 import { admitEndpoints, type Admission } from './claims.js';
@@ -70,6 +72,8 @@ export interface AgentParts {
   store?: AgentStore;
   /** The packet filter for egress and published ports; undefined: egress off. */
   egress?: EgressPort;
+  /** DNS servers for the networks' names; undefined: names are not served. */
+  dns?: DnsPort;
 }
 
 
@@ -89,6 +93,7 @@ export class Agent extends EventEmitter {
   private readonly loop: ReconcileLoop;
   private readonly mirror?: StoreMirror;
   private readonly egress?: EgressSync;
+  private readonly dns?: DnsSync;
   readonly refusals: RefusalLog;
   private readonly nameLog: NameConflictLog;
   private readonly initialClaims: ReadonlyArray<{ network: string; block: string }>;
@@ -112,6 +117,7 @@ export class Agent extends EventEmitter {
     const overlays = new Overlays(driver, parts.egress !== undefined);
     this.networks = new Networks(cluster, driver, overlays, this.state, log, store);
     this.endpointsOf = new Endpoints({ vtep: settings.vtep, host: settings.name }, cluster, driver, overlays, this.networks, this.ipam, this.returns, this.state, log, parts.egress);
+    if (parts.dns) this.dns = new DnsSync({ networks: () => this.networks.table(), localEndpoints: () => this.state.endpoints, rows: () => this.endpoints() }, driver, parts.dns, log);
     if (parts.egress) this.egress = new EgressSync({ networks: () => this.networks.table(), endpoints: () => this.state.endpoints }, driver, overlays, parts.egress, log);
     this.hold = new DeadAgentHold({
       probe: parts.probe,
@@ -153,7 +159,10 @@ export class Agent extends EventEmitter {
     for (const e of vanished) await this.returns.giveBack(e.network, e.ip);
     await this.returns.retry();
     this.state.save();
-    cluster.on('change', () => this.loop.schedule());
+    cluster.on('change', () => {
+      this.loop.schedule();
+      this.dns?.schedule();
+    });
     cluster.on('members', (members: MemberView[]) => this.hold.onMembers(members));
     // Deletions become allowed with the first sync: reconcile then, not only at the next change.
     cluster.on('synced', () => this.loop.schedule());
@@ -162,6 +171,7 @@ export class Agent extends EventEmitter {
     await this.mirror?.start();
     await this.loop.run('start');
     await this.runEgress();
+    await this.dns?.run();
     // The periodic tick: drift repair (tables, then egress: every few ticks), addresses still to give back, the store's definitions.
     this.tick = setInterval(() => {
       void this.loop.run('periodic').then(() => this.runEgress(true)).catch(() => undefined);
@@ -179,6 +189,7 @@ export class Agent extends EventEmitter {
   get counters(): ReconcileCounters {
     return this.loop.counters;
   }
+  readonly dnsCounters = () => this.parts.dns?.counters;
   /** Egress reconcile runs, rule changes and errors (undefined: egress off). */
   readonly egressCounters = (): EgressPort['counters'] | undefined => this.parts.egress?.counters;
 
@@ -279,6 +290,7 @@ export class Agent extends EventEmitter {
       ipamBlocks: this.cluster.ipamBlocks().filter((b) => b.network === name).map((b) => ({ block: b.block, owner: this.memberName(b.owner), lamport: b.lamport })),
       ipamConflicts: this.ipam.conflicts(name).map((c: BlockConflict) => ({ block: c.block, winner: this.memberName(c.winner), losers: c.losers.map((l) => this.memberName(l)) })),
       egress: egressView(n, this.egress !== undefined, this.egress?.current ?? []),
+      dns: this.dns && n.gateway ? { server: n.gateway, domain: networkDomain(n.name), dockerFlag: `--dns ${n.gateway}` } : null,
     };
   }
 
@@ -289,6 +301,8 @@ export class Agent extends EventEmitter {
   // Endpoints
   async attach(req: AttachRequest): Promise<LocalEndpoint> {
     const ep = await this.endpointsOf.attach(req);
+    this.dns?.attached(ep, this.networks.get(ep.network).gateway);
+    await this.dns?.run();
     // Docker's endpoints (configure: false) leave through docker_gwbridge: their Join does not wait.
     if (req.configure === false) void this.runEgress();
     else await this.runEgress();
@@ -296,6 +310,8 @@ export class Agent extends EventEmitter {
   }
   async detach(req: DetachRequest): Promise<LocalEndpoint> {
     const ep = await this.endpointsOf.detach(req);
+    this.dns?.detached(ep);
+    void this.dns?.run();
     await this.runEgress();
     return ep;
   }
@@ -338,22 +354,9 @@ export class Agent extends EventEmitter {
   }
 
   /** Kernel tables beside the desired ones, row by row. */
-  async fdbReport(network?: string): Promise<FdbReport[]> {
-    const nets = [...this.networks.table().values()];
-    const desired = this.desired();
-    const hostOf = new Map(this.cluster.endpoints().map((e) => [`${e.network}/${e.mac}`, e.host]));
-    const out: FdbReport[] = [];
-    for (const vni of this.state.vnis()) {
-      const n = nets.find((x) => x.vni === vni);
-      if (!n || (network !== undefined && n.name !== network)) continue;
-      const report = compareTables(n, await this.driver.dump(vni), desired.get(n.name) ?? [], (mac) => hostOf.get(`${n.name}/${mac}`));
-      if (this.egress) {
-        report.egress = { ...egressView(n, true, this.egress.current), drift: await this.egress.drift(vni) };
-        report.drift += report.egress.drift?.length ?? 0;
-      }
-      out.push(report);
-    }
-    return out;
+  fdbReport(network?: string): Promise<FdbReport[]> {
+    const nets = [...this.networks.table().values()].filter((n) => network === undefined || n.name === network);
+    return fdbReports(nets, this.state.vnis(), this.desired(), this.cluster.endpoints(), this.driver, this.egress);
   }
 
   status() {
@@ -377,6 +380,7 @@ export class Agent extends EventEmitter {
     if (this.stopped) return;
     this.stopped = true;
     if (this.tick) clearInterval(this.tick);
+    this.dns?.stop();
     this.hold.stop();
     await this.loop.stop();
     await this.mirror?.stop();

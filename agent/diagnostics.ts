@@ -2,7 +2,8 @@
 import { planReconcile, type RemoteEndpoint } from '../dataplane/reconcile-plan.js';
 import type { OverlayTables } from '../dataplane/dataplane.js';
 import type { NetworkView } from './networks.js';
-import type { EgressView } from './egress-sync.js';
+import { egressView, type EgressSync, type EgressView } from './egress-sync.js';
+import type { EndpointEntry, OverlayDriver } from './ports.js';
 
 export type FdbStatus = 'ok' | 'missing' | 'stale' | 'wrong-vtep' | 'wrong-mac';
 
@@ -47,4 +48,28 @@ export function compareTables(network: NetworkView, tables: OverlayTables, want:
   for (const mac of planReconcile(tables.fdb, [], want).masterDelete) rows.push({ table: 'fdb', mac, status: 'stale', state: 'learned' });
   for (const [ip, nb] of neigh) if (!wantIps.has(ip)) rows.push({ table: 'neigh', mac: nb.mac ?? '', ip, kernelMac: nb.mac, status: 'stale' });
   return { network: network.name, vni: network.vni, netns: tables.netns, rows, drift: rows.filter((r) => r.status !== 'ok').length };
+}
+
+/** The fdb report of every network with local endpoints (`vnis`), with its egress when egress is on. */
+export async function fdbReports(
+  nets: NetworkView[],
+  vnis: number[],
+  desired: Map<string, RemoteEndpoint[]>,
+  endpoints: EndpointEntry[],
+  driver: Pick<OverlayDriver, 'dump'>,
+  egress?: EgressSync,
+): Promise<FdbReport[]> {
+  const hostOf = new Map(endpoints.map((e) => [`${e.network}/${e.mac}`, e.host]));
+  const out: FdbReport[] = [];
+  for (const vni of vnis) {
+    const n = nets.find((x) => x.vni === vni);
+    if (!n) continue;
+    const report = compareTables(n, await driver.dump(vni), desired.get(n.name) ?? [], (mac) => hostOf.get(`${n.name}/${mac}`));
+    if (egress) {
+      report.egress = { ...egressView(n, true, egress.current), drift: await egress.drift(vni) };
+      report.drift += report.egress.drift?.length ?? 0;
+    }
+    out.push(report);
+  }
+  return out;
 }

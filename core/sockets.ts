@@ -22,6 +22,18 @@ export const listenFn = libc.func('int listen(int fd, int backlog)');
 export const sendtoFn = libc.func('long sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)');
 export const recvFn = libc.func('long recv(int fd, void *buf, size_t len, int flags)');
 export const closeFn = libc.func('int close(int fd)');
+export const setsockoptFn = libc.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)');
+export const SOL_SOCKET = 1;
+export const SO_REUSEADDR = 2;
+
+/** A `struct sockaddr_in` for an IPv4 address and port. */
+export function inetAddress(ip: string, port: number): Buffer {
+  const addr = Buffer.alloc(16);
+  addr.writeUInt16LE(AF_INET, 0);
+  addr.writeUInt16BE(port, 2);
+  ip.split('.').forEach((o, i) => addr.writeUInt8(Number(o), 4 + i));
+  return addr;
+}
 
 const SUN_PATH_MAX = 108;
 

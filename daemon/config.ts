@@ -45,6 +45,10 @@ export interface AgentConfig {
   dockerHost: string;
   /** Egress and published ports for attached endpoints (needs iptables). */
   egress: boolean;
+  /** A DNS server per network on its gateway address (names of endpoints). */
+  dns: boolean;
+  /** Where the DNS servers send other names: HOST[:PORT]; default the first nameserver of /etc/resolv.conf. */
+  dnsUpstream?: string;
   /** Optional etcd store (`etcd://HOST:PORT[,...]`) and its key prefix. */
   store?: string;
   storePrefix: string;
@@ -70,6 +74,7 @@ export const DEFAULTS: AgentConfig = {
   dockerSync: false,
   dockerHost: '/run/docker.sock',
   egress: true,
+  dns: true,
   storePrefix: '/vxmesh/',
 };
 
@@ -142,6 +147,14 @@ export const SETTINGS: Setting[] = [
   { key: 'dockerPlugin', flag: 'docker-plugin', env: 'VXMESH_DOCKER_PLUGIN', parse: bool, boolean: true },
   { key: 'dockerSync', flag: 'docker-sync', env: 'VXMESH_DOCKER_SYNC', parse: bool, boolean: true },
   { key: 'egress', flag: 'egress', env: 'VXMESH_EGRESS', parse: bool, boolean: true },
+  { key: 'dns', flag: 'dns', env: 'VXMESH_DNS', parse: bool, boolean: true },
+  {
+    key: 'dnsUpstream', flag: 'dns-upstream', env: 'VXMESH_DNS_UPSTREAM', parse: (v, w) => {
+      if (typeof v !== 'string' || !/^\d+\.\d+\.\d+\.\d+(:\d{1,5})?$/.test(v) || !isIPv4(v.split(':')[0])) throw new ValidationError(w, `must be IPv4[:PORT], got ${JSON.stringify(v)}`);
+      if (v.includes(':')) parsePort(Number(v.split(':')[1]), w);
+      return v;
+    },
+  },
   {
     key: 'dockerHost', flag: 'docker-host', env: 'VXMESH_DOCKER_HOST', parse: (v, w) => {
       if (typeof v !== 'string' || !/^(unix:\/\/)?\/.+/.test(v)) throw new ValidationError(w, `must be a unix socket path (unix:///run/docker.sock), got ${JSON.stringify(v)}`);

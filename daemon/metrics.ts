@@ -67,6 +67,14 @@ export function createMetrics(agent: Agent, d: Discovery): Registry {
       this.set(agent.nameConflicts().length);
     },
   });
+  new Counter({
+    name: 'vxmesh_dns_queries_total', help: 'DNS questions to the networks\' servers, by outcome (answered, nxdomain, forwarded, servfail, malformed)', labelNames: ['outcome'], registers: [reg],
+    collect() {
+      this.reset();
+      const c = agent.dnsCounters();
+      if (c) for (const k of ['answered', 'nxdomain', 'forwarded', 'servfail', 'malformed'] as const) this.inc({ outcome: k }, c[k]);
+    },
+  });
   fromCounter('vxmesh_endpoint_refusals_total', 'Endpoint refusals since start (each refused record counted once, when it appears)', () => agent.refusals.total);
   fromCounter('vxmesh_gossip_messages_in_total', 'Gossip messages accepted', () => d.stats.gossipIn);
   fromCounter('vxmesh_gossip_messages_out_total', 'Gossip messages published', () => d.stats.gossipOut);

@@ -17,6 +17,10 @@ import { Egress } from '../egress/egress.js';
 import { checkIptables } from '../egress/iptables.js';
 import { hostPortFree } from '../egress/port-check.js';
 import type { EgressPort } from '../agent/ports.js';
+import type { DnsPort } from '../agent/dns-sync.js';
+import { DnsService } from '../dns/dns-service.js';
+import { upstreamFromResolvConf, type Upstream } from '../dns/forwarder.js';
+import { removeResolvConf, writeResolvConf } from '../dns/resolv-conf.js';
 import type { AgentConfig } from './config.js';
 
 /** Deadline of each store call (also how long the start waits for a store that does not answer). */
@@ -46,6 +50,17 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
     await checkIptables();
     const e = new Egress({ log });
     egress = { reconcile: (nets) => e.reconcile(nets), drift: (nets, vni) => e.drift(nets, vni), counters: e.counters, hostPortFree };
+  }
+  let dnsService: DnsService | undefined;
+  let dns: DnsPort | undefined;
+  if (cfg.dns) {
+    const upstream: Upstream | undefined = cfg.dnsUpstream !== undefined
+      ? { host: cfg.dnsUpstream.split(':')[0] as string, port: Number(cfg.dnsUpstream.split(':')[1] ?? 53) }
+      : upstreamFromResolvConf(fs.existsSync('/etc/resolv.conf') ? fs.readFileSync('/etc/resolv.conf', 'utf8') : '');
+    if (!upstream) log.warn({}, 'no upstream resolver (no --dns-upstream, no nameserver in /etc/resolv.conf): names outside the networks get SERVFAIL');
+    const service = new DnsService({ log, upstream });
+    dnsService = service;
+    dns = { ensure: (nets) => service.ensure(nets), counters: service.counters, writeResolvConf, removeResolvConf };
   }
   const dataplane = new Dataplane({ prefix: cfg.netnsPrefix, vtep, underlayDev: cfg.underlayDev, vxlanPort: cfg.vxlanPort });
   try {
@@ -78,6 +93,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
       initialState: { ...initial, endpoints: kept },
       store,
       egress,
+      dns,
     });
     await agent.start(vanished);
     return {
@@ -85,11 +101,13 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
       discovery,
       async stop() {
         await agent.stop();
+        dnsService?.close();
         dataplane.close();
       },
     };
   } catch (e) {
     dataplane.close();
+    dnsService?.close();
     store?.close();
     throw e;
   }

@@ -11,16 +11,17 @@ import path from 'node:path';
 import { errno, libc, sysFail } from '../core/libc.js';
 import { NotFoundError, VxmeshError } from '../core/errors.js';
 import { parseNetnsName } from '../core/addresses.js';
+import { CLONE_NEWNET, inNetnsFd, setnsFn } from '../core/netns-switch.js';
+
+export { inNetnsFd } from '../core/netns-switch.js';
 
 export const NETNS_RUN_DIR = '/run/netns';
-const CLONE_NEWNET = 0x40000000;
 const MS_BIND = 4096;
 const MS_REC = 16384;
 const MS_SHARED = 1 << 20;
 const MNT_DETACH = 2;
 const EINVAL = 22;
 
-const setnsFn = libc.func('int setns(int fd, int nstype)');
 const unshareFn = libc.func('int unshare(int flags)');
 const mountFn = libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)');
 const umount2Fn = libc.func('int umount2(const char *target, int flags)');
@@ -67,20 +68,6 @@ export function openNetns(nameOrPath: string, field = 'netns'): number {
   return fd;
 }
 
-/** Runs `fn` synchronously with this thread inside the namespace `fd`, then switches back. */
-export function inNetnsFd<T>(fd: number, fn: () => T): T {
-  const home = fs.openSync('/proc/thread-self/ns/net', 'r');
-  try {
-    if (setnsFn(fd, CLONE_NEWNET) !== 0) sysFail('setns', `fd ${fd}`);
-    try {
-      return fn();
-    } finally {
-      if (setnsFn(home, CLONE_NEWNET) !== 0) sysFail('setns', 'back to the home namespace');
-    }
-  } finally {
-    fs.closeSync(home);
-  }
-}
 
 export function inNetns<T>(nameOrPath: string, fn: () => T): T {
   const fd = openNetns(nameOrPath);

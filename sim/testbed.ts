@@ -75,6 +75,8 @@ async function deleteNamespacesWithPrefix(prefix: string): Promise<void> {
   // Containers and overlays first, the switch last: order does not matter to the kernel, but a
   // namespace held open by a live process lingers, so processes must be gone before this.
   for (const n of names) await $`ip netns del ${n}`.nothrow();
+  // The resolver files `vxmesh attach` writes for named namespaces (/etc/netns/NAME/resolv.conf).
+  if (fs.existsSync('/etc/netns')) for (const d of fs.readdirSync('/etc/netns')) if (d.startsWith(prefix)) fs.rmSync(path.join('/etc/netns', d), { recursive: true, force: true });
 }
 
 /**

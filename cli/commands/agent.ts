@@ -37,6 +37,9 @@ Options:
   --[no-]docker-sync       create the Docker network on the local engine for every vxmesh network
                            (default off; boolean flags also take =true or =false)
   --docker-host PATH       the local engine's API socket for --docker-sync (default /run/docker.sock)
+  --[no-]dns               a DNS server per network on its gateway address: the endpoints' names
+                           (NAME, NAME.NETWORK, NAME.NETWORK.vxmesh), other names forwarded (default on)
+  --dns-upstream IP[:PORT] where other names go (default: the first nameserver of /etc/resolv.conf)
   --[no-]egress            egress and published ports for attached endpoints through this host:
                            a gateway link per network, source NAT, rules in iptables chains VXMESH-*
                            (default on; needs the iptables package; see docs/operations.md)

@@ -1,0 +1,97 @@
+/**
+ * Names on this host (issue 13): for every network with local endpoints, the zone its DNS server
+ * answers from — the names and aliases of the network's endpoints that are in this host's kernel
+ * (local, remote of live owners, held), a name only where its holder is (names.ts) — and the resolver
+ * file of named namespaces attached here. Rebuilt on every table change (coalesced), attach and detach.
+ */
+import type { Logger } from '../core/logger.js';
+import type { DnsNetwork, DnsService } from '../dns/dns-service.js';
+import type { DnsZone } from '../dns/zone.js';
+import type { EndpointRow } from './endpoint-list.js';
+import type { LocalEndpoint } from './local-state.js';
+import type { NetworkView } from './networks.js';
+import type { OverlayDriver } from './ports.js';
+
+/** The DNS side the agent drives (dns/): servers per network, and the resolver files of namespaces. */
+export interface DnsPort {
+  ensure: DnsService['ensure'];
+  readonly counters: DnsService['counters'];
+  writeResolvConf(netns: string, server: string, network: string): boolean;
+  removeResolvConf(netns: string): void;
+}
+
+export interface DnsInputs {
+  networks(): Map<string, NetworkView>;
+  localEndpoints(): LocalEndpoint[];
+  rows(): EndpointRow[];
+}
+
+const ANSWERED = new Set(['local', 'remote', 'held']);
+
+/** Pure: a network's zone from the endpoint rows. */
+export function zoneOf(network: string, rows: EndpointRow[]): DnsZone {
+  const names = new Map<string, string[]>();
+  const add = (label: string, ip: string) => {
+    const list = names.get(label) ?? [];
+    if (!list.includes(ip)) names.set(label, [...list, ip]);
+  };
+  for (const r of rows) {
+    if (r.network !== network || !ANSWERED.has(r.status)) continue;
+    if (r.name !== undefined && r.nameHeldBy === undefined) add(r.name, r.ip);
+    for (const a of r.aliases ?? []) add(a, r.ip);
+  }
+  return { network, names };
+}
+
+export class DnsSync {
+  private timer?: NodeJS.Timeout;
+  private running = Promise.resolve();
+
+  constructor(
+    private readonly inputs: DnsInputs,
+    private readonly driver: Pick<OverlayDriver, 'overlayNetnsPath'>,
+    private readonly dns: DnsPort,
+    private readonly log: Logger,
+  ) {}
+
+  /** A run soon (changes arriving together are coalesced). */
+  schedule(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.run();
+    }, 10);
+    this.timer.unref();
+  }
+
+  run(): Promise<void> {
+    this.running = this.running.then(() => this.once()).catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'DNS update failed'));
+    return this.running;
+  }
+
+  private async once(): Promise<void> {
+    const nets = [...this.inputs.networks().values()];
+    const rows = this.inputs.rows();
+    const out: DnsNetwork[] = [];
+    for (const vni of new Set(this.inputs.localEndpoints().map((e) => e.vni))) {
+      const n = nets.find((x) => x.vni === vni && x.usable);
+      if (!n || n.gateway === undefined) continue;
+      out.push({ vni, netns: this.driver.overlayNetnsPath(vni), address: n.gateway, zone: zoneOf(n.name, rows) });
+    }
+    await this.dns.ensure(out);
+  }
+
+  /** A named namespace just attached: its resolver is the network's DNS server. */
+  attached(ep: LocalEndpoint, gateway: string | undefined): void {
+    if (gateway !== undefined && this.dns.writeResolvConf(ep.netns, gateway, ep.network)) this.log.info({ netns: ep.netns, server: gateway }, 'resolv.conf written for the namespace');
+  }
+
+  detached(ep: LocalEndpoint): void {
+    // Another endpoint of the same namespace may still use it.
+    if (!this.inputs.localEndpoints().some((e) => e.netns === ep.netns)) this.dns.removeResolvConf(ep.netns);
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * One DNS server per network with local endpoints, on the network's gateway address inside its
+ * overlay namespace (UDP and TCP 53): answers from the network's zone (responder.ts, zone.ts),
+ * forwards the rest upstream (forwarder.ts), SERVFAIL when upstream does not answer. `ensure` is a
+ * reconciler: listeners for new networks are opened, zones swapped in place, listeners of networks
+ * gone are closed. A listener that cannot open is retried at the next `ensure`.
+ */
+import type { Logger } from '../core/logger.js';
+import { forward, type Upstream } from './forwarder.js';
+import { listenInNamespace, type DnsListener } from './listener.js';
+import { errorReply, RCODE, respond } from './responder.js';
+import type { DnsZone } from './zone.js';
+
+export interface DnsNetwork {
+  vni: number;
+  /** The overlay namespace (path). */
+  netns: string;
+  /** The gateway address on br0, where the server answers. */
+  address: string;
+  zone: DnsZone;
+}
+
+export interface DnsCounters {
+  queries: number;
+  answered: number;
+  nxdomain: number;
+  forwarded: number;
+  servfail: number;
+  malformed: number;
+}
+
+export interface DnsServiceOptions {
+  log: Logger;
+  /** Where other names go; undefined: every forwarded question gets SERVFAIL. */
+  upstream?: Upstream;
+  /** Default 53 (tests may use another). */
+  port?: number;
+  forwardTimeoutMs?: number;
+}
+
+interface Served {
+  key: string;
+  zone: DnsZone;
+  listener: DnsListener;
+}
+
+export class DnsService {
+  readonly counters: DnsCounters = { queries: 0, answered: 0, nxdomain: 0, forwarded: 0, servfail: 0, malformed: 0 };
+  private readonly served = new Map<number, Served>();
+
+  constructor(private readonly opts: DnsServiceOptions) {}
+
+  async ensure(nets: DnsNetwork[]): Promise<void> {
+    const wanted = new Set(nets.map((n) => n.vni));
+    for (const [vni, s] of this.served) {
+      if (!wanted.has(vni)) {
+        s.listener.close();
+        this.served.delete(vni);
+      }
+    }
+    for (const n of nets) {
+      const key = `${n.netns} ${n.address}`;
+      const s = this.served.get(n.vni);
+      if (s && s.key === key) {
+        s.zone = n.zone;
+        continue;
+      }
+      s?.listener.close();
+      this.served.delete(n.vni);
+      try {
+        const entry: Served = { key, zone: n.zone, listener: { close: () => undefined } };
+        entry.listener = await listenInNamespace(n.netns, n.address, this.opts.port ?? 53, (msg) => this.handle(msg, entry.zone), (e) => this.opts.log.warn({ network: n.zone.network, err: e.message }, 'DNS socket error'));
+        this.served.set(n.vni, entry);
+        this.opts.log.info({ network: n.zone.network, address: n.address }, 'DNS server listening');
+      } catch (e) {
+        this.opts.log.warn({ network: n.zone.network, address: n.address, err: (e as Error).message }, 'DNS server could not listen (retried)');
+      }
+    }
+  }
+
+  /** The networks served now (VNIs). */
+  servedVnis(): number[] {
+    return [...this.served.keys()];
+  }
+
+  close(): void {
+    for (const s of this.served.values()) s.listener.close();
+    this.served.clear();
+  }
+
+  private async handle(msg: Buffer, zone: DnsZone): Promise<Buffer | undefined> {
+    const c = this.counters;
+    c.queries++;
+    const d = respond(msg, zone);
+    if ('drop' in d) {
+      c.malformed++;
+      return undefined;
+    }
+    if ('reply' in d) {
+      const rcode = d.reply.length >= 4 ? d.reply.readUInt16BE(2) & 0xf : -1;
+      if (rcode === RCODE.NXDOMAIN) c.nxdomain++;
+      else if (rcode === RCODE.FORMERR || rcode === RCODE.NOTIMP) c.malformed++;
+      else c.answered++;
+      return d.reply;
+    }
+    const up = this.opts.upstream ? await forward(msg, this.opts.upstream, this.opts.forwardTimeoutMs ?? 2000) : undefined;
+    if (up) {
+      c.forwarded++;
+      return up;
+    }
+    c.servfail++;
+    return errorReply(msg, RCODE.SERVFAIL);
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * Questions that are not the network's go to the upstream resolver unchanged (UDP, from the agent's
+ * own namespace, so the host's routes and resolver apply), with a deadline: no answer in time is
+ * SERVFAIL, never a hang.
+ */
+import dgram from 'node:dgram';
+
+export interface Upstream {
+  host: string;
+  port: number;
+}
+
+export async function forward(msg: Buffer, upstream: Upstream, timeoutMs: number): Promise<Buffer | undefined> {
+  const sock = dgram.createSocket('udp4');
+  try {
+    return await new Promise<Buffer | undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), timeoutMs);
+      sock.on('error', () => {
+        clearTimeout(timer);
+        resolve(undefined);
+      });
+      sock.on('message', (reply) => {
+        // The reply to this question: same id.
+        if (reply.length >= 2 && reply.readUInt16BE(0) === msg.readUInt16BE(0)) {
+          clearTimeout(timer);
+          resolve(reply);
+        }
+      });
+      sock.send(msg, upstream.port, upstream.host);
+    });
+  } finally {
+    sock.close();
+  }
+}
+
+/** The first `nameserver` of a resolv.conf text (port 53), or undefined. */
+export function upstreamFromResolvConf(text: string): Upstream | undefined {
+  for (const line of text.split('\n')) {
+    const m = /^\s*nameserver\s+(\d+\.\d+\.\d+\.\d+)\s*$/.exec(line);
+    if (m) return { host: m[1] as string, port: 53 };
+  }
+  return undefined;
+}

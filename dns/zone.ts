@@ -1,0 +1,54 @@
+/**
+ * What a network's DNS server knows and how a question name maps onto it (pure).
+ *
+ * The domain of network N is `N.vxmesh.` (`vxmesh` is not a real top-level domain, so no network can
+ * shadow a real one). Answered, for the endpoints of N only (never another network's — isolation holds
+ * for names too):
+ *   - `NAME.N.vxmesh` — the endpoint's name or alias; an unknown name there is NXDOMAIN;
+ *   - `NAME` — a single label: the name or alias, else NXDOMAIN (a single label is never sent upstream);
+ *   - `NAME.N` — answered when NAME is known in N, otherwise the question goes upstream like any
+ *     other name (so a network called `com` cannot hide `example.com`).
+ * Every other name is forwarded to the upstream resolver.
+ */
+export const DNS_SUFFIX = 'vxmesh';
+
+export interface DnsZone {
+  network: string;
+  /** Lower-case label → the addresses answering it (an endpoint's name, or an alias, possibly shared). */
+  names: ReadonlyMap<string, readonly string[]>;
+}
+
+export type Lookup =
+  /** The name is ours: these addresses (may be empty: the name exists but has no A record of this type). */
+  | { kind: 'answer'; addresses: readonly string[] }
+  /** Under our domain (or a single label) and unknown. */
+  | { kind: 'nxdomain' }
+  /** Not ours: ask upstream. */
+  | { kind: 'forward' };
+
+/** The network's own domain, without the trailing dot. */
+export const networkDomain = (network: string): string => `${network.toLowerCase()}.${DNS_SUFFIX}`;
+
+export function lookup(zone: DnsZone, questionName: string): Lookup {
+  const q = questionName.toLowerCase().replace(/\.$/, '');
+  if (q === '') return { kind: 'forward' };
+  const domain = networkDomain(zone.network);
+  const found = (label: string): Lookup | undefined => {
+    const a = zone.names.get(label);
+    return a ? { kind: 'answer', addresses: a } : undefined;
+  };
+  if (q === domain || q === DNS_SUFFIX) return { kind: 'answer', addresses: [] };
+  if (q.endsWith(`.${domain}`)) {
+    const label = q.slice(0, -domain.length - 1);
+    return (!label.includes('.') && found(label)) || { kind: 'nxdomain' };
+  }
+  // Another network's domain: not answered here (and not sent upstream: it is ours).
+  if (q.endsWith(`.${DNS_SUFFIX}`)) return { kind: 'nxdomain' };
+  if (!q.includes('.')) return found(q) ?? { kind: 'nxdomain' };
+  const net = zone.network.toLowerCase();
+  if (q.endsWith(`.${net}`)) {
+    const label = q.slice(0, -net.length - 1);
+    if (!label.includes('.')) return found(label) ?? { kind: 'forward' };
+  }
+  return { kind: 'forward' };
+}
