@@ -315,6 +315,10 @@ export class Agent extends EventEmitter {
     await this.runEgress();
     return ep;
   }
+  /** Names an endpoint of this host after the fact (Docker: its container name and aliases). */
+  renameEndpoint(network: string, id: string, name: string | undefined, aliases: string[]): Promise<LocalEndpoint> {
+    return this.endpointsOf.rename(network, id, name, aliases);
+  }
   returnAddress(network: string, ip: string): Promise<void> {
     return this.returns.giveBack(network, ip);
   }

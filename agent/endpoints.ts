@@ -127,6 +127,23 @@ export class Endpoints {
     }
   }
 
+  /** Sets a local endpoint's name and aliases (Docker's container name, known only after Join) and re-announces it. */
+  async rename(network: string, id: string, name: string | undefined, aliases: string[]): Promise<LocalEndpoint> {
+    const ep = this.state.endpoints.find((e) => e.network === network && e.id === id);
+    if (!ep) throw new NotFoundError('id', `no endpoint ${id} of ${network} on this host`);
+    const label = name === undefined ? undefined : parseDnsLabel(name, 'name');
+    const list = parseAliases(aliases, 'aliases');
+    if (ep.name === label && (ep.aliases ?? []).join(',') === list.join(',')) return ep;
+    if (label === undefined) delete ep.name;
+    else ep.name = label;
+    if (list.length) ep.aliases = list;
+    else delete ep.aliases;
+    this.state.save();
+    await this.cluster.putEndpoint(this.recordOf(ep));
+    this.log.info({ endpoint: ep.id, network, name: label, aliases: list }, 'endpoint names set');
+    return ep;
+  }
+
   async detach(req: DetachRequest): Promise<LocalEndpoint> {
     if (req === null || typeof req !== 'object') throw new ValidationError('body', 'must be a JSON object');
     const n = this.networks.get(req.network);

@@ -42,6 +42,8 @@ export interface AgentConfig {
   dockerPlugin: boolean;
   /** Create Docker networks on the local engine for every vxmesh network (needs dockerHost). */
   dockerSync: boolean;
+  /** Name the endpoints of Docker containers after the containers (needs dockerHost: the Engine API). */
+  dockerNames: boolean;
   dockerHost: string;
   /** Egress and published ports for attached endpoints (needs iptables). */
   egress: boolean;
@@ -72,6 +74,7 @@ export const DEFAULTS: AgentConfig = {
   pluginDir: '/run/docker/plugins',
   dockerPlugin: true,
   dockerSync: false,
+  dockerNames: false,
   dockerHost: '/run/docker.sock',
   egress: true,
   dns: true,
@@ -146,6 +149,7 @@ export const SETTINGS: Setting[] = [
   { key: 'pluginDir', flag: 'plugin-dir', env: 'VXMESH_PLUGIN_DIR', parse: str(/^\/.*/, 'an absolute path') },
   { key: 'dockerPlugin', flag: 'docker-plugin', env: 'VXMESH_DOCKER_PLUGIN', parse: bool, boolean: true },
   { key: 'dockerSync', flag: 'docker-sync', env: 'VXMESH_DOCKER_SYNC', parse: bool, boolean: true },
+  { key: 'dockerNames', flag: 'docker-names', env: 'VXMESH_DOCKER_NAMES', parse: bool, boolean: true },
   { key: 'egress', flag: 'egress', env: 'VXMESH_EGRESS', parse: bool, boolean: true },
   { key: 'dns', flag: 'dns', env: 'VXMESH_DNS', parse: bool, boolean: true },
   {

@@ -30,7 +30,11 @@ export async function runDaemon(cfg: AgentConfig): Promise<void> {
     const { createMetrics, startMetricsServer } = await import('./metrics.js');
     servers.push(await startMetricsServer(createMetrics(agent, discovery), cfg.metrics));
   }
-  if (cfg.dockerPlugin) servers.push((await startDockerPlugin(agent, cfg.pluginDir, cfg.stateDir, log, activated.get('plugin'))).server);
+  if (cfg.dockerPlugin) {
+    const { server, plugin } = await startDockerPlugin(agent, cfg.pluginDir, cfg.stateDir, log, activated.get('plugin'));
+    servers.push(server);
+    if (cfg.dockerNames) new (await import('../docker/names.js')).DockerNames(agent, plugin, cfg.dockerHost, log).start();
+  } else if (cfg.dockerNames) log.warn({}, '--docker-names needs the Docker plugin (--docker-plugin): containers are not named');
   if (cfg.dockerSync) new (await import('../docker/sync.js')).DockerSync(agent, cfg.dockerHost, log).start();
   log.info({ name: cfg.name, vtep: agent.vtep, peerId: discovery.peerId, listen: discovery.listenAddrs(), socket: cfg.socket, metrics: cfg.metrics ?? null }, 'agent ready');
   notify({ READY: '1', STATUS: `serving: vtep ${agent.vtep}, ${discovery.members().filter((m) => m.state === 'alive').length} live members` });

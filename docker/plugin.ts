@@ -77,6 +77,11 @@ export class DockerPlugin {
     this.file.save(this.state);
   }
 
+  /** The vxmesh network of a Docker endpoint this driver made (joined or not), if any. */
+  networkOfEndpoint(endpointId: string): string | undefined {
+    return this.state.endpoints[endpointId]?.network;
+  }
+
   private networkOf(networkId: string): NetworkView {
     const name = this.state.networks[networkId];
     if (!name) throw new NotFoundError('NetworkID', `unknown network ${networkId} (not created through this driver)`);

@@ -256,7 +256,7 @@ export class DockerHosts {
       const root = path.join(env.dir, 'rootfs');
       fs.mkdirSync(path.join(root, 'bin'), { recursive: true });
       fs.copyFileSync('/bin/busybox', path.join(root, 'bin', 'busybox'));
-      for (const a of ['sh', 'ping', 'ip', 'sleep', 'ifconfig', 'arp', 'nc', 'cat', 'hostname', 'true']) fs.symlinkSync('busybox', path.join(root, 'bin', a));
+      for (const a of ['sh', 'ping', 'ip', 'sleep', 'ifconfig', 'arp', 'nc', 'cat', 'hostname', 'true', 'nslookup']) fs.symlinkSync('busybox', path.join(root, 'bin', a));
       await $`tar -C ${root} -cf ${env.rootfsTar} .`;
       await makeClusterKey(env.keyFile);
       for (let i = 1; i <= n; i++) {

@@ -36,7 +36,9 @@ Options:
   --[no-]docker-plugin     serve the Docker network + IPAM driver (default on; see docs/docker.md)
   --[no-]docker-sync       create the Docker network on the local engine for every vxmesh network
                            (default off; boolean flags also take =true or =false)
-  --docker-host PATH       the local engine's API socket for --docker-sync (default /run/docker.sock)
+  --[no-]docker-names      name each container's endpoint after the container and its network aliases
+                           (for the networks' DNS servers; needs the Engine API at --docker-host; default off)
+  --docker-host PATH       the local engine's API socket for --docker-sync and --docker-names (default /run/docker.sock)
   --[no-]dns               a DNS server per network on its gateway address: the endpoints' names
                            (NAME, NAME.NETWORK, NAME.NETWORK.vxmesh), other names forwarded (default on)
   --dns-upstream IP[:PORT] where other names go (default: the first nameserver of /etc/resolv.conf)

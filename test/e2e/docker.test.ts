@@ -10,8 +10,10 @@ import { eventually } from '../fixtures/members.js';
 const env = await DockerHosts.create(2);
 t.teardown(() => env.teardown());
 const [h1, h2] = [env.host(1), env.host(2)] as [DockerHost, DockerHost];
-await h1.startAgent();
-await h2.startAgent();
+// --docker-names: containers' endpoints are named after them (Engine API), for the networks' DNS servers.
+const NAMES = (h: DockerHost) => ['--docker-names', '--docker-host', h.dockerSock];
+await h1.startAgent(NAMES(h1));
+await h2.startAgent(NAMES(h2));
 
 const NET = ['network', 'create', '-d', 'vxmesh', '--ipam-driver', 'vxmesh', '--subnet', '198.18.50.0/24', '-o', 'vxmesh.network=dnet', 'dnet'];
 const ipOf = async (h: DockerHost, name: string, net = 'dnet') => (await h.docker(['inspect', '-f', `{{with index .NetworkSettings.Networks "${net}"}}{{.IPAddress}}{{end}}`, name])).stdout.trim();
@@ -86,7 +88,7 @@ await t.test('network connect / disconnect on a running container; docker rm -f 
 
 await t.test('--docker-sync: a network created with docker on one host appears on the other engine', async (t) => {
   await h2.stopAgent();
-  await h2.startAgent(['--docker-sync', 'true', '--docker-host', `unix://${h2.dockerSock}`]);
+  await h2.startAgent(['--docker-sync', 'true', ...NAMES(h2)]);
   await h1.docker(['network', 'create', '-d', 'vxmesh', '--ipam-driver', 'vxmesh', '--subnet', '198.18.52.0/24', '-o', 'vxmesh.network=synced', 'synced']);
   const appeared = await eventually(async () => (await h2.docker(['network', 'ls', '--format', '{{.Name}} {{.Driver}}'])).stdout.includes('synced vxmesh'), 10000, 250);
   t.ok(appeared, 'engine 2 has the network without a docker command there');
@@ -100,7 +102,7 @@ await t.test('agent restart while containers run; dockerd restart keeps networks
   const [ipa, ipb] = [await ipOf(h1, 'a1'), await ipOf(h2, 'b1')];
   await h1.stopAgent('SIGTERM');
   t.ok(await ping(h2, 'b1', ipa), 'containers keep pinging while the agent is down');
-  await h1.startAgent();
+  await h1.startAgent(NAMES(h1));
   t.ok(await ping(h1, 'a1', ipb), 'and after the restart');
   await runCt(h1, 'a2');
   const ipa2 = await ipOf(h1, 'a2');
@@ -112,4 +114,22 @@ await t.test('agent restart while containers run; dockerd restart keeps networks
   t.ok(await eventually(() => ping(h2, 'b1', ipa), 10000, 200), `after a dockerd restart b1 (${ipb2}) reaches a1 again`);
   await runCt(h2, 'b2');
   t.ok(await eventually(async () => ping(h1, 'a1', await ipOf(h2, 'b2')), 10000, 200), 'a new container on the restarted engine works');
+});
+
+await t.test('names across engines: docker run --dns <gateway> resolves containers of the other host by name', async (t) => {
+  const gw = '198.18.50.1';
+  const inspect = JSON.parse((await h1.vx(['network', 'inspect', 'dnet'])).stdout) as { dns: { dockerFlag: string } };
+  t.equal(inspect.dns.dockerFlag, `--dns ${gw}`, 'network inspect prints the flag');
+  await runCt(h2, 'web2', ['--network-alias', 'api2']);
+  await runCt(h2, 'Web_Odd');
+  await runCt(h1, 'asker', ['--dns', gw]);
+  const web2 = await ipOf(h2, 'web2');
+  t.ok(await eventually(async () => (await h1.docker(['exec', 'asker', 'ping', '-c', '1', '-W', '2', 'web2'], { nothrow: true })).exitCode === 0, 15000, 300), 'docker exec asker ping web2 (h1 → h2, by the container name)');
+  const look = async (name: string) => (await h1.docker(['exec', 'asker', 'nslookup', name], { nothrow: true })).stdout;
+  t.match(await look('api2'), new RegExp(web2.replace(/\./g, '\\.')), 'the network alias resolves too');
+  t.match(await look('web-odd'), /198\.18\.50\./, 'Web_Odd is answered as web-odd (documented mapping); docker run did not fail');
+  const rows = JSON.parse((await h1.vx(['endpoints', 'dnet', '--json'])).stdout) as Array<{ ip: string; name?: string; aliases?: string[] }>;
+  t.same(rows.find((r) => r.ip === web2)?.aliases, ['api2'], 'the endpoint carries the alias in the cluster');
+  await h1.docker(['rm', '-f', 'asker'], { nothrow: true });
+  await h2.docker(['rm', '-f', 'web2', 'Web_Odd'], { nothrow: true });
 });

@@ -29,3 +29,12 @@ t.test('a name claimed by two live endpoints: the earlier record keeps it; a dea
   const tie = [{ value: ep('b', 'h2', 'web'), owner: 'pb', lamport: 4 }, { value: ep('a', 'h1', 'web'), owner: 'pa', lamport: 4 }];
   t.equal(nameConflicts(tie, () => true)[0]?.holderId, 'a', 'same Lamport time: the smaller owner id keeps it');
 });
+
+t.test('Docker names as DNS labels: mapped when they can be, skipped when not', async (t) => {
+  const { dnsLabelOf } = await import('../../docker/names.js');
+  t.equal(dnsLabelOf('/Web_1'), 'web-1', 'leading slash dropped, lower case, _ → -');
+  t.equal(dnsLabelOf('app.v2'), 'app-v2', '. → -');
+  t.equal(dnsLabelOf('_x_'), 'x', 'no leading or trailing hyphen');
+  t.equal(dnsLabelOf('a'.repeat(80)), 'a'.repeat(63), 'cut to 63');
+  t.equal(dnsLabelOf('___'), undefined, 'nothing left: skipped');
+});
