@@ -70,10 +70,12 @@ export class DnsSync {
   }
 
   private async once(): Promise<void> {
-    const nets = [...this.inputs.networks().values()];
-    const rows = this.inputs.rows();
+    const vnis = new Set(this.inputs.localEndpoints().map((e) => e.vni));
+    // No local endpoint (most changes on a host that serves no network): nothing to compute.
+    const nets = vnis.size > 0 ? [...this.inputs.networks().values()] : [];
+    const rows = vnis.size > 0 ? this.inputs.rows() : [];
     const out: DnsNetwork[] = [];
-    for (const vni of new Set(this.inputs.localEndpoints().map((e) => e.vni))) {
+    for (const vni of vnis) {
       const n = nets.find((x) => x.vni === vni && x.usable);
       if (!n || n.gateway === undefined) continue;
       out.push({ vni, netns: this.driver.overlayNetnsPath(vni), address: n.gateway, zone: zoneOf(n.name, rows) });

@@ -4,6 +4,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import type { Testbed } from './testbed.js';
+import { spawnListening } from './address-echo.js';
 
 const SERVER = `const p=require('dns-packet');const s=require('dgram').createSocket('udp4');const names=JSON.parse(process.argv[2]);
 s.on('message',(m,r)=>{let q;try{q=p.decode(m)}catch{return}const n=(q.questions[0]||{}).name||'';const ip=names[n.toLowerCase()];
@@ -11,19 +12,8 @@ s.send(p.encode({type:'response',id:q.id,flags:p.AUTHORITATIVE_ANSWER|(ip?0:3),q
 s.bind(53,process.argv[1],()=>console.log('listening'))`;
 
 /** Starts it on address:53 in `netns`; resolves once it listens. */
-export async function startTestResolver(tb: Testbed, netns: string, address: string, names: Record<string, string>): Promise<ChildProcess> {
-  const child = tb.spawnIn(netns, process.execPath, ['-e', SERVER, address, JSON.stringify(names)]);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`test resolver in ${netns} did not start`)), 20_000);
-    child.stdout?.on('data', (d: Buffer) => {
-      if (d.toString().includes('listening')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`test resolver exited with ${code}`)));
-  });
-  return child;
+export function startTestResolver(tb: Testbed, netns: string, address: string, names: Record<string, string>): Promise<ChildProcess> {
+  return spawnListening(tb, netns, ['-e', SERVER, address, JSON.stringify(names)], 'test resolver');
 }
 
 const RESOLVE = `const r=new (require('dns').promises.Resolver)({timeout:4000,tries:1});r.setServers([process.argv[1]]);
