@@ -1,11 +1,14 @@
 /**
  * `npm run demo`: three simulated hosts on this machine, a vxmesh agent on each, one network created
  * on host 1, two containers attached on every host, the all-pairs ping matrix, a container reaching
- * an outside host (egress) and a published port reached from it, and `vxmesh fdb` of host 1. Everything is torn down at the end (`--keep` leaves it running and says how to explore).
+ * an outside host (egress) and a published port reached from it, a container of another host
+ * resolved and pinged by name, and `vxmesh fdb` of host 1. Everything is torn down at the end (`--keep` leaves it running and says how to explore).
  */
 import { Cluster } from '../sim/cluster.js';
 import { OUTSIDE_HOST } from '../sim/testbed.js';
 import { askAddress, startAddressEcho } from '../sim/address-echo.js';
+import { resolve4 } from '../sim/test-resolver.js';
+import { $ } from 'zx';
 
 const keep = process.argv.includes('--keep');
 const HOSTS = 3;
@@ -41,9 +44,9 @@ try {
       const netns = await cluster.tb.addContainer(i, j);
       // The last container publishes its port 7001 on its host's port 8080.
       const publish = i === HOSTS && j === PER_HOST ? ['--publish', '8080:7001'] : [];
-      const ep = await cluster.vxJson<{ ip: string; mac: string; id: string }>(i, ['attach', 'demo', '--netns', netns, ...publish]);
+      const ep = await cluster.vxJson<{ ip: string; mac: string; id: string }>(i, ['attach', 'demo', '--netns', netns, '--name', `h${i}c${j}`, ...publish]);
       containers.push({ host: i, netns, ip: ep.ip });
-      console.log(`  h${i}/c${j}: ${ep.ip}  ${ep.mac}  (${netns})${publish.length ? '  --publish 8080:7001' : ''}`);
+      console.log(`  h${i}/c${j}: ${ep.ip}  ${ep.mac}  name h${i}c${j}  (${netns})${publish.length ? '  --publish 8080:7001' : ''}`);
     }
   }
 
@@ -76,12 +79,21 @@ try {
   console.log(`  from the outside host to h${HOSTS}:8080 (published to h${HOSTS}/c${PER_HOST}:7001): ${published ? `connected; the container saw ${published}` : 'FAIL'}`);
   const egressOk = pinged && seenAs === cluster.tb.host(1).vtep && published === OUTSIDE_HOST;
 
+  step('names: h1/c1 resolves and pings a container of another host by name (the network\'s DNS server on its gateway)');
+  const gateway = (await cluster.vxJson<{ gateway: string }>(1, ['network', 'inspect', 'demo'])).gateway;
+  const far = `h${HOSTS}c${PER_HOST}`;
+  const answer = await resolve4(cluster.tb, first.netns, gateway, far);
+  console.log(`  ${far} → ${answer}   (asked ${gateway} from h1/c1; ${far} runs on h${HOSTS})`);
+  const pingedByName = (await $`ip netns exec ${first.netns} ping -c 1 -W 2 ${far}.demo`.nothrow()).exitCode === 0;
+  console.log(`  ip netns exec h1/c1 ping ${far}.demo: ${pingedByName ? 'ok' : 'FAIL'}   (attach wrote /etc/netns/<namespace>/resolv.conf)`);
+  const namesOk = answer === last.ip && pingedByName;
+
   step('vxmesh fdb   (on h1: kernel entries beside what the cluster wants)');
   console.log((await cluster.vx(1, ['fdb'])).stdout);
 
   step('vxmesh peers   (on h1)');
   console.log((await cluster.vx(1, ['peers'])).stdout);
-  ok = fails === 0 && egressOk;
+  ok = fails === 0 && egressOk && namesOk;
 
   if (keep) {
     step('left running (--keep). Explore:');

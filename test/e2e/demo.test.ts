@@ -28,6 +28,8 @@ t.match(out, /h2\s.*alive/, 'peers lists the other hosts alive');
 t.match(out, /ping 203\.0\.113\.1 from h1\/c1 \(198\.18\.10\.\d+\): ok/, 'a container pings the outside host');
 t.match(out, /the outside host saw 198\.51\.100\.11 \(h1's address/, 'and connects to it over TCP, source-NATed to its host');
 t.match(out, /h3:8080 \(published to h3\/c2:7001\): connected; the container saw 203\.0\.113\.1/, 'the outside host reaches a published port');
+t.match(out, /h3c2 → 198\.18\.10\.\d+\s+\(asked 198\.18\.10\.1 from h1\/c1/, 'a container resolves a container of another host by name');
+t.match(out, /ping h3c2\.demo: ok/, 'and pings it by name');
 t.match(out, /egress nat via vxg\d+ 169\.254\.\d+\.\d+\s+rules ok/, 'fdb shows the egress state with its rules ok');
 const left = (await $`ip netns list`).stdout.split('\n').filter((l) => l.startsWith(prefix));
 t.same(left, [], 'no namespace of the demo run is left');
