@@ -7,8 +7,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import { Cluster } from '../sim/cluster.js';
+import { spawnListening } from '../sim/address-echo.js';
 
 const QUERIES = Number(process.env.BENCH_DNS_QUERIES ?? 20000);
 const ATTACHES = Number(process.env.BENCH_DNS_ATTACHES ?? 20);
@@ -33,18 +33,7 @@ let dnsAt=0,pathAt=0,id=1;const done=()=>{if(dnsAt&&pathAt){console.log(JSON.str
 s.on('message',(m)=>{try{const r=p.decode(m);if(!dnsAt&&r.answers&&r.answers.length){dnsAt=Date.now();done()}}catch{}});
 setInterval(()=>{if(!dnsAt)s.send(p.encode({type:'query',id:id++&0xffff,questions:[{type:'A',name}]}),53,server);
 if(!pathAt){const c=net.connect({host:ip,port:9});c.setTimeout(50,()=>c.destroy());c.on('error',(e)=>{if(e.code==='ECONNREFUSED'&&!pathAt){pathAt=Date.now();done()}});c.on('connect',()=>{c.destroy();if(!pathAt){pathAt=Date.now();done()}})}},2);
-console.log('ready');setTimeout(()=>process.exit(1),30000)`;
-
-function waitLine(child: ChildProcess, what: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('\n')) resolve(out.trim().split('\n')[0] as string);
-    });
-    child.once('exit', (code) => reject(new Error(`${what} exited with ${code}: ${out}`)));
-  });
-}
+console.log('listening');setTimeout(()=>process.exit(1),30000)`;
 
 const c = await Cluster.create(2, 'dnsb');
 try {
@@ -57,8 +46,7 @@ try {
   const load = async (host: string, port: number) => JSON.parse((await c.tb.exec(ct, [process.execPath, '-e', LOAD, host, String(port), 'web1', String(QUERIES)])).stdout) as { qps: number };
   await load(gw, 53); // warm-up
   const vx = (await load(gw, 53)).qps;
-  const stat = c.tb.spawnIn(ct, process.execPath, ['-e', STATIC, '127.0.0.1', '5353']);
-  await waitLine(stat, 'static responder');
+  const stat = await spawnListening(c.tb, ct, ['-e', STATIC, '127.0.0.1', '5353'], 'static responder');
   await load('127.0.0.1', 5353);
   const floor = (await load('127.0.0.1', 5353)).qps;
   stat.kill('SIGKILL');
@@ -67,8 +55,7 @@ try {
   const pathMs: number[] = [];
   for (let k = 0; k < ATTACHES; k++) {
     const ip = `198.18.70.${100 + k}`;
-    const watch = c.tb.spawnIn(ct, process.execPath, ['-e', WATCH, gw, `n${k}`, ip]);
-    await waitLine(watch, 'watcher');
+    const watch = await spawnListening(c.tb, ct, ['-e', WATCH, gw, `n${k}`, ip], 'watcher');
     const result = new Promise<string>((resolve) => {
       let out = '';
       watch.stdout?.on('data', (d: Buffer) => (out += d.toString()));

@@ -24,7 +24,10 @@ export interface TransferPair {
 
 export const TRANSFER_PREFIX = 31;
 
-const pair = (i: number): TransferPair => ({ host: ipv4ToString((BASE + 2 * i) >>> 0), overlay: ipv4ToString((BASE + 2 * i + 1) >>> 0) });
+const pair = (i: number): TransferPair => {
+  const host = ipv4ToString((BASE + 2 * i) >>> 0);
+  return { host, overlay: overlayEndOf(host) };
+};
 
 /** The pair of this VNI: the first from its derived slot whose host end `taken` does not hold. */
 export function transferPairFor(vni: number, taken: (hostEnd: string) => boolean): TransferPair {
@@ -34,6 +37,9 @@ export function transferPairFor(vni: number, taken: (hostEnd: string) => boolean
   }
   throw new Error('every transfer address pair is in use on this host');
 }
+
+/** The overlay end of the pair whose host end is given (the next address). */
+export const overlayEndOf = (hostEnd: string): string => ipv4ToString((parseIPv4(hostEnd) + 1) >>> 0);
 
 /** Whether an address lies in the transfer range. */
 export function isTransferAddress(ip: string): boolean {

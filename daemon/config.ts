@@ -11,6 +11,9 @@ import { isIPv4, parseIfName, parsePort } from '../core/addresses.js';
 import { parseStoreUrl } from '../store/store-url.js';
 import { parseHostPort } from '../discovery/node.js';
 
+/** The port of --dns-upstream when none is given. */
+export const DNS_PORT = 53;
+
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
@@ -154,8 +157,7 @@ export const SETTINGS: Setting[] = [
   { key: 'dns', flag: 'dns', env: 'VXMESH_DNS', parse: bool, boolean: true },
   {
     key: 'dnsUpstream', flag: 'dns-upstream', env: 'VXMESH_DNS_UPSTREAM', parse: (v, w) => {
-      if (typeof v !== 'string' || !/^\d+\.\d+\.\d+\.\d+(:\d{1,5})?$/.test(v) || !isIPv4(v.split(':')[0])) throw new ValidationError(w, `must be IPv4[:PORT], got ${JSON.stringify(v)}`);
-      if (v.includes(':')) parsePort(Number(v.split(':')[1]), w);
+      if (!isIPv4(parseHostPort(v, w, DNS_PORT).host)) throw new ValidationError(w, `must be IPv4[:PORT], got ${JSON.stringify(v)}`);
       return v;
     },
   },

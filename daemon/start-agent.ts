@@ -21,7 +21,8 @@ import type { DnsPort } from '../agent/dns-sync.js';
 import { DnsService } from '../dns/dns-service.js';
 import { upstreamFromResolvConf, type Upstream } from '../dns/forwarder.js';
 import { removeResolvConf, writeResolvConf } from '../dns/resolv-conf.js';
-import type { AgentConfig } from './config.js';
+import { DNS_PORT, type AgentConfig } from './config.js';
+import { parseHostPort } from '../discovery/node.js';
 
 /** Deadline of each store call (also how long the start waits for a store that does not answer). */
 const STORE_TIMEOUT_MS = 2000;
@@ -55,7 +56,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
   let dns: DnsPort | undefined;
   if (cfg.dns) {
     const upstream: Upstream | undefined = cfg.dnsUpstream !== undefined
-      ? { host: cfg.dnsUpstream.split(':')[0] as string, port: Number(cfg.dnsUpstream.split(':')[1] ?? 53) }
+      ? parseHostPort(cfg.dnsUpstream, '--dns-upstream', DNS_PORT)
       : upstreamFromResolvConf(fs.existsSync('/etc/resolv.conf') ? fs.readFileSync('/etc/resolv.conf', 'utf8') : '');
     if (!upstream) log.warn({}, 'no upstream resolver (no --dns-upstream, no nameserver in /etc/resolv.conf): names outside the networks get SERVFAIL');
     const service = new DnsService({ log, upstream });

@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import { KernelError } from '../core/errors.js';
-import { isTransferAddress, TRANSFER_PREFIX, transferPairFor, type TransferPair } from '../core/transfer-addresses.js';
+import { isTransferAddress, overlayEndOf, TRANSFER_PREFIX, transferPairFor, type TransferPair } from '../core/transfer-addresses.js';
 import { GATEWAY_LINK_NAME, gatewayHostLinkName } from './names.js';
 import { inNetnsFd } from './netns.js';
 import type { Rtnl } from './netlink/rtnl.js';
@@ -47,8 +47,8 @@ export async function ensureGatewayLink(o: Overlay, host: HostSide): Promise<Gat
   const hostAddrs = await host.rtnl.addresses();
   const held = outer ? hostAddrs.find((a) => a.index === outer?.index && isTransferAddress(a.ip) && a.prefix === TRANSFER_PREFIX) : undefined;
   const pair: TransferPair = held
-    ? { host: held.ip, overlay: nextAddress(held.ip) }
-    : transferPairFor(o.vni, (ip) => hostAddrs.some((a) => a.ip === ip || a.ip === nextAddress(ip)));
+    ? { host: held.ip, overlay: overlayEndOf(held.ip) }
+    : transferPairFor(o.vni, (ip) => hostAddrs.some((a) => a.ip === ip || a.ip === overlayEndOf(ip)));
   if (!inner) {
     await o.rtnl.createVeth({ name: GATEWAY_LINK_NAME, mtu: o.spec.mtu, peerName: hostIfname, peerNetnsFd: host.fd ?? hostSelfFd() });
     inner = await o.rtnl.linkByName(GATEWAY_LINK_NAME);
@@ -74,7 +74,7 @@ export async function describeGatewayLink(o: Overlay, host: Rtnl): Promise<Gatew
   const outer = await host.linkByName(hostIfname);
   if (!outer || !(await o.rtnl.linkByName(GATEWAY_LINK_NAME))) return undefined;
   const held = (await host.addresses()).find((a) => a.index === outer.index && isTransferAddress(a.ip));
-  return held ? { host: held.ip, overlay: nextAddress(held.ip), hostIfname, overlayIfname: GATEWAY_LINK_NAME } : undefined;
+  return held ? { host: held.ip, overlay: overlayEndOf(held.ip), hostIfname, overlayIfname: GATEWAY_LINK_NAME } : undefined;
 }
 
 /** Removes the gateway link (an internal network, or egress switched off). Returns whether one existed. */
@@ -83,11 +83,6 @@ export async function removeGatewayLink(o: Overlay): Promise<boolean> {
   if (!inner) return false;
   await o.rtnl.deleteLink(inner.index, `${GATEWAY_LINK_NAME} in ${o.netns}`);
   return true;
-}
-
-function nextAddress(ip: string): string {
-  const p = ip.split('.').map(Number);
-  return `${p[0]}.${p[1]}.${p[2]}.${(p[3] as number) + 1}`;
 }
 
 let selfFd: number | undefined;

@@ -5,8 +5,8 @@
  * deleted or changed by hand comes back at the next run; chains of ours no longer wanted are removed.
  */
 import type { Logger } from '../core/logger.js';
-import { commandRunner, parseSave, type IptablesRunner, type NetfilterTable } from './iptables.js';
-import { CHAIN_PREFIX, hostRules, overlayRules, type EgressNetwork, type RuleSet } from './rules.js';
+import { commandRunner, parseSave, type IptablesRunner } from './iptables.js';
+import { hostRules, overlayRules, type EgressNetwork, type RuleSet } from './rules.js';
 import { planSync } from './sync.js';
 
 export interface EgressError {
@@ -19,12 +19,6 @@ export interface EgressResult {
   /** One line per change made, prefixed by where. */
   changes: string[];
   errors: EgressError[];
-}
-
-export interface OwnedChain {
-  table: NetfilterTable;
-  chain: string;
-  rules: string[];
 }
 
 export interface EgressOptions {
@@ -101,11 +95,4 @@ export class Egress {
     }
   }
 
-  /** vxmesh's chains in a namespace as the kernel has them (the host's when `netns` is undefined). */
-  async chains(netns?: string): Promise<OwnedChain[]> {
-    const dump = parseSave(await this.runner.save(netns ?? this.opts.hostNetns));
-    const out: OwnedChain[] = [];
-    for (const [table, chains] of dump) for (const [chain, rules] of chains) if (chain.startsWith(CHAIN_PREFIX)) out.push({ table, chain, rules });
-    return out;
-  }
 }

@@ -60,3 +60,10 @@ t.test('closed by default: no key and no --insecure is refused, naming cluster-k
   t.equal(loadConfig({ flags: { config: path.join(dir, 'keyed.json') }, env: {} }).clusterKey, '/etc/vxmesh/cluster.key', 'from the config file');
   t.throws(() => loadConfig({ flags: { 'cluster-key': '/k', insecure: 'true' }, env: {} }), { name: 'ValidationError', field: 'insecure' }, 'both: refused');
 });
+
+t.test('--dns-upstream: IPv4 with an optional port, errors name the setting', async (t) => {
+  const up = (v: string) => loadConfig({ flags: { 'dns-upstream': v, insecure: 'true' }, env: {} }).dnsUpstream;
+  t.equal(up('203.0.113.53'), '203.0.113.53');
+  t.equal(up('203.0.113.53:5353'), '203.0.113.53:5353');
+  for (const bad of ['resolver.example', '203.0.113.53:99999', '[::1]:53']) t.throws(() => up(bad), /--dns-upstream/, bad);
+});
