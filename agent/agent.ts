@@ -15,7 +15,8 @@ import { desiredRemotes } from './desired.js';
 import { fdbReports, type FdbReport } from './diagnostics.js';
 import { Endpoints, type AttachRequest, type DetachRequest } from './endpoints.js';
 import { DeadAgentHold } from './hold.js';
-import { isProgrammed, ownerStatuses, type OwnerStatus } from './owners.js';
+import { isProgrammed, ownerStatuses, peerRows, type OwnerStatus } from './owners.js';
+import { CLUSTER_FDB_TIMEOUT_MS, clusterFdb, type HostFdbReport } from './cluster-fdb.js';
 import { LocalState, type AgentState, type LocalEndpoint, type StateSink } from './local-state.js';
 import { Networks, type CreateNetworkRequest, type NetworkStore, type NetworkView } from './networks.js';
 import { Overlays } from './overlays.js';
@@ -33,6 +34,7 @@ import { NameConflictLog, nameConflicts, type NameConflict } from './names.js';
 export type { AttachRequest, DetachRequest } from './endpoints.js';
 export type { CreateNetworkRequest, NetworkConflict, NetworkView } from './networks.js';
 export type { FdbReport, FdbRow, FdbStatus } from './diagnostics.js';
+export type { HostFdbReport } from './cluster-fdb.js';
 export type { LocalEndpoint } from './local-state.js';
 export type { ReconcileSummary } from './reconcile-loop.js';
 
@@ -43,6 +45,8 @@ export interface AgentSettings {
   reconcileIntervalMs: number;
   ipamSettleMs: number;
   deadAgentHoldMs: number;
+  /** Repair drift at the kernel's notifications, not only at the periodic run (default on). */
+  kernelEvents?: boolean;
 }
 
 /** The optional consistent store, as far as the agent uses it. */
@@ -169,6 +173,8 @@ export class Agent extends EventEmitter {
     await cluster.start();
     if (!cluster.synced) log.warn({}, 'no seed answered: reconciles add entries but remove none until the first sync');
     await this.mirror?.start();
+    if (this.settings.kernelEvents !== false) this.loop.watchKernel(this.driver);
+    cluster.queries?.answer('fdb', () => this.fdbReport());
     await this.loop.run('start');
     await this.runEgress();
     await this.dns?.run();
@@ -339,14 +345,7 @@ export class Agent extends EventEmitter {
   }
 
   peers() {
-    const owners = this.owners();
-    return this.cluster.members().map((m) => ({
-      ...m,
-      lastAck: m.lastAck ? new Date(m.lastAck).toISOString() : null,
-      since: new Date(m.since).toISOString(),
-      dataplaneHeld: !m.self && owners.get(m.peerId) === 'held',
-      dataplane: m.self ? 'self' : (owners.get(m.peerId) ?? 'suspended'),
-    }));
+    return peerRows(this.cluster.members(), this.owners());
   }
 
   // Reconcile and diagnostics
@@ -361,6 +360,12 @@ export class Agent extends EventEmitter {
   fdbReport(network?: string): Promise<FdbReport[]> {
     const nets = [...this.networks.table().values()].filter((n) => network === undefined || n.name === network);
     return fdbReports(nets, this.state.vnis(), this.desired(), this.cluster.endpoints(), this.driver, this.egress);
+  }
+
+  /** Every live member's fdb report, asked over the cluster's connections (cluster-fdb.ts). */
+  clusterFdbReport(): Promise<HostFdbReport[]> {
+    const ask = (p: string) => this.cluster.queries?.ask(p, 'fdb', CLUSTER_FDB_TIMEOUT_MS) ?? Promise.reject(new Error('this agent cannot ask members'));
+    return clusterFdb({ members: this.cluster.members(), local: () => this.fdbReport(), ask });
   }
 
   status() {

@@ -39,3 +39,14 @@ export function ownerStatuses(members: MemberView[], watch: VtepWatchView): Map<
 
 /** Endpoints of these owners are programmed. */
 export const isProgrammed = (s: OwnerStatus | undefined): boolean => s === 'live' || s === 'held';
+
+/** Members as `vxmesh peers` lists them, with their status as owners of endpoints. */
+export function peerRows(members: MemberView[], owners: Map<string, OwnerStatus>) {
+  return members.map((m) => ({
+    ...m,
+    lastAck: m.lastAck ? new Date(m.lastAck).toISOString() : null,
+    since: new Date(m.since).toISOString(),
+    dataplaneHeld: !m.self && owners.get(m.peerId) === 'held',
+    dataplane: m.self ? 'self' : (owners.get(m.peerId) ?? 'suspended'),
+  }));
+}

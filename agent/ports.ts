@@ -29,10 +29,17 @@ export interface ClusterView {
   putIpamBlock(v: IpamBlockValue): Promise<unknown>;
   deleteIpamBlock(network: string, block: string): Promise<unknown>;
   on<E extends keyof ClusterEvents>(event: E, listener: (...args: ClusterEvents[E]) => void): unknown;
+  /** Questions to other members (absent in fakes that have no peers to ask). */
+  readonly queries?: {
+    answer(q: string, handler: (from: string) => Promise<unknown>): void;
+    ask(peerId: string, q: string, timeoutMs: number): Promise<unknown>;
+  };
 }
 
 /** The kernel side the agent drives: overlays, veths, and the fdb/neighbour reconcile. */
-export type OverlayDriver = Pick<Dataplane, 'ensureNetwork' | 'attach' | 'detach' | 'removeNetwork' | 'removeStale' | 'reconcile' | 'dump' | 'maxMtu' | 'overlayNetnsPath' | 'ensureGatewayLink'>;
+export type OverlayDriver = Pick<Dataplane, 'ensureNetwork' | 'attach' | 'detach' | 'removeNetwork' | 'removeStale' | 'reconcile' | 'dump' | 'maxMtu' | 'overlayNetnsPath' | 'ensureGatewayLink'> &
+  /** Kernel notifications of the overlay namespaces (absent: drift is found by the periodic run only). */
+  Partial<Pick<Dataplane, 'watchKernel'>>;
 
 /** The packet filter of egress and published ports (egress/egress.ts), and the host-port check. */
 export interface EgressPort {

@@ -5,7 +5,7 @@
  * incomplete), and no overlay is removed.
  */
 import type { Logger } from '../core/logger.js';
-import type { ReconcileResult, RemoteEndpoint } from '../dataplane/dataplane.js';
+import type { KernelChange, ReconcileResult, RemoteEndpoint } from '../dataplane/dataplane.js';
 import type { NetworkView } from './networks.js';
 import type { Overlays } from './overlays.js';
 import type { OverlayDriver } from './ports.js';
@@ -23,6 +23,12 @@ export interface ReconcileCounters {
   reconcileChanges: number;
   reconcileErrors: number;
   lastReconcileMs: number;
+  /** Kernel notifications (link, static neighbour/fdb) seen in overlay namespaces. */
+  kernelEvents: number;
+  /** Times an overlay's notification queue overran (events lost: everything is compared anyway). */
+  kernelEventOverruns: number;
+  /** Entries written by runs a kernel notification started (drift repaired at the event). */
+  eventRepairs: number;
 }
 
 export interface ReconcileInputs {
@@ -37,8 +43,10 @@ export interface ReconcileInputs {
 }
 
 export class ReconcileLoop {
-  readonly counters: ReconcileCounters = { reconcileRuns: 0, reconcileChanges: 0, reconcileErrors: 0, lastReconcileMs: 0 };
+  readonly counters: ReconcileCounters = { reconcileRuns: 0, reconcileChanges: 0, reconcileErrors: 0, lastReconcileMs: 0, kernelEvents: 0, kernelEventOverruns: 0, eventRepairs: 0 };
   private scheduled = false;
+  /** Why the scheduled run runs (a kernel event wins: its changes are counted as repairs). */
+  private scheduledReason = 'change';
   private running?: Promise<ReconcileSummary[]>;
   private again = false;
   private stopped = false;
@@ -52,19 +60,40 @@ export class ReconcileLoop {
     private readonly delayMs = 10,
   ) {}
 
+  /**
+   * Starts repairing at the kernel's notifications: a change in an overlay namespace schedules a run
+   * (the run after our own writes changes nothing, which ends it); a deleted link makes the next run
+   * rebuild the overlay. The periodic run stays as the safety net.
+   */
+  watchKernel(driver: Pick<OverlayDriver, 'watchKernel'>): void {
+    driver.watchKernel?.(
+      (c: KernelChange) => {
+        this.counters.kernelEvents += c.events;
+        if (c.overrun) this.counters.kernelEventOverruns++;
+        if (c.linkDeleted) this.overlays.forget([c.vni]);
+        this.schedule('kernel-event');
+      },
+      (vni, err) => this.log.warn({ vni, err: err.message }, 'cannot watch an overlay namespace; drift is repaired by the periodic reconcile only'),
+    );
+  }
+
   /** A reconcile soon (changes arriving together are coalesced). */
-  schedule(): void {
+  schedule(reason = 'change'): void {
+    if (reason === 'kernel-event') this.scheduledReason = reason;
     if (this.scheduled || this.stopped) return;
     this.scheduled = true;
     setTimeout(() => {
       this.scheduled = false;
-      void this.run('change').catch((e: unknown) => this.log.error({ err: String(e) }, 'reconcile failed'));
+      const why = this.scheduledReason;
+      this.scheduledReason = 'change';
+      void this.run(why).catch((e: unknown) => this.log.error({ err: String(e) }, 'reconcile failed'));
     }, this.delayMs).unref();
   }
 
   async run(reason: string): Promise<ReconcileSummary[]> {
     if (this.running) {
       this.again = true;
+      if (reason === 'kernel-event') this.scheduledReason = reason;
       return this.running;
     }
     this.running = this.once(reason).finally(() => {
@@ -101,6 +130,7 @@ export class ReconcileLoop {
       const ms = performance.now() - t0;
       this.counters.reconcileRuns++;
       this.counters.reconcileChanges += r.changes;
+      if (reason === 'kernel-event') this.counters.eventRepairs += r.changes;
       this.counters.reconcileErrors += r.errors.length;
       this.counters.lastReconcileMs = ms;
       if (r.changes > 0 || r.errors.length > 0) this.log.info({ reason, network: n.name, vni, result: r, ms: +ms.toFixed(1) }, 'reconciled');

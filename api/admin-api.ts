@@ -28,6 +28,7 @@ const routes: Array<[string, RegExp, Handler]> = [
   ['GET', /^\/v1\/peers$/, (a) => a.peers()],
   ['GET', /^\/v1\/endpoints$/, (a, _b, _p, q) => a.endpoints(q.get('network') ?? undefined)],
   ['GET', /^\/v1\/fdb$/, (a, _b, _p, q) => a.fdbReport(q.get('network') ?? undefined)],
+  ['GET', /^\/v1\/cluster\/fdb$/, (a) => a.clusterFdbReport()],
   ['POST', /^\/v1\/reconcile$/, (a) => a.reconcileAll('api')],
 ];
 

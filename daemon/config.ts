@@ -36,6 +36,8 @@ export interface AgentConfig {
   logLevel: LogLevel;
   /** Periodic reconcile (drift repair). */
   reconcileIntervalMs: number;
+  /** Repair drift at the kernel's notifications as well (overlay namespaces watched). */
+  kernelEvents: boolean;
   /** How long an IPAM block claim must stand uncontested before addresses are taken from it. */
   ipamSettleMs: number;
   /** Keep a dead (or departed) agent's endpoints while its VTEP still answers ping, at most this long. */
@@ -72,6 +74,7 @@ export const DEFAULTS: AgentConfig = {
   vxlanPort: DEFAULT_VXLAN_PORT,
   logLevel: 'info',
   reconcileIntervalMs: 5000,
+  kernelEvents: true,
   ipamSettleMs: 1500,
   deadAgentHoldMs: 60 * 60_000,
   pluginDir: '/run/docker/plugins',
@@ -147,6 +150,7 @@ export const SETTINGS: Setting[] = [
     },
   },
   { key: 'reconcileIntervalMs', flag: 'reconcile-interval-ms', env: 'VXMESH_RECONCILE_INTERVAL_MS', parse: num(100, 3_600_000) },
+  { key: 'kernelEvents', flag: 'kernel-events', env: 'VXMESH_KERNEL_EVENTS', parse: bool, boolean: true },
   { key: 'ipamSettleMs', flag: 'ipam-settle-ms', env: 'VXMESH_IPAM_SETTLE_MS', parse: num(0, 600_000) },
   { key: 'deadAgentHoldMs', flag: 'dead-agent-hold-ms', env: 'VXMESH_DEAD_AGENT_HOLD_MS', parse: num(0, 7 * 24 * 3_600_000) },
   { key: 'pluginDir', flag: 'plugin-dir', env: 'VXMESH_PLUGIN_DIR', parse: str(/^\/.*/, 'an absolute path') },

@@ -51,6 +51,9 @@ export function createMetrics(agent: Agent, d: Discovery): Registry {
   fromCounter('vxmesh_reconcile_runs_total', 'Reconcile runs (per network)', () => agent.counters.reconcileRuns);
   fromCounter('vxmesh_reconcile_changes_total', 'Kernel entries written or removed by reconcile', () => agent.counters.reconcileChanges);
   fromCounter('vxmesh_reconcile_errors_total', 'Failed reconcile runs and entries', () => agent.counters.reconcileErrors);
+  fromCounter('vxmesh_kernel_events_total', 'Kernel notifications (links, static fdb/neighbour entries) seen in overlay namespaces', () => agent.counters.kernelEvents);
+  fromCounter('vxmesh_kernel_event_overruns_total', 'Overruns of an overlay namespace\'s notification queue (a full compare follows)', () => agent.counters.kernelEventOverruns);
+  fromCounter('vxmesh_drift_repaired_at_event_total', 'Kernel entries rewritten by reconciles a kernel notification started', () => agent.counters.eventRepairs);
   new Gauge({ name: 'vxmesh_reconcile_last_duration_seconds', help: 'Duration of the last reconcile of a network', registers: [reg], collect() { this.set(agent.counters.lastReconcileMs / 1000); } });
   fromCounter('vxmesh_egress_runs_total', 'Egress reconcile runs (gateway links and packet-filter rules)', () => agent.egressCounters()?.runs ?? 0);
   fromCounter('vxmesh_egress_rule_changes_total', 'Packet-filter chain changes made by egress reconcile (drift repaired included)', () => agent.egressCounters()?.changes ?? 0);
@@ -83,6 +86,13 @@ export function createMetrics(agent: Agent, d: Discovery): Registry {
     collect() {
       this.reset();
       for (const [reason, n] of Object.entries(d.stats.dropped)) this.inc({ reason }, n);
+    },
+  });
+  new Counter({
+    name: 'vxmesh_gossip_records_rate_limited_total', help: 'Gossiped records ignored because their publisher exceeded its rate limit, by member', labelNames: ['member'], registers: [reg],
+    collect() {
+      this.reset();
+      for (const [peerId, n] of Object.entries(d.stats.rateLimited)) this.inc({ member: d.membership.get(peerId)?.name ?? peerId }, n);
     },
   });
   fromCounter('vxmesh_sync_runs_total', 'Anti-entropy sync exchanges completed', () => d.stats.syncRuns);

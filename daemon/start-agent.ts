@@ -85,7 +85,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
       log,
     });
     const agent = new Agent({
-      settings: { name: cfg.name, vtep, reconcileIntervalMs: cfg.reconcileIntervalMs, ipamSettleMs: cfg.ipamSettleMs, deadAgentHoldMs: cfg.deadAgentHoldMs },
+      settings: { name: cfg.name, vtep, reconcileIntervalMs: cfg.reconcileIntervalMs, kernelEvents: cfg.kernelEvents, ipamSettleMs: cfg.ipamSettleMs, deadAgentHoldMs: cfg.deadAgentHoldMs },
       log,
       cluster: discovery,
       driver: dataplane,

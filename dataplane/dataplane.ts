@@ -11,7 +11,9 @@ import { KernelError, NotFoundError, ValidationError } from '../core/errors.js';
 import { createNetns, deleteNetns, listNetns, netnsExists, netnsPath, openNetns } from './netns.js';
 import { BRIDGE_NAME, hostVethName, overlayNetnsName, vniFromNetnsName, vxlanName } from './names.js';
 import { RtnlSocket } from './netlink/socket.js';
-import { Rtnl, type Link, type NeighOp } from './netlink/rtnl.js';
+import { Rtnl, type Link } from './netlink/rtnl.js';
+import { applyPlan } from './reconcile-apply.js';
+import { KernelWatch, type KernelChange } from './kernel-watch.js';
 import { planReconcile, planSize, type RemoteEndpoint } from './reconcile-plan.js';
 import { buildOverlay, describeOverlay, type Overlay } from './overlay.js';
 import { describeGatewayLink, ensureGatewayLink, removeGatewayLink, type GatewayLinkInfo } from './gateway-link.js';
@@ -21,6 +23,7 @@ import { type Cidr, ipv4ToString, prefixMask, parseCidr, parseIfName, parseIPv4,
 
 export type { RemoteEndpoint } from './reconcile-plan.js';
 export type { GatewayLinkInfo } from './gateway-link.js';
+export type { KernelChange } from './kernel-watch.js';
 export type { AttachResult, AttachSpec, DataplaneOptions, NetworkSpec, OverlayInfo, OverlayTables, ReconcileError, ReconcileResult } from './types.js';
 
 export class Dataplane {
@@ -32,6 +35,7 @@ export class Dataplane {
   private host?: Rtnl;
   private hostFd?: number;
   private readonly overlays = new Map<number, Overlay>();
+  private watch?: KernelWatch;
   /** Serialises operations per VNI so reconcile/attach/remove never interleave on one overlay. */
   private readonly locks = new Map<number, Promise<unknown>>();
 
@@ -45,8 +49,19 @@ export class Dataplane {
     if (opts.underlayDev !== undefined) this.underlayDev = parseIfName(opts.underlayDev, 'underlayDev');
   }
 
+  /**
+   * Reports link and neighbour changes in every overlay namespace opened now or later (kernel-watch.ts).
+   * Reported changes include this data plane's own writes.
+   */
+  watchKernel(onChange: (c: KernelChange) => void, onError: (vni: number, err: Error) => void): void {
+    this.watch?.close();
+    this.watch = new KernelWatch(onChange, onError);
+    for (const o of this.overlays.values()) this.watch.add(o.vni, o.fd);
+  }
+
   /** Closes every netlink socket. Kernel state stays as it is. */
   close(): void {
+    this.watch?.close();
     for (const o of this.overlays.values()) this.closeOverlay(o);
     this.overlays.clear();
     this.host?.sock.close();
@@ -149,10 +164,12 @@ export class Dataplane {
     const fd = openNetns(netns);
     const o: Overlay = { vni, netns, fd, rtnl: new Rtnl(RtnlSocket.open(fd)), spec };
     this.overlays.set(vni, o);
+    this.watch?.add(vni, fd);
     return o;
   }
 
   private closeOverlay(o: Overlay): void {
+    this.watch?.remove(o.vni);
     o.rtnl.sock.close();
     fs.closeSync(o.fd);
   }
@@ -270,29 +287,7 @@ export class Dataplane {
       }
       const result: ReconcileResult = { vni, fdbReplaced: 0, fdbDeleted: 0, masterDeleted: 0, neighReplaced: 0, neighDeleted: 0, changes: 0, errors: [] };
       if (planSize(plan) === 0) return result;
-      type Counter = 'fdbReplaced' | 'fdbDeleted' | 'masterDeleted' | 'neighReplaced' | 'neighDeleted';
-      const ops: Array<{ counter: Counter; object: string; op: NeighOp }> = [];
-      // Withdraw first (ARP answers, then forwarding), then program; replace never needs a delete.
-      for (const ip of plan.neighDelete) ops.push({ counter: 'neighDeleted', object: `neighbour ${ip}`, op: { op: 'neigh-delete', ip } });
-      for (const d of plan.fdbDelete) ops.push({ counter: 'fdbDeleted', object: `fdb ${d.mac}${d.dst ? ` dst ${d.dst}` : ''}`, op: { op: 'fdb-delete', mac: d.mac, dst: d.dst } });
-      for (const mac of plan.masterDelete) ops.push({ counter: 'masterDeleted', object: `fdb ${mac} master`, op: { op: 'fdb-delete', mac, master: true } });
-      for (const f of plan.fdbReplace) ops.push({ counter: 'fdbReplaced', object: `fdb ${f.mac} dst ${f.dst}`, op: { op: 'fdb-replace', mac: f.mac, dst: f.dst } });
-      for (const n of plan.neighReplace) ops.push({ counter: 'neighReplaced', object: `neighbour ${n.ip} lladdr ${n.mac}`, op: { op: 'neigh-replace', ip: n.ip, mac: n.mac } });
-      const errnos = await o.rtnl.applyNeighbours(vx.index, ops.map((x) => x.op));
-      errnos.forEach((errno, i) => {
-        const { counter, object } = ops[i] as (typeof ops)[number];
-        // Deleting what is already gone is success: the goal state holds.
-        if (errno === undefined || (errno === 'ENOENT' && counter.endsWith('Deleted'))) {
-          if (errno === undefined) {
-            result[counter]++;
-            result.changes++;
-          }
-          return;
-        }
-        const where = `${object} on ${vxlanName(vni)} in ${o.netns}`;
-        result.errors.push({ object: where, errno, message: `${where}: ${errno}` });
-      });
-      return result;
+      return applyPlan(o.rtnl, vx, o.netns, plan, result);
     });
   }
 

@@ -22,6 +22,9 @@ export interface DiscoveryTimers extends MembershipTimers {
   tombstoneTtlMs: number;
   /** Forget members dead or left for this long. */
   reapMs: number;
+  /** Gossiped records admitted per publisher and second, and the burst above that (publisher-limit.ts). */
+  floodRecordsPerSecond: number;
+  floodBurst: number;
 }
 
 export const DEFAULT_TIMERS: DiscoveryTimers = {
@@ -33,6 +36,8 @@ export const DEFAULT_TIMERS: DiscoveryTimers = {
   meshDegree: 4,
   tombstoneTtlMs: 30 * 60_000,
   reapMs: 60 * 60_000,
+  floodRecordsPerSecond: 200,
+  floodBurst: 2000,
 };
 
 export interface DiscoveryStats {
@@ -41,6 +46,8 @@ export interface DiscoveryStats {
   gossipBytesOut: number;
   /** Dropped incoming messages by reason. */
   dropped: Record<string, number>;
+  /** Gossiped records ignored over a publisher's limit, by publisher (peer id). */
+  rateLimited: Record<string, number>;
   syncRuns: number;
   syncFailures: number;
   syncRecordsIn: number;
@@ -51,7 +58,7 @@ export interface DiscoveryStats {
 }
 
 export const emptyStats = (): DiscoveryStats => ({
-  gossipIn: 0, gossipOut: 0, gossipBytesOut: 0, dropped: {}, syncRuns: 0, syncFailures: 0, syncRecordsIn: 0,
+  gossipIn: 0, gossipOut: 0, gossipBytesOut: 0, dropped: {}, rateLimited: {}, syncRuns: 0, syncFailures: 0, syncRecordsIn: 0,
   probes: 0, probeFailures: 0, indirectProbes: 0, reasserts: 0,
 });
 

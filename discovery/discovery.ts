@@ -30,6 +30,7 @@ import { guardView, networkWriteRefusal, type NetworkGuardView, type NetworkRefu
 import { createNode, loadOrCreatePeerKey, parseHostPort, readClusterKey, clusterKeyFingerprint, type HostPort, type VxmeshLibp2p } from './node.js';
 import { loadPersisted, Persistence, type PersistedClocks } from './persistence.js';
 import { Prober } from './prober.js';
+import { ClusterQueries } from './queries.js';
 import { UdpProbe } from './udp-probe.js';
 import { TableViews } from './table-views.js';
 import { signRecord } from './record-signing.js';
@@ -61,8 +62,6 @@ export interface DiscoveryOptions {
   log?: Logger;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 export class Discovery extends EventEmitter {
   readonly peerId: string;
   readonly name: string;
@@ -89,6 +88,7 @@ export class Discovery extends EventEmitter {
   private readonly antiEntropy: AntiEntropy;
   private readonly connections: Connections;
   private readonly views: TableViews;
+  readonly queries: ClusterQueries; // questions to and from other members (diagnostics)
 
   private constructor(
     private readonly privateKey: PrivateKey,
@@ -129,6 +129,7 @@ export class Discovery extends EventEmitter {
     this.prober = new Prober(ctx, (m) => this.gossip.publishMember(m), this.udpProbe);
     this.antiEntropy = new AntiEntropy(ctx, (records) => this.applyRecords(records), () => this.countSync());
     this.connections = new Connections(ctx, this.seeds, this.announce, this.antiEntropy);
+    this.queries = new ClusterQueries(ctx);
     this.membership.onEvent((e) => {
       if (e.type === 'refute') {
         this.prober.noteRefuted();
@@ -279,10 +280,7 @@ export class Discovery extends EventEmitter {
   // Views
 
   members(): MemberView[] {
-    return this.membership.list().map((m) => ({
-      name: m.name, peerId: m.peerId, vtep: m.vtep, addrs: m.addrs, incarnation: m.incarnation, state: m.state, since: m.since, lastAck: m.lastAck,
-      self: m.peerId === this.peerId,
-    }));
+    return this.views.members();
   }
 
   member(peerId: string): MemberView | undefined {
@@ -341,6 +339,7 @@ export class Discovery extends EventEmitter {
     this.gossip.attach(node);
     await this.antiEntropy.attach(node);
     await this.prober.attach(node);
+    await this.queries.attach(node);
     node.addEventListener('peer:disconnect', (evt) => {
       const id = evt.detail.toString();
       if (this.membership.isLive(id) && !this.stopped) void this.prober.probe(id);
@@ -365,6 +364,7 @@ export class Discovery extends EventEmitter {
   /** Expires tombstones; forgets members dead or left for `reapMs` together with their records
    * (their endpoints and IPAM blocks), so a host that never returns does not hold addresses forever. */
   housekeeping(): void {
+    this.gossip.pruneLimits();
     this.table.expireTombstones(this.timers.tombstoneTtlMs);
     for (const m of this.membership.reap(this.timers.reapMs)) {
       const n = this.table.dropOwner(m.peerId);
@@ -386,7 +386,7 @@ export class Discovery extends EventEmitter {
     if (this.stopped) return;
     if (opts.leave !== false && this.node) {
       this.gossip.publishMember({ v: 1, t: 'leave', peerId: this.peerId, incarnation: this.membership.self.incarnation });
-      await sleep(150);
+      await new Promise((r) => setTimeout(r, 150));
     }
     this.stopped = true;
     for (const t of this.loops) clearInterval(t);

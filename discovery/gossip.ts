@@ -13,6 +13,7 @@ import type { PeerId } from '@libp2p/interface';
 import { countDrop, type DiscoveryContext } from './context.js';
 import type { VxmeshLibp2p } from './node.js';
 import { toWire, type TableRecord } from './table.js';
+import { PublisherLimit } from './publisher-limit.js';
 import { decodeTableMessageV2, encodeTableMessageV2 } from './record-codec.js';
 import { MAX_RECORDS_PER_MESSAGE, PROTO_VERSION, TOPIC_MEMBERS, TOPIC_TABLE, TOPIC_TABLE_V2, WireError, decodeMemberMessage, decodeTableMessage, encode, type MemberMessage, type TableMessage, type WireRecord } from './wire.js';
 
@@ -22,11 +23,33 @@ export class Gossip {
   private readonly decoded = new WeakMap<Message, MemberMessage | TableMessage>();
   private readonly outbox: TableRecord[] = [];
   private outboxScheduled = false;
+  private readonly limit: PublisherLimit;
 
   constructor(
     private readonly ctx: DiscoveryContext,
     private readonly onRecords: (records: WireRecord[]) => void,
-  ) {}
+  ) {
+    this.limit = new PublisherLimit(ctx.timers.floodRecordsPerSecond, ctx.timers.floodBurst);
+  }
+
+  /** Whether a publisher is within its record budget; over it: counted, logged now and then. */
+  private withinLimit(signer: string, records: number): boolean {
+    if (signer === this.ctx.peerId) return true;
+    const v = this.limit.take(signer, records);
+    if (v.ok) return true;
+    this.ctx.stats.rateLimited[signer] = (this.ctx.stats.rateLimited[signer] ?? 0) + records;
+    countDrop(this.ctx, 'rate-limited');
+    if (v.report) {
+      const m = this.ctx.membership.get(signer);
+      this.ctx.log.warn({ member: m?.name ?? signer, peerId: signer, refusedRecords: v.refusedSinceReport, limitPerSecond: this.ctx.timers.floodRecordsPerSecond, burst: this.ctx.timers.floodBurst }, 'member publishes records faster than the limit: ignoring the excess (anti-entropy delivers honest records later)');
+    }
+    return false;
+  }
+
+  /** Forgets idle publishers' budgets (called by housekeeping). */
+  pruneLimits(): void {
+    this.limit.prune();
+  }
 
   /** Subscribes to both topics on a started node, with validators. */
   attach(node: VxmeshLibp2p): void {
@@ -62,7 +85,9 @@ export class Gossip {
         this.decoded.set(msg, m);
       } else if (which === 'table2') {
         // The owner of every record is the publisher (not in the bodies): gossipsub checked its signature.
-        this.decoded.set(msg, { v: 1, t: 'records', records: decodeTableMessageV2(msg.data, signer) });
+        const records = decodeTableMessageV2(msg.data, signer);
+        if (!this.withinLimit(signer, records.length)) return TopicValidatorResult.Ignore;
+        this.decoded.set(msg, { v: 1, t: 'records', records });
       } else {
         const m = decodeTableMessage(msg.data);
         for (const r of m.records) {
@@ -77,7 +102,10 @@ export class Gossip {
         }
         // Forwarded (members of the previous release may be behind us in its mesh), applied only
         // from a publisher that does not send format 2.
-        if ((this.ctx.membership.get(signer)?.proto ?? 1) < PROTO_VERSION) this.decoded.set(msg, m);
+        if ((this.ctx.membership.get(signer)?.proto ?? 1) < PROTO_VERSION) {
+          if (!this.withinLimit(signer, m.records.length)) return TopicValidatorResult.Ignore;
+          this.decoded.set(msg, m);
+        }
       }
       return TopicValidatorResult.Accept;
     } catch (e) {

@@ -6,7 +6,7 @@
 import type { EndpointValue, IpamBlockValue, NetworkValue } from '../core/records.js';
 import type { Membership } from './membership.js';
 import type { ReplicatedTable } from './table.js';
-import type { EndpointEntry, IpamBlockEntry, TableEntry } from './views.js';
+import type { EndpointEntry, IpamBlockEntry, MemberView, TableEntry } from './views.js';
 
 export class TableViews {
   /** Bumped on every change of the table or of a member's state. */
@@ -16,8 +16,15 @@ export class TableViews {
   constructor(
     private readonly self: string,
     private readonly table: ReplicatedTable,
-    private readonly membership: Pick<Membership, 'isLive'>,
+    private readonly membership: Pick<Membership, 'isLive' | 'list'>,
   ) {}
+
+  members(): MemberView[] {
+    return this.membership.list().map((m) => ({
+      name: m.name, peerId: m.peerId, vtep: m.vtep, addrs: m.addrs, incarnation: m.incarnation, state: m.state, since: m.since, lastAck: m.lastAck,
+      self: m.peerId === this.self,
+    }));
+  }
 
   /** The table or a member's state changed: every view is built again when next read. */
   invalidate(): void {

@@ -11,6 +11,8 @@
  * Stream protocols (length-prefixed JSON frames):
  *   /vxmesh/sync/1.0.0    SyncSummary → SyncDigest → SyncPush → SyncRecords
  *   /vxmesh/probe/1.0.0   ProbeRequest → ProbeReply (indirect probes)
+ *   /vxmesh/query/1.0.0   QueryRequest → QueryAnswer (diagnostics one member asks another, e.g. its
+ *                         fdb report; the answer's body is checked by whoever asked for it)
  */
 import { arr, int, name, obj, str, vtep, type Obj } from '../core/checks.js';
 import { FieldError, ValidationError } from '../core/errors.js';
@@ -25,6 +27,9 @@ export const TOPIC_TABLE_V2 = 'vxmesh/table/2';
 export const PROTO_VERSION = 2;
 export const PROTOCOL_SYNC = '/vxmesh/sync/1.0.0';
 export const PROTOCOL_PROBE = '/vxmesh/probe/1.0.0';
+export const PROTOCOL_QUERY = '/vxmesh/query/1.0.0';
+/** Largest query answer accepted (a host's full fdb report). */
+export const MAX_QUERY_ANSWER_BYTES = 16 * 1024 * 1024;
 
 /** Largest gossip message accepted. */
 export const MAX_GOSSIP_BYTES = 256 * 1024;
@@ -220,7 +225,22 @@ export function parseJson(bytes: Uint8Array, max: number): unknown {
   }
 }
 
-export function encode(msg: MemberMessage | TableMessage | SyncFrame | ProbeRequest | ProbeReply): Uint8Array {
+export interface QueryRequest {
+  v: 1;
+  t: 'query';
+  /** What is asked, e.g. `fdb`. */
+  q: string;
+}
+
+export interface QueryAnswer {
+  v: 1;
+  t: 'answer';
+  ok: boolean;
+  body?: unknown;
+  error?: string;
+}
+
+export function encode(msg: MemberMessage | TableMessage | SyncFrame | ProbeRequest | ProbeReply | QueryRequest | QueryAnswer): Uint8Array {
   return Buffer.from(JSON.stringify(msg), 'utf8');
 }
 
@@ -313,3 +333,17 @@ function decodeProbeReplyUnchecked(bytes: Uint8Array): ProbeReply {
   if (o.t !== 'probe-reply' || typeof o.ok !== 'boolean') throw new WireError('t', 'expected probe-reply with ok');
   return { v: 1, t: 'probe-reply', ok: o.ok };
 }
+
+export const decodeQueryRequest = (bytes: Uint8Array) => decoding(() => {
+  const o = header(parseJson(bytes, 4 * 1024));
+  if (o.t !== 'query') throw new WireError('t', 'expected query');
+  return { v: 1, t: 'query', q: str(o.q, 'q', 64) } satisfies QueryRequest;
+});
+
+export const decodeQueryAnswer = (bytes: Uint8Array) => decoding(() => {
+  const o = header(parseJson(bytes, MAX_QUERY_ANSWER_BYTES));
+  if (o.t !== 'answer' || typeof o.ok !== 'boolean') throw new WireError('t', 'expected answer with ok');
+  const a: QueryAnswer = { v: 1, t: 'answer', ok: o.ok, body: o.body };
+  if (o.error !== undefined) a.error = str(o.error, 'error', 1024);
+  return a;
+});

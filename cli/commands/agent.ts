@@ -32,6 +32,8 @@ Options:
   --metrics HOST:PORT      serve Prometheus metrics on http://HOST:PORT/metrics
   --log-level LEVEL        trace|debug|info|warn|error|fatal|silent (default info)
   --reconcile-interval-ms N, --ipam-settle-ms N, --dead-agent-hold-ms N   tuning (see docs/operations.md)
+  --[no-]kernel-events     repair an fdb/neighbour entry as soon as the kernel reports it changed, not
+                           only at the periodic reconcile (default on)
   --plugin-dir DIR         Docker plugin socket directory (default /run/docker/plugins)
   --[no-]docker-plugin     serve the Docker network + IPAM driver (default on; see docs/docker.md)
   --[no-]docker-sync       create the Docker network on the local engine for every vxmesh network

@@ -6,12 +6,14 @@
 import { NUD_NOARP, NUD_PERMANENT } from '../../dataplane/netlink/constants.js';
 import { readOverlayTables, type VxlanTables } from '../../dataplane/tables.js';
 import { AgentUnavailable, apiRequest } from '../admin-client.js';
-import type { FdbReport } from '../../agent/agent.js';
+import type { FdbReport, HostFdbReport } from '../../agent/agent.js';
+import { clusterClean } from '../../agent/cluster-fdb.js';
 import { formatTable } from '../table-format.js';
 import { parseFlags, UsageError, type Command } from '../support.js';
 import { CLIENT_FLAGS, CLIENT_HELP, socketOf } from './common.js';
 
 const usage = `Usage: vxmesh fdb [NETWORK] [--check]
+       vxmesh fdb --cluster [--check]
        vxmesh fdb --kernel [--netns NAME|PATH | --all] [--netns-prefix STR]
 
 With an agent: for each network with endpoints on this host, every fdb (MAC → VTEP) and neighbour
@@ -19,9 +21,14 @@ With an agent: for each network with endpoints on this host, every fdb (MAC → 
 kernel, not wanted; learned entries too), wrong-vtep or wrong-mac; and the network's egress (gateway
 link, published ports, packet-filter rule changes pending: each counts as drift).
 Without an agent (or with --kernel): the VXLAN devices' tables read directly from the kernel.
+With --cluster: the local agent asks every live member for its report over the cluster's own
+(key-protected) connections and prints one table: host, state, drift count, and every row that is
+not ok. A live member that does not answer within 5 s is listed as "no answer".
 
 Options:
-  --check             exit 1 if anything is not ok (without an agent: if any learned entry exists)
+  --check             exit 1 if anything is not ok (without an agent: if any learned entry exists;
+                      with --cluster: if any host drifts or a live member does not answer)
+  --cluster           every live member's report (needs the agent)
   --kernel            kernel tables only, do not ask the agent
   --netns NAME|PATH   (kernel mode) only this namespace
   --all               (kernel mode) every named namespace that holds a VXLAN device
@@ -66,6 +73,19 @@ function renderReport(reports: FdbReport[]): string {
     .join('\n\n');
 }
 
+function renderCluster(hosts: HostFdbReport[]): string {
+  const head = formatTable(['HOST', 'STATE', 'STATUS', 'NETWORKS', 'DRIFT', 'MS'], hosts.map((h) => [h.host, h.state, h.status, String(h.reports.length), String(h.drift), h.ms === undefined ? '-' : String(h.ms)]));
+  const details = hosts.flatMap((h) => {
+    if (h.status === 'no-answer') return [`${h.host}: no answer: ${h.error ?? 'unknown'}`];
+    return h.reports.filter((r) => r.drift > 0).map((r) => {
+      const rows = r.rows.filter((x) => x.status !== 'ok').map((x) => [x.table, x.mac, x.ip ?? '-', x.status, x.host ?? '-']);
+      const pending = r.egress?.drift?.length ? `\n  egress rule changes pending: ${r.egress.drift.length}` : '';
+      return `${h.host}  ${r.network}  vni ${r.vni}  drift ${r.drift}${pending}\n${rows.length ? formatTable(['TABLE', 'MAC', 'IP', 'STATUS', 'HOST'], rows, '  ') : ''}`;
+    });
+  });
+  return [head, ...details].join('\n\n');
+}
+
 /** A learned (dynamic) entry: neither permanent nor static. */
 const isLearned = (t: VxlanTables) => t.fdb.some((e) => !(e.state & NUD_PERMANENT) && !(e.state & NUD_NOARP));
 
@@ -81,7 +101,14 @@ export const fdbCommand: Command = {
       netns: { type: 'string' },
       all: { type: 'boolean' },
       'netns-prefix': { type: 'string' },
+      cluster: { type: 'boolean' },
     });
+    if (values.cluster) {
+      if (positionals.length > 0 || values.kernel || values.netns !== undefined || values.all || values['netns-prefix'] !== undefined) throw new UsageError('--cluster takes no network and no kernel-mode option');
+      const hosts = await apiRequest<HostFdbReport[]>(socketOf(values), 'GET', '/v1/cluster/fdb');
+      ctx.out(values.json ? JSON.stringify(hosts, null, 2) : renderCluster(hosts));
+      return values.check && !clusterClean(hosts) ? 1 : 0;
+    }
     if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
     if (values.netns !== undefined && values.all) throw new UsageError('--netns and --all exclude each other');
     const kernelOnly = values.kernel || values.netns !== undefined || values.all || values['netns-prefix'] !== undefined;

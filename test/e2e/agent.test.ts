@@ -145,10 +145,10 @@ await t.test('a host rejoining after a crash (new namespace, same name) gets eve
 });
 
 await t.test('an fdb entry deleted by hand: fdb --check fails, the next reconcile restores it', async (t) => {
-  // h1 runs without periodic reconciles here, so nothing repairs the entry before the check; the
-  // "next reconcile" is then requested through the admin API.
+  // h1 runs without periodic reconciles and without kernel notifications here, so nothing repairs the
+  // entry before the check; the "next reconcile" is then requested through the admin API.
   await c.stopAgent(1);
-  await c.startAgent(1, { args: ['--reconcile-interval-ms', '600000'], join: [2, 3] });
+  await c.startAgent(1, { args: ['--reconcile-interval-ms', '600000', '--no-kernel-events'], join: [2, 3] });
   const victim = red.find((x) => x.host === 2) as Ct;
   let mac = '';
   t.ok(await eventually(async () => {
@@ -159,12 +159,60 @@ await t.test('an fdb entry deleted by hand: fdb --check fails, the next reconcil
   const r1 = await fdbCheck(1);
   t.equal(r1.exitCode, 1, 'fdb --check fails while the entry is missing');
   t.match(r1.stdout, new RegExp(`fdb\\s+${mac}.*missing`), 'the row is marked missing');
+  const cl = await c.vx(3, ['fdb', '--cluster', '--check'], { nothrow: true });
+  t.equal(cl.exitCode, 1, 'fdb --cluster --check asked on h3 fails: h1 drifts');
+  t.match(cl.stdout, /h1\s+alive\s+drift\s+\d+\s+1\s/, 'h1 listed with drift 1');
+  t.match(cl.stdout, new RegExp(`h1  red  vni 2001  drift 1[\\s\\S]*fdb\\s+${mac}.*missing`), 'with the missing row');
+  t.match(cl.stdout, /h2\s+alive\s+ok\s/, 'h2 answered: ok');
   const rec = await apiRequest<Array<{ network: string; changes: number }>>(c.socket(1), 'POST', '/v1/reconcile');
   t.equal(rec.find((r) => r.network === 'red')?.changes, 1, 'the next reconcile writes exactly that entry');
   t.equal((await fdbCheck(1)).exitCode, 0, 'fdb --check passes after it');
   t.equal((await $`bridge -n ${c.overlayPrefix(1)}2001 fdb show dev vxlan2001`).stdout.includes(mac), true, 'the entry is back in the kernel');
+  const all = await c.vx(3, ['fdb', '--cluster', '--check', '--json'], { nothrow: true });
+  t.equal(all.exitCode, 0, 'fdb --cluster --check passes');
+  t.same((JSON.parse(all.stdout) as Array<{ host: string; status: string }>).map((h) => `${h.host}:${h.status}`), ['h1:ok', 'h2:ok', 'h3:ok', 'h4:ok'], 'every host answered ok');
+});
+
+await t.test('fdb --cluster: a live member that does not answer is listed and fails the check', async (t) => {
+  const pid = c.agents.get(4)?.child.pid as number;
+  process.kill(pid, 'SIGSTOP');
+  try {
+    const r = await c.vx(1, ['fdb', '--cluster', '--check', '--json'], { nothrow: true });
+    t.equal(r.exitCode, 1, 'the check fails');
+    const hosts = JSON.parse(r.stdout) as Array<{ host: string; status: string; error?: string }>;
+    t.equal(hosts.find((h) => h.host === 'h4')?.status, 'no-answer', 'h4 (stopped) is listed as not answering');
+    t.match(hosts.find((h) => h.host === 'h4')?.error ?? '', /no answer/, 'with the reason');
+    t.same(hosts.filter((h) => h.host !== 'h4').map((h) => h.status), ['ok', 'ok', 'ok'], 'the others answered');
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+  t.ok(await eventually(async () => (await c.vx(1, ['fdb', '--cluster', '--check'], { nothrow: true })).exitCode === 0, 30000, 500), 'h4 answers again once it runs');
+});
+
+await t.test('entries deleted or changed by hand are repaired at the kernel\'s notification, long before the periodic run', async (t) => {
+  // Periodic reconcile every 10 minutes: only the notification can repair within the test.
   await c.stopAgent(1);
-  await c.startAgent(1, { args: AGENT_ARGS, join: [2, 3] });
+  await c.startAgent(1, { args: ['--reconcile-interval-ms', '600000', '--metrics', '127.0.0.1:9475'], join: [2, 3] });
+  const victim = red.find((x) => x.host === 3) as Ct;
+  let mac = '';
+  t.ok(await eventually(async () => {
+    mac = (await c.vxJson<Array<{ ip: string; mac: string }>>(1, ['endpoints', 'red'])).find((e) => e.ip === victim.ip)?.mac ?? '';
+    return mac !== '' && (await fdbCheck(1)).exitCode === 0;
+  }, 10000, 200), 'the restarted agent knows the cluster and its tables are clean');
+  const ns = `${c.overlayPrefix(1)}2001`;
+  const before = (await status(1)).counters.reconcileChanges;
+  await $`bridge -n ${ns} fdb del ${mac} dev vxlan2001 self`;
+  await $`ip -n ${ns} neigh del ${victim.ip} dev vxlan2001`;
+  t.ok(await eventually(async () => (await fdbCheck(1)).exitCode === 0, 5000, 50), 'both entries are back without a periodic run');
+  await $`ip -n ${ns} neigh replace ${victim.ip} lladdr 02:00:00:00:0e:0e dev vxlan2001 nud permanent`;
+  t.ok(await eventually(async () => (await $`ip -n ${ns} neigh show ${victim.ip} dev vxlan2001`).stdout.includes(mac), 5000, 50), 'a neighbour changed by hand gets its MAC back');
+  t.ok(await eventually(async () => (await fdbCheck(1)).exitCode === 0, 5000, 50), 'fdb --check passes');
+  t.equal((await status(1)).counters.reconcileChanges - before, 3, 'exactly the three damaged entries were written (own writes start no loop)');
+  const text = (await c.tb.exec(c.tb.host(1).netns, [process.execPath, '-e', "fetch('http://127.0.0.1:9475/metrics').then((r) => r.text()).then((s) => process.stdout.write(s))"])).stdout;
+  t.match(text, /vxmesh_drift_repaired_at_event_total 3\b/, 'the repairs are counted as made at the event');
+  t.match(text, /vxmesh_kernel_events_total [1-9]/, 'notifications are counted');
+  await c.stopAgent(1);
+  await c.startAgent(1, { args: [...AGENT_ARGS, '--metrics', '127.0.0.1:9475'], join: [2, 3] });
 });
 
 await t.test('detach/attach churn of 200 endpoints ends with every kernel table equal to the desired one', async (t) => {

@@ -1,0 +1,60 @@
+/**
+ * A flooding member (one holding the cluster key and publishing records as fast as it can) must not
+ * stall the others: each agent admits at most `perSecond` gossiped records per publisher, with a
+ * burst of `burst` (a token bucket per signer). Records over the limit are ignored here (not
+ * forwarded, not applied; gossipsub does not penalise the relay that passed them on), counted and
+ * logged; anti-entropy delivers a bursty but honest member's records later, at its own pace.
+ */
+export interface LimitVerdict {
+  ok: boolean;
+  /** First refusal of this publisher since `logEveryMs`: log it. */
+  report: boolean;
+  /** Records refused from this publisher since the last report. */
+  refusedSinceReport: number;
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+  refused: number;
+  reportedAt: number;
+}
+
+export class PublisherLimit {
+  private readonly buckets = new Map<string, Bucket>();
+
+  constructor(
+    private readonly perSecond: number,
+    private readonly burst: number,
+    private readonly now: () => number = () => performance.now(),
+    private readonly logEveryMs = 10_000,
+  ) {}
+
+  /** Takes `records` tokens of `publisher`'s bucket; all or none. */
+  take(publisher: string, records: number): LimitVerdict {
+    const t = this.now();
+    let b = this.buckets.get(publisher);
+    if (!b) {
+      b = { tokens: this.burst, at: t, refused: 0, reportedAt: -Infinity };
+      this.buckets.set(publisher, b);
+    }
+    b.tokens = Math.min(this.burst, b.tokens + ((t - b.at) / 1000) * this.perSecond);
+    b.at = t;
+    if (b.tokens >= records) {
+      b.tokens -= records;
+      return { ok: true, report: false, refusedSinceReport: 0 };
+    }
+    b.refused += records;
+    if (t - b.reportedAt < this.logEveryMs) return { ok: false, report: false, refusedSinceReport: b.refused };
+    b.reportedAt = t;
+    const refused = b.refused;
+    b.refused = 0;
+    return { ok: false, report: true, refusedSinceReport: refused };
+  }
+
+  /** Forgets publishers whose bucket is full again (bounded memory). */
+  prune(): void {
+    const t = this.now();
+    for (const [p, b] of this.buckets) if (b.tokens + ((t - b.at) / 1000) * this.perSecond >= this.burst && b.refused === 0) this.buckets.delete(p);
+  }
+}

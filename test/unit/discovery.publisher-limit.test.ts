@@ -1,0 +1,46 @@
+/** The per-publisher record budget of gossip (a flooding member). */
+import t from 'tap';
+import { PublisherLimit } from '../../discovery/publisher-limit.js';
+
+t.test('a burst passes, the excess is refused, the budget refills at the rate', async (t) => {
+  let now = 0;
+  const l = new PublisherLimit(100, 500, () => now, 10_000);
+  t.ok(l.take('a', 500).ok, 'the burst passes at once');
+  const first = l.take('a', 1);
+  t.same(first, { ok: false, report: true, refusedSinceReport: 1 }, 'the first refusal is reported');
+  t.same(l.take('a', 10), { ok: false, report: false, refusedSinceReport: 10 }, 'later ones are counted, not reported again');
+  t.ok(l.take('b', 500).ok, 'another publisher has its own budget');
+  now = 1000;
+  t.ok(l.take('a', 100).ok, 'one second refills `perSecond` records');
+  t.notOk(l.take('a', 1).ok, 'and no more');
+  now = 11_000;
+  const again = l.take('a', 600);
+  t.notOk(again.ok, 'a batch larger than the burst never passes whole');
+  t.equal(again.report, true, 'reported again after the log interval');
+  t.equal(again.refusedSinceReport, 611, 'with every record refused since the last report');
+  t.ok(l.take('a', 500).ok, 'the bucket is full again (capped at the burst)');
+});
+
+t.test('a sustained flood gets exactly the rate through', async (t) => {
+  let now = 0;
+  const l = new PublisherLimit(200, 2000, () => now);
+  let passed = 0;
+  for (let ms = 0; ms <= 60_000; ms += 1) {
+    now = ms;
+    for (let k = 0; k < 5; k++) if (l.take('flooder', 1).ok) passed++; // 5000 records/s offered
+  }
+  t.equal(passed, 2000 + 200 * 60, 'burst + 60 s at 200/s');
+});
+
+t.test('idle publishers are forgotten, not those with refusals pending a report', async (t) => {
+  let now = 0;
+  const l = new PublisherLimit(100, 100, () => now, 10_000);
+  l.take('idle', 50);
+  l.take('noisy', 100);
+  l.take('noisy', 5); // reported at once
+  l.take('noisy', 7); // pending the next report
+  now = 2000;
+  l.prune();
+  t.same(l.take('idle', 100).ok, true, 'a forgotten publisher starts with a full burst');
+  t.equal(l.take('noisy', 200).refusedSinceReport, 207, 'the noisy one still carries its count');
+});
