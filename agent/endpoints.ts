@@ -46,7 +46,7 @@ export class Endpoints {
   constructor(
     private readonly self: { vtep: string; host: string },
     private readonly cluster: ClusterView,
-    private readonly driver: Pick<OverlayDriver, 'attach' | 'detach'>,
+    private readonly driver: Pick<OverlayDriver, 'attach' | 'detach' | 'netnsExists'>,
     private readonly overlays: Overlays,
     private readonly networks: Networks,
     private readonly allocator: AddressAllocator,
@@ -84,6 +84,8 @@ export class Endpoints {
     const n = this.networks.get(req.network);
     if (!n.usable) throw new ValidationError('network', `network ${n.name} cannot be used: ${n.conflicts.map((c) => c.detail).join('; ')}`);
     if (typeof req.netns !== 'string' || req.netns === '') throw new ValidationError('netns', 'required: a namespace name or path');
+    // Before an address is taken or an overlay built for it.
+    if (this.driver.netnsExists && !this.driver.netnsExists(req.netns)) throw new NotFoundError('netns', `network namespace ${req.netns} does not exist`);
     const ifname = parseIfName(req.ifname ?? 'eth0', 'ifname');
     const existing = this.state.endpoints.find((e) => e.network === n.name && e.netns === req.netns && e.ifname === ifname);
     if (existing) return existing;
@@ -115,7 +117,14 @@ export class Endpoints {
       if (dnsName !== undefined) ep.name = dnsName;
       if (aliases.length > 0) ep.aliases = aliases;
       this.state.endpoints.push(ep);
-      this.state.save();
+      try {
+        this.state.save();
+      } catch (e) {
+        // Not recorded, so not attached: the veth goes again (a restart would not know it).
+        this.state.endpoints = this.state.endpoints.filter((x) => x !== ep);
+        await this.driver.detach(n.vni, mac).catch(() => undefined);
+        throw e;
+      }
       await this.cluster.putEndpoint(this.recordOf(ep));
       this.log.info({ endpoint: ep }, 'attached');
       attached = true;
@@ -150,9 +159,22 @@ export class Endpoints {
     const ifname = req.ifname ?? 'eth0';
     const ep = this.state.endpoints.find((e) => e.network === n.name && (req.id !== undefined ? e.id === req.id : e.netns === req.netns && e.ifname === ifname));
     if (!ep) throw new NotFoundError(req.id !== undefined ? 'id' : 'netns', `no endpoint of ${n.name} ${req.id !== undefined ? `with id ${req.id}` : `at ${req.netns ?? '?'} ${ifname}`} on this host`);
-    await this.driver.detach(ep.vni, ep.mac);
-    this.state.endpoints = this.state.endpoints.filter((e) => e !== ep);
-    this.state.save();
+    // Recorded first: a state directory that cannot be written leaves the endpoint as it is.
+    const before = this.state.endpoints;
+    this.state.endpoints = before.filter((e) => e !== ep);
+    try {
+      this.state.save();
+    } catch (e) {
+      this.state.endpoints = before;
+      throw e;
+    }
+    try {
+      await this.driver.detach(ep.vni, ep.mac);
+    } catch (e) {
+      this.state.endpoints = before;
+      this.state.save();
+      throw e;
+    }
     await this.cluster.deleteEndpoint(ep.network, ep.id);
     await this.returns.giveBack(ep.network, ep.ip);
     this.log.info({ endpoint: ep }, 'detached');

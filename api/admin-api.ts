@@ -3,7 +3,7 @@
  * Every error is JSON `{"error": "...", "field": "..."}` with a 4xx status for bad requests.
  */
 import http from 'node:http';
-import { errorResponse, HttpError, listenUnix, readJsonBody, sendJson } from '../core/http-json.js';
+import { countResponse, errorResponse, HttpError, listenUnix, newRequestCounts, readJsonBody, sendJson, type RequestCounts } from '../core/http-json.js';
 import type { Logger } from '../core/logger.js';
 import type { Agent } from '../agent/agent.js';
 
@@ -11,6 +11,14 @@ const obj = (v: unknown): Record<string, unknown> => {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new HttpError(400, 'request body must be a JSON object', 'body');
   return v as Record<string, unknown>;
 };
+
+function decodePathPart(v: string, field: string): string {
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    throw new HttpError(400, `malformed percent-encoding in ${JSON.stringify(v)}`, field);
+  }
+}
 
 type Handler = (agent: Agent, body: unknown, params: Record<string, string>, query: URLSearchParams) => Promise<unknown> | unknown;
 
@@ -32,27 +40,35 @@ const routes: Array<[string, RegExp, Handler]> = [
   ['POST', /^\/v1\/reconcile$/, (a) => a.reconcileAll('api')],
 ];
 
-export function createAdminHandler(agent: Agent, log: Logger) {
+export function createAdminHandler(agent: Agent, log: Logger, counts: RequestCounts = newRequestCounts()) {
   return async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://vxmesh');
+    let url = new URL('http://vxmesh/');
     try {
+      // A path the URL parser refuses (e.g. `//x`, read as a host) is bad input, never a crash.
+      try {
+        url = new URL(req.url ?? '/', 'http://vxmesh');
+      } catch {
+        throw new HttpError(400, `malformed request path ${JSON.stringify(req.url)}`, 'path');
+      }
       const matching = routes.filter(([, re]) => re.test(url.pathname));
       if (matching.length === 0) throw new HttpError(404, `no such API path ${url.pathname}`, 'path');
       const route = matching.find(([m]) => m === req.method);
       if (!route) throw new HttpError(405, `${req.method ?? '?'} is not allowed on ${url.pathname} (use ${matching.map(([m]) => m).join(', ')})`, 'method');
-      const params = Object.fromEntries(Object.entries(route[1].exec(url.pathname)?.groups ?? {}).map(([k, v]) => [k, decodeURIComponent(v)]));
+      const params = Object.fromEntries(Object.entries(route[1].exec(url.pathname)?.groups ?? {}).map(([k, v]) => [k, decodePathPart(v, k)]));
       const body = req.method === 'POST' ? await readJsonBody(req) : null;
       sendJson(res, 200, await route[2](agent, body, params, url.searchParams));
+      countResponse(counts, 200);
     } catch (e) {
       const { status, body } = errorResponse(e);
+      countResponse(counts, status);
       if (status >= 500) log.error({ path: url.pathname, err: body.error }, 'admin API error');
       sendJson(res, status, body);
     }
   };
 }
 
-export async function startAdminApi(agent: Agent, socketPath: string, log: Logger, activatedFd?: number): Promise<http.Server> {
-  const handler = createAdminHandler(agent, log);
+export async function startAdminApi(agent: Agent, socketPath: string, log: Logger, activatedFd?: number, counts?: RequestCounts): Promise<http.Server> {
+  const handler = createAdminHandler(agent, log, counts);
   const server = http.createServer((req, res) => void handler(req, res));
   await listenUnix(server, socketPath, 'socket', activatedFd);
   return server;

@@ -26,6 +26,11 @@ export class ValidationError extends FieldError {
   override name = 'ValidationError';
 }
 
+/** The state directory cannot be written (read-only, full): the change was not made. */
+export class StateDirError extends FieldError {
+  override name = 'StateDirError';
+}
+
 /** What the input names does not exist. */
 export class NotFoundError extends FieldError {
   override name = 'NotFoundError';

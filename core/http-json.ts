@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import type http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { KernelError, NotFoundError, StoreError, ValidationError, VxmeshError } from './errors.js';
+import { KernelError, NotFoundError, StateDirError, StoreError, ValidationError, VxmeshError } from './errors.js';
 
 const MAX_BODY = 1024 * 1024;
 
@@ -50,6 +50,7 @@ export function errorResponse(e: unknown): { status: number; body: { error: stri
   if (e instanceof NotFoundError) return { status: 404, body: { error: e.message, field: e.field } };
   if (e instanceof KernelError) return { status: 500, body: { error: e.message, errno: e.errno } };
   if (e instanceof StoreError) return { status: 503, body: { error: e.message, field: 'store' } };
+  if (e instanceof StateDirError) return { status: 503, body: { error: e.message, field: e.field } };
   if (e instanceof VxmeshError) return { status: 409, body: { error: e.message } };
   return { status: 500, body: { error: `internal error: ${(e as Error)?.message ?? String(e)}` } };
 }
@@ -102,3 +103,18 @@ export async function listenUnix(server: http.Server, socketPath: string, field:
   fs.chmodSync(socketPath, 0o600);
 }
 
+
+/** Requests a JSON API served, by outcome: answered, refused as bad input (4xx), failed (5xx). */
+export interface RequestCounts {
+  ok: number;
+  rejected: number;
+  errors: number;
+}
+
+export const newRequestCounts = (): RequestCounts => ({ ok: 0, rejected: 0, errors: 0 });
+
+export function countResponse(counts: RequestCounts, status: number): void {
+  if (status >= 500) counts.errors++;
+  else if (status >= 400) counts.rejected++;
+  else counts.ok++;
+}

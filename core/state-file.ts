@@ -1,6 +1,7 @@
 /** A JSON file in the state directory, written atomically (temporary file, fsync, rename). */
 import fs from 'node:fs';
 import { writeFileAtomic } from './atomic-file.js';
+import { StateDirError } from './errors.js';
 
 export class StateFile<T> {
   constructor(
@@ -17,7 +18,12 @@ export class StateFile<T> {
     }
   }
 
+  /** Writes the file whole or not at all; a failure (read-only, full) throws StateDirError, the old file stays. */
   save(value: T): void {
-    writeFileAtomic(this.file, `${JSON.stringify(value, null, 2)}\n`);
+    try {
+      writeFileAtomic(this.file, `${JSON.stringify(value, null, 2)}\n`);
+    } catch (e) {
+      throw new StateDirError('stateDir', `cannot write ${this.file}: ${(e as Error).message}`);
+    }
   }
 }

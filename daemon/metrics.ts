@@ -3,10 +3,30 @@ import http from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { parseHostPort } from '../discovery/node.js';
 import type { Agent } from '../agent/agent.js';
+import type { RequestCounts } from '../core/http-json.js';
 import type { Discovery } from '../discovery/discovery.js';
 
-export function createMetrics(agent: Agent, d: Discovery): Registry {
+/** The APIs' request counts (the plugin's once it serves). */
+export interface ApiRequestCounts {
+  admin: RequestCounts;
+  plugin?: RequestCounts;
+}
+
+export function createMetrics(agent: Agent, d: Discovery, requests?: ApiRequestCounts): Registry {
   const reg = new Registry();
+  for (const [api, name] of [['admin', 'vxmesh_admin_requests_total'], ['plugin', 'vxmesh_docker_plugin_requests_total']] as const) {
+    new Counter({
+      name, help: `${api === 'admin' ? 'Admin API' : 'Docker plugin'} requests by outcome (ok, rejected: bad input answered 4xx, error: 5xx)`, labelNames: ['outcome'], registers: [reg],
+      collect() {
+        this.reset();
+        const c = requests?.[api];
+        if (!c) return;
+        this.inc({ outcome: 'ok' }, c.ok);
+        this.inc({ outcome: 'rejected' }, c.rejected);
+        this.inc({ outcome: 'error' }, c.errors);
+      },
+    });
+  }
   new Gauge({
     name: 'vxmesh_members', help: 'Cluster members by state', labelNames: ['state'], registers: [reg],
     collect() {

@@ -5,6 +5,8 @@
  */
 import type http from 'node:http';
 import { startAdminApi } from '../api/admin-api.js';
+import { newRequestCounts } from '../core/http-json.js';
+import type { ApiRequestCounts } from './metrics.js';
 import { startDockerPlugin } from '../docker/plugin.js';
 import type { AgentConfig } from './config.js';
 import { createLogger } from './logger.js';
@@ -24,15 +26,17 @@ export async function runDaemon(cfg: AgentConfig): Promise<void> {
   notify({ STATUS: 'starting: adopting kernel state, joining the cluster' });
   const running = await startAgent(cfg, log);
   const { agent, discovery } = running;
-  const servers: http.Server[] = [await startAdminApi(agent, cfg.socket, log, activated.get('admin'))];
+  const requests: ApiRequestCounts = { admin: newRequestCounts() };
+  const servers: http.Server[] = [await startAdminApi(agent, cfg.socket, log, activated.get('admin'), requests.admin)];
   // Loaded only when configured (prom-client, dockerode): an agent pays in memory for what it uses.
   if (cfg.metrics) {
     const { createMetrics, startMetricsServer } = await import('./metrics.js');
-    servers.push(await startMetricsServer(createMetrics(agent, discovery), cfg.metrics));
+    servers.push(await startMetricsServer(createMetrics(agent, discovery, requests), cfg.metrics));
   }
   if (cfg.dockerPlugin) {
     const { server, plugin } = await startDockerPlugin(agent, cfg.pluginDir, cfg.stateDir, log, activated.get('plugin'));
     servers.push(server);
+    requests.plugin = plugin.stats;
     if (cfg.dockerNames) new (await import('../docker/names.js')).DockerNames(agent, plugin, cfg.dockerHost, log).start();
   } else if (cfg.dockerNames) log.warn({}, '--docker-names needs the Docker plugin (--docker-plugin): containers are not named');
   if (cfg.dockerSync) new (await import('../docker/sync.js')).DockerSync(agent, cfg.dockerHost, log).start();

@@ -379,6 +379,11 @@ export class Dataplane {
     return removed;
   }
 
+  /** Whether a network namespace (name or path) exists: checked before anything is allocated for it. */
+  netnsExists(nameOrPath: string): boolean {
+    return netnsExists(nameOrPath);
+  }
+
   /** Path of a network's overlay namespace. */
   overlayNetnsPath(vni: number): string {
     return netnsPath(overlayNetnsName(this.prefix, parseVni(vni)));

@@ -18,6 +18,9 @@ export interface Overlay {
   spec: { subnet: Cidr; gateway?: string; mtu: number };
 }
 
+const VXLAN_RETRY_MS = 100;
+const VXLAN_RETRY_MAX_MS = 5000;
+
 export async function buildOverlay(o: Overlay, host: Rtnl, vxlan: { vtep: string; port: number; underlayIndex?: number }): Promise<void> {
 const { underlayIndex } = vxlan;
   const r = o.rtnl;
@@ -48,7 +51,17 @@ const { underlayIndex } = vxlan;
   }
   if (!vx) {
     // Created by the host namespace's socket, so the UDP socket lives there; placed straight into the overlay.
-    await host.createVxlan({ name: vxName, vni: o.vni, local: vxlan.vtep, port: vxlan.port, underlayIndex, mtu, netnsFd: o.fd });
+    // EEXIST: the device of this VNI in a namespace deleted a moment ago is still being torn down by
+    // the kernel (namespace deletion is asynchronous): it goes within a few seconds.
+    for (let waited = 0; ; waited += VXLAN_RETRY_MS) {
+      try {
+        await host.createVxlan({ name: vxName, vni: o.vni, local: vxlan.vtep, port: vxlan.port, underlayIndex, mtu, netnsFd: o.fd });
+        break;
+      } catch (e) {
+        if (!(e instanceof KernelError && e.errno === 'EEXIST') || waited >= VXLAN_RETRY_MAX_MS) throw e;
+        await new Promise((r) => setTimeout(r, VXLAN_RETRY_MS));
+      }
+    }
     vx = await r.linkByName(vxName);
   }
   if (!vx) throw new KernelError('ENODEV', `vxlan ${vxName} in ${o.netns}`, 'create');

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { NotFoundError, ValidationError } from '../core/errors.js';
 import { parseCidr, parseMac } from '../core/addresses.js';
 import type { Logger } from '../core/logger.js';
-import { errorResponse, HttpError, listenUnix, readJsonBody } from '../core/http-json.js';
+import { countResponse, errorResponse, HttpError, listenUnix, newRequestCounts, readJsonBody, type RequestCounts } from '../core/http-json.js';
 import type { Agent, NetworkView } from '../agent/agent.js';
 import { macFromIp } from '../core/addresses.js';
 import { StateFile } from '../core/state-file.js';
@@ -62,7 +62,8 @@ const id = (v: unknown, field: string): string => {
 export class DockerPlugin {
   private readonly file: StateFile<DockerState>;
   private state: DockerState;
-  readonly stats = { requests: 0, errors: 0 };
+  /** Requests by outcome (answered, refused as bad input, failed), for the metrics. */
+  readonly stats: RequestCounts = newRequestCounts();
 
   constructor(
     private readonly agent: Agent,
@@ -286,7 +287,6 @@ export class DockerPlugin {
   /** The HTTP handler: POST only; errors as {"Err": ...} (NetworkDriver) or {"Error": ...} (IPAM). */
   handler() {
     return async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
-      this.stats.requests++;
       const url = (req.url ?? '/').split('?')[0] as string;
       const isIpam = url.startsWith('/IpamDriver.');
       const reply = (status: number, body: unknown) => {
@@ -300,9 +300,10 @@ export class DockerPlugin {
         if (req.method !== 'POST') throw new HttpError(405, 'plugin calls are POST', 'method');
         const body = await readJsonBody(req, 1024 * 1024);
         reply(200, await h(body));
+        countResponse(this.stats, 200);
       } catch (e) {
-        this.stats.errors++;
         const { status, body } = errorResponse(e);
+        countResponse(this.stats, status);
         const message = body.field && !body.error.startsWith(body.field) ? `${body.field}: ${body.error}` : body.error;
         this.log.warn({ path: url, status, err: message }, 'docker plugin request failed');
         reply(status, isIpam ? { Error: message } : { Err: message });

@@ -53,6 +53,8 @@ export const commandRunner: IptablesRunner = {
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       child.on('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT' ? missing(cmd) : e));
       child.on('close', (code) => (code === 0 ? resolve() : reject(new VxmeshError(`iptables-restore${netns ? ` in ${netns}` : ''} failed (exit ${code}): ${stderr.trim()}\n--- input ---\n${script}`))));
+      // EPIPE when the command exits before reading (e.g. its namespace is gone): its exit code reports it.
+      child.stdin.on('error', () => undefined);
       child.stdin.end(script);
     });
   },

@@ -279,6 +279,15 @@ export class Testbed {
     return h;
   }
 
+  /** Cuts host i off the underlay (its switch port down) until {@link reconnect}: a partition. */
+  async disconnect(i: number): Promise<void> {
+    await $`ip -n ${this.switchNs} link set h${i} down`;
+  }
+
+  async reconnect(i: number): Promise<void> {
+    await $`ip -n ${this.switchNs} link set h${i} up`;
+  }
+
   /** Pulls host i's underlay cable (deletes the switch end of its veth pair: both ends go at once). */
   async unplug(i: number): Promise<void> {
     await $`ip -n ${this.switchNs} link del h${i}`.nothrow();

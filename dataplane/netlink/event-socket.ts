@@ -44,13 +44,13 @@ export class KernelEventSocket {
     this.fd = fd;
   }
 
-  /** Opens a listener in the namespace `netnsFd` (or this thread's own). */
-  static open(netnsFd?: number): KernelEventSocket {
+  /** Opens a listener in the namespace `netnsFd` (or this thread's own); `recvBufferBytes` for tests of overruns. */
+  static open(netnsFd?: number, recvBufferBytes = RECV_BUFFER_BYTES): KernelEventSocket {
     const make = (): number => socketFn(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE) as number;
     const fd = netnsFd === undefined ? make() : inNetnsFd(netnsFd, make);
     if (fd < 0) throw new KernelError(errnoName(errno()), 'netlink event socket', 'socket');
     const size = Buffer.alloc(4);
-    size.writeInt32LE(RECV_BUFFER_BYTES);
+    size.writeInt32LE(recvBufferBytes);
     setsockoptFn(fd, SOL_SOCKET, SO_RCVBUFFORCE, size, 4); // best effort: the default buffer still works
     const addr = Buffer.alloc(12);
     addr.writeUInt16LE(AF_NETLINK, 0);

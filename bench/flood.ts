@@ -1,0 +1,79 @@
+/**
+ * A misbehaving member: one member holding the cluster key publishes endpoint records as fast as it
+ * can. Measured: how long an honest host's own update takes to reach another host's kernel (attach
+ * on h2 → the fdb entry towards it in h1's overlay, polled every 20 ms), 10 times without the flood
+ * and 10 times during it, in the same run; printed as the ratio of medians (target ≤ 2), with the
+ * records the flooder published and those the others ignored over the limit.
+ *
+ * npm run bench:flood  → bench/results/flood.json
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { $ } from 'zx';
+import { Cluster } from '../sim/cluster.js';
+import { MemberProc } from '../test/fixtures/members.js';
+import { sleep, until } from './wait.js';
+
+$.verbose = false;
+$.quiet = true;
+
+const VNI = 3201;
+const ROUNDS = Number(process.env.VXMESH_FLOOD_ROUNDS ?? 10);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? NaN;
+
+async function converge(c: Cluster, k: number): Promise<number> {
+  const netns = await c.tb.addContainer(2, 100 + k);
+  const t0 = performance.now();
+  const ep = await c.vxJson<{ mac: string }>(2, ['attach', 'fl', '--netns', netns]);
+  const ns = `${c.overlayPrefix(1)}${VNI}`;
+  if (!(await until(async () => (await $`bridge -n ${ns} fdb show dev vxlan${VNI}`).stdout.includes(ep.mac), 60_000, 20))) throw new Error(`attach ${k} never reached h1`);
+  const ms = performance.now() - t0;
+  await c.vx(2, ['detach', 'fl', '--netns', netns]);
+  return ms;
+}
+
+async function main() {
+  const c = await Cluster.create(4, 'flood');
+  let rogue: MemberProc | undefined;
+  try {
+    for (const i of [1, 2, 3]) await c.startAgent(i, { args: ['--log-level', 'warn', '--metrics', '127.0.0.1:9477'] });
+    await c.vx(1, ['network', 'create', 'fl', '--subnet', '198.18.32.0/24', '--vni', String(VNI)]);
+    for (const i of [1, 2, 3]) {
+      await until(async () => (await c.vx(i, ['network', 'inspect', 'fl'], { nothrow: true })).exitCode === 0, 15_000);
+      await c.vx(i, ['attach', 'fl', '--netns', await c.tb.addContainer(i, 1)]);
+    }
+    const h4 = c.tb.host(4);
+    rogue = new MemberProc({ name: 'flooder', vtep: h4.vtep, listen: `${h4.vtep}:7946`, seeds: [`${c.tb.host(1).vtep}:7946`], stateDir: path.join(c.dir, 'flooder'), clusterKeyFile: c.keyFile }, { netns: h4.netns });
+    await rogue.ready;
+    await sleep(5000);
+    const normal: number[] = [];
+    for (let k = 0; k < ROUNDS; k++) normal.push(await converge(c, k));
+    const floodMs = ROUNDS * 4000 + 20_000;
+    const flood = rogue.call<{ records: number }>('flood', { ms: floodMs, network: 'fl' });
+    await sleep(3000);
+    const flooded: number[] = [];
+    for (let k = 0; k < ROUNDS; k++) flooded.push(await converge(c, 50 + k));
+    const { records } = await flood;
+    const m = await c.tb.exec(c.tb.host(1).netns, [process.execPath, '-e', "fetch('http://127.0.0.1:9477/metrics').then((r) => r.text()).then((s) => process.stdout.write(s))"]);
+    const limited = Number(/vxmesh_gossip_records_rate_limited_total\{member="flooder"\} (\d+)/.exec(m.stdout)?.[1] ?? 0);
+    const result = {
+      date: new Date().toISOString(),
+      rounds: ROUNDS,
+      normalMs: { median: Math.round(median(normal)), max: Math.round(Math.max(...normal)) },
+      duringFloodMs: { median: Math.round(median(flooded)), max: Math.round(Math.max(...flooded)) },
+      ratio: +(median(flooded) / median(normal)).toFixed(2),
+      flooderRecords: records,
+      flooderRecordsPerSecond: Math.round(records / (floodMs / 1000)),
+      ignoredOverLimitOnH1: limited,
+    };
+    console.log(JSON.stringify(result, null, 2));
+    console.log(`own-update convergence during the flood: ${result.ratio}× the normal median (target ≤ 2)`);
+    fs.mkdirSync(path.join('bench', 'results'), { recursive: true });
+    fs.writeFileSync(path.join('bench', 'results', 'flood.json'), `${JSON.stringify(result, null, 2)}\n`);
+  } finally {
+    await rogue?.kill();
+    await c.teardown();
+  }
+}
+
+await main();

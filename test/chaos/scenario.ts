@@ -1,0 +1,195 @@
+/**
+ * The chaos scenario: 4 simulated hosts, one container per host on one network pinging every other
+ * (every 100 ms), then one fault after another, each reported (faults.ts). Durations come from the
+ * caller: `npm run chaos` runs the issue's full figures, the test in npm test a shortened run.
+ */
+import fs from 'node:fs';
+import { $ } from 'zx';
+import { Cluster } from '../../sim/cluster.js';
+import { attach, convergence, kernelEntries, NETWORK, procUsage, startPings, stateFile, SUBNET, VNI, watchDeletions, type Ct, type FaultReport } from './faults.js';
+
+export interface ChaosDurations {
+  /** Underlay cut of one host. */
+  partitionS: number;
+  /** kill -9 + restart of a random agent every 5 s, for this long. */
+  killLoopS: number;
+  /** Attach/detach churn while RSS, descriptors and kernel entries are watched. */
+  soakS: number;
+  /** How long a fault may take to converge before it counts as an error. */
+  convergeTimeoutMs: number;
+}
+
+export const FULL: ChaosDurations = { partitionS: 30, killLoopS: 120, soakS: 600, convergeTimeoutMs: 120_000 };
+export const SHORT: ChaosDurations = { partitionS: 8, killLoopS: 16, soakS: 12, convergeTimeoutMs: 90_000 };
+
+const HOSTS = 4;
+const ARGS = ['--reconcile-interval-ms', '2000', '--log-level', 'info'];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class ChaosRun {
+  readonly reports: FaultReport[] = [];
+  cts: Ct[] = [];
+  private constructor(readonly c: Cluster, readonly d: ChaosDurations) {}
+
+  static async create(d: ChaosDurations): Promise<ChaosRun> {
+    const c = await Cluster.create(HOSTS, 'chaos');
+    const run = new ChaosRun(c, d);
+    try {
+      for (let i = 1; i <= HOSTS; i++) await c.startAgent(i, { args: ARGS });
+      await c.vx(1, ['network', 'create', NETWORK, '--subnet', SUBNET, '--vni', String(VNI)]);
+      for (let i = 1; i <= HOSTS; i++) {
+        while ((await c.vx(i, ['network', 'inspect', NETWORK], { nothrow: true })).exitCode !== 0) await sleep(200);
+        run.cts.push(await attach(c, i, 1));
+      }
+      if ((await convergence(c, 1, d.convergeTimeoutMs)) < 0) throw new Error('the cluster never converged before the faults');
+    } catch (e) {
+      await c.teardown();
+      throw e;
+    }
+    return run;
+  }
+
+  private live(except: number[]): Ct[] {
+    return this.cts.filter((x) => !except.includes(x.host));
+  }
+
+  private async settle(report: FaultReport, via = 1): Promise<void> {
+    const ms = await convergence(this.c, via, this.d.convergeTimeoutMs);
+    if (ms < 0) report.errors.push(`fdb --cluster --check still failing after ${this.d.convergeTimeoutMs} ms`);
+    else report.convergenceMs = ms;
+    this.reports.push(report);
+  }
+
+  /**
+   * Host 4's underlay is cut for `partitionS`. Meanwhile both sides attach an endpoint with the same
+   * explicit address. After healing: who keeps it is the claim rule's (smaller Lamport, then owner).
+   */
+  async partition(): Promise<FaultReport> {
+    const { c } = this;
+    const pings = startPings(this.live([4]));
+    await c.tb.disconnect(4);
+    const t0 = Date.now();
+    await sleep(Math.min(5000, (this.d.partitionS * 1000) / 2));
+    const contested = '198.18.70.250';
+    const sideA = await attach(c, 1, 50, ['--ip', contested]).catch((e: Error) => e);
+    const sideB = await attach(c, 4, 50, ['--ip', contested]).catch((e: Error) => e);
+    await sleep(Math.max(0, this.d.partitionS * 1000 - (Date.now() - t0)));
+    await c.tb.reconnect(4);
+    const report: FaultReport = { fault: `underlay of h4 cut for ${this.d.partitionS} s`, ...(await pings.stop()), errors: [] };
+    for (const [side, r] of [['h1', sideA], ['h4', sideB]] as const) if (r instanceof Error) report.errors.push(`attach --ip ${contested} on ${side} during the cut: ${r.message}`);
+    await this.settle(report);
+    // Who holds the contested address now, as every host sees it.
+    const views = await Promise.all([1, 2, 3, 4].map(async (i) => (await c.vxJson<Array<{ ip: string; host: string; status: string }>>(i, ['endpoints', NETWORK])).filter((e) => e.ip === contested).map((e) => `${e.host}:${e.status}`).sort().join(' ')));
+    report.contested = { ip: contested, views };
+    return report;
+  }
+
+  /** A random agent is kill -9ed and restarted every 5 s. */
+  async killLoop(): Promise<FaultReport> {
+    const { c } = this;
+    const pings = startPings(this.cts);
+    const deletions = await watchDeletions([1, 2, 3, 4].map((i) => `${c.overlayPrefix(i)}${VNI}`));
+    const errors: string[] = [];
+    const end = Date.now() + this.d.killLoopS * 1000;
+    let kills = 0;
+    while (Date.now() < end) {
+      const i = 1 + Math.floor(Math.random() * HOSTS);
+      const t = Date.now();
+      await c.stopAgent(i, 'SIGKILL');
+      kills++;
+      await c.startAgent(i, { args: ARGS, join: [1, 2, 3, 4].filter((j) => j !== i) }).catch((e: Error) => errors.push(`restart of h${i}: ${e.message.split('\n')[0]}`));
+      await sleep(Math.max(0, 5000 - (Date.now() - t)));
+    }
+    const deleted = deletions.stop();
+    const report: FaultReport = { fault: `kill -9 + restart of a random agent every 5 s for ${this.d.killLoopS} s`, ...(await pings.stop()), errors, kills, entriesDeleted: Object.values(deleted).reduce((a, b) => a + b, 0), deletedByNamespace: deleted };
+    await this.settle(report);
+    return report;
+  }
+
+  /** Host 3 reboots: its agent dies with it, its namespaces vanish; it comes back empty, the agent starts again. */
+  async reboot(): Promise<FaultReport> {
+    const { c } = this;
+    const pings = startPings(this.live([3]));
+    await c.stopAgent(3, 'SIGKILL');
+    const gone = (await $`ip netns list`).stdout.split('\n').map((l) => l.split(' ')[0] as string).filter((n) => n.startsWith(c.overlayPrefix(3)) || n.startsWith(`${c.tb.prefix}h3c`));
+    for (const n of gone) await $`ip netns del ${n}`.nothrow();
+    await sleep(2000);
+    const errors: string[] = [];
+    await c.startAgent(3, { args: ARGS, join: [1, 2, 4] });
+    this.cts = this.cts.filter((x) => x.host !== 3);
+    this.cts.push(await attach(c, 3, 60));
+    const report: FaultReport = { fault: 'h3 reboots (namespaces gone, agent restarted on the same state directory)', ...(await pings.stop()), errors, namespacesRemoved: gone.length };
+    await this.settle(report);
+    return report;
+  }
+
+  /** h2's state directory becomes read-only: attach and detach fail clearly, the file stays intact; writable again: both work. */
+  async readOnlyStateDir(): Promise<FaultReport> {
+    const { c } = this;
+    const dir = c.agents.get(2)?.stateDir as string;
+    const file = stateFile(c, 2);
+    const before = fs.readFileSync(file, 'utf8');
+    const pings = startPings(this.cts);
+    await $`mount --bind ${dir} ${dir}`;
+    const errors: string[] = [];
+    let refused = '';
+    try {
+      await $`mount -o remount,bind,ro ${dir}`;
+      const spare = await c.tb.addContainer(2, 70);
+      const r = await c.vx(2, ['attach', NETWORK, '--netns', spare], { nothrow: true });
+      refused = `${r.stderr}${r.stdout}`.trim();
+      if (r.exitCode === 0) errors.push('attach succeeded on a read-only state directory');
+      const links = (await $`ip -n ${spare} -o link show`).stdout;
+      if (links.includes('eth0')) errors.push('the refused attach left an interface in the container');
+      if (fs.readFileSync(file, 'utf8') !== before) errors.push('the state file changed');
+      JSON.parse(fs.readFileSync(file, 'utf8'));
+    } finally {
+      await $`umount ${dir}`;
+    }
+    this.cts.push(await attach(c, 2, 71));
+    const report: FaultReport = { fault: 'h2 state directory read-only (bind mount), then writable again', ...(await pings.stop()), errors, refusedWith: refused };
+    await this.settle(report);
+    return report;
+  }
+
+  /** Attach/detach churn on every host; agents' RSS and descriptors and kernel entries before and after. */
+  async soak(): Promise<FaultReport> {
+    const { c } = this;
+    const usage = () => [1, 2, 3, 4].map((i) => procUsage(c.agents.get(i)?.child.pid as number));
+    const entries = async () => Promise.all([1, 2, 3, 4].map((i) => kernelEntries(c, i)));
+    const start = { usage: usage(), entries: await entries() };
+    const pings = startPings(this.cts);
+    const end = Date.now() + this.d.soakS * 1000;
+    const errors: string[] = [];
+    let cycles = 0;
+    await Promise.all([1, 2, 3, 4].map(async (i) => {
+      let k = 0;
+      while (Date.now() < end) {
+        const netns = await c.tb.addContainer(i, 100 + (k++ % 5));
+        try {
+          await c.vx(i, ['attach', NETWORK, '--netns', netns]);
+          await c.vx(i, ['detach', NETWORK, '--netns', netns]);
+          cycles++;
+        } catch (e) {
+          errors.push(`h${i} churn: ${(e as Error).message.split('\n')[0]}`);
+        }
+        await $`ip netns del ${netns}`.nothrow();
+      }
+    }));
+    const report: FaultReport = { fault: `attach/detach churn for ${this.d.soakS} s`, ...(await pings.stop()), errors, cycles };
+    await this.settle(report);
+    report.start = start;
+    report.end = { usage: usage(), entries: await entries() };
+    return report;
+  }
+
+  async teardown(): Promise<void> {
+    // VXMESH_CHAOS_LOGS=DIR keeps every agent's log for a look after the run.
+    const keep = process.env.VXMESH_CHAOS_LOGS;
+    if (keep) {
+      fs.mkdirSync(keep, { recursive: true });
+      for (const [i, a] of this.c.agents) if (fs.existsSync(a.logFile)) fs.copyFileSync(a.logFile, `${keep}/h${i}.log`);
+    }
+    await this.c.teardown();
+  }
+}

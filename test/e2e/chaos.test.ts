@@ -1,0 +1,55 @@
+/**
+ * The chaos suite, shortened (the full run: `npm run chaos`, figures in docs/operations.md): 4 hosts
+ * with containers pinging each other every 100 ms through a partition, an agent kill loop, a host
+ * reboot, a read-only state directory and attach/detach churn. After each fault every host's kernel
+ * must equal the desired table (`fdb --cluster --check`).
+ */
+import t from 'tap';
+import { ChaosRun, SHORT } from '../chaos/scenario.js';
+
+const run = await ChaosRun.create(SHORT);
+t.teardown(() => run.teardown());
+
+t.test('partition: the others keep their traffic; healed, every kernel is right; the contested address has one holder', async (t) => {
+  const r = await run.partition();
+  t.same(r.errors, [], 'no errors');
+  t.equal(r.pingsLost, 0, `no ping lost among h1-h3 (${r.pingsSent} sent)`);
+  t.ok(r.convergenceMs !== undefined, `converged ${r.convergenceMs} ms after healing`);
+  const { views } = r.contested as { views: string[] };
+  t.comment(`the contested address as h1..h4 see it: ${views.join(' | ')}`);
+  t.equal(views[1], views[2], 'the hosts without a side (h2, h3) agree on its holder');
+  t.match(views[1], /^h1:remote h4:refused: ip-not-claimed$|^h1:refused: ip-not-claimed h4:remote$/, 'one side keeps it, the other is refused (ip-not-claimed)');
+});
+
+t.test('kill -9 and restart of a random agent every 5 s: no ping lost, no kernel entry removed', async (t) => {
+  const r = await run.killLoop();
+  t.same(r.errors, [], 'every restart came up');
+  t.equal(r.pingsLost, 0, `no ping lost (${r.pingsSent} sent, ${String(r.kills)} kills)`);
+  t.equal(r.entriesDeleted, 0, `no fdb/neighbour entry of a VXLAN device was deleted in any overlay (${JSON.stringify(r.deletedByNamespace)})`);
+  t.ok(r.convergenceMs !== undefined, 'every kernel right afterwards');
+});
+
+t.test('a host reboots: the others keep their traffic; it comes back and converges', async (t) => {
+  const r = await run.reboot();
+  t.same(r.errors, []);
+  t.equal(r.pingsLost, 0, `no ping lost among the other hosts (${r.pingsSent} sent)`);
+  t.ok(r.convergenceMs !== undefined, `converged ${r.convergenceMs} ms after the agent started again`);
+});
+
+t.test('a read-only state directory: a clear error, the state file intact, recovery when writable', async (t) => {
+  const r = await run.readOnlyStateDir();
+  t.same(r.errors, [], 'attach refused, nothing half-programmed, the file unchanged');
+  t.match(r.refusedWith, /stateDir: cannot write .*agent-state\.json/, 'the error names the state directory and the file');
+  t.equal(r.pingsLost, 0, `traffic unaffected (${r.pingsSent} pings)`);
+  t.ok(r.convergenceMs !== undefined, 'every kernel right afterwards');
+});
+
+t.test('attach/detach churn: no entry leaked, descriptors do not grow', async (t) => {
+  const r = await run.soak();
+  t.same(r.errors, [], 'every attach and detach worked');
+  t.equal(r.pingsLost, 0, `no ping lost between the standing containers (${r.pingsSent} sent, ${String(r.cycles)} cycles)`);
+  const start = r.start as { usage: Array<{ fds: number }>; entries: number[] };
+  const end = r.end as { usage: Array<{ fds: number }>; entries: number[] };
+  t.same(end.entries, start.entries, 'kernel entries per host as before the churn');
+  end.usage.forEach((u, i) => t.ok(u.fds <= (start.usage[i]?.fds ?? 0) + 10, `h${i + 1}: descriptors ${start.usage[i]?.fds} → ${u.fds}`));
+});

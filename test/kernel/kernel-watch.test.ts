@@ -1,0 +1,86 @@
+/**
+ * Kernel notifications of an overlay namespace (the data plane alone, real kernel): changes of static
+ * fdb and neighbour entries and of links are reported, learned-entry churn is not, an overrun of the
+ * listener is reported (never a crash), and the data plane reports changes in every overlay it opens.
+ */
+import fs from 'node:fs';
+import t from 'tap';
+import { $ } from 'zx';
+import { Dataplane, type KernelChange } from '../../dataplane/dataplane.js';
+import { openNetns } from '../../dataplane/netns.js';
+import { KernelEventSocket } from '../../dataplane/netlink/event-socket.js';
+import { Testbed } from '../../sim/testbed.js';
+
+$.verbose = false;
+$.quiet = true;
+
+const tb = await Testbed.create({ hosts: 1, tag: 'kwt' });
+const h = tb.host(1);
+const dp = new Dataplane({ prefix: tb.overlayPrefix(1), hostNetns: h.netns, vtep: h.vtep, underlayDev: h.underlayDev });
+t.teardown(async () => {
+  dp.close();
+  await tb.teardown();
+});
+const ns = (vni: number) => `${tb.overlayPrefix(1)}${vni}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+t.test('static entries and links are reported; a refresh of learned entries is not', async (t) => {
+  await dp.ensureNetwork({ vni: 401, subnet: '198.18.41.0/24', gateway: '198.18.41.1' });
+  const fd = openNetns(ns(401));
+  const sock = KernelEventSocket.open(fd);
+  t.teardown(() => {
+    sock.close();
+    fs.closeSync(fd);
+  });
+  await $`bridge -n ${ns(401)} fdb add 02:00:00:00:41:01 dev vxlan401 dst 198.51.100.99 self permanent`;
+  await $`ip -n ${ns(401)} neigh add 198.18.41.50 lladdr 02:00:00:00:41:01 dev vxlan401 nud permanent`;
+  await $`ip -n ${ns(401)} neigh del 198.18.41.50 dev vxlan401`;
+  await $`bridge -n ${ns(401)} fdb del 02:00:00:00:41:01 dev vxlan401 self`;
+  let r = sock.read();
+  t.same(r.events.map((e) => `${e.kind}:${e.deleted ? 'del' : 'new'}`), ['neigh:new', 'neigh:new', 'neigh:del', 'neigh:del'], 'fdb add, neighbour add, neighbour delete, fdb delete');
+  t.equal(r.overrun, false);
+  // A dynamic neighbour (what ARP resolution makes) changing state is not ours: not reported.
+  await $`ip -n ${ns(401)} neigh add 198.18.41.60 lladdr 02:00:00:00:41:02 dev br0 nud reachable`;
+  await $`ip -n ${ns(401)} neigh change 198.18.41.60 lladdr 02:00:00:00:41:02 dev br0 nud stale`;
+  t.same(sock.read().events, [], 'dynamic neighbour churn is left out');
+  await $`ip -n ${ns(401)} link add tmp0 type bridge`;
+  await $`ip -n ${ns(401)} link del tmp0`;
+  r = sock.read();
+  t.ok(r.events.some((e) => e.kind === 'link' && e.deleted), 'a deleted link is reported as such');
+  t.same(sock.read(), { events: [], overrun: false }, 'a read drains the queue');
+});
+
+t.test('an overrun is reported, not a crash, and the socket keeps working', async (t) => {
+  const fd = openNetns(ns(401));
+  const sock = KernelEventSocket.open(fd, 16 * 1024);
+  t.teardown(() => {
+    sock.close();
+    fs.closeSync(fd);
+  });
+  const batch = Array.from({ length: 3000 }, (_, k) => `fdb add 02:00:00:01:${((k >> 8) & 255).toString(16).padStart(2, '0')}:${(k & 255).toString(16).padStart(2, '0')} dev vxlan401 dst 198.51.100.99 self permanent`).join('\n');
+  const file = `${tb.prefix}batch`;
+  fs.writeFileSync(`/tmp/${file}`, `${batch}\n`);
+  t.teardown(() => fs.rmSync(`/tmp/${file}`, { force: true }));
+  await $`bridge -n ${ns(401)} -batch /tmp/${file}`;
+  const r = sock.read();
+  t.equal(r.overrun, true, `overrun reported (${r.events.length} of 3000 events read)`);
+  await $`bridge -n ${ns(401)} fdb del 02:00:00:01:00:05 dev vxlan401 self`;
+  t.same(sock.read().events.map((e) => e.deleted), [true], 'the next change is read normally');
+});
+
+t.test('the data plane reports changes in every overlay it opens, including ones built later', async (t) => {
+  const seen: KernelChange[] = [];
+  const errors: string[] = [];
+  dp.watchKernel((c) => seen.push(c), (vni, e) => errors.push(`${vni}: ${e.message}`));
+  await dp.ensureNetwork({ vni: 402, subnet: '198.18.42.0/24', gateway: '198.18.42.1' });
+  await sleep(300);
+  seen.length = 0;
+  await dp.reconcile(402, [{ mac: '02:00:00:00:42:01', ip: '198.18.42.9', vtep: '198.51.100.77' }]);
+  for (let k = 0; k < 20 && !seen.some((c) => c.vni === 402); k++) await sleep(100);
+  t.ok(seen.some((c) => c.vni === 402 && c.events >= 2), 'own writes are reported too (the agent\'s next reconcile then changes nothing)');
+  seen.length = 0;
+  await $`ip -n ${ns(401)} link del vxlan401`;
+  for (let k = 0; k < 20 && !seen.some((c) => c.vni === 401); k++) await sleep(100);
+  t.ok(seen.some((c) => c.vni === 401 && c.linkDeleted), 'a deleted VXLAN device in the first overlay is reported as a deleted link');
+  t.same(errors, []);
+});
