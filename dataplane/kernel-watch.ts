@@ -14,7 +14,7 @@ export interface KernelChange {
   vni: number;
   events: number;
   overrun: boolean;
-  /** A link was deleted (the overlay may need rebuilding). */
+  /** A link was deleted, or events were lost (overrun): the overlay may need rebuilding. */
   linkDeleted: boolean;
 }
 
@@ -63,7 +63,7 @@ export class KernelWatch {
         continue;
       }
       if (r.events.length === 0 && !r.overrun) continue;
-      this.onChange({ vni, events: r.events.length, overrun: r.overrun, linkDeleted: r.events.some((e) => e.kind === 'link' && e.deleted) });
+      this.onChange({ vni, events: r.events.length, overrun: r.overrun, linkDeleted: r.overrun || r.events.some((e) => e.kind === 'link' && e.deleted) });
     }
   }
 
