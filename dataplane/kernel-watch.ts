@@ -7,7 +7,7 @@
  */
 import { KernelEventSocket, type EventRead } from './netlink/event-socket.js';
 
-export const POLL_MS = 100;
+export const POLL_MS = 250;
 
 /** What one namespace reported since the last poll. */
 export interface KernelChange {

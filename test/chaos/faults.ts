@@ -21,6 +21,7 @@ export const SUBNET = '198.18.70.0/24';
 
 export interface Ct {
   host: number;
+  /** A named namespace, or a path (e.g. /proc/PID/ns/net of a Docker container). */
   netns: string;
   ip: string;
 }
@@ -45,7 +46,7 @@ export function startPings(cts: Ct[]) {
   for (const a of cts) {
     for (const b of cts) {
       if (a === b) continue;
-      const child = spawn('nsenter', [`--net=/run/netns/${a.netns}`, 'ping', '-n', '-i', '0.1', '-W', '1', b.ip], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const child = spawn('nsenter', [`--net=${a.netns.includes('/') ? a.netns : `/run/netns/${a.netns}`}`, 'ping', '-n', '-i', '0.1', '-W', '1', b.ip], { stdio: ['ignore', 'pipe', 'ignore'] });
       const p = { pair: `h${a.host}→h${b.host}`, child, out: '' };
       child.stdout?.on('data', (d: Buffer) => {
         p.out += d.toString();

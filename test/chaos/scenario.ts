@@ -5,7 +5,9 @@
  */
 import fs from 'node:fs';
 import { $ } from 'zx';
+import path from 'node:path';
 import { Cluster } from '../../sim/cluster.js';
+import { startEtcd, type EtcdServer } from '../../sim/etcd-server.js';
 import { attach, convergence, kernelEntries, NETWORK, procUsage, startPings, stateFile, SUBNET, VNI, watchDeletions, type Ct, type FaultReport } from './faults.js';
 
 export interface ChaosDurations {
@@ -17,25 +19,36 @@ export interface ChaosDurations {
   soakS: number;
   /** How long a fault may take to converge before it counts as an error. */
   convergeTimeoutMs: number;
+
+  /** The etcd store (with `store`) is stopped for this long. */
+  storeOutageS: number;
 }
 
-export const FULL: ChaosDurations = { partitionS: 30, killLoopS: 120, soakS: 600, convergeTimeoutMs: 120_000 };
-export const SHORT: ChaosDurations = { partitionS: 8, killLoopS: 16, soakS: 12, convergeTimeoutMs: 90_000 };
+export const FULL: ChaosDurations = { partitionS: 30, killLoopS: 120, soakS: 600, storeOutageS: 30, convergeTimeoutMs: 120_000 };
+export const SHORT: ChaosDurations = { partitionS: 8, killLoopS: 16, soakS: 12, storeOutageS: 8, convergeTimeoutMs: 90_000 };
 
 const HOSTS = 4;
-const ARGS = ['--reconcile-interval-ms', '2000', '--log-level', 'info'];
+const BASE_ARGS = ['--reconcile-interval-ms', '2000', '--log-level', 'info'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class ChaosRun {
   readonly reports: FaultReport[] = [];
   cts: Ct[] = [];
+  /** The agents' arguments (with `--store` in store mode). */
+  private args = BASE_ARGS;
+  private etcd?: EtcdServer;
   private constructor(readonly c: Cluster, readonly d: ChaosDurations) {}
 
-  static async create(d: ChaosDurations): Promise<ChaosRun> {
+  /** With `store`: a real etcd on host 1 and every agent on `--store` (the store-outage fault needs it). */
+  static async create(d: ChaosDurations, opts: { store?: boolean } = {}): Promise<ChaosRun> {
     const c = await Cluster.create(HOSTS, 'chaos');
     const run = new ChaosRun(c, d);
     try {
-      for (let i = 1; i <= HOSTS; i++) await c.startAgent(i, { args: ARGS });
+      if (opts.store) {
+        run.etcd = await startEtcd(c.tb, { dir: path.join(c.dir, 'etcd'), netns: c.tb.host(1).netns, host: c.tb.host(1).vtep });
+        run.args = [...BASE_ARGS, '--store', run.etcd.url];
+      }
+      for (let i = 1; i <= HOSTS; i++) await c.startAgent(i, { args: run.args });
       await c.vx(1, ['network', 'create', NETWORK, '--subnet', SUBNET, '--vni', String(VNI)]);
       for (let i = 1; i <= HOSTS; i++) {
         while ((await c.vx(i, ['network', 'inspect', NETWORK], { nothrow: true })).exitCode !== 0) await sleep(200);
@@ -97,7 +110,7 @@ export class ChaosRun {
       const t = Date.now();
       await c.stopAgent(i, 'SIGKILL');
       kills++;
-      await c.startAgent(i, { args: ARGS, join: [1, 2, 3, 4].filter((j) => j !== i) }).catch((e: Error) => errors.push(`restart of h${i}: ${e.message.split('\n')[0]}`));
+      await c.startAgent(i, { args: this.args, join: [1, 2, 3, 4].filter((j) => j !== i) }).catch((e: Error) => errors.push(`restart of h${i}: ${e.message.split('\n')[0]}`));
       await sleep(Math.max(0, 5000 - (Date.now() - t)));
     }
     const deleted = deletions.stop();
@@ -115,7 +128,7 @@ export class ChaosRun {
     for (const n of gone) await $`ip netns del ${n}`.nothrow();
     await sleep(2000);
     const errors: string[] = [];
-    await c.startAgent(3, { args: ARGS, join: [1, 2, 4] });
+    await c.startAgent(3, { args: this.args, join: [1, 2, 4] });
     this.cts = this.cts.filter((x) => x.host !== 3);
     this.cts.push(await attach(c, 3, 60));
     const report: FaultReport = { fault: 'h3 reboots (namespaces gone, agent restarted on the same state directory)', ...(await pings.stop()), errors, namespacesRemoved: gone.length };
@@ -183,6 +196,35 @@ export class ChaosRun {
     return report;
   }
 
+  /** The etcd store stops for `storeOutageS`: traffic goes on, an attach fails naming the store; back: attach works. */
+  async storeOutage(): Promise<FaultReport> {
+    const { c } = this;
+    if (!this.etcd) throw new Error('the store outage needs a run created with { store: true }');
+    const pings = startPings(this.cts);
+    await this.etcd.stop();
+    const t0 = Date.now();
+    const errors: string[] = [];
+    const spare = await c.tb.addContainer(2, 80);
+    const r = await c.vx(2, ['attach', NETWORK, '--netns', spare], { nothrow: true });
+    if (r.exitCode === 0) errors.push('attach succeeded while the store was down');
+    await sleep(Math.max(0, this.d.storeOutageS * 1000 - (Date.now() - t0)));
+    this.etcd = await startEtcd(c.tb, { dir: path.join(c.dir, 'etcd'), netns: c.tb.host(1).netns, host: c.tb.host(1).vtep });
+    let back = -1;
+    const t1 = Date.now();
+    while (Date.now() - t1 < this.d.convergeTimeoutMs) {
+      if ((await c.vx(2, ['attach', NETWORK, '--netns', spare], { nothrow: true })).exitCode === 0) {
+        back = Date.now() - t1;
+        break;
+      }
+      await sleep(500);
+    }
+    if (back < 0) errors.push('attach never worked again after the store came back');
+    else this.cts.push({ host: 2, netns: spare, ip: (await c.vxJson<{ ip: string }>(2, ['attach', NETWORK, '--netns', spare])).ip });
+    const report: FaultReport = { fault: `etcd store down for ${this.d.storeOutageS} s`, ...(await pings.stop()), errors, refusedWith: `${r.stderr}`.trim().split('\n')[0], attachBackAfterMs: back };
+    await this.settle(report);
+    return report;
+  }
+
   async teardown(): Promise<void> {
     // VXMESH_CHAOS_LOGS=DIR keeps every agent's log for a look after the run.
     const keep = process.env.VXMESH_CHAOS_LOGS;
@@ -190,6 +232,7 @@ export class ChaosRun {
       fs.mkdirSync(keep, { recursive: true });
       for (const [i, a] of this.c.agents) if (fs.existsSync(a.logFile)) fs.copyFileSync(a.logFile, `${keep}/h${i}.log`);
     }
+    await this.etcd?.stop().catch(() => undefined);
     await this.c.teardown();
   }
 }

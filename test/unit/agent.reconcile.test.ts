@@ -203,3 +203,29 @@ t.test('a failed attach leaves nothing behind and gives the address back', async
   const ep = await agent.attach({ network: 'blue', netns: 'ns1', ip: '198.18.5.20' });
   t.equal(ep.ip, '198.18.5.20', 'the address is free again');
 });
+
+t.test('kernel notifications start a reconcile counted as repair at the event; a deleted link rebuilds the overlay', async (t) => {
+  const { cluster, driver } = clusterWithRemote('198.18.5.0/26', remoteEp('r1', '198.18.5.20', '198.51.100.2'));
+  const agent = new Agent(agentParts({ cluster, driver, initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }));
+  t.teardown(() => agent.stop());
+  await agent.start();
+  t.ok(driver.kernelWatch, 'the agent watches the kernel');
+  const before = { reconciles: driver.reconciles.length, ensures: driver.ensureCalls };
+  driver.kernelWatch?.onChange({ vni: 5000, events: 2, overrun: false, linkDeleted: false });
+  await until(() => driver.reconciles.length > before.reconciles);
+  t.equal(agent.counters.kernelEvents, 2, 'notifications counted');
+  t.equal(driver.ensureCalls, before.ensures, 'an entry change does not rebuild the overlay');
+  driver.kernelWatch?.onChange({ vni: 5000, events: 1, overrun: true, linkDeleted: true });
+  await until(() => driver.ensureCalls > before.ensures).catch(() => undefined);
+  t.equal(driver.ensureCalls, before.ensures + 1, 'a deleted link (or lost notifications) makes the next run build the overlay again');
+  t.equal(agent.counters.kernelEventOverruns, 1, 'the overrun counted');
+});
+
+t.test('with kernelEvents off the agent does not watch', async (t) => {
+  const { cluster, driver } = clusterWithRemote('198.18.5.0/26', remoteEp('r1', '198.18.5.20', '198.51.100.2'));
+  const parts = agentParts({ cluster, driver, initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } });
+  const agent = new Agent({ ...parts, settings: { ...parts.settings, kernelEvents: false } });
+  t.teardown(() => agent.stop());
+  await agent.start();
+  t.equal(driver.kernelWatch, undefined);
+});
