@@ -135,6 +135,11 @@ export class Cluster {
     await done;
   }
 
+  /** The Prometheus text of host i's agent, started with `--metrics 127.0.0.1:PORT` (read inside its namespace). */
+  async metricsText(i: number, port: number): Promise<string> {
+    return (await this.tb.exec(this.tb.host(i).netns, [process.execPath, '-e', `fetch('http://127.0.0.1:${port}/metrics').then((r) => r.text()).then((s) => process.stdout.write(s))`])).stdout;
+  }
+
   /** Runs `vxmesh ARGS` against host i's agent (the CLI itself runs in the root namespace). */
   vx(i: number, args: string[], opts: { nothrow?: boolean } = {}) {
     const p = $`${process.execPath} ${CLI} ${args} --socket ${this.socket(i)}`;

@@ -5,7 +5,7 @@
  * container comes back (Docker restarts it, the plugin joins it again) and the cluster converges.
  */
 import { DockerHosts, IMAGE, type DockerHost } from '../../sim/docker-hosts.js';
-import { startPings, type Ct, type FaultReport } from './faults.js';
+import { convergence, startPings, type Ct, type FaultReport } from './faults.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const NET = ['network', 'create', '-d', 'vxmesh', '--ipam-driver', 'vxmesh', '--subnet', '198.18.71.0/24', '-o', 'vxmesh.network=chaosd', 'chaosd'];
@@ -16,14 +16,7 @@ async function container(h: DockerHost, name: string): Promise<Ct> {
   return { host: h.index, netns: `/proc/${pid}/ns/net`, ip };
 }
 
-async function clusterClean(h: DockerHost, timeoutMs: number): Promise<number> {
-  const t0 = Date.now();
-  while (Date.now() - t0 < timeoutMs) {
-    if ((await h.vx(['fdb', '--cluster', '--check'], { nothrow: true })).exitCode === 0) return Date.now() - t0;
-    await sleep(250);
-  }
-  return -1;
-}
+const clusterClean = (h: DockerHost, timeoutMs: number) => convergence((args) => h.vx(args, { nothrow: true }), timeoutMs);
 
 export async function dockerdRestart(convergeTimeoutMs: number): Promise<FaultReport> {
   const env = await DockerHosts.create(3, 'chd');

@@ -106,11 +106,14 @@ export async function watchDeletions(namespaces: string[]) {
   };
 }
 
-/** ms until every live member answers `fdb --cluster --check` without drift (asked on host `via`), or -1. */
-export async function convergence(c: Cluster, via: number, timeoutMs: number): Promise<number> {
+/** How a fault asks one host's agent: `vxmesh ARGS` against it, not throwing. */
+export type AskHost = (args: string[]) => Promise<{ exitCode: number | null }>;
+
+/** ms until every live member answers `fdb --cluster --check` without drift (asked through `ask`), or -1. */
+export async function convergence(ask: AskHost, timeoutMs: number): Promise<number> {
   const t0 = Date.now();
   while (Date.now() - t0 < timeoutMs) {
-    if ((await c.vx(via, ['fdb', '--cluster', '--check'], { nothrow: true })).exitCode === 0) return Date.now() - t0;
+    if ((await ask(['fdb', '--cluster', '--check'])).exitCode === 0) return Date.now() - t0;
     await sleep(250);
   }
   return -1;

@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import http from 'node:http';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { $ } from 'zx';
 import { apiRequest } from '../../cli/admin-client.js';
 import { Cluster } from '../../sim/cluster.js';
@@ -56,6 +56,18 @@ async function pingAll(list: Ct[], timeoutS = 1): Promise<string[]> {
 const fdbCheck = (i: number) => c.vx(i, ['fdb', '--check'], { nothrow: true });
 const status = (i: number) => apiRequest<{ counters: { reconcileChanges: number } }>(c.socket(i), 'GET', '/v1/status');
 
+/** Restarts h1's agent with `args`; returns the MAC of `victim` once h1 knows it and its tables are clean. */
+async function restartH1(t: Test, args: string[], victim: Ct): Promise<string> {
+  await c.stopAgent(1);
+  await c.startAgent(1, { args, join: [2, 3] });
+  let mac = '';
+  t.ok(await eventually(async () => {
+    mac = (await c.vxJson<Array<{ ip: string; mac: string }>>(1, ['endpoints', 'red'])).find((e) => e.ip === victim.ip)?.mac ?? '';
+    return mac !== '' && (await fdbCheck(1)).exitCode === 0;
+  }, 10000, 200), 'the restarted agent knows the cluster and its tables are clean');
+  return mac;
+}
+
 await t.test('two networks with the same subnet: all pairs within a network ping, never across', async (t) => {
   t.ok(await eventually(async () => (await pingAll(red)).length === 0, 10000, 200), 'red: all pairs');
   t.same(await pingAll(red), []);
@@ -70,7 +82,7 @@ await t.test('two networks with the same subnet: all pairs within a network ping
 });
 
 await t.test('metrics in Prometheus text format', async (t) => {
-  const r = await c.tb.exec(c.tb.host(1).netns, [process.execPath, '-e', "fetch('http://127.0.0.1:9475/metrics').then((r) => r.text()).then((s) => process.stdout.write(s))"]);
+  const r = { stdout: await c.metricsText(1, 9475) };
   t.match(r.stdout, /vxmesh_members\{state="alive"\} 4/, 'four alive members');
   t.match(r.stdout, /vxmesh_endpoints\{status="local"\} 3/, 'three local endpoints on h1');
   t.match(r.stdout, /vxmesh_reconcile_runs_total \d+/);
@@ -147,14 +159,8 @@ await t.test('a host rejoining after a crash (new namespace, same name) gets eve
 await t.test('an fdb entry deleted by hand: fdb --check fails, the next reconcile restores it', async (t) => {
   // h1 runs without periodic reconciles and without kernel notifications here, so nothing repairs the
   // entry before the check; the "next reconcile" is then requested through the admin API.
-  await c.stopAgent(1);
-  await c.startAgent(1, { args: ['--reconcile-interval-ms', '600000', '--no-kernel-events'], join: [2, 3] });
   const victim = red.find((x) => x.host === 2) as Ct;
-  let mac = '';
-  t.ok(await eventually(async () => {
-    mac = (await c.vxJson<Array<{ ip: string; mac: string }>>(1, ['endpoints', 'red'])).find((e) => e.ip === victim.ip)?.mac ?? '';
-    return mac !== '' && (await fdbCheck(1)).exitCode === 0;
-  }, 10000, 200), 'the restarted agent knows the cluster and its tables are clean');
+  const mac = await restartH1(t, ['--reconcile-interval-ms', '600000', '--no-kernel-events'], victim);
   await $`bridge -n ${c.overlayPrefix(1)}2001 fdb del ${mac} dev vxlan2001 self`;
   const r1 = await fdbCheck(1);
   t.equal(r1.exitCode, 1, 'fdb --check fails while the entry is missing');
@@ -191,14 +197,8 @@ await t.test('fdb --cluster: a live member that does not answer is listed and fa
 
 await t.test('entries deleted or changed by hand are repaired at the kernel\'s notification, long before the periodic run', async (t) => {
   // Periodic reconcile every 10 minutes: only the notification can repair within the test.
-  await c.stopAgent(1);
-  await c.startAgent(1, { args: ['--reconcile-interval-ms', '600000', '--metrics', '127.0.0.1:9475'], join: [2, 3] });
   const victim = red.find((x) => x.host === 3) as Ct;
-  let mac = '';
-  t.ok(await eventually(async () => {
-    mac = (await c.vxJson<Array<{ ip: string; mac: string }>>(1, ['endpoints', 'red'])).find((e) => e.ip === victim.ip)?.mac ?? '';
-    return mac !== '' && (await fdbCheck(1)).exitCode === 0;
-  }, 10000, 200), 'the restarted agent knows the cluster and its tables are clean');
+  const mac = await restartH1(t, ['--reconcile-interval-ms', '600000', '--metrics', '127.0.0.1:9475'], victim);
   const ns = `${c.overlayPrefix(1)}2001`;
   const before = (await status(1)).counters.reconcileChanges;
   await $`bridge -n ${ns} fdb del ${mac} dev vxlan2001 self`;
@@ -208,7 +208,7 @@ await t.test('entries deleted or changed by hand are repaired at the kernel\'s n
   t.ok(await eventually(async () => (await $`ip -n ${ns} neigh show ${victim.ip} dev vxlan2001`).stdout.includes(mac), 5000, 50), 'a neighbour changed by hand gets its MAC back');
   t.ok(await eventually(async () => (await fdbCheck(1)).exitCode === 0, 5000, 50), 'fdb --check passes');
   t.equal((await status(1)).counters.reconcileChanges - before, 3, 'exactly the three damaged entries were written (own writes start no loop)');
-  const text = (await c.tb.exec(c.tb.host(1).netns, [process.execPath, '-e', "fetch('http://127.0.0.1:9475/metrics').then((r) => r.text()).then((s) => process.stdout.write(s))"])).stdout;
+  const text = await c.metricsText(1, 9475);
   t.match(text, /vxmesh_drift_repaired_at_event_total 3\b/, 'the repairs are counted as made at the event');
   t.match(text, /vxmesh_kernel_events_total [1-9]/, 'notifications are counted');
   await c.stopAgent(1);

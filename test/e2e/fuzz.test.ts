@@ -14,6 +14,7 @@ import { $ } from 'zx';
 import { Cluster } from '../../sim/cluster.js';
 import { snapshot } from '../fixtures/kernel.js';
 import { eventually, MemberProc } from '../fixtures/members.js';
+import { TOPIC_MEMBERS, TOPIC_TABLE_V2 } from '../../discovery/wire.js';
 import { adminFuzzRequests, pluginFuzzRequests, type ApiFuzzRequest } from '../fixtures/api-fuzz.js';
 
 $.verbose = false;
@@ -35,9 +36,8 @@ const overlays = [`${c.overlayPrefix(1)}5050`, `${c.overlayPrefix(2)}5050`];
 await eventually(async () => (await c.vx(1, ['fdb', '--cluster', '--check'], { nothrow: true })).exitCode === 0, 15_000);
 
 async function metrics(i: number): Promise<Map<string, number>> {
-  const r = await c.tb.exec(c.tb.host(i).netns, [process.execPath, '-e', "fetch('http://127.0.0.1:9476/metrics').then((r) => r.text()).then((s) => process.stdout.write(s))"]);
   const m = new Map<string, number>();
-  for (const line of r.stdout.split('\n')) {
+  for (const line of (await c.metricsText(i, 9476)).split('\n')) {
     const x = /^(\w+(?:\{[^}]*\})?) (\S+)$/.exec(line);
     if (x) m.set(x[1] as string, Number(x[2]));
   }
@@ -89,7 +89,8 @@ t.test(`gossip: ${N} generated and mutated messages from a member holding the ke
   t.teardown(() => rogue.kill());
   await rogue.ready;
   t.ok(await eventually(async () => (await c.vxJson<Array<{ name: string; state: string }>>(1, ['peers'])).some((p) => p.name === 'fuzzer' && p.state === 'alive'), 15_000), 'the fuzzing member joined');
-  await new Promise((r) => setTimeout(r, 3000)); // gossipsub meshes form at heartbeats
+  // Publishing reaches only peers known to subscribe: wait until the fuzzer knows both agents on both topics.
+  t.ok(await eventually(async () => Object.values(await rogue.call<Record<string, number>>('topicPeers', { topics: [TOPIC_MEMBERS, TOPIC_TABLE_V2] })).every((n) => n >= 2), 30_000, 250), 'the fuzzer knows both agents as subscribers');
   const otherPeerId = (await c.vxJson<Array<{ name: string; peerId: string }>>(1, ['peers'])).find((p) => p.name === 'h2')?.peerId;
   const dropped = (m: Map<string, number>) => sum(m, 'vxmesh_gossip_messages_dropped_total', (k) => k.includes('rate-limited') || k.includes('bad-signature'));
   // In slices, each waited for until both receivers counted it: gossipsub has no back-pressure (a
@@ -152,7 +153,7 @@ t.test('a member flooding records is rate-limited, counted and logged; the other
   t.teardown(() => rogue.kill());
   await rogue.ready;
   t.ok(await eventually(async () => (await c.vxJson<Array<{ name: string; state: string }>>(1, ['peers'])).some((p) => p.name === 'flooder' && p.state === 'alive'), 15_000), 'the flooding member joined');
-  await new Promise((r) => setTimeout(r, 3000));
+  t.ok(await eventually(async () => (await rogue.call<Record<string, number>>('topicPeers', { topics: [TOPIC_TABLE_V2] }))[TOPIC_TABLE_V2] as number >= 2, 30_000, 250), 'the flooder knows both agents as subscribers');
   const flood = rogue.call<{ records: number }>('flood', { ms: 10_000, network: 'red' });
   await new Promise((r) => setTimeout(r, 2000));
   const ep = await c.vxJson<{ ip: string }>(2, ['attach', 'red', '--netns', await c.tb.addContainer(2, 9)]);
