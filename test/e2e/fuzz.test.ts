@@ -164,7 +164,12 @@ t.test('a member flooding records is rate-limited, counted and logged; the other
     t.ok(limited > 0, `h${i}: ${limited} of the flooder's ${records} records ignored over the limit, counted under its name`);
     t.match(fs.readFileSync(c.agents.get(i)?.logFile as string, 'utf8'), /"member":"flooder".*member publishes records faster than the limit/, `h${i}: logged with the member's name`);
   }
-  const hosts = JSON.parse((await c.vx(1, ['fdb', '--cluster', '--check', '--json'], { nothrow: true })).stdout) as Array<{ host: string; status: string; error?: string }>;
-  t.same(hosts.filter((h) => h.host === 'h1' || h.host === 'h2').map((h) => h.status), ['ok', 'ok'], 'both agents\' kernels right (the flooder\'s endpoints hold no address claim: refused everywhere)');
+  // Right after the flood an agent may still be merging the flooder's records (anti-entropy is not
+  // rate-limited) and miss the 5 s answer deadline: a known gap (docs/benchmarks.md), so waited for.
+  let hosts: Array<{ host: string; status: string; error?: string }> = [];
+  t.ok(await eventually(async () => {
+    hosts = JSON.parse((await c.vx(1, ['fdb', '--cluster', '--check', '--json'], { nothrow: true })).stdout) as typeof hosts;
+    return hosts.filter((h) => (h.host === 'h1' || h.host === 'h2') && h.status === 'ok').length === 2;
+  }, 90_000, 1000), `both agents' kernels right (the flooder's endpoints hold no address claim: refused everywhere): ${JSON.stringify(hosts.map((h) => `${h.host}:${h.status}`))}`);
   t.match(hosts.find((h) => h.host === 'flooder'), { status: 'no-answer', error: /unknown query/ }, 'the flooder (a member without an agent) is listed as not answering, not skipped');
 });
