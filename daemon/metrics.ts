@@ -109,12 +109,13 @@ export function createMetrics(agent: Agent, d: Discovery, requests?: ApiRequestC
     },
   });
   new Counter({
-    name: 'vxmesh_gossip_records_rate_limited_total', help: 'Gossiped records ignored because their publisher exceeded its rate limit, by member', labelNames: ['member'], registers: [reg],
+    name: 'vxmesh_gossip_records_rate_limited_total', help: 'Records (gossiped or from anti-entropy) ignored because their owner exceeded its record budget, by member', labelNames: ['member'], registers: [reg],
     collect() {
       this.reset();
       for (const [peerId, n] of Object.entries(d.stats.rateLimited)) this.inc({ member: d.membership.get(peerId)?.name ?? peerId }, n);
     },
   });
+  fromCounter('vxmesh_sync_records_rate_limited_total', 'Of those, records offered by anti-entropy (not merged now; offered again by the next sync)', () => d.stats.rateLimitedByPath.sync);
   fromCounter('vxmesh_sync_runs_total', 'Anti-entropy sync exchanges completed', () => d.stats.syncRuns);
   fromCounter('vxmesh_sync_failures_total', 'Anti-entropy sync exchanges failed', () => d.stats.syncFailures);
   fromCounter('vxmesh_probe_failures_total', 'Failed membership probes', () => d.stats.probeFailures);

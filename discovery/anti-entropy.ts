@@ -8,6 +8,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import type { PeerId, Stream } from '@libp2p/interface';
 import { countDrop, dialTarget, type DiscoveryContext } from './context.js';
 import type { Member } from './membership.js';
+import type { RecordBudget } from './record-budget.js';
 import type { VxmeshLibp2p } from './node.js';
 import { verifiedRecord } from './record-signing.js';
 import { partitionOf, toWire, type TableRecord } from './table.js';
@@ -23,6 +24,8 @@ export class AntiEntropy {
     private readonly onRecords: (records: WireRecord[]) => void,
     /** A sync exchange completed (either side). */
     private readonly onSynced: () => void,
+    /** Per-owner budget for records new to this host (shared with gossip). */
+    private readonly budget: RecordBudget,
   ) {}
 
   async attach(node: VxmeshLibp2p): Promise<void> {
@@ -141,12 +144,17 @@ export class AntiEntropy {
     return { push, want };
   }
 
-  /** Merges records relayed by a third party: each must carry a valid signature of its owner. */
+  /**
+   * Merges records relayed by a third party: each must carry a valid signature of its owner. Records
+   * new to this host spend their owner's budget (before the crypto) once our first sync is done.
+   */
   private async mergeVerified(records: WireRecord[]): Promise<void> {
     const ok: WireRecord[] = [];
+    const limited = this.ctx.stats.syncRuns > 0;
     for (const r of records) {
       const have = this.ctx.table.get(r.kind, r.key, r.owner);
       if (have && (have.lamport > r.lamport || (have.lamport === r.lamport && r.owner !== this.ctx.peerId))) continue; // nothing new: skip the crypto
+      if (limited && !this.budget.take(r.owner, 1, 'sync')) continue;
       const verified = await verifiedRecord(r);
       if (verified === 'malformed') countDrop(this.ctx, 'malformed', `${r.kind}/${r.key} of ${r.owner}: format-2 body`);
       else if (verified) ok.push(verified);

@@ -22,7 +22,7 @@ export interface DiscoveryTimers extends MembershipTimers {
   tombstoneTtlMs: number;
   /** Forget members dead or left for this long. */
   reapMs: number;
-  /** Gossiped records admitted per publisher and second, and the burst above that (publisher-limit.ts). */
+  /** Records new to this host admitted per owner and second (gossip and anti-entropy together), and the burst above that (record-budget.ts). */
   floodRecordsPerSecond: number;
   floodBurst: number;
 }
@@ -48,6 +48,8 @@ export interface DiscoveryStats {
   dropped: Record<string, number>;
   /** Gossiped records ignored over a publisher's limit, by publisher (peer id). */
   rateLimited: Record<string, number>;
+  /** The same records by the path they came on. */
+  rateLimitedByPath: { gossip: number; sync: number };
   syncRuns: number;
   syncFailures: number;
   syncRecordsIn: number;
@@ -58,7 +60,7 @@ export interface DiscoveryStats {
 }
 
 export const emptyStats = (): DiscoveryStats => ({
-  gossipIn: 0, gossipOut: 0, gossipBytesOut: 0, dropped: {}, rateLimited: {}, syncRuns: 0, syncFailures: 0, syncRecordsIn: 0,
+  gossipIn: 0, gossipOut: 0, gossipBytesOut: 0, dropped: {}, rateLimited: {}, rateLimitedByPath: { gossip: 0, sync: 0 }, syncRuns: 0, syncFailures: 0, syncRecordsIn: 0,
   probes: 0, probeFailures: 0, indirectProbes: 0, reasserts: 0,
 });
 

@@ -6,6 +6,8 @@
  *   - anti-entropy.ts: push-pull sync (a stream protocol) on join and periodically repairs anything
  *     gossip missed; records relayed that way carry their owner's signature;
  *   - connections.ts: joins through seeds and keeps connections to enough members for the mesh;
+ *   - record-intake.ts: incoming records (either path) merged, network writes guarded;
+ *   - record-budget.ts: one per-owner budget for records new to this host (a flooding member);
  *   - persistence.ts: clocks and the last known table in the state directory.
  *
  * Output: the views (members, records with their owners) and events ('change', 'members', 'synced').
@@ -22,21 +24,23 @@ import { parseIPv4 } from '../core/addresses.js';
 import { OWNER_BOUND, checkEndpointValue, checkIpamBlockValue, checkNetworkValue, type EndpointValue, type IpamBlockValue, type NetworkValue, type RecordKind, type RecordValue } from '../core/records.js';
 import { AntiEntropy } from './anti-entropy.js';
 import { Connections } from './connections.js';
-import { countDrop, DEFAULT_TIMERS, emptyStats, type DiscoveryContext, type DiscoveryStats, type DiscoveryTimers } from './context.js';
+import { DEFAULT_TIMERS, emptyStats, type DiscoveryContext, type DiscoveryStats, type DiscoveryTimers } from './context.js';
 import { Gossip } from './gossip.js';
 import { Membership } from './membership.js';
 import { pskBytes } from './key-protector.js';
-import { guardView, networkWriteRefusal, type NetworkGuardView, type NetworkRefusal } from './network-guard.js';
 import { createNode, loadOrCreatePeerKey, parseHostPort, readClusterKey, clusterKeyFingerprint, type HostPort, type VxmeshLibp2p } from './node.js';
 import { loadPersisted, Persistence, type PersistedClocks } from './persistence.js';
+import { PreviousLife } from './previous-life.js';
 import { Prober } from './prober.js';
+import { RecordBudget } from './record-budget.js';
+import { RecordIntake } from './record-intake.js';
 import { ClusterQueries } from './queries.js';
 import { UdpProbe } from './udp-probe.js';
 import { TableViews } from './table-views.js';
 import { signRecord } from './record-signing.js';
 import { encodeBody, signBody } from './record-codec.js';
 import { ReplicatedTable, toWire, type TableRecord } from './table.js';
-import { PROTO_VERSION, type MemberInfo, type WireRecord } from './wire.js';
+import { PROTO_VERSION, type MemberInfo } from './wire.js';
 import type { EndpointEntry, IpamBlockEntry, MemberView, TableEntry } from './views.js';
 
 export { DEFAULT_TIMERS, type DiscoveryStats, type DiscoveryTimers } from './context.js';
@@ -78,7 +82,6 @@ export class Discovery extends EventEmitter {
   private readonly acceptedKeys: Uint8Array[];
   private readonly log: Logger;
   private readonly loops: NodeJS.Timeout[] = [];
-  private readonly refusedNetworkWrites = new Set<string>();
   private changeScheduled = false;
   private stopped = false;
   private readonly persistence: Persistence;
@@ -86,6 +89,9 @@ export class Discovery extends EventEmitter {
   private readonly prober: Prober;
   private readonly udpProbe: UdpProbe;
   private readonly antiEntropy: AntiEntropy;
+  private readonly budget: RecordBudget;
+  private readonly intake: RecordIntake;
+  private readonly previousLife = new PreviousLife();
   private readonly connections: Connections;
   private readonly views: TableViews;
   readonly queries: ClusterQueries; // questions to and from other members (diagnostics)
@@ -123,11 +129,22 @@ export class Discovery extends EventEmitter {
       stopped: () => this.stopped,
     };
     this.persistence = new Persistence(opts.stateDir, this.table, () => this.membership.self.incarnation, this.log);
-    this.gossip = new Gossip(ctx, (records) => this.applyRecords(records));
+    this.intake = new RecordIntake(ctx, {
+      networks: () => this.networks(),
+      endpoints: () => this.endpoints(),
+      writeOwn: (kind, key, value) => this.writeOwn(kind, key, value),
+      changed: (definitions) => {
+        this.scheduleChange();
+        this.persistence.schedule(definitions);
+      },
+      merged: (r) => this.emit('record', r),
+    });
+    this.budget = new RecordBudget(ctx);
+    this.gossip = new Gossip(ctx, (records) => this.intake.apply(records), this.budget);
     const clusterKey = this.clusterKey ? pskBytes(this.clusterKey) : undefined;
     this.udpProbe = new UdpProbe(ctx, privateKey, this.listen, { send: clusterKey, accept: clusterKey ? [clusterKey, ...this.acceptedKeys.map(pskBytes)] : [] });
     this.prober = new Prober(ctx, (m) => this.gossip.publishMember(m), this.udpProbe);
-    this.antiEntropy = new AntiEntropy(ctx, (records) => this.applyRecords(records), () => this.countSync());
+    this.antiEntropy = new AntiEntropy(ctx, (records) => this.intake.apply(records), () => this.countSync(), this.budget);
     this.connections = new Connections(ctx, this.seeds, this.announce, this.antiEntropy);
     this.queries = new ClusterQueries(ctx);
     this.membership.onEvent((e) => {
@@ -159,7 +176,9 @@ export class Discovery extends EventEmitter {
     const d = new Discovery(key, opts, clocks);
     // The last known table: network definitions and other members' records survive a restart even
     // when no peer is reachable (a single-host cluster). Our own owned records come from the agent.
+    // Our own records of the last life are only kept to be taken again unchanged (previous-life.ts).
     for (const r of records) if (!(OWNER_BOUND.has(r.kind) && r.owner === d.peerId)) d.table.merge(r);
+    d.previousLife.load(records.filter((r) => OWNER_BOUND.has(r.kind) && r.owner === d.peerId));
     return d;
   }
 
@@ -172,6 +191,14 @@ export class Discovery extends EventEmitter {
   // Local writes
 
   private async writeOwn(kind: RecordKind, key: string, value: RecordValue | null): Promise<TableRecord> {
+    const previous = this.previousLife.take(kind, key, value);
+    if (previous) {
+      // The same record as before the restart: the same version, so its rank (claims, MACs) stays.
+      const rec = this.table.restoreOwn(previous);
+      this.gossip.enqueue(rec);
+      this.scheduleChange();
+      return rec;
+    }
     const rec = this.table.write(kind, key, value);
     this.views.invalidate();
     // Both formats: the JSON one for members of the previous release, the compact body for the rest.
@@ -181,7 +208,8 @@ export class Discovery extends EventEmitter {
     rec.b2 = Buffer.from(body).toString('base64');
     rec.s2 = Buffer.from(s2).toString('base64');
     this.gossip.enqueue(rec);
-    this.persistence.schedule(kind === 'network');
+    // A definition or a claim goes to disk within 500 ms (a claim's version is its rank after a restart).
+    this.persistence.schedule(kind !== 'endpoint');
     this.scheduleChange();
     return rec;
   }
@@ -214,52 +242,7 @@ export class Discovery extends EventEmitter {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Incoming records (gossip and sync)
-
-  private applyRecords(records: WireRecord[]): void {
-    let changed = false;
-    let view: NetworkGuardView | undefined;
-    for (const r of records) {
-      // Only a write that would apply is checked: a stale copy is ignored by the merge anyway, not refused.
-      if (r.kind === 'network' && r.owner !== this.peerId && this.table.isNewer(r)) {
-        view ??= guardView(this.networks(), this.endpoints());
-        const refusal = networkWriteRefusal(r, view);
-        if (refusal) {
-          this.refuseNetworkWrite(r, refusal);
-          continue;
-        }
-        view = undefined; // the table changes: build it again for the next network record
-      }
-      const outcome = this.table.merge(r);
-      if (outcome === 'reassert') this.reassert(r);
-      else if (outcome !== 'stale') {
-        changed = true;
-        this.emit('record', r);
-      }
-    }
-    if (changed) {
-      this.scheduleChange();
-      this.persistence.schedule(records.some((r) => r.kind === 'network'));
-    }
-  }
-
-  /** Counted and logged once per record version (anti-entropy offers it again until it may apply). */
-  private refuseNetworkWrite(r: WireRecord, reason: NetworkRefusal): void {
-    const id = `${r.key}\u0000${r.owner}\u0000${r.lamport}`;
-    if (this.refusedNetworkWrites.has(id)) return;
-    if (this.refusedNetworkWrites.size > 1000) this.refusedNetworkWrites.clear();
-    this.refusedNetworkWrites.add(id);
-    countDrop({ stats: this.stats, log: this.log }, reason, `network ${r.key} ${r.deleted ? 'deleted' : 'redefined'} by ${r.owner}`);
-    this.log.warn({ network: r.key, writer: this.membership.get(r.owner)?.name ?? r.owner, deleted: !!r.deleted, reason }, 'network write refused: other hosts have live endpoints in it');
-  }
-
-  /** One of our records came back newer than ours (an earlier life wrote it): overwrite it. */
-  private reassert(r: WireRecord): void {
-    this.stats.reasserts++;
-    const mine = this.table.own(r.kind, r.key);
-    this.log.info({ kind: r.kind, key: r.key, lamport: r.lamport }, 're-asserting own record');
-    void this.writeOwn(r.kind, r.key, mine && !mine.deleted ? (mine.value as RecordValue) : null);
-  }
+  // Events
 
   private countSync(): void {
     this.stats.syncRuns++;
@@ -364,7 +347,7 @@ export class Discovery extends EventEmitter {
   /** Expires tombstones; forgets members dead or left for `reapMs` together with their records
    * (their endpoints and IPAM blocks), so a host that never returns does not hold addresses forever. */
   housekeeping(): void {
-    this.gossip.pruneLimits();
+    this.budget.prune();
     this.table.expireTombstones(this.timers.tombstoneTtlMs);
     for (const m of this.membership.reap(this.timers.reapMs)) {
       const n = this.table.dropOwner(m.peerId);

@@ -13,7 +13,7 @@ import type { PeerId } from '@libp2p/interface';
 import { countDrop, type DiscoveryContext } from './context.js';
 import type { VxmeshLibp2p } from './node.js';
 import { toWire, type TableRecord } from './table.js';
-import { PublisherLimit } from './publisher-limit.js';
+import type { RecordBudget } from './record-budget.js';
 import { decodeTableMessageV2, encodeTableMessageV2 } from './record-codec.js';
 import { MAX_RECORDS_PER_MESSAGE, PROTO_VERSION, TOPIC_MEMBERS, TOPIC_TABLE, TOPIC_TABLE_V2, WireError, decodeMemberMessage, decodeTableMessage, encode, type MemberMessage, type TableMessage, type WireRecord } from './wire.js';
 
@@ -23,32 +23,18 @@ export class Gossip {
   private readonly decoded = new WeakMap<Message, MemberMessage | TableMessage>();
   private readonly outbox: TableRecord[] = [];
   private outboxScheduled = false;
-  private readonly limit: PublisherLimit;
 
   constructor(
     private readonly ctx: DiscoveryContext,
     private readonly onRecords: (records: WireRecord[]) => void,
-  ) {
-    this.limit = new PublisherLimit(ctx.timers.floodRecordsPerSecond, ctx.timers.floodBurst);
-  }
+    private readonly budget: RecordBudget,
+  ) {}
 
-  /** Whether a publisher is within its record budget; over it: counted, logged now and then. */
+  /** Whether a publisher is within its record budget (shared with anti-entropy); a message over it is counted as dropped. */
   private withinLimit(signer: string, records: number): boolean {
-    if (signer === this.ctx.peerId) return true;
-    const v = this.limit.take(signer, records);
-    if (v.ok) return true;
-    this.ctx.stats.rateLimited[signer] = (this.ctx.stats.rateLimited[signer] ?? 0) + records;
+    if (this.budget.take(signer, records, 'gossip')) return true;
     countDrop(this.ctx, 'rate-limited');
-    if (v.report) {
-      const m = this.ctx.membership.get(signer);
-      this.ctx.log.warn({ member: m?.name ?? signer, peerId: signer, refusedRecords: v.refusedSinceReport, limitPerSecond: this.ctx.timers.floodRecordsPerSecond, burst: this.ctx.timers.floodBurst }, 'member publishes records faster than the limit: ignoring the excess (anti-entropy delivers honest records later)');
-    }
     return false;
-  }
-
-  /** Forgets idle publishers' budgets (called by housekeeping). */
-  pruneLimits(): void {
-    this.limit.prune();
   }
 
   /** Subscribes to both topics on a started node, with validators. */

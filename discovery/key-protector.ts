@@ -9,7 +9,7 @@
  */
 import type { AbortOptions, MessageStream, MultiaddrConnection } from '@libp2p/interface';
 import { AbstractMultiaddrConnection, byteStream } from '@libp2p/utils';
-import xsalsa20 from 'xsalsa20';
+import { XSalsa20Stream } from './xsalsa20-stream.js';
 
 const NONCE_LENGTH = 24;
 const HEADER = new Uint8Array([0x13, ...new TextEncoder().encode('/multistream/1.0.0\n')]);
@@ -30,13 +30,13 @@ export function pskBytes(swarmKey: Uint8Array): Uint8Array {
 }
 
 class KeyedConnection extends AbstractMultiaddrConnection {
-  private inbound?: ReturnType<typeof xsalsa20>;
-  private readonly outbound: ReturnType<typeof xsalsa20>;
+  private inbound?: XSalsa20Stream;
+  private readonly outbound: XSalsa20Stream;
   private pending = new Uint8Array(0);
 
   constructor(private readonly maConn: MultiaddrConnection, keys: ClusterKeys, localNonce: Uint8Array, remoteNonce: Uint8Array) {
     super({ log: maConn.log, remoteAddr: maConn.remoteAddr, direction: maConn.direction });
-    this.outbound = xsalsa20(localNonce, keys.send);
+    this.outbound = new XSalsa20Stream(keys.send, localNonce);
     maConn.addEventListener('message', (evt) => {
       const data = evt.data;
       const chunks = data instanceof Uint8Array ? [data] : [...data];
@@ -59,7 +59,7 @@ class KeyedConnection extends AbstractMultiaddrConnection {
     this.pending = Buffer.concat([this.pending, chunk]);
     if (this.pending.length < HEADER.length) return;
     for (const key of keys.accept) {
-      const cipher = xsalsa20(remoteNonce, key);
+      const cipher = new XSalsa20Stream(key, remoteNonce);
       const head = cipher.update(this.pending.subarray(0, HEADER.length));
       if (Buffer.from(head).equals(HEADER)) {
         this.inbound = cipher;

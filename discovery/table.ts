@@ -58,6 +58,14 @@ export class ReplicatedTable {
     return rec;
   }
 
+  /** Puts back one of our own records exactly as an earlier life wrote it (previous-life.ts). */
+  restoreOwn(rec: WireRecord): TableRecord {
+    this.observe(rec.lamport);
+    const stored: TableRecord = { ...rec };
+    this.records.set(identityOf(rec.kind, rec.key, this.self), stored);
+    return stored;
+  }
+
   /** Merges a record received from a peer. The caller has already checked schema and signer. */
   merge(rec: WireRecord, now = Date.now()): MergeOutcome {
     this.observe(rec.lamport);

@@ -90,11 +90,22 @@ export class ChaosRun {
     for (const [side, r] of [['h1', sideA], ['h4', sideB]] as const) if (r instanceof Error) report.errors.push(`attach --ip ${contested} on ${side} during the cut: ${r.message}`);
     await this.settle(report);
     // Who holds the contested address now, as every host sees it.
-    const views = await Promise.all([1, 2, 3, 4].map(async (i) => (await c.vxJson<Array<{ ip: string; host: string; status: string }>>(i, ['endpoints', NETWORK])).filter((e) => e.ip === contested).map((e) => `${e.host}:${e.status}`).sort().join(' ')));
-    report.contested = { ip: contested, views };
-    // The operator's way out (docs/operations.md): the contested endpoints go. Left in place, the
-    // address would change hands at the next restart of the winner's agent (its claim is re-announced
-    // with a newer Lamport time), which the next fault would count as kernel churn.
+    const holders = () => Promise.all([1, 2, 3, 4].map(async (i) => (await c.vxJson<Array<{ ip: string; host: string; status: string }>>(i, ['endpoints', NETWORK])).filter((e) => e.ip === contested).map((e) => `${e.host}:${e.status}`).sort().join(' ')));
+    const views = await holders();
+    // The winner's agent is killed and restarted: its claim keeps its rank (the same version is taken
+    // back from its state directory), so the address stays where it is.
+    const winner = /(h[14]):remote/.exec(views[1] ?? '')?.[1];
+    let afterRestart: string[] = [];
+    if (winner) {
+      const i = Number(winner.slice(1));
+      await c.stopAgent(i, 'SIGKILL');
+      await c.startAgent(i, { args: this.args, join: [1, 2, 3, 4].filter((j) => j !== i) });
+      await this.settle(report);
+      afterRestart = await holders();
+    }
+    report.contested = { ip: contested, views, winner: winner ?? null, afterWinnerRestart: afterRestart };
+    // The operator's way out (docs/operations.md): the contested endpoints go, so that the next
+    // faults start from a cluster without refused endpoints.
     for (const [i, r] of [[1, sideA], [4, sideB]] as const) if (!(r instanceof Error)) await c.vx(i, ['detach', NETWORK, '--netns', r.netns], { nothrow: true });
     // Gone from every host's table (so from every kernel) before the next fault watches the kernels.
     const gone = async () => (await Promise.all([1, 2, 3, 4].map(async (i) => (await c.vxJson<Array<{ ip: string }>>(i, ['endpoints', NETWORK])).every((e) => e.ip !== contested)))).every(Boolean);

@@ -19,6 +19,8 @@ t.test('partition: the others keep their traffic; healed, every kernel is right;
   t.comment(`the contested address as h1..h4 see it: ${views.join(' | ')}`);
   t.equal(views[1], views[2], 'the hosts without a side (h2, h3) agree on its holder');
   t.match(views[1], /^h1:remote h4:refused: ip-not-claimed$|^h1:refused: ip-not-claimed h4:remote$/, 'one side keeps it, the other is refused (ip-not-claimed)');
+  const { winner, afterWinnerRestart } = r.contested as { winner: string; afterWinnerRestart: string[] };
+  t.same(afterWinnerRestart, views, `after ${winner}'s agent is killed and restarted, every host still sees the same holder`);
 });
 
 t.test('kill -9 and restart of a random agent every 5 s: no ping lost, every kernel right afterwards', async (t) => {

@@ -1,0 +1,43 @@
+/**
+ * A member writing records as fast as it can: every other member takes at most its budget of that
+ * owner's records (burst + rate × time), whether they come by gossip or by anti-entropy, counts the
+ * rest by path, and still gets every record once the flood stops (sync offers them again).
+ */
+import t from 'tap';
+import { DiscoveryCluster } from '../fixtures/discovery-cluster.js';
+import { eventually } from '../fixtures/members.js';
+
+const RATE = 300;
+const BURST = 200;
+const c = await DiscoveryCluster.create(3, { floodRecordsPerSecond: RATE, floodBurst: BURST, pushPullIntervalMs: 1000 }, 'fl');
+t.teardown(() => c.teardown());
+
+t.test('a flooding member is held to its record budget on both paths, and converges afterwards', async (t) => {
+  const [h1, h2, flooder] = [c.start(1, { seeds: [] }), c.start(2), c.start(3)];
+  await Promise.all([h1.ready, h2.ready, flooder.ready]);
+  t.ok(await eventually(async () => (await Promise.all([h1, h2].map((p) => p.snapshot()))).every((s) => s.members.filter((m) => m.state === 'alive').length === 3 && s.stats.syncRuns > 0), 20_000), 'three members alive, first syncs done');
+  const floods = (s: { endpoints: string[] }) => s.endpoints.filter((e) => e.startsWith('fl/flood-')).length;
+  const t0 = performance.now();
+  const flood = flooder.call<{ records: number }>('flood', { ms: 3000, network: 'fl' });
+  // While the flood lasts, and for a few seconds after it (anti-entropy keeps offering its records).
+  let over = '';
+  let samples = 0;
+  for (let done = false; !done; ) {
+    done = performance.now() - t0 > 8000;
+    const s = await h2.snapshot();
+    const bound = BURST + RATE * ((performance.now() - t0) / 1000 + 0.5);
+    samples++;
+    if (floods(s) > bound && !over) over = `${floods(s)} records after ${Math.round(performance.now() - t0)} ms (bound ${Math.round(bound)})`;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const { records } = await flood;
+  t.ok(records > BURST + RATE * 8.5, `the flooder wrote more than the budget allows in the window (${records} records)`);
+  t.equal(over, '', `h2 never held more of the flooder's records than burst + rate × time (${samples} samples)`);
+  const s2 = await h2.snapshot();
+  const limited = s2.stats.rateLimitedByPath;
+  t.ok(limited.gossip > 0, `gossiped records over the budget ignored (${limited.gossip})`);
+  t.ok(limited.sync > 0, `records offered by anti-entropy over the budget not merged (${limited.sync})`);
+  t.ok(await eventually(async () => (await Promise.all([h1, h2].map((p) => p.snapshot()))).every((s) => floods(s) === records), 120_000, 500), `after the flood, both honest members hold all ${records} records (anti-entropy at the budget's pace)`);
+  const late = performance.now() - t0;
+  t.comment(`all records everywhere ${(late / 1000).toFixed(1)} s after the flood started`);
+});
