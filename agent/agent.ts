@@ -121,7 +121,7 @@ export class Agent extends EventEmitter {
     const overlays = new Overlays(driver, parts.egress !== undefined);
     this.networks = new Networks(cluster, driver, overlays, this.state, log, store);
     this.endpointsOf = new Endpoints({ vtep: settings.vtep, host: settings.name }, cluster, driver, overlays, this.networks, this.ipam, this.returns, this.state, log, parts.egress);
-    if (parts.dns) this.dns = new DnsSync({ networks: () => this.networks.table(), localEndpoints: () => this.state.endpoints, rows: () => this.endpoints() }, driver, parts.dns, log);
+    if (parts.dns) this.dns = new DnsSync({ networks: () => this.networks.table(), localEndpoints: () => this.state.endpoints, rows: () => this.endpoints(undefined, true) }, driver, parts.dns, log);
     if (parts.egress) this.egress = new EgressSync({ networks: () => this.networks.table(), endpoints: () => this.state.endpoints }, driver, overlays, parts.egress, log);
     this.hold = new DeadAgentHold({
       probe: parts.probe,
@@ -332,8 +332,9 @@ export class Agent extends EventEmitter {
     return [...this.state.endpoints];
   }
 
-  endpoints(network?: string): EndpointRow[] {
-    const entries = this.cluster.endpoints().filter((e) => network === undefined || e.network === network);
+  /** `named`: only endpoints with a name or aliases (what DNS needs: cheap with many unnamed records). */
+  endpoints(network?: string, named = false): EndpointRow[] {
+    const entries = this.cluster.endpoints().filter((e) => (network === undefined || e.network === network) && (!named || e.name !== undefined || (e.aliases?.length ?? 0) > 0));
     return endpointRows(entries, this.owners(), (e) => this.refusals.reasonOf({ network: e.network, id: e.id, owner: e.owner }), this.nameConflicts());
   }
 

@@ -79,6 +79,7 @@ export function resolveNetworks(
 export class Networks {
   private readonly definitionSeen = new Map<string, NetworkValue>();
   private readonly conflicts = new Map<string, NetworkConflict[]>();
+  private counted?: { of: unknown; counts: Map<string, number> };
 
   constructor(
     private readonly cluster: ClusterView,
@@ -93,13 +94,22 @@ export class Networks {
   table(): Map<string, NetworkView> {
     const records = this.cluster.networkRecords();
     for (const r of records) this.noteDefinition(r.value);
-    const counts = new Map<string, number>();
-    for (const e of this.cluster.endpoints()) counts.set(e.network, (counts.get(e.network) ?? 0) + 1);
+    const counts = this.endpointCounts();
     return resolveNetworks(
       records,
       { endpoints: (n) => counts.get(n) ?? 0, local: (n) => this.state.inNetwork(n).length },
       (n) => this.conflicts.get(n) ?? [],
     );
+  }
+
+  /** Endpoints per network, counted once per table version (the view is rebuilt when the table changes). */
+  private endpointCounts(): Map<string, number> {
+    const endpoints = this.cluster.endpoints();
+    if (this.counted?.of === endpoints) return this.counted.counts;
+    const counts = new Map<string, number>();
+    for (const e of endpoints) counts.set(e.network, (counts.get(e.network) ?? 0) + 1);
+    this.counted = { of: endpoints, counts };
+    return counts;
   }
 
   /** Records a change of subnet or VNI under an existing name: that is a conflict, never a silent merge. */

@@ -121,24 +121,33 @@ export class AntiEntropy {
     }
   }
 
-  /** What to push (records the peer lacks or holds older) and what to ask for, per differing partition. */
+  /**
+   * What to push (records the peer lacks or holds older) and what to ask for, per differing
+   * partition: at most one record budget's burst of each (the receiver would not take more of one
+   * owner at once; the next sync carries the rest), except what we ask for before our first sync
+   * completed (a joining host takes the whole table once).
+   */
   private compare(digest: SyncDigest): { push: TableRecord[]; want: Array<[RecordKind, string, string]> } {
     const push: TableRecord[] = [];
     const want: Array<[RecordKind, string, string]> = [];
+    const cap = this.ctx.timers.floodBurst;
+    const wantCap = this.ctx.stats.syncRuns > 0 ? cap : Infinity;
     for (const [p, theirs] of Object.entries(digest.versions)) {
+      let pushed = 0;
+      let wanted = 0;
       const theirMap = new Map(theirs.map(([kind, key, owner, lamport]) => [`${kind}\u0000${key}\u0000${owner}`, lamport]));
       const mineInP = this.ctx.table.partition(p);
       const mineMap = new Map(mineInP.map((r) => [`${r.kind}\u0000${r.key}\u0000${r.owner}`, r]));
       for (const r of mineInP) {
         const lam = theirMap.get(`${r.kind}\u0000${r.key}\u0000${r.owner}`);
-        if (lam === undefined || lam < r.lamport) push.push(r);
+        if ((lam === undefined || lam < r.lamport) && pushed++ < cap) push.push(r);
       }
       for (const [kind, key, owner, lamport] of theirs) {
         const r = mineMap.get(`${kind}\u0000${key}\u0000${owner}`);
         // Shared records live under one identity whatever the writer: compare against ours too.
         const sharedMine = partitionOf({ kind, owner }) === '*' ? [...mineMap.values()].find((x) => x.kind === kind && x.key === key) : undefined;
         const have = r ?? sharedMine;
-        if (!have || have.lamport < lamport || (have.lamport === lamport && have.owner < owner)) want.push([kind, key, owner]);
+        if ((!have || have.lamport < lamport || (have.lamport === lamport && have.owner < owner)) && wanted++ < wantCap) want.push([kind, key, owner]);
       }
     }
     return { push, want };

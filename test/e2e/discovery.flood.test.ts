@@ -7,8 +7,9 @@ import t from 'tap';
 import { DiscoveryCluster } from '../fixtures/discovery-cluster.js';
 import { eventually } from '../fixtures/members.js';
 
-const RATE = 300;
-const BURST = 200;
+const RATE = 100;
+const BURST = 100;
+const RECORDS = 3000;
 const c = await DiscoveryCluster.create(3, { floodRecordsPerSecond: RATE, floodBurst: BURST, pushPullIntervalMs: 1000 }, 'fl');
 t.teardown(() => c.teardown());
 
@@ -18,12 +19,16 @@ t.test('a flooding member is held to its record budget on both paths, and conver
   t.ok(await eventually(async () => (await Promise.all([h1, h2].map((p) => p.snapshot()))).every((s) => s.members.filter((m) => m.state === 'alive').length === 3 && s.stats.syncRuns > 0), 20_000), 'three members alive, first syncs done');
   const floods = (s: { endpoints: string[] }) => s.endpoints.filter((e) => e.startsWith('fl/flood-')).length;
   const t0 = performance.now();
-  const flood = flooder.call<{ records: number }>('flood', { ms: 3000, network: 'fl' });
-  // While the flood lasts, and for a few seconds after it (anti-entropy keeps offering its records).
+  let floodMs = 0;
+  const flood = flooder.call<{ records: number }>('flood', { ms: 60_000, count: RECORDS, network: 'fl' }).then((r) => {
+    floodMs = performance.now() - t0;
+    return r;
+  });
+  // While the flood lasts, and for 3 s after it (anti-entropy keeps offering its records).
   let over = '';
   let samples = 0;
   for (let done = false; !done; ) {
-    done = performance.now() - t0 > 8000;
+    done = floodMs > 0 && performance.now() - t0 > floodMs + 3000;
     const s = await h2.snapshot();
     const bound = BURST + RATE * ((performance.now() - t0) / 1000 + 0.5);
     samples++;
@@ -31,7 +36,8 @@ t.test('a flooding member is held to its record budget on both paths, and conver
     await new Promise((r) => setTimeout(r, 250));
   }
   const { records } = await flood;
-  t.ok(records > BURST + RATE * 8.5, `the flooder wrote more than the budget allows in the window (${records} records)`);
+  t.equal(records, RECORDS, `the flooder wrote ${RECORDS} records in ${(floodMs / 1000).toFixed(1)} s`);
+  t.ok(records / (floodMs / 1000) > 2 * RATE, `faster than the budget (${Math.round(records / (floodMs / 1000))}/s against ${RATE}/s)`);
   t.equal(over, '', `h2 never held more of the flooder's records than burst + rate × time (${samples} samples)`);
   const s2 = await h2.snapshot();
   const limited = s2.stats.rateLimitedByPath;
