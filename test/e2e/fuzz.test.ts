@@ -162,7 +162,7 @@ t.test('a member flooding records is rate-limited, counted and logged; the other
   for (const i of [1, 2]) {
     const limited = (await metrics(i)).get('vxmesh_gossip_records_rate_limited_total{member="flooder"}') ?? 0;
     t.ok(limited > 0, `h${i}: ${limited} of the flooder's ${records} records ignored over the limit, counted under its name`);
-    t.match(fs.readFileSync(c.agents.get(i)?.logFile as string, 'utf8'), /"member":"flooder".*member publishes records faster than the limit/, `h${i}: logged with the member's name`);
+    t.match(fs.readFileSync(c.agents.get(i)?.logFile as string, 'utf8'), /"member":"flooder".*member writes records faster than the limit/, `h${i}: logged with the member's name`);
   }
   // Right after the flood an agent may still be merging the flooder's records (anti-entropy is not
   // rate-limited) and miss the 5 s answer deadline: a known gap (docs/benchmarks.md), so waited for.
