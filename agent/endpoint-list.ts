@@ -1,4 +1,5 @@
 /** What `vxmesh endpoints` shows: every endpoint of the table with its status, name and aliases. */
+import { parseIPv4 } from '../core/addresses.js';
 import type { EndpointValue } from '../core/records.js';
 import type { NameConflict } from './names.js';
 import type { OwnerStatus } from './owners.js';
@@ -49,7 +50,9 @@ export function endpointRows(
 
 /** An IPv4 address as a number, for ordering (thousands of rows: no locale-aware comparison). */
 function ipOrder(ip: string): number {
-  let n = 0;
-  for (const part of ip.split('.')) n = n * 256 + (Number(part) || 0);
-  return n;
+  try {
+    return parseIPv4(ip);
+  } catch {
+    return 0; // records are checked when they enter the table; never expected
+  }
 }

@@ -46,7 +46,7 @@ export interface DiscoveryStats {
   gossipBytesOut: number;
   /** Dropped incoming messages by reason. */
   dropped: Record<string, number>;
-  /** Gossiped records ignored over a publisher's limit, by publisher (peer id). */
+  /** Records (gossip or anti-entropy) ignored over their owner's budget, by owner (peer id). */
   rateLimited: Record<string, number>;
   /** The same records by the path they came on. */
   rateLimitedByPath: { gossip: number; sync: number };

@@ -1,9 +1,7 @@
 /**
- * A flooding member (one holding the cluster key and publishing records as fast as it can) must not
- * stall the others: each agent admits at most `perSecond` gossiped records per publisher, with a
- * burst of `burst` (a token bucket per signer). Records over the limit are ignored here (not
- * forwarded, not applied; gossipsub does not penalise the relay that passed them on), counted and
- * logged; anti-entropy delivers a bursty but honest member's records later, at its own pace.
+ * A token bucket per key (here: per record owner): at most `perSecond` units, with a burst of
+ * `burst`, and when to report refusals (at most every `logEveryMs`). Pure; record-budget.ts applies it
+ * to the records of a flooding member, whichever path they take.
  */
 export interface LimitVerdict {
   ok: boolean;
