@@ -93,15 +93,31 @@ export async function watchDeletions(namespaces: string[]) {
     for (const s of socks) s.deleted += s.sock.read().events.filter((e) => e.kind === 'neigh' && e.deleted && e.ifindex === s.index).length;
   };
   const timer = setInterval(poll, 50);
+  // What was deleted, in words (which entry, its state, when): `ip monitor` beside the counting socket.
+  const monitors = namespaces.flatMap((ns) => (['ip', 'bridge'] as const).map((tool) => {
+    const child = spawn(tool, ['-n', ns, 'monitor', tool === 'ip' ? 'neigh' : 'fdb'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const m = { ns, child, lines: [] as string[], rest: '' };
+    child.stdout?.on('data', (d: Buffer) => {
+      const all = (m.rest + d.toString()).split('\n');
+      m.rest = all.pop() ?? '';
+      for (const l of all) if (l.includes('Deleted') && l.includes(`vxlan${VNI}`) && m.lines.length < 50) m.lines.push(`${new Date().toISOString().slice(11, 23)} ${l.trim()}`);
+    });
+    return m;
+  }));
   return {
-    stop(): Record<string, number> {
+    stop(): { deleted: Record<string, number>; details: Record<string, string[]> } {
       clearInterval(timer);
       poll();
       for (const s of socks) {
         s.sock.close();
         fs.closeSync(s.fd);
       }
-      return Object.fromEntries(socks.map((s) => [s.ns, s.deleted]));
+      const details: Record<string, string[]> = {};
+      for (const m of monitors) {
+        m.child.kill();
+        if (m.lines.length) details[m.ns] = [...(details[m.ns] ?? []), ...m.lines];
+      }
+      return { deleted: Object.fromEntries(socks.map((s) => [s.ns, s.deleted])), details };
     },
   };
 }

@@ -122,16 +122,18 @@ export class ChaosRun {
     const errors: string[] = [];
     const end = Date.now() + this.d.killLoopS * 1000;
     let kills = 0;
+    const killed: string[] = [];
     while (Date.now() < end) {
       const i = 1 + Math.floor(Math.random() * HOSTS);
       const t = Date.now();
       await c.stopAgent(i, 'SIGKILL');
       kills++;
+      killed.push(`${new Date(t).toISOString().slice(11, 23)} h${i}`);
       await c.startAgent(i, { args: this.args, join: [1, 2, 3, 4].filter((j) => j !== i) }).catch((e: Error) => errors.push(`restart of h${i}: ${e.message.split('\n')[0]}`));
       await sleep(Math.max(0, 5000 - (Date.now() - t)));
     }
-    const deleted = deletions.stop();
-    const report: FaultReport = { fault: `kill -9 + restart of a random agent every 5 s for ${this.d.killLoopS} s`, ...(await pings.stop()), errors, kills, entriesDeleted: Object.values(deleted).reduce((a, b) => a + b, 0), deletedByNamespace: deleted };
+    const { deleted, details } = deletions.stop();
+    const report: FaultReport = { fault: `kill -9 + restart of a random agent every 5 s for ${this.d.killLoopS} s`, ...(await pings.stop()), errors, kills, killed: killed.join(' '), entriesDeleted: Object.values(deleted).reduce((a, b) => a + b, 0), deletedByNamespace: deleted, deletedEntries: details };
     await this.settle(report);
     return report;
   }
