@@ -28,6 +28,7 @@ import { ReconcileLoop, type ReconcileCounters, type ReconcileSummary } from './
 import { StoreMirror, type DefinitionStore } from './store-mirror.js';
 import { admitEndpoints, type Admission } from './claims.js';
 import { RefusalLog } from './refusals.js';
+import { LastResult } from '../core/last-result.js';
 import { endpointRows, type EndpointRow } from './endpoint-list.js';
 import { NameConflictLog, nameConflicts, type NameConflict } from './names.js';
 
@@ -102,6 +103,7 @@ export class Agent extends EventEmitter {
   private readonly nameLog: NameConflictLog;
   private readonly initialClaims: ReadonlyArray<{ network: string; block: string }>;
   private vtepConflicts = new Set<string>();
+  private readonly admitted = new LastResult<Admission>();
   private tick?: NodeJS.Timeout;
   private stopped = false;
 
@@ -121,8 +123,8 @@ export class Agent extends EventEmitter {
     const overlays = new Overlays(driver, parts.egress !== undefined);
     this.networks = new Networks(cluster, driver, overlays, this.state, log, store);
     this.endpointsOf = new Endpoints({ vtep: settings.vtep, host: settings.name }, cluster, driver, overlays, this.networks, this.ipam, this.returns, this.state, log, parts.egress);
-    if (parts.dns) this.dns = new DnsSync({ networks: () => this.networks.table(), localEndpoints: () => this.state.endpoints, rows: () => this.endpoints(undefined, true) }, driver, parts.dns, log);
-    if (parts.egress) this.egress = new EgressSync({ networks: () => this.networks.table(), endpoints: () => this.state.endpoints }, driver, overlays, parts.egress, log);
+    if (parts.dns) this.dns = new DnsSync({ networks: () => this.networks.definitions(), localEndpoints: () => this.state.endpoints, rows: () => this.endpoints(undefined, true) }, driver, parts.dns, log);
+    if (parts.egress) this.egress = new EgressSync({ networks: () => this.networks.definitions(), endpoints: () => this.state.endpoints }, driver, overlays, parts.egress, log);
     this.hold = new DeadAgentHold({
       probe: parts.probe,
       holdMs: settings.deadAgentHoldMs,
@@ -132,7 +134,7 @@ export class Agent extends EventEmitter {
     });
     this.loop = new ReconcileLoop(
       {
-        networks: () => this.networks.table(),
+        networks: () => this.networks.definitions(),
         desired: () => this.desired(true),
         localVnis: () => this.state.vnis(),
         keepVnis: () => [...this.state.vnis(), ...overlays.attachingVnis()],
@@ -202,19 +204,16 @@ export class Agent extends EventEmitter {
   /** Endpoint records that may be programmed at all (claims.ts: VTEP, address claim, MAC), and the refused. */
   admission(): Admission {
     const members = this.cluster.members();
-    const vteps = new Map(members.map((m) => [m.peerId, m.vtep]));
-    const holders = this.mirror?.holders;
-    return admitEndpoints({
-      endpoints: this.cluster.endpointRecords(),
-      claims: this.cluster.ipamBlocks(),
-      vtepOf: (p) => vteps.get(p),
-      // Store mode: the store's allocations as last read. Refused: an address the store gives to another
-      // host; one it did not list yet (a newer allocation) passes until a read says otherwise.
-      storeHolds: holders ? (network, ip, owner) => {
-        const holder = holders.get(network)?.get(ip);
-        // The peer id is the record signer's identity; a name alone (older entries) could be borrowed.
-        return holder === undefined || (holder.peer !== undefined ? holder.peer === owner : holder.host === this.cluster.member(owner)?.name);
-      } : undefined,
+    const mirror = this.mirror;
+    // Once per table version, members' VTEPs and store read (the views are rebuilt only on a change).
+    return this.admitted.get([this.cluster.endpointRecords(), this.cluster.ipamBlocks(), members.map((m) => `${m.peerId}=${m.vtep}`).join(' '), mirror?.holdersVersion], () => {
+      const vteps = new Map(members.map((m) => [m.peerId, m.vtep]));
+      return admitEndpoints({
+        endpoints: this.cluster.endpointRecords(),
+        claims: this.cluster.ipamBlocks(),
+        vtepOf: (p) => vteps.get(p),
+        storeHolds: mirror ? (network, ip, owner) => mirror.leaves(network, ip, owner, (p) => this.cluster.member(p)?.name) : undefined,
+      });
     });
   }
 
@@ -229,10 +228,7 @@ export class Agent extends EventEmitter {
       local: this.state.endpoints,
       programmed: (p) => isProgrammed(owners.get(p)),
     });
-    if (report) {
-      const local = d.conflicts.map((c) => ({ ...c, reason: 'local-conflict' as const }));
-      this.refusals.update([...admission.refused.filter((r) => r.owner !== this.cluster.peerId), ...local]);
-    }
+    if (report) this.refusals.report(admission.refused, d.conflicts.map((c) => ({ ...c, reason: 'local-conflict' as const })), this.cluster.peerId);
     return d.byNetwork;
   }
 

@@ -9,7 +9,7 @@ import type { DnsNetwork, DnsService } from '../dns/dns-service.js';
 import type { DnsZone } from '../dns/zone.js';
 import type { EndpointRow } from './endpoint-list.js';
 import type { LocalEndpoint } from './local-state.js';
-import type { NetworkView } from './networks.js';
+import type { NetworkDefinition } from './networks.js';
 import type { OverlayDriver } from './ports.js';
 
 /** The DNS side the agent drives (dns/): servers per network, and the resolver files of namespaces. */
@@ -21,7 +21,7 @@ export interface DnsPort {
 }
 
 export interface DnsInputs {
-  networks(): Map<string, NetworkView>;
+  networks(): Map<string, NetworkDefinition>;
   localEndpoints(): LocalEndpoint[];
   rows(): EndpointRow[];
 }

@@ -8,7 +8,7 @@ import type { Logger } from '../core/logger.js';
 import type { EgressResult } from '../egress/egress.js';
 import type { EgressNetwork } from '../egress/rules.js';
 import type { LocalEndpoint } from './local-state.js';
-import type { NetworkView } from './networks.js';
+import type { NetworkDefinition } from './networks.js';
 import type { Overlays } from './overlays.js';
 import type { EgressPort, OverlayDriver } from './ports.js';
 
@@ -16,7 +16,7 @@ import type { EgressPort, OverlayDriver } from './ports.js';
 export const EGRESS_EVERY = 6;
 
 export interface EgressInputs {
-  networks(): Map<string, NetworkView>;
+  networks(): Map<string, NetworkDefinition>;
   endpoints(): LocalEndpoint[];
 }
 
@@ -101,7 +101,7 @@ export interface EgressView {
   drift?: string[];
 }
 
-export function egressView(n: NetworkView, enabled: boolean, current: EgressNetwork[]): EgressView {
+export function egressView(n: NetworkDefinition, enabled: boolean, current: EgressNetwork[]): EgressView {
   const e = current.find((x) => x.vni === n.vni);
   if (n.internal) return { mode: 'internal', published: [] };
   if (!enabled) return { mode: 'off', published: [] };

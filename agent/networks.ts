@@ -34,12 +34,17 @@ export interface NetworkConflict {
   at: string;
 }
 
-export interface NetworkView extends NetworkValue {
-  endpoints: number;
-  localEndpoints: number;
+/** A network definition with VNI precedence resolved (what the data plane and egress/DNS need). */
+export interface NetworkDefinition extends NetworkValue {
   /** false when another network holds the same VNI with precedence. */
   usable: boolean;
   conflicts: NetworkConflict[];
+}
+
+/** A definition with its endpoint counts (what `vxmesh network` shows). */
+export interface NetworkView extends NetworkDefinition {
+  endpoints: number;
+  localEndpoints: number;
 }
 
 /** The store's part in network definitions (compare-and-swap create, remove). */
@@ -55,23 +60,22 @@ export function autoVni(name: string, taken: Set<number>): number {
   return vni;
 }
 
-/** Pure: network records → views, with VNI precedence. */
+/** Pure: network records → definitions, with VNI precedence. */
 export function resolveNetworks(
   records: Array<TableEntry<NetworkValue>>,
-  counts: { endpoints(network: string): number; local(network: string): number },
   conflictsOf: (network: string) => NetworkConflict[],
   now = new Date(),
-): Map<string, NetworkView> {
+): Map<string, NetworkDefinition> {
   const byVni = new Map<number, Array<TableEntry<NetworkValue>>>();
   for (const r of records) byVni.set(r.value.vni, [...(byVni.get(r.value.vni) ?? []), r]);
-  const out = new Map<string, NetworkView>();
+  const out = new Map<string, NetworkDefinition>();
   for (const r of records) {
     const v = r.value;
     const rivals = (byVni.get(v.vni) ?? []).filter((x) => x !== r);
     const beaten = rivals.some((x) => x.lamport < r.lamport || (x.lamport === r.lamport && x.owner < r.owner));
     const conflicts = [...conflictsOf(v.name)];
     for (const x of rivals) conflicts.push({ kind: 'vni', detail: `VNI ${v.vni} is also used by network ${x.value.name}${beaten ? ' (which has precedence: this network is unusable)' : ''}`, at: now.toISOString() });
-    out.set(v.name, { ...v, endpoints: counts.endpoints(v.name), localEndpoints: counts.local(v.name), usable: !beaten, conflicts });
+    out.set(v.name, { ...v, usable: !beaten, conflicts });
   }
   return out;
 }
@@ -90,16 +94,23 @@ export class Networks {
     private readonly store?: NetworkStore,
   ) {}
 
-  /** Networks by name, with VNI precedence resolved. */
-  table(): Map<string, NetworkView> {
+  /**
+   * Definitions by name, with VNI precedence resolved: what reconciles read on every table change, so
+   * without endpoint counts (counting walks every endpoint record; under a flooding member that was a
+   * sixth of an agent's CPU).
+   */
+  definitions(): Map<string, NetworkDefinition> {
     const records = this.cluster.networkRecords();
     for (const r of records) this.noteDefinition(r.value);
+    return resolveNetworks(records, (n) => this.conflicts.get(n) ?? []);
+  }
+
+  /** Networks by name, with their endpoint counts. */
+  table(): Map<string, NetworkView> {
     const counts = this.endpointCounts();
-    return resolveNetworks(
-      records,
-      { endpoints: (n) => counts.get(n) ?? 0, local: (n) => this.state.inNetwork(n).length },
-      (n) => this.conflicts.get(n) ?? [],
-    );
+    const out = new Map<string, NetworkView>();
+    for (const [name, d] of this.definitions()) out.set(name, { ...d, endpoints: counts.get(name) ?? 0, localEndpoints: this.state.inNetwork(name).length });
+    return out;
   }
 
   /** Endpoints per network, counted once per table version (the view is rebuilt when the table changes). */

@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../core/logger.js';
 import type { KernelChange, ReconcileResult, RemoteEndpoint } from '../dataplane/dataplane.js';
-import type { NetworkView } from './networks.js';
+import type { NetworkDefinition } from './networks.js';
 import type { Overlays } from './overlays.js';
 import type { OverlayDriver } from './ports.js';
 
@@ -32,7 +32,7 @@ export interface ReconcileCounters {
 }
 
 export interface ReconcileInputs {
-  networks(): Map<string, NetworkView>;
+  networks(): Map<string, NetworkDefinition>;
   desired(): Map<string, RemoteEndpoint[]>;
   /** VNIs with local endpoints, read when needed. */
   localVnis(): number[];

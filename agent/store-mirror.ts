@@ -15,12 +15,24 @@ export class StoreMirror {
   private watching = false;
   /** Per network, who holds each address in the store, as last read. */
   readonly holders = new Map<string, Map<string, AddressHolder>>();
+  /** Bumped whenever `holders` is written (it is changed in place). */
+  holdersVersion = 0;
 
   constructor(
     private readonly store: DefinitionStore,
     private readonly cluster: Pick<ClusterView, 'networkRecords' | 'putNetwork'>,
     private readonly log: Logger,
   ) {}
+
+  /**
+   * Whether the store, as last read, leaves this address to this owner: refused only when it gives it
+   * to another host; one it did not list yet (a newer allocation) passes until a read says otherwise.
+   */
+  leaves(network: string, ip: string, owner: string, nameOf: (peerId: string) => string | undefined): boolean {
+    const holder = this.holders.get(network)?.get(ip);
+    // The peer id is the record signer's identity; a name alone (older entries) could be borrowed.
+    return holder === undefined || (holder.peer !== undefined ? holder.peer === owner : holder.host === nameOf(owner));
+  }
 
   /** Mirrors once; the watch is set up after the first mirror that reached the store (a watch waiting
    * on a store that does not answer would keep retrying even after close). */
@@ -57,6 +69,7 @@ export class StoreMirror {
       for (const r of this.cluster.networkRecords()) {
         const held = await this.store.allocations(r.value.name);
         this.holders.set(r.value.name, held);
+        this.holdersVersion++;
       }
       this.watch();
     } catch (e) {

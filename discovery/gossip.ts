@@ -14,7 +14,7 @@ import { countDrop, type DiscoveryContext } from './context.js';
 import type { VxmeshLibp2p } from './node.js';
 import { toWire, type TableRecord } from './table.js';
 import type { RecordBudget } from './record-budget.js';
-import { decodeTableMessageV2, encodeTableMessageV2 } from './record-codec.js';
+import { decodeTableMessageV2, encodeTableMessageV2, peekRecordCountV2 } from './record-codec.js';
 import { MAX_RECORDS_PER_MESSAGE, PROTO_VERSION, TOPIC_MEMBERS, TOPIC_TABLE, TOPIC_TABLE_V2, WireError, decodeMemberMessage, decodeTableMessage, encode, type MemberMessage, type TableMessage, type WireRecord } from './wire.js';
 
 type Topic = 'members' | 'table' | 'table2';
@@ -71,8 +71,11 @@ export class Gossip {
         this.decoded.set(msg, m);
       } else if (which === 'table2') {
         // The owner of every record is the publisher (not in the bodies): gossipsub checked its signature.
+        // The budget first when the count can be read without decoding (a flooder's excess is not decoded).
+        const count = peekRecordCountV2(msg.data);
+        if (count !== undefined && !this.withinLimit(signer, count)) return TopicValidatorResult.Ignore;
         const records = decodeTableMessageV2(msg.data, signer);
-        if (!this.withinLimit(signer, records.length)) return TopicValidatorResult.Ignore;
+        if (count === undefined && !this.withinLimit(signer, records.length)) return TopicValidatorResult.Ignore;
         this.decoded.set(msg, { v: 1, t: 'records', records });
       } else {
         const m = decodeTableMessage(msg.data);

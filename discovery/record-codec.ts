@@ -207,6 +207,23 @@ export function encodeTableMessageV2(records: WireRecord[], withV1Signatures: bo
   })]);
 }
 
+/**
+ * How many records a format-2 gossip message says it holds, read from its first bytes only (a CBOR
+ * array of two: the format, then the definite-length array of records); undefined when it does not
+ * start that way (the full decode then says what is wrong). Lets a receiver refuse a batch over its
+ * publisher's budget without decoding it: a flooding member's excess costs no decoding.
+ */
+export function peekRecordCountV2(bytes: Uint8Array): number | undefined {
+  if (bytes[0] !== 0x82 || bytes[1] !== RECORD_FORMAT) return undefined;
+  const head = bytes[2];
+  if (head === undefined || head >> 5 !== 4) return undefined;
+  const small = head & 0x1f;
+  if (small < 24) return small;
+  if (small === 24) return bytes[3];
+  if (small === 25 && bytes.length > 4) return ((bytes[3] as number) << 8) | (bytes[4] as number);
+  return undefined;
+}
+
 /** Decodes a format-2 gossip message published (and signed as a whole) by `owner`. */
 export function decodeTableMessageV2(bytes: Uint8Array, owner: string): WireRecord[] {
   if (bytes.length > MAX_MESSAGE_BYTES_V2) throw new WireError('message', `${bytes.length} bytes exceeds the limit of ${MAX_MESSAGE_BYTES_V2}`);

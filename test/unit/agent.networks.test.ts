@@ -20,7 +20,6 @@ function setup() {
 }
 
 t.test('VNI precedence: the smaller (lamport, owner) keeps the VNI, the other is unusable and says why', async (t) => {
-  const counts = { endpoints: () => 0, local: () => 0 };
   const views = resolveNetworks(
     [
       { value: net('late', 5000), owner: 'a', lamport: 7 },
@@ -29,7 +28,6 @@ t.test('VNI precedence: the smaller (lamport, owner) keeps the VNI, the other is
       { value: net('tie-a', 6000), owner: 'a', lamport: 4 },
       { value: net('alone', 7000), owner: 'c', lamport: 9 },
     ],
-    counts,
     () => [],
   );
   t.equal(views.get('early')?.usable, true);

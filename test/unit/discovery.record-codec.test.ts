@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { encode as cborEncode, decode as cborDecode } from 'cborg';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
-import { decodeBody, decodeTableMessageV2, encodeBody, encodeTableMessageV2, signBody, verifyBody } from '../../discovery/record-codec.js';
+import { decodeBody, decodeTableMessageV2, encodeBody, encodeTableMessageV2, peekRecordCountV2, signBody, verifyBody } from '../../discovery/record-codec.js';
 import { signRecord, verifiedRecord } from '../../discovery/record-signing.js';
 import { ReplicatedTable, toWire } from '../../discovery/table.js';
 import { checkRecord, WireError, type WireRecord } from '../../discovery/wire.js';
@@ -105,4 +105,36 @@ t.test('bad bodies are refused naming the field', async (t) => {
   }
   t.throws(() => decodeBody(Uint8Array.from([0xff, 0x00]), owner, sig), WireError, 'not CBOR');
   t.throws(() => decodeTableMessageV2(cborEncode([1, []]), owner), WireError, 'wrong message format');
+});
+
+t.test('the record count of a gossip message is read from its first bytes, as the full decode counts', async (t) => {
+  const one = await signed({ kind: 'endpoint', key: `blue/${endpoint.id}`, owner, lamport: 7, value: endpoint });
+  for (const n of [0, 1, 23, 24, 255, 256, 512]) {
+    const bytes = encodeTableMessageV2(Array.from({ length: n }, () => one), false);
+    t.equal(peekRecordCountV2(bytes), n, `${n} records`);
+    t.equal(decodeTableMessageV2(bytes, owner).length, n);
+  }
+  // Anything else: not read (the full decode reports what is wrong).
+  t.equal(peekRecordCountV2(cborEncode([1, []])), undefined, 'another format');
+  t.equal(peekRecordCountV2(cborEncode({ records: [] })), undefined, 'not an array');
+  t.equal(peekRecordCountV2(cborEncode([2, 'x'])), undefined, 'records not an array');
+  t.equal(peekRecordCountV2(Uint8Array.from([0x82, 0x02, 0x9f, 0xff])), undefined, 'indefinite length');
+  t.equal(peekRecordCountV2(new Uint8Array(0)), undefined, 'empty');
+  // Property: whenever a count is read, it is the number of entries the message's array holds.
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 40 }), (tail) => {
+    for (const head of [[0x82, 0x02, 0x98], [0x82, 0x02, 0x99], [0x82, 0x02]]) {
+      const bytes = Uint8Array.from([...head, ...tail]);
+      const n = peekRecordCountV2(bytes);
+      if (n === undefined) continue;
+      let raw: unknown;
+      try {
+        raw = cborDecode(bytes, { useMaps: true });
+      } catch {
+        continue; // truncated or malformed: the full decode refuses it, whatever the count said
+      }
+      if (!(Array.isArray(raw) && Array.isArray(raw[1]) && raw[1].length === n)) return false;
+    }
+    return true;
+  }), { numRuns: 2000 });
+  t.pass('2,000 random messages');
 });
