@@ -26,9 +26,8 @@ import { DnsSync, type DnsPort } from './dns-sync.js';
 import { networkDomain } from '../dns/zone.js';
 import { ReconcileLoop, type ReconcileCounters, type ReconcileSummary } from './reconcile-loop.js';
 import { StoreMirror, type DefinitionStore } from './store-mirror.js';
-import { admitEndpoints, type Admission } from './claims.js';
+import { Admissions, type Admission } from './claims.js';
 import { RefusalLog } from './refusals.js';
-import { LastResult } from '../core/last-result.js';
 import { endpointRows, type EndpointRow } from './endpoint-list.js';
 import { NameConflictLog, nameConflicts, type NameConflict } from './names.js';
 
@@ -103,7 +102,7 @@ export class Agent extends EventEmitter {
   private readonly nameLog: NameConflictLog;
   private readonly initialClaims: ReadonlyArray<{ network: string; block: string }>;
   private vtepConflicts = new Set<string>();
-  private readonly admitted = new LastResult<Admission>();
+  private readonly admissions = new Admissions();
   private tick?: NodeJS.Timeout;
   private stopped = false;
 
@@ -205,15 +204,16 @@ export class Agent extends EventEmitter {
   admission(): Admission {
     const members = this.cluster.members();
     const mirror = this.mirror;
-    // Once per table version, members' VTEPs and store read (the views are rebuilt only on a change).
-    return this.admitted.get([this.cluster.endpointRecords(), this.cluster.ipamBlocks(), members.map((m) => `${m.peerId}=${m.vtep}`).join(' '), mirror?.holdersVersion], () => {
+    const claims = this.cluster.ipamBlocks();
+    // What a record's admission depends on besides the record: claims, members' VTEPs and names, the store read.
+    const context = [claims.map((b) => `${b.network}/${b.block}/${b.owner}/${b.lamport}`).join(' '), members.map((m) => `${m.peerId}=${m.vtep}=${m.name}`).join(' '), mirror?.holdersVersion].join('|');
+    return this.admissions.admit(this.cluster.endpointRecords(), context, () => {
       const vteps = new Map(members.map((m) => [m.peerId, m.vtep]));
-      return admitEndpoints({
-        endpoints: this.cluster.endpointRecords(),
-        claims: this.cluster.ipamBlocks(),
+      return {
+        claims,
         vtepOf: (p) => vteps.get(p),
         storeHolds: mirror ? (network, ip, owner) => mirror.leaves(network, ip, owner, (p) => this.cluster.member(p)?.name) : undefined,
-      });
+      };
     });
   }
 

@@ -37,7 +37,12 @@ export interface ClaimInput {
   vtepOf(owner: string): string | undefined;
   /** Store mode: whether the store holds the address for this owner; replaces the gossip claims. */
   storeHolds?: (network: string, ip: string, owner: string) => boolean;
+  /** Remembered first-stage outcomes (VTEP, claim) per entry, valid for the claims, VTEPs and store read given here. */
+  memo?: StageOneMemo;
 }
+
+/** Per endpoint entry, its first-stage refusal or null (bound to a claim of its owner). */
+export type StageOneMemo = WeakMap<TableEntry<EndpointValue>, Refusal | null>;
 
 export interface Admission {
   admitted: Array<TableEntry<EndpointValue>>;
@@ -54,12 +59,20 @@ const derived = (v: EndpointValue) => {
 
 export function admitEndpoints(input: ClaimInput): Admission {
   const refused: Refusal[] = [];
-  const refuse = (r: TableEntry<EndpointValue>, reason: RefusalReason) => refused.push({ network: r.value.network, id: r.value.id, owner: r.owner, ip: r.value.ip, mac: r.value.mac, reason });
-  const index = input.storeHolds ? undefined : new ClaimIndex(input.claims);
+  const refusal = (r: TableEntry<EndpointValue>, reason: RefusalReason): Refusal => ({ network: r.value.network, id: r.value.id, owner: r.owner, ip: r.value.ip, mac: r.value.mac, reason });
+  const refuse = (r: TableEntry<EndpointValue>, reason: RefusalReason) => refused.push(refusal(r, reason));
+  let index: ClaimIndex | undefined;
+  const claimant = (network: string, ip: string) => (index ??= new ClaimIndex(input.claims)).claimant(network, ip);
   const bound: Array<TableEntry<EndpointValue>> = [];
   for (const r of input.endpoints) {
-    if (input.vtepOf(r.owner) !== r.value.vtep) refuse(r, 'vtep-not-owner');
-    else if (!(input.storeHolds ? input.storeHolds(r.value.network, r.value.ip, r.owner) : index?.claimant(r.value.network, r.value.ip) === r.owner)) refuse(r, 'ip-not-claimed');
+    let verdict = input.memo?.get(r);
+    if (verdict === undefined) {
+      if (input.vtepOf(r.owner) !== r.value.vtep) verdict = refusal(r, 'vtep-not-owner');
+      else if (!(input.storeHolds ? input.storeHolds(r.value.network, r.value.ip, r.owner) : claimant(r.value.network, r.value.ip) === r.owner)) verdict = refusal(r, 'ip-not-claimed');
+      else verdict = null;
+      input.memo?.set(r, verdict);
+    }
+    if (verdict) refused.push(verdict);
     else bound.push(r);
   }
   // One MAC per network: the derived one first, then the earlier write.
@@ -77,4 +90,27 @@ export function admitEndpoints(input: ClaimInput): Admission {
     admitted.push(r);
   }
   return { admitted, refused };
+}
+
+/**
+ * Admissions of one host, one per table version: the same endpoint list and context give the same
+ * admission; a new list (one record changed) re-checks only records not seen under this context
+ * (claims, members' VTEPs and names, the store read). A flood of records nobody admits then costs one
+ * check per new record, not one per record and change.
+ */
+export class Admissions {
+  private context?: string;
+  private memo: StageOneMemo = new WeakMap();
+  private last?: { endpoints: unknown; context: string; result: Admission };
+
+  admit(endpoints: Array<TableEntry<EndpointValue>>, context: string, rest: () => Omit<ClaimInput, 'endpoints' | 'memo'>): Admission {
+    if (this.last?.endpoints === endpoints && this.last.context === context) return this.last.result;
+    if (context !== this.context) {
+      this.context = context;
+      this.memo = new WeakMap();
+    }
+    const result = admitEndpoints({ ...rest(), endpoints, memo: this.memo });
+    this.last = { endpoints, context, result };
+    return result;
+  }
 }

@@ -24,7 +24,8 @@ interface OwnerWindow {
 }
 
 export class RefusalLog {
-  private active = new Map<string, Refusal>();
+  private readonly active = new Map<string, Refusal>();
+  private activeSet = new Set<Refusal>();
   /** Refusals seen since start (each counted once). */
   total = 0;
   private lastReport?: { refused: Refusal[]; localKey: string };
@@ -51,22 +52,30 @@ export class RefusalLog {
 
   update(now: Refusal[]): void {
     this.closeWindows();
-    const next = new Map(now.map((r) => [keyOf(r), r]));
-    for (const [k, r] of next) {
+    // The admission hands out the same refusal object for an unchanged record: only new objects are
+    // compared by key (a large, mostly unchanged set costs a set of pointers, not of strings).
+    const nowSet = new Set(now);
+    for (const r of now) {
+      if (this.activeSet.has(r)) continue;
+      const k = keyOf(r);
       const before = this.active.get(k);
+      this.active.set(k, r);
       if (before?.reason === r.reason) continue;
       this.total++;
       const w = this.window(r.owner);
       if (w.logged++ < LINES_PER_WINDOW) this.log.warn({ network: r.network, endpoint: r.id, owner: this.nameOf(r.owner), ip: r.ip, mac: r.mac, reason: r.reason }, 'endpoint refused: not programmed on this host');
       else w.unlogged.set(r.reason, (w.unlogged.get(r.reason) ?? 0) + 1);
     }
-    for (const [k, r] of this.active) {
-      if (next.has(k)) continue;
+    for (const r of this.activeSet) {
+      if (nowSet.has(r)) continue;
+      const k = keyOf(r);
+      if (this.active.get(k) !== r) continue; // replaced by a new object for the same record
+      this.active.delete(k);
       const w = this.window(r.owner);
       if (w.logged++ < LINES_PER_WINDOW) this.log.info({ network: r.network, endpoint: r.id, owner: this.nameOf(r.owner), reason: r.reason }, 'endpoint no longer refused');
       else w.endsUnlogged++;
     }
-    this.active = next;
+    this.activeSet = nowSet;
   }
 
   private window(owner: string): OwnerWindow {

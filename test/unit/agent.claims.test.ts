@@ -1,7 +1,7 @@
 /** The claim rule (agent/claims.ts): which endpoint records may be programmed, and why the others are not. */
 import t from 'tap';
 import fc from 'fast-check';
-import { admitEndpoints, type ClaimInput } from '../../agent/claims.js';
+import { Admissions, admitEndpoints, type ClaimInput } from '../../agent/claims.js';
 import { macFromIp } from '../../core/addresses.js';
 import type { EndpointValue } from '../../core/records.js';
 import type { BlockClaim } from '../../ipam/claim-rule.js';
@@ -78,4 +78,29 @@ t.test('property: every host admits the same set whatever order it read the reco
       }
     }
   }), { numRuns: 300 });
+});
+
+t.test('Admissions: a record is checked once per context; a new context checks again; the result is the same as without', async (t) => {
+  const claims = [claim('h1', '198.18.5.0/26'), claim('h2', '198.18.5.64/26')];
+  let checks = 0;
+  const rest = (c: BlockClaim[]) => () => ({ claims: c, vtepOf: (p: string) => (checks++, VTEP[p]) });
+  const flood = Array.from({ length: 200 }, (_, i) => ep('h3', `f${i}`, `198.18.6.${i}`));
+  const honest = [ep('h1', 'a', '198.18.5.10'), ep('h2', 'b', '198.18.5.70')];
+  const adm = new Admissions();
+  const first = adm.admit([...flood, ...honest], 'ctx1', rest(claims));
+  t.equal(checks, 202, 'every record checked once');
+  t.equal(adm.admit([...flood, ...honest], 'ctx1', rest(claims)).refused.length, 200);
+  t.equal(checks, 202, 'a new list of the same records: none checked again');
+  const more = ep('h3', 'f200', '198.18.6.200');
+  const second = adm.admit([...flood, more, ...honest], 'ctx1', rest(claims));
+  t.equal(checks, 203, 'one new record: one check');
+  t.equal(second.refused[0], first.refused[0], 'the same refusal object for an unchanged record');
+  // h3 claims 198.18.6.0/24: a new context, everything is checked again and the flood is admitted.
+  const claimed = [...claims, claim('h3', '198.18.6.0/24')];
+  const third = adm.admit([...flood, more, ...honest], 'ctx2', rest(claimed));
+  t.equal(checks, 203 + 203, 'a new context checks every record');
+  t.equal(third.refused.length, 0);
+  t.equal(third.admitted.length, 203);
+  const plain = admitEndpoints({ endpoints: [...flood, more, ...honest], claims: claimed, vtepOf: (p) => VTEP[p] });
+  t.same(third.admitted.map((r) => r.value.id).sort(), plain.admitted.map((r) => r.value.id).sort(), 'as admitEndpoints without a memo');
 });

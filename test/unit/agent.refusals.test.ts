@@ -68,3 +68,17 @@ t.test('report: our own records are left out; the same admission again costs not
   t.equal(r.total, 2, 'a new local conflict is seen although the admission is the same');
   t.equal(r.counts().get('local-conflict'), 1);
 });
+
+t.test('a new object for the same refusal is the same refusal; a new reason is a new one', async (t) => {
+  const { lines, log } = capture();
+  const r = new RefusalLog(log, (p) => p);
+  const a = refusal('p1', 1);
+  r.update([a, refusal('p1', 2)]);
+  r.update([{ ...a }, refusal('p1', 2)]);
+  t.equal(r.total, 2, 'copies are not counted again');
+  t.equal(lines.length, 2, 'nor logged');
+  r.update([{ ...a, reason: 'mac-in-use' }]);
+  t.equal(r.total, 3, 'the same record refused for another reason is counted');
+  t.same(Object.fromEntries(r.counts()), { 'mac-in-use': 1 }, 'the other record ended');
+  t.same(lines.slice(2).map((l) => `${l.msg} ${String(l.obj.endpoint)}`), ['endpoint refused: not programmed on this host e1', 'endpoint no longer refused e2']);
+});
