@@ -18,6 +18,8 @@ export class Connections {
     private readonly seeds: HostPort[],
     private readonly announce: HostPort[],
     private readonly antiEntropy: AntiEntropy,
+    /** Whether a member wrote records over its budget lately (record-budget.ts). */
+    private readonly flooding: (peerId: string) => boolean = () => false,
   ) {}
 
   /** Dials the seeds and syncs with each that answers; returns how many did. */
@@ -104,7 +106,10 @@ export class Connections {
    * cluster and not only the current mesh.
    */
   async syncRandom(random: () => number = Math.random): Promise<void> {
-    const live = this.ctx.membership.others(['alive']);
+    // Not with a member that wrote over its record budget lately: its digest lists every record it
+    // holds (a flooder's: tens of thousands, megabytes parsed in one piece); its records within the
+    // budget still arrive by gossip, by its own syncs and through other members.
+    const live = this.ctx.membership.others(['alive']).filter((m) => !this.flooding(m.peerId));
     const node = this.ctx.node();
     const connected = new Set(node?.getConnections().map((c) => c.remotePeer.toString()) ?? []);
     const near = ++this.syncRounds % 4 !== 0 ? live.filter((m) => connected.has(m.peerId)) : [];

@@ -32,7 +32,7 @@ import { createNode, loadOrCreatePeerKey, parseHostPort, readClusterKey, cluster
 import { loadPersisted, Persistence, type PersistedClocks } from './persistence.js';
 import { PreviousLife } from './previous-life.js';
 import { Prober } from './prober.js';
-import { RecordBudget } from './record-budget.js';
+import { FLOODING_RECENT_MS, RecordBudget } from './record-budget.js';
 import { RecordIntake } from './record-intake.js';
 import { ClusterQueries } from './queries.js';
 import { UdpProbe } from './udp-probe.js';
@@ -145,7 +145,7 @@ export class Discovery extends EventEmitter {
     this.udpProbe = new UdpProbe(ctx, privateKey, this.listen, { send: clusterKey, accept: clusterKey ? [clusterKey, ...this.acceptedKeys.map(pskBytes)] : [] });
     this.prober = new Prober(ctx, (m) => this.gossip.publishMember(m), this.udpProbe);
     this.antiEntropy = new AntiEntropy(ctx, (records) => this.intake.apply(records), () => this.countSync(), this.budget);
-    this.connections = new Connections(ctx, this.seeds, this.announce, this.antiEntropy);
+    this.connections = new Connections(ctx, this.seeds, this.announce, this.antiEntropy, (p) => this.budget.overRecently(p, FLOODING_RECENT_MS));
     this.queries = new ClusterQueries(ctx);
     this.membership.onEvent((e) => {
       if (e.type === 'refute') {

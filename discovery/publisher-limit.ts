@@ -16,6 +16,8 @@ interface Bucket {
   at: number;
   refused: number;
   reportedAt: number;
+  /** When a take was last refused (-Infinity: never). */
+  refusedAt: number;
 }
 
 export class PublisherLimit {
@@ -33,7 +35,7 @@ export class PublisherLimit {
     const t = this.now();
     let b = this.buckets.get(publisher);
     if (!b) {
-      b = { tokens: this.burst, at: t, refused: 0, reportedAt: -Infinity };
+      b = { tokens: this.burst, at: t, refused: 0, reportedAt: -Infinity, refusedAt: -Infinity };
       this.buckets.set(publisher, b);
     }
     b.tokens = Math.min(this.burst, b.tokens + ((t - b.at) / 1000) * this.perSecond);
@@ -43,11 +45,18 @@ export class PublisherLimit {
       return { ok: true, report: false, refusedSinceReport: 0 };
     }
     b.refused += records;
+    b.refusedAt = t;
     if (t - b.reportedAt < this.logEveryMs) return { ok: false, report: false, refusedSinceReport: b.refused };
     b.reportedAt = t;
     const refused = b.refused;
     b.refused = 0;
     return { ok: false, report: true, refusedSinceReport: refused };
+  }
+
+  /** Whether a take of `publisher` was refused within the last `ms`. */
+  refusedWithin(publisher: string, ms: number): boolean {
+    const b = this.buckets.get(publisher);
+    return b !== undefined && this.now() - b.refusedAt < ms;
   }
 
   /** Forgets publishers whose bucket is full again (bounded memory). */

@@ -12,6 +12,9 @@ import { PublisherLimit } from './publisher-limit.js';
 
 export type BudgetPath = 'gossip' | 'sync';
 
+/** A member refused over its budget within this long counts as flooding (periodic syncs avoid it). */
+export const FLOODING_RECENT_MS = 60_000;
+
 export class RecordBudget {
   private readonly limit: PublisherLimit;
 
@@ -35,6 +38,11 @@ export class RecordBudget {
       );
     }
     return false;
+  }
+
+  /** Whether records of `owner` were refused over its budget within the last `ms`: a flooding member. */
+  overRecently(owner: string, ms: number): boolean {
+    return this.limit.refusedWithin(owner, ms);
   }
 
   /** Forgets idle owners' budgets (called by housekeeping). */

@@ -82,6 +82,9 @@ export function startPings(cts: Ct[]) {
   };
 }
 
+/** A monitor line about a multicast entry (IPv6 ff00::/8, IPv4 224/4, or a multicast link-layer address). */
+export const isMulticastEntry = (line: string): boolean => /\bDeleted (ff[0-9a-f]{2}:|2(2[4-9]|3\d)\.)/i.test(line) || /lladdr (33:33:|01:00:5e:)/i.test(line) || /\bDeleted (33:33:|01:00:5e:)/i.test(line);
+
 /** Counts deletions of fdb/neighbour entries on the VXLAN device of the given overlay namespaces until stop(). */
 export async function watchDeletions(namespaces: string[]) {
   const socks = await Promise.all(namespaces.map(async (ns) => {
@@ -104,8 +107,15 @@ export async function watchDeletions(namespaces: string[]) {
     });
     return m;
   }));
+  await sleep(300); // the monitors subscribe before the fault starts
   return {
-    stop(): { deleted: Record<string, number>; details: Record<string, string[]> } {
+    /**
+     * `deleted`: every deletion on the VXLAN devices (counting socket); `ours`: those of unicast entries
+     * (the kind vxmesh writes), from the monitors. The kernel makes and expires NOARP entries for
+     * multicast addresses by itself (e.g. `ff02::2 lladdr 33:33:00:00:00:02`, after an IPv6 router
+     * solicitation of the device): deleted, but never ours.
+     */
+    stop(): { deleted: Record<string, number>; ours: Record<string, number>; details: Record<string, string[]> } {
       clearInterval(timer);
       poll();
       for (const s of socks) {
@@ -113,11 +123,13 @@ export async function watchDeletions(namespaces: string[]) {
         fs.closeSync(s.fd);
       }
       const details: Record<string, string[]> = {};
+      const ours: Record<string, number> = Object.fromEntries(namespaces.map((ns) => [ns, 0]));
       for (const m of monitors) {
         m.child.kill();
         if (m.lines.length) details[m.ns] = [...(details[m.ns] ?? []), ...m.lines];
+        ours[m.ns] = (ours[m.ns] ?? 0) + m.lines.filter((l) => !isMulticastEntry(l)).length;
       }
-      return { deleted: Object.fromEntries(socks.map((s) => [s.ns, s.deleted])), details };
+      return { deleted: Object.fromEntries(socks.map((s) => [s.ns, s.deleted])), ours, details };
     },
   };
 }

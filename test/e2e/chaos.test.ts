@@ -27,10 +27,11 @@ t.test('kill -9 and restart of a random agent every 5 s: no ping lost, every ker
   const r = await run.killLoop();
   t.same(r.errors, [], 'every restart came up');
   t.equal(r.pingsLost, 0, `no ping lost (${r.pingsSent} sent, ${String(r.kills)} kills)`);
-  // Reported, not asserted, in this shortened run: 0 in the full 2-minute run (npm run chaos), but
-  // in 2 of about 6 short runs beside other tests one host deleted and re-wrote one endpoint's two
-  // entries without a lost ping; the cause is not found yet (see the issue notes).
-  t.comment(`fdb/neighbour entries of VXLAN devices deleted during the loop: ${String(r.entriesDeleted)} ${JSON.stringify(r.deletedByNamespace)} ${JSON.stringify(r.deletedEntries)}; kills: ${String(r.killed)}`);
+  // Every deletion on the VXLAN devices is named: the kernel's own multicast entries (ff02::2, made
+  // after an IPv6 router solicitation of the device, expired later) are deleted now and then and are
+  // not ours (earlier runs counted them: 1–2 'deleted' entries in some short runs).
+  t.comment(`deletions on the VXLAN devices during the loop: ${String(r.entriesDeleted)} ${JSON.stringify(r.deletedEntries)}; kills: ${String(r.killed)}`);
+  t.equal(r.unicastEntriesDeleted, 0, 'no fdb or neighbour entry of an endpoint deleted (and re-added) on any host');
   t.ok(r.convergenceMs !== undefined, 'every kernel right afterwards');
 });
 

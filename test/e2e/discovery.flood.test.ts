@@ -14,7 +14,9 @@ const c = await DiscoveryCluster.create(3, { floodRecordsPerSecond: RATE, floodB
 t.teardown(() => c.teardown());
 
 t.test('a flooding member is held to its record budget on both paths, and converges afterwards', async (t) => {
-  const [h1, h2, flooder] = [c.start(1, { seeds: [] }), c.start(2), c.start(3)];
+  // The flooder's own syncs push everything the peer lacks (its sync cap is its own budget setting):
+  // the honest members' budget, not the flooder's restraint, must hold on the anti-entropy path too.
+  const [h1, h2, flooder] = [c.start(1, { seeds: [] }), c.start(2), c.start(3, { timers: { floodBurst: 100_000 } })];
   await Promise.all([h1.ready, h2.ready, flooder.ready]);
   t.ok(await eventually(async () => (await Promise.all([h1, h2].map((p) => p.snapshot()))).every((s) => s.members.filter((m) => m.state === 'alive').length === 3 && s.stats.syncRuns > 0), 20_000), 'three members alive, first syncs done');
   const floods = (s: { endpoints: string[] }) => s.endpoints.filter((e) => e.startsWith('fl/flood-')).length;
@@ -39,11 +41,12 @@ t.test('a flooding member is held to its record budget on both paths, and conver
   t.equal(records, RECORDS, `the flooder wrote ${RECORDS} records in ${(floodMs / 1000).toFixed(1)} s`);
   t.ok(records / (floodMs / 1000) > 2 * RATE, `faster than the budget (${Math.round(records / (floodMs / 1000))}/s against ${RATE}/s)`);
   t.equal(over, '', `h2 never held more of the flooder's records than burst + rate × time (${samples} samples)`);
-  const s2 = await h2.snapshot();
-  const limited = s2.stats.rateLimitedByPath;
-  t.ok(limited.gossip > 0, `gossiped records over the budget ignored (${limited.gossip})`);
-  t.ok(limited.sync > 0, `records offered by anti-entropy over the budget not merged (${limited.sync})`);
+  t.ok((await h2.snapshot()).stats.rateLimitedByPath.gossip > 0, 'gossiped records over the budget ignored');
   t.ok(await eventually(async () => (await Promise.all([h1, h2].map((p) => p.snapshot()))).every((s) => floods(s) === records), 120_000, 500), `after the flood, both honest members hold all ${records} records (anti-entropy at the budget's pace)`);
   const late = performance.now() - t0;
+  // Counted over the whole run on both honest members: which syncs met a full budget is timing.
+  const limited = (await Promise.all([h1, h2].map((p) => p.snapshot()))).map((s) => s.stats.rateLimitedByPath);
+  t.ok(limited.every((l) => l.gossip > 0), `gossip: records over the budget ignored on both (${limited.map((l) => l.gossip).join(', ')})`);
+  t.ok(limited.some((l) => l.sync > 0), `anti-entropy: records offered over the budget not merged (${limited.map((l) => l.sync).join(', ')})`);
   t.comment(`all records everywhere ${(late / 1000).toFixed(1)} s after the flood started`);
 });

@@ -51,3 +51,19 @@ t.test('periodic sync: three rounds in four with a connected member, the fourth 
   for (let r = 0; r < 8; r++) await c.syncRandom(() => 0);
   t.same(synced, ['p7', 'p7', 'p7', 'p0', 'p7', 'p7', 'p7', 'p0'], 'connected p7 three times, then the whole cluster (random 0 → p0)');
 });
+
+t.test('periodic sync: never with a member that wrote over its record budget lately', async (t) => {
+  const synced: string[] = [];
+  const live = Array.from({ length: 4 }, (_, i) => ({ peerId: `p${i}` }));
+  const node = { getConnections: () => live.map((m) => ({ remotePeer: { toString: () => m.peerId } })) };
+  const ctx = { membership: { others: () => live }, node: () => node } as unknown as DiscoveryContext;
+  const antiEntropy = { syncWith: async (m: { peerId: string }) => void synced.push(m.peerId) } as unknown as AntiEntropy;
+  const flooding = new Set(['p0', 'p2']);
+  const c = new Connections(ctx, [], [], antiEntropy, (p) => flooding.has(p));
+  for (const x of [0, 0.3, 0.6, 0.9, 0, 0.5, 0.99, 0.2]) await c.syncRandom(() => x);
+  t.same([...new Set(synced)].sort(), ['p1', 'p3'], 'only the members within their budget');
+  flooding.clear();
+  synced.length = 0;
+  await c.syncRandom(() => 0);
+  t.same(synced, ['p0'], 'once it is within its budget again, it is a partner again');
+});

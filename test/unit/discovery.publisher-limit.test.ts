@@ -44,3 +44,19 @@ t.test('idle publishers are forgotten, not those with refusals pending a report'
   t.same(l.take('idle', 100).ok, true, 'a forgotten publisher starts with a full burst');
   t.equal(l.take('noisy', 200).refusedSinceReport, 207, 'the noisy one still carries its count');
 });
+
+t.test('refusedWithin: a publisher refused lately, until the window passes', async (t) => {
+  let now = 0;
+  const l = new PublisherLimit(10, 10, () => now);
+  t.equal(l.refusedWithin('a', 1000), false, 'unknown publisher');
+  t.equal(l.take('a', 10).ok, true);
+  t.equal(l.refusedWithin('a', 1000), false, 'within its budget');
+  now = 50;
+  t.equal(l.take('a', 5).ok, false);
+  t.equal(l.refusedWithin('a', 1000), true, 'refused 0 ms ago');
+  now = 1049;
+  t.equal(l.refusedWithin('a', 1000), true, '999 ms later');
+  now = 1050;
+  t.equal(l.refusedWithin('a', 1000), false, '1000 ms later');
+  t.equal(l.refusedWithin('b', 1000), false, 'another publisher');
+});
