@@ -19,7 +19,7 @@
  *              4 ip (4 bytes), 5 vtep (4 bytes), 6 host, 7 name (text), 8 aliases [text, ...]
  *   ipam-block 1 network, 2 block [ip4 bytes, prefix]
  */
-import { decode as cborDecode, encode as cborEncode } from 'cborg';
+import { decode as cborDecode, encode as cborEncode, Tokenizer, Type } from 'cborg';
 import type { PrivateKey } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { FieldError } from '../core/errors.js';
@@ -208,20 +208,22 @@ export function encodeTableMessageV2(records: WireRecord[], withV1Signatures: bo
 }
 
 /**
- * How many records a format-2 gossip message says it holds, read from its first bytes only (a CBOR
+ * How many records a format-2 gossip message says it holds, read from its first three CBOR tokens (an
  * array of two: the format, then the definite-length array of records); undefined when it does not
  * start that way (the full decode then says what is wrong). Lets a receiver refuse a batch over its
- * publisher's budget without decoding it: a flooding member's excess costs no decoding.
+ * publisher's budget without decoding it: a flooding member's excess costs no decoding. A count over
+ * the per-message limit is not read (the decode refuses the message as malformed; it must not be
+ * charged to the budget or counted as that many rate-limited records).
  */
 export function peekRecordCountV2(bytes: Uint8Array): number | undefined {
-  if (bytes[0] !== 0x82 || bytes[1] !== RECORD_FORMAT) return undefined;
-  const head = bytes[2];
-  if (head === undefined || head >> 5 !== 4) return undefined;
-  const small = head & 0x1f;
-  if (small < 24) return small;
-  if (small === 24) return bytes[3];
-  if (small === 25 && bytes.length > 4) return ((bytes[3] as number) << 8) | (bytes[4] as number);
-  return undefined;
+  try {
+    const tokens = new Tokenizer(bytes, {});
+    const [outer, format, list] = [tokens.next(), tokens.next(), tokens.next()];
+    if (outer.type !== Type.array || outer.value !== 2 || format.type !== Type.uint || format.value !== RECORD_FORMAT) return undefined;
+    return list.type === Type.array && typeof list.value === 'number' && list.value <= MAX_RECORDS_PER_MESSAGE_V2 ? list.value : undefined;
+  } catch {
+    return undefined; // shorter than its header: the full decode says what is wrong
+  }
 }
 
 /** Decodes a format-2 gossip message published (and signed as a whole) by `owner`. */
