@@ -62,8 +62,10 @@ export class KernelWatch {
         this.onError(vni, e as Error);
         continue;
       }
-      if (r.events.length === 0 && !r.overrun) continue;
-      this.onChange({ vni, events: r.events.length, overrun: r.overrun, linkDeleted: r.overrun || r.events.some((e) => e.kind === 'link' && e.deleted) });
+      // The kernel's own multicast neighbours come and go by themselves: never ours, no reconcile.
+      const events = r.events.filter((e) => !e.entry?.multicast);
+      if (events.length === 0 && !r.overrun) continue;
+      this.onChange({ vni, events: events.length, overrun: r.overrun, linkDeleted: r.overrun || events.some((e) => e.kind === 'link' && e.deleted) });
     }
   }
 

@@ -10,7 +10,8 @@ import { errno } from '../../core/libc.js';
 import { errnoName } from './socket.js';
 import { inNetnsFd } from '../../core/netns-switch.js';
 import { EAGAIN, EINTR, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW, SOL_SOCKET, bindFn, closeFn, recvFn, setsockoptFn, socketFn } from '../../core/sockets.js';
-import { NLMSG_HDRLEN, NUD_NOARP, NUD_PERMANENT, RTM_DELLINK, RTM_DELNEIGH, RTM_NEWLINK, RTM_NEWNEIGH } from './constants.js';
+import { AF_BRIDGE, AF_INET, AF_INET6, NLMSG_HDRLEN, NUD_NOARP, NUD_PERMANENT, RTM_DELLINK, RTM_DELNEIGH, RTM_NEWLINK, RTM_NEWNEIGH } from './constants.js';
+import { parseNeighPayload } from './neigh-fast.js';
 
 const AF_NETLINK = 16;
 const NETLINK_ROUTE = 0;
@@ -21,6 +22,22 @@ const ENOBUFS = 105;
 const RECV_BUFFER_BYTES = 1024 * 1024;
 const DATAGRAM_BYTES = 64 * 1024;
 
+/** The entry a neighbour or fdb notification is about. */
+export interface NeighEntry {
+  /** `inet`/`inet6`: a neighbour entry; `bridge`: an fdb entry. */
+  family: 'inet' | 'inet6' | 'bridge' | 'other';
+  /** NUD_* state bits as reported (a deletion reports the entry's last state). */
+  state: number;
+  mac?: string;
+  /** Network-layer address (neighbour) or remote VTEP (fdb), as text. */
+  dst?: string;
+  /**
+   * A multicast entry: the kernel makes and expires these by itself (e.g. `ff02::2 lladdr
+   * 33:33:00:00:00:02 NOARP` after a device's IPv6 router solicitation); vxmesh never writes one.
+   */
+  multicast: boolean;
+}
+
 /** One notification that may concern vxmesh's entries (dynamic neighbour churn is left out). */
 export interface KernelEvent {
   kind: 'link' | 'neigh';
@@ -28,6 +45,8 @@ export interface KernelEvent {
   ifindex: number;
   /** Netlink port of the socket whose request caused it (0: the kernel itself). */
   senderPort: number;
+  /** For `neigh` events: which entry. */
+  entry?: NeighEntry;
 }
 
 export interface EventRead {
@@ -108,9 +127,34 @@ export function parseEvents(buf: Buffer, into: KernelEvent[] = []): KernelEvent[
     } else if ((type === RTM_NEWNEIGH || type === RTM_DELNEIGH) && len >= NLMSG_HDRLEN + 12) {
       const state = buf.readUInt16LE(body + 8);
       // A deletion reports the entry's last state, often not the one it had while it was static.
-      if (type === RTM_DELNEIGH || state & (NUD_NOARP | NUD_PERMANENT)) into.push({ kind: 'neigh', deleted: type === RTM_DELNEIGH, ifindex: buf.readInt32LE(body + 4), senderPort });
+      if (type === RTM_DELNEIGH || state & (NUD_NOARP | NUD_PERMANENT)) {
+        const entry = neighEntry(buf.subarray(body, off + len));
+        into.push({ kind: 'neigh', deleted: type === RTM_DELNEIGH, ifindex: buf.readInt32LE(body + 4), senderPort, entry });
+      }
     }
     off += (len + 3) & ~3;
   }
   return into;
+}
+
+const FAMILIES: Record<number, NeighEntry['family']> = { [AF_INET]: 'inet', [AF_INET6]: 'inet6', [AF_BRIDGE]: 'bridge' };
+
+/** IPv6 bytes as eight hex groups (not compressed: for logs and tests, not for parsing back). */
+const ipv6Text = (b: Buffer): string => Array.from({ length: 8 }, (_, i) => b.readUInt16BE(i * 2).toString(16)).join(':');
+
+/** A multicast link-layer address (group bit of the first octet: 33:33:…, 01:00:5e:…) or network address (224/4, ff00::/8). */
+export function isMulticastEntry(e: Pick<NeighEntry, 'mac' | 'dst' | 'family'>): boolean {
+  if (e.mac !== undefined && (parseInt(e.mac.slice(0, 2), 16) & 1) === 1) return true;
+  if (e.dst === undefined || e.family === 'bridge') return false; // an fdb entry's dst is the remote VTEP
+  if (e.family === 'inet6') return e.dst.startsWith('ff');
+  const first = Number(e.dst.split('.')[0]);
+  return first >= 224 && first <= 239;
+}
+
+function neighEntry(payload: Buffer): NeighEntry {
+  const raw = parseNeighPayload(payload);
+  const family = FAMILIES[raw.family] ?? 'other';
+  const dst = raw.dst ?? (raw.dst6 ? ipv6Text(raw.dst6) : undefined);
+  const e = { family, state: raw.state, mac: raw.mac, dst };
+  return { ...e, multicast: isMulticastEntry(e) };
 }

@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { $ } from 'zx';
 import type { Cluster } from '../../sim/cluster.js';
 import { openNetns } from '../../dataplane/netns.js';
-import { KernelEventSocket } from '../../dataplane/netlink/event-socket.js';
+import { KernelEventSocket, type KernelEvent } from '../../dataplane/netlink/event-socket.js';
 
 $.verbose = false;
 $.quiet = true;
@@ -82,54 +82,51 @@ export function startPings(cts: Ct[]) {
   };
 }
 
-/** A monitor line about a multicast entry (IPv6 ff00::/8, IPv4 224/4, or a multicast link-layer address). */
-export const isMulticastEntry = (line: string): boolean => /\bDeleted (ff[0-9a-f]{2}:|2(2[4-9]|3\d)\.)/i.test(line) || /lladdr (33:33:|01:00:5e:)/i.test(line) || /\bDeleted (33:33:|01:00:5e:)/i.test(line);
+/** One deletion on a VXLAN device, in words: when, which entry, its last state. */
+const describe = (e: KernelEvent): string => {
+  const x = e.entry;
+  return `${new Date().toISOString().slice(11, 23)} ${x?.family ?? '?'} ${x?.dst ?? ''} lladdr ${x?.mac ?? '-'} state 0x${(x?.state ?? 0).toString(16)}${x?.multicast ? ' (multicast)' : ''} by port ${e.senderPort}`;
+};
 
-/** Counts deletions of fdb/neighbour entries on the VXLAN device of the given overlay namespaces until stop(). */
+/**
+ * Counts deletions of fdb/neighbour entries on the VXLAN device of the given overlay namespaces
+ * until stop(), each classified from the notification itself: the kernel makes and expires NOARP
+ * entries for multicast addresses by itself (e.g. `ff02::2 lladdr 33:33:00:00:00:02`, after an IPv6
+ * router solicitation of the device) — deleted, but never ours; `ours` counts the unicast ones.
+ */
 export async function watchDeletions(namespaces: string[]) {
   const socks = await Promise.all(namespaces.map(async (ns) => {
     const fd = openNetns(ns);
     const index = Number(/^(\d+):/.exec((await $`ip -n ${ns} -o link show vxlan${VNI}`).stdout)?.[1]);
-    return { ns, fd, index, sock: KernelEventSocket.open(fd), deleted: 0 };
+    return { ns, fd, index, sock: KernelEventSocket.open(fd), deleted: 0, ours: 0, overruns: 0, details: [] as string[] };
   }));
   const poll = () => {
-    for (const s of socks) s.deleted += s.sock.read().events.filter((e) => e.kind === 'neigh' && e.deleted && e.ifindex === s.index).length;
+    for (const s of socks) {
+      const r = s.sock.read();
+      if (r.overrun) s.overruns++; // events lost: the counts below may miss some
+      for (const e of r.events) {
+        if (e.kind !== 'neigh' || !e.deleted || e.ifindex !== s.index) continue;
+        s.deleted++;
+        if (!e.entry?.multicast) s.ours++;
+        if (s.details.length < 50) s.details.push(describe(e));
+      }
+    }
   };
   const timer = setInterval(poll, 50);
-  // What was deleted, in words (which entry, its state, when): `ip monitor` beside the counting socket.
-  const monitors = namespaces.flatMap((ns) => (['ip', 'bridge'] as const).map((tool) => {
-    const child = spawn(tool, ['-n', ns, 'monitor', tool === 'ip' ? 'neigh' : 'fdb'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    const m = { ns, child, lines: [] as string[], rest: '' };
-    child.stdout?.on('data', (d: Buffer) => {
-      const all = (m.rest + d.toString()).split('\n');
-      m.rest = all.pop() ?? '';
-      for (const l of all) if (l.includes('Deleted') && l.includes(`vxlan${VNI}`) && m.lines.length < 50) m.lines.push(`${new Date().toISOString().slice(11, 23)} ${l.trim()}`);
-    });
-    return m;
-  }));
-  await sleep(300); // the monitors subscribe before the fault starts
   return {
-    /**
-     * `deleted`: every deletion on the VXLAN devices (counting socket); `ours`: those of unicast entries
-     * (the kind vxmesh writes), from the monitors. The kernel makes and expires NOARP entries for
-     * multicast addresses by itself (e.g. `ff02::2 lladdr 33:33:00:00:00:02`, after an IPv6 router
-     * solicitation of the device): deleted, but never ours.
-     */
-    stop(): { deleted: Record<string, number>; ours: Record<string, number>; details: Record<string, string[]> } {
+    stop(): { deleted: Record<string, number>; ours: Record<string, number>; overruns: number; details: Record<string, string[]> } {
       clearInterval(timer);
       poll();
       for (const s of socks) {
         s.sock.close();
         fs.closeSync(s.fd);
       }
-      const details: Record<string, string[]> = {};
-      const ours: Record<string, number> = Object.fromEntries(namespaces.map((ns) => [ns, 0]));
-      for (const m of monitors) {
-        m.child.kill();
-        if (m.lines.length) details[m.ns] = [...(details[m.ns] ?? []), ...m.lines];
-        ours[m.ns] = (ours[m.ns] ?? 0) + m.lines.filter((l) => !isMulticastEntry(l)).length;
-      }
-      return { deleted: Object.fromEntries(socks.map((s) => [s.ns, s.deleted])), ours, details };
+      return {
+        deleted: Object.fromEntries(socks.map((s) => [s.ns, s.deleted])),
+        ours: Object.fromEntries(socks.map((s) => [s.ns, s.ours])),
+        overruns: socks.reduce((a, s) => a + s.overruns, 0),
+        details: Object.fromEntries(socks.filter((s) => s.details.length).map((s) => [s.ns, s.details])),
+      };
     },
   };
 }

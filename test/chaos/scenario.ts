@@ -132,8 +132,8 @@ export class ChaosRun {
       await c.startAgent(i, { args: this.args, join: [1, 2, 3, 4].filter((j) => j !== i) }).catch((e: Error) => errors.push(`restart of h${i}: ${e.message.split('\n')[0]}`));
       await sleep(Math.max(0, 5000 - (Date.now() - t)));
     }
-    const { deleted, ours, details } = deletions.stop();
-    const report: FaultReport = { fault: `kill -9 + restart of a random agent every 5 s for ${this.d.killLoopS} s`, ...(await pings.stop()), errors, kills, killed: killed.join(' '), entriesDeleted: Object.values(deleted).reduce((a, b) => a + b, 0), deletedByNamespace: deleted, unicastEntriesDeleted: Object.values(ours).reduce((a, b) => a + b, 0), deletedEntries: details };
+    const { deleted, ours, overruns, details } = deletions.stop();
+    const report: FaultReport = { fault: `kill -9 + restart of a random agent every 5 s for ${this.d.killLoopS} s`, ...(await pings.stop()), errors, kills, killed: killed.join(' '), entriesDeleted: Object.values(deleted).reduce((a, b) => a + b, 0), deletedByNamespace: deleted, unicastEntriesDeleted: Object.values(ours).reduce((a, b) => a + b, 0), watcherOverruns: overruns, deletedEntries: details };
     await this.settle(report);
     return report;
   }

@@ -8,7 +8,7 @@ import t from 'tap';
 import { $ } from 'zx';
 import { Dataplane, type KernelChange } from '../../dataplane/dataplane.js';
 import { openNetns } from '../../dataplane/netns.js';
-import { KernelEventSocket } from '../../dataplane/netlink/event-socket.js';
+import { KernelEventSocket, isMulticastEntry } from '../../dataplane/netlink/event-socket.js';
 import { Testbed } from '../../sim/testbed.js';
 
 $.verbose = false;
@@ -51,6 +51,38 @@ t.test('static entries and links are reported; a refresh of learned entries is n
   t.same(sock.read().events.filter((e) => e.kind === 'neigh'), [], 'a read drains the queue');
 });
 
+t.test('each neighbour/fdb notification names its entry; multicast entries are told apart', async (t) => {
+  const fd = openNetns(ns(401));
+  const sock = KernelEventSocket.open(fd);
+  t.teardown(() => {
+    sock.close();
+    fs.closeSync(fd);
+  });
+  await $`bridge -n ${ns(401)} fdb add 02:00:00:00:41:03 dev vxlan401 dst 198.51.100.98 self permanent`;
+  await $`ip -n ${ns(401)} neigh add 198.18.41.51 lladdr 02:00:00:00:41:03 dev vxlan401 nud permanent`;
+  // What the kernel makes by itself after an IPv6 router solicitation, and an IPv4 group.
+  await $`ip -n ${ns(401)} neigh add ff02::2 lladdr 33:33:00:00:00:02 dev vxlan401 nud noarp`;
+  await $`ip -n ${ns(401)} neigh add 224.0.0.251 lladdr 01:00:5e:00:00:fb dev vxlan401 nud noarp`;
+  await $`ip -n ${ns(401)} neigh del ff02::2 dev vxlan401`;
+  await $`ip -n ${ns(401)} neigh del 224.0.0.251 dev vxlan401`;
+  await $`ip -n ${ns(401)} neigh del 198.18.41.51 dev vxlan401`;
+  await $`bridge -n ${ns(401)} fdb del 02:00:00:00:41:03 dev vxlan401 self`;
+  const got = sock.read().events.filter((e) => e.kind === 'neigh').map((e) => `${e.deleted ? 'del' : 'new'} ${e.entry?.family} ${e.entry?.dst} ${e.entry?.mac ?? '-'}${e.entry?.multicast ? ' multicast' : ''}`);
+  // The kernel fills a multicast neighbour itself (state FAILED here, not static: its creation is
+  // left out), and a neighbour deleted by request is reported FAILED without its link-layer address:
+  // so a neighbour is classified by its network address, an fdb entry by its MAC.
+  t.same(got, [
+    'new bridge 198.51.100.98 02:00:00:00:41:03',
+    'new inet 198.18.41.51 02:00:00:00:41:03',
+    'del inet6 ff02:0:0:0:0:0:0:2 - multicast',
+    'del inet 224.0.0.251 - multicast',
+    'del inet 198.18.41.51 -',
+    'del bridge 198.51.100.98 02:00:00:00:41:03',
+  ], 'family, address, link-layer address, multicast or not: read from each notification');
+  t.ok(isMulticastEntry({ family: 'bridge', mac: '33:33:00:00:00:01', dst: '198.51.100.98' }), 'an fdb entry of a multicast MAC is multicast');
+  t.notOk(isMulticastEntry({ family: 'bridge', mac: '02:00:00:00:41:03', dst: '239.1.1.1' }), 'an fdb entry\'s dst is its VTEP, not the entry\'s address');
+});
+
 t.test('an overrun is reported, not a crash, and the socket keeps working', async (t) => {
   const fd = openNetns(ns(401));
   const sock = KernelEventSocket.open(fd, 16 * 1024);
@@ -79,6 +111,12 @@ t.test('the data plane reports changes in every overlay it opens, including ones
   await dp.reconcile(402, [{ mac: '02:00:00:00:42:01', ip: '198.18.42.9', vtep: '198.51.100.77' }]);
   for (let k = 0; k < 20 && !seen.some((c) => c.vni === 402); k++) await sleep(100);
   t.ok(seen.some((c) => c.vni === 402 && c.events >= 2), 'own writes are reported too (the agent\'s next reconcile then changes nothing)');
+  seen.length = 0;
+  await $`ip -n ${ns(402)} neigh add ff02::2 lladdr 33:33:00:00:00:02 dev vxlan402 nud noarp`;
+  await $`ip -n ${ns(402)} neigh del ff02::2 dev vxlan402`;
+  await $`ip -n ${ns(402)} neigh add 198.18.42.10 lladdr 02:00:00:00:42:02 dev vxlan402 nud permanent`;
+  for (let k = 0; k < 20 && !seen.some((c) => c.vni === 402); k++) await sleep(100);
+  t.same(seen.filter((c) => c.vni === 402).map((c) => c.events), [1], 'a multicast entry coming and going is not reported (the kernel\'s own, never ours); the unicast one after it is');
   seen.length = 0;
   await $`ip -n ${ns(401)} link del vxlan401`;
   for (let k = 0; k < 20 && !seen.some((c) => c.vni === 401 && c.linkDeleted); k++) await sleep(100);
