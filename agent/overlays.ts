@@ -15,6 +15,8 @@ export interface OverlayNetwork {
 export class Overlays {
   private readonly ensured = new Set<number>();
   private readonly attaching = new Map<number, number>();
+  /** Per VNI: how many times this agent has (re)built the overlay; a rebuilt overlay starts empty. */
+  private readonly generations = new Map<number, number>();
 
   constructor(
     private readonly driver: Pick<OverlayDriver, 'ensureNetwork' | 'removeNetwork'>,
@@ -31,6 +33,12 @@ export class Overlays {
     if (this.ensured.has(n.vni)) return;
     await this.driver.ensureNetwork({ vni: n.vni, subnet: n.subnet, gateway: n.gateway, mtu: n.mtu, egress: this.hasEgress(n) });
     this.ensured.add(n.vni);
+    this.generations.set(n.vni, this.generation(n.vni) + 1);
+  }
+
+  /** Changes whenever the overlay is ensured anew (after a removal, a forget, a deleted link). */
+  generation(vni: number): number {
+    return this.generations.get(vni) ?? 0;
   }
 
   /** Removes the overlay (if this agent ensured it). */

@@ -3,6 +3,11 @@
  * plane. One run at a time; a request during a run queues one more. Until the first sync with the
  * cluster, runs add and repair entries but delete none (after a restart the table may still be
  * incomplete), and no overlay is removed.
+ *
+ * A run started by a table change skips an overlay whose desired set is what the last clean run
+ * wrote into the same overlay: a table change that does not touch it (a refused record, another
+ * network, a flooding member's records) costs no kernel dump. Kernel notifications, the periodic
+ * run and the start always compare with the kernel.
  */
 import type { Logger } from '../core/logger.js';
 import type { KernelChange, ReconcileResult, RemoteEndpoint } from '../dataplane/dataplane.js';
@@ -29,6 +34,8 @@ export interface ReconcileCounters {
   kernelEventOverruns: number;
   /** Entries written by runs a kernel notification started (drift repaired at the event). */
   eventRepairs: number;
+  /** Overlays a change-started run left alone: their desired set was what the last clean run wrote. */
+  reconcileSkipped: number;
 }
 
 export interface ReconcileInputs {
@@ -43,7 +50,9 @@ export interface ReconcileInputs {
 }
 
 export class ReconcileLoop {
-  readonly counters: ReconcileCounters = { reconcileRuns: 0, reconcileChanges: 0, reconcileErrors: 0, lastReconcileMs: 0, kernelEvents: 0, kernelEventOverruns: 0, eventRepairs: 0 };
+  readonly counters: ReconcileCounters = { reconcileRuns: 0, reconcileChanges: 0, reconcileErrors: 0, lastReconcileMs: 0, kernelEvents: 0, kernelEventOverruns: 0, eventRepairs: 0, reconcileSkipped: 0 };
+  /** Per VNI: what the last run without errors wrote (desired set, deletions allowed, overlay generation). */
+  private readonly applied = new Map<number, string>();
   private scheduled = false;
   /** Why the scheduled run runs (a kernel event wins: its changes are counted as repairs). */
   private scheduledReason = 'change';
@@ -119,9 +128,17 @@ export class ReconcileLoop {
       if (!n) continue; // definition not (yet) known: keep the kernel as it is
       const t0 = performance.now();
       let r: ReconcileResult;
+      let wrote: string;
       try {
         await this.overlays.ensure(n);
-        r = await this.driver.reconcile(vni, desired.get(n.name) ?? [], { allowDelete });
+        const want = desired.get(n.name) ?? [];
+        wrote = fingerprint(want, allowDelete, this.overlays.generation(vni));
+        if (reason === 'change' && this.applied.get(vni) === wrote) {
+          this.counters.reconcileSkipped++;
+          continue;
+        }
+        this.applied.delete(vni);
+        r = await this.driver.reconcile(vni, want, { allowDelete });
       } catch (e) {
         this.counters.reconcileErrors++;
         this.log.error({ network: n.name, err: (e as Error).message }, 'reconcile failed');
@@ -133,6 +150,7 @@ export class ReconcileLoop {
       if (reason === 'kernel-event') this.counters.eventRepairs += r.changes;
       this.counters.reconcileErrors += r.errors.length;
       this.counters.lastReconcileMs = ms;
+      if (r.errors.length === 0) this.applied.set(vni, wrote);
       if (r.changes > 0 || r.errors.length > 0) this.log.info({ reason, network: n.name, vni, result: r, ms: +ms.toFixed(1) }, 'reconciled');
       for (const e of r.errors) this.log.warn({ network: n.name, error: e }, 'reconcile entry failed');
       out.push({ network: n.name, vni, changes: r.changes, errors: r.errors.length, durationMs: +ms.toFixed(2) });
@@ -151,4 +169,11 @@ export class ReconcileLoop {
     this.stopped = true;
     await this.running?.catch(() => undefined);
   }
+}
+
+/** The identity of one overlay's run: its desired entries in order, whether deletions were allowed, the overlay's generation. */
+function fingerprint(want: RemoteEndpoint[], allowDelete: boolean, generation: number): string {
+  let out = `${allowDelete ? 'd' : 'a'}${generation}`;
+  for (const e of want) out += `|${e.mac} ${e.ip} ${e.vtep}`;
+  return out;
 }

@@ -69,6 +69,7 @@ export function createMetrics(agent: Agent, d: Discovery, requests?: ApiRequestC
       },
     });
   fromCounter('vxmesh_reconcile_runs_total', 'Reconcile runs (per network)', () => agent.counters.reconcileRuns);
+  fromCounter('vxmesh_reconcile_skipped_total', 'Overlays a change-started reconcile left alone (desired set as the last clean run wrote it)', () => agent.counters.reconcileSkipped);
   fromCounter('vxmesh_reconcile_changes_total', 'Kernel entries written or removed by reconcile', () => agent.counters.reconcileChanges);
   fromCounter('vxmesh_reconcile_errors_total', 'Failed reconcile runs and entries', () => agent.counters.reconcileErrors);
   fromCounter('vxmesh_kernel_events_total', 'Kernel notifications (links, static fdb/neighbour entries) seen in overlay namespaces', () => agent.counters.kernelEvents);

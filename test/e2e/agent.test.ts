@@ -86,6 +86,7 @@ await t.test('metrics in Prometheus text format', async (t) => {
   t.match(r.stdout, /vxmesh_members\{state="alive"\} 4/, 'four alive members');
   t.match(r.stdout, /vxmesh_endpoints\{status="local"\} 3/, 'three local endpoints on h1');
   t.match(r.stdout, /vxmesh_reconcile_runs_total \d+/);
+  t.match(r.stdout, /vxmesh_reconcile_skipped_total \d+/);
   t.match(r.stdout, /vxmesh_sync_runs_total [1-9]/);
   t.match(r.stdout, /vxmesh_endpoints_refused\{reason="ip-not-claimed"\} 0/, 'no endpoint of an honest cluster refused');
   t.match(r.stdout, /vxmesh_endpoint_refusals_total 0/);

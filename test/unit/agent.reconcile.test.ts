@@ -229,3 +229,43 @@ t.test('with kernelEvents off the agent does not watch', async (t) => {
   await agent.start();
   t.equal(driver.kernelWatch, undefined);
 });
+
+t.test('a table change that leaves an overlay\'s desired set as it was costs no kernel run; any other change, a notification or a rebuilt overlay does', async (t) => {
+  const { cluster, driver } = clusterWithRemote('198.18.5.0/26', remoteEp('r1', '198.18.5.20', '198.51.100.2'));
+  const agent = new Agent(agentParts({ cluster, driver, initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }));
+  t.teardown(() => agent.stop());
+  await agent.start();
+  const settle = () => new Promise((r) => setTimeout(r, 60));
+  await settle();
+  const runs = driver.reconciles.length;
+  // A record that changes nothing in blue's kernel: an endpoint outside every claim (refused), and a
+  // record of another network this host has no endpoint on.
+  cluster.remote('endpoint', 'h2', remoteEp('stray', '198.18.5.99', '198.51.100.2'));
+  cluster.remote('endpoint', 'h2', { ...remoteEp('other', '198.18.6.20', '198.51.100.2'), network: 'green' });
+  await until(() => agent.counters.reconcileSkipped >= 1);
+  await settle();
+  t.equal(driver.reconciles.length, runs, 'no kernel run for changes that leave the desired set alone');
+  cluster.remote('endpoint', 'h2', remoteEp('r2', '198.18.5.21', '198.51.100.2'));
+  await until(() => driver.reconciles.length > runs);
+  t.same(driver.reconciles.at(-1)?.remotes.map((r) => r.ip), ['198.18.5.20', '198.18.5.21'], 'a new remote endpoint: a run with it');
+  const afterAdd = driver.reconciles.length;
+  driver.kernelWatch?.onChange({ vni: 5000, events: 1, overrun: false, linkDeleted: false });
+  await until(() => driver.reconciles.length > afterAdd);
+  t.pass('a kernel notification compares with the kernel although the desired set is unchanged');
+  const afterEvent = driver.reconciles.length;
+  driver.kernelWatch?.onChange({ vni: 5000, events: 1, overrun: false, linkDeleted: true });
+  await until(() => driver.reconciles.length > afterEvent);
+  const afterRebuild = driver.reconciles.length;
+  cluster.remote('endpoint', 'h2', remoteEp('stray2', '198.18.5.98', '198.51.100.2'));
+  await until(() => agent.counters.reconcileSkipped >= 2);
+  t.equal(driver.reconciles.length, afterRebuild, 'after the rebuild\'s own run, an unrelated change is skipped again');
+  t.ok(driver.ensureCalls >= 2, 'the overlay was built again');
+  // The last local endpoint leaves (overlay removed) and one comes back: the new overlay is empty, so
+  // its first run writes the same desired set again.
+  await agent.detach({ network: 'blue', netns: 'ns1' });
+  t.equal(driver.overlays.has(5000), false, 'overlay removed with the last local endpoint');
+  const beforeAttach = driver.reconciles.length;
+  await agent.attach({ network: 'blue', netns: 'ns3' });
+  await until(() => driver.reconciles.length > beforeAttach);
+  t.same(driver.reconciles.at(-1)?.remotes.map((r) => r.ip), ['198.18.5.20', '198.18.5.21'], 'the rebuilt overlay gets its entries although the desired set is unchanged');
+});
