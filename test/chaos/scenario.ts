@@ -90,7 +90,15 @@ export class ChaosRun {
     for (const [side, r] of [['h1', sideA], ['h4', sideB]] as const) if (r instanceof Error) report.errors.push(`attach --ip ${contested} on ${side} during the cut: ${r.message}`);
     await this.settle(report);
     // Who holds the contested address now, as every host sees it.
-    const holders = () => Promise.all([1, 2, 3, 4].map(async (i) => (await c.vxJson<Array<{ ip: string; host: string; status: string }>>(i, ['endpoints', NETWORK])).filter((e) => e.ip === contested).map((e) => `${e.host}:${e.status}`).sort().join(' ')));
+    const listed = () => Promise.all([1, 2, 3, 4].map(async (i) => (await c.vxJson<Array<{ ip: string; host: string; status: string }>>(i, ['endpoints', NETWORK])).filter((e) => e.ip === contested).map((e) => `${e.host}:${e.status}`).sort().join(' ')));
+    // Converged kernels do not mean every table holds both records yet: a refused endpoint changes no
+    // kernel, and h4's record reaches h2 and h3 by their next sync with it. Wait until every host
+    // lists both sides (or the timeout: then the views show what is missing).
+    const holders = async () => {
+      let v = await listed();
+      for (const end = Date.now() + this.d.convergeTimeoutMs; v.some((x) => (x.match(/h[14]:/g) ?? []).length < 2) && Date.now() < end; v = await listed()) await sleep(250);
+      return v;
+    };
     const views = await holders();
     // The winner's agent is killed and restarted: its claim keeps its rank (the same version is taken
     // back from its state directory), so the address stays where it is.
