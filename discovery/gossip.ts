@@ -37,6 +37,13 @@ export class Gossip {
     return false;
   }
 
+  /** Whether the budget could take a batch now (nothing spent); if not, counted as take() would. */
+  private affordable(signer: string, records: number): boolean {
+    if (this.budget.affords(signer, records, 'gossip')) return true;
+    countDrop(this.ctx, 'rate-limited');
+    return false;
+  }
+
   /** Subscribes to both topics on a started node, with validators. */
   attach(node: VxmeshLibp2p): void {
     const pubsub = node.services.pubsub;
@@ -71,11 +78,13 @@ export class Gossip {
         this.decoded.set(msg, m);
       } else if (which === 'table2') {
         // The owner of every record is the publisher (not in the bodies): gossipsub checked its signature.
-        // The budget first when the count can be read without decoding (a flooder's excess is not decoded).
+        // A batch the budget cannot take is refused from its count, read without decoding (a flooder's
+        // excess is not decoded); the budget is spent only on a batch that decodes (a malformed one
+        // costs its sender nothing but the rejection).
         const count = peekRecordCountV2(msg.data);
-        if (count !== undefined && !this.withinLimit(signer, count)) return TopicValidatorResult.Ignore;
+        if (count !== undefined && !this.affordable(signer, count)) return TopicValidatorResult.Ignore;
         const records = decodeTableMessageV2(msg.data, signer);
-        if (count === undefined && !this.withinLimit(signer, records.length)) return TopicValidatorResult.Ignore;
+        if (!this.withinLimit(signer, records.length)) return TopicValidatorResult.Ignore;
         this.decoded.set(msg, { v: 1, t: 'records', records });
       } else {
         const m = decodeTableMessage(msg.data);

@@ -30,9 +30,31 @@ export class PublisherLimit {
     private readonly logEveryMs = 10_000,
   ) {}
 
+  /** Whether `records` tokens of `publisher`'s bucket are there now (nothing taken, nothing counted). */
+  affords(publisher: string, records: number): boolean {
+    const b = this.buckets.get(publisher);
+    if (!b) return records <= this.burst;
+    return Math.min(this.burst, b.tokens + ((this.now() - b.at) / 1000) * this.perSecond) >= records;
+  }
+
   /** Takes `records` tokens of `publisher`'s bucket; all or none. */
   take(publisher: string, records: number): LimitVerdict {
     const t = this.now();
+    const b = this.bucket(publisher, t);
+    if (b.tokens >= records) {
+      b.tokens -= records;
+      return { ok: true, report: false, refusedSinceReport: 0 };
+    }
+    return this.refusal(b, records, t);
+  }
+
+  /** Refuses `records` of `publisher` without looking at its bucket (after affords() said no): counted as a refused take. */
+  refuse(publisher: string, records: number): LimitVerdict {
+    const t = this.now();
+    return this.refusal(this.bucket(publisher, t), records, t);
+  }
+
+  private bucket(publisher: string, t: number): Bucket {
     let b = this.buckets.get(publisher);
     if (!b) {
       b = { tokens: this.burst, at: t, refused: 0, reportedAt: -Infinity, refusedAt: -Infinity };
@@ -40,10 +62,10 @@ export class PublisherLimit {
     }
     b.tokens = Math.min(this.burst, b.tokens + ((t - b.at) / 1000) * this.perSecond);
     b.at = t;
-    if (b.tokens >= records) {
-      b.tokens -= records;
-      return { ok: true, report: false, refusedSinceReport: 0 };
-    }
+    return b;
+  }
+
+  private refusal(b: Bucket, records: number, t: number): LimitVerdict {
     b.refused += records;
     b.refusedAt = t;
     if (t - b.reportedAt < this.logEveryMs) return { ok: false, report: false, refusedSinceReport: b.refused };

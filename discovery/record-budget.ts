@@ -8,7 +8,7 @@
  * needs the whole table once).
  */
 import type { DiscoveryContext } from './context.js';
-import { PublisherLimit } from './publisher-limit.js';
+import { PublisherLimit, type LimitVerdict } from './publisher-limit.js';
 
 export type BudgetPath = 'gossip' | 'sync';
 
@@ -27,6 +27,18 @@ export class RecordBudget {
     if (owner === this.ctx.peerId || records === 0) return true;
     const v = this.limit.take(owner, records);
     if (v.ok) return true;
+    this.counted(owner, records, path, v);
+    return false;
+  }
+
+  /** Whether `records` records of `owner` would be taken now (nothing spent); if not, counted and logged as refused, as take() does. */
+  affords(owner: string, records: number, path: BudgetPath): boolean {
+    if (owner === this.ctx.peerId || records === 0 || this.limit.affords(owner, records)) return true;
+    this.counted(owner, records, path, this.limit.refuse(owner, records));
+    return false;
+  }
+
+  private counted(owner: string, records: number, path: BudgetPath, v: LimitVerdict): void {
     const stats = this.ctx.stats;
     stats.rateLimited[owner] = (stats.rateLimited[owner] ?? 0) + records;
     stats.rateLimitedByPath[path] += records;
@@ -37,7 +49,6 @@ export class RecordBudget {
         'member writes records faster than the limit: ignoring the excess (anti-entropy delivers honest records later)',
       );
     }
-    return false;
   }
 
   /** Whether records of `owner` were refused over its budget within the last `ms`: a flooding member. */

@@ -60,3 +60,19 @@ t.test('refusedWithin: a publisher refused lately, until the window passes', asy
   t.equal(l.refusedWithin('a', 1000), false, '1000 ms later');
   t.equal(l.refusedWithin('b', 1000), false, 'another publisher');
 });
+
+t.test('affords() looks without taking; refuse() counts a refusal like a failed take', async (t) => {
+  let now = 0;
+  const l = new PublisherLimit(100, 500, () => now, 10_000);
+  t.ok(l.affords('a', 500), 'a new publisher affords its burst');
+  t.notOk(l.affords('a', 501), 'not more');
+  t.ok(l.take('a', 400).ok);
+  t.ok(l.affords('a', 100), '100 left');
+  t.ok(l.affords('a', 100), 'looking spends nothing');
+  t.notOk(l.affords('a', 101));
+  now = 500;
+  t.ok(l.affords('a', 150), 'the refill counts (50 per 500 ms)');
+  t.same(l.refuse('a', 7), { ok: false, report: true, refusedSinceReport: 7 }, 'refuse: reported as the first refusal');
+  t.ok(l.refusedWithin('a', 1000), 'and remembered as a refusal');
+  t.ok(l.take('a', 150).ok, 'refuse took nothing');
+});
