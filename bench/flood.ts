@@ -67,7 +67,7 @@ async function main() {
   const c = await Cluster.create(4, 'flood');
   let rogue: MemberProc | undefined;
   let watch: KernelEventSocket | undefined;
-  let closeWatch = () => undefined as void;
+  let watchFd: number | undefined;
   try {
     for (const i of [1, 2, 3]) await c.startAgent(i, { args: ['--log-level', 'warn', '--metrics', '127.0.0.1:9477'] });
     await c.vx(1, ['network', 'create', 'fl', '--subnet', '198.18.32.0/24', '--vni', String(VNI)]);
@@ -80,9 +80,8 @@ async function main() {
     await rogue.ready;
     if (PIN) await $`taskset -a -p -c 1 ${rogue.pid}`;
     await sleep(5000);
-    const watchFd = openNetns(`${c.overlayPrefix(1)}${VNI}`);
+    watchFd = openNetns(`${c.overlayPrefix(1)}${VNI}`);
     watch = KernelEventSocket.open(watchFd);
-    closeWatch = () => fs.closeSync(watchFd);
     const normal: number[] = [];
     for (let k = 0; k < ROUNDS; k++) normal.push(await converge(c, watch, k));
     const counter = (text: string, name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
@@ -117,7 +116,7 @@ async function main() {
     fs.writeFileSync(path.join('bench', 'results', 'flood.json'), `${JSON.stringify(result, null, 2)}\n`);
   } finally {
     watch?.close();
-    closeWatch();
+    if (watchFd !== undefined) fs.closeSync(watchFd);
     await rogue?.kill();
     await c.teardown();
   }
