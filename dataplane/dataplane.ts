@@ -148,7 +148,7 @@ export class Dataplane {
         else await removeGatewayLink(o);
         return info;
       } catch (err) {
-        if (fresh) this.destroyOverlayNamespace(v.vni);
+        if (fresh) await this.destroyOverlayNamespace(v.vni);
         throw err;
       }
     });
@@ -327,10 +327,13 @@ export class Dataplane {
     return this.withLock(vni, async () => this.destroyOverlayNamespace(vni));
   }
 
-  private destroyOverlayNamespace(vni: number): boolean {
+  private async destroyOverlayNamespace(vni: number): Promise<boolean> {
     const name = overlayNetnsName(this.prefix, vni);
     const o = this.overlays.get(vni);
     if (o) {
+      // The gateway link first, by request: its host end goes with it at once. The namespace's own
+      // teardown is asynchronous in the kernel, and the host end would linger until it has run.
+      await removeGatewayLink(o).catch(() => false);
       this.closeOverlay(o);
       this.overlays.delete(vni);
     }

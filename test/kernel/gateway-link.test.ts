@@ -60,6 +60,7 @@ t.test('a second network whose derived pair is taken gets another; egress off re
   t.equal(await dp.ensureGatewayLink(301 + 16256, false), undefined);
   t.equal(await addrs(h.netns, `vxg${301 + 16256}`), '', 'host end gone');
   await dp.removeNetwork(301);
-  for (let i = 0; i < 50 && (await linkIndex(h.netns, 'vxg301')) !== ''; i++) await new Promise((r) => setTimeout(r, 100));
-  t.equal(await linkIndex(h.netns, 'vxg301'), '', 'removing the overlay namespace removes the host end too');
+  // At once, not when the kernel's asynchronous namespace teardown has run (a Docker plugin test saw
+  // the host end still there after removeNetwork returned, and gone a moment later).
+  t.equal(await linkIndex(h.netns, 'vxg301'), '', 'removing the overlay namespace removes the host end too, before it returns');
 });

@@ -61,13 +61,15 @@ t.test('each neighbour/fdb notification names its entry; multicast entries are t
   await $`bridge -n ${ns(401)} fdb add 02:00:00:00:41:03 dev vxlan401 dst 198.51.100.98 self permanent`;
   await $`ip -n ${ns(401)} neigh add 198.18.41.51 lladdr 02:00:00:00:41:03 dev vxlan401 nud permanent`;
   // What the kernel makes by itself after an IPv6 router solicitation, and an IPv4 group.
-  await $`ip -n ${ns(401)} neigh add ff02::2 lladdr 33:33:00:00:00:02 dev vxlan401 nud noarp`;
-  await $`ip -n ${ns(401)} neigh add 224.0.0.251 lladdr 01:00:5e:00:00:fb dev vxlan401 nud noarp`;
+  await $`ip -n ${ns(401)} neigh replace ff02::2 lladdr 33:33:00:00:00:02 dev vxlan401 nud noarp`;
+  await $`ip -n ${ns(401)} neigh replace 224.0.0.251 lladdr 01:00:5e:00:00:fb dev vxlan401 nud noarp`;
   await $`ip -n ${ns(401)} neigh del ff02::2 dev vxlan401`;
   await $`ip -n ${ns(401)} neigh del 224.0.0.251 dev vxlan401`;
   await $`ip -n ${ns(401)} neigh del 198.18.41.51 dev vxlan401`;
   await $`bridge -n ${ns(401)} fdb del 02:00:00:00:41:03 dev vxlan401 self`;
-  const got = sock.read().events.filter((e) => e.kind === 'neigh').map((e) => `${e.deleted ? 'del' : 'new'} ${e.entry?.family} ${e.entry?.dst} ${e.entry?.mac ?? '-'}${e.entry?.multicast ? ' multicast' : ''}`);
+  // (A multicast neighbour's creation is reported only if the kernel had already made it static by
+  // itself, after the device's router solicitation: left out, it depends on timing.)
+  const got = sock.read().events.filter((e) => e.kind === 'neigh' && !(e.entry?.multicast && !e.deleted)).map((e) => `${e.deleted ? 'del' : 'new'} ${e.entry?.family} ${e.entry?.dst} ${e.entry?.mac ?? '-'}${e.entry?.multicast ? ' multicast' : ''}`);
   // The kernel fills a multicast neighbour itself (state FAILED here, not static: its creation is
   // left out), and a neighbour deleted by request is reported FAILED without its link-layer address:
   // so a neighbour is classified by its network address, an fdb entry by its MAC.
@@ -111,12 +113,15 @@ t.test('the data plane reports changes in every overlay it opens, including ones
   await dp.reconcile(402, [{ mac: '02:00:00:00:42:01', ip: '198.18.42.9', vtep: '198.51.100.77' }]);
   for (let k = 0; k < 20 && !seen.some((c) => c.vni === 402); k++) await sleep(100);
   t.ok(seen.some((c) => c.vni === 402 && c.events >= 2), 'own writes are reported too (the agent\'s next reconcile then changes nothing)');
+  await sleep(600); // notifications of the reconcile's writes still queued are read and reported
   seen.length = 0;
-  await $`ip -n ${ns(402)} neigh add ff02::2 lladdr 33:33:00:00:00:02 dev vxlan402 nud noarp`;
+  await $`ip -n ${ns(402)} neigh replace ff02::2 lladdr 33:33:00:00:00:02 dev vxlan402 nud noarp`;
   await $`ip -n ${ns(402)} neigh del ff02::2 dev vxlan402`;
+  await sleep(600); // more than two polls
+  t.same(seen.filter((c) => c.vni === 402), [], 'a multicast entry coming and going is not reported (the kernel\'s own, never ours)');
   await $`ip -n ${ns(402)} neigh add 198.18.42.10 lladdr 02:00:00:00:42:02 dev vxlan402 nud permanent`;
   for (let k = 0; k < 20 && !seen.some((c) => c.vni === 402); k++) await sleep(100);
-  t.same(seen.filter((c) => c.vni === 402).map((c) => c.events), [1], 'a multicast entry coming and going is not reported (the kernel\'s own, never ours); the unicast one after it is');
+  t.ok(seen.some((c) => c.vni === 402 && c.events >= 1), 'a unicast one is');
   seen.length = 0;
   await $`ip -n ${ns(401)} link del vxlan401`;
   for (let k = 0; k < 20 && !seen.some((c) => c.vni === 401 && c.linkDeleted); k++) await sleep(100);
