@@ -200,6 +200,12 @@ export class ChaosRun {
     const start = { usage: usage(), entries: await entries() };
     const pings = startPings(this.cts);
     const end = Date.now() + this.d.soakS * 1000;
+    // RSS of each agent every tenth of the run: a leak climbs from sample to sample, the garbage
+    // collector's timing moves it both ways (two readings, start and end, cannot tell them apart).
+    const rssMb: number[][] = [[], [], [], []];
+    const sample = () => usage().forEach((u, k) => rssMb[k]?.push(Math.round(u.rssKb / 1024)));
+    sample();
+    const sampler = setInterval(sample, (this.d.soakS * 1000) / 10);
     const errors: string[] = [];
     let cycles = 0;
     await Promise.all([1, 2, 3, 4].map(async (i) => {
@@ -216,7 +222,9 @@ export class ChaosRun {
         await $`ip netns del ${netns}`.nothrow();
       }
     }));
-    const report: FaultReport = { fault: `attach/detach churn for ${this.d.soakS} s`, ...(await pings.stop()), errors, cycles };
+    clearInterval(sampler);
+    sample();
+    const report: FaultReport = { fault: `attach/detach churn for ${this.d.soakS} s`, ...(await pings.stop()), errors, cycles, rssSamplesMb: rssMb.map((xs) => xs.join(' ')) };
     await this.settle(report);
     report.start = start;
     report.end = { usage: usage(), entries: await entries() };
