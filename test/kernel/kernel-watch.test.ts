@@ -4,7 +4,7 @@
  * listener is reported (never a crash), and the data plane reports changes in every overlay it opens.
  */
 import fs from 'node:fs';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { $ } from 'zx';
 import { Dataplane, type KernelChange } from '../../dataplane/dataplane.js';
 import { openNetns } from '../../dataplane/netns.js';
@@ -24,14 +24,20 @@ t.teardown(async () => {
 const ns = (vni: number) => `${tb.overlayPrefix(1)}${vni}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-t.test('static entries and links are reported; a refresh of learned entries is not', async (t) => {
-  await dp.ensureNetwork({ vni: 401, subnet: '198.18.41.0/24', gateway: '198.18.41.1' });
+/** A listening socket in overlay 401 for the length of test `t`. */
+function listen(t: Test, recvBufferBytes?: number): KernelEventSocket {
   const fd = openNetns(ns(401));
-  const sock = KernelEventSocket.open(fd);
+  const sock = KernelEventSocket.open(fd, recvBufferBytes);
   t.teardown(() => {
     sock.close();
     fs.closeSync(fd);
   });
+  return sock;
+}
+
+t.test('static entries and links are reported; a refresh of learned entries is not', async (t) => {
+  await dp.ensureNetwork({ vni: 401, subnet: '198.18.41.0/24', gateway: '198.18.41.1' });
+  const sock = listen(t);
   await $`bridge -n ${ns(401)} fdb add 02:00:00:00:41:01 dev vxlan401 dst 198.51.100.99 self permanent`;
   await $`ip -n ${ns(401)} neigh add 198.18.41.50 lladdr 02:00:00:00:41:01 dev vxlan401 nud permanent`;
   await $`ip -n ${ns(401)} neigh del 198.18.41.50 dev vxlan401`;
@@ -52,12 +58,7 @@ t.test('static entries and links are reported; a refresh of learned entries is n
 });
 
 t.test('each neighbour/fdb notification names its entry; multicast entries are told apart', async (t) => {
-  const fd = openNetns(ns(401));
-  const sock = KernelEventSocket.open(fd);
-  t.teardown(() => {
-    sock.close();
-    fs.closeSync(fd);
-  });
+  const sock = listen(t);
   await $`bridge -n ${ns(401)} fdb add 02:00:00:00:41:03 dev vxlan401 dst 198.51.100.98 self permanent`;
   await $`ip -n ${ns(401)} neigh add 198.18.41.51 lladdr 02:00:00:00:41:03 dev vxlan401 nud permanent`;
   // What the kernel makes by itself after an IPv6 router solicitation, and an IPv4 group.
@@ -86,12 +87,7 @@ t.test('each neighbour/fdb notification names its entry; multicast entries are t
 });
 
 t.test('an overrun is reported, not a crash, and the socket keeps working', async (t) => {
-  const fd = openNetns(ns(401));
-  const sock = KernelEventSocket.open(fd, 16 * 1024);
-  t.teardown(() => {
-    sock.close();
-    fs.closeSync(fd);
-  });
+  const sock = listen(t, 16 * 1024);
   const batch = Array.from({ length: 3000 }, (_, k) => `fdb add 02:00:00:01:${((k >> 8) & 255).toString(16).padStart(2, '0')}:${(k & 255).toString(16).padStart(2, '0')} dev vxlan401 dst 198.51.100.99 self permanent`).join('\n');
   const file = `${tb.prefix}batch`;
   fs.writeFileSync(`/tmp/${file}`, `${batch}\n`);
