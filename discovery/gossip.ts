@@ -30,16 +30,12 @@ export class Gossip {
     private readonly budget: RecordBudget,
   ) {}
 
-  /** Whether a publisher is within its record budget (shared with anti-entropy); a message over it is counted as dropped. */
-  private withinLimit(signer: string, records: number): boolean {
-    if (this.budget.take(signer, records, 'gossip')) return true;
-    countDrop(this.ctx, 'rate-limited');
-    return false;
-  }
-
-  /** Whether the budget could take a batch now (nothing spent); if not, counted as take() would. */
-  private affordable(signer: string, records: number): boolean {
-    if (this.budget.affords(signer, records, 'gossip')) return true;
+  /**
+   * Whether a publisher is within its record budget (shared with anti-entropy): spending it, or only
+   * looking (`spend` false: a batch not decoded yet). A message over it is counted as dropped.
+   */
+  private withinLimit(signer: string, records: number, spend = true): boolean {
+    if (spend ? this.budget.take(signer, records, 'gossip') : this.budget.affords(signer, records, 'gossip')) return true;
     countDrop(this.ctx, 'rate-limited');
     return false;
   }
@@ -82,7 +78,7 @@ export class Gossip {
         // excess is not decoded); the budget is spent only on a batch that decodes (a malformed one
         // costs its sender nothing but the rejection).
         const count = peekRecordCountV2(msg.data);
-        if (count !== undefined && !this.affordable(signer, count)) return TopicValidatorResult.Ignore;
+        if (count !== undefined && !this.withinLimit(signer, count, false)) return TopicValidatorResult.Ignore;
         const records = decodeTableMessageV2(msg.data, signer);
         if (!this.withinLimit(signer, records.length)) return TopicValidatorResult.Ignore;
         this.decoded.set(msg, { v: 1, t: 'records', records });

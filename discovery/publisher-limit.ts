@@ -33,8 +33,7 @@ export class PublisherLimit {
   /** Whether `records` tokens of `publisher`'s bucket are there now (nothing taken, nothing counted). */
   affords(publisher: string, records: number): boolean {
     const b = this.buckets.get(publisher);
-    if (!b) return records <= this.burst;
-    return Math.min(this.burst, b.tokens + ((this.now() - b.at) / 1000) * this.perSecond) >= records;
+    return (b ? this.level(b, this.now()) : this.burst) >= records;
   }
 
   /** Takes `records` tokens of `publisher`'s bucket; all or none. */
@@ -60,9 +59,14 @@ export class PublisherLimit {
       b = { tokens: this.burst, at: t, refused: 0, reportedAt: -Infinity, refusedAt: -Infinity };
       this.buckets.set(publisher, b);
     }
-    b.tokens = Math.min(this.burst, b.tokens + ((t - b.at) / 1000) * this.perSecond);
+    b.tokens = this.level(b, t);
     b.at = t;
     return b;
+  }
+
+  /** The bucket's tokens at time `t`: refilled at the rate since it was last touched, capped at the burst. */
+  private level(b: Bucket, t: number): number {
+    return Math.min(this.burst, b.tokens + ((t - b.at) / 1000) * this.perSecond);
   }
 
   private refusal(b: Bucket, records: number, t: number): LimitVerdict {
@@ -84,6 +88,6 @@ export class PublisherLimit {
   /** Forgets publishers whose bucket is full again (bounded memory). */
   prune(): void {
     const t = this.now();
-    for (const [p, b] of this.buckets) if (b.tokens + ((t - b.at) / 1000) * this.perSecond >= this.burst && b.refused === 0) this.buckets.delete(p);
+    for (const [p, b] of this.buckets) if (this.level(b, t) >= this.burst && b.refused === 0) this.buckets.delete(p);
   }
 }
