@@ -50,7 +50,8 @@ export class AddressReturns {
       // Keep what failed again, and what was queued while this ran.
       this.state.addressesToReturn = [...left, ...this.state.addressesToReturn.filter((a) => !todo.includes(a))];
       this.state.save();
-      if (left.length < todo.length) this.log.info({ returned: todo.length - left.length, left: left.length }, 'gave addresses back');
+      if (left.length < todo.length)
+        this.log.info({ returned: todo.length - left.length, left: left.length }, 'gave addresses back');
     } finally {
       this.returning = false;
     }

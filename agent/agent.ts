@@ -50,11 +50,13 @@ export interface AgentSettings {
 }
 
 /** The optional consistent store, as far as the agent uses it. */
-export type AgentStore = NetworkStore & DefinitionStore & AddressStore & {
-  readonly endpoints: string[];
-  allocations(network: string): Promise<Map<string, { host: string; at: string }>>;
-  close(): void;
-};
+export type AgentStore = NetworkStore &
+  DefinitionStore &
+  AddressStore & {
+    readonly endpoints: string[];
+    allocations(network: string): Promise<Map<string, { host: string; at: string }>>;
+    close(): void;
+  };
 
 /** The cluster node: the view plus its life cycle and counters. */
 export interface ClusterNode extends ClusterView {
@@ -79,7 +81,6 @@ export interface AgentParts {
   /** DNS servers for the networks' names; undefined: names are not served. */
   dns?: DnsPort;
 }
-
 
 export class Agent extends EventEmitter {
   readonly vtep: string;
@@ -117,13 +118,49 @@ export class Agent extends EventEmitter {
     this.store = store;
     this.state = new LocalState(parts.stateSink, parts.initialState);
     this.initialClaims = parts.initialState.ipamBlocks;
-    this.ipam = createAllocator({ cluster, state: this.state, initial: parts.initialState, host: settings.name, settleMs: settings.ipamSettleMs, log, store });
+    this.ipam = createAllocator({
+      cluster,
+      state: this.state,
+      initial: parts.initialState,
+      host: settings.name,
+      settleMs: settings.ipamSettleMs,
+      log,
+      store,
+    });
     this.returns = new AddressReturns(this.ipam, this.state, log);
     const overlays = new Overlays(driver, parts.egress !== undefined);
     this.networks = new Networks(cluster, driver, overlays, this.state, log, store);
-    this.endpointsOf = new Endpoints({ vtep: settings.vtep, host: settings.name }, cluster, driver, overlays, this.networks, this.ipam, this.returns, this.state, log, parts.egress);
-    if (parts.dns) this.dns = new DnsSync({ networks: () => this.networks.definitions(), localEndpoints: () => this.state.endpoints, rows: () => this.endpoints(undefined, true) }, driver, parts.dns, log);
-    if (parts.egress) this.egress = new EgressSync({ networks: () => this.networks.definitions(), endpoints: () => this.state.endpoints }, driver, overlays, parts.egress, log);
+    this.endpointsOf = new Endpoints(
+      { vtep: settings.vtep, host: settings.name },
+      cluster,
+      driver,
+      overlays,
+      this.networks,
+      this.ipam,
+      this.returns,
+      this.state,
+      log,
+      parts.egress,
+    );
+    if (parts.dns)
+      this.dns = new DnsSync(
+        {
+          networks: () => this.networks.definitions(),
+          localEndpoints: () => this.state.endpoints,
+          rows: () => this.endpoints(undefined, true),
+        },
+        driver,
+        parts.dns,
+        log,
+      );
+    if (parts.egress)
+      this.egress = new EgressSync(
+        { networks: () => this.networks.definitions(), endpoints: () => this.state.endpoints },
+        driver,
+        overlays,
+        parts.egress,
+        log,
+      );
     this.hold = new DeadAgentHold({
       probe: parts.probe,
       holdMs: settings.deadAgentHoldMs,
@@ -181,7 +218,10 @@ export class Agent extends EventEmitter {
     await this.dns?.run();
     // The periodic tick: drift repair (tables, then egress: every few ticks), addresses still to give back, the store's definitions.
     this.tick = setInterval(() => {
-      void this.loop.run('periodic').then(() => this.runEgress(true)).catch(() => undefined);
+      void this.loop
+        .run('periodic')
+        .then(() => this.runEgress(true))
+        .catch(() => undefined);
       void this.returns.retry().catch((e: unknown) => log.warn({ err: String(e) }, 'giving addresses back failed'));
       void this.mirror?.mirror();
     }, this.settings.reconcileIntervalMs);
@@ -190,7 +230,9 @@ export class Agent extends EventEmitter {
 
   /** Gateway links and packet-filter rules for the networks with local endpoints (never throws). */
   private async runEgress(periodic = false): Promise<void> {
-    await (periodic ? this.egress?.periodic() : this.egress?.run())?.catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'egress reconcile failed'));
+    await (periodic ? this.egress?.periodic() : this.egress?.run())?.catch((e: unknown) =>
+      this.log.error({ err: (e as Error).message }, 'egress reconcile failed'),
+    );
   }
 
   get counters(): ReconcileCounters {
@@ -206,13 +248,19 @@ export class Agent extends EventEmitter {
     const mirror = this.mirror;
     const claims = this.cluster.ipamBlocks();
     // What a record's admission depends on besides the record: claims, members' VTEPs and names, the store read.
-    const context = [claims.map((b) => `${b.network}/${b.block}/${b.owner}/${b.lamport}`).join(' '), members.map((m) => `${m.peerId}=${m.vtep}=${m.name}`).join(' '), mirror?.holdersVersion].join('|');
+    const context = [
+      claims.map((b) => `${b.network}/${b.block}/${b.owner}/${b.lamport}`).join(' '),
+      members.map((m) => `${m.peerId}=${m.vtep}=${m.name}`).join(' '),
+      mirror?.holdersVersion,
+    ].join('|');
     return this.admissions.admit(this.cluster.endpointRecords(), context, () => {
       const vteps = new Map(members.map((m) => [m.peerId, m.vtep]));
       return {
         claims,
         vtepOf: (p) => vteps.get(p),
-        storeHolds: mirror ? (network, ip, owner) => mirror.leaves(network, ip, owner, (p) => this.cluster.member(p)?.name) : undefined,
+        storeHolds: mirror
+          ? (network, ip, owner) => mirror.leaves(network, ip, owner, (p) => this.cluster.member(p)?.name)
+          : undefined,
       };
     });
   }
@@ -228,7 +276,12 @@ export class Agent extends EventEmitter {
       local: this.state.endpoints,
       programmed: (p) => isProgrammed(owners.get(p)),
     });
-    if (report) this.refusals.report(admission.refused, d.conflicts.map((c) => ({ ...c, reason: 'local-conflict' as const })), this.cluster.peerId);
+    if (report)
+      this.refusals.report(
+        admission.refused,
+        d.conflicts.map((c) => ({ ...c, reason: 'local-conflict' as const })),
+        this.cluster.peerId,
+      );
     return d.byNetwork;
   }
 
@@ -238,7 +291,10 @@ export class Agent extends EventEmitter {
     for (const [peerId, s] of statuses) {
       if (s === 'vtep-conflict' && !this.vtepConflicts.has(peerId)) {
         const m = this.cluster.member(peerId);
-        this.log.warn({ member: m?.name, peerId, vtep: m?.vtep }, 'member announces the VTEP of another live member: its endpoints are refused until that member is dead');
+        this.log.warn(
+          { member: m?.name, peerId, vtep: m?.vtep },
+          'member announces the VTEP of another live member: its endpoints are refused until that member is dead',
+        );
       }
     }
     this.vtepConflicts = new Set([...statuses].filter(([, s]) => s === 'vtep-conflict').map(([p]) => p));
@@ -268,7 +324,11 @@ export class Agent extends EventEmitter {
   prepareAddresses(network: string): void {
     const view = this.networks.list().find((n) => n.name === network);
     if (!view || !view.usable) return;
-    this.ipam.prepare(view).catch((e: unknown) => this.log.warn({ network, err: (e as Error).message }, 'could not claim an address block ahead'));
+    this.ipam
+      .prepare(view)
+      .catch((e: unknown) =>
+        this.log.warn({ network, err: (e as Error).message }, 'could not claim an address block ahead'),
+      );
   }
   removeNetwork(name: string): Promise<void> {
     return this.networks.remove(name);
@@ -280,7 +340,10 @@ export class Agent extends EventEmitter {
     let storeAddresses: Array<{ ip: string; host: string; at: string; peer?: string }> | null | undefined;
     if (this.store) {
       storeAddresses = await this.store.allocations(name).then(
-        (m) => [...m].map(([ip, h]) => ({ ip, ...h })).sort((a, b) => a.ip.localeCompare(b.ip, undefined, { numeric: true })),
+        (m) =>
+          [...m]
+            .map(([ip, h]) => ({ ip, ...h }))
+            .sort((a, b) => a.ip.localeCompare(b.ip, undefined, { numeric: true })),
         () => null,
       );
     }
@@ -289,10 +352,20 @@ export class Agent extends EventEmitter {
       ...n,
       netns: this.state.inNetwork(name).length > 0 ? this.driver.overlayNetnsPath(n.vni) : null,
       endpointList: this.endpoints(name),
-      ipamBlocks: this.cluster.ipamBlocks().filter((b) => b.network === name).map((b) => ({ block: b.block, owner: this.memberName(b.owner), lamport: b.lamport })),
-      ipamConflicts: this.ipam.conflicts(name).map((c: BlockConflict) => ({ block: c.block, winner: this.memberName(c.winner), losers: c.losers.map((l) => this.memberName(l)) })),
+      ipamBlocks: this.cluster
+        .ipamBlocks()
+        .filter((b) => b.network === name)
+        .map((b) => ({ block: b.block, owner: this.memberName(b.owner), lamport: b.lamport })),
+      ipamConflicts: this.ipam.conflicts(name).map((c: BlockConflict) => ({
+        block: c.block,
+        winner: this.memberName(c.winner),
+        losers: c.losers.map((l) => this.memberName(l)),
+      })),
       egress: egressView(n, this.egress !== undefined, this.egress?.current ?? []),
-      dns: this.dns && n.gateway ? { server: n.gateway, domain: networkDomain(n.name), dockerFlag: `--dns ${n.gateway}` } : null,
+      dns:
+        this.dns && n.gateway
+          ? { server: n.gateway, domain: networkDomain(n.name), dockerFlag: `--dns ${n.gateway}` }
+          : null,
     };
   }
 
@@ -330,13 +403,27 @@ export class Agent extends EventEmitter {
 
   /** `named`: only endpoints with a name or aliases (what DNS needs: cheap with many unnamed records). */
   endpoints(network?: string, named = false): EndpointRow[] {
-    const entries = this.cluster.endpoints().filter((e) => (network === undefined || e.network === network) && (!named || e.name !== undefined || (e.aliases?.length ?? 0) > 0));
-    return endpointRows(entries, this.owners(), (e) => this.refusals.reasonOf({ network: e.network, id: e.id, owner: e.owner }), this.nameConflicts());
+    const entries = this.cluster
+      .endpoints()
+      .filter(
+        (e) =>
+          (network === undefined || e.network === network) &&
+          (!named || e.name !== undefined || (e.aliases?.length ?? 0) > 0),
+      );
+    return endpointRows(
+      entries,
+      this.owners(),
+      (e) => this.refusals.reasonOf({ network: e.network, id: e.id, owner: e.owner }),
+      this.nameConflicts(),
+    );
   }
 
   /** Endpoints whose name another endpoint holds (agent/names.ts); new ones are logged. */
   nameConflicts(): NameConflict[] {
-    const conflicts = nameConflicts(this.cluster.endpointRecords(), (p) => p === this.cluster.peerId || this.cluster.isLive(p));
+    const conflicts = nameConflicts(
+      this.cluster.endpointRecords(),
+      (p) => p === this.cluster.peerId || this.cluster.isLive(p),
+    );
     this.nameLog.update(conflicts);
     return conflicts;
   }
@@ -361,7 +448,9 @@ export class Agent extends EventEmitter {
 
   /** Every live member's fdb report, asked over the cluster's connections (cluster-fdb.ts). */
   clusterFdbReport(): Promise<HostFdbReport[]> {
-    const ask = (p: string) => this.cluster.queries?.ask(p, 'fdb', CLUSTER_FDB_TIMEOUT_MS) ?? Promise.reject(new Error('this agent cannot ask members'));
+    const ask = (p: string) =>
+      this.cluster.queries?.ask(p, 'fdb', CLUSTER_FDB_TIMEOUT_MS) ??
+      Promise.reject(new Error('this agent cannot ask members'));
     return clusterFdb({ members: this.cluster.members(), local: () => this.fdbReport(), ask });
   }
 

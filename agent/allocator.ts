@@ -19,13 +19,17 @@ export function createAllocator(opts: {
 }): AddressAllocator {
   const { cluster, state, log } = opts;
   const endpointsUsing = (network: string): EndpointUse[] =>
-    cluster.endpoints().filter((e) => e.network === network).map((e) => ({ network: e.network, ip: e.ip, id: e.id, host: e.host }));
+    cluster
+      .endpoints()
+      .filter((e) => e.network === network)
+      .map((e) => ({ network: e.network, ip: e.ip, id: e.id, host: e.host }));
   if (opts.store) return withClaimsSaved(new StoreIpam(opts.store, opts.host, endpointsUsing, cluster.peerId), state);
   const nameOf = (peerId: string) => cluster.member(peerId)?.name ?? peerId;
   const blocks = new Ipam(
     {
       self: cluster.peerId,
-      claims: () => cluster.ipamBlocks().map((b) => ({ network: b.network, block: b.block, owner: b.owner, lamport: b.lamport })),
+      claims: () =>
+        cluster.ipamBlocks().map((b) => ({ network: b.network, block: b.block, owner: b.owner, lamport: b.lamport })),
       endpointsUsing,
       nameOf,
       claim: async (network, block) => {
@@ -40,7 +44,11 @@ export function createAllocator(opts: {
     opts.settleMs,
     undefined,
     undefined,
-    (c) => log.warn({ network: c.network, block: c.block, winner: nameOf(c.winner) }, 'IPAM block claimed by another host too: it keeps it (earlier claim), choosing another'),
+    (c) =>
+      log.warn(
+        { network: c.network, block: c.block, winner: nameOf(c.winner) },
+        'IPAM block claimed by another host too: it keeps it (earlier claim), choosing another',
+      ),
   );
   for (const b of opts.initial.ipamBlocks) blocks.restoreClaim(b.network, b.block);
   return withClaimsSaved(blocks, state);

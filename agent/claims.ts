@@ -59,7 +59,14 @@ const derived = (v: EndpointValue) => {
 
 export function admitEndpoints(input: ClaimInput): Admission {
   const refused: Refusal[] = [];
-  const refusal = (r: TableEntry<EndpointValue>, reason: RefusalReason): Refusal => ({ network: r.value.network, id: r.value.id, owner: r.owner, ip: r.value.ip, mac: r.value.mac, reason });
+  const refusal = (r: TableEntry<EndpointValue>, reason: RefusalReason): Refusal => ({
+    network: r.value.network,
+    id: r.value.id,
+    owner: r.owner,
+    ip: r.value.ip,
+    mac: r.value.mac,
+    reason,
+  });
   const refuse = (r: TableEntry<EndpointValue>, reason: RefusalReason) => refused.push(refusal(r, reason));
   let index: ClaimIndex | undefined;
   const claimant = (network: string, ip: string) => (index ??= new ClaimIndex(input.claims)).claimant(network, ip);
@@ -68,7 +75,12 @@ export function admitEndpoints(input: ClaimInput): Admission {
     let verdict = input.memo?.get(r);
     if (verdict === undefined) {
       if (input.vtepOf(r.owner) !== r.value.vtep) verdict = refusal(r, 'vtep-not-owner');
-      else if (!(input.storeHolds ? input.storeHolds(r.value.network, r.value.ip, r.owner) : claimant(r.value.network, r.value.ip) === r.owner)) verdict = refusal(r, 'ip-not-claimed');
+      else if (
+        !(input.storeHolds
+          ? input.storeHolds(r.value.network, r.value.ip, r.owner)
+          : claimant(r.value.network, r.value.ip) === r.owner)
+      )
+        verdict = refusal(r, 'ip-not-claimed');
       else verdict = null;
       input.memo?.set(r, verdict);
     }
@@ -76,7 +88,9 @@ export function admitEndpoints(input: ClaimInput): Admission {
     else bound.push(r);
   }
   // One MAC per network: the derived one first, then the earlier write.
-  const order = [...bound].sort((a, b) => Number(derived(b.value)) - Number(derived(a.value)) || (rankLess(a, b) ? -1 : rankLess(b, a) ? 1 : 0));
+  const order = [...bound].sort(
+    (a, b) => Number(derived(b.value)) - Number(derived(a.value)) || (rankLess(a, b) ? -1 : rankLess(b, a) ? 1 : 0),
+  );
   const macOwner = new Map<string, string>();
   const admitted: Array<TableEntry<EndpointValue>> = [];
   for (const r of order) {
@@ -103,7 +117,11 @@ export class Admissions {
   private memo: StageOneMemo = new WeakMap();
   private last?: { endpoints: unknown; context: string; result: Admission };
 
-  admit(endpoints: Array<TableEntry<EndpointValue>>, context: string, rest: () => Omit<ClaimInput, 'endpoints' | 'memo'>): Admission {
+  admit(
+    endpoints: Array<TableEntry<EndpointValue>>,
+    context: string,
+    rest: () => Omit<ClaimInput, 'endpoints' | 'memo'>,
+  ): Admission {
     if (this.last?.endpoints === endpoints && this.last.context === context) return this.last.result;
     if (context !== this.context) {
       this.context = context;

@@ -31,23 +31,52 @@ export interface FdbReport {
 }
 
 /** Pure: one overlay's kernel tables against its desired remotes. */
-export function compareTables(network: NetworkView, tables: OverlayTables, want: RemoteEndpoint[], hostOf: (mac: string) => string | undefined): FdbReport {
+export function compareTables(
+  network: NetworkView,
+  tables: OverlayTables,
+  want: RemoteEndpoint[],
+  hostOf: (mac: string) => string | undefined,
+): FdbReport {
   const rows: FdbRow[] = [];
   const selfFdb = new Map(tables.fdb.filter((e) => e.self).map((e) => [e.mac, e]));
   const neigh = new Map(tables.neighbours.map((x) => [x.ip, x]));
   for (const w of want) {
     const f = selfFdb.get(w.mac);
-    rows.push({ table: 'fdb', mac: w.mac, ip: w.ip, desiredVtep: w.vtep, kernelVtep: f?.dst, status: !f ? 'missing' : f.dst !== w.vtep ? 'wrong-vtep' : 'ok', host: hostOf(w.mac) });
+    rows.push({
+      table: 'fdb',
+      mac: w.mac,
+      ip: w.ip,
+      desiredVtep: w.vtep,
+      kernelVtep: f?.dst,
+      status: !f ? 'missing' : f.dst !== w.vtep ? 'wrong-vtep' : 'ok',
+      host: hostOf(w.mac),
+    });
     const nb = neigh.get(w.ip);
-    rows.push({ table: 'neigh', mac: w.mac, ip: w.ip, kernelMac: nb?.mac, status: !nb ? 'missing' : nb.mac !== w.mac ? 'wrong-mac' : 'ok', host: hostOf(w.mac) });
+    rows.push({
+      table: 'neigh',
+      mac: w.mac,
+      ip: w.ip,
+      kernelMac: nb?.mac,
+      status: !nb ? 'missing' : nb.mac !== w.mac ? 'wrong-mac' : 'ok',
+      host: hostOf(w.mac),
+    });
   }
   const wantMacs = new Set(want.map((w) => w.mac));
   const wantIps = new Set(want.map((w) => w.ip));
-  for (const [mac, f] of selfFdb) if (!wantMacs.has(mac)) rows.push({ table: 'fdb', mac, kernelVtep: f.dst, status: 'stale' });
+  for (const [mac, f] of selfFdb)
+    if (!wantMacs.has(mac)) rows.push({ table: 'fdb', mac, kernelVtep: f.dst, status: 'stale' });
   // Bridge (master) entries on the VXLAN port: stale exactly when reconcile would remove them.
-  for (const mac of planReconcile(tables.fdb, [], want).masterDelete) rows.push({ table: 'fdb', mac, status: 'stale', state: 'learned' });
-  for (const [ip, nb] of neigh) if (!wantIps.has(ip)) rows.push({ table: 'neigh', mac: nb.mac ?? '', ip, kernelMac: nb.mac, status: 'stale' });
-  return { network: network.name, vni: network.vni, netns: tables.netns, rows, drift: rows.filter((r) => r.status !== 'ok').length };
+  for (const mac of planReconcile(tables.fdb, [], want).masterDelete)
+    rows.push({ table: 'fdb', mac, status: 'stale', state: 'learned' });
+  for (const [ip, nb] of neigh)
+    if (!wantIps.has(ip)) rows.push({ table: 'neigh', mac: nb.mac ?? '', ip, kernelMac: nb.mac, status: 'stale' });
+  return {
+    network: network.name,
+    vni: network.vni,
+    netns: tables.netns,
+    rows,
+    drift: rows.filter((r) => r.status !== 'ok').length,
+  };
 }
 
 /** The fdb report of every network with local endpoints (`vnis`), with its egress when egress is on. */
@@ -64,7 +93,9 @@ export async function fdbReports(
   for (const vni of vnis) {
     const n = nets.find((x) => x.vni === vni);
     if (!n) continue;
-    const report = compareTables(n, await driver.dump(vni), desired.get(n.name) ?? [], (mac) => hostOf.get(`${n.name}/${mac}`));
+    const report = compareTables(n, await driver.dump(vni), desired.get(n.name) ?? [], (mac) =>
+      hostOf.get(`${n.name}/${mac}`),
+    );
     if (egress) {
       report.egress = { ...egressView(n, true, egress.current), drift: await egress.drift(vni) };
       report.drift += report.egress.drift?.length ?? 0;

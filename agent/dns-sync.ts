@@ -65,7 +65,9 @@ export class DnsSync {
   }
 
   run(): Promise<void> {
-    this.running = this.running.then(() => this.once()).catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'DNS update failed'));
+    this.running = this.running
+      .then(() => this.once())
+      .catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'DNS update failed'));
     return this.running;
   }
 
@@ -85,7 +87,8 @@ export class DnsSync {
 
   /** A named namespace just attached: its resolver is the network's DNS server. */
   attached(ep: LocalEndpoint, gateway: string | undefined): void {
-    if (gateway !== undefined && this.dns.writeResolvConf(ep.netns, gateway, ep.network)) this.log.info({ netns: ep.netns, server: gateway }, 'resolv.conf written for the namespace');
+    if (gateway !== undefined && this.dns.writeResolvConf(ep.netns, gateway, ep.network))
+      this.log.info({ netns: ep.netns, server: gateway }, 'resolv.conf written for the namespace');
   }
 
   detached(ep: LocalEndpoint): void {

@@ -81,8 +81,19 @@ export class EgressSync {
         continue;
       }
       if (!link) continue;
-      const publish = eps.filter((e) => e.vni === vni).flatMap((e) => (e.publish ?? []).map((p) => ({ ...p, ip: e.ip })));
-      out.push({ name: n.name, vni, netns: this.driver.overlayNetnsPath(vni), hostIfname: link.hostIfname, overlayIfname: link.overlayIfname, host: link.host, overlay: link.overlay, publish });
+      const publish = eps
+        .filter((e) => e.vni === vni)
+        .flatMap((e) => (e.publish ?? []).map((p) => ({ ...p, ip: e.ip })));
+      out.push({
+        name: n.name,
+        vni,
+        netns: this.driver.overlayNetnsPath(vni),
+        hostIfname: link.hostIfname,
+        overlayIfname: link.overlayIfname,
+        host: link.host,
+        overlay: link.overlay,
+        publish,
+      });
     }
     this.current = out;
     return this.egress.reconcile(out);
@@ -106,5 +117,10 @@ export function egressView(n: NetworkDefinition, enabled: boolean, current: Egre
   if (n.internal) return { mode: 'internal', published: [] };
   if (!enabled) return { mode: 'off', published: [] };
   if (!e) return { mode: 'none', published: [] };
-  return { mode: 'nat', hostIfname: e.hostIfname, transfer: { host: e.host, overlay: e.overlay }, published: e.publish.map((p) => ({ hostPort: p.hostPort, protocol: p.protocol, ip: p.ip, port: p.port })) };
+  return {
+    mode: 'nat',
+    hostIfname: e.hostIfname,
+    transfer: { host: e.host, overlay: e.overlay },
+    published: e.publish.map((p) => ({ hostPort: p.hostPort, protocol: p.protocol, ip: p.ip, port: p.port })),
+  };
 }

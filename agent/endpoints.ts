@@ -61,18 +61,34 @@ export class Endpoints {
   private async checkPublish(raw: unknown, n: { name: string; internal?: boolean }): Promise<PortMapping[]> {
     const publish = parsePortMappings(raw, 'publish');
     if (publish.length === 0) return publish;
-    if (!this.egress) throw new ValidationError('publish', 'egress is off on this agent (--no-egress): nothing can be published');
+    if (!this.egress)
+      throw new ValidationError('publish', 'egress is off on this agent (--no-egress): nothing can be published');
     if (n.internal) throw new ValidationError('publish', `network ${n.name} is internal: it has no way in or out`);
     for (const p of publish) {
       const holder = this.state.endpoints.find((e) => (e.publish ?? []).some((q) => portKey(q) === portKey(p)));
-      if (holder) throw new ValidationError('publish', `host port ${portKey(p)} is already published to endpoint ${holder.id} (${holder.network} ${holder.ip})`);
-      if (!(await this.egress.hostPortFree(p.protocol, p.hostPort))) throw new ValidationError('publish', `host port ${portKey(p)} is in use on this host (${formatPortMapping(p)})`);
+      if (holder)
+        throw new ValidationError(
+          'publish',
+          `host port ${portKey(p)} is already published to endpoint ${holder.id} (${holder.network} ${holder.ip})`,
+        );
+      if (!(await this.egress.hostPortFree(p.protocol, p.hostPort)))
+        throw new ValidationError(
+          'publish',
+          `host port ${portKey(p)} is in use on this host (${formatPortMapping(p)})`,
+        );
     }
     return publish;
   }
 
   recordOf(e: LocalEndpoint): EndpointValue {
-    const v: EndpointValue = { network: e.network, id: e.id, mac: e.mac, ip: e.ip, vtep: this.self.vtep, host: this.self.host };
+    const v: EndpointValue = {
+      network: e.network,
+      id: e.id,
+      mac: e.mac,
+      ip: e.ip,
+      vtep: this.self.vtep,
+      host: this.self.host,
+    };
     if (e.name !== undefined) v.name = e.name;
     if (e.aliases?.length) v.aliases = e.aliases;
     return v;
@@ -82,16 +98,26 @@ export class Endpoints {
     if (req === null || typeof req !== 'object') throw new ValidationError('body', 'must be a JSON object');
     if (typeof req.network !== 'string') throw new ValidationError('network', 'required');
     const n = this.networks.get(req.network);
-    if (!n.usable) throw new ValidationError('network', `network ${n.name} cannot be used: ${n.conflicts.map((c) => c.detail).join('; ')}`);
-    if (typeof req.netns !== 'string' || req.netns === '') throw new ValidationError('netns', 'required: a namespace name or path');
+    if (!n.usable)
+      throw new ValidationError(
+        'network',
+        `network ${n.name} cannot be used: ${n.conflicts.map((c) => c.detail).join('; ')}`,
+      );
+    if (typeof req.netns !== 'string' || req.netns === '')
+      throw new ValidationError('netns', 'required: a namespace name or path');
     // Before an address is taken or an overlay built for it.
-    if (this.driver.netnsExists && !this.driver.netnsExists(req.netns)) throw new NotFoundError('netns', `network namespace ${req.netns} does not exist`);
+    if (this.driver.netnsExists && !this.driver.netnsExists(req.netns))
+      throw new NotFoundError('netns', `network namespace ${req.netns} does not exist`);
     const ifname = parseIfName(req.ifname ?? 'eth0', 'ifname');
-    const existing = this.state.endpoints.find((e) => e.network === n.name && e.netns === req.netns && e.ifname === ifname);
+    const existing = this.state.endpoints.find(
+      (e) => e.network === n.name && e.netns === req.netns && e.ifname === ifname,
+    );
     if (existing) return existing;
-    if (req.id !== undefined && (typeof req.id !== 'string' || !ID_PATTERN.test(req.id))) throw new ValidationError('id', 'must be 1-128 characters of A-Z a-z 0-9 _ . -');
+    if (req.id !== undefined && (typeof req.id !== 'string' || !ID_PATTERN.test(req.id)))
+      throw new ValidationError('id', 'must be 1-128 characters of A-Z a-z 0-9 _ . -');
     const id = req.id ?? randomId();
-    if (this.state.endpoints.some((e) => e.network === n.name && e.id === id)) throw new ValidationError('id', `endpoint ${id} exists in ${n.name}`);
+    if (this.state.endpoints.some((e) => e.network === n.name && e.id === id))
+      throw new ValidationError('id', `endpoint ${id} exists in ${n.name}`);
     const dnsName = req.name === undefined || req.name === null ? undefined : parseDnsLabel(req.name, 'name');
     const aliases = parseAliases(req.aliases, 'aliases');
     const publish = await this.checkPublish(req.publish, n);
@@ -111,8 +137,26 @@ export class Endpoints {
       this.overlays.beginAttach(n.vni);
       counted = true;
       await this.overlays.ensure(n);
-      const r = await this.driver.attach({ vni: n.vni, netns: req.netns, ifname, mac, ip, gateway: n.gateway, configure: req.configure });
-      const ep: LocalEndpoint = { id, network: n.name, vni: n.vni, netns: req.netns, ifname, mac, ip, prefix: r.prefix, createdAt: new Date().toISOString() };
+      const r = await this.driver.attach({
+        vni: n.vni,
+        netns: req.netns,
+        ifname,
+        mac,
+        ip,
+        gateway: n.gateway,
+        configure: req.configure,
+      });
+      const ep: LocalEndpoint = {
+        id,
+        network: n.name,
+        vni: n.vni,
+        netns: req.netns,
+        ifname,
+        mac,
+        ip,
+        prefix: r.prefix,
+        createdAt: new Date().toISOString(),
+      };
       if (publish.length > 0) ep.publish = publish;
       if (dnsName !== undefined) ep.name = dnsName;
       if (aliases.length > 0) ep.aliases = aliases;
@@ -157,8 +201,15 @@ export class Endpoints {
     if (req === null || typeof req !== 'object') throw new ValidationError('body', 'must be a JSON object');
     const n = this.networks.get(req.network);
     const ifname = req.ifname ?? 'eth0';
-    const ep = this.state.endpoints.find((e) => e.network === n.name && (req.id !== undefined ? e.id === req.id : e.netns === req.netns && e.ifname === ifname));
-    if (!ep) throw new NotFoundError(req.id !== undefined ? 'id' : 'netns', `no endpoint of ${n.name} ${req.id !== undefined ? `with id ${req.id}` : `at ${req.netns ?? '?'} ${ifname}`} on this host`);
+    const ep = this.state.endpoints.find(
+      (e) =>
+        e.network === n.name && (req.id !== undefined ? e.id === req.id : e.netns === req.netns && e.ifname === ifname),
+    );
+    if (!ep)
+      throw new NotFoundError(
+        req.id !== undefined ? 'id' : 'netns',
+        `no endpoint of ${n.name} ${req.id !== undefined ? `with id ${req.id}` : `at ${req.netns ?? '?'} ${ifname}`} on this host`,
+      );
     // Recorded first: a state directory that cannot be written leaves the endpoint as it is.
     const before = this.state.endpoints;
     this.state.endpoints = before.filter((e) => e !== ep);

@@ -87,7 +87,12 @@ export class DeadAgentHold {
     const was = h.answers;
     h.answers = answers;
     if (was !== answers && (was !== undefined || !answers)) {
-      this.opts.log.info({ peerId, vtep, dataplaneUp: answers }, answers ? 'agent silent or gone but its host answers: keeping its endpoints' : 'host of a silent or gone agent does not answer: withdrawing its endpoints');
+      this.opts.log.info(
+        { peerId, vtep, dataplaneUp: answers },
+        answers
+          ? 'agent silent or gone but its host answers: keeping its endpoints'
+          : 'host of a silent or gone agent does not answer: withdrawing its endpoints',
+      );
       this.opts.onChange();
     }
     if (this.checks.get(peerId) === h && !this.stopped) {

@@ -57,7 +57,12 @@ export class LocalState {
   }
 
   save(): void {
-    this.sink.save({ version: 1, endpoints: this.endpoints, ipamBlocks: this.ipamClaims(), addressesToReturn: this.addressesToReturn });
+    this.sink.save({
+      version: 1,
+      endpoints: this.endpoints,
+      ipamBlocks: this.ipamClaims(),
+      addressesToReturn: this.addressesToReturn,
+    });
   }
 
   /** VNIs with at least one local endpoint. */

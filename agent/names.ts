@@ -20,10 +20,14 @@ export interface NameConflict {
   holderHost: string;
 }
 
-const earlier = (a: TableEntry<EndpointValue>, b: TableEntry<EndpointValue>) => a.lamport < b.lamport || (a.lamport === b.lamport && a.owner < b.owner);
+const earlier = (a: TableEntry<EndpointValue>, b: TableEntry<EndpointValue>) =>
+  a.lamport < b.lamport || (a.lamport === b.lamport && a.owner < b.owner);
 
 /** The name conflicts among the endpoint records of live owners. */
-export function nameConflicts(records: Array<TableEntry<EndpointValue>>, live: (owner: string) => boolean): NameConflict[] {
+export function nameConflicts(
+  records: Array<TableEntry<EndpointValue>>,
+  live: (owner: string) => boolean,
+): NameConflict[] {
   const holders = new Map<string, TableEntry<EndpointValue>>();
   const byName = new Map<string, Array<TableEntry<EndpointValue>>>();
   for (const r of records) {
@@ -37,10 +41,19 @@ export function nameConflicts(records: Array<TableEntry<EndpointValue>>, live: (
     holders.set(k, holder);
     for (const r of list) {
       if (r === holder) continue;
-      out.push({ network: r.value.network, name: r.value.name as string, id: r.value.id, host: r.value.host, holderId: holder.value.id, holderHost: holder.value.host });
+      out.push({
+        network: r.value.network,
+        name: r.value.name as string,
+        id: r.value.id,
+        host: r.value.host,
+        holderId: holder.value.id,
+        holderHost: holder.value.host,
+      });
     }
   }
-  return out.sort((a, b) => a.network.localeCompare(b.network) || a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
+  return out.sort(
+    (a, b) => a.network.localeCompare(b.network) || a.name.localeCompare(b.name) || a.id.localeCompare(b.id),
+  );
 }
 
 /** Logs each conflict once, when it appears. */
@@ -51,7 +64,11 @@ export class NameConflictLog {
   update(conflicts: NameConflict[]): void {
     const now = new Set(conflicts.map((c) => `${c.network}/${c.name}/${c.id}`));
     for (const c of conflicts) {
-      if (!this.seen.has(`${c.network}/${c.name}/${c.id}`)) this.log.warn({ conflict: c }, `endpoint name ${c.name} of network ${c.network} is held by ${c.holderId} on ${c.holderHost}: endpoint ${c.id} on ${c.host} does not get it`);
+      if (!this.seen.has(`${c.network}/${c.name}/${c.id}`))
+        this.log.warn(
+          { conflict: c },
+          `endpoint name ${c.name} of network ${c.network} is held by ${c.holderId} on ${c.holderHost}: endpoint ${c.id} on ${c.host} does not get it`,
+        );
     }
     this.seen = now;
   }

@@ -74,7 +74,12 @@ export function resolveNetworks(
     const rivals = (byVni.get(v.vni) ?? []).filter((x) => x !== r);
     const beaten = rivals.some((x) => x.lamport < r.lamport || (x.lamport === r.lamport && x.owner < r.owner));
     const conflicts = [...conflictsOf(v.name)];
-    for (const x of rivals) conflicts.push({ kind: 'vni', detail: `VNI ${v.vni} is also used by network ${x.value.name}${beaten ? ' (which has precedence: this network is unusable)' : ''}`, at: now.toISOString() });
+    for (const x of rivals)
+      conflicts.push({
+        kind: 'vni',
+        detail: `VNI ${v.vni} is also used by network ${x.value.name}${beaten ? ' (which has precedence: this network is unusable)' : ''}`,
+        at: now.toISOString(),
+      });
     out.set(v.name, { ...v, usable: !beaten, conflicts });
   }
   return out;
@@ -109,7 +114,8 @@ export class Networks {
   table(): Map<string, NetworkView> {
     const counts = this.endpointCounts();
     const out = new Map<string, NetworkView>();
-    for (const [name, d] of this.definitions()) out.set(name, { ...d, endpoints: counts.get(name) ?? 0, localEndpoints: this.state.inNetwork(name).length });
+    for (const [name, d] of this.definitions())
+      out.set(name, { ...d, endpoints: counts.get(name) ?? 0, localEndpoints: this.state.inNetwork(name).length });
     return out;
   }
 
@@ -128,7 +134,11 @@ export class Networks {
     const prev = this.definitionSeen.get(v.name);
     this.definitionSeen.set(v.name, v);
     if (prev && (prev.subnet !== v.subnet || prev.vni !== v.vni)) {
-      const c: NetworkConflict = { kind: 'definition', detail: `network ${v.name} was redefined from ${prev.subnet} vni ${prev.vni} to ${v.subnet} vni ${v.vni} (concurrent create on another host)`, at: new Date().toISOString() };
+      const c: NetworkConflict = {
+        kind: 'definition',
+        detail: `network ${v.name} was redefined from ${prev.subnet} vni ${prev.vni} to ${v.subnet} vni ${v.vni} (concurrent create on another host)`,
+        at: new Date().toISOString(),
+      };
       this.conflicts.set(v.name, [...(this.conflicts.get(v.name) ?? []), c].slice(-10));
       this.log.warn({ network: v.name, previous: prev, current: v }, 'network definition conflict');
     }
@@ -156,18 +166,27 @@ export class Networks {
     const subnet = parseCidr(req.subnet);
     const existing = this.table();
     const same = existing.get(req.name);
-    const gateway = req.gateway === undefined ? ipv4ToString((parseIPv4(subnet.network) + 1) >>> 0) : requireHostIn(req.gateway, subnet, 'gateway');
+    const gateway =
+      req.gateway === undefined
+        ? ipv4ToString((parseIPv4(subnet.network) + 1) >>> 0)
+        : requireHostIn(req.gateway, subnet, 'gateway');
     if (req.mtu !== undefined) {
       parseMtu(req.mtu);
       const max = await this.driver.maxMtu();
-      if (req.mtu > max) throw new ValidationError('mtu', `${req.mtu} exceeds the largest overlay MTU of this host's underlay (${max})`);
+      if (req.mtu > max)
+        throw new ValidationError('mtu', `${req.mtu} exceeds the largest overlay MTU of this host's underlay (${max})`);
     }
-    if (req.internal !== undefined && typeof req.internal !== 'boolean') throw new ValidationError('internal', 'must be true or false');
+    if (req.internal !== undefined && typeof req.internal !== 'boolean')
+      throw new ValidationError('internal', 'must be true or false');
     if (same) {
       if (same.subnet !== subnet.text || (req.vni !== undefined && same.vni !== req.vni)) {
         throw new ValidationError('name', `network ${req.name} exists with subnet ${same.subnet} vni ${same.vni}`);
       }
-      if (req.internal !== undefined && req.internal !== (same.internal === true)) throw new ValidationError('internal', `network ${req.name} exists and is ${same.internal ? '' : 'not '}internal`);
+      if (req.internal !== undefined && req.internal !== (same.internal === true))
+        throw new ValidationError(
+          'internal',
+          `network ${req.name} exists and is ${same.internal ? '' : 'not '}internal`,
+        );
       return same;
     }
     const taken = new Set([...existing.values()].map((n) => n.vni));
@@ -191,7 +210,12 @@ export class Networks {
   }
 
   /** Creates the definition in the store (compare-and-swap); an auto-assigned VNI taken there moves on. */
-  private async createInStore(store: NetworkStore, value: NetworkValue, isAuto: boolean, taken: Set<number>): Promise<NetworkValue> {
+  private async createInStore(
+    store: NetworkStore,
+    value: NetworkValue,
+    isAuto: boolean,
+    taken: Set<number>,
+  ): Promise<NetworkValue> {
     for (let attempt = 0; ; attempt++) {
       try {
         return (await store.createNetwork(value)).network;
@@ -207,7 +231,10 @@ export class Networks {
     const n = this.get(name);
     const users = this.cluster.endpoints().filter((e) => e.network === name && e.ownerLive);
     if (users.length > 0) {
-      throw new ValidationError('network', `network ${name} still has ${users.length} endpoint(s) (e.g. ${users[0]?.id} on ${users[0]?.host}); detach them first`);
+      throw new ValidationError(
+        'network',
+        `network ${name} still has ${users.length} endpoint(s) (e.g. ${users[0]?.id} on ${users[0]?.host}); detach them first`,
+      );
     }
     if (this.store) await this.store.removeNetwork(name);
     await this.cluster.deleteNetwork(name);

@@ -31,7 +31,13 @@ export class Overlays {
 
   async ensure(n: OverlayNetwork): Promise<void> {
     if (this.ensured.has(n.vni)) return;
-    await this.driver.ensureNetwork({ vni: n.vni, subnet: n.subnet, gateway: n.gateway, mtu: n.mtu, egress: this.hasEgress(n) });
+    await this.driver.ensureNetwork({
+      vni: n.vni,
+      subnet: n.subnet,
+      gateway: n.gateway,
+      mtu: n.mtu,
+      egress: this.hasEgress(n),
+    });
     this.ensured.add(n.vni);
     this.generations.set(n.vni, this.generation(n.vni) + 1);
   }

@@ -23,7 +23,8 @@ export function ownerStatuses(members: MemberView[], watch: VtepWatchView): Map<
   const holderOf = new Map<string, MemberView>();
   for (const m of members.filter(isUp)) {
     const h = holderOf.get(m.vtep);
-    if (!h || m.incarnation < h.incarnation || (m.incarnation === h.incarnation && m.peerId < h.peerId)) holderOf.set(m.vtep, m);
+    if (!h || m.incarnation < h.incarnation || (m.incarnation === h.incarnation && m.peerId < h.peerId))
+      holderOf.set(m.vtep, m);
   }
   const out = new Map<string, OwnerStatus>();
   for (const m of members) {

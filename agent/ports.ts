@@ -37,7 +37,19 @@ export interface ClusterView {
 }
 
 /** The kernel side the agent drives: overlays, veths, and the fdb/neighbour reconcile. */
-export type OverlayDriver = Pick<Dataplane, 'ensureNetwork' | 'attach' | 'detach' | 'removeNetwork' | 'removeStale' | 'reconcile' | 'dump' | 'maxMtu' | 'overlayNetnsPath' | 'ensureGatewayLink'> &
+export type OverlayDriver = Pick<
+  Dataplane,
+  | 'ensureNetwork'
+  | 'attach'
+  | 'detach'
+  | 'removeNetwork'
+  | 'removeStale'
+  | 'reconcile'
+  | 'dump'
+  | 'maxMtu'
+  | 'overlayNetnsPath'
+  | 'ensureGatewayLink'
+> &
   /** Kernel notifications of the overlay namespaces (absent: drift is found by the periodic run only), and the namespace check. */
   Partial<Pick<Dataplane, 'watchKernel' | 'netnsExists'>>;
 

@@ -50,7 +50,16 @@ export interface ReconcileInputs {
 }
 
 export class ReconcileLoop {
-  readonly counters: ReconcileCounters = { reconcileRuns: 0, reconcileChanges: 0, reconcileErrors: 0, lastReconcileMs: 0, kernelEvents: 0, kernelEventOverruns: 0, eventRepairs: 0, reconcileSkipped: 0 };
+  readonly counters: ReconcileCounters = {
+    reconcileRuns: 0,
+    reconcileChanges: 0,
+    reconcileErrors: 0,
+    lastReconcileMs: 0,
+    kernelEvents: 0,
+    kernelEventOverruns: 0,
+    eventRepairs: 0,
+    reconcileSkipped: 0,
+  };
   /** Per VNI: what the last run without errors wrote (desired set, deletions allowed, overlay generation). */
   private readonly applied = new Map<number, string>();
   private scheduled = false;
@@ -82,7 +91,11 @@ export class ReconcileLoop {
         if (c.linkDeleted) this.overlays.forget([c.vni]);
         this.schedule('kernel-event');
       },
-      (vni, err) => this.log.warn({ vni, err: err.message }, 'cannot watch an overlay namespace; drift is repaired by the periodic reconcile only'),
+      (vni, err) =>
+        this.log.warn(
+          { vni, err: err.message },
+          'cannot watch an overlay namespace; drift is repaired by the periodic reconcile only',
+        ),
     );
   }
 
@@ -151,7 +164,8 @@ export class ReconcileLoop {
       this.counters.reconcileErrors += r.errors.length;
       this.counters.lastReconcileMs = ms;
       if (r.errors.length === 0) this.applied.set(vni, wrote);
-      if (r.changes > 0 || r.errors.length > 0) this.log.info({ reason, network: n.name, vni, result: r, ms: +ms.toFixed(1) }, 'reconciled');
+      if (r.changes > 0 || r.errors.length > 0)
+        this.log.info({ reason, network: n.name, vni, result: r, ms: +ms.toFixed(1) }, 'reconciled');
       for (const e of r.errors) this.log.warn({ network: n.name, error: e }, 'reconcile entry failed');
       out.push({ network: n.name, vni, changes: r.changes, errors: r.errors.length, durationMs: +ms.toFixed(2) });
       this.onReconciled(r);

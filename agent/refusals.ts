@@ -63,7 +63,11 @@ export class RefusalLog {
       if (before?.reason === r.reason) continue;
       this.total++;
       const w = this.window(r.owner);
-      if (w.logged++ < LINES_PER_WINDOW) this.log.warn({ network: r.network, endpoint: r.id, owner: this.nameOf(r.owner), ip: r.ip, mac: r.mac, reason: r.reason }, 'endpoint refused: not programmed on this host');
+      if (w.logged++ < LINES_PER_WINDOW)
+        this.log.warn(
+          { network: r.network, endpoint: r.id, owner: this.nameOf(r.owner), ip: r.ip, mac: r.mac, reason: r.reason },
+          'endpoint refused: not programmed on this host',
+        );
       else w.unlogged.set(r.reason, (w.unlogged.get(r.reason) ?? 0) + 1);
     }
     for (const r of this.activeSet) {
@@ -72,7 +76,11 @@ export class RefusalLog {
       if (this.active.get(k) !== r) continue; // replaced by a new object for the same record
       this.active.delete(k);
       const w = this.window(r.owner);
-      if (w.logged++ < LINES_PER_WINDOW) this.log.info({ network: r.network, endpoint: r.id, owner: this.nameOf(r.owner), reason: r.reason }, 'endpoint no longer refused');
+      if (w.logged++ < LINES_PER_WINDOW)
+        this.log.info(
+          { network: r.network, endpoint: r.id, owner: this.nameOf(r.owner), reason: r.reason },
+          'endpoint no longer refused',
+        );
       else w.endsUnlogged++;
     }
     this.activeSet = nowSet;
@@ -96,7 +104,13 @@ export class RefusalLog {
       const refused = [...w.unlogged.values()].reduce((a, b) => a + b, 0);
       if (refused === 0 && w.endsUnlogged === 0) continue;
       this.log.warn(
-        { owner: this.nameOf(owner), refused, byReason: Object.fromEntries(w.unlogged), noLongerRefused: w.endsUnlogged, seconds: Math.round((now - w.start) / 1000) },
+        {
+          owner: this.nameOf(owner),
+          refused,
+          byReason: Object.fromEntries(w.unlogged),
+          noLongerRefused: w.endsUnlogged,
+          seconds: Math.round((now - w.start) / 1000),
+        },
         'more endpoint refusals of this member than are logged one by one: summed up (vxmesh endpoints lists them all)',
       );
     }

@@ -43,16 +43,21 @@ export class StoreMirror {
   private watch(): void {
     if (this.watching || this.stopped) return;
     this.watching = true;
-    this.store.watchNetworks(() => void this.mirror()).then(
-      (stop) => {
-        if (this.stopped) void stop();
-        else this.stopWatch = stop;
-      },
-      (e: unknown) => {
-        this.watching = false;
-        this.log.warn({ err: (e as Error).message }, 'store: watching network definitions failed; retried after the next mirror');
-      },
-    );
+    this.store
+      .watchNetworks(() => void this.mirror())
+      .then(
+        (stop) => {
+          if (this.stopped) void stop();
+          else this.stopWatch = stop;
+        },
+        (e: unknown) => {
+          this.watching = false;
+          this.log.warn(
+            { err: (e as Error).message },
+            'store: watching network definitions failed; retried after the next mirror',
+          );
+        },
+      );
   }
 
   /** Never throws: a store that does not answer leaves the definitions known so far. */

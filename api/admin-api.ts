@@ -3,12 +3,22 @@
  * Every error is JSON `{"error": "...", "field": "..."}` with a 4xx status for bad requests.
  */
 import http from 'node:http';
-import { countResponse, errorResponse, HttpError, listenUnix, newRequestCounts, readJsonBody, sendJson, type RequestCounts } from '../core/http-json.js';
+import {
+  countResponse,
+  errorResponse,
+  HttpError,
+  listenUnix,
+  newRequestCounts,
+  readJsonBody,
+  sendJson,
+  type RequestCounts,
+} from '../core/http-json.js';
 import type { Logger } from '../core/logger.js';
 import type { Agent } from '../agent/agent.js';
 
 const obj = (v: unknown): Record<string, unknown> => {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new HttpError(400, 'request body must be a JSON object', 'body');
+  if (v === null || typeof v !== 'object' || Array.isArray(v))
+    throw new HttpError(400, 'request body must be a JSON object', 'body');
   return v as Record<string, unknown>;
 };
 
@@ -20,17 +30,26 @@ function decodePathPart(v: string, field: string): string {
   }
 }
 
-type Handler = (agent: Agent, body: unknown, params: Record<string, string>, query: URLSearchParams) => Promise<unknown> | unknown;
+type Handler = (
+  agent: Agent,
+  body: unknown,
+  params: Record<string, string>,
+  query: URLSearchParams,
+) => Promise<unknown> | unknown;
 
 const routes: Array<[string, RegExp, Handler]> = [
   ['GET', /^\/v1\/status$/, (a) => a.status()],
   ['GET', /^\/v1\/networks$/, (a) => a.listNetworks()],
   ['POST', /^\/v1\/networks$/, (a, b) => a.createNetwork(obj(b) as never)],
   ['GET', /^\/v1\/networks\/(?<name>[^/]+)$/, (a, _b, p) => a.inspectNetwork(p.name as string)],
-  ['DELETE', /^\/v1\/networks\/(?<name>[^/]+)$/, async (a, _b, p) => {
-    await a.removeNetwork(p.name as string);
-    return { removed: p.name };
-  }],
+  [
+    'DELETE',
+    /^\/v1\/networks\/(?<name>[^/]+)$/,
+    async (a, _b, p) => {
+      await a.removeNetwork(p.name as string);
+      return { removed: p.name };
+    },
+  ],
   ['POST', /^\/v1\/attach$/, (a, b) => a.attach(obj(b) as never)],
   ['POST', /^\/v1\/detach$/, (a, b) => a.detach(obj(b) as never)],
   ['GET', /^\/v1\/peers$/, (a) => a.peers()],
@@ -53,8 +72,15 @@ export function createAdminHandler(agent: Agent, log: Logger, counts: RequestCou
       const matching = routes.filter(([, re]) => re.test(url.pathname));
       if (matching.length === 0) throw new HttpError(404, `no such API path ${url.pathname}`, 'path');
       const route = matching.find(([m]) => m === req.method);
-      if (!route) throw new HttpError(405, `${req.method ?? '?'} is not allowed on ${url.pathname} (use ${matching.map(([m]) => m).join(', ')})`, 'method');
-      const params = Object.fromEntries(Object.entries(route[1].exec(url.pathname)?.groups ?? {}).map(([k, v]) => [k, decodePathPart(v, k)]));
+      if (!route)
+        throw new HttpError(
+          405,
+          `${req.method ?? '?'} is not allowed on ${url.pathname} (use ${matching.map(([m]) => m).join(', ')})`,
+          'method',
+        );
+      const params = Object.fromEntries(
+        Object.entries(route[1].exec(url.pathname)?.groups ?? {}).map(([k, v]) => [k, decodePathPart(v, k)]),
+      );
       const body = req.method === 'POST' ? await readJsonBody(req) : null;
       sendJson(res, 200, await route[2](agent, body, params, url.searchParams));
       countResponse(counts, 200);
@@ -67,7 +93,13 @@ export function createAdminHandler(agent: Agent, log: Logger, counts: RequestCou
   };
 }
 
-export async function startAdminApi(agent: Agent, socketPath: string, log: Logger, activatedFd?: number, counts?: RequestCounts): Promise<http.Server> {
+export async function startAdminApi(
+  agent: Agent,
+  socketPath: string,
+  log: Logger,
+  activatedFd?: number,
+  counts?: RequestCounts,
+): Promise<http.Server> {
   const handler = createAdminHandler(agent, log, counts);
   const server = http.createServer((req, res) => void handler(req, res));
   await listenUnix(server, socketPath, 'socket', activatedFd);

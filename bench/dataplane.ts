@@ -75,7 +75,8 @@ async function main(): Promise<void> {
     await dp1.ensureNetwork({ vni: 500, subnet: '198.18.0.0/16' });
     const eps = endpoints(N, 0x10);
     const [reconcileMs, r1] = await timeIt(() => dp1.reconcile(500, eps));
-    if (r1.errors.length || r1.changes !== 2 * N) throw new Error(`reconcile wrote ${r1.changes} of ${2 * N}: ${JSON.stringify(r1.errors.slice(0, 3))}`);
+    if (r1.errors.length || r1.changes !== 2 * N)
+      throw new Error(`reconcile wrote ${r1.changes} of ${2 * N}: ${JSON.stringify(r1.errors.slice(0, 3))}`);
     const reconcileRate = (2 * N) / (reconcileMs / 1000);
 
     // iproute2 batch on a second, identical overlay.
@@ -84,8 +85,14 @@ async function main(): Promise<void> {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vxmesh-bench-'));
     const fdbBatch = path.join(tmp, 'fdb.batch');
     const neighBatch = path.join(tmp, 'neigh.batch');
-    fs.writeFileSync(fdbBatch, eps.map((e) => `fdb replace ${e.mac} dev vxlan501 dst ${e.vtep} self permanent`).join('\n') + '\n');
-    fs.writeFileSync(neighBatch, eps.map((e) => `neigh replace ${e.ip} lladdr ${e.mac} dev vxlan501 nud permanent`).join('\n') + '\n');
+    fs.writeFileSync(
+      fdbBatch,
+      eps.map((e) => `fdb replace ${e.mac} dev vxlan501 dst ${e.vtep} self permanent`).join('\n') + '\n',
+    );
+    fs.writeFileSync(
+      neighBatch,
+      eps.map((e) => `neigh replace ${e.ip} lladdr ${e.mac} dev vxlan501 nud permanent`).join('\n') + '\n',
+    );
     const [batchMs] = await timeIt(async () => {
       await $`bridge -n ${ns501} -batch ${fdbBatch}`;
       await $`ip -n ${ns501} -batch ${neighBatch}`;
@@ -147,8 +154,20 @@ async function main(): Promise<void> {
     const hc1 = await tb.addContainer(1, 2);
     const hc2 = await tb.addContainer(2, 2);
     const hand = [
-      { h: h1, c: hc1, ip: '198.18.7.11', mac: '02:00:c6:12:07:01', peer: { vtep: h2.vtep, ip: '198.18.7.12', mac: '02:00:c6:12:07:02' } },
-      { h: h2, c: hc2, ip: '198.18.7.12', mac: '02:00:c6:12:07:02', peer: { vtep: h1.vtep, ip: '198.18.7.11', mac: '02:00:c6:12:07:01' } },
+      {
+        h: h1,
+        c: hc1,
+        ip: '198.18.7.11',
+        mac: '02:00:c6:12:07:01',
+        peer: { vtep: h2.vtep, ip: '198.18.7.12', mac: '02:00:c6:12:07:02' },
+      },
+      {
+        h: h2,
+        c: hc2,
+        ip: '198.18.7.12',
+        mac: '02:00:c6:12:07:02',
+        peer: { vtep: h1.vtep, ip: '198.18.7.11', mac: '02:00:c6:12:07:01' },
+      },
     ];
     for (const x of hand) {
       const n = x.h.netns;
@@ -208,11 +227,26 @@ async function main(): Promise<void> {
     fs.writeFileSync(path.join(resultsDir, 'dataplane.json'), JSON.stringify(result, null, 2) + '\n');
 
     const rows: Array<[string, string, string, string]> = [
-      ['program 10k fdb+10k neigh', `reconcile ${result.reconcile_entries_per_s}/s`, `iproute2 -batch ${result.iproute2_batch_entries_per_s}/s`, `${result.ratio_vs_iproute2_batch} (target >= 0.8)`],
+      [
+        'program 10k fdb+10k neigh',
+        `reconcile ${result.reconcile_entries_per_s}/s`,
+        `iproute2 -batch ${result.iproute2_batch_entries_per_s}/s`,
+        `${result.ratio_vs_iproute2_batch} (target >= 0.8)`,
+      ],
       ['', '', `process per entry ${result.per_process_entries_per_s}/s`, `${result.ratio_vs_per_process}x`],
-      ['no-change reconcile of 10k', `${result.noop_reconcile_ms} ms`, `bridge fdb show + ip neigh show ${result.iproute2_dump_ms} ms`, `${result.noop_vs_dump} (target <= 1.5)`],
+      [
+        'no-change reconcile of 10k',
+        `${result.noop_reconcile_ms} ms`,
+        `bridge fdb show + ip neigh show ${result.iproute2_dump_ms} ms`,
+        `${result.noop_vs_dump} (target <= 1.5)`,
+      ],
       ['1 % change reconcile', `${result.one_percent_change_ms} ms (${r2.changes} writes)`, '', ''],
-      ['iperf3 TCP container->container', `vxmesh ${result.overlay_gbps} Gbit/s`, `hand-built ${result.handbuilt_gbps} Gbit/s`, `${result.ratio_vs_handbuilt} (target >= 0.98)`],
+      [
+        'iperf3 TCP container->container',
+        `vxmesh ${result.overlay_gbps} Gbit/s`,
+        `hand-built ${result.handbuilt_gbps} Gbit/s`,
+        `${result.ratio_vs_handbuilt} (target >= 0.98)`,
+      ],
       ['', '', `bare underlay ${result.underlay_gbps} Gbit/s`, `${result.ratio_vs_underlay}`],
     ];
     const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]?.length ?? 0)));

@@ -13,11 +13,14 @@ import { Discovery } from '../discovery/discovery.js';
 
 const [n, updates, gapMs] = process.argv.slice(2).map(Number) as [number, number, number];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
+const pct = (xs: number[], p: number): number =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
 const RAW_TOPIC = 'vxmesh-bench/raw';
 
 function loBytes(): number {
-  const j = JSON.parse(execFileSync('ip', ['-s', '-j', 'link', 'show', 'lo']).toString()) as Array<{ stats64: { tx: { bytes: number } } }>;
+  const j = JSON.parse(execFileSync('ip', ['-s', '-j', 'link', 'show', 'lo']).toString()) as Array<{
+    stats64: { tx: { bytes: number } };
+  }>;
   return j[0]?.stats64.tx.bytes ?? 0;
 }
 const cpuMs = () => {
@@ -71,7 +74,9 @@ try {
     await sleep(gapMs);
   }
   await sleep(2000);
-  const rawLat = [...rawSent].filter(([id]) => (rawArr.get(id)?.length ?? 0) >= n - 1).map(([id, t0]) => Math.max(...(rawArr.get(id) ?? [])) - t0);
+  const rawLat = [...rawSent]
+    .filter(([id]) => (rawArr.get(id)?.length ?? 0) >= n - 1)
+    .map(([id, t0]) => Math.max(...(rawArr.get(id) ?? [])) - t0);
 
   // Idle phase.
   const idleMs = updates * gapMs;
@@ -94,7 +99,14 @@ try {
     const i = u % n;
     const key = `blue/u${u}`;
     sent.set(key, performance.now());
-    void members[i]?.putEndpoint({ network: 'blue', id: `u${u}`, mac: `02:aa:00:${(u >> 8).toString(16).padStart(2, '0')}:${(u & 255).toString(16).padStart(2, '0')}:01`, ip: `198.18.${200 + (u >> 8)}.${(u & 255) || 1}`, vtep: `198.51.100.${10 + i}`, host: `m${i}` });
+    void members[i]?.putEndpoint({
+      network: 'blue',
+      id: `u${u}`,
+      mac: `02:aa:00:${(u >> 8).toString(16).padStart(2, '0')}:${(u & 255).toString(16).padStart(2, '0')}:01`,
+      ip: `198.18.${200 + (u >> 8)}.${u & 255 || 1}`,
+      vtep: `198.51.100.${10 + i}`,
+      host: `m${i}`,
+    });
     await sleep(gapMs);
   }
   const until = Date.now() + 10_000;
@@ -102,7 +114,9 @@ try {
   const elapsed = performance.now() - t0;
   const b2 = loBytes();
   const c2 = cpuMs();
-  const lat = [...sent].filter(([k]) => (arr.get(k)?.length ?? 0) >= n - 1).map(([k, s]) => Math.max(...(arr.get(k) ?? [])) - s);
+  const lat = [...sent]
+    .filter(([k]) => (arr.get(k)?.length ?? 0) >= n - 1)
+    .map(([k, s]) => Math.max(...(arr.get(k) ?? [])) - s);
   const scale = elapsed / idleMs;
   const rssMb = process.memoryUsage().rss / 1024 / 1024;
   process.stdout.write(

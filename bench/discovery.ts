@@ -50,14 +50,25 @@ async function cpuMs(procs: MemberProc[]): Promise<number> {
 }
 
 async function startCluster(n: number, tag: string): Promise<{ c: DiscoveryCluster; procs: MemberProc[] }> {
-  const c = await DiscoveryCluster.create(n, process.env.BENCH_MESH_D ? { meshDegree: Number(process.env.BENCH_MESH_D) } : {}, tag);
+  const c = await DiscoveryCluster.create(
+    n,
+    process.env.BENCH_MESH_D ? { meshDegree: Number(process.env.BENCH_MESH_D) } : {},
+    tag,
+  );
   const procs: MemberProc[] = [];
   for (let i = 1; i <= n; i++) {
     // Seeds: three members, so no single hub.
     procs.push(c.start(i, { seeds: [1, 2, 3].filter((s) => s <= n && s !== i).slice(0, 3) }));
   }
   await Promise.all(procs.map((p) => p.ready));
-  const ok = await eventually(async () => (await Promise.all(procs.map((p) => p.snapshot()))).every((s) => s.members.filter((m) => m.state === 'alive').length === n), 60000, 250);
+  const ok = await eventually(
+    async () =>
+      (await Promise.all(procs.map((p) => p.snapshot()))).every(
+        (s) => s.members.filter((m) => m.state === 'alive').length === n,
+      ),
+    60000,
+    250,
+  );
   if (!ok) throw new Error(`cluster of ${n} did not form`);
   await sleep(3000); // let gossipsub meshes settle (heartbeat 1 s)
   return { c, procs };
@@ -96,7 +107,9 @@ async function measureSize(n: number): Promise<SizeResult> {
       await sleep(gap);
     }
     await sleep(2000);
-    const rawLat = [...rawSent].filter(([id]) => (rawArrivals.get(id)?.length ?? 0) === n - 1).map(([id, t0]) => Math.max(...(rawArrivals.get(id) ?? [])) - t0);
+    const rawLat = [...rawSent]
+      .filter(([id]) => (rawArrivals.get(id)?.length ?? 0) === n - 1)
+      .map(([id, t0]) => Math.max(...(rawArrivals.get(id) ?? [])) - t0);
 
     // Idle phase for background traffic and CPU.
     const idleMs = UPDATES * gap;
@@ -108,12 +121,18 @@ async function measureSize(n: number): Promise<SizeResult> {
 
     // Updates.
     const arrivals = new Map<string, number[]>();
-    for (const p of procs) p.onSeen((s) => s.ids.forEach((id) => (arrivals.get(id) ?? arrivals.set(id, []).get(id))?.push(s.at)));
+    for (const p of procs)
+      p.onSeen((s) => s.ids.forEach((id) => (arrivals.get(id) ?? arrivals.set(id, []).get(id))?.push(s.at)));
     const sent = new Map<string, number>();
     const t0 = Date.now();
     for (let u = 0; u < UPDATES; u++) {
       const i = (u % n) + 1;
-      const e = { ...endpointOf(c.tb, i, 0), id: `u${u}`, mac: `02:aa:${(u >> 8).toString(16).padStart(2, '0')}:${(u & 255).toString(16).padStart(2, '0')}:00:${i.toString(16).padStart(2, '0')}`, ip: `198.18.${200 + (u >> 8)}.${(u & 255) || 1}` };
+      const e = {
+        ...endpointOf(c.tb, i, 0),
+        id: `u${u}`,
+        mac: `02:aa:${(u >> 8).toString(16).padStart(2, '0')}:${(u & 255).toString(16).padStart(2, '0')}:00:${i.toString(16).padStart(2, '0')}`,
+        ip: `198.18.${200 + (u >> 8)}.${u & 255 || 1}`,
+      };
       sent.set(e.id, Date.now());
       void (procs[i - 1] as MemberProc).call('putEndpoint', e);
       await sleep(gap);
@@ -122,7 +141,9 @@ async function measureSize(n: number): Promise<SizeResult> {
     const elapsed = Date.now() - t0;
     const bytes2 = await txBytes(c);
     const cpu2 = await cpuMs(procs);
-    const lat = [...sent].filter(([id]) => (arrivals.get(id)?.length ?? 0) >= n - 1).map(([id, s]) => Math.max(...(arrivals.get(id) ?? [])) - s);
+    const lat = [...sent]
+      .filter(([id]) => (arrivals.get(id)?.length ?? 0) >= n - 1)
+      .map(([id, s]) => Math.max(...(arrivals.get(id) ?? [])) - s);
 
     const idleScale = elapsed / idleMs;
     const snaps = await Promise.all(procs.map((p) => p.snapshot()));
@@ -153,19 +174,30 @@ async function measureInProcess(n: number): Promise<InprocResult> {
   try {
     const script = new URL('./discovery-inproc.js', import.meta.url).pathname;
     const gap = gapFor(n);
-    const r = await $`nsenter --net=/run/netns/${tb.host(1).netns} ${process.execPath} ${script} ${n} ${UPDATES} ${gap}`;
+    const r =
+      await $`nsenter --net=/run/netns/${tb.host(1).netns} ${process.execPath} ${script} ${n} ${UPDATES} ${gap}`;
     return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as InprocResult;
   } finally {
     await tb.teardown();
   }
 }
 
-async function measureFailures(): Promise<{ detect_kill_ms: number; detect_sigstop_ms: number; false_dead_in_stall_run: number; stall_run_s: number }> {
+async function measureFailures(): Promise<{
+  detect_kill_ms: number;
+  detect_sigstop_ms: number;
+  false_dead_in_stall_run: number;
+  stall_run_s: number;
+}> {
   const n = 10;
   const { c, procs } = await startCluster(n, 'bf');
   try {
     for (const [i, p] of procs.entries()) await p.call('putEndpoint', endpointOf(c.tb, i + 1, 1));
-    await eventually(async () => (await Promise.all(procs.map((p) => p.snapshot()))).every((s) => (s.desired.blue ?? []).length === n - 1), 20000, 200);
+    await eventually(
+      async () =>
+        (await Promise.all(procs.map((p) => p.snapshot()))).every((s) => (s.desired.blue ?? []).length === n - 1),
+      20000,
+      200,
+    );
 
     const withdrawnEverywhere = (victimId: string, others: MemberProc[], since: number) =>
       new Promise<number>((resolve) => {
@@ -193,7 +225,14 @@ async function measureFailures(): Promise<{ detect_kill_ms: number; detect_sigst
     stopVictim.signal('SIGSTOP');
     const detectStop = await Promise.race([stopDone, sleep(30000).then(() => NaN)]);
     stopVictim.signal('SIGCONT');
-    await eventually(async () => (await Promise.all(stopOthers.map((p) => p.snapshot()))).every((s) => s.members.find((m) => m.name === 'h9')?.state === 'alive'), 20000, 200);
+    await eventually(
+      async () =>
+        (await Promise.all(stopOthers.map((p) => p.snapshot()))).every(
+          (s) => s.members.find((m) => m.name === 'h9')?.state === 'alive',
+        ),
+      20000,
+      200,
+    );
 
     // 60 s with a 1 s event-loop stall of h2 at 20 s: count false "dead" verdicts about anyone alive.
     const live = procs.slice(0, 9);
@@ -209,7 +248,12 @@ async function measureFailures(): Promise<{ detect_kill_ms: number; detect_sigst
       for (const s of snaps) falseDead += s.members.filter((m) => m.name !== 'h10' && m.state === 'dead').length;
       await sleep(250);
     }
-    return { detect_kill_ms: detectKill, detect_sigstop_ms: detectStop, false_dead_in_stall_run: falseDead, stall_run_s: STALL_RUN_S };
+    return {
+      detect_kill_ms: detectKill,
+      detect_sigstop_ms: detectStop,
+      false_dead_in_stall_run: falseDead,
+      stall_run_s: STALL_RUN_S,
+    };
   } finally {
     await c.teardown();
   }
@@ -220,16 +264,22 @@ async function main(): Promise<void> {
   for (const n of SIZES) {
     const r = await measureInProcess(n);
     inproc.push(r);
-    console.log(`one process, N=${n}: p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms | bare gossipsub p99 ${r.raw_p99_ms} ms | ratio ${r.ratio_p99_vs_raw} | ${r.bytes_per_update} B/update on the wire | ${r.cpu_ms_per_update} ms CPU/update | lost ${r.lost}`);
+    console.log(
+      `one process, N=${n}: p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms | bare gossipsub p99 ${r.raw_p99_ms} ms | ratio ${r.ratio_p99_vs_raw} | ${r.bytes_per_update} B/update on the wire | ${r.cpu_ms_per_update} ms CPU/update | lost ${r.lost}`,
+    );
   }
   const multi: SizeResult[] = [];
   for (const n of MULTI_SIZES) {
     const r = await measureSize(n);
     multi.push(r);
-    console.log(`separate processes, N=${n}: p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms | bare gossipsub p99 ${r.raw_p99_ms} ms | ratio ${r.ratio_p99_vs_raw} | ${r.bytes_per_update} B/update | ${r.cpu_ms_per_update} ms CPU/update | ${r.rss_mb_per_member} MB RSS/member | lost ${r.lost}`);
+    console.log(
+      `separate processes, N=${n}: p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms | bare gossipsub p99 ${r.raw_p99_ms} ms | ratio ${r.ratio_p99_vs_raw} | ${r.bytes_per_update} B/update | ${r.cpu_ms_per_update} ms CPU/update | ${r.rss_mb_per_member} MB RSS/member | lost ${r.lost}`,
+    );
   }
   const f = await measureFailures();
-  console.log(`separate processes, N=10: kill -9 detected and withdrawn everywhere in ${f.detect_kill_ms} ms; SIGSTOP in ${f.detect_sigstop_ms} ms; false dead during a ${f.stall_run_s} s run with a 1 s stall: ${f.false_dead_in_stall_run}`);
+  console.log(
+    `separate processes, N=10: kill -9 detected and withdrawn everywhere in ${f.detect_kill_ms} ms; SIGSTOP in ${f.detect_sigstop_ms} ms; false dead during a ${f.stall_run_s} s run with a 1 s stall: ${f.false_dead_in_stall_run}`,
+  );
   const byN = <T extends { n: number }>(xs: T[], k: keyof T) => Object.fromEntries(xs.map((s) => [String(s.n), s[k]]));
   const result = {
     date: new Date().toISOString(),
@@ -253,7 +303,13 @@ async function main(): Promise<void> {
     },
     rss_mb_per_member: Math.max(...multi.map((m) => m.rss_mb_per_member)),
     ...f,
-    targets: { 'convergence_p99_ms.10': '< 50', 'convergence_p99_ms.25': '< 150', detect_kill_ms: '< 2000', detect_sigstop_ms: '< 5000', false_dead_in_stall_run: '0' },
+    targets: {
+      'convergence_p99_ms.10': '< 50',
+      'convergence_p99_ms.25': '< 150',
+      detect_kill_ms: '< 2000',
+      detect_sigstop_ms: '< 5000',
+      false_dead_in_stall_run: '0',
+    },
   };
   fs.mkdirSync(resultsDir, { recursive: true });
   fs.writeFileSync(path.join(resultsDir, 'discovery.json'), JSON.stringify(result, null, 2) + '\n');

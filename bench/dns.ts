@@ -13,7 +13,8 @@ import { spawnListening } from '../sim/address-echo.js';
 const QUERIES = Number(process.env.BENCH_DNS_QUERIES ?? 20000);
 const ATTACHES = Number(process.env.BENCH_DNS_ATTACHES ?? 20);
 const resultsDir = path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bench', 'results');
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
 
 /** Sends QUERIES questions for NAME with 64 in flight; prints answers per second. */
 const LOAD = `const p=require('dns-packet');const s=require('dgram').createSocket('udp4');const [host,port,name,total]=[process.argv[1],+process.argv[2],process.argv[3],+process.argv[4]];
@@ -43,7 +44,10 @@ try {
   await c.vx(1, ['attach', 'bench', '--netns', ct, '--name', 'web1']);
   const gw = '198.18.70.1';
   // (1) questions per second: the agent's server, then the static responder in the same namespace.
-  const load = async (host: string, port: number) => JSON.parse((await c.tb.exec(ct, [process.execPath, '-e', LOAD, host, String(port), 'web1', String(QUERIES)])).stdout) as { qps: number };
+  const load = async (host: string, port: number) =>
+    JSON.parse(
+      (await c.tb.exec(ct, [process.execPath, '-e', LOAD, host, String(port), 'web1', String(QUERIES)])).stdout,
+    ) as { qps: number };
   await load(gw, 53); // warm-up
   const vx = (await load(gw, 53)).qps;
   const stat = await spawnListening(c.tb, ct, ['-e', STATIC, '127.0.0.1', '5353'], 'static responder');
@@ -80,9 +84,15 @@ try {
   };
   fs.mkdirSync(resultsDir, { recursive: true });
   fs.writeFileSync(path.join(resultsDir, 'dns.json'), JSON.stringify(result, null, 2) + '\n');
-  console.log(`questions per second (${QUERIES}, 64 in flight): agent ${vx}, static responder ${floor} (floor), ratio ${result.ratio_qps}`);
-  console.log(`attach on h2 → name resolves on h1: p50 ${result.name_propagation_ms.p50} ms, p99 ${result.name_propagation_ms.p99} ms`);
-  console.log(`attach on h2 → data path works from h1: p50 ${result.data_path_convergence_ms.p50} ms, p99 ${result.data_path_convergence_ms.p99} ms (same attaches)`);
+  console.log(
+    `questions per second (${QUERIES}, 64 in flight): agent ${vx}, static responder ${floor} (floor), ratio ${result.ratio_qps}`,
+  );
+  console.log(
+    `attach on h2 → name resolves on h1: p50 ${result.name_propagation_ms.p50} ms, p99 ${result.name_propagation_ms.p99} ms`,
+  );
+  console.log(
+    `attach on h2 → data path works from h1: p50 ${result.data_path_convergence_ms.p50} ms, p99 ${result.data_path_convergence_ms.p99} ms (same attaches)`,
+  );
   console.log('written: bench/results/dns.json');
 } finally {
   await c.teardown();

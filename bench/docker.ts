@@ -13,26 +13,59 @@ import { DockerHosts, IMAGE } from '../sim/docker-hosts.js';
 const RUNS = Number(process.env.BENCH_DOCKER_RUNS ?? 20);
 const FIRST_RUNS = Number(process.env.BENCH_DOCKER_FIRST_RUNS ?? 5);
 const resultsDir = path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bench', 'results');
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
 
 const env = await DockerHosts.create(2, 'bd');
 try {
   const [h1, h2] = [env.host(1), env.host(2)];
   await h1.startAgent();
   await h2.startAgent();
-  const net = ['network', 'create', '-d', 'vxmesh', '--ipam-driver', 'vxmesh', '--subnet', '198.18.60.0/24', '-o', 'vxmesh.network=bench', 'bench'];
+  const net = [
+    'network',
+    'create',
+    '-d',
+    'vxmesh',
+    '--ipam-driver',
+    'vxmesh',
+    '--subnet',
+    '198.18.60.0/24',
+    '-o',
+    'vxmesh.network=bench',
+    'bench',
+  ];
   await h1.docker(net);
   await h2.docker(net);
   await h2.docker(['run', '-d', '--name', 'target', '--network', 'bench', IMAGE, 'sleep', '3600']);
-  const target = (await h2.docker(['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', 'target'])).stdout.trim();
+  const target = (
+    await h2.docker(['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', 'target'])
+  ).stdout.trim();
   // Warm-up (first run pays for the overlay namespace and image layers).
-  await h1.docker(['run', '--rm', '--network', 'bench', IMAGE, 'sh', '-c', `until ping -c 1 -W 1 ${target} >/dev/null; do :; done`]);
+  await h1.docker([
+    'run',
+    '--rm',
+    '--network',
+    'bench',
+    IMAGE,
+    'sh',
+    '-c',
+    `until ping -c 1 -W 1 ${target} >/dev/null; do :; done`,
+  ]);
   await h1.docker(['run', '--rm', '--network', 'none', IMAGE, 'true']);
   const overlay: number[] = [];
   const none: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     let t0 = performance.now();
-    await h1.docker(['run', '--rm', '--network', 'bench', IMAGE, 'sh', '-c', `until ping -c 1 -W 1 ${target} >/dev/null; do :; done`]);
+    await h1.docker([
+      'run',
+      '--rm',
+      '--network',
+      'bench',
+      IMAGE,
+      'sh',
+      '-c',
+      `until ping -c 1 -W 1 ${target} >/dev/null; do :; done`,
+    ]);
     overlay.push(performance.now() - t0);
     t0 = performance.now();
     await h1.docker(['run', '--rm', '--network', 'none', IMAGE, 'true']);
@@ -45,7 +78,19 @@ try {
   const next: number[] = [];
   for (let k = 0; k < FIRST_RUNS; k++) {
     const name = `fresh${k}`;
-    const create = ['network', 'create', '-d', 'vxmesh', '--ipam-driver', 'vxmesh', '--subnet', `198.18.${70 + k}.0/24`, '-o', `vxmesh.network=${name}`, name];
+    const create = [
+      'network',
+      'create',
+      '-d',
+      'vxmesh',
+      '--ipam-driver',
+      'vxmesh',
+      '--subnet',
+      `198.18.${70 + k}.0/24`,
+      '-o',
+      `vxmesh.network=${name}`,
+      name,
+    ];
     await h1.docker(create);
     let t0 = performance.now();
     await h1.docker(['run', '--rm', '--network', name, IMAGE, 'true']);
@@ -72,10 +117,16 @@ try {
   };
   fs.mkdirSync(resultsDir, { recursive: true });
   fs.writeFileSync(path.join(resultsDir, 'docker.json'), JSON.stringify(result, null, 2) + '\n');
-  console.log(`docker run on vxmesh → first cross-host ping: p50 ${result.run_to_first_cross_host_ping_p50_ms} ms (p90 ${result.run_to_first_cross_host_ping_p90_ms})`);
-  console.log(`docker run --network none (baseline):         p50 ${result.baseline_run_network_none_p50_ms} ms (p90 ${result.baseline_run_network_none_p90_ms})`);
+  console.log(
+    `docker run on vxmesh → first cross-host ping: p50 ${result.run_to_first_cross_host_ping_p50_ms} ms (p90 ${result.run_to_first_cross_host_ping_p90_ms})`,
+  );
+  console.log(
+    `docker run --network none (baseline):         p50 ${result.baseline_run_network_none_p50_ms} ms (p90 ${result.baseline_run_network_none_p90_ms})`,
+  );
   console.log(`ratio ${result.ratio_p50_vs_network_none}`);
-  console.log(`first docker run of a host on a new network: p50 ${result.first_run_on_new_network_p50_ms} ms; the next one: ${result.next_run_on_that_network_p50_ms} ms (ratio ${result.ratio_first_vs_next}); written: bench/results/docker.json`);
+  console.log(
+    `first docker run of a host on a new network: p50 ${result.first_run_on_new_network_p50_ms} ms; the next one: ${result.next_run_on_that_network_p50_ms} ms (ratio ${result.ratio_first_vs_next}); written: bench/results/docker.json`,
+  );
 } finally {
   await env.teardown();
 }

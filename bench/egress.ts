@@ -25,7 +25,9 @@ const median = (xs: number[]): number => {
 };
 
 async function main(): Promise<void> {
-  for (const tool of ['iperf3', 'iptables']) if ((await $`command -v ${tool}`.nothrow()).exitCode !== 0) throw new Error(`${tool} is missing: install the Debian package ${tool}`);
+  for (const tool of ['iperf3', 'iptables'])
+    if ((await $`command -v ${tool}`.nothrow()).exitCode !== 0)
+      throw new Error(`${tool} is missing: install the Debian package ${tool}`);
   const c = await Cluster.create(1, 'egbench', { outside: true });
   const cleanup = () => c.teardown();
   process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
@@ -49,10 +51,14 @@ async function main(): Promise<void> {
     await $`nsenter --net=${h1.netnsPath} iptables -t nat -A POSTROUTING -s 198.18.98.0/30 ! -o hbh -j MASQUERADE`;
 
     const server = c.tb.spawnIn(out, 'iperf3', ['-s', '-B', OUTSIDE_HOST], { stdio: 'ignore' });
-    for (let i = 0; i < 100 && !(await c.tb.exec(out, ['ss', '-H', '-tln'])).stdout.includes(':5201'); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 100 && !(await c.tb.exec(out, ['ss', '-H', '-tln'])).stdout.includes(':5201'); i++)
+      await new Promise((r) => setTimeout(r, 50));
     const iperf = async (ns: string): Promise<number> => {
       const r = await c.tb.exec(ns, ['iperf3', '-c', OUTSIDE_HOST, '-t', String(SECONDS), '-J']);
-      return (JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e9;
+      return (
+        (JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received
+          .bits_per_second / 1e9
+      );
     };
     const vx: number[] = [];
     const hand: number[] = [];
@@ -76,9 +82,15 @@ async function main(): Promise<void> {
     fs.mkdirSync(resultsDir, { recursive: true });
     fs.writeFileSync(path.join(resultsDir, 'egress.json'), JSON.stringify(result, null, 2) + '\n');
     console.log(`iperf3 TCP endpoint -> outside host (MTU ${mtu}, ${RUNS} interleaved runs of ${SECONDS} s, medians)`);
-    console.log(`  vxmesh egress          ${result.vxmesh_egress_gbps} Gbit/s   runs ${vx.map((x) => x.toFixed(2)).join(' ')}`);
-    console.log(`  hand-built masquerade  ${result.handbuilt_masquerade_gbps} Gbit/s   runs ${hand.map((x) => x.toFixed(2)).join(' ')}`);
-    console.log(`  ratio                  ${result.ratio} (median of the ${RUNS} pairs; of the medians ${result.ratio_of_medians}; target >= 0.95)`);
+    console.log(
+      `  vxmesh egress          ${result.vxmesh_egress_gbps} Gbit/s   runs ${vx.map((x) => x.toFixed(2)).join(' ')}`,
+    );
+    console.log(
+      `  hand-built masquerade  ${result.handbuilt_masquerade_gbps} Gbit/s   runs ${hand.map((x) => x.toFixed(2)).join(' ')}`,
+    );
+    console.log(
+      `  ratio                  ${result.ratio} (median of the ${RUNS} pairs; of the medians ${result.ratio_of_medians}; target >= 0.95)`,
+    );
     console.log('\nwritten: bench/results/egress.json');
   } finally {
     await cleanup();

@@ -20,10 +20,20 @@ const CRASHES = Number(process.env.VXMESH_FAILOVER_CRASHES ?? 5);
 const VNI = 3001;
 const ARGS = ['--reconcile-interval-ms', '2000', '--log-level', 'info'];
 
-interface LogLine { time?: string | number; msg?: string; state?: string; peerId?: string }
+interface LogLine {
+  time?: string | number;
+  msg?: string;
+  state?: string;
+  peerId?: string;
+}
 
 /** Per other host, the first line of its agent's JSON log after `since` (epoch ms) that passes `test`, as ms after `since`. */
-function firstLogged(c: Cluster, hosts: number[], since: number, test: (o: LogLine) => boolean): Array<{ ms: number; line: LogLine }> {
+function firstLogged(
+  c: Cluster,
+  hosts: number[],
+  since: number,
+  test: (o: LogLine) => boolean,
+): Array<{ ms: number; line: LogLine }> {
   const at: Array<{ ms: number; line: LogLine }> = [];
   for (const i of hosts) {
     const file = c.agents.get(i)?.logFile;
@@ -33,8 +43,13 @@ function firstLogged(c: Cluster, hosts: number[], since: number, test: (o: LogLi
       try {
         const o = JSON.parse(text) as LogLine;
         const t = typeof o.time === 'string' ? Date.parse(o.time) : o.time;
-        if (t !== undefined && t >= since && test(o)) { at.push({ ms: t - since, line: o }); break; }
-      } catch { /* a line cut by the crash */ }
+        if (t !== undefined && t >= since && test(o)) {
+          at.push({ ms: t - since, line: o });
+          break;
+        }
+      } catch {
+        /* a line cut by the crash */
+      }
     }
   }
   return at;
@@ -65,7 +80,10 @@ async function runSize(n: number) {
     const suspectMax: number[] = [];
     const silentMax: number[] = [];
     for (let k = 0; k < CRASHES; k++) {
-      const ready = await until(async () => (await Promise.all(others.map((i) => hasEntryTowards(c, i, vtep)))).every(Boolean), 30_000);
+      const ready = await until(
+        async () => (await Promise.all(others.map((i) => hasEntryTowards(c, i, vtep)))).every(Boolean),
+        30_000,
+      );
       if (!ready) throw new Error(`N=${n}: the victim's entries never reached every host`);
       await sleep(3000); // a quiet cluster before the crash
       // A power loss: the cable first (no FIN, no leave message gets out), then the process, then the host.
@@ -76,23 +94,36 @@ async function runSize(n: number) {
       await c.tb.removeHost(victim);
       const gone = new Map<number, number>();
       while (gone.size < others.length && performance.now() - t0 < 30_000) {
-        await Promise.all(others.filter((i) => !gone.has(i)).map(async (i) => {
-          if (!(await hasEntryTowards(c, i, vtep))) gone.set(i, performance.now() - t0);
-        }));
+        await Promise.all(
+          others
+            .filter((i) => !gone.has(i))
+            .map(async (i) => {
+              if (!(await hasEntryTowards(c, i, vtep))) gone.set(i, performance.now() - t0);
+            }),
+        );
         await sleep(20);
       }
-      if (gone.size < others.length) throw new Error(`N=${n}: entries towards the crashed host still present after 30 s`);
+      if (gone.size < others.length)
+        throw new Error(`N=${n}: entries towards the crashed host still present after 30 s`);
       const max = Math.max(...gone.values());
       samples.push(Math.round(max));
       // Where the time went, from the other agents' logs: suspicion known, then the VTEP found silent.
       // (Only the crashed agent's own identity: earlier lives of the host are re-checked too.)
       const suspect = firstLogged(c, others, wall0, (o) => o.msg === 'member state' && o.state === 'suspect');
       const victimId = new Set(suspect.map((x) => x.line.peerId));
-      const silent = firstLogged(c, others, wall0, (o) => (o.msg ?? '').startsWith('host of a silent or gone agent does not answer') && victimId.has(o.peerId));
-      const span = (xs: Array<{ ms: number }>) => (xs.length ? `${Math.min(...xs.map((x) => x.ms))}–${Math.max(...xs.map((x) => x.ms))} ms` : 'not logged');
+      const silent = firstLogged(
+        c,
+        others,
+        wall0,
+        (o) => (o.msg ?? '').startsWith('host of a silent or gone agent does not answer') && victimId.has(o.peerId),
+      );
+      const span = (xs: Array<{ ms: number }>) =>
+        xs.length ? `${Math.min(...xs.map((x) => x.ms))}–${Math.max(...xs.map((x) => x.ms))} ms` : 'not logged';
       suspectMax.push(suspect.length ? Math.max(...suspect.map((x) => x.ms)) : NaN);
       silentMax.push(silent.length ? Math.max(...silent.map((x) => x.ms)) : NaN);
-      console.log(`N=${n} crash ${k + 1}: withdrawn from every other kernel after ${Math.round(max)} ms (first ${Math.round(Math.min(...gone.values()))} ms); suspect known ${span(suspect)}, VTEP silent ${span(silent)}`);
+      console.log(
+        `N=${n} crash ${k + 1}: withdrawn from every other kernel after ${Math.round(max)} ms (first ${Math.round(Math.min(...gone.values()))} ms); suspect known ${span(suspect)}, VTEP silent ${span(silent)}`,
+      );
       if (k < CRASHES - 1) {
         await c.tb.recreateHost(victim);
         fs.rmSync(path.join(c.dir, `h${victim}`), { recursive: true, force: true });
@@ -100,7 +131,15 @@ async function runSize(n: number) {
         await attach(victim, k + 2);
       }
     }
-    return { n, crashes: samples.length, withdrawn_ms: samples, withdrawn_p50_ms: median(samples), withdrawn_max_ms: Math.max(...samples), suspect_known_max_ms: suspectMax, vtep_silent_max_ms: silentMax };
+    return {
+      n,
+      crashes: samples.length,
+      withdrawn_ms: samples,
+      withdrawn_p50_ms: median(samples),
+      withdrawn_max_ms: Math.max(...samples),
+      suspect_known_max_ms: suspectMax,
+      vtep_silent_max_ms: silentMax,
+    };
   } finally {
     await c.teardown();
   }
@@ -112,13 +151,23 @@ const runs = [];
 for (const n of SIZES) runs.push(await runSize(n));
 console.log('\nhost crash (power loss) → entries withdrawn from every other kernel');
 const swarmP50 = median(swarm);
-if (SWARM) console.log(`  swarm overlay N=2: p50 ${swarmP50} ms, max ${Math.max(...swarm)} ms over ${swarm.length} crashes (baseline)`);
+if (SWARM)
+  console.log(
+    `  swarm overlay N=2: p50 ${swarmP50} ms, max ${Math.max(...swarm)} ms over ${swarm.length} crashes (baseline)`,
+  );
 for (const r of runs) {
   const ratio = SWARM ? `, ${(r.withdrawn_p50_ms / swarmP50).toFixed(2)} × swarm's p50` : '';
-  console.log(`  vxmesh N=${String(r.n).padEnd(3)} p50 ${r.withdrawn_p50_ms} ms, max ${r.withdrawn_max_ms} ms over ${r.crashes} crashes${ratio}`);
+  console.log(
+    `  vxmesh N=${String(r.n).padEnd(3)} p50 ${r.withdrawn_p50_ms} ms, max ${r.withdrawn_max_ms} ms over ${r.crashes} crashes${ratio}`,
+  );
 }
 const baseline = SWARM ? { swarm_n2: { crashes: swarm.length, withdrawn_ms: swarm, withdrawn_p50_ms: swarmP50 } } : {};
-const out = { date: new Date().toISOString(), node: process.version, ...baseline, runs: runs.map((r) => (SWARM ? { ...r, p50_vs_swarm: +(r.withdrawn_p50_ms / swarmP50).toFixed(2) } : r)) };
+const out = {
+  date: new Date().toISOString(),
+  node: process.version,
+  ...baseline,
+  runs: runs.map((r) => (SWARM ? { ...r, p50_vs_swarm: +(r.withdrawn_p50_ms / swarmP50).toFixed(2) } : r)),
+};
 const resultsDir = path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bench', 'results');
 fs.mkdirSync(resultsDir, { recursive: true });
 fs.writeFileSync(path.join(resultsDir, 'failover.json'), `${JSON.stringify(out, null, 2)}\n`);

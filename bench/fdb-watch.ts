@@ -30,7 +30,13 @@ export class FdbWatch {
     readline.createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
       const m = LINE.exec(line);
       if (!m) return;
-      const e: FdbEvent = { host, mac: m[2] as string, dst: m[3] as string, deleted: m[1] !== undefined, at: performance.now() };
+      const e: FdbEvent = {
+        host,
+        mac: m[2] as string,
+        dst: m[3] as string,
+        deleted: m[1] !== undefined,
+        at: performance.now(),
+      };
       this.events.push(e);
       for (const l of this.listeners) l(e);
     });
@@ -39,9 +45,15 @@ export class FdbWatch {
   }
 
   /** Resolves with the arrival time per host once every host in `hosts` saw an event passing `test`. */
-  firstPerHost(hosts: number[], test: (e: FdbEvent) => boolean, since: number, timeoutMs: number): Promise<Map<number, number>> {
+  firstPerHost(
+    hosts: number[],
+    test: (e: FdbEvent) => boolean,
+    since: number,
+    timeoutMs: number,
+  ): Promise<Map<number, number>> {
     const seen = new Map<number, number>();
-    for (const e of this.events) if (e.at >= since && hosts.includes(e.host) && !seen.has(e.host) && test(e)) seen.set(e.host, e.at);
+    for (const e of this.events)
+      if (e.at >= since && hosts.includes(e.host) && !seen.has(e.host) && test(e)) seen.set(e.host, e.at);
     return new Promise((resolve) => {
       if (seen.size === hosts.length) return resolve(seen);
       const done = () => {

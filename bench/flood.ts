@@ -44,16 +44,20 @@ async function converge(c: Cluster, watch: KernelEventSocket, k: number): Promis
   const added = new Map<string, number>();
   const collect = () => {
     const now = performance.now();
-    for (const e of watch.read().events) if (!e.deleted && e.entry?.family === 'bridge' && e.entry.mac && !added.has(e.entry.mac)) added.set(e.entry.mac, now);
+    for (const e of watch.read().events)
+      if (!e.deleted && e.entry?.family === 'bridge' && e.entry.mac && !added.has(e.entry.mac))
+        added.set(e.entry.mac, now);
   };
   const timer = setInterval(collect, 2);
   try {
     const t0 = performance.now();
     const ep = await apiRequest<{ mac: string }>(c.socket(2), 'POST', '/v1/attach', { network: 'fl', netns });
-    if (!(await until(() => Promise.resolve(added.has(ep.mac)), 60_000, 2))) throw new Error(`attach ${k} never reached h1`);
+    if (!(await until(() => Promise.resolve(added.has(ep.mac)), 60_000, 2)))
+      throw new Error(`attach ${k} never reached h1`);
     const ms = (added.get(ep.mac) ?? NaN) - t0;
     const ns = `${c.overlayPrefix(1)}${VNI}`;
-    if (!(await $`bridge -n ${ns} fdb show dev vxlan${VNI}`).stdout.includes(ep.mac)) throw new Error(`attach ${k}: notified but not in h1's fdb`);
+    if (!(await $`bridge -n ${ns} fdb show dev vxlan${VNI}`).stdout.includes(ep.mac))
+      throw new Error(`attach ${k}: notified but not in h1's fdb`);
     await apiRequest(c.socket(2), 'POST', '/v1/detach', { network: 'fl', netns });
     return ms;
   } finally {
@@ -76,7 +80,17 @@ async function main() {
       await c.vx(i, ['attach', 'fl', '--netns', await c.tb.addContainer(i, 1)]);
     }
     const h4 = c.tb.host(4);
-    rogue = new MemberProc({ name: 'flooder', vtep: h4.vtep, listen: `${h4.vtep}:7946`, seeds: [`${c.tb.host(1).vtep}:7946`], stateDir: path.join(c.dir, 'flooder'), clusterKeyFile: c.keyFile }, { netns: h4.netns });
+    rogue = new MemberProc(
+      {
+        name: 'flooder',
+        vtep: h4.vtep,
+        listen: `${h4.vtep}:7946`,
+        seeds: [`${c.tb.host(1).vtep}:7946`],
+        stateDir: path.join(c.dir, 'flooder'),
+        clusterKeyFile: c.keyFile,
+      },
+      { netns: h4.netns },
+    );
     await rogue.ready;
     if (PIN) await $`taskset -a -p -c 1 ${rogue.pid}`;
     await sleep(5000);
@@ -93,14 +107,22 @@ async function main() {
     for (let k = 0; k < ROUNDS; k++) flooded.push(await converge(c, watch, 50 + k));
     const { records } = await flood;
     const h1After = await c.metricsText(1, 9477);
-    const limited = Number(/vxmesh_gossip_records_rate_limited_total\{member="flooder"\} (\d+)/.exec(h1After)?.[1] ?? 0);
+    const limited = Number(
+      /vxmesh_gossip_records_rate_limited_total\{member="flooder"\} (\d+)/.exec(h1After)?.[1] ?? 0,
+    );
     // What the flood made host 1's reconcile loop do: runs that compared with the kernel, and
     // change-started runs it skipped (the desired set was unchanged).
-    const h1Reconciles = Object.fromEntries((['vxmesh_reconcile_runs_total', 'vxmesh_reconcile_skipped_total'] as const).map((n) => [n.replace('vxmesh_reconcile_', '').replace('_total', ''), counter(h1After, n) - counter(h1Before, n)]));
+    const h1Reconciles = Object.fromEntries(
+      (['vxmesh_reconcile_runs_total', 'vxmesh_reconcile_skipped_total'] as const).map((n) => [
+        n.replace('vxmesh_reconcile_', '').replace('_total', ''),
+        counter(h1After, n) - counter(h1Before, n),
+      ]),
+    );
     const result = {
       date: new Date().toISOString(),
       rounds: ROUNDS,
-      measured: 'attach asked over h2\'s admin API (no CLI process) until the kernel notifies the fdb entry in h1\'s overlay',
+      measured:
+        "attach asked over h2's admin API (no CLI process) until the kernel notifies the fdb entry in h1's overlay",
       flooderOnItsOwnCore: PIN,
       normalMs: { median: Math.round(median(normal)), max: Math.round(Math.max(...normal)) },
       duringFloodMs: { median: Math.round(median(flooded)), max: Math.round(Math.max(...flooded)) },

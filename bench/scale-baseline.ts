@@ -16,7 +16,12 @@ export interface BareGossipsub {
   cpuMsPerReceiver: number;
 }
 
-export async function bareGossipsubP99(n: number, messages: number, gapMs: number, warmup: number): Promise<BareGossipsub> {
+export async function bareGossipsubP99(
+  n: number,
+  messages: number,
+  gapMs: number,
+  warmup: number,
+): Promise<BareGossipsub> {
   const c = await DiscoveryCluster.create(n, {}, `sb${n}`);
   try {
     const procs: MemberProc[] = [];
@@ -24,7 +29,14 @@ export async function bareGossipsubP99(n: number, messages: number, gapMs: numbe
       procs.push(c.start(i, { seeds: [1, 2, 3].filter((s) => s < i) }));
       await procs[i - 1]?.ready;
     }
-    const formed = await eventually(async () => (await Promise.all(procs.map((p) => p.snapshot()))).every((s) => s.members.filter((m) => m.state === 'alive').length === n), 120_000, 500);
+    const formed = await eventually(
+      async () =>
+        (await Promise.all(procs.map((p) => p.snapshot()))).every(
+          (s) => s.members.filter((m) => m.state === 'alive').length === n,
+        ),
+      120_000,
+      500,
+    );
     if (!formed) throw new Error(`bare gossipsub baseline: ${n} members did not form one cluster within 120 s`);
     await sleep(3000); // meshes settle (heartbeat 1 s)
     const arrivals = new Map<string, number[]>();
@@ -49,8 +61,15 @@ export async function bareGossipsubP99(n: number, messages: number, gapMs: numbe
     }
     await eventually(() => [...sent.keys()].every((id) => (arrivals.get(id)?.length ?? 0) >= n - 1), 10_000, 100);
     const cpuMsPerReceiver = (cpu() - cpu0 - idleCpuPerMs * (performance.now() - t0)) / messages / (n - 1);
-    const lat = [...sent].filter(([id]) => (arrivals.get(id)?.length ?? 0) >= n - 1).map(([id, s]) => Math.max(...(arrivals.get(id) ?? [])) - s);
-    return { p50: pct(lat, 50), p99: pct(lat, 99), lost: messages - lat.length, cpuMsPerReceiver: +cpuMsPerReceiver.toFixed(3) };
+    const lat = [...sent]
+      .filter(([id]) => (arrivals.get(id)?.length ?? 0) >= n - 1)
+      .map(([id, s]) => Math.max(...(arrivals.get(id) ?? [])) - s);
+    return {
+      p50: pct(lat, 50),
+      p99: pct(lat, 99),
+      lost: messages - lat.length,
+      cpuMsPerReceiver: +cpuMsPerReceiver.toFixed(3),
+    };
   } finally {
     await c.teardown();
   }

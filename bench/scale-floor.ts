@@ -19,8 +19,18 @@ export async function measureFloors(iterations = 2000): Promise<Floors> {
   const key = await generateKeyPair('Ed25519');
   const owner = peerIdFromPrivateKey(key).toString();
   const rec: WireRecord = {
-    kind: 'endpoint', key: 'scale/e1', owner, lamport: 12345,
-    value: { network: 'scale', id: 'e1', mac: '02:42:c6:12:00:05', ip: '198.18.0.5', vtep: '198.51.100.11', host: 'h1' },
+    kind: 'endpoint',
+    key: 'scale/e1',
+    owner,
+    lamport: 12345,
+    value: {
+      network: 'scale',
+      id: 'e1',
+      mac: '02:42:c6:12:00:05',
+      ip: '198.18.0.5',
+      vtep: '198.51.100.11',
+      host: 'h1',
+    },
   };
   rec.sig = await signRecord(key, rec);
   const recordBytes = Buffer.byteLength(JSON.stringify(rec));

@@ -39,20 +39,25 @@ const VNI = 4242;
 const SUBNET = '198.18.0.0/16';
 const ARGS = ['--log-level', process.env.SCALE_LOG_LEVEL ?? 'warn'];
 
-interface Peer { state: string }
+interface Peer {
+  state: string;
+}
 
 async function hostTxBytes(c: Cluster, hosts: number[]): Promise<number> {
-  const counts = await Promise.all(hosts.map(async (i) => {
-    const r = await $`ip -n ${c.tb.host(i).netns} -s -j link show eth0`;
-    return (JSON.parse(r.stdout) as Array<{ stats64: { tx: { bytes: number } } }>)[0]?.stats64.tx.bytes ?? 0;
-  }));
+  const counts = await Promise.all(
+    hosts.map(async (i) => {
+      const r = await $`ip -n ${c.tb.host(i).netns} -s -j link show eth0`;
+      return (JSON.parse(r.stdout) as Array<{ stats64: { tx: { bytes: number } } }>)[0]?.stats64.tx.bytes ?? 0;
+    }),
+  );
   return sum(counts);
 }
 
 const pids = (c: Cluster, hosts: number[]) => hosts.map((i) => c.agents.get(i)?.child.pid ?? -1);
 const cpuOf = (c: Cluster, hosts: number[]) => sum(pids(c, hosts).map(cpuMsOf));
 const range = (n: number) => Array.from({ length: n }, (_, k) => k + 1);
-const api = <T>(c: Cluster, i: number, method: string, p: string, body?: unknown) => apiRequest<T>(c.socket(i), method, p, body, 120_000);
+const api = <T>(c: Cluster, i: number, method: string, p: string, body?: unknown) =>
+  apiRequest<T>(c.socket(i), method, p, body, 120_000);
 
 /** Starts the agents one after the other (each joins through hosts 1-3); resolves with the last start's time. */
 async function startAgents(c: Cluster, n: number): Promise<number> {
@@ -69,10 +74,14 @@ async function allAlive(c: Cluster, n: number, since: number, timeoutMs: number)
   const firstAll = new Map<number, number>();
   const end = performance.now() + timeoutMs;
   while (firstAll.size < n && performance.now() < end) {
-    await Promise.all(range(n).filter((i) => !firstAll.has(i)).map(async (i) => {
-      const peers = await api<Peer[]>(c, i, 'GET', '/v1/peers').catch(() => []);
-      if (peers.filter((p) => p.state === 'alive').length === n) firstAll.set(i, performance.now());
-    }));
+    await Promise.all(
+      range(n)
+        .filter((i) => !firstAll.has(i))
+        .map(async (i) => {
+          const peers = await api<Peer[]>(c, i, 'GET', '/v1/peers').catch(() => []);
+          if (peers.filter((p) => p.state === 'alive').length === n) firstAll.set(i, performance.now());
+        }),
+    );
     await sleep(250);
   }
   return firstAll.size === n ? Math.round(Math.max(...firstAll.values()) - since) : null;
@@ -112,13 +121,36 @@ async function runSize(n: number, floors: Floors): Promise<ScaleRun> {
   try {
     const lastStart = await startAgents(c, n);
     const aliveMs = await allAlive(c, n, lastStart, 300_000);
-    log(aliveMs === null ? 'NOT all alive on every agent within 300 s' : `all ${n} alive on every agent ${aliveMs} ms after the last agent's start`);
+    log(
+      aliveMs === null
+        ? 'NOT all alive on every agent within 300 s'
+        : `all ${n} alive on every agent ${aliveMs} ms after the last agent's start`,
+    );
 
     await api(c, 1, 'POST', '/v1/networks', { name: NETWORK, subnet: SUBNET, vni: VNI });
-    const known = await until(async () => (await Promise.all(range(n).map((i) => api(c, i, 'GET', `/v1/networks/${NETWORK}`).then(() => true, () => false)))).every(Boolean), 60_000, 250);
+    const known = await until(
+      async () =>
+        (
+          await Promise.all(
+            range(n).map((i) =>
+              api(c, i, 'GET', `/v1/networks/${NETWORK}`).then(
+                () => true,
+                () => false,
+              ),
+            ),
+          )
+        ).every(Boolean),
+      60_000,
+      250,
+    );
     if (!known) throw new Error(`N=${n}: the network did not reach every agent within 60 s`);
-    for (const i of range(n)) await api<LocalEndpoint>(c, i, 'POST', '/v1/attach', { network: NETWORK, netns: await c.tb.addContainer(i, 1) });
-    const complete = await until(async () => (await Promise.all(range(n).map(async (i) => (await fdbTowards(c, i)).size >= n - 1))).every(Boolean), 120_000, 500);
+    for (const i of range(n))
+      await api<LocalEndpoint>(c, i, 'POST', '/v1/attach', { network: NETWORK, netns: await c.tb.addContainer(i, 1) });
+    const complete = await until(
+      async () => (await Promise.all(range(n).map(async (i) => (await fdbTowards(c, i)).size >= n - 1))).every(Boolean),
+      120_000,
+      500,
+    );
     if (!complete) throw new Error(`N=${n}: the first endpoints did not reach every kernel within 120 s`);
     for (const i of range(n)) await watch.watch(i, `${c.overlayPrefix(i)}${VNI}`);
     await sleep(3000);
@@ -132,7 +164,9 @@ async function runSize(n: number, floors: Floors): Promise<ScaleRun> {
     const idleBytesPerS = (b1 - b0) / idleS;
     const idleCpuMsPerS = (cpu1 - cpu0) / idleS;
     const mem = pids(c, hosts).map(memoryOf);
-    log(`idle ${idleS.toFixed(0)} s: ${((idleCpuMsPerS / n) / 10).toFixed(2)} % of a core and ${(idleBytesPerS / n).toFixed(0)} B/s per agent; RSS ${mean(mem.map((m) => m.rssMb)).toFixed(1)} MB, PSS ${mean(mem.map((m) => m.pssMb)).toFixed(1)} MB per agent`);
+    log(
+      `idle ${idleS.toFixed(0)} s: ${(idleCpuMsPerS / n / 10).toFixed(2)} % of a core and ${(idleBytesPerS / n).toFixed(0)} B/s per agent; RSS ${mean(mem.map((m) => m.rssMb)).toFixed(1)} MB, PSS ${mean(mem.map((m) => m.pssMb)).toFixed(1)} MB per agent`,
+    );
 
     // Updates: one endpoint attached on a host, hosts in turn.
     // CPU is read per agent around each update: the receivers' share (per receiver) is the figure
@@ -145,8 +179,16 @@ async function runSize(n: number, floors: Floors): Promise<ScaleRun> {
     // Warm-up: the first updates run cold code (V8 compiles hot paths later); not measured.
     for (let u = 0; u < WARMUP; u++) {
       const h = ((u * 3) % n) + 1;
-      const ep = await api<LocalEndpoint>(c, h, 'POST', '/v1/attach', { network: NETWORK, netns: await c.tb.addContainer(h, 1000 + u) });
-      await watch.firstPerHost(hosts.filter((i) => i !== h), (e) => e.mac === ep.mac && !e.deleted, 0, 30_000);
+      const ep = await api<LocalEndpoint>(c, h, 'POST', '/v1/attach', {
+        network: NETWORK,
+        netns: await c.tb.addContainer(h, 1000 + u),
+      });
+      await watch.firstPerHost(
+        hosts.filter((i) => i !== h),
+        (e) => e.mac === ep.mac && !e.deleted,
+        0,
+        30_000,
+      );
     }
     await sleep(2000);
     const [b2, t2] = [await hostTxBytes(c, hosts), performance.now()];
@@ -169,7 +211,9 @@ async function runSize(n: number, floors: Floors): Promise<ScaleRun> {
     const bytesPerUpdate = (b3 - b2 - idleBytesPerS * updS) / UPDATES;
     const cpuPerUpdatePerMember = receiverCpuMs / receiverS;
     const senderCpuPerUpdate = senderCpuMs / UPDATES;
-    log(`updates: p50 ${pct(lat, 50).toFixed(0)} ms, p99 ${pct(lat, 99).toFixed(0)} ms (${UPDATES - lat.length} lost); ${bytesPerUpdate.toFixed(0)} B on the wire; CPU ${cpuPerUpdatePerMember.toFixed(2)} ms per receiver, ${senderCpuPerUpdate.toFixed(1)} ms on the sender (attach included)`);
+    log(
+      `updates: p50 ${pct(lat, 50).toFixed(0)} ms, p99 ${pct(lat, 99).toFixed(0)} ms (${UPDATES - lat.length} lost); ${bytesPerUpdate.toFixed(0)} B on the wire; CPU ${cpuPerUpdatePerMember.toFixed(2)} ms per receiver, ${senderCpuPerUpdate.toFixed(1)} ms on the sender (attach included)`,
+    );
 
     // A host crash: the last host loses power.
     const victim = n;
@@ -179,15 +223,29 @@ async function runSize(n: number, floors: Floors): Promise<ScaleRun> {
     await c.tb.unplug(victim);
     await c.stopAgent(victim, 'SIGKILL');
     await c.tb.removeHost(victim);
-    const gone = await until(async () => (await Promise.all(others.map(async (i) => !(await fdbTowards(c, i)).has(vtep)))).every(Boolean), 60_000, 100);
+    const gone = await until(
+      async () => (await Promise.all(others.map(async (i) => !(await fdbTowards(c, i)).has(vtep)))).every(Boolean),
+      60_000,
+      100,
+    );
     if (!gone) throw new Error(`N=${n}: the crashed host's entries were still in some kernel after 60 s`);
-    const withdrawn = others.map((i) => Math.max(...watch.events.filter((e) => e.host === i && e.deleted && e.dst === vtep && e.at >= crashAt).map((e) => e.at - crashAt)));
-    log(`host crash: entries gone from every other kernel, p50 ${pct(withdrawn, 50).toFixed(0)} ms, max ${Math.max(...withdrawn).toFixed(0)} ms`);
+    const withdrawn = others.map((i) =>
+      Math.max(
+        ...watch.events
+          .filter((e) => e.host === i && e.deleted && e.dst === vtep && e.at >= crashAt)
+          .map((e) => e.at - crashAt),
+      ),
+    );
+    log(
+      `host crash: entries gone from every other kernel, p50 ${pct(withdrawn, 50).toFixed(0)} ms, max ${Math.max(...withdrawn).toFixed(0)} ms`,
+    );
 
     watch.stop();
     await c.teardown();
     const bare = await bareGossipsubP99(n, UPDATES * 2, gapMs, WARMUP * 2);
-    log(`bare gossipsub among ${n} processes: p50 ${bare.p50} ms, p99 ${bare.p99} ms (${bare.lost} lost), ${bare.cpuMsPerReceiver} ms CPU per receiver per message`);
+    log(
+      `bare gossipsub among ${n} processes: p50 ${bare.p50} ms, p99 ${bare.p99} ms (${bare.lost} lost), ${bare.cpuMsPerReceiver} ms CPU per receiver per message`,
+    );
     return {
       n,
       all_alive_ms: aliveMs,
@@ -219,16 +277,30 @@ function report(r: ScaleRun): void {
   const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
   console.log(`\nN=${r.n}`);
   console.log(`  all alive after the last start   ${r.all_alive_ms ?? 'never'} ms (target ≤ 10000)`);
-  console.log(`  convergence p50/p99               ${r.convergence_p50_ms}/${r.convergence_p99_ms} ms  | bare gossipsub p99 ${r.bare_gossipsub_p99_ms} ms → ${x(r.convergence_p99_ms, r.bare_gossipsub_p99_ms)}`);
-  console.log(`  wire bytes per update             ${r.bytes_per_update} B | floor ${r.bytes_floor} B → ${x(r.bytes_per_update, r.bytes_floor)} (target ≤ 4× at N=25)`);
-  console.log(`  CPU per update per receiver       ${r.cpu_ms_per_update_per_member} ms | floor ${r.cpu_floor_ms} ms → ${x(r.cpu_ms_per_update_per_member, r.cpu_floor_ms)} (target ≤ 4× at N=25); sender ${r.cpu_ms_per_update_sender} ms (its attach included); a bare gossipsub message ${r.bare_gossipsub_cpu_ms_per_receiver} ms`);
-  console.log(`  idle per agent                    ${r.idle_cpu_percent_per_agent} % of a core (target ≤ 0.5 at N=50), ${r.idle_bytes_per_s_per_agent} B/s`);
-  console.log(`  memory per agent                  RSS ${r.rss_mb_per_agent} MB (target ≤ 80), PSS ${r.pss_mb_per_agent} MB`);
-  console.log(`  host crash → withdrawn everywhere p50 ${r.host_crash_withdrawn_p50_ms} ms, max ${r.host_crash_withdrawn_max_ms} ms`);
+  console.log(
+    `  convergence p50/p99               ${r.convergence_p50_ms}/${r.convergence_p99_ms} ms  | bare gossipsub p99 ${r.bare_gossipsub_p99_ms} ms → ${x(r.convergence_p99_ms, r.bare_gossipsub_p99_ms)}`,
+  );
+  console.log(
+    `  wire bytes per update             ${r.bytes_per_update} B | floor ${r.bytes_floor} B → ${x(r.bytes_per_update, r.bytes_floor)} (target ≤ 4× at N=25)`,
+  );
+  console.log(
+    `  CPU per update per receiver       ${r.cpu_ms_per_update_per_member} ms | floor ${r.cpu_floor_ms} ms → ${x(r.cpu_ms_per_update_per_member, r.cpu_floor_ms)} (target ≤ 4× at N=25); sender ${r.cpu_ms_per_update_sender} ms (its attach included); a bare gossipsub message ${r.bare_gossipsub_cpu_ms_per_receiver} ms`,
+  );
+  console.log(
+    `  idle per agent                    ${r.idle_cpu_percent_per_agent} % of a core (target ≤ 0.5 at N=50), ${r.idle_bytes_per_s_per_agent} B/s`,
+  );
+  console.log(
+    `  memory per agent                  RSS ${r.rss_mb_per_agent} MB (target ≤ 80), PSS ${r.pss_mb_per_agent} MB`,
+  );
+  console.log(
+    `  host crash → withdrawn everywhere p50 ${r.host_crash_withdrawn_p50_ms} ms, max ${r.host_crash_withdrawn_max_ms} ms`,
+  );
 }
 
 const floors = await measureFloors();
-console.log(`floors: one signed JSON record ${floors.recordBytes} B; decode + verify once ${floors.cpuMs.toFixed(3)} ms`);
+console.log(
+  `floors: one signed JSON record ${floors.recordBytes} B; decode + verify once ${floors.cpuMs.toFixed(3)} ms`,
+);
 const runs: ScaleRun[] = [];
 for (const n of SIZES) runs.push(await runSize(n, floors));
 for (const r of runs) report(r);
@@ -242,7 +314,9 @@ try {
   /* first run */
 }
 const date = new Date().toISOString();
-const merged = [...earlier.filter((r) => !SIZES.includes(r.n)), ...runs.map((r) => ({ ...r, date }))].sort((a, b) => a.n - b.n);
+const merged = [...earlier.filter((r) => !SIZES.includes(r.n)), ...runs.map((r) => ({ ...r, date }))].sort(
+  (a, b) => a.n - b.n,
+);
 const out = { date, node: process.version, idle_s: IDLE_S, floor_record_bytes: floors.recordBytes, runs: merged };
 fs.mkdirSync(resultsDir, { recursive: true });
 fs.writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);

@@ -42,13 +42,18 @@ try {
 
   // 4 allocators at once (like 4 agents), N/4 each.
   t0 = performance.now();
-  const conc = (await Promise.all(stores.map(async (s, k) => {
-    const out: string[] = [];
-    for (let i = 0; i < N / 4; i++) out.push(await s.allocate(net('conc'), `h${k + 1}`));
-    return out;
-  }))).flat();
+  const conc = (
+    await Promise.all(
+      stores.map(async (s, k) => {
+        const out: string[] = [];
+        for (let i = 0; i < N / 4; i++) out.push(await s.allocate(net('conc'), `h${k + 1}`));
+        return out;
+      }),
+    )
+  ).flat();
   const concMs = performance.now() - t0;
-  if (new Set(seq).size !== seq.length || new Set(conc).size !== conc.length) throw new Error('duplicate address handed out');
+  if (new Set(seq).size !== seq.length || new Set(conc).size !== conc.length)
+    throw new Error('duplicate address handed out');
 
   const result = {
     date: new Date().toISOString(),
@@ -64,9 +69,15 @@ try {
   fs.mkdirSync(resultsDir, { recursive: true });
   fs.writeFileSync(path.join(resultsDir, 'store.json'), JSON.stringify(result, null, 2) + '\n');
   console.log(`bare etcd create-if-absent txn:        ${result.baseline_bare_txn_per_s}/s`);
-  console.log(`vxmesh store allocate, sequential:     ${result.store_sequential_per_s}/s (ratio ${result.ratio_sequential_vs_bare})`);
-  console.log(`vxmesh store allocate, 4 concurrent:   ${result.store_4_concurrent_per_s}/s (ratio ${result.ratio_concurrent_vs_bare})`);
-  console.log(`distinct addresses: ${result.distinct_addresses_sequential} of ${N} sequential, ${result.distinct_addresses_concurrent} of ${conc.length} concurrent`);
+  console.log(
+    `vxmesh store allocate, sequential:     ${result.store_sequential_per_s}/s (ratio ${result.ratio_sequential_vs_bare})`,
+  );
+  console.log(
+    `vxmesh store allocate, 4 concurrent:   ${result.store_4_concurrent_per_s}/s (ratio ${result.ratio_concurrent_vs_bare})`,
+  );
+  console.log(
+    `distinct addresses: ${result.distinct_addresses_sequential} of ${N} sequential, ${result.distinct_addresses_concurrent} of ${conc.length} concurrent`,
+  );
   console.log('written: bench/results/store.json');
   for (const s of stores) s.close();
   raw.close();

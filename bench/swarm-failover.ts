@@ -35,18 +35,39 @@ export async function swarmHostCrash(crashes: number, log: (s: string) => void):
     const vtep2 = h2.vtep;
     await h1.docker(['swarm', 'init', '--advertise-addr', h1.vtep, '--listen-addr', `${h1.vtep}:2377`]);
     const token = (await h1.docker(['swarm', 'join-token', '-q', 'worker'])).stdout.trim();
-    await h2.docker(['swarm', 'join', '--token', token, '--advertise-addr', h2.vtep, '--listen-addr', `${h2.vtep}:2377`, `${h1.vtep}:2377`]);
+    await h2.docker([
+      'swarm',
+      'join',
+      '--token',
+      token,
+      '--advertise-addr',
+      h2.vtep,
+      '--listen-addr',
+      `${h2.vtep}:2377`,
+      `${h1.vtep}:2377`,
+    ]);
     await h1.docker(['network', 'create', '-d', 'overlay', '--attachable', '--subnet', '198.18.31.0/24', 'swo']);
     await h1.docker(['run', '-d', '--name', 's1', '--network', 'swo', IMAGE, 'sleep', '36000']);
     const samples: number[] = [];
     for (let k = 0; k < crashes; k++) {
       // The attachable network reaches host 2 with its first container there (each life: a new one).
-      await until(async () => (await h2.docker(['run', '-d', '--name', `s2-${k}`, '--network', 'swo', IMAGE, 'sleep', '36000'], { nothrow: true })).exitCode === 0, 60_000, 1000);
-      if (!(await until(() => entriesTowards(h1, vtep2), 60_000))) throw new Error('swarm: host 2 never appeared in host 1\'s overlay fdb');
+      await until(
+        async () =>
+          (
+            await h2.docker(['run', '-d', '--name', `s2-${k}`, '--network', 'swo', IMAGE, 'sleep', '36000'], {
+              nothrow: true,
+            })
+          ).exitCode === 0,
+        60_000,
+        1000,
+      );
+      if (!(await until(() => entriesTowards(h1, vtep2), 60_000)))
+        throw new Error("swarm: host 2 never appeared in host 1's overlay fdb");
       await sleep(3000);
       const t0 = performance.now();
       await h2.crash();
-      if (!(await until(async () => !(await entriesTowards(h1, vtep2)), 60_000, 20))) throw new Error('swarm: entries towards the crashed host still there after 60 s');
+      if (!(await until(async () => !(await entriesTowards(h1, vtep2)), 60_000, 20)))
+        throw new Error('swarm: entries towards the crashed host still there after 60 s');
       const ms = Math.round(performance.now() - t0);
       samples.push(ms);
       log(`swarm N=2 crash ${k + 1}: withdrawn from the other kernel after ${ms} ms`);

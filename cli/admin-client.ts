@@ -17,11 +17,23 @@ export class ApiError extends VxmeshError {
   }
 }
 
-export function apiRequest<T>(socketPath: string, method: string, urlPath: string, body?: unknown, timeoutMs = 60_000): Promise<T> {
+export function apiRequest<T>(
+  socketPath: string,
+  method: string,
+  urlPath: string,
+  body?: unknown,
+  timeoutMs = 60_000,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const data = body === undefined ? undefined : JSON.stringify(body);
     const req = http.request(
-      { socketPath, method, path: urlPath, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}, timeout: timeoutMs },
+      {
+        socketPath,
+        method,
+        path: urlPath,
+        headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {},
+        timeout: timeoutMs,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -43,7 +55,12 @@ export function apiRequest<T>(socketPath: string, method: string, urlPath: strin
     );
     req.on('timeout', () => req.destroy(new Error(`no answer from the agent within ${timeoutMs} ms`)));
     req.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') reject(new AgentUnavailable(`cannot reach the agent at ${socketPath} (${e.code}); is "vxmesh agent" running? (--socket or VXMESH_SOCKET picks another)`));
+      if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED')
+        reject(
+          new AgentUnavailable(
+            `cannot reach the agent at ${socketPath} (${e.code}); is "vxmesh agent" running? (--socket or VXMESH_SOCKET picks another)`,
+          ),
+        );
       else reject(new VxmeshError(`admin API request failed: ${e.message}`));
     });
     if (data) req.write(data);

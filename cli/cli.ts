@@ -10,7 +10,16 @@ import { keygenCommand } from './commands/keygen.js';
 import { networkCommand } from './commands/network.js';
 import { endpointsCommand, peersCommand } from './commands/peers.js';
 
-const commands: Command[] = [agentCommand, networkCommand, attachCommand, detachCommand, peersCommand, endpointsCommand, fdbCommand, keygenCommand];
+const commands: Command[] = [
+  agentCommand,
+  networkCommand,
+  attachCommand,
+  detachCommand,
+  peersCommand,
+  endpointsCommand,
+  fdbCommand,
+  keygenCommand,
+];
 
 function topUsage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -27,7 +36,10 @@ function topUsage(): string {
   ].join('\n');
 }
 
-export async function main(argv: string[], io: Pick<CommandContext, 'out' | 'err'> = { out: (s) => console.log(s), err: (s) => console.error(s) }): Promise<number> {
+export async function main(
+  argv: string[],
+  io: Pick<CommandContext, 'out' | 'err'> = { out: (s) => console.log(s), err: (s) => console.error(s) },
+): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.out(topUsage());

@@ -15,7 +15,7 @@ export function allocatable(net: NetworkValue): (ip: string) => boolean {
     const base = parseIPv4(range.network);
     const mask = prefixMask(range.prefix);
     const reserved = new Set(net.reserved ?? []);
-    f = (ip) => ((parseIPv4(ip) & mask) >>> 0) === base && !reserved.has(ip);
+    f = (ip) => (parseIPv4(ip) & mask) >>> 0 === base && !reserved.has(ip);
     cache.set(net, f);
   }
   return f;

@@ -7,13 +7,17 @@ export const VNI_MAX = 16777215;
 
 /** Canonical lower-case colon form of a MAC, or throws naming `field`. Rejects multicast and zero. */
 const CANONICAL_MAC = /^[0-9a-f][02468ace](?::[0-9a-f]{2}){5}$/;
-const DOTTED_QUAD = /^(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$/;
+const DOTTED_QUAD =
+  /^(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$/;
 
 export function parseMac(value: unknown, field = 'mac'): string {
   // Fast path: already canonical, unicast, not all-zero.
   if (typeof value === 'string' && CANONICAL_MAC.test(value) && value !== '00:00:00:00:00:00') return value;
   if (typeof value !== 'string') throw new ValidationError(field, 'must be a string like 02:00:00:00:00:01');
-  const m = /^([0-9a-fA-F]{2})([:-]?)([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})$/.exec(value);
+  const m =
+    /^([0-9a-fA-F]{2})([:-]?)([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})$/.exec(
+      value,
+    );
   if (!m) throw new ValidationError(field, `invalid MAC address "${value}"`);
   const bytes = [m[1], m[3], m[4], m[5], m[6], m[7]].map((h) => (h as string).toLowerCase());
   if (parseInt(bytes[0] as string, 16) & 1) throw new ValidationError(field, `"${value}" is a multicast MAC address`);
@@ -75,11 +79,15 @@ export function parseCidr(value: unknown, field = 'subnet', maxPrefix: 30 | 32 =
     throw new ValidationError(field, `invalid CIDR "${value}" (expected a.b.c.d/n)`);
   }
   const prefix = Number(len);
-  if (prefix < 8 || prefix > maxPrefix) throw new ValidationError(field, `prefix length /${prefix} is out of range (8..${maxPrefix})`);
+  if (prefix < 8 || prefix > maxPrefix)
+    throw new ValidationError(field, `prefix length /${prefix} is out of range (8..${maxPrefix})`);
   const n = parseIPv4(addr, field);
   const mask = prefixMask(prefix);
   if ((n & mask) >>> 0 !== n) {
-    throw new ValidationError(field, `"${value}" has host bits set (network is ${ipv4ToString((n & mask) >>> 0)}/${prefix})`);
+    throw new ValidationError(
+      field,
+      `"${value}" has host bits set (network is ${ipv4ToString((n & mask) >>> 0)}/${prefix})`,
+    );
   }
   return { network: ipv4ToString(n), prefix, text: `${ipv4ToString(n)}/${prefix}` };
 }
@@ -93,7 +101,7 @@ export function isUsableHostIn(ip: string, cidr: Cidr): boolean {
   const n = parseIPv4(ip);
   const net = parseIPv4(cidr.network);
   const mask = prefixMask(cidr.prefix);
-  if (((n & mask) >>> 0) !== net) return false;
+  if ((n & mask) >>> 0 !== net) return false;
   const broadcast = (net | (~mask >>> 0)) >>> 0;
   return n !== net && n !== broadcast;
 }
@@ -109,10 +117,12 @@ export function requireHostIn(ip: unknown, cidr: Cidr, field = 'ip'): string {
 
 /** Parses an IP with prefix `a.b.c.d/n` as used for interface addresses. */
 export function parseIfAddr(value: unknown, field = 'ip'): { ip: string; prefix: number; subnet: Cidr } {
-  if (typeof value !== 'string' || !value.includes('/')) throw new ValidationError(field, `expected a.b.c.d/n, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'string' || !value.includes('/'))
+    throw new ValidationError(field, `expected a.b.c.d/n, got ${JSON.stringify(value)}`);
   const [ip, len] = value.split('/') as [string, string];
   parseIPv4(ip, field);
-  if (!/^[0-9]{1,2}$/.test(len) || Number(len) < 8 || Number(len) > 30) throw new ValidationError(field, `invalid prefix length in "${value}"`);
+  if (!/^[0-9]{1,2}$/.test(len) || Number(len) < 8 || Number(len) > 30)
+    throw new ValidationError(field, `invalid prefix length in "${value}"`);
   const prefix = Number(len);
   const subnet = parseCidr(`${ipv4ToString((parseIPv4(ip) & prefixMask(prefix)) >>> 0)}/${prefix}`, field);
   requireHostIn(ip, subnet, field);
@@ -145,7 +155,10 @@ export function parsePort(value: unknown, field = 'port'): number {
 /** Linux interface names: 1..15 bytes, no '/', ':', whitespace. */
 export function parseIfName(value: unknown, field = 'ifname'): string {
   if (typeof value !== 'string' || !/^[A-Za-z0-9_.@-]{1,15}$/.test(value) || value === '.' || value === '..') {
-    throw new ValidationError(field, `invalid interface name ${JSON.stringify(value)} (1-15 characters of A-Z a-z 0-9 _ . - @)`);
+    throw new ValidationError(
+      field,
+      `invalid interface name ${JSON.stringify(value)} (1-15 characters of A-Z a-z 0-9 _ . - @)`,
+    );
   }
   return value;
 }
@@ -160,5 +173,8 @@ export function parseNetnsName(value: unknown, field = 'netns'): string {
 
 /** 02:42 + the IPv4 address: deterministic and unique within a network, like Docker's. */
 export function macFromIp(ip: string): string {
-  return `02:42:${ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join(':')}`;
+  return `02:42:${ip
+    .split('.')
+    .map((o) => Number(o).toString(16).padStart(2, '0'))
+    .join(':')}`;
 }

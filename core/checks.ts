@@ -14,12 +14,14 @@ export function obj(v: unknown, field: string): Obj {
 }
 
 export function str(v: unknown, field: string, max = 256): string {
-  if (typeof v !== 'string' || v.length === 0 || v.length > max) throw new ValidationError(field, `must be a string of 1..${max} characters`);
+  if (typeof v !== 'string' || v.length === 0 || v.length > max)
+    throw new ValidationError(field, `must be a string of 1..${max} characters`);
   return v;
 }
 
 export function int(v: unknown, field: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new ValidationError(field, `must be an integer in ${min}..${max}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+    throw new ValidationError(field, `must be an integer in ${min}..${max}`);
   return v;
 }
 

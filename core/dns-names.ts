@@ -6,12 +6,14 @@
 import { ValidationError } from './errors.js';
 
 export const DNS_LABEL_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
-export const DNS_LABEL_RULE = 'must be a DNS label: 1-63 characters of a-z 0-9 - (letters in any case), starting and ending with a letter or digit';
+export const DNS_LABEL_RULE =
+  'must be a DNS label: 1-63 characters of a-z 0-9 - (letters in any case), starting and ending with a letter or digit';
 export const MAX_ALIASES = 16;
 
 /** A DNS label in lower case, or throws naming `field`. */
 export function parseDnsLabel(value: unknown, field: string): string {
-  if (typeof value !== 'string' || !DNS_LABEL_PATTERN.test(value.toLowerCase())) throw new ValidationError(field, `${JSON.stringify(value)} ${DNS_LABEL_RULE}`);
+  if (typeof value !== 'string' || !DNS_LABEL_PATTERN.test(value.toLowerCase()))
+    throw new ValidationError(field, `${JSON.stringify(value)} ${DNS_LABEL_RULE}`);
   return value.toLowerCase();
 }
 

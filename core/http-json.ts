@@ -78,7 +78,12 @@ function socketInUse(p: string): Promise<boolean> {
  * `activatedFd` (socket activation), serves that already-listening socket instead: connections made
  * before this process was ready have waited in its backlog.
  */
-export async function listenUnix(server: http.Server, socketPath: string, field: string, activatedFd?: number): Promise<void> {
+export async function listenUnix(
+  server: http.Server,
+  socketPath: string,
+  field: string,
+  activatedFd?: number,
+): Promise<void> {
   if (activatedFd !== undefined) {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -88,7 +93,8 @@ export async function listenUnix(server: http.Server, socketPath: string, field:
   }
   fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o755 });
   if (fs.existsSync(socketPath)) {
-    if (await socketInUse(socketPath)) throw new ValidationError(field, `${socketPath} is in use by another process (is an agent already running?)`);
+    if (await socketInUse(socketPath))
+      throw new ValidationError(field, `${socketPath} is in use by another process (is an agent already running?)`);
     fs.rmSync(socketPath, { force: true });
   }
   const oldMask = process.umask(0o177);
@@ -102,7 +108,6 @@ export async function listenUnix(server: http.Server, socketPath: string, field:
   }
   fs.chmodSync(socketPath, 0o600);
 }
-
 
 /** Requests a JSON API served, by outcome: answered, refused as bad input (4xx), failed (5xx). */
 export interface RequestCounts {

@@ -13,7 +13,8 @@ export interface PortMapping {
 }
 
 const port = (text: string, field: string, what: string): number => {
-  if (!/^[0-9]{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) throw new ValidationError(field, `${what} must be a port number 1..65535, got ${JSON.stringify(text)}`);
+  if (!/^[0-9]{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535)
+    throw new ValidationError(field, `${what} must be a port number 1..65535, got ${JSON.stringify(text)}`);
   return Number(text);
 };
 
@@ -27,8 +28,13 @@ export function parsePortMapping(v: unknown, field = 'publish'): PortMapping {
   const m = /^([^:/]+):([^:/]+)(?:\/(.*))?$/.exec(v);
   if (!m) throw new ValidationError(field, `${JSON.stringify(v)} is not HOSTPORT:PORT[/tcp|udp]`);
   const protocol = (m[3] ?? 'tcp').toLowerCase();
-  if (protocol !== 'tcp' && protocol !== 'udp') throw new ValidationError(field, `protocol must be tcp or udp, got ${JSON.stringify(m[3])}`);
-  return { protocol, hostPort: port(m[1] as string, field, 'the host port'), port: port(m[2] as string, field, 'the endpoint port') };
+  if (protocol !== 'tcp' && protocol !== 'udp')
+    throw new ValidationError(field, `protocol must be tcp or udp, got ${JSON.stringify(m[3])}`);
+  return {
+    protocol,
+    hostPort: port(m[1] as string, field, 'the host port'),
+    port: port(m[2] as string, field, 'the endpoint port'),
+  };
 }
 
 /** A list of mappings; the same host port and protocol twice is refused. */

@@ -62,7 +62,8 @@ export function checkNetworkValue(v: unknown, field = 'value'): NetworkValue {
     const entries = Object.entries(opts);
     if (entries.length > 32) throw new ValidationError(`${field}.options`, 'at most 32 options');
     out.options = {};
-    for (const [k, val] of entries) out.options[str(k, `${field}.options key`, 128)] = str(val, `${field}.options.${k}`, 1024);
+    for (const [k, val] of entries)
+      out.options[str(k, `${field}.options key`, 128)] = str(val, `${field}.options.${k}`, 1024);
   }
   if (o.internal !== undefined && o.internal !== false) {
     if (o.internal !== true) throw new ValidationError(`${field}.internal`, 'must be true or false');
@@ -71,15 +72,19 @@ export function checkNetworkValue(v: unknown, field = 'value'): NetworkValue {
   const c = parseCidr(out.subnet);
   if (o.ipRange !== undefined) {
     const r = under(`${field}.ipRange`, () => parseCidr(o.ipRange, 'ipRange', 32));
-    if (r.prefix < c.prefix || ((parseIPv4(r.network) & prefixMask(c.prefix)) >>> 0) !== parseIPv4(c.network)) throw new ValidationError(`${field}.ipRange`, `${r.text} is not inside ${out.subnet}`);
+    if (r.prefix < c.prefix || (parseIPv4(r.network) & prefixMask(c.prefix)) >>> 0 !== parseIPv4(c.network))
+      throw new ValidationError(`${field}.ipRange`, `${r.text} is not inside ${out.subnet}`);
     out.ipRange = r.text;
   }
   if (o.reserved !== undefined) {
-    const list = arr(o.reserved, `${field}.reserved`, 256).map((ip, i) => under(`${field}.reserved[${i}]`, () => requireHostIn(ip, c, 'reserved')));
+    const list = arr(o.reserved, `${field}.reserved`, 256).map((ip, i) =>
+      under(`${field}.reserved[${i}]`, () => requireHostIn(ip, c, 'reserved')),
+    );
     if (list.length > 0) out.reserved = [...new Set(list)];
   }
   if (out.gateway !== undefined) {
-    if (ipv4ToString((parseIPv4(out.gateway) & prefixMask(c.prefix)) >>> 0) !== c.network) throw new ValidationError(`${field}.gateway`, `${out.gateway} is outside ${out.subnet}`);
+    if (ipv4ToString((parseIPv4(out.gateway) & prefixMask(c.prefix)) >>> 0) !== c.network)
+      throw new ValidationError(`${field}.gateway`, `${out.gateway} is outside ${out.subnet}`);
   }
   return out;
 }
@@ -104,7 +109,10 @@ export function checkEndpointValue(v: unknown, field = 'value'): EndpointValue {
 
 export function checkIpamBlockValue(v: unknown, field = 'value'): IpamBlockValue {
   const o = obj(v, field);
-  return { network: name(o.network, `${field}.network`), block: under(`${field}.block`, () => parseCidr(o.block, 'block', 32).text) };
+  return {
+    network: name(o.network, `${field}.network`),
+    block: under(`${field}.block`, () => parseCidr(o.block, 'block', 32).text),
+  };
 }
 
 /** The check of each record kind. */

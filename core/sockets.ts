@@ -19,7 +19,9 @@ export const EAGAIN = 11;
 export const socketFn = libc.func('int socket(int domain, int type, int protocol)');
 export const bindFn = libc.func('int bind(int fd, const void *addr, uint32_t addrlen)');
 export const listenFn = libc.func('int listen(int fd, int backlog)');
-export const sendtoFn = libc.func('long sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)');
+export const sendtoFn = libc.func(
+  'long sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)',
+);
 export const recvFn = libc.func('long recv(int fd, void *buf, size_t len, int flags)');
 export const closeFn = libc.func('int close(int fd)');
 export const setsockoptFn = libc.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)');
@@ -41,7 +43,8 @@ const SUN_PATH_MAX = 108;
 export function unixAddress(target: string): { addr: Buffer; len: number } {
   const abstract = target.startsWith('@');
   const name = Buffer.from(abstract ? target.slice(1) : target);
-  if (name.length === 0 || name.length + 1 > SUN_PATH_MAX) throw new Error(`unix socket address "${target}" is empty or longer than ${SUN_PATH_MAX - 1} bytes`);
+  if (name.length === 0 || name.length + 1 > SUN_PATH_MAX)
+    throw new Error(`unix socket address "${target}" is empty or longer than ${SUN_PATH_MAX - 1} bytes`);
   const addr = Buffer.alloc(2 + SUN_PATH_MAX);
   addr.writeUInt16LE(AF_UNIX, 0);
   name.copy(addr, abstract ? 3 : 2);

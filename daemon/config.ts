@@ -2,7 +2,13 @@
  * Agent configuration: defaults < config file (JSON) < environment (VXMESH_*) < flags. Every value is
  * validated; an error names the setting and where it came from.
  */
-import { DEFAULT_ADMIN_SOCKET, DEFAULT_GOSSIP_PORT, DEFAULT_LISTEN, DEFAULT_NETNS_PREFIX, DEFAULT_VXLAN_PORT } from '../core/defaults.js';
+import {
+  DEFAULT_ADMIN_SOCKET,
+  DEFAULT_GOSSIP_PORT,
+  DEFAULT_LISTEN,
+  DEFAULT_NETNS_PREFIX,
+  DEFAULT_VXLAN_PORT,
+} from '../core/defaults.js';
 import { NAME_PATTERN } from '../core/names.js';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -64,7 +70,12 @@ export interface AgentConfig {
 }
 
 export const DEFAULTS: AgentConfig = {
-  name: os.hostname().replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63) || 'host',
+  name:
+    os
+      .hostname()
+      .replace(/[^A-Za-z0-9_.-]/g, '-')
+      .replace(/^[^A-Za-z0-9]+/, '')
+      .slice(0, 63) || 'host',
   listen: DEFAULT_LISTEN,
   join: [],
   insecure: false,
@@ -98,12 +109,14 @@ interface Setting {
 }
 
 const str = (pattern: RegExp, what: string) => (v: unknown, where: string) => {
-  if (typeof v !== 'string' || !pattern.test(v)) throw new ValidationError(where, `${JSON.stringify(v)} is not ${what}`);
+  if (typeof v !== 'string' || !pattern.test(v))
+    throw new ValidationError(where, `${JSON.stringify(v)} is not ${what}`);
   return v;
 };
 const num = (min: number, max: number) => (v: unknown, where: string) => {
   const n = typeof v === 'string' && /^[0-9]+$/.test(v) ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) throw new ValidationError(where, `must be an integer in ${min}..${max}, got ${JSON.stringify(v)}`);
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max)
+    throw new ValidationError(where, `must be an integer in ${min}..${max}, got ${JSON.stringify(v)}`);
   return n;
 };
 const bool = (v: unknown, where: string) => {
@@ -118,9 +131,17 @@ const hostPort = (v: unknown, where: string) => {
 };
 
 export const SETTINGS: Setting[] = [
-  { key: 'name', flag: 'name', env: 'VXMESH_NAME', parse: str(NAME_PATTERN, 'a host name (1-63 of A-Z a-z 0-9 _ . -)') },
   {
-    key: 'vtep', flag: 'vtep', env: 'VXMESH_VTEP', parse: (v, w) => {
+    key: 'name',
+    flag: 'name',
+    env: 'VXMESH_NAME',
+    parse: str(NAME_PATTERN, 'a host name (1-63 of A-Z a-z 0-9 _ . -)'),
+  },
+  {
+    key: 'vtep',
+    flag: 'vtep',
+    env: 'VXMESH_VTEP',
+    parse: (v, w) => {
       if (!isIPv4(v)) throw new ValidationError(w, `${JSON.stringify(v)} is not an IPv4 address`);
       return v;
     },
@@ -128,31 +149,65 @@ export const SETTINGS: Setting[] = [
   { key: 'underlayDev', flag: 'underlay-dev', env: 'VXMESH_UNDERLAY_DEV', parse: (v, w) => parseIfName(v, w) },
   { key: 'listen', flag: 'listen', env: 'VXMESH_LISTEN', parse: hostPort },
   {
-    key: 'join', flag: 'join', env: 'VXMESH_JOIN', parse: (v, w) => {
-      const list = Array.isArray(v) ? v : typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+    key: 'join',
+    flag: 'join',
+    env: 'VXMESH_JOIN',
+    parse: (v, w) => {
+      const list = Array.isArray(v)
+        ? v
+        : typeof v === 'string'
+          ? v
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : undefined;
       if (!list) throw new ValidationError(w, 'must be host:port[,host:port...]');
       list.forEach((s, i) => parseHostPort(s, `${w}[${i}]`, DEFAULT_GOSSIP_PORT));
       return list;
     },
   },
   { key: 'clusterKey', flag: 'cluster-key', env: 'VXMESH_CLUSTER_KEY', parse: str(/^.+$/, 'a file path') },
-  { key: 'clusterKeyAccept', flag: 'cluster-key-accept', env: 'VXMESH_CLUSTER_KEY_ACCEPT', parse: str(/^.+$/, 'a file path') },
+  {
+    key: 'clusterKeyAccept',
+    flag: 'cluster-key-accept',
+    env: 'VXMESH_CLUSTER_KEY_ACCEPT',
+    parse: str(/^.+$/, 'a file path'),
+  },
   { key: 'insecure', flag: 'insecure', env: 'VXMESH_INSECURE', parse: bool, boolean: true },
   { key: 'stateDir', flag: 'state-dir', env: 'VXMESH_STATE_DIR', parse: str(/^\/.*/, 'an absolute path') },
   { key: 'socket', flag: 'socket', env: 'VXMESH_SOCKET', parse: str(/^\/.*/, 'an absolute path') },
-  { key: 'netnsPrefix', flag: 'netns-prefix', env: 'VXMESH_NETNS_PREFIX', parse: str(/^[A-Za-z0-9_.-]{1,40}$/, 'a namespace prefix (1-40 of A-Z a-z 0-9 _ . -)') },
+  {
+    key: 'netnsPrefix',
+    flag: 'netns-prefix',
+    env: 'VXMESH_NETNS_PREFIX',
+    parse: str(/^[A-Za-z0-9_.-]{1,40}$/, 'a namespace prefix (1-40 of A-Z a-z 0-9 _ . -)'),
+  },
   { key: 'vxlanPort', flag: 'vxlan-port', env: 'VXMESH_VXLAN_PORT', parse: (v, w) => parsePort(v, w) },
   { key: 'metrics', flag: 'metrics', env: 'VXMESH_METRICS', parse: hostPort },
   {
-    key: 'logLevel', flag: 'log-level', env: 'VXMESH_LOG_LEVEL', parse: (v, w) => {
-      if (typeof v !== 'string' || !(LOG_LEVELS as readonly string[]).includes(v)) throw new ValidationError(w, `must be one of ${LOG_LEVELS.join(', ')}`);
+    key: 'logLevel',
+    flag: 'log-level',
+    env: 'VXMESH_LOG_LEVEL',
+    parse: (v, w) => {
+      if (typeof v !== 'string' || !(LOG_LEVELS as readonly string[]).includes(v))
+        throw new ValidationError(w, `must be one of ${LOG_LEVELS.join(', ')}`);
       return v;
     },
   },
-  { key: 'reconcileIntervalMs', flag: 'reconcile-interval-ms', env: 'VXMESH_RECONCILE_INTERVAL_MS', parse: num(100, 3_600_000) },
+  {
+    key: 'reconcileIntervalMs',
+    flag: 'reconcile-interval-ms',
+    env: 'VXMESH_RECONCILE_INTERVAL_MS',
+    parse: num(100, 3_600_000),
+  },
   { key: 'kernelEvents', flag: 'kernel-events', env: 'VXMESH_KERNEL_EVENTS', parse: bool, boolean: true },
   { key: 'ipamSettleMs', flag: 'ipam-settle-ms', env: 'VXMESH_IPAM_SETTLE_MS', parse: num(0, 600_000) },
-  { key: 'deadAgentHoldMs', flag: 'dead-agent-hold-ms', env: 'VXMESH_DEAD_AGENT_HOLD_MS', parse: num(0, 7 * 24 * 3_600_000) },
+  {
+    key: 'deadAgentHoldMs',
+    flag: 'dead-agent-hold-ms',
+    env: 'VXMESH_DEAD_AGENT_HOLD_MS',
+    parse: num(0, 7 * 24 * 3_600_000),
+  },
   { key: 'pluginDir', flag: 'plugin-dir', env: 'VXMESH_PLUGIN_DIR', parse: str(/^\/.*/, 'an absolute path') },
   { key: 'dockerPlugin', flag: 'docker-plugin', env: 'VXMESH_DOCKER_PLUGIN', parse: bool, boolean: true },
   { key: 'dockerSync', flag: 'docker-sync', env: 'VXMESH_DOCKER_SYNC', parse: bool, boolean: true },
@@ -160,24 +215,40 @@ export const SETTINGS: Setting[] = [
   { key: 'egress', flag: 'egress', env: 'VXMESH_EGRESS', parse: bool, boolean: true },
   { key: 'dns', flag: 'dns', env: 'VXMESH_DNS', parse: bool, boolean: true },
   {
-    key: 'dnsUpstream', flag: 'dns-upstream', env: 'VXMESH_DNS_UPSTREAM', parse: (v, w) => {
-      if (!isIPv4(parseHostPort(v, w, DNS_PORT).host)) throw new ValidationError(w, `must be IPv4[:PORT], got ${JSON.stringify(v)}`);
+    key: 'dnsUpstream',
+    flag: 'dns-upstream',
+    env: 'VXMESH_DNS_UPSTREAM',
+    parse: (v, w) => {
+      if (!isIPv4(parseHostPort(v, w, DNS_PORT).host))
+        throw new ValidationError(w, `must be IPv4[:PORT], got ${JSON.stringify(v)}`);
       return v;
     },
   },
   {
-    key: 'dockerHost', flag: 'docker-host', env: 'VXMESH_DOCKER_HOST', parse: (v, w) => {
-      if (typeof v !== 'string' || !/^(unix:\/\/)?\/.+/.test(v)) throw new ValidationError(w, `must be a unix socket path (unix:///run/docker.sock), got ${JSON.stringify(v)}`);
+    key: 'dockerHost',
+    flag: 'docker-host',
+    env: 'VXMESH_DOCKER_HOST',
+    parse: (v, w) => {
+      if (typeof v !== 'string' || !/^(unix:\/\/)?\/.+/.test(v))
+        throw new ValidationError(w, `must be a unix socket path (unix:///run/docker.sock), got ${JSON.stringify(v)}`);
       return v.replace(/^unix:\/\//, '');
     },
   },
   {
-    key: 'store', flag: 'store', env: 'VXMESH_STORE', parse: (v, w) => {
+    key: 'store',
+    flag: 'store',
+    env: 'VXMESH_STORE',
+    parse: (v, w) => {
       parseStoreUrl(v, w);
       return v;
     },
   },
-  { key: 'storePrefix', flag: 'store-prefix', env: 'VXMESH_STORE_PREFIX', parse: str(/^\/(?:[A-Za-z0-9_.-]+\/)*$/, 'a key prefix that starts and ends with / (e.g. /vxmesh/)') },
+  {
+    key: 'storePrefix',
+    flag: 'store-prefix',
+    env: 'VXMESH_STORE_PREFIX',
+    parse: str(/^\/(?:[A-Za-z0-9_.-]+\/)*$/, 'a key prefix that starts and ends with / (e.g. /vxmesh/)'),
+  },
 ];
 
 export interface ConfigSources {
@@ -192,7 +263,7 @@ export function loadConfig(src: ConfigSources): AgentConfig {
   const set = (s: Setting, value: unknown, where: string) => {
     (cfg as unknown as Record<string, unknown>)[s.key] = s.parse(value, where);
   };
-  const file = typeof src.flags.config === 'string' ? src.flags.config : src.file ?? src.env.VXMESH_CONFIG;
+  const file = typeof src.flags.config === 'string' ? src.flags.config : (src.file ?? src.env.VXMESH_CONFIG);
   if (file !== undefined) {
     let raw: unknown;
     try {
@@ -200,11 +271,18 @@ export function loadConfig(src: ConfigSources): AgentConfig {
     } catch (e) {
       throw new ValidationError('--config', `cannot read ${file}: ${(e as Error).message}`);
     }
-    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ValidationError('--config', `${file} must hold a JSON object`);
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+      throw new ValidationError('--config', `${file} must hold a JSON object`);
     for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
       if (k === 'discovery') {
-        if (v === null || typeof v !== 'object') throw new ValidationError(`${file}: discovery`, 'must be an object of numbers');
-        cfg.discovery = Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([dk, dv]) => [dk, num(0, 86_400_000)(dv, `${file}: discovery.${dk}`) as number]));
+        if (v === null || typeof v !== 'object')
+          throw new ValidationError(`${file}: discovery`, 'must be an object of numbers');
+        cfg.discovery = Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).map(([dk, dv]) => [
+            dk,
+            num(0, 86_400_000)(dv, `${file}: discovery.${dk}`) as number,
+          ]),
+        );
         continue;
       }
       const s = SETTINGS.find((x) => x.key === k || x.flag === k);
@@ -215,7 +293,11 @@ export function loadConfig(src: ConfigSources): AgentConfig {
   for (const s of SETTINGS) if (src.env[s.env] !== undefined) set(s, src.env[s.env], s.env);
   for (const s of SETTINGS) if (src.flags[s.flag] !== undefined) set(s, src.flags[s.flag], `--${s.flag}`);
   if (cfg.clusterKey === undefined && !cfg.insecure) throw new ValidationError('cluster-key', NO_KEY);
-  if (cfg.clusterKey !== undefined && cfg.insecure) throw new ValidationError('insecure', '--insecure and --cluster-key exclude each other: a cluster key closes the cluster');
+  if (cfg.clusterKey !== undefined && cfg.insecure)
+    throw new ValidationError(
+      'insecure',
+      '--insecure and --cluster-key exclude each other: a cluster key closes the cluster',
+    );
   return cfg;
 }
 

@@ -14,9 +14,15 @@ export interface ApiRequestCounts {
 
 export function createMetrics(agent: Agent, d: Discovery, requests?: ApiRequestCounts): Registry {
   const reg = new Registry();
-  for (const [api, name] of [['admin', 'vxmesh_admin_requests_total'], ['plugin', 'vxmesh_docker_plugin_requests_total']] as const) {
+  for (const [api, name] of [
+    ['admin', 'vxmesh_admin_requests_total'],
+    ['plugin', 'vxmesh_docker_plugin_requests_total'],
+  ] as const) {
     new Counter({
-      name, help: `${api === 'admin' ? 'Admin API' : 'Docker plugin'} requests by outcome (ok, rejected: bad input answered 4xx, error: 5xx)`, labelNames: ['outcome'], registers: [reg],
+      name,
+      help: `${api === 'admin' ? 'Admin API' : 'Docker plugin'} requests by outcome (ok, rejected: bad input answered 4xx, error: 5xx)`,
+      labelNames: ['outcome'],
+      registers: [reg],
       collect() {
         this.reset();
         const c = requests?.[api];
@@ -28,23 +34,34 @@ export function createMetrics(agent: Agent, d: Discovery, requests?: ApiRequestC
     });
   }
   new Gauge({
-    name: 'vxmesh_members', help: 'Cluster members by state', labelNames: ['state'], registers: [reg],
+    name: 'vxmesh_members',
+    help: 'Cluster members by state',
+    labelNames: ['state'],
+    registers: [reg],
     collect() {
       this.reset();
-      for (const s of ['alive', 'suspect', 'dead', 'left']) this.set({ state: s }, d.members().filter((m) => m.state === s).length);
+      for (const s of ['alive', 'suspect', 'dead', 'left'])
+        this.set({ state: s }, d.members().filter((m) => m.state === s).length);
     },
   });
   new Gauge({
-    name: 'vxmesh_member_dataplane', help: 'Other members by whether their endpoints are in this host\'s kernel (live, held, withdrawn, suspended, vtep-conflict)', labelNames: ['status'], registers: [reg],
+    name: 'vxmesh_member_dataplane',
+    help: "Other members by whether their endpoints are in this host's kernel (live, held, withdrawn, suspended, vtep-conflict)",
+    labelNames: ['status'],
+    registers: [reg],
     collect() {
       this.reset();
       const counts = new Map<string, number>();
       for (const p of agent.peers()) if (!p.self) counts.set(p.dataplane, (counts.get(p.dataplane) ?? 0) + 1);
-      for (const s of ['live', 'held', 'withdrawn', 'suspended', 'vtep-conflict']) this.set({ status: s }, counts.get(s) ?? 0);
+      for (const s of ['live', 'held', 'withdrawn', 'suspended', 'vtep-conflict'])
+        this.set({ status: s }, counts.get(s) ?? 0);
     },
   });
   new Gauge({
-    name: 'vxmesh_endpoints', help: 'Endpoints known, by status (local, remote, held, suspended)', labelNames: ['status'], registers: [reg],
+    name: 'vxmesh_endpoints',
+    help: 'Endpoints known, by status (local, remote, held, suspended)',
+    labelNames: ['status'],
+    registers: [reg],
     collect() {
       this.reset();
       const counts = new Map<string, number>();
@@ -53,70 +70,143 @@ export function createMetrics(agent: Agent, d: Discovery, requests?: ApiRequestC
     },
   });
   new Gauge({
-    name: 'vxmesh_endpoints_refused', help: 'Endpoint records of other hosts not programmed here, by reason (vtep-not-owner, ip-not-claimed, mac-in-use, local-conflict)', labelNames: ['reason'], registers: [reg],
+    name: 'vxmesh_endpoints_refused',
+    help: 'Endpoint records of other hosts not programmed here, by reason (vtep-not-owner, ip-not-claimed, mac-in-use, local-conflict)',
+    labelNames: ['reason'],
+    registers: [reg],
     collect() {
       this.reset();
       const counts = agent.refusals.counts();
-      for (const r of ['vtep-not-owner', 'ip-not-claimed', 'mac-in-use', 'local-conflict'] as const) this.set({ reason: r }, counts.get(r) ?? 0);
+      for (const r of ['vtep-not-owner', 'ip-not-claimed', 'mac-in-use', 'local-conflict'] as const)
+        this.set({ reason: r }, counts.get(r) ?? 0);
     },
   });
   const fromCounter = (name: string, help: string, read: () => number) =>
     new Counter({
-      name, help, registers: [reg],
+      name,
+      help,
+      registers: [reg],
       collect() {
         this.reset();
         this.inc(read());
       },
     });
   fromCounter('vxmesh_reconcile_runs_total', 'Reconcile runs (per network)', () => agent.counters.reconcileRuns);
-  fromCounter('vxmesh_reconcile_skipped_total', 'Overlays a change-started reconcile left alone (desired set as the last clean run wrote it)', () => agent.counters.reconcileSkipped);
-  fromCounter('vxmesh_reconcile_changes_total', 'Kernel entries written or removed by reconcile', () => agent.counters.reconcileChanges);
-  fromCounter('vxmesh_reconcile_errors_total', 'Failed reconcile runs and entries', () => agent.counters.reconcileErrors);
-  fromCounter('vxmesh_kernel_events_total', 'Kernel notifications (links, static fdb/neighbour entries) seen in overlay namespaces', () => agent.counters.kernelEvents);
-  fromCounter('vxmesh_kernel_event_overruns_total', 'Overruns of an overlay namespace\'s notification queue (a full compare follows)', () => agent.counters.kernelEventOverruns);
-  fromCounter('vxmesh_drift_repaired_at_event_total', 'Kernel entries rewritten by reconciles a kernel notification started', () => agent.counters.eventRepairs);
-  new Gauge({ name: 'vxmesh_reconcile_last_duration_seconds', help: 'Duration of the last reconcile of a network', registers: [reg], collect() { this.set(agent.counters.lastReconcileMs / 1000); } });
-  fromCounter('vxmesh_egress_runs_total', 'Egress reconcile runs (gateway links and packet-filter rules)', () => agent.egressCounters()?.runs ?? 0);
-  fromCounter('vxmesh_egress_rule_changes_total', 'Packet-filter chain changes made by egress reconcile (drift repaired included)', () => agent.egressCounters()?.changes ?? 0);
-  fromCounter('vxmesh_egress_errors_total', 'Places (host or a network) where egress rules could not be applied', () => agent.egressCounters()?.errors ?? 0);
+  fromCounter(
+    'vxmesh_reconcile_skipped_total',
+    'Overlays a change-started reconcile left alone (desired set as the last clean run wrote it)',
+    () => agent.counters.reconcileSkipped,
+  );
+  fromCounter(
+    'vxmesh_reconcile_changes_total',
+    'Kernel entries written or removed by reconcile',
+    () => agent.counters.reconcileChanges,
+  );
+  fromCounter(
+    'vxmesh_reconcile_errors_total',
+    'Failed reconcile runs and entries',
+    () => agent.counters.reconcileErrors,
+  );
+  fromCounter(
+    'vxmesh_kernel_events_total',
+    'Kernel notifications (links, static fdb/neighbour entries) seen in overlay namespaces',
+    () => agent.counters.kernelEvents,
+  );
+  fromCounter(
+    'vxmesh_kernel_event_overruns_total',
+    "Overruns of an overlay namespace's notification queue (a full compare follows)",
+    () => agent.counters.kernelEventOverruns,
+  );
+  fromCounter(
+    'vxmesh_drift_repaired_at_event_total',
+    'Kernel entries rewritten by reconciles a kernel notification started',
+    () => agent.counters.eventRepairs,
+  );
   new Gauge({
-    name: 'vxmesh_published_ports', help: 'Host ports published to local endpoints', registers: [reg],
+    name: 'vxmesh_reconcile_last_duration_seconds',
+    help: 'Duration of the last reconcile of a network',
+    registers: [reg],
+    collect() {
+      this.set(agent.counters.lastReconcileMs / 1000);
+    },
+  });
+  fromCounter(
+    'vxmesh_egress_runs_total',
+    'Egress reconcile runs (gateway links and packet-filter rules)',
+    () => agent.egressCounters()?.runs ?? 0,
+  );
+  fromCounter(
+    'vxmesh_egress_rule_changes_total',
+    'Packet-filter chain changes made by egress reconcile (drift repaired included)',
+    () => agent.egressCounters()?.changes ?? 0,
+  );
+  fromCounter(
+    'vxmesh_egress_errors_total',
+    'Places (host or a network) where egress rules could not be applied',
+    () => agent.egressCounters()?.errors ?? 0,
+  );
+  new Gauge({
+    name: 'vxmesh_published_ports',
+    help: 'Host ports published to local endpoints',
+    registers: [reg],
     collect() {
       this.set(agent.localEndpoints().reduce((n, e) => n + (e.publish?.length ?? 0), 0));
     },
   });
   new Gauge({
-    name: 'vxmesh_endpoint_name_conflicts', help: 'Endpoints whose --name another live endpoint of the network holds (the earlier one keeps it)', registers: [reg],
+    name: 'vxmesh_endpoint_name_conflicts',
+    help: 'Endpoints whose --name another live endpoint of the network holds (the earlier one keeps it)',
+    registers: [reg],
     collect() {
       this.set(agent.nameConflicts().length);
     },
   });
   new Counter({
-    name: 'vxmesh_dns_queries_total', help: 'DNS questions to the networks\' servers, by outcome (answered, nxdomain, forwarded, servfail, malformed)', labelNames: ['outcome'], registers: [reg],
+    name: 'vxmesh_dns_queries_total',
+    help: "DNS questions to the networks' servers, by outcome (answered, nxdomain, forwarded, servfail, malformed)",
+    labelNames: ['outcome'],
+    registers: [reg],
     collect() {
       this.reset();
       const c = agent.dnsCounters();
-      if (c) for (const k of ['answered', 'nxdomain', 'forwarded', 'servfail', 'malformed'] as const) this.inc({ outcome: k }, c[k]);
+      if (c)
+        for (const k of ['answered', 'nxdomain', 'forwarded', 'servfail', 'malformed'] as const)
+          this.inc({ outcome: k }, c[k]);
     },
   });
-  fromCounter('vxmesh_endpoint_refusals_total', 'Endpoint refusals since start (each refused record counted once, when it appears)', () => agent.refusals.total);
+  fromCounter(
+    'vxmesh_endpoint_refusals_total',
+    'Endpoint refusals since start (each refused record counted once, when it appears)',
+    () => agent.refusals.total,
+  );
   fromCounter('vxmesh_gossip_messages_in_total', 'Gossip messages accepted', () => d.stats.gossipIn);
   fromCounter('vxmesh_gossip_messages_out_total', 'Gossip messages published', () => d.stats.gossipOut);
   new Counter({
-    name: 'vxmesh_gossip_messages_dropped_total', help: 'Incoming messages dropped, by reason', labelNames: ['reason'], registers: [reg],
+    name: 'vxmesh_gossip_messages_dropped_total',
+    help: 'Incoming messages dropped, by reason',
+    labelNames: ['reason'],
+    registers: [reg],
     collect() {
       this.reset();
       for (const [reason, n] of Object.entries(d.stats.dropped)) this.inc({ reason }, n);
     },
   });
   new Counter({
-    name: 'vxmesh_gossip_records_rate_limited_total', help: 'Records (gossiped or from anti-entropy) ignored because their owner exceeded its record budget, by member', labelNames: ['member'], registers: [reg],
+    name: 'vxmesh_gossip_records_rate_limited_total',
+    help: 'Records (gossiped or from anti-entropy) ignored because their owner exceeded its record budget, by member',
+    labelNames: ['member'],
+    registers: [reg],
     collect() {
       this.reset();
-      for (const [peerId, n] of Object.entries(d.stats.rateLimited)) this.inc({ member: d.membership.get(peerId)?.name ?? peerId }, n);
+      for (const [peerId, n] of Object.entries(d.stats.rateLimited))
+        this.inc({ member: d.membership.get(peerId)?.name ?? peerId }, n);
     },
   });
-  fromCounter('vxmesh_sync_records_rate_limited_total', 'Of those, records offered by anti-entropy (not merged now; offered again by the next sync)', () => d.stats.rateLimitedByPath.sync);
+  fromCounter(
+    'vxmesh_sync_records_rate_limited_total',
+    'Of those, records offered by anti-entropy (not merged now; offered again by the next sync)',
+    () => d.stats.rateLimitedByPath.sync,
+  );
   fromCounter('vxmesh_sync_runs_total', 'Anti-entropy sync exchanges completed', () => d.stats.syncRuns);
   fromCounter('vxmesh_sync_failures_total', 'Anti-entropy sync exchanges failed', () => d.stats.syncFailures);
   fromCounter('vxmesh_probe_failures_total', 'Failed membership probes', () => d.stats.probeFailures);

@@ -18,7 +18,8 @@ export async function runDaemon(cfg: AgentConfig): Promise<void> {
   const activated = activatedSockets();
   for (const v of ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES']) delete process.env[v];
   if (activated.size > 0) log.info({ sockets: Object.fromEntries(activated) }, 'sockets passed by the service manager');
-  if (activated.has('plugin') && !cfg.dockerPlugin) log.warn({}, 'a plugin socket was passed but the Docker plugin is off (--no-docker-plugin): it is not served');
+  if (activated.has('plugin') && !cfg.dockerPlugin)
+    log.warn({}, 'a plugin socket was passed but the Docker plugin is off (--no-docker-plugin): it is not served');
   const notify = (state: Record<string, string>) => {
     const r = notifyServiceManager(state);
     if (r.error) log.warn({ err: r.error }, 'could not notify the service manager');
@@ -34,14 +35,35 @@ export async function runDaemon(cfg: AgentConfig): Promise<void> {
     servers.push(await startMetricsServer(createMetrics(agent, discovery, requests), cfg.metrics));
   }
   if (cfg.dockerPlugin) {
-    const { server, plugin } = await startDockerPlugin(agent, cfg.pluginDir, cfg.stateDir, log, activated.get('plugin'));
+    const { server, plugin } = await startDockerPlugin(
+      agent,
+      cfg.pluginDir,
+      cfg.stateDir,
+      log,
+      activated.get('plugin'),
+    );
     servers.push(server);
     requests.plugin = plugin.stats;
-    if (cfg.dockerNames) new (await import('../docker/names.js')).DockerNames(agent, plugin, cfg.dockerHost, log).start();
-  } else if (cfg.dockerNames) log.warn({}, '--docker-names needs the Docker plugin (--docker-plugin): containers are not named');
+    if (cfg.dockerNames)
+      new (await import('../docker/names.js')).DockerNames(agent, plugin, cfg.dockerHost, log).start();
+  } else if (cfg.dockerNames)
+    log.warn({}, '--docker-names needs the Docker plugin (--docker-plugin): containers are not named');
   if (cfg.dockerSync) new (await import('../docker/sync.js')).DockerSync(agent, cfg.dockerHost, log).start();
-  log.info({ name: cfg.name, vtep: agent.vtep, peerId: discovery.peerId, listen: discovery.listenAddrs(), socket: cfg.socket, metrics: cfg.metrics ?? null }, 'agent ready');
-  notify({ READY: '1', STATUS: `serving: vtep ${agent.vtep}, ${discovery.members().filter((m) => m.state === 'alive').length} live members` });
+  log.info(
+    {
+      name: cfg.name,
+      vtep: agent.vtep,
+      peerId: discovery.peerId,
+      listen: discovery.listenAddrs(),
+      socket: cfg.socket,
+      metrics: cfg.metrics ?? null,
+    },
+    'agent ready',
+  );
+  notify({
+    READY: '1',
+    STATUS: `serving: vtep ${agent.vtep}, ${discovery.members().filter((m) => m.state === 'alive').length} live members`,
+  });
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
       log.info({ signal: sig }, 'stopping: leaving the cluster, kernel state stays');

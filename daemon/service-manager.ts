@@ -7,7 +7,17 @@
  * (`sd-notify`, `systemd-daemon`) are native addons needing a compiler and libsystemd headers.
  */
 import { errno, strerror } from '../core/libc.js';
-import { AF_UNIX, closeFn, MSG_DONTWAIT, MSG_NOSIGNAL, sendtoFn, SOCK_CLOEXEC, SOCK_DGRAM, socketFn, unixAddress } from '../core/sockets.js';
+import {
+  AF_UNIX,
+  closeFn,
+  MSG_DONTWAIT,
+  MSG_NOSIGNAL,
+  sendtoFn,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  socketFn,
+  unixAddress,
+} from '../core/sockets.js';
 
 const FIRST_FD = 3;
 
@@ -15,7 +25,10 @@ const FIRST_FD = 3;
  * Sends one state message to the service manager, if there is one (NOTIFY_SOCKET set). Returns
  * whether a message was sent; a failure to send is reported, never thrown (the daemon runs on).
  */
-export function notifyServiceManager(state: Record<string, string>, env: NodeJS.ProcessEnv = process.env): { sent: boolean; error?: string } {
+export function notifyServiceManager(
+  state: Record<string, string>,
+  env: NodeJS.ProcessEnv = process.env,
+): { sent: boolean; error?: string } {
   const target = env.NOTIFY_SOCKET;
   if (!target) return { sent: false };
   let dest: { addr: Buffer; len: number };
@@ -27,7 +40,11 @@ export function notifyServiceManager(state: Record<string, string>, env: NodeJS.
   const fd = socketFn(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0) as number;
   if (fd < 0) return { sent: false, error: `socket(AF_UNIX, SOCK_DGRAM): ${strerror(errno())}` };
   try {
-    const msg = Buffer.from(Object.entries(state).map(([k, v]) => `${k}=${v.replace(/\n/g, ' ')}`).join('\n'));
+    const msg = Buffer.from(
+      Object.entries(state)
+        .map(([k, v]) => `${k}=${v.replace(/\n/g, ' ')}`)
+        .join('\n'),
+    );
     const n = sendtoFn(fd, msg, msg.length, MSG_DONTWAIT | MSG_NOSIGNAL, dest.addr, dest.len) as number;
     if (n < 0) return { sent: false, error: `sendto(${target}): ${strerror(errno())}` };
     return { sent: true };
@@ -48,7 +65,8 @@ export function activatedSockets(env: NodeJS.ProcessEnv = process.env, pid = pro
   if (!Number.isInteger(count) || count <= 0) return out;
   const names = (env.LISTEN_FDNAMES ?? '').split(':');
   for (let i = 0; i < count; i++) {
-    const name = names[i] && names[i] !== 'unknown' ? (names[i] as string) : count === 1 ? 'plugin' : `fd${FIRST_FD + i}`;
+    const name =
+      names[i] && names[i] !== 'unknown' ? (names[i] as string) : count === 1 ? 'plugin' : `fd${FIRST_FD + i}`;
     out.set(name, FIRST_FD + i);
   }
   return out;

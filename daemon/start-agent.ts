@@ -41,29 +41,57 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
   fs.mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 });
   fs.chmodSync(cfg.stateDir, 0o700);
   // The etcd client (and the Docker client, daemon/run.ts) is loaded only when configured: memory.
-  const store = cfg.store !== undefined ? (await import('../store/etcd-store.js')).EtcdStore.open(cfg.store, { prefix: cfg.storePrefix, timeoutMs: STORE_TIMEOUT_MS }) : undefined;
+  const store =
+    cfg.store !== undefined
+      ? (await import('../store/etcd-store.js')).EtcdStore.open(cfg.store, {
+          prefix: cfg.storePrefix,
+          timeoutMs: STORE_TIMEOUT_MS,
+        })
+      : undefined;
   // A store that does not answer does not hold the start (nor readiness, nor the containers Docker restores
   // at boot): the agent serves what gossip knows; allocations fail until the store answers, as in an outage.
-  await store?.ping().catch((e: unknown) => log.warn({ err: (e as Error).message }, 'store unreachable at start: starting without it; allocations and network changes fail until it answers'));
+  await store
+    ?.ping()
+    .catch((e: unknown) =>
+      log.warn(
+        { err: (e as Error).message },
+        'store unreachable at start: starting without it; allocations and network changes fail until it answers',
+      ),
+    );
   // Egress needs the host's packet filter: checked now, so a missing iptables is an error at start.
   let egress: EgressPort | undefined;
   if (cfg.egress) {
     await checkIptables();
     const e = new Egress({ log });
-    egress = { reconcile: (nets) => e.reconcile(nets), drift: (nets, vni) => e.drift(nets, vni), counters: e.counters, hostPortFree };
+    egress = {
+      reconcile: (nets) => e.reconcile(nets),
+      drift: (nets, vni) => e.drift(nets, vni),
+      counters: e.counters,
+      hostPortFree,
+    };
   }
   let dnsService: DnsService | undefined;
   let dns: DnsPort | undefined;
   if (cfg.dns) {
-    const upstream: Upstream | undefined = cfg.dnsUpstream !== undefined
-      ? parseHostPort(cfg.dnsUpstream, '--dns-upstream', DNS_PORT)
-      : upstreamFromResolvConf(fs.existsSync('/etc/resolv.conf') ? fs.readFileSync('/etc/resolv.conf', 'utf8') : '');
-    if (!upstream) log.warn({}, 'no upstream resolver (no --dns-upstream, no nameserver in /etc/resolv.conf): names outside the networks get SERVFAIL');
+    const upstream: Upstream | undefined =
+      cfg.dnsUpstream !== undefined
+        ? parseHostPort(cfg.dnsUpstream, '--dns-upstream', DNS_PORT)
+        : upstreamFromResolvConf(fs.existsSync('/etc/resolv.conf') ? fs.readFileSync('/etc/resolv.conf', 'utf8') : '');
+    if (!upstream)
+      log.warn(
+        {},
+        'no upstream resolver (no --dns-upstream, no nameserver in /etc/resolv.conf): names outside the networks get SERVFAIL',
+      );
     const service = new DnsService({ log, upstream });
     dnsService = service;
     dns = { ensure: (nets) => service.ensure(nets), counters: service.counters, writeResolvConf, removeResolvConf };
   }
-  const dataplane = new Dataplane({ prefix: cfg.netnsPrefix, vtep, underlayDev: cfg.underlayDev, vxlanPort: cfg.vxlanPort });
+  const dataplane = new Dataplane({
+    prefix: cfg.netnsPrefix,
+    vtep,
+    underlayDev: cfg.underlayDev,
+    vxlanPort: cfg.vxlanPort,
+  });
   try {
     const stateFile = new StateFile<AgentState>(path.join(cfg.stateDir, 'agent-state.json'), EMPTY_AGENT_STATE);
     const initial = stateFile.load();
@@ -72,7 +100,11 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
     const present = new Set(adopted.flatMap((o) => o.localMacs.map((m) => `${o.vni}/${m}`)));
     const kept = initial.endpoints.filter((e) => present.has(`${e.vni}/${e.mac}`));
     const vanished = initial.endpoints.filter((e) => !kept.includes(e));
-    if (vanished.length > 0) log.warn({ dropped: vanished.map((e) => e.id) }, 'local endpoints whose interface disappeared while the agent was down are withdrawn');
+    if (vanished.length > 0)
+      log.warn(
+        { dropped: vanished.map((e) => e.id) },
+        'local endpoints whose interface disappeared while the agent was down are withdrawn',
+      );
     const discovery = await Discovery.create({
       name: cfg.name,
       vtep,
@@ -85,7 +117,14 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
       log,
     });
     const agent = new Agent({
-      settings: { name: cfg.name, vtep, reconcileIntervalMs: cfg.reconcileIntervalMs, kernelEvents: cfg.kernelEvents, ipamSettleMs: cfg.ipamSettleMs, deadAgentHoldMs: cfg.deadAgentHoldMs },
+      settings: {
+        name: cfg.name,
+        vtep,
+        reconcileIntervalMs: cfg.reconcileIntervalMs,
+        kernelEvents: cfg.kernelEvents,
+        ipamSettleMs: cfg.ipamSettleMs,
+        deadAgentHoldMs: cfg.deadAgentHoldMs,
+      },
       log,
       cluster: discovery,
       driver: dataplane,

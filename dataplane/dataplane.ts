@@ -18,13 +18,42 @@ import { planReconcile, planSize, type RemoteEndpoint } from './reconcile-plan.j
 import { buildOverlay, describeOverlay, type Overlay } from './overlay.js';
 import { describeGatewayLink, ensureGatewayLink, removeGatewayLink, type GatewayLinkInfo } from './gateway-link.js';
 import { validateRemotes } from './remotes.js';
-import type { AttachResult, AttachSpec, DataplaneOptions, NetworkSpec, OverlayInfo, OverlayTables, ReconcileResult } from './types.js';
-import { type Cidr, ipv4ToString, prefixMask, parseCidr, parseIfName, parseIPv4, parseMac, parseMtu, parsePort, parseVni, requireHostIn } from '../core/addresses.js';
+import type {
+  AttachResult,
+  AttachSpec,
+  DataplaneOptions,
+  NetworkSpec,
+  OverlayInfo,
+  OverlayTables,
+  ReconcileResult,
+} from './types.js';
+import {
+  type Cidr,
+  ipv4ToString,
+  prefixMask,
+  parseCidr,
+  parseIfName,
+  parseIPv4,
+  parseMac,
+  parseMtu,
+  parsePort,
+  parseVni,
+  requireHostIn,
+} from '../core/addresses.js';
 
 export type { RemoteEndpoint } from './reconcile-plan.js';
 export type { GatewayLinkInfo } from './gateway-link.js';
 export type { KernelChange } from './kernel-watch.js';
-export type { AttachResult, AttachSpec, DataplaneOptions, NetworkSpec, OverlayInfo, OverlayTables, ReconcileError, ReconcileResult } from './types.js';
+export type {
+  AttachResult,
+  AttachSpec,
+  DataplaneOptions,
+  NetworkSpec,
+  OverlayInfo,
+  OverlayTables,
+  ReconcileError,
+  ReconcileResult,
+} from './types.js';
 
 export class Dataplane {
   readonly prefix: string;
@@ -41,7 +70,8 @@ export class Dataplane {
 
   constructor(opts: DataplaneOptions) {
     this.prefix = opts.prefix ?? DEFAULT_NETNS_PREFIX;
-    if (!/^[A-Za-z0-9_.-]{1,40}$/.test(this.prefix)) throw new ValidationError('prefix', `invalid namespace prefix ${JSON.stringify(this.prefix)}`);
+    if (!/^[A-Za-z0-9_.-]{1,40}$/.test(this.prefix))
+      throw new ValidationError('prefix', `invalid namespace prefix ${JSON.stringify(this.prefix)}`);
     parseIPv4(opts.vtep, 'vtep');
     this.vtep = opts.vtep;
     this.vxlanPort = opts.vxlanPort === undefined ? DEFAULT_VXLAN_PORT : parsePort(opts.vxlanPort, 'vxlanPort');
@@ -98,11 +128,13 @@ export class Dataplane {
     const host = this.hostRtnl();
     if (this.underlayDev !== undefined) {
       const link = await host.linkByName(this.underlayDev);
-      if (!link) throw new NotFoundError('underlayDev', `device ${this.underlayDev} does not exist in the host namespace`);
+      if (!link)
+        throw new NotFoundError('underlayDev', `device ${this.underlayDev} does not exist in the host namespace`);
       return link;
     }
     const addr = (await host.addresses()).find((a) => a.ip === this.vtep);
-    if (!addr) throw new NotFoundError('vtep', `no interface in the host namespace holds the VTEP address ${this.vtep}`);
+    if (!addr)
+      throw new NotFoundError('vtep', `no interface in the host namespace holds the VTEP address ${this.vtep}`);
     const link = (await host.links()).find((l) => l.index === addr.index);
     if (!link) throw new NotFoundError('vtep', `the interface holding ${this.vtep} disappeared`);
     return link;
@@ -114,13 +146,20 @@ export class Dataplane {
     return link.mtu - (this.vtep.includes(':') ? 70 : 50);
   }
 
-  private validateNetwork(spec: NetworkSpec): { vni: number; subnet: Cidr; gateway?: string; mtu?: number; egress: boolean } {
+  private validateNetwork(spec: NetworkSpec): {
+    vni: number;
+    subnet: Cidr;
+    gateway?: string;
+    mtu?: number;
+    egress: boolean;
+  } {
     if (spec === null || typeof spec !== 'object') throw new ValidationError('network', 'must be an object');
     const vni = parseVni(spec.vni);
     const subnet = parseCidr(spec.subnet);
     const gateway = spec.gateway === undefined ? undefined : requireHostIn(spec.gateway, subnet, 'gateway');
     const mtu = spec.mtu === undefined ? undefined : parseMtu(spec.mtu);
-    if (spec.egress !== undefined && typeof spec.egress !== 'boolean') throw new ValidationError('egress', 'must be true or false');
+    if (spec.egress !== undefined && typeof spec.egress !== 'boolean')
+      throw new ValidationError('egress', 'must be true or false');
     return { vni, subnet, gateway, mtu, egress: spec.egress === true };
   }
 
@@ -193,9 +232,11 @@ export class Dataplane {
     if (len !== undefined && Number(len) !== o.spec.subnet.prefix) {
       throw new ValidationError('ip', `prefix /${len} does not match the network's subnet ${o.spec.subnet.text}`);
     }
-    if (o.spec.gateway !== undefined && ip === o.spec.gateway) throw new ValidationError('ip', `${ip} is the network's gateway address`);
+    if (o.spec.gateway !== undefined && ip === o.spec.gateway)
+      throw new ValidationError('ip', `${ip} is the network's gateway address`);
     const gateway = spec.gateway === undefined ? o.spec.gateway : requireHostIn(spec.gateway, o.spec.subnet, 'gateway');
-    if (typeof spec.netns !== 'string' || spec.netns === '') throw new ValidationError('netns', 'must be a namespace name or path');
+    if (typeof spec.netns !== 'string' || spec.netns === '')
+      throw new ValidationError('netns', 'must be a namespace name or path');
     const ctFd = openNetns(spec.netns, 'netns');
     const hostIfname = hostVethName(mac);
     const { prefix } = o.spec.subnet;
@@ -209,7 +250,10 @@ export class Dataplane {
           if (existingCt || existingHost) {
             if (existingCt && existingHost && existingCt.mac === mac && existingHost.master !== undefined) {
               const addrs = await ct.addresses();
-              if (spec.configure === false || addrs.some((a) => a.index === existingCt.index && a.ip === ip && a.prefix === prefix)) {
+              if (
+                spec.configure === false ||
+                addrs.some((a) => a.index === existingCt.index && a.ip === ip && a.prefix === prefix)
+              ) {
                 return { vni, mac, ip, prefix, ifname, hostIfname, mtu: existingCt.mtu, created: false };
               }
             }
@@ -270,7 +314,11 @@ export class Dataplane {
    * the fewest writes. Failed writes are reported in `errors`; everything else is still applied, so
    * the next reconcile only has the failures left to do. With `allowDelete: false` nothing is removed.
    */
-  async reconcile(vniIn: number, desiredIn: RemoteEndpoint[], opts: { allowDelete?: boolean } = {}): Promise<ReconcileResult> {
+  async reconcile(
+    vniIn: number,
+    desiredIn: RemoteEndpoint[],
+    opts: { allowDelete?: boolean } = {},
+  ): Promise<ReconcileResult> {
     const vni = parseVni(vniIn);
     const desired = validateRemotes(desiredIn, this.vtep);
     const o = this.overlay(vni);
@@ -285,7 +333,16 @@ export class Dataplane {
         plan.neighDelete = [];
         plan.masterDelete = [];
       }
-      const result: ReconcileResult = { vni, fdbReplaced: 0, fdbDeleted: 0, masterDeleted: 0, neighReplaced: 0, neighDeleted: 0, changes: 0, errors: [] };
+      const result: ReconcileResult = {
+        vni,
+        fdbReplaced: 0,
+        fdbDeleted: 0,
+        masterDeleted: 0,
+        neighReplaced: 0,
+        neighDeleted: 0,
+        changes: 0,
+        errors: [],
+      };
       if (planSize(plan) === 0) return result;
       return applyPlan(o.rtnl, vx, o.netns, plan, result);
     });
@@ -353,7 +410,9 @@ export class Dataplane {
     for (const name of listNetns()) {
       const vni = vniFromNetnsName(this.prefix, name);
       if (vni === undefined || !netnsExists(name)) continue;
-      const o = this.overlays.get(vni) ?? this.openOverlay(vni, { subnet: { network: '0.0.0.0', prefix: 0, text: '' }, mtu: 0 });
+      const o =
+        this.overlays.get(vni) ??
+        this.openOverlay(vni, { subnet: { network: '0.0.0.0', prefix: 0, text: '' }, mtu: 0 });
       const links = await o.rtnl.links();
       const br = links.find((l) => l.name === BRIDGE_NAME);
       const vx = links.find((l) => l.name === vxlanName(vni));
@@ -361,7 +420,9 @@ export class Dataplane {
         o.spec.mtu = vx?.mtu ?? br?.mtu ?? 0;
         const addr = br ? (await o.rtnl.addresses()).find((a) => a.index === br.index) : undefined;
         if (addr) {
-          o.spec.subnet = parseCidr(`${ipv4ToString((parseIPv4(addr.ip) & prefixMask(addr.prefix)) >>> 0)}/${addr.prefix}`);
+          o.spec.subnet = parseCidr(
+            `${ipv4ToString((parseIPv4(addr.ip) & prefixMask(addr.prefix)) >>> 0)}/${addr.prefix}`,
+          );
           o.spec.gateway = addr.ip;
         }
       }

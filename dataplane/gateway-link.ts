@@ -7,7 +7,13 @@
  */
 import fs from 'node:fs';
 import { KernelError } from '../core/errors.js';
-import { isTransferAddress, overlayEndOf, TRANSFER_PREFIX, transferPairFor, type TransferPair } from '../core/transfer-addresses.js';
+import {
+  isTransferAddress,
+  overlayEndOf,
+  TRANSFER_PREFIX,
+  transferPairFor,
+  type TransferPair,
+} from '../core/transfer-addresses.js';
 import { GATEWAY_LINK_NAME, gatewayHostLinkName } from './names.js';
 import { inNetnsFd } from './netns.js';
 import type { Rtnl } from './netlink/rtnl.js';
@@ -38,31 +44,57 @@ export async function ensureGatewayLink(o: Overlay, host: HostSide): Promise<Gat
   const hostIfname = gatewayHostLinkName(o.vni);
   let inner = await o.rtnl.linkByName(GATEWAY_LINK_NAME);
   let outer = await host.rtnl.linkByName(hostIfname);
-  if ((inner && inner.kind !== 'veth') || (outer && outer.kind !== 'veth') || (inner === undefined) !== (outer === undefined)) {
+  if (
+    (inner && inner.kind !== 'veth') ||
+    (outer && outer.kind !== 'veth') ||
+    (inner === undefined) !== (outer === undefined)
+  ) {
     // Half a link, or not a veth: rebuilt (a veth's other end goes with it).
     if (inner) await o.rtnl.deleteLink(inner.index, `${GATEWAY_LINK_NAME} in ${o.netns}`);
     if (outer && (await host.rtnl.linkByName(hostIfname))) await host.rtnl.deleteLink(outer.index, hostIfname);
     inner = outer = undefined;
   }
   const hostAddrs = await host.rtnl.addresses();
-  const held = outer ? hostAddrs.find((a) => a.index === outer?.index && isTransferAddress(a.ip) && a.prefix === TRANSFER_PREFIX) : undefined;
+  const held = outer
+    ? hostAddrs.find((a) => a.index === outer?.index && isTransferAddress(a.ip) && a.prefix === TRANSFER_PREFIX)
+    : undefined;
   const pair: TransferPair = held
     ? { host: held.ip, overlay: overlayEndOf(held.ip) }
     : transferPairFor(o.vni, (ip) => hostAddrs.some((a) => a.ip === ip || a.ip === overlayEndOf(ip)));
   if (!inner) {
-    await o.rtnl.createVeth({ name: GATEWAY_LINK_NAME, mtu: o.spec.mtu, peerName: hostIfname, peerNetnsFd: host.fd ?? hostSelfFd() });
+    await o.rtnl.createVeth({
+      name: GATEWAY_LINK_NAME,
+      mtu: o.spec.mtu,
+      peerName: hostIfname,
+      peerNetnsFd: host.fd ?? hostSelfFd(),
+    });
     inner = await o.rtnl.linkByName(GATEWAY_LINK_NAME);
     outer = await host.rtnl.linkByName(hostIfname);
   }
-  if (!inner || !outer) throw new KernelError('ENODEV', `gateway link ${GATEWAY_LINK_NAME}/${hostIfname} of ${o.netns}`, 'create');
-  if (!held) await host.rtnl.addAddress(outer.index, pair.host, TRANSFER_PREFIX, `transfer address ${pair.host} on ${hostIfname}`);
+  if (!inner || !outer)
+    throw new KernelError('ENODEV', `gateway link ${GATEWAY_LINK_NAME}/${hostIfname} of ${o.netns}`, 'create');
+  if (!held)
+    await host.rtnl.addAddress(
+      outer.index,
+      pair.host,
+      TRANSFER_PREFIX,
+      `transfer address ${pair.host} on ${hostIfname}`,
+    );
   const innerAddrs = await o.rtnl.addresses();
-  if (!innerAddrs.some((a) => a.index === inner?.index && a.ip === pair.overlay)) await o.rtnl.addAddress(inner.index, pair.overlay, TRANSFER_PREFIX, `transfer address ${pair.overlay} on ${GATEWAY_LINK_NAME}`);
-  if (inner.mtu !== o.spec.mtu && o.spec.mtu > 0) await o.rtnl.setLink(inner.index, { mtu: o.spec.mtu }, GATEWAY_LINK_NAME);
+  if (!innerAddrs.some((a) => a.index === inner?.index && a.ip === pair.overlay))
+    await o.rtnl.addAddress(
+      inner.index,
+      pair.overlay,
+      TRANSFER_PREFIX,
+      `transfer address ${pair.overlay} on ${GATEWAY_LINK_NAME}`,
+    );
+  if (inner.mtu !== o.spec.mtu && o.spec.mtu > 0)
+    await o.rtnl.setLink(inner.index, { mtu: o.spec.mtu }, GATEWAY_LINK_NAME);
   if (!inner.up) await o.rtnl.setLink(inner.index, { up: true }, GATEWAY_LINK_NAME);
   if (!outer.up) await host.rtnl.setLink(outer.index, { up: true }, hostIfname);
   const routes = await o.rtnl.routes();
-  if (!routes.some((r) => r.dstLen === 0 && r.table === 254 && r.gateway === pair.host && r.oif === inner?.index)) await o.rtnl.addDefaultRoute(pair.host, inner.index);
+  if (!routes.some((r) => r.dstLen === 0 && r.table === 254 && r.gateway === pair.host && r.oif === inner?.index))
+    await o.rtnl.addDefaultRoute(pair.host, inner.index);
   ensureForwardingIn(o.fd);
   ensureForwardingIn(host.fd);
   return { ...pair, hostIfname, overlayIfname: GATEWAY_LINK_NAME };
@@ -74,7 +106,9 @@ export async function describeGatewayLink(o: Overlay, host: Rtnl): Promise<Gatew
   const outer = await host.linkByName(hostIfname);
   if (!outer || !(await o.rtnl.linkByName(GATEWAY_LINK_NAME))) return undefined;
   const held = (await host.addresses()).find((a) => a.index === outer.index && isTransferAddress(a.ip));
-  return held ? { host: held.ip, overlay: overlayEndOf(held.ip), hostIfname, overlayIfname: GATEWAY_LINK_NAME } : undefined;
+  return held
+    ? { host: held.ip, overlay: overlayEndOf(held.ip), hostIfname, overlayIfname: GATEWAY_LINK_NAME }
+    : undefined;
 }
 
 /** Removes the gateway link (an internal network, or egress switched off). Returns whether one existed. */

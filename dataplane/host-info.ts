@@ -17,7 +17,12 @@ export async function detectVtep(): Promise<string> {
     if (onDefault) return onDefault.ip;
     const candidates = addrs.filter((a) => !lo.has(a.index) && !a.ip.startsWith('127.'));
     if (candidates.length === 1) return (candidates[0] as { ip: string }).ip;
-    throw new NotFoundError('vtep', candidates.length === 0 ? 'no IPv4 address on this host; give --vtep' : `several addresses (${candidates.map((a) => a.ip).join(', ')}) and no default route; give --vtep`);
+    throw new NotFoundError(
+      'vtep',
+      candidates.length === 0
+        ? 'no IPv4 address on this host; give --vtep'
+        : `several addresses (${candidates.map((a) => a.ip).join(', ')}) and no default route; give --vtep`,
+    );
   } finally {
     r.sock.close();
   }

@@ -6,7 +6,19 @@
  */
 import crypto from 'node:crypto';
 import { errno, strerror, sysFail } from '../core/libc.js';
-import { AF_INET, closeFn, EAGAIN, EINTR, MSG_DONTWAIT, recvFn, sendtoFn, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW, socketFn } from '../core/sockets.js';
+import {
+  AF_INET,
+  closeFn,
+  EAGAIN,
+  EINTR,
+  MSG_DONTWAIT,
+  recvFn,
+  sendtoFn,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCK_RAW,
+  socketFn,
+} from '../core/sockets.js';
 import { parseIPv4 } from '../core/addresses.js';
 import { VxmeshError } from '../core/errors.js';
 import { inNetns } from './netns.js';
@@ -48,7 +60,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Sends one echo request to `ip` and waits up to `timeoutMs` for its reply. Resolves true on a reply,
  * false on silence; rejects only when the socket cannot be used at all (e.g. no CAP_NET_RAW).
  */
-export async function icmpEcho(ip: string, timeoutMs: number, opts: { pollMs?: number; netns?: string } = {}): Promise<boolean> {
+export async function icmpEcho(
+  ip: string,
+  timeoutMs: number,
+  opts: { pollMs?: number; netns?: string } = {},
+): Promise<boolean> {
   const dst = parseIPv4(ip, 'ip');
   const pollMs = opts.pollMs ?? 5;
   // A socket stays in the namespace it was created in: create it there, use it from here.
@@ -87,7 +103,9 @@ export function requireRawIcmp(): void {
   const fd = socketFn(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP) as number;
   if (fd < 0) {
     const code = errno();
-    throw new VxmeshError(`the VTEP probe needs a raw ICMP socket (CAP_NET_RAW; run the agent as root or grant the capability): ${strerror(code)} (errno ${code})`);
+    throw new VxmeshError(
+      `the VTEP probe needs a raw ICMP socket (CAP_NET_RAW; run the agent as root or grant the capability): ${strerror(code)} (errno ${code})`,
+    );
   }
   closeFn(fd);
 }

@@ -65,7 +65,12 @@ export class KernelWatch {
       // The kernel's own multicast neighbours come and go by themselves: never ours, no reconcile.
       const events = r.events.filter((e) => !e.entry?.multicast);
       if (events.length === 0 && !r.overrun) continue;
-      this.onChange({ vni, events: events.length, overrun: r.overrun, linkDeleted: r.overrun || events.some((e) => e.kind === 'link' && e.deleted) });
+      this.onChange({
+        vni,
+        events: events.length,
+        overrun: r.overrun,
+        linkDeleted: r.overrun || events.some((e) => e.kind === 'link' && e.deleted),
+      });
     }
   }
 

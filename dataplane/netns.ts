@@ -23,7 +23,9 @@ const MNT_DETACH = 2;
 const EINVAL = 22;
 
 const unshareFn = libc.func('int unshare(int flags)');
-const mountFn = libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)');
+const mountFn = libc.func(
+  'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)',
+);
 const umount2Fn = libc.func('int umount2(const char *target, int flags)');
 
 /** Path of a namespace given by name (`ip netns` style) or by path (anything with a slash). */
@@ -68,7 +70,6 @@ export function openNetns(nameOrPath: string, field = 'netns'): number {
   return fd;
 }
 
-
 export function inNetns<T>(nameOrPath: string, fn: () => T): T {
   const fd = openNetns(nameOrPath);
   try {
@@ -84,8 +85,10 @@ function ensureSharedRunDir(): void {
   // mount namespaces that were cloned from this one (e.g. `ip netns exec`).
   if (mountFn('', NETNS_RUN_DIR, 'none', MS_SHARED | MS_REC, null) === 0) return;
   if (errno() !== EINVAL) sysFail('mount', `--make-rshared ${NETNS_RUN_DIR}`);
-  if (mountFn(NETNS_RUN_DIR, NETNS_RUN_DIR, 'none', MS_BIND | MS_REC, null) !== 0) sysFail('mount', `--rbind ${NETNS_RUN_DIR}`);
-  if (mountFn('', NETNS_RUN_DIR, 'none', MS_SHARED | MS_REC, null) !== 0) sysFail('mount', `--make-rshared ${NETNS_RUN_DIR}`);
+  if (mountFn(NETNS_RUN_DIR, NETNS_RUN_DIR, 'none', MS_BIND | MS_REC, null) !== 0)
+    sysFail('mount', `--rbind ${NETNS_RUN_DIR}`);
+  if (mountFn('', NETNS_RUN_DIR, 'none', MS_SHARED | MS_REC, null) !== 0)
+    sysFail('mount', `--make-rshared ${NETNS_RUN_DIR}`);
 }
 
 /**

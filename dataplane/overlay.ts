@@ -21,29 +21,40 @@ export interface Overlay {
 const VXLAN_RETRY_MS = 100;
 const VXLAN_RETRY_MAX_MS = 5000;
 
-export async function buildOverlay(o: Overlay, host: Rtnl, vxlan: { vtep: string; port: number; underlayIndex?: number }): Promise<void> {
-const { underlayIndex } = vxlan;
+export async function buildOverlay(
+  o: Overlay,
+  host: Rtnl,
+  vxlan: { vtep: string; port: number; underlayIndex?: number },
+): Promise<void> {
+  const { underlayIndex } = vxlan;
   const r = o.rtnl;
   const { mtu, gateway, subnet } = o.spec;
   const lo = await r.linkByName('lo');
   if (lo && !lo.up) await r.setLink(lo.index, { up: true }, 'lo');
 
   let br = await r.linkByName(BRIDGE_NAME);
-  if (br && br.kind !== 'bridge') throw new ValidationError('vni', `${o.netns} has a ${BRIDGE_NAME} that is not a bridge`);
+  if (br && br.kind !== 'bridge')
+    throw new ValidationError('vni', `${o.netns} has a ${BRIDGE_NAME} that is not a bridge`);
   if (!br) {
     await r.createBridge(BRIDGE_NAME, mtu);
     br = await r.linkByName(BRIDGE_NAME);
   }
   if (!br) throw new KernelError('ENODEV', `bridge ${BRIDGE_NAME} in ${o.netns}`, 'create');
   if (br.mtu !== mtu) await r.setLink(br.index, { mtu }, `bridge ${BRIDGE_NAME}`);
-  if (gateway !== undefined) await r.addAddress(br.index, gateway, subnet.prefix, `gateway ${gateway}/${subnet.prefix} on ${BRIDGE_NAME}`);
+  if (gateway !== undefined)
+    await r.addAddress(br.index, gateway, subnet.prefix, `gateway ${gateway}/${subnet.prefix} on ${BRIDGE_NAME}`);
 
   const vxName = vxlanName(o.vni);
   let vx = await r.linkByName(vxName);
   const wrong =
     vx &&
-    (vx.kind !== 'vxlan' || vx.vxlan?.vni !== o.vni || vx.vxlan.local !== vxlan.vtep || vx.vxlan.port !== vxlan.port ||
-      vx.vxlan.learning || !vx.vxlan.proxy || (underlayIndex !== undefined && vx.vxlan.underlayIndex !== underlayIndex));
+    (vx.kind !== 'vxlan' ||
+      vx.vxlan?.vni !== o.vni ||
+      vx.vxlan.local !== vxlan.vtep ||
+      vx.vxlan.port !== vxlan.port ||
+      vx.vxlan.learning ||
+      !vx.vxlan.proxy ||
+      (underlayIndex !== undefined && vx.vxlan.underlayIndex !== underlayIndex));
   if (vx && wrong) {
     // Config changed (e.g. a new VTEP address): the device must be recreated; entries follow on reconcile.
     await r.deleteLink(vx.index, `vxlan ${vxName}`);
@@ -55,7 +66,15 @@ const { underlayIndex } = vxlan;
     // the kernel (namespace deletion is asynchronous): it goes within a few seconds.
     for (let waited = 0; ; waited += VXLAN_RETRY_MS) {
       try {
-        await host.createVxlan({ name: vxName, vni: o.vni, local: vxlan.vtep, port: vxlan.port, underlayIndex, mtu, netnsFd: o.fd });
+        await host.createVxlan({
+          name: vxName,
+          vni: o.vni,
+          local: vxlan.vtep,
+          port: vxlan.port,
+          underlayIndex,
+          mtu,
+          netnsFd: o.fd,
+        });
         break;
       } catch (e) {
         if (!(e instanceof KernelError && e.errno === 'EEXIST') || waited >= VXLAN_RETRY_MAX_MS) throw e;
@@ -84,6 +103,9 @@ export async function describeOverlay(o: Overlay): Promise<OverlayInfo> {
     gateway: o.spec.gateway,
     vxlan: vx,
     bridge: br,
-    localMacs: links.filter((l) => br && l.master === br.index).map((l) => macFromHostVethName(l.name)).filter((m): m is string => m !== undefined),
+    localMacs: links
+      .filter((l) => br && l.master === br.index)
+      .map((l) => macFromHostVethName(l.name))
+      .filter((m): m is string => m !== undefined),
   };
 }

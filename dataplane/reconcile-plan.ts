@@ -23,7 +23,11 @@ export interface ReconcilePlan {
   neighDelete: string[];
 }
 
-export function planReconcile(kernelFdb: FdbEntry[], kernelNeigh: NeighEntry[], desired: RemoteEndpoint[]): ReconcilePlan {
+export function planReconcile(
+  kernelFdb: FdbEntry[],
+  kernelNeigh: NeighEntry[],
+  desired: RemoteEndpoint[],
+): ReconcilePlan {
   const plan: ReconcilePlan = { fdbReplace: [], fdbDelete: [], masterDelete: [], neighReplace: [], neighDelete: [] };
   const wantMacs = new Set<string>();
   const wantIps = new Set<string>();
@@ -55,7 +59,8 @@ export function planReconcile(kernelFdb: FdbEntry[], kernelNeigh: NeighEntry[], 
     const extra = extraRemotes.get(e.mac);
     if (extra) {
       // Several remotes would make the kernel send copies to each: keep only the wanted one.
-      for (const x of [have as FdbEntry, ...extra]) if (x.dst !== undefined && x.dst !== e.vtep) plan.fdbDelete.push({ mac: e.mac, dst: x.dst });
+      for (const x of [have as FdbEntry, ...extra])
+        if (x.dst !== undefined && x.dst !== e.vtep) plan.fdbDelete.push({ mac: e.mac, dst: x.dst });
       plan.fdbReplace.push({ mac: e.mac, dst: e.vtep });
     } else if (!have || have.dst !== e.vtep || (have.state & NUD_PERMANENT) === 0) {
       plan.fdbReplace.push({ mac: e.mac, dst: e.vtep });

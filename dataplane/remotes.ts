@@ -15,11 +15,14 @@ export function validateRemotes(desired: RemoteEndpoint[], localVtep?: string): 
     if (!isVtepAddress(e.vtep)) {
       throw new ValidationError(`endpoints[${i}].vtep`, `invalid VTEP address ${JSON.stringify(e.vtep)}`);
     }
-    if (localVtep !== undefined && e.vtep === localVtep) throw new ValidationError(`endpoints[${i}].vtep`, `${e.vtep} is this host's own VTEP`);
+    if (localVtep !== undefined && e.vtep === localVtep)
+      throw new ValidationError(`endpoints[${i}].vtep`, `${e.vtep} is this host's own VTEP`);
     const prior = byMac.get(mac);
-    if (prior && (prior.ip !== e.ip || prior.vtep !== e.vtep)) throw new ValidationError(`endpoints[${i}].mac`, `${mac} appears twice with different data`);
+    if (prior && (prior.ip !== e.ip || prior.vtep !== e.vtep))
+      throw new ValidationError(`endpoints[${i}].mac`, `${mac} appears twice with different data`);
     const ipOwner = byIp.get(e.ip);
-    if (ipOwner !== undefined && ipOwner !== mac) throw new ValidationError(`endpoints[${i}].ip`, `${e.ip} is claimed by both ${ipOwner} and ${mac}`);
+    if (ipOwner !== undefined && ipOwner !== mac)
+      throw new ValidationError(`endpoints[${i}].ip`, `${e.ip} is claimed by both ${ipOwner} and ${mac}`);
     byMac.set(mac, { mac, ip: e.ip, vtep: e.vtep });
     byIp.set(e.ip, mac);
   });

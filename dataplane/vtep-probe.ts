@@ -34,13 +34,18 @@ export async function vtepAnswers(vtep: string, opts: VtepProbeOptions = {}): Pr
       settle();
     };
     for (let i = 0; i < attempts; i++) {
-      timers.push(setTimeout(() => {
-        icmpEcho(vtep, timeoutMs, { netns: opts.netns }).then((answered) => {
-          pending--;
-          if (answered) finish(() => resolve(true));
-          else if (pending === 0) finish(() => resolve(false));
-        }, (e: unknown) => finish(() => reject(e)));
-      }, i * spacingMs));
+      timers.push(
+        setTimeout(() => {
+          icmpEcho(vtep, timeoutMs, { netns: opts.netns }).then(
+            (answered) => {
+              pending--;
+              if (answered) finish(() => resolve(true));
+              else if (pending === 0) finish(() => resolve(false));
+            },
+            (e: unknown) => finish(() => reject(e)),
+          );
+        }, i * spacingMs),
+      );
     }
   });
 }

@@ -12,7 +12,17 @@ import type { RecordBudget } from './record-budget.js';
 import type { VxmeshLibp2p } from './node.js';
 import { verifiedRecord } from './record-signing.js';
 import { partitionOf, toWire, type TableRecord } from './table.js';
-import { MAX_SYNC_FRAME_BYTES, PROTOCOL_SYNC, WireError, decodeSyncFrame, encode, type MemberInfo, type SyncDigest, type SyncFrame, type WireRecord } from './wire.js';
+import {
+  MAX_SYNC_FRAME_BYTES,
+  PROTOCOL_SYNC,
+  WireError,
+  decodeSyncFrame,
+  encode,
+  type MemberInfo,
+  type SyncDigest,
+  type SyncFrame,
+  type WireRecord,
+} from './wire.js';
 import type { RecordKind } from '../core/records.js';
 
 const SYNC_TIMEOUT_MS = 15_000;
@@ -29,7 +39,12 @@ export class AntiEntropy {
   ) {}
 
   async attach(node: VxmeshLibp2p): Promise<void> {
-    await node.handle(PROTOCOL_SYNC, (stream, conn) => void this.serve(stream, conn.remotePeer.toString()).catch((e: unknown) => this.failed(e, 'serve')), { runOnLimitedConnection: false });
+    await node.handle(
+      PROTOCOL_SYNC,
+      (stream, conn) =>
+        void this.serve(stream, conn.remotePeer.toString()).catch((e: unknown) => this.failed(e, 'serve')),
+      { runOnLimitedConnection: false },
+    );
   }
 
   private failed(e: unknown, side: string): void {
@@ -38,7 +53,15 @@ export class AntiEntropy {
   }
 
   private memberStates(): Array<MemberInfo & { state: Member['state'] }> {
-    return this.ctx.membership.list().map((m) => ({ peerId: m.peerId, name: m.name, vtep: m.vtep, addrs: m.addrs, incarnation: m.incarnation, ...(m.proto !== undefined ? { proto: m.proto } : {}), state: m.state }));
+    return this.ctx.membership.list().map((m) => ({
+      peerId: m.peerId,
+      name: m.name,
+      vtep: m.vtep,
+      addrs: m.addrs,
+      incarnation: m.incarnation,
+      ...(m.proto !== undefined ? { proto: m.proto } : {}),
+      state: m.state,
+    }));
   }
 
   /**
@@ -54,7 +77,8 @@ export class AntiEntropy {
     try {
       await this.sync(peer);
     } finally {
-      if (!wasConnected && node.getConnections().length > this.ctx.timers.targetPeers) await node.hangUp(peer).catch(() => undefined);
+      if (!wasConnected && node.getConnections().length > this.ctx.timers.targetPeers)
+        await node.hangUp(peer).catch(() => undefined);
     }
   }
 
@@ -72,7 +96,9 @@ export class AntiEntropy {
       return f as Extract<SyncFrame, { t: T }>;
     };
     try {
-      await lp.write(encode({ v: 1, t: 'sync-summary', members: this.memberStates(), partitions: table.summaries() }), { signal });
+      await lp.write(encode({ v: 1, t: 'sync-summary', members: this.memberStates(), partitions: table.summaries() }), {
+        signal,
+      });
       const digest = await read('sync-digest');
       for (const m of digest.members) membership.learn(m);
       const { push, want } = this.compare(digest);
@@ -135,7 +161,9 @@ export class AntiEntropy {
     for (const [p, theirs] of Object.entries(digest.versions)) {
       let pushed = 0;
       let wanted = 0;
-      const theirMap = new Map(theirs.map(([kind, key, owner, lamport]) => [`${kind}\u0000${key}\u0000${owner}`, lamport]));
+      const theirMap = new Map(
+        theirs.map(([kind, key, owner, lamport]) => [`${kind}\u0000${key}\u0000${owner}`, lamport]),
+      );
       const mineInP = this.ctx.table.partition(p);
       const mineMap = new Map(mineInP.map((r) => [`${r.kind}\u0000${r.key}\u0000${r.owner}`, r]));
       for (const r of mineInP) {
@@ -145,9 +173,13 @@ export class AntiEntropy {
       for (const [kind, key, owner, lamport] of theirs) {
         const r = mineMap.get(`${kind}\u0000${key}\u0000${owner}`);
         // Shared records live under one identity whatever the writer: compare against ours too.
-        const sharedMine = partitionOf({ kind, owner }) === '*' ? [...mineMap.values()].find((x) => x.kind === kind && x.key === key) : undefined;
+        const sharedMine =
+          partitionOf({ kind, owner }) === '*'
+            ? [...mineMap.values()].find((x) => x.kind === kind && x.key === key)
+            : undefined;
         const have = r ?? sharedMine;
-        if ((!have || have.lamport < lamport || (have.lamport === lamport && have.owner < owner)) && wanted++ < wantCap) want.push([kind, key, owner]);
+        if ((!have || have.lamport < lamport || (have.lamport === lamport && have.owner < owner)) && wanted++ < wantCap)
+          want.push([kind, key, owner]);
       }
     }
     return { push, want };

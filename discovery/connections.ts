@@ -59,7 +59,9 @@ export class Connections {
     const missing = this.ctx.timers.targetPeers - live.filter((m) => connected.has(m.peerId)).length;
     if (missing <= 0) return;
     const candidates = shuffle(live.filter((m) => !connected.has(m.peerId))).slice(0, missing);
-    await Promise.all(candidates.map((m) => node.dial(dialTarget(m), { signal: AbortSignal.timeout(2000) }).catch(() => undefined)));
+    await Promise.all(
+      candidates.map((m) => node.dial(dialTarget(m), { signal: AbortSignal.timeout(2000) }).catch(() => undefined)),
+    );
   }
 
   /**
@@ -76,7 +78,9 @@ export class Connections {
     const meshOf = (pubsub as unknown as { getMeshPeers?: (topic: string) => string[] }).getMeshPeers?.bind(pubsub);
     const mesh = new Set(meshOf ? pubsub.getTopics().flatMap((t) => meshOf(t)) : []);
     // The oldest non-mesh connections go first (recent ones may be a join or a sync in progress).
-    const excess = conns.filter((c) => !mesh.has(c.remotePeer.toString()) && Date.now() - c.timeline.open > 10_000).sort((a, b) => a.timeline.open - b.timeline.open);
+    const excess = conns
+      .filter((c) => !mesh.has(c.remotePeer.toString()) && Date.now() - c.timeline.open > 10_000)
+      .sort((a, b) => a.timeline.open - b.timeline.open);
     for (const c of excess.slice(0, conns.length - keep)) void c.close().catch(() => undefined);
   }
 

@@ -60,8 +60,19 @@ export interface DiscoveryStats {
 }
 
 export const emptyStats = (): DiscoveryStats => ({
-  gossipIn: 0, gossipOut: 0, gossipBytesOut: 0, dropped: {}, rateLimited: {}, rateLimitedByPath: { gossip: 0, sync: 0 }, syncRuns: 0, syncFailures: 0, syncRecordsIn: 0,
-  probes: 0, probeFailures: 0, indirectProbes: 0, reasserts: 0,
+  gossipIn: 0,
+  gossipOut: 0,
+  gossipBytesOut: 0,
+  dropped: {},
+  rateLimited: {},
+  rateLimitedByPath: { gossip: 0, sync: 0 },
+  syncRuns: 0,
+  syncFailures: 0,
+  syncRecordsIn: 0,
+  probes: 0,
+  probeFailures: 0,
+  indirectProbes: 0,
+  reasserts: 0,
 });
 
 export interface DiscoveryContext {

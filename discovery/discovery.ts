@@ -21,14 +21,38 @@ import { silentLogger, type Logger } from '../core/logger.js';
 import { DEFAULT_GOSSIP_PORT, DEFAULT_LISTEN } from '../core/defaults.js';
 import { parseName } from '../core/names.js';
 import { parseIPv4 } from '../core/addresses.js';
-import { OWNER_BOUND, checkEndpointValue, checkIpamBlockValue, checkNetworkValue, type EndpointValue, type IpamBlockValue, type NetworkValue, type RecordKind, type RecordValue } from '../core/records.js';
+import {
+  OWNER_BOUND,
+  checkEndpointValue,
+  checkIpamBlockValue,
+  checkNetworkValue,
+  type EndpointValue,
+  type IpamBlockValue,
+  type NetworkValue,
+  type RecordKind,
+  type RecordValue,
+} from '../core/records.js';
 import { AntiEntropy } from './anti-entropy.js';
 import { Connections } from './connections.js';
-import { DEFAULT_TIMERS, emptyStats, type DiscoveryContext, type DiscoveryStats, type DiscoveryTimers } from './context.js';
+import {
+  DEFAULT_TIMERS,
+  emptyStats,
+  type DiscoveryContext,
+  type DiscoveryStats,
+  type DiscoveryTimers,
+} from './context.js';
 import { Gossip } from './gossip.js';
 import { Membership } from './membership.js';
 import { pskBytes } from './key-protector.js';
-import { createNode, loadOrCreatePeerKey, parseHostPort, readClusterKey, clusterKeyFingerprint, type HostPort, type VxmeshLibp2p } from './node.js';
+import {
+  createNode,
+  loadOrCreatePeerKey,
+  parseHostPort,
+  readClusterKey,
+  clusterKeyFingerprint,
+  type HostPort,
+  type VxmeshLibp2p,
+} from './node.js';
 import { loadPersisted, Persistence, type PersistedClocks } from './persistence.js';
 import { PreviousLife } from './previous-life.js';
 import { Prober } from './prober.js';
@@ -108,23 +132,40 @@ export class Discovery extends EventEmitter {
     this.log = opts.log ?? silentLogger;
     this.timers = { ...DEFAULT_TIMERS, ...(opts.timers ?? {}) };
     this.listen = parseHostPort(opts.listen ?? DEFAULT_LISTEN, 'listen', DEFAULT_GOSSIP_PORT);
-    this.announce = (opts.announce ?? [this.listen.host === '0.0.0.0' || this.listen.host === '::' ? `${opts.vtep}:${this.listen.port}` : `${this.listen.host}:${this.listen.port}`]).map((a, i) =>
-      parseHostPort(a, `announce[${i}]`),
-    );
+    this.announce = (
+      opts.announce ?? [
+        this.listen.host === '0.0.0.0' || this.listen.host === '::'
+          ? `${opts.vtep}:${this.listen.port}`
+          : `${this.listen.host}:${this.listen.port}`,
+      ]
+    ).map((a, i) => parseHostPort(a, `announce[${i}]`));
     this.seeds = (opts.seeds ?? []).map((s, i) => parseHostPort(s, `seeds[${i}]`, DEFAULT_GOSSIP_PORT));
     this.clusterKey = opts.clusterKeyFile ? readClusterKey(opts.clusterKeyFile) : undefined;
-    if (opts.clusterKeyAcceptFiles?.length && !this.clusterKey) throw new ValidationError('cluster-key-accept', 'needs --cluster-key (the key this host sends with)');
+    if (opts.clusterKeyAcceptFiles?.length && !this.clusterKey)
+      throw new ValidationError('cluster-key-accept', 'needs --cluster-key (the key this host sends with)');
     this.acceptedKeys = (opts.clusterKeyAcceptFiles ?? []).map((f) => readClusterKey(f, 'cluster-key-accept'));
     this.table = new ReplicatedTable(this.peerId, clocks.lamport);
     // A restarted member must outrank its previous life: incarnation from the clock, or above the persisted one.
     const incarnation = Math.max(Math.floor(Date.now() / 1000), clocks.incarnation + 1);
     this.membership = new Membership(
-      { peerId: this.peerId, name: opts.name, vtep: opts.vtep, addrs: this.announce.map((a) => `${a.host}:${a.port}`), incarnation, proto: PROTO_VERSION },
+      {
+        peerId: this.peerId,
+        name: opts.name,
+        vtep: opts.vtep,
+        addrs: this.announce.map((a) => `${a.host}:${a.port}`),
+        incarnation,
+        proto: PROTO_VERSION,
+      },
       this.timers,
     );
     this.views = new TableViews(this.peerId, this.table, this.membership);
     const ctx: DiscoveryContext = {
-      peerId: this.peerId, membership: this.membership, table: this.table, stats: this.stats, timers: this.timers, log: this.log,
+      peerId: this.peerId,
+      membership: this.membership,
+      table: this.table,
+      stats: this.stats,
+      timers: this.timers,
+      log: this.log,
       node: () => this.node,
       stopped: () => this.stopped,
     };
@@ -142,10 +183,20 @@ export class Discovery extends EventEmitter {
     this.budget = new RecordBudget(ctx);
     this.gossip = new Gossip(ctx, (records) => this.intake.apply(records), this.budget);
     const clusterKey = this.clusterKey ? pskBytes(this.clusterKey) : undefined;
-    this.udpProbe = new UdpProbe(ctx, privateKey, this.listen, { send: clusterKey, accept: clusterKey ? [clusterKey, ...this.acceptedKeys.map(pskBytes)] : [] });
+    this.udpProbe = new UdpProbe(ctx, privateKey, this.listen, {
+      send: clusterKey,
+      accept: clusterKey ? [clusterKey, ...this.acceptedKeys.map(pskBytes)] : [],
+    });
     this.prober = new Prober(ctx, (m) => this.gossip.publishMember(m), this.udpProbe);
-    this.antiEntropy = new AntiEntropy(ctx, (records) => this.intake.apply(records), () => this.countSync(), this.budget);
-    this.connections = new Connections(ctx, this.seeds, this.announce, this.antiEntropy, (p) => this.budget.overRecently(p, FLOODING_RECENT_MS));
+    this.antiEntropy = new AntiEntropy(
+      ctx,
+      (records) => this.intake.apply(records),
+      () => this.countSync(),
+      this.budget,
+    );
+    this.connections = new Connections(ctx, this.seeds, this.announce, this.antiEntropy, (p) =>
+      this.budget.overRecently(p, FLOODING_RECENT_MS),
+    );
     this.queries = new ClusterQueries(ctx);
     this.membership.onEvent((e) => {
       if (e.type === 'refute') {
@@ -156,11 +207,17 @@ export class Discovery extends EventEmitter {
         return;
       }
       const m = e.member;
-      this.log.info({ member: m.name, peerId: m.peerId, state: m.state, previous: e.previous ?? null, incarnation: m.incarnation }, 'member state');
-      if (m.state === 'dead' && e.previous === 'suspect') this.gossip.publishMember({ v: 1, t: 'dead', peerId: m.peerId, incarnation: m.incarnation, from: this.peerId });
+      this.log.info(
+        { member: m.name, peerId: m.peerId, state: m.state, previous: e.previous ?? null, incarnation: m.incarnation },
+        'member state',
+      );
+      if (m.state === 'dead' && e.previous === 'suspect')
+        this.gossip.publishMember({ v: 1, t: 'dead', peerId: m.peerId, incarnation: m.incarnation, from: this.peerId });
       // Without connection keep-alives, a connection to a dead host would linger in gossipsub's mesh.
-      if (m.state === 'dead' || m.state === 'left') void this.node?.hangUp(peerIdFromString(m.peerId)).catch(() => undefined);
-      if (m.state === 'alive' && (e.previous === 'dead' || e.previous === 'left' || e.previous === undefined)) void this.connections.welcome(m);
+      if (m.state === 'dead' || m.state === 'left')
+        void this.node?.hangUp(peerIdFromString(m.peerId)).catch(() => undefined);
+      if (m.state === 'alive' && (e.previous === 'dead' || e.previous === 'left' || e.previous === undefined))
+        void this.connections.welcome(m);
       this.emit('members', this.members());
       this.scheduleChange();
     });
@@ -184,7 +241,14 @@ export class Discovery extends EventEmitter {
 
   private selfInfo(): MemberInfo {
     const s = this.membership.self;
-    return { peerId: s.peerId, name: s.name, vtep: s.vtep, addrs: s.addrs, incarnation: s.incarnation, proto: PROTO_VERSION };
+    return {
+      peerId: s.peerId,
+      name: s.name,
+      vtep: s.vtep,
+      addrs: s.addrs,
+      incarnation: s.incarnation,
+      proto: PROTO_VERSION,
+    };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -203,7 +267,10 @@ export class Discovery extends EventEmitter {
     this.views.invalidate();
     // Both formats: the JSON one for members of the previous release, the compact body for the rest.
     const body = encodeBody(rec);
-    const [sig, s2] = await Promise.all([signRecord(this.privateKey, toWire(rec)), signBody(this.privateKey, this.peerId, body)]);
+    const [sig, s2] = await Promise.all([
+      signRecord(this.privateKey, toWire(rec)),
+      signBody(this.privateKey, this.peerId, body),
+    ]);
     rec.sig = sig;
     rec.b2 = Buffer.from(body).toString('base64');
     rec.s2 = Buffer.from(s2).toString('base64');
@@ -316,7 +383,15 @@ export class Discovery extends EventEmitter {
   // Start / stop
 
   async start(): Promise<void> {
-    const node = await createNode({ privateKey: this.privateKey, listen: this.listen, announce: this.announce, clusterKeys: this.clusterKey ? { send: pskBytes(this.clusterKey), accept: [this.clusterKey, ...this.acceptedKeys].map(pskBytes) } : undefined, meshDegree: this.timers.meshDegree });
+    const node = await createNode({
+      privateKey: this.privateKey,
+      listen: this.listen,
+      announce: this.announce,
+      clusterKeys: this.clusterKey
+        ? { send: pskBytes(this.clusterKey), accept: [this.clusterKey, ...this.acceptedKeys].map(pskBytes) }
+        : undefined,
+      meshDegree: this.timers.meshDegree,
+    });
     this.node = node;
     await this.udpProbe.start();
     this.gossip.attach(node);
@@ -330,8 +405,18 @@ export class Discovery extends EventEmitter {
     // The key's fingerprint (never the key): compare it between hosts when a member cannot join.
     const clusterKey = this.clusterKey ? clusterKeyFingerprint(this.clusterKey) : 'none (open cluster)';
     const alsoAccepted = this.acceptedKeys.map(clusterKeyFingerprint);
-    this.log.info({ peerId: this.peerId, listen: this.listenAddrs(), seeds: this.seeds.map((s) => `${s.host}:${s.port}`), clusterKey, ...(alsoAccepted.length ? { alsoAccepted } : {}) }, 'discovery started');
-    if (!this.clusterKey) this.log.warn({}, 'no cluster key: any host that reaches the gossip port can join this cluster');
+    this.log.info(
+      {
+        peerId: this.peerId,
+        listen: this.listenAddrs(),
+        seeds: this.seeds.map((s) => `${s.host}:${s.port}`),
+        clusterKey,
+        ...(alsoAccepted.length ? { alsoAccepted } : {}),
+      },
+      'discovery started',
+    );
+    if (!this.clusterKey)
+      this.log.warn({}, 'no cluster key: any host that reaches the gossip port can join this cluster');
     this.every(this.timers.probeIntervalMs, () => this.prober.probeNext());
     this.every(this.timers.connectIntervalMs, () => this.connections.maintain());
     this.every(this.timers.pushPullIntervalMs, () => this.connections.syncRandom());
@@ -351,14 +436,18 @@ export class Discovery extends EventEmitter {
     this.table.expireTombstones(this.timers.tombstoneTtlMs);
     for (const m of this.membership.reap(this.timers.reapMs)) {
       const n = this.table.dropOwner(m.peerId);
-      this.log.info({ member: m.name, peerId: m.peerId, records: n }, 'forgot a member gone for good, with its records');
+      this.log.info(
+        { member: m.name, peerId: m.peerId, records: n },
+        'forgot a member gone for good, with its records',
+      );
       this.scheduleChange();
     }
   }
 
   private every(ms: number, fn: () => unknown): void {
     const t = setInterval(() => {
-      if (!this.stopped) void Promise.resolve(fn()).catch((e: unknown) => this.log.debug({ err: String(e) }, 'loop error'));
+      if (!this.stopped)
+        void Promise.resolve(fn()).catch((e: unknown) => this.log.debug({ err: String(e) }, 'loop error'));
     }, ms);
     t.unref();
     this.loops.push(t);
@@ -368,7 +457,12 @@ export class Discovery extends EventEmitter {
   async stop(opts: { leave?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
     if (opts.leave !== false && this.node) {
-      this.gossip.publishMember({ v: 1, t: 'leave', peerId: this.peerId, incarnation: this.membership.self.incarnation });
+      this.gossip.publishMember({
+        v: 1,
+        t: 'leave',
+        peerId: this.peerId,
+        incarnation: this.membership.self.incarnation,
+      });
       await new Promise((r) => setTimeout(r, 150));
     }
     this.stopped = true;

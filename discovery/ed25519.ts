@@ -19,7 +19,10 @@ function keyOf(peerId: string): KeyObject | null {
   if (k !== undefined) return k;
   try {
     const pub = peerIdFromString(peerId).publicKey;
-    k = pub?.type === 'Ed25519' ? createPublicKey({ key: Buffer.concat([SPKI_PREFIX, pub.raw]), format: 'der', type: 'spki' }) : null;
+    k =
+      pub?.type === 'Ed25519'
+        ? createPublicKey({ key: Buffer.concat([SPKI_PREFIX, pub.raw]), format: 'der', type: 'spki' })
+        : null;
   } catch {
     k = null;
   }

@@ -15,7 +15,20 @@ import type { VxmeshLibp2p } from './node.js';
 import { toWire, type TableRecord } from './table.js';
 import type { RecordBudget } from './record-budget.js';
 import { decodeTableMessageV2, encodeTableMessageV2, peekRecordCountV2 } from './record-codec.js';
-import { MAX_RECORDS_PER_MESSAGE, PROTO_VERSION, TOPIC_MEMBERS, TOPIC_TABLE, TOPIC_TABLE_V2, WireError, decodeMemberMessage, decodeTableMessage, encode, type MemberMessage, type TableMessage, type WireRecord } from './wire.js';
+import {
+  MAX_RECORDS_PER_MESSAGE,
+  PROTO_VERSION,
+  TOPIC_MEMBERS,
+  TOPIC_TABLE,
+  TOPIC_TABLE_V2,
+  WireError,
+  decodeMemberMessage,
+  decodeTableMessage,
+  encode,
+  type MemberMessage,
+  type TableMessage,
+  type WireRecord,
+} from './wire.js';
 
 type Topic = 'members' | 'table' | 'table2';
 
@@ -35,7 +48,8 @@ export class Gossip {
    * looking (`spend` false: a batch not decoded yet). A message over it is counted as dropped.
    */
   private withinLimit(signer: string, records: number, spend = true): boolean {
-    if (spend ? this.budget.take(signer, records, 'gossip') : this.budget.affords(signer, records, 'gossip')) return true;
+    if (spend ? this.budget.take(signer, records, 'gossip') : this.budget.affords(signer, records, 'gossip'))
+      return true;
     countDrop(this.ctx, 'rate-limited');
     return false;
   }
@@ -162,7 +176,9 @@ export class Gossip {
     if (!node || this.ctx.stopped()) return;
     this.ctx.stats.gossipOut++;
     this.ctx.stats.gossipBytesOut += data.length;
-    node.services.pubsub.publish(topic, data).catch((e: unknown) => this.ctx.log.debug({ topic, err: String(e) }, 'publish failed'));
+    node.services.pubsub
+      .publish(topic, data)
+      .catch((e: unknown) => this.ctx.log.debug({ topic, err: String(e) }, 'publish failed'));
   }
 }
 

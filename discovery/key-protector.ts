@@ -34,7 +34,12 @@ class KeyedConnection extends AbstractMultiaddrConnection {
   private readonly outbound: XSalsa20Stream;
   private pending = new Uint8Array(0);
 
-  constructor(private readonly maConn: MultiaddrConnection, keys: ClusterKeys, localNonce: Uint8Array, remoteNonce: Uint8Array) {
+  constructor(
+    private readonly maConn: MultiaddrConnection,
+    keys: ClusterKeys,
+    localNonce: Uint8Array,
+    remoteNonce: Uint8Array,
+  ) {
     super({ log: maConn.log, remoteAddr: maConn.remoteAddr, direction: maConn.direction });
     this.outbound = new XSalsa20Stream(keys.send, localNonce);
     maConn.addEventListener('message', (evt) => {
@@ -94,7 +99,10 @@ class KeyedConnection extends AbstractMultiaddrConnection {
 }
 
 class KeyedProtector {
-  constructor(private readonly keys: ClusterKeys, private readonly timeoutMs = 1000) {}
+  constructor(
+    private readonly keys: ClusterKeys,
+    private readonly timeoutMs = 1000,
+  ) {}
 
   readonly [Symbol.toStringTag] = 'vxmesh/cluster-key';
 

@@ -43,8 +43,7 @@ export const DEFAULT_MEMBERSHIP_TIMERS: MembershipTimers = {
 };
 
 export type MembershipEvent =
-  | { type: 'state'; member: Member; previous: MemberState | undefined }
-  | { type: 'refute'; incarnation: number };
+  { type: 'state'; member: Member; previous: MemberState | undefined } | { type: 'refute'; incarnation: number };
 
 interface Suspicion {
   start: number;
@@ -164,7 +163,16 @@ export class Membership {
     if (!this.members.has(info.peerId)) {
       // Unknown and not alive: record it in that state directly (no alive→dead flap).
       const state = info.state === 'suspect' ? 'alive' : info.state;
-      const m: Member = { peerId: info.peerId, name: info.name, vtep: info.vtep, addrs: info.addrs, incarnation: info.incarnation, state, since: this.clock.now(), lastAck: 0 };
+      const m: Member = {
+        peerId: info.peerId,
+        name: info.name,
+        vtep: info.vtep,
+        addrs: info.addrs,
+        incarnation: info.incarnation,
+        state,
+        since: this.clock.now(),
+        lastAck: 0,
+      };
       this.members.set(info.peerId, m);
       this.emit({ type: 'state', member: m, previous: undefined });
       if (info.state !== 'suspect') return;
@@ -200,7 +208,12 @@ export class Membership {
     if (m.state !== 'alive') return false;
     m.incarnation = incarnation;
     this.setState(m, 'suspect');
-    const s: Suspicion = { start: this.clock.now(), confirmations: new Set(from ? [from] : []), timer: { cancel: () => undefined }, incarnation };
+    const s: Suspicion = {
+      start: this.clock.now(),
+      confirmations: new Set(from ? [from] : []),
+      timer: { cancel: () => undefined },
+      incarnation,
+    };
     this.suspicions.set(peerId, s);
     this.rearm(peerId, s);
     return true;

@@ -20,28 +20,38 @@ export interface NetworkGuardView {
 
 export type NetworkRefusal = 'network-in-use' | 'vni-in-use';
 
-const sameDefinition = (a: NetworkValue, b: NetworkValue) => a.vni === b.vni && a.subnet === b.subnet && a.gateway === b.gateway;
+const sameDefinition = (a: NetworkValue, b: NetworkValue) =>
+  a.vni === b.vni && a.subnet === b.subnet && a.gateway === b.gateway;
 
 /** Why this network record must not be applied, or undefined if it may. */
 export function networkWriteRefusal(rec: WireRecord, view: NetworkGuardView): NetworkRefusal | undefined {
   if (rec.kind !== 'network') return undefined;
   const current = view.network(rec.key);
   const next = rec.deleted ? undefined : (rec.value as NetworkValue | undefined);
-  if (current && (!next || !sameDefinition(current, next)) && view.otherUsers(rec.key, rec.owner).length > 0) return 'network-in-use';
+  if (current && (!next || !sameDefinition(current, next)) && view.otherUsers(rec.key, rec.owner).length > 0)
+    return 'network-in-use';
   if (next) {
     for (const other of view.networks()) {
-      if (other.name !== rec.key && other.vni === next.vni && view.otherUsers(other.name, rec.owner).length > 0) return 'vni-in-use';
+      if (other.name !== rec.key && other.vni === next.vni && view.otherUsers(other.name, rec.owner).length > 0)
+        return 'vni-in-use';
     }
   }
   return undefined;
 }
 
 /** The view over a set of endpoint entries and network values (discovery's table). */
-export function guardView(networks: NetworkValue[], endpoints: Array<EndpointValue & { owner: string; ownerLive: boolean }>): NetworkGuardView {
+export function guardView(
+  networks: NetworkValue[],
+  endpoints: Array<EndpointValue & { owner: string; ownerLive: boolean }>,
+): NetworkGuardView {
   const byName = new Map(networks.map((n) => [n.name, n]));
   return {
     network: (name) => byName.get(name),
     networks: () => networks,
-    otherUsers: (network, writer) => [...new Set(endpoints.filter((e) => e.network === network && e.ownerLive && e.owner !== writer).map((e) => e.owner))],
+    otherUsers: (network, writer) => [
+      ...new Set(
+        endpoints.filter((e) => e.network === network && e.ownerLive && e.owner !== writer).map((e) => e.owner),
+      ),
+    ],
   };
 }

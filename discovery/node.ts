@@ -49,7 +49,8 @@ export function parseHostPort(value: unknown, field: string, defaultPort?: numbe
   }
   if (!host || !/^[A-Za-z0-9.:_-]+$/.test(host)) throw new ValidationError(field, `invalid host in "${value}"`);
   const p = port === undefined ? defaultPort : /^[0-9]{1,5}$/.test(port) ? Number(port) : NaN;
-  if (p === undefined || !Number.isInteger(p) || p < 0 || p > 65535) throw new ValidationError(field, `invalid port in "${value}" (expected host:port)`);
+  if (p === undefined || !Number.isInteger(p) || p < 0 || p > 65535)
+    throw new ValidationError(field, `invalid port in "${value}" (expected host:port)`);
   return { host, port: p };
 }
 
@@ -64,7 +65,8 @@ export async function loadOrCreatePeerKey(stateDir: string): Promise<PrivateKey>
   try {
     return privateKeyFromProtobuf(fs.readFileSync(file));
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new ValidationError('stateDir', `cannot read peer key ${file}: ${(e as Error).message}`);
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new ValidationError('stateDir', `cannot read peer key ${file}: ${(e as Error).message}`);
   }
   const key = await generateKeyPair('Ed25519');
   writeFileAtomic(file, privateKeyToProtobuf(key));
@@ -80,7 +82,10 @@ export function readClusterKey(file: string, field = 'cluster-key'): Uint8Array 
   try {
     const mode = fs.statSync(file).mode & 0o777;
     if ((mode & 0o077) !== 0) {
-      throw new ValidationError(field, `${file} has mode ${mode.toString(8).padStart(4, '0')}: its group or others may read it; make it root-only (chmod 600 ${file}) and consider the key leaked if others did read it`);
+      throw new ValidationError(
+        field,
+        `${file} has mode ${mode.toString(8).padStart(4, '0')}: its group or others may read it; make it root-only (chmod 600 ${file}) and consider the key leaked if others did read it`,
+      );
     }
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
@@ -89,7 +94,10 @@ export function readClusterKey(file: string, field = 'cluster-key'): Uint8Array 
   }
   const lines = text.trim().split(/\r?\n/);
   if (lines[0] !== '/key/swarm/psk/1.0.0/' || lines[1] !== '/base16/' || !/^[0-9a-fA-F]{64}$/.test(lines[2] ?? '')) {
-    throw new ValidationError(field, `${file} is not a swarm key (expected "/key/swarm/psk/1.0.0/", "/base16/", 64 hex digits; make one with vxmesh keygen)`);
+    throw new ValidationError(
+      field,
+      `${file} is not a swarm key (expected "/key/swarm/psk/1.0.0/", "/base16/", 64 hex digits; make one with vxmesh keygen)`,
+    );
   }
   return Buffer.from(`${lines.slice(0, 3).join('\n')}\n`, 'utf8');
 }
@@ -138,7 +146,9 @@ export async function createNode(opts: NodeOptions): Promise<VxmeshLibp2p> {
     },
     // Listening on one address: originate connections from it too (multi-homed hosts, and peers
     // that count connections per source address).
-    transports: [tcp(isWildcard(opts.listen.host) ? {} : { dialOpts: { localAddress: opts.listen.host } as TCPSocketOptions })],
+    transports: [
+      tcp(isWildcard(opts.listen.host) ? {} : { dialOpts: { localAddress: opts.listen.host } as TCPSocketOptions }),
+    ],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionProtector: opts.clusterKeys ? clusterKeyProtector(opts.clusterKeys) : undefined,

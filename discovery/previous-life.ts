@@ -17,7 +17,8 @@ export class PreviousLife {
 
   /** Our own owner-bound records from the snapshot (live ones with a format-2 body only). */
   load(records: WireRecord[]): void {
-    for (const r of records) if (!r.deleted && r.b2 !== undefined && r.s2 !== undefined) this.records.set(idOf(r.kind, r.key), r);
+    for (const r of records)
+      if (!r.deleted && r.b2 !== undefined && r.s2 !== undefined) this.records.set(idOf(r.kind, r.key), r);
   }
 
   /** The last life's record of this key if `value` is exactly what it held (its body byte for byte). */

@@ -38,7 +38,8 @@ function remember<K, V>(m: Map<K, V>, k: K, v: V): V {
   m.set(k, v);
   return v;
 }
-const idBytes = (peerId: string): Uint8Array => bytesOfId.get(peerId) ?? remember(bytesOfId, peerId, peerIdFromString(peerId).toMultihash().bytes);
+const idBytes = (peerId: string): Uint8Array =>
+  bytesOfId.get(peerId) ?? remember(bytesOfId, peerId, peerIdFromString(peerId).toMultihash().bytes);
 function idText(v: unknown, field: string): string {
   if (!(v instanceof Uint8Array) || v.length > 64) throw new WireError(field, 'must be peer id bytes');
   const hex = Buffer.from(v).toString('hex');
@@ -51,9 +52,14 @@ function idText(v: unknown, field: string): string {
   }
 }
 
-const tagOf = (key: Uint8Array, body: Uint8Array, sig: Uint8Array): Uint8Array => createHmac('sha256', key).update(body).update(sig).digest().subarray(0, TAG_BYTES);
+const tagOf = (key: Uint8Array, body: Uint8Array, sig: Uint8Array): Uint8Array =>
+  createHmac('sha256', key).update(body).update(sig).digest().subarray(0, TAG_BYTES);
 
-export async function encodeProbePacket(p: ProbePacket, privateKey: PrivateKey, clusterKey: Uint8Array | undefined): Promise<Uint8Array> {
+export async function encodeProbePacket(
+  p: ProbePacket,
+  privateKey: PrivateKey,
+  clusterKey: Uint8Array | undefined,
+): Promise<Uint8Array> {
   const fields: unknown[] = [1, TYPES.indexOf(p.type) + 1, p.seq, idBytes(p.from), idBytes(p.to)];
   if (p.type === 'ping-req') fields.push(idBytes(p.target), p.targetAddr);
   const body = cborEncode(fields);
@@ -66,18 +72,22 @@ export async function encodeProbePacket(p: ProbePacket, privateKey: PrivateKey, 
  * sender's signature. Throws a WireError naming what is wrong.
  */
 export async function decodeProbePacket(bytes: Uint8Array, clusterKeys: Uint8Array[]): Promise<ProbePacket> {
-  if (bytes.length > PROBE_PACKET_MAX_BYTES) throw new WireError('packet', `${bytes.length} bytes exceeds ${PROBE_PACKET_MAX_BYTES}`);
+  if (bytes.length > PROBE_PACKET_MAX_BYTES)
+    throw new WireError('packet', `${bytes.length} bytes exceeds ${PROBE_PACKET_MAX_BYTES}`);
   let outer: unknown;
   try {
     outer = cborDecode(bytes);
   } catch {
     throw new WireError('packet', 'not CBOR');
   }
-  if (!Array.isArray(outer) || !(outer[0] instanceof Uint8Array) || !(outer[1] instanceof Uint8Array)) throw new WireError('packet', 'must be [body, sig, tag?]');
+  if (!Array.isArray(outer) || !(outer[0] instanceof Uint8Array) || !(outer[1] instanceof Uint8Array))
+    throw new WireError('packet', 'must be [body, sig, tag?]');
   const [body, sig, tag] = outer as [Uint8Array, Uint8Array, unknown];
   if (clusterKeys.length > 0) {
-    if (!(tag instanceof Uint8Array) || tag.length !== TAG_BYTES) throw new WireError('packet.tag', 'missing: this cluster has a key');
-    if (!clusterKeys.some((k) => timingSafeEqual(tagOf(k, body, sig), tag))) throw new WireError('packet.tag', 'not made with an accepted cluster key');
+    if (!(tag instanceof Uint8Array) || tag.length !== TAG_BYTES)
+      throw new WireError('packet.tag', 'missing: this cluster has a key');
+    if (!clusterKeys.some((k) => timingSafeEqual(tagOf(k, body, sig), tag)))
+      throw new WireError('packet.tag', 'not made with an accepted cluster key');
   }
   let f: unknown;
   try {
@@ -89,12 +99,15 @@ export async function decodeProbePacket(bytes: Uint8Array, clusterKeys: Uint8Arr
   const type = TYPES[(f[1] as number) - 1];
   if (type === undefined) throw new WireError('packet.type', `unknown type ${JSON.stringify(f[1])}`);
   const seq = f[2];
-  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) throw new WireError('packet.seq', 'must be a non-negative integer');
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0)
+    throw new WireError('packet.seq', 'must be a non-negative integer');
   const from = idText(f[3], 'packet.from');
   const to = idText(f[4], 'packet.to');
-  if (!verifyByPeerId(from, Buffer.concat([CONTEXT, body]), sig)) throw new WireError('packet.sig', `not signed by ${from}`);
+  if (!verifyByPeerId(from, Buffer.concat([CONTEXT, body]), sig))
+    throw new WireError('packet.sig', `not signed by ${from}`);
   if (type !== 'ping-req') return { type, seq, from, to };
   const targetAddr = f[6];
-  if (typeof targetAddr !== 'string' || !/^[^\s/]{1,253}:[0-9]{1,5}$/.test(targetAddr)) throw new WireError('packet.targetAddr', 'must be host:port');
+  if (typeof targetAddr !== 'string' || !/^[^\s/]{1,253}:[0-9]{1,5}$/.test(targetAddr))
+    throw new WireError('packet.targetAddr', 'must be host:port');
   return { type, seq, from, to, target: idText(f[5], 'packet.target'), targetAddr };
 }

@@ -14,7 +14,14 @@ import { LagMonitor } from './lag-monitor.js';
 import type { Member } from './membership.js';
 import type { VxmeshLibp2p } from './node.js';
 import type { UdpProbe } from './udp-probe.js';
-import { PROTOCOL_PROBE, PROTO_VERSION, decodeProbeReply, decodeProbeRequest, encode, type MemberMessage } from './wire.js';
+import {
+  PROTOCOL_PROBE,
+  PROTO_VERSION,
+  decodeProbeReply,
+  decodeProbeRequest,
+  encode,
+  type MemberMessage,
+} from './wire.js';
 
 const speaksUdp = (m: Pick<Member, 'proto'> | undefined): boolean => (m?.proto ?? 1) >= PROTO_VERSION;
 
@@ -63,7 +70,9 @@ export class Prober {
     const node = this.ctx.node();
     if (!node) return false;
     try {
-      await node.services.ping.ping(dialTarget(m) as Parameters<VxmeshLibp2p['services']['ping']['ping']>[0], { signal: AbortSignal.timeout(timeoutMs) });
+      await node.services.ping.ping(dialTarget(m) as Parameters<VxmeshLibp2p['services']['ping']['ping']>[0], {
+        signal: AbortSignal.timeout(timeoutMs),
+      });
       return true;
     } catch {
       return false;
@@ -103,7 +112,10 @@ export class Prober {
         this.health = Math.max(0, this.health - 1);
         return true;
       }
-      const helpers = shuffle(membership.others(['alive']).filter((x) => x.peerId !== peerId)).slice(0, timers.indirectChecks);
+      const helpers = shuffle(membership.others(['alive']).filter((x) => x.peerId !== peerId)).slice(
+        0,
+        timers.indirectChecks,
+      );
       const indirectTimeout = Math.max(200, timers.probeIntervalMs - timers.probeTimeoutMs) * scale;
       const results = await Promise.all([
         ...helpers.map((h) => this.indirectProbe(h, m, indirectTimeout)),

@@ -8,7 +8,14 @@ import { lpStream } from '@libp2p/utils';
 import type { Stream } from '@libp2p/interface';
 import { countDrop, dialTarget, type DiscoveryContext } from './context.js';
 import type { VxmeshLibp2p } from './node.js';
-import { MAX_QUERY_ANSWER_BYTES, PROTOCOL_QUERY, WireError, decodeQueryAnswer, decodeQueryRequest, encode } from './wire.js';
+import {
+  MAX_QUERY_ANSWER_BYTES,
+  PROTOCOL_QUERY,
+  WireError,
+  decodeQueryAnswer,
+  decodeQueryRequest,
+  encode,
+} from './wire.js';
 
 export type QueryHandler = (from: string) => Promise<unknown>;
 
@@ -23,7 +30,14 @@ export class ClusterQueries {
   constructor(private readonly ctx: DiscoveryContext) {}
 
   async attach(node: VxmeshLibp2p): Promise<void> {
-    await node.handle(PROTOCOL_QUERY, (stream, conn) => void this.serve(stream, conn.remotePeer.toString()).catch((e: unknown) => countDrop(this.ctx, e instanceof WireError ? 'malformed' : 'error', `query: ${String(e)}`)), { runOnLimitedConnection: false });
+    await node.handle(
+      PROTOCOL_QUERY,
+      (stream, conn) =>
+        void this.serve(stream, conn.remotePeer.toString()).catch((e: unknown) =>
+          countDrop(this.ctx, e instanceof WireError ? 'malformed' : 'error', `query: ${String(e)}`),
+        ),
+      { runOnLimitedConnection: false },
+    );
   }
 
   /** Answers `q` with what `handler` returns (a JSON value). */

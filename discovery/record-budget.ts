@@ -45,7 +45,14 @@ export class RecordBudget {
     if (v.report) {
       const m = this.ctx.membership.get(owner);
       this.ctx.log.warn(
-        { member: m?.name ?? owner, peerId: owner, refusedRecords: v.refusedSinceReport, path, limitPerSecond: this.ctx.timers.floodRecordsPerSecond, burst: this.ctx.timers.floodBurst },
+        {
+          member: m?.name ?? owner,
+          peerId: owner,
+          refusedRecords: v.refusedSinceReport,
+          path,
+          limitPerSecond: this.ctx.timers.floodRecordsPerSecond,
+          burst: this.ctx.timers.floodBurst,
+        },
         'member writes records faster than the limit: ignoring the excess (anti-entropy delivers honest records later)',
       );
     }

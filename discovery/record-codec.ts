@@ -23,7 +23,14 @@ import { decode as cborDecode, encode as cborEncode, Tokenizer, Type } from 'cbo
 import type { PrivateKey } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { FieldError } from '../core/errors.js';
-import { RECORD_CHECKS, type EndpointValue, type IpamBlockValue, type NetworkValue, type RecordKind, type RecordValue } from '../core/records.js';
+import {
+  RECORD_CHECKS,
+  type EndpointValue,
+  type IpamBlockValue,
+  type NetworkValue,
+  type RecordKind,
+  type RecordValue,
+} from '../core/records.js';
 import { signWith, verifyByPeerId } from './ed25519.js';
 import { WireError, type WireRecord } from './wire.js';
 
@@ -33,7 +40,9 @@ const SIGNING_CONTEXT = Buffer.from('vxmesh-record/2', 'utf8');
 export const MAX_BODY_BYTES = 16 * 1024;
 
 const KIND_CODES: Readonly<Record<RecordKind, number>> = { network: 1, endpoint: 2, 'ipam-block': 3 };
-const KINDS: ReadonlyMap<number, RecordKind> = new Map(Object.entries(KIND_CODES).map(([k, c]) => [c, k as RecordKind]));
+const KINDS: ReadonlyMap<number, RecordKind> = new Map(
+  Object.entries(KIND_CODES).map(([k, c]) => [c, k as RecordKind]),
+);
 
 type Cbor = string | number | boolean | null | Uint8Array | Cbor[] | Map<number | string, Cbor>;
 
@@ -47,7 +56,8 @@ const cidrCbor = (cidr: string): Cbor => {
   return [ip4Bytes(ip ?? ''), Number(prefix)];
 };
 const cidrText = (v: Cbor, field: string): string => {
-  if (!Array.isArray(v) || v.length !== 2 || typeof v[1] !== 'number') throw new WireError(field, 'must be [address bytes, prefix]');
+  if (!Array.isArray(v) || v.length !== 2 || typeof v[1] !== 'number')
+    throw new WireError(field, 'must be [address bytes, prefix]');
   return `${ip4Text(v[0] as Cbor, field)}/${v[1]}`;
 };
 const HEX_ID = /^(?:[0-9a-f]{2}){8,}$/;
@@ -88,7 +98,12 @@ function valueToCbor(kind: RecordKind, value: RecordValue): Map<number, Cbor> {
     if (v.reserved !== undefined) m.set(9, v.reserved.map(ip4Bytes));
   } else if (kind === 'endpoint') {
     const v = value as EndpointValue;
-    m.set(1, v.network).set(2, idCbor(v.id)).set(3, macBytes(v.mac)).set(4, ip4Bytes(v.ip)).set(5, ip4Bytes(v.vtep)).set(6, v.host);
+    m.set(1, v.network)
+      .set(2, idCbor(v.id))
+      .set(3, macBytes(v.mac))
+      .set(4, ip4Bytes(v.ip))
+      .set(5, ip4Bytes(v.vtep))
+      .set(6, v.host);
     if (v.name !== undefined) m.set(7, v.name);
     if (v.aliases !== undefined) m.set(8, v.aliases);
   } else {
@@ -102,12 +117,17 @@ function valueToCbor(kind: RecordKind, value: RecordValue): Map<number, Cbor> {
 function valueFromCbor(kind: RecordKind, m: Map<number | string, Cbor>, field: string): Record<string, unknown> {
   const get = (k: number) => m.get(k);
   if (kind === 'network') {
-    const out: Record<string, unknown> = { name: get(1), vni: get(2), subnet: cidrText(get(3) ?? null, `${field}.subnet`) };
+    const out: Record<string, unknown> = {
+      name: get(1),
+      vni: get(2),
+      subnet: cidrText(get(3) ?? null, `${field}.subnet`),
+    };
     if (get(4) !== undefined) out.gateway = ip4Text(get(4) ?? null, `${field}.gateway`);
     if (get(5) !== undefined) out.mtu = get(5);
     const opts = get(6);
     if (opts !== undefined) {
-      if (!Array.isArray(opts) || !opts.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string')) throw new WireError(`${field}.options`, 'must be [[name, value], ...]');
+      if (!Array.isArray(opts) || !opts.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string'))
+        throw new WireError(`${field}.options`, 'must be [[name, value], ...]');
       out.options = Object.fromEntries(opts as Array<[string, Cbor]>);
     }
     if (get(7) !== undefined) out.internal = get(7);
@@ -120,7 +140,14 @@ function valueFromCbor(kind: RecordKind, m: Map<number | string, Cbor>, field: s
     return out;
   }
   if (kind === 'endpoint') {
-    const out: Record<string, unknown> = { network: get(1), id: idText(get(2) ?? null, `${field}.id`), mac: macText(get(3) ?? null, `${field}.mac`), ip: ip4Text(get(4) ?? null, `${field}.ip`), vtep: ip4Text(get(5) ?? null, `${field}.vtep`), host: get(6) };
+    const out: Record<string, unknown> = {
+      network: get(1),
+      id: idText(get(2) ?? null, `${field}.id`),
+      mac: macText(get(3) ?? null, `${field}.mac`),
+      ip: ip4Text(get(4) ?? null, `${field}.ip`),
+      vtep: ip4Text(get(5) ?? null, `${field}.vtep`),
+      host: get(6),
+    };
     if (get(7) !== undefined) out.name = get(7);
     if (get(8) !== undefined) out.aliases = get(8);
     return out;
@@ -137,7 +164,8 @@ export function encodeBody(r: Pick<WireRecord, 'kind' | 'key' | 'lamport' | 'val
 
 /** Decodes and checks a body written by `owner`: the record with its body (base64) and `sig2` attached. */
 export function decodeBody(body: Uint8Array, owner: string, sig2: Uint8Array, field = 'record'): WireRecord {
-  if (body.length > MAX_BODY_BYTES) throw new WireError(field, `body of ${body.length} bytes exceeds ${MAX_BODY_BYTES}`);
+  if (body.length > MAX_BODY_BYTES)
+    throw new WireError(field, `body of ${body.length} bytes exceeds ${MAX_BODY_BYTES}`);
   if (sig2.length !== 64) throw new WireError(`${field}.sig`, 'must be 64 signature bytes');
   let raw: Cbor;
   try {
@@ -149,10 +177,19 @@ export function decodeBody(body: Uint8Array, owner: string, sig2: Uint8Array, fi
   const [kindCode, key, lamport, value] = raw;
   const kind = typeof kindCode === 'number' ? KINDS.get(kindCode) : undefined;
   if (kind === undefined) throw new WireError(`${field}.kind`, `unknown kind ${JSON.stringify(kindCode)}`);
-  if (typeof lamport !== 'number' || !Number.isSafeInteger(lamport) || lamport < 1) throw new WireError(`${field}.lamport`, 'must be a positive integer');
-  const rec: WireRecord = { kind, key: '', owner, lamport, b2: Buffer.from(body).toString('base64'), s2: Buffer.from(sig2).toString('base64') };
+  if (typeof lamport !== 'number' || !Number.isSafeInteger(lamport) || lamport < 1)
+    throw new WireError(`${field}.lamport`, 'must be a positive integer');
+  const rec: WireRecord = {
+    kind,
+    key: '',
+    owner,
+    lamport,
+    b2: Buffer.from(body).toString('base64'),
+    s2: Buffer.from(sig2).toString('base64'),
+  };
   if (value === null || value === undefined) {
-    if (typeof key !== 'string' || key.length === 0 || key.length > 256) throw new WireError(`${field}.key`, 'a tombstone names its key (1-256 characters)');
+    if (typeof key !== 'string' || key.length === 0 || key.length > 256)
+      throw new WireError(`${field}.key`, 'a tombstone names its key (1-256 characters)');
     rec.key = key;
     rec.deleted = true;
     return rec;
@@ -164,7 +201,8 @@ export function decodeBody(body: Uint8Array, owner: string, sig2: Uint8Array, fi
     if (e instanceof FieldError && !(e instanceof WireError)) throw new WireError(e.field, e.detail);
     throw e;
   }
-  if (key !== null && (typeof key !== 'string' || key.length === 0 || key.length > 256)) throw new WireError(`${field}.key`, 'must be null or 1-256 characters');
+  if (key !== null && (typeof key !== 'string' || key.length === 0 || key.length > 256))
+    throw new WireError(`${field}.key`, 'must be null or 1-256 characters');
   rec.key = key ?? derivedKey(kind, rec.value);
   return rec;
 }
@@ -199,12 +237,15 @@ export const MAX_RECORDS_PER_MESSAGE_V2 = 512;
 export const MAX_MESSAGE_BYTES_V2 = 256 * 1024;
 
 export function encodeTableMessageV2(records: WireRecord[], withV1Signatures: boolean): Uint8Array {
-  return cborEncode([RECORD_FORMAT, records.map((r) => {
-    if (r.b2 === undefined || r.s2 === undefined) throw new Error(`record ${r.kind}/${r.key} has no format-2 body`);
-    const t: Cbor[] = [Buffer.from(r.b2, 'base64'), Buffer.from(r.s2, 'base64')];
-    if (withV1Signatures && r.sig !== undefined) t.push(r.sig);
-    return t;
-  })]);
+  return cborEncode([
+    RECORD_FORMAT,
+    records.map((r) => {
+      if (r.b2 === undefined || r.s2 === undefined) throw new Error(`record ${r.kind}/${r.key} has no format-2 body`);
+      const t: Cbor[] = [Buffer.from(r.b2, 'base64'), Buffer.from(r.s2, 'base64')];
+      if (withV1Signatures && r.sig !== undefined) t.push(r.sig);
+      return t;
+    }),
+  ]);
 }
 
 /**
@@ -219,8 +260,11 @@ export function peekRecordCountV2(bytes: Uint8Array): number | undefined {
   try {
     const tokens = new Tokenizer(bytes, {});
     const [outer, format, list] = [tokens.next(), tokens.next(), tokens.next()];
-    if (outer.type !== Type.array || outer.value !== 2 || format.type !== Type.uint || format.value !== RECORD_FORMAT) return undefined;
-    return list.type === Type.array && typeof list.value === 'number' && list.value <= MAX_RECORDS_PER_MESSAGE_V2 ? list.value : undefined;
+    if (outer.type !== Type.array || outer.value !== 2 || format.type !== Type.uint || format.value !== RECORD_FORMAT)
+      return undefined;
+    return list.type === Type.array && typeof list.value === 'number' && list.value <= MAX_RECORDS_PER_MESSAGE_V2
+      ? list.value
+      : undefined;
   } catch {
     return undefined; // shorter than its header: the full decode says what is wrong
   }
@@ -228,23 +272,28 @@ export function peekRecordCountV2(bytes: Uint8Array): number | undefined {
 
 /** Decodes a format-2 gossip message published (and signed as a whole) by `owner`. */
 export function decodeTableMessageV2(bytes: Uint8Array, owner: string): WireRecord[] {
-  if (bytes.length > MAX_MESSAGE_BYTES_V2) throw new WireError('message', `${bytes.length} bytes exceeds the limit of ${MAX_MESSAGE_BYTES_V2}`);
+  if (bytes.length > MAX_MESSAGE_BYTES_V2)
+    throw new WireError('message', `${bytes.length} bytes exceeds the limit of ${MAX_MESSAGE_BYTES_V2}`);
   let raw: Cbor;
   try {
     raw = cborDecode(bytes, { useMaps: true }) as Cbor;
   } catch (e) {
     throw new WireError('message', `not CBOR: ${(e as Error).message}`);
   }
-  if (!Array.isArray(raw) || raw[0] !== RECORD_FORMAT || !Array.isArray(raw[1])) throw new WireError('message', `must be [${RECORD_FORMAT}, records]`);
+  if (!Array.isArray(raw) || raw[0] !== RECORD_FORMAT || !Array.isArray(raw[1]))
+    throw new WireError('message', `must be [${RECORD_FORMAT}, records]`);
   const list = raw[1];
-  if (list.length > MAX_RECORDS_PER_MESSAGE_V2) throw new WireError('records', `more than ${MAX_RECORDS_PER_MESSAGE_V2} records`);
+  if (list.length > MAX_RECORDS_PER_MESSAGE_V2)
+    throw new WireError('records', `more than ${MAX_RECORDS_PER_MESSAGE_V2} records`);
   return list.map((t, i) => {
     const field = `records[${i}]`;
-    if (!Array.isArray(t) || t.length < 2 || !(t[0] instanceof Uint8Array) || !(t[1] instanceof Uint8Array)) throw new WireError(field, 'must be [body, signature]');
+    if (!Array.isArray(t) || t.length < 2 || !(t[0] instanceof Uint8Array) || !(t[1] instanceof Uint8Array))
+      throw new WireError(field, 'must be [body, signature]');
     const rec = decodeBody(t[0], owner, t[1], field);
     const sig1 = t[2];
     if (sig1 !== undefined) {
-      if (typeof sig1 !== 'string' || !/^[A-Za-z0-9+/=]{40,200}$/.test(sig1)) throw new WireError(`${field}[2]`, 'must be a base64 signature');
+      if (typeof sig1 !== 'string' || !/^[A-Za-z0-9+/=]{40,200}$/.test(sig1))
+        throw new WireError(`${field}[2]`, 'must be a base64 signature');
       rec.sig = sig1;
     }
     return rec;

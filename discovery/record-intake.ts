@@ -60,7 +60,10 @@ export class RecordIntake {
     if (this.refusedNetworkWrites.size > 1000) this.refusedNetworkWrites.clear();
     this.refusedNetworkWrites.add(id);
     countDrop(this.ctx, reason, `network ${r.key} ${r.deleted ? 'deleted' : 'redefined'} by ${r.owner}`);
-    this.ctx.log.warn({ network: r.key, writer: this.ctx.membership.get(r.owner)?.name ?? r.owner, deleted: !!r.deleted, reason }, 'network write refused: other hosts have live endpoints in it');
+    this.ctx.log.warn(
+      { network: r.key, writer: this.ctx.membership.get(r.owner)?.name ?? r.owner, deleted: !!r.deleted, reason },
+      'network write refused: other hosts have live endpoints in it',
+    );
   }
 
   /** One of our records came back newer than ours (an earlier life wrote it): overwrite it. */

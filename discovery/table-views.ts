@@ -23,7 +23,14 @@ export class TableViews {
 
   members(): MemberView[] {
     return this.membership.list().map((m) => ({
-      name: m.name, peerId: m.peerId, vtep: m.vtep, addrs: m.addrs, incarnation: m.incarnation, state: m.state, since: m.since, lastAck: m.lastAck,
+      name: m.name,
+      peerId: m.peerId,
+      vtep: m.vtep,
+      addrs: m.addrs,
+      incarnation: m.incarnation,
+      state: m.state,
+      since: m.since,
+      lastAck: m.lastAck,
       self: m.peerId === this.self,
     }));
   }
@@ -46,7 +53,13 @@ export class TableViews {
   }
 
   networkRecords(): Array<TableEntry<NetworkValue>> {
-    return this.cached('networkRecords', () => [...this.table.live('network')].map((r) => ({ value: r.value as NetworkValue, owner: r.owner, lamport: r.lamport })));
+    return this.cached('networkRecords', () =>
+      [...this.table.live('network')].map((r) => ({
+        value: r.value as NetworkValue,
+        owner: r.owner,
+        lamport: r.lamport,
+      })),
+    );
   }
 
   endpointRecords(): Array<TableEntry<EndpointValue>> {
@@ -55,14 +68,16 @@ export class TableViews {
 
   /** All live endpoint records, with whether their owner is live. */
   endpoints(): EndpointEntry[] {
-    return this.cached('endpoints', () => this.endpointRecords().map((r) => {
-      const live = this.liveOwner(r.owner);
-      const hit = this.endpointEntries.get(r);
-      if (hit?.ownerLive === live) return hit;
-      const e = { ...r.value, owner: r.owner, ownerLive: live, local: r.owner === this.self };
-      this.endpointEntries.set(r, e);
-      return e;
-    }));
+    return this.cached('endpoints', () =>
+      this.endpointRecords().map((r) => {
+        const live = this.liveOwner(r.owner);
+        const hit = this.endpointEntries.get(r);
+        if (hit?.ownerLive === live) return hit;
+        const e = { ...r.value, owner: r.owner, ownerLive: live, local: r.owner === this.self };
+        this.endpointEntries.set(r, e);
+        return e;
+      }),
+    );
   }
 
   /**
@@ -80,6 +95,13 @@ export class TableViews {
   }
 
   ipamBlocks(): IpamBlockEntry[] {
-    return this.cached('ipamBlocks', () => [...this.table.live('ipam-block')].map((r) => ({ ...(r.value as IpamBlockValue), owner: r.owner, lamport: r.lamport, ownerLive: this.liveOwner(r.owner) })));
+    return this.cached('ipamBlocks', () =>
+      [...this.table.live('ipam-block')].map((r) => ({
+        ...(r.value as IpamBlockValue),
+        owner: r.owner,
+        lamport: r.lamport,
+        ownerLive: this.liveOwner(r.owner),
+      })),
+    );
   }
 }

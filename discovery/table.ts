@@ -24,11 +24,11 @@ export type MergeOutcome = 'new' | 'updated' | 'stale' | 'reassert';
 /** Partition of a record for anti-entropy: the owner for owner-bound kinds, `*` for shared ones. */
 export const partitionOf = (r: Pick<WireRecord, 'kind' | 'owner'>): string => (OWNER_BOUND.has(r.kind) ? r.owner : '*');
 
-export const identityOf = (kind: RecordKind, key: string, owner: string): string => (OWNER_BOUND.has(kind) ? `${kind}\u0000${owner}\u0000${key}` : `${kind}\u0000\u0000${key}`);
+export const identityOf = (kind: RecordKind, key: string, owner: string): string =>
+  OWNER_BOUND.has(kind) ? `${kind}\u0000${owner}\u0000${key}` : `${kind}\u0000\u0000${key}`;
 
 const newer = (a: Pick<WireRecord, 'lamport' | 'owner'>, b: Pick<WireRecord, 'lamport' | 'owner'>): boolean =>
   a.lamport > b.lamport || (a.lamport === b.lamport && a.owner > b.owner);
-
 
 export class ReplicatedTable {
   readonly self: string;
@@ -52,7 +52,10 @@ export class ReplicatedTable {
   /** Writes (or with `value === null` deletes) one of our own records; returns it for broadcast. */
   write(kind: RecordKind, key: string, value: RecordValue | null, now = Date.now()): TableRecord {
     this.clock += 1;
-    const rec: TableRecord = value === null ? { kind, key, owner: this.self, lamport: this.clock, deleted: true, deletedAt: now } : { kind, key, owner: this.self, lamport: this.clock, value };
+    const rec: TableRecord =
+      value === null
+        ? { kind, key, owner: this.self, lamport: this.clock, deleted: true, deletedAt: now }
+        : { kind, key, owner: this.self, lamport: this.clock, value };
     this.records.set(identityOf(kind, key, this.self), rec);
     // A shared record written by someone else is replaced by ours under the same identity.
     return rec;
@@ -162,7 +165,8 @@ export class ReplicatedTable {
   /** [kind, key, owner, lamport] of every record in a partition. */
   versions(partition: string): Array<[RecordKind, string, string, number]> {
     const out: Array<[RecordKind, string, string, number]> = [];
-    for (const r of this.records.values()) if (partitionOf(r) === partition) out.push([r.kind, r.key, r.owner, r.lamport]);
+    for (const r of this.records.values())
+      if (partitionOf(r) === partition) out.push([r.kind, r.key, r.owner, r.lamport]);
     return out;
   }
 

@@ -45,23 +45,46 @@ export class UdpProbe {
       });
     });
     socket.on('error', (e) => this.ctx.log.warn({ err: e.message }, 'probe socket error'));
-    socket.on('message', (msg, rinfo) => void this.receive(msg, rinfo).catch((e: unknown) => this.ctx.log.debug({ err: String(e) }, 'probe packet failed')));
+    socket.on(
+      'message',
+      (msg, rinfo) =>
+        void this.receive(msg, rinfo).catch((e: unknown) =>
+          this.ctx.log.debug({ err: String(e) }, 'probe packet failed'),
+        ),
+    );
     this.socket = socket;
   }
 
   /** Direct probe: true if the member acked within `timeoutMs`. */
   ping(target: ProbeTarget, timeoutMs: number): Promise<boolean> {
-    return this.ask(target.peerId, target.addrs, timeoutMs, (seq) => ({ type: 'ping', seq, from: this.ctx.peerId, to: target.peerId }));
+    return this.ask(target.peerId, target.addrs, timeoutMs, (seq) => ({
+      type: 'ping',
+      seq,
+      from: this.ctx.peerId,
+      to: target.peerId,
+    }));
   }
 
   /** Indirect probe through `helper`: true if the helper reports an ack of `target` within `timeoutMs`. */
   pingReq(helper: ProbeTarget, target: ProbeTarget, timeoutMs: number): Promise<boolean> {
     const targetAddr = target.addrs[0];
     if (targetAddr === undefined) return Promise.resolve(false);
-    return this.ask(helper.peerId, helper.addrs, timeoutMs, (seq) => ({ type: 'ping-req', seq, from: this.ctx.peerId, to: helper.peerId, target: target.peerId, targetAddr }));
+    return this.ask(helper.peerId, helper.addrs, timeoutMs, (seq) => ({
+      type: 'ping-req',
+      seq,
+      from: this.ctx.peerId,
+      to: helper.peerId,
+      target: target.peerId,
+      targetAddr,
+    }));
   }
 
-  private ask(expectFrom: string, addrs: string[], timeoutMs: number, packet: (seq: number) => ProbePacket): Promise<boolean> {
+  private ask(
+    expectFrom: string,
+    addrs: string[],
+    timeoutMs: number,
+    packet: (seq: number) => ProbePacket,
+  ): Promise<boolean> {
     const seq = (this.seq = (this.seq + 1) % 2 ** 31);
     return new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => finish(false), timeoutMs);
@@ -86,7 +109,12 @@ export class UdpProbe {
       } catch {
         continue;
       }
-      socket.send(bytes, hp.port, hp.host, (e) => e && this.ctx.log.debug({ to: a, err: e.message }, 'probe send failed'));
+      socket.send(
+        bytes,
+        hp.port,
+        hp.host,
+        (e) => e && this.ctx.log.debug({ to: a, err: e.message }, 'probe send failed'),
+      );
     }
   }
 

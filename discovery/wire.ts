@@ -18,7 +18,6 @@ import { arr, int, name, obj, str, vtep, type Obj } from '../core/checks.js';
 import { FieldError, ValidationError } from '../core/errors.js';
 import { RECORD_CHECKS, isRecordKind, type RecordKind, type RecordValue } from '../core/records.js';
 
-
 export const WIRE_VERSION = 1;
 export const TOPIC_MEMBERS = 'vxmesh/members/1';
 export const TOPIC_TABLE = 'vxmesh/table/1';
@@ -166,7 +165,12 @@ export function checkRecord(v: unknown, field = 'record'): WireRecord {
   const o = obj(v, field);
   if (!isRecordKind(o.kind)) throw new WireError(`${field}.kind`, `unknown kind ${JSON.stringify(o.kind)}`);
   const kind = o.kind;
-  const rec: WireRecord = { kind, key: str(o.key, `${field}.key`, 256), owner: checkPeerId(o.owner, `${field}.owner`), lamport: int(o.lamport, `${field}.lamport`, 1) };
+  const rec: WireRecord = {
+    kind,
+    key: str(o.key, `${field}.key`, 256),
+    owner: checkPeerId(o.owner, `${field}.owner`),
+    lamport: int(o.lamport, `${field}.lamport`, 1),
+  };
   if (o.deleted !== undefined) {
     if (o.deleted !== true) throw new WireError(`${field}.deleted`, 'must be true when present');
     if (o.value !== undefined) throw new WireError(`${field}.value`, 'a tombstone carries no value');
@@ -175,12 +179,15 @@ export function checkRecord(v: unknown, field = 'record'): WireRecord {
     rec.value = RECORD_CHECKS[kind](o.value, `${field}.value`);
   }
   if (o.sig !== undefined) {
-    if (typeof o.sig !== 'string' || !/^[A-Za-z0-9+/=]{40,200}$/.test(o.sig)) throw new WireError(`${field}.sig`, 'must be a base64 signature');
+    if (typeof o.sig !== 'string' || !/^[A-Za-z0-9+/=]{40,200}$/.test(o.sig))
+      throw new WireError(`${field}.sig`, 'must be a base64 signature');
     rec.sig = o.sig;
   }
   if (o.b2 !== undefined || o.s2 !== undefined) {
-    if (typeof o.b2 !== 'string' || !/^[A-Za-z0-9+/=]{4,22000}$/.test(o.b2)) throw new WireError(`${field}.b2`, 'must be a base64 record body');
-    if (typeof o.s2 !== 'string' || !/^[A-Za-z0-9+/=]{86,88}$/.test(o.s2)) throw new WireError(`${field}.s2`, 'must be a base64 signature');
+    if (typeof o.b2 !== 'string' || !/^[A-Za-z0-9+/=]{4,22000}$/.test(o.b2))
+      throw new WireError(`${field}.b2`, 'must be a base64 record body');
+    if (typeof o.s2 !== 'string' || !/^[A-Za-z0-9+/=]{86,88}$/.test(o.s2))
+      throw new WireError(`${field}.s2`, 'must be a base64 signature');
     rec.b2 = o.b2;
     rec.s2 = o.s2;
   }
@@ -210,7 +217,8 @@ function checkMemberWithState(v: unknown, field: string): MemberInfo & { state: 
 
 function header(v: unknown): Obj {
   const o = obj(v, 'message');
-  if (o.v !== WIRE_VERSION) throw new WireError('v', `unsupported version ${JSON.stringify(o.v)} (this agent speaks ${WIRE_VERSION})`);
+  if (o.v !== WIRE_VERSION)
+    throw new WireError('v', `unsupported version ${JSON.stringify(o.v)} (this agent speaks ${WIRE_VERSION})`);
   if (typeof o.t !== 'string') throw new WireError('t', 'missing message type');
   return o;
 }
@@ -240,7 +248,9 @@ export interface QueryAnswer {
   error?: string;
 }
 
-export function encode(msg: MemberMessage | TableMessage | SyncFrame | ProbeRequest | ProbeReply | QueryRequest | QueryAnswer): Uint8Array {
+export function encode(
+  msg: MemberMessage | TableMessage | SyncFrame | ProbeRequest | ProbeReply | QueryRequest | QueryAnswer,
+): Uint8Array {
   return Buffer.from(JSON.stringify(msg), 'utf8');
 }
 
@@ -253,9 +263,20 @@ function decodeMemberMessageUnchecked(bytes: Uint8Array): MemberMessage {
       return { v: 1, t: 'alive', member: checkMemberInfo(o.member) };
     case 'suspect':
     case 'dead':
-      return { v: 1, t: o.t, peerId: checkPeerId(o.peerId, 'peerId'), incarnation: int(o.incarnation, 'incarnation'), from: checkPeerId(o.from, 'from') };
+      return {
+        v: 1,
+        t: o.t,
+        peerId: checkPeerId(o.peerId, 'peerId'),
+        incarnation: int(o.incarnation, 'incarnation'),
+        from: checkPeerId(o.from, 'from'),
+      };
     case 'leave':
-      return { v: 1, t: 'leave', peerId: checkPeerId(o.peerId, 'peerId'), incarnation: int(o.incarnation, 'incarnation') };
+      return {
+        v: 1,
+        t: 'leave',
+        peerId: checkPeerId(o.peerId, 'peerId'),
+        incarnation: int(o.incarnation, 'incarnation'),
+      };
     default:
       throw new WireError('t', `unknown member message type ${JSON.stringify(o.t)}`);
   }
@@ -286,7 +307,11 @@ function decodeSyncFrameUnchecked(bytes: Uint8Array): SyncFrame {
       const partitions: Record<string, PartitionSummary> = {};
       for (const [k, s] of Object.entries(parts)) {
         const so = obj(s, `partitions.${k}`);
-        partitions[k] = { count: int(so.count, `partitions.${k}.count`), max: int(so.max, `partitions.${k}.max`), hash: int(so.hash, `partitions.${k}.hash`, 0, 0xffffffff) };
+        partitions[k] = {
+          count: int(so.count, `partitions.${k}.count`),
+          max: int(so.max, `partitions.${k}.max`),
+          hash: int(so.hash, `partitions.${k}.hash`, 0, 0xffffffff),
+        };
       }
       return { v: 1, t: 'sync-summary', members: members(), partitions };
     }
@@ -296,7 +321,12 @@ function decodeSyncFrameUnchecked(bytes: Uint8Array): SyncFrame {
       for (const [p, list] of Object.entries(vs)) {
         versions[p] = arr(list, `versions.${p}`, 1_000_000).map((e, i) => {
           const t = arr(e, `versions.${p}[${i}]`, 4);
-          return [kindOf(t[0], `versions.${p}[${i}][0]`), str(t[1], `versions.${p}[${i}][1]`), checkPeerId(t[2], `versions.${p}[${i}][2]`), int(t[3], `versions.${p}[${i}][3]`, 1)];
+          return [
+            kindOf(t[0], `versions.${p}[${i}][0]`),
+            str(t[1], `versions.${p}[${i}][1]`),
+            checkPeerId(t[2], `versions.${p}[${i}][2]`),
+            int(t[3], `versions.${p}[${i}][3]`, 1),
+          ];
         });
       }
       return { v: 1, t: 'sync-digest', members: members(), versions };
@@ -312,7 +342,11 @@ function decodeSyncFrameUnchecked(bytes: Uint8Array): SyncFrame {
         }),
       };
     case 'sync-records':
-      return { v: 1, t: 'sync-records', records: arr(o.records, 'records', 1_000_000).map((r, i) => checkRecord(r, `records[${i}]`)) };
+      return {
+        v: 1,
+        t: 'sync-records',
+        records: arr(o.records, 'records', 1_000_000).map((r, i) => checkRecord(r, `records[${i}]`)),
+      };
     default:
       throw new WireError('t', `unknown sync frame type ${JSON.stringify(o.t)}`);
   }
@@ -334,16 +368,18 @@ function decodeProbeReplyUnchecked(bytes: Uint8Array): ProbeReply {
   return { v: 1, t: 'probe-reply', ok: o.ok };
 }
 
-export const decodeQueryRequest = (bytes: Uint8Array) => decoding(() => {
-  const o = header(parseJson(bytes, 4 * 1024));
-  if (o.t !== 'query') throw new WireError('t', 'expected query');
-  return { v: 1, t: 'query', q: str(o.q, 'q', 64) } satisfies QueryRequest;
-});
+export const decodeQueryRequest = (bytes: Uint8Array) =>
+  decoding(() => {
+    const o = header(parseJson(bytes, 4 * 1024));
+    if (o.t !== 'query') throw new WireError('t', 'expected query');
+    return { v: 1, t: 'query', q: str(o.q, 'q', 64) } satisfies QueryRequest;
+  });
 
-export const decodeQueryAnswer = (bytes: Uint8Array) => decoding(() => {
-  const o = header(parseJson(bytes, MAX_QUERY_ANSWER_BYTES));
-  if (o.t !== 'answer' || typeof o.ok !== 'boolean') throw new WireError('t', 'expected answer with ok');
-  const a: QueryAnswer = { v: 1, t: 'answer', ok: o.ok, body: o.body };
-  if (o.error !== undefined) a.error = str(o.error, 'error', 1024);
-  return a;
-});
+export const decodeQueryAnswer = (bytes: Uint8Array) =>
+  decoding(() => {
+    const o = header(parseJson(bytes, MAX_QUERY_ANSWER_BYTES));
+    if (o.t !== 'answer' || typeof o.ok !== 'boolean') throw new WireError('t', 'expected answer with ok');
+    const a: QueryAnswer = { v: 1, t: 'answer', ok: o.ok, body: o.body };
+    if (o.error !== undefined) a.error = str(o.error, 'error', 1024);
+    return a;
+  });

@@ -29,8 +29,9 @@ export class XSalsa20Stream {
   update(input: Uint8Array): Uint8Array {
     const out = new Uint8Array(input.length);
     let i = 0;
-    for (; i < input.length && this.used < BLOCK; i++) out[i] = (input[i] as number) ^ (this.keystream[this.used++] as number);
-    const whole = (input.length - i) - ((input.length - i) % BLOCK);
+    for (; i < input.length && this.used < BLOCK; i++)
+      out[i] = (input[i] as number) ^ (this.keystream[this.used++] as number);
+    const whole = input.length - i - ((input.length - i) % BLOCK);
     if (whole > 0) {
       xsalsa20(this.key, this.nonce, input.subarray(i, i + whole), out.subarray(i, i + whole), this.counter);
       this.counter += whole / BLOCK;

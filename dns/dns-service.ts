@@ -69,11 +69,20 @@ export class DnsService {
       this.served.delete(n.vni);
       try {
         const entry: Served = { key, zone: n.zone, listener: { close: () => undefined } };
-        entry.listener = await listenInNamespace(n.netns, n.address, this.opts.port ?? 53, (msg) => this.handle(msg, entry.zone), (e) => this.opts.log.warn({ network: n.zone.network, err: e.message }, 'DNS socket error'));
+        entry.listener = await listenInNamespace(
+          n.netns,
+          n.address,
+          this.opts.port ?? 53,
+          (msg) => this.handle(msg, entry.zone),
+          (e) => this.opts.log.warn({ network: n.zone.network, err: e.message }, 'DNS socket error'),
+        );
         this.served.set(n.vni, entry);
         this.opts.log.info({ network: n.zone.network, address: n.address }, 'DNS server listening');
       } catch (e) {
-        this.opts.log.warn({ network: n.zone.network, address: n.address, err: (e as Error).message }, 'DNS server could not listen (retried)');
+        this.opts.log.warn(
+          { network: n.zone.network, address: n.address, err: (e as Error).message },
+          'DNS server could not listen (retried)',
+        );
       }
     }
   }
@@ -103,7 +112,9 @@ export class DnsService {
       else c.answered++;
       return d.reply;
     }
-    const up = this.opts.upstream ? await forward(msg, this.opts.upstream, this.opts.forwardTimeoutMs ?? 2000) : undefined;
+    const up = this.opts.upstream
+      ? await forward(msg, this.opts.upstream, this.opts.forwardTimeoutMs ?? 2000)
+      : undefined;
     if (up) {
       c.forwarded++;
       return up;

@@ -10,7 +10,20 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { errno, strerror } from '../core/libc.js';
 import { inNetnsFd } from '../core/netns-switch.js';
-import { AF_INET, SO_REUSEADDR, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, bindFn, closeFn, inetAddress, listenFn, setsockoptFn, socketFn } from '../core/sockets.js';
+import {
+  AF_INET,
+  SO_REUSEADDR,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  bindFn,
+  closeFn,
+  inetAddress,
+  listenFn,
+  setsockoptFn,
+  socketFn,
+} from '../core/sockets.js';
 import { VxmeshError } from '../core/errors.js';
 
 export interface DnsListener {
@@ -37,7 +50,13 @@ function tcpListeningFd(address: string, port: number): number {
 }
 
 /** Serves `handle` on address:port (UDP and TCP) inside the namespace at `netnsPath`. */
-export async function listenInNamespace(netnsPath: string, address: string, port: number, handle: MessageHandler, onError: (e: Error) => void): Promise<DnsListener> {
+export async function listenInNamespace(
+  netnsPath: string,
+  address: string,
+  port: number,
+  handle: MessageHandler,
+  onError: (e: Error) => void,
+): Promise<DnsListener> {
   const nsFd = fs.openSync(netnsPath, 'r');
   let udp: dgram.Socket | undefined;
   let tcp: net.Server | undefined;

@@ -21,7 +21,12 @@ export function errorReply(msg: Buffer, rcode: number): Buffer | undefined {
     const q = dnsPacket.decode(msg);
     if (q.questions?.length === 1) {
       const rd = (q.flags ?? 0) & dnsPacket.RECURSION_DESIRED;
-      return dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.RECURSION_AVAILABLE | rd | rcode, questions: q.questions });
+      return dnsPacket.encode({
+        type: 'response',
+        id: q.id,
+        flags: dnsPacket.RECURSION_AVAILABLE | rd | rcode,
+        questions: q.questions,
+      });
     }
   } catch {
     /* unreadable: the header alone */
@@ -43,7 +48,7 @@ export function respond(msg: Buffer, zone: DnsZone): Decision {
     return r ? { reply: r } : { drop: true };
   }
   if (q.type !== 'query') return { drop: true };
-  if (((msg.readUInt16BE(2) & OPCODE_MASK) >> 11) !== 0) return { reply: errorReply(msg, RCODE.NOTIMP) as Buffer };
+  if ((msg.readUInt16BE(2) & OPCODE_MASK) >> 11 !== 0) return { reply: errorReply(msg, RCODE.NOTIMP) as Buffer };
   const question = q.questions?.[0];
   if (!question || (q.questions?.length ?? 0) !== 1) return { reply: errorReply(msg, RCODE.FORMERR) as Buffer };
   const found = lookup(zone, question.name);
@@ -52,6 +57,9 @@ export function respond(msg: Buffer, zone: DnsZone): Decision {
   const base = { type: 'response' as const, id: q.id, questions: [question] };
   const flags = dnsPacket.AUTHORITATIVE_ANSWER | dnsPacket.RECURSION_AVAILABLE | rd;
   if (found.kind === 'nxdomain') return { reply: dnsPacket.encode({ ...base, flags: flags | RCODE.NXDOMAIN }) };
-  const answers = question.type === 'A' || question.type === ('ANY' as string) ? found.addresses.map((ip) => ({ type: 'A' as const, name: question.name, ttl: TTL_SECONDS, data: ip })) : [];
+  const answers =
+    question.type === 'A' || question.type === ('ANY' as string)
+      ? found.addresses.map((ip) => ({ type: 'A' as const, name: question.name, ttl: TTL_SECONDS, data: ip }))
+      : [];
   return { reply: dnsPacket.encode({ ...base, flags, answers }) };
 }

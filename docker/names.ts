@@ -15,7 +15,13 @@ import type { DockerPlugin } from './plugin.js';
 
 /** A Docker name as a DNS label, or undefined. */
 export function dnsLabelOf(dockerName: string): string | undefined {
-  const label = dockerName.replace(/^\//, '').toLowerCase().replace(/[_.]/g, '-').replace(/^-+|-+$/g, '').slice(0, 63).replace(/-+$/, '');
+  const label = dockerName
+    .replace(/^\//, '')
+    .toLowerCase()
+    .replace(/[_.]/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 63)
+    .replace(/-+$/, '');
   return DNS_LABEL_PATTERN.test(label) ? label : undefined;
 }
 
@@ -72,7 +78,10 @@ export class DockerNames {
           stream.on('error', resolve);
         });
       } catch (e) {
-        this.log.warn({ err: (e as Error).message }, 'docker names: the Engine API does not answer (retrying in 5 s); containers are not named meanwhile');
+        this.log.warn(
+          { err: (e as Error).message },
+          'docker names: the Engine API does not answer (retrying in 5 s); containers are not named meanwhile',
+        );
       }
       if (!this.stopped) await new Promise((r) => setTimeout(r, 5000).unref());
     }
@@ -84,7 +93,11 @@ export class DockerNames {
       const info = await this.docker.getContainer(containerId).inspect();
       const name = info.Name.replace(/^\//, '');
       const label = dnsLabelOf(name);
-      if (label === undefined) this.log.warn({ container: name }, 'docker names: the container name is not a DNS label even mapped; it gets no name');
+      if (label === undefined)
+        this.log.warn(
+          { container: name },
+          'docker names: the container name is not a DNS label even mapped; it gets no name',
+        );
       const networks = (info.NetworkSettings?.Networks ?? {}) as Record<string, NetworkEntry>;
       for (const net of Object.values(networks)) {
         const eid = net.EndpointID;
@@ -98,7 +111,10 @@ export class DockerNames {
         await this.agent.renameEndpoint(network, eid, label, aliases.slice(0, 16));
       }
     } catch (e) {
-      this.log.warn({ container: containerId, err: (e as Error).message }, 'docker names: could not name the container');
+      this.log.warn(
+        { container: containerId, err: (e as Error).message },
+        'docker names: could not name the container',
+      );
     }
   }
 }

@@ -13,7 +13,15 @@ import path from 'node:path';
 import { NotFoundError, ValidationError } from '../core/errors.js';
 import { parseCidr, parseMac } from '../core/addresses.js';
 import type { Logger } from '../core/logger.js';
-import { countResponse, errorResponse, HttpError, listenUnix, newRequestCounts, readJsonBody, type RequestCounts } from '../core/http-json.js';
+import {
+  countResponse,
+  errorResponse,
+  HttpError,
+  listenUnix,
+  newRequestCounts,
+  readJsonBody,
+  type RequestCounts,
+} from '../core/http-json.js';
 import type { Agent, NetworkView } from '../agent/agent.js';
 import { macFromIp } from '../core/addresses.js';
 import { StateFile } from '../core/state-file.js';
@@ -70,7 +78,12 @@ export class DockerPlugin {
     stateDir: string,
     private readonly log: Logger,
   ) {
-    this.file = new StateFile<DockerState>(path.join(stateDir, 'docker.json'), () => ({ version: 1, networks: {}, endpoints: {}, addresses: {} }));
+    this.file = new StateFile<DockerState>(path.join(stateDir, 'docker.json'), () => ({
+      version: 1,
+      networks: {},
+      endpoints: {},
+      addresses: {},
+    }));
     this.state = this.file.load();
   }
 
@@ -120,7 +133,10 @@ export class DockerPlugin {
     '/NetworkDriver.DiscoverNew': () => ({}),
     '/NetworkDriver.DiscoverDelete': () => ({}),
     '/IpamDriver.GetCapabilities': () => ({ RequiresMACAddress: false }),
-    '/IpamDriver.GetDefaultAddressSpaces': () => ({ LocalDefaultAddressSpace: 'vxmesh-local', GlobalDefaultAddressSpace: 'vxmesh-global' }),
+    '/IpamDriver.GetDefaultAddressSpaces': () => ({
+      LocalDefaultAddressSpace: 'vxmesh-local',
+      GlobalDefaultAddressSpace: 'vxmesh-global',
+    }),
     '/IpamDriver.RequestPool': (b) => this.requestPool(obj(b, 'body')),
     '/IpamDriver.ReleasePool': () => ({}),
     '/IpamDriver.RequestAddress': (b) => this.requestAddress(obj(b, 'body')),
@@ -132,31 +148,78 @@ export class DockerPlugin {
     const opts = b.Options === undefined ? {} : obj(b.Options, 'Options');
     const generic = opts[GENERIC] === undefined ? {} : obj(opts[GENERIC], `Options.${GENERIC}`);
     const name = generic['vxmesh.network'];
-    if (typeof name !== 'string' || name === '') throw new ValidationError(`Options.${GENERIC}.vxmesh.network`, 'required: create the network with -o vxmesh.network=NAME');
+    if (typeof name !== 'string' || name === '')
+      throw new ValidationError(
+        `Options.${GENERIC}.vxmesh.network`,
+        'required: create the network with -o vxmesh.network=NAME',
+      );
     const v4 = Array.isArray(b.IPv4Data) ? (b.IPv4Data as unknown[]) : [];
-    if (v4.length !== 1) throw new ValidationError('IPv4Data', `exactly one IPv4 pool is needed (got ${v4.length}); give --subnet`);
+    if (v4.length !== 1)
+      throw new ValidationError('IPv4Data', `exactly one IPv4 pool is needed (got ${v4.length}); give --subnet`);
     const pool = obj(v4[0], 'IPv4Data[0]');
     const subnet = parseCidr(pool.Pool, 'IPv4Data[0].Pool').text;
     const gateway = typeof pool.Gateway === 'string' && pool.Gateway !== '' ? pool.Gateway.split('/')[0] : undefined;
     const internalOpt = generic['vxmesh.internal'];
-    if (internalOpt !== undefined && internalOpt !== 'true' && internalOpt !== 'false') throw new ValidationError(`Options.${GENERIC}.vxmesh.internal`, `must be true or false, got ${JSON.stringify(internalOpt)}`);
+    if (internalOpt !== undefined && internalOpt !== 'true' && internalOpt !== 'false')
+      throw new ValidationError(
+        `Options.${GENERIC}.vxmesh.internal`,
+        `must be true or false, got ${JSON.stringify(internalOpt)}`,
+      );
     const internal = opts[INTERNAL] === true || opts[INTERNAL] === 'true' || internalOpt === 'true';
-    const aux = pool.AuxAddresses === undefined || pool.AuxAddresses === null ? {} : obj(pool.AuxAddresses, 'IPv4Data[0].AuxAddresses');
-    const reserved = Object.entries(aux).map(([k, v]) => str(v, `IPv4Data[0].AuxAddresses.${k}`).split('/')[0] as string).sort();
+    const aux =
+      pool.AuxAddresses === undefined || pool.AuxAddresses === null
+        ? {}
+        : obj(pool.AuxAddresses, 'IPv4Data[0].AuxAddresses');
+    const reserved = Object.entries(aux)
+      .map(([k, v]) => str(v, `IPv4Data[0].AuxAddresses.${k}`).split('/')[0] as string)
+      .sort();
     const ipRange = this.state.ipRanges?.[subnet];
     const vniOpt = generic['vxmesh.vni'];
     const vni = vniOpt === undefined ? undefined : Number(vniOpt);
-    if (vniOpt !== undefined && !Number.isInteger(vni)) throw new ValidationError(`Options.${GENERIC}.vxmesh.vni`, `not a number: ${JSON.stringify(vniOpt)}`);
+    if (vniOpt !== undefined && !Number.isInteger(vni))
+      throw new ValidationError(`Options.${GENERIC}.vxmesh.vni`, `not a number: ${JSON.stringify(vniOpt)}`);
     const existing = this.agent.listNetworks().find((n) => n.name === name);
     if (existing) {
-      if (existing.subnet !== subnet) throw new ValidationError('IPv4Data[0].Pool', `vxmesh network ${name} exists with subnet ${existing.subnet}, not ${subnet}`);
-      if (vni !== undefined && existing.vni !== vni) throw new ValidationError(`Options.${GENERIC}.vxmesh.vni`, `vxmesh network ${name} has VNI ${existing.vni}, not ${vni}`);
-      if (gateway !== undefined && existing.gateway !== gateway) throw new ValidationError('IPv4Data[0].Gateway', `vxmesh network ${name} has gateway ${existing.gateway ?? 'none'}, not ${gateway}`);
-      if (internal !== (existing.internal === true)) throw new ValidationError(INTERNAL, `vxmesh network ${name} is ${existing.internal ? '' : 'not '}internal: create the Docker network ${existing.internal ? 'with' : 'without'} --internal`);
-      if ((ipRange ?? '') !== (existing.ipRange ?? '')) throw new ValidationError('SubPool', `vxmesh network ${name} has ip range ${existing.ipRange ?? 'none'}, not ${ipRange ?? 'none'}`);
-      if (reserved.join(',') !== [...(existing.reserved ?? [])].sort().join(',')) throw new ValidationError('IPv4Data[0].AuxAddresses', `vxmesh network ${name} reserves ${existing.reserved?.join(', ') || 'nothing'}, not ${reserved.join(', ') || 'nothing'}`);
+      if (existing.subnet !== subnet)
+        throw new ValidationError(
+          'IPv4Data[0].Pool',
+          `vxmesh network ${name} exists with subnet ${existing.subnet}, not ${subnet}`,
+        );
+      if (vni !== undefined && existing.vni !== vni)
+        throw new ValidationError(
+          `Options.${GENERIC}.vxmesh.vni`,
+          `vxmesh network ${name} has VNI ${existing.vni}, not ${vni}`,
+        );
+      if (gateway !== undefined && existing.gateway !== gateway)
+        throw new ValidationError(
+          'IPv4Data[0].Gateway',
+          `vxmesh network ${name} has gateway ${existing.gateway ?? 'none'}, not ${gateway}`,
+        );
+      if (internal !== (existing.internal === true))
+        throw new ValidationError(
+          INTERNAL,
+          `vxmesh network ${name} is ${existing.internal ? '' : 'not '}internal: create the Docker network ${existing.internal ? 'with' : 'without'} --internal`,
+        );
+      if ((ipRange ?? '') !== (existing.ipRange ?? ''))
+        throw new ValidationError(
+          'SubPool',
+          `vxmesh network ${name} has ip range ${existing.ipRange ?? 'none'}, not ${ipRange ?? 'none'}`,
+        );
+      if (reserved.join(',') !== [...(existing.reserved ?? [])].sort().join(','))
+        throw new ValidationError(
+          'IPv4Data[0].AuxAddresses',
+          `vxmesh network ${name} reserves ${existing.reserved?.join(', ') || 'nothing'}, not ${reserved.join(', ') || 'nothing'}`,
+        );
     } else {
-      await this.agent.createNetwork({ name, subnet, vni, gateway, internal, ipRange, reserved: reserved.length ? reserved : undefined });
+      await this.agent.createNetwork({
+        name,
+        subnet,
+        vni,
+        gateway,
+        internal,
+        ipRange,
+        reserved: reserved.length ? reserved : undefined,
+      });
     }
     this.state.networks[nid] = name;
     this.save();
@@ -174,7 +237,8 @@ export class DockerPlugin {
     const addr = str(iface.Address, 'Interface.Address');
     const [ip, len] = addr.split('/') as [string, string | undefined];
     const prefix = Number(len);
-    if (prefix !== parseCidr(n.subnet).prefix) throw new ValidationError('Interface.Address', `${addr} does not fit the network's subnet ${n.subnet}`);
+    if (prefix !== parseCidr(n.subnet).prefix)
+      throw new ValidationError('Interface.Address', `${addr} does not fit the network's subnet ${n.subnet}`);
     const given = typeof iface.MacAddress === 'string' && iface.MacAddress !== '';
     const mac = given ? parseMac(iface.MacAddress, 'Interface.MacAddress') : macFromIp(ip);
     if (this.state.endpoints[eid]) throw new ValidationError('EndpointID', `endpoint ${eid} exists`);
@@ -192,7 +256,16 @@ export class DockerPlugin {
     const pool = `${n.subnet}`;
     const preallocated = (this.state.addresses[pool] ?? []).includes(ep.ip);
     // The veth's container end stays in our (the engine's) namespace under SrcName: Docker moves it.
-    await this.agent.attach({ network: n.name, netns: '/proc/self/ns/net', ifname: ep.srcName, ip: ep.ip, mac: ep.mac, id: eid, configure: false, preallocated });
+    await this.agent.attach({
+      network: n.name,
+      netns: '/proc/self/ns/net',
+      ifname: ep.srcName,
+      ip: ep.ip,
+      mac: ep.mac,
+      id: eid,
+      configure: false,
+      preallocated,
+    });
     ep.joined = true;
     this.save();
     // No Gateway (and no default static route): Docker then gives the container its docker_gwbridge leg
@@ -231,7 +304,8 @@ export class DockerPlugin {
   private requestPool(b: Body): unknown {
     if (b.V6 === true) throw new ValidationError('V6', 'vxmesh has no IPv6 pools');
     const pool = b.Pool;
-    if (typeof pool !== 'string' || pool === '') throw new ValidationError('Pool', 'a subnet is required: docker network create --subnet CIDR');
+    if (typeof pool !== 'string' || pool === '')
+      throw new ValidationError('Pool', 'a subnet is required: docker network create --subnet CIDR');
     const subnet = parseCidr(pool, 'Pool').text;
     if (typeof b.SubPool === 'string' && b.SubPool !== '') {
       // --ip-range: kept until CreateNetwork puts it into the (cluster-wide) network definition.
@@ -280,7 +354,8 @@ export class DockerPlugin {
     this.agent.ipam.settle(ip);
     this.save();
     const n = this.agent.networkBySubnet(subnet.text);
-    if (n && !n.reserved?.includes(ip) && !this.agent.localEndpoints().some((e) => e.network === n.name && e.ip === ip)) await this.agent.returnAddress(n.name, ip);
+    if (n && !n.reserved?.includes(ip) && !this.agent.localEndpoints().some((e) => e.network === n.name && e.ip === ip))
+      await this.agent.returnAddress(n.name, ip);
     return {};
   }
 
@@ -291,7 +366,10 @@ export class DockerPlugin {
       const isIpam = url.startsWith('/IpamDriver.');
       const reply = (status: number, body: unknown) => {
         const text = JSON.stringify(body);
-        res.writeHead(status, { 'content-type': 'application/vnd.docker.plugins.v1.2+json', 'content-length': Buffer.byteLength(text) });
+        res.writeHead(status, {
+          'content-type': 'application/vnd.docker.plugins.v1.2+json',
+          'content-length': Buffer.byteLength(text),
+        });
         res.end(text);
       };
       try {
@@ -313,7 +391,13 @@ export class DockerPlugin {
 }
 
 /** Serves the plugin on `pluginDir`/vxmesh.sock, or on the socket the service manager passed (`activatedFd`). */
-export async function startDockerPlugin(agent: Agent, pluginDir: string, stateDir: string, log: Logger, activatedFd?: number): Promise<{ server: http.Server; plugin: DockerPlugin; socket: string }> {
+export async function startDockerPlugin(
+  agent: Agent,
+  pluginDir: string,
+  stateDir: string,
+  log: Logger,
+  activatedFd?: number,
+): Promise<{ server: http.Server; plugin: DockerPlugin; socket: string }> {
   const plugin = new DockerPlugin(agent, stateDir, log);
   const h = plugin.handler();
   const server = http.createServer((req, res) => void h(req, res));

@@ -38,12 +38,17 @@ export class DockerSync {
     this.running = true;
     try {
       const existing = await this.docker.listNetworks();
-      const have = new Set(existing.filter((n) => n.Driver === 'vxmesh').map((n) => n.Options?.['vxmesh.network'] ?? n.Name));
+      const have = new Set(
+        existing.filter((n) => n.Driver === 'vxmesh').map((n) => n.Options?.['vxmesh.network'] ?? n.Name),
+      );
       const names = new Set(existing.map((n) => n.Name));
       for (const n of this.agent.listNetworks()) {
         if (have.has(n.name) || !n.usable) continue;
         if (names.has(n.name)) {
-          this.log.warn({ network: n.name }, 'docker sync: a Docker network with this name exists and is not a vxmesh network; not touched');
+          this.log.warn(
+            { network: n.name },
+            'docker sync: a Docker network with this name exists and is not a vxmesh network; not touched',
+          );
           continue;
         }
         await this.docker.createNetwork({

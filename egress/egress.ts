@@ -51,11 +51,17 @@ export class Egress {
     this.counters.changes += result.changes.length;
     this.counters.errors += result.errors.length;
     if (result.changes.length) this.opts.log.info({ changes: result.changes }, 'egress rules reconciled');
-    for (const e of result.errors) this.opts.log.warn({ where: e.where, err: e.message }, 'egress rules could not be applied');
+    for (const e of result.errors)
+      this.opts.log.warn({ where: e.where, err: e.message }, 'egress rules could not be applied');
     return result;
   }
 
-  private async syncInto(result: EgressResult, where: string, netns: string | undefined, desired: RuleSet): Promise<boolean> {
+  private async syncInto(
+    result: EgressResult,
+    where: string,
+    netns: string | undefined,
+    desired: RuleSet,
+  ): Promise<boolean> {
     try {
       const changes = await this.sync(netns, desired);
       result.changes.push(...changes.map((c) => `${where}: ${c}`));
@@ -74,7 +80,8 @@ export class Egress {
     const after = parseSave(await this.runner.save(netns));
     for (const c of plan.rewritten) {
       const saved = after.get(c.table)?.get(c.chain);
-      if (saved?.length === c.rules.length) c.rules.forEach((r, i) => r !== saved[i] && this.canonical.set(r, saved[i] as string));
+      if (saved?.length === c.rules.length)
+        c.rules.forEach((r, i) => r !== saved[i] && this.canonical.set(r, saved[i] as string));
     }
     return plan.changes;
   }
@@ -88,11 +95,14 @@ export class Egress {
     if (!n) return [];
     try {
       const inner = planSync(parseSave(await this.runner.save(n.netns)), overlayRules(n), this.canonical).changes;
-      const host = planSync(parseSave(await this.runner.save(this.opts.hostNetns)), hostRules(nets), this.canonical).changes;
+      const host = planSync(
+        parseSave(await this.runner.save(this.opts.hostNetns)),
+        hostRules(nets),
+        this.canonical,
+      ).changes;
       return [...inner.map((c) => `${n.name}: ${c}`), ...host.map((c) => `host: ${c}`)];
     } catch (e) {
       return [`rules cannot be read: ${(e as Error).message}`];
     }
   }
-
 }

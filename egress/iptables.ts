@@ -33,14 +33,22 @@ export class IptablesMissingError extends VxmeshError {
 const withNetns = (netns: string | undefined, cmd: string, args: string[]): [string, string[]] =>
   netns === undefined ? [cmd, args] : ['nsenter', [`--net=${netns}`, cmd, ...args]];
 
-const missing = (cmd: string) => new IptablesMissingError(`${cmd} is not installed: egress needs the Debian package iptables (apt-get install iptables), or start the agent with --no-egress`);
+const missing = (cmd: string) =>
+  new IptablesMissingError(
+    `${cmd} is not installed: egress needs the Debian package iptables (apt-get install iptables), or start the agent with --no-egress`,
+  );
 
 export const commandRunner: IptablesRunner = {
   save(netns) {
     const [cmd, args] = withNetns(netns, 'iptables-save', []);
     return new Promise((resolve, reject) => {
       execFile(cmd, args, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-        if (err) reject((err as NodeJS.ErrnoException).code === 'ENOENT' ? missing(cmd) : new VxmeshError(`iptables-save${netns ? ` in ${netns}` : ''} failed: ${stderr.trim() || err.message}`));
+        if (err)
+          reject(
+            (err as NodeJS.ErrnoException).code === 'ENOENT'
+              ? missing(cmd)
+              : new VxmeshError(`iptables-save${netns ? ` in ${netns}` : ''} failed: ${stderr.trim() || err.message}`),
+          );
         else resolve(stdout);
       });
     });
@@ -52,7 +60,15 @@ export const commandRunner: IptablesRunner = {
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       child.on('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT' ? missing(cmd) : e));
-      child.on('close', (code) => (code === 0 ? resolve() : reject(new VxmeshError(`iptables-restore${netns ? ` in ${netns}` : ''} failed (exit ${code}): ${stderr.trim()}\n--- input ---\n${script}`))));
+      child.on('close', (code) =>
+        code === 0
+          ? resolve()
+          : reject(
+              new VxmeshError(
+                `iptables-restore${netns ? ` in ${netns}` : ''} failed (exit ${code}): ${stderr.trim()}\n--- input ---\n${script}`,
+              ),
+            ),
+      );
       // EPIPE when the command exits before reading (e.g. its namespace is gone): its exit code reports it.
       child.stdin.on('error', () => undefined);
       child.stdin.end(script);

@@ -77,7 +77,14 @@ export function overlayRules(n: EgressNetwork): RuleSet {
   return {
     chains: [
       { table: 'nat', chain: POSTROUTING_CHAIN, rules: [`-o ${n.overlayIfname} -j SNAT --to-source ${n.overlay}`] },
-      { table: 'nat', chain: PREROUTING_CHAIN, rules: publish.map((p) => `-i ${n.overlayIfname} -p ${p.protocol} -m ${p.protocol} --dport ${p.hostPort} -j DNAT --to-destination ${p.ip}:${p.port}`) },
+      {
+        table: 'nat',
+        chain: PREROUTING_CHAIN,
+        rules: publish.map(
+          (p) =>
+            `-i ${n.overlayIfname} -p ${p.protocol} -m ${p.protocol} --dport ${p.hostPort} -j DNAT --to-destination ${p.ip}:${p.port}`,
+        ),
+      },
     ],
     jumps: [
       { table: 'nat', from: 'POSTROUTING', rule: `-j ${POSTROUTING_CHAIN}` },
@@ -94,9 +101,15 @@ export function hostRules(nets: EgressNetwork[]): RuleSet {
   const post: string[] = [];
   const pre: string[] = [];
   for (const n of sorted) {
-    forward.push(`-i ${n.hostIfname} ! -o vxg+ -j ACCEPT`, `-o ${n.hostIfname} -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT`);
+    forward.push(
+      `-i ${n.hostIfname} ! -o vxg+ -j ACCEPT`,
+      `-o ${n.hostIfname} -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT`,
+    );
     post.push(`-s ${n.overlay}/32 ! -o ${n.hostIfname} -j MASQUERADE`);
-    for (const p of [...n.publish].sort(byPort)) pre.push(`-p ${p.protocol} -m ${p.protocol} --dport ${p.hostPort} -j DNAT --to-destination ${n.overlay}:${p.hostPort}`);
+    for (const p of [...n.publish].sort(byPort))
+      pre.push(
+        `-p ${p.protocol} -m ${p.protocol} --dport ${p.hostPort} -j DNAT --to-destination ${n.overlay}:${p.hostPort}`,
+      );
   }
   return {
     chains: [

@@ -22,7 +22,11 @@ const TABLES: NetfilterTable[] = ['filter', 'nat'];
  * `canonical` maps a rule as vxmesh writes it to the form iptables-save printed it back, when they
  * differ (learned after a write), so an equal rule is never rewritten.
  */
-export function planSync(current: RulesetDump, desired: RuleSet, canonical: ReadonlyMap<string, string> = new Map()): SyncPlan {
+export function planSync(
+  current: RulesetDump,
+  desired: RuleSet,
+  canonical: ReadonlyMap<string, string> = new Map(),
+): SyncPlan {
   const lines = new Map<NetfilterTable, string[]>(TABLES.map((t) => [t, []]));
   const add = (t: NetfilterTable, l: string) => lines.get(t)?.push(l);
   const changes: string[] = [];
@@ -31,7 +35,10 @@ export function planSync(current: RulesetDump, desired: RuleSet, canonical: Read
 
   for (const c of desired.chains) {
     const have = current.get(c.table)?.get(c.chain);
-    const same = have !== undefined && have.length === c.rules.length && c.rules.every((r, i) => (canonical.get(r) ?? r) === have[i]);
+    const same =
+      have !== undefined &&
+      have.length === c.rules.length &&
+      c.rules.every((r, i) => (canonical.get(r) ?? r) === have[i]);
     if (same) continue;
     add(c.table, `:${c.chain} - [0:0]`);
     add(c.table, `-F ${c.chain}`);
@@ -58,7 +65,8 @@ export function planSync(current: RulesetDump, desired: RuleSet, canonical: Read
     if (!table) continue;
     for (const chain of table.keys()) {
       if (!chain.startsWith(CHAIN_PREFIX) || wanted.has(`${t} ${chain}`)) continue;
-      for (const [from, rules] of table) for (const r of rules) if (r.endsWith(`-j ${chain}`)) add(t, `-D ${from} ${r}`);
+      for (const [from, rules] of table)
+        for (const r of rules) if (r.endsWith(`-j ${chain}`)) add(t, `-D ${from} ${r}`);
       add(t, `-F ${chain}`);
       add(t, `-X ${chain}`);
       changes.push(`${t} ${chain} removed`);

@@ -67,10 +67,17 @@ export interface AddressAllocator {
  * The checks every allocator makes on an explicit address: inside the subnet, not the gateway, not
  * held by an endpoint anywhere in the cluster, not being handed out here (unless `reservedHere`).
  */
-export function checkExplicitAddress(net: NetworkValue, ip: string, endpoints: EndpointUse[], pending: ReadonlySet<string>, reservedHere: boolean): void {
+export function checkExplicitAddress(
+  net: NetworkValue,
+  ip: string,
+  endpoints: EndpointUse[],
+  pending: ReadonlySet<string>,
+  reservedHere: boolean,
+): void {
   requireHostIn(ip, parseCidr(net.subnet), 'ip');
   if (net.gateway === ip) throw new ValidationError('ip', `${ip} is the gateway of network ${net.name}`);
-  if (net.reserved?.includes(ip)) throw new ValidationError('ip', `${ip} is reserved in network ${net.name} (an aux address)`);
+  if (net.reserved?.includes(ip))
+    throw new ValidationError('ip', `${ip} is reserved in network ${net.name} (an aux address)`);
   const holder = endpoints.find((e) => e.ip === ip);
   if (holder) throw new ValidationError('ip', `${ip} is in use by endpoint ${holder.id} on host ${holder.host}`);
   if (pending.has(ip) && !reservedHere) throw new ValidationError('ip', `${ip} is being allocated on this host`);
@@ -83,7 +90,10 @@ export class PerKeyQueue {
   run<T>(key: string, task: () => Promise<T>): Promise<T> {
     const prev = this.tails.get(key) ?? Promise.resolve();
     const next = prev.then(task, task);
-    this.tails.set(key, next.catch(() => undefined));
+    this.tails.set(
+      key,
+      next.catch(() => undefined),
+    );
     return next;
   }
 }
@@ -93,7 +103,6 @@ export interface BlockConflict {
   winner: string;
   losers: string[];
 }
-
 
 export function blocksOf(subnet: string): string[] {
   const c = parseCidr(subnet);
@@ -117,7 +126,7 @@ const addressOf = (block: string): string => block.slice(0, block.indexOf('/'));
 
 function contains(cidr: string, ip: string): boolean {
   const c = parseCidr(cidr, 'block', 32);
-  return ((parseIPv4(ip) & prefixMask(c.prefix)) >>> 0) === parseIPv4(c.network);
+  return (parseIPv4(ip) & prefixMask(c.prefix)) >>> 0 === parseIPv4(c.network);
 }
 
 export class Ipam implements AddressAllocator {
@@ -147,7 +156,8 @@ export class Ipam implements AddressAllocator {
 
   conflicts(network: string): BlockConflict[] {
     const byBlock = new Map<string, BlockClaim[]>();
-    for (const c of this.src.claims()) if (c.network === network) byBlock.set(c.block, [...(byBlock.get(c.block) ?? []), c]);
+    for (const c of this.src.claims())
+      if (c.network === network) byBlock.set(c.block, [...(byBlock.get(c.block) ?? []), c]);
     const out: BlockConflict[] = [];
     for (const [block, claims] of byBlock) {
       if (claims.length < 2) continue;
@@ -170,11 +180,16 @@ export class Ipam implements AddressAllocator {
 
   private used(net: NetworkValue): Set<string> {
     const c = parseCidr(net.subnet);
-    const used = new Set<string>([c.network, ipv4ToString((parseIPv4(c.network) | (~prefixMask(c.prefix) >>> 0)) >>> 0), ...this.pending]);
+    const used = new Set<string>([
+      c.network,
+      ipv4ToString((parseIPv4(c.network) | (~prefixMask(c.prefix) >>> 0)) >>> 0),
+      ...this.pending,
+    ]);
     if (net.gateway) used.add(net.gateway);
     for (const e of this.src.endpointsUsing(net.name)) used.add(e.ip);
     // Addresses other hosts borrowed (a /32 claim inside someone's block).
-    for (const b of this.src.claims()) if (b.network === net.name && b.owner !== this.src.self && isSingle(b.block)) used.add(addressOf(b.block));
+    for (const b of this.src.claims())
+      if (b.network === net.name && b.owner !== this.src.self && isSingle(b.block)) used.add(addressOf(b.block));
     return used;
   }
 
@@ -195,12 +210,19 @@ export class Ipam implements AddressAllocator {
     await this.queue.run(net.name, async () => {
       this.checkExplicit(net, ip);
       const mine = claimantOf(this.src.claims(), net.name, ip) === this.src.self;
-      if (mine && (this.settledBlocks(net.name).some((b) => contains(b, ip)) || this.claimedAt.has(`${net.name}/${ip}/32`))) {
+      if (
+        mine &&
+        (this.settledBlocks(net.name).some((b) => contains(b, ip)) || this.claimedAt.has(`${net.name}/${ip}/32`))
+      ) {
         this.pending.add(ip);
         return;
       }
       const r = await this.claimSingle(net, ip);
-      if (r !== 'won') throw new ValidationError('ip', `${ip} was claimed at the same time by another host (${this.src.nameOf?.(r) ?? r}); choose another address`);
+      if (r !== 'won')
+        throw new ValidationError(
+          'ip',
+          `${ip} was claimed at the same time by another host (${this.src.nameOf?.(r) ?? r}); choose another address`,
+        );
     });
   }
 
@@ -264,7 +286,9 @@ export class Ipam implements AddressAllocator {
   private unclaimedBlock(net: NetworkValue): string | undefined {
     const claimed = this.winners(net.name);
     const used = this.used(net);
-    const candidates = blocksOf(net.subnet).filter((b) => !claimed.has(b) && addressesOf(b).some((ip) => !used.has(ip) && allocatable(net)(ip)));
+    const candidates = blocksOf(net.subnet).filter(
+      (b) => !claimed.has(b) && addressesOf(b).some((ip) => !used.has(ip) && allocatable(net)(ip)),
+    );
     return candidates[Math.floor(Math.random() * candidates.length)];
   }
 
@@ -333,7 +357,12 @@ export class Ipam implements AddressAllocator {
     const offers: string[] = [];
     for (const [block, c] of this.winners(net.name)) {
       if (c.owner === this.src.self || isSingle(block)) continue;
-      offers.push(...addressesOf(block).reverse().filter((ip) => !used.has(ip) && allocatable(net)(ip)).slice(0, BORROW_CHOICES));
+      offers.push(
+        ...addressesOf(block)
+          .reverse()
+          .filter((ip) => !used.has(ip) && allocatable(net)(ip))
+          .slice(0, BORROW_CHOICES),
+      );
     }
     if (offers.length === 0) return 'none';
     const ip = offers[Math.floor(Math.random() * offers.length)] as string;
@@ -352,6 +381,9 @@ export class Ipam implements AddressAllocator {
 
   /** Our claims, for the state directory. */
   ownClaims(): Array<{ network: string; block: string }> {
-    return this.src.claims().filter((c) => c.owner === this.src.self).map((c) => ({ network: c.network, block: c.block }));
+    return this.src
+      .claims()
+      .filter((c) => c.owner === this.src.self)
+      .map((c) => ({ network: c.network, block: c.block }));
   }
 }

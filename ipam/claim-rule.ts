@@ -56,7 +56,7 @@ export class ClaimIndex {
     }
     let best: { owner: string; prefix: number } | undefined;
     for (const c of this.byNetwork.get(network) ?? []) {
-      if (((addr & prefixMask(c.prefix)) >>> 0) !== c.base) continue;
+      if ((addr & prefixMask(c.prefix)) >>> 0 !== c.base) continue;
       if (!best || c.prefix > best.prefix) best = c;
     }
     return best?.owner;

@@ -4,7 +4,13 @@
  * checks as the block IPAM apply first (subnet, gateway, endpoint records of the cluster).
  */
 import type { NetworkValue } from '../core/records.js';
-import { checkExplicitAddress, PerKeyQueue, type AddressAllocator, type BlockConflict, type EndpointUse } from './block-ipam.js';
+import {
+  checkExplicitAddress,
+  PerKeyQueue,
+  type AddressAllocator,
+  type BlockConflict,
+  type EndpointUse,
+} from './block-ipam.js';
 
 /** The store's address operations (compare-and-swap create, reserve, release); the etcd store has them. */
 export interface AddressStore {

@@ -44,9 +44,19 @@ try {
       const netns = await cluster.tb.addContainer(i, j);
       // The last container publishes its port 7001 on its host's port 8080.
       const publish = i === HOSTS && j === PER_HOST ? ['--publish', '8080:7001'] : [];
-      const ep = await cluster.vxJson<{ ip: string; mac: string; id: string }>(i, ['attach', 'demo', '--netns', netns, '--name', `h${i}c${j}`, ...publish]);
+      const ep = await cluster.vxJson<{ ip: string; mac: string; id: string }>(i, [
+        'attach',
+        'demo',
+        '--netns',
+        netns,
+        '--name',
+        `h${i}c${j}`,
+        ...publish,
+      ]);
       containers.push({ host: i, netns, ip: ep.ip });
-      console.log(`  h${i}/c${j}: ${ep.ip}  ${ep.mac}  name h${i}c${j}  (${netns})${publish.length ? '  --publish 8080:7001' : ''}`);
+      console.log(
+        `  h${i}/c${j}: ${ep.ip}  ${ep.mac}  name h${i}c${j}  (${netns})${publish.length ? '  --publish 8080:7001' : ''}`,
+      );
     }
   }
 
@@ -55,15 +65,27 @@ try {
   const deadline = Date.now() + 10_000;
   let matrix: boolean[][] = [];
   for (;;) {
-    matrix = await Promise.all(containers.map((a) => Promise.all(containers.map((b) => (a === b ? Promise.resolve(true) : cluster.tb.ping(a.netns, b.ip, { timeoutS: 1 }))))));
+    matrix = await Promise.all(
+      containers.map((a) =>
+        Promise.all(
+          containers.map((b) => (a === b ? Promise.resolve(true) : cluster.tb.ping(a.netns, b.ip, { timeoutS: 1 }))),
+        ),
+      ),
+    );
     if (matrix.every((row) => row.every(Boolean)) || Date.now() > deadline) break;
   }
   const label = (c: { host: number; ip: string }) => `h${c.host} ${c.ip}`;
   const w = Math.max(...containers.map((c) => label(c).length));
   console.log(`  ${''.padEnd(w)}  ${containers.map((c) => c.ip.split('.').pop()?.padStart(4)).join('')}`);
-  containers.forEach((a, r) => console.log(`  ${label(a).padEnd(w)}  ${matrix[r]?.map((v, c) => (r === c ? '   -' : v ? '  ok' : ' FAIL')).join('')}`));
+  containers.forEach((a, r) =>
+    console.log(
+      `  ${label(a).padEnd(w)}  ${matrix[r]?.map((v, c) => (r === c ? '   -' : v ? '  ok' : ' FAIL')).join('')}`,
+    ),
+  );
   const fails = matrix.flat().filter((v) => !v).length;
-  console.log(fails === 0 ? `  all ${containers.length * (containers.length - 1)} pairs answered` : `  ${fails} pairs FAILED`);
+  console.log(
+    fails === 0 ? `  all ${containers.length * (containers.length - 1)} pairs answered` : `  ${fails} pairs FAILED`,
+  );
 
   const outside = cluster.tb.outsideNs as string;
   step(`egress: h1/c1 reaches the outside host ${OUTSIDE_HOST} (behind a router; each host's default route)`);
@@ -72,20 +94,26 @@ try {
   const pinged = await cluster.tb.ping(first.netns, OUTSIDE_HOST, { count: 2, timeoutS: 2 });
   const seenAs = await askAddress(cluster.tb, first.netns, OUTSIDE_HOST, 7000);
   console.log(`  ping ${OUTSIDE_HOST} from h1/c1 (${first.ip}): ${pinged ? 'ok' : 'FAIL'}`);
-  console.log(`  TCP to ${OUTSIDE_HOST}:7000: ${seenAs ? `connected; the outside host saw ${seenAs} (h1's address: source NAT)` : 'FAIL'}`);
+  console.log(
+    `  TCP to ${OUTSIDE_HOST}:7000: ${seenAs ? `connected; the outside host saw ${seenAs} (h1's address: source NAT)` : 'FAIL'}`,
+  );
   const last = containers[containers.length - 1] as (typeof containers)[number];
   await startAddressEcho(cluster.tb, last.netns, 7001);
   const published = await askAddress(cluster.tb, outside, cluster.tb.host(HOSTS).vtep, 8080);
-  console.log(`  from the outside host to h${HOSTS}:8080 (published to h${HOSTS}/c${PER_HOST}:7001): ${published ? `connected; the container saw ${published}` : 'FAIL'}`);
+  console.log(
+    `  from the outside host to h${HOSTS}:8080 (published to h${HOSTS}/c${PER_HOST}:7001): ${published ? `connected; the container saw ${published}` : 'FAIL'}`,
+  );
   const egressOk = pinged && seenAs === cluster.tb.host(1).vtep && published === OUTSIDE_HOST;
 
-  step('names: h1/c1 resolves and pings a container of another host by name (the network\'s DNS server on its gateway)');
+  step("names: h1/c1 resolves and pings a container of another host by name (the network's DNS server on its gateway)");
   const gateway = (await cluster.vxJson<{ gateway: string }>(1, ['network', 'inspect', 'demo'])).gateway;
   const far = `h${HOSTS}c${PER_HOST}`;
   const answer = await resolve4(cluster.tb, first.netns, gateway, far);
   console.log(`  ${far} → ${answer}   (asked ${gateway} from h1/c1; ${far} runs on h${HOSTS})`);
   const pingedByName = (await $`ip netns exec ${first.netns} ping -c 1 -W 2 ${far}.demo`.nothrow()).exitCode === 0;
-  console.log(`  ip netns exec h1/c1 ping ${far}.demo: ${pingedByName ? 'ok' : 'FAIL'}   (attach wrote /etc/netns/<namespace>/resolv.conf)`);
+  console.log(
+    `  ip netns exec h1/c1 ping ${far}.demo: ${pingedByName ? 'ok' : 'FAIL'}   (attach wrote /etc/netns/<namespace>/resolv.conf)`,
+  );
   const namesOk = answer === last.ip && pingedByName;
 
   step('vxmesh fdb   (on h1: kernel entries beside what the cluster wants)');
@@ -101,7 +129,9 @@ try {
     console.log(`  node dist/cli/cli.js fdb --socket ${cluster.socket(2)}`);
     console.log(`  nsenter --net=/run/netns/${containers[0]?.netns} ping ${containers[containers.length - 1]?.ip}`);
     console.log(`  agent logs: ${cluster.dir}/h*/agent.log`);
-    console.log(`  remove everything: npx tsx scripts/testbed.ts down ${cluster.tb.prefix}  (and kill the agents by PID: ${[...cluster.agents.values()].map((a) => a.child.pid).join(' ')})`);
+    console.log(
+      `  remove everything: npx tsx scripts/testbed.ts down ${cluster.tb.prefix}  (and kill the agents by PID: ${[...cluster.agents.values()].map((a) => a.child.pid).join(' ')})`,
+    );
   }
 } catch (e) {
   console.error(`demo failed: ${(e as Error).message}`);

@@ -31,7 +31,15 @@ export function startAddressEcho(tb: Testbed, netns: string, port: number): Prom
 }
 
 /** Connects from `netns` to host:port; the address the service saw, or undefined when no connection was made. */
-export async function askAddress(tb: Testbed, netns: string, host: string, port: number, timeoutMs = 3000): Promise<string | undefined> {
-  const r = await tb.exec(netns, [process.execPath, '-e', CLIENT, host, String(port), String(timeoutMs)], { nothrow: true });
+export async function askAddress(
+  tb: Testbed,
+  netns: string,
+  host: string,
+  port: number,
+  timeoutMs = 3000,
+): Promise<string | undefined> {
+  const r = await tb.exec(netns, [process.execPath, '-e', CLIENT, host, String(port), String(timeoutMs)], {
+    nothrow: true,
+  });
   return r.exitCode === 0 ? r.stdout.trim() : undefined;
 }

@@ -97,16 +97,26 @@ export class Cluster {
     const nodeArgs = (process.env.VXMESH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const args = [
       ...nodeArgs,
-      CLI, 'agent',
-      '--name', `h${i}`,
-      '--vtep', h.vtep,
-      '--underlay-dev', h.underlayDev,
-      '--listen', `${h.vtep}:7946`,
-      '--state-dir', stateDir,
-      '--socket', this.socket(i),
-      '--netns-prefix', this.tb.overlayPrefix(i),
-      '--log-level', process.env.VXMESH_LOG_LEVEL ?? 'debug',
-      '--docker-plugin', 'false',
+      CLI,
+      'agent',
+      '--name',
+      `h${i}`,
+      '--vtep',
+      h.vtep,
+      '--underlay-dev',
+      h.underlayDev,
+      '--listen',
+      `${h.vtep}:7946`,
+      '--state-dir',
+      stateDir,
+      '--socket',
+      this.socket(i),
+      '--netns-prefix',
+      this.tb.overlayPrefix(i),
+      '--log-level',
+      process.env.VXMESH_LOG_LEVEL ?? 'debug',
+      '--docker-plugin',
+      'false',
       ...(opts.insecure ? ['--insecure'] : ['--cluster-key', opts.keyFile ?? this.keyFile]),
       ...(join.length ? ['--join', join.join(',')] : []),
       ...(opts.args ?? []),
@@ -118,10 +128,14 @@ export class Cluster {
     const readyMs = opts.readyTimeoutMs ?? 30_000;
     const deadline = Date.now() + readyMs;
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`agent h${i} exited with ${child.exitCode}:\n${fs.readFileSync(logFile, 'utf8').slice(-3000)}`);
+      if (child.exitCode !== null)
+        throw new Error(`agent h${i} exited with ${child.exitCode}:\n${fs.readFileSync(logFile, 'utf8').slice(-3000)}`);
       // Asked over the admin socket directly: a CLI process per poll costs a core's worth at 50 agents.
       if (await adminAnswers(this.socket(i))) return a;
-      if (Date.now() > deadline) throw new Error(`agent h${i} not ready after ${readyMs / 1000} s:\n${fs.readFileSync(logFile, 'utf8').slice(-3000)}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `agent h${i} not ready after ${readyMs / 1000} s:\n${fs.readFileSync(logFile, 'utf8').slice(-3000)}`,
+        );
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -137,7 +151,13 @@ export class Cluster {
 
   /** The Prometheus text of host i's agent, started with `--metrics 127.0.0.1:PORT` (read inside its namespace). */
   async metricsText(i: number, port: number): Promise<string> {
-    return (await this.tb.exec(this.tb.host(i).netns, [process.execPath, '-e', `fetch('http://127.0.0.1:${port}/metrics').then((r) => r.text()).then((s) => process.stdout.write(s))`])).stdout;
+    return (
+      await this.tb.exec(this.tb.host(i).netns, [
+        process.execPath,
+        '-e',
+        `fetch('http://127.0.0.1:${port}/metrics').then((r) => r.text()).then((s) => process.stdout.write(s))`,
+      ])
+    ).stdout;
   }
 
   /** Runs `vxmesh ARGS` against host i's agent (the CLI itself runs in the root namespace). */

@@ -75,8 +75,15 @@ export class DockerHost {
     return this.run(['docker', '-H', `unix://${this.dockerSock}`, ...args], opts);
   }
 
-  private spawnOnHost(cmd: string[], logName: string, extra: { env?: NodeJS.ProcessEnv; passFds?: number[] } = {}): ChildProcess {
-    return this.env.tb.spawnHere('nsenter', [...this.nsArgs(), ...cmd], { logFile: path.join(this.dir, logName), ...extra });
+  private spawnOnHost(
+    cmd: string[],
+    logName: string,
+    extra: { env?: NodeJS.ProcessEnv; passFds?: number[] } = {},
+  ): ChildProcess {
+    return this.env.tb.spawnHere('nsenter', [...this.nsArgs(), ...cmd], {
+      logFile: path.join(this.dir, logName),
+      ...extra,
+    });
   }
 
   /** The plugin socket's path as seen from outside the host (its /run/docker/plugins is bind-mounted). */
@@ -85,7 +92,8 @@ export class DockerHost {
   }
 
   async setup(): Promise<void> {
-    for (const d of ['run-docker', 'etc-docker', 'run-containerd', 'data', 'exec', 'vxmesh']) fs.mkdirSync(path.join(this.dir, d), { recursive: true });
+    for (const d of ['run-docker', 'etc-docker', 'run-containerd', 'data', 'exec', 'vxmesh'])
+      fs.mkdirSync(path.join(this.dir, d), { recursive: true });
     fs.writeFileSync(this.mnt, '');
     await $`unshare --mount=${this.mnt} --propagation slave true`;
     const script = [
@@ -115,22 +123,41 @@ export class DockerHost {
     // docker_gwbridge (the egress leg of containers on vxmesh networks) takes its subnet from this pool,
     // never Docker's default 172.17.0.0/16. With `iptables`, dockerd manages the host's packet filter
     // (NAT egress, -p publishing, FORWARD policy DROP) as on a default install.
-    const filter = this.env.iptables ? ['--iptables=true', '--ip-forward=true'] : ['--iptables=false', '--ip-masq=false', '--ip-forward=false'];
+    const filter = this.env.iptables
+      ? ['--iptables=true', '--ip-forward=true']
+      : ['--iptables=false', '--ip-masq=false', '--ip-forward=false'];
     this.dockerd = this.spawnOnHost(
-      ['dockerd', ...filter, '--ip6tables=false', '--bridge=none', '--default-address-pool', 'base=198.19.128.0/17,size=24', '--storage-driver=overlay2',
-        '--data-root', path.join(this.dir, 'data'), '--exec-root', path.join(this.dir, 'exec'), '-H', `unix://${this.dockerSock}`, '--pidfile', path.join(this.dir, 'docker.pid')],
+      [
+        'dockerd',
+        ...filter,
+        '--ip6tables=false',
+        '--bridge=none',
+        '--default-address-pool',
+        'base=198.19.128.0/17,size=24',
+        '--storage-driver=overlay2',
+        '--data-root',
+        path.join(this.dir, 'data'),
+        '--exec-root',
+        path.join(this.dir, 'exec'),
+        '-H',
+        `unix://${this.dockerSock}`,
+        '--pidfile',
+        path.join(this.dir, 'docker.pid'),
+      ],
       'dockerd.log',
     );
   }
 
   async waitDockerd(waitMs: number): Promise<void> {
     if (!this.dockerd) throw new Error(`h${this.index}: dockerd not started`);
-    for (const end = Date.now() + waitMs; Date.now() < end; ) {
+    for (const end = Date.now() + waitMs; Date.now() < end;) {
       if ((await this.docker(['version', '--format', '{{.Server.Version}}'], { nothrow: true })).exitCode === 0) return;
       if (this.dockerd.exitCode !== null) break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    throw new Error(`dockerd on h${this.index} did not start:\n${fs.readFileSync(path.join(this.dir, 'dockerd.log'), 'utf8').slice(-2000)}`);
+    throw new Error(
+      `dockerd on h${this.index} did not start:\n${fs.readFileSync(path.join(this.dir, 'dockerd.log'), 'utf8').slice(-2000)}`,
+    );
   }
 
   async stopDockerd(): Promise<void> {
@@ -163,19 +190,49 @@ export class DockerHost {
     // Every host lists all others as seeds, so any of them can restart alone and find the cluster.
     const others = this.env.hosts.filter((h) => h !== this).map((h) => `${h.vtep}:7946`);
     const join = others.length ? ['--join', others.join(',')] : [];
-    const cmd = [process.execPath, CLI, 'agent', '--name', `h${this.index}`, '--vtep', this.vtep, '--underlay-dev', 'eth0', '--listen', `${this.vtep}:7946`,
-      '--state-dir', path.join(this.dir, 'vxmesh'), '--socket', this.agentSocket(), '--netns-prefix', this.env.tb.overlayPrefix(this.index), '--log-level', 'debug', '--ipam-settle-ms', '300', '--cluster-key', this.env.keyFile, ...join, ...extra];
+    const cmd = [
+      process.execPath,
+      CLI,
+      'agent',
+      '--name',
+      `h${this.index}`,
+      '--vtep',
+      this.vtep,
+      '--underlay-dev',
+      'eth0',
+      '--listen',
+      `${this.vtep}:7946`,
+      '--state-dir',
+      path.join(this.dir, 'vxmesh'),
+      '--socket',
+      this.agentSocket(),
+      '--netns-prefix',
+      this.env.tb.overlayPrefix(this.index),
+      '--log-level',
+      'debug',
+      '--ipam-settle-ms',
+      '300',
+      '--cluster-key',
+      this.env.keyFile,
+      ...join,
+      ...extra,
+    ];
     const listener = opts.activated ? this.pluginListener : undefined;
     if (opts.activated && !listener) throw new Error(`h${this.index}: createPluginSocket() first`);
     this.agent = listener
-      ? this.spawnOnHost(activationCommand(cmd), 'agent.log', { env: { ...process.env, ...activationEnv(['plugin']) }, passFds: [listener.fd] })
+      ? this.spawnOnHost(activationCommand(cmd), 'agent.log', {
+          env: { ...process.env, ...activationEnv(['plugin']) },
+          passFds: [listener.fd],
+        })
       : this.spawnOnHost(cmd, 'agent.log');
     for (let i = 0; i < 200; i++) {
       if ((await this.vx(['peers'], { nothrow: true })).exitCode === 0 && fs.existsSync(this.pluginSocketPath)) return;
       if (this.agent.exitCode !== null) break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    throw new Error(`agent on h${this.index} did not start:\n${fs.readFileSync(path.join(this.dir, 'agent.log'), 'utf8').slice(-2000)}`);
+    throw new Error(
+      `agent on h${this.index} did not start:\n${fs.readFileSync(path.join(this.dir, 'agent.log'), 'utf8').slice(-2000)}`,
+    );
   }
 
   async stopAgent(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
@@ -206,7 +263,8 @@ export class DockerHost {
     fs.rmSync(this.mnt, { force: true });
     await this.env.tb.removeHost(this.index);
     fs.rmSync(path.join(this.dir, 'docker.pid'), { force: true });
-    for (const d of ['run-docker', 'run-containerd', 'exec']) fs.rmSync(path.join(this.dir, d), { recursive: true, force: true });
+    for (const d of ['run-docker', 'run-containerd', 'exec'])
+      fs.rmSync(path.join(this.dir, d), { recursive: true, force: true });
   }
 
   /** The host powered on again: network and an empty /run; nothing started yet. */
@@ -246,7 +304,11 @@ export class DockerHosts {
     this.keyFile = path.join(this.dir, 'cluster.key');
   }
 
-  static async create(n: number, tag = 'dk', opts: { outside?: boolean; iptables?: boolean } = {}): Promise<DockerHosts> {
+  static async create(
+    n: number,
+    tag = 'dk',
+    opts: { outside?: boolean; iptables?: boolean } = {},
+  ): Promise<DockerHosts> {
     const env = new DockerHosts(await Testbed.create({ hosts: n, tag, outside: opts.outside }), opts.iptables);
     try {
       fs.mkdirSync(env.mntDir, { recursive: true });
@@ -256,7 +318,8 @@ export class DockerHosts {
       const root = path.join(env.dir, 'rootfs');
       fs.mkdirSync(path.join(root, 'bin'), { recursive: true });
       fs.copyFileSync('/bin/busybox', path.join(root, 'bin', 'busybox'));
-      for (const a of ['sh', 'ping', 'ip', 'sleep', 'ifconfig', 'arp', 'nc', 'cat', 'hostname', 'true', 'nslookup']) fs.symlinkSync('busybox', path.join(root, 'bin', a));
+      for (const a of ['sh', 'ping', 'ip', 'sleep', 'ifconfig', 'arp', 'nc', 'cat', 'hostname', 'true', 'nslookup'])
+        fs.symlinkSync('busybox', path.join(root, 'bin', a));
       await $`tar -C ${root} -cf ${env.rootfsTar} .`;
       await makeClusterKey(env.keyFile);
       for (let i = 1; i <= n; i++) {

@@ -42,26 +42,41 @@ export async function startEtcd(tb: Testbed, opts: EtcdServerOptions): Promise<E
   fs.mkdirSync(opts.dir, { recursive: true });
   const logFile = path.join(opts.dir, 'etcd.log');
   const args = [
-    '--name', 'vxmesh-test',
-    '--data-dir', dataDir,
-    '--listen-client-urls', `http://${host}:${clientPort}`,
-    '--advertise-client-urls', `http://${host}:${clientPort}`,
-    '--listen-peer-urls', `http://127.0.0.1:${peerPort}`,
-    '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
-    '--initial-cluster', `vxmesh-test=http://127.0.0.1:${peerPort}`,
-    '--log-level', 'warn',
+    '--name',
+    'vxmesh-test',
+    '--data-dir',
+    dataDir,
+    '--listen-client-urls',
+    `http://${host}:${clientPort}`,
+    '--advertise-client-urls',
+    `http://${host}:${clientPort}`,
+    '--listen-peer-urls',
+    `http://127.0.0.1:${peerPort}`,
+    '--initial-advertise-peer-urls',
+    `http://127.0.0.1:${peerPort}`,
+    '--initial-cluster',
+    `vxmesh-test=http://127.0.0.1:${peerPort}`,
+    '--log-level',
+    'warn',
   ];
-  const child = opts.netns ? tb.spawnIn(opts.netns, 'etcd', args, { logFile }) : tb.spawnHere('etcd', args, { logFile });
+  const child = opts.netns
+    ? tb.spawnIn(opts.netns, 'etcd', args, { logFile })
+    : tb.spawnHere('etcd', args, { logFile });
   const health = `http://${host}:${clientPort}/health`;
   const probe = `fetch(${JSON.stringify(health)}).then((r) => r.json()).then((j) => process.exit(j.health === 'true' ? 0 : 1), () => process.exit(1))`;
   const deadline = Date.now() + 20_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`etcd exited with ${child.exitCode}:\n${fs.readFileSync(logFile, 'utf8').slice(-2000)}`);
+    if (child.exitCode !== null)
+      throw new Error(`etcd exited with ${child.exitCode}:\n${fs.readFileSync(logFile, 'utf8').slice(-2000)}`);
     const ok = opts.netns
       ? (await tb.exec(opts.netns, [process.execPath, '-e', probe], { nothrow: true })).exitCode === 0
-      : await fetch(health).then(async (r) => ((await r.json()) as { health?: string }).health === 'true', () => false);
+      : await fetch(health).then(
+          async (r) => ((await r.json()) as { health?: string }).health === 'true',
+          () => false,
+        );
     if (ok) break;
-    if (Date.now() > deadline) throw new Error(`etcd not healthy after 20 s:\n${fs.readFileSync(logFile, 'utf8').slice(-2000)}`);
+    if (Date.now() > deadline)
+      throw new Error(`etcd not healthy after 20 s:\n${fs.readFileSync(logFile, 'utf8').slice(-2000)}`);
     await new Promise((r) => setTimeout(r, 150));
   }
   return {

@@ -32,10 +32,13 @@ export function processesInMountNamespace(mntFile: string): number[] {
     return [];
   }
   const target = `mnt:[${ino}]`;
-  const all = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+  const all = fs
+    .readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number);
   const found = new Set(all.filter((p) => p !== process.pid && nsOf(p, 'mnt') === target));
   const parents = new Map(all.map((p) => [p, parentOf(p)]));
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const [p, pp] of parents) {
       if (pp !== undefined && found.has(pp) && !found.has(p)) {

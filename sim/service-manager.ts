@@ -7,7 +7,20 @@
  */
 import fs from 'node:fs';
 import { errno, strerror } from '../core/libc.js';
-import { AF_UNIX, bindFn, closeFn, EAGAIN, listenFn, recvFn, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_STREAM, socketFn, unixAddress } from '../core/sockets.js';
+import {
+  AF_UNIX,
+  bindFn,
+  closeFn,
+  EAGAIN,
+  listenFn,
+  recvFn,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
+  SOCK_STREAM,
+  socketFn,
+  unixAddress,
+} from '../core/sockets.js';
 
 function fail(call: string, p: string): never {
   throw new Error(`${call}(${p}): ${strerror(errno())}`);
@@ -64,7 +77,14 @@ export class NotifyReceiver {
         if (errno() === EAGAIN) return;
         fail('recv', this.path);
       }
-      const state = Object.fromEntries(buf.subarray(0, n).toString().split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+      const state = Object.fromEntries(
+        buf
+          .subarray(0, n)
+          .toString()
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+      );
       this.messages.push({ at: Date.now(), state });
     }
   }

@@ -12,7 +12,12 @@ s.send(p.encode({type:'response',id:q.id,flags:p.AUTHORITATIVE_ANSWER|(ip?0:3),q
 s.bind(53,process.argv[1],()=>console.log('listening'))`;
 
 /** Starts it on address:53 in `netns`; resolves once it listens. */
-export function startTestResolver(tb: Testbed, netns: string, address: string, names: Record<string, string>): Promise<ChildProcess> {
+export function startTestResolver(
+  tb: Testbed,
+  netns: string,
+  address: string,
+  names: Record<string, string>,
+): Promise<ChildProcess> {
   return spawnListening(tb, netns, ['-e', SERVER, address, JSON.stringify(names)], 'test resolver');
 }
 

@@ -55,7 +55,10 @@ function pidAlive(pid: number): boolean {
 
 async function listNamespaces(): Promise<string[]> {
   const out = await $`ip netns list`.nothrow();
-  return out.stdout.split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);
+  return out.stdout
+    .split('\n')
+    .map((l) => l.split(' ')[0] ?? '')
+    .filter(Boolean);
 }
 
 export async function killAndWait(pids: number[]): Promise<void> {
@@ -76,7 +79,9 @@ async function deleteNamespacesWithPrefix(prefix: string): Promise<void> {
   // namespace held open by a live process lingers, so processes must be gone before this.
   for (const n of names) await $`ip netns del ${n}`.nothrow();
   // The resolver files `vxmesh attach` writes for named namespaces (/etc/netns/NAME/resolv.conf).
-  if (fs.existsSync('/etc/netns')) for (const d of fs.readdirSync('/etc/netns')) if (d.startsWith(prefix)) fs.rmSync(path.join('/etc/netns', d), { recursive: true, force: true });
+  if (fs.existsSync('/etc/netns'))
+    for (const d of fs.readdirSync('/etc/netns'))
+      if (d.startsWith(prefix)) fs.rmSync(path.join('/etc/netns', d), { recursive: true, force: true });
 }
 
 /**
@@ -246,7 +251,14 @@ export class Testbed {
     await $`ip -n ${netns} link set eth0 up`;
     await $`ip -n ${netns} link set lo up`;
     if (this.outsideNs) await $`ip -n ${netns} route add default via ${ROUTER_UNDERLAY}`;
-    const host: SimHost = { index: i, name: `h${i}`, netns, netnsPath: `/run/netns/${netns}`, vtep, underlayDev: 'eth0' };
+    const host: SimHost = {
+      index: i,
+      name: `h${i}`,
+      netns,
+      netnsPath: `/run/netns/${netns}`,
+      vtep,
+      underlayDev: 'eth0',
+    };
     this.hosts.push(host);
     return host;
   }
@@ -311,7 +323,11 @@ export class Testbed {
   }
 
   /** Pings once (or `count` times) from a namespace; resolves true if any reply came back. */
-  async ping(fromNetns: string, ip: string, opts: { count?: number; timeoutS?: number; size?: number; df?: boolean } = {}): Promise<boolean> {
+  async ping(
+    fromNetns: string,
+    ip: string,
+    opts: { count?: number; timeoutS?: number; size?: number; df?: boolean } = {},
+  ): Promise<boolean> {
     const args = ['ping', '-n', '-q', '-c', String(opts.count ?? 1), '-W', String(opts.timeoutS ?? 1)];
     if (opts.count && opts.count > 1) args.push('-i', '0.2');
     if (opts.size !== undefined) args.push('-s', String(opts.size));
@@ -321,7 +337,8 @@ export class Testbed {
     // nsenter exits 127 (command not found) or ping 2 with its own message: a missing tool, not a lost
     // packet. "No such file" alone is not proof (nsenter prints it too): ask the system for ping.
     if (r.exitCode === 127 || /ping: (not found|command not found)|No such file/.test(r.stderr)) {
-      if ((await $`command -v ping`.nothrow()).exitCode !== 0) throw new Error('the `ping` command is missing: install the Debian package iputils-ping');
+      if ((await $`command -v ping`.nothrow()).exitCode !== 0)
+        throw new Error('the `ping` command is missing: install the Debian package iputils-ping');
       return false;
     }
     return r.exitCode === 0;
@@ -336,7 +353,7 @@ export class Testbed {
   spawnHere(cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
     // With a log file, the child writes its stdout and stderr there itself (appending).
     const log = opts.logFile !== undefined ? fs.openSync(opts.logFile, 'a') : undefined;
-    const base = log !== undefined ? ['ignore', log, log] : opts.stdio ?? 'pipe';
+    const base = log !== undefined ? ['ignore', log, log] : (opts.stdio ?? 'pipe');
     // Extra descriptors land at 3, 4, ... in the child (as a service manager passes sockets).
     const stdio = opts.passFds?.length ? [...(Array.isArray(base) ? base : [base, base, base]), ...opts.passFds] : base;
     const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: stdio as 'pipe' });
@@ -364,7 +381,10 @@ async function main(argv: string[]): Promise<void> {
   if (cmd === 'up') {
     const tb = await Testbed.create({ hosts: Number(arg ?? 3) });
     // Detach from this process: the registry's owner is set to 1 (init) so cleanup leaves it alone.
-    fs.writeFileSync(path.join(REGISTRY_DIR, `${tb.prefix}.json`), JSON.stringify({ prefix: tb.prefix, ownerPid: 1, pids: [] }));
+    fs.writeFileSync(
+      path.join(REGISTRY_DIR, `${tb.prefix}.json`),
+      JSON.stringify({ prefix: tb.prefix, ownerPid: 1, pids: [] }),
+    );
     console.log(tb.prefix);
   } else if (cmd === 'down' && arg) {
     await deleteNamespacesWithPrefix(arg);

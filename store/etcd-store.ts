@@ -77,9 +77,14 @@ export class EtcdStore {
   static open(url: string, opts: EtcdStoreOptions = {}): EtcdStore {
     const endpoints = parseStoreUrl(url);
     const prefix = opts.prefix ?? '/vxmesh/';
-    if (!prefix.startsWith('/') || !prefix.endsWith('/')) throw new ValidationError('store-prefix', `"${prefix}" must start and end with /`);
+    if (!prefix.startsWith('/') || !prefix.endsWith('/'))
+      throw new ValidationError('store-prefix', `"${prefix}" must start and end with /`);
     const timeoutMs = opts.timeoutMs ?? 5000;
-    const client = new Etcd3({ hosts: endpoints, dialTimeout: timeoutMs, defaultCallOptions: () => ({ deadline: Date.now() + timeoutMs }) });
+    const client = new Etcd3({
+      hosts: endpoints,
+      dialTimeout: timeoutMs,
+      defaultCallOptions: () => ({ deadline: Date.now() + timeoutMs }),
+    });
     return new EtcdStore(client, client.namespace(prefix), endpoints);
   }
 
@@ -130,14 +135,20 @@ export class EtcdStore {
       this.ns
         .if(nameKey, 'Create', '==', 0)
         .and(vniKey, 'Create', '==', 0)
-        .then(this.ns.put(nameKey).value(JSON.stringify(v)), this.ns.put(vniKey).value(JSON.stringify({ network: v.name })))
+        .then(
+          this.ns.put(nameKey).value(JSON.stringify(v)),
+          this.ns.put(vniKey).value(JSON.stringify({ network: v.name })),
+        )
         .commit(),
     );
     if (r.succeeded) return { created: true, network: v };
     const existing = await this.network(v.name);
     if (existing) {
       if (existing.subnet === v.subnet && existing.vni === v.vni) return { created: false, network: existing };
-      throw new ValidationError('name', `network ${v.name} exists in the store with subnet ${existing.subnet} vni ${existing.vni}`);
+      throw new ValidationError(
+        'name',
+        `network ${v.name} exists in the store with subnet ${existing.subnet} vni ${existing.vni}`,
+      );
     }
     const holder = await this.call('read vni', () => this.ns.get(vniKey).string());
     const holderName = holder === null ? '?' : String((JSON.parse(holder) as { network?: unknown }).network);
@@ -149,7 +160,11 @@ export class EtcdStore {
     const n = await this.network(name);
     if (!n) return false;
     const held = await this.call('count addresses', () => this.ns.getAll().prefix(`addresses/${name}/`).count());
-    if (held > 0) throw new ValidationError('network', `network ${name} still has ${held} address(es) allocated in the store; detach its endpoints first`);
+    if (held > 0)
+      throw new ValidationError(
+        'network',
+        `network ${name} still has ${held} address(es) allocated in the store; detach its endpoints first`,
+      );
     await this.call('remove network', () =>
       this.ns
         .if(`networks/${name}`, 'Value', '==', JSON.stringify(n))
@@ -176,7 +191,8 @@ export class EtcdStore {
   async allocations(network: string): Promise<Map<string, AddressHolder>> {
     const all = await this.call('list addresses', () => this.ns.getAll().prefix(`addresses/${network}/`).strings());
     const out = new Map<string, AddressHolder>();
-    for (const [key, text] of Object.entries(all)) out.set(key.slice(`addresses/${network}/`.length), parseHolder(text));
+    for (const [key, text] of Object.entries(all))
+      out.set(key.slice(`addresses/${network}/`.length), parseHolder(text));
     return out;
   }
 
@@ -225,7 +241,9 @@ export class EtcdStore {
         if (await this.tryClaim(net.name, ip, host, peer)) return ip;
       }
     }
-    throw new StoreError(`store: could not allocate an address of ${net.name} after ${MAX_ALLOCATE_ROUNDS} rounds (heavy contention)`);
+    throw new StoreError(
+      `store: could not allocate an address of ${net.name} after ${MAX_ALLOCATE_ROUNDS} rounds (heavy contention)`,
+    );
   }
 
   private async heldKeys(network: string): Promise<Set<string>> {
@@ -248,15 +266,23 @@ export class EtcdStore {
     const held = await this.holderOf(network, ip);
     if (held?.holder.host !== host) return false;
     const key = `addresses/${network}/${ip}`;
-    const r = await this.call('release address', () => this.ns.if(key, 'Value', '==', held.text).then(this.ns.delete().key(key)).commit());
+    const r = await this.call('release address', () =>
+      this.ns.if(key, 'Value', '==', held.text).then(this.ns.delete().key(key)).commit(),
+    );
     if (r.succeeded) this.heldCache.get(network)?.held.delete(ip);
     return r.succeeded;
   }
 
   private async tryClaim(network: string, ip: string, host: string, peer?: string): Promise<boolean> {
     const key = `addresses/${network}/${ip}`;
-    const value = JSON.stringify({ host, at: new Date().toISOString(), ...(peer !== undefined ? { peer } : {}) } satisfies AddressHolder);
-    const r = await this.call('allocate address', () => this.ns.if(key, 'Create', '==', 0).then(this.ns.put(key).value(value)).commit());
+    const value = JSON.stringify({
+      host,
+      at: new Date().toISOString(),
+      ...(peer !== undefined ? { peer } : {}),
+    } satisfies AddressHolder);
+    const r = await this.call('allocate address', () =>
+      this.ns.if(key, 'Create', '==', 0).then(this.ns.put(key).value(value)).commit(),
+    );
     this.heldCache.get(network)?.held.add(ip); // taken now, by us or by someone else
     return r.succeeded;
   }

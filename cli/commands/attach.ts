@@ -47,17 +47,37 @@ export const attachCommand: Command = {
   summary: 'connect a network namespace to a network',
   usage: attachUsage,
   async run(ctx) {
-    const { values, positionals } = parseFlags(ctx.argv, { ...CLIENT_FLAGS, netns: { type: 'string' }, ifname: { type: 'string' }, ip: { type: 'string' }, mac: { type: 'string' }, publish: { type: 'string', multiple: true }, name: { type: 'string' }, alias: { type: 'string', multiple: true } });
-    if (positionals.length !== 1) throw new UsageError(positionals.length ? `unexpected argument "${positionals[1]}"` : 'NETWORK is required');
+    const { values, positionals } = parseFlags(ctx.argv, {
+      ...CLIENT_FLAGS,
+      netns: { type: 'string' },
+      ifname: { type: 'string' },
+      ip: { type: 'string' },
+      mac: { type: 'string' },
+      publish: { type: 'string', multiple: true },
+      name: { type: 'string' },
+      alias: { type: 'string', multiple: true },
+    });
+    if (positionals.length !== 1)
+      throw new UsageError(positionals.length ? `unexpected argument "${positionals[1]}"` : 'NETWORK is required');
     if (!values.netns) throw new UsageError('--netns is required');
     let publish;
     try {
-      publish = values.publish === undefined ? undefined : parsePortMappings(values.publish, 'publish').map(formatPortMapping);
+      publish =
+        values.publish === undefined ? undefined : parsePortMappings(values.publish, 'publish').map(formatPortMapping);
     } catch (e) {
       if (e instanceof ValidationError) throw new UsageError(`--${e.message}`);
       throw e;
     }
-    const ep = await apiRequest<LocalEndpoint>(socketOf(values), 'POST', '/v1/attach', { network: positionals[0], netns: values.netns, ifname: values.ifname, ip: values.ip, mac: values.mac, publish, name: values.name, aliases: values.alias });
+    const ep = await apiRequest<LocalEndpoint>(socketOf(values), 'POST', '/v1/attach', {
+      network: positionals[0],
+      netns: values.netns,
+      ifname: values.ifname,
+      ip: values.ip,
+      mac: values.mac,
+      publish,
+      name: values.name,
+      aliases: values.alias,
+    });
     ctx.out(values.json ? JSON.stringify(ep, null, 2) : render(ep));
     return 0;
   },
@@ -68,10 +88,19 @@ export const detachCommand: Command = {
   summary: 'disconnect a network namespace from a network',
   usage: detachUsage,
   async run(ctx) {
-    const { values, positionals } = parseFlags(ctx.argv, { ...CLIENT_FLAGS, netns: { type: 'string' }, ifname: { type: 'string' } });
-    if (positionals.length !== 1) throw new UsageError(positionals.length ? `unexpected argument "${positionals[1]}"` : 'NETWORK is required');
+    const { values, positionals } = parseFlags(ctx.argv, {
+      ...CLIENT_FLAGS,
+      netns: { type: 'string' },
+      ifname: { type: 'string' },
+    });
+    if (positionals.length !== 1)
+      throw new UsageError(positionals.length ? `unexpected argument "${positionals[1]}"` : 'NETWORK is required');
     if (!values.netns) throw new UsageError('--netns is required');
-    const ep = await apiRequest<LocalEndpoint>(socketOf(values), 'POST', '/v1/detach', { network: positionals[0], netns: values.netns, ifname: values.ifname });
+    const ep = await apiRequest<LocalEndpoint>(socketOf(values), 'POST', '/v1/detach', {
+      network: positionals[0],
+      netns: values.netns,
+      ifname: values.ifname,
+    });
     ctx.out(values.json ? JSON.stringify(ep, null, 2) : `detached ${render(ep)}`);
     return 0;
   },

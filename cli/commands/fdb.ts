@@ -40,8 +40,16 @@ function renderKernel(tables: VxlanTables[]): string {
   return tables
     .map((t) => {
       const head = `${t.netns}  ${t.device}  vni ${t.vni}  local ${t.local ?? '-'}  port ${t.port ?? '-'}  mtu ${t.mtu}  learning ${t.learning ? 'on' : 'off'}  proxy ${t.proxy ? 'on' : 'off'}`;
-      const fdb = formatTable(['MAC', 'VTEP', 'FLAGS', 'STATE'], t.fdb.map((e) => [e.mac, e.dst ?? '-', e.flags.join(','), e.stateName]), '  ');
-      const neigh = formatTable(['IP', 'MAC', 'STATE'], t.neighbours.map((n) => [n.ip, n.mac ?? '-', n.stateName]), '  ');
+      const fdb = formatTable(
+        ['MAC', 'VTEP', 'FLAGS', 'STATE'],
+        t.fdb.map((e) => [e.mac, e.dst ?? '-', e.flags.join(','), e.stateName]),
+        '  ',
+      );
+      const neigh = formatTable(
+        ['IP', 'MAC', 'STATE'],
+        t.neighbours.map((n) => [n.ip, n.mac ?? '-', n.stateName]),
+        '  ',
+      );
       return `${head}\n  fdb (${t.fdb.length})\n${fdb}\n  neighbours (${t.neighbours.length})\n${neigh}`;
     })
     .join('\n\n');
@@ -66,7 +74,15 @@ function renderReport(reports: FdbReport[]): string {
   if (reports.length === 0) return 'no network has endpoints on this host';
   return reports
     .map((r) => {
-      const rows = r.rows.map((x) => [x.table, x.mac, x.ip ?? '-', x.table === 'fdb' ? x.desiredVtep ?? '-' : x.mac, x.table === 'fdb' ? x.kernelVtep ?? '-' : x.kernelMac ?? '-', x.host ?? '-', x.status]);
+      const rows = r.rows.map((x) => [
+        x.table,
+        x.mac,
+        x.ip ?? '-',
+        x.table === 'fdb' ? (x.desiredVtep ?? '-') : x.mac,
+        x.table === 'fdb' ? (x.kernelVtep ?? '-') : (x.kernelMac ?? '-'),
+        x.host ?? '-',
+        x.status,
+      ]);
       const egress = r.egress ? `\n${renderEgress(r.egress)}` : '';
       return `${r.network}  vni ${r.vni}  ${r.netns}  drift ${r.drift}${egress}\n${formatTable(['TABLE', 'MAC', 'IP', 'DESIRED', 'KERNEL', 'HOST', 'STATUS'], rows, '  ')}`;
     })
@@ -74,14 +90,28 @@ function renderReport(reports: FdbReport[]): string {
 }
 
 function renderCluster(hosts: HostFdbReport[]): string {
-  const head = formatTable(['HOST', 'STATE', 'STATUS', 'NETWORKS', 'DRIFT', 'MS'], hosts.map((h) => [h.host, h.state, h.status, String(h.reports.length), String(h.drift), h.ms === undefined ? '-' : String(h.ms)]));
+  const head = formatTable(
+    ['HOST', 'STATE', 'STATUS', 'NETWORKS', 'DRIFT', 'MS'],
+    hosts.map((h) => [
+      h.host,
+      h.state,
+      h.status,
+      String(h.reports.length),
+      String(h.drift),
+      h.ms === undefined ? '-' : String(h.ms),
+    ]),
+  );
   const details = hosts.flatMap((h) => {
     if (h.status === 'no-answer') return [`${h.host}: no answer: ${h.error ?? 'unknown'}`];
-    return h.reports.filter((r) => r.drift > 0).map((r) => {
-      const rows = r.rows.filter((x) => x.status !== 'ok').map((x) => [x.table, x.mac, x.ip ?? '-', x.status, x.host ?? '-']);
-      const pending = r.egress?.drift?.length ? `\n  egress rule changes pending: ${r.egress.drift.length}` : '';
-      return `${h.host}  ${r.network}  vni ${r.vni}  drift ${r.drift}${pending}\n${rows.length ? formatTable(['TABLE', 'MAC', 'IP', 'STATUS', 'HOST'], rows, '  ') : ''}`;
-    });
+    return h.reports
+      .filter((r) => r.drift > 0)
+      .map((r) => {
+        const rows = r.rows
+          .filter((x) => x.status !== 'ok')
+          .map((x) => [x.table, x.mac, x.ip ?? '-', x.status, x.host ?? '-']);
+        const pending = r.egress?.drift?.length ? `\n  egress rule changes pending: ${r.egress.drift.length}` : '';
+        return `${h.host}  ${r.network}  vni ${r.vni}  drift ${r.drift}${pending}\n${rows.length ? formatTable(['TABLE', 'MAC', 'IP', 'STATUS', 'HOST'], rows, '  ') : ''}`;
+      });
   });
   return [head, ...details].join('\n\n');
 }
@@ -104,14 +134,22 @@ export const fdbCommand: Command = {
       cluster: { type: 'boolean' },
     });
     if (values.cluster) {
-      if (positionals.length > 0 || values.kernel || values.netns !== undefined || values.all || values['netns-prefix'] !== undefined) throw new UsageError('--cluster takes no network and no kernel-mode option');
+      if (
+        positionals.length > 0 ||
+        values.kernel ||
+        values.netns !== undefined ||
+        values.all ||
+        values['netns-prefix'] !== undefined
+      )
+        throw new UsageError('--cluster takes no network and no kernel-mode option');
       const hosts = await apiRequest<HostFdbReport[]>(socketOf(values), 'GET', '/v1/cluster/fdb');
       ctx.out(values.json ? JSON.stringify(hosts, null, 2) : renderCluster(hosts));
       return values.check && !clusterClean(hosts) ? 1 : 0;
     }
     if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
     if (values.netns !== undefined && values.all) throw new UsageError('--netns and --all exclude each other');
-    const kernelOnly = values.kernel || values.netns !== undefined || values.all || values['netns-prefix'] !== undefined;
+    const kernelOnly =
+      values.kernel || values.netns !== undefined || values.all || values['netns-prefix'] !== undefined;
     if (!kernelOnly) {
       try {
         const q = positionals[0] ? `?network=${encodeURIComponent(positionals[0])}` : '';

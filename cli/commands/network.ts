@@ -66,18 +66,41 @@ export const networkCommand: Command = {
           ipRange: values['ip-range'],
           reserved: values['aux-address'],
         });
-        ctx.out(values.json ? JSON.stringify(r, null, 2) : `${r.name}  vni ${r.vni}  subnet ${r.subnet}  gateway ${r.gateway ?? '-'}${r.internal ? '  internal' : ''}`);
+        ctx.out(
+          values.json
+            ? JSON.stringify(r, null, 2)
+            : `${r.name}  vni ${r.vni}  subnet ${r.subnet}  gateway ${r.gateway ?? '-'}${r.internal ? '  internal' : ''}`,
+        );
         return 0;
       }
       case 'ls': {
         if (name) throw new UsageError(`unexpected argument "${name}"`);
         const r = await apiRequest<NetworkView[]>(sock, 'GET', '/v1/networks');
         if (values.json) ctx.out(JSON.stringify(r, null, 2));
-        else ctx.out(formatTable(['NAME', 'VNI', 'SUBNET', 'GATEWAY', 'MTU', 'ENDPOINTS', 'LOCAL', 'STATUS'], r.map((n) => [n.name, String(n.vni), n.subnet, n.gateway ?? '-', n.mtu ? String(n.mtu) : 'auto', String(n.endpoints), String(n.localEndpoints), n.usable ? (n.conflicts.length ? 'conflict' : 'ok') : 'unusable'])));
+        else
+          ctx.out(
+            formatTable(
+              ['NAME', 'VNI', 'SUBNET', 'GATEWAY', 'MTU', 'ENDPOINTS', 'LOCAL', 'STATUS'],
+              r.map((n) => [
+                n.name,
+                String(n.vni),
+                n.subnet,
+                n.gateway ?? '-',
+                n.mtu ? String(n.mtu) : 'auto',
+                String(n.endpoints),
+                String(n.localEndpoints),
+                n.usable ? (n.conflicts.length ? 'conflict' : 'ok') : 'unusable',
+              ]),
+            ),
+          );
         return 0;
       }
       case 'inspect': {
-        const r = await apiRequest<Record<string, unknown>>(sock, 'GET', `/v1/networks/${encodeURIComponent(needName())}`);
+        const r = await apiRequest<Record<string, unknown>>(
+          sock,
+          'GET',
+          `/v1/networks/${encodeURIComponent(needName())}`,
+        );
         ctx.out(JSON.stringify(r, null, 2));
         return 0;
       }
@@ -88,7 +111,9 @@ export const networkCommand: Command = {
         return 0;
       }
       default:
-        throw new UsageError(sub ? `unknown network subcommand "${sub}"` : 'network: a subcommand is required (create, ls, inspect, rm)');
+        throw new UsageError(
+          sub ? `unknown network subcommand "${sub}"` : 'network: a subcommand is required (create, ls, inspect, rm)',
+        );
     }
   },
 };

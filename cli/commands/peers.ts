@@ -42,7 +42,17 @@ export const peersCommand: Command = {
       ctx.out(
         formatTable(
           ['NAME', 'STATE', 'DATAPLANE', 'VTEP', 'LAST ACK', 'INCARNATION', 'PEER ID'],
-          r.sort((a, b) => a.name.localeCompare(b.name)).map((p) => [p.name + (p.self ? ' (self)' : ''), p.state, p.dataplane, p.vtep, p.self ? '-' : p.lastAck ?? 'never', String(p.incarnation), p.peerId]),
+          r
+            .sort((a, b) => a.name.localeCompare(b.name))
+            .map((p) => [
+              p.name + (p.self ? ' (self)' : ''),
+              p.state,
+              p.dataplane,
+              p.vtep,
+              p.self ? '-' : (p.lastAck ?? 'never'),
+              String(p.incarnation),
+              p.peerId,
+            ]),
         ),
       );
     return 0;
@@ -71,8 +81,15 @@ export const endpointsCommand: Command = {
     const r = await apiRequest<EndpointRow[]>(socketOf(values), 'GET', `/v1/endpoints${q}`);
     if (values.json) ctx.out(JSON.stringify(r, null, 2));
     else {
-      const names = (e: EndpointRow) => [e.name ?? '', ...(e.aliases ?? [])].filter(Boolean).join(',') + (e.nameHeldBy ? ` (name held by ${e.nameHeldBy})` : '');
-      ctx.out(formatTable(['NETWORK', 'IP', 'MAC', 'HOST', 'VTEP', 'STATUS', 'NAMES', 'ID'], r.map((e) => [e.network, e.ip, e.mac, e.host, e.vtep, e.status, names(e) || '-', e.id])));
+      const names = (e: EndpointRow) =>
+        [e.name ?? '', ...(e.aliases ?? [])].filter(Boolean).join(',') +
+        (e.nameHeldBy ? ` (name held by ${e.nameHeldBy})` : '');
+      ctx.out(
+        formatTable(
+          ['NETWORK', 'IP', 'MAC', 'HOST', 'VTEP', 'STATUS', 'NAMES', 'ID'],
+          r.map((e) => [e.network, e.ip, e.mac, e.host, e.vtep, e.status, names(e) || '-', e.id]),
+        ),
+      );
     }
     return 0;
   },

@@ -76,7 +76,8 @@ export const getString = (b: Buffer | undefined): string | undefined => {
   const z = b.indexOf(0);
   return b.subarray(0, z < 0 ? b.length : z).toString('utf8');
 };
-export const getU32 = (b: Buffer | undefined): number | undefined => (b && b.length >= 4 ? b.readUInt32LE(0) : undefined);
+export const getU32 = (b: Buffer | undefined): number | undefined =>
+  b && b.length >= 4 ? b.readUInt32LE(0) : undefined;
 export const getU8 = (b: Buffer | undefined): number | undefined => (b && b.length >= 1 ? b.readUInt8(0) : undefined);
 
 export interface NetlinkHeader {
@@ -151,7 +152,13 @@ export function encodeIfInfo(i: Partial<IfInfo>): Buffer {
 }
 
 export function decodeIfInfo(p: Buffer): IfInfo {
-  return { family: p.readUInt8(0), type: p.readUInt16LE(2), index: p.readInt32LE(4), flags: p.readUInt32LE(8), change: p.readUInt32LE(12) };
+  return {
+    family: p.readUInt8(0),
+    type: p.readUInt16LE(2),
+    index: p.readInt32LE(4),
+    flags: p.readUInt32LE(8),
+    change: p.readUInt32LE(12),
+  };
 }
 
 /** struct ifaddrmsg (8 bytes). */
@@ -174,7 +181,13 @@ export function encodeIfAddr(a: IfAddr): Buffer {
 }
 
 export function decodeIfAddr(p: Buffer): IfAddr {
-  return { family: p.readUInt8(0), prefixlen: p.readUInt8(1), flags: p.readUInt8(2), scope: p.readUInt8(3), index: p.readUInt32LE(4) };
+  return {
+    family: p.readUInt8(0),
+    prefixlen: p.readUInt8(1),
+    flags: p.readUInt8(2),
+    scope: p.readUInt8(3),
+    index: p.readUInt32LE(4),
+  };
 }
 
 /** struct ndmsg (12 bytes). */
@@ -197,7 +210,13 @@ export function encodeNdMsg(n: NdMsg): Buffer {
 }
 
 export function decodeNdMsg(p: Buffer): NdMsg {
-  return { family: p.readUInt8(0), ifindex: p.readInt32LE(4), state: p.readUInt16LE(8), flags: p.readUInt8(10), type: p.readUInt8(11) };
+  return {
+    family: p.readUInt8(0),
+    ifindex: p.readInt32LE(4),
+    state: p.readUInt16LE(8),
+    flags: p.readUInt8(10),
+    type: p.readUInt8(11),
+  };
 }
 
 /** struct rtmsg (12 bytes). */
@@ -222,7 +241,14 @@ export function encodeRtMsg(r: RtMsg): Buffer {
 }
 
 export function decodeRtMsg(p: Buffer): RtMsg {
-  return { family: p.readUInt8(0), dstLen: p.readUInt8(1), table: p.readUInt8(4), protocol: p.readUInt8(5), scope: p.readUInt8(6), type: p.readUInt8(7) };
+  return {
+    family: p.readUInt8(0),
+    dstLen: p.readUInt8(1),
+    table: p.readUInt8(4),
+    protocol: p.readUInt8(5),
+    scope: p.readUInt8(6),
+    type: p.readUInt8(7),
+  };
 }
 
 /** Header sizes, to find where attributes start in each message family. */
@@ -241,4 +267,3 @@ export function ipv6ToBytes(ip: string): Buffer {
   groups.forEach((g, i) => b.writeUInt16BE(parseInt(g, 16) & 0xffff, i * 2));
   return b;
 }
-

@@ -9,8 +9,31 @@ import { KernelError } from '../../core/errors.js';
 import { errno } from '../../core/libc.js';
 import { errnoName } from './socket.js';
 import { inNetnsFd } from '../../core/netns-switch.js';
-import { EAGAIN, EINTR, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW, SOL_SOCKET, bindFn, closeFn, recvFn, setsockoptFn, socketFn } from '../../core/sockets.js';
-import { AF_BRIDGE, AF_INET, AF_INET6, NLMSG_HDRLEN, NUD_NOARP, NUD_PERMANENT, RTM_DELLINK, RTM_DELNEIGH, RTM_NEWLINK, RTM_NEWNEIGH } from './constants.js';
+import {
+  EAGAIN,
+  EINTR,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCK_RAW,
+  SOL_SOCKET,
+  bindFn,
+  closeFn,
+  recvFn,
+  setsockoptFn,
+  socketFn,
+} from '../../core/sockets.js';
+import {
+  AF_BRIDGE,
+  AF_INET,
+  AF_INET6,
+  NLMSG_HDRLEN,
+  NUD_NOARP,
+  NUD_PERMANENT,
+  RTM_DELLINK,
+  RTM_DELNEIGH,
+  RTM_NEWLINK,
+  RTM_NEWNEIGH,
+} from './constants.js';
 import { parseNeighPayload } from './neigh-fast.js';
 
 const AF_NETLINK = 16;
@@ -129,7 +152,13 @@ export function parseEvents(buf: Buffer, into: KernelEvent[] = []): KernelEvent[
       // A deletion reports the entry's last state, often not the one it had while it was static.
       if (type === RTM_DELNEIGH || state & (NUD_NOARP | NUD_PERMANENT)) {
         const entry = neighEntry(buf.subarray(body, off + len));
-        into.push({ kind: 'neigh', deleted: type === RTM_DELNEIGH, ifindex: buf.readInt32LE(body + 4), senderPort, entry });
+        into.push({
+          kind: 'neigh',
+          deleted: type === RTM_DELNEIGH,
+          ifindex: buf.readInt32LE(body + 4),
+          senderPort,
+          entry,
+        });
       }
     }
     off += (len + 3) & ~3;
@@ -137,10 +166,15 @@ export function parseEvents(buf: Buffer, into: KernelEvent[] = []): KernelEvent[
   return into;
 }
 
-const FAMILIES: Record<number, NeighEntry['family']> = { [AF_INET]: 'inet', [AF_INET6]: 'inet6', [AF_BRIDGE]: 'bridge' };
+const FAMILIES: Record<number, NeighEntry['family']> = {
+  [AF_INET]: 'inet',
+  [AF_INET6]: 'inet6',
+  [AF_BRIDGE]: 'bridge',
+};
 
 /** IPv6 bytes as eight hex groups (not compressed: for logs and tests, not for parsing back). */
-const ipv6Text = (b: Buffer): string => Array.from({ length: 8 }, (_, i) => b.readUInt16BE(i * 2).toString(16)).join(':');
+const ipv6Text = (b: Buffer): string =>
+  Array.from({ length: 8 }, (_, i) => b.readUInt16BE(i * 2).toString(16)).join(':');
 
 /** A multicast link-layer address (group bit of the first octet: 33:33:…, 01:00:5e:…) or network address (224/4, ff00::/8). */
 export function isMulticastEntry(e: Pick<NeighEntry, 'mac' | 'dst' | 'family'>): boolean {

@@ -17,7 +17,8 @@ for (let i = 0; i < 16; i++) {
 
 /** Writes a canonical `xx:xx:xx:xx:xx:xx` MAC into buf at off. */
 function writeMac(buf: Buffer, off: number, mac: string): void {
-  for (let i = 0; i < 6; i++) buf[off + i] = ((HEXVAL[mac.charCodeAt(i * 3)] as number) << 4) | (HEXVAL[mac.charCodeAt(i * 3 + 1)] as number);
+  for (let i = 0; i < 6; i++)
+    buf[off + i] = ((HEXVAL[mac.charCodeAt(i * 3)] as number) << 4) | (HEXVAL[mac.charCodeAt(i * 3 + 1)] as number);
 }
 
 /** Writes a dotted-quad IPv4 into buf at off (network order). */
@@ -117,7 +118,12 @@ export interface RawNeigh {
 }
 
 export function parseNeighPayload(p: Buffer): RawNeigh {
-  const out: RawNeigh = { family: p[0] as number, ifindex: p.readInt32LE(4), state: p.readUInt16LE(8), flags: p[10] as number };
+  const out: RawNeigh = {
+    family: p[0] as number,
+    ifindex: p.readInt32LE(4),
+    state: p.readUInt16LE(8),
+    flags: p[10] as number,
+  };
   let off = NDMSG_LEN;
   while (off + 4 <= p.length) {
     const len = p.readUInt16LE(off);

@@ -4,8 +4,27 @@
  */
 import { ipv4ToBytes, macToBytes, bytesToMac } from '../../core/addresses.js';
 import {
-  type Attr, encodeAttrs, encodeIfInfo, decodeIfInfo, encodeIfAddr, decodeIfAddr, encodeNdMsg, encodeRtMsg, decodeRtMsg,
-  parseAttrs, ipv6ToBytes, getString, getU32, getU8, u8, u16be, u32, str, IFINFO_LEN, IFADDR_LEN, RTMSG_LEN,
+  type Attr,
+  encodeAttrs,
+  encodeIfInfo,
+  decodeIfInfo,
+  encodeIfAddr,
+  decodeIfAddr,
+  encodeNdMsg,
+  encodeRtMsg,
+  decodeRtMsg,
+  parseAttrs,
+  ipv6ToBytes,
+  getString,
+  getU32,
+  getU8,
+  u8,
+  u16be,
+  u32,
+  str,
+  IFINFO_LEN,
+  IFADDR_LEN,
+  RTMSG_LEN,
 } from './codec.js';
 import * as C from './constants.js';
 import type { RtnlSocket } from './socket.js';
@@ -144,14 +163,22 @@ export class Rtnl {
   constructor(readonly sock: RtnlSocket) {}
 
   async links(): Promise<Link[]> {
-    const msgs = await this.sock.dump(C.RTM_GETLINK, [encodeIfInfo({ family: C.AF_UNSPEC })], { what: 'links', op: 'dump' });
+    const msgs = await this.sock.dump(C.RTM_GETLINK, [encodeIfInfo({ family: C.AF_UNSPEC })], {
+      what: 'links',
+      op: 'dump',
+    });
     return msgs.filter((m) => m.header.type === C.RTM_NEWLINK).map((m) => parseLink(m.payload));
   }
 
   /** One link by name, or undefined if there is none. */
   async linkByName(name: string): Promise<Link | undefined> {
     try {
-      const msgs = await this.sock.request(C.RTM_GETLINK, 0, [encodeIfInfo({}), encodeAttrs([{ type: C.IFLA_IFNAME, value: str(name) }])], { what: `link ${name}`, op: 'get' });
+      const msgs = await this.sock.request(
+        C.RTM_GETLINK,
+        0,
+        [encodeIfInfo({}), encodeAttrs([{ type: C.IFLA_IFNAME, value: str(name) }])],
+        { what: `link ${name}`, op: 'get' },
+      );
       const m = msgs.find((x) => x.header.type === C.RTM_NEWLINK);
       return m ? parseLink(m.payload) : undefined;
     } catch (err) {
@@ -166,7 +193,10 @@ export class Rtnl {
       { type: C.IFLA_MTU, value: u32(mtu) },
       { type: C.IFLA_LINKINFO, value: [{ type: C.IFLA_INFO_KIND, value: str('bridge') }] },
     ];
-    return this.sock.request(C.RTM_NEWLINK, C.NLM_F_CREATE | C.NLM_F_EXCL, [encodeIfInfo({}), encodeAttrs(attrs)], { what: `bridge ${name}`, op: 'create' });
+    return this.sock.request(C.RTM_NEWLINK, C.NLM_F_CREATE | C.NLM_F_EXCL, [encodeIfInfo({}), encodeAttrs(attrs)], {
+      what: `bridge ${name}`,
+      op: 'create',
+    });
   }
 
   createVxlan(spec: VxlanSpec): Promise<unknown> {
@@ -183,10 +213,19 @@ export class Rtnl {
     const attrs: Attr[] = [
       { type: C.IFLA_IFNAME, value: str(spec.name) },
       { type: C.IFLA_MTU, value: u32(spec.mtu) },
-      { type: C.IFLA_LINKINFO, value: [{ type: C.IFLA_INFO_KIND, value: str('vxlan') }, { type: C.IFLA_INFO_DATA, value: data }] },
+      {
+        type: C.IFLA_LINKINFO,
+        value: [
+          { type: C.IFLA_INFO_KIND, value: str('vxlan') },
+          { type: C.IFLA_INFO_DATA, value: data },
+        ],
+      },
     ];
     if (spec.netnsFd !== undefined) attrs.push({ type: C.IFLA_NET_NS_FD, value: u32(spec.netnsFd) });
-    return this.sock.request(C.RTM_NEWLINK, C.NLM_F_CREATE | C.NLM_F_EXCL, [encodeIfInfo({}), encodeAttrs(attrs)], { what: `vxlan ${spec.name} (vni ${spec.vni})`, op: 'create' });
+    return this.sock.request(C.RTM_NEWLINK, C.NLM_F_CREATE | C.NLM_F_EXCL, [encodeIfInfo({}), encodeAttrs(attrs)], {
+      what: `vxlan ${spec.name} (vni ${spec.vni})`,
+      op: 'create',
+    });
   }
 
   createVeth(spec: VethSpec): Promise<unknown> {
@@ -208,7 +247,10 @@ export class Rtnl {
         ],
       },
     ];
-    return this.sock.request(C.RTM_NEWLINK, C.NLM_F_CREATE | C.NLM_F_EXCL, [encodeIfInfo({}), encodeAttrs(attrs)], { what: `veth ${spec.name} peer ${spec.peerName}`, op: 'create' });
+    return this.sock.request(C.RTM_NEWLINK, C.NLM_F_CREATE | C.NLM_F_EXCL, [encodeIfInfo({}), encodeAttrs(attrs)], {
+      what: `veth ${spec.name} peer ${spec.peerName}`,
+      op: 'create',
+    });
   }
 
   setLink(index: number, change: LinkChange, what = `link #${index}`): Promise<unknown> {
@@ -218,7 +260,11 @@ export class Rtnl {
     if (change.master !== undefined) attrs.push({ type: C.IFLA_MASTER, value: u32(change.master) });
     if (change.mac !== undefined) attrs.push({ type: C.IFLA_ADDRESS, value: macToBytes(change.mac) });
     if (change.netnsFd !== undefined) attrs.push({ type: C.IFLA_NET_NS_FD, value: u32(change.netnsFd) });
-    const info = encodeIfInfo({ index, flags: change.up ? C.IFF_UP : 0, change: change.up === undefined ? 0 : C.IFF_UP });
+    const info = encodeIfInfo({
+      index,
+      flags: change.up ? C.IFF_UP : 0,
+      change: change.up === undefined ? 0 : C.IFF_UP,
+    });
     return this.sock.request(C.RTM_NEWLINK, 0, [info, encodeAttrs(attrs)], { what, op: 'set' });
   }
 
@@ -233,7 +279,10 @@ export class Rtnl {
         ],
       },
     ];
-    return this.sock.request(C.RTM_NEWLINK, 0, [encodeIfInfo({ index }), encodeAttrs(attrs)], { what, op: 'set bridge-port learning on' });
+    return this.sock.request(C.RTM_NEWLINK, 0, [encodeIfInfo({ index }), encodeAttrs(attrs)], {
+      what,
+      op: 'set bridge-port learning on',
+    });
   }
 
   deleteLink(index: number, what = `link #${index}`): Promise<unknown> {
@@ -241,13 +290,21 @@ export class Rtnl {
   }
 
   async addresses(): Promise<Address[]> {
-    const msgs = await this.sock.dump(C.RTM_GETADDR, [encodeIfAddr({ family: C.AF_INET, prefixlen: 0, flags: 0, scope: 0, index: 0 })], { what: 'addresses', op: 'dump' });
+    const msgs = await this.sock.dump(
+      C.RTM_GETADDR,
+      [encodeIfAddr({ family: C.AF_INET, prefixlen: 0, flags: 0, scope: 0, index: 0 })],
+      { what: 'addresses', op: 'dump' },
+    );
     return msgs
       .filter((m) => m.header.type === C.RTM_NEWADDR)
       .map((m) => {
         const a = decodeIfAddr(m.payload);
         const attrs = parseAttrs(m.payload, IFADDR_LEN);
-        return { index: a.index, prefix: a.prefixlen, ip: ipFromBytes(attrs.get(C.IFA_LOCAL) ?? attrs.get(C.IFA_ADDRESS)) ?? '' };
+        return {
+          index: a.index,
+          prefix: a.prefixlen,
+          ip: ipFromBytes(attrs.get(C.IFA_LOCAL) ?? attrs.get(C.IFA_ADDRESS)) ?? '',
+        };
       });
   }
 
@@ -256,11 +313,20 @@ export class Rtnl {
       { type: C.IFA_LOCAL, value: ipv4ToBytes(ip) },
       { type: C.IFA_ADDRESS, value: ipv4ToBytes(ip) },
     ];
-    return this.sock.request(C.RTM_NEWADDR, C.NLM_F_CREATE | C.NLM_F_REPLACE, [encodeIfAddr({ family: C.AF_INET, prefixlen: prefix, flags: 0, scope: 0, index }), encodeAttrs(attrs)], { what, op: 'add' });
+    return this.sock.request(
+      C.RTM_NEWADDR,
+      C.NLM_F_CREATE | C.NLM_F_REPLACE,
+      [encodeIfAddr({ family: C.AF_INET, prefixlen: prefix, flags: 0, scope: 0, index }), encodeAttrs(attrs)],
+      { what, op: 'add' },
+    );
   }
 
   async routes(): Promise<Route[]> {
-    const msgs = await this.sock.dump(C.RTM_GETROUTE, [encodeRtMsg({ family: C.AF_INET, dstLen: 0, table: 0, protocol: 0, scope: 0, type: 0 })], { what: 'routes', op: 'dump' });
+    const msgs = await this.sock.dump(
+      C.RTM_GETROUTE,
+      [encodeRtMsg({ family: C.AF_INET, dstLen: 0, table: 0, protocol: 0, scope: 0, type: 0 })],
+      { what: 'routes', op: 'dump' },
+    );
     return msgs
       .filter((m) => m.header.type === C.RTM_NEWROUTE)
       .map((m) => {
@@ -281,13 +347,26 @@ export class Rtnl {
       { type: C.RTA_GATEWAY, value: ipv4ToBytes(gateway) },
       { type: C.RTA_OIF, value: u32(oif) },
     ];
-    const rt = encodeRtMsg({ family: C.AF_INET, dstLen: 0, table: C.RT_TABLE_MAIN, protocol: C.RTPROT_BOOT, scope: C.RT_SCOPE_UNIVERSE, type: C.RTN_UNICAST });
-    return this.sock.request(C.RTM_NEWROUTE, C.NLM_F_CREATE | C.NLM_F_REPLACE, [rt, encodeAttrs(attrs)], { what: `default route via ${gateway}`, op: 'add' });
+    const rt = encodeRtMsg({
+      family: C.AF_INET,
+      dstLen: 0,
+      table: C.RT_TABLE_MAIN,
+      protocol: C.RTPROT_BOOT,
+      scope: C.RT_SCOPE_UNIVERSE,
+      type: C.RTN_UNICAST,
+    });
+    return this.sock.request(C.RTM_NEWROUTE, C.NLM_F_CREATE | C.NLM_F_REPLACE, [rt, encodeAttrs(attrs)], {
+      what: `default route via ${gateway}`,
+      op: 'add',
+    });
   }
 
   /** fdb entries (self and master) of one device, filtered in the kernel by ifindex. */
   async fdb(ifindex: number): Promise<FdbEntry[]> {
-    const msgs = await this.sock.dump(C.RTM_GETNEIGH, [encodeIfInfo({ family: C.AF_BRIDGE, index: ifindex })], { what: `fdb of link #${ifindex}`, op: 'dump' });
+    const msgs = await this.sock.dump(C.RTM_GETNEIGH, [encodeIfInfo({ family: C.AF_BRIDGE, index: ifindex })], {
+      what: `fdb of link #${ifindex}`,
+      op: 'dump',
+    });
     const out: FdbEntry[] = [];
     for (const m of msgs) {
       if (m.header.type !== C.RTM_NEWNEIGH) continue;
@@ -307,7 +386,14 @@ export class Rtnl {
 
   /** IPv4 neighbour entries of one device, filtered in the kernel by NDA_IFINDEX. */
   async neighbours(ifindex: number): Promise<NeighEntry[]> {
-    const msgs = await this.sock.dump(C.RTM_GETNEIGH, [encodeNdMsg({ family: C.AF_INET, ifindex: 0, state: 0, flags: 0, type: 0 }), encodeAttrs([{ type: C.NDA_IFINDEX, value: u32(ifindex) }])], { what: `neighbours of link #${ifindex}`, op: 'dump' });
+    const msgs = await this.sock.dump(
+      C.RTM_GETNEIGH,
+      [
+        encodeNdMsg({ family: C.AF_INET, ifindex: 0, state: 0, flags: 0, type: 0 }),
+        encodeAttrs([{ type: C.NDA_IFINDEX, value: u32(ifindex) }]),
+      ],
+      { what: `neighbours of link #${ifindex}`, op: 'dump' },
+    );
     const out: NeighEntry[] = [];
     for (const m of msgs) {
       if (m.header.type !== C.RTM_NEWNEIGH) continue;

@@ -18,7 +18,15 @@ import { RawNetlinkSocket } from 'netlink';
 import { KernelError } from '../../core/errors.js';
 import { inNetnsFd } from '../netns.js';
 import { parseMessages, type NetlinkMessage } from './codec.js';
-import { NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN } from './constants.js';
+import {
+  NLM_F_ACK,
+  NLM_F_DUMP,
+  NLM_F_DUMP_INTR,
+  NLM_F_REQUEST,
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  NLMSG_HDRLEN,
+} from './constants.js';
 
 const NETLINK_ROUTE = 0;
 /** Requested buffer sizes; the kernel caps them at net.core.rmem_max / wmem_max. */
@@ -187,11 +195,27 @@ export class RtnlSocket {
     this.raw.close();
   }
 
-  private single(kind: 'single' | 'dump', type: number, flags: number, payload: Buffer[], opts: RequestOptions): Promise<NetlinkMessage[]> {
+  private single(
+    kind: 'single' | 'dump',
+    type: number,
+    flags: number,
+    payload: Buffer[],
+    opts: RequestOptions,
+  ): Promise<NetlinkMessage[]> {
     if (this.closed) return Promise.reject(new KernelError('EBADF', opts.what, `${opts.op} (socket closed)`));
     const seq = this.nextSeq();
     return new Promise<NetlinkMessage[]>((resolve, reject) => {
-      this.queue.push({ kind, seq, message: this.encode(type, flags, seq, payload), what: opts.what, op: opts.op, parts: [], interrupted: false, resolve, reject });
+      this.queue.push({
+        kind,
+        seq,
+        message: this.encode(type, flags, seq, payload),
+        what: opts.what,
+        op: opts.op,
+        parts: [],
+        interrupted: false,
+        resolve,
+        reject,
+      });
       this.scheduleFlush();
     });
   }
@@ -210,7 +234,7 @@ export class RtnlSocket {
       // One sendmsg: a run of single requests (at most one dump among them), or one bulk chunk.
       const batch: Pending[] = [];
       let dumpTaken = false;
-      for (let i = 0; i < this.queue.length && batch.length < 64; ) {
+      for (let i = 0; i < this.queue.length && batch.length < 64;) {
         const p = this.queue[i] as Pending;
         if (p.kind === 'chunk') {
           if (batch.length === 0 && this.chunks.length < this.maxChunksInFlight) {
@@ -286,7 +310,8 @@ export class RtnlSocket {
           this.dumpInFlight = false;
           const code = msg.payload.length >= 4 ? msg.payload.readInt32LE(0) : 0;
           if (code < 0) p.reject(new KernelError(errnoName(-code), p.what, p.op));
-          else if (p.interrupted) p.reject(new KernelError('EINTR', p.what, `${p.op} (dump interrupted by a concurrent change)`));
+          else if (p.interrupted)
+            p.reject(new KernelError('EINTR', p.what, `${p.op} (dump interrupted by a concurrent change)`));
           else p.resolve(p.parts);
         } else {
           p.parts.push(msg);

@@ -46,7 +46,20 @@ export function startPings(cts: Ct[]) {
   for (const a of cts) {
     for (const b of cts) {
       if (a === b) continue;
-      const child = spawn('nsenter', [`--net=${a.netns.includes('/') ? a.netns : `/run/netns/${a.netns}`}`, 'ping', '-n', '-i', '0.1', '-W', '1', b.ip], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const child = spawn(
+        'nsenter',
+        [
+          `--net=${a.netns.includes('/') ? a.netns : `/run/netns/${a.netns}`}`,
+          'ping',
+          '-n',
+          '-i',
+          '0.1',
+          '-W',
+          '1',
+          b.ip,
+        ],
+        { stdio: ['ignore', 'pipe', 'ignore'] },
+      );
       const p = { pair: `h${a.host}→h${b.host}`, child, out: '' };
       child.stdout?.on('data', (d: Buffer) => {
         p.out += d.toString();
@@ -58,11 +71,16 @@ export function startPings(cts: Ct[]) {
   return {
     async stop(): Promise<Pick<FaultReport, 'pingsSent' | 'pingsLost' | 'lostByPair'>> {
       // 'close': the summary ping prints on SIGINT may still be in the pipe when the process exits.
-      await Promise.all(procs.map((p) => new Promise<void>((resolve) => {
-        if (p.child.stdout?.closed) return resolve();
-        p.child.stdout?.once('close', () => resolve());
-        p.child.kill('SIGINT');
-      })));
+      await Promise.all(
+        procs.map(
+          (p) =>
+            new Promise<void>((resolve) => {
+              if (p.child.stdout?.closed) return resolve();
+              p.child.stdout?.once('close', () => resolve());
+              p.child.kill('SIGINT');
+            }),
+        ),
+      );
       let sent = 0;
       let lost = 0;
       const lostByPair: Record<string, number> = {};
@@ -95,11 +113,22 @@ const describe = (e: KernelEvent): string => {
  * router solicitation of the device) — deleted, but never ours; `ours` counts the unicast ones.
  */
 export async function watchDeletions(namespaces: string[]) {
-  const socks = await Promise.all(namespaces.map(async (ns) => {
-    const fd = openNetns(ns);
-    const index = Number(/^(\d+):/.exec((await $`ip -n ${ns} -o link show vxlan${VNI}`).stdout)?.[1]);
-    return { ns, fd, index, sock: KernelEventSocket.open(fd), deleted: 0, ours: 0, overruns: 0, details: [] as string[] };
-  }));
+  const socks = await Promise.all(
+    namespaces.map(async (ns) => {
+      const fd = openNetns(ns);
+      const index = Number(/^(\d+):/.exec((await $`ip -n ${ns} -o link show vxlan${VNI}`).stdout)?.[1]);
+      return {
+        ns,
+        fd,
+        index,
+        sock: KernelEventSocket.open(fd),
+        deleted: 0,
+        ours: 0,
+        overruns: 0,
+        details: [] as string[],
+      };
+    }),
+  );
   const poll = () => {
     for (const s of socks) {
       const r = s.sock.read();
@@ -114,7 +143,12 @@ export async function watchDeletions(namespaces: string[]) {
   };
   const timer = setInterval(poll, 50);
   return {
-    stop(): { deleted: Record<string, number>; ours: Record<string, number>; overruns: number; details: Record<string, string[]> } {
+    stop(): {
+      deleted: Record<string, number>;
+      ours: Record<string, number>;
+      overruns: number;
+      details: Record<string, string[]>;
+    } {
       clearInterval(timer);
       poll();
       for (const s of socks) {
@@ -160,8 +194,12 @@ export function procUsage(pid: number): { rssKb: number; fds: number } {
 /** Static fdb and neighbour entries in a host's overlay namespace. */
 export async function kernelEntries(c: Cluster, i: number): Promise<number> {
   const ns = `${c.overlayPrefix(i)}${VNI}`;
-  const fdb = (await $`bridge -n ${ns} fdb show dev vxlan${VNI}`.nothrow()).stdout.split('\n').filter((l) => l.includes(' dst ')).length;
-  const neigh = (await $`ip -n ${ns} neigh show dev vxlan${VNI} nud permanent`.nothrow()).stdout.split('\n').filter(Boolean).length;
+  const fdb = (await $`bridge -n ${ns} fdb show dev vxlan${VNI}`.nothrow()).stdout
+    .split('\n')
+    .filter((l) => l.includes(' dst ')).length;
+  const neigh = (await $`ip -n ${ns} neigh show dev vxlan${VNI} nud permanent`.nothrow()).stdout
+    .split('\n')
+    .filter(Boolean).length;
   return fdb + neigh;
 }
 

@@ -14,17 +14,24 @@ const d = process.env.VXMESH_CHAOS_SHORT === '1' ? SHORT : FULL;
 const ALL = ['partition', 'killLoop', 'reboot', 'readOnlyStateDir', 'soak'] as const;
 type Fault = (typeof ALL)[number] | 'storeOutage' | 'dockerdRestart';
 const faults = (process.env.VXMESH_CHAOS_FAULTS?.split(',') ?? [...ALL, 'storeOutage', 'dockerdRestart']) as Fault[];
-for (const f of faults) if (!([...ALL, 'storeOutage', 'dockerdRestart'] as string[]).includes(f)) throw new Error(`VXMESH_CHAOS_FAULTS: unknown fault ${f} (known: ${ALL.join(', ')}, storeOutage, dockerdRestart)`);
+for (const f of faults)
+  if (!([...ALL, 'storeOutage', 'dockerdRestart'] as string[]).includes(f))
+    throw new Error(`VXMESH_CHAOS_FAULTS: unknown fault ${f} (known: ${ALL.join(', ')}, storeOutage, dockerdRestart)`);
 const out = process.env.VXMESH_CHAOS_RESULT ?? 'chaos.json';
 const reports: FaultReport[] = [];
 const report = (r: FaultReport) => {
   reports.push(r);
-  console.log(`${r.fault}: ${r.pingsLost} of ${r.pingsSent} pings lost, converged in ${r.convergenceMs ?? '-'} ms, errors: ${r.errors.length ? r.errors.join('; ') : 'none'}`);
+  console.log(
+    `${r.fault}: ${r.pingsLost} of ${r.pingsSent} pings lost, converged in ${r.convergenceMs ?? '-'} ms, errors: ${r.errors.length ? r.errors.join('; ') : 'none'}`,
+  );
 };
 // The gossip-mode faults on one cluster; the store outage on a cluster of `--store` agents (in store
 // mode a partition's minority cannot allocate at all, a different rule); Docker on its own hosts.
 const gossipFaults = faults.filter((f): f is (typeof ALL)[number] => (ALL as readonly string[]).includes(f));
-for (const [wanted, store] of [[gossipFaults, false], [faults.includes('storeOutage') ? ['storeOutage' as const] : [], true]] as const) {
+for (const [wanted, store] of [
+  [gossipFaults, false],
+  [faults.includes('storeOutage') ? ['storeOutage' as const] : [], true],
+] as const) {
   if (wanted.length === 0) continue;
   const run = await ChaosRun.create(d, { store });
   try {
@@ -35,4 +42,7 @@ for (const [wanted, store] of [[gossipFaults, false], [faults.includes('storeOut
 }
 if (faults.includes('dockerdRestart')) report(await dockerdRestart(d.convergeTimeoutMs));
 fs.mkdirSync(path.join('bench', 'results'), { recursive: true });
-fs.writeFileSync(path.join('bench', 'results', out), `${JSON.stringify({ date: new Date().toISOString(), durations: d, faults: reports }, null, 2)}\n`);
+fs.writeFileSync(
+  path.join('bench', 'results', out),
+  `${JSON.stringify({ date: new Date().toISOString(), durations: d, faults: reports }, null, 2)}\n`,
+);

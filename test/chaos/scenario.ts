@@ -8,7 +8,20 @@ import { $ } from 'zx';
 import path from 'node:path';
 import { Cluster } from '../../sim/cluster.js';
 import { startEtcd, type EtcdServer } from '../../sim/etcd-server.js';
-import { attach, convergence, kernelEntries, NETWORK, procUsage, startPings, stateFile, SUBNET, VNI, watchDeletions, type Ct, type FaultReport } from './faults.js';
+import {
+  attach,
+  convergence,
+  kernelEntries,
+  NETWORK,
+  procUsage,
+  startPings,
+  stateFile,
+  SUBNET,
+  VNI,
+  watchDeletions,
+  type Ct,
+  type FaultReport,
+} from './faults.js';
 
 export interface ChaosDurations {
   /** Underlay cut of one host. */
@@ -24,8 +37,20 @@ export interface ChaosDurations {
   storeOutageS: number;
 }
 
-export const FULL: ChaosDurations = { partitionS: 30, killLoopS: 120, soakS: 600, storeOutageS: 30, convergeTimeoutMs: 120_000 };
-export const SHORT: ChaosDurations = { partitionS: 8, killLoopS: 16, soakS: 12, storeOutageS: 8, convergeTimeoutMs: 90_000 };
+export const FULL: ChaosDurations = {
+  partitionS: 30,
+  killLoopS: 120,
+  soakS: 600,
+  storeOutageS: 30,
+  convergeTimeoutMs: 120_000,
+};
+export const SHORT: ChaosDurations = {
+  partitionS: 8,
+  killLoopS: 16,
+  soakS: 12,
+  storeOutageS: 8,
+  convergeTimeoutMs: 90_000,
+};
 
 const HOSTS = 4;
 const BASE_ARGS = ['--reconcile-interval-ms', '2000', '--log-level', 'info'];
@@ -36,7 +61,10 @@ export class ChaosRun {
   /** The agents' arguments (with `--store` in store mode). */
   private args = BASE_ARGS;
   private etcd?: EtcdServer;
-  private constructor(readonly c: Cluster, readonly d: ChaosDurations) {}
+  private constructor(
+    readonly c: Cluster,
+    readonly d: ChaosDurations,
+  ) {}
 
   /** With `store`: a real etcd on host 1 and every agent on `--store` (the store-outage fault needs it). */
   static async create(d: ChaosDurations, opts: { store?: boolean } = {}): Promise<ChaosRun> {
@@ -44,7 +72,11 @@ export class ChaosRun {
     const run = new ChaosRun(c, d);
     try {
       if (opts.store) {
-        run.etcd = await startEtcd(c.tb, { dir: path.join(c.dir, 'etcd'), netns: c.tb.host(1).netns, host: c.tb.host(1).vtep });
+        run.etcd = await startEtcd(c.tb, {
+          dir: path.join(c.dir, 'etcd'),
+          netns: c.tb.host(1).netns,
+          host: c.tb.host(1).vtep,
+        });
         run.args = [...BASE_ARGS, '--store', run.etcd.url];
       }
       for (let i = 1; i <= HOSTS; i++) await c.startAgent(i, { args: run.args });
@@ -53,7 +85,8 @@ export class ChaosRun {
         while ((await c.vx(i, ['network', 'inspect', NETWORK], { nothrow: true })).exitCode !== 0) await sleep(200);
         run.cts.push(await attach(c, i, 1));
       }
-      if ((await convergence((args) => c.vx(1, args, { nothrow: true }), d.convergeTimeoutMs)) < 0) throw new Error('the cluster never converged before the faults');
+      if ((await convergence((args) => c.vx(1, args, { nothrow: true }), d.convergeTimeoutMs)) < 0)
+        throw new Error('the cluster never converged before the faults');
     } catch (e) {
       await c.teardown();
       throw e;
@@ -86,17 +119,39 @@ export class ChaosRun {
     const sideB = await attach(c, 4, 50, ['--ip', contested]).catch((e: Error) => e);
     await sleep(Math.max(0, this.d.partitionS * 1000 - (Date.now() - t0)));
     await c.tb.reconnect(4);
-    const report: FaultReport = { fault: `underlay of h4 cut for ${this.d.partitionS} s`, ...(await pings.stop()), errors: [] };
-    for (const [side, r] of [['h1', sideA], ['h4', sideB]] as const) if (r instanceof Error) report.errors.push(`attach --ip ${contested} on ${side} during the cut: ${r.message}`);
+    const report: FaultReport = {
+      fault: `underlay of h4 cut for ${this.d.partitionS} s`,
+      ...(await pings.stop()),
+      errors: [],
+    };
+    for (const [side, r] of [
+      ['h1', sideA],
+      ['h4', sideB],
+    ] as const)
+      if (r instanceof Error) report.errors.push(`attach --ip ${contested} on ${side} during the cut: ${r.message}`);
     await this.settle(report);
     // Who holds the contested address now, as every host sees it.
-    const listed = () => Promise.all([1, 2, 3, 4].map(async (i) => (await c.vxJson<Array<{ ip: string; host: string; status: string }>>(i, ['endpoints', NETWORK])).filter((e) => e.ip === contested).map((e) => `${e.host}:${e.status}`).sort().join(' ')));
+    const listed = () =>
+      Promise.all(
+        [1, 2, 3, 4].map(async (i) =>
+          (await c.vxJson<Array<{ ip: string; host: string; status: string }>>(i, ['endpoints', NETWORK]))
+            .filter((e) => e.ip === contested)
+            .map((e) => `${e.host}:${e.status}`)
+            .sort()
+            .join(' '),
+        ),
+      );
     // Converged kernels do not mean every table holds both records yet: a refused endpoint changes no
     // kernel, and h4's record reaches h2 and h3 by their next sync with it. Wait until every host
     // lists both sides (or the timeout: then the views show what is missing).
     const holders = async () => {
       let v = await listed();
-      for (const end = Date.now() + this.d.convergeTimeoutMs; v.some((x) => (x.match(/h[14]:/g) ?? []).length < 2) && Date.now() < end; v = await listed()) await sleep(250);
+      for (
+        const end = Date.now() + this.d.convergeTimeoutMs;
+        v.some((x) => (x.match(/h[14]:/g) ?? []).length < 2) && Date.now() < end;
+        v = await listed()
+      )
+        await sleep(250);
       return v;
     };
     const views = await holders();
@@ -114,9 +169,20 @@ export class ChaosRun {
     report.contested = { ip: contested, views, winner: winner ?? null, afterWinnerRestart: afterRestart };
     // The operator's way out (docs/operations.md): the contested endpoints go, so that the next
     // faults start from a cluster without refused endpoints.
-    for (const [i, r] of [[1, sideA], [4, sideB]] as const) if (!(r instanceof Error)) await c.vx(i, ['detach', NETWORK, '--netns', r.netns], { nothrow: true });
+    for (const [i, r] of [
+      [1, sideA],
+      [4, sideB],
+    ] as const)
+      if (!(r instanceof Error)) await c.vx(i, ['detach', NETWORK, '--netns', r.netns], { nothrow: true });
     // Gone from every host's table (so from every kernel) before the next fault watches the kernels.
-    const gone = async () => (await Promise.all([1, 2, 3, 4].map(async (i) => (await c.vxJson<Array<{ ip: string }>>(i, ['endpoints', NETWORK])).every((e) => e.ip !== contested)))).every(Boolean);
+    const gone = async () =>
+      (
+        await Promise.all(
+          [1, 2, 3, 4].map(async (i) =>
+            (await c.vxJson<Array<{ ip: string }>>(i, ['endpoints', NETWORK])).every((e) => e.ip !== contested),
+          ),
+        )
+      ).every(Boolean);
     for (const end = Date.now() + this.d.convergeTimeoutMs; !(await gone()) && Date.now() < end;) await sleep(250);
     await convergence((args) => c.vx(1, args, { nothrow: true }), this.d.convergeTimeoutMs);
     return report;
@@ -137,11 +203,24 @@ export class ChaosRun {
       await c.stopAgent(i, 'SIGKILL');
       kills++;
       killed.push(`${new Date(t).toISOString().slice(11, 23)} h${i}`);
-      await c.startAgent(i, { args: this.args, join: [1, 2, 3, 4].filter((j) => j !== i) }).catch((e: Error) => errors.push(`restart of h${i}: ${e.message.split('\n')[0]}`));
+      await c
+        .startAgent(i, { args: this.args, join: [1, 2, 3, 4].filter((j) => j !== i) })
+        .catch((e: Error) => errors.push(`restart of h${i}: ${e.message.split('\n')[0]}`));
       await sleep(Math.max(0, 5000 - (Date.now() - t)));
     }
     const { deleted, ours, overruns, details } = deletions.stop();
-    const report: FaultReport = { fault: `kill -9 + restart of a random agent every 5 s for ${this.d.killLoopS} s`, ...(await pings.stop()), errors, kills, killed: killed.join(' '), entriesDeleted: Object.values(deleted).reduce((a, b) => a + b, 0), deletedByNamespace: deleted, unicastEntriesDeleted: Object.values(ours).reduce((a, b) => a + b, 0), watcherOverruns: overruns, deletedEntries: details };
+    const report: FaultReport = {
+      fault: `kill -9 + restart of a random agent every 5 s for ${this.d.killLoopS} s`,
+      ...(await pings.stop()),
+      errors,
+      kills,
+      killed: killed.join(' '),
+      entriesDeleted: Object.values(deleted).reduce((a, b) => a + b, 0),
+      deletedByNamespace: deleted,
+      unicastEntriesDeleted: Object.values(ours).reduce((a, b) => a + b, 0),
+      watcherOverruns: overruns,
+      deletedEntries: details,
+    };
     await this.settle(report);
     return report;
   }
@@ -151,14 +230,22 @@ export class ChaosRun {
     const { c } = this;
     const pings = startPings(this.live([3]));
     await c.stopAgent(3, 'SIGKILL');
-    const gone = (await $`ip netns list`).stdout.split('\n').map((l) => l.split(' ')[0] as string).filter((n) => n.startsWith(c.overlayPrefix(3)) || n.startsWith(`${c.tb.prefix}h3c`));
+    const gone = (await $`ip netns list`).stdout
+      .split('\n')
+      .map((l) => l.split(' ')[0] as string)
+      .filter((n) => n.startsWith(c.overlayPrefix(3)) || n.startsWith(`${c.tb.prefix}h3c`));
     for (const n of gone) await $`ip netns del ${n}`.nothrow();
     await sleep(2000);
     const errors: string[] = [];
     await c.startAgent(3, { args: this.args, join: [1, 2, 4] });
     this.cts = this.cts.filter((x) => x.host !== 3);
     this.cts.push(await attach(c, 3, 60));
-    const report: FaultReport = { fault: 'h3 reboots (namespaces gone, agent restarted on the same state directory)', ...(await pings.stop()), errors, namespacesRemoved: gone.length };
+    const report: FaultReport = {
+      fault: 'h3 reboots (namespaces gone, agent restarted on the same state directory)',
+      ...(await pings.stop()),
+      errors,
+      namespacesRemoved: gone.length,
+    };
     await this.settle(report);
     return report;
   }
@@ -187,7 +274,12 @@ export class ChaosRun {
       await $`umount ${dir}`;
     }
     this.cts.push(await attach(c, 2, 71));
-    const report: FaultReport = { fault: 'h2 state directory read-only (bind mount), then writable again', ...(await pings.stop()), errors, refusedWith: refused };
+    const report: FaultReport = {
+      fault: 'h2 state directory read-only (bind mount), then writable again',
+      ...(await pings.stop()),
+      errors,
+      refusedWith: refused,
+    };
     await this.settle(report);
     return report;
   }
@@ -208,23 +300,31 @@ export class ChaosRun {
     const sampler = setInterval(sample, (this.d.soakS * 1000) / 10);
     const errors: string[] = [];
     let cycles = 0;
-    await Promise.all([1, 2, 3, 4].map(async (i) => {
-      let k = 0;
-      while (Date.now() < end) {
-        const netns = await c.tb.addContainer(i, 100 + (k++ % 5));
-        try {
-          await c.vx(i, ['attach', NETWORK, '--netns', netns]);
-          await c.vx(i, ['detach', NETWORK, '--netns', netns]);
-          cycles++;
-        } catch (e) {
-          errors.push(`h${i} churn: ${(e as Error).message.split('\n')[0]}`);
+    await Promise.all(
+      [1, 2, 3, 4].map(async (i) => {
+        let k = 0;
+        while (Date.now() < end) {
+          const netns = await c.tb.addContainer(i, 100 + (k++ % 5));
+          try {
+            await c.vx(i, ['attach', NETWORK, '--netns', netns]);
+            await c.vx(i, ['detach', NETWORK, '--netns', netns]);
+            cycles++;
+          } catch (e) {
+            errors.push(`h${i} churn: ${(e as Error).message.split('\n')[0]}`);
+          }
+          await $`ip netns del ${netns}`.nothrow();
         }
-        await $`ip netns del ${netns}`.nothrow();
-      }
-    }));
+      }),
+    );
     clearInterval(sampler);
     sample();
-    const report: FaultReport = { fault: `attach/detach churn for ${this.d.soakS} s`, ...(await pings.stop()), errors, cycles, rssSamplesMb: rssMb.map((xs) => xs.join(' ')) };
+    const report: FaultReport = {
+      fault: `attach/detach churn for ${this.d.soakS} s`,
+      ...(await pings.stop()),
+      errors,
+      cycles,
+      rssSamplesMb: rssMb.map((xs) => xs.join(' ')),
+    };
     await this.settle(report);
     report.start = start;
     report.end = { usage: usage(), entries: await entries() };
@@ -243,7 +343,11 @@ export class ChaosRun {
     const r = await c.vx(2, ['attach', NETWORK, '--netns', spare], { nothrow: true });
     if (r.exitCode === 0) errors.push('attach succeeded while the store was down');
     await sleep(Math.max(0, this.d.storeOutageS * 1000 - (Date.now() - t0)));
-    this.etcd = await startEtcd(c.tb, { dir: path.join(c.dir, 'etcd'), netns: c.tb.host(1).netns, host: c.tb.host(1).vtep });
+    this.etcd = await startEtcd(c.tb, {
+      dir: path.join(c.dir, 'etcd'),
+      netns: c.tb.host(1).netns,
+      host: c.tb.host(1).vtep,
+    });
     let back = -1;
     const t1 = Date.now();
     while (Date.now() - t1 < this.d.convergeTimeoutMs) {
@@ -254,8 +358,19 @@ export class ChaosRun {
       await sleep(500);
     }
     if (back < 0) errors.push('attach never worked again after the store came back');
-    else this.cts.push({ host: 2, netns: spare, ip: (await c.vxJson<{ ip: string }>(2, ['attach', NETWORK, '--netns', spare])).ip });
-    const report: FaultReport = { fault: `etcd store down for ${this.d.storeOutageS} s`, ...(await pings.stop()), errors, refusedWith: `${r.stderr}`.trim().split('\n')[0], attachBackAfterMs: back };
+    else
+      this.cts.push({
+        host: 2,
+        netns: spare,
+        ip: (await c.vxJson<{ ip: string }>(2, ['attach', NETWORK, '--netns', spare])).ip,
+      });
+    const report: FaultReport = {
+      fault: `etcd store down for ${this.d.storeOutageS} s`,
+      ...(await pings.stop()),
+      errors,
+      refusedWith: `${r.stderr}`.trim().split('\n')[0],
+      attachBackAfterMs: back,
+    };
     await this.settle(report);
     return report;
   }

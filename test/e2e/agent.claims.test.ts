@@ -18,7 +18,13 @@ const ARGS = ['--reconcile-interval-ms', '1000', '--metrics', '127.0.0.1:9476'];
 const c = await Cluster.create(4, 'clm');
 t.teardown(() => c.teardown());
 
-interface Ep { id: string; ip: string; mac: string; host: string; status: string }
+interface Ep {
+  id: string;
+  ip: string;
+  mac: string;
+  host: string;
+  status: string;
+}
 const endpoints = (i: number) => c.vxJson<Ep[]>(i, ['endpoints', NET]);
 /** Host i's kernel view of the network: MAC → VTEP (fdb) and IP → MAC (neighbours). */
 async function kernel(i: number): Promise<{ fdb: Map<string, string>; neigh: Map<string, string> }> {
@@ -31,7 +37,14 @@ async function kernel(i: number): Promise<{ fdb: Map<string, string>; neigh: Map
   }
   return { fdb, neigh };
 }
-const metrics = async (i: number) => (await c.tb.exec(c.tb.host(i).netns, [process.execPath, '-e', "fetch('http://127.0.0.1:9476/metrics').then((r) => r.text()).then((s) => process.stdout.write(s))"])).stdout;
+const metrics = async (i: number) =>
+  (
+    await c.tb.exec(c.tb.host(i).netns, [
+      process.execPath,
+      '-e',
+      "fetch('http://127.0.0.1:9476/metrics').then((r) => r.text()).then((s) => process.stdout.write(s))",
+    ])
+  ).stdout;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // h3 runs without --metrics (the default), for the local-surfaces check.
@@ -50,24 +63,54 @@ const vtep = (i: number) => c.tb.host(i).vtep;
 await t.test('local surfaces: root-only socket and state, no metrics unless asked, one TCP port', async (t) => {
   const a = c.agents.get(3)!;
   t.equal(fs.statSync(a.socket).mode & 0o777, 0o600, 'admin socket 0600');
-  t.equal(fs.statSync(a.stateDir).mode & 0o777, 0o700, 'state directory 0700 (it was created 0755 before the agent started)');
+  t.equal(
+    fs.statSync(a.stateDir).mode & 0o777,
+    0o700,
+    'state directory 0700 (it was created 0755 before the agent started)',
+  );
   t.equal(fs.statSync(path.join(a.stateDir, 'peer.key')).mode & 0o777, 0o600, 'peer key 0600');
-  const listening = (await c.tb.exec(c.tb.host(3).netns, ['ss', '-Hltn'])).stdout.trim().split('\n').map((l) => l.trim().split(/\s+/)[3]?.split(':').pop()).sort();
+  const listening = (await c.tb.exec(c.tb.host(3).netns, ['ss', '-Hltn'])).stdout
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[3]?.split(':').pop())
+    .sort();
   t.same(listening, ['7946'], 'the only TCP listener is the gossip port (metrics are off by default)');
 });
 
-await t.test('a key-holding member cannot take another host\'s address', async (t) => {
+await t.test("a key-holding member cannot take another host's address", async (t) => {
   t.ok(await eventually(async () => (await kernel(3)).fdb.get(b2.mac) === vtep(2), 15_000), 'h3 sends b2 to h2');
-  const rogue = new MemberProc({
-    name: 'rogue', vtep: vtep(4), listen: `${vtep(4)}:7946`, seeds: [`${vtep(1)}:7946`],
-    stateDir: path.join(c.dir, 'rogue'), clusterKeyFile: c.keyFile,
-  }, { netns: c.tb.host(4).netns });
+  const rogue = new MemberProc(
+    {
+      name: 'rogue',
+      vtep: vtep(4),
+      listen: `${vtep(4)}:7946`,
+      seeds: [`${vtep(1)}:7946`],
+      stateDir: path.join(c.dir, 'rogue'),
+      clusterKeyFile: c.keyFile,
+    },
+    { netns: c.tb.host(4).netns },
+  );
   t.teardown(() => rogue.kill());
   await rogue.ready;
-  t.ok(await eventually(async () => (await rogue.snapshot()).networks.includes(NET), 15_000), 'the rogue member joined and learned the network');
-  const rogueEp = (id: string, ip: string, over: object = {}) => ({ network: NET, id, ip, mac: macFromIp(ip), vtep: vtep(4), host: 'rogue', ...over });
+  t.ok(
+    await eventually(async () => (await rogue.snapshot()).networks.includes(NET), 15_000),
+    'the rogue member joined and learned the network',
+  );
+  const rogueEp = (id: string, ip: string, over: object = {}) => ({
+    network: NET,
+    id,
+    ip,
+    mac: macFromIp(ip),
+    vtep: vtep(4),
+    host: 'rogue',
+    ...over,
+  });
   // The rogue claims a /28 no host holds (the honest hosts picked theirs at random).
-  const held = new Set((await c.vxJson<{ ipamBlocks: Array<{ block: string }> }>(1, ['network', 'inspect', NET])).ipamBlocks.map((b) => b.block));
+  const held = new Set(
+    (await c.vxJson<{ ipamBlocks: Array<{ block: string }> }>(1, ['network', 'inspect', NET])).ipamBlocks.map(
+      (b) => b.block,
+    ),
+  );
   const base = [240, 224, 208, 192, 176, 160].find((b) => !held.has(`198.18.72.${b}/28`)) as number;
   const at = (k: number) => `198.18.72.${base + k}`;
   // 1. b2's IP (and so its MAC), 2. an unused address of b2's block (b2 + 3),
@@ -79,12 +122,24 @@ await t.test('a key-holding member cannot take another host\'s address', async (
   await rogue.call('putEndpoint', rogueEp('free-ip', unused));
   await rogue.call('putEndpoint', rogueEp('steal-mac', at(1), { mac: b2.mac }));
   await rogue.call('putEndpoint', rogueEp('redirect', free, { vtep: vtep(1) }));
-  const want = { 'steal-ip': 'refused: ip-not-claimed', 'free-ip': 'refused: ip-not-claimed', 'steal-mac': 'refused: mac-in-use', redirect: 'refused: vtep-not-owner' };
+  const want = {
+    'steal-ip': 'refused: ip-not-claimed',
+    'free-ip': 'refused: ip-not-claimed',
+    'steal-mac': 'refused: mac-in-use',
+    redirect: 'refused: vtep-not-owner',
+  };
   for (const i of [1, 3]) {
-    t.ok(await eventually(async () => {
-      const eps = await endpoints(i);
-      return Object.entries(want).every(([id, status]) => eps.find((e) => e.id === id)?.status === status);
-    }, 15_000, 200), `h${i}: \`vxmesh endpoints\` shows each rogue record refused with its reason`);
+    t.ok(
+      await eventually(
+        async () => {
+          const eps = await endpoints(i);
+          return Object.entries(want).every(([id, status]) => eps.find((e) => e.id === id)?.status === status);
+        },
+        15_000,
+        200,
+      ),
+      `h${i}: \`vxmesh endpoints\` shows each rogue record refused with its reason`,
+    );
   }
   await sleep(2500); // several reconciles
   for (const i of [1, 3]) {
@@ -103,29 +158,61 @@ await t.test('a key-holding member cannot take another host\'s address', async (
   await rogue.call('putNetwork', { name: NET, vni: VNI, subnet: '198.18.73.0/24', gateway: '198.18.73.1' });
   await rogue.call('putNetwork', { name: 'evil', vni: VNI, subnet: '198.18.74.0/24', gateway: '198.18.74.1' });
   await rogue.call('deleteNetwork', { name: NET });
-  t.ok(await eventually(async () => /vxmesh_gossip_messages_dropped_total\{reason="network-in-use"\} [2-9]/.test(await metrics(1)) && /reason="vni-in-use"\} 1/.test(await metrics(1)), 10_000, 200), 'h1 refused and counted the three network writes');
+  t.ok(
+    await eventually(
+      async () =>
+        /vxmesh_gossip_messages_dropped_total\{reason="network-in-use"\} [2-9]/.test(await metrics(1)) &&
+        /reason="vni-in-use"\} 1/.test(await metrics(1)),
+      10_000,
+      200,
+    ),
+    'h1 refused and counted the three network writes',
+  );
   await sleep(2000);
   for (const i of [1, 2, 3]) {
-    const nets = await c.vxJson<Array<{ name: string; subnet: string; vni: number; usable: boolean }>>(i, ['network', 'ls']);
-    t.same(nets.map((n) => `${n.name} ${n.subnet} ${n.vni} ${n.usable}`), [`${NET} 198.18.72.0/24 ${VNI} true`], `h${i}: the network keeps its definition, no rival on its VNI`);
+    const nets = await c.vxJson<Array<{ name: string; subnet: string; vni: number; usable: boolean }>>(i, [
+      'network',
+      'ls',
+    ]);
+    t.same(
+      nets.map((n) => `${n.name} ${n.subnet} ${n.vni} ${n.usable}`),
+      [`${NET} 198.18.72.0/24 ${VNI} true`],
+      `h${i}: the network keeps its definition, no rival on its VNI`,
+    );
   }
   t.ok(await c.tb.ping(a1.netns, b2.ip), 'a1 still reaches b2 after the network writes');
   // What the rogue may do: announce an endpoint in its own claim, at its own VTEP.
   await rogue.call('putEndpoint', rogueEp('own', at(2)));
-  t.ok(await eventually(async () => (await kernel(1)).fdb.get(macFromIp(at(2))) === vtep(4), 15_000), 'its own claimed address is programmed');
+  t.ok(
+    await eventually(async () => (await kernel(1)).fdb.get(macFromIp(at(2))) === vtep(4), 15_000),
+    'its own claimed address is programmed',
+  );
   await rogue.kill();
 });
 
-await t.test('two hosts ask for one explicit address at the same moment: one gets it, every kernel agrees', async (t) => {
-  const ip = '198.18.72.50';
-  const [r1, r2] = await Promise.all([attach(1, 2, ['--ip', ip]), attach(2, 2, ['--ip', ip])]);
-  const ok = [r1, r2].filter((r) => r.exitCode === 0);
-  t.equal(ok.length, 1, `exactly one attach succeeded (exit codes ${r1.exitCode}, ${r2.exitCode})`);
-  const loser = r1.exitCode === 0 ? r2 : r1;
-  t.match(loser.stderr, /ip: 198\.18\.72\.50 (was claimed at the same time by another host \(h[12]\)|is in use)/, `the other is refused naming ip: ${loser.stderr.trim()}`);
-  const winner = r1.exitCode === 0 ? 1 : 2;
-  t.ok(await eventually(async () => (await kernel(3)).fdb.get(macFromIp(ip)) === vtep(winner), 15_000), `h3 sends ${ip} to the winner h${winner}`);
-  const other = winner === 1 ? 2 : 1;
-  t.ok(await eventually(async () => (await kernel(other)).fdb.get(macFromIp(ip)) === vtep(winner), 15_000), `h${other} sends it to h${winner} too`);
-  t.ok(await c.tb.ping(c3.netns, ip), 'the winner\'s container answers on it from h3');
-});
+await t.test(
+  'two hosts ask for one explicit address at the same moment: one gets it, every kernel agrees',
+  async (t) => {
+    const ip = '198.18.72.50';
+    const [r1, r2] = await Promise.all([attach(1, 2, ['--ip', ip]), attach(2, 2, ['--ip', ip])]);
+    const ok = [r1, r2].filter((r) => r.exitCode === 0);
+    t.equal(ok.length, 1, `exactly one attach succeeded (exit codes ${r1.exitCode}, ${r2.exitCode})`);
+    const loser = r1.exitCode === 0 ? r2 : r1;
+    t.match(
+      loser.stderr,
+      /ip: 198\.18\.72\.50 (was claimed at the same time by another host \(h[12]\)|is in use)/,
+      `the other is refused naming ip: ${loser.stderr.trim()}`,
+    );
+    const winner = r1.exitCode === 0 ? 1 : 2;
+    t.ok(
+      await eventually(async () => (await kernel(3)).fdb.get(macFromIp(ip)) === vtep(winner), 15_000),
+      `h3 sends ${ip} to the winner h${winner}`,
+    );
+    const other = winner === 1 ? 2 : 1;
+    t.ok(
+      await eventually(async () => (await kernel(other)).fdb.get(macFromIp(ip)) === vtep(winner), 15_000),
+      `h${other} sends it to h${winner} too`,
+    );
+    t.ok(await c.tb.ping(c3.netns, ip), "the winner's container answers on it from h3");
+  },
+);

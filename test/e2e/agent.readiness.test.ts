@@ -24,11 +24,19 @@ t.teardown(async () => {
 
 function pluginCall(socketPath: string, method: string): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath, path: `/${method}`, method: 'POST', headers: { 'content-type': 'application/vnd.docker.plugins.v1+json' } }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown }));
-    });
+    const req = http.request(
+      {
+        socketPath,
+        path: `/${method}`,
+        method: 'POST',
+        headers: { 'content-type': 'application/vnd.docker.plugins.v1+json' },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown }));
+      },
+    );
     req.on('error', reject);
     req.end('{}');
   });
@@ -49,12 +57,40 @@ t.test('socket activation, READY with an unreachable store, STOPPING on SIGTERM'
   const keyFile = path.join(dir, 'cluster.key');
   await makeClusterKey(keyFile);
   const started = Date.now();
-  const cmd = [process.execPath, CLI, 'agent', '--name', 'h1', '--vtep', h.vtep, '--underlay-dev', 'eth0', '--listen', `${h.vtep}:7946`, '--state-dir', path.join(dir, 'state'),
-    '--socket', adminSocket, '--plugin-dir', path.join(dir, 'plugins'), '--netns-prefix', tb.overlayPrefix(1), '--log-level', 'debug', '--cluster-key', keyFile,
+  const cmd = [
+    process.execPath,
+    CLI,
+    'agent',
+    '--name',
+    'h1',
+    '--vtep',
+    h.vtep,
+    '--underlay-dev',
+    'eth0',
+    '--listen',
+    `${h.vtep}:7946`,
+    '--state-dir',
+    path.join(dir, 'state'),
+    '--socket',
+    adminSocket,
+    '--plugin-dir',
+    path.join(dir, 'plugins'),
+    '--netns-prefix',
+    tb.overlayPrefix(1),
+    '--log-level',
+    'debug',
+    '--cluster-key',
+    keyFile,
     // Nobody answers there (an unused underlay address): every store call runs into its deadline.
-    '--store', 'etcd://198.51.100.250:2379'];
+    '--store',
+    'etcd://198.51.100.250:2379',
+  ];
   const [sh, ...rest] = activationCommand(cmd) as [string, ...string[]];
-  const child = tb.spawnIn(h.netns, sh, rest, { env: { ...process.env, NOTIFY_SOCKET: notify.path, ...activationEnv(['plugin']) }, passFds: [listener.fd], logFile });
+  const child = tb.spawnIn(h.netns, sh, rest, {
+    env: { ...process.env, NOTIFY_SOCKET: notify.path, ...activationEnv(['plugin']) },
+    passFds: [listener.fd],
+    logFile,
+  });
   const readyAt = await notify.waitFor('READY', 60_000);
   t.ok(readyAt, 'READY=1 received');
   if (!readyAt) return;
@@ -66,10 +102,14 @@ t.test('socket activation, READY with an unreachable store, STOPPING on SIGTERM'
   const r = await early;
   t.equal(r.status, 200, 'the request made before the start is answered');
   t.same(r.body, { Implements: ['NetworkDriver', 'IpamDriver'] });
-  t.match(fs.readFileSync(logFile, 'utf8'), /"activated":true,"msg":"docker plugin listening"/, 'the passed socket is the one served');
+  t.match(
+    fs.readFileSync(logFile, 'utf8'),
+    /"activated":true,"msg":"docker plugin listening"/,
+    'the passed socket is the one served',
+  );
   const log = fs.readFileSync(logFile, 'utf8');
   const keyHex = fs.readFileSync(keyFile, 'utf8').split('\n')[2] as string;
-  t.match(log, /"clusterKey":"sha256:[0-9a-f]{16}"/, 'the key\'s fingerprint is logged');
+  t.match(log, /"clusterKey":"sha256:[0-9a-f]{16}"/, "the key's fingerprint is logged");
   t.notOk(log.includes(keyHex), 'the key itself never is');
   child.kill('SIGTERM');
   t.ok(await notify.waitFor('STOPPING', 15_000), 'STOPPING=1 on SIGTERM');

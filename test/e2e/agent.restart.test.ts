@@ -14,9 +14,17 @@ t.test('networks and endpoints survive a restart with no peer to sync from', asy
   await c.stopAgent(1, 'SIGKILL');
   await c.startAgent(1);
   const nets = await c.vxJson<Array<{ name: string; subnet: string }>>(1, ['network', 'ls']);
-  t.same(nets.map((n) => [n.name, n.subnet]), [['solo', '198.18.70.0/24']], 'the network is still defined');
+  t.same(
+    nets.map((n) => [n.name, n.subnet]),
+    [['solo', '198.18.70.0/24']],
+    'the network is still defined',
+  );
   const eps = await c.vxJson<Array<{ ip: string; status: string }>>(1, ['endpoints', 'solo']);
-  t.same(eps.map((e) => [e.ip, e.status]), [[ep.ip, 'local']], 'the local endpoint is still there');
+  t.same(
+    eps.map((e) => [e.ip, e.status]),
+    [[ep.ip, 'local']],
+    'the local endpoint is still there',
+  );
   t.equal((await c.vx(1, ['fdb', '--check'], { nothrow: true })).exitCode, 0, 'fdb --check passes');
   const ct2 = await c.tb.addContainer(1, 2);
   const ep2 = await c.vxJson<{ ip: string }>(1, ['attach', 'solo', '--netns', ct2]);

@@ -10,18 +10,29 @@ import { ChaosRun, SHORT } from '../chaos/scenario.js';
 const run = await ChaosRun.create(SHORT);
 t.teardown(() => run.teardown());
 
-t.test('partition: the others keep their traffic; healed, every kernel is right; the contested address has one holder', async (t) => {
-  const r = await run.partition();
-  t.same(r.errors, [], 'no errors');
-  t.equal(r.pingsLost, 0, `no ping lost among h1-h3 (${r.pingsSent} sent)`);
-  t.ok(r.convergenceMs !== undefined, `converged ${r.convergenceMs} ms after healing`);
-  const { views } = r.contested as { views: string[] };
-  t.comment(`the contested address as h1..h4 see it: ${views.join(' | ')}`);
-  t.equal(views[1], views[2], 'the hosts without a side (h2, h3) agree on its holder');
-  t.match(views[1], /^h1:remote h4:refused: ip-not-claimed$|^h1:refused: ip-not-claimed h4:remote$/, 'one side keeps it, the other is refused (ip-not-claimed)');
-  const { winner, afterWinnerRestart } = r.contested as { winner: string; afterWinnerRestart: string[] };
-  t.same(afterWinnerRestart, views, `after ${winner}'s agent is killed and restarted, every host still sees the same holder`);
-});
+t.test(
+  'partition: the others keep their traffic; healed, every kernel is right; the contested address has one holder',
+  async (t) => {
+    const r = await run.partition();
+    t.same(r.errors, [], 'no errors');
+    t.equal(r.pingsLost, 0, `no ping lost among h1-h3 (${r.pingsSent} sent)`);
+    t.ok(r.convergenceMs !== undefined, `converged ${r.convergenceMs} ms after healing`);
+    const { views } = r.contested as { views: string[] };
+    t.comment(`the contested address as h1..h4 see it: ${views.join(' | ')}`);
+    t.equal(views[1], views[2], 'the hosts without a side (h2, h3) agree on its holder');
+    t.match(
+      views[1],
+      /^h1:remote h4:refused: ip-not-claimed$|^h1:refused: ip-not-claimed h4:remote$/,
+      'one side keeps it, the other is refused (ip-not-claimed)',
+    );
+    const { winner, afterWinnerRestart } = r.contested as { winner: string; afterWinnerRestart: string[] };
+    t.same(
+      afterWinnerRestart,
+      views,
+      `after ${winner}'s agent is killed and restarted, every host still sees the same holder`,
+    );
+  },
+);
 
 t.test('kill -9 and restart of a random agent every 5 s: no ping lost, every kernel right afterwards', async (t) => {
   const r = await run.killLoop();
@@ -30,7 +41,9 @@ t.test('kill -9 and restart of a random agent every 5 s: no ping lost, every ker
   // Every deletion on the VXLAN devices is classified from its own notification: the kernel's own
   // multicast entries (ff02::2, made after an IPv6 router solicitation of the device, expired later)
   // are deleted now and then and are not ours (earlier runs counted them: 1–2 in some short runs).
-  t.comment(`deletions on the VXLAN devices during the loop: ${String(r.entriesDeleted)} ${JSON.stringify(r.deletedEntries)}; kills: ${String(r.killed)}`);
+  t.comment(
+    `deletions on the VXLAN devices during the loop: ${String(r.entriesDeleted)} ${JSON.stringify(r.deletedEntries)}; kills: ${String(r.killed)}`,
+  );
   t.equal(r.watcherOverruns, 0, 'the deletion watcher lost no notification (its counts are complete)');
   t.equal(r.unicastEntriesDeleted, 0, 'no fdb or neighbour entry of an endpoint deleted (and re-added) on any host');
   t.ok(r.convergenceMs !== undefined, 'every kernel right afterwards');
@@ -46,7 +59,11 @@ t.test('a host reboots: the others keep their traffic; it comes back and converg
 t.test('a read-only state directory: a clear error, the state file intact, recovery when writable', async (t) => {
   const r = await run.readOnlyStateDir();
   t.same(r.errors, [], 'attach refused, nothing half-programmed, the file unchanged');
-  t.match(r.refusedWith, /stateDir: cannot write .*agent-state\.json/, 'the error names the state directory and the file');
+  t.match(
+    r.refusedWith,
+    /stateDir: cannot write .*agent-state\.json/,
+    'the error names the state directory and the file',
+  );
   t.equal(r.pingsLost, 0, `traffic unaffected (${r.pingsSent} pings)`);
   t.ok(r.convergenceMs !== undefined, 'every kernel right afterwards');
 });
@@ -54,9 +71,15 @@ t.test('a read-only state directory: a clear error, the state file intact, recov
 t.test('attach/detach churn: no entry leaked, descriptors do not grow', async (t) => {
   const r = await run.soak();
   t.same(r.errors, [], 'every attach and detach worked');
-  t.equal(r.pingsLost, 0, `no ping lost between the standing containers (${r.pingsSent} sent, ${String(r.cycles)} cycles)`);
+  t.equal(
+    r.pingsLost,
+    0,
+    `no ping lost between the standing containers (${r.pingsSent} sent, ${String(r.cycles)} cycles)`,
+  );
   const start = r.start as { usage: Array<{ fds: number }>; entries: number[] };
   const end = r.end as { usage: Array<{ fds: number }>; entries: number[] };
   t.same(end.entries, start.entries, 'kernel entries per host as before the churn');
-  end.usage.forEach((u, i) => t.ok(u.fds <= (start.usage[i]?.fds ?? 0) + 10, `h${i + 1}: descriptors ${start.usage[i]?.fds} → ${u.fds}`));
+  end.usage.forEach((u, i) =>
+    t.ok(u.fds <= (start.usage[i]?.fds ?? 0) + 10, `h${i + 1}: descriptors ${start.usage[i]?.fds} → ${u.fds}`),
+  );
 });

@@ -19,16 +19,24 @@ t.test('members with the same key form a cluster; others stay outside', async (t
   await h1.call('putNetwork', { name: 'blue', vni: 7, subnet: '198.18.0.0/24' });
   await h1.call('putEndpoint', endpointOf(c.tb, 1, 1));
   await h2.call('putEndpoint', endpointOf(c.tb, 2, 1));
-  t.ok(await eventually(async () => (await h2.snapshot()).endpoints.length === 2, 10000), 'keyed members exchange records');
+  t.ok(
+    await eventually(async () => (await h2.snapshot()).endpoints.length === 2, 10000),
+    'keyed members exchange records',
+  );
   // Give the outsiders several connection rounds.
   await new Promise((r) => setTimeout(r, 3000));
   for (const p of [wrong, none]) {
     const s = await p.snapshot();
-    t.same(s.members.map((m) => m.name), [p.name], `${p.name} knows only itself`);
+    t.same(
+      s.members.map((m) => m.name),
+      [p.name],
+      `${p.name} knows only itself`,
+    );
     t.same(s.endpoints, [], `${p.name} learned no endpoint`);
     t.same(s.networks, [], `${p.name} learned no network`);
   }
-  for (const p of [h1, h2]) t.same((await p.snapshot()).members.map((m) => m.name).sort(), ['h1', 'h2'], `${p.name} lists only keyed members`);
+  for (const p of [h1, h2])
+    t.same((await p.snapshot()).members.map((m) => m.name).sort(), ['h1', 'h2'], `${p.name} lists only keyed members`);
 });
 
 t.test('a malformed key file is refused with the field named', async (t) => {

@@ -20,13 +20,22 @@ const stateOf = async (p: MemberProc, name: string) => (await p.snapshot()).memb
 const othersThan = (i: number) => c.running().filter((p) => p !== c.get(i));
 
 await t.test('setup: everyone sees everyone', async (t) => {
-  t.ok(await eventually(async () => (await Promise.all(c.running().map(desiredOf))).every((d) => d.length === 2 * (N - 1)), 15000));
+  t.ok(
+    await eventually(
+      async () => (await Promise.all(c.running().map(desiredOf))).every((d) => d.length === 2 * (N - 1)),
+      15000,
+    ),
+  );
 });
 
 await t.test('kill -9: endpoints withdrawn everywhere; restart brings them back', async (t) => {
   const t0 = Date.now();
   await c.get(4).kill();
-  const withdrawn = await eventually(async () => (await Promise.all(othersThan(4).map(desiredOf))).every((d) => !hasEndpointsOf(d, 4)), 10000, 50);
+  const withdrawn = await eventually(
+    async () => (await Promise.all(othersThan(4).map(desiredOf))).every((d) => !hasEndpointsOf(d, 4)),
+    10000,
+    50,
+  );
   const ms = Date.now() - t0;
   t.ok(withdrawn, `h4's endpoints withdrawn on all others after ${ms} ms`);
   t.ok(ms < 5000, 'within 5 s of the kill');
@@ -35,7 +44,13 @@ await t.test('kill -9: endpoints withdrawn everywhere; restart brings them back'
   const back = c.start(4);
   await back.ready;
   for (const k of [1, 2]) await back.call('putEndpoint', endpointOf(c.tb, 4, k));
-  t.ok(await eventually(async () => (await Promise.all(othersThan(4).map(desiredOf))).every((d) => hasEndpointsOf(d, 4)), 10000), 'endpoints restored');
+  t.ok(
+    await eventually(
+      async () => (await Promise.all(othersThan(4).map(desiredOf))).every((d) => hasEndpointsOf(d, 4)),
+      10000,
+    ),
+    'endpoints restored',
+  );
   for (const p of othersThan(4)) t.equal(await stateOf(p, 'h4'), 'alive');
 });
 
@@ -43,16 +58,40 @@ await t.test('SIGSTOP: suspect then dead; SIGCONT: refutes and comes back', asyn
   const victim = c.get(3);
   victim.signal('SIGSTOP');
   const t0 = Date.now();
-  const sawSuspect = await eventually(async () => (await Promise.all(othersThan(3).map((p) => stateOf(p, 'h3')))).some((s) => s === 'suspect' || s === 'dead'), 8000, 50);
+  const sawSuspect = await eventually(
+    async () =>
+      (await Promise.all(othersThan(3).map((p) => stateOf(p, 'h3')))).some((s) => s === 'suspect' || s === 'dead'),
+    8000,
+    50,
+  );
   t.ok(sawSuspect, 'suspected');
-  const dead = await eventually(async () => (await Promise.all(othersThan(3).map((p) => stateOf(p, 'h3')))).every((s) => s === 'dead'), 15000, 50);
+  const dead = await eventually(
+    async () => (await Promise.all(othersThan(3).map((p) => stateOf(p, 'h3')))).every((s) => s === 'dead'),
+    15000,
+    50,
+  );
   t.ok(dead, `dead on all others after ${Date.now() - t0} ms`);
-  t.ok((await Promise.all(othersThan(3).map(desiredOf))).every((d) => !hasEndpointsOf(d, 3)), 'its endpoints are withdrawn (suspended)');
+  t.ok(
+    (await Promise.all(othersThan(3).map(desiredOf))).every((d) => !hasEndpointsOf(d, 3)),
+    'its endpoints are withdrawn (suspended)',
+  );
   victim.signal('SIGCONT');
-  const back = await eventually(async () => (await Promise.all(othersThan(3).map((p) => stateOf(p, 'h3')))).every((s) => s === 'alive'), 15000);
+  const back = await eventually(
+    async () => (await Promise.all(othersThan(3).map((p) => stateOf(p, 'h3')))).every((s) => s === 'alive'),
+    15000,
+  );
   t.ok(back, 'alive again everywhere after SIGCONT');
-  t.ok(await eventually(async () => (await Promise.all(othersThan(3).map(desiredOf))).every((d) => hasEndpointsOf(d, 3)), 5000), 'endpoints restored without rewriting them');
-  t.ok((await victim.snapshot()).members.find((m) => m.name === 'h3')!.incarnation > 0, 'it refuted with a higher incarnation');
+  t.ok(
+    await eventually(
+      async () => (await Promise.all(othersThan(3).map(desiredOf))).every((d) => hasEndpointsOf(d, 3)),
+      5000,
+    ),
+    'endpoints restored without rewriting them',
+  );
+  t.ok(
+    (await victim.snapshot()).members.find((m) => m.name === 'h3')!.incarnation > 0,
+    'it refuted with a higher incarnation',
+  );
 });
 
 await t.test('a 1 s event-loop stall is not a death', async (t) => {
@@ -69,12 +108,19 @@ await t.test('a 1 s event-loop stall is not a death', async (t) => {
   await c.get(2).call('stall', { ms: 1000 });
   await watcher;
   t.notOk(falseDead, 'no member declared h2 dead');
-  t.ok((await Promise.all(watched.map((p) => stateOf(p, 'h2')))).every((s) => s === 'alive'), 'h2 alive everywhere');
+  t.ok(
+    (await Promise.all(watched.map((p) => stateOf(p, 'h2')))).every((s) => s === 'alive'),
+    'h2 alive everywhere',
+  );
 });
 
 await t.test('partition for 20 s, then heal: converged', async (t) => {
   await c.cut(1, true);
-  const split = await eventually(async () => (await Promise.all(othersThan(1).map((p) => stateOf(p, 'h1')))).every((s) => s === 'dead'), 15000, 100);
+  const split = await eventually(
+    async () => (await Promise.all(othersThan(1).map((p) => stateOf(p, 'h1')))).every((s) => s === 'dead'),
+    15000,
+    100,
+  );
   t.ok(split, 'the majority declares h1 dead');
   // While cut off, h1 and h2 both write something.
   await c.get(1).call('putEndpoint', endpointOf(c.tb, 1, 3));
@@ -94,5 +140,5 @@ await t.test('partition for 20 s, then heal: converged', async (t) => {
     30000,
     200,
   );
-  t.ok(healed, 'all alive, identical tables with both sides\' writes');
+  t.ok(healed, "all alive, identical tables with both sides' writes");
 });

@@ -16,7 +16,12 @@ const newKey = c.newKeyFile('new.key');
 
 const seedsOf = (i: number) => [1, 2, 3].filter((j) => j !== i);
 const procs = new Map<number, MemberProc>();
-const aliveSeen = async (p: MemberProc) => (await p.snapshot()).members.filter((m) => m.state === 'alive').map((m) => m.name).sort().join();
+const aliveSeen = async (p: MemberProc) =>
+  (await p.snapshot()).members
+    .filter((m) => m.state === 'alive')
+    .map((m) => m.name)
+    .sort()
+    .join();
 const allSeeAll = async () => {
   for (const p of procs.values()) if ((await aliveSeen(p)) !== 'h1,h2,h3') return false;
   return true;

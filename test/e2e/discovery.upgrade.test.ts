@@ -12,8 +12,24 @@ import { buildPreviousMember } from '../fixtures/previous-release.js';
 const previous = buildPreviousMember();
 t.teardown(() => previous.remove());
 
-const alive = async (procs: MemberProc[], n: number) => eventually(async () => (await Promise.all(procs.map((p) => p.snapshot()))).every((s) => s.members.filter((m) => m.state === 'alive').length === n), 30_000, 200);
-const holds = async (procs: MemberProc[], ids: string[]) => eventually(async () => (await Promise.all(procs.map((p) => p.snapshot()))).every((s) => ids.every((id) => s.endpoints.includes(`blue/${id}`))), 30_000, 200);
+const alive = async (procs: MemberProc[], n: number) =>
+  eventually(
+    async () =>
+      (await Promise.all(procs.map((p) => p.snapshot()))).every(
+        (s) => s.members.filter((m) => m.state === 'alive').length === n,
+      ),
+    30_000,
+    200,
+  );
+const holds = async (procs: MemberProc[], ids: string[]) =>
+  eventually(
+    async () =>
+      (await Promise.all(procs.map((p) => p.snapshot()))).every((s) =>
+        ids.every((id) => s.endpoints.includes(`blue/${id}`)),
+      ),
+    30_000,
+    200,
+  );
 
 t.test('members of the previous release and of this build share every record', async (t) => {
   const c = await DiscoveryCluster.create(4, {}, 'up');
@@ -26,13 +42,23 @@ t.test('members of the previous release and of this build share every record', a
   t.ok(await alive([old1, new2, new3], 3), 'one cluster of 3 (1 previous, 2 new)');
 
   await old1.call('putNetwork', { name: 'blue', vni: 100, subnet: '198.18.0.0/16' });
-  await eventually(async () => (await Promise.all([new2, new3].map((p) => p.snapshot()))).every((s) => s.networks.includes('blue')), 20_000, 200);
+  await eventually(
+    async () => (await Promise.all([new2, new3].map((p) => p.snapshot()))).every((s) => s.networks.includes('blue')),
+    20_000,
+    200,
+  );
   await old1.call('putEndpoint', endpointOf(c.tb, 1, 1));
   await new2.call('putEndpoint', endpointOf(c.tb, 2, 1));
   await new3.call('putEndpoint', endpointOf(c.tb, 3, 1));
-  t.ok(await holds([old1, new2, new3], ['e1-1', 'e2-1', 'e3-1']), 'records of both builds reach every member by gossip');
+  t.ok(
+    await holds([old1, new2, new3], ['e1-1', 'e2-1', 'e3-1']),
+    'records of both builds reach every member by gossip',
+  );
   const s2 = await new2.snapshot();
-  t.notOk(s2.stats.dropped['bad-signature'] ?? s2.stats.dropped.malformed, 'no record of the previous release refused by this build');
+  t.notOk(
+    s2.stats.dropped['bad-signature'] ?? s2.stats.dropped.malformed,
+    'no record of the previous release refused by this build',
+  );
 
   // A previous-release member that joins through a new one only: everything reaches it by relay
   // (sync from h2, which relays h3's records with h3's format-1 signature).

@@ -18,8 +18,24 @@ await h1.startAgent();
 await startAddressEcho(tb, out, 7000);
 
 const dockerNet = (name: string, subnet: string, extra: string[] = []) =>
-  h1.docker(['network', 'create', '-d', 'vxmesh', '--ipam-driver', 'vxmesh', '--subnet', subnet, '-o', `vxmesh.network=${name}`, ...extra, name]);
-const ipOf = async (name: string, net: string) => (await h1.docker(['inspect', '-f', `{{with index .NetworkSettings.Networks "${net}"}}{{.IPAddress}}{{end}}`, name])).stdout.trim();
+  h1.docker([
+    'network',
+    'create',
+    '-d',
+    'vxmesh',
+    '--ipam-driver',
+    'vxmesh',
+    '--subnet',
+    subnet,
+    '-o',
+    `vxmesh.network=${name}`,
+    ...extra,
+    name,
+  ]);
+const ipOf = async (name: string, net: string) =>
+  (
+    await h1.docker(['inspect', '-f', `{{with index .NetworkSettings.Networks "${net}"}}{{.IPAddress}}{{end}}`, name])
+  ).stdout.trim();
 const exec = (name: string, cmd: string[]) => h1.docker(['exec', name, ...cmd], { nothrow: true });
 
 await dockerNet('egnet', '198.18.52.0/24');
@@ -28,13 +44,33 @@ await h1.docker(['run', '-d', '--name', 'c1', '--network', 'egnet', IMAGE, 'slee
 t.test('a container has the overlay on eth0 and docker_gwbridge on eth1, and reaches the outside host', async (t) => {
   const links = (await exec('c1', ['ip', '-o', 'addr', 'show'])).stdout;
   t.match(links, /eth0\s+inet 198\.18\.52\.\d+\/24/, 'eth0: the overlay address');
-  t.match(links, /eth1\s+inet 198\.19\.\d+\.\d+\/24/, 'eth1: docker_gwbridge, from the daemon\'s address pool');
+  t.match(links, /eth1\s+inet 198\.19\.\d+\.\d+\/24/, "eth1: docker_gwbridge, from the daemon's address pool");
   t.equal((await exec('c1', ['ping', '-c', '2', '-W', '2', OUTSIDE_HOST])).exitCode, 0, 'ping 203.0.113.1');
-  t.equal((await exec('c1', ['nc', '-w', '3', OUTSIDE_HOST, '7000'])).stdout.trim(), h1.vtep, 'TCP: the outside host sees the host\'s address (Docker\'s NAT)');
+  t.equal(
+    (await exec('c1', ['nc', '-w', '3', OUTSIDE_HOST, '7000'])).stdout.trim(),
+    h1.vtep,
+    "TCP: the outside host sees the host's address (Docker's NAT)",
+  );
 });
 
 t.test('docker run -p publishes a port of a container on a vxmesh network', async (t) => {
-  await h1.docker(['run', '-d', '--name', 'web', '--network', 'egnet', '-p', '8080:80', IMAGE, 'nc', '-ll', '-p', '80', '-e', 'hostname']);
+  await h1.docker([
+    'run',
+    '-d',
+    '--name',
+    'web',
+    '--network',
+    'egnet',
+    '-p',
+    '8080:80',
+    IMAGE,
+    'nc',
+    '-ll',
+    '-p',
+    '80',
+    '-e',
+    'hostname',
+  ]);
   const hostname = (await h1.docker(['inspect', '-f', '{{.Config.Hostname}}', 'web'])).stdout.trim();
   let got: string | undefined;
   for (let i = 0; i < 50 && got === undefined; i++) {
@@ -44,16 +80,34 @@ t.test('docker run -p publishes a port of a container on a vxmesh network', asyn
   t.equal(got, hostname, 'outside → host:8080 → the container');
 });
 
-t.test('a vxmesh-attached endpoint on the same host: egress and --publish beside dockerd\'s rules', async (t) => {
+t.test("a vxmesh-attached endpoint on the same host: egress and --publish beside dockerd's rules", async (t) => {
   const ns = await tb.addContainer(1, 1);
-  const ep = JSON.parse((await h1.vx(['attach', 'egnet', '--netns', `/run/netns/${ns}`, '--publish', '8081:7001', '--json'])).stdout) as { ip: string };
+  const ep = JSON.parse(
+    (await h1.vx(['attach', 'egnet', '--netns', `/run/netns/${ns}`, '--publish', '8081:7001', '--json'])).stdout,
+  ) as { ip: string };
   await startAddressEcho(tb, ns, 7001);
-  t.match((await h1.run(['iptables', '-S', 'FORWARD'])).stdout, /-P FORWARD DROP/, 'dockerd set the FORWARD policy to DROP');
-  t.match((await h1.run(['iptables', '-S', 'DOCKER-USER'])).stdout, /-j VXMESH-FORWARD/, 'vxmesh accepts its traffic in DOCKER-USER');
+  t.match(
+    (await h1.run(['iptables', '-S', 'FORWARD'])).stdout,
+    /-P FORWARD DROP/,
+    'dockerd set the FORWARD policy to DROP',
+  );
+  t.match(
+    (await h1.run(['iptables', '-S', 'DOCKER-USER'])).stdout,
+    /-j VXMESH-FORWARD/,
+    'vxmesh accepts its traffic in DOCKER-USER',
+  );
   t.ok(await tb.ping(ns, OUTSIDE_HOST, { count: 2, timeoutS: 2 }), 'the endpoint pings the outside host');
   t.equal(await askAddress(tb, ns, OUTSIDE_HOST, 7000), h1.vtep, 'TCP out, seen as the host');
-  t.equal(await askAddress(tb, out, h1.vtep, 8081), OUTSIDE_HOST, 'outside → host:8081 → the endpoint (it sees the client)');
-  t.equal((await exec('c1', ['nc', '-w', '3', ep.ip, '7001'])).stdout.trim(), await ipOf('c1', 'egnet'), 'container → endpoint over the overlay: not NATed');
+  t.equal(
+    await askAddress(tb, out, h1.vtep, 8081),
+    OUTSIDE_HOST,
+    'outside → host:8081 → the endpoint (it sees the client)',
+  );
+  t.equal(
+    (await exec('c1', ['nc', '-w', '3', ep.ip, '7001'])).stdout.trim(),
+    await ipOf('c1', 'egnet'),
+    'container → endpoint over the overlay: not NATed',
+  );
 });
 
 t.test('docker network create --internal: no docker_gwbridge leg, no way out', async (t) => {
@@ -68,17 +122,35 @@ t.test('docker network create --internal: no docker_gwbridge leg, no way out', a
 });
 
 t.test('--ip-range and --aux-address: addresses only from the range, never the aux address', async (t) => {
-  t.equal((await dockerNet('rnet', '198.18.54.0/24', ['--ip-range', '198.18.54.128/28', '--aux-address', 'r1=198.18.54.129'])).exitCode, 0, 'created');
-  const inspect = JSON.parse((await h1.vx(['network', 'inspect', 'rnet'])).stdout) as { ipRange?: string; reserved?: string[] };
-  t.same([inspect.ipRange, inspect.reserved], ['198.18.54.128/28', ['198.18.54.129']], 'the range and the aux address are in the network definition');
+  t.equal(
+    (await dockerNet('rnet', '198.18.54.0/24', ['--ip-range', '198.18.54.128/28', '--aux-address', 'r1=198.18.54.129']))
+      .exitCode,
+    0,
+    'created',
+  );
+  const inspect = JSON.parse((await h1.vx(['network', 'inspect', 'rnet'])).stdout) as {
+    ipRange?: string;
+    reserved?: string[];
+  };
+  t.same(
+    [inspect.ipRange, inspect.reserved],
+    ['198.18.54.128/28', ['198.18.54.129']],
+    'the range and the aux address are in the network definition',
+  );
   const ips: string[] = [];
   for (let k = 0; k < 4; k++) {
     await h1.docker(['run', '-d', '--name', `r${k}`, '--network', 'rnet', IMAGE, 'sleep', '3600']);
     ips.push(await ipOf(`r${k}`, 'rnet'));
   }
   const last = (ip: string) => Number(ip.split('.')[3]);
-  t.ok(ips.every((ip) => ip.startsWith('198.18.54.') && last(ip) >= 128 && last(ip) <= 143), `all inside 198.18.54.128/28: ${ips.join(' ')}`);
+  t.ok(
+    ips.every((ip) => ip.startsWith('198.18.54.') && last(ip) >= 128 && last(ip) <= 143),
+    `all inside 198.18.54.128/28: ${ips.join(' ')}`,
+  );
   t.notOk(ips.includes('198.18.54.129'), 'the aux address is never handed out');
-  const taken = await h1.docker(['run', '-d', '--name', 'rx', '--network', 'rnet', '--ip', '198.18.54.129', IMAGE, 'sleep', '3600'], { nothrow: true });
+  const taken = await h1.docker(
+    ['run', '-d', '--name', 'rx', '--network', 'rnet', '--ip', '198.18.54.129', IMAGE, 'sleep', '3600'],
+    { nothrow: true },
+  );
   t.not(taken.exitCode, 0, 'docker run --ip on the aux address is refused');
 });

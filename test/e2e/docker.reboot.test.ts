@@ -12,9 +12,27 @@ const env = await DockerHosts.create(2, 'rb');
 t.teardown(() => env.teardown());
 const [h1, h2] = [env.host(1), env.host(2)] as [DockerHost, DockerHost];
 
-const NET = ['network', 'create', '-d', 'vxmesh', '--ipam-driver', 'vxmesh', '--subnet', '198.18.54.0/24', '-o', 'vxmesh.network=boot', 'boot'];
-const ipOf = async (h: DockerHost, name: string) => (await h.docker(['inspect', '-f', '{{with index .NetworkSettings.Networks "boot"}}{{.IPAddress}}{{end}}', name], { nothrow: true })).stdout.trim();
-const ping = async (h: DockerHost, from: string, ip: string) => (await h.docker(['exec', from, 'ping', '-c', '1', '-W', '1', ip], { nothrow: true })).exitCode === 0;
+const NET = [
+  'network',
+  'create',
+  '-d',
+  'vxmesh',
+  '--ipam-driver',
+  'vxmesh',
+  '--subnet',
+  '198.18.54.0/24',
+  '-o',
+  'vxmesh.network=boot',
+  'boot',
+];
+const ipOf = async (h: DockerHost, name: string) =>
+  (
+    await h.docker(['inspect', '-f', '{{with index .NetworkSettings.Networks "boot"}}{{.IPAddress}}{{end}}', name], {
+      nothrow: true,
+    })
+  ).stdout.trim();
+const ping = async (h: DockerHost, from: string, ip: string) =>
+  (await h.docker(['exec', from, 'ping', '-c', '1', '-W', '1', ip], { nothrow: true })).exitCode === 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 try {
@@ -29,11 +47,19 @@ try {
   await env.teardown(); // a failed set-up must not leave the hosts behind
   throw e;
 }
-t.ok(await eventually(async () => ping(h1, 'ra', await ipOf(h2, 'rb')), 15_000, 200), 'before the reboot: ra reaches rb');
+t.ok(
+  await eventually(async () => ping(h1, 'ra', await ipOf(h2, 'rb')), 15_000, 200),
+  'before the reboot: ra reaches rb',
+);
 
 /** After a boot, b runs again with an address on the network, and a and b reach each other. */
 async function backConnected(t: Test, when: string): Promise<void> {
-  const running = await eventually(async () => (await h2.docker(['inspect', '-f', '{{.State.Running}}', 'rb'], { nothrow: true })).stdout.trim() === 'true', 60_000, 500);
+  const running = await eventually(
+    async () =>
+      (await h2.docker(['inspect', '-f', '{{.State.Running}}', 'rb'], { nothrow: true })).stdout.trim() === 'true',
+    60_000,
+    500,
+  );
   t.ok(running, `${when}: Docker restarted rb (restart policy)`);
   const ip = await ipOf(h2, 'rb');
   t.match(ip, /^198\.18\.54\.\d+$/, `${when}: rb has an address on the vxmesh network`);
@@ -41,16 +67,19 @@ async function backConnected(t: Test, when: string): Promise<void> {
   t.ok(await eventually(async () => ping(h2, 'rb', await ipOf(h1, 'ra')), 10_000, 250), `${when}: and rb reaches ra`);
 }
 
-await t.test('dockerd starts first, the agent 20 s later (past the ~15 s Docker retries for a missing plugin): Docker waits on the activated socket', async (t) => {
-  await h2.crash();
-  await h2.boot();
-  h2.createPluginSocket(); // sockets.target comes before any service
-  h2.spawnDockerd();
-  await sleep(20_000);
-  await h2.startAgent([], { activated: true });
-  await h2.waitDockerd(60_000);
-  await backConnected(t, 'dockerd first');
-});
+await t.test(
+  'dockerd starts first, the agent 20 s later (past the ~15 s Docker retries for a missing plugin): Docker waits on the activated socket',
+  async (t) => {
+    await h2.crash();
+    await h2.boot();
+    h2.createPluginSocket(); // sockets.target comes before any service
+    h2.spawnDockerd();
+    await sleep(20_000);
+    await h2.startAgent([], { activated: true });
+    await h2.waitDockerd(60_000);
+    await backConnected(t, 'dockerd first');
+  },
+);
 
 await t.test('the agent starts first (READY before dockerd, as Type=notify orders it)', async (t) => {
   await h2.crash();

@@ -15,15 +15,35 @@ const NAMES = (h: DockerHost) => ['--docker-names', '--docker-host', h.dockerSoc
 await h1.startAgent(NAMES(h1));
 await h2.startAgent(NAMES(h2));
 
-const NET = ['network', 'create', '-d', 'vxmesh', '--ipam-driver', 'vxmesh', '--subnet', '198.18.50.0/24', '-o', 'vxmesh.network=dnet', 'dnet'];
-const ipOf = async (h: DockerHost, name: string, net = 'dnet') => (await h.docker(['inspect', '-f', `{{with index .NetworkSettings.Networks "${net}"}}{{.IPAddress}}{{end}}`, name])).stdout.trim();
-const runCt = (h: DockerHost, name: string, extra: string[] = []) => h.docker(['run', '-d', '--name', name, '--network', 'dnet', ...extra, IMAGE, 'sleep', '3600']);
-const ping = async (h: DockerHost, from: string, ip: string) => (await h.docker(['exec', from, 'ping', '-c', '1', '-W', '2', ip], { nothrow: true })).exitCode === 0;
+const NET = [
+  'network',
+  'create',
+  '-d',
+  'vxmesh',
+  '--ipam-driver',
+  'vxmesh',
+  '--subnet',
+  '198.18.50.0/24',
+  '-o',
+  'vxmesh.network=dnet',
+  'dnet',
+];
+const ipOf = async (h: DockerHost, name: string, net = 'dnet') =>
+  (
+    await h.docker(['inspect', '-f', `{{with index .NetworkSettings.Networks "${net}"}}{{.IPAddress}}{{end}}`, name])
+  ).stdout.trim();
+const runCt = (h: DockerHost, name: string, extra: string[] = []) =>
+  h.docker(['run', '-d', '--name', name, '--network', 'dnet', ...extra, IMAGE, 'sleep', '3600']);
+const ping = async (h: DockerHost, from: string, ip: string) =>
+  (await h.docker(['exec', from, 'ping', '-c', '1', '-W', '2', ip], { nothrow: true })).exitCode === 0;
 
 await t.test('docker network create on both engines; containers on both ping each other', async (t) => {
   t.equal(fs.statSync(h1.pluginSocketPath).mode & 0o777, 0o600, 'the plugin socket is root-only');
   t.equal((await h1.docker(NET, { nothrow: true })).exitCode, 0, 'created on engine 1');
-  t.ok(await eventually(async () => (await h2.vx(['network', 'ls'])).stdout.includes('dnet'), 5000), 'the vxmesh network is known on host 2');
+  t.ok(
+    await eventually(async () => (await h2.vx(['network', 'ls'])).stdout.includes('dnet'), 5000),
+    'the vxmesh network is known on host 2',
+  );
   t.equal((await h2.docker(NET, { nothrow: true })).exitCode, 0, 'created on engine 2 (same vxmesh network)');
   await runCt(h1, 'a1');
   await runCt(h2, 'b1');
@@ -38,7 +58,11 @@ await t.test('docker network create on both engines; containers on both ping eac
   // and the default route goes there; the overlay subnet stays on-link on eth0.
   const route = (await h1.docker(['exec', 'a1', 'ip', 'route'])).stdout;
   t.match(route, /198\.18\.50\.0\/24 dev eth0/, 'the overlay subnet is on-link on eth0');
-  t.match(route, /default via 198\.19\.\d+\.1 dev eth1/, 'default route through docker_gwbridge (eth1, from the daemon\'s address pool)');
+  t.match(
+    route,
+    /default via 198\.19\.\d+\.1 dev eth1/,
+    "default route through docker_gwbridge (eth1, from the daemon's address pool)",
+  );
 });
 
 await t.test('20 containers over 2 engines with the vxmesh IPAM: all addresses unique', async (t) => {
@@ -50,37 +74,84 @@ await t.test('20 containers over 2 engines with the vxmesh IPAM: all addresses u
   await h2.docker(['rm', '-f', ...Array.from({ length: 10 }, (_, k) => `m${2 * k + 1}`)]);
 });
 
-await t.test('docker run --ip with one address on both engines at the same moment: one container gets it', async (t) => {
-  const ip = '198.18.50.200';
-  const [r1, r2] = await Promise.all([runCt(h1, 'race1', ['--ip', ip]).then(() => 0, (e: Error) => e), runCt(h2, 'race2', ['--ip', ip]).then(() => 0, (e: Error) => e)]);
-  const failed = [r1, r2].filter((r): r is Error => r !== 0);
-  t.equal(failed.length, 1, 'exactly one docker run failed');
-  t.match(String(failed[0]), /ip/, `and its error names ip: ${String(failed[0]).split('\n').find((l) => /ip/.test(l)) ?? ''}`);
-  const [winner, name] = r1 === 0 ? [h1, 'race1'] : [h2, 'race2'];
-  t.equal(await ipOf(winner, name), ip, 'the winner has the address');
-  const other = winner === h1 ? h2 : h1;
-  t.ok(await eventually(async () => (JSON.parse((await other.vx(['endpoints', 'dnet', '--json'])).stdout) as Array<{ ip: string }>).filter((e) => e.ip === ip).length === 1, 5000), 'one endpoint with that address in the cluster');
-  await h1.docker(['rm', '-f', 'race1'], { nothrow: true });
-  await h2.docker(['rm', '-f', 'race2'], { nothrow: true });
-});
+await t.test(
+  'docker run --ip with one address on both engines at the same moment: one container gets it',
+  async (t) => {
+    const ip = '198.18.50.200';
+    const [r1, r2] = await Promise.all([
+      runCt(h1, 'race1', ['--ip', ip]).then(
+        () => 0,
+        (e: Error) => e,
+      ),
+      runCt(h2, 'race2', ['--ip', ip]).then(
+        () => 0,
+        (e: Error) => e,
+      ),
+    ]);
+    const failed = [r1, r2].filter((r): r is Error => r !== 0);
+    t.equal(failed.length, 1, 'exactly one docker run failed');
+    t.match(
+      String(failed[0]),
+      /ip/,
+      `and its error names ip: ${
+        String(failed[0])
+          .split('\n')
+          .find((l) => /ip/.test(l)) ?? ''
+      }`,
+    );
+    const [winner, name] = r1 === 0 ? [h1, 'race1'] : [h2, 'race2'];
+    t.equal(await ipOf(winner, name), ip, 'the winner has the address');
+    const other = winner === h1 ? h2 : h1;
+    t.ok(
+      await eventually(
+        async () =>
+          (JSON.parse((await other.vx(['endpoints', 'dnet', '--json'])).stdout) as Array<{ ip: string }>).filter(
+            (e) => e.ip === ip,
+          ).length === 1,
+        5000,
+      ),
+      'one endpoint with that address in the cluster',
+    );
+    await h1.docker(['rm', '-f', 'race1'], { nothrow: true });
+    await h2.docker(['rm', '-f', 'race2'], { nothrow: true });
+  },
+);
 
 await t.test('network connect / disconnect on a running container; docker rm -f withdraws everywhere', async (t) => {
   // c1 starts on a second vxmesh network, then joins and leaves dnet while running.
-  await h1.docker(['network', 'create', '-d', 'vxmesh', '--ipam-driver', 'vxmesh', '--subnet', '198.18.51.0/24', '-o', 'vxmesh.network=dnet2', 'dnet2']);
+  await h1.docker([
+    'network',
+    'create',
+    '-d',
+    'vxmesh',
+    '--ipam-driver',
+    'vxmesh',
+    '--subnet',
+    '198.18.51.0/24',
+    '-o',
+    'vxmesh.network=dnet2',
+    'dnet2',
+  ]);
   await h1.docker(['run', '-d', '--name', 'c1', '--network', 'dnet2', IMAGE, 'sleep', '3600']);
   await h1.docker(['network', 'connect', 'dnet', 'c1']);
   const ip = await ipOf(h1, 'c1');
   t.match(ip, /^198\.18\.50\./, 'connected');
   t.ok(await eventually(() => ping(h2, 'b1', ip), 10000, 200), 'reachable from host 2');
   await h1.docker(['network', 'disconnect', 'dnet', 'c1']);
-  t.ok(await eventually(async () => !(await h2.vx(['endpoints', 'dnet'])).stdout.includes(` ${ip} `), 5000), 'disconnect withdraws it on host 2');
+  t.ok(
+    await eventually(async () => !(await h2.vx(['endpoints', 'dnet'])).stdout.includes(` ${ip} `), 5000),
+    'disconnect withdraws it on host 2',
+  );
   await h1.docker(['network', 'connect', 'dnet', 'c1']);
   const ip2 = await ipOf(h1, 'c1');
   t.ok(await eventually(() => ping(h2, 'b1', ip2), 10000, 200), 'reconnected');
   await h1.docker(['rm', '-f', 'c1']);
   const gone = await eventually(async () => {
     const fdb = JSON.parse((await h2.vx(['fdb', '--json'])).stdout) as Array<{ rows: Array<{ ip?: string }> }>;
-    return !fdb.some((r) => r.rows.some((x) => x.ip === ip2)) && !(await h2.vx(['endpoints', 'dnet'])).stdout.includes(` ${ip2} `);
+    return (
+      !fdb.some((r) => r.rows.some((x) => x.ip === ip2)) &&
+      !(await h2.vx(['endpoints', 'dnet'])).stdout.includes(` ${ip2} `)
+    );
   }, 5000);
   t.ok(gone, 'docker rm -f: no kernel entry for it on host 2');
   t.equal((await h2.vx(['fdb', '--check'], { nothrow: true })).exitCode, 0, 'host 2 fdb --check passes');
@@ -89,8 +160,25 @@ await t.test('network connect / disconnect on a running container; docker rm -f 
 await t.test('--docker-sync: a network created with docker on one host appears on the other engine', async (t) => {
   await h2.stopAgent();
   await h2.startAgent(['--docker-sync', 'true', ...NAMES(h2)]);
-  await h1.docker(['network', 'create', '-d', 'vxmesh', '--ipam-driver', 'vxmesh', '--subnet', '198.18.52.0/24', '-o', 'vxmesh.network=synced', 'synced']);
-  const appeared = await eventually(async () => (await h2.docker(['network', 'ls', '--format', '{{.Name}} {{.Driver}}'])).stdout.includes('synced vxmesh'), 10000, 250);
+  await h1.docker([
+    'network',
+    'create',
+    '-d',
+    'vxmesh',
+    '--ipam-driver',
+    'vxmesh',
+    '--subnet',
+    '198.18.52.0/24',
+    '-o',
+    'vxmesh.network=synced',
+    'synced',
+  ]);
+  const appeared = await eventually(
+    async () =>
+      (await h2.docker(['network', 'ls', '--format', '{{.Name}} {{.Driver}}'])).stdout.includes('synced vxmesh'),
+    10000,
+    250,
+  );
   t.ok(appeared, 'engine 2 has the network without a docker command there');
   await h1.docker(['run', '-d', '--name', 's1', '--network', 'synced', IMAGE, 'sleep', '3600']);
   await h2.docker(['run', '-d', '--name', 's2', '--network', 'synced', IMAGE, 'sleep', '3600']);
@@ -111,25 +199,51 @@ await t.test('agent restart while containers run; dockerd restart keeps networks
   await h2.startDockerd();
   await h2.docker(['start', 'b1']);
   const ipb2 = await ipOf(h2, 'b1');
-  t.ok(await eventually(() => ping(h2, 'b1', ipa), 10000, 200), `after a dockerd restart b1 (${ipb2}) reaches a1 again`);
+  t.ok(
+    await eventually(() => ping(h2, 'b1', ipa), 10000, 200),
+    `after a dockerd restart b1 (${ipb2}) reaches a1 again`,
+  );
   await runCt(h2, 'b2');
-  t.ok(await eventually(async () => ping(h1, 'a1', await ipOf(h2, 'b2')), 10000, 200), 'a new container on the restarted engine works');
+  t.ok(
+    await eventually(async () => ping(h1, 'a1', await ipOf(h2, 'b2')), 10000, 200),
+    'a new container on the restarted engine works',
+  );
 });
 
-await t.test('names across engines: docker run --dns <gateway> resolves containers of the other host by name', async (t) => {
-  const gw = '198.18.50.1';
-  const inspect = JSON.parse((await h1.vx(['network', 'inspect', 'dnet'])).stdout) as { dns: { dockerFlag: string } };
-  t.equal(inspect.dns.dockerFlag, `--dns ${gw}`, 'network inspect prints the flag');
-  await runCt(h2, 'web2', ['--network-alias', 'api2']);
-  await runCt(h2, 'Web_Odd');
-  await runCt(h1, 'asker', ['--dns', gw]);
-  const web2 = await ipOf(h2, 'web2');
-  t.ok(await eventually(async () => (await h1.docker(['exec', 'asker', 'ping', '-c', '1', '-W', '2', 'web2'], { nothrow: true })).exitCode === 0, 15000, 300), 'docker exec asker ping web2 (h1 → h2, by the container name)');
-  const look = async (name: string) => (await h1.docker(['exec', 'asker', 'nslookup', name], { nothrow: true })).stdout;
-  t.match(await look('api2'), new RegExp(web2.replace(/\./g, '\\.')), 'the network alias resolves too');
-  t.match(await look('web-odd'), /198\.18\.50\./, 'Web_Odd is answered as web-odd (documented mapping); docker run did not fail');
-  const rows = JSON.parse((await h1.vx(['endpoints', 'dnet', '--json'])).stdout) as Array<{ ip: string; name?: string; aliases?: string[] }>;
-  t.same(rows.find((r) => r.ip === web2)?.aliases, ['api2'], 'the endpoint carries the alias in the cluster');
-  await h1.docker(['rm', '-f', 'asker'], { nothrow: true });
-  await h2.docker(['rm', '-f', 'web2', 'Web_Odd'], { nothrow: true });
-});
+await t.test(
+  'names across engines: docker run --dns <gateway> resolves containers of the other host by name',
+  async (t) => {
+    const gw = '198.18.50.1';
+    const inspect = JSON.parse((await h1.vx(['network', 'inspect', 'dnet'])).stdout) as { dns: { dockerFlag: string } };
+    t.equal(inspect.dns.dockerFlag, `--dns ${gw}`, 'network inspect prints the flag');
+    await runCt(h2, 'web2', ['--network-alias', 'api2']);
+    await runCt(h2, 'Web_Odd');
+    await runCt(h1, 'asker', ['--dns', gw]);
+    const web2 = await ipOf(h2, 'web2');
+    t.ok(
+      await eventually(
+        async () =>
+          (await h1.docker(['exec', 'asker', 'ping', '-c', '1', '-W', '2', 'web2'], { nothrow: true })).exitCode === 0,
+        15000,
+        300,
+      ),
+      'docker exec asker ping web2 (h1 → h2, by the container name)',
+    );
+    const look = async (name: string) =>
+      (await h1.docker(['exec', 'asker', 'nslookup', name], { nothrow: true })).stdout;
+    t.match(await look('api2'), new RegExp(web2.replace(/\./g, '\\.')), 'the network alias resolves too');
+    t.match(
+      await look('web-odd'),
+      /198\.18\.50\./,
+      'Web_Odd is answered as web-odd (documented mapping); docker run did not fail',
+    );
+    const rows = JSON.parse((await h1.vx(['endpoints', 'dnet', '--json'])).stdout) as Array<{
+      ip: string;
+      name?: string;
+      aliases?: string[];
+    }>;
+    t.same(rows.find((r) => r.ip === web2)?.aliases, ['api2'], 'the endpoint carries the alias in the cluster');
+    await h1.docker(['rm', '-f', 'asker'], { nothrow: true });
+    await h2.docker(['rm', '-f', 'web2', 'Web_Odd'], { nothrow: true });
+  },
+);

@@ -15,7 +15,14 @@ const out = c.tb.outsideNs as string;
 const h1 = c.tb.host(1);
 const h2 = c.tb.host(2);
 const fast = { args: ['--reconcile-interval-ms', '500', '--metrics', '127.0.0.1:9464'] };
-const metrics = async (netns: string) => (await c.tb.exec(netns, [process.execPath, '-e', "fetch('http://127.0.0.1:9464/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))"])).stdout;
+const metrics = async (netns: string) =>
+  (
+    await c.tb.exec(netns, [
+      process.execPath,
+      '-e',
+      "fetch('http://127.0.0.1:9464/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))",
+    ])
+  ).stdout;
 
 /** iptables-save of a namespace (the host's or an overlay's), our chains only. */
 async function ours(netns: string): Promise<string[]> {
@@ -37,8 +44,18 @@ await c.vx(1, ['network', 'create', 'web', '--subnet', '198.18.80.0/24']);
 const ct1 = await c.tb.addContainer(1, 1);
 const ct2 = await c.tb.addContainer(2, 1);
 const ep1 = await c.vxJson<{ ip: string }>(1, ['attach', 'web', '--netns', ct1]);
-await until('web known on h2', async () => (await c.vx(2, ['network', 'inspect', 'web'], { nothrow: true })).exitCode === 0);
-const ep2 = await c.vxJson<{ ip: string; publish?: unknown[] }>(2, ['attach', 'web', '--netns', ct2, '--publish', '8080:80']);
+await until(
+  'web known on h2',
+  async () => (await c.vx(2, ['network', 'inspect', 'web'], { nothrow: true })).exitCode === 0,
+);
+const ep2 = await c.vxJson<{ ip: string; publish?: unknown[] }>(2, [
+  'attach',
+  'web',
+  '--netns',
+  ct2,
+  '--publish',
+  '8080:80',
+]);
 await startAddressEcho(c.tb, out, 7000);
 await startAddressEcho(c.tb, ct2, 80);
 
@@ -50,25 +67,45 @@ t.test('an attached endpoint reaches the outside host (ping and TCP), seen as it
 
 t.test('traffic inside the overlay is never NATed', async (t) => {
   await until('overlay path', async () => c.tb.ping(ct1, ep2.ip));
-  t.equal(await askAddress(c.tb, ct1, ep2.ip, 80), ep1.ip, 'the receiver sees the sender\'s overlay address');
+  t.equal(await askAddress(c.tb, ct1, ep2.ip, 80), ep1.ip, "the receiver sees the sender's overlay address");
 });
 
 t.test('a published port reaches the endpoint from outside', async (t) => {
   t.same(ep2.publish, [{ protocol: 'tcp', hostPort: 8080, port: 80 }], 'attach reports the published port');
-  t.equal(await askAddress(c.tb, out, h2.vtep, 8080), OUTSIDE_HOST, 'outside → h2:8080 → endpoint port 80 (the endpoint sees the client)');
+  t.equal(
+    await askAddress(c.tb, out, h2.vtep, 8080),
+    OUTSIDE_HOST,
+    'outside → h2:8080 → endpoint port 80 (the endpoint sees the client)',
+  );
   t.equal(await askAddress(c.tb, out, h1.vtep, 8080), undefined, 'h1 does not publish 8080');
-  const again = await c.vx(2, ['attach', 'web', '--netns', await c.tb.addContainer(2, 2), '--publish', '8080:81'], { nothrow: true });
+  const again = await c.vx(2, ['attach', 'web', '--netns', await c.tb.addContainer(2, 2), '--publish', '8080:81'], {
+    nothrow: true,
+  });
   t.not(again.exitCode, 0, 'the same host port twice is refused');
   t.match(again.stderr, /publish.*8080\/tcp.*already published/, 'naming publish and the port');
   const busy = await startAddressEcho(c.tb, h2.netns, 9090);
-  const taken = await c.vx(2, ['attach', 'web', '--netns', await c.tb.addContainer(2, 3), '--publish', '9090:80'], { nothrow: true });
-  t.match(taken.stderr, /publish.*9090\/tcp is in use on this host/, 'a port a process of the host listens on is refused');
+  const taken = await c.vx(2, ['attach', 'web', '--netns', await c.tb.addContainer(2, 3), '--publish', '9090:80'], {
+    nothrow: true,
+  });
+  t.match(
+    taken.stderr,
+    /publish.*9090\/tcp is in use on this host/,
+    'a port a process of the host listens on is refused',
+  );
   busy.kill();
   const bad = await c.vx(2, ['attach', 'web', '--netns', ct2, '--publish', '80:99999'], { nothrow: true });
   t.match(bad.stderr, /--publish.*1\.\.65535/, 'a bad port is a usage error naming --publish');
-  const inspect = await c.vxJson<{ egress: { mode: string; published: Array<{ hostPort: number; ip: string }> } }>(2, ['network', 'inspect', 'web']);
+  const inspect = await c.vxJson<{ egress: { mode: string; published: Array<{ hostPort: number; ip: string }> } }>(2, [
+    'network',
+    'inspect',
+    'web',
+  ]);
   t.equal(inspect.egress.mode, 'nat', 'network inspect: egress by NAT');
-  t.same(inspect.egress.published.map((p) => [p.hostPort, p.ip]), [[8080, ep2.ip]], 'network inspect lists the published port');
+  t.same(
+    inspect.egress.published.map((p) => [p.hostPort, p.ip]),
+    [[8080, ep2.ip]],
+    'network inspect lists the published port',
+  );
 });
 
 t.test('an internal network reaches nothing outside and publishes nothing', async (t) => {
@@ -78,7 +115,9 @@ t.test('an internal network reaches nothing outside and publishes nothing', asyn
   t.notOk(await c.tb.ping(ct, OUTSIDE_HOST, { timeoutS: 1 }), 'no ping out');
   t.equal(await askAddress(c.tb, ct, OUTSIDE_HOST, 7000, 1500), undefined, 'no TCP out');
   t.notOk(await c.tb.ping(ct, h1.vtep, { timeoutS: 1 }), 'not even its own host');
-  const pub = await c.vx(1, ['attach', 'sealed', '--netns', await c.tb.addContainer(1, 4), '--publish', '8081:80'], { nothrow: true });
+  const pub = await c.vx(1, ['attach', 'sealed', '--netns', await c.tb.addContainer(1, 4), '--publish', '8081:80'], {
+    nothrow: true,
+  });
   t.match(pub.stderr, /publish.*internal/, 'publishing on an internal network is refused');
   const inspect = await c.vxJson<{ internal: boolean; egress: { mode: string } }>(1, ['network', 'inspect', 'sealed']);
   t.same([inspect.internal, inspect.egress.mode], [true, 'internal'], 'inspect shows it internal');
@@ -88,14 +127,16 @@ t.test('two networks with the same subnet both have egress', async (t) => {
   await c.vx(1, ['network', 'create', 'twin', '--subnet', '198.18.80.0/24']);
   const ct = await c.tb.addContainer(1, 5);
   await c.vx(1, ['attach', 'twin', '--netns', ct, '--ip', ep1.ip]);
-  t.ok(await c.tb.ping(ct, OUTSIDE_HOST, { count: 2, timeoutS: 2 }), 'twin (same address as web\'s endpoint) pings out');
+  t.ok(await c.tb.ping(ct, OUTSIDE_HOST, { count: 2, timeoutS: 2 }), "twin (same address as web's endpoint) pings out");
   t.equal(await askAddress(c.tb, ct, OUTSIDE_HOST, 7000), h1.vtep, 'twin: TCP out');
   t.equal(await askAddress(c.tb, ct1, OUTSIDE_HOST, 7000), h1.vtep, 'web: still TCP out');
 });
 
 t.test('a rule deleted by hand comes back; fdb shows the egress state', async (t) => {
   await $`nsenter --net=${h1.netnsPath} iptables -t nat -F VXMESH-POSTROUTING`;
-  await until('host rule restored', async () => (await ours(h1.netnsPath)).some((l) => l.startsWith('-A VXMESH-POSTROUTING') && l.includes('MASQUERADE')));
+  await until('host rule restored', async () =>
+    (await ours(h1.netnsPath)).some((l) => l.startsWith('-A VXMESH-POSTROUTING') && l.includes('MASQUERADE')),
+  );
   t.pass('the MASQUERADE rules are back');
   await $`nsenter --net=${h1.netnsPath} iptables -D FORWARD -j VXMESH-FORWARD`;
   await until('jump restored', async () => (await ours(h1.netnsPath)).includes('-A FORWARD -j VXMESH-FORWARD'));
@@ -127,9 +168,13 @@ t.test('an agent restart keeps egress working and rewrites nothing', async (t) =
 
 t.test('detach removes the published port; the last endpoint gone removes the chains', async (t) => {
   await c.vx(2, ['detach', 'web', '--netns', ct2]);
-  t.notOk((await ours(h2.netnsPath)).some((l) => l.includes('--dport 8080')), 'the DNAT of 8080 is gone');
+  t.notOk(
+    (await ours(h2.netnsPath)).some((l) => l.includes('--dport 8080')),
+    'the DNAT of 8080 is gone',
+  );
   t.equal(await askAddress(c.tb, out, h2.vtep, 8080, 1500), undefined, 'outside → h2:8080 reaches nothing');
-  for (const extra of ['c2', 'c3']) await c.vx(2, ['detach', 'web', '--netns', `${c.tb.prefix}h2${extra}`], { nothrow: true });
+  for (const extra of ['c2', 'c3'])
+    await c.vx(2, ['detach', 'web', '--netns', `${c.tb.prefix}h2${extra}`], { nothrow: true });
   await until('h2 chains removed', async () => (await ours(h2.netnsPath)).length === 0);
   t.pass('no VXMESH chain is left on h2');
 });

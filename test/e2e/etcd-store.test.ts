@@ -40,14 +40,26 @@ const fieldOf = async (p: Promise<unknown>) => {
 t.test('store URLs', async (t) => {
   t.same(parseStoreUrl('etcd://198.51.100.11:2379'), ['http://198.51.100.11:2379']);
   t.same(parseStoreUrl('etcd://a:1,b.example:2379'), ['http://a:1', 'http://b.example:2379']);
-  for (const bad of ['', 'http:/x', 'etcd://', 'etcd://host', 'etcd://host:0', 'etcd://host:99999', 'redis://h:1', 'etcd://h:1,']) {
+  for (const bad of [
+    '',
+    'http:/x',
+    'etcd://',
+    'etcd://host',
+    'etcd://host:0',
+    'etcd://host:99999',
+    'redis://h:1',
+    'etcd://h:1,',
+  ]) {
     t.equal(await fieldOf((async () => parseStoreUrl(bad))()), 'store', `rejects ${JSON.stringify(bad)}`);
   }
 });
 
 t.test('an unreachable store is a clear error, not a hang', async (t) => {
   const t0 = Date.now();
-  const err = await EtcdStore.connect('etcd://127.0.0.1:9', { timeoutMs: 1500 }).then(() => undefined, (e: unknown) => e);
+  const err = await EtcdStore.connect('etcd://127.0.0.1:9', { timeoutMs: 1500 }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   t.ok(err instanceof StoreError, 'StoreError');
   t.match(String(err), /store: connect failed at http:\/\/127\.0\.0\.1:9/);
   t.ok(Date.now() - t0 < 10_000, `gave up after ${Date.now() - t0} ms`);
@@ -59,13 +71,21 @@ t.test('networks: created once by name and VNI, idempotent, conflicts name the f
   t.same(await b.createNetwork(blue), { created: false, network: blue }, 'the same definition again is fine');
   t.equal(await fieldOf(b.createNetwork({ ...blue, subnet: '198.18.1.0/24' })), 'name', 'same name, other subnet');
   t.equal(await fieldOf(b.createNetwork({ name: 'green', vni: 100, subnet: '198.18.2.0/24' })), 'vni', 'VNI taken');
-  t.same((await b.networks()).map((n) => n.name), ['blue'], 'the refused ones left nothing behind');
+  t.same(
+    (await b.networks()).map((n) => n.name),
+    ['blue'],
+    'the refused ones left nothing behind',
+  );
   // Two clients racing for one VNI under different names: exactly one wins.
   const race = await Promise.allSettled([
     a.createNetwork({ name: 'r1', vni: 200, subnet: '198.18.3.0/24' }),
     b.createNetwork({ name: 'r2', vni: 200, subnet: '198.18.4.0/24' }),
   ]);
-  t.equal(race.filter((r) => r.status === 'fulfilled').length, 1, 'one of two concurrent creates with one VNI succeeds');
+  t.equal(
+    race.filter((r) => r.status === 'fulfilled').length,
+    1,
+    'one of two concurrent creates with one VNI succeeds',
+  );
   t.equal((await a.networks()).filter((n) => n.vni === 200).length, 1, 'one network holds VNI 200');
 });
 
@@ -92,7 +112,10 @@ t.test('addresses: 4 concurrent allocators x 30 are unique; reserve and release'
   };
   const got = (await Promise.all([stream(a, 'hA'), stream(b, 'hB'), stream(a, 'hA'), stream(b, 'hB')])).flat();
   t.equal(new Set(got).size, 120, '120 unique addresses');
-  t.notOk(got.includes('198.18.6.1') || got.includes('198.18.6.0') || got.includes('198.18.6.127'), 'gateway, network and broadcast never handed out');
+  t.notOk(
+    got.includes('198.18.6.1') || got.includes('198.18.6.0') || got.includes('198.18.6.127'),
+    'gateway, network and broadcast never handed out',
+  );
   const held = await a.allocations('alloc');
   t.equal(held.size, 120, 'the store holds all 120');
   t.equal([...held.values()].filter((h) => h.host === 'hA').length, 60, 'each attributed to its host');
@@ -121,12 +144,19 @@ t.test('remove: definition and VNI go together', async (t) => {
   await a.createNetwork({ name: 'gone', vni: 500, subnet: '198.18.7.0/24' });
   t.equal(await a.removeNetwork('gone'), true);
   t.equal(await a.removeNetwork('gone'), false, 'a second remove finds nothing');
-  t.same(await b.createNetwork({ name: 'again', vni: 500, subnet: '198.18.7.0/24' }).then((r) => r.created), true, 'the VNI is free again');
+  t.same(
+    await b.createNetwork({ name: 'again', vni: 500, subnet: '198.18.7.0/24' }).then((r) => r.created),
+    true,
+    'the VNI is free again',
+  );
 });
 
 t.test('a store that goes away: calls fail with StoreError, naming the store', async (t) => {
   await etcd.stop();
-  const err = await a.network('blue').then(() => undefined, (e: unknown) => e);
+  const err = await a.network('blue').then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   t.ok(err instanceof StoreError, `StoreError: ${String(err)}`);
   t.match(String(err), /store: read network failed/);
 });

@@ -12,7 +12,9 @@ import { resolve4, startTestResolver } from '../../sim/test-resolver.js';
 const c = await Cluster.create(3, 'dns', { outside: true });
 t.teardown(() => c.teardown());
 const args = ['--dns-upstream', `${OUTSIDE_HOST}:53`];
-const upstream = await startTestResolver(c.tb, c.tb.outsideNs as string, OUTSIDE_HOST, { 'outside.test': '203.0.113.77' });
+const upstream = await startTestResolver(c.tb, c.tb.outsideNs as string, OUTSIDE_HOST, {
+  'outside.test': '203.0.113.77',
+});
 for (let i = 1; i <= 3; i++) await c.startAgent(i, { args });
 await c.vx(1, ['network', 'create', 'blue', '--subnet', '198.18.60.0/24']);
 await c.vx(1, ['network', 'create', 'green', '--subnet', '198.18.60.0/24']);
@@ -25,7 +27,11 @@ async function until(what: string, fn: () => Promise<boolean>, ms = 20_000): Pro
     await new Promise((r) => setTimeout(r, 200));
   }
 }
-for (let i = 2; i <= 3; i++) await until(`networks on h${i}`, async () => (await c.vx(i, ['network', 'inspect', 'green'], { nothrow: true })).exitCode === 0);
+for (let i = 2; i <= 3; i++)
+  await until(
+    `networks on h${i}`,
+    async () => (await c.vx(i, ['network', 'inspect', 'green'], { nothrow: true })).exitCode === 0,
+  );
 
 const attach = async (host: number, j: number, net: string, extra: string[]) => {
   const netns = await c.tb.addContainer(host, j);
@@ -46,17 +52,33 @@ t.test('an endpoint on h1 resolves the names of endpoints on h2 and h3, in every
   t.equal(await ask(w1.netns, 'API'), w2.ip, 'an alias, any case');
   t.equal(await ask(w1.netns, 'web1'), w1.ip, 'its own name');
   t.equal(await ask(w1.netns, 'nope'), 'ERR ENOTFOUND', 'an unknown single label: NXDOMAIN');
-  t.equal(await ask(w1.netns, 'nope.blue.vxmesh'), 'ERR ENOTFOUND', 'an unknown name in the network\'s domain: NXDOMAIN');
-  t.equal(await ask(w1.netns, 'web2.green.vxmesh'), 'ERR ENOTFOUND', 'another network\'s domain is not answered');
+  t.equal(
+    await ask(w1.netns, 'nope.blue.vxmesh'),
+    'ERR ENOTFOUND',
+    "an unknown name in the network's domain: NXDOMAIN",
+  );
+  t.equal(await ask(w1.netns, 'web2.green.vxmesh'), 'ERR ENOTFOUND', "another network's domain is not answered");
   t.equal(await ask(g2.netns, 'web2'), g2.ip, 'green (same subnet) answers its own web2');
-  t.equal(await ask(g2.netns, 'web1'), 'ERR ENOTFOUND', 'and not blue\'s names');
-  const inspect = await c.vxJson<{ dns: { server: string; domain: string; dockerFlag: string } }>(1, ['network', 'inspect', 'blue']);
-  t.same(inspect.dns, { server: GW, domain: 'blue.vxmesh', dockerFlag: `--dns ${GW}` }, 'network inspect prints the server and the docker run flag');
+  t.equal(await ask(g2.netns, 'web1'), 'ERR ENOTFOUND', "and not blue's names");
+  const inspect = await c.vxJson<{ dns: { server: string; domain: string; dockerFlag: string } }>(1, [
+    'network',
+    'inspect',
+    'blue',
+  ]);
+  t.same(
+    inspect.dns,
+    { server: GW, domain: 'blue.vxmesh', dockerFlag: `--dns ${GW}` },
+    'network inspect prints the server and the docker run flag',
+  );
 });
 
-t.test('ping by name through the namespace\'s resolv.conf (ip netns exec)', async (t) => {
+t.test("ping by name through the namespace's resolv.conf (ip netns exec)", async (t) => {
   const conf = (await $`cat /etc/netns/${w1.netns}/resolv.conf`).stdout;
-  t.match(conf, new RegExp(`nameserver ${GW.replace(/\./g, '\\.')}\\nsearch blue\\.vxmesh`), 'attach wrote the resolver of the named namespace');
+  t.match(
+    conf,
+    new RegExp(`nameserver ${GW.replace(/\./g, '\\.')}\\nsearch blue\\.vxmesh`),
+    'attach wrote the resolver of the named namespace',
+  );
   t.equal((await $`ip netns exec ${w1.netns} ping -c 1 -W 2 web3`.nothrow()).exitCode, 0, 'ping web3 from h1');
   t.equal((await $`ip netns exec ${w1.netns} ping -c 1 -W 2 web2.blue`.nothrow()).exitCode, 0, 'ping web2.blue');
 });
@@ -69,10 +91,10 @@ t.test('other names go upstream; no upstream answer is SERVFAIL, not a hang', as
   t.equal(await ask(w1.netns, 'outside.test'), 'ERR ESERVFAIL', 'upstream gone: SERVFAIL');
   // Timing is a benchmark figure here, not an assertion (it exceeded 4 s once on a loaded machine).
   t.comment(`SERVFAIL after ${Date.now() - t0} ms (upstream deadline 2 s)`);
-  t.equal(await ask(w1.netns, 'web2'), w2.ip, 'the network\'s names still answer');
+  t.equal(await ask(w1.netns, 'web2'), w2.ip, "the network's names still answer");
 });
 
-t.test('a name follows detach and attach; a dead host\'s names stop resolving', async (t) => {
+t.test("a name follows detach and attach; a dead host's names stop resolving", async (t) => {
   await c.vx(3, ['detach', 'blue', '--netns', w3.netns]);
   await until('web3 gone', async () => (await ask(w1.netns, 'web3')) === 'ERR ENOTFOUND');
   t.pass('detached: NXDOMAIN on h1');
@@ -91,9 +113,19 @@ t.test('malformed packets never stop the server', async (t) => {
   // Forwarded junk (questions with random names) may still be waiting for the dead upstream: a first
   // answer can be slow on a loaded machine; what matters is that the server answers again.
   let after = '';
-  await until('answering after the junk', async () => (after = await ask(w1.netns, 'web2')) === w2.ip, 15_000).catch(() => undefined);
+  await until('answering after the junk', async () => (after = await ask(w1.netns, 'web2')) === w2.ip, 15_000).catch(
+    () => undefined,
+  );
   t.equal(after, w2.ip, 'still answering after 500 malformed packets');
-  if (after !== w2.ip) t.comment(fs.readFileSync(c.agents.get(1)?.logFile ?? '', 'utf8').split('\n').filter((l) => l.includes('DNS')).slice(-5).join('\n'));
+  if (after !== w2.ip)
+    t.comment(
+      fs
+        .readFileSync(c.agents.get(1)?.logFile ?? '', 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('DNS'))
+        .slice(-5)
+        .join('\n'),
+    );
   t.equal(c.agents.get(1)?.child.exitCode, null, 'the agent is alive');
 });
 

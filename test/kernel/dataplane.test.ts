@@ -33,7 +33,10 @@ t.teardown(async () => {
 
 const dps = new Map<number, Dataplane>();
 for (const h of tb.hosts) {
-  dps.set(h.index, new Dataplane({ prefix: tb.overlayPrefix(h.index), hostNetns: h.netns, vtep: h.vtep, underlayDev: h.underlayDev }));
+  dps.set(
+    h.index,
+    new Dataplane({ prefix: tb.overlayPrefix(h.index), hostNetns: h.netns, vtep: h.vtep, underlayDev: h.underlayDev }),
+  );
 }
 const dp = (i: number): Dataplane => dps.get(i) as Dataplane;
 const overlayNs = (i: number, vni = VNI): string => `${tb.overlayPrefix(i)}${vni}`;
@@ -43,7 +46,13 @@ for (const h of tb.hosts) {
   await dp(h.index).ensureNetwork({ vni: VNI, subnet: SUBNET, gateway: '198.18.0.1' });
   for (let j = 1; j <= 2; j++) {
     const netns = await tb.addContainer(h.index, j);
-    const ct: Ct = { host: h.index, netns, mac: `02:00:c6:12:0${h.index}:0${j}`, ip: `198.18.0.${h.index * 10 + j}`, vni: VNI };
+    const ct: Ct = {
+      host: h.index,
+      netns,
+      mac: `02:00:c6:12:0${h.index}:0${j}`,
+      ip: `198.18.0.${h.index * 10 + j}`,
+      vni: VNI,
+    };
     await dp(h.index).attach({ vni: VNI, netns, mac: ct.mac, ip: ct.ip });
     cts.push(ct);
   }
@@ -61,9 +70,12 @@ async function pingMatrix(list: Ct[]): Promise<string[]> {
   const failures: string[] = [];
   await Promise.all(
     list.flatMap((a) =>
-      list.filter((b) => b !== a).map(async (b) => {
-        if (!(await tb.ping(a.netns, b.ip, { count: 1, timeoutS: 2 }))) failures.push(`${a.ip}(h${a.host}) -> ${b.ip}(h${b.host})`);
-      }),
+      list
+        .filter((b) => b !== a)
+        .map(async (b) => {
+          if (!(await tb.ping(a.netns, b.ip, { count: 1, timeoutS: 2 })))
+            failures.push(`${a.ip}(h${a.host}) -> ${b.ip}(h${b.host})`);
+        }),
     ),
   );
   return failures;
@@ -102,8 +114,14 @@ t.test('the VXLAN device: flags, socket in the host namespace, MTU everywhere', 
 
 t.test('DF ping of MTU-28 bytes passes, one more byte does not', async (t) => {
   const [a, b] = [cts[0] as Ct, cts[5] as Ct];
-  t.ok(await tb.ping(a.netns, b.ip, { size: 1450 - 28, df: true, timeoutS: 2 }), '1422-byte DF ping crosses the overlay');
-  t.notOk(await tb.ping(a.netns, b.ip, { size: 1450 - 27, df: true, timeoutS: 1 }), '1423-byte DF ping is refused locally');
+  t.ok(
+    await tb.ping(a.netns, b.ip, { size: 1450 - 28, df: true, timeoutS: 2 }),
+    '1422-byte DF ping crosses the overlay',
+  );
+  t.notOk(
+    await tb.ping(a.netns, b.ip, { size: 1450 - 27, df: true, timeoutS: 1 }),
+    '1423-byte DF ping is refused locally',
+  );
 });
 
 t.test('a second reconcile with the same input changes nothing', async (t) => {
@@ -116,15 +134,27 @@ t.test('no learned (dynamic) entry ever appears on the VXLAN device', async (t) 
     const rows = await bridgeFdb(overlayNs(h.index), `vxlan${VNI}`);
     const dynamic = rows.filter((r) => r.state !== 'permanent' && r.state !== 'static');
     t.same(dynamic, [], `host ${h.index}: only permanent entries`);
-    const remoteMacs = rows.filter((r) => (r.flags ?? []).includes('self') && r.dst).map((r) => r.mac).sort();
-    t.same(remoteMacs, remotesFor(h.index, cts).map((e) => e.mac).sort(), `host ${h.index}: exactly the remote MACs`);
+    const remoteMacs = rows
+      .filter((r) => (r.flags ?? []).includes('self') && r.dst)
+      .map((r) => r.mac)
+      .sort();
+    t.same(
+      remoteMacs,
+      remotesFor(h.index, cts)
+        .map((e) => e.mac)
+        .sort(),
+      `host ${h.index}: exactly the remote MACs`,
+    );
   }
 });
 
 t.test('an fdb entry deleted by hand is back after the next reconcile', async (t) => {
   const victim = cts[2] as Ct; // on host 2
   await $`bridge -n ${overlayNs(1)} fdb del ${victim.mac} dev vxlan${VNI} self`;
-  t.notOk((await bridgeFdb(overlayNs(1), `vxlan${VNI}`)).some((r) => r.mac === victim.mac), 'entry gone');
+  t.notOk(
+    (await bridgeFdb(overlayNs(1), `vxlan${VNI}`)).some((r) => r.mac === victim.mac),
+    'entry gone',
+  );
   const r = await dp(1).reconcile(VNI, remotesFor(1, cts));
   t.equal(r.changes, 1, 'exactly one write');
   t.equal(r.fdbReplaced, 1);
@@ -152,8 +182,14 @@ t.test('dropping an endpoint from the desired set stops traffic and leaves no en
   t.equal(results[0]?.fdbDeleted, 1);
   t.equal(results[0]?.neighDeleted, 1);
   for (const h of tb.hosts.filter((x) => x.index !== gone.host)) {
-    t.notOk((await bridgeFdb(overlayNs(h.index), `vxlan${VNI}`)).some((r) => r.mac === gone.mac), `host ${h.index}: no fdb entry`);
-    t.notOk((await ipNeigh(overlayNs(h.index), `vxlan${VNI}`)).some((r) => r.dst === gone.ip), `host ${h.index}: no neighbour entry`);
+    t.notOk(
+      (await bridgeFdb(overlayNs(h.index), `vxlan${VNI}`)).some((r) => r.mac === gone.mac),
+      `host ${h.index}: no fdb entry`,
+    );
+    t.notOk(
+      (await ipNeigh(overlayNs(h.index), `vxlan${VNI}`)).some((r) => r.dst === gone.ip),
+      `host ${h.index}: no neighbour entry`,
+    );
   }
   t.notOk(await tb.ping((cts[0] as Ct).netns, gone.ip, { timeoutS: 1 }), 'no traffic to the dropped endpoint');
   t.ok(await tb.ping((cts[0] as Ct).netns, (cts[2] as Ct).ip), 'others still reachable');
@@ -167,7 +203,13 @@ t.test('a second VNI with the same subnet works and is isolated from the first',
     await dp(h.index).ensureNetwork({ vni: VNI2, subnet: SUBNET, gateway: '198.18.0.1' });
     const netns = await tb.addContainer(h.index, 3);
     // Same IPs as the first network's container 1 on each host, different MACs.
-    const ct: Ct = { host: h.index, netns, mac: `02:00:c6:13:0${h.index}:03`, ip: `198.18.0.${h.index * 10 + 1}`, vni: VNI2 };
+    const ct: Ct = {
+      host: h.index,
+      netns,
+      mac: `02:00:c6:13:0${h.index}:03`,
+      ip: `198.18.0.${h.index * 10 + 1}`,
+      vni: VNI2,
+    };
     await dp(h.index).attach({ vni: VNI2, netns, mac: ct.mac, ip: ct.ip });
     second.push(ct);
   }
@@ -179,7 +221,10 @@ t.test('a second VNI with the same subnet works and is isolated from the first',
   // The first network still has its own view of 198.18.0.21.
   t.ok(await tb.ping((cts[0] as Ct).netns, '198.18.0.21'), 'first network unaffected');
   const fdb2 = await bridgeFdb(overlayNs(1, VNI2), `vxlan${VNI2}`);
-  t.notOk(fdb2.some((r) => cts.some((c) => c.mac === r.mac)), 'no first-network MAC in the second network');
+  t.notOk(
+    fdb2.some((r) => cts.some((c) => c.mac === r.mac)),
+    'no first-network MAC in the second network',
+  );
   for (const h of tb.hosts) await dp(h.index).removeNetwork(VNI2);
   t.notOk((await $`ip netns list`).stdout.includes(overlayNs(1, VNI2)), 'overlay namespace removed');
 });
@@ -191,27 +236,104 @@ t.test('invalid inputs are rejected with a typed error and no kernel change', as
   const before = await snapshot(watched);
   const d = dp(1);
   const cases: Array<[string, () => Promise<unknown>, new (...a: never[]) => Error, string]> = [
-    ['bad MAC', () => d.attach({ vni: VNI, netns: spare, mac: '02:00:zz:00:00:01', ip: '198.18.0.99' }), ValidationError, 'mac'],
-    ['multicast MAC', () => d.attach({ vni: VNI, netns: spare, mac: '01:00:5e:00:00:01', ip: '198.18.0.99' }), ValidationError, 'mac'],
-    ['IP outside subnet', () => d.attach({ vni: VNI, netns: spare, mac: '02:00:00:00:aa:01', ip: '198.19.0.5' }), ValidationError, 'ip'],
-    ['broadcast IP', () => d.attach({ vni: VNI, netns: spare, mac: '02:00:00:00:aa:01', ip: '198.18.0.255' }), ValidationError, 'ip'],
-    ['wrong prefix', () => d.attach({ vni: VNI, netns: spare, mac: '02:00:00:00:aa:01', ip: '198.18.0.9/16' }), ValidationError, 'ip'],
+    [
+      'bad MAC',
+      () => d.attach({ vni: VNI, netns: spare, mac: '02:00:zz:00:00:01', ip: '198.18.0.99' }),
+      ValidationError,
+      'mac',
+    ],
+    [
+      'multicast MAC',
+      () => d.attach({ vni: VNI, netns: spare, mac: '01:00:5e:00:00:01', ip: '198.18.0.99' }),
+      ValidationError,
+      'mac',
+    ],
+    [
+      'IP outside subnet',
+      () => d.attach({ vni: VNI, netns: spare, mac: '02:00:00:00:aa:01', ip: '198.19.0.5' }),
+      ValidationError,
+      'ip',
+    ],
+    [
+      'broadcast IP',
+      () => d.attach({ vni: VNI, netns: spare, mac: '02:00:00:00:aa:01', ip: '198.18.0.255' }),
+      ValidationError,
+      'ip',
+    ],
+    [
+      'wrong prefix',
+      () => d.attach({ vni: VNI, netns: spare, mac: '02:00:00:00:aa:01', ip: '198.18.0.9/16' }),
+      ValidationError,
+      'ip',
+    ],
     ['VNI 0', () => d.ensureNetwork({ vni: 0, subnet: SUBNET }), ValidationError, 'vni'],
     ['VNI too large', () => d.ensureNetwork({ vni: 16777216, subnet: SUBNET }), ValidationError, 'vni'],
     ['subnet host bits', () => d.ensureNetwork({ vni: 300, subnet: '198.18.0.1/24' }), ValidationError, 'subnet'],
     ['MTU above underlay', () => d.ensureNetwork({ vni: 300, subnet: SUBNET, mtu: 1500 }), ValidationError, 'mtu'],
-    ['missing namespace', () => d.attach({ vni: VNI, netns: `${tb.prefix}nope`, mac: '02:00:00:00:aa:01', ip: '198.18.0.99' }), NotFoundError, 'netns'],
-    ['unknown network', () => d.attach({ vni: 4242, netns: spare, mac: '02:00:00:00:aa:01', ip: '198.18.0.99' }), NotFoundError, 'vni'],
-    ['ifname collision', () => d.attach({ vni: VNI, netns: ct.netns, mac: '02:00:00:00:aa:01', ip: '198.18.0.99' }), ValidationError, 'ifname'],
-    ['MAC collision', () => d.attach({ vni: VNI, netns: spare, mac: ct.mac, ip: '198.18.0.99' }), ValidationError, 'mac'],
-    ['bad ifname', () => d.attach({ vni: VNI, netns: spare, ifname: 'a/b', mac: '02:00:00:00:aa:01', ip: '198.18.0.99' }), ValidationError, 'ifname'],
-    ['reconcile: bad MAC', () => d.reconcile(VNI, [{ mac: 'nope', ip: '198.18.0.50', vtep: '198.51.100.12' }]), ValidationError, 'endpoints[0].mac'],
-    ['reconcile: bad IP', () => d.reconcile(VNI, [{ mac: '02:00:00:00:aa:02', ip: '198.18.0.300', vtep: '198.51.100.12' }]), ValidationError, 'endpoints[0].ip'],
-    ['reconcile: own VTEP', () => d.reconcile(VNI, [{ mac: '02:00:00:00:aa:02', ip: '198.18.0.50', vtep: tb.host(1).vtep }]), ValidationError, 'endpoints[0].vtep'],
-    ['reconcile: IP twice', () => d.reconcile(VNI, [{ mac: '02:00:00:00:aa:02', ip: '198.18.0.50', vtep: '198.51.100.12' }, { mac: '02:00:00:00:aa:03', ip: '198.18.0.50', vtep: '198.51.100.12' }]), ValidationError, 'endpoints[1].ip'],
+    [
+      'missing namespace',
+      () => d.attach({ vni: VNI, netns: `${tb.prefix}nope`, mac: '02:00:00:00:aa:01', ip: '198.18.0.99' }),
+      NotFoundError,
+      'netns',
+    ],
+    [
+      'unknown network',
+      () => d.attach({ vni: 4242, netns: spare, mac: '02:00:00:00:aa:01', ip: '198.18.0.99' }),
+      NotFoundError,
+      'vni',
+    ],
+    [
+      'ifname collision',
+      () => d.attach({ vni: VNI, netns: ct.netns, mac: '02:00:00:00:aa:01', ip: '198.18.0.99' }),
+      ValidationError,
+      'ifname',
+    ],
+    [
+      'MAC collision',
+      () => d.attach({ vni: VNI, netns: spare, mac: ct.mac, ip: '198.18.0.99' }),
+      ValidationError,
+      'mac',
+    ],
+    [
+      'bad ifname',
+      () => d.attach({ vni: VNI, netns: spare, ifname: 'a/b', mac: '02:00:00:00:aa:01', ip: '198.18.0.99' }),
+      ValidationError,
+      'ifname',
+    ],
+    [
+      'reconcile: bad MAC',
+      () => d.reconcile(VNI, [{ mac: 'nope', ip: '198.18.0.50', vtep: '198.51.100.12' }]),
+      ValidationError,
+      'endpoints[0].mac',
+    ],
+    [
+      'reconcile: bad IP',
+      () => d.reconcile(VNI, [{ mac: '02:00:00:00:aa:02', ip: '198.18.0.300', vtep: '198.51.100.12' }]),
+      ValidationError,
+      'endpoints[0].ip',
+    ],
+    [
+      'reconcile: own VTEP',
+      () => d.reconcile(VNI, [{ mac: '02:00:00:00:aa:02', ip: '198.18.0.50', vtep: tb.host(1).vtep }]),
+      ValidationError,
+      'endpoints[0].vtep',
+    ],
+    [
+      'reconcile: IP twice',
+      () =>
+        d.reconcile(VNI, [
+          { mac: '02:00:00:00:aa:02', ip: '198.18.0.50', vtep: '198.51.100.12' },
+          { mac: '02:00:00:00:aa:03', ip: '198.18.0.50', vtep: '198.51.100.12' },
+        ]),
+      ValidationError,
+      'endpoints[1].ip',
+    ],
   ];
   for (const [name, run, type, field] of cases) {
-    const err = await run().then(() => undefined, (e: unknown) => e);
+    const err = await run().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     t.ok(err instanceof type, `${name}: ${type.name}`);
     t.equal((err as { field?: string }).field, field, `${name}: names the field ${field} (${String(err)})`);
   }
@@ -221,7 +343,12 @@ t.test('invalid inputs are rejected with a typed error and no kernel change', as
 t.test('a failure in the middle of a batch is reported; the next reconcile converges', async (t) => {
   // A peer that advertises an IPv6 VTEP on this IPv4 overlay: valid input, refused by the kernel.
   const extra: RemoteEndpoint[] = [];
-  for (let k = 0; k < 20; k++) extra.push({ mac: `02:00:c6:14:00:${k.toString(16).padStart(2, '0')}`, ip: `198.18.0.${100 + k}`, vtep: k === 10 ? '2001:db8::7' : vtepOf(2) });
+  for (let k = 0; k < 20; k++)
+    extra.push({
+      mac: `02:00:c6:14:00:${k.toString(16).padStart(2, '0')}`,
+      ip: `198.18.0.${100 + k}`,
+      vtep: k === 10 ? '2001:db8::7' : vtepOf(2),
+    });
   const desired = [...remotesFor(1, cts), ...extra];
   const r1 = await dp(1).reconcile(VNI, desired);
   t.equal(r1.errors.length, 1, 'one failed write reported');
@@ -244,10 +371,15 @@ t.test('kernel errors name the errno and the object', async (t) => {
   const err = await dp(1)
     .reconcile(VNI, [{ mac: '02:00:00:00:ab:01', ip: '198.18.0.77', vtep: '2001:db8::9' }])
     .then((r) => r.errors[0]);
-  t.match(err?.message ?? "", /fdb 02:00:00:00:ab:01 dst 2001:db8::9 on vxlan100 in .*: EAFNOSUPPORT/);
+  t.match(err?.message ?? '', /fdb 02:00:00:00:ab:01 dst 2001:db8::9 on vxlan100 in .*: EAFNOSUPPORT/);
   await dp(1).reconcile(VNI, remotesFor(1, cts));
   // A whole-request refusal surfaces as a KernelError carrying errno and object.
-  const thrown = await dp(1).removeNetwork(VNI2).then(() => undefined, (e: unknown) => e);
+  const thrown = await dp(1)
+    .removeNetwork(VNI2)
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
   t.equal(thrown, undefined, 'removing an absent network is not an error');
   const kerr = new KernelError('EEXIST', 'bridge br0', 'create');
   t.equal(kerr.message, 'create bridge br0: EEXIST');
@@ -255,23 +387,46 @@ t.test('kernel errors name the errno and the object', async (t) => {
 
 t.test('adopt lists existing overlays without touching them; detach removes the veth', async (t) => {
   const before = await snapshot([overlayNs(1)]);
-  const fresh = new Dataplane({ prefix: tb.overlayPrefix(1), hostNetns: tb.host(1).netns, vtep: tb.host(1).vtep, underlayDev: 'eth0' });
+  const fresh = new Dataplane({
+    prefix: tb.overlayPrefix(1),
+    hostNetns: tb.host(1).netns,
+    vtep: tb.host(1).vtep,
+    underlayDev: 'eth0',
+  });
   try {
     const found = await fresh.adopt();
-    t.same(found.map((o) => o.vni), [VNI]);
+    t.same(
+      found.map((o) => o.vni),
+      [VNI],
+    );
     t.equal(found[0]?.subnet, SUBNET, 'subnet recovered from the gateway address on br0');
-    t.same(found[0]?.localMacs.sort(), cts.filter((c) => c.host === 1).map((c) => c.mac).sort(), 'local endpoints found');
+    t.same(
+      found[0]?.localMacs.sort(),
+      cts
+        .filter((c) => c.host === 1)
+        .map((c) => c.mac)
+        .sort(),
+      'local endpoints found',
+    );
     t.equal(await snapshot([overlayNs(1)]), before, 'adopt changed nothing');
     const r = await fresh.reconcile(VNI, remotesFor(1, cts));
     t.equal(r.changes, 0, 'an adopting instance finds nothing to do');
-    const again = await fresh.attach({ vni: VNI, netns: (cts[0] as Ct).netns, mac: (cts[0] as Ct).mac, ip: (cts[0] as Ct).ip });
+    const again = await fresh.attach({
+      vni: VNI,
+      netns: (cts[0] as Ct).netns,
+      mac: (cts[0] as Ct).mac,
+      ip: (cts[0] as Ct).ip,
+    });
     t.equal(again.created, false, 'identical attach is a no-op');
   } finally {
     fresh.close();
   }
   const ct = cts[1] as Ct;
   t.equal(await dp(1).detach(VNI, ct.mac), true);
-  t.notOk((await ipLinks(ct.netns)).some((l) => l.ifname === 'eth0'), 'container interface gone');
+  t.notOk(
+    (await ipLinks(ct.netns)).some((l) => l.ifname === 'eth0'),
+    'container interface gone',
+  );
   t.equal(await dp(1).detach(VNI, ct.mac), false, 'second detach is a no-op');
 });
 
@@ -287,13 +442,23 @@ t.test('a namespace file with no namespace on it (stale, e.g. after a crash) is 
   fs.writeFileSync(stale, '');
   t.teardown(() => dp(3).removeStale([VNI]));
   await dp(3).ensureNetwork({ vni: 778, subnet: '198.18.8.0/24' });
-  t.ok((await ipLinks(overlayNs(3, 778))).some((l) => l.ifname === 'br0'), 'the overlay is built in a real namespace');
+  t.ok(
+    (await ipLinks(overlayNs(3, 778))).some((l) => l.ifname === 'br0'),
+    'the overlay is built in a real namespace',
+  );
 });
 
 t.test('vxmesh fdb reads the tables from the kernel without an agent', async (t) => {
   const cli = new URL('../../cli/cli.js', import.meta.url).pathname;
   const r = await $`${process.execPath} ${cli} fdb --netns ${overlayNs(1)} --json`;
-  const parsed = JSON.parse(r.stdout) as Array<{ device: string; vni: number; learning: boolean; proxy: boolean; fdb: Array<{ mac: string; vtep: string | null; flags: string[]; state: string }>; neighbours: Array<{ ip: string; mac: string; state: string }> }>;
+  const parsed = JSON.parse(r.stdout) as Array<{
+    device: string;
+    vni: number;
+    learning: boolean;
+    proxy: boolean;
+    fdb: Array<{ mac: string; vtep: string | null; flags: string[]; state: string }>;
+    neighbours: Array<{ ip: string; mac: string; state: string }>;
+  }>;
   t.equal(parsed.length, 1);
   const tbl = parsed[0];
   t.equal(tbl?.device, `vxlan${VNI}`);
@@ -301,13 +466,25 @@ t.test('vxmesh fdb reads the tables from the kernel without an agent', async (t)
   t.equal(tbl?.proxy, true);
   const expected = remotesFor(1, cts);
   t.same(
-    tbl?.fdb.filter((e) => e.flags.includes('self')).map((e) => [e.mac, e.vtep, e.state]).sort(),
+    tbl?.fdb
+      .filter((e) => e.flags.includes('self'))
+      .map((e) => [e.mac, e.vtep, e.state])
+      .sort(),
     expected.map((e) => [e.mac, e.vtep, 'permanent']).sort(),
     'fdb rows match the remote endpoints',
   );
-  t.same(tbl?.neighbours.map((n) => [n.ip, n.mac, n.state]).sort(), expected.map((e) => [e.ip, e.mac, 'permanent']).sort(), 'neighbour rows match');
+  t.same(
+    tbl?.neighbours.map((n) => [n.ip, n.mac, n.state]).sort(),
+    expected.map((e) => [e.ip, e.mac, 'permanent']).sort(),
+    'neighbour rows match',
+  );
   const human = await $`${process.execPath} ${cli} fdb --netns-prefix ${tb.overlayPrefix(1)}`;
-  for (const e of expected) t.match(human.stdout, new RegExp(`${e.mac}\\s+${e.vtep.replace(/\./g, '\\.')}\\s+self\\s+permanent`), `human table row for ${e.mac}`);
+  for (const e of expected)
+    t.match(
+      human.stdout,
+      new RegExp(`${e.mac}\\s+${e.vtep.replace(/\./g, '\\.')}\\s+self\\s+permanent`),
+      `human table row for ${e.mac}`,
+    );
   const bad = await $`${process.execPath} ${cli} fdb --netns ${tb.prefix}missing`.nothrow();
   t.equal(bad.exitCode, 1);
   t.match(bad.stderr, /netns: network namespace .* does not exist/);

@@ -30,7 +30,11 @@ t.test('against simulated hosts', async (t) => {
   t.teardown(() => tb.teardown());
   const from = tb.host(1).netns;
   t.equal(await vtepAnswers(tb.host(2).vtep, { netns: from }), true, 'a live host answers');
-  t.equal(await vtepAnswers('198.51.100.250', { netns: from, attempts: 2, timeoutMs: 150 }), false, 'nobody at that address');
+  t.equal(
+    await vtepAnswers('198.51.100.250', { netns: from, attempts: 2, timeoutMs: 150 }),
+    false,
+    'nobody at that address',
+  );
   const vtep3 = tb.host(3).vtep;
   await tb.removeHost(3);
   t.equal(await vtepAnswers(vtep3, { netns: from, attempts: 3, timeoutMs: 200 }), false, 'a deleted host is silent');

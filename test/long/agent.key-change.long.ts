@@ -20,7 +20,11 @@ const newKey = path.join(c.dir, 'new.key');
 await makeClusterKey(newKey);
 
 const others = (i: number) => Array.from({ length: HOSTS }, (_, k) => k + 1).filter((j) => j !== i);
-const alivePeers = async (i: number) => (await c.vxJson<Array<{ name: string; state: string }>>(i, ['peers'])).filter((p) => p.state === 'alive').map((p) => p.name).sort();
+const alivePeers = async (i: number) =>
+  (await c.vxJson<Array<{ name: string; state: string }>>(i, ['peers']))
+    .filter((p) => p.state === 'alive')
+    .map((p) => p.name)
+    .sort();
 const everyoneSeesEveryone = async () => {
   for (let i = 1; i <= HOSTS; i++) if ((await alivePeers(i)).join() !== ['h1', 'h2', 'h3'].join()) return false;
   return true;
@@ -34,7 +38,10 @@ for (let i = 1; i <= HOSTS; i++) {
   const netns = await c.tb.addContainer(i, 1);
   cts.push({ netns, ip: (await c.vxJson<{ ip: string }>(i, ['attach', 'kc', '--netns', netns])).ip });
 }
-t.ok(await eventually(async () => c.tb.ping(cts[0]!.netns, cts[2]!.ip, { timeoutS: 1 }), 15_000), 'h1\'s container reaches h3\'s');
+t.ok(
+  await eventually(async () => c.tb.ping(cts[0]!.netns, cts[2]!.ip, { timeoutS: 1 }), 15_000),
+  "h1's container reaches h3's",
+);
 
 await t.test('three rolling restarts move the cluster to the new key with no split and no lost ping', async (t) => {
   // 5 pings a second across the whole change.
@@ -47,8 +54,15 @@ await t.test('three rolling restarts move the cluster to the new key with no spl
   for (const phase of phases) {
     for (let i = 1; i <= HOSTS; i++) {
       await c.stopAgent(i, 'SIGTERM');
-      await c.startAgent(i, { keyFile: phase.key, join: others(i), args: [...ARGS, ...(phase.accept ? ['--cluster-key-accept', phase.accept] : [])] });
-      t.ok(await eventually(everyoneSeesEveryone, 20_000, 250), `${phase.name}, h${i} restarted: every agent sees all three alive`);
+      await c.startAgent(i, {
+        keyFile: phase.key,
+        join: others(i),
+        args: [...ARGS, ...(phase.accept ? ['--cluster-key-accept', phase.accept] : [])],
+      });
+      t.ok(
+        await eventually(everyoneSeesEveryone, 20_000, 250),
+        `${phase.name}, h${i} restarted: every agent sees all three alive`,
+      );
     }
   }
   await pings.kill('SIGINT');

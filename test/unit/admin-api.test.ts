@@ -21,11 +21,15 @@ t.teardown(() => server.close());
 
 function get(p: string): Promise<{ status: number; body: { error?: string; field?: string } }> {
   return new Promise((resolve, reject) => {
-    http.get({ socketPath, path: p }, (res) => {
-      let s = '';
-      res.on('data', (d: Buffer) => (s += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(s) as { error?: string; field?: string } }));
-    }).on('error', reject);
+    http
+      .get({ socketPath, path: p }, (res) => {
+        let s = '';
+        res.on('data', (d: Buffer) => (s += d.toString()));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(s) as { error?: string; field?: string } }),
+        );
+      })
+      .on('error', reject);
   });
 }
 
@@ -54,5 +58,9 @@ t.test('a state file that cannot be written: StateDirError naming stateDir and t
   s.save({ v: 1 });
   fs.rmSync(path.dirname(f), { recursive: true });
   fs.writeFileSync(path.dirname(f), 'not a directory'); // any write below it fails, even as root
-  t.throws(() => s.save({ v: 2 }), { name: 'StateDirError', field: 'stateDir', message: /stateDir: cannot write .*state\.json/ });
+  t.throws(() => s.save({ v: 2 }), {
+    name: 'StateDirError',
+    field: 'stateDir',
+    message: /stateDir: cannot write .*state\.json/,
+  });
 });

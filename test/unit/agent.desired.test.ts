@@ -3,7 +3,16 @@ import t from 'tap';
 import { desiredRemotes, type DesiredInput } from '../../agent/desired.js';
 import type { EndpointValue } from '../../core/records.js';
 
-const ep = (network: string, id: string, ip: string, vtep: string, mac = `02:42:${ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join(':')}`): EndpointValue => ({ network, id, mac, ip, vtep, host: id });
+const ep = (
+  network: string,
+  id: string,
+  ip: string,
+  vtep: string,
+  mac = `02:42:${ip
+    .split('.')
+    .map((o) => Number(o).toString(16).padStart(2, '0'))
+    .join(':')}`,
+): EndpointValue => ({ network, id, mac, ip, vtep, host: id });
 
 function input(over: Partial<DesiredInput>): DesiredInput {
   return { self: 'me', selfVtep: '198.51.100.1', endpoints: [], local: [], programmed: () => true, ...over };
@@ -22,7 +31,10 @@ t.test('remote endpoints of live owners, per network; own records and own VTEP l
   );
   t.same([...d.byNetwork.keys()].sort(), ['a', 'b']);
   t.same(d.byNetwork.get('a'), [{ mac: '02:42:c6:12:01:02', ip: '198.18.1.2', vtep: '198.51.100.2' }]);
-  t.same(d.byNetwork.get('b')?.map((r) => r.ip), ['198.18.2.2']);
+  t.same(
+    d.byNetwork.get('b')?.map((r) => r.ip),
+    ['198.18.2.2'],
+  );
   t.same(d.conflicts, []);
 });
 
@@ -32,7 +44,10 @@ t.test('owners whose endpoints are not programmed are left out', async (t) => {
     { value: ep('a', 'y', '198.18.1.3', '198.51.100.3'), owner: 'dead', lamport: 2 },
   ];
   const d = desiredRemotes(input({ endpoints, programmed: (o) => o === 'dead-held' }));
-  t.same(d.byNetwork.get('a')?.map((r) => r.ip), ['198.18.1.2']);
+  t.same(
+    d.byNetwork.get('a')?.map((r) => r.ip),
+    ['198.18.1.2'],
+  );
   t.same(desiredRemotes(input({ endpoints, programmed: () => false })).byNetwork.size, 0);
 });
 
@@ -49,7 +64,16 @@ t.test('the same IP or MAC twice: the earlier write keeps it, a local endpoint b
       local: [{ network: 'a', mac: '02:42:aa:aa:aa:aa', ip: '198.18.1.9' }],
     }),
   );
-  t.same(d.byNetwork.get('a')?.map((r) => r.vtep).sort(), ['198.51.100.2', '198.51.100.5']);
+  t.same(
+    d.byNetwork
+      .get('a')
+      ?.map((r) => r.vtep)
+      .sort(),
+    ['198.51.100.2', '198.51.100.5'],
+  );
   t.same(d.conflicts.map((c) => c.id).sort(), ['late', 'tie-z', 'vs-local']);
-  t.match(d.conflicts.find((c) => c.id === 'late'), { network: 'a', owner: 'h3', ip: '198.18.1.2' });
+  t.match(
+    d.conflicts.find((c) => c.id === 'late'),
+    { network: 'a', owner: 'h3', ip: '198.18.1.2' },
+  );
 });

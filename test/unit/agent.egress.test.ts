@@ -32,36 +32,57 @@ async function setup(egress?: EgressPort) {
   return { cluster, driver, agent };
 }
 
-t.test('attach with --publish: the packet filter gets the network\'s link and the port; detach takes it away', async (t) => {
-  const e = fakeEgress();
-  const { agent, driver } = await setup(e.port);
-  t.teardown(() => agent.stop());
-  const ep = await agent.attach({ network: 'web', netns: 'ct1', publish: ['8080:80'] });
-  t.same(ep.publish, [{ protocol: 'tcp', hostPort: 8080, port: 80 }]);
-  const vni = agent.network('web').vni;
-  t.equal(driver.overlays.get(vni)?.egress, true, 'the overlay is built with egress');
-  const last = e.runs.at(-1) ?? [];
-  t.same(last.map((n) => [n.name, n.hostIfname, n.publish]), [['web', `vxg${vni}`, [{ protocol: 'tcp', hostPort: 8080, port: 80, ip: ep.ip }]]]);
-  await agent.detach({ network: 'web', netns: 'ct1' });
-  t.same(e.runs.at(-1), [], 'no network with a local endpoint: nothing for the packet filter');
-});
+t.test(
+  "attach with --publish: the packet filter gets the network's link and the port; detach takes it away",
+  async (t) => {
+    const e = fakeEgress();
+    const { agent, driver } = await setup(e.port);
+    t.teardown(() => agent.stop());
+    const ep = await agent.attach({ network: 'web', netns: 'ct1', publish: ['8080:80'] });
+    t.same(ep.publish, [{ protocol: 'tcp', hostPort: 8080, port: 80 }]);
+    const vni = agent.network('web').vni;
+    t.equal(driver.overlays.get(vni)?.egress, true, 'the overlay is built with egress');
+    const last = e.runs.at(-1) ?? [];
+    t.same(
+      last.map((n) => [n.name, n.hostIfname, n.publish]),
+      [['web', `vxg${vni}`, [{ protocol: 'tcp', hostPort: 8080, port: 80, ip: ep.ip }]]],
+    );
+    await agent.detach({ network: 'web', netns: 'ct1' });
+    t.same(e.runs.at(-1), [], 'no network with a local endpoint: nothing for the packet filter');
+  },
+);
 
 t.test('publish refusals name publish: taken here, in use by a process, internal network, egress off', async (t) => {
   const e = fakeEgress(['9090/tcp']);
   const { agent, driver } = await setup(e.port);
   t.teardown(() => agent.stop());
   await agent.attach({ network: 'web', netns: 'ct1', publish: ['8080:80'] });
-  await t.rejects(agent.attach({ network: 'web', netns: 'ct2', publish: ['8080:81'] }), /publish: host port 8080\/tcp is already published/);
-  await t.rejects(agent.attach({ network: 'web', netns: 'ct3', publish: ['9090:80'] }), /publish: host port 9090\/tcp is in use on this host/);
-  await t.rejects(agent.attach({ network: 'sealed', netns: 'ct4', publish: ['8081:80'] }), /publish: network sealed is internal/);
+  await t.rejects(
+    agent.attach({ network: 'web', netns: 'ct2', publish: ['8080:81'] }),
+    /publish: host port 8080\/tcp is already published/,
+  );
+  await t.rejects(
+    agent.attach({ network: 'web', netns: 'ct3', publish: ['9090:80'] }),
+    /publish: host port 9090\/tcp is in use on this host/,
+  );
+  await t.rejects(
+    agent.attach({ network: 'sealed', netns: 'ct4', publish: ['8081:80'] }),
+    /publish: network sealed is internal/,
+  );
   await t.rejects(agent.attach({ network: 'web', netns: 'ct5', publish: 'nonsense' }), /publish/);
   t.equal(agent.localEndpoints().length, 1, 'no refused attach left an endpoint');
   const internal = await agent.attach({ network: 'sealed', netns: 'ct6' });
-  t.equal(driver.overlays.get(internal.vni)?.egress, false, 'an internal network\'s overlay has no gateway link');
-  t.notOk((e.runs.at(-1) ?? []).some((n) => n.name === 'sealed'), 'and no rules');
+  t.equal(driver.overlays.get(internal.vni)?.egress, false, "an internal network's overlay has no gateway link");
+  t.notOk(
+    (e.runs.at(-1) ?? []).some((n) => n.name === 'sealed'),
+    'and no rules',
+  );
   const off = await setup(undefined);
   t.teardown(() => off.agent.stop());
-  await t.rejects(off.agent.attach({ network: 'web', netns: 'ct1', publish: ['8080:80'] }), /publish: egress is off on this agent/);
+  await t.rejects(
+    off.agent.attach({ network: 'web', netns: 'ct1', publish: ['8080:80'] }),
+    /publish: egress is off on this agent/,
+  );
   const plain = await off.agent.attach({ network: 'web', netns: 'ct1' });
   t.equal(off.driver.overlays.get(plain.vni)?.egress, false, 'egress off: no gateway link');
 });
@@ -69,7 +90,13 @@ t.test('publish refusals name publish: taken here, in use by a process, internal
 t.test('the periodic egress check runs every EGRESS_EVERY ticks, not every tick', async (t) => {
   const e = fakeEgress();
   const driver = new FakeOverlay();
-  const sync = new EgressSync({ networks: () => new Map(), endpoints: () => [] }, driver, new Overlays(driver, true), e.port, silentLogger);
+  const sync = new EgressSync(
+    { networks: () => new Map(), endpoints: () => [] },
+    driver,
+    new Overlays(driver, true),
+    e.port,
+    silentLogger,
+  );
   for (let i = 1; i <= 2 * EGRESS_EVERY; i++) await sync.periodic();
   t.equal(e.runs.length, 2, `2 runs in ${2 * EGRESS_EVERY} ticks`);
   await sync.run();

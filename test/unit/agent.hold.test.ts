@@ -4,7 +4,17 @@ import { DeadAgentHold } from '../../agent/hold.js';
 import type { MemberView } from '../../agent/ports.js';
 import { silentLogger } from '../../core/logger.js';
 
-const member = (peerId: string, state: MemberView['state'], vtep = '198.51.100.2'): MemberView => ({ peerId, name: peerId, vtep, addrs: [], incarnation: 1, state, since: 0, lastAck: 0, self: false });
+const member = (peerId: string, state: MemberView['state'], vtep = '198.51.100.2'): MemberView => ({
+  peerId,
+  name: peerId,
+  vtep,
+  addrs: [],
+  incarnation: 1,
+  state,
+  since: 0,
+  lastAck: 0,
+  self: false,
+});
 
 function setup(answers: boolean) {
   let now = 1_000;
@@ -57,46 +67,58 @@ t.test('a dead agent whose VTEP is silent is not held, and a reconcile is asked 
   t.equal(s.changes(), 2);
 });
 
-t.test('alive members are never held; a member alive again ends its hold; a probe that throws counts as silent', async (t) => {
-  const s = setup(true);
-  t.teardown(() => s.hold.stop());
-  s.hold.onMembers([member('h2', 'alive'), member('h3', 'suspect')]);
-  t.equal(s.hold.isHeld('h2'), false);
-  t.equal(s.hold.isHeld('h3'), false);
-  s.hold.onMembers([member('h2', 'dead')]);
-  await settle();
-  t.equal(s.hold.isHeld('h2'), true);
-  s.hold.onMembers([member('h2', 'alive')]);
-  t.equal(s.hold.isHeld('h2'), false);
-  const throwing = new DeadAgentHold({ probe: () => Promise.reject(new Error('no raw socket')), holdMs: 10_000, vtepOf: () => undefined, onChange: () => undefined, log: silentLogger });
-  t.teardown(() => throwing.stop());
-  throwing.onMembers([member('h4', 'dead')]);
-  await settle();
-  t.equal(throwing.isHeld('h4'), false);
-});
+t.test(
+  'alive members are never held; a member alive again ends its hold; a probe that throws counts as silent',
+  async (t) => {
+    const s = setup(true);
+    t.teardown(() => s.hold.stop());
+    s.hold.onMembers([member('h2', 'alive'), member('h3', 'suspect')]);
+    t.equal(s.hold.isHeld('h2'), false);
+    t.equal(s.hold.isHeld('h3'), false);
+    s.hold.onMembers([member('h2', 'dead')]);
+    await settle();
+    t.equal(s.hold.isHeld('h2'), true);
+    s.hold.onMembers([member('h2', 'alive')]);
+    t.equal(s.hold.isHeld('h2'), false);
+    const throwing = new DeadAgentHold({
+      probe: () => Promise.reject(new Error('no raw socket')),
+      holdMs: 10_000,
+      vtepOf: () => undefined,
+      onChange: () => undefined,
+      log: silentLogger,
+    });
+    t.teardown(() => throwing.stop());
+    throwing.onMembers([member('h4', 'dead')]);
+    await settle();
+    t.equal(throwing.isHeld('h4'), false);
+  },
+);
 
-t.test('suspect: checked at once; a silent VTEP withdraws before the member is dead, an answering one keeps it', async (t) => {
-  const s = setup(false);
-  t.teardown(() => s.hold.stop());
-  s.hold.onMembers([member('h2', 'suspect')]);
-  t.equal(s.hold.isSilent('h2'), false, 'not known silent before the first answer');
-  await settle();
-  t.same(s.probed, ['198.51.100.2'], 'probed as soon as it is suspect');
-  t.equal(s.hold.isSilent('h2'), true);
-  t.equal(s.hold.isHeld('h2'), false, 'a suspect is never "held": it is live or withdrawn');
-  t.equal(s.changes(), 1, 'a reconcile is asked for');
-  s.hold.onMembers([member('h2', 'dead')]);
-  t.equal(s.probed.length, 1, 'becoming dead does not start a second check');
-  t.equal(s.hold.isHeld('h2'), false, 'still silent: not held');
-  const a = setup(true);
-  t.teardown(() => a.hold.stop());
-  a.hold.onMembers([member('h3', 'suspect')]);
-  await settle();
-  t.equal(a.hold.isSilent('h3'), false);
-  t.equal(a.changes(), 0);
-  a.hold.onMembers([member('h3', 'dead')]);
-  t.equal(a.hold.isHeld('h3'), true, 'answering and now dead: held');
-});
+t.test(
+  'suspect: checked at once; a silent VTEP withdraws before the member is dead, an answering one keeps it',
+  async (t) => {
+    const s = setup(false);
+    t.teardown(() => s.hold.stop());
+    s.hold.onMembers([member('h2', 'suspect')]);
+    t.equal(s.hold.isSilent('h2'), false, 'not known silent before the first answer');
+    await settle();
+    t.same(s.probed, ['198.51.100.2'], 'probed as soon as it is suspect');
+    t.equal(s.hold.isSilent('h2'), true);
+    t.equal(s.hold.isHeld('h2'), false, 'a suspect is never "held": it is live or withdrawn');
+    t.equal(s.changes(), 1, 'a reconcile is asked for');
+    s.hold.onMembers([member('h2', 'dead')]);
+    t.equal(s.probed.length, 1, 'becoming dead does not start a second check');
+    t.equal(s.hold.isHeld('h2'), false, 'still silent: not held');
+    const a = setup(true);
+    t.teardown(() => a.hold.stop());
+    a.hold.onMembers([member('h3', 'suspect')]);
+    await settle();
+    t.equal(a.hold.isSilent('h3'), false);
+    t.equal(a.changes(), 0);
+    a.hold.onMembers([member('h3', 'dead')]);
+    t.equal(a.hold.isHeld('h3'), true, 'answering and now dead: held');
+  },
+);
 
 t.test('a suspect whose VTEP still answers is re-checked quickly: a host going down is noticed at once', async (t) => {
   const state = { answers: true };

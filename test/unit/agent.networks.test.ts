@@ -8,7 +8,12 @@ import { silentLogger } from '../../core/logger.js';
 import type { NetworkValue } from '../../core/records.js';
 import { FakeCluster, FakeOverlay, recordingLog } from '../fixtures/agent-fakes.js';
 
-const net = (name: string, vni: number, subnet = '198.18.1.0/24'): NetworkValue => ({ name, vni, subnet, gateway: subnet.replace('0/24', '1') });
+const net = (name: string, vni: number, subnet = '198.18.1.0/24'): NetworkValue => ({
+  name,
+  vni,
+  subnet,
+  gateway: subnet.replace('0/24', '1'),
+});
 
 function setup() {
   const cluster = new FakeCluster('self');
@@ -53,12 +58,30 @@ t.test('create: defaults, idempotent re-create, refusals naming the field', asyn
   t.equal(n.vni, autoVni('blue', new Set()));
   t.equal(cluster.nets.length, 1, 'written to the table');
   t.same(await networks.create({ name: 'blue', subnet: '198.18.5.0/24' }), n, 'the same definition again is a no-op');
-  await t.rejects(networks.create({ name: 'blue', subnet: '198.18.6.0/24' }), new ValidationError('name', 'network blue exists with subnet 198.18.5.0/24 vni ' + n.vni));
-  await t.rejects(networks.create({ name: 'red', subnet: '198.18.6.0/24', vni: n.vni }), { name: 'ValidationError', field: 'vni' });
-  await t.rejects(networks.create({ name: 'red', subnet: '198.18.6.0/24', mtu: 9000 }), { field: 'mtu', message: /exceeds the largest overlay MTU/ });
-  await t.rejects(networks.create({ name: 'bad name!', subnet: '198.18.6.0/24' }), { name: 'ValidationError', field: 'name' });
-  await t.rejects(networks.create({ name: 'red', subnet: '198.18.6.0/33' }), { name: 'ValidationError', field: 'subnet' });
-  await t.rejects(networks.create({ name: 'red', subnet: '198.18.6.0/24', gateway: '198.18.7.1' }), { name: 'ValidationError', field: 'gateway' });
+  await t.rejects(
+    networks.create({ name: 'blue', subnet: '198.18.6.0/24' }),
+    new ValidationError('name', 'network blue exists with subnet 198.18.5.0/24 vni ' + n.vni),
+  );
+  await t.rejects(networks.create({ name: 'red', subnet: '198.18.6.0/24', vni: n.vni }), {
+    name: 'ValidationError',
+    field: 'vni',
+  });
+  await t.rejects(networks.create({ name: 'red', subnet: '198.18.6.0/24', mtu: 9000 }), {
+    field: 'mtu',
+    message: /exceeds the largest overlay MTU/,
+  });
+  await t.rejects(networks.create({ name: 'bad name!', subnet: '198.18.6.0/24' }), {
+    name: 'ValidationError',
+    field: 'name',
+  });
+  await t.rejects(networks.create({ name: 'red', subnet: '198.18.6.0/33' }), {
+    name: 'ValidationError',
+    field: 'subnet',
+  });
+  await t.rejects(networks.create({ name: 'red', subnet: '198.18.6.0/24', gateway: '198.18.7.1' }), {
+    name: 'ValidationError',
+    field: 'gateway',
+  });
   await t.rejects(networks.create(null as never), { name: 'ValidationError', field: 'body' });
   t.equal(cluster.nets.length, 1, 'nothing refused was written');
 });
@@ -78,8 +101,18 @@ t.test('remove: refused while a live endpoint uses it, allowed once its owner is
   const { networks, cluster } = setup();
   await networks.create({ name: 'blue', subnet: '198.18.5.0/24' });
   cluster.addMember({ peerId: 'h2' });
-  cluster.remote('endpoint', 'h2', { network: 'blue', id: 'e1', mac: '02:42:c6:12:05:02', ip: '198.18.5.2', vtep: '198.51.100.2', host: 'h2' });
-  await t.rejects(networks.remove('blue'), { field: 'network', message: /still has 1 endpoint\(s\) \(e.g. e1 on h2\)/ });
+  cluster.remote('endpoint', 'h2', {
+    network: 'blue',
+    id: 'e1',
+    mac: '02:42:c6:12:05:02',
+    ip: '198.18.5.2',
+    vtep: '198.51.100.2',
+    host: 'h2',
+  });
+  await t.rejects(networks.remove('blue'), {
+    field: 'network',
+    message: /still has 1 endpoint\(s\) \(e.g. e1 on h2\)/,
+  });
   cluster.setState('h2', 'dead');
   await networks.remove('blue');
   t.throws(() => networks.get('blue'), NotFoundError);
@@ -93,5 +126,14 @@ t.test('bySubnet: only when exactly one network has the subnet', async (t) => {
   cluster.remote('network', 'x', net('c', 5002, '198.18.2.0/24'));
   t.equal(networks.bySubnet('198.18.1.0/24'), undefined, 'ambiguous');
   t.equal(networks.bySubnet('198.18.2.0/24')?.name, 'c');
-  t.equal(new Networks(cluster, new FakeOverlay(), new Overlays(new FakeOverlay()), new LocalState({ save: () => undefined }, { version: 1, endpoints: [], ipamBlocks: [] }), silentLogger).list().length, 3);
+  t.equal(
+    new Networks(
+      cluster,
+      new FakeOverlay(),
+      new Overlays(new FakeOverlay()),
+      new LocalState({ save: () => undefined }, { version: 1, endpoints: [], ipamBlocks: [] }),
+      silentLogger,
+    ).list().length,
+    3,
+  );
 });

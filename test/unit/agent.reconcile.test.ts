@@ -17,8 +17,25 @@ const until = async (what: () => boolean, ms = 5000) => {
 };
 
 const BLUE = { name: 'blue', vni: 5000, subnet: '198.18.5.0/24', gateway: '198.18.5.1' };
-const localEp: LocalEndpoint = { id: 'l1', network: 'blue', vni: 5000, netns: 'ns1', ifname: 'eth0', mac: '02:42:c6:12:05:0a', ip: '198.18.5.10', prefix: 24, createdAt: '2026-01-01T00:00:00Z' };
-const remoteEp = (id: string, ip: string, vtep: string) => ({ network: 'blue', id, mac: `02:42:c6:12:05:${Number(ip.split('.')[3]).toString(16).padStart(2, '0')}`, ip, vtep, host: id });
+const localEp: LocalEndpoint = {
+  id: 'l1',
+  network: 'blue',
+  vni: 5000,
+  netns: 'ns1',
+  ifname: 'eth0',
+  mac: '02:42:c6:12:05:0a',
+  ip: '198.18.5.10',
+  prefix: 24,
+  createdAt: '2026-01-01T00:00:00Z',
+};
+const remoteEp = (id: string, ip: string, vtep: string) => ({
+  network: 'blue',
+  id,
+  mac: `02:42:c6:12:05:${Number(ip.split('.')[3]).toString(16).padStart(2, '0')}`,
+  ip,
+  vtep,
+  host: id,
+});
 
 /** A cluster where member h2 (VTEP .2) defined blue, claims `block` and announces one endpoint in it. */
 function clusterWithRemote(block: string, ep: ReturnType<typeof remoteEp>) {
@@ -35,11 +52,17 @@ t.test('after a restart: no deletion before the first sync, deletions once it co
   const cluster = new FakeCluster('self', { synced: false });
   const driver = new FakeOverlay();
   cluster.remote('network', 'h2', BLUE);
-  const agent = new Agent(agentParts({ cluster, driver, initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }));
+  const agent = new Agent(
+    agentParts({ cluster, driver, initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }),
+  );
   t.teardown(() => agent.stop());
   await agent.start();
   t.ok(cluster.started);
-  t.same(cluster.eps.map((r) => r.value.id), ['l1'], 'the local endpoint is announced again');
+  t.same(
+    cluster.eps.map((r) => r.value.id),
+    ['l1'],
+    'the local endpoint is announced again',
+  );
   t.match(driver.reconciles, [{ vni: 5000, allowDelete: false }], 'the start reconcile may add but not delete');
   t.same(driver.staleRemovals, [], 'no overlay is removed before the first sync');
   t.equal(agent.status().initialSyncDone, false);
@@ -52,12 +75,33 @@ t.test('after a restart: no deletion before the first sync, deletions once it co
 
 t.test('after a restart the saved address claims are announced again (peers would otherwise drop them)', async (t) => {
   const cluster = new FakeCluster('self');
-  const parts = agentParts({ cluster, driver: new FakeOverlay(), initialState: { version: 1, endpoints: [localEp], ipamBlocks: [{ network: 'blue', block: '198.18.5.0/28' }, { network: 'blue', block: '198.18.5.77/32' }] } });
+  const parts = agentParts({
+    cluster,
+    driver: new FakeOverlay(),
+    initialState: {
+      version: 1,
+      endpoints: [localEp],
+      ipamBlocks: [
+        { network: 'blue', block: '198.18.5.0/28' },
+        { network: 'blue', block: '198.18.5.77/32' },
+      ],
+    },
+  });
   const agent = new Agent(parts);
   t.teardown(() => agent.stop());
   await agent.start();
-  t.same(cluster.blocks.map((r) => `${r.owner} ${r.key}`).sort(), ['self blue/198.18.5.0/28', 'self blue/198.18.5.77/32']);
-  t.same(parts.saved.at(-1)?.ipamBlocks.map((b) => b.block).sort(), ['198.18.5.0/28', '198.18.5.77/32'], 'and kept in the state file');
+  t.same(cluster.blocks.map((r) => `${r.owner} ${r.key}`).sort(), [
+    'self blue/198.18.5.0/28',
+    'self blue/198.18.5.77/32',
+  ]);
+  t.same(
+    parts.saved
+      .at(-1)
+      ?.ipamBlocks.map((b) => b.block)
+      .sort(),
+    ['198.18.5.0/28', '198.18.5.77/32'],
+    'and kept in the state file',
+  );
 });
 
 t.test('a network without a local endpoint is not programmed here (no overlay, no entries)', async (t) => {
@@ -68,7 +112,11 @@ t.test('a network without a local endpoint is not programmed here (no overlay, n
   await agent.reconcileAll('test');
   t.same(driver.reconciles, [], 'no reconcile of blue');
   t.equal(driver.overlays.size, 0, 'no overlay namespace for it');
-  t.equal(agent.endpoints().find((e) => e.id === 'r2')?.status, 'remote', 'the endpoint is still known (shown, ready for a first local attach)');
+  t.equal(
+    agent.endpoints().find((e) => e.id === 'r2')?.status,
+    'remote',
+    'the endpoint is still known (shown, ready for a first local attach)',
+  );
 });
 
 t.test('a cluster already synced (no seeds) deletes from the first run', async (t) => {
@@ -76,55 +124,80 @@ t.test('a cluster already synced (no seeds) deletes from the first run', async (
   const driver = new FakeOverlay();
   cluster.remote('network', 'h2', BLUE);
   driver.overlays.set(7777, { vni: 7777, subnet: '198.18.7.0/24' });
-  const agent = new Agent(agentParts({ cluster, driver, initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }));
+  const agent = new Agent(
+    agentParts({ cluster, driver, initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }),
+  );
   t.teardown(() => agent.stop());
   await agent.start();
   t.match(driver.reconciles, [{ vni: 5000, allowDelete: true }]);
   t.same(driver.staleRemovals, [[7777]], 'an overlay no local endpoint uses is removed');
 });
 
-t.test('the data plane gets the live remotes; a dead member with a silent VTEP is withdrawn, with an answering one held', async (t) => {
-  const cluster = new FakeCluster('self');
-  const driver = new FakeOverlay();
-  const answers = true;
-  cluster.remote('network', 'h2', BLUE);
-  cluster.addMember({ peerId: 'h2', vtep: '198.51.100.2' });
-  cluster.addMember({ peerId: 'h3', vtep: '198.51.100.3' });
-  cluster.claim('h2', 'blue', '198.18.5.2/32');
-  cluster.claim('h3', 'blue', '198.18.5.3/32');
-  cluster.remote('endpoint', 'h2', remoteEp('r2', '198.18.5.2', '198.51.100.2'));
-  cluster.remote('endpoint', 'h3', remoteEp('r3', '198.18.5.3', '198.51.100.3'));
-  const agent = new Agent(agentParts({ cluster, driver, probe: (vtep) => Promise.resolve(vtep === '198.51.100.2' ? answers : false), initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }));
-  t.teardown(() => agent.stop());
-  await agent.start();
-  const last = () => (driver.reconciles.at(-1)?.remotes ?? []).map((r) => r.ip).sort();
-  t.same(last(), ['198.18.5.2', '198.18.5.3']);
-  cluster.setState('h3', 'dead');
-  await until(() => last().length === 1);
-  t.same(last(), ['198.18.5.2'], 'h3 does not answer: withdrawn');
-  cluster.setState('h2', 'dead');
-  await new Promise((r) => setTimeout(r, 100));
-  t.same(last(), ['198.18.5.2'], 'h2 answers: held');
-  t.equal(agent.endpoints().find((e) => e.id === 'r2')?.status, 'held');
-  t.equal(agent.endpoints().find((e) => e.id === 'r3')?.status, 'suspended');
-  t.equal(agent.peers().find((p) => p.peerId === 'h2')?.dataplaneHeld, true);
-});
+t.test(
+  'the data plane gets the live remotes; a dead member with a silent VTEP is withdrawn, with an answering one held',
+  async (t) => {
+    const cluster = new FakeCluster('self');
+    const driver = new FakeOverlay();
+    const answers = true;
+    cluster.remote('network', 'h2', BLUE);
+    cluster.addMember({ peerId: 'h2', vtep: '198.51.100.2' });
+    cluster.addMember({ peerId: 'h3', vtep: '198.51.100.3' });
+    cluster.claim('h2', 'blue', '198.18.5.2/32');
+    cluster.claim('h3', 'blue', '198.18.5.3/32');
+    cluster.remote('endpoint', 'h2', remoteEp('r2', '198.18.5.2', '198.51.100.2'));
+    cluster.remote('endpoint', 'h3', remoteEp('r3', '198.18.5.3', '198.51.100.3'));
+    const agent = new Agent(
+      agentParts({
+        cluster,
+        driver,
+        probe: (vtep) => Promise.resolve(vtep === '198.51.100.2' ? answers : false),
+        initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] },
+      }),
+    );
+    t.teardown(() => agent.stop());
+    await agent.start();
+    const last = () => (driver.reconciles.at(-1)?.remotes ?? []).map((r) => r.ip).sort();
+    t.same(last(), ['198.18.5.2', '198.18.5.3']);
+    cluster.setState('h3', 'dead');
+    await until(() => last().length === 1);
+    t.same(last(), ['198.18.5.2'], 'h3 does not answer: withdrawn');
+    cluster.setState('h2', 'dead');
+    await new Promise((r) => setTimeout(r, 100));
+    t.same(last(), ['198.18.5.2'], 'h2 answers: held');
+    t.equal(agent.endpoints().find((e) => e.id === 'r2')?.status, 'held');
+    t.equal(agent.endpoints().find((e) => e.id === 'r3')?.status, 'suspended');
+    t.equal(agent.peers().find((p) => p.peerId === 'h2')?.dataplaneHeld, true);
+  },
+);
 
 t.test('a member that left (clean agent stop) with an answering VTEP stays programmed', async (t) => {
   const { cluster, driver } = clusterWithRemote('198.18.5.0/28', remoteEp('r2', '198.18.5.2', '198.51.100.2'));
-  const agent = new Agent(agentParts({ cluster, driver, probe: () => Promise.resolve(true), initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }));
+  const agent = new Agent(
+    agentParts({
+      cluster,
+      driver,
+      probe: () => Promise.resolve(true),
+      initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] },
+    }),
+  );
   t.teardown(() => agent.stop());
   await agent.start();
   cluster.setState('h2', 'left');
   await new Promise((r) => setTimeout(r, 100));
   await agent.reconcileAll('test');
-  t.same((driver.reconciles.at(-1)?.remotes ?? []).map((r) => r.ip), ['198.18.5.2'], 'held');
+  t.same(
+    (driver.reconciles.at(-1)?.remotes ?? []).map((r) => r.ip),
+    ['198.18.5.2'],
+    'held',
+  );
   t.equal(agent.endpoints().find((e) => e.id === 'r2')?.status, 'held');
 });
 
-t.test('a remote endpoint with a local endpoint\'s IP is left out and reported once', async (t) => {
+t.test("a remote endpoint with a local endpoint's IP is left out and reported once", async (t) => {
   const { cluster, driver } = clusterWithRemote('198.18.5.0/26', remoteEp('dup', localEp.ip, '198.51.100.2'));
-  const agent = new Agent(agentParts({ cluster, driver, initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }));
+  const agent = new Agent(
+    agentParts({ cluster, driver, initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }),
+  );
   t.teardown(() => agent.stop());
   await agent.start();
   t.same(driver.reconciles.at(-1)?.remotes, []);
@@ -133,7 +206,7 @@ t.test('a remote endpoint with a local endpoint\'s IP is left out and reported o
   t.equal(agent.refusals.total, 1, 'counted once, not on every reconcile');
 });
 
-t.test('endpoint records bound to claims: only the claimant\'s endpoint at its own VTEP is programmed', async (t) => {
+t.test("endpoint records bound to claims: only the claimant's endpoint at its own VTEP is programmed", async (t) => {
   const cluster = new FakeCluster('self');
   const driver = new FakeOverlay();
   cluster.remote('network', 'h2', BLUE);
@@ -141,7 +214,9 @@ t.test('endpoint records bound to claims: only the claimant\'s endpoint at its o
   cluster.addMember({ peerId: 'h3', vtep: '198.51.100.3' });
   cluster.claim('h2', 'blue', '198.18.5.64/26');
   cluster.remote('endpoint', 'h2', remoteEp('victim', '198.18.5.70', '198.51.100.2'));
-  const agent = new Agent(agentParts({ cluster, driver, initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }));
+  const agent = new Agent(
+    agentParts({ cluster, driver, initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }),
+  );
   t.teardown(() => agent.stop());
   await agent.start();
   const last = () => (driver.reconciles.at(-1)?.remotes ?? []).map((r) => `${r.ip}@${r.vtep}`).sort();
@@ -176,9 +251,21 @@ t.test('attach and detach through the facade: kernel, table and state move toget
   t.match(ep, { network: 'blue', vni: 5000, ifname: 'eth0', prefix: 24 });
   t.ok(driver.overlays.has(5000), 'overlay ensured');
   t.ok(driver.veths.has(`5000/${ep.mac}`), 'veth created');
-  t.same(cluster.eps.map((r) => r.value), [{ network: 'blue', id: ep.id, mac: ep.mac, ip: ep.ip, vtep: '198.51.100.1', host: 'h1' }], 'announced with our VTEP');
-  t.same(parts.saved.at(-1)?.endpoints.map((e) => e.id), [ep.id], 'persisted');
-  t.equal(await agent.attach({ network: 'blue', netns: 'ns1' }).then((e) => e.id), ep.id, 'the same attach again returns the same endpoint');
+  t.same(
+    cluster.eps.map((r) => r.value),
+    [{ network: 'blue', id: ep.id, mac: ep.mac, ip: ep.ip, vtep: '198.51.100.1', host: 'h1' }],
+    'announced with our VTEP',
+  );
+  t.same(
+    parts.saved.at(-1)?.endpoints.map((e) => e.id),
+    [ep.id],
+    'persisted',
+  );
+  t.equal(
+    await agent.attach({ network: 'blue', netns: 'ns1' }).then((e) => e.id),
+    ep.id,
+    'the same attach again returns the same endpoint',
+  );
   await t.rejects(agent.attach({ network: 'blue', netns: 'ns2', ip: ep.ip }), { name: 'ValidationError', field: 'ip' });
   await agent.detach({ network: 'blue', netns: 'ns1' });
   t.equal(driver.veths.size, 0);
@@ -204,22 +291,31 @@ t.test('a failed attach leaves nothing behind and gives the address back', async
   t.equal(ep.ip, '198.18.5.20', 'the address is free again');
 });
 
-t.test('kernel notifications start a reconcile counted as repair at the event; a deleted link rebuilds the overlay', async (t) => {
-  const { cluster, driver } = clusterWithRemote('198.18.5.0/26', remoteEp('r1', '198.18.5.20', '198.51.100.2'));
-  const agent = new Agent(agentParts({ cluster, driver, initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }));
-  t.teardown(() => agent.stop());
-  await agent.start();
-  t.ok(driver.kernelWatch, 'the agent watches the kernel');
-  const before = { reconciles: driver.reconciles.length, ensures: driver.ensureCalls };
-  driver.kernelWatch?.onChange({ vni: 5000, events: 2, overrun: false, linkDeleted: false });
-  await until(() => driver.reconciles.length > before.reconciles);
-  t.equal(agent.counters.kernelEvents, 2, 'notifications counted');
-  t.equal(driver.ensureCalls, before.ensures, 'an entry change does not rebuild the overlay');
-  driver.kernelWatch?.onChange({ vni: 5000, events: 1, overrun: true, linkDeleted: true });
-  await until(() => driver.ensureCalls > before.ensures).catch(() => undefined);
-  t.equal(driver.ensureCalls, before.ensures + 1, 'a deleted link (or lost notifications) makes the next run build the overlay again');
-  t.equal(agent.counters.kernelEventOverruns, 1, 'the overrun counted');
-});
+t.test(
+  'kernel notifications start a reconcile counted as repair at the event; a deleted link rebuilds the overlay',
+  async (t) => {
+    const { cluster, driver } = clusterWithRemote('198.18.5.0/26', remoteEp('r1', '198.18.5.20', '198.51.100.2'));
+    const agent = new Agent(
+      agentParts({ cluster, driver, initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }),
+    );
+    t.teardown(() => agent.stop());
+    await agent.start();
+    t.ok(driver.kernelWatch, 'the agent watches the kernel');
+    const before = { reconciles: driver.reconciles.length, ensures: driver.ensureCalls };
+    driver.kernelWatch?.onChange({ vni: 5000, events: 2, overrun: false, linkDeleted: false });
+    await until(() => driver.reconciles.length > before.reconciles);
+    t.equal(agent.counters.kernelEvents, 2, 'notifications counted');
+    t.equal(driver.ensureCalls, before.ensures, 'an entry change does not rebuild the overlay');
+    driver.kernelWatch?.onChange({ vni: 5000, events: 1, overrun: true, linkDeleted: true });
+    await until(() => driver.ensureCalls > before.ensures).catch(() => undefined);
+    t.equal(
+      driver.ensureCalls,
+      before.ensures + 1,
+      'a deleted link (or lost notifications) makes the next run build the overlay again',
+    );
+    t.equal(agent.counters.kernelEventOverruns, 1, 'the overrun counted');
+  },
+);
 
 t.test('with kernelEvents off the agent does not watch', async (t) => {
   const { cluster, driver } = clusterWithRemote('198.18.5.0/26', remoteEp('r1', '198.18.5.20', '198.51.100.2'));
@@ -230,44 +326,61 @@ t.test('with kernelEvents off the agent does not watch', async (t) => {
   t.equal(driver.kernelWatch, undefined);
 });
 
-t.test('a table change that leaves an overlay\'s desired set as it was costs no kernel run; any other change, a notification or a rebuilt overlay does', async (t) => {
-  const { cluster, driver } = clusterWithRemote('198.18.5.0/26', remoteEp('r1', '198.18.5.20', '198.51.100.2'));
-  const agent = new Agent(agentParts({ cluster, driver, initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }));
-  t.teardown(() => agent.stop());
-  await agent.start();
-  const settle = () => new Promise((r) => setTimeout(r, 60));
-  await settle();
-  const runs = driver.reconciles.length;
-  // A record that changes nothing in blue's kernel: an endpoint outside every claim (refused), and a
-  // record of another network this host has no endpoint on.
-  cluster.remote('endpoint', 'h2', remoteEp('stray', '198.18.5.99', '198.51.100.2'));
-  cluster.remote('endpoint', 'h2', { ...remoteEp('other', '198.18.6.20', '198.51.100.2'), network: 'green' });
-  await until(() => agent.counters.reconcileSkipped >= 1);
-  await settle();
-  t.equal(driver.reconciles.length, runs, 'no kernel run for changes that leave the desired set alone');
-  cluster.remote('endpoint', 'h2', remoteEp('r2', '198.18.5.21', '198.51.100.2'));
-  await until(() => driver.reconciles.length > runs);
-  t.same(driver.reconciles.at(-1)?.remotes.map((r) => r.ip), ['198.18.5.20', '198.18.5.21'], 'a new remote endpoint: a run with it');
-  const afterAdd = driver.reconciles.length;
-  driver.kernelWatch?.onChange({ vni: 5000, events: 1, overrun: false, linkDeleted: false });
-  await until(() => driver.reconciles.length > afterAdd);
-  t.pass('a kernel notification compares with the kernel although the desired set is unchanged');
-  const afterEvent = driver.reconciles.length;
-  driver.kernelWatch?.onChange({ vni: 5000, events: 1, overrun: false, linkDeleted: true });
-  await until(() => driver.reconciles.length > afterEvent);
-  const afterRebuild = driver.reconciles.length;
-  cluster.remote('endpoint', 'h2', remoteEp('stray2', '198.18.5.98', '198.51.100.2'));
-  await until(() => agent.counters.reconcileSkipped >= 2);
-  t.equal(driver.reconciles.length, afterRebuild, 'after the rebuild\'s own run, an unrelated change is skipped again');
-  t.ok(driver.ensureCalls >= 2, 'the overlay was built again');
-  // The last local endpoint leaves (overlay removed) and one comes back: the new overlay is empty, so
-  // its first run writes the same desired set again.
-  await agent.detach({ network: 'blue', netns: 'ns1' });
-  t.equal(driver.overlays.has(5000), false, 'overlay removed with the last local endpoint');
-  const beforeAttach = driver.reconciles.length;
-  // An explicit address outside h2's /26 (the allocator's own blocks are /28s, and it does not see a
-  // /26 claim as covering them: claims of one network all have one size outside this fixture).
-  await agent.attach({ network: 'blue', netns: 'ns3', ip: '198.18.5.100' });
-  await until(() => driver.reconciles.length > beforeAttach);
-  t.same(driver.reconciles.at(-1)?.remotes.map((r) => r.ip), ['198.18.5.20', '198.18.5.21'], 'the rebuilt overlay gets its entries although the desired set is unchanged');
-});
+t.test(
+  "a table change that leaves an overlay's desired set as it was costs no kernel run; any other change, a notification or a rebuilt overlay does",
+  async (t) => {
+    const { cluster, driver } = clusterWithRemote('198.18.5.0/26', remoteEp('r1', '198.18.5.20', '198.51.100.2'));
+    const agent = new Agent(
+      agentParts({ cluster, driver, initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }),
+    );
+    t.teardown(() => agent.stop());
+    await agent.start();
+    const settle = () => new Promise((r) => setTimeout(r, 60));
+    await settle();
+    const runs = driver.reconciles.length;
+    // A record that changes nothing in blue's kernel: an endpoint outside every claim (refused), and a
+    // record of another network this host has no endpoint on.
+    cluster.remote('endpoint', 'h2', remoteEp('stray', '198.18.5.99', '198.51.100.2'));
+    cluster.remote('endpoint', 'h2', { ...remoteEp('other', '198.18.6.20', '198.51.100.2'), network: 'green' });
+    await until(() => agent.counters.reconcileSkipped >= 1);
+    await settle();
+    t.equal(driver.reconciles.length, runs, 'no kernel run for changes that leave the desired set alone');
+    cluster.remote('endpoint', 'h2', remoteEp('r2', '198.18.5.21', '198.51.100.2'));
+    await until(() => driver.reconciles.length > runs);
+    t.same(
+      driver.reconciles.at(-1)?.remotes.map((r) => r.ip),
+      ['198.18.5.20', '198.18.5.21'],
+      'a new remote endpoint: a run with it',
+    );
+    const afterAdd = driver.reconciles.length;
+    driver.kernelWatch?.onChange({ vni: 5000, events: 1, overrun: false, linkDeleted: false });
+    await until(() => driver.reconciles.length > afterAdd);
+    t.pass('a kernel notification compares with the kernel although the desired set is unchanged');
+    const afterEvent = driver.reconciles.length;
+    driver.kernelWatch?.onChange({ vni: 5000, events: 1, overrun: false, linkDeleted: true });
+    await until(() => driver.reconciles.length > afterEvent);
+    const afterRebuild = driver.reconciles.length;
+    cluster.remote('endpoint', 'h2', remoteEp('stray2', '198.18.5.98', '198.51.100.2'));
+    await until(() => agent.counters.reconcileSkipped >= 2);
+    t.equal(
+      driver.reconciles.length,
+      afterRebuild,
+      "after the rebuild's own run, an unrelated change is skipped again",
+    );
+    t.ok(driver.ensureCalls >= 2, 'the overlay was built again');
+    // The last local endpoint leaves (overlay removed) and one comes back: the new overlay is empty, so
+    // its first run writes the same desired set again.
+    await agent.detach({ network: 'blue', netns: 'ns1' });
+    t.equal(driver.overlays.has(5000), false, 'overlay removed with the last local endpoint');
+    const beforeAttach = driver.reconciles.length;
+    // An explicit address outside h2's /26 (the allocator's own blocks are /28s, and it does not see a
+    // /26 claim as covering them: claims of one network all have one size outside this fixture).
+    await agent.attach({ network: 'blue', netns: 'ns3', ip: '198.18.5.100' });
+    await until(() => driver.reconciles.length > beforeAttach);
+    t.same(
+      driver.reconciles.at(-1)?.remotes.map((r) => r.ip),
+      ['198.18.5.20', '198.18.5.21'],
+      'the rebuilt overlay gets its entries although the desired set is unchanged',
+    );
+  },
+);

@@ -10,7 +10,14 @@ async function run(...argv: string[]): Promise<{ code: number; out: string; err:
 }
 
 t.test('--help and -h print the usage of the command and exit 0', async (t) => {
-  for (const [cmd, usage] of [['peers', /^Usage: vxmesh peers/], ['attach', /^Usage: vxmesh attach/], ['keygen', /^Usage: vxmesh keygen/], ['network', /^Usage: vxmesh network/], ['fdb', /^Usage: vxmesh fdb/], ['agent', /^Usage: vxmesh agent/]] as const) {
+  for (const [cmd, usage] of [
+    ['peers', /^Usage: vxmesh peers/],
+    ['attach', /^Usage: vxmesh attach/],
+    ['keygen', /^Usage: vxmesh keygen/],
+    ['network', /^Usage: vxmesh network/],
+    ['fdb', /^Usage: vxmesh fdb/],
+    ['agent', /^Usage: vxmesh agent/],
+  ] as const) {
     const r = await run(cmd, '--help');
     t.equal(r.code, 0, `${cmd} --help`);
     t.match(r.out, usage);

@@ -16,7 +16,10 @@ t.test('a root-only key file is read; others are refused naming cluster-key', as
   const open = path.join(dir, 'open.key');
   fs.writeFileSync(open, generateClusterKey(), { mode: 0o644 });
   fs.chmodSync(open, 0o644);
-  t.throws(() => readClusterKey(open), { field: 'cluster-key', message: /mode 0644: its group or others may read it; make it root-only \(chmod 600 / });
+  t.throws(() => readClusterKey(open), {
+    field: 'cluster-key',
+    message: /mode 0644: its group or others may read it; make it root-only \(chmod 600 /,
+  });
   fs.chmodSync(open, 0o640);
   t.throws(() => readClusterKey(open), { name: 'ValidationError', field: 'cluster-key' }, 'group-readable too');
   const bad = path.join(dir, 'bad.key');
@@ -38,7 +41,11 @@ t.test('the fingerprint identifies a key without showing it', async (t) => {
 t.test('keygen writes a 0600 file and prints the next steps, never the key', async (t) => {
   const out: string[] = [];
   const file = path.join(dir, 'new.key');
-  const code = await keygenCommand.run({ argv: [file], out: (s: string) => out.push(s), err: () => undefined } as unknown as Parameters<typeof keygenCommand.run>[0]);
+  const code = await keygenCommand.run({
+    argv: [file],
+    out: (s: string) => out.push(s),
+    err: () => undefined,
+  } as unknown as Parameters<typeof keygenCommand.run>[0]);
   t.equal(code, 0);
   t.equal(fs.statSync(file).mode & 0o777, 0o600);
   const text = out.join('\n');
@@ -47,5 +54,11 @@ t.test('keygen writes a 0600 file and prints the next steps, never the key', asy
   t.match(text, /fingerprint sha256:[0-9a-f]{16}/);
   t.match(text, /--cluster-key \/etc\/vxmesh\/cluster\.key/, 'the agent line');
   t.match(text, /install -D -m 600/, 'where and how to copy it');
-  await t.rejects(keygenCommand.run({ argv: [file], out: () => undefined, err: () => undefined } as unknown as Parameters<typeof keygenCommand.run>[0]), /cannot write .*EEXIST/, 'an existing file is never overwritten');
+  await t.rejects(
+    keygenCommand.run({ argv: [file], out: () => undefined, err: () => undefined } as unknown as Parameters<
+      typeof keygenCommand.run
+    >[0]),
+    /cannot write .*EEXIST/,
+    'an existing file is never overwritten',
+  );
 });

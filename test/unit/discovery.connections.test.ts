@@ -6,8 +6,12 @@ import type { DiscoveryContext } from '../../discovery/context.js';
 
 function connections(liveOthers: number): { c: Connections; synced: string[] } {
   const synced: string[] = [];
-  const ctx = { membership: { others: () => Array.from({ length: liveOthers }, (_, i) => ({ peerId: `p${i}` })) } } as unknown as DiscoveryContext;
-  const antiEntropy = { syncWith: async (m: { peerId: string }) => void synced.push(m.peerId) } as unknown as AntiEntropy;
+  const ctx = {
+    membership: { others: () => Array.from({ length: liveOthers }, (_, i) => ({ peerId: `p${i}` })) },
+  } as unknown as DiscoveryContext;
+  const antiEntropy = {
+    syncWith: async (m: { peerId: string }) => void synced.push(m.peerId),
+  } as unknown as AntiEntropy;
   return { c: new Connections(ctx, [], [], antiEntropy), synced };
 }
 const joiner = { peerId: 'new', addrs: ['198.51.100.9:7946'] };
@@ -38,7 +42,10 @@ t.test('over a whole cluster, about WELCOME_SYNCS members sync per join', async 
     }
   }
   const mean = total / rounds;
-  t.ok(mean > WELCOME_SYNCS * 0.8 && mean < WELCOME_SYNCS * 1.2, `mean syncs per join ${mean.toFixed(2)} (expected ≈ ${WELCOME_SYNCS * n / (n - 1)})`);
+  t.ok(
+    mean > WELCOME_SYNCS * 0.8 && mean < WELCOME_SYNCS * 1.2,
+    `mean syncs per join ${mean.toFixed(2)} (expected ≈ ${(WELCOME_SYNCS * n) / (n - 1)})`,
+  );
 });
 
 t.test('periodic sync: three rounds in four with a connected member, the fourth with anyone', async (t) => {
@@ -46,10 +53,16 @@ t.test('periodic sync: three rounds in four with a connected member, the fourth 
   const live = Array.from({ length: 10 }, (_, i) => ({ peerId: `p${i}` }));
   const node = { getConnections: () => [{ remotePeer: { toString: () => 'p7' } }] };
   const ctx = { membership: { others: () => live }, node: () => node } as unknown as DiscoveryContext;
-  const antiEntropy = { syncWith: async (m: { peerId: string }) => void synced.push(m.peerId) } as unknown as AntiEntropy;
+  const antiEntropy = {
+    syncWith: async (m: { peerId: string }) => void synced.push(m.peerId),
+  } as unknown as AntiEntropy;
   const c = new Connections(ctx, [], [], antiEntropy);
   for (let r = 0; r < 8; r++) await c.syncRandom(() => 0);
-  t.same(synced, ['p7', 'p7', 'p7', 'p0', 'p7', 'p7', 'p7', 'p0'], 'connected p7 three times, then the whole cluster (random 0 → p0)');
+  t.same(
+    synced,
+    ['p7', 'p7', 'p7', 'p0', 'p7', 'p7', 'p7', 'p0'],
+    'connected p7 three times, then the whole cluster (random 0 → p0)',
+  );
 });
 
 t.test('periodic sync: never with a member that wrote over its record budget lately', async (t) => {
@@ -57,7 +70,9 @@ t.test('periodic sync: never with a member that wrote over its record budget lat
   const live = Array.from({ length: 4 }, (_, i) => ({ peerId: `p${i}` }));
   const node = { getConnections: () => live.map((m) => ({ remotePeer: { toString: () => m.peerId } })) };
   const ctx = { membership: { others: () => live }, node: () => node } as unknown as DiscoveryContext;
-  const antiEntropy = { syncWith: async (m: { peerId: string }) => void synced.push(m.peerId) } as unknown as AntiEntropy;
+  const antiEntropy = {
+    syncWith: async (m: { peerId: string }) => void synced.push(m.peerId),
+  } as unknown as AntiEntropy;
   const flooding = new Set(['p0', 'p2']);
   const c = new Connections(ctx, [], [], antiEntropy, (p) => flooding.has(p));
   for (const x of [0, 0.3, 0.6, 0.9, 0, 0.5, 0.99, 0.2]) await c.syncRandom(() => x);

@@ -7,7 +7,11 @@ import { signWith, verifyByPeerId } from '../../discovery/ed25519.js';
 t.test('signWith matches libp2p byte for byte, and verifies', async (t) => {
   const key = await generateKeyPair('Ed25519');
   const id = peerIdFromPrivateKey(key).toString();
-  for (const data of [new Uint8Array(0), new TextEncoder().encode('vxmesh'), crypto.getRandomValues(new Uint8Array(700))]) {
+  for (const data of [
+    new Uint8Array(0),
+    new TextEncoder().encode('vxmesh'),
+    crypto.getRandomValues(new Uint8Array(700)),
+  ]) {
     const ours = await signWith(key, data);
     t.same(Buffer.from(ours), Buffer.from(await key.sign(data)), `${data.length} bytes: same signature`);
     t.ok(verifyByPeerId(id, data, ours));

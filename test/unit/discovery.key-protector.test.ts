@@ -14,21 +14,24 @@ import { clusterKeyProtector, pskBytes } from '../../discovery/key-protector.js'
 const HEADER = Buffer.concat([Buffer.from([0x13]), Buffer.from('/multistream/1.0.0\n')]);
 const keyA = new TextEncoder().encode(generateClusterKey());
 const keyB = new TextEncoder().encode(generateClusterKey());
-const ours = (send: Uint8Array, accept: Uint8Array[]) => clusterKeyProtector({ send: pskBytes(send), accept: accept.map(pskBytes) })();
+const ours = (send: Uint8Array, accept: Uint8Array[]) =>
+  clusterKeyProtector({ send: pskBytes(send), accept: accept.map(pskBytes) })();
 const pnet = (key: Uint8Array) => preSharedKey({ psk: key })();
 
 /** Sends the multistream header and a word from each side; resolves what each side received, or 'closed'. */
 async function exchange(a: MessageStream, b: MessageStream): Promise<[string, string]> {
-  const received = (s: MessageStream) => new Promise<string>((resolve) => {
-    let buf = Buffer.alloc(0);
-    s.addEventListener('message', (evt) => {
-      const d = evt.data;
-      buf = Buffer.concat([buf, Buffer.from(d instanceof Uint8Array ? d : d.subarray())]);
-      if (buf.length >= HEADER.length + 5) resolve(buf.subarray(0, HEADER.length).equals(HEADER) ? buf.subarray(HEADER.length).toString() : 'garbage');
+  const received = (s: MessageStream) =>
+    new Promise<string>((resolve) => {
+      let buf = Buffer.alloc(0);
+      s.addEventListener('message', (evt) => {
+        const d = evt.data;
+        buf = Buffer.concat([buf, Buffer.from(d instanceof Uint8Array ? d : d.subarray())]);
+        if (buf.length >= HEADER.length + 5)
+          resolve(buf.subarray(0, HEADER.length).equals(HEADER) ? buf.subarray(HEADER.length).toString() : 'garbage');
+      });
+      s.addEventListener('close', () => resolve('closed'));
+      setTimeout(() => resolve('nothing'), 1000);
     });
-    s.addEventListener('close', () => resolve('closed'));
-    setTimeout(() => resolve('nothing'), 1000);
-  });
   const ra = received(a);
   const rb = received(b);
   // A side that has already cut the connection cannot send any more.
@@ -40,7 +43,10 @@ async function exchange(a: MessageStream, b: MessageStream): Promise<[string, st
   return Promise.all([ra, rb]);
 }
 
-async function pair(left: { protect(c: MessageStream): Promise<MessageStream> }, right: { protect(c: MessageStream): Promise<MessageStream> }) {
+async function pair(
+  left: { protect(c: MessageStream): Promise<MessageStream> },
+  right: { protect(c: MessageStream): Promise<MessageStream> },
+) {
   const [x, y] = multiaddrConnectionPair();
   return Promise.all([left.protect(x), right.protect(y)]);
 }

@@ -5,7 +5,9 @@ import { LagMonitor } from '../../discovery/lag-monitor.js';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const block = (ms: number) => {
   const end = performance.now() + ms;
-  while (performance.now() < end) { /* a stalled process */ }
+  while (performance.now() < end) {
+    /* a stalled process */
+  }
 };
 
 t.test('no timer outside a window; nested windows share one', async (t) => {

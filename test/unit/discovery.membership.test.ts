@@ -27,7 +27,13 @@ class FakeClock implements Clock {
 }
 
 const id = (c: string) => `12D3KooW${c.repeat(44)}`;
-const info = (c: string, incarnation = 1) => ({ peerId: id(c), name: `h${c}`, vtep: '198.51.100.1', addrs: ['198.51.100.1:7946'], incarnation });
+const info = (c: string, incarnation = 1) => ({
+  peerId: id(c),
+  name: `h${c}`,
+  vtep: '198.51.100.1',
+  addrs: ['198.51.100.1:7946'],
+  incarnation,
+});
 const timers = { probeIntervalMs: 1000, probeTimeoutMs: 500, indirectChecks: 3, suspicionMult: 2, suspicionMaxMult: 3 };
 
 function setup(n = 4) {
@@ -84,7 +90,7 @@ t.test('refutation: suspicion about ourselves raises our incarnation', async (t)
   m.suspect(id('A'), 5, id('B'));
   t.equal(m.self.incarnation, 6);
   t.ok(events.some((e) => e.type === 'refute' && e.incarnation === 6));
-  m.dead(id('A'), 9, );
+  m.dead(id('A'), 9);
   t.equal(m.self.incarnation, 10, 'dead about us → refute above it');
   t.equal(m.self.state, 'alive');
 });
@@ -94,7 +100,10 @@ t.test('learn from sync: unknown dead member recorded without an alive flap', as
   events.length = 0;
   m.learn({ ...info('Z', 4), state: 'dead' });
   t.equal(m.get(id('Z'))?.state, 'dead');
-  t.same(events.map((e) => (e.type === 'state' ? e.member.state : e.type)), ['dead']);
+  t.same(
+    events.map((e) => (e.type === 'state' ? e.member.state : e.type)),
+    ['dead'],
+  );
 });
 
 t.test('reap: members dead or left for long enough are forgotten, live ones never', async (t) => {
@@ -102,9 +111,19 @@ t.test('reap: members dead or left for long enough are forgotten, live ones neve
   m.dead(id('B'), 1);
   m.leave(id('C'), 1);
   clock.advance(59_999);
-  t.same(m.reap(60_000).map((x) => x.name), [], 'not yet');
+  t.same(
+    m.reap(60_000).map((x) => x.name),
+    [],
+    'not yet',
+  );
   clock.advance(1);
-  t.same(m.reap(60_000).map((x) => x.name).sort(), ['hB', 'hC']);
+  t.same(
+    m
+      .reap(60_000)
+      .map((x) => x.name)
+      .sort(),
+    ['hB', 'hC'],
+  );
   t.notOk(m.get(id('B')));
   t.ok(m.get(id('D')), 'alive member kept');
 });

@@ -4,30 +4,77 @@ import { guardView, networkWriteRefusal } from '../../discovery/network-guard.js
 import type { WireRecord } from '../../discovery/wire.js';
 
 const BLUE = { name: 'blue', vni: 5000, subnet: '198.18.5.0/24', gateway: '198.18.5.1' };
-const ep = (owner: string, ownerLive = true) => ({ network: 'blue', id: `e-${owner}`, mac: '02:42:c6:12:05:0a', ip: '198.18.5.10', vtep: '198.51.100.2', host: owner, owner, ownerLive });
-const write = (owner: string, value: object | null, key = 'blue'): WireRecord => (value === null ? { kind: 'network', key, owner, lamport: 9, deleted: true } : { kind: 'network', key, owner, lamport: 9, value: value as never });
+const ep = (owner: string, ownerLive = true) => ({
+  network: 'blue',
+  id: `e-${owner}`,
+  mac: '02:42:c6:12:05:0a',
+  ip: '198.18.5.10',
+  vtep: '198.51.100.2',
+  host: owner,
+  owner,
+  ownerLive,
+});
+const write = (owner: string, value: object | null, key = 'blue'): WireRecord =>
+  value === null
+    ? { kind: 'network', key, owner, lamport: 9, deleted: true }
+    : { kind: 'network', key, owner, lamport: 9, value: value as never };
 
 t.test('in use by another live member: no delete, no redefinition', async (t) => {
   const view = guardView([BLUE], [ep('h2')]);
   t.equal(networkWriteRefusal(write('rogue', null), view), 'network-in-use', 'delete refused');
-  t.equal(networkWriteRefusal(write('rogue', { ...BLUE, subnet: '198.18.6.0/24', gateway: '198.18.6.1' }), view), 'network-in-use', 'new subnet refused');
+  t.equal(
+    networkWriteRefusal(write('rogue', { ...BLUE, subnet: '198.18.6.0/24', gateway: '198.18.6.1' }), view),
+    'network-in-use',
+    'new subnet refused',
+  );
   t.equal(networkWriteRefusal(write('rogue', { ...BLUE, vni: 5001 }), view), 'network-in-use', 'new VNI refused');
-  t.equal(networkWriteRefusal(write('h3', { ...BLUE }), view), undefined, 'the same definition written again (Docker on another host) passes');
-  t.equal(networkWriteRefusal(write('h2', null), view), undefined, 'the only user may delete its own network (its agent checks its endpoints first)');
+  t.equal(
+    networkWriteRefusal(write('h3', { ...BLUE }), view),
+    undefined,
+    'the same definition written again (Docker on another host) passes',
+  );
+  t.equal(
+    networkWriteRefusal(write('h2', null), view),
+    undefined,
+    'the only user may delete its own network (its agent checks its endpoints first)',
+  );
 });
 
 t.test('not in use by others: writes pass', async (t) => {
   t.equal(networkWriteRefusal(write('h2', null), guardView([BLUE], [])), undefined, 'no endpoints');
   t.equal(networkWriteRefusal(write('h3', null), guardView([BLUE], [ep('h2', false)])), undefined, 'the user is dead');
-  t.equal(networkWriteRefusal(write('h3', { ...BLUE, name: 'red' }, 'red'), guardView([BLUE], [])), undefined, 'a new network');
+  t.equal(
+    networkWriteRefusal(write('h3', { ...BLUE, name: 'red' }, 'red'), guardView([BLUE], [])),
+    undefined,
+    'a new network',
+  );
 });
 
 t.test('a new network cannot take the VNI of a network others use', async (t) => {
   const view = guardView([BLUE], [ep('h2')]);
-  t.equal(networkWriteRefusal(write('rogue', { name: 'evil', vni: 5000, subnet: '198.18.9.0/24', gateway: '198.18.9.1' }, 'evil'), view), 'vni-in-use');
-  t.equal(networkWriteRefusal(write('rogue', { name: 'evil', vni: 5002, subnet: '198.18.9.0/24', gateway: '198.18.9.1' }, 'evil'), view), undefined, 'another VNI passes');
+  t.equal(
+    networkWriteRefusal(
+      write('rogue', { name: 'evil', vni: 5000, subnet: '198.18.9.0/24', gateway: '198.18.9.1' }, 'evil'),
+      view,
+    ),
+    'vni-in-use',
+  );
+  t.equal(
+    networkWriteRefusal(
+      write('rogue', { name: 'evil', vni: 5002, subnet: '198.18.9.0/24', gateway: '198.18.9.1' }, 'evil'),
+      view,
+    ),
+    undefined,
+    'another VNI passes',
+  );
 });
 
-t.test('other record kinds are not this guard\'s business', async (t) => {
-  t.equal(networkWriteRefusal({ kind: 'endpoint', key: 'blue/x', owner: 'rogue', lamport: 1, deleted: true }, guardView([BLUE], [ep('h2')])), undefined);
+t.test("other record kinds are not this guard's business", async (t) => {
+  t.equal(
+    networkWriteRefusal(
+      { kind: 'endpoint', key: 'blue/x', owner: 'rogue', lamport: 1, deleted: true },
+      guardView([BLUE], [ep('h2')]),
+    ),
+    undefined,
+  );
 });

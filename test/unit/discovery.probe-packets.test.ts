@@ -13,7 +13,12 @@ const idB = peerIdFromPrivateKey(b).toString();
 const key1 = new Uint8Array(32).fill(1);
 const key2 = new Uint8Array(32).fill(2);
 
-const refused = async (t: Pick<typeof import("tap").default, "ok" | "fail">, bytes: Uint8Array, keys: Uint8Array[], field: string) => {
+const refused = async (
+  t: Pick<typeof import('tap').default, 'ok' | 'fail'>,
+  bytes: Uint8Array,
+  keys: Uint8Array[],
+  field: string,
+) => {
   try {
     await decodeProbePacket(bytes, keys);
     t.fail(`accepted (${field})`);
@@ -31,7 +36,11 @@ t.test('ping, ack and ping-req round-trip, with and without a cluster key', asyn
   for (const p of packets) {
     const signer = p.from === idA ? a : b;
     t.same(await decodeProbePacket(await encodeProbePacket(p, signer, undefined), []), p, `${p.type} open`);
-    t.same(await decodeProbePacket(await encodeProbePacket(p, signer, key1), [key2, key1]), p, `${p.type} keyed (second accepted key)`);
+    t.same(
+      await decodeProbePacket(await encodeProbePacket(p, signer, key1), [key2, key1]),
+      p,
+      `${p.type} keyed (second accepted key)`,
+    );
   }
 });
 
@@ -48,5 +57,10 @@ t.test('packets without the key, with another key, or not signed by their sender
   await refused(t, cborEncode([cborEncode(fields), sig]), [], 'packet.sig');
   await refused(t, Uint8Array.from([0xff, 1, 2]), [], 'packet');
   await refused(t, new Uint8Array(2000), [], 'packet');
-  await refused(t, cborEncode([cborEncode([1, 9, 1, new Uint8Array(38), new Uint8Array(38)]), new Uint8Array(64)]), [], 'packet.type');
+  await refused(
+    t,
+    cborEncode([cborEncode([1, 9, 1, new Uint8Array(38), new Uint8Array(38)]), new Uint8Array(64)]),
+    [],
+    'packet.type',
+  );
 });

@@ -9,7 +9,13 @@ import type { ReplicatedTable } from '../../discovery/table.js';
 import type { Logger } from '../../core/logger.js';
 
 const id = (c: string) => `12D3KooW${c.repeat(44)}`;
-const info = (c: string) => ({ peerId: id(c), name: `h${c}`, vtep: `198.51.100.${c.charCodeAt(0)}`, addrs: [`198.51.100.${c.charCodeAt(0)}:7946`], incarnation: 1 });
+const info = (c: string) => ({
+  peerId: id(c),
+  name: `h${c}`,
+  vtep: `198.51.100.${c.charCodeAt(0)}`,
+  addrs: [`198.51.100.${c.charCodeAt(0)}:7946`],
+  incarnation: 1,
+});
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet } as unknown as Logger;
 
 function setup(members: string, proto?: number) {
@@ -17,14 +23,37 @@ function setup(members: string, proto?: number) {
   for (const c of members) membership.alive({ ...info(c), ...(proto ? { proto } : {}) });
   const pinged: string[] = [];
   const udpPinged: string[] = [];
-  const udp = { ping: async (m: { peerId: string }) => { udpPinged.push(m.peerId); return true; }, pingReq: async () => true } as unknown as UdpProbe;
+  const udp = {
+    ping: async (m: { peerId: string }) => {
+      udpPinged.push(m.peerId);
+      return true;
+    },
+    pingReq: async () => true,
+  } as unknown as UdpProbe;
   // Every ping answers: the target is the last path segment of the first dial address (/p2p/<id>).
   const node = {
-    services: { ping: { ping: async (target: unknown) => { pinged.push(String(Array.isArray(target) ? target[0] : target).split('/').pop() ?? ''); return 1; } } },
+    services: {
+      ping: {
+        ping: async (target: unknown) => {
+          pinged.push(
+            String(Array.isArray(target) ? target[0] : target)
+              .split('/')
+              .pop() ?? '',
+          );
+          return 1;
+        },
+      },
+    },
   } as unknown as VxmeshLibp2p;
   const ctx: DiscoveryContext = {
-    peerId: id('A'), membership, table: {} as ReplicatedTable, stats: emptyStats(), timers: DEFAULT_TIMERS, log: quiet,
-    node: () => node, stopped: () => false,
+    peerId: id('A'),
+    membership,
+    table: {} as ReplicatedTable,
+    stats: emptyStats(),
+    timers: DEFAULT_TIMERS,
+    log: quiet,
+    node: () => node,
+    stopped: () => false,
   };
   return { membership, pinged, udpPinged, prober: new Prober(ctx, () => undefined, udp) };
 }
@@ -71,12 +100,21 @@ t.test('local health: failed probes lengthen the timeouts, answered ones shorten
   let answer = false;
   const timeouts: number[] = [];
   const udp = {
-    ping: async (_m: unknown, timeoutMs: number) => { timeouts.push(timeoutMs); return answer; },
+    ping: async (_m: unknown, timeoutMs: number) => {
+      timeouts.push(timeoutMs);
+      return answer;
+    },
     pingReq: async () => answer,
   } as unknown as UdpProbe;
   const ctx: DiscoveryContext = {
-    peerId: id('A'), membership, table: {} as ReplicatedTable, stats: emptyStats(), timers: DEFAULT_TIMERS, log: quiet,
-    node: () => ({}) as VxmeshLibp2p, stopped: () => false,
+    peerId: id('A'),
+    membership,
+    table: {} as ReplicatedTable,
+    stats: emptyStats(),
+    timers: DEFAULT_TIMERS,
+    log: quiet,
+    node: () => ({}) as VxmeshLibp2p,
+    stopped: () => false,
   };
   const prober = new Prober(ctx, () => undefined, udp);
   await prober.probe(id('B'));

@@ -8,7 +8,11 @@ t.test('a burst passes, the excess is refused, the budget refills at the rate', 
   t.ok(l.take('a', 500).ok, 'the burst passes at once');
   const first = l.take('a', 1);
   t.same(first, { ok: false, report: true, refusedSinceReport: 1 }, 'the first refusal is reported');
-  t.same(l.take('a', 10), { ok: false, report: false, refusedSinceReport: 10 }, 'later ones are counted, not reported again');
+  t.same(
+    l.take('a', 10),
+    { ok: false, report: false, refusedSinceReport: 10 },
+    'later ones are counted, not reported again',
+  );
   t.ok(l.take('b', 500).ok, 'another publisher has its own budget');
   now = 1000;
   t.ok(l.take('a', 100).ok, 'one second refills `perSecond` records');

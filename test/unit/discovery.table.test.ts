@@ -5,9 +5,20 @@ import { ReplicatedTable, toWire } from '../../discovery/table.js';
 import type { WireRecord } from '../../discovery/wire.js';
 import type { EndpointValue, NetworkValue } from '../../core/records.js';
 
-const OWNERS = ['12D3KooWAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', '12D3KooWBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB', '12D3KooWCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC'];
+const OWNERS = [
+  '12D3KooWAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+  '12D3KooWBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB',
+  '12D3KooWCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC',
+];
 const READER = '12D3KooWZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ';
-const ep = (id: string, ip: number): EndpointValue => ({ network: 'n', id, mac: `02:00:00:00:00:${ip.toString(16).padStart(2, '0')}`, ip: `198.18.0.${ip}`, vtep: '198.51.100.1', host: 'h' });
+const ep = (id: string, ip: number): EndpointValue => ({
+  network: 'n',
+  id,
+  mac: `02:00:00:00:00:${ip.toString(16).padStart(2, '0')}`,
+  ip: `198.18.0.${ip}`,
+  vtep: '198.51.100.1',
+  host: 'h',
+});
 const net = (vni: number): NetworkValue => ({ name: 'shared', vni, subnet: '198.18.0.0/24' });
 
 type Op = { owner: number; kind: 'put' | 'del' | 'net'; key: number; val: number };
@@ -21,37 +32,56 @@ function writeAll(ops: Op[]): WireRecord[] {
     // Owners also hear each other now and then, so their clocks interleave.
     for (const r of out.slice(-2)) if (r.owner !== tbl.self) tbl.merge(r);
     const rec =
-      op.kind === 'net' ? tbl.write('network', 'shared', net(op.val + 1)) : tbl.write('endpoint', `n/e${op.key}`, op.kind === 'put' ? ep(`e${op.key}`, op.val + 1) : null);
+      op.kind === 'net'
+        ? tbl.write('network', 'shared', net(op.val + 1))
+        : tbl.write('endpoint', `n/e${op.key}`, op.kind === 'put' ? ep(`e${op.key}`, op.val + 1) : null);
     out.push(toWire(rec));
   }
   return out;
 }
 
 const view = (tbl: ReplicatedTable) =>
-  JSON.stringify([...tbl.all()].map((r) => [r.kind, r.owner, r.key, r.lamport, !!r.deleted, r.value ?? null]).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))));
+  JSON.stringify(
+    [...tbl.all()]
+      .map((r) => [r.kind, r.owner, r.key, r.lamport, !!r.deleted, r.value ?? null])
+      .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+  );
 
 t.test('property: any delivery order with duplicates converges to the same table', async (t) => {
-  const op = fc.record({ owner: fc.integer({ min: 0, max: 2 }), kind: fc.constantFrom<'put' | 'del' | 'net'>('put', 'put', 'del', 'net'), key: fc.integer({ min: 0, max: 3 }), val: fc.integer({ min: 0, max: 200 }) });
-  t.doesNotThrow(() =>
-    fc.assert(
-    fc.property(fc.array(op, { minLength: 1, maxLength: 40 }), fc.array(fc.nat(), { minLength: 1, maxLength: 120 }), fc.integer({ min: 0, max: 1000 }), (ops, picks, seed) => {
-      const records = writeAll(ops);
-      const inOrder = new ReplicatedTable(READER);
-      for (const r of records) inOrder.merge(r);
-      // A second replica gets a shuffled delivery with duplicates (each record at least once).
-      const shuffled = [...records, ...picks.map((p) => records[p % records.length] as WireRecord)];
-      let s = seed;
-      for (let i = shuffled.length - 1; i > 0; i--) {
-        s = (s * 1103515245 + 12345) & 0x7fffffff;
-        const j = s % (i + 1);
-        [shuffled[i], shuffled[j]] = [shuffled[j] as WireRecord, shuffled[i] as WireRecord];
-      }
-      const other = new ReplicatedTable(READER);
-      for (const r of shuffled) other.merge(r);
-      return view(inOrder) === view(other);
-    }),
-    { numRuns: 500 },
-  ), '500 random histories converged');
+  const op = fc.record({
+    owner: fc.integer({ min: 0, max: 2 }),
+    kind: fc.constantFrom<'put' | 'del' | 'net'>('put', 'put', 'del', 'net'),
+    key: fc.integer({ min: 0, max: 3 }),
+    val: fc.integer({ min: 0, max: 200 }),
+  });
+  t.doesNotThrow(
+    () =>
+      fc.assert(
+        fc.property(
+          fc.array(op, { minLength: 1, maxLength: 40 }),
+          fc.array(fc.nat(), { minLength: 1, maxLength: 120 }),
+          fc.integer({ min: 0, max: 1000 }),
+          (ops, picks, seed) => {
+            const records = writeAll(ops);
+            const inOrder = new ReplicatedTable(READER);
+            for (const r of records) inOrder.merge(r);
+            // A second replica gets a shuffled delivery with duplicates (each record at least once).
+            const shuffled = [...records, ...picks.map((p) => records[p % records.length] as WireRecord)];
+            let s = seed;
+            for (let i = shuffled.length - 1; i > 0; i--) {
+              s = (s * 1103515245 + 12345) & 0x7fffffff;
+              const j = s % (i + 1);
+              [shuffled[i], shuffled[j]] = [shuffled[j] as WireRecord, shuffled[i] as WireRecord];
+            }
+            const other = new ReplicatedTable(READER);
+            for (const r of shuffled) other.merge(r);
+            return view(inOrder) === view(other);
+          },
+        ),
+        { numRuns: 500 },
+      ),
+    '500 random histories converged',
+  );
 });
 
 t.test('add, delete, re-add by the owner: the re-add wins everywhere', async (t) => {
@@ -59,10 +89,19 @@ t.test('add, delete, re-add by the owner: the re-add wins everywhere', async (t)
   const a = toWire(owner.write('endpoint', 'n/e1', ep('e1', 1)));
   const d = toWire(owner.write('endpoint', 'n/e1', null));
   const r = toWire(owner.write('endpoint', 'n/e1', ep('e1', 2)));
-  for (const order of [[a, d, r], [r, d, a], [d, r, a], [r, a, d]]) {
+  for (const order of [
+    [a, d, r],
+    [r, d, a],
+    [d, r, a],
+    [r, a, d],
+  ]) {
     const x = new ReplicatedTable(READER);
     for (const rec of order) x.merge(rec);
-    t.equal((x.get('endpoint', 'n/e1', OWNERS[0] as string)?.value as EndpointValue | undefined)?.ip, '198.18.0.2', `order ${order.map((o) => o.lamport).join(',')}`);
+    t.equal(
+      (x.get('endpoint', 'n/e1', OWNERS[0] as string)?.value as EndpointValue | undefined)?.ip,
+      '198.18.0.2',
+      `order ${order.map((o) => o.lamport).join(',')}`,
+    );
   }
 });
 
@@ -96,10 +135,15 @@ t.test('tombstones expire after their TTL; summaries detect differences', async 
   t.not(JSON.stringify(y.summaries()), JSON.stringify(x.summaries()), 'summaries now differ');
 });
 
-t.test('dropOwner forgets a gone member\'s owned records, not shared ones', async (t) => {
+t.test("dropOwner forgets a gone member's owned records, not shared ones", async (t) => {
   const owner = new ReplicatedTable(OWNERS[0] as string);
   const peer = new ReplicatedTable(READER);
-  for (const r of [owner.write('endpoint', 'n/e1', ep('e1', 1)), owner.write('ipam-block', 'n/198.18.0.0/28', { network: 'n', block: '198.18.0.0/28' }), owner.write('network', 'shared', net(5))]) peer.merge(toWire(r));
+  for (const r of [
+    owner.write('endpoint', 'n/e1', ep('e1', 1)),
+    owner.write('ipam-block', 'n/198.18.0.0/28', { network: 'n', block: '198.18.0.0/28' }),
+    owner.write('network', 'shared', net(5)),
+  ])
+    peer.merge(toWire(r));
   t.equal(peer.dropOwner(OWNERS[0] as string), 2, 'endpoint and IPAM block forgotten');
   t.equal([...peer.live('network')].length, 1, 'the network definition stays');
   t.equal(peer.merge(toWire(owner.write('endpoint', 'n/e1', ep('e1', 1)))), 'new', 'a returning owner re-announces');
@@ -107,7 +151,13 @@ t.test('dropOwner forgets a gone member\'s owned records, not shared ones', asyn
 
 t.test('isNewer says whether a merge would change the table (shared records compare across writers)', async (t) => {
   const reader = new ReplicatedTable(READER);
-  const rec = (owner: string, lamport: number): WireRecord => ({ kind: 'network', key: 'shared', owner, lamport, value: net(lamport) });
+  const rec = (owner: string, lamport: number): WireRecord => ({
+    kind: 'network',
+    key: 'shared',
+    owner,
+    lamport,
+    value: net(lamport),
+  });
   t.equal(reader.isNewer(rec(OWNERS[0] as string, 5)), true, 'nothing held yet');
   reader.merge(rec(OWNERS[0] as string, 5));
   t.equal(reader.isNewer(rec(OWNERS[1] as string, 4)), false, 'an older write by another member');

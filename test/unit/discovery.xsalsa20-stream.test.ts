@@ -16,21 +16,29 @@ import { XSalsa20Stream } from '../../discovery/xsalsa20-stream.js';
 
 t.test('the same keystream as the xsalsa20 package, whatever the chunking', async (t) => {
   fc.assert(
-    fc.property(fc.array(fc.integer({ min: 0, max: 700 }), { minLength: 1, maxLength: 40 }), fc.integer({ min: 0, max: 2 ** 31 }), (sizes, seed) => {
-      const key = randomBytes(32);
-      const nonce = randomBytes(24);
-      const reference = xsalsa20(nonce, key);
-      const ours = new XSalsa20Stream(key, nonce);
-      for (const [k, n] of sizes.entries()) {
-        const chunk = Buffer.alloc(n, (seed + k) & 255);
-        if (!Buffer.from(ours.update(chunk)).equals(Buffer.from(reference.update(chunk)))) return false;
-      }
-      return true;
-    }),
+    fc.property(
+      fc.array(fc.integer({ min: 0, max: 700 }), { minLength: 1, maxLength: 40 }),
+      fc.integer({ min: 0, max: 2 ** 31 }),
+      (sizes, seed) => {
+        const key = randomBytes(32);
+        const nonce = randomBytes(24);
+        const reference = xsalsa20(nonce, key);
+        const ours = new XSalsa20Stream(key, nonce);
+        for (const [k, n] of sizes.entries()) {
+          const chunk = Buffer.alloc(n, (seed + k) & 255);
+          if (!Buffer.from(ours.update(chunk)).equals(Buffer.from(reference.update(chunk)))) return false;
+        }
+        return true;
+      },
+    ),
     { seed: 14, numRuns: 300 },
   );
   t.pass('300 random chunkings agree byte for byte');
-  t.throws(() => new XSalsa20Stream(new Uint8Array(16), new Uint8Array(24)), /key holds 32 bytes/, 'a short key is refused');
+  t.throws(
+    () => new XSalsa20Stream(new Uint8Array(16), new Uint8Array(24)),
+    /key holds 32 bytes/,
+    'a short key is refused',
+  );
 });
 
 t.test('a 4 MiB chunk, then thousands of small ones on three keyed connections: all delivered intact', async (t) => {
@@ -43,7 +51,9 @@ t.test('a 4 MiB chunk, then thousands of small ones on three keyed connections: 
   }
   const received = pairs.map(([, b]) => {
     const chunks: Buffer[] = [];
-    b.addEventListener('message', (evt) => chunks.push(Buffer.from(evt.data instanceof Uint8Array ? evt.data : evt.data.subarray())));
+    b.addEventListener('message', (evt) =>
+      chunks.push(Buffer.from(evt.data instanceof Uint8Array ? evt.data : evt.data.subarray())),
+    );
     return chunks;
   });
   const sent: Buffer[][] = pairs.map(() => []);
@@ -64,5 +74,6 @@ t.test('a 4 MiB chunk, then thousands of small ones on three keyed connections: 
     await new Promise((r) => setImmediate(r)); // each round goes out on its own (switching between ciphers)
   }
   await new Promise((r) => setTimeout(r, 200));
-  for (const [k, chunks] of received.entries()) t.ok(Buffer.concat(chunks).equals(Buffer.concat(sent[k] ?? [])), `connection ${k}: every byte arrived decrypted`);
+  for (const [k, chunks] of received.entries())
+    t.ok(Buffer.concat(chunks).equals(Buffer.concat(sent[k] ?? [])), `connection ${k}: every byte arrived decrypted`);
 });

@@ -6,13 +6,37 @@ import { planSync } from '../../egress/sync.js';
 import { Egress } from '../../egress/egress.js';
 import { recordingLog } from '../fixtures/agent-fakes.js';
 
-const web: EgressNetwork = { name: 'web', vni: 42, netns: '/run/netns/vx-42', hostIfname: 'vxg42', overlayIfname: 'gw0', host: '169.254.0.84', overlay: '169.254.0.85', publish: [{ protocol: 'tcp', hostPort: 8080, port: 80, ip: '198.18.0.5' }] };
+const web: EgressNetwork = {
+  name: 'web',
+  vni: 42,
+  netns: '/run/netns/vx-42',
+  hostIfname: 'vxg42',
+  overlayIfname: 'gw0',
+  host: '169.254.0.84',
+  overlay: '169.254.0.85',
+  publish: [{ protocol: 'tcp', hostPort: 8080, port: 80, ip: '198.18.0.5' }],
+};
 
 /** A minimal iptables: applies restore scripts to tables of chains, prints them as iptables-save does. */
 class FakeIptables implements IptablesRunner {
   readonly tables = new Map<string, Map<string, string[]>>([
-    ['filter', new Map([['INPUT', []], ['FORWARD', []], ['OUTPUT', []]])],
-    ['nat', new Map([['PREROUTING', []], ['INPUT', []], ['OUTPUT', []], ['POSTROUTING', []]])],
+    [
+      'filter',
+      new Map([
+        ['INPUT', []],
+        ['FORWARD', []],
+        ['OUTPUT', []],
+      ]),
+    ],
+    [
+      'nat',
+      new Map([
+        ['PREROUTING', []],
+        ['INPUT', []],
+        ['OUTPUT', []],
+        ['POSTROUTING', []],
+      ]),
+    ],
   ]);
   saves = 0;
   restores: string[] = [];
@@ -21,7 +45,8 @@ class FakeIptables implements IptablesRunner {
     let s = '';
     for (const [t, chains] of this.tables) {
       s += `*${t}\n`;
-      for (const c of chains.keys()) s += `:${c} ${c.startsWith('VXMESH') || c.startsWith('DOCKER') ? '-' : 'ACCEPT'} [0:0]\n`;
+      for (const c of chains.keys())
+        s += `:${c} ${c.startsWith('VXMESH') || c.startsWith('DOCKER') ? '-' : 'ACCEPT'} [0:0]\n`;
       for (const [c, rules] of chains) for (const r of rules) s += `-A ${c} ${r}\n`;
       s += 'COMMIT\n';
     }
@@ -52,77 +77,157 @@ class FakeIptables implements IptablesRunner {
   }
 }
 
-t.test('rules: overlay SNAT onto the transfer address out of gw0 only, DNAT of published ports; host MASQUERADE, DNAT, FORWARD accepts', async (t) => {
-  const inner = overlayRules(web);
-  t.same(inner.chains.find((c) => c.chain === 'VXMESH-POSTROUTING')?.rules, ['-o gw0 -j SNAT --to-source 169.254.0.85']);
-  t.same(inner.chains.find((c) => c.chain === 'VXMESH-PREROUTING')?.rules, ['-i gw0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 198.18.0.5:80']);
-  const host = hostRules([web]);
-  t.same(host.chains.find((c) => c.chain === 'VXMESH-FORWARD')?.rules, ['-i vxg42 ! -o vxg+ -j ACCEPT', '-o vxg42 -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT']);
-  t.same(host.chains.find((c) => c.chain === 'VXMESH-POSTROUTING')?.rules, ['-s 169.254.0.85/32 ! -o vxg42 -j MASQUERADE'], 'the host never sees (nor routes to) the overlay subnet');
-  t.same(host.chains.find((c) => c.chain === 'VXMESH-PREROUTING')?.rules, ['-p tcp -m tcp --dport 8080 -j DNAT --to-destination 169.254.0.85:8080'], 'published through the transfer address');
-  t.ok(host.jumps.some((j) => j.from === 'DOCKER-USER' && j.optional), 'DOCKER-USER jump only where the chain exists');
-  t.same(hostRules([]), { chains: [], jumps: [] }, 'no network: nothing on the host');
-});
+t.test(
+  'rules: overlay SNAT onto the transfer address out of gw0 only, DNAT of published ports; host MASQUERADE, DNAT, FORWARD accepts',
+  async (t) => {
+    const inner = overlayRules(web);
+    t.same(inner.chains.find((c) => c.chain === 'VXMESH-POSTROUTING')?.rules, [
+      '-o gw0 -j SNAT --to-source 169.254.0.85',
+    ]);
+    t.same(inner.chains.find((c) => c.chain === 'VXMESH-PREROUTING')?.rules, [
+      '-i gw0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 198.18.0.5:80',
+    ]);
+    const host = hostRules([web]);
+    t.same(host.chains.find((c) => c.chain === 'VXMESH-FORWARD')?.rules, [
+      '-i vxg42 ! -o vxg+ -j ACCEPT',
+      '-o vxg42 -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT',
+    ]);
+    t.same(
+      host.chains.find((c) => c.chain === 'VXMESH-POSTROUTING')?.rules,
+      ['-s 169.254.0.85/32 ! -o vxg42 -j MASQUERADE'],
+      'the host never sees (nor routes to) the overlay subnet',
+    );
+    t.same(
+      host.chains.find((c) => c.chain === 'VXMESH-PREROUTING')?.rules,
+      ['-p tcp -m tcp --dport 8080 -j DNAT --to-destination 169.254.0.85:8080'],
+      'published through the transfer address',
+    );
+    t.ok(
+      host.jumps.some((j) => j.from === 'DOCKER-USER' && j.optional),
+      'DOCKER-USER jump only where the chain exists',
+    );
+    t.same(hostRules([]), { chains: [], jumps: [] }, 'no network: nothing on the host');
+  },
+);
 
-t.test('planSync: creates, then nothing to do; a changed rule rewrites its chain only; jumps inserted once, duplicates removed', async (t) => {
-  const fake = new FakeIptables();
-  const desired = hostRules([web]);
-  const first = planSync(parseSave(await fake.save()), desired);
-  t.ok(first.script, 'a script on an empty host');
-  t.match(first.changes.join('\n'), /filter VXMESH-FORWARD created[\s\S]*filter FORWARD jump inserted/);
-  t.notMatch(first.changes.join('\n'), /DOCKER-USER/, 'no DOCKER-USER jump without the chain');
-  await fake.restore(first.script as string);
-  t.same(planSync(parseSave(await fake.save()), desired), { script: undefined, changes: [], rewritten: [] }, 'applied: nothing left to do');
-  fake.tables.get('nat')?.set('VXMESH-POSTROUTING', ['-s 169.254.0.85/32 -j ACCEPT']);
-  fake.tables.get('filter')?.get('FORWARD')?.push('-j VXMESH-FORWARD');
-  fake.tables.get('filter')?.set('DOCKER-USER', ['-j RETURN']);
-  const drift = planSync(parseSave(await fake.save()), desired);
-  t.same(drift.changes, ['nat VXMESH-POSTROUTING rewritten (1 rules)', 'filter FORWARD duplicate jump removed: -j VXMESH-FORWARD', 'filter DOCKER-USER jump inserted: -j VXMESH-FORWARD']);
-  await fake.restore(drift.script as string);
-  t.same(fake.tables.get('filter')?.get('DOCKER-USER'), ['-j VXMESH-FORWARD', '-j RETURN'], 'the jump is first in DOCKER-USER');
-  t.equal(planSync(parseSave(await fake.save()), desired).script, undefined, 'repaired');
-});
+t.test(
+  'planSync: creates, then nothing to do; a changed rule rewrites its chain only; jumps inserted once, duplicates removed',
+  async (t) => {
+    const fake = new FakeIptables();
+    const desired = hostRules([web]);
+    const first = planSync(parseSave(await fake.save()), desired);
+    t.ok(first.script, 'a script on an empty host');
+    t.match(first.changes.join('\n'), /filter VXMESH-FORWARD created[\s\S]*filter FORWARD jump inserted/);
+    t.notMatch(first.changes.join('\n'), /DOCKER-USER/, 'no DOCKER-USER jump without the chain');
+    await fake.restore(first.script as string);
+    t.same(
+      planSync(parseSave(await fake.save()), desired),
+      { script: undefined, changes: [], rewritten: [] },
+      'applied: nothing left to do',
+    );
+    fake.tables.get('nat')?.set('VXMESH-POSTROUTING', ['-s 169.254.0.85/32 -j ACCEPT']);
+    fake.tables.get('filter')?.get('FORWARD')?.push('-j VXMESH-FORWARD');
+    fake.tables.get('filter')?.set('DOCKER-USER', ['-j RETURN']);
+    const drift = planSync(parseSave(await fake.save()), desired);
+    t.same(drift.changes, [
+      'nat VXMESH-POSTROUTING rewritten (1 rules)',
+      'filter FORWARD duplicate jump removed: -j VXMESH-FORWARD',
+      'filter DOCKER-USER jump inserted: -j VXMESH-FORWARD',
+    ]);
+    await fake.restore(drift.script as string);
+    t.same(
+      fake.tables.get('filter')?.get('DOCKER-USER'),
+      ['-j VXMESH-FORWARD', '-j RETURN'],
+      'the jump is first in DOCKER-USER',
+    );
+    t.equal(planSync(parseSave(await fake.save()), desired).script, undefined, 'repaired');
+  },
+);
 
 t.test('planSync: chains no longer wanted go, with every jump to them', async (t) => {
   const fake = new FakeIptables();
   await fake.restore(planSync(parseSave(await fake.save()), hostRules([web])).script as string);
   const plan = planSync(parseSave(await fake.save()), hostRules([]));
   await fake.restore(plan.script as string);
-  const left = [...fake.tables.values()].flatMap((chains) => [...chains].flatMap(([c, rules]) => [c, ...rules])).filter((x) => x.includes('VXMESH'));
+  const left = [...fake.tables.values()]
+    .flatMap((chains) => [...chains].flatMap(([c, rules]) => [c, ...rules]))
+    .filter((x) => x.includes('VXMESH'));
   t.same(left, [], 'no VXMESH chain or jump left');
 });
 
 t.test('planSync: a rule iptables-save prints differently is learned, not rewritten forever', async (t) => {
-  const current = parseSave('*nat\n:VXMESH-POSTROUTING - [0:0]\n-A VXMESH-POSTROUTING -o gw0 -j SNAT --to-source 169.254.0.85\nCOMMIT\n');
-  const desired = { chains: [{ table: 'nat' as const, chain: 'VXMESH-POSTROUTING', rules: ['-o gw0 -j SNAT --to 169.254.0.85'] }], jumps: [] };
+  const current = parseSave(
+    '*nat\n:VXMESH-POSTROUTING - [0:0]\n-A VXMESH-POSTROUTING -o gw0 -j SNAT --to-source 169.254.0.85\nCOMMIT\n',
+  );
+  const desired = {
+    chains: [{ table: 'nat' as const, chain: 'VXMESH-POSTROUTING', rules: ['-o gw0 -j SNAT --to 169.254.0.85'] }],
+    jumps: [],
+  };
   t.ok(planSync(current, desired).script, 'unknown spelling: rewritten');
-  t.equal(planSync(current, desired, new Map([['-o gw0 -j SNAT --to 169.254.0.85', '-o gw0 -j SNAT --to-source 169.254.0.85']])).script, undefined, 'learned spelling: equal');
+  t.equal(
+    planSync(
+      current,
+      desired,
+      new Map([['-o gw0 -j SNAT --to 169.254.0.85', '-o gw0 -j SNAT --to-source 169.254.0.85']]),
+    ).script,
+    undefined,
+    'learned spelling: equal',
+  );
 });
 
-t.test('Egress: reconcile applies, a second run changes nothing; with no network the host is checked once', async (t) => {
-  const host = new FakeIptables();
-  const overlay = new FakeIptables();
-  const runner: IptablesRunner = { save: (ns) => (ns ? overlay : host).save(), restore: (s, ns) => (ns ? overlay : host).restore(s) };
-  const log = recordingLog();
-  const e = new Egress({ log, runner });
-  const r1 = await e.reconcile([web]);
-  t.ok(r1.changes.some((c) => c.startsWith('web: nat VXMESH-POSTROUTING created')) && r1.changes.some((c) => c.startsWith('host: ')), 'overlay and host rules written');
-  t.same((await e.reconcile([web])).changes, [], 'nothing on the second run');
-  t.same(await e.drift([web], 42), [], 'no drift');
-  overlay.tables.get('nat')?.set('VXMESH-PREROUTING', []);
-  t.same(await e.drift([web], 42), ['web: nat VXMESH-PREROUTING rewritten (1 rules)'], 'a rule deleted by hand is drift');
-  t.same((await e.reconcile([web])).changes, ['web: nat VXMESH-PREROUTING rewritten (1 rules)'], 'and is repaired');
-  t.ok((await e.reconcile([])).changes.some((c) => c.startsWith('host: ') && c.endsWith('removed')), 'no network left: the host chains go');
-  const saves = host.saves;
-  await e.reconcile([]);
-  t.equal(host.saves, saves, 'then the host is not read again while no network needs it');
-  t.ok(log.lines.some((l) => l.msg === 'egress rules reconciled'), 'changes are logged');
-});
+t.test(
+  'Egress: reconcile applies, a second run changes nothing; with no network the host is checked once',
+  async (t) => {
+    const host = new FakeIptables();
+    const overlay = new FakeIptables();
+    const runner: IptablesRunner = {
+      save: (ns) => (ns ? overlay : host).save(),
+      restore: (s, ns) => (ns ? overlay : host).restore(s),
+    };
+    const log = recordingLog();
+    const e = new Egress({ log, runner });
+    const r1 = await e.reconcile([web]);
+    t.ok(
+      r1.changes.some((c) => c.startsWith('web: nat VXMESH-POSTROUTING created')) &&
+        r1.changes.some((c) => c.startsWith('host: ')),
+      'overlay and host rules written',
+    );
+    t.same((await e.reconcile([web])).changes, [], 'nothing on the second run');
+    t.same(await e.drift([web], 42), [], 'no drift');
+    overlay.tables.get('nat')?.set('VXMESH-PREROUTING', []);
+    t.same(
+      await e.drift([web], 42),
+      ['web: nat VXMESH-PREROUTING rewritten (1 rules)'],
+      'a rule deleted by hand is drift',
+    );
+    t.same((await e.reconcile([web])).changes, ['web: nat VXMESH-PREROUTING rewritten (1 rules)'], 'and is repaired');
+    t.ok(
+      (await e.reconcile([])).changes.some((c) => c.startsWith('host: ') && c.endsWith('removed')),
+      'no network left: the host chains go',
+    );
+    const saves = host.saves;
+    await e.reconcile([]);
+    t.equal(host.saves, saves, 'then the host is not read again while no network needs it');
+    t.ok(
+      log.lines.some((l) => l.msg === 'egress rules reconciled'),
+      'changes are logged',
+    );
+  },
+);
 
 t.test('Egress: a failing iptables is an error of that place, the others still applied', async (t) => {
   const host = new FakeIptables();
-  const runner: IptablesRunner = { save: (ns) => (ns ? Promise.reject(new Error('nsenter: cannot open /run/netns/vx-42')) : host.save()), restore: (s) => host.restore(s) };
+  const runner: IptablesRunner = {
+    save: (ns) => (ns ? Promise.reject(new Error('nsenter: cannot open /run/netns/vx-42')) : host.save()),
+    restore: (s) => host.restore(s),
+  };
   const r = await new Egress({ log: recordingLog(), runner }).reconcile([web]);
-  t.same(r.errors.map((x) => x.where), ['web']);
-  t.ok(r.changes.some((c) => c.startsWith('host: ')), 'the host rules were applied');
+  t.same(
+    r.errors.map((x) => x.where),
+    ['web'],
+  );
+  t.ok(
+    r.changes.some((c) => c.startsWith('host: ')),
+    'the host rules were applied',
+  );
 });

@@ -49,14 +49,20 @@ t.test('allocations of two hosts never collide; gateway, network and broadcast a
     await take('B', b);
   }
   t.equal(new Set(got).size, 50, '50 unique addresses');
-  t.notOk(got.includes('198.18.0.1') || got.includes('198.18.0.0') || got.includes('198.18.0.63'), 'reserved addresses never handed out');
+  t.notOk(
+    got.includes('198.18.0.1') || got.includes('198.18.0.0') || got.includes('198.18.0.63'),
+    'reserved addresses never handed out',
+  );
   // Then A fills its blocks, borrows B's free addresses, and only a full subnet is an error.
   let error = '';
   for (let i = 0; i < 40 && !error; i++) await take('A', a).catch((e: Error) => (error = e.message));
   t.match(error, /n \(198\.18\.0\.0\/26\) has no free address left/, 'exhaustion is an error');
   t.equal(got.length, 61, 'every usable address of the /26 was handed out (64 minus network, broadcast, gateway)');
   t.equal(new Set(got).size, got.length, 'all unique');
-  t.ok(w.claims.some((c) => c.owner === 'A' && c.block.endsWith('/32')), 'A borrowed single addresses from B');
+  t.ok(
+    w.claims.some((c) => c.owner === 'A' && c.block.endsWith('/32')),
+    'A borrowed single addresses from B',
+  );
 });
 
 t.test('more hosts than blocks: every host gets addresses, block owners skip borrowed ones', async (t) => {
@@ -77,18 +83,30 @@ t.test('more hosts than blocks: every host gets addresses, block owners skip bor
   const owner = w.claims.find((c) => c.block === '198.18.1.0/28')?.owner;
   const borrowed = w.claims.filter((c) => c.block.endsWith('/32'));
   t.equal(borrowed.length, 8, 'the two other hosts borrowed one /32 per address');
-  t.ok(borrowed.every((c) => c.owner !== owner), 'never from the block owner');
-  t.ok(borrowed.every((c) => got.some((g) => g.h === c.owner && `${g.ip}/32` === c.block)), 'each borrow claim matches the address its host got');
+  t.ok(
+    borrowed.every((c) => c.owner !== owner),
+    'never from the block owner',
+  );
+  t.ok(
+    borrowed.every((c) => got.some((g) => g.h === c.owner && `${g.ip}/32` === c.block)),
+    'each borrow claim matches the address its host got',
+  );
   // Giving an address back withdraws the /32; an address of an own block is not "returned".
   const lent = borrowed[0] as BlockClaim;
   const lender = hosts.find((x) => x.h === lent.owner)!.ipam;
   w.endpoints = w.endpoints.filter((e) => `${e.ip}/32` !== lent.block);
   await lender.returnAddress('s', lent.block.replace('/32', ''));
-  t.notOk(w.claims.some((c) => c.block === lent.block), 'the /32 claim is withdrawn when its endpoint goes');
+  t.notOk(
+    w.claims.some((c) => c.block === lent.block),
+    'the /32 claim is withdrawn when its endpoint goes',
+  );
   const ownerIpam = hosts.find((x) => x.h === owner)!.ipam;
   const ownIp = got.find((g) => g.h === owner)!.ip;
   await ownerIpam.returnAddress('s', ownIp);
-  t.ok(w.claims.some((c) => c.block === '198.18.1.0/28' && c.owner === owner), 'the owner keeps its block');
+  t.ok(
+    w.claims.some((c) => c.block === '198.18.1.0/28' && c.owner === owner),
+    'the owner keeps its block',
+  );
 });
 
 t.test('a borrowed address taken by its block owner during the settle period is given up', async (t) => {
@@ -98,12 +116,18 @@ t.test('a borrowed address taken by its block owner during the settle period is 
   const conflicts: string[] = [];
   let raced = false;
   // While A waits, B (not yet seeing A's /32) hands the same address to one of its endpoints.
-  const a = new Ipam(w.source('A'), 1000, Date.now, async () => {
-    if (raced) return;
-    raced = true;
-    const mine = w.claims.find((c) => c.owner === 'A' && c.block.endsWith('/32'))!;
-    w.endpoints.push({ network: 's', ip: mine.block.replace('/32', ''), id: 'b1', host: 'B' });
-  }, (c) => conflicts.push(`${c.block} ${c.winner}`));
+  const a = new Ipam(
+    w.source('A'),
+    1000,
+    Date.now,
+    async () => {
+      if (raced) return;
+      raced = true;
+      const mine = w.claims.find((c) => c.owner === 'A' && c.block.endsWith('/32'))!;
+      w.endpoints.push({ network: 's', ip: mine.block.replace('/32', ''), id: 'b1', host: 'B' });
+    },
+    (c) => conflicts.push(`${c.block} ${c.winner}`),
+  );
   const original = Math.random;
   Math.random = () => 0; // the first offer: the highest free address
   let ip: string;
@@ -114,7 +138,11 @@ t.test('a borrowed address taken by its block owner during the settle period is 
   }
   t.same(conflicts, ['198.18.1.6/32 B'], 'the first borrow (the highest address) lost to the owner and was reported');
   t.equal(ip, '198.18.1.5', 'A borrowed the next free address instead');
-  t.same(w.claims.filter((c) => c.owner === 'A').map((c) => c.block), ['198.18.1.5/32'], 'only the winning /32 claim remains');
+  t.same(
+    w.claims.filter((c) => c.owner === 'A').map((c) => c.block),
+    ['198.18.1.5/32'],
+    'only the winning /32 claim remains',
+  );
 });
 
 t.test('two hosts claim the same block: the earlier claim wins, the other moves on', async (t) => {
@@ -142,12 +170,18 @@ t.test('two hosts claim the same block: the earlier claim wins, the other moves 
   Math.random = () => 0.3; // picks the second block (.16) among four
   try {
     const ip = await a.allocate(net);
-    t.notOk(ip.startsWith('198.18.0.1') && Number(ip.split('.')[3]) >= 16 && Number(ip.split('.')[3]) < 32, `A did not allocate from B's block (${ip})`);
+    t.notOk(
+      ip.startsWith('198.18.0.1') && Number(ip.split('.')[3]) >= 16 && Number(ip.split('.')[3]) < 32,
+      `A did not allocate from B's block (${ip})`,
+    );
   } finally {
     Math.random = original;
   }
   t.same(conflicts, ['198.18.0.16/28 kept by B'], 'the conflict is reported');
-  t.notOk(w.claims.some((c) => c.owner === 'A' && c.block === '198.18.0.16/28'), "A withdrew its losing claim");
+  t.notOk(
+    w.claims.some((c) => c.owner === 'A' && c.block === '198.18.0.16/28'),
+    'A withdrew its losing claim',
+  );
   t.same(a.conflicts('n'), [], 'no standing conflict once A withdrew');
 });
 
@@ -155,10 +189,15 @@ t.test('no address before the settle period', async (t) => {
   const w = new World();
   let now = 1000;
   const slept: number[] = [];
-  const a = new Ipam(w.source('A'), 1500, () => now, async (ms) => {
-    slept.push(ms);
-    now += ms;
-  });
+  const a = new Ipam(
+    w.source('A'),
+    1500,
+    () => now,
+    async (ms) => {
+      slept.push(ms);
+      now += ms;
+    },
+  );
   await a.allocate(net);
   t.same(slept, [1500], 'waited for the settle period before using the new block');
   t.equal(a.settledBlocks('n').length, 1);
@@ -180,68 +219,101 @@ t.test('two hosts ask for one explicit address at once: one gets it, the other i
   const settle = () => new Promise<void>((r) => setTimeout(r, 10));
   const a = new Ipam(w.source('A'), 10, Date.now, settle);
   const b = new Ipam(w.source('B'), 10, Date.now, settle);
-  const results = await Promise.allSettled([a.reserveExplicit(net, '198.18.0.50'), b.reserveExplicit(net, '198.18.0.50')]);
+  const results = await Promise.allSettled([
+    a.reserveExplicit(net, '198.18.0.50'),
+    b.reserveExplicit(net, '198.18.0.50'),
+  ]);
   const won = results.filter((r) => r.status === 'fulfilled');
   const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
   t.equal(won.length, 1, 'exactly one host got it');
   t.equal(lost.length, 1);
   t.match(lost[0]?.reason, { name: 'ValidationError', field: 'ip' });
   t.match(String(lost[0]?.reason), /claimed at the same time by another host/);
-  t.same(w.claims.map((c) => `${c.owner} ${c.block}`), [`${results[0]?.status === 'fulfilled' ? 'A' : 'B'} 198.18.0.50/32`], 'only the winner\'s /32 claim stands');
+  t.same(
+    w.claims.map((c) => `${c.owner} ${c.block}`),
+    [`${results[0]?.status === 'fulfilled' ? 'A' : 'B'} 198.18.0.50/32`],
+    "only the winner's /32 claim stands",
+  );
   t.equal(results[0]?.status, 'fulfilled', 'the earlier claim (smaller Lamport time) won');
 });
 
-t.test('an explicit address in a settled block of this host needs no extra claim; returning it releases a /32', async (t) => {
-  const w = new World();
-  const a = new Ipam(w.source('A'), 0, Date.now, noSleep);
-  const first = await a.allocate(net);
-  const block = w.claims[0]?.block ?? '';
-  const inBlock = `198.18.0.${Number(first.split('.')[3]) + 1}`;
-  await a.reserveExplicit(net, inBlock);
-  t.same(w.claims.map((c) => c.block), [block], 'no /32 for an address of our own block');
-  // An address of another block (the blocks are /28: .0, .16, .32, .48).
-  const outside = `198.18.0.${(Number(block.split('.')[3]?.split('/')[0]) + 16 + 12) % 64}`;
-  await a.reserveExplicit(net, outside);
-  t.same(w.claims.map((c) => c.block).sort(), [block, `${outside}/32`].sort(), `an address outside our blocks (${outside}) is claimed as a /32`);
-  a.settle(outside);
-  await a.returnAddress('n', outside);
-  t.same(w.claims.map((c) => c.block), [block], 'returned: the /32 claim is withdrawn');
-});
+t.test(
+  'an explicit address in a settled block of this host needs no extra claim; returning it releases a /32',
+  async (t) => {
+    const w = new World();
+    const a = new Ipam(w.source('A'), 0, Date.now, noSleep);
+    const first = await a.allocate(net);
+    const block = w.claims[0]?.block ?? '';
+    const inBlock = `198.18.0.${Number(first.split('.')[3]) + 1}`;
+    await a.reserveExplicit(net, inBlock);
+    t.same(
+      w.claims.map((c) => c.block),
+      [block],
+      'no /32 for an address of our own block',
+    );
+    // An address of another block (the blocks are /28: .0, .16, .32, .48).
+    const outside = `198.18.0.${(Number(block.split('.')[3]?.split('/')[0]) + 16 + 12) % 64}`;
+    await a.reserveExplicit(net, outside);
+    t.same(
+      w.claims.map((c) => c.block).sort(),
+      [block, `${outside}/32`].sort(),
+      `an address outside our blocks (${outside}) is claimed as a /32`,
+    );
+    a.settle(outside);
+    await a.returnAddress('n', outside);
+    t.same(
+      w.claims.map((c) => c.block),
+      [block],
+      'returned: the /32 claim is withdrawn',
+    );
+  },
+);
 
-t.test('a block claimed ahead (network created here): the first address waits only what is left of the settle period', async (t) => {
-  const w = new World();
-  let now = 1_000_000;
-  const slept: number[] = [];
-  // Time passes only for the waits of allocate(): the check prepare() schedules for later runs at once.
-  let allocating = false;
-  const sleep = async (ms: number) => {
-    if (!allocating) return;
-    slept.push(ms);
-    now += ms;
-  };
-  const a = new Ipam(w.source('A'), 1500, () => now, sleep);
-  await a.prepare(net);
-  t.equal(w.claims.filter((c) => c.owner === 'A').length, 1, 'one block claimed at network creation');
-  await a.prepare(net);
-  t.equal(w.claims.filter((c) => c.owner === 'A').length, 1, 'preparing again claims nothing more');
-  now += 2000; // the user starts the first container 2 s later
-  slept.length = 0;
-  allocating = true;
-  const ip = await a.allocate(net);
-  allocating = false;
-  t.ok(ip.startsWith('198.18.0.'), `first address ${ip}`);
-  t.same(slept.filter((ms) => ms > 0), [], 'no settle wait for the first container');
+t.test(
+  'a block claimed ahead (network created here): the first address waits only what is left of the settle period',
+  async (t) => {
+    const w = new World();
+    let now = 1_000_000;
+    const slept: number[] = [];
+    // Time passes only for the waits of allocate(): the check prepare() schedules for later runs at once.
+    let allocating = false;
+    const sleep = async (ms: number) => {
+      if (!allocating) return;
+      slept.push(ms);
+      now += ms;
+    };
+    const a = new Ipam(w.source('A'), 1500, () => now, sleep);
+    await a.prepare(net);
+    t.equal(w.claims.filter((c) => c.owner === 'A').length, 1, 'one block claimed at network creation');
+    await a.prepare(net);
+    t.equal(w.claims.filter((c) => c.owner === 'A').length, 1, 'preparing again claims nothing more');
+    now += 2000; // the user starts the first container 2 s later
+    slept.length = 0;
+    allocating = true;
+    const ip = await a.allocate(net);
+    allocating = false;
+    t.ok(ip.startsWith('198.18.0.'), `first address ${ip}`);
+    t.same(
+      slept.filter((ms) => ms > 0),
+      [],
+      'no settle wait for the first container',
+    );
 
-  const b = new Ipam(w.source('B'), 1500, () => now, sleep);
-  await b.prepare(net);
-  now += 400; // started 400 ms after the network was created
-  slept.length = 0;
-  allocating = true;
-  await b.allocate(net);
-  allocating = false;
-  t.same(slept.filter((ms) => ms > 0), [1100], 'waits only the rest of the settle period (1100 of 1500 ms)');
-  t.equal(new Set(w.claims.map((c) => c.block)).size, w.claims.length, 'no block claimed twice');
-});
+    const b = new Ipam(w.source('B'), 1500, () => now, sleep);
+    await b.prepare(net);
+    now += 400; // started 400 ms after the network was created
+    slept.length = 0;
+    allocating = true;
+    await b.allocate(net);
+    allocating = false;
+    t.same(
+      slept.filter((ms) => ms > 0),
+      [1100],
+      'waits only the rest of the settle period (1100 of 1500 ms)',
+    );
+    t.equal(new Set(w.claims.map((c) => c.block)).size, w.claims.length, 'no block claimed twice');
+  },
+);
 
 t.test('two hosts claiming the only block ahead: the later claim is withdrawn, its host borrows', async (t) => {
   const w = new World();
@@ -255,7 +327,13 @@ t.test('two hosts claiming the only block ahead: the later claim is withdrawn, i
   // B does not see A's claim yet when it claims (both created the network at the same moment).
   let delivered = false;
   const bSource = w.source('B');
-  const b = new Ipam({ ...bSource, claims: () => (delivered ? w.claims : w.claims.filter((c) => c.owner === 'B')) }, 1500, () => now, sleep, (c) => conflicts.push(`${c.block} won by ${c.winner}`));
+  const b = new Ipam(
+    { ...bSource, claims: () => (delivered ? w.claims : w.claims.filter((c) => c.owner === 'B')) },
+    1500,
+    () => now,
+    sleep,
+    (c) => conflicts.push(`${c.block} won by ${c.winner}`),
+  );
   await a.prepare(small);
   await b.prepare(small);
   delivered = true;
@@ -263,6 +341,12 @@ t.test('two hosts claiming the only block ahead: the later claim is withdrawn, i
   const [ipA, ipB] = await Promise.all([a.allocate(small), b.allocate(small)]);
   t.not(ipA, ipB, `different addresses (${ipA}, ${ipB})`);
   t.same(conflicts, ['198.18.1.0/28 won by A'], 'B saw it lost');
-  t.notOk(w.claims.some((c) => c.owner === 'B' && c.block === '198.18.1.0/28'), "B's losing block claim is withdrawn");
-  t.ok(w.claims.some((c) => c.owner === 'B' && c.block === `${ipB}/32`), 'B borrowed its address from A\'s block');
+  t.notOk(
+    w.claims.some((c) => c.owner === 'B' && c.block === '198.18.1.0/28'),
+    "B's losing block claim is withdrawn",
+  );
+  t.ok(
+    w.claims.some((c) => c.owner === 'B' && c.block === `${ipB}/32`),
+    "B borrowed its address from A's block",
+  );
 });

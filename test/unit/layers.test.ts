@@ -13,7 +13,24 @@ const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../../..');
 const depcruise = path.join(root, 'node_modules/.bin/depcruise');
 const config = path.join(root, '.dependency-cruiser.cjs');
-export const LAYER_DIRS = ['core', 'dataplane', 'discovery', 'ipam', 'store', 'egress', 'dns', 'agent', 'api', 'docker', 'daemon', 'cli', 'sim', 'scripts', 'bench', 'test'];
+export const LAYER_DIRS = [
+  'core',
+  'dataplane',
+  'discovery',
+  'ipam',
+  'store',
+  'egress',
+  'dns',
+  'agent',
+  'api',
+  'docker',
+  'daemon',
+  'cli',
+  'sim',
+  'scripts',
+  'bench',
+  'test',
+];
 
 interface Violation {
   rule: { name: string };
@@ -22,16 +39,24 @@ interface Violation {
 }
 
 async function cruise(cwd: string, dirs: string[]): Promise<Violation[]> {
-  const { stdout } = await run(depcruise, ['--config', config, '--output-type', 'json', ...dirs], { cwd, maxBuffer: 64 * 1024 * 1024 }).catch(
-    (e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }),
-  );
+  const { stdout } = await run(depcruise, ['--config', config, '--output-type', 'json', ...dirs], {
+    cwd,
+    maxBuffer: 64 * 1024 * 1024,
+  }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
   const result = JSON.parse(stdout) as { summary: { violations: Violation[]; totalCruised: number } };
   return result.summary.violations;
 }
 
 t.test('the tree follows the layer rules', async (t) => {
-  const violations = await cruise(root, LAYER_DIRS.filter((d) => fs.existsSync(path.join(root, d))));
-  t.same(violations.map((v) => `${v.rule.name}: ${v.from} → ${v.to}`), [], 'no forbidden import');
+  const violations = await cruise(
+    root,
+    LAYER_DIRS.filter((d) => fs.existsSync(path.join(root, d))),
+  );
+  t.same(
+    violations.map((v) => `${v.rule.name}: ${v.from} → ${v.to}`),
+    [],
+    'no forbidden import',
+  );
 });
 
 t.test('the rules fail on forbidden imports', async (t) => {
@@ -41,7 +66,10 @@ t.test('the rules fail on forbidden imports', async (t) => {
     fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
     fs.writeFileSync(path.join(dir, file), text);
   };
-  write('tsconfig.json', JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', strict: true } }));
+  write(
+    'tsconfig.json',
+    JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', strict: true } }),
+  );
   write('core/a.ts', "import { b } from '../agent/b.js';\nexport const a = b;\n");
   write('agent/b.ts', 'export const b = 1;\n');
   write('dataplane/c.ts', "import { d } from '../discovery/d.js';\nexport const c = d;\n");
@@ -53,7 +81,9 @@ t.test('the rules fail on forbidden imports', async (t) => {
   write('ipam/x.ts', "import { y } from './y.js';\nexport const x = () => y;\n");
   write('egress/r.ts', "import { c } from '../dataplane/c.js';\nexport const r = c;\n");
   write('ipam/y.ts', "import { x } from './x.js';\nexport const y = () => x;\n");
-  const got = (await cruise(dir, ['core', 'agent', 'dataplane', 'discovery', 'cli', 'ipam', 'egress', 'test'])).map((v) => `${v.rule.name}: ${v.from} → ${v.to}`).sort();
+  const got = (await cruise(dir, ['core', 'agent', 'dataplane', 'discovery', 'cli', 'ipam', 'egress', 'test']))
+    .map((v) => `${v.rule.name}: ${v.from} → ${v.to}`)
+    .sort();
   t.same(
     got,
     [

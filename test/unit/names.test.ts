@@ -5,15 +5,28 @@ import { checkEndpointValue } from '../../core/records.js';
 import { nameConflicts } from '../../agent/names.js';
 import type { EndpointValue } from '../../core/records.js';
 
-const ep = (id: string, host: string, name?: string): EndpointValue => ({ network: 'n', id, mac: '02:42:c6:12:00:05', ip: '198.18.0.5', vtep: '198.51.100.11', host, ...(name ? { name } : {}) });
+const ep = (id: string, host: string, name?: string): EndpointValue => ({
+  network: 'n',
+  id,
+  mac: '02:42:c6:12:00:05',
+  ip: '198.18.0.5',
+  vtep: '198.51.100.11',
+  host,
+  ...(name ? { name } : {}),
+});
 
 t.test('DNS labels: lower-cased, RFC 1123, errors naming the field', async (t) => {
   t.equal(parseDnsLabel('Web-1', 'name'), 'web-1');
-  for (const bad of ['', '-a', 'a-', 'web_1', 'a.b', 'x'.repeat(64), 3]) t.throws(() => parseDnsLabel(bad, 'name'), /^name: /, JSON.stringify(bad));
+  for (const bad of ['', '-a', 'a-', 'web_1', 'a.b', 'x'.repeat(64), 3])
+    t.throws(() => parseDnsLabel(bad, 'name'), /^name: /, JSON.stringify(bad));
   t.same(parseAliases(['api', 'API', 'db']), ['api', 'db'], 'duplicates (any case) dropped');
   t.throws(() => parseAliases(['ok', 'not ok']), /aliases\[1\]/);
   t.throws(() => parseAliases(Array.from({ length: 17 }, (_, i) => `a${i}`)), /at most 16/);
-  t.same(checkEndpointValue({ ...ep('a', 'h1'), name: 'Web', aliases: ['x'] }), { ...ep('a', 'h1'), name: 'web', aliases: ['x'] }, 'records check names too');
+  t.same(
+    checkEndpointValue({ ...ep('a', 'h1'), name: 'Web', aliases: ['x'] }),
+    { ...ep('a', 'h1'), name: 'web', aliases: ['x'] },
+    'records check names too',
+  );
   t.throws(() => checkEndpointValue({ ...ep('a', 'h1'), name: 'a b' }), /value\.name/);
 });
 
@@ -23,10 +36,24 @@ t.test('a name claimed by two live endpoints: the earlier record keeps it; a dea
     { value: ep('early', 'h1', 'web'), owner: 'p1', lamport: 4 },
     { value: ep('other', 'h3', 'db'), owner: 'p3', lamport: 1 },
   ];
-  t.same(nameConflicts(recs, () => true), [{ network: 'n', name: 'web', id: 'late', host: 'h2', holderId: 'early', holderHost: 'h1' }]);
-  t.same(nameConflicts(recs, (p) => p !== 'p1'), [], 'the holder\'s host is dead: the name is free for the other');
-  t.same(nameConflicts([...recs].reverse(), () => true), nameConflicts(recs, () => true), 'the order records arrived in does not matter');
-  const tie = [{ value: ep('b', 'h2', 'web'), owner: 'pb', lamport: 4 }, { value: ep('a', 'h1', 'web'), owner: 'pa', lamport: 4 }];
+  t.same(
+    nameConflicts(recs, () => true),
+    [{ network: 'n', name: 'web', id: 'late', host: 'h2', holderId: 'early', holderHost: 'h1' }],
+  );
+  t.same(
+    nameConflicts(recs, (p) => p !== 'p1'),
+    [],
+    "the holder's host is dead: the name is free for the other",
+  );
+  t.same(
+    nameConflicts([...recs].reverse(), () => true),
+    nameConflicts(recs, () => true),
+    'the order records arrived in does not matter',
+  );
+  const tie = [
+    { value: ep('b', 'h2', 'web'), owner: 'pb', lamport: 4 },
+    { value: ep('a', 'h1', 'web'), owner: 'pa', lamport: 4 },
+  ];
   t.equal(nameConflicts(tie, () => true)[0]?.holderId, 'a', 'same Lamport time: the smaller owner id keeps it');
 });
 

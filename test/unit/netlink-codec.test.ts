@@ -1,11 +1,32 @@
 import t from 'tap';
-import { encodeAttrs, parseAttrs, encodeMessage, parseMessages, getString, str, u32, u8 } from '../../dataplane/netlink/codec.js';
+import {
+  encodeAttrs,
+  parseAttrs,
+  encodeMessage,
+  parseMessages,
+  getString,
+  str,
+  u32,
+  u8,
+} from '../../dataplane/netlink/codec.js';
 import { ipv6ToBytes } from '../../dataplane/netlink/rtnl.js';
 
 t.test('attributes round-trip with padding and nesting', async (t) => {
   const buf = encodeAttrs([
     { type: 3, value: str('vxlan42') },
-    { type: 18, value: [{ type: 1, value: str('vxlan') }, { type: 2, value: [{ type: 1, value: u32(42) }, { type: 7, value: u8(0) }] }] },
+    {
+      type: 18,
+      value: [
+        { type: 1, value: str('vxlan') },
+        {
+          type: 2,
+          value: [
+            { type: 1, value: u32(42) },
+            { type: 7, value: u8(0) },
+          ],
+        },
+      ],
+    },
     { type: 4, value: u32(1450) },
   ]);
   t.equal(buf.length % 4, 0, 'aligned');
@@ -26,7 +47,13 @@ t.test('messages: several per datagram, truncated tail ignored', async (t) => {
   const b = encodeMessage(3, 2, 8, [u32(0)]);
   const msgs = parseMessages(Buffer.concat([a, b, Buffer.from([1, 2, 3])]));
   t.equal(msgs.length, 2);
-  t.same(msgs.map((m) => [m.header.type, m.header.flags, m.header.seq, m.payload.length]), [[16, 0x405, 7, 16], [3, 2, 8, 4]]);
+  t.same(
+    msgs.map((m) => [m.header.type, m.header.flags, m.header.seq, m.payload.length]),
+    [
+      [16, 0x405, 7, 16],
+      [3, 2, 8, 4],
+    ],
+  );
   t.same(parseMessages(a.subarray(0, 10)), [], 'a short buffer yields nothing');
 });
 

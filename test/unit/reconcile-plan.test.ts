@@ -4,7 +4,14 @@ import { planReconcile, planSize, type RemoteEndpoint } from '../../dataplane/re
 import type { FdbEntry, NeighEntry } from '../../dataplane/netlink/rtnl.js';
 import { NUD_NOARP, NUD_PERMANENT, NUD_REACHABLE } from '../../dataplane/netlink/constants.js';
 
-const fdb = (mac: string, dst: string): FdbEntry => ({ mac, dst, self: true, master: false, state: NUD_PERMANENT, ifindex: 3 });
+const fdb = (mac: string, dst: string): FdbEntry => ({
+  mac,
+  dst,
+  self: true,
+  master: false,
+  state: NUD_PERMANENT,
+  ifindex: 3,
+});
 const neigh = (ip: string, mac: string): NeighEntry => ({ ip, mac, state: NUD_PERMANENT, ifindex: 3 });
 
 t.test('empty kernel: one replace per fdb and neighbour entry', async (t) => {
@@ -18,7 +25,16 @@ t.test('empty kernel: one replace per fdb and neighbour entry', async (t) => {
 t.test('matching kernel: nothing to do; bridge-local permanent entry untouched', async (t) => {
   const want: RemoteEndpoint[] = [{ mac: '02:00:00:00:00:01', ip: '198.18.0.1', vtep: '198.51.100.2' }];
   const local: FdbEntry = { mac: '0a:0b:0c:0d:0e:0f', self: false, master: true, state: NUD_PERMANENT, ifindex: 3 };
-  t.equal(planSize(planReconcile([fdb('02:00:00:00:00:01', '198.51.100.2'), local], [neigh('198.18.0.1', '02:00:00:00:00:01')], want)), 0);
+  t.equal(
+    planSize(
+      planReconcile(
+        [fdb('02:00:00:00:00:01', '198.51.100.2'), local],
+        [neigh('198.18.0.1', '02:00:00:00:00:01')],
+        want,
+      ),
+    ),
+    0,
+  );
 });
 
 t.test('wrong VTEP, stale and learned entries, extra remotes', async (t) => {
@@ -26,8 +42,17 @@ t.test('wrong VTEP, stale and learned entries, extra remotes', async (t) => {
   const learned: FdbEntry = { mac: '02:00:00:00:00:09', self: false, master: true, state: NUD_REACHABLE, ifindex: 3 };
   const staticWanted: FdbEntry = { mac: '02:00:00:00:00:01', self: false, master: true, state: NUD_NOARP, ifindex: 3 };
   const p = planReconcile(
-    [fdb('02:00:00:00:00:01', '198.51.100.3'), fdb('02:00:00:00:00:01', '198.51.100.2'), fdb('02:00:00:00:00:05', '198.51.100.4'), learned, staticWanted],
-    [neigh('198.18.0.1', '02:00:00:00:00:07'), { ip: '198.18.0.5', state: NUD_REACHABLE, ifindex: 3, mac: '02:00:00:00:00:05' }],
+    [
+      fdb('02:00:00:00:00:01', '198.51.100.3'),
+      fdb('02:00:00:00:00:01', '198.51.100.2'),
+      fdb('02:00:00:00:00:05', '198.51.100.4'),
+      learned,
+      staticWanted,
+    ],
+    [
+      neigh('198.18.0.1', '02:00:00:00:00:07'),
+      { ip: '198.18.0.5', state: NUD_REACHABLE, ifindex: 3, mac: '02:00:00:00:00:05' },
+    ],
     want,
   );
   t.same(p.fdbDelete, [{ mac: '02:00:00:00:00:01', dst: '198.51.100.3' }, { mac: '02:00:00:00:00:05' }]);
@@ -52,22 +77,40 @@ t.test('property: any kernel state converges in one plan, and the next plan is e
   const mac = fc.integer({ min: 1, max: 30 }).map((n) => `02:00:00:00:00:${n.toString(16).padStart(2, '0')}`);
   const vtep = fc.integer({ min: 1, max: 5 }).map((n) => `198.51.100.${n}`);
   const ip = fc.integer({ min: 1, max: 30 }).map((n) => `198.18.0.${n}`);
-  t.doesNotThrow(() =>
-    fc.assert(
-    fc.property(fc.array(fc.tuple(mac, vtep)), fc.array(fc.tuple(ip, mac)), fc.uniqueArray(fc.tuple(mac, ip, vtep), { selector: ([m]) => m }), (kf, kn, w) => {
-      // Distinct IPs too (the validator guarantees it for real input).
-      const seenIp = new Set<string>();
-      const want = w.filter(([, i]) => !seenIp.has(i) && seenIp.add(i)).map(([m, i, v]) => ({ mac: m, ip: i, vtep: v }));
-      const kFdb = new Map(kf);
-      const kNeigh = new Map(kn);
-      apply(kFdb, kNeigh, want);
-      const sortedF = [...kFdb].sort();
-      const sortedN = [...kNeigh].sort();
-      const expF = want.map((e) => [e.mac, e.vtep]).sort();
-      const expN = want.map((e) => [e.ip, e.mac]).sort();
-      const p2 = planReconcile([...kFdb].map(([m, d]) => fdb(m, d)), [...kNeigh].map(([i, m]) => neigh(i, m)), want);
-      return JSON.stringify(sortedF) === JSON.stringify(expF) && JSON.stringify(sortedN) === JSON.stringify(expN) && planSize(p2) === 0;
-    }),
-    { numRuns: 300 },
-  ), '300 random kernel states converged');
+  t.doesNotThrow(
+    () =>
+      fc.assert(
+        fc.property(
+          fc.array(fc.tuple(mac, vtep)),
+          fc.array(fc.tuple(ip, mac)),
+          fc.uniqueArray(fc.tuple(mac, ip, vtep), { selector: ([m]) => m }),
+          (kf, kn, w) => {
+            // Distinct IPs too (the validator guarantees it for real input).
+            const seenIp = new Set<string>();
+            const want = w
+              .filter(([, i]) => !seenIp.has(i) && seenIp.add(i))
+              .map(([m, i, v]) => ({ mac: m, ip: i, vtep: v }));
+            const kFdb = new Map(kf);
+            const kNeigh = new Map(kn);
+            apply(kFdb, kNeigh, want);
+            const sortedF = [...kFdb].sort();
+            const sortedN = [...kNeigh].sort();
+            const expF = want.map((e) => [e.mac, e.vtep]).sort();
+            const expN = want.map((e) => [e.ip, e.mac]).sort();
+            const p2 = planReconcile(
+              [...kFdb].map(([m, d]) => fdb(m, d)),
+              [...kNeigh].map(([i, m]) => neigh(i, m)),
+              want,
+            );
+            return (
+              JSON.stringify(sortedF) === JSON.stringify(expF) &&
+              JSON.stringify(sortedN) === JSON.stringify(expN) &&
+              planSize(p2) === 0
+            );
+          },
+        ),
+        { numRuns: 300 },
+      ),
+    '300 random kernel states converged',
+  );
 });

@@ -26,7 +26,10 @@ t.test('without NOTIFY_SOCKET nothing is sent; a dead socket is an error, not a 
   const r = notifyServiceManager({ READY: '1' }, { NOTIFY_SOCKET: path.join(dir, 'nobody') });
   t.equal(r.sent, false);
   t.match(r.error, /sendto\(.*nobody\): No such file/);
-  t.match(notifyServiceManager({ READY: '1' }, { NOTIFY_SOCKET: `/${'x'.repeat(200)}` }).error, /NOTIFY_SOCKET: .*longer than/);
+  t.match(
+    notifyServiceManager({ READY: '1' }, { NOTIFY_SOCKET: `/${'x'.repeat(200)}` }).error,
+    /NOTIFY_SOCKET: .*longer than/,
+  );
 });
 
 t.test('socket addresses: a path is NUL-terminated, an abstract name starts with NUL', async (t) => {
@@ -41,9 +44,23 @@ t.test('socket addresses: a path is NUL-terminated, an abstract name starts with
 });
 
 t.test('activated sockets: only for this pid, by name', async (t) => {
-  t.same([...activatedSockets({ LISTEN_PID: '42', LISTEN_FDS: '1' }, 42)], [['plugin', 3]], 'one unnamed socket is the plugin socket');
-  t.same([...activatedSockets({ LISTEN_PID: '42', LISTEN_FDS: '2', LISTEN_FDNAMES: 'admin:plugin' }, 42)], [['admin', 3], ['plugin', 4]]);
-  t.same([...activatedSockets({ LISTEN_PID: '41', LISTEN_FDS: '1' }, 42)], [], 'variables inherited from a parent are ignored');
+  t.same(
+    [...activatedSockets({ LISTEN_PID: '42', LISTEN_FDS: '1' }, 42)],
+    [['plugin', 3]],
+    'one unnamed socket is the plugin socket',
+  );
+  t.same(
+    [...activatedSockets({ LISTEN_PID: '42', LISTEN_FDS: '2', LISTEN_FDNAMES: 'admin:plugin' }, 42)],
+    [
+      ['admin', 3],
+      ['plugin', 4],
+    ],
+  );
+  t.same(
+    [...activatedSockets({ LISTEN_PID: '41', LISTEN_FDS: '1' }, 42)],
+    [],
+    'variables inherited from a parent are ignored',
+  );
   t.same([...activatedSockets({ LISTEN_FDS: '1' }, 42)], [], 'no LISTEN_PID: ignored');
   t.same([...activatedSockets({ LISTEN_PID: '42', LISTEN_FDS: 'x' }, 42)], [], 'a bad count: none');
 });
