@@ -3,7 +3,7 @@
  * in the state directory and retried with every periodic tick, so no address stays allocated forever.
  */
 import type { Logger } from '../core/logger.js';
-import type { AddressAllocator } from '../ipam/block-ipam.js';
+import type { AddressAllocator } from './ports.js';
 import type { LocalState } from './local-state.js';
 
 export class AddressReturns {

@@ -3,13 +3,14 @@
  * the block IPAM over the replicated table (claims settle before use).
  */
 import type { Logger } from '../core/logger.js';
-import { Ipam, type AddressAllocator, type EndpointUse } from '../ipam/block-ipam.js';
+import { Ipam, type EndpointUse } from '../ipam/block-ipam.js';
 import { StoreIpam, type AddressStore } from '../ipam/store-ipam.js';
 import type { AgentState, LocalState } from './local-state.js';
-import type { ClusterView } from './ports.js';
+import type { AddressAllocator, ClusterReader, ClusterWriter } from './ports.js';
 
 export function createAllocator(opts: {
-  cluster: ClusterView;
+  cluster: Pick<ClusterReader, 'peerId' | 'endpoints' | 'ipamBlocks' | 'member'> &
+    Pick<ClusterWriter, 'putIpamBlock' | 'deleteIpamBlock'>;
   state: LocalState;
   initial: AgentState;
   host: string;

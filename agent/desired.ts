@@ -12,7 +12,7 @@ export interface DesiredInput {
   selfVtep: string;
   endpoints: Array<TableEntry<EndpointValue>>;
   /** Local endpoints (their MAC and IP win over any remote claim). */
-  local: Array<{ network: string; mac: string; ip: string }>;
+  local: ReadonlyArray<{ network: string; mac: string; ip: string }>;
   /** Whether the owner's endpoints belong in the kernel (live, or held: owners.ts). */
   programmed(owner: string): boolean;
 }

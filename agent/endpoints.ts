@@ -1,65 +1,63 @@
 /** Local endpoints: attach (address, veth, announce) and detach (the reverse), each all-or-nothing. */
 import crypto from 'node:crypto';
 import { NotFoundError, ValidationError } from '../core/errors.js';
-import { macFromIp, parseIfName, parseMac } from '../core/addresses.js';
+import { macFromIp } from '../core/addresses.js';
 import type { Logger } from '../core/logger.js';
 import type { EndpointValue } from '../core/records.js';
-import type { AddressAllocator } from '../ipam/block-ipam.js';
 import type { AddressReturns } from './address-returns.js';
 import type { LocalEndpoint, LocalState } from './local-state.js';
-import type { Networks } from './networks.js';
+import type { NetworkView } from './networks.js';
 import type { Overlays } from './overlays.js';
-import type { ClusterView, EgressPort, OverlayDriver } from './ports.js';
-import { formatPortMapping, parsePortMappings, portKey, type PortMapping } from '../core/port-mappings.js';
-import { parseAliases, parseDnsLabel } from '../core/dns-names.js';
+import type { AddressAllocator, ClusterReader, ClusterWriter, EgressPort, OverlayDriver } from './ports.js';
+import type { AttachRequest, DetachRequest } from './requests.js';
+import { formatPortMapping, portKey, type PortMapping } from '../core/port-mappings.js';
 
-export interface AttachRequest {
-  network: string;
-  netns: string;
-  ifname?: string;
-  ip?: string;
-  mac?: string;
-  /** Endpoint id (Docker gives its own); generated when absent. */
-  id?: string;
-  /** false: create the veth only (Docker configures the interface itself). Default true. */
-  configure?: boolean;
-  /** The address was handed out by this agent's IPAM (Docker's RequestAddress) and is still reserved. */
-  preallocated?: boolean;
-  /** Host ports to publish to the endpoint: `HOSTPORT:PORT[/tcp|udp]` (or the object form). */
-  publish?: unknown;
-  /** The endpoint's DNS name (a label) and aliases. */
-  name?: unknown;
-  aliases?: unknown;
-}
-
-export interface DetachRequest {
-  network: string;
-  netns?: string;
-  ifname?: string;
-  id?: string;
-}
-
-const ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
 const randomId = (): string => crypto.randomBytes(6).toString('hex');
 
+/** What the local endpoints are made with. */
+export interface EndpointsParts {
+  self: { vtep: string; host: string };
+  cluster: Pick<ClusterReader, 'endpoints'> & Pick<ClusterWriter, 'putEndpoint' | 'deleteEndpoint'>;
+  driver: Pick<OverlayDriver, 'attach' | 'detach' | 'netnsExists'>;
+  overlays: Overlays;
+  networks: { get(name: string): NetworkView };
+  allocator: AddressAllocator;
+  returns: AddressReturns;
+  state: LocalState;
+  log: Logger;
+  /** Undefined when egress is off on this agent (nothing can be published). */
+  egress?: Pick<EgressPort, 'hostPortFree'>;
+}
+
 export class Endpoints {
-  constructor(
-    private readonly self: { vtep: string; host: string },
-    private readonly cluster: ClusterView,
-    private readonly driver: Pick<OverlayDriver, 'attach' | 'detach' | 'netnsExists'>,
-    private readonly overlays: Overlays,
-    private readonly networks: Networks,
-    private readonly allocator: AddressAllocator,
-    private readonly returns: AddressReturns,
-    private readonly state: LocalState,
-    private readonly log: Logger,
-    /** Undefined when egress is off on this agent (nothing can be published). */
-    private readonly egress?: Pick<EgressPort, 'hostPortFree'>,
-  ) {}
+  private readonly self: EndpointsParts['self'];
+  private readonly cluster: EndpointsParts['cluster'];
+  private readonly driver: EndpointsParts['driver'];
+  private readonly overlays: Overlays;
+  private readonly networks: EndpointsParts['networks'];
+  private readonly allocator: AddressAllocator;
+  private readonly returns: AddressReturns;
+  private readonly state: LocalState;
+  private readonly log: Logger;
+  private readonly egress?: EndpointsParts['egress'];
+
+  constructor(parts: EndpointsParts) {
+    ({
+      self: this.self,
+      cluster: this.cluster,
+      driver: this.driver,
+      overlays: this.overlays,
+      networks: this.networks,
+      allocator: this.allocator,
+      returns: this.returns,
+      state: this.state,
+      log: this.log,
+      egress: this.egress,
+    } = parts);
+  }
 
   /** Published ports: only with egress, never on an internal network, each host port once per host and free. */
-  private async checkPublish(raw: unknown, n: { name: string; internal?: boolean }): Promise<PortMapping[]> {
-    const publish = parsePortMappings(raw, 'publish');
+  private async checkPublish(publish: PortMapping[], n: { name: string; internal?: boolean }): Promise<PortMapping[]> {
     if (publish.length === 0) return publish;
     if (!this.egress)
       throw new ValidationError('publish', 'egress is off on this agent (--no-egress): nothing can be published');
@@ -95,32 +93,24 @@ export class Endpoints {
   }
 
   async attach(req: AttachRequest): Promise<LocalEndpoint> {
-    if (req === null || typeof req !== 'object') throw new ValidationError('body', 'must be a JSON object');
-    if (typeof req.network !== 'string') throw new ValidationError('network', 'required');
     const n = this.networks.get(req.network);
     if (!n.usable)
       throw new ValidationError(
         'network',
         `network ${n.name} cannot be used: ${n.conflicts.map((c) => c.detail).join('; ')}`,
       );
-    if (typeof req.netns !== 'string' || req.netns === '')
-      throw new ValidationError('netns', 'required: a namespace name or path');
     // Before an address is taken or an overlay built for it.
     if (this.driver.netnsExists && !this.driver.netnsExists(req.netns))
       throw new NotFoundError('netns', `network namespace ${req.netns} does not exist`);
-    const ifname = parseIfName(req.ifname ?? 'eth0', 'ifname');
+    const ifname = req.ifname ?? 'eth0';
     const existing = this.state.endpoints.find(
       (e) => e.network === n.name && e.netns === req.netns && e.ifname === ifname,
     );
     if (existing) return existing;
-    if (req.id !== undefined && (typeof req.id !== 'string' || !ID_PATTERN.test(req.id)))
-      throw new ValidationError('id', 'must be 1-128 characters of A-Z a-z 0-9 _ . -');
     const id = req.id ?? randomId();
     if (this.state.endpoints.some((e) => e.network === n.name && e.id === id))
       throw new ValidationError('id', `endpoint ${id} exists in ${n.name}`);
-    const dnsName = req.name === undefined || req.name === null ? undefined : parseDnsLabel(req.name, 'name');
-    const aliases = parseAliases(req.aliases, 'aliases');
-    const publish = await this.checkPublish(req.publish, n);
+    const publish = await this.checkPublish(req.publish ?? [], n);
     // The address is reserved from here on; returned if the attach fails (Docker's reservation included).
     let ip: string;
     if (req.ip !== undefined) {
@@ -130,7 +120,7 @@ export class Endpoints {
     let counted = false;
     let attached = false;
     try {
-      const mac = req.mac !== undefined ? parseMac(req.mac, 'mac') : macFromIp(ip);
+      const mac = req.mac ?? macFromIp(ip);
       const holder = this.cluster.endpoints().find((e) => e.network === n.name && e.mac === mac);
       if (holder) throw new ValidationError('mac', `${mac} is in use by endpoint ${holder.id} on host ${holder.host}`);
       // While this runs, neither a reconcile nor a detach may remove the overlay.
@@ -158,8 +148,8 @@ export class Endpoints {
         createdAt: new Date().toISOString(),
       };
       if (publish.length > 0) ep.publish = publish;
-      if (dnsName !== undefined) ep.name = dnsName;
-      if (aliases.length > 0) ep.aliases = aliases;
+      if (req.name !== undefined) ep.name = req.name;
+      if (req.aliases?.length) ep.aliases = req.aliases;
       this.state.endpoints.push(ep);
       try {
         this.state.save();
@@ -175,17 +165,20 @@ export class Endpoints {
       return ep;
     } finally {
       if (counted) this.overlays.endAttach(n.vni);
-      this.allocator.settle(ip);
+      this.allocator.settle(n.name, ip);
       if (!attached) await this.returns.giveBack(n.name, ip);
     }
   }
 
-  /** Sets a local endpoint's name and aliases (Docker's container name, known only after Join) and re-announces it. */
+  /**
+   * Sets a local endpoint's name and aliases (Docker's container name, known only after Join; decoded
+   * as DNS labels by docker/names.ts) and re-announces it.
+   */
   async rename(network: string, id: string, name: string | undefined, aliases: string[]): Promise<LocalEndpoint> {
     const ep = this.state.endpoints.find((e) => e.network === network && e.id === id);
     if (!ep) throw new NotFoundError('id', `no endpoint ${id} of ${network} on this host`);
-    const label = name === undefined ? undefined : parseDnsLabel(name, 'name');
-    const list = parseAliases(aliases, 'aliases');
+    const label = name;
+    const list = aliases;
     if (ep.name === label && (ep.aliases ?? []).join(',') === list.join(',')) return ep;
     if (label === undefined) delete ep.name;
     else ep.name = label;
@@ -198,7 +191,6 @@ export class Endpoints {
   }
 
   async detach(req: DetachRequest): Promise<LocalEndpoint> {
-    if (req === null || typeof req !== 'object') throw new ValidationError('body', 'must be a JSON object');
     const n = this.networks.get(req.network);
     const ifname = req.ifname ?? 'eth0';
     const ep = this.state.endpoints.find(

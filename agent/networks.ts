@@ -3,30 +3,14 @@
  * the smallest (lamport, owner) keeps a VNI), definition conflicts noted, create and remove.
  */
 import { NotFoundError, ValidationError } from '../core/errors.js';
-import { ipv4ToString, parseCidr, parseIPv4, parseMtu, parseVni, requireHostIn } from '../core/addresses.js';
+import { defaultGateway, parseCidr } from '../core/addresses.js';
 import { fnv1a } from '../core/hash.js';
 import type { Logger } from '../core/logger.js';
-import { parseName } from '../core/names.js';
-import { checkNetworkValue, type NetworkValue } from '../core/records.js';
-import type { EtcdStore } from '../store/etcd-store.js';
+import type { NetworkValue } from '../core/records.js';
 import type { LocalState } from './local-state.js';
 import type { Overlays } from './overlays.js';
-import type { ClusterView, OverlayDriver, TableEntry } from './ports.js';
-
-export interface CreateNetworkRequest {
-  name: string;
-  subnet: string;
-  vni?: number;
-  gateway?: string;
-  mtu?: number;
-  options?: Record<string, string>;
-  /** No egress, no published ports (Docker: --internal). */
-  internal?: boolean;
-  /** IPAM hands out addresses only inside this range (Docker: --ip-range). */
-  ipRange?: string;
-  /** Addresses never handed out (Docker: --aux-address). */
-  reserved?: string[];
-}
+import type { ClusterReader, ClusterWriter, NetworkStore, OverlayDriver, TableEntry } from './ports.js';
+import type { CreateNetworkRequest } from './requests.js';
 
 export interface NetworkConflict {
   kind: 'vni' | 'definition';
@@ -46,9 +30,6 @@ export interface NetworkView extends NetworkDefinition {
   endpoints: number;
   localEndpoints: number;
 }
-
-/** The store's part in network definitions (compare-and-swap create, remove). */
-export type NetworkStore = Pick<EtcdStore, 'createNetwork' | 'removeNetwork'>;
 
 const MAX_VNI = 16777215;
 const FIRST_AUTO_VNI = 4096;
@@ -85,19 +66,38 @@ export function resolveNetworks(
   return out;
 }
 
+/** What the network definitions are read and written with. */
+export interface NetworksParts {
+  cluster: Pick<ClusterReader, 'networkRecords' | 'endpoints'> & Pick<ClusterWriter, 'putNetwork' | 'deleteNetwork'>;
+  driver: Pick<OverlayDriver, 'maxMtu'>;
+  overlays: Overlays;
+  state: LocalState;
+  log: Logger;
+  store?: NetworkStore;
+}
+
 export class Networks {
   private readonly definitionSeen = new Map<string, NetworkValue>();
   private readonly conflicts = new Map<string, NetworkConflict[]>();
   private counted?: { of: unknown; counts: Map<string, number> };
 
-  constructor(
-    private readonly cluster: ClusterView,
-    private readonly driver: Pick<OverlayDriver, 'maxMtu'>,
-    private readonly overlays: Overlays,
-    private readonly state: LocalState,
-    private readonly log: Logger,
-    private readonly store?: NetworkStore,
-  ) {}
+  private readonly cluster: NetworksParts['cluster'];
+  private readonly driver: NetworksParts['driver'];
+  private readonly overlays: Overlays;
+  private readonly state: LocalState;
+  private readonly log: Logger;
+  private readonly store?: NetworkStore;
+
+  constructor(parts: NetworksParts) {
+    ({
+      cluster: this.cluster,
+      driver: this.driver,
+      overlays: this.overlays,
+      state: this.state,
+      log: this.log,
+      store: this.store,
+    } = parts);
+  }
 
   /**
    * Definitions by name, with VNI precedence resolved: what reconciles read on every table change, so
@@ -160,26 +160,17 @@ export class Networks {
     return matches.length === 1 ? matches[0] : undefined;
   }
 
+  /** Creates a decoded request's network (requests.ts); the same definition again returns the existing one. */
   async create(req: CreateNetworkRequest): Promise<NetworkView> {
-    if (req === null || typeof req !== 'object') throw new ValidationError('body', 'must be a JSON object');
-    parseName(req.name, 'name');
-    const subnet = parseCidr(req.subnet);
     const existing = this.table();
     const same = existing.get(req.name);
-    const gateway =
-      req.gateway === undefined
-        ? ipv4ToString((parseIPv4(subnet.network) + 1) >>> 0)
-        : requireHostIn(req.gateway, subnet, 'gateway');
     if (req.mtu !== undefined) {
-      parseMtu(req.mtu);
       const max = await this.driver.maxMtu();
       if (req.mtu > max)
         throw new ValidationError('mtu', `${req.mtu} exceeds the largest overlay MTU of this host's underlay (${max})`);
     }
-    if (req.internal !== undefined && typeof req.internal !== 'boolean')
-      throw new ValidationError('internal', 'must be true or false');
     if (same) {
-      if (same.subnet !== subnet.text || (req.vni !== undefined && same.vni !== req.vni)) {
+      if (same.subnet !== req.subnet || (req.vni !== undefined && same.vni !== req.vni)) {
         throw new ValidationError('name', `network ${req.name} exists with subnet ${same.subnet} vni ${same.vni}`);
       }
       if (req.internal !== undefined && req.internal !== (same.internal === true))
@@ -190,19 +181,15 @@ export class Networks {
       return same;
     }
     const taken = new Set([...existing.values()].map((n) => n.vni));
-    let vni: number;
     if (req.vni !== undefined) {
-      vni = parseVni(req.vni);
-      const holder = [...existing.values()].find((n) => n.vni === vni);
-      if (holder) throw new ValidationError('vni', `VNI ${vni} is used by network ${holder.name}`);
-    } else vni = autoVni(req.name, taken);
-    let value: NetworkValue = { name: req.name, vni, subnet: subnet.text, gateway };
-    if (req.mtu !== undefined) value.mtu = req.mtu;
-    if (req.options !== undefined) value.options = req.options;
-    if (req.internal === true) value.internal = true;
-    if (req.ipRange !== undefined) value.ipRange = req.ipRange;
-    if (req.reserved !== undefined) value.reserved = req.reserved;
-    value = checkNetworkValue(value, 'network');
+      const holder = [...existing.values()].find((n) => n.vni === req.vni);
+      if (holder) throw new ValidationError('vni', `VNI ${req.vni} is used by network ${holder.name}`);
+    }
+    let value: NetworkValue = {
+      ...req,
+      vni: req.vni ?? autoVni(req.name, taken),
+      gateway: req.gateway ?? defaultGateway(parseCidr(req.subnet)),
+    };
     if (this.store) value = await this.createInStore(this.store, value, req.vni === undefined, taken);
     await this.cluster.putNetwork(value);
     this.log.info({ network: value }, 'network created');

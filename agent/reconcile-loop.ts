@@ -11,6 +11,7 @@
  */
 import type { Logger } from '../core/logger.js';
 import type { KernelChange, ReconcileResult, RemoteEndpoint } from '../dataplane/dataplane.js';
+import type { DesiredState } from './desired.js';
 import type { NetworkDefinition } from './networks.js';
 import type { Overlays } from './overlays.js';
 import type { OverlayDriver } from './ports.js';
@@ -40,7 +41,10 @@ export interface ReconcileCounters {
 
 export interface ReconcileInputs {
   networks(): Map<string, NetworkDefinition>;
-  desired(): Map<string, RemoteEndpoint[]>;
+  /** The desired state now (derived-state.ts): read once per run. */
+  desired(): DesiredState;
+  /** Told every desired state a run computed (change-report.ts: changes are reported where they are detected). */
+  computed?(desired: DesiredState): void;
   /** VNIs with local endpoints, read when needed. */
   localVnis(): number[];
   /** VNIs whose overlay must stay (local endpoints, attaches in progress), read at the end of a run. */
@@ -134,7 +138,9 @@ export class ReconcileLoop {
     // Decide about deletions from the same moment as the desired set: a first sync that completes
     // while this run awaits the kernel must not let a desired set computed before it delete entries.
     const allowDelete = this.inputs.synced();
-    const desired = this.inputs.desired();
+    const state = this.inputs.desired();
+    this.inputs.computed?.(state);
+    const desired = state.byNetwork;
     const out: ReconcileSummary[] = [];
     for (const vni of new Set(this.inputs.localVnis())) {
       const n = [...nets.values()].find((x) => x.vni === vni && x.usable);

@@ -15,12 +15,8 @@ import {
 } from '../core/http-json.js';
 import type { Logger } from '../core/logger.js';
 import type { Agent } from '../agent/agent.js';
+import { decodeAttach, decodeCreateNetwork, decodeDetach } from '../agent/requests.js';
 
-const obj = (v: unknown): Record<string, unknown> => {
-  if (v === null || typeof v !== 'object' || Array.isArray(v))
-    throw new HttpError(400, 'request body must be a JSON object', 'body');
-  return v as Record<string, unknown>;
-};
 
 function decodePathPart(v: string, field: string): string {
   try {
@@ -40,7 +36,7 @@ type Handler = (
 const routes: Array<[string, RegExp, Handler]> = [
   ['GET', /^\/v1\/status$/, (a) => a.status()],
   ['GET', /^\/v1\/networks$/, (a) => a.listNetworks()],
-  ['POST', /^\/v1\/networks$/, (a, b) => a.createNetwork(obj(b) as never)],
+  ['POST', /^\/v1\/networks$/, (a, b) => a.createNetwork(decodeCreateNetwork(b))],
   ['GET', /^\/v1\/networks\/(?<name>[^/]+)$/, (a, _b, p) => a.inspectNetwork(p.name as string)],
   [
     'DELETE',
@@ -50,8 +46,8 @@ const routes: Array<[string, RegExp, Handler]> = [
       return { removed: p.name };
     },
   ],
-  ['POST', /^\/v1\/attach$/, (a, b) => a.attach(obj(b) as never)],
-  ['POST', /^\/v1\/detach$/, (a, b) => a.detach(obj(b) as never)],
+  ['POST', /^\/v1\/attach$/, (a, b) => a.attach(decodeAttach(b))],
+  ['POST', /^\/v1\/detach$/, (a, b) => a.detach(decodeDetach(b))],
   ['GET', /^\/v1\/peers$/, (a) => a.peers()],
   ['GET', /^\/v1\/endpoints$/, (a, _b, _p, q) => a.endpoints(q.get('network') ?? undefined)],
   ['GET', /^\/v1\/fdb$/, (a, _b, _p, q) => a.fdbReport(q.get('network') ?? undefined)],

@@ -96,6 +96,11 @@ export function prefixMask(prefix: number): number {
   return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
 }
 
+/** A subnet's default gateway: its first host address. */
+export function defaultGateway(cidr: Cidr): string {
+  return ipv4ToString((parseIPv4(cidr.network) + 1) >>> 0);
+}
+
 /** True when `ip` lies inside `cidr` and is neither its network nor its broadcast address. */
 export function isUsableHostIn(ip: string, cidr: Cidr): boolean {
   const n = parseIPv4(ip);

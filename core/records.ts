@@ -3,8 +3,17 @@
  * schema checks. Discovery carries them without knowing what they mean; the agent, IPAM and the
  * store read them. One definition for all.
  */
-import { ipv4ToString, parseCidr, parseIPv4, parseMac, parseVni, prefixMask, requireHostIn } from './addresses.js';
-import { arr, int, ipv4, name, obj, str, under, vtep } from './checks.js';
+import {
+  ipv4ToString,
+  parseCidr,
+  parseIPv4,
+  parseMac,
+  parseMtu,
+  parseVni,
+  prefixMask,
+  requireHostIn,
+} from './addresses.js';
+import { arr, ipv4, name, obj, str, under, vtep } from './checks.js';
 import { ValidationError } from './errors.js';
 import { parseAliases, parseDnsLabel } from './dns-names.js';
 
@@ -49,42 +58,58 @@ export type RecordValue = NetworkValue | EndpointValue | IpamBlockValue;
 export const OWNER_BOUND: ReadonlySet<RecordKind> = new Set<RecordKind>(['endpoint', 'ipam-block']);
 
 export function checkNetworkValue(v: unknown, field = 'value'): NetworkValue {
-  const o = obj(v, field);
-  const out: NetworkValue = {
-    name: name(o.name, `${field}.name`),
-    vni: under(`${field}.vni`, () => parseVni(o.vni)),
-    subnet: under(`${field}.subnet`, () => parseCidr(o.subnet).text),
-  };
-  if (o.gateway !== undefined) out.gateway = ipv4(o.gateway, `${field}.gateway`);
-  if (o.mtu !== undefined) out.mtu = int(o.mtu, `${field}.mtu`, 576, 9000);
+  const fields = checkNetworkFields(v, field);
+  if (fields.vni === undefined) throw new ValidationError(`${field}.vni`, 'required');
+  return { ...fields, vni: fields.vni };
+}
+
+/** A network definition whose VNI may be left to the agent (a create request). */
+export type NetworkFields = Omit<NetworkValue, 'vni'> & { vni?: number };
+
+/**
+ * The fields of a network definition, each named under `field` (`''`: bare, as in a request body).
+ * `request`: the gateway must also be a usable host address (neither the subnet's network nor its
+ * broadcast address); records keep the looser rule they were always read with.
+ */
+export function checkNetworkFields(v: unknown, field: string, opts: { request?: boolean } = {}): NetworkFields {
+  const at = (k: string) => (field === '' ? k : `${field}.${k}`);
+  const o = obj(v, field === '' ? 'body' : field);
+  const out: NetworkFields = { name: name(o.name, at('name')), subnet: '' };
+  if (o.vni !== undefined) out.vni = under(at('vni'), () => parseVni(o.vni));
+  const c = under(at('subnet'), () => parseCidr(o.subnet));
+  out.subnet = c.text;
+  if (o.gateway !== undefined) {
+    if (opts.request) out.gateway = under(at('gateway'), () => requireHostIn(o.gateway, c, 'gateway'));
+    else {
+      out.gateway = ipv4(o.gateway, at('gateway'));
+      if (ipv4ToString((parseIPv4(out.gateway) & prefixMask(c.prefix)) >>> 0) !== c.network)
+        throw new ValidationError(at('gateway'), `${out.gateway} is outside ${out.subnet}`);
+    }
+  }
+  if (o.mtu !== undefined) out.mtu = under(at('mtu'), () => parseMtu(o.mtu));
   if (o.options !== undefined) {
-    const opts = obj(o.options, `${field}.options`);
+    const opts = obj(o.options, at('options'));
     const entries = Object.entries(opts);
-    if (entries.length > 32) throw new ValidationError(`${field}.options`, 'at most 32 options');
+    if (entries.length > 32) throw new ValidationError(at('options'), 'at most 32 options');
     out.options = {};
     for (const [k, val] of entries)
-      out.options[str(k, `${field}.options key`, 128)] = str(val, `${field}.options.${k}`, 1024);
+      out.options[str(k, `${at('options')} key`, 128)] = str(val, at(`options.${k}`), 1024);
   }
   if (o.internal !== undefined && o.internal !== false) {
-    if (o.internal !== true) throw new ValidationError(`${field}.internal`, 'must be true or false');
+    if (o.internal !== true) throw new ValidationError(at('internal'), 'must be true or false');
     out.internal = true;
   }
-  const c = parseCidr(out.subnet);
   if (o.ipRange !== undefined) {
-    const r = under(`${field}.ipRange`, () => parseCidr(o.ipRange, 'ipRange', 32));
+    const r = under(at('ipRange'), () => parseCidr(o.ipRange, 'ipRange', 32));
     if (r.prefix < c.prefix || (parseIPv4(r.network) & prefixMask(c.prefix)) >>> 0 !== parseIPv4(c.network))
-      throw new ValidationError(`${field}.ipRange`, `${r.text} is not inside ${out.subnet}`);
+      throw new ValidationError(at('ipRange'), `${r.text} is not inside ${out.subnet}`);
     out.ipRange = r.text;
   }
   if (o.reserved !== undefined) {
-    const list = arr(o.reserved, `${field}.reserved`, 256).map((ip, i) =>
-      under(`${field}.reserved[${i}]`, () => requireHostIn(ip, c, 'reserved')),
+    const list = arr(o.reserved, at('reserved'), 256).map((ip, i) =>
+      under(at(`reserved[${i}]`), () => requireHostIn(ip, c, 'reserved')),
     );
     if (list.length > 0) out.reserved = [...new Set(list)];
-  }
-  if (out.gateway !== undefined) {
-    if (ipv4ToString((parseIPv4(out.gateway) & prefixMask(c.prefix)) >>> 0) !== c.network)
-      throw new ValidationError(`${field}.gateway`, `${out.gateway} is outside ${out.subnet}`);
   }
   return out;
 }

@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import { DEFAULT_NETNS_PREFIX, DEFAULT_VXLAN_PORT } from '../core/defaults.js';
 import { KernelError, NotFoundError, ValidationError } from '../core/errors.js';
+import { KeyedQueue } from '../core/keyed-queue.js';
 import { createNetns, deleteNetns, listNetns, netnsExists, netnsPath, openNetns } from './netns.js';
 import { BRIDGE_NAME, hostVethName, overlayNetnsName, vniFromNetnsName, vxlanName } from './names.js';
 import { RtnlSocket } from './netlink/socket.js';
@@ -66,7 +67,7 @@ export class Dataplane {
   private readonly overlays = new Map<number, Overlay>();
   private watch?: KernelWatch;
   /** Serialises operations per VNI so reconcile/attach/remove never interleave on one overlay. */
-  private readonly locks = new Map<number, Promise<unknown>>();
+  private readonly locks = new KeyedQueue<number>();
 
   constructor(opts: DataplaneOptions) {
     this.prefix = opts.prefix ?? DEFAULT_NETNS_PREFIX;
@@ -113,14 +114,7 @@ export class Dataplane {
   }
 
   private withLock<T>(vni: number, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(vni) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => undefined);
-    this.locks.set(vni, tail);
-    void tail.then(() => {
-      if (this.locks.get(vni) === tail) this.locks.delete(vni);
-    });
-    return next;
+    return this.locks.run(vni, fn);
   }
 
   /** The underlay link (by option, or the one that holds the VTEP address) and its MTU. */

@@ -65,7 +65,7 @@ import { signRecord } from './record-signing.js';
 import { encodeBody, signBody } from './record-codec.js';
 import { ReplicatedTable, toWire, type TableRecord } from './table.js';
 import { PROTO_VERSION, type MemberInfo } from './wire.js';
-import type { EndpointEntry, IpamBlockEntry, MemberView, TableEntry } from './views.js';
+import type { EndpointEntry, IpamBlockEntry, MemberView, TableEntry, ViewVersions } from './views.js';
 
 export { DEFAULT_TIMERS, type DiscoveryStats, type DiscoveryTimers } from './context.js';
 export type { MemberView } from './views.js';
@@ -347,6 +347,11 @@ export class Discovery extends EventEmitter {
   }
 
   // Views of the table, built once per change (table-views.ts): callers must not mutate them.
+
+  /** Change counters of the views (views.ts). */
+  versions(): ViewVersions {
+    return this.views.versions();
+  }
 
   networkRecords(): Array<TableEntry<NetworkValue>> {
     return this.views.networkRecords();

@@ -6,7 +6,7 @@
 import type { EndpointValue, IpamBlockValue, NetworkValue } from '../core/records.js';
 import type { Membership } from './membership.js';
 import type { ReplicatedTable, TableRecord } from './table.js';
-import type { EndpointEntry, IpamBlockEntry, MemberView, TableEntry } from './views.js';
+import type { EndpointEntry, IpamBlockEntry, MemberView, TableEntry, ViewVersions } from './views.js';
 
 export class TableViews {
   /** Bumped on every change of the table or of a member's state. */
@@ -14,6 +14,14 @@ export class TableViews {
   private readonly cache = new Map<string, { generation: number; value: unknown }>();
   private readonly entries = new WeakMap<TableRecord, TableEntry<EndpointValue>>();
   private readonly endpointEntries = new WeakMap<TableEntry<EndpointValue>, EndpointEntry>();
+  /** The versions as last counted, with what they were counted from. */
+  private readonly counted = {
+    generation: -1,
+    claimRecords: [] as TableRecord[],
+    claims: 0,
+    members: [] as Array<Pick<MemberView, 'peerId' | 'name' | 'vtep' | 'incarnation' | 'state'>>,
+    memberVersion: 0,
+  };
 
   constructor(
     private readonly self: string,
@@ -33,6 +41,48 @@ export class TableViews {
       lastAck: m.lastAck,
       self: m.peerId === this.self,
     }));
+  }
+
+  /**
+   * The change counters (views.ts): the claims' counter moves when the set of stored claim records
+   * changed (the table replaces a record's object when it changes), counted once per generation; the
+   * members' when an identity or a state did, compared at every call (a member's update need not
+   * come with a change event), O(members).
+   */
+  versions(): ViewVersions {
+    const c = this.counted;
+    if (c.generation !== this.generation) {
+      c.generation = this.generation;
+      const claimRecords = [...this.table.live('ipam-block')];
+      if (claimRecords.length !== c.claimRecords.length || claimRecords.some((r, i) => r !== c.claimRecords[i]))
+        c.claims++;
+      c.claimRecords = claimRecords;
+    }
+    const members = this.membership.list();
+    const same =
+      members.length === c.members.length &&
+      members.every((m, i) => {
+        const was = c.members[i];
+        return (
+          was !== undefined &&
+          was.peerId === m.peerId &&
+          was.name === m.name &&
+          was.vtep === m.vtep &&
+          was.incarnation === m.incarnation &&
+          was.state === m.state
+        );
+      });
+    if (!same) {
+      c.memberVersion++;
+      c.members = members.map(({ peerId, name, vtep, incarnation, state }) => ({
+        peerId,
+        name,
+        vtep,
+        incarnation,
+        state,
+      }));
+    }
+    return { table: this.generation, claims: c.claims, members: c.memberVersion };
   }
 
   /** The table or a member's state changed: every view is built again when next read. */

@@ -24,6 +24,19 @@ export interface TableEntry<V> {
 export type EndpointEntry = EndpointValue & { owner: string; ownerLive: boolean; local: boolean };
 export type IpamBlockEntry = IpamBlockValue & { owner: string; lamport: number; ownerLive: boolean };
 
+/**
+ * Change counters of the views: each moves when what it counts has changed, so a reader can tell
+ * whether something it derived is still current without comparing contents.
+ */
+export interface ViewVersions {
+  /** Any record or member state. */
+  table: number;
+  /** The ipam-block claims (an endpoint record arriving leaves it). */
+  claims: number;
+  /** The members' identities: peer id, name, VTEP, incarnation, state. */
+  members: number;
+}
+
 export interface ClusterEvents {
   /** The table or membership changed (coalesced). */
   change: [];

@@ -11,7 +11,7 @@ import { DOCKER_PLUGIN_SOCKET_NAME } from '../core/defaults.js';
 import http from 'node:http';
 import path from 'node:path';
 import { NotFoundError, ValidationError } from '../core/errors.js';
-import { parseCidr, parseMac } from '../core/addresses.js';
+import { defaultGateway, macFromIp, parseCidr } from '../core/addresses.js';
 import type { Logger } from '../core/logger.js';
 import {
   countResponse,
@@ -23,13 +23,25 @@ import {
   type RequestCounts,
 } from '../core/http-json.js';
 import type { Agent, NetworkView } from '../agent/agent.js';
-import { macFromIp } from '../core/addresses.js';
+import { decodeCreateNetwork as decodeNetworkRequest } from '../agent/requests.js';
 import { StateFile } from '../core/state-file.js';
-
-const GENERIC = 'com.docker.network.generic';
-const GATEWAY_TYPE = 'com.docker.network.gateway';
-/** Set by `docker network create --internal`. */
-const INTERNAL = 'com.docker.network.internal';
+import {
+  decodeCreateEndpoint,
+  decodeCreateNetwork,
+  decodeEndpointCall,
+  decodeEndpointId,
+  decodeJoin,
+  decodeNetworkId,
+  decodeReleaseAddress,
+  decodeRequestAddress,
+  decodeRequestPool,
+  INTERNAL,
+  type CreateEndpointCall,
+  type CreateNetworkCall,
+  type EndpointCall,
+  type RequestAddressCall,
+  type RequestPoolCall,
+} from './requests.js';
 
 interface DockerEndpoint {
   network: string;
@@ -50,22 +62,6 @@ interface DockerState {
   /** `--ip-range` of a pool (RequestPool's SubPool), until CreateNetwork puts it in the network. */
   ipRanges?: Record<string, string>;
 }
-
-type Body = Record<string, unknown>;
-
-const obj = (v: unknown, field: string): Body => {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new ValidationError(field, 'must be an object');
-  return v as Body;
-};
-const str = (v: unknown, field: string): string => {
-  if (typeof v !== 'string' || v === '') throw new ValidationError(field, 'required string');
-  return v;
-};
-const id = (v: unknown, field: string): string => {
-  const s = str(v, field);
-  if (!/^[A-Za-z0-9]{1,128}$/.test(s)) throw new ValidationError(field, 'must be an alphanumeric id');
-  return s;
-};
 
 export class DockerPlugin {
   private readonly file: StateFile<DockerState>;
@@ -108,26 +104,24 @@ export class DockerPlugin {
     return ep;
   }
 
-  /** The handlers, by request path. Each gets the parsed body; the result is the JSON reply. */
+  /** The handlers, by request path. Each decodes its body (requests.ts); the result is the JSON reply. */
   readonly handlers: Record<string, (b: unknown) => Promise<unknown> | unknown> = {
     '/Plugin.Activate': () => ({ Implements: ['NetworkDriver', 'IpamDriver'] }),
     '/NetworkDriver.GetCapabilities': () => ({ Scope: 'local', ConnectivityScope: 'global' }),
-    '/NetworkDriver.CreateNetwork': (b) => this.createNetwork(obj(b, 'body')),
+    '/NetworkDriver.CreateNetwork': (b) => this.createNetwork(decodeCreateNetwork(b)),
     '/NetworkDriver.DeleteNetwork': (b) => {
-      const nid = id(obj(b, 'body').NetworkID, 'NetworkID');
-      delete this.state.networks[nid];
+      delete this.state.networks[decodeNetworkId(b)];
       this.save();
       return {};
     },
-    '/NetworkDriver.CreateEndpoint': (b) => this.createEndpoint(obj(b, 'body')),
+    '/NetworkDriver.CreateEndpoint': (b) => this.createEndpoint(decodeCreateEndpoint(b)),
     '/NetworkDriver.EndpointOperInfo': (b) => {
-      const o = obj(b, 'body');
-      this.endpointOf(id(o.EndpointID, 'EndpointID'));
+      this.endpointOf(decodeEndpointId(b));
       return { Value: {} };
     },
-    '/NetworkDriver.DeleteEndpoint': (b) => this.deleteEndpoint(obj(b, 'body')),
-    '/NetworkDriver.Join': (b) => this.join(obj(b, 'body')),
-    '/NetworkDriver.Leave': (b) => this.leave(obj(b, 'body')),
+    '/NetworkDriver.DeleteEndpoint': (b) => this.deleteEndpoint(decodeEndpointId(b)),
+    '/NetworkDriver.Join': (b) => this.join(decodeJoin(b)),
+    '/NetworkDriver.Leave': (b) => this.leave(decodeEndpointCall(b)),
     '/NetworkDriver.ProgramExternalConnectivity': () => ({}),
     '/NetworkDriver.RevokeExternalConnectivity': () => ({}),
     '/NetworkDriver.DiscoverNew': () => ({}),
@@ -137,124 +131,85 @@ export class DockerPlugin {
       LocalDefaultAddressSpace: 'vxmesh-local',
       GlobalDefaultAddressSpace: 'vxmesh-global',
     }),
-    '/IpamDriver.RequestPool': (b) => this.requestPool(obj(b, 'body')),
+    '/IpamDriver.RequestPool': (b) => this.requestPool(decodeRequestPool(b)),
     '/IpamDriver.ReleasePool': () => ({}),
-    '/IpamDriver.RequestAddress': (b) => this.requestAddress(obj(b, 'body')),
-    '/IpamDriver.ReleaseAddress': (b) => this.releaseAddress(obj(b, 'body')),
+    '/IpamDriver.RequestAddress': (b) => this.requestAddress(decodeRequestAddress(b)),
+    '/IpamDriver.ReleaseAddress': (b) => this.releaseAddress(decodeReleaseAddress(b)),
   };
 
-  private async createNetwork(b: Body): Promise<unknown> {
-    const nid = id(b.NetworkID, 'NetworkID');
-    const opts = b.Options === undefined ? {} : obj(b.Options, 'Options');
-    const generic = opts[GENERIC] === undefined ? {} : obj(opts[GENERIC], `Options.${GENERIC}`);
-    const name = generic['vxmesh.network'];
-    if (typeof name !== 'string' || name === '')
-      throw new ValidationError(
-        `Options.${GENERIC}.vxmesh.network`,
-        'required: create the network with -o vxmesh.network=NAME',
-      );
-    const v4 = Array.isArray(b.IPv4Data) ? (b.IPv4Data as unknown[]) : [];
-    if (v4.length !== 1)
-      throw new ValidationError('IPv4Data', `exactly one IPv4 pool is needed (got ${v4.length}); give --subnet`);
-    const pool = obj(v4[0], 'IPv4Data[0]');
-    const subnet = parseCidr(pool.Pool, 'IPv4Data[0].Pool').text;
-    const gateway = typeof pool.Gateway === 'string' && pool.Gateway !== '' ? pool.Gateway.split('/')[0] : undefined;
-    const internalOpt = generic['vxmesh.internal'];
-    if (internalOpt !== undefined && internalOpt !== 'true' && internalOpt !== 'false')
-      throw new ValidationError(
-        `Options.${GENERIC}.vxmesh.internal`,
-        `must be true or false, got ${JSON.stringify(internalOpt)}`,
-      );
-    const internal = opts[INTERNAL] === true || opts[INTERNAL] === 'true' || internalOpt === 'true';
-    const aux =
-      pool.AuxAddresses === undefined || pool.AuxAddresses === null
-        ? {}
-        : obj(pool.AuxAddresses, 'IPv4Data[0].AuxAddresses');
-    const reserved = Object.entries(aux)
-      .map(([k, v]) => str(v, `IPv4Data[0].AuxAddresses.${k}`).split('/')[0] as string)
-      .sort();
-    const ipRange = this.state.ipRanges?.[subnet];
-    const vniOpt = generic['vxmesh.vni'];
-    const vni = vniOpt === undefined ? undefined : Number(vniOpt);
-    if (vniOpt !== undefined && !Number.isInteger(vni))
-      throw new ValidationError(`Options.${GENERIC}.vxmesh.vni`, `not a number: ${JSON.stringify(vniOpt)}`);
+  private async createNetwork(call: CreateNetworkCall): Promise<unknown> {
+    const { networkId, name, subnet, gateway, vni, internal, reserved } = call;
+    const ipRange = this.state.ipRanges?.[subnet.text];
     const existing = this.agent.listNetworks().find((n) => n.name === name);
     if (existing) {
-      if (existing.subnet !== subnet)
-        throw new ValidationError(
-          'IPv4Data[0].Pool',
-          `vxmesh network ${name} exists with subnet ${existing.subnet}, not ${subnet}`,
-        );
+      const mismatch = (field: string, what: string) => new ValidationError(field, `vxmesh network ${name} ${what}`);
+      if (existing.subnet !== subnet.text)
+        throw mismatch('IPv4Data[0].Pool', `exists with subnet ${existing.subnet}, not ${subnet.text}`);
       if (vni !== undefined && existing.vni !== vni)
-        throw new ValidationError(
-          `Options.${GENERIC}.vxmesh.vni`,
-          `vxmesh network ${name} has VNI ${existing.vni}, not ${vni}`,
-        );
+        throw mismatch('Options.com.docker.network.generic.vxmesh.vni', `has VNI ${existing.vni}, not ${vni}`);
       if (gateway !== undefined && existing.gateway !== gateway)
-        throw new ValidationError(
-          'IPv4Data[0].Gateway',
-          `vxmesh network ${name} has gateway ${existing.gateway ?? 'none'}, not ${gateway}`,
-        );
+        throw mismatch('IPv4Data[0].Gateway', `has gateway ${existing.gateway ?? 'none'}, not ${gateway}`);
       if (internal !== (existing.internal === true))
-        throw new ValidationError(
+        throw mismatch(
           INTERNAL,
-          `vxmesh network ${name} is ${existing.internal ? '' : 'not '}internal: create the Docker network ${existing.internal ? 'with' : 'without'} --internal`,
+          `is ${existing.internal ? '' : 'not '}internal: create the Docker network ${existing.internal ? 'with' : 'without'} --internal`,
         );
       if ((ipRange ?? '') !== (existing.ipRange ?? ''))
-        throw new ValidationError(
-          'SubPool',
-          `vxmesh network ${name} has ip range ${existing.ipRange ?? 'none'}, not ${ipRange ?? 'none'}`,
-        );
+        throw mismatch('SubPool', `has ip range ${existing.ipRange ?? 'none'}, not ${ipRange ?? 'none'}`);
       if (reserved.join(',') !== [...(existing.reserved ?? [])].sort().join(','))
-        throw new ValidationError(
+        throw mismatch(
           'IPv4Data[0].AuxAddresses',
-          `vxmesh network ${name} reserves ${existing.reserved?.join(', ') || 'nothing'}, not ${reserved.join(', ') || 'nothing'}`,
+          `reserves ${existing.reserved?.join(', ') || 'nothing'}, not ${reserved.join(', ') || 'nothing'}`,
         );
     } else {
-      await this.agent.createNetwork({
-        name,
-        subnet,
-        vni,
-        gateway,
-        internal,
-        ipRange,
-        reserved: reserved.length ? reserved : undefined,
-      });
+      // The agent's own request decoder, so the definition meets every rule a `vxmesh network create` meets.
+      await this.agent.createNetwork(
+        decodeNetworkRequest({
+          name,
+          subnet: subnet.text,
+          vni,
+          gateway,
+          internal,
+          ipRange,
+          reserved: reserved.length ? reserved : undefined,
+        }),
+      );
     }
-    this.state.networks[nid] = name;
+    this.state.networks[networkId] = name;
     this.save();
     // This engine will start containers on it: claim an address block now (no-op if one is held).
     if (existing) this.agent.prepareAddresses(name);
-    this.log.info({ networkId: nid, network: name }, 'docker network mapped');
+    this.log.info({ networkId, network: name }, 'docker network mapped');
     return {};
   }
 
-  private createEndpoint(b: Body): unknown {
-    const nid = id(b.NetworkID, 'NetworkID');
-    const eid = id(b.EndpointID, 'EndpointID');
-    const n = this.networkOf(nid);
-    const iface = b.Interface === undefined || b.Interface === null ? {} : obj(b.Interface, 'Interface');
-    const addr = str(iface.Address, 'Interface.Address');
-    const [ip, len] = addr.split('/') as [string, string | undefined];
-    const prefix = Number(len);
-    if (prefix !== parseCidr(n.subnet).prefix)
-      throw new ValidationError('Interface.Address', `${addr} does not fit the network's subnet ${n.subnet}`);
-    const given = typeof iface.MacAddress === 'string' && iface.MacAddress !== '';
-    const mac = given ? parseMac(iface.MacAddress, 'Interface.MacAddress') : macFromIp(ip);
+  private createEndpoint(call: CreateEndpointCall): unknown {
+    const n = this.networkOf(call.networkId);
+    const eid = call.endpointId;
+    if (call.prefix !== parseCidr(n.subnet).prefix)
+      throw new ValidationError(
+        'Interface.Address',
+        `${call.ip}/${call.prefix} does not fit the network's subnet ${n.subnet}`,
+      );
+    const mac = call.mac ?? macFromIp(call.ip);
     if (this.state.endpoints[eid]) throw new ValidationError('EndpointID', `endpoint ${eid} exists`);
-    this.state.endpoints[eid] = { network: n.name, ip, prefix, mac, srcName: `vxm${eid.slice(0, 12)}`, joined: false };
+    this.state.endpoints[eid] = {
+      network: n.name,
+      ip: call.ip,
+      prefix: call.prefix,
+      mac,
+      srcName: `vxm${eid.slice(0, 12)}`,
+      joined: false,
+    };
     this.save();
-    return given ? {} : { Interface: { MacAddress: mac } };
+    return call.mac !== undefined ? {} : { Interface: { MacAddress: mac } };
   }
 
-  private async join(b: Body): Promise<unknown> {
-    const nid = id(b.NetworkID, 'NetworkID');
-    const eid = id(b.EndpointID, 'EndpointID');
-    str(b.SandboxKey, 'SandboxKey');
-    const n = this.networkOf(nid);
+  private async join(call: EndpointCall): Promise<unknown> {
+    const n = this.networkOf(call.networkId);
+    const eid = call.endpointId;
     const ep = this.endpointOf(eid);
-    const pool = `${n.subnet}`;
-    const preallocated = (this.state.addresses[pool] ?? []).includes(ep.ip);
+    const preallocated = (this.state.addresses[n.subnet] ?? []).includes(ep.ip);
     // The veth's container end stays in our (the engine's) namespace under SrcName: Docker moves it.
     await this.agent.attach({
       network: n.name,
@@ -271,18 +226,16 @@ export class DockerPlugin {
     // No Gateway (and no default static route): Docker then gives the container its docker_gwbridge leg
     // for NAT egress and -p publishing, as for its own overlay driver; the overlay subnet stays on-link.
     // An internal network asks for none.
-    const reply: Body = { InterfaceName: { SrcName: ep.srcName, DstPrefix: 'eth' } };
+    const reply: Record<string, unknown> = { InterfaceName: { SrcName: ep.srcName, DstPrefix: 'eth' } };
     if (n.internal) reply.DisableGatewayService = true;
     return reply;
   }
 
-  private async leave(b: Body): Promise<unknown> {
-    const nid = id(b.NetworkID, 'NetworkID');
-    const eid = id(b.EndpointID, 'EndpointID');
-    const n = this.networkOf(nid);
-    const ep = this.endpointOf(eid);
+  private async leave(call: EndpointCall): Promise<unknown> {
+    const n = this.networkOf(call.networkId);
+    const ep = this.endpointOf(call.endpointId);
     if (ep.joined) {
-      await this.agent.detach({ network: n.name, id: eid }).catch((e: unknown) => {
+      await this.agent.detach({ network: n.name, id: call.endpointId }).catch((e: unknown) => {
         if (!(e instanceof NotFoundError)) throw e;
       });
       ep.joined = false;
@@ -291,8 +244,7 @@ export class DockerPlugin {
     return {};
   }
 
-  private async deleteEndpoint(b: Body): Promise<unknown> {
-    const eid = id(b.EndpointID, 'EndpointID');
+  private async deleteEndpoint(eid: string): Promise<unknown> {
     const ep = this.state.endpoints[eid];
     if (!ep) return {};
     if (ep.joined) await this.agent.detach({ network: ep.network, id: eid }).catch(() => undefined);
@@ -301,16 +253,11 @@ export class DockerPlugin {
     return {};
   }
 
-  private requestPool(b: Body): unknown {
-    if (b.V6 === true) throw new ValidationError('V6', 'vxmesh has no IPv6 pools');
-    const pool = b.Pool;
-    if (typeof pool !== 'string' || pool === '')
-      throw new ValidationError('Pool', 'a subnet is required: docker network create --subnet CIDR');
-    const subnet = parseCidr(pool, 'Pool').text;
-    if (typeof b.SubPool === 'string' && b.SubPool !== '') {
+  private requestPool(call: RequestPoolCall): unknown {
+    const subnet = call.pool.text;
+    if (call.subPool !== undefined) {
       // --ip-range: kept until CreateNetwork puts it into the (cluster-wide) network definition.
-      const range = parseCidr(b.SubPool, 'SubPool', 32).text;
-      this.state.ipRanges = { ...this.state.ipRanges, [subnet]: range };
+      this.state.ipRanges = { ...this.state.ipRanges, [subnet]: call.subPool };
       this.save();
     } else if (this.state.ipRanges?.[subnet] !== undefined) {
       // A pool requested again without a range (a network created anew): the old range does not apply.
@@ -320,16 +267,13 @@ export class DockerPlugin {
     return { PoolID: subnet, Pool: subnet, Data: {} };
   }
 
-  private async requestAddress(b: Body): Promise<unknown> {
-    const subnet = parseCidr(b.PoolID, 'PoolID');
-    const opts = b.Options === undefined || b.Options === null ? {} : obj(b.Options, 'Options');
-    const requested = typeof b.Address === 'string' && b.Address !== '' ? b.Address : undefined;
-    if (opts.RequestAddressType === GATEWAY_TYPE) {
-      const n = this.agent.networkBySubnet(subnet.text);
-      const gw = requested ?? n?.gateway ?? subnet.network.replace(/\d+$/, (x) => String(Number(x) + 1));
+  private async requestAddress(call: RequestAddressCall): Promise<unknown> {
+    const { pool: subnet, address: requested } = call;
+    const n = this.agent.networkBySubnet(subnet.text);
+    if (call.gateway) {
+      const gw = requested ?? n?.gateway ?? defaultGateway(subnet);
       return { Address: `${gw}/${subnet.prefix}`, Data: {} };
     }
-    const n = this.agent.networkBySubnet(subnet.text);
     if (requested && (!n || n.reserved?.includes(requested))) {
       // An --aux-address (Docker reserves them before CreateNetwork): CreateNetwork makes it reserved cluster-wide.
       return { Address: `${requested}/${subnet.prefix}`, Data: {} };
@@ -346,14 +290,13 @@ export class DockerPlugin {
     return { Address: `${ip}/${subnet.prefix}`, Data: {} };
   }
 
-  private async releaseAddress(b: Body): Promise<unknown> {
-    const subnet = parseCidr(b.PoolID, 'PoolID');
-    const ip = str(b.Address, 'Address').split('/')[0] as string;
+  private async releaseAddress(call: { pool: { text: string }; address: string }): Promise<unknown> {
+    const { pool: subnet, address: ip } = call;
     const list = this.state.addresses[subnet.text] ?? [];
     this.state.addresses[subnet.text] = list.filter((x) => x !== ip);
-    this.agent.ipam.settle(ip);
-    this.save();
     const n = this.agent.networkBySubnet(subnet.text);
+    if (n) this.agent.ipam.settle(n.name, ip);
+    this.save();
     if (n && !n.reserved?.includes(ip) && !this.agent.localEndpoints().some((e) => e.network === n.name && e.ip === ip))
       await this.agent.returnAddress(n.name, ip);
     return {};

@@ -16,23 +16,20 @@
  * are more hosts than blocks.
  */
 import { ValidationError, VxmeshError } from '../core/errors.js';
-import { ipv4ToString, parseCidr, parseIPv4, prefixMask, requireHostIn } from '../core/addresses.js';
+import { ipv4ToString, parseCidr, parseIPv4, prefixMask } from '../core/addresses.js';
+import { KeyedQueue } from '../core/keyed-queue.js';
 import type { NetworkValue } from '../core/records.js';
 import { allocatable } from '../core/address-range.js';
-import { claimantOf, rankLess, winningClaims, type BlockClaim } from './claim-rule.js';
+import { claimantOf, rankLess, winningClaims, type BlockClaim, type BlockConflict } from './claim-rule.js';
+import { checkExplicitAddress, type EndpointUse } from './explicit-address.js';
+import { PendingAddresses } from './pending-addresses.js';
 
-export type { BlockClaim } from './claim-rule.js';
+export type { BlockClaim, BlockConflict } from './claim-rule.js';
+export type { EndpointUse } from './explicit-address.js';
 
 export const BLOCK_PREFIX = 28;
 /** A borrower picks at random among this many of the highest free addresses of each block. */
 const BORROW_CHOICES = 4;
-
-export interface EndpointUse {
-  network: string;
-  ip: string;
-  id: string;
-  host: string;
-}
 
 /** What IPAM needs from discovery (kept narrow, so it can be tested with plain data). */
 export interface IpamSource {
@@ -43,65 +40,6 @@ export interface IpamSource {
   release(network: string, block: string): Promise<void>;
   /** A member's name for messages (its peer id if unknown). */
   nameOf?(peerId: string): string;
-}
-
-/** What the agent needs from an address allocator: this module's block IPAM, or the etcd store's. */
-export interface AddressAllocator {
-  /** A free address of the network for this host (held as pending until `settle`). */
-  allocate(net: NetworkValue): Promise<string>;
-  /** The network was created on this host: get ready to give its first address without waiting. */
-  prepare(net: NetworkValue): Promise<void>;
-  /** Refuses an address another endpoint holds (and, with a store, reserves it for this host). */
-  reserveExplicit(net: NetworkValue, ip: string, reservedHere?: boolean): Promise<void>;
-  /** The endpoint record of an allocated address exists now (or the attach failed). */
-  settle(ip: string): void;
-  /** The local endpoint holding the address is gone. */
-  returnAddress(network: string, ip: string): Promise<void>;
-  /** Standing allocation conflicts of a network (for `network inspect`). */
-  conflicts(network: string): BlockConflict[];
-  /** This host's claims, for the state directory. */
-  ownClaims(): Array<{ network: string; block: string }>;
-}
-
-/**
- * The checks every allocator makes on an explicit address: inside the subnet, not the gateway, not
- * held by an endpoint anywhere in the cluster, not being handed out here (unless `reservedHere`).
- */
-export function checkExplicitAddress(
-  net: NetworkValue,
-  ip: string,
-  endpoints: EndpointUse[],
-  pending: ReadonlySet<string>,
-  reservedHere: boolean,
-): void {
-  requireHostIn(ip, parseCidr(net.subnet), 'ip');
-  if (net.gateway === ip) throw new ValidationError('ip', `${ip} is the gateway of network ${net.name}`);
-  if (net.reserved?.includes(ip))
-    throw new ValidationError('ip', `${ip} is reserved in network ${net.name} (an aux address)`);
-  const holder = endpoints.find((e) => e.ip === ip);
-  if (holder) throw new ValidationError('ip', `${ip} is in use by endpoint ${holder.id} on host ${holder.host}`);
-  if (pending.has(ip) && !reservedHere) throw new ValidationError('ip', `${ip} is being allocated on this host`);
-}
-
-/** Runs tasks one after the other per key (one allocation per network at a time on this host). */
-export class PerKeyQueue {
-  private readonly tails = new Map<string, Promise<unknown>>();
-
-  run<T>(key: string, task: () => Promise<T>): Promise<T> {
-    const prev = this.tails.get(key) ?? Promise.resolve();
-    const next = prev.then(task, task);
-    this.tails.set(
-      key,
-      next.catch(() => undefined),
-    );
-    return next;
-  }
-}
-
-export interface BlockConflict {
-  block: string;
-  winner: string;
-  losers: string[];
 }
 
 export function blocksOf(subnet: string): string[] {
@@ -129,12 +67,12 @@ function contains(cidr: string, ip: string): boolean {
   return (parseIPv4(ip) & prefixMask(c.prefix)) >>> 0 === parseIPv4(c.network);
 }
 
-export class Ipam implements AddressAllocator {
+export class Ipam {
   /** Local time at which we wrote each of our claims (network/block). */
   private readonly claimedAt = new Map<string, number>();
-  private readonly queue = new PerKeyQueue();
+  private readonly queue = new KeyedQueue<string>();
   /** Addresses handed out but not yet visible as endpoint records. */
-  private readonly pending = new Set<string>();
+  private readonly pending = new PendingAddresses();
 
   constructor(
     private readonly src: IpamSource,
@@ -183,7 +121,7 @@ export class Ipam implements AddressAllocator {
     const used = new Set<string>([
       c.network,
       ipv4ToString((parseIPv4(c.network) | (~prefixMask(c.prefix) >>> 0)) >>> 0),
-      ...this.pending,
+      ...this.pending.of(net.name),
     ]);
     if (net.gateway) used.add(net.gateway);
     for (const e of this.src.endpointsUsing(net.name)) used.add(e.ip);
@@ -214,7 +152,7 @@ export class Ipam implements AddressAllocator {
         mine &&
         (this.settledBlocks(net.name).some((b) => contains(b, ip)) || this.claimedAt.has(`${net.name}/${ip}/32`))
       ) {
-        this.pending.add(ip);
+        this.pending.add(net.name, ip);
         return;
       }
       const r = await this.claimSingle(net, ip);
@@ -238,7 +176,7 @@ export class Ipam implements AddressAllocator {
     const winner = this.winners(net.name).get(block);
     const taken = this.src.endpointsUsing(net.name).find((e) => e.ip === ip);
     if (winner?.owner === this.src.self && !taken) {
-      this.pending.add(ip);
+      this.pending.add(net.name, ip);
       return 'won';
     }
     const other = winner?.owner !== this.src.self ? (winner?.owner ?? '?') : (taken?.host ?? '?');
@@ -302,8 +240,8 @@ export class Ipam implements AddressAllocator {
   }
 
   /** Call once the endpoint record of an allocated address exists (or the attach failed). */
-  settle(ip: string): void {
-    this.pending.delete(ip);
+  settle(network: string, ip: string): void {
+    this.pending.delete(network, ip);
   }
 
   private firstFree(net: NetworkValue): string | undefined {
@@ -320,7 +258,7 @@ export class Ipam implements AddressAllocator {
     for (let attempt = 0; attempt < 8; attempt++) {
       const free = this.firstFree(net);
       if (free) {
-        this.pending.add(free);
+        this.pending.add(net.name, free);
         return free;
       }
       // A block claimed ahead (prepare) and still settling: wait only for the rest of its settle period.
@@ -372,7 +310,7 @@ export class Ipam implements AddressAllocator {
   /** The local endpoint holding `ip` is gone (and the address is not pending): a borrowed address
    * goes back to its block's owner. Addresses of our own blocks stay in them. */
   async returnAddress(network: string, ip: string): Promise<void> {
-    if (this.pending.has(ip)) return;
+    if (this.pending.has(network, ip)) return;
     const block = `${ip}/32`;
     if (!this.src.claims().some((c) => c.network === network && c.block === block && c.owner === this.src.self)) return;
     this.claimedAt.delete(`${network}/${block}`);

@@ -12,6 +12,13 @@ export interface BlockClaim {
   lamport: number;
 }
 
+/** A block claimed by more than one host: who keeps it, who lost it. */
+export interface BlockConflict {
+  block: string;
+  winner: string;
+  losers: string[];
+}
+
 export const rankLess = (a: { lamport: number; owner: string }, b: { lamport: number; owner: string }): boolean =>
   a.lamport < b.lamport || (a.lamport === b.lamport && a.owner < b.owner);
 

@@ -4,13 +4,10 @@
  * checks as the block IPAM apply first (subnet, gateway, endpoint records of the cluster).
  */
 import type { NetworkValue } from '../core/records.js';
-import {
-  checkExplicitAddress,
-  PerKeyQueue,
-  type AddressAllocator,
-  type BlockConflict,
-  type EndpointUse,
-} from './block-ipam.js';
+import { KeyedQueue } from '../core/keyed-queue.js';
+import type { BlockConflict } from './claim-rule.js';
+import { checkExplicitAddress, type EndpointUse } from './explicit-address.js';
+import { PendingAddresses } from './pending-addresses.js';
 
 /** The store's address operations (compare-and-swap create, reserve, release); the etcd store has them. */
 export interface AddressStore {
@@ -19,10 +16,10 @@ export interface AddressStore {
   release(network: string, ip: string, host: string): Promise<boolean>;
 }
 
-export class StoreIpam implements AddressAllocator {
+export class StoreIpam {
   /** Addresses handed out but not yet visible as endpoint records. */
-  private readonly pending = new Set<string>();
-  private readonly queue = new PerKeyQueue();
+  private readonly pending = new PendingAddresses();
+  private readonly queue = new KeyedQueue<string>();
 
   constructor(
     private readonly store: AddressStore,
@@ -43,9 +40,9 @@ export class StoreIpam implements AddressAllocator {
 
   private async allocateLocked(net: NetworkValue): Promise<string> {
     // Endpoint records made before the store was used still hold their addresses.
-    const inUse = [...this.endpointsUsing(net.name).map((e) => e.ip), ...this.pending];
+    const inUse = [...this.endpointsUsing(net.name).map((e) => e.ip), ...this.pending.of(net.name)];
     const ip = await this.store.allocate(net, this.host, inUse, this.peer);
-    this.pending.add(ip);
+    this.pending.add(net.name, ip);
     return ip;
   }
 
@@ -54,12 +51,12 @@ export class StoreIpam implements AddressAllocator {
     await this.store.reserve(net.name, ip, this.host, this.peer);
   }
 
-  settle(ip: string): void {
-    this.pending.delete(ip);
+  settle(network: string, ip: string): void {
+    this.pending.delete(network, ip);
   }
 
   async returnAddress(network: string, ip: string): Promise<void> {
-    if (this.pending.has(ip)) return;
+    if (this.pending.has(network, ip)) return;
     await this.store.release(network, ip, this.host);
   }
 

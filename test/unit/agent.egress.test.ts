@@ -1,6 +1,7 @@
 /** The agent's egress with fakes: gateway links per network, published ports checked and handed to the packet filter. */
 import t from 'tap';
 import { Agent } from '../../agent/agent.js';
+import { decodeAttach } from '../../agent/requests.js';
 import type { EgressPort } from '../../agent/ports.js';
 import type { EgressNetwork } from '../../egress/rules.js';
 import { agentParts, FakeCluster, FakeOverlay } from '../fixtures/agent-fakes.js';
@@ -38,7 +39,7 @@ t.test(
     const e = fakeEgress();
     const { agent, driver } = await setup(e.port);
     t.teardown(() => agent.stop());
-    const ep = await agent.attach({ network: 'web', netns: 'ct1', publish: ['8080:80'] });
+    const ep = await agent.attach(decodeAttach({ network: 'web', netns: 'ct1', publish: ['8080:80'] }));
     t.same(ep.publish, [{ protocol: 'tcp', hostPort: 8080, port: 80 }]);
     const vni = agent.network('web').vni;
     t.equal(driver.overlays.get(vni)?.egress, true, 'the overlay is built with egress');
@@ -56,22 +57,22 @@ t.test('publish refusals name publish: taken here, in use by a process, internal
   const e = fakeEgress(['9090/tcp']);
   const { agent, driver } = await setup(e.port);
   t.teardown(() => agent.stop());
-  await agent.attach({ network: 'web', netns: 'ct1', publish: ['8080:80'] });
+  await agent.attach(decodeAttach({ network: 'web', netns: 'ct1', publish: ['8080:80'] }));
   await t.rejects(
-    agent.attach({ network: 'web', netns: 'ct2', publish: ['8080:81'] }),
+    agent.attach(decodeAttach({ network: 'web', netns: 'ct2', publish: ['8080:81'] })),
     /publish: host port 8080\/tcp is already published/,
   );
   await t.rejects(
-    agent.attach({ network: 'web', netns: 'ct3', publish: ['9090:80'] }),
+    agent.attach(decodeAttach({ network: 'web', netns: 'ct3', publish: ['9090:80'] })),
     /publish: host port 9090\/tcp is in use on this host/,
   );
   await t.rejects(
-    agent.attach({ network: 'sealed', netns: 'ct4', publish: ['8081:80'] }),
+    agent.attach(decodeAttach({ network: 'sealed', netns: 'ct4', publish: ['8081:80'] })),
     /publish: network sealed is internal/,
   );
-  await t.rejects(agent.attach({ network: 'web', netns: 'ct5', publish: 'nonsense' }), /publish/);
+  t.throws(() => decodeAttach({ network: 'web', netns: 'ct5', publish: 'nonsense' }), /publish/);
   t.equal(agent.localEndpoints().length, 1, 'no refused attach left an endpoint');
-  const internal = await agent.attach({ network: 'sealed', netns: 'ct6' });
+  const internal = await agent.attach(decodeAttach({ network: 'sealed', netns: 'ct6' }));
   t.equal(driver.overlays.get(internal.vni)?.egress, false, "an internal network's overlay has no gateway link");
   t.notOk(
     (e.runs.at(-1) ?? []).some((n) => n.name === 'sealed'),
@@ -80,10 +81,10 @@ t.test('publish refusals name publish: taken here, in use by a process, internal
   const off = await setup(undefined);
   t.teardown(() => off.agent.stop());
   await t.rejects(
-    off.agent.attach({ network: 'web', netns: 'ct1', publish: ['8080:80'] }),
+    off.agent.attach(decodeAttach({ network: 'web', netns: 'ct1', publish: ['8080:80'] })),
     /publish: egress is off on this agent/,
   );
-  const plain = await off.agent.attach({ network: 'web', netns: 'ct1' });
+  const plain = await off.agent.attach(decodeAttach({ network: 'web', netns: 'ct1' }));
   t.equal(off.driver.overlays.get(plain.vni)?.egress, false, 'egress off: no gateway link');
 });
 

@@ -1,5 +1,6 @@
 /** Network definitions with in-memory fakes: VNI precedence, conflicts, create and remove rules. */
 import t from 'tap';
+import { decodeCreateNetwork } from '../../agent/requests.js';
 import { autoVni, Networks, resolveNetworks } from '../../agent/networks.js';
 import { LocalState } from '../../agent/local-state.js';
 import { Overlays } from '../../agent/overlays.js';
@@ -20,7 +21,7 @@ function setup() {
   const driver = new FakeOverlay();
   const state = new LocalState({ save: () => undefined }, { version: 1, endpoints: [], ipamBlocks: [] });
   const log = recordingLog();
-  const networks = new Networks(cluster, driver, new Overlays(driver), state, log);
+  const networks = new Networks({ cluster, driver, overlays: new Overlays(driver), state, log });
   return { cluster, driver, state, log, networks };
 }
 
@@ -53,36 +54,38 @@ t.test('autoVni is stable per name and moves on when taken', async (t) => {
 
 t.test('create: defaults, idempotent re-create, refusals naming the field', async (t) => {
   const { networks, cluster } = setup();
-  const n = await networks.create({ name: 'blue', subnet: '198.18.5.0/24' });
+  // As the admin API hands it in: decoded at the edge (requests.ts), then created.
+  const create = async (body: unknown) => networks.create(decodeCreateNetwork(body));
+  const n = await create({ name: 'blue', subnet: '198.18.5.0/24' });
   t.equal(n.gateway, '198.18.5.1', 'gateway defaults to the first address');
   t.equal(n.vni, autoVni('blue', new Set()));
   t.equal(cluster.nets.length, 1, 'written to the table');
-  t.same(await networks.create({ name: 'blue', subnet: '198.18.5.0/24' }), n, 'the same definition again is a no-op');
+  t.same(await create({ name: 'blue', subnet: '198.18.5.0/24' }), n, 'the same definition again is a no-op');
   await t.rejects(
-    networks.create({ name: 'blue', subnet: '198.18.6.0/24' }),
+    create({ name: 'blue', subnet: '198.18.6.0/24' }),
     new ValidationError('name', 'network blue exists with subnet 198.18.5.0/24 vni ' + n.vni),
   );
-  await t.rejects(networks.create({ name: 'red', subnet: '198.18.6.0/24', vni: n.vni }), {
+  await t.rejects(create({ name: 'red', subnet: '198.18.6.0/24', vni: n.vni }), {
     name: 'ValidationError',
     field: 'vni',
   });
-  await t.rejects(networks.create({ name: 'red', subnet: '198.18.6.0/24', mtu: 9000 }), {
+  await t.rejects(create({ name: 'red', subnet: '198.18.6.0/24', mtu: 9000 }), {
     field: 'mtu',
     message: /exceeds the largest overlay MTU/,
   });
-  await t.rejects(networks.create({ name: 'bad name!', subnet: '198.18.6.0/24' }), {
+  await t.rejects(create({ name: 'bad name!', subnet: '198.18.6.0/24' }), {
     name: 'ValidationError',
     field: 'name',
   });
-  await t.rejects(networks.create({ name: 'red', subnet: '198.18.6.0/33' }), {
+  await t.rejects(create({ name: 'red', subnet: '198.18.6.0/33' }), {
     name: 'ValidationError',
     field: 'subnet',
   });
-  await t.rejects(networks.create({ name: 'red', subnet: '198.18.6.0/24', gateway: '198.18.7.1' }), {
+  await t.rejects(create({ name: 'red', subnet: '198.18.6.0/24', gateway: '198.18.7.1' }), {
     name: 'ValidationError',
     field: 'gateway',
   });
-  await t.rejects(networks.create(null as never), { name: 'ValidationError', field: 'body' });
+  await t.rejects(create(null), { name: 'ValidationError', field: 'body' });
   t.equal(cluster.nets.length, 1, 'nothing refused was written');
 });
 
@@ -127,13 +130,13 @@ t.test('bySubnet: only when exactly one network has the subnet', async (t) => {
   t.equal(networks.bySubnet('198.18.1.0/24'), undefined, 'ambiguous');
   t.equal(networks.bySubnet('198.18.2.0/24')?.name, 'c');
   t.equal(
-    new Networks(
+    new Networks({
       cluster,
-      new FakeOverlay(),
-      new Overlays(new FakeOverlay()),
-      new LocalState({ save: () => undefined }, { version: 1, endpoints: [], ipamBlocks: [] }),
-      silentLogger,
-    ).list().length,
+      driver: new FakeOverlay(),
+      overlays: new Overlays(new FakeOverlay()),
+      state: new LocalState({ save: () => undefined }, { version: 1, endpoints: [], ipamBlocks: [] }),
+      log: silentLogger,
+    }).list().length,
     3,
   );
 });

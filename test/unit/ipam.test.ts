@@ -2,6 +2,7 @@
 import t from 'tap';
 import { Ipam, blocksOf, type BlockClaim, type EndpointUse, type IpamSource } from '../../ipam/block-ipam.js';
 import type { NetworkValue } from '../../core/records.js';
+import { StoreIpam } from '../../ipam/store-ipam.js';
 
 /** A shared "replicated table" for several hosts, with a Lamport clock, delivered instantly. */
 class World {
@@ -40,7 +41,7 @@ t.test('allocations of two hosts never collide; gateway, network and broadcast a
   const take = async (host: string, ipam: Ipam) => {
     const ip = await ipam.allocate(net);
     w.endpoints.push({ network: 'n', ip, id: `${host}${got.length}`, host });
-    ipam.settle(ip);
+    ipam.settle(net.name, ip);
     got.push(ip);
   };
   // 25 each always fits: a host holds two of the four /28 blocks, at least 14 + 15 usable addresses.
@@ -75,7 +76,7 @@ t.test('more hosts than blocks: every host gets addresses, block owners skip bor
     for (const { h, ipam } of hosts) {
       const ip = await ipam.allocate(small);
       w.endpoints.push({ network: 's', ip, id: `${h}${round}`, host: h });
-      ipam.settle(ip);
+      ipam.settle(small.name, ip);
       got.push({ h, ip });
     }
   }
@@ -259,7 +260,7 @@ t.test(
       [block, `${outside}/32`].sort(),
       `an address outside our blocks (${outside}) is claimed as a /32`,
     );
-    a.settle(outside);
+    a.settle(net.name, outside);
     await a.returnAddress('n', outside);
     t.same(
       w.claims.map((c) => c.block),
@@ -348,5 +349,46 @@ t.test('two hosts claiming the only block ahead: the later claim is withdrawn, i
   t.ok(
     w.claims.some((c) => c.owner === 'B' && c.block === `${ipB}/32`),
     "B borrowed its address from A's block",
+  );
+});
+
+t.test('two networks sharing a subnet: an address being handed out in one says nothing about the other', async (t) => {
+  const twin: NetworkValue = { ...net, name: 'twin', vni: 9 };
+  // Block IPAM: one host with a settled block in each network.
+  const w = new World();
+  const a = new Ipam(w.source('A'), 0, Date.now, noSleep);
+  for (const n of [net, twin]) {
+    w.claims.push({ network: n.name, block: '198.18.0.0/28', owner: 'A', lamport: ++w.clock });
+    a.restoreClaim(n.name, '198.18.0.0/28');
+  }
+  const first = await a.allocate(net); // pending in n until settle
+  const twinFirst = await a.allocate(twin);
+  t.equal(twinFirst, first, 'the first free address of twin is the one pending in n (nothing holds it in twin)');
+  a.settle(twin.name, twinFirst);
+  w.endpoints.push({ network: 'twin', ip: twinFirst, id: 't1', host: 'A' });
+  const second = await a.allocate(net);
+  await t.resolves(a.reserveExplicit(twin, second), 'an address pending in n can be given explicitly in twin');
+  a.settle(net.name, first);
+  a.settle(net.name, second);
+  // The store's IPAM: the same, with the addresses the store hands out.
+  const handed: string[] = [];
+  const store = {
+    allocate: async (_n: NetworkValue, _h: string, exclude: Iterable<string> = []) => {
+      const taken = new Set(exclude);
+      const ip = ['198.18.0.2', '198.18.0.3', '198.18.0.4'].find((x) => !taken.has(x)) as string;
+      handed.push(ip);
+      return ip;
+    },
+    reserve: async () => undefined,
+    release: async () => true,
+  };
+  const s = new StoreIpam(store, 'A', () => []);
+  const inN = await s.allocate(net);
+  t.equal(await s.allocate(twin), inN, 'twin is not told to exclude what is pending in n');
+  await t.resolves(s.reserveExplicit(twin, await s.allocate(net)), 'explicit in twin while pending in n');
+  await t.rejects(
+    s.reserveExplicit(net, inN),
+    { field: 'ip', message: /being allocated on this host/ },
+    'still refused in n itself',
   );
 });

@@ -1,0 +1,155 @@
+/**
+ * The agent's wiring: its parts built from the ports it is given (daemon/start-agent.ts gives the
+ * real ones, unit tests fakes), each handed what it needs and nothing that leads back up.
+ */
+import type { Logger } from '../core/logger.js';
+import type { ReconcileResult } from '../dataplane/dataplane.js';
+import { AddressReturns } from './address-returns.js';
+import { createAllocator } from './allocator.js';
+import { ChangeReport } from './change-report.js';
+import { DerivedState } from './derived-state.js';
+import { DnsSync } from './dns-sync.js';
+import { EgressSync } from './egress-sync.js';
+import { Endpoints } from './endpoints.js';
+import { DeadAgentHold } from './hold.js';
+import { LocalState, type AgentState, type StateSink } from './local-state.js';
+import { Networks } from './networks.js';
+import { Overlays } from './overlays.js';
+import type {
+  AddressAllocator,
+  AgentStore,
+  ClusterNode,
+  DnsPort,
+  EgressPort,
+  OverlayDriver,
+  VtepProbe,
+} from './ports.js';
+import { ReconcileLoop } from './reconcile-loop.js';
+import { StoreMirror } from './store-mirror.js';
+
+export interface AgentSettings {
+  /** Member name of this host. */
+  name: string;
+  vtep: string;
+  reconcileIntervalMs: number;
+  ipamSettleMs: number;
+  deadAgentHoldMs: number;
+  /** Repair drift at the kernel's notifications, not only at the periodic run (default on). */
+  kernelEvents?: boolean;
+}
+
+/** What the agent is made of: its settings and its ports. */
+export interface AgentParts {
+  settings: AgentSettings;
+  log: Logger;
+  cluster: ClusterNode;
+  driver: OverlayDriver;
+  probe: VtepProbe;
+  stateSink: StateSink;
+  /** The state as loaded, with the endpoints whose interface is gone already removed. */
+  initialState: AgentState;
+  store?: AgentStore;
+  /** The packet filter for egress and published ports; undefined: egress off. */
+  egress?: EgressPort;
+  /** DNS servers for the networks' names; undefined: names are not served. */
+  dns?: DnsPort;
+}
+
+/** The agent's parts, wired. */
+export interface AgentCore {
+  state: LocalState;
+  ipam: AddressAllocator;
+  returns: AddressReturns;
+  overlays: Overlays;
+  networks: Networks;
+  endpoints: Endpoints;
+  hold: DeadAgentHold;
+  derived: DerivedState;
+  report: ChangeReport;
+  loop: ReconcileLoop;
+  mirror?: StoreMirror;
+  egress?: EgressSync;
+  dns?: DnsSync;
+}
+
+export function assemble(parts: AgentParts, onReconciled: (r: ReconcileResult) => void): AgentCore {
+  const { settings, log, cluster, driver, store } = parts;
+  const state = new LocalState(parts.stateSink, parts.initialState);
+  const ipam = createAllocator({
+    cluster,
+    state,
+    initial: parts.initialState,
+    host: settings.name,
+    settleMs: settings.ipamSettleMs,
+    log,
+    store,
+  });
+  const returns = new AddressReturns(ipam, state, log);
+  const overlays = new Overlays(driver, parts.egress !== undefined);
+  const networks = new Networks({ cluster, driver, overlays, state, log, store });
+  const endpoints = new Endpoints({
+    self: { vtep: settings.vtep, host: settings.name },
+    cluster,
+    driver,
+    overlays,
+    networks,
+    allocator: ipam,
+    returns,
+    state,
+    log,
+    egress: parts.egress,
+  });
+  const mirror = store ? new StoreMirror(store, cluster, log) : undefined;
+  let loop: ReconcileLoop | undefined;
+  const hold = new DeadAgentHold({
+    probe: parts.probe,
+    holdMs: settings.deadAgentHoldMs,
+    vtepOf: (p) => cluster.member(p)?.vtep,
+    onChange: () => loop?.schedule(),
+    log,
+  });
+  const derived = new DerivedState({
+    cluster,
+    vtep: settings.vtep,
+    hold,
+    localEndpoints: () => state.endpoints,
+    store: mirror,
+  });
+  const report = new ChangeReport(derived, cluster, log);
+  loop = new ReconcileLoop(
+    {
+      networks: () => networks.definitions(),
+      desired: () => derived.desired(),
+      computed: (d) => report.report(d),
+      localVnis: () => state.vnis(),
+      keepVnis: () => [...state.vnis(), ...overlays.attachingVnis()],
+      synced: () => cluster.synced,
+    },
+    driver,
+    overlays,
+    log,
+    onReconciled,
+  );
+  const dns = parts.dns
+    ? new DnsSync(
+        {
+          networks: () => networks.definitions(),
+          localEndpoints: () => state.endpoints,
+          rows: () => derived.endpointRows(undefined, true),
+        },
+        driver,
+        parts.dns,
+        log,
+      )
+    : undefined;
+  const egress = parts.egress
+    ? new EgressSync(
+        { networks: () => networks.definitions(), endpoints: () => state.endpoints },
+        driver,
+        overlays,
+        parts.egress,
+        log,
+      )
+    : undefined;
+  return { state, ipam, returns, overlays, networks, endpoints, hold, derived, report, loop, mirror, egress, dns };
+}

@@ -1,0 +1,133 @@
+/**
+ * What this host derives from the cluster, in one place: each member's status as an owner of
+ * endpoints (owners.ts), which endpoint records may be programmed at all (claims.ts), who holds each
+ * name (names.ts), the desired remote entries per network (desired.ts), and the endpoint rows
+ * `vxmesh endpoints`, DNS and metrics read. Reads have no side effects: nothing is logged or counted
+ * here (change-report.ts does that where changes are detected); what does not change between two
+ * reads is remembered, keyed by the cluster's change counters.
+ */
+import { Admissions, type Admission, type Refusal, type RefusalReason } from './claims.js';
+import { desiredRemotes, type DesiredState } from './desired.js';
+import { endpointRows, type EndpointRow } from './endpoint-list.js';
+import { nameConflicts, type NameConflict } from './names.js';
+import { isProgrammed, ownerStatuses, type OwnerStatus, type VtepWatchView } from './owners.js';
+import type { ClusterReader } from './ports.js';
+
+/** The store's address holders as last read (store-mirror.ts), with a counter that moves on every read. */
+export interface StoreHolders {
+  readonly holdersVersion: number;
+  leaves(network: string, ip: string, owner: string, nameOf: (peerId: string) => string | undefined): boolean;
+}
+
+export interface DerivedStateInputs {
+  cluster: ClusterReader;
+  /** This host's VTEP: a record pointing at it is never remote. */
+  vtep: string;
+  /** Whether a gone or suspect member's VTEP answers (hold.ts). */
+  hold: VtepWatchView;
+  /** This host's endpoints (their MAC and IP win over any remote claim). */
+  localEndpoints(): ReadonlyArray<{ network: string; mac: string; ip: string }>;
+  /** With a store: who holds each address there. */
+  store?: StoreHolders;
+}
+
+export class DerivedState {
+  private readonly admissions = new Admissions();
+  private names?: { records: unknown; members: number; conflicts: NameConflict[] };
+  private reasons?: { admission: Admission; localKey: string; byKey: Map<string, RefusalReason> };
+
+  constructor(private readonly inputs: DerivedStateInputs) {}
+
+  /** Each member's status as an owner of endpoints (live, withdrawn, held, suspended, vtep-conflict). */
+  owners(): Map<string, OwnerStatus> {
+    return ownerStatuses(this.inputs.cluster.members(), this.inputs.hold);
+  }
+
+  /**
+   * Endpoint records that may be programmed at all (VTEP, address claim, MAC), and the refused. The
+   * same table version and context (claims, members, store read) give the same result object.
+   */
+  admission(): Admission {
+    const { cluster, store } = this.inputs;
+    const v = cluster.versions();
+    const context = `${v.claims}/${v.members}/${store?.holdersVersion ?? '-'}`;
+    return this.admissions.admit(cluster.endpointRecords(), context, () => {
+      const vteps = new Map(cluster.members().map((m) => [m.peerId, m.vtep]));
+      const nameOf = (p: string) => cluster.member(p)?.name;
+      return {
+        claims: cluster.ipamBlocks(),
+        vtepOf: (p) => vteps.get(p),
+        storeHolds: store ? (network, ip, owner) => store.leaves(network, ip, owner, nameOf) : undefined,
+      };
+    });
+  }
+
+  /** Per network, the remote endpoints that belong in the kernel, and those a local endpoint keeps out. */
+  desired(): DesiredState {
+    const owners = this.owners();
+    return desiredRemotes({
+      self: this.inputs.cluster.peerId,
+      selfVtep: this.inputs.vtep,
+      endpoints: this.admission().admitted,
+      local: this.inputs.localEndpoints(),
+      programmed: (p) => isProgrammed(owners.get(p)),
+    });
+  }
+
+  /**
+   * The refusals this host reports: other owners' refused records, and records a local endpoint keeps
+   * out ('local-conflict'). `desired`: a desired state just computed, to spare computing it again.
+   */
+  refusals(desired: DesiredState = this.desired()): { refused: Refusal[]; local: Refusal[] } {
+    return {
+      refused: this.admission().refused,
+      local: desired.conflicts.map((c) => ({ ...c, reason: 'local-conflict' as const })),
+    };
+  }
+
+  /** Endpoints whose name another endpoint of a live owner holds (names.ts). */
+  nameConflicts(): NameConflict[] {
+    const { cluster } = this.inputs;
+    const records = cluster.endpointRecords();
+    const members = cluster.versions().members;
+    if (this.names?.records !== records || this.names.members !== members) {
+      const live = new Set(
+        cluster
+          .members()
+          .filter((m) => m.state === 'alive' || m.state === 'suspect')
+          .map((m) => m.peerId),
+      );
+      const conflicts = nameConflicts(records, (p) => p === cluster.peerId || live.has(p));
+      this.names = { records, members, conflicts };
+    }
+    return this.names.conflicts;
+  }
+
+  /** `named`: only endpoints with a name or aliases (what DNS needs: cheap with many unnamed records). */
+  endpointRows(network?: string, named = false): EndpointRow[] {
+    const entries = this.inputs.cluster
+      .endpoints()
+      .filter(
+        (e) =>
+          (network === undefined || e.network === network) &&
+          (!named || e.name !== undefined || (e.aliases?.length ?? 0) > 0),
+      );
+    const reasons = this.refusalReasons();
+    return endpointRows(entries, this.owners(), (e) => reasons.get(keyOf(e)), this.nameConflicts());
+  }
+
+  /** Why each refused record is refused, by owner/network/id: rebuilt only when the refusals changed. */
+  private refusalReasons(): Map<string, RefusalReason> {
+    const admission = this.admission();
+    const { local } = this.refusals();
+    const localKey = local.map(keyOf).join(' ');
+    if (this.reasons?.admission !== admission || this.reasons.localKey !== localKey) {
+      const byKey = new Map<string, RefusalReason>();
+      for (const r of [...admission.refused, ...local]) byKey.set(keyOf(r), r.reason);
+      this.reasons = { admission, localKey, byKey };
+    }
+    return this.reasons.byKey;
+  }
+}
+
+const keyOf = (r: { owner: string; network: string; id: string }) => `${r.owner}/${r.network}/${r.id}`;
