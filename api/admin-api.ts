@@ -17,7 +17,6 @@ import type { Logger } from '../core/logger.js';
 import type { Agent } from '../agent/agent.js';
 import { decodeAttach, decodeCreateNetwork, decodeDetach } from '../agent/requests.js';
 
-
 function decodePathPart(v: string, field: string): string {
   try {
     return decodeURIComponent(v);
