@@ -34,6 +34,16 @@ export async function makeClusterKey(file: string): Promise<void> {
   await $`${process.execPath} ${CLI} keygen ${file}`;
 }
 
+/** What a `vxmesh` command printed and its exit code. */
+export interface CliResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number | null;
+}
+
+/** Runs `vxmesh ARGV` (test/fixtures/in-process-cli.ts runs the CLI's main inside the test process). */
+export type CliRunner = (argv: string[]) => Promise<CliResult>;
+
 export interface AgentOptions {
   /** Extra agent flags. */
   args?: string[];
@@ -59,14 +69,26 @@ export class Cluster {
   readonly agents = new Map<number, RunningAgent>();
   readonly dir: string;
 
-  private constructor(readonly tb: Testbed) {
+  private constructor(
+    readonly tb: Testbed,
+    private readonly cli?: CliRunner,
+  ) {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vxmesh-cluster-'));
   }
 
-  static async create(hosts: number, tag?: string, opts: { outside?: boolean } = {}): Promise<Cluster> {
-    const c = new Cluster(await Testbed.create({ hosts, tag, outside: opts.outside }));
+  /**
+   * `cli`: runs `vxmesh` commands inside this process (the CLI's own code, without a Node start per
+   * command: tests); without it every command is a `vxmesh` process, as a user runs it.
+   */
+  static async create(
+    hosts: number,
+    tag?: string,
+    opts: { outside?: boolean; cli?: CliRunner } = {},
+  ): Promise<Cluster> {
+    const c = new Cluster(await Testbed.create({ hosts, tag, outside: opts.outside }), opts.cli);
     try {
-      await makeClusterKey(c.keyFile);
+      if (c.cli) await c.run(['keygen', c.keyFile]);
+      else await makeClusterKey(c.keyFile);
     } catch (e) {
       await c.teardown();
       throw e;
@@ -161,9 +183,19 @@ export class Cluster {
   }
 
   /** Runs `vxmesh ARGS` against host i's agent (the CLI itself runs in the root namespace). */
-  vx(i: number, args: string[], opts: { nothrow?: boolean } = {}) {
-    const p = $`${process.execPath} ${CLI} ${args} --socket ${this.socket(i)}`;
-    return opts.nothrow ? p.nothrow() : p;
+  vx(i: number, args: string[], opts: { nothrow?: boolean } = {}): Promise<CliResult> {
+    return this.run([...args, '--socket', this.socket(i)], opts);
+  }
+
+  private async run(argv: string[], opts: { nothrow?: boolean } = {}): Promise<CliResult> {
+    if (!this.cli) {
+      const p = $`${process.execPath} ${CLI} ${argv}`;
+      return opts.nothrow ? p.nothrow() : p;
+    }
+    const r = await this.cli(argv);
+    if (r.exitCode !== 0 && !opts.nothrow)
+      throw new Error(`vxmesh ${argv.join(' ')} exited with ${r.exitCode}: ${r.stderr.trim()}`);
+    return r;
   }
 
   async vxJson<T>(i: number, args: string[]): Promise<T> {

@@ -22,6 +22,7 @@ import {
   type Ct,
   type FaultReport,
 } from './faults.js';
+import { inProcessCli } from '../fixtures/in-process-cli.js';
 
 export interface ChaosDurations {
   /** Underlay cut of one host. */
@@ -68,7 +69,7 @@ export class ChaosRun {
 
   /** With `store`: a real etcd on host 1 and every agent on `--store` (the store-outage fault needs it). */
   static async create(d: ChaosDurations, opts: { store?: boolean } = {}): Promise<ChaosRun> {
-    const c = await Cluster.create(HOSTS, 'chaos');
+    const c = await Cluster.create(HOSTS, 'chaos', { cli: inProcessCli });
     const run = new ChaosRun(c, d);
     try {
       if (opts.store) {

@@ -11,11 +11,12 @@ import { Cluster } from '../../sim/cluster.js';
 import { readNamespaceTables } from '../../dataplane/tables.js';
 import { macFromIp } from '../../core/addresses.js';
 import { eventually, MemberProc } from '../fixtures/members.js';
+import { inProcessCli } from '../fixtures/in-process-cli.js';
 
 const VNI = 2201;
 const NET = 'cl';
 const ARGS = ['--reconcile-interval-ms', '1000', '--metrics', '127.0.0.1:9476'];
-const c = await Cluster.create(4, 'clm');
+const c = await Cluster.create(4, 'clm', { cli: inProcessCli });
 t.teardown(() => c.teardown());
 
 interface Ep {

@@ -11,13 +11,14 @@ import { Cluster } from '../../sim/cluster.js';
 import { startEtcd } from '../../sim/etcd-server.js';
 import { snapshot } from '../fixtures/kernel.js';
 import { eventually, MemberProc } from '../fixtures/members.js';
+import { inProcessCli } from '../fixtures/in-process-cli.js';
 
 $.verbose = false;
 $.quiet = true;
 
 const HOSTS = 3;
 // Host 4 runs no agent: a key-holding member (discovery only) that poses as h2.
-const c = await Cluster.create(HOSTS + 1, 'store');
+const c = await Cluster.create(HOSTS + 1, 'store', { cli: inProcessCli });
 t.teardown(() => c.teardown());
 const etcdDir = path.join(c.dir, 'etcd');
 let etcd = await startEtcd(c.tb, { dir: etcdDir, netns: c.tb.host(1).netns, host: c.tb.host(1).vtep });

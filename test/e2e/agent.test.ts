@@ -10,13 +10,14 @@ import { apiRequest } from '../../cli/admin-client.js';
 import { Cluster } from '../../sim/cluster.js';
 import { snapshot } from '../fixtures/kernel.js';
 import { eventually } from '../fixtures/members.js';
+import { inProcessCli } from '../fixtures/in-process-cli.js';
 
 $.verbose = false;
 $.quiet = true;
 
 const HOSTS = 4;
 const AGENT_ARGS = ['--reconcile-interval-ms', '2000'];
-const c = await Cluster.create(HOSTS, 'e2e');
+const c = await Cluster.create(HOSTS, 'e2e', { cli: inProcessCli });
 t.teardown(() => c.teardown());
 
 interface Ct {

@@ -10,10 +10,11 @@ import t from 'tap';
 import { Cluster } from '../../sim/cluster.js';
 import { readNamespaceTables } from '../../dataplane/tables.js';
 import { eventually } from '../fixtures/members.js';
+import { inProcessCli } from '../fixtures/in-process-cli.js';
 
 const VNI = 2101;
 const ARGS = ['--reconcile-interval-ms', '1000'];
-const c = await Cluster.create(3, 'vtk');
+const c = await Cluster.create(3, 'vtk', { cli: inProcessCli });
 t.teardown(() => c.teardown());
 
 interface Peer {

@@ -11,11 +11,12 @@ import { $ } from 'zx';
 import { Cluster } from '../../sim/cluster.js';
 import { ipLinks, snapshot } from '../fixtures/kernel.js';
 import { eventually } from '../fixtures/members.js';
+import { inProcessCli } from '../fixtures/in-process-cli.js';
 
 $.verbose = false;
 $.quiet = true;
 
-const c = await Cluster.create(2, 'dkp');
+const c = await Cluster.create(2, 'dkp', { cli: inProcessCli });
 t.teardown(() => c.teardown());
 const pluginDir = (i: number) => path.join(c.dir, `plugins-h${i}`);
 for (const i of [1, 2]) {

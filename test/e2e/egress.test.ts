@@ -8,8 +8,9 @@ import { $ } from 'zx';
 import { Cluster } from '../../sim/cluster.js';
 import { OUTSIDE_HOST } from '../../sim/testbed.js';
 import { askAddress, startAddressEcho } from '../../sim/address-echo.js';
+import { inProcessCli } from '../fixtures/in-process-cli.js';
 
-const c = await Cluster.create(2, 'egress', { outside: true });
+const c = await Cluster.create(2, 'egress', { outside: true, cli: inProcessCli });
 t.teardown(() => c.teardown());
 const out = c.tb.outsideNs as string;
 const h1 = c.tb.host(1);

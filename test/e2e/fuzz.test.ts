@@ -16,6 +16,7 @@ import { snapshot } from '../fixtures/kernel.js';
 import { eventually, MemberProc } from '../fixtures/members.js';
 import { TOPIC_MEMBERS, TOPIC_TABLE_V2 } from '../../discovery/wire.js';
 import { adminFuzzRequests, pluginFuzzRequests, type ApiFuzzRequest } from '../fixtures/api-fuzz.js';
+import { inProcessCli } from '../fixtures/in-process-cli.js';
 
 $.verbose = false;
 $.quiet = true;
@@ -23,7 +24,7 @@ $.quiet = true;
 const N = Number(process.env.VXMESH_FUZZ_INPUTS ?? 10_000);
 const SEED = Number(process.env.VXMESH_FUZZ_SEED ?? 20261123);
 const SLICE = 500;
-const c = await Cluster.create(3, 'fuzz');
+const c = await Cluster.create(3, 'fuzz', { cli: inProcessCli });
 t.teardown(() => c.teardown());
 const pluginDir = path.join(c.dir, 'plugins');
 fs.mkdirSync(pluginDir, { recursive: true });

@@ -8,8 +8,9 @@ import { $ } from 'zx';
 import { Cluster } from '../../sim/cluster.js';
 import { OUTSIDE_HOST } from '../../sim/testbed.js';
 import { resolve4, startTestResolver } from '../../sim/test-resolver.js';
+import { inProcessCli } from '../fixtures/in-process-cli.js';
 
-const c = await Cluster.create(3, 'dns', { outside: true });
+const c = await Cluster.create(3, 'dns', { outside: true, cli: inProcessCli });
 t.teardown(() => c.teardown());
 const args = ['--dns-upstream', `${OUTSIDE_HOST}:53`];
 const upstream = await startTestResolver(c.tb, c.tb.outsideNs as string, OUTSIDE_HOST, {
