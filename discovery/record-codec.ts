@@ -22,7 +22,6 @@
 import { decode as cborDecode, encode as cborEncode, Tokenizer, Type } from 'cborg';
 import type { PrivateKey } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { FieldError } from '../core/errors.js';
 import {
   RECORD_CHECKS,
   type EndpointValue,
@@ -32,7 +31,14 @@ import {
   type RecordValue,
 } from '../core/records.js';
 import { signWith, verifyByPeerId } from './ed25519.js';
-import { WireError, type WireRecord } from './wire.js';
+import {
+  checkSignatureV1,
+  decoding,
+  MAX_GOSSIP_BYTES,
+  MAX_RECORDS_PER_MESSAGE,
+  WireError,
+  type WireRecord,
+} from './wire.js';
 
 export const RECORD_FORMAT = 2;
 const SIGNING_CONTEXT = Buffer.from('vxmesh-record/2', 'utf8');
@@ -195,12 +201,7 @@ export function decodeBody(body: Uint8Array, owner: string, sig2: Uint8Array, fi
     return rec;
   }
   if (!(value instanceof Map)) throw new WireError(`${field}.value`, 'must be a map');
-  try {
-    rec.value = RECORD_CHECKS[kind](valueFromCbor(kind, value, `${field}.value`), `${field}.value`);
-  } catch (e) {
-    if (e instanceof FieldError && !(e instanceof WireError)) throw new WireError(e.field, e.detail);
-    throw e;
-  }
+  rec.value = decoding(() => RECORD_CHECKS[kind](valueFromCbor(kind, value, `${field}.value`), `${field}.value`));
   if (key !== null && (typeof key !== 'string' || key.length === 0 || key.length > 256))
     throw new WireError(`${field}.key`, 'must be null or 1-256 characters');
   rec.key = key ?? derivedKey(kind, rec.value);
@@ -231,10 +232,7 @@ export async function verifyBody(owner: string, body: Uint8Array, sig2: Uint8Arr
 //   [2, [[body, sig2] | [body, sig2, sig1], ...]]   sig1: the version-1 signature (base64 text),
 //   sent while members of the previous release are in the cluster, so they can verify relays.
 
-/** Records in one gossip message. */
-export const MAX_RECORDS_PER_MESSAGE_V2 = 512;
-/** Largest gossip message of format 2 accepted. */
-export const MAX_MESSAGE_BYTES_V2 = 256 * 1024;
+// Limits: the same as format 1's (wire.ts), MAX_RECORDS_PER_MESSAGE records and MAX_GOSSIP_BYTES.
 
 export function encodeTableMessageV2(records: WireRecord[], withV1Signatures: boolean): Uint8Array {
   return cborEncode([
@@ -262,7 +260,7 @@ export function peekRecordCountV2(bytes: Uint8Array): number | undefined {
     const [outer, format, list] = [tokens.next(), tokens.next(), tokens.next()];
     if (outer.type !== Type.array || outer.value !== 2 || format.type !== Type.uint || format.value !== RECORD_FORMAT)
       return undefined;
-    return list.type === Type.array && typeof list.value === 'number' && list.value <= MAX_RECORDS_PER_MESSAGE_V2
+    return list.type === Type.array && typeof list.value === 'number' && list.value <= MAX_RECORDS_PER_MESSAGE
       ? list.value
       : undefined;
   } catch {
@@ -272,8 +270,8 @@ export function peekRecordCountV2(bytes: Uint8Array): number | undefined {
 
 /** Decodes a format-2 gossip message published (and signed as a whole) by `owner`. */
 export function decodeTableMessageV2(bytes: Uint8Array, owner: string): WireRecord[] {
-  if (bytes.length > MAX_MESSAGE_BYTES_V2)
-    throw new WireError('message', `${bytes.length} bytes exceeds the limit of ${MAX_MESSAGE_BYTES_V2}`);
+  if (bytes.length > MAX_GOSSIP_BYTES)
+    throw new WireError('message', `${bytes.length} bytes exceeds the limit of ${MAX_GOSSIP_BYTES}`);
   let raw: Cbor;
   try {
     raw = cborDecode(bytes, { useMaps: true }) as Cbor;
@@ -283,19 +281,15 @@ export function decodeTableMessageV2(bytes: Uint8Array, owner: string): WireReco
   if (!Array.isArray(raw) || raw[0] !== RECORD_FORMAT || !Array.isArray(raw[1]))
     throw new WireError('message', `must be [${RECORD_FORMAT}, records]`);
   const list = raw[1];
-  if (list.length > MAX_RECORDS_PER_MESSAGE_V2)
-    throw new WireError('records', `more than ${MAX_RECORDS_PER_MESSAGE_V2} records`);
+  if (list.length > MAX_RECORDS_PER_MESSAGE)
+    throw new WireError('records', `more than ${MAX_RECORDS_PER_MESSAGE} records`);
   return list.map((t, i) => {
     const field = `records[${i}]`;
     if (!Array.isArray(t) || t.length < 2 || !(t[0] instanceof Uint8Array) || !(t[1] instanceof Uint8Array))
       throw new WireError(field, 'must be [body, signature]');
     const rec = decodeBody(t[0], owner, t[1], field);
     const sig1 = t[2];
-    if (sig1 !== undefined) {
-      if (typeof sig1 !== 'string' || !/^[A-Za-z0-9+/=]{40,200}$/.test(sig1))
-        throw new WireError(`${field}[2]`, 'must be a base64 signature');
-      rec.sig = sig1;
-    }
+    if (sig1 !== undefined) rec.sig = checkSignatureV1(sig1, `${field}[2]`);
     return rec;
   });
 }

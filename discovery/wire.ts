@@ -43,7 +43,7 @@ export class WireError extends ValidationError {
 }
 
 /** Runs a decoder; any field error from the shared checks becomes a WireError (same field and detail). */
-function decoding<T>(fn: () => T): T {
+export function decoding<T>(fn: () => T): T {
   try {
     return fn();
   } catch (e) {
@@ -161,6 +161,13 @@ function addrs(v: unknown, field: string): string[] {
   });
 }
 
+/** A record's version-1 signature (base64 text), as a JSON record and a format-2 gossip entry carry it. */
+export function checkSignatureV1(v: unknown, field: string): string {
+  if (typeof v !== 'string' || !/^[A-Za-z0-9+/=]{40,200}$/.test(v))
+    throw new WireError(field, 'must be a base64 signature');
+  return v;
+}
+
 export function checkRecord(v: unknown, field = 'record'): WireRecord {
   const o = obj(v, field);
   if (!isRecordKind(o.kind)) throw new WireError(`${field}.kind`, `unknown kind ${JSON.stringify(o.kind)}`);
@@ -178,11 +185,7 @@ export function checkRecord(v: unknown, field = 'record'): WireRecord {
   } else {
     rec.value = RECORD_CHECKS[kind](o.value, `${field}.value`);
   }
-  if (o.sig !== undefined) {
-    if (typeof o.sig !== 'string' || !/^[A-Za-z0-9+/=]{40,200}$/.test(o.sig))
-      throw new WireError(`${field}.sig`, 'must be a base64 signature');
-    rec.sig = o.sig;
-  }
+  if (o.sig !== undefined) rec.sig = checkSignatureV1(o.sig, `${field}.sig`);
   if (o.b2 !== undefined || o.s2 !== undefined) {
     if (typeof o.b2 !== 'string' || !/^[A-Za-z0-9+/=]{4,22000}$/.test(o.b2))
       throw new WireError(`${field}.b2`, 'must be a base64 record body');

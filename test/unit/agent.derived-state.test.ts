@@ -1,0 +1,170 @@
+/**
+ * The derived state (agent/derived-state.ts) over fakes: owners, admission, desired sets, names and
+ * endpoint rows from one cluster view; reads have no side effects; what is remembered follows the
+ * change counters. And the change report (agent/change-report.ts): conflicts logged once, where the
+ * reconcile loop hands a desired state over.
+ */
+import t from 'tap';
+import { ChangeReport } from '../../agent/change-report.js';
+import { DerivedState, type DerivedStateInputs } from '../../agent/derived-state.js';
+import type { EndpointValue } from '../../core/records.js';
+import { FakeCluster, recordingLog } from '../fixtures/agent-fakes.js';
+
+const H2 = '198.51.100.2';
+const H3 = '198.51.100.3';
+
+const ep = (id: string, ip: string, vtep: string, extra: Partial<EndpointValue> = {}): EndpointValue => ({
+  network: 'blue',
+  id,
+  mac: `02:42:c6:12:05:${Number(ip.split('.')[3]).toString(16).padStart(2, '0')}`,
+  ip,
+  vtep,
+  host: id,
+  ...extra,
+});
+
+/** h2 and h3 alive, each with a /28 claim of blue; the local endpoints given. */
+function setup(
+  over: Partial<DerivedStateInputs> = {},
+  local: Array<{ network: string; mac: string; ip: string }> = [],
+) {
+  const cluster = new FakeCluster('self');
+  cluster.addMember({ peerId: 'h2', name: 'h2', vtep: H2 });
+  cluster.addMember({ peerId: 'h3', name: 'h3', vtep: H3 });
+  cluster.claim('h2', 'blue', '198.18.5.16/28');
+  cluster.claim('h3', 'blue', '198.18.5.32/28');
+  const hold = { held: new Set<string>(), silent: new Set<string>() };
+  const derived = new DerivedState({
+    cluster,
+    vtep: '198.51.100.1',
+    hold: { isHeld: (p) => hold.held.has(p), isSilent: (p) => hold.silent.has(p) },
+    localEndpoints: () => local,
+    ...over,
+  });
+  return { cluster, hold, derived };
+}
+
+t.test('desired sets: admitted records of live owners; refused, dead and own ones left out', async (t) => {
+  const { cluster, derived } = setup();
+  cluster.remote('endpoint', 'h2', ep('a', '198.18.5.17', H2));
+  cluster.remote('endpoint', 'h3', ep('b', '198.18.5.33', H3));
+  cluster.remote('endpoint', 'h3', ep('stolen', '198.18.5.18', H3)); // inside h2's claim
+  cluster.remote('endpoint', 'h3', ep('wrong-vtep', '198.18.5.34', H2)); // h2's VTEP
+  const d = derived.desired();
+  t.same(
+    d.byNetwork.get('blue')?.map((r) => r.ip),
+    ['198.18.5.17', '198.18.5.33'],
+    'only records bound to a claim of their owner and pointing at its VTEP',
+  );
+  t.same(
+    derived
+      .admission()
+      .refused.map((r) => `${r.id}:${r.reason}`)
+      .sort(),
+    ['stolen:ip-not-claimed', 'wrong-vtep:vtep-not-owner'],
+  );
+  cluster.setState('h3', 'dead');
+  t.same(
+    derived
+      .desired()
+      .byNetwork.get('blue')
+      ?.map((r) => r.ip),
+    ['198.18.5.17'],
+    "a dead owner's records leave (not held)",
+  );
+  t.equal(derived.owners().get('h3'), 'suspended');
+});
+
+t.test('held owners stay programmed; a silent suspect is withdrawn', async (t) => {
+  const { cluster, hold, derived } = setup();
+  cluster.remote('endpoint', 'h2', ep('a', '198.18.5.17', H2));
+  cluster.setState('h2', 'dead');
+  hold.held.add('h2');
+  t.equal(derived.owners().get('h2'), 'held');
+  t.equal(derived.desired().byNetwork.get('blue')?.length, 1, 'a held owner keeps its entries');
+  cluster.setState('h2', 'suspect');
+  hold.silent.add('h2');
+  t.equal(derived.owners().get('h2'), 'withdrawn');
+  t.equal(derived.desired().byNetwork.get('blue')?.length ?? 0, 0, 'a silent suspect loses them');
+});
+
+t.test('a local endpoint keeps its address: the remote record is a local conflict, shown in the rows', async (t) => {
+  const local = [{ network: 'blue', mac: '02:00:00:00:00:01', ip: '198.18.5.17' }];
+  const { cluster, derived } = setup({}, local);
+  cluster.remote('endpoint', 'h2', ep('a', '198.18.5.17', H2));
+  const d = derived.desired();
+  t.same(d.byNetwork.get('blue'), []);
+  t.same(
+    derived.refusals(d).local.map((r) => `${r.id}:${r.reason}`),
+    ['a:local-conflict'],
+  );
+  t.same(
+    derived.endpointRows('blue').map((r) => `${r.id} ${r.status}`),
+    ['a refused: local-conflict'],
+  );
+});
+
+t.test('reads have no side effects: nothing logged, the same result for the same table', async (t) => {
+  const log = recordingLog();
+  const { cluster, derived } = setup();
+  cluster.remote('endpoint', 'h2', ep('a', '198.18.5.17', H2, { name: 'web' }));
+  cluster.remote('endpoint', 'h3', ep('b', '198.18.5.33', H3, { name: 'web' }));
+  cluster.remote('endpoint', 'h3', ep('stolen', '198.18.5.18', H3));
+  const first = derived.admission();
+  t.equal(derived.admission(), first, 'the same table and context: the same admission object');
+  t.equal(derived.nameConflicts(), derived.nameConflicts(), 'name conflicts remembered per table version');
+  t.same(
+    derived.nameConflicts().map((c) => `${c.name}:${c.id}→${c.holderId}`),
+    ['web:b→a'],
+  );
+  derived.desired();
+  derived.endpointRows();
+  derived.owners();
+  t.same(log.lines, [], 'nothing logged by any read');
+  cluster.claim('h3', 'blue', '198.18.5.18/32', 0);
+  t.not(derived.admission(), first, 'a new claim (the claims counter moved): admitted anew');
+  t.same(derived.admission().refused, [], 'the /32 claim of h3 (earlier than h2 block) binds the record');
+});
+
+t.test(
+  'a new record re-checks only itself: unchanged verdicts are the same objects; a new member resets',
+  async (t) => {
+    const { cluster, derived } = setup();
+    cluster.remote('endpoint', 'h3', ep('stolen', '198.18.5.18', H3));
+    const before = derived.admission().refused[0];
+    cluster.remote('endpoint', 'h2', ep('a', '198.18.5.17', H2));
+    const after = derived.admission();
+    t.equal(after.admitted.length, 1);
+    t.equal(after.refused[0], before, 'the refusal of the unchanged record is the same object (remembered verdict)');
+    cluster.addMember({ peerId: 'h5', name: 'h5', vtep: '198.51.100.5' });
+    t.not(derived.admission().refused[0], before, 'the members changed (their counter moved): checked anew');
+    t.same(derived.admission().refused[0], before, 'with the same verdict');
+  },
+);
+
+t.test('change report: VTEP conflicts, name conflicts and refusals logged once, when they appear', async (t) => {
+  const log = recordingLog();
+  const { cluster, derived } = setup();
+  const report = new ChangeReport(derived, cluster, log);
+  cluster.remote('endpoint', 'h2', ep('a', '198.18.5.17', H2, { name: 'web' }));
+  cluster.remote('endpoint', 'h3', ep('b', '198.18.5.33', H3, { name: 'web' }));
+  cluster.remote('endpoint', 'h3', ep('stolen', '198.18.5.18', H3));
+  cluster.addMember({ peerId: 'h4', name: 'h4', vtep: H2, incarnation: 5 });
+  report.report(derived.desired());
+  report.report(derived.desired());
+  const warned = (re: RegExp) => log.lines.filter((l) => l.level === 'warn' && re.test(l.msg)).length;
+  t.equal(warned(/announces the VTEP of another live member/), 1, 'the VTEP conflict of h4, once');
+  t.equal(warned(/endpoint name web of network blue is held by a/), 1, 'the name conflict, once');
+  t.equal(warned(/endpoint refused/), 1, 'the refused record, once');
+  t.equal(report.refusals.total, 1, 'counted once');
+  t.equal(report.refusals.counts().get('ip-not-claimed'), 1);
+  cluster.setState('h4', 'dead');
+  report.report(derived.desired());
+  cluster.setState('h4', 'alive');
+  report.report(derived.desired());
+  t.equal(
+    warned(/announces the VTEP of another live member/),
+    2,
+    'a conflict that ends and comes back is logged again',
+  );
+});

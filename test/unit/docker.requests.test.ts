@@ -1,0 +1,146 @@
+/**
+ * Docker's plugin requests decoded once (docker/requests.ts): typed values, and refusals naming
+ * Docker's own field; arbitrary JSON never gets anything but a ValidationError.
+ */
+import fc from 'fast-check';
+import t from 'tap';
+import { ValidationError } from '../../core/errors.js';
+import {
+  decodeCreateEndpoint,
+  decodeCreateNetwork,
+  decodeEndpointCall,
+  decodeJoin,
+  decodeReleaseAddress,
+  decodeRequestAddress,
+  decodeRequestPool,
+} from '../../docker/requests.js';
+
+const G = 'com.docker.network.generic';
+const fieldOf = (fn: () => unknown): string | undefined => {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ValidationError) return e.field;
+    throw e;
+  }
+  return undefined;
+};
+const net = (over: Record<string, unknown> = {}, pool: Record<string, unknown> = {}, generic = {}) => ({
+  NetworkID: 'abc123',
+  Options: { [G]: { 'vxmesh.network': 'web', ...generic } },
+  IPv4Data: [{ Pool: '198.18.50.0/24', Gateway: '198.18.50.1/24', ...pool }],
+  ...over,
+});
+
+t.test('CreateNetwork: the vxmesh network, its subnet, gateway, aux addresses, VNI and internal flag', async (t) => {
+  const call = decodeCreateNetwork(
+    net(
+      { Options: { [G]: { 'vxmesh.network': 'web', 'vxmesh.vni': '77' }, 'com.docker.network.internal': true } },
+      { AuxAddresses: { b: '198.18.50.9', a: '198.18.50.8/24' } },
+    ),
+  );
+  t.same(call, {
+    networkId: 'abc123',
+    name: 'web',
+    subnet: { network: '198.18.50.0', prefix: 24, text: '198.18.50.0/24' },
+    gateway: '198.18.50.1',
+    vni: 77,
+    internal: true,
+    reserved: ['198.18.50.8', '198.18.50.9'],
+  });
+  const bad: Array<[unknown, string]> = [
+    [net({ NetworkID: 'a-b' }), 'NetworkID'],
+    [net({ Options: {} }), `Options.${G}.vxmesh.network`],
+    [net({ IPv4Data: [] }), 'IPv4Data'],
+    [net({}, { Pool: '198.18.50.0/33' }), 'IPv4Data[0].Pool'],
+    [net({}, { Gateway: '198.18.51.1/24' }), 'IPv4Data[0].Gateway'],
+    [net({}, { AuxAddresses: { x: '10.0.0.1' } }), 'IPv4Data[0].AuxAddresses.x'],
+    [net({}, {}, { 'vxmesh.vni': 'seven' }), `Options.${G}.vxmesh.vni`],
+    [net({}, {}, { 'vxmesh.internal': 'maybe' }), `Options.${G}.vxmesh.internal`],
+  ];
+  for (const [body, field] of bad)
+    t.equal(
+      fieldOf(() => decodeCreateNetwork(body)),
+      field,
+      field,
+    );
+});
+
+t.test('endpoints, joins and addresses', async (t) => {
+  t.same(decodeCreateEndpoint({ NetworkID: 'n1', EndpointID: 'e1', Interface: { Address: '198.18.50.9/24' } }), {
+    networkId: 'n1',
+    endpointId: 'e1',
+    ip: '198.18.50.9',
+    prefix: 24,
+  });
+  t.equal(
+    decodeCreateEndpoint({
+      NetworkID: 'n1',
+      EndpointID: 'e1',
+      Interface: { Address: '198.18.50.9/24', MacAddress: '02:42:AA:00:00:01' },
+    }).mac,
+    '02:42:aa:00:00:01',
+  );
+  t.equal(
+    fieldOf(() => decodeCreateEndpoint({ NetworkID: 'n1', EndpointID: 'e1', Interface: { Address: '198.18.50.9' } })),
+    'Interface.Address',
+  );
+  t.equal(
+    fieldOf(() => decodeEndpointCall({ NetworkID: 'n1' })),
+    'EndpointID',
+  );
+  t.equal(
+    fieldOf(() => decodeJoin({ NetworkID: 'n1', EndpointID: 'e1' })),
+    'SandboxKey',
+  );
+  t.same(decodeRequestPool({ Pool: '198.18.50.0/24', SubPool: '198.18.50.128/25', V6: false }), {
+    v6: false,
+    pool: { network: '198.18.50.0', prefix: 24, text: '198.18.50.0/24' },
+    subPool: '198.18.50.128/25',
+  });
+  t.equal(
+    fieldOf(() => decodeRequestPool({ Pool: '', V6: true })),
+    'V6',
+  );
+  t.equal(
+    fieldOf(() => decodeRequestPool({ Pool: '' })),
+    'Pool',
+  );
+  t.same(
+    decodeRequestAddress({
+      PoolID: '198.18.50.0/24',
+      Address: '198.18.50.1',
+      Options: { RequestAddressType: 'com.docker.network.gateway' },
+    }),
+    { pool: { network: '198.18.50.0', prefix: 24, text: '198.18.50.0/24' }, gateway: true, address: '198.18.50.1' },
+  );
+  t.equal(
+    fieldOf(() => decodeReleaseAddress({ PoolID: '198.18.50.0/24', Address: 'x' })),
+    'Address',
+  );
+});
+
+t.test('property: any JSON body gets a typed call or a ValidationError naming a field', async (t) => {
+  const decoders = [
+    decodeCreateNetwork,
+    decodeCreateEndpoint,
+    decodeJoin,
+    decodeRequestPool,
+    decodeRequestAddress,
+    decodeReleaseAddress,
+  ];
+  fc.assert(
+    fc.property(fc.oneof(fc.jsonValue(), fc.anything()), (body) =>
+      decoders.every((decode) => {
+        try {
+          decode(body);
+          return true;
+        } catch (e) {
+          return e instanceof ValidationError && !!e.field;
+        }
+      }),
+    ),
+    { numRuns: 2000, seed: 20261206 },
+  );
+  t.pass('2000 bodies through every decoder');
+});
