@@ -257,7 +257,7 @@ export class Agent extends EventEmitter {
     if (this.stopped) return;
     this.stopped = true;
     if (this.tick) clearInterval(this.tick);
-    this.core.dns?.stop();
+    await this.core.dns?.stop();
     this.core.hold.stop();
     await this.core.loop.stop();
     await this.core.mirror?.stop();

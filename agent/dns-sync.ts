@@ -46,6 +46,7 @@ export function zoneOf(network: string, rows: EndpointRow[]): DnsZone {
 export class DnsSync {
   private timer?: NodeJS.Timeout;
   private running = Promise.resolve();
+  private stopped = false;
 
   constructor(
     private readonly inputs: DnsInputs,
@@ -56,7 +57,7 @@ export class DnsSync {
 
   /** A run soon (changes arriving together are coalesced). */
   schedule(): void {
-    if (this.timer) return;
+    if (this.timer || this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.run();
@@ -65,6 +66,7 @@ export class DnsSync {
   }
 
   run(): Promise<void> {
+    if (this.stopped) return this.running;
     this.running = this.running
       .then(() => this.once())
       .catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'DNS update failed'));
@@ -96,7 +98,10 @@ export class DnsSync {
     if (!this.inputs.localEndpoints().some((e) => e.netns === ep.netns)) this.dns.removeResolvConf(ep.netns);
   }
 
-  stop(): void {
+  /** No run after this one; resolves when a run in progress has ended. */
+  stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    return this.running;
   }
 }

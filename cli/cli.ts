@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** `vxmesh`: the command line. Each subcommand lives in agent/commands/. */
+/** `vxmesh`: the command line. Each subcommand lives in cli/commands/. */
 import { fileURLToPath } from 'node:url';
 import { VxmeshError } from '../core/errors.js';
 import { UsageError, type Command, type CommandContext } from './support.js';

@@ -14,6 +14,7 @@ import { BRIDGE_NAME, hostVethName, overlayNetnsName, vniFromNetnsName, vxlanNam
 import { RtnlSocket } from './netlink/socket.js';
 import { Rtnl, type Link } from './netlink/rtnl.js';
 import { applyPlan } from './reconcile-apply.js';
+import { connectVeth, vethRequest } from './veth.js';
 import { KernelWatch, type KernelChange } from './kernel-watch.js';
 import { planReconcile, planSize, type RemoteEndpoint } from './reconcile-plan.js';
 import { buildOverlay, describeOverlay, type Overlay } from './overlay.js';
@@ -147,13 +148,10 @@ export class Dataplane {
     mtu?: number;
     egress: boolean;
   } {
-    if (spec === null || typeof spec !== 'object') throw new ValidationError('network', 'must be an object');
     const vni = parseVni(spec.vni);
     const subnet = parseCidr(spec.subnet);
     const gateway = spec.gateway === undefined ? undefined : requireHostIn(spec.gateway, subnet, 'gateway');
     const mtu = spec.mtu === undefined ? undefined : parseMtu(spec.mtu);
-    if (spec.egress !== undefined && typeof spec.egress !== 'boolean')
-      throw new ValidationError('egress', 'must be true or false');
     return { vni, subnet, gateway, mtu, egress: spec.egress === true };
   }
 
@@ -215,73 +213,14 @@ export class Dataplane {
 
   /** Connects a container namespace to the overlay with a veth pair. Idempotent for an identical request. */
   async attach(spec: AttachSpec): Promise<AttachResult> {
-    if (spec === null || typeof spec !== 'object') throw new ValidationError('attach', 'must be an object');
     const vni = parseVni(spec.vni);
     const o = this.overlay(vni);
-    const ifname = parseIfName(spec.ifname ?? 'eth0', 'ifname');
-    const mac = parseMac(spec.mac, 'mac');
-    if (typeof spec.ip !== 'string') throw new ValidationError('ip', 'must be an IPv4 address string');
-    const [ip, len] = spec.ip.split('/') as [string, string | undefined];
-    requireHostIn(ip, o.spec.subnet, 'ip');
-    if (len !== undefined && Number(len) !== o.spec.subnet.prefix) {
-      throw new ValidationError('ip', `prefix /${len} does not match the network's subnet ${o.spec.subnet.text}`);
-    }
-    if (o.spec.gateway !== undefined && ip === o.spec.gateway)
-      throw new ValidationError('ip', `${ip} is the network's gateway address`);
-    const gateway = spec.gateway === undefined ? o.spec.gateway : requireHostIn(spec.gateway, o.spec.subnet, 'gateway');
-    if (typeof spec.netns !== 'string' || spec.netns === '')
-      throw new ValidationError('netns', 'must be a namespace name or path');
-    const ctFd = openNetns(spec.netns, 'netns');
-    const hostIfname = hostVethName(mac);
-    const { prefix } = o.spec.subnet;
-    const { mtu } = o.spec;
+    const req = vethRequest(o, spec);
+    const fd = openNetns(req.netns, 'netns');
     try {
-      return await this.withLock(vni, async () => {
-        const ct = new Rtnl(RtnlSocket.open(ctFd));
-        try {
-          const existingCt = await ct.linkByName(ifname);
-          const existingHost = await o.rtnl.linkByName(hostIfname);
-          if (existingCt || existingHost) {
-            if (existingCt && existingHost && existingCt.mac === mac && existingHost.master !== undefined) {
-              const addrs = await ct.addresses();
-              if (
-                spec.configure === false ||
-                addrs.some((a) => a.index === existingCt.index && a.ip === ip && a.prefix === prefix)
-              ) {
-                return { vni, mac, ip, prefix, ifname, hostIfname, mtu: existingCt.mtu, created: false };
-              }
-            }
-            if (existingCt) throw new ValidationError('ifname', `${ifname} already exists in ${spec.netns}`);
-            throw new ValidationError('mac', `an endpoint with MAC ${mac} is already attached to network ${vni}`);
-          }
-          const br = await o.rtnl.linkByName(BRIDGE_NAME);
-          if (!br) throw new NotFoundError('vni', `${o.netns} has no ${BRIDGE_NAME}; call ensureNetwork again`);
-          await o.rtnl.createVeth({ name: hostIfname, mtu, peerName: ifname, peerMac: mac, peerNetnsFd: ctFd });
-          try {
-            const hostEnd = await o.rtnl.linkByName(hostIfname);
-            const ctEnd = await ct.linkByName(ifname);
-            if (!hostEnd || !ctEnd) throw new KernelError('ENODEV', `veth ${hostIfname}/${ifname}`, 'create');
-            await o.rtnl.setLink(hostEnd.index, { master: br.index }, `veth ${hostIfname}`);
-            await o.rtnl.setLink(hostEnd.index, { up: true }, `veth ${hostIfname}`);
-            if (spec.configure !== false) {
-              await ct.addAddress(ctEnd.index, ip, prefix, `address ${ip}/${prefix} on ${ifname}`);
-              await ct.setLink(ctEnd.index, { up: true }, `${ifname} in ${spec.netns}`);
-              const lo = await ct.linkByName('lo');
-              if (lo && !lo.up) await ct.setLink(lo.index, { up: true }, `lo in ${spec.netns}`);
-              if (gateway !== undefined) await ct.addDefaultRoute(gateway, ctEnd.index);
-            }
-          } catch (err) {
-            const created = await o.rtnl.linkByName(hostIfname);
-            if (created) await o.rtnl.deleteLink(created.index, `veth ${hostIfname}`).catch(() => undefined);
-            throw err;
-          }
-          return { vni, mac, ip, prefix, ifname, hostIfname, mtu, created: true };
-        } finally {
-          ct.sock.close();
-        }
-      });
+      return await this.withLock(vni, () => connectVeth(o, { ...req, fd }));
     } finally {
-      fs.closeSync(ctFd);
+      fs.closeSync(fd);
     }
   }
 

@@ -2,13 +2,15 @@
  * Discovery: membership + replicated table over libp2p, behind one facade.
  *
  *   - gossip.ts: gossipsub carries membership changes and our own record writes, signed by us;
- *   - prober.ts: a probe loop (libp2p ping, indirect probes through other members) feeds suspicion;
+ *   - prober.ts: a probe loop (UDP probes, udp-probe.ts; libp2p ping for members of the previous
+ *     release; indirect probes through other members) feeds suspicion;
  *   - anti-entropy.ts: push-pull sync (a stream protocol) on join and periodically repairs anything
  *     gossip missed; records relayed that way carry their owner's signature;
  *   - connections.ts: joins through seeds and keeps connections to enough members for the mesh;
  *   - record-intake.ts: incoming records (either path) merged, network writes guarded;
  *   - record-budget.ts: one per-owner budget for records new to this host (a flooding member);
- *   - persistence.ts: clocks and the last known table in the state directory.
+ *   - persistence.ts: clocks and the last known table in the state directory;
+ *   - own-writes.ts: this member's own records, signed and broadcast; options.ts: addresses and keys.
  *
  * Output: the views (members, records with their owners) and events ('change', 'members', 'synced').
  */
@@ -18,20 +20,9 @@ import type { PrivateKey } from '@libp2p/interface';
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
 import { ValidationError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
-import { DEFAULT_GOSSIP_PORT, DEFAULT_LISTEN } from '../core/defaults.js';
 import { parseName } from '../core/names.js';
 import { parseIPv4 } from '../core/addresses.js';
-import {
-  OWNER_BOUND,
-  checkEndpointValue,
-  checkIpamBlockValue,
-  checkNetworkValue,
-  type EndpointValue,
-  type IpamBlockValue,
-  type NetworkValue,
-  type RecordKind,
-  type RecordValue,
-} from '../core/records.js';
+import { OWNER_BOUND, type EndpointValue, type IpamBlockValue, type NetworkValue } from '../core/records.js';
 import { AntiEntropy } from './anti-entropy.js';
 import { Connections } from './connections.js';
 import {
@@ -44,15 +35,7 @@ import {
 import { Gossip } from './gossip.js';
 import { Membership } from './membership.js';
 import { pskBytes } from './key-protector.js';
-import {
-  createNode,
-  loadOrCreatePeerKey,
-  parseHostPort,
-  readClusterKey,
-  clusterKeyFingerprint,
-  type HostPort,
-  type VxmeshLibp2p,
-} from './node.js';
+import { createNode, loadOrCreatePeerKey, clusterKeyFingerprint, type HostPort, type VxmeshLibp2p } from './node.js';
 import { loadPersisted, Persistence, type PersistedClocks } from './persistence.js';
 import { PreviousLife } from './previous-life.js';
 import { Prober } from './prober.js';
@@ -61,34 +44,15 @@ import { RecordIntake } from './record-intake.js';
 import { ClusterQueries } from './queries.js';
 import { UdpProbe } from './udp-probe.js';
 import { TableViews } from './table-views.js';
-import { signRecord } from './record-signing.js';
-import { encodeBody, signBody } from './record-codec.js';
-import { ReplicatedTable, toWire, type TableRecord } from './table.js';
+import { OwnWrites } from './own-writes.js';
+import { ReplicatedTable, type TableRecord } from './table.js';
 import { PROTO_VERSION, type MemberInfo } from './wire.js';
 import type { EndpointEntry, IpamBlockEntry, MemberView, TableEntry, ViewVersions } from './views.js';
 
 export { DEFAULT_TIMERS, type DiscoveryStats, type DiscoveryTimers } from './context.js';
+export type { DiscoveryOptions } from './options.js';
+import { resolveOptions, type DiscoveryOptions } from './options.js';
 export type { MemberView } from './views.js';
-
-export interface DiscoveryOptions {
-  /** Host name (member name), unique in the cluster. */
-  name: string;
-  /** This host's VTEP address. */
-  vtep: string;
-  /** host:port to listen on. Default 0.0.0.0:7946. */
-  listen?: string;
-  /** host:port addresses to announce. Default: the listen address, or VTEP:port when listening on 0.0.0.0. */
-  announce?: string[];
-  /** host:port of members to join through. */
-  seeds?: string[];
-  stateDir: string;
-  /** A swarm key file: only peers with the same key can connect. */
-  clusterKeyFile?: string;
-  /** Further keys accepted from peers while the cluster moves to a new key (this node sends with clusterKeyFile's). */
-  clusterKeyAcceptFiles?: string[];
-  timers?: Partial<DiscoveryTimers>;
-  log?: Logger;
-}
 
 export class Discovery extends EventEmitter {
   readonly peerId: string;
@@ -118,6 +82,7 @@ export class Discovery extends EventEmitter {
   private readonly previousLife = new PreviousLife();
   private readonly connections: Connections;
   private readonly views: TableViews;
+  private readonly own: OwnWrites;
   readonly queries: ClusterQueries; // questions to and from other members (diagnostics)
 
   private constructor(
@@ -131,19 +96,13 @@ export class Discovery extends EventEmitter {
     this.vtep = opts.vtep;
     this.log = opts.log ?? silentLogger;
     this.timers = { ...DEFAULT_TIMERS, ...(opts.timers ?? {}) };
-    this.listen = parseHostPort(opts.listen ?? DEFAULT_LISTEN, 'listen', DEFAULT_GOSSIP_PORT);
-    this.announce = (
-      opts.announce ?? [
-        this.listen.host === '0.0.0.0' || this.listen.host === '::'
-          ? `${opts.vtep}:${this.listen.port}`
-          : `${this.listen.host}:${this.listen.port}`,
-      ]
-    ).map((a, i) => parseHostPort(a, `announce[${i}]`));
-    this.seeds = (opts.seeds ?? []).map((s, i) => parseHostPort(s, `seeds[${i}]`, DEFAULT_GOSSIP_PORT));
-    this.clusterKey = opts.clusterKeyFile ? readClusterKey(opts.clusterKeyFile) : undefined;
-    if (opts.clusterKeyAcceptFiles?.length && !this.clusterKey)
-      throw new ValidationError('cluster-key-accept', 'needs --cluster-key (the key this host sends with)');
-    this.acceptedKeys = (opts.clusterKeyAcceptFiles ?? []).map((f) => readClusterKey(f, 'cluster-key-accept'));
+    ({
+      listen: this.listen,
+      announce: this.announce,
+      seeds: this.seeds,
+      clusterKey: this.clusterKey,
+      acceptedKeys: this.acceptedKeys,
+    } = resolveOptions(opts));
     this.table = new ReplicatedTable(this.peerId, clocks.lamport);
     // A restarted member must outrank its previous life: incarnation from the clock, or above the persisted one.
     const incarnation = Math.max(Math.floor(Date.now() / 1000), clocks.incarnation + 1);
@@ -173,7 +132,7 @@ export class Discovery extends EventEmitter {
     this.intake = new RecordIntake(ctx, {
       networks: () => this.networks(),
       endpoints: () => this.endpoints(),
-      writeOwn: (kind, key, value) => this.writeOwn(kind, key, value),
+      writeOwn: (kind, key, value) => this.own.write(kind, key, value),
       changed: (definitions) => {
         this.scheduleChange();
         this.persistence.schedule(definitions);
@@ -182,6 +141,16 @@ export class Discovery extends EventEmitter {
     });
     this.budget = new RecordBudget(ctx);
     this.gossip = new Gossip(ctx, (records) => this.intake.apply(records), this.budget);
+    this.own = new OwnWrites({
+      peerId: this.peerId,
+      privateKey,
+      table: this.table,
+      previousLife: this.previousLife,
+      gossip: this.gossip,
+      persistence: this.persistence,
+      invalidate: () => this.views.invalidate(),
+      changed: () => this.scheduleChange(),
+    });
     const clusterKey = this.clusterKey ? pskBytes(this.clusterKey) : undefined;
     this.udpProbe = new UdpProbe(ctx, privateKey, this.listen, {
       send: clusterKey,
@@ -240,72 +209,30 @@ export class Discovery extends EventEmitter {
   }
 
   private selfInfo(): MemberInfo {
-    const s = this.membership.self;
-    return {
-      peerId: s.peerId,
-      name: s.name,
-      vtep: s.vtep,
-      addrs: s.addrs,
-      incarnation: s.incarnation,
-      proto: PROTO_VERSION,
-    };
+    const { peerId, name, vtep, addrs, incarnation } = this.membership.self;
+    return { peerId, name, vtep, addrs, incarnation, proto: PROTO_VERSION };
   }
 
   // -------------------------------------------------------------------------------------------
-  // Local writes
-
-  private async writeOwn(kind: RecordKind, key: string, value: RecordValue | null): Promise<TableRecord> {
-    const previous = this.previousLife.take(kind, key, value);
-    if (previous) {
-      // The same record as before the restart: the same version, so its rank (claims, MACs) stays.
-      const rec = this.table.restoreOwn(previous);
-      this.gossip.enqueue(rec);
-      this.scheduleChange();
-      return rec;
-    }
-    const rec = this.table.write(kind, key, value);
-    this.views.invalidate();
-    // Both formats: the JSON one for members of the previous release, the compact body for the rest.
-    const body = encodeBody(rec);
-    const [sig, s2] = await Promise.all([
-      signRecord(this.privateKey, toWire(rec)),
-      signBody(this.privateKey, this.peerId, body),
-    ]);
-    rec.sig = sig;
-    rec.b2 = Buffer.from(body).toString('base64');
-    rec.s2 = Buffer.from(s2).toString('base64');
-    this.gossip.enqueue(rec);
-    // A definition or a claim goes to disk within 500 ms (a claim's version is its rank after a restart).
-    this.persistence.schedule(kind !== 'endpoint');
-    this.scheduleChange();
-    return rec;
-  }
+  // Local writes (own-writes.ts)
 
   putNetwork(v: NetworkValue): Promise<TableRecord> {
-    const checked = checkNetworkValue(v, 'network');
-    return this.writeOwn('network', checked.name, checked);
+    return this.own.putNetwork(v);
   }
-
   deleteNetwork(name: string): Promise<TableRecord> {
-    return this.writeOwn('network', name, null);
+    return this.own.deleteNetwork(name);
   }
-
   putEndpoint(v: EndpointValue): Promise<TableRecord> {
-    const checked = checkEndpointValue(v, 'endpoint');
-    return this.writeOwn('endpoint', `${checked.network}/${checked.id}`, checked);
+    return this.own.putEndpoint(v);
   }
-
   deleteEndpoint(network: string, id: string): Promise<TableRecord> {
-    return this.writeOwn('endpoint', `${network}/${id}`, null);
+    return this.own.deleteEndpoint(network, id);
   }
-
   putIpamBlock(v: IpamBlockValue): Promise<TableRecord> {
-    const checked = checkIpamBlockValue(v, 'block');
-    return this.writeOwn('ipam-block', `${checked.network}/${checked.block}`, checked);
+    return this.own.putIpamBlock(v);
   }
-
   deleteIpamBlock(network: string, block: string): Promise<TableRecord> {
-    return this.writeOwn('ipam-block', `${network}/${block}`, null);
+    return this.own.deleteIpamBlock(network, block);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -332,13 +259,8 @@ export class Discovery extends EventEmitter {
   members(): MemberView[] {
     return this.views.members();
   }
-
   member(peerId: string): MemberView | undefined {
     return this.members().find((m) => m.peerId === peerId);
-  }
-
-  isLive(peerId: string): boolean {
-    return this.membership.isLive(peerId);
   }
 
   /** The first anti-entropy exchange has completed (or there are no seeds to join through). */
@@ -352,15 +274,12 @@ export class Discovery extends EventEmitter {
   versions(): ViewVersions {
     return this.views.versions();
   }
-
   networkRecords(): Array<TableEntry<NetworkValue>> {
     return this.views.networkRecords();
   }
-
   endpointRecords(): Array<TableEntry<EndpointValue>> {
     return this.views.endpointRecords();
   }
-
   networks(): NetworkValue[] {
     return this.networkRecords().map((r) => r.value);
   }
@@ -369,7 +288,6 @@ export class Discovery extends EventEmitter {
   endpoints(): EndpointEntry[] {
     return this.views.endpoints();
   }
-
   ipamBlocks(): IpamBlockEntry[] {
     return this.views.ipamBlocks();
   }

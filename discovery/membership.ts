@@ -1,6 +1,6 @@
 /**
  * Membership state, memberlist-style (SWIM with Lifeguard's suspicion timeouts). Pure logic: the
- * network side (probes, gossip) lives in discovery.ts and feeds this class; time comes from `now()`
+ * network side (prober.ts and udp-probe.ts for probes, gossip.ts for member messages) feeds this class; time comes from `now()`
  * and timers from `setTimer`, so tests can drive it.
  *
  * Precedence for a member at incarnation i (memberlist's rules):

@@ -1,6 +1,7 @@
 /**
- * Every message vxmesh agents exchange, in one place: JSON with a version field, checked against its
- * schema (size, types, MAC/IP formats) before anything touches state. A message that fails a check is
+ * The JSON messages vxmesh agents exchange, in one place (the binary ones: record format 2 and its
+ * gossip batches in record-codec.ts, UDP probes in probe-packets.ts): JSON with a version field,
+ * checked against its schema (size, types, MAC/IP formats) before anything touches state. A message that fails a check is
  * refused with a WireError naming the field; callers drop it and count it.
  *
  * Gossip topics (gossipsub, signed by the publisher's peer key):

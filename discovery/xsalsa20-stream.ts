@@ -5,7 +5,7 @@
  * each cipher caches a view of it; after one large chunk (over ~640 KiB, e.g. an anti-entropy frame
  * of a big table) grows that memory, every other cipher's view is stale and each of its next updates
  * grows the memory again, until the module's 61 MiB maximum aborts the process (reproduced with a
- * flooding member; test/unit/cluster-key.test.ts). Its cipher slots are also never reused unless
+ * flooding member; test/unit/cli.commands.keygen.test.ts). Its cipher slots are also never reused unless
  * finalized. Here each stream holds only its key, nonce, counter and the rest of its last block.
  */
 import { xsalsa20 } from '@noble/ciphers/salsa.js';

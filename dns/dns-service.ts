@@ -47,10 +47,13 @@ interface Served {
 export class DnsService {
   readonly counters: DnsCounters = { queries: 0, answered: 0, nxdomain: 0, forwarded: 0, servfail: 0, malformed: 0 };
   private readonly served = new Map<number, Served>();
+  private closed = false;
 
   constructor(private readonly opts: DnsServiceOptions) {}
 
+  /** Serves exactly these networks. Nothing after close(): a listener opening meanwhile is closed again. */
   async ensure(nets: DnsNetwork[]): Promise<void> {
+    if (this.closed) return;
     const wanted = new Set(nets.map((n) => n.vni));
     for (const [vni, s] of this.served) {
       if (!wanted.has(vni)) {
@@ -76,6 +79,10 @@ export class DnsService {
           (msg) => this.handle(msg, entry.zone),
           (e) => this.opts.log.warn({ network: n.zone.network, err: e.message }, 'DNS socket error'),
         );
+        if (this.closed) {
+          entry.listener.close();
+          return;
+        }
         this.served.set(n.vni, entry);
         this.opts.log.info({ network: n.zone.network, address: n.address }, 'DNS server listening');
       } catch (e) {
@@ -93,6 +100,7 @@ export class DnsService {
   }
 
   close(): void {
+    this.closed = true;
     for (const s of this.served.values()) s.listener.close();
     this.served.clear();
   }

@@ -2,12 +2,11 @@
  * Typed rtnetlink operations on one namespace's socket: links (bridge, vxlan, veth), IPv4 addresses,
  * routes, and neighbour tables (AF_BRIDGE fdb and AF_INET ARP). Every write names its object in errors.
  */
-import { ipv4ToBytes, macToBytes, bytesToMac } from '../../core/addresses.js';
+import { ipv4ToBytes, macToBytes } from '../../core/addresses.js';
 import {
   type Attr,
   encodeAttrs,
   encodeIfInfo,
-  decodeIfInfo,
   encodeIfAddr,
   decodeIfAddr,
   encodeNdMsg,
@@ -15,14 +14,11 @@ import {
   decodeRtMsg,
   parseAttrs,
   ipv6ToBytes,
-  getString,
   getU32,
-  getU8,
   u8,
   u16be,
   u32,
   str,
-  IFINFO_LEN,
   IFADDR_LEN,
   RTMSG_LEN,
 } from './codec.js';
@@ -31,134 +27,33 @@ import type { RtnlSocket } from './socket.js';
 import { fdbDeleteBody, fdbReplaceBody, neighDeleteBody, neighReplaceBody, parseNeighPayload } from './neigh-fast.js';
 
 export { ipv6ToBytes } from './codec.js';
+export type {
+  Address,
+  FdbEntry,
+  Link,
+  LinkChange,
+  NeighEntry,
+  NeighOp,
+  Route,
+  VethSpec,
+  VxlanInfo,
+  VxlanSpec,
+} from './rtnl-types.js';
+export { nudName } from './rtnl-types.js';
+import {
+  ipFromBytes,
+  parseLink,
+  type Address,
+  type FdbEntry,
+  type Link,
+  type LinkChange,
+  type NeighEntry,
+  type NeighOp,
+  type Route,
+  type VethSpec,
+  type VxlanSpec,
+} from './rtnl-types.js';
 
-export interface VxlanInfo {
-  vni: number;
-  local?: string;
-  port?: number;
-  learning?: boolean;
-  proxy?: boolean;
-  underlayIndex?: number;
-}
-
-export interface Link {
-  index: number;
-  name: string;
-  mtu: number;
-  up: boolean;
-  mac?: string;
-  master?: number;
-  kind?: string;
-  vxlan?: VxlanInfo;
-}
-
-export interface Address {
-  index: number;
-  ip: string;
-  prefix: number;
-}
-
-export interface FdbEntry {
-  mac: string;
-  /** Remote VTEP for vxlan self entries. */
-  dst?: string;
-  self: boolean;
-  master: boolean;
-  state: number;
-  ifindex: number;
-}
-
-export interface NeighEntry {
-  ip: string;
-  mac?: string;
-  state: number;
-  ifindex: number;
-}
-
-export interface Route {
-  dst: string;
-  dstLen: number;
-  gateway?: string;
-  oif?: number;
-  table: number;
-}
-
-const ipFromBytes = (b: Buffer | undefined): string | undefined => {
-  if (!b) return undefined;
-  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-  if (b.length === 16) {
-    const parts: string[] = [];
-    for (let i = 0; i < 16; i += 2) parts.push(b.readUInt16BE(i).toString(16));
-    return parts.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
-  }
-  return undefined;
-};
-
-function parseLink(payload: Buffer): Link {
-  const info = decodeIfInfo(payload);
-  const attrs = parseAttrs(payload, IFINFO_LEN);
-  const link: Link = {
-    index: info.index,
-    name: getString(attrs.get(C.IFLA_IFNAME)) ?? '',
-    mtu: getU32(attrs.get(C.IFLA_MTU)) ?? 0,
-    up: (info.flags & C.IFF_UP) !== 0,
-  };
-  const mac = attrs.get(C.IFLA_ADDRESS);
-  if (mac && mac.length === 6) link.mac = bytesToMac(mac);
-  const master = getU32(attrs.get(C.IFLA_MASTER));
-  if (master) link.master = master;
-  const linkinfo = attrs.get(C.IFLA_LINKINFO);
-  if (linkinfo) {
-    const li = parseAttrs(linkinfo);
-    link.kind = getString(li.get(C.IFLA_INFO_KIND));
-    const data = li.get(C.IFLA_INFO_DATA);
-    if (link.kind === 'vxlan' && data) {
-      const v = parseAttrs(data);
-      const port = v.get(C.IFLA_VXLAN_PORT);
-      link.vxlan = {
-        vni: getU32(v.get(C.IFLA_VXLAN_ID)) ?? 0,
-        local: ipFromBytes(v.get(C.IFLA_VXLAN_LOCAL) ?? v.get(C.IFLA_VXLAN_LOCAL6)),
-        port: port && port.length >= 2 ? port.readUInt16BE(0) : undefined,
-        learning: getU8(v.get(C.IFLA_VXLAN_LEARNING)) === 1,
-        proxy: getU8(v.get(C.IFLA_VXLAN_PROXY)) === 1,
-        underlayIndex: getU32(v.get(C.IFLA_VXLAN_LINK)),
-      };
-    }
-  }
-  return link;
-}
-
-export interface LinkChange {
-  up?: boolean;
-  master?: number;
-  mtu?: number;
-  mac?: string;
-  name?: string;
-  /** Moves the link into the namespace with this file descriptor. */
-  netnsFd?: number;
-}
-
-export interface VethSpec {
-  name: string;
-  mtu: number;
-  peerName: string;
-  peerMac?: string;
-  /** Namespace for the peer end (default: the socket's own). */
-  peerNetnsFd?: number;
-}
-
-export interface VxlanSpec {
-  name: string;
-  vni: number;
-  local: string;
-  port: number;
-  underlayIndex?: number;
-  mtu: number;
-  /** Namespace to move the new device into (its UDP socket stays in the creating namespace). */
-  netnsFd?: number;
-}
-
-/** Operations on one namespace. */
 export class Rtnl {
   constructor(readonly sock: RtnlSocket) {}
 
@@ -425,19 +320,4 @@ export class Rtnl {
       }),
     );
   }
-}
-
-/** One fdb or neighbour write of {@link Rtnl.applyNeighbours}. */
-export type NeighOp =
-  /** `bridge fdb replace MAC dev IF dst VTEP self permanent` */
-  | { op: 'fdb-replace'; mac: string; dst: string }
-  /** an fdb delete: `self` (the vxlan table; with `dst` only that remote) or `master` (the bridge's) */
-  | { op: 'fdb-delete'; mac: string; dst?: string; master?: boolean }
-  /** `ip neigh replace IP lladdr MAC dev IF nud permanent` */
-  | { op: 'neigh-replace'; ip: string; mac: string }
-  | { op: 'neigh-delete'; ip: string };
-
-export function nudName(state: number): string {
-  const names = C.NUD_NAMES.filter(([bit]) => state & bit).map(([, n]) => n);
-  return names.length ? names.join(',') : 'none';
 }
