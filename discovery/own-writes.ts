@@ -55,8 +55,8 @@ export class OwnWrites {
       signBody(p.privateKey, p.peerId, body),
     ]);
     rec.sig = sig;
-    rec.b2 = Buffer.from(body).toString('base64');
-    rec.s2 = Buffer.from(s2).toString('base64');
+    rec.b2 = body;
+    rec.s2 = s2;
     p.gossip.enqueue(rec);
     // A definition or a claim goes to disk within 500 ms (a claim's version is its rank after a restart).
     p.persistence.schedule(kind !== 'endpoint');

@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../core/atomic-file.js';
 import type { Logger } from '../core/logger.js';
 import type { ReplicatedTable } from './table.js';
 import { toWire } from './table.js';
-import { checkRecord, type WireRecord } from './wire.js';
+import { checkRecord, toJson, type WireRecord } from './wire.js';
 
 export interface PersistedClocks {
   lamport: number;
@@ -101,7 +101,7 @@ export class Persistence {
     this.tableWrittenAt = Date.now();
     this.tableUrgent = false;
     try {
-      writeFileAtomic(path.join(this.stateDir, 'table.json'), JSON.stringify([...this.table.all()].map(toWire)));
+      writeFileAtomic(path.join(this.stateDir, 'table.json'), toJson([...this.table.all()].map(toWire)));
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, 'cannot persist discovery state');
     }

@@ -29,7 +29,7 @@ export class PreviousLife {
     this.records.delete(id);
     if (value === null || r.b2 === undefined) return undefined;
     const body = encodeBody({ kind, key, lamport: r.lamport, value });
-    return Buffer.from(body).equals(Buffer.from(r.b2, 'base64')) ? r : undefined;
+    return Buffer.from(body).equals(r.b2) ? r : undefined;
   }
 
   get size(): number {

@@ -190,8 +190,9 @@ export function decodeBody(body: Uint8Array, owner: string, sig2: Uint8Array, fi
     key: '',
     owner,
     lamport,
-    b2: Buffer.from(body).toString('base64'),
-    s2: Buffer.from(sig2).toString('base64'),
+    // Copies: the body may be a view into a whole gossip message, which it must not keep alive.
+    b2: body.slice(),
+    s2: sig2.slice(),
   };
   if (value === null || value === undefined) {
     if (typeof key !== 'string' || key.length === 0 || key.length > 256)
@@ -239,7 +240,7 @@ export function encodeTableMessageV2(records: WireRecord[], withV1Signatures: bo
     RECORD_FORMAT,
     records.map((r) => {
       if (r.b2 === undefined || r.s2 === undefined) throw new Error(`record ${r.kind}/${r.key} has no format-2 body`);
-      const t: Cbor[] = [Buffer.from(r.b2, 'base64'), Buffer.from(r.s2, 'base64')];
+      const t: Cbor[] = [r.b2, r.s2];
       if (withV1Signatures && r.sig !== undefined) t.push(r.sig);
       return t;
     }),

@@ -34,8 +34,8 @@ export async function verifyRecord(r: WireRecord): Promise<boolean> {
  */
 export async function verifiedRecord(r: WireRecord): Promise<WireRecord | false | 'malformed'> {
   if (r.b2 === undefined || r.s2 === undefined) return (await verifyRecord(r)) ? r : false;
-  const body = Buffer.from(r.b2, 'base64');
-  const sig2 = Buffer.from(r.s2, 'base64');
+  const body = r.b2;
+  const sig2 = r.s2;
   if (!(await verifyBody(r.owner, body, sig2))) return false;
   try {
     const rec = decodeBody(body, r.owner, sig2);

@@ -67,9 +67,12 @@ export interface WireRecord {
   value?: RecordValue;
   /** The owner's Ed25519 signature over the record's canonical JSON bytes (format 1, base64). */
   sig?: string;
-  /** Format 2: the record body exactly as its owner encoded it (base64), and the owner's signature of it. */
-  b2?: string;
-  s2?: string;
+  /**
+   * Format 2: the record body exactly as its owner encoded it, and the owner's signature of it. Bytes
+   * wherever they are held; base64 text only inside JSON (sync frames, the table snapshot: toJson).
+   */
+  b2?: Uint8Array;
+  s2?: Uint8Array;
 }
 
 export interface MemberInfo {
@@ -192,8 +195,8 @@ export function checkRecord(v: unknown, field = 'record'): WireRecord {
       throw new WireError(`${field}.b2`, 'must be a base64 record body');
     if (typeof o.s2 !== 'string' || !/^[A-Za-z0-9+/=]{86,88}$/.test(o.s2))
       throw new WireError(`${field}.s2`, 'must be a base64 signature');
-    rec.b2 = o.b2;
-    rec.s2 = o.s2;
+    rec.b2 = new Uint8Array(Buffer.from(o.b2, 'base64'));
+    rec.s2 = new Uint8Array(Buffer.from(o.s2, 'base64'));
   }
   return rec;
 }
@@ -255,7 +258,17 @@ export interface QueryAnswer {
 export function encode(
   msg: MemberMessage | TableMessage | SyncFrame | ProbeRequest | ProbeReply | QueryRequest | QueryAnswer,
 ): Uint8Array {
-  return Buffer.from(JSON.stringify(msg), 'utf8');
+  return Buffer.from(toJson(msg), 'utf8');
+}
+
+/** JSON text of a message or snapshot: bytes (a record's b2 and s2) become base64 text, as checkRecord reads them. */
+export function toJson(v: unknown): string {
+  return JSON.stringify(v, function (this: Record<string, unknown>, key: string, value: unknown) {
+    const raw = this[key];
+    return raw instanceof Uint8Array
+      ? Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64')
+      : value;
+  });
 }
 
 export const decodeMemberMessage = (bytes: Uint8Array) => decoding(() => decodeMemberMessageUnchecked(bytes));

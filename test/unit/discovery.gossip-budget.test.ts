@@ -40,8 +40,8 @@ async function record(k: number): Promise<WireRecord> {
   return {
     ...r,
     sig: await signRecord(key, r),
-    b2: Buffer.from(body).toString('base64'),
-    s2: Buffer.from(await signBody(key, owner, body)).toString('base64'),
+    b2: body,
+    s2: await signBody(key, owner, body),
   };
 }
 

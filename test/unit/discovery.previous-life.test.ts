@@ -27,7 +27,8 @@ t.test(
     const second = await Discovery.create(opts);
     const claimAgain = await second.putIpamBlock({ network: 'blue', block: '198.18.0.5/32' });
     t.equal(claimAgain.lamport, claim.lamport, 'the claim keeps its version (its rank)');
-    t.equal(claimAgain.s2, claim.s2, 'with its signature (nothing re-signed)');
+    t.ok(claim.s2 && claim.s2.length === 64, 'a format-2 signature');
+    t.same(claimAgain.s2, claim.s2, 'with its signature (nothing re-signed)');
     const changed = await second.putEndpoint({ ...ep, name: 'web' });
     t.ok(changed.lamport > endpoint.lamport, 'an endpoint whose content changed gets a newer version');
     const again = await second.putIpamBlock({ network: 'blue', block: '198.18.0.5/32' });
