@@ -6,7 +6,7 @@ import { NotFoundError, ValidationError } from '../core/errors.js';
 import { defaultGateway, parseCidr } from '../core/addresses.js';
 import { fnv1a } from '../core/hash.js';
 import type { Logger } from '../core/logger.js';
-import type { NetworkValue } from '../core/records.js';
+import { checkNetworkValue, type NetworkValue } from '../core/records.js';
 import type { LocalState } from './local-state.js';
 import type { Overlays } from './overlays.js';
 import type { ClusterReader, ClusterWriter, NetworkStore, OverlayDriver, TableEntry } from './ports.js';
@@ -185,11 +185,15 @@ export class Networks {
       const holder = [...existing.values()].find((n) => n.vni === req.vni);
       if (holder) throw new ValidationError('vni', `VNI ${req.vni} is used by network ${holder.name}`);
     }
-    let value: NetworkValue = {
-      ...req,
-      vni: req.vni ?? autoVni(req.name, taken),
-      gateway: req.gateway ?? defaultGateway(parseCidr(req.subnet)),
-    };
+    // Checked again as a record: the keys in the order every agent writes them (a signature covers the text).
+    let value = checkNetworkValue(
+      {
+        ...req,
+        vni: req.vni ?? autoVni(req.name, taken),
+        gateway: req.gateway ?? defaultGateway(parseCidr(req.subnet)),
+      },
+      'network',
+    );
     if (this.store) value = await this.createInStore(this.store, value, req.vni === undefined, taken);
     await this.cluster.putNetwork(value);
     this.log.info({ network: value }, 'network created');

@@ -60,7 +60,7 @@ export const OWNER_BOUND: ReadonlySet<RecordKind> = new Set<RecordKind>(['endpoi
 export function checkNetworkValue(v: unknown, field = 'value'): NetworkValue {
   const fields = checkNetworkFields(v, field);
   if (fields.vni === undefined) throw new ValidationError(`${field}.vni`, 'required');
-  return { ...fields, vni: fields.vni };
+  return fields as NetworkValue;
 }
 
 /** A network definition whose VNI may be left to the agent (a create request). */
@@ -74,10 +74,12 @@ export type NetworkFields = Omit<NetworkValue, 'vni'> & { vni?: number };
 export function checkNetworkFields(v: unknown, field: string, opts: { request?: boolean } = {}): NetworkFields {
   const at = (k: string) => (field === '' ? k : `${field}.${k}`);
   const o = obj(v, field === '' ? 'body' : field);
-  const out: NetworkFields = { name: name(o.name, at('name')), subnet: '' };
-  if (o.vni !== undefined) out.vni = under(at('vni'), () => parseVni(o.vni));
+  // Keys in this order: a record's format-1 signature covers its value's JSON text, key order included.
+  const checkedName = name(o.name, at('name'));
+  const vni = o.vni === undefined ? undefined : under(at('vni'), () => parseVni(o.vni));
   const c = under(at('subnet'), () => parseCidr(o.subnet));
-  out.subnet = c.text;
+  const out: NetworkFields =
+    vni === undefined ? { name: checkedName, subnet: c.text } : { name: checkedName, vni, subnet: c.text };
   if (o.gateway !== undefined) {
     if (opts.request) out.gateway = under(at('gateway'), () => requireHostIn(o.gateway, c, 'gateway'));
     else {

@@ -157,20 +157,24 @@ export class EtcdStore {
 
   /** Removes a network that has no allocated address left. Returns false when it did not exist. */
   async removeNetwork(name: string): Promise<boolean> {
-    const n = await this.network(name);
-    if (!n) return false;
+    const text = await this.call('read network', () => this.ns.get(`networks/${name}`).string());
+    if (text === null) return false;
+    const n = checkNetworkValue(JSON.parse(text), `networks/${name}`);
     const held = await this.call('count addresses', () => this.ns.getAll().prefix(`addresses/${name}/`).count());
     if (held > 0)
       throw new ValidationError(
         'network',
         `network ${name} still has ${held} address(es) allocated in the store; detach its endpoints first`,
       );
-    await this.call('remove network', () =>
+    // Removed only as read (the text as stored: another host may have changed it since).
+    const r = await this.call('remove network', () =>
       this.ns
-        .if(`networks/${name}`, 'Value', '==', JSON.stringify(n))
+        .if(`networks/${name}`, 'Value', '==', text)
         .then(this.ns.delete().key(`networks/${name}`), this.ns.delete().key(`vnis/${n.vni}`))
         .commit(),
     );
+    if (!r.succeeded)
+      throw new ValidationError('network', `network ${name} changed in the store while being removed; try again`);
     return true;
   }
 
