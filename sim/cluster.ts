@@ -8,6 +8,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
+import readline from 'node:readline';
 import { $ } from 'zx';
 import { Testbed } from './testbed.js';
 
@@ -33,6 +34,26 @@ function adminAnswers(socketPath: string): Promise<boolean> {
 export async function makeClusterKey(file: string): Promise<void> {
   await $`${process.execPath} ${CLI} keygen ${file}`;
 }
+
+/** Reads `http://127.0.0.1:PORT/metrics` for each PORT line on stdin, one JSON line each; exits 3 s after the last. */
+const METRICS_RELAY = `
+let idle;
+const bye = () => { clearTimeout(idle); idle = setTimeout(() => process.exit(0), 3000); };
+bye();
+require('readline').createInterface({ input: process.stdin }).on('line', async (port) => {
+  bye();
+  let out;
+  try {
+    const r = await fetch('http://127.0.0.1:' + Number(port) + '/metrics');
+    out = { text: await r.text() };
+  } catch (e) {
+    out = { error: String(e) };
+  }
+  process.stdout.write(JSON.stringify(out) + '\\n');
+  bye();
+});
+process.stdin.on('end', () => process.exit(0));
+`;
 
 /** What a `vxmesh` command printed and its exit code. */
 export interface CliResult {
@@ -171,15 +192,44 @@ export class Cluster {
     await done;
   }
 
-  /** The Prometheus text of host i's agent, started with `--metrics 127.0.0.1:PORT` (read inside its namespace). */
-  async metricsText(i: number, port: number): Promise<string> {
-    return (
-      await this.tb.exec(this.tb.host(i).netns, [
-        process.execPath,
-        '-e',
-        `fetch('http://127.0.0.1:${port}/metrics').then((r) => r.text()).then((s) => process.stdout.write(s))`,
-      ])
-    ).stdout;
+  /**
+   * The Prometheus text of host i's agent, started with `--metrics 127.0.0.1:PORT`, read inside its
+   * namespace by a small relay process there (one per host, started at the first read, gone after 3 s
+   * without one: it must not hold a namespace a test removes): a Node start per read cost about a
+   * second of CPU on a loaded machine, and tests poll metrics.
+   */
+  metricsText(i: number, port: number): Promise<string> {
+    const read = (this.metricsQueue.get(i) ?? Promise.resolve()).then(() => this.relayRead(i, port));
+    this.metricsQueue.set(
+      i,
+      read.catch(() => undefined),
+    );
+    return read;
+  }
+
+  private readonly metricsQueue = new Map<number, Promise<unknown>>();
+  private readonly relays = new Map<number, { child: ChildProcess; lines: AsyncIterator<string> }>();
+
+  private async relayRead(i: number, port: number, retry = true): Promise<string> {
+    let relay = this.relays.get(i);
+    if (!relay || relay.child.exitCode !== null || relay.child.signalCode !== null) {
+      const child = this.tb.spawnIn(this.tb.host(i).netns, process.execPath, ['-e', METRICS_RELAY], { stdio: 'pipe' });
+      child.stdin?.on('error', () => undefined); // written to as it exits: the read below sees it gone
+      const lines = readline.createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
+      relay = { child, lines };
+      this.relays.set(i, relay);
+    }
+    relay.child.stdin?.write(`${port}\n`);
+    const line = await relay.lines.next();
+    // Gone between the check and the question (its idle time ran out): once more with a new one.
+    if (line.done) {
+      this.relays.delete(i);
+      if (retry) return this.relayRead(i, port, false);
+      throw new Error(`the metrics relay of h${i} exited`);
+    }
+    const r = JSON.parse(line.value) as { text?: string; error?: string };
+    if (r.text === undefined) throw new Error(`metrics of h${i} on port ${port}: ${r.error ?? 'no answer'}`);
+    return r.text;
   }
 
   /** Runs `vxmesh ARGS` against host i's agent (the CLI itself runs in the root namespace). */

@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { $ } from 'zx';
 import { killAndWait, Testbed } from './testbed.js';
-import { makeClusterKey } from './cluster.js';
+import { makeClusterKey, type CliResult, type CliRunner } from './cluster.js';
 import { processesInMountNamespace } from './host-processes.js';
 import { activationCommand, activationEnv, listeningSocket } from './service-manager.js';
 
@@ -243,8 +243,15 @@ export class DockerHost {
     this.agent = undefined;
   }
 
-  vx(args: string[], opts: { nothrow?: boolean } = {}) {
-    return this.run([process.execPath, CLI, ...args, '--socket', this.agentSocket()], opts);
+  /** `vxmesh ARGS` against this host's agent (its admin socket is reachable from everywhere: a path in the run's directory). */
+  async vx(args: string[], opts: { nothrow?: boolean } = {}): Promise<CliResult> {
+    const { cli } = this.env;
+    if (!cli) return this.run([process.execPath, CLI, ...args, '--socket', this.agentSocket()], opts);
+    const argv = [...args, '--socket', this.agentSocket()];
+    const r = await cli(argv);
+    if (r.exitCode !== 0 && !opts.nothrow)
+      throw new Error(`vxmesh ${argv.join(' ')} exited with ${r.exitCode}: ${r.stderr.trim()}`);
+    return r;
   }
 
   /**
@@ -296,6 +303,8 @@ export class DockerHosts {
     readonly tb: Testbed,
     /** dockerd manages iptables (egress tests); otherwise it leaves the packet filter alone. */
     readonly iptables = false,
+    /** Runs `vxmesh` commands inside this process (tests); without it, `vxmesh` processes on the host. */
+    readonly cli?: CliRunner,
   ) {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vxmesh-docker-'));
     // Pinned mount namespaces need a private mount to live on.
@@ -307,9 +316,13 @@ export class DockerHosts {
   static async create(
     n: number,
     tag = 'dk',
-    opts: { outside?: boolean; iptables?: boolean } = {},
+    opts: { outside?: boolean; iptables?: boolean; cli?: CliRunner } = {},
   ): Promise<DockerHosts> {
-    const env = new DockerHosts(await Testbed.create({ hosts: n, tag, outside: opts.outside }), opts.iptables);
+    const env = new DockerHosts(
+      await Testbed.create({ hosts: n, tag, outside: opts.outside }),
+      opts.iptables,
+      opts.cli,
+    );
     try {
       fs.mkdirSync(env.mntDir, { recursive: true });
       await $`mount --bind ${env.mntDir} ${env.mntDir}`;

@@ -6,6 +6,7 @@
  */
 import { DockerHosts, IMAGE, type DockerHost } from '../../sim/docker-hosts.js';
 import { convergence, startPings, type Ct, type FaultReport } from './faults.js';
+import { inProcessCli } from '../fixtures/in-process-cli.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const NET = [
@@ -34,7 +35,7 @@ const clusterClean = (h: DockerHost, timeoutMs: number) =>
   convergence((args) => h.vx(args, { nothrow: true }), timeoutMs);
 
 export async function dockerdRestart(convergeTimeoutMs: number): Promise<FaultReport> {
-  const env = await DockerHosts.create(3, 'chd');
+  const env = await DockerHosts.create(3, 'chd', { cli: inProcessCli });
   try {
     const hs = [env.host(1), env.host(2), env.host(3)];
     for (const h of hs) await h.startAgent();

@@ -8,8 +8,9 @@ import t from 'tap';
 import { DockerHosts, IMAGE, type DockerHost } from '../../sim/docker-hosts.js';
 import { OUTSIDE_HOST } from '../../sim/testbed.js';
 import { askAddress, startAddressEcho } from '../../sim/address-echo.js';
+import { inProcessCli } from '../fixtures/in-process-cli.js';
 
-const env = await DockerHosts.create(1, 'dkeg', { outside: true, iptables: true });
+const env = await DockerHosts.create(1, 'dkeg', { outside: true, iptables: true, cli: inProcessCli });
 t.teardown(() => env.teardown());
 const h1 = env.host(1) as DockerHost;
 const tb = env.tb;

@@ -7,8 +7,9 @@
 import t, { type Test } from 'tap';
 import { DockerHosts, IMAGE, type DockerHost } from '../../sim/docker-hosts.js';
 import { eventually } from '../fixtures/members.js';
+import { inProcessCli } from '../fixtures/in-process-cli.js';
 
-const env = await DockerHosts.create(2, 'rb');
+const env = await DockerHosts.create(2, 'rb', { cli: inProcessCli });
 t.teardown(() => env.teardown());
 const [h1, h2] = [env.host(1), env.host(2)] as [DockerHost, DockerHost];
 

@@ -6,8 +6,9 @@ import fs from 'node:fs';
 import t from 'tap';
 import { DockerHosts, IMAGE, type DockerHost } from '../../sim/docker-hosts.js';
 import { eventually } from '../fixtures/members.js';
+import { inProcessCli } from '../fixtures/in-process-cli.js';
 
-const env = await DockerHosts.create(2);
+const env = await DockerHosts.create(2, 'dk', { cli: inProcessCli });
 t.teardown(() => env.teardown());
 const [h1, h2] = [env.host(1), env.host(2)] as [DockerHost, DockerHost];
 // --docker-names: containers' endpoints are named after them (Engine API), for the networks' DNS servers.
