@@ -21,21 +21,8 @@ try {
   const [h1, h2] = [env.host(1), env.host(2)];
   await h1.startAgent();
   await h2.startAgent();
-  const net = [
-    'network',
-    'create',
-    '-d',
-    'vxmesh',
-    '--ipam-driver',
-    'vxmesh',
-    '--subnet',
-    '198.18.60.0/24',
-    '-o',
-    'vxmesh.network=bench',
-    'bench',
-  ];
-  await h1.docker(net);
-  await h2.docker(net);
+  await h1.createNetwork('bench', '198.18.60.0/24');
+  await h2.createNetwork('bench', '198.18.60.0/24');
   await h2.docker(['run', '-d', '--name', 'target', '--network', 'bench', IMAGE, 'sleep', '3600']);
   const target = (
     await h2.docker(['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', 'target'])

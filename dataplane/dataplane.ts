@@ -20,6 +20,7 @@ import { planReconcile, planSize, type RemoteEndpoint } from './reconcile-plan.j
 import { buildOverlay, describeOverlay, type Overlay } from './overlay.js';
 import { describeGatewayLink, ensureGatewayLink, removeGatewayLink, type GatewayLinkInfo } from './gateway-link.js';
 import { validateRemotes } from './remotes.js';
+import { noChanges } from './types.js';
 import type {
   AttachResult,
   AttachSpec,
@@ -266,16 +267,7 @@ export class Dataplane {
         plan.neighDelete = [];
         plan.masterDelete = [];
       }
-      const result: ReconcileResult = {
-        vni,
-        fdbReplaced: 0,
-        fdbDeleted: 0,
-        masterDeleted: 0,
-        neighReplaced: 0,
-        neighDeleted: 0,
-        changes: 0,
-        errors: [],
-      };
+      const result = noChanges(vni);
       if (planSize(plan) === 0) return result;
       return applyPlan(o.rtnl, vx, o.netns, plan, result);
     });

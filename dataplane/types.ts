@@ -96,6 +96,18 @@ export interface ReconcileResult {
   errors: ReconcileError[];
 }
 
+/** The result of a reconcile that wrote nothing (yet). */
+export const noChanges = (vni: number): ReconcileResult => ({
+  vni,
+  fdbReplaced: 0,
+  fdbDeleted: 0,
+  masterDeleted: 0,
+  neighReplaced: 0,
+  neighDeleted: 0,
+  changes: 0,
+  errors: [],
+});
+
 export interface OverlayTables {
   vni: number;
   netns: string;

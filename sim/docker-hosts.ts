@@ -75,6 +75,18 @@ export class DockerHost {
     return this.run(['docker', '-H', `unix://${this.dockerSock}`, ...args], opts);
   }
 
+  /** `docker network create -d vxmesh --ipam-driver vxmesh --subnet SUBNET -o vxmesh.network=NAME [EXTRA] NAME`. */
+  createNetwork(name: string, subnet: string, extra: string[] = [], opts: { nothrow?: boolean } = {}) {
+    const args = ['network', 'create', '-d', 'vxmesh', '--ipam-driver', 'vxmesh', '--subnet', subnet];
+    return this.docker([...args, '-o', `vxmesh.network=${name}`, ...extra, name], opts);
+  }
+
+  /** A container's address on one network ('' when it has none). */
+  async ipOf(container: string, network: string): Promise<string> {
+    const format = `{{with index .NetworkSettings.Networks "${network}"}}{{.IPAddress}}{{end}}`;
+    return (await this.docker(['inspect', '-f', format, container], { nothrow: true })).stdout.trim();
+  }
+
   private spawnOnHost(
     cmd: string[],
     logName: string,

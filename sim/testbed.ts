@@ -283,6 +283,18 @@ export class Testbed {
     return name;
   }
 
+  /**
+   * Many container namespaces at once, with one `ip -batch` process (a process per namespace costs
+   * seconds on a loaded machine). Their `lo` stays down until something brings it up: a vxmesh attach
+   * that configures the interface does.
+   */
+  async addContainers(hostIndex: number, js: number[]): Promise<string[]> {
+    const names = js.map((j) => `${this.prefix}h${hostIndex}c${j}`);
+    await $({ input: names.map((n) => `netns add ${n}\n`).join('') })`ip -batch -`;
+    this.containers.push(...names);
+    return names;
+  }
+
   /** Builds host i again after removeHost (a crashed host coming back: same name, same address). */
   async recreateHost(i: number, mtu = 1500): Promise<SimHost> {
     if (this.hosts.some((h) => h.index === i)) throw new Error(`host ${i} exists`);

@@ -9,25 +9,10 @@ import { convergence, startPings, type Ct, type FaultReport } from './faults.js'
 import { inProcessCli } from '../fixtures/in-process-cli.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const NET = [
-  'network',
-  'create',
-  '-d',
-  'vxmesh',
-  '--ipam-driver',
-  'vxmesh',
-  '--subnet',
-  '198.18.71.0/24',
-  '-o',
-  'vxmesh.network=chaosd',
-  'chaosd',
-];
 
 async function container(h: DockerHost, name: string): Promise<Ct> {
   const pid = (await h.docker(['inspect', '-f', '{{.State.Pid}}', name])).stdout.trim();
-  const ip = (
-    await h.docker(['inspect', '-f', '{{with index .NetworkSettings.Networks "chaosd"}}{{.IPAddress}}{{end}}', name])
-  ).stdout.trim();
+  const ip = await h.ipOf(name, 'chaosd');
   return { host: h.index, netns: `/proc/${pid}/ns/net`, ip };
 }
 
@@ -39,10 +24,10 @@ export async function dockerdRestart(convergeTimeoutMs: number): Promise<FaultRe
   try {
     const hs = [env.host(1), env.host(2), env.host(3)];
     for (const h of hs) await h.startAgent();
-    await hs[0]?.docker(NET);
+    await hs[0]?.createNetwork('chaosd', '198.18.71.0/24');
     for (const h of hs.slice(1)) {
       while ((await h.vx(['network', 'inspect', 'chaosd'], { nothrow: true })).exitCode !== 0) await sleep(200);
-      await h.docker(NET);
+      await h.createNetwork('chaosd', '198.18.71.0/24');
     }
     for (const h of hs)
       await h.docker([

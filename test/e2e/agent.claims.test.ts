@@ -10,8 +10,9 @@ import t from 'tap';
 import { Cluster } from '../../sim/cluster.js';
 import { readNamespaceTables } from '../../dataplane/tables.js';
 import { macFromIp } from '../../core/addresses.js';
-import { eventually, MemberProc } from '../fixtures/members.js';
+import { eventually } from '../fixtures/members.js';
 import { inProcessCli } from '../fixtures/in-process-cli.js';
+import { rogueMember } from '../fixtures/rogue.js';
 
 const VNI = 2201;
 const NET = 'cl';
@@ -80,19 +81,7 @@ await t.test('local surfaces: root-only socket and state, no metrics unless aske
 
 await t.test("a key-holding member cannot take another host's address", async (t) => {
   t.ok(await eventually(async () => (await kernel(3)).fdb.get(b2.mac) === vtep(2), 15_000), 'h3 sends b2 to h2');
-  const rogue = new MemberProc(
-    {
-      name: 'rogue',
-      vtep: vtep(4),
-      listen: `${vtep(4)}:7946`,
-      seeds: [`${vtep(1)}:7946`],
-      stateDir: path.join(c.dir, 'rogue'),
-      clusterKeyFile: c.keyFile,
-    },
-    { netns: c.tb.host(4).netns },
-  );
-  t.teardown(() => rogue.kill());
-  await rogue.ready;
+  const rogue = await rogueMember(t, c, { name: 'rogue', host: 4 });
   t.ok(
     await eventually(async () => (await rogue.snapshot()).networks.includes(NET), 15_000),
     'the rogue member joined and learned the network',

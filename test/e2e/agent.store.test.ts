@@ -10,8 +10,9 @@ import { $ } from 'zx';
 import { Cluster } from '../../sim/cluster.js';
 import { startEtcd } from '../../sim/etcd-server.js';
 import { snapshot } from '../fixtures/kernel.js';
-import { eventually, MemberProc } from '../fixtures/members.js';
+import { eventually } from '../fixtures/members.js';
 import { inProcessCli } from '../fixtures/in-process-cli.js';
+import { rogueMember } from '../fixtures/rogue.js';
 
 $.verbose = false;
 $.quiet = true;
@@ -190,20 +191,7 @@ await t.test(
       h2,
       "the store records the holder's peer id beside its name",
     );
-    const vtep4 = c.tb.host(4).vtep;
-    const rogue = new MemberProc(
-      {
-        name: 'h2',
-        vtep: vtep4,
-        listen: `${vtep4}:7946`,
-        seeds: [`${c.tb.host(1).vtep}:7946`],
-        stateDir: path.join(c.dir, 'rogue'),
-        clusterKeyFile: c.keyFile,
-      },
-      { netns: c.tb.host(4).netns },
-    );
-    t.teardown(() => rogue.kill());
-    await rogue.ready;
+    const rogue = await rogueMember(t, c, { name: 'h2', host: 4, stateDir: 'rogue' });
     t.ok(
       await eventually(async () => (await rogue.snapshot()).networks.includes('web'), 10_000),
       'the impostor joined',
@@ -213,7 +201,7 @@ await t.test(
       id: 'spoof',
       ip: victim.ip,
       mac: '02:aa:bb:cc:dd:ee',
-      vtep: vtep4,
+      vtep: c.tb.host(4).vtep,
       host: 'h2',
     });
     t.ok(

@@ -331,9 +331,13 @@ await t.test(
   'detach/attach churn of 200 endpoints ends with every kernel table equal to the desired one',
   async (t) => {
     const churn: Array<{ host: number; netns: string }> = [];
-    for (let k = 0; k < 200; k++) {
-      const host = (k % HOSTS) + 1;
-      churn.push({ host, netns: await c.tb.addContainer(host, 100 + k) });
+    for (let host = 1; host <= HOSTS; host++) {
+      const ks = Array.from({ length: 200 / HOSTS }, (_, n) => n * HOSTS + host - 1);
+      for (const netns of await c.tb.addContainers(
+        host,
+        ks.map((k) => 100 + k),
+      ))
+        churn.push({ host, netns });
     }
     // Attach all 200 (50 per host, concurrently per host), then detach every second one, re-attach every fourth.
     await Promise.all(

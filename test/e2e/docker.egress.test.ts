@@ -18,25 +18,8 @@ const out = tb.outsideNs as string;
 await h1.startAgent();
 await startAddressEcho(tb, out, 7000);
 
-const dockerNet = (name: string, subnet: string, extra: string[] = []) =>
-  h1.docker([
-    'network',
-    'create',
-    '-d',
-    'vxmesh',
-    '--ipam-driver',
-    'vxmesh',
-    '--subnet',
-    subnet,
-    '-o',
-    `vxmesh.network=${name}`,
-    ...extra,
-    name,
-  ]);
-const ipOf = async (name: string, net: string) =>
-  (
-    await h1.docker(['inspect', '-f', `{{with index .NetworkSettings.Networks "${net}"}}{{.IPAddress}}{{end}}`, name])
-  ).stdout.trim();
+const dockerNet = (name: string, subnet: string, extra: string[] = []) => h1.createNetwork(name, subnet, extra);
+const ipOf = (name: string, net: string) => h1.ipOf(name, net);
 const exec = (name: string, cmd: string[]) => h1.docker(['exec', name, ...cmd], { nothrow: true });
 
 await dockerNet('egnet', '198.18.52.0/24');

@@ -13,25 +13,7 @@ const env = await DockerHosts.create(2, 'rb', { cli: inProcessCli });
 t.teardown(() => env.teardown());
 const [h1, h2] = [env.host(1), env.host(2)] as [DockerHost, DockerHost];
 
-const NET = [
-  'network',
-  'create',
-  '-d',
-  'vxmesh',
-  '--ipam-driver',
-  'vxmesh',
-  '--subnet',
-  '198.18.54.0/24',
-  '-o',
-  'vxmesh.network=boot',
-  'boot',
-];
-const ipOf = async (h: DockerHost, name: string) =>
-  (
-    await h.docker(['inspect', '-f', '{{with index .NetworkSettings.Networks "boot"}}{{.IPAddress}}{{end}}', name], {
-      nothrow: true,
-    })
-  ).stdout.trim();
+const ipOf = (h: DockerHost, name: string) => h.ipOf(name, 'boot');
 const ping = async (h: DockerHost, from: string, ip: string) =>
   (await h.docker(['exec', from, 'ping', '-c', '1', '-W', '1', ip], { nothrow: true })).exitCode === 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -40,8 +22,8 @@ try {
   await h1.startAgent();
   h2.createPluginSocket();
   await h2.startAgent([], { activated: true });
-  await h1.docker(NET);
-  await h2.docker(NET);
+  await h1.createNetwork('boot', '198.18.54.0/24');
+  await h2.createNetwork('boot', '198.18.54.0/24');
   await h1.docker(['run', '-d', '--name', 'ra', '--network', 'boot', IMAGE, 'sleep', '36000']);
   await h2.docker(['run', '-d', '--name', 'rb', '--restart', 'always', '--network', 'boot', IMAGE, 'sleep', '36000']);
 } catch (e) {

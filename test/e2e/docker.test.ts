@@ -16,23 +16,7 @@ const NAMES = (h: DockerHost) => ['--docker-names', '--docker-host', h.dockerSoc
 await h1.startAgent(NAMES(h1));
 await h2.startAgent(NAMES(h2));
 
-const NET = [
-  'network',
-  'create',
-  '-d',
-  'vxmesh',
-  '--ipam-driver',
-  'vxmesh',
-  '--subnet',
-  '198.18.50.0/24',
-  '-o',
-  'vxmesh.network=dnet',
-  'dnet',
-];
-const ipOf = async (h: DockerHost, name: string, net = 'dnet') =>
-  (
-    await h.docker(['inspect', '-f', `{{with index .NetworkSettings.Networks "${net}"}}{{.IPAddress}}{{end}}`, name])
-  ).stdout.trim();
+const ipOf = (h: DockerHost, name: string, net = 'dnet') => h.ipOf(name, net);
 const runCt = (h: DockerHost, name: string, extra: string[] = []) =>
   h.docker(['run', '-d', '--name', name, '--network', 'dnet', ...extra, IMAGE, 'sleep', '3600']);
 const ping = async (h: DockerHost, from: string, ip: string) =>
@@ -40,12 +24,16 @@ const ping = async (h: DockerHost, from: string, ip: string) =>
 
 await t.test('docker network create on both engines; containers on both ping each other', async (t) => {
   t.equal(fs.statSync(h1.pluginSocketPath).mode & 0o777, 0o600, 'the plugin socket is root-only');
-  t.equal((await h1.docker(NET, { nothrow: true })).exitCode, 0, 'created on engine 1');
+  t.equal((await h1.createNetwork('dnet', '198.18.50.0/24', [], { nothrow: true })).exitCode, 0, 'created on engine 1');
   t.ok(
     await eventually(async () => (await h2.vx(['network', 'ls'])).stdout.includes('dnet'), 5000),
     'the vxmesh network is known on host 2',
   );
-  t.equal((await h2.docker(NET, { nothrow: true })).exitCode, 0, 'created on engine 2 (same vxmesh network)');
+  t.equal(
+    (await h2.createNetwork('dnet', '198.18.50.0/24', [], { nothrow: true })).exitCode,
+    0,
+    'created on engine 2 (same vxmesh network)',
+  );
   await runCt(h1, 'a1');
   await runCt(h2, 'b1');
   const [ipa, ipb] = [await ipOf(h1, 'a1'), await ipOf(h2, 'b1')];
@@ -120,19 +108,7 @@ await t.test(
 
 await t.test('network connect / disconnect on a running container; docker rm -f withdraws everywhere', async (t) => {
   // c1 starts on a second vxmesh network, then joins and leaves dnet while running.
-  await h1.docker([
-    'network',
-    'create',
-    '-d',
-    'vxmesh',
-    '--ipam-driver',
-    'vxmesh',
-    '--subnet',
-    '198.18.51.0/24',
-    '-o',
-    'vxmesh.network=dnet2',
-    'dnet2',
-  ]);
+  await h1.createNetwork('dnet2', '198.18.51.0/24');
   await h1.docker(['run', '-d', '--name', 'c1', '--network', 'dnet2', IMAGE, 'sleep', '3600']);
   await h1.docker(['network', 'connect', 'dnet', 'c1']);
   const ip = await ipOf(h1, 'c1');
@@ -161,19 +137,7 @@ await t.test('network connect / disconnect on a running container; docker rm -f 
 await t.test('--docker-sync: a network created with docker on one host appears on the other engine', async (t) => {
   await h2.stopAgent();
   await h2.startAgent(['--docker-sync', 'true', ...NAMES(h2)]);
-  await h1.docker([
-    'network',
-    'create',
-    '-d',
-    'vxmesh',
-    '--ipam-driver',
-    'vxmesh',
-    '--subnet',
-    '198.18.52.0/24',
-    '-o',
-    'vxmesh.network=synced',
-    'synced',
-  ]);
+  await h1.createNetwork('synced', '198.18.52.0/24');
   const appeared = await eventually(
     async () =>
       (await h2.docker(['network', 'ls', '--format', '{{.Name}} {{.Driver}}'])).stdout.includes('synced vxmesh'),

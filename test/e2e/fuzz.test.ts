@@ -9,7 +9,7 @@
 import http from 'node:http';
 import path from 'node:path';
 import fs from 'node:fs';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { $ } from 'zx';
 import { Cluster } from '../../sim/cluster.js';
 import { snapshot } from '../fixtures/kernel.js';
@@ -17,6 +17,7 @@ import { eventually, MemberProc } from '../fixtures/members.js';
 import { TOPIC_MEMBERS, TOPIC_TABLE_V2 } from '../../discovery/wire.js';
 import { adminFuzzRequests, pluginFuzzRequests, type ApiFuzzRequest } from '../fixtures/api-fuzz.js';
 import { inProcessCli } from '../fixtures/in-process-cli.js';
+import { rogueMember } from '../fixtures/rogue.js';
 
 $.verbose = false;
 $.quiet = true;
@@ -96,34 +97,27 @@ async function fuzzApi(socketPath: string, reqs: ApiFuzzRequest[]) {
   return counts;
 }
 
-const kernelBefore = await snapshot(overlays);
-const changesBefore = [await reconcileChanges(1), await reconcileChanges(2)];
-
-t.test(`gossip: ${N} generated and mutated messages from a member holding the key`, async (t) => {
-  const h3 = c.tb.host(3);
-  const rogue = new MemberProc(
-    {
-      name: 'fuzzer',
-      vtep: h3.vtep,
-      listen: `${h3.vtep}:7946`,
-      seeds: [`${c.tb.host(1).vtep}:7946`],
-      stateDir: path.join(c.dir, 'fuzzer'),
-      clusterKeyFile: c.keyFile,
-    },
-    { netns: h3.netns },
-  );
-  t.teardown(() => rogue.kill());
-  await rogue.ready;
+/** A member holding the cluster key on h3 (a MemberProc, not an agent), once h1 lists it alive. */
+async function joinRogue(t: Test, name: string, port: number, joined: string): Promise<MemberProc> {
+  const rogue = await rogueMember(t, c, { name, host: 3, port });
   t.ok(
     await eventually(
       async () =>
         (await c.vxJson<Array<{ name: string; state: string }>>(1, ['peers'])).some(
-          (p) => p.name === 'fuzzer' && p.state === 'alive',
+          (p) => p.name === name && p.state === 'alive',
         ),
       15_000,
     ),
-    'the fuzzing member joined',
+    joined,
   );
+  return rogue;
+}
+
+const kernelBefore = await snapshot(overlays);
+const changesBefore = [await reconcileChanges(1), await reconcileChanges(2)];
+
+t.test(`gossip: ${N} generated and mutated messages from a member holding the key`, async (t) => {
+  const rogue = await joinRogue(t, 'fuzzer', 7946, 'the fuzzing member joined');
   // Publishing reaches only peers known to subscribe: wait until the fuzzer knows both agents on both topics.
   t.ok(
     await eventually(
@@ -240,30 +234,7 @@ t.test('after the fuzz: agents alive, kernel tables unchanged, the overlay still
 });
 
 t.test('a member flooding records is rate-limited, counted and logged; the others still converge', async (t) => {
-  const h3 = c.tb.host(3);
-  const rogue = new MemberProc(
-    {
-      name: 'flooder',
-      vtep: h3.vtep,
-      listen: `${h3.vtep}:7947`,
-      seeds: [`${c.tb.host(1).vtep}:7946`],
-      stateDir: path.join(c.dir, 'flooder'),
-      clusterKeyFile: c.keyFile,
-    },
-    { netns: h3.netns },
-  );
-  t.teardown(() => rogue.kill());
-  await rogue.ready;
-  t.ok(
-    await eventually(
-      async () =>
-        (await c.vxJson<Array<{ name: string; state: string }>>(1, ['peers'])).some(
-          (p) => p.name === 'flooder' && p.state === 'alive',
-        ),
-      15_000,
-    ),
-    'the flooding member joined',
-  );
+  const rogue = await joinRogue(t, 'flooder', 7947, 'the flooding member joined');
   t.ok(
     await eventually(
       async () =>

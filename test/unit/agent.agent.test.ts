@@ -4,6 +4,7 @@
  * attach/detach all-or-nothing.
  */
 import t from 'tap';
+import { blueEndpoint } from '../fixtures/endpoints.js';
 import { Agent } from '../../agent/agent.js';
 import type { LocalEndpoint } from '../../agent/local-state.js';
 import { agentParts, FakeCluster, FakeOverlay } from '../fixtures/agent-fakes.js';
@@ -28,14 +29,7 @@ const localEp: LocalEndpoint = {
   prefix: 24,
   createdAt: '2026-01-01T00:00:00Z',
 };
-const remoteEp = (id: string, ip: string, vtep: string) => ({
-  network: 'blue',
-  id,
-  mac: `02:42:c6:12:05:${Number(ip.split('.')[3]).toString(16).padStart(2, '0')}`,
-  ip,
-  vtep,
-  host: id,
-});
+const remoteEp = (id: string, ip: string, vtep: string) => blueEndpoint(id, ip, vtep);
 
 /** A cluster where member h2 (VTEP .2) defined blue, claims `block` and announces one endpoint in it. */
 function clusterWithRemote(block: string, ep: ReturnType<typeof remoteEp>) {

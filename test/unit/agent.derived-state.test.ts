@@ -5,23 +5,15 @@
  * reconcile loop hands a desired state over.
  */
 import t from 'tap';
+import { blueEndpoint } from '../fixtures/endpoints.js';
 import { ChangeReport } from '../../agent/change-report.js';
 import { DerivedState, type DerivedStateInputs } from '../../agent/derived-state.js';
-import type { EndpointValue } from '../../core/records.js';
 import { FakeCluster, recordingLog } from '../fixtures/agent-fakes.js';
 
 const H2 = '198.51.100.2';
 const H3 = '198.51.100.3';
 
-const ep = (id: string, ip: string, vtep: string, extra: Partial<EndpointValue> = {}): EndpointValue => ({
-  network: 'blue',
-  id,
-  mac: `02:42:c6:12:05:${Number(ip.split('.')[3]).toString(16).padStart(2, '0')}`,
-  ip,
-  vtep,
-  host: id,
-  ...extra,
-});
+const ep = blueEndpoint;
 
 /** h2 and h3 alive, each with a /28 claim of blue; the local endpoints given. */
 function setup(

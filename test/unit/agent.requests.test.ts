@@ -4,18 +4,9 @@
  */
 import fc from 'fast-check';
 import t from 'tap';
+import { fieldOf } from '../fixtures/field-of.js';
 import { decodeAttach, decodeCreateNetwork, decodeDetach } from '../../agent/requests.js';
 import { ValidationError } from '../../core/errors.js';
-
-const fieldOf = (fn: () => unknown): string | undefined => {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ValidationError) return e.field;
-    throw e;
-  }
-  return undefined;
-};
 
 t.test('create network: the definition as given, the VNI and gateway left to the agent when absent', async (t) => {
   t.same(decodeCreateNetwork({ name: 'blue', subnet: '198.18.5.0/24' }), { name: 'blue', subnet: '198.18.5.0/24' });

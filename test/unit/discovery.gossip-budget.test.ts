@@ -4,6 +4,7 @@
  * as malformed and spends nothing (the fuzz test's malformed inputs must not starve its valid ones).
  */
 import t from 'tap';
+import { signedBoth } from '../fixtures/signed-records.js';
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
@@ -13,8 +14,7 @@ import { DEFAULT_TIMERS, emptyStats, type DiscoveryContext } from '../../discove
 import { Gossip } from '../../discovery/gossip.js';
 import type { VxmeshLibp2p } from '../../discovery/node.js';
 import { RecordBudget } from '../../discovery/record-budget.js';
-import { encodeBody, encodeTableMessageV2, signBody } from '../../discovery/record-codec.js';
-import { signRecord } from '../../discovery/record-signing.js';
+import { encodeTableMessageV2 } from '../../discovery/record-codec.js';
 import { TOPIC_TABLE_V2, type WireRecord } from '../../discovery/wire.js';
 
 const key = await generateKeyPair('Ed25519');
@@ -36,13 +36,7 @@ async function record(k: number): Promise<WireRecord> {
       host: 'h9',
     },
   };
-  const body = encodeBody(r);
-  return {
-    ...r,
-    sig: await signRecord(key, r),
-    b2: body,
-    s2: await signBody(key, owner, body),
-  };
+  return signedBoth(key, owner, r);
 }
 
 function setup(burst: number) {

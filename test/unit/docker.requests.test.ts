@@ -4,6 +4,7 @@
  */
 import fc from 'fast-check';
 import t from 'tap';
+import { fieldOf } from '../fixtures/field-of.js';
 import { ValidationError } from '../../core/errors.js';
 import {
   decodeCreateEndpoint,
@@ -16,15 +17,6 @@ import {
 } from '../../docker/requests.js';
 
 const G = 'com.docker.network.generic';
-const fieldOf = (fn: () => unknown): string | undefined => {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ValidationError) return e.field;
-    throw e;
-  }
-  return undefined;
-};
 const net = (over: Record<string, unknown> = {}, pool: Record<string, unknown> = {}, generic = {}) => ({
   NetworkID: 'abc123',
   Options: { [G]: { 'vxmesh.network': 'web', ...generic } },
