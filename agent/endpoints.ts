@@ -30,46 +30,22 @@ export interface EndpointsParts {
 }
 
 export class Endpoints {
-  private readonly self: EndpointsParts['self'];
-  private readonly cluster: EndpointsParts['cluster'];
-  private readonly driver: EndpointsParts['driver'];
-  private readonly overlays: Overlays;
-  private readonly networks: EndpointsParts['networks'];
-  private readonly allocator: AddressAllocator;
-  private readonly returns: AddressReturns;
-  private readonly state: LocalState;
-  private readonly log: Logger;
-  private readonly egress?: EndpointsParts['egress'];
-
-  constructor(parts: EndpointsParts) {
-    ({
-      self: this.self,
-      cluster: this.cluster,
-      driver: this.driver,
-      overlays: this.overlays,
-      networks: this.networks,
-      allocator: this.allocator,
-      returns: this.returns,
-      state: this.state,
-      log: this.log,
-      egress: this.egress,
-    } = parts);
-  }
+  constructor(private readonly parts: EndpointsParts) {}
 
   /** Published ports: only with egress, never on an internal network, each host port once per host and free. */
   private async checkPublish(publish: PortMapping[], n: { name: string; internal?: boolean }): Promise<PortMapping[]> {
     if (publish.length === 0) return publish;
-    if (!this.egress)
+    if (!this.parts.egress)
       throw new ValidationError('publish', 'egress is off on this agent (--no-egress): nothing can be published');
     if (n.internal) throw new ValidationError('publish', `network ${n.name} is internal: it has no way in or out`);
     for (const p of publish) {
-      const holder = this.state.endpoints.find((e) => (e.publish ?? []).some((q) => portKey(q) === portKey(p)));
+      const holder = this.parts.state.endpoints.find((e) => (e.publish ?? []).some((q) => portKey(q) === portKey(p)));
       if (holder)
         throw new ValidationError(
           'publish',
           `host port ${portKey(p)} is already published to endpoint ${holder.id} (${holder.network} ${holder.ip})`,
         );
-      if (!(await this.egress.hostPortFree(p.protocol, p.hostPort)))
+      if (!(await this.parts.egress.hostPortFree(p.protocol, p.hostPort)))
         throw new ValidationError(
           'publish',
           `host port ${portKey(p)} is in use on this host (${formatPortMapping(p)})`,
@@ -84,8 +60,8 @@ export class Endpoints {
       id: e.id,
       mac: e.mac,
       ip: e.ip,
-      vtep: this.self.vtep,
-      host: this.self.host,
+      vtep: this.parts.self.vtep,
+      host: this.parts.self.host,
     };
     if (e.name !== undefined) v.name = e.name;
     if (e.aliases?.length) v.aliases = e.aliases;
@@ -93,41 +69,41 @@ export class Endpoints {
   }
 
   async attach(req: AttachRequest): Promise<LocalEndpoint> {
-    const n = this.networks.get(req.network);
+    const n = this.parts.networks.get(req.network);
     if (!n.usable)
       throw new ValidationError(
         'network',
         `network ${n.name} cannot be used: ${n.conflicts.map((c) => c.detail).join('; ')}`,
       );
     // Before an address is taken or an overlay built for it.
-    if (this.driver.netnsExists && !this.driver.netnsExists(req.netns))
+    if (this.parts.driver.netnsExists && !this.parts.driver.netnsExists(req.netns))
       throw new NotFoundError('netns', `network namespace ${req.netns} does not exist`);
     const ifname = req.ifname ?? 'eth0';
-    const existing = this.state.endpoints.find(
+    const existing = this.parts.state.endpoints.find(
       (e) => e.network === n.name && e.netns === req.netns && e.ifname === ifname,
     );
     if (existing) return existing;
     const id = req.id ?? randomId();
-    if (this.state.endpoints.some((e) => e.network === n.name && e.id === id))
+    if (this.parts.state.endpoints.some((e) => e.network === n.name && e.id === id))
       throw new ValidationError('id', `endpoint ${id} exists in ${n.name}`);
     const publish = await this.checkPublish(req.publish ?? [], n);
     // The address is reserved from here on; returned if the attach fails (Docker's reservation included).
     let ip: string;
     if (req.ip !== undefined) {
-      await this.allocator.reserveExplicit(n, req.ip, req.preallocated === true);
+      await this.parts.allocator.reserveExplicit(n, req.ip, req.preallocated === true);
       ip = req.ip;
-    } else ip = await this.allocator.allocate(n);
+    } else ip = await this.parts.allocator.allocate(n);
     let counted = false;
     let attached = false;
     try {
       const mac = req.mac ?? macFromIp(ip);
-      const holder = this.cluster.endpoints().find((e) => e.network === n.name && e.mac === mac);
+      const holder = this.parts.cluster.endpoints().find((e) => e.network === n.name && e.mac === mac);
       if (holder) throw new ValidationError('mac', `${mac} is in use by endpoint ${holder.id} on host ${holder.host}`);
       // While this runs, neither a reconcile nor a detach may remove the overlay.
-      this.overlays.beginAttach(n.vni);
+      this.parts.overlays.beginAttach(n.vni);
       counted = true;
-      await this.overlays.ensure(n);
-      const r = await this.driver.attach({
+      await this.parts.overlays.ensure(n);
+      const r = await this.parts.driver.attach({
         vni: n.vni,
         netns: req.netns,
         ifname,
@@ -150,23 +126,23 @@ export class Endpoints {
       if (publish.length > 0) ep.publish = publish;
       if (req.name !== undefined) ep.name = req.name;
       if (req.aliases?.length) ep.aliases = req.aliases;
-      this.state.endpoints.push(ep);
+      this.parts.state.endpoints.push(ep);
       try {
-        this.state.save();
+        this.parts.state.save();
       } catch (e) {
         // Not recorded, so not attached: the veth goes again (a restart would not know it).
-        this.state.endpoints = this.state.endpoints.filter((x) => x !== ep);
-        await this.driver.detach(n.vni, mac).catch(() => undefined);
+        this.parts.state.endpoints = this.parts.state.endpoints.filter((x) => x !== ep);
+        await this.parts.driver.detach(n.vni, mac).catch(() => undefined);
         throw e;
       }
-      await this.cluster.putEndpoint(this.recordOf(ep));
-      this.log.info({ endpoint: ep }, 'attached');
+      await this.parts.cluster.putEndpoint(this.recordOf(ep));
+      this.parts.log.info({ endpoint: ep }, 'attached');
       attached = true;
       return ep;
     } finally {
-      if (counted) this.overlays.endAttach(n.vni);
-      this.allocator.settle(n.name, ip);
-      if (!attached) await this.returns.giveBack(n.name, ip);
+      if (counted) this.parts.overlays.endAttach(n.vni);
+      this.parts.allocator.settle(n.name, ip);
+      if (!attached) await this.parts.returns.giveBack(n.name, ip);
     }
   }
 
@@ -175,7 +151,7 @@ export class Endpoints {
    * as DNS labels by docker/names.ts) and re-announces it.
    */
   async rename(network: string, id: string, name: string | undefined, aliases: string[]): Promise<LocalEndpoint> {
-    const ep = this.state.endpoints.find((e) => e.network === network && e.id === id);
+    const ep = this.parts.state.endpoints.find((e) => e.network === network && e.id === id);
     if (!ep) throw new NotFoundError('id', `no endpoint ${id} of ${network} on this host`);
     const label = name;
     const list = aliases;
@@ -184,16 +160,16 @@ export class Endpoints {
     else ep.name = label;
     if (list.length) ep.aliases = list;
     else delete ep.aliases;
-    this.state.save();
-    await this.cluster.putEndpoint(this.recordOf(ep));
-    this.log.info({ endpoint: ep.id, network, name: label, aliases: list }, 'endpoint names set');
+    this.parts.state.save();
+    await this.parts.cluster.putEndpoint(this.recordOf(ep));
+    this.parts.log.info({ endpoint: ep.id, network, name: label, aliases: list }, 'endpoint names set');
     return ep;
   }
 
   async detach(req: DetachRequest): Promise<LocalEndpoint> {
-    const n = this.networks.get(req.network);
+    const n = this.parts.networks.get(req.network);
     const ifname = req.ifname ?? 'eth0';
-    const ep = this.state.endpoints.find(
+    const ep = this.parts.state.endpoints.find(
       (e) =>
         e.network === n.name && (req.id !== undefined ? e.id === req.id : e.netns === req.netns && e.ifname === ifname),
     );
@@ -203,25 +179,26 @@ export class Endpoints {
         `no endpoint of ${n.name} ${req.id !== undefined ? `with id ${req.id}` : `at ${req.netns ?? '?'} ${ifname}`} on this host`,
       );
     // Recorded first: a state directory that cannot be written leaves the endpoint as it is.
-    const before = this.state.endpoints;
-    this.state.endpoints = before.filter((e) => e !== ep);
+    const before = this.parts.state.endpoints;
+    this.parts.state.endpoints = before.filter((e) => e !== ep);
     try {
-      this.state.save();
+      this.parts.state.save();
     } catch (e) {
-      this.state.endpoints = before;
+      this.parts.state.endpoints = before;
       throw e;
     }
     try {
-      await this.driver.detach(ep.vni, ep.mac);
+      await this.parts.driver.detach(ep.vni, ep.mac);
     } catch (e) {
-      this.state.endpoints = before;
-      this.state.save();
+      this.parts.state.endpoints = before;
+      this.parts.state.save();
       throw e;
     }
-    await this.cluster.deleteEndpoint(ep.network, ep.id);
-    await this.returns.giveBack(ep.network, ep.ip);
-    this.log.info({ endpoint: ep }, 'detached');
-    if (!this.state.endpoints.some((e) => e.vni === ep.vni)) await this.overlays.removeUnlessAttaching(ep.vni);
+    await this.parts.cluster.deleteEndpoint(ep.network, ep.id);
+    await this.parts.returns.giveBack(ep.network, ep.ip);
+    this.parts.log.info({ endpoint: ep }, 'detached');
+    if (!this.parts.state.endpoints.some((e) => e.vni === ep.vni))
+      await this.parts.overlays.removeUnlessAttaching(ep.vni);
     return ep;
   }
 }

@@ -81,23 +81,7 @@ export class Networks {
   private readonly conflicts = new Map<string, NetworkConflict[]>();
   private counted?: { of: unknown; counts: Map<string, number> };
 
-  private readonly cluster: NetworksParts['cluster'];
-  private readonly driver: NetworksParts['driver'];
-  private readonly overlays: Overlays;
-  private readonly state: LocalState;
-  private readonly log: Logger;
-  private readonly store?: NetworkStore;
-
-  constructor(parts: NetworksParts) {
-    ({
-      cluster: this.cluster,
-      driver: this.driver,
-      overlays: this.overlays,
-      state: this.state,
-      log: this.log,
-      store: this.store,
-    } = parts);
-  }
+  constructor(private readonly parts: NetworksParts) {}
 
   /**
    * Definitions by name, with VNI precedence resolved: what reconciles read on every table change, so
@@ -105,7 +89,7 @@ export class Networks {
    * sixth of an agent's CPU).
    */
   definitions(): Map<string, NetworkDefinition> {
-    const records = this.cluster.networkRecords();
+    const records = this.parts.cluster.networkRecords();
     for (const r of records) this.noteDefinition(r.value);
     return resolveNetworks(records, (n) => this.conflicts.get(n) ?? []);
   }
@@ -115,13 +99,17 @@ export class Networks {
     const counts = this.endpointCounts();
     const out = new Map<string, NetworkView>();
     for (const [name, d] of this.definitions())
-      out.set(name, { ...d, endpoints: counts.get(name) ?? 0, localEndpoints: this.state.inNetwork(name).length });
+      out.set(name, {
+        ...d,
+        endpoints: counts.get(name) ?? 0,
+        localEndpoints: this.parts.state.inNetwork(name).length,
+      });
     return out;
   }
 
   /** Endpoints per network, counted once per table version (the view is rebuilt when the table changes). */
   private endpointCounts(): Map<string, number> {
-    const endpoints = this.cluster.endpoints();
+    const endpoints = this.parts.cluster.endpoints();
     if (this.counted?.of === endpoints) return this.counted.counts;
     const counts = new Map<string, number>();
     for (const e of endpoints) counts.set(e.network, (counts.get(e.network) ?? 0) + 1);
@@ -140,7 +128,7 @@ export class Networks {
         at: new Date().toISOString(),
       };
       this.conflicts.set(v.name, [...(this.conflicts.get(v.name) ?? []), c].slice(-10));
-      this.log.warn({ network: v.name, previous: prev, current: v }, 'network definition conflict');
+      this.parts.log.warn({ network: v.name, previous: prev, current: v }, 'network definition conflict');
     }
   }
 
@@ -165,7 +153,7 @@ export class Networks {
     const existing = this.table();
     const same = existing.get(req.name);
     if (req.mtu !== undefined) {
-      const max = await this.driver.maxMtu();
+      const max = await this.parts.driver.maxMtu();
       if (req.mtu > max)
         throw new ValidationError('mtu', `${req.mtu} exceeds the largest overlay MTU of this host's underlay (${max})`);
     }
@@ -194,9 +182,9 @@ export class Networks {
       },
       'network',
     );
-    if (this.store) value = await this.createInStore(this.store, value, req.vni === undefined, taken);
-    await this.cluster.putNetwork(value);
-    this.log.info({ network: value }, 'network created');
+    if (this.parts.store) value = await this.createInStore(this.parts.store, value, req.vni === undefined, taken);
+    await this.parts.cluster.putNetwork(value);
+    this.parts.log.info({ network: value }, 'network created');
     return this.get(req.name);
   }
 
@@ -220,16 +208,16 @@ export class Networks {
 
   async remove(name: string): Promise<void> {
     const n = this.get(name);
-    const users = this.cluster.endpoints().filter((e) => e.network === name && e.ownerLive);
+    const users = this.parts.cluster.endpoints().filter((e) => e.network === name && e.ownerLive);
     if (users.length > 0) {
       throw new ValidationError(
         'network',
         `network ${name} still has ${users.length} endpoint(s) (e.g. ${users[0]?.id} on ${users[0]?.host}); detach them first`,
       );
     }
-    if (this.store) await this.store.removeNetwork(name);
-    await this.cluster.deleteNetwork(name);
-    await this.overlays.remove(n.vni);
-    this.log.info({ network: name }, 'network removed');
+    if (this.parts.store) await this.parts.store.removeNetwork(name);
+    await this.parts.cluster.deleteNetwork(name);
+    await this.parts.overlays.remove(n.vni);
+    this.parts.log.info({ network: name }, 'network removed');
   }
 }
