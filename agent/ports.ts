@@ -32,14 +32,7 @@ import type {
   ViewVersions,
 } from '../discovery/views.js';
 
-export type {
-  ClusterEvents,
-  EndpointEntry,
-  IpamBlockEntry,
-  MemberView,
-  TableEntry,
-  ViewVersions,
-} from '../discovery/views.js';
+export type * from '../discovery/views.js';
 
 /** What the agent reads of the replicated table and the membership. Views must not be mutated. */
 export interface ClusterReader {

@@ -47,16 +47,7 @@ import {
 export type { RemoteEndpoint } from './reconcile-plan.js';
 export type { GatewayLinkInfo } from './gateway-link.js';
 export type { KernelChange } from './kernel-watch.js';
-export type {
-  AttachResult,
-  AttachSpec,
-  DataplaneOptions,
-  NetworkSpec,
-  OverlayInfo,
-  OverlayTables,
-  ReconcileError,
-  ReconcileResult,
-} from './types.js';
+export type * from './types.js';
 
 export class Dataplane {
   readonly prefix: string;
