@@ -47,6 +47,8 @@ export type StageOneMemo = WeakMap<TableEntry<EndpointValue>, Refusal | null>;
 export interface Admission {
   admitted: Array<TableEntry<EndpointValue>>;
   refused: Refusal[];
+  /** The refusal of an entry of this admission's list (undefined: admitted). */
+  refusalOf: ReadonlyMap<TableEntry<EndpointValue>, Refusal>;
 }
 
 const derived = (v: EndpointValue) => {
@@ -59,6 +61,7 @@ const derived = (v: EndpointValue) => {
 
 export function admitEndpoints(input: ClaimInput): Admission {
   const refused: Refusal[] = [];
+  const refusalOf = new Map<TableEntry<EndpointValue>, Refusal>();
   const refusal = (r: TableEntry<EndpointValue>, reason: RefusalReason): Refusal => ({
     network: r.value.network,
     id: r.value.id,
@@ -67,7 +70,10 @@ export function admitEndpoints(input: ClaimInput): Admission {
     mac: r.value.mac,
     reason,
   });
-  const refuse = (r: TableEntry<EndpointValue>, reason: RefusalReason) => refused.push(refusal(r, reason));
+  const refuse = (r: TableEntry<EndpointValue>, verdict: Refusal) => {
+    refused.push(verdict);
+    refusalOf.set(r, verdict);
+  };
   let index: ClaimIndex | undefined;
   const claimant = (network: string, ip: string) => (index ??= new ClaimIndex(input.claims)).claimant(network, ip);
   const bound: Array<TableEntry<EndpointValue>> = [];
@@ -84,7 +90,7 @@ export function admitEndpoints(input: ClaimInput): Admission {
       else verdict = null;
       input.memo?.set(r, verdict);
     }
-    if (verdict) refused.push(verdict);
+    if (verdict) refuse(r, verdict);
     else bound.push(r);
   }
   // One MAC per network: the derived one first, then the earlier write.
@@ -97,13 +103,13 @@ export function admitEndpoints(input: ClaimInput): Admission {
     const key = `${r.value.network}/${r.value.mac.toLowerCase()}`;
     const holder = macOwner.get(key);
     if (holder !== undefined && holder !== r.owner) {
-      refuse(r, 'mac-in-use');
+      refuse(r, refusal(r, 'mac-in-use'));
       continue;
     }
     macOwner.set(key, r.owner);
     admitted.push(r);
   }
-  return { admitted, refused };
+  return { admitted, refused, refusalOf };
 }
 
 /**

@@ -6,7 +6,7 @@
  * here (change-report.ts does that where changes are detected); what does not change between two
  * reads is remembered, keyed by the cluster's change counters.
  */
-import { Admissions, type Admission, type Refusal, type RefusalReason } from './claims.js';
+import { Admissions, type Admission, type Refusal } from './claims.js';
 import { desiredRemotes, type DesiredState } from './desired.js';
 import { endpointRows, type EndpointRow } from './endpoint-list.js';
 import { nameConflicts, type NameConflict } from './names.js';
@@ -34,7 +34,6 @@ export interface DerivedStateInputs {
 export class DerivedState {
   private readonly admissions = new Admissions();
   private names?: { records: unknown; members: number; conflicts: NameConflict[] };
-  private reasons?: { admission: Admission; localKey: string; byKey: Map<string, RefusalReason> };
 
   constructor(private readonly inputs: DerivedStateInputs) {}
 
@@ -103,31 +102,27 @@ export class DerivedState {
     return this.names.conflicts;
   }
 
-  /** `named`: only endpoints with a name or aliases (what DNS needs: cheap with many unnamed records). */
+  /**
+   * Rows of `vxmesh endpoints` (of one network). `named`: only endpoints with a name or aliases (what
+   * DNS needs: cheap with many unnamed records). A refused record's reason comes from the admission
+   * (by entry, nothing rebuilt per read), a local conflict's from the desired state.
+   */
   endpointRows(network?: string, named = false): EndpointRow[] {
     const entries = this.inputs.cluster
-      .endpoints()
+      .endpointRecords()
       .filter(
-        (e) =>
-          (network === undefined || e.network === network) &&
-          (!named || e.name !== undefined || (e.aliases?.length ?? 0) > 0),
+        (r) =>
+          (network === undefined || r.value.network === network) &&
+          (!named || r.value.name !== undefined || (r.value.aliases?.length ?? 0) > 0),
       );
-    const reasons = this.refusalReasons();
-    return endpointRows(entries, this.owners(), (e) => reasons.get(keyOf(e)), this.nameConflicts());
-  }
-
-  /** Why each refused record is refused, by owner/network/id: rebuilt only when the refusals changed. */
-  private refusalReasons(): Map<string, RefusalReason> {
-    const admission = this.admission();
-    const { local } = this.refusals();
-    const localKey = local.map(keyOf).join(' ');
-    if (this.reasons?.admission !== admission || this.reasons.localKey !== localKey) {
-      const byKey = new Map<string, RefusalReason>();
-      for (const r of [...admission.refused, ...local]) byKey.set(keyOf(r), r.reason);
-      this.reasons = { admission, localKey, byKey };
-    }
-    return this.reasons.byKey;
+    const { refusalOf } = this.admission();
+    const local = new Map(this.refusals().local.map((r) => [`${r.owner}/${r.network}/${r.id}`, r.reason]));
+    return endpointRows(
+      entries,
+      this.inputs.cluster.peerId,
+      this.owners(),
+      (r) => refusalOf.get(r)?.reason ?? local.get(`${r.owner}/${r.value.network}/${r.value.id}`),
+      this.nameConflicts(),
+    );
   }
 }
-
-const keyOf = (r: { owner: string; network: string; id: string }) => `${r.owner}/${r.network}/${r.id}`;

@@ -3,7 +3,7 @@ import { parseIPv4 } from '../core/addresses.js';
 import type { EndpointValue } from '../core/records.js';
 import type { NameConflict } from './names.js';
 import type { OwnerStatus } from './owners.js';
-import type { EndpointEntry } from './ports.js';
+import type { TableEntry } from './ports.js';
 
 export interface EndpointRow extends Omit<EndpointValue, 'name' | 'aliases'> {
   status: string;
@@ -18,16 +18,20 @@ function endpointStatus(s: OwnerStatus | undefined): string {
   return s === 'live' ? 'remote' : (s ?? 'suspended');
 }
 
+/** Rows of endpoint records (`self`: this host's peer id, its records are local). */
 export function endpointRows(
-  entries: EndpointEntry[],
+  entries: Array<TableEntry<EndpointValue>>,
+  self: string,
   owners: Map<string, OwnerStatus>,
-  refusedReason: (e: EndpointEntry) => string | undefined,
+  refusedReason: (e: TableEntry<EndpointValue>) => string | undefined,
   conflicts: NameConflict[],
 ): EndpointRow[] {
   const lost = new Map(conflicts.map((c) => [`${c.network}/${c.id}`, `${c.holderId} on ${c.holderHost}`]));
   return entries
-    .map((e) => {
-      const reason = refusedReason(e);
+    .map((r) => {
+      const e = r.value;
+      const reason = refusedReason(r);
+      const local = r.owner === self;
       const row: EndpointRow = {
         network: e.network,
         id: e.id,
@@ -35,7 +39,7 @@ export function endpointRows(
         ip: e.ip,
         vtep: e.vtep,
         host: e.host,
-        status: e.local ? 'local' : reason !== undefined ? `refused: ${reason}` : endpointStatus(owners.get(e.owner)),
+        status: local ? 'local' : reason !== undefined ? `refused: ${reason}` : endpointStatus(owners.get(r.owner)),
       };
       if (e.name !== undefined) row.name = e.name;
       if (e.aliases?.length) row.aliases = e.aliases;
