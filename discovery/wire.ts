@@ -17,7 +17,7 @@
  */
 import { arr, int, name, obj, str, vtep, type Obj } from '../core/checks.js';
 import { FieldError, ValidationError } from '../core/errors.js';
-import { RECORD_CHECKS, isRecordKind, type RecordKind, type RecordValue } from '../core/records.js';
+import { RECORD_CHECKS, isRecordKind, type RecordKind } from '../core/records.js';
 
 export const WIRE_VERSION = 1;
 export const TOPIC_MEMBERS = 'vxmesh/members/1';
@@ -53,101 +53,21 @@ export function decoding<T>(fn: () => T): T {
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Envelopes
-
-export interface WireRecord {
-  kind: RecordKind;
-  key: string;
-  /** Peer id of the writer. For owner-bound kinds, only this peer may write the record. */
-  owner: string;
-  lamport: number;
-  /** Tombstone: the record was deleted at this Lamport time. */
-  deleted?: boolean;
-  value?: RecordValue;
-  /** The owner's Ed25519 signature over the record's canonical JSON bytes (format 1, base64). */
-  sig?: string;
-  /**
-   * Format 2: the record body exactly as its owner encoded it, and the owner's signature of it. Bytes
-   * wherever they are held; base64 text only inside JSON (sync frames, the table snapshot: toJson).
-   */
-  b2?: Uint8Array;
-  s2?: Uint8Array;
-}
-
-export interface MemberInfo {
-  peerId: string;
-  name: string;
-  vtep: string;
-  /** host:port addresses where the member listens. */
-  addrs: string[];
-  incarnation: number;
-  /** The protocol generation the member speaks (PROTO_VERSION); absent for the first release. */
-  proto?: number;
-}
-
-export type MemberMessage =
-  | { v: 1; t: 'alive'; member: MemberInfo }
-  | { v: 1; t: 'suspect' | 'dead'; peerId: string; incarnation: number; from: string }
-  | { v: 1; t: 'leave'; peerId: string; incarnation: number };
-
-export interface TableMessage {
-  v: 1;
-  t: 'records';
-  records: WireRecord[];
-}
-
-export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
-
-export interface PartitionSummary {
-  count: number;
-  max: number;
-  hash: number;
-}
-
-export interface SyncSummary {
-  v: 1;
-  t: 'sync-summary';
-  members: Array<MemberInfo & { state: MemberState }>;
-  partitions: Record<string, PartitionSummary>;
-}
-
-export interface SyncDigest {
-  v: 1;
-  t: 'sync-digest';
-  members: Array<MemberInfo & { state: MemberState }>;
-  /** For each partition whose summary differed: [kind, key, owner, lamport] of every record held. */
-  versions: Record<string, Array<[RecordKind, string, string, number]>>;
-}
-
-export interface SyncPush {
-  v: 1;
-  t: 'sync-push';
-  records: WireRecord[];
-  /** Records the sender wants: [kind, key, owner]. */
-  want: Array<[RecordKind, string, string]>;
-}
-
-export interface SyncRecords {
-  v: 1;
-  t: 'sync-records';
-  records: WireRecord[];
-}
-
-export type SyncFrame = SyncSummary | SyncDigest | SyncPush | SyncRecords;
-
-export interface ProbeRequest {
-  v: 1;
-  t: 'probe-req';
-  target: string;
-  addrs: string[];
-}
-
-export interface ProbeReply {
-  v: 1;
-  t: 'probe-reply';
-  ok: boolean;
-}
+export type * from './wire-types.js';
+import type {
+  MemberInfo,
+  MemberMessage,
+  MemberState,
+  PartitionSummary,
+  ProbeReply,
+  ProbeRequest,
+  QueryAnswer,
+  QueryRequest,
+  SyncDigest,
+  SyncFrame,
+  TableMessage,
+  WireRecord,
+} from './wire-types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Checks
@@ -238,21 +158,6 @@ export function parseJson(bytes: Uint8Array, max: number): unknown {
   } catch {
     throw new WireError('message', 'not valid JSON');
   }
-}
-
-export interface QueryRequest {
-  v: 1;
-  t: 'query';
-  /** What is asked, e.g. `fdb`. */
-  q: string;
-}
-
-export interface QueryAnswer {
-  v: 1;
-  t: 'answer';
-  ok: boolean;
-  body?: unknown;
-  error?: string;
 }
 
 export function encode(
