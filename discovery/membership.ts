@@ -8,9 +8,15 @@
  *   suspect(j) applies if j >= i and the member is alive
  *   dead(j)    applies if j >= i and the member is not already dead/left
  *   leave(j)   applies if j >= i
- * Messages about ourselves are refuted: suspect/dead with j >= our incarnation → incarnation j+1,
+ * Messages about ourselves are refuted: suspect/dead with j >= our incarnation → incarnation i+1,
  * broadcast alive.
+ *
+ * What others say about a member is bounded by what the member said itself: a suspect or dead
+ * statement at an incarnation above the one the member announced is ignored (nobody can know a later
+ * incarnation than the member's own), so no statement can push a refutation past the ceiling the
+ * receivers check (clock-bounds.ts) or keep a member dead by naming an incarnation it cannot outbid.
  */
+import { INCARNATION_RAISE_CAP } from './clock-bounds.js';
 import type { MemberInfo, MemberState } from './wire.js';
 
 export interface Member extends MemberInfo {
@@ -128,6 +134,7 @@ export class Membership {
   /** alive(j): a member announces itself (or is learnt through sync). Returns true if applied. */
   alive(info: MemberInfo): boolean {
     if (info.peerId === this.self.peerId) {
+      // An earlier life of ours announced a later incarnation (its state directory was lost): outbid it.
       if (info.incarnation > this.self.incarnation) this.refute(info.incarnation);
       return false;
     }
@@ -157,7 +164,7 @@ export class Membership {
       return;
     }
     if (info.peerId === this.self.peerId) {
-      if (info.state !== 'left' && info.incarnation >= this.self.incarnation) this.refute(info.incarnation);
+      if (info.state !== 'left' && info.incarnation === this.self.incarnation) this.refute(info.incarnation);
       return;
     }
     if (!this.members.has(info.peerId)) {
@@ -191,11 +198,11 @@ export class Membership {
   /** suspect(j) from `from` ('' = our own probe). Returns true if it changed anything. */
   suspect(peerId: string, incarnation: number, from: string): boolean {
     if (peerId === this.self.peerId) {
-      if (incarnation >= this.self.incarnation) this.refute(incarnation);
+      if (incarnation === this.self.incarnation) this.refute(incarnation);
       return false;
     }
     const m = this.members.get(peerId);
-    if (!m || incarnation < m.incarnation) return false;
+    if (!m || incarnation !== m.incarnation) return false;
     if (m.state === 'suspect') {
       const s = this.suspicions.get(peerId);
       if (s && from !== '' && !s.confirmations.has(from)) {
@@ -235,11 +242,11 @@ export class Membership {
   /** dead(j). Returns true if applied. */
   dead(peerId: string, incarnation: number): boolean {
     if (peerId === this.self.peerId) {
-      if (incarnation >= this.self.incarnation) this.refute(incarnation);
+      if (incarnation === this.self.incarnation) this.refute(incarnation);
       return false;
     }
     const m = this.members.get(peerId);
-    if (!m || incarnation < m.incarnation || m.state === 'dead' || m.state === 'left') return false;
+    if (!m || incarnation !== m.incarnation || m.state === 'dead' || m.state === 'left') return false;
     m.incarnation = incarnation;
     this.setState(m, 'dead');
     return true;
@@ -262,7 +269,7 @@ export class Membership {
   }
 
   private refute(incarnation: number): void {
-    this.self.incarnation = Math.max(this.self.incarnation, incarnation) + 1;
+    this.self.incarnation = Math.min(Math.max(this.self.incarnation, incarnation), INCARNATION_RAISE_CAP) + 1;
     this.emit({ type: 'refute', incarnation: this.self.incarnation });
   }
 

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../core/atomic-file.js';
 import type { Logger } from '../core/logger.js';
+import { INCARNATION_RAISE_CAP, LAMPORT_RAISE_CAP } from './clock-bounds.js';
 import type { ReplicatedTable } from './table.js';
 import { toWire } from './table.js';
 import { checkRecord, toJson, type WireRecord } from './wire.js';
@@ -21,7 +22,11 @@ export function loadPersisted(stateDir: string): { clocks: PersistedClocks; reco
   let clocks: PersistedClocks = { lamport: 0, incarnation: 0 };
   try {
     const raw = JSON.parse(fs.readFileSync(path.join(stateDir, 'discovery.json'), 'utf8')) as Partial<PersistedClocks>;
-    clocks = { lamport: Number(raw.lamport) || 0, incarnation: Number(raw.incarnation) || 0 };
+    // A clock an attack pushed up before the ceilings existed comes back below them.
+    clocks = {
+      lamport: Math.min(Number(raw.lamport) || 0, LAMPORT_RAISE_CAP),
+      incarnation: Math.min(Number(raw.incarnation) || 0, INCARNATION_RAISE_CAP),
+    };
   } catch {
     /* first start */
   }

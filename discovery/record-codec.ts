@@ -31,6 +31,7 @@ import {
   type RecordValue,
 } from '../core/records.js';
 import { signWith, verifyByPeerId } from './ed25519.js';
+import { MAX_LAMPORT } from './clock-bounds.js';
 import {
   checkSignatureV1,
   decoding,
@@ -183,8 +184,8 @@ export function decodeBody(body: Uint8Array, owner: string, sig2: Uint8Array, fi
   const [kindCode, key, lamport, value] = raw;
   const kind = typeof kindCode === 'number' ? KINDS.get(kindCode) : undefined;
   if (kind === undefined) throw new WireError(`${field}.kind`, `unknown kind ${JSON.stringify(kindCode)}`);
-  if (typeof lamport !== 'number' || !Number.isSafeInteger(lamport) || lamport < 1)
-    throw new WireError(`${field}.lamport`, 'must be a positive integer');
+  if (typeof lamport !== 'number' || !Number.isSafeInteger(lamport) || lamport < 1 || lamport > MAX_LAMPORT)
+    throw new WireError(`${field}.lamport`, `must be an integer in 1..${MAX_LAMPORT}`);
   const rec: WireRecord = {
     kind,
     key: '',

@@ -13,6 +13,7 @@
 import { type PartitionSummary, type WireRecord } from './wire.js';
 import { OWNER_BOUND, type RecordKind, type RecordValue } from '../core/records.js';
 import { fnv1a } from '../core/hash.js';
+import { LAMPORT_RAISE_CAP, MAX_LAMPORT, raisedLamport } from './clock-bounds.js';
 
 export interface TableRecord extends WireRecord {
   /** Local time at which a tombstone was stored (for its TTL). */
@@ -37,20 +38,24 @@ export class ReplicatedTable {
 
   constructor(self: string, initialClock = 0) {
     this.self = self;
-    this.clock = initialClock;
+    this.clock = Math.min(initialClock, LAMPORT_RAISE_CAP);
   }
 
   get lamport(): number {
     return this.clock;
   }
 
-  /** Raises the clock (e.g. from a persisted value) — never lowers it. */
+  /**
+   * Raises the clock from a value a peer (or an earlier life) sent — never lowers it, and never above
+   * LAMPORT_RAISE_CAP: our next write stays below the ceiling every receiver checks (clock-bounds.ts).
+   */
   observe(lamport: number): void {
-    if (lamport > this.clock) this.clock = lamport;
+    this.clock = raisedLamport(this.clock, lamport);
   }
 
   /** Writes (or with `value === null` deletes) one of our own records; returns it for broadcast. */
   write(kind: RecordKind, key: string, value: RecordValue | null, now = Date.now()): TableRecord {
+    if (this.clock >= MAX_LAMPORT) throw new Error(`Lamport clock at its ceiling ${MAX_LAMPORT}`);
     this.clock += 1;
     const rec: TableRecord =
       value === null

@@ -17,6 +17,7 @@
  */
 import { arr, int, name, obj, str, vtep, type Obj } from '../core/checks.js';
 import { FieldError, ValidationError } from '../core/errors.js';
+import { MAX_INCARNATION, MAX_LAMPORT } from './clock-bounds.js';
 import { RECORD_CHECKS, isRecordKind, type RecordKind } from '../core/records.js';
 
 export const WIRE_VERSION = 1;
@@ -100,7 +101,7 @@ export function checkRecord(v: unknown, field = 'record'): WireRecord {
     kind,
     key: str(o.key, `${field}.key`, 256),
     owner: checkPeerId(o.owner, `${field}.owner`),
-    lamport: int(o.lamport, `${field}.lamport`, 1),
+    lamport: int(o.lamport, `${field}.lamport`, 1, MAX_LAMPORT),
   };
   if (o.deleted !== undefined) {
     if (o.deleted !== true) throw new WireError(`${field}.deleted`, 'must be true when present');
@@ -128,7 +129,7 @@ export function checkMemberInfo(v: unknown, field = 'member'): MemberInfo {
     name: name(o.name, `${field}.name`),
     vtep: vtep(o.vtep, `${field}.vtep`),
     addrs: addrs(o.addrs, `${field}.addrs`),
-    incarnation: int(o.incarnation, `${field}.incarnation`),
+    incarnation: int(o.incarnation, `${field}.incarnation`, 0, MAX_INCARNATION),
   };
   if (o.proto !== undefined) m.proto = int(o.proto, `${field}.proto`, 1, 255);
   return m;
@@ -189,7 +190,7 @@ function decodeMemberMessageUnchecked(bytes: Uint8Array): MemberMessage {
         v: 1,
         t: o.t,
         peerId: checkPeerId(o.peerId, 'peerId'),
-        incarnation: int(o.incarnation, 'incarnation'),
+        incarnation: int(o.incarnation, 'incarnation', 0, MAX_INCARNATION),
         from: checkPeerId(o.from, 'from'),
       };
     case 'leave':
@@ -197,7 +198,7 @@ function decodeMemberMessageUnchecked(bytes: Uint8Array): MemberMessage {
         v: 1,
         t: 'leave',
         peerId: checkPeerId(o.peerId, 'peerId'),
-        incarnation: int(o.incarnation, 'incarnation'),
+        incarnation: int(o.incarnation, 'incarnation', 0, MAX_INCARNATION),
       };
     default:
       throw new WireError('t', `unknown member message type ${JSON.stringify(o.t)}`);
@@ -231,7 +232,7 @@ function decodeSyncFrameUnchecked(bytes: Uint8Array): SyncFrame {
         const so = obj(s, `partitions.${k}`);
         partitions[k] = {
           count: int(so.count, `partitions.${k}.count`),
-          max: int(so.max, `partitions.${k}.max`),
+          max: int(so.max, `partitions.${k}.max`, 0, MAX_LAMPORT),
           hash: int(so.hash, `partitions.${k}.hash`, 0, 0xffffffff),
         };
       }
@@ -247,7 +248,7 @@ function decodeSyncFrameUnchecked(bytes: Uint8Array): SyncFrame {
             kindOf(t[0], `versions.${p}[${i}][0]`),
             str(t[1], `versions.${p}[${i}][1]`),
             checkPeerId(t[2], `versions.${p}[${i}][2]`),
-            int(t[3], `versions.${p}[${i}][3]`, 1),
+            int(t[3], `versions.${p}[${i}][3]`, 1, MAX_LAMPORT),
           ];
         });
       }

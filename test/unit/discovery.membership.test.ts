@@ -1,5 +1,6 @@
 /** Membership rules with a fake clock: precedence, suspicion timeouts, confirmations, refutation. */
 import t from 'tap';
+import { INCARNATION_RAISE_CAP, MAX_INCARNATION } from '../../discovery/clock-bounds.js';
 import { Membership, type Clock, type MembershipEvent } from '../../discovery/membership.js';
 
 class FakeClock implements Clock {
@@ -90,9 +91,38 @@ t.test('refutation: suspicion about ourselves raises our incarnation', async (t)
   m.suspect(id('A'), 5, id('B'));
   t.equal(m.self.incarnation, 6);
   t.ok(events.some((e) => e.type === 'refute' && e.incarnation === 6));
-  m.dead(id('A'), 9);
-  t.equal(m.self.incarnation, 10, 'dead about us → refute above it');
+  m.dead(id('A'), 6);
+  t.equal(m.self.incarnation, 7, 'dead about us at our incarnation → refuted one above it');
   t.equal(m.self.state, 'alive');
+});
+
+t.test(
+  'a statement above the incarnation a member announced is ignored (it cannot push a refutation past the ceiling)',
+  async (t) => {
+    const { m, events } = setup();
+    events.length = 0;
+    const own = m.self.incarnation;
+    m.dead(id('A'), 2 ** 53 - 1);
+    m.suspect(id('A'), 2 ** 48, id('B'));
+    m.learn({ ...info('A', 2 ** 53 - 1), state: 'dead' });
+    t.equal(m.self.incarnation, own, 'our incarnation unchanged');
+    t.same(events, [], 'no refutation, nothing else');
+    m.dead(id('B'), 2 ** 53 - 1);
+    m.suspect(id('C'), 2, id('D'));
+    t.equal(m.get(id('B'))?.state, 'alive', 'B (announced incarnation 1) is not made dead at 2^53−1');
+    t.equal(m.get(id('C'))?.state, 'alive', 'C is not made suspect at an incarnation it never announced');
+    m.dead(id('B'), 1);
+    t.equal(m.get(id('B'))?.state, 'dead', 'a statement at the announced incarnation still applies');
+    t.ok(m.alive(info('B', 2)), 'and the member refutes it with the next incarnation');
+    t.equal(m.get(id('B'))?.state, 'alive');
+  },
+);
+
+t.test('a refutation never goes past the raise cap, whatever an earlier life announced', async (t) => {
+  const { m } = setup();
+  m.alive({ ...m.self, incarnation: 2 ** 53 - 1 });
+  t.equal(m.self.incarnation, INCARNATION_RAISE_CAP + 1);
+  t.ok(m.self.incarnation <= MAX_INCARNATION);
 });
 
 t.test('learn from sync: unknown dead member recorded without an alive flap', async (t) => {

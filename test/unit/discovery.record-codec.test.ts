@@ -17,6 +17,7 @@ import {
 import { verifiedRecord } from '../../discovery/record-signing.js';
 import { ReplicatedTable, toWire } from '../../discovery/table.js';
 import { checkRecord, toJson, WireError, type WireRecord } from '../../discovery/wire.js';
+import { LAMPORT_RAISE_CAP, MAX_LAMPORT } from '../../discovery/clock-bounds.js';
 
 const key = await generateKeyPair('Ed25519');
 const owner = peerIdFromPrivateKey(key).toString();
@@ -312,3 +313,38 @@ t.test('the record count of a gossip message is read from its first bytes, as th
   );
   t.pass('2,000 random prefixes: a count read never disagrees with a decode that succeeds');
 });
+
+t.test(
+  'one record at 2^53−1 cannot freeze writes: refused at decode; one at the ceiling leaves every next write accepted',
+  async (t) => {
+    const at = (lamport: number): WireRecord => ({
+      kind: 'endpoint',
+      key: `blue/${endpoint.id}`,
+      owner,
+      lamport,
+      value: endpoint,
+    });
+    t.throws(
+      () => decodeBody(encodeBody(at(2 ** 53 - 1)), owner, new Uint8Array(64)),
+      /lamport/,
+      'format 2: refused naming the field',
+    );
+    t.throws(() => checkRecord(toWire(at(2 ** 53 - 1))), /lamport/, 'JSON: refused naming the field');
+    t.throws(() => checkRecord(toWire(at(MAX_LAMPORT + 1))), /lamport/, 'one above the ceiling is refused too');
+    const top = decodeBody(encodeBody(at(MAX_LAMPORT)), owner, new Uint8Array(64));
+    t.equal(top.lamport, MAX_LAMPORT, 'the ceiling itself is a valid time');
+    // A fresh host (clock 0) accepts it and its next write is one every receiver accepts.
+    const honest = new ReplicatedTable('12D3KooWZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ');
+    honest.merge(await signed(at(MAX_LAMPORT)));
+    t.equal(honest.lamport, LAMPORT_RAISE_CAP, 'the clock rises only to the cap');
+    const next = honest.write('network', 'green', { name: 'green', vni: 7, subnet: '198.18.7.0/24' });
+    t.equal(
+      decodeBody(encodeBody(next), owner, new Uint8Array(64)).lamport,
+      LAMPORT_RAISE_CAP + 1,
+      'the next write decodes at every receiver',
+    );
+    t.doesNotThrow(() => checkRecord(toWire(next)));
+    // A clock persisted by an earlier life at the old maximum comes back below the cap.
+    t.equal(new ReplicatedTable(owner, 2 ** 53 - 1).lamport, LAMPORT_RAISE_CAP);
+  },
+);
