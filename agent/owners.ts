@@ -5,8 +5,10 @@
  *   withdrawn      suspect and its VTEP silent: the host is gone
  *   held           dead or gone, VTEP answering, within the hold time
  *   suspended      dead or gone otherwise, or replaced: a live member now has its VTEP
- *   vtep-conflict  live, but another live member has the same VTEP and precedence (the smaller
- *                  (incarnation, peer id): the one that was there first); refused until that one is dead
+ *   vtep-conflict  live, but another live member has the same VTEP and precedence: the one this host
+ *                  saw with it first (vtepOrder; ties, by peer id). Refused until that one is dead. Not
+ *                  the incarnation, which a newcomer chooses: a new identity announcing a live host's
+ *                  VTEP at incarnation 1 is the one refused.
  */
 import type { MemberView } from './ports.js';
 
@@ -23,7 +25,7 @@ export function ownerStatuses(members: MemberView[], watch: VtepWatchView): Map<
   const holderOf = new Map<string, MemberView>();
   for (const m of members.filter(isUp)) {
     const h = holderOf.get(m.vtep);
-    if (!h || m.incarnation < h.incarnation || (m.incarnation === h.incarnation && m.peerId < h.peerId))
+    if (!h || m.vtepOrder < h.vtepOrder || (m.vtepOrder === h.vtepOrder && m.peerId < h.peerId))
       holderOf.set(m.vtep, m);
   }
   const out = new Map<string, OwnerStatus>();

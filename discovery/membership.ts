@@ -21,6 +21,8 @@ import type { MemberInfo, MemberState } from './wire.js';
 
 export interface Member extends MemberInfo {
   state: MemberState;
+  /** The order in which this host saw the member take its current VTEP (ours: 0). */
+  vtepOrder: number;
   /** When the state last changed (ms, local clock). */
   since: number;
   /** Last time a probe of this member succeeded (ms), 0 if never. */
@@ -77,13 +79,14 @@ export class Membership {
   private readonly members = new Map<string, Member>();
   private readonly suspicions = new Map<string, Suspicion>();
   private readonly listeners: Array<(e: MembershipEvent) => void> = [];
+  private vtepsSeen = 0;
 
   constructor(
     self: MemberInfo,
     readonly timers: MembershipTimers = DEFAULT_MEMBERSHIP_TIMERS,
     private readonly clock: Clock = realClock,
   ) {
-    this.self = { ...self, state: 'alive', since: clock.now(), lastAck: clock.now() };
+    this.self = { ...self, state: 'alive', vtepOrder: 0, since: clock.now(), lastAck: clock.now() };
     this.members.set(self.peerId, this.self);
   }
 
@@ -140,7 +143,13 @@ export class Membership {
     }
     const m = this.members.get(info.peerId);
     if (!m) {
-      const fresh: Member = { ...info, state: 'alive', since: this.clock.now(), lastAck: 0 };
+      const fresh: Member = {
+        ...info,
+        state: 'alive',
+        vtepOrder: ++this.vtepsSeen,
+        since: this.clock.now(),
+        lastAck: 0,
+      };
       this.members.set(info.peerId, fresh);
       this.emit({ type: 'state', member: fresh, previous: undefined });
       return true;
@@ -150,6 +159,7 @@ export class Membership {
     if (info.incarnation <= m.incarnation) return false;
     m.incarnation = info.incarnation;
     m.name = info.name;
+    if (m.vtep !== info.vtep) m.vtepOrder = ++this.vtepsSeen;
     m.vtep = info.vtep;
     m.addrs = info.addrs;
     if (m.state === 'alive') return true;
@@ -177,6 +187,7 @@ export class Membership {
         addrs: info.addrs,
         incarnation: info.incarnation,
         state,
+        vtepOrder: ++this.vtepsSeen,
         since: this.clock.now(),
         lastAck: 0,
       };

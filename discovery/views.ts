@@ -9,6 +9,11 @@ export interface MemberView {
   addrs: string[];
   incarnation: number;
   state: MemberState;
+  /**
+   * When this host first saw the member with its current VTEP, as an order (smaller = earlier): a VTEP
+   * stays with the member that held it first (agent/owners.ts).
+   */
+  vtepOrder: number;
   since: number;
   lastAck: number;
   self: boolean;

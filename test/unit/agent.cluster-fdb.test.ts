@@ -11,6 +11,7 @@ const member = (name: string, state: MemberView['state'], self = false): MemberV
   addrs: [],
   incarnation: 1,
   state,
+  vtepOrder: 1,
   since: 0,
   lastAck: 0,
   self,

@@ -11,6 +11,7 @@ const member = (peerId: string, state: MemberView['state'], vtep = '198.51.100.2
   addrs: [],
   incarnation: 1,
   state,
+  vtepOrder: 1,
   since: 0,
   lastAck: 0,
   self: false,
