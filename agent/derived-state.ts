@@ -84,20 +84,23 @@ export class DerivedState {
     };
   }
 
-  /** Endpoints whose name another endpoint of a live owner holds (names.ts). */
+  /**
+   * Endpoints whose name another endpoint of a live owner holds (names.ts). Only admitted endpoints
+   * hold names: a record the claims rule refused takes no name from the endpoint that has it.
+   */
   nameConflicts(): NameConflict[] {
     const { cluster } = this.inputs;
-    const records = cluster.endpointRecords();
+    const admission = this.admission();
     const members = cluster.versions().members;
-    if (this.names?.records !== records || this.names.members !== members) {
+    if (this.names?.records !== admission || this.names.members !== members) {
       const live = new Set(
         cluster
           .members()
           .filter((m) => m.state === 'alive' || m.state === 'suspect')
           .map((m) => m.peerId),
       );
-      const conflicts = nameConflicts(records, (p) => p === cluster.peerId || live.has(p));
-      this.names = { records, members, conflicts };
+      const conflicts = nameConflicts(admission.admitted, (p) => p === cluster.peerId || live.has(p));
+      this.names = { records: admission, members, conflicts };
     }
     return this.names.conflicts;
   }

@@ -160,3 +160,18 @@ t.test('change report: VTEP conflicts, name conflicts and refusals logged once, 
     'a conflict that ends and comes back is logged again',
   );
 });
+
+t.test('names: a record the claims rule refused takes no name, even with an earlier Lamport time', async (t) => {
+  const { cluster, derived } = setup();
+  // h3 squats "web" first (earlier Lamport) with an address inside h2's claim: refused.
+  cluster.remote('endpoint', 'h3', ep('squat', '198.18.5.20', H3, { name: 'web' }), 1);
+  cluster.remote('endpoint', 'h2', ep('real', '198.18.5.17', H2, { name: 'web' }), 2);
+  t.same(
+    derived.admission().refused.map((r) => `${r.id}:${r.reason}`),
+    ['squat:ip-not-claimed'],
+  );
+  t.same(derived.nameConflicts(), [], 'no conflict: the refused record holds nothing');
+  const real = derived.endpointRows('blue').find((r) => r.id === 'real');
+  t.equal(real?.nameHeldBy, undefined, 'the real holder keeps its name');
+  t.equal(real?.status, 'remote');
+});
