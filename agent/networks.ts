@@ -7,6 +7,7 @@ import { defaultGateway, parseCidr } from '../core/addresses.js';
 import { fnv1a } from '../core/hash.js';
 import type { Logger } from '../core/logger.js';
 import { checkNetworkValue, type NetworkValue } from '../core/records.js';
+import { NETWORK_USER_GRACE_MS } from '../discovery/network-guard.js';
 import type { LocalState } from './local-state.js';
 import type { Overlays } from './overlays.js';
 import type { ClusterReader, ClusterWriter, NetworkStore, OverlayDriver, TableEntry } from './ports.js';
@@ -68,7 +69,8 @@ export function resolveNetworks(
 
 /** What the network definitions are read and written with. */
 export interface NetworksParts {
-  cluster: Pick<ClusterReader, 'networkRecords' | 'endpoints'> & Pick<ClusterWriter, 'putNetwork' | 'deleteNetwork'>;
+  cluster: Pick<ClusterReader, 'networkRecords' | 'endpoints' | 'member'> &
+    Pick<ClusterWriter, 'putNetwork' | 'deleteNetwork'>;
   driver: Pick<OverlayDriver, 'maxMtu'>;
   overlays: Overlays;
   state: LocalState;
@@ -208,7 +210,14 @@ export class Networks {
 
   async remove(name: string): Promise<void> {
     const n = this.get(name);
-    const users = this.parts.cluster.endpoints().filter((e) => e.network === name && e.ownerLive);
+    // As every other host's network guard counts users: a member declared dead moments ago still is one.
+    const recentlyDead = (owner: string) => {
+      const m = this.parts.cluster.member(owner);
+      return m?.state === 'dead' && Date.now() - m.since < NETWORK_USER_GRACE_MS;
+    };
+    const users = this.parts.cluster
+      .endpoints()
+      .filter((e) => e.network === name && (e.ownerLive || recentlyDead(e.owner)));
     if (users.length > 0) {
       throw new ValidationError(
         'network',

@@ -17,7 +17,7 @@
 import './with-resolvers-shim.js';
 import { EventEmitter } from 'node:events';
 import type { PrivateKey } from '@libp2p/interface';
-import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { ValidationError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { parseName } from '../core/names.js';
@@ -34,6 +34,7 @@ import {
 } from './context.js';
 import { Gossip } from './gossip.js';
 import { Membership } from './membership.js';
+import { memberEventHandler } from './member-events.js';
 import { pskBytes } from './key-protector.js';
 import { createNode, loadOrCreatePeerKey, clusterKeyFingerprint, type HostPort, type VxmeshLibp2p } from './node.js';
 import { loadPersisted, Persistence, type PersistedClocks } from './persistence.js';
@@ -41,6 +42,7 @@ import { PreviousLife } from './previous-life.js';
 import { Prober } from './prober.js';
 import { FLOODING_RECENT_MS, RecordBudget } from './record-budget.js';
 import { RecordIntake } from './record-intake.js';
+import { NETWORK_USER_GRACE_MS } from './network-guard.js';
 import { ClusterQueries } from './queries.js';
 import { UdpProbe } from './udp-probe.js';
 import { TableViews } from './table-views.js';
@@ -132,6 +134,7 @@ export class Discovery extends EventEmitter {
     this.intake = new RecordIntake(ctx, {
       networks: () => this.networks(),
       endpoints: () => this.endpoints(),
+      recentlyDead: (owner) => this.membership.recentlyDead(owner, NETWORK_USER_GRACE_MS),
       writeOwn: (kind, key, value) => this.own.write(kind, key, value),
       changed: (definitions) => {
         this.scheduleChange();
@@ -167,29 +170,22 @@ export class Discovery extends EventEmitter {
       this.budget.overRecently(p, FLOODING_RECENT_MS),
     );
     this.queries = new ClusterQueries(ctx);
-    this.membership.onEvent((e) => {
-      if (e.type === 'refute') {
-        this.prober.noteRefuted();
-        this.log.info({ incarnation: e.incarnation }, 'refuting suspicion about this member');
-        this.gossip.publishMember({ v: 1, t: 'alive', member: this.selfInfo() });
-        this.persistence.schedule();
-        return;
-      }
-      const m = e.member;
-      this.log.info(
-        { member: m.name, peerId: m.peerId, state: m.state, previous: e.previous ?? null, incarnation: m.incarnation },
-        'member state',
-      );
-      if (m.state === 'dead' && e.previous === 'suspect')
-        this.gossip.publishMember({ v: 1, t: 'dead', peerId: m.peerId, incarnation: m.incarnation, from: this.peerId });
-      // Without connection keep-alives, a connection to a dead host would linger in gossipsub's mesh.
-      if (m.state === 'dead' || m.state === 'left')
-        void this.node?.hangUp(peerIdFromString(m.peerId)).catch(() => undefined);
-      if (m.state === 'alive' && (e.previous === 'dead' || e.previous === 'left' || e.previous === undefined))
-        void this.connections.welcome(m);
-      this.emit('members', this.members());
-      this.scheduleChange();
-    });
+    this.membership.onEvent(
+      memberEventHandler({
+        log: this.log,
+        peerId: this.peerId,
+        prober: this.prober,
+        gossip: this.gossip,
+        persistence: this.persistence,
+        connections: this.connections,
+        node: () => this.node,
+        selfInfo: () => this.selfInfo(),
+        changed: () => {
+          this.emit('members', this.members());
+          this.scheduleChange();
+        },
+      }),
+    );
   }
 
   /** Loads the peer key and persisted clocks; nothing touches the network until start(). */

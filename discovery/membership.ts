@@ -117,6 +117,12 @@ export class Membership {
     return s === 'alive' || s === 'suspect';
   }
 
+  /** Declared dead (not left: only the member itself says that) less than `withinMs` ago. */
+  recentlyDead(peerId: string, withinMs: number): boolean {
+    const m = this.members.get(peerId);
+    return m?.state === 'dead' && this.clock.now() - m.since < withinMs;
+  }
+
   private setState(m: Member, state: MemberState): void {
     const previous = m.state;
     if (previous === state) return;

@@ -2,9 +2,12 @@
  * Network definitions are shared records (any member may write one), so a member could delete or
  * redefine a network that other hosts' containers use, or take its VNI with a new definition. Applied
  * to every incoming network record before it is merged: a write is refused when it would delete the
- * network, change its VNI, subnet or gateway, or give its VNI to another network, while members other
- * than the writer have live endpoints in it. The honest agent checks the same before it writes
- * (`network rm` refuses a network in use), so honest writes pass.
+ * network, change a field that other hosts program from (VNI, subnet, gateway, MTU, internal), or give
+ * its VNI to another network, while members other than the writer have endpoints in it. A member
+ * declared dead less than NETWORK_USER_GRACE_MS ago still counts as a user: a writer cannot first make
+ * the users look dead (one dead statement each) and then delete their network before they refute it.
+ * The honest agent checks the same before it writes (`network rm` refuses a network in use), so
+ * honest writes pass.
  */
 import type { EndpointValue, NetworkValue } from '../core/records.js';
 import type { WireRecord } from './wire.js';
@@ -20,8 +23,16 @@ export interface NetworkGuardView {
 
 export type NetworkRefusal = 'network-in-use' | 'vni-in-use';
 
+/** How long a member declared dead still counts as a user of its networks. */
+export const NETWORK_USER_GRACE_MS = 120_000;
+
+/** The fields other hosts program from (an added field that does: add it here). */
 const sameDefinition = (a: NetworkValue, b: NetworkValue) =>
-  a.vni === b.vni && a.subnet === b.subnet && a.gateway === b.gateway;
+  a.vni === b.vni &&
+  a.subnet === b.subnet &&
+  a.gateway === b.gateway &&
+  a.mtu === b.mtu &&
+  !!a.internal === !!b.internal;
 
 /** Why this network record must not be applied, or undefined if it may. */
 export function networkWriteRefusal(rec: WireRecord, view: NetworkGuardView): NetworkRefusal | undefined {
@@ -39,10 +50,14 @@ export function networkWriteRefusal(rec: WireRecord, view: NetworkGuardView): Ne
   return undefined;
 }
 
-/** The view over a set of endpoint entries and network values (discovery's table). */
+/**
+ * The view over a set of endpoint entries and network values (discovery's table). `recentlyDead`: an
+ * owner not live now but declared dead less than NETWORK_USER_GRACE_MS ago (still a user).
+ */
 export function guardView(
   networks: NetworkValue[],
   endpoints: Array<EndpointValue & { owner: string; ownerLive: boolean }>,
+  recentlyDead: (owner: string) => boolean = () => false,
 ): NetworkGuardView {
   const byName = new Map(networks.map((n) => [n.name, n]));
   return {
@@ -50,7 +65,9 @@ export function guardView(
     networks: () => networks,
     otherUsers: (network, writer) => [
       ...new Set(
-        endpoints.filter((e) => e.network === network && e.ownerLive && e.owner !== writer).map((e) => e.owner),
+        endpoints
+          .filter((e) => e.network === network && e.owner !== writer && (e.ownerLive || recentlyDead(e.owner)))
+          .map((e) => e.owner),
       ),
     ],
   };

@@ -12,6 +12,8 @@ import type { WireRecord } from './wire.js';
 export interface IntakeHooks {
   networks(): NetworkValue[];
   endpoints(): EndpointEntry[];
+  /** An owner declared dead less than NETWORK_USER_GRACE_MS ago (still a user of its networks). */
+  recentlyDead(owner: string): boolean;
   /** Writes one of our records again (newer than the copy that came back). */
   writeOwn(kind: RecordKind, key: string, value: RecordValue | null): unknown;
   /** The table changed: `definitions` when a network record is among the records. */
@@ -35,7 +37,7 @@ export class RecordIntake {
     for (const r of records) {
       // Only a write that would apply is checked: a stale copy is ignored by the merge anyway, not refused.
       if (r.kind === 'network' && r.owner !== this.ctx.peerId && table.isNewer(r)) {
-        view ??= guardView(this.hooks.networks(), this.hooks.endpoints());
+        view ??= guardView(this.hooks.networks(), this.hooks.endpoints(), (o) => this.hooks.recentlyDead(o));
         const refusal = networkWriteRefusal(r, view);
         if (refusal) {
           this.refuseNetworkWrite(r, refusal);

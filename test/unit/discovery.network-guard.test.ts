@@ -1,6 +1,7 @@
 /** Network definitions other hosts use cannot be deleted, redefined or have their VNI taken by a gossip write. */
 import t from 'tap';
-import { guardView, networkWriteRefusal } from '../../discovery/network-guard.js';
+import { guardView, networkWriteRefusal, NETWORK_USER_GRACE_MS } from '../../discovery/network-guard.js';
+import { Membership } from '../../discovery/membership.js';
 import type { WireRecord } from '../../discovery/wire.js';
 
 const BLUE = { name: 'blue', vni: 5000, subnet: '198.18.5.0/24', gateway: '198.18.5.1' };
@@ -77,4 +78,39 @@ t.test("other record kinds are not this guard's business", async (t) => {
     ),
     undefined,
   );
+});
+
+t.test('every field other hosts program from is guarded: internal, MTU (not only VNI, subnet, gateway)', async (t) => {
+  const view = guardView([BLUE], [ep('h2')]);
+  t.equal(
+    networkWriteRefusal(write('rogue', { ...BLUE, internal: true }), view),
+    'network-in-use',
+    'internal flipped on',
+  );
+  t.equal(networkWriteRefusal(write('rogue', { ...BLUE, mtu: 1280 }), view), 'network-in-use', 'MTU changed');
+  const internalNet = { ...BLUE, internal: true };
+  t.equal(
+    networkWriteRefusal(write('rogue', { ...BLUE }), guardView([internalNet], [ep('h2')])),
+    'network-in-use',
+    'internal flipped off (egress would appear on every host)',
+  );
+  t.equal(networkWriteRefusal(write('rogue', { ...BLUE, options: { a: 'b' } }), view), undefined, 'labels may change');
+});
+
+t.test('making the users look dead first does not open the guard', async (t) => {
+  let dead = true;
+  const view = guardView([BLUE], [ep('h2', false)], (owner) => owner === 'h2' && dead);
+  t.equal(networkWriteRefusal(write('rogue', null), view), 'network-in-use', 'declared dead moments ago: still a user');
+  dead = false; // the grace has passed
+  let now = 1000;
+  t.equal(networkWriteRefusal(write('rogue', null), view), undefined);
+  const m = new Membership({ peerId: 'self', name: 's', vtep: '198.51.100.1', addrs: [], incarnation: 1 }, undefined, {
+    now: () => now,
+    setTimer: () => ({ cancel: () => undefined }),
+  });
+  m.alive({ peerId: 'h2', name: 'h2', vtep: '198.51.100.2', addrs: [], incarnation: 5 });
+  m.dead('h2', 5);
+  t.ok(m.recentlyDead('h2', NETWORK_USER_GRACE_MS), 'the membership knows it was declared dead just now');
+  now += NETWORK_USER_GRACE_MS;
+  t.notOk(m.recentlyDead('h2', NETWORK_USER_GRACE_MS), 'and after the grace, not any more');
 });
