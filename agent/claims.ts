@@ -4,21 +4,28 @@
  *
  * An endpoint of owner O is admitted only if
  *   - its VTEP is O's member VTEP (nobody points traffic for its endpoints at another host);
- *   - its IP lies in a claim of O: the most specific winning `ipam-block` claim (a block, or a /32 for
- *     a borrowed or explicit address) that contains the IP belongs to O (gossip mode), or the store
- *     does not give the address to another host (store mode, as last read);
+ *   - its IP lies in a claim of O (gossip mode): the most specific winning `ipam-block` claim (a block,
+ *     or a /32 for a borrowed or explicit address) that contains the IP belongs to O, or O has another
+ *     claim containing it; or the store does not give the address to another host (store mode, as
+ *     last read);
+ *   - its IP is not held by an endpoint of another owner: when endpoints of several owners, each inside
+ *     a claim of its own, announce one address, the one this host's table holds first keeps it (the
+ *     table keeps arrival order, across restarts through its snapshot). Not the claim's specificity or
+ *     Lamport time, which a writer chooses: a key holder that claims `ip/32` (or the victim's block at
+ *     Lamport 1) and announces a live endpoint's address is the one refused ('ip-in-use'). Honest hosts
+ *     never get here but in the explicit-address race, which the borrower resolves by backing off;
  *   - its MAC is not held by an admitted endpoint of another owner. Between two owners announcing one
  *     MAC, the one whose MAC is derived from its own IP (vxmesh's and the Docker plugin's rule) keeps
- *     it; if that does not decide, the smaller (Lamport time, owner) does.
+ *     it; if that does not decide, the one the table holds first does.
  * Refused endpoints are reported with their reason (`vxmesh endpoints`, logs, metrics).
  */
 import { macFromIp } from '../core/addresses.js';
-import { ClaimIndex, rankLess, type BlockClaim } from '../ipam/claim-rule.js';
+import { ClaimIndex, type BlockClaim } from '../ipam/claim-rule.js';
 import type { EndpointValue } from '../core/records.js';
 import type { TableEntry } from './ports.js';
 
 /** Why an endpoint record is not programmed ('local-conflict': a local endpoint of this host has its IP or MAC). */
-export type RefusalReason = 'vtep-not-owner' | 'ip-not-claimed' | 'mac-in-use' | 'local-conflict';
+export type RefusalReason = 'vtep-not-owner' | 'ip-not-claimed' | 'ip-in-use' | 'mac-in-use' | 'local-conflict';
 
 export interface Refusal {
   network: string;
@@ -30,6 +37,7 @@ export interface Refusal {
 }
 
 export interface ClaimInput {
+  /** In the table's order (arrival order: the first holder of an address keeps it). */
   endpoints: Array<TableEntry<EndpointValue>>;
   /** Gossip mode: every ipam-block claim in the table. */
   claims: BlockClaim[];
@@ -75,28 +83,36 @@ export function admitEndpoints(input: ClaimInput): Admission {
     refusalOf.set(r, verdict);
   };
   let index: ClaimIndex | undefined;
-  const claimant = (network: string, ip: string) => (index ??= new ClaimIndex(input.claims)).claimant(network, ip);
+  const claims = () => (index ??= new ClaimIndex(input.claims));
+  const inClaimOf = (r: TableEntry<EndpointValue>) =>
+    claims().claimant(r.value.network, r.value.ip) === r.owner ||
+    claims().hasClaim(r.value.network, r.value.ip, r.owner);
   const bound: Array<TableEntry<EndpointValue>> = [];
+  const addressHolder = new Map<string, string>();
   for (const r of input.endpoints) {
     let verdict = input.memo?.get(r);
     if (verdict === undefined) {
       if (input.vtepOf(r.owner) !== r.value.vtep) verdict = refusal(r, 'vtep-not-owner');
-      else if (
-        !(input.storeHolds
-          ? input.storeHolds(r.value.network, r.value.ip, r.owner)
-          : claimant(r.value.network, r.value.ip) === r.owner)
-      )
+      else if (!(input.storeHolds ? input.storeHolds(r.value.network, r.value.ip, r.owner) : inClaimOf(r)))
         verdict = refusal(r, 'ip-not-claimed');
       else verdict = null;
       input.memo?.set(r, verdict);
     }
-    if (verdict) refuse(r, verdict);
-    else bound.push(r);
+    if (verdict) {
+      refuse(r, verdict);
+      continue;
+    }
+    // One owner per address: the first in the table's order.
+    const address = `${r.value.network}/${r.value.ip}`;
+    const holder = addressHolder.get(address);
+    if (holder !== undefined && holder !== r.owner) refuse(r, refusal(r, 'ip-in-use'));
+    else {
+      addressHolder.set(address, r.owner);
+      bound.push(r);
+    }
   }
-  // One MAC per network: the derived one first, then the earlier write.
-  const order = [...bound].sort(
-    (a, b) => Number(derived(b.value)) - Number(derived(a.value)) || (rankLess(a, b) ? -1 : rankLess(b, a) ? 1 : 0),
-  );
+  // One MAC per network: the derived one first, then the table's order (the sort is stable).
+  const order = [...bound].sort((a, b) => Number(derived(b.value)) - Number(derived(a.value)));
   const macOwner = new Map<string, string>();
   const admitted: Array<TableEntry<EndpointValue>> = [];
   for (const r of order) {

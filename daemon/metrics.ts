@@ -71,13 +71,13 @@ export function createMetrics(agent: Agent, d: Discovery, requests?: ApiRequestC
   });
   new Gauge({
     name: 'vxmesh_endpoints_refused',
-    help: 'Endpoint records of other hosts not programmed here, by reason (vtep-not-owner, ip-not-claimed, mac-in-use, local-conflict)',
+    help: 'Endpoint records of other hosts not programmed here, by reason (vtep-not-owner, ip-not-claimed, ip-in-use, mac-in-use, local-conflict)',
     labelNames: ['reason'],
     registers: [reg],
     collect() {
       this.reset();
       const counts = agent.refusals.counts();
-      for (const r of ['vtep-not-owner', 'ip-not-claimed', 'mac-in-use', 'local-conflict'] as const)
+      for (const r of ['vtep-not-owner', 'ip-not-claimed', 'ip-in-use', 'mac-in-use', 'local-conflict'] as const)
         this.set({ reason: r }, counts.get(r) ?? 0);
     },
   });

@@ -34,23 +34,53 @@ export function winningClaims(claims: Iterable<BlockClaim>, network: string): Ma
 }
 
 /** The winning claims of every network, indexed for many lookups (one table, many endpoints). */
+type IndexedClaim = { owner: string; base: number; prefix: number };
+
+function indexed(c: BlockClaim): IndexedClaim | undefined {
+  try {
+    const cidr = parseCidr(c.block, 'block', 32);
+    return { owner: c.owner, base: parseIPv4(cidr.network), prefix: cidr.prefix };
+  } catch {
+    return undefined; // a malformed claim claims nothing
+  }
+}
+
 export class ClaimIndex {
-  private readonly byNetwork = new Map<string, Array<{ owner: string; base: number; prefix: number }>>();
+  private readonly byNetwork = new Map<string, IndexedClaim[]>();
+  /** Every claim, winning or not, by network and owner. */
+  private readonly everyClaim = new Map<string, IndexedClaim[]>();
 
   constructor(claims: Iterable<BlockClaim>) {
     const all = [...claims];
     for (const network of new Set(all.map((c) => c.network))) {
-      const list: Array<{ owner: string; base: number; prefix: number }> = [];
+      const list: IndexedClaim[] = [];
       for (const c of winningClaims(all, network).values()) {
-        try {
-          const cidr = parseCidr(c.block, 'block', 32);
-          list.push({ owner: c.owner, base: parseIPv4(cidr.network), prefix: cidr.prefix });
-        } catch {
-          /* a malformed claim claims nothing */
-        }
+        const i = indexed(c);
+        if (i) list.push(i);
       }
       this.byNetwork.set(network, list);
     }
+    for (const c of all) {
+      const i = indexed(c);
+      if (!i) continue;
+      const k = `${c.network}\u0000${c.owner}`;
+      const list = this.everyClaim.get(k);
+      if (list) list.push(i);
+      else this.everyClaim.set(k, [i]);
+    }
+  }
+
+  /** Whether `owner` has any claim (winning or not) containing `ip`. */
+  hasClaim(network: string, ip: string, owner: string): boolean {
+    let addr: number;
+    try {
+      addr = parseIPv4(ip);
+    } catch {
+      return false;
+    }
+    return (this.everyClaim.get(`${network}\u0000${owner}`) ?? []).some(
+      (c) => (addr & prefixMask(c.prefix)) >>> 0 === c.base,
+    );
   }
 
   /** The owner of the most specific winning claim containing `ip`, or undefined. */

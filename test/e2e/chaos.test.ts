@@ -22,8 +22,8 @@ t.test(
     t.equal(views[1], views[2], 'the hosts without a side (h2, h3) agree on its holder');
     t.match(
       views[1],
-      /^h1:remote h4:refused: ip-not-claimed$|^h1:refused: ip-not-claimed h4:remote$/,
-      'one side keeps it, the other is refused (ip-not-claimed)',
+      /^h1:remote h4:refused: ip-in-use$/,
+      "h1's side keeps it (h2 and h3 saw it first), h4's is refused (ip-in-use)",
     );
     const { winner, afterWinnerRestart } = r.contested as { winner: string; afterWinnerRestart: string[] };
     t.same(
