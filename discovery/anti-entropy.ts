@@ -9,6 +9,7 @@ import type { PeerId, Stream } from '@libp2p/interface';
 import { countDrop, dialTarget, type DiscoveryContext } from './context.js';
 import type { Member } from './membership.js';
 import type { RecordBudget } from './record-budget.js';
+import type { MemberIntake } from './member-intake.js';
 import type { VxmeshLibp2p } from './node.js';
 import { verifiedRecord } from './record-signing.js';
 import { partitionOf, toWire, type TableRecord } from './table.js';
@@ -36,6 +37,8 @@ export class AntiEntropy {
     private readonly onSynced: () => void,
     /** Per-owner budget for records new to this host (shared with gossip). */
     private readonly budget: RecordBudget,
+    /** Member entries are checked there before the membership sees them. */
+    private readonly members: MemberIntake,
   ) {}
 
   async attach(node: VxmeshLibp2p): Promise<void> {
@@ -60,6 +63,7 @@ export class AntiEntropy {
       addrs: m.addrs,
       incarnation: m.incarnation,
       ...(m.proto !== undefined ? { proto: m.proto } : {}),
+      ...(m.signed !== undefined ? { signed: m.signed } : {}),
       state: m.state,
     }));
   }
@@ -86,7 +90,7 @@ export class AntiEntropy {
   async sync(peer: PeerId): Promise<void> {
     const node = this.ctx.node();
     if (!node) return;
-    const { table, membership } = this.ctx;
+    const { table } = this.ctx;
     const signal = AbortSignal.timeout(SYNC_TIMEOUT_MS);
     const stream = await node.dialProtocol(peer, PROTOCOL_SYNC, { signal });
     const lp = lpStream(stream, { maxDataLength: MAX_SYNC_FRAME_BYTES, maxBufferSize: MAX_SYNC_FRAME_BYTES });
@@ -100,7 +104,7 @@ export class AntiEntropy {
         signal,
       });
       const digest = await read('sync-digest');
-      for (const m of digest.members) membership.learn(m);
+      this.members.learnFrom(peer.toString(), digest.members);
       const { push, want } = this.compare(digest);
       await lp.write(encode({ v: 1, t: 'sync-push', records: push.map(toWire), want }), { signal });
       const got = await read('sync-records');
@@ -116,13 +120,13 @@ export class AntiEntropy {
 
   /** Responder side. */
   private async serve(stream: Stream, remote: string): Promise<void> {
-    const { table, membership } = this.ctx;
+    const { table } = this.ctx;
     const signal = AbortSignal.timeout(SYNC_TIMEOUT_MS);
     const lp = lpStream(stream, { maxDataLength: MAX_SYNC_FRAME_BYTES, maxBufferSize: MAX_SYNC_FRAME_BYTES });
     try {
       const summary = decodeSyncFrame((await lp.read({ signal })).subarray());
       if (summary.t !== 'sync-summary') throw new WireError('t', 'expected sync-summary');
-      for (const m of summary.members) membership.learn(m);
+      this.members.learnFrom(remote, summary.members);
       const mine = table.summaries();
       const versions: SyncDigest['versions'] = {};
       for (const p of new Set([...Object.keys(mine), ...Object.keys(summary.partitions)])) {

@@ -35,6 +35,8 @@ import {
 import { Gossip } from './gossip.js';
 import { Membership } from './membership.js';
 import { memberEventHandler } from './member-events.js';
+import { MemberIntake } from './member-intake.js';
+import { signStatement } from './member-statement.js';
 import { pskBytes } from './key-protector.js';
 import { createNode, loadOrCreatePeerKey, clusterKeyFingerprint, type HostPort, type VxmeshLibp2p } from './node.js';
 import { loadPersisted, Persistence, type PersistedClocks } from './persistence.js';
@@ -85,6 +87,9 @@ export class Discovery extends EventEmitter {
   private readonly connections: Connections;
   private readonly views: TableViews;
   private readonly own: OwnWrites;
+  private readonly memberIntake: MemberIntake;
+  /** The incarnation our statement was signed at. */
+  private signedAt = -1;
   readonly queries: ClusterQueries; // questions to and from other members (diagnostics)
 
   private constructor(
@@ -143,7 +148,8 @@ export class Discovery extends EventEmitter {
       merged: (r) => this.emit('record', r),
     });
     this.budget = new RecordBudget(ctx);
-    this.gossip = new Gossip(ctx, (records) => this.intake.apply(records), this.budget);
+    this.memberIntake = new MemberIntake(ctx);
+    this.gossip = new Gossip(ctx, (records) => this.intake.apply(records), this.budget, this.memberIntake);
     this.own = new OwnWrites({
       peerId: this.peerId,
       privateKey,
@@ -165,6 +171,7 @@ export class Discovery extends EventEmitter {
       (records) => this.intake.apply(records),
       () => this.countSync(),
       this.budget,
+      this.memberIntake,
     );
     this.connections = new Connections(ctx, this.seeds, this.announce, this.antiEntropy, (p) =>
       this.budget.overRecently(p, FLOODING_RECENT_MS),
@@ -204,9 +211,16 @@ export class Discovery extends EventEmitter {
     return d;
   }
 
+  /** Our member info with our signed statement of it (signed again when the incarnation changed). */
   private selfInfo(): MemberInfo {
-    const { peerId, name, vtep, addrs, incarnation } = this.membership.self;
-    return { peerId, name, vtep, addrs, incarnation, proto: PROTO_VERSION };
+    const self = this.membership.self;
+    const { peerId, name, vtep, addrs, incarnation } = self;
+    const info: MemberInfo = { peerId, name, vtep, addrs, incarnation, proto: PROTO_VERSION };
+    if (this.signedAt !== incarnation || !self.signed) {
+      self.signed = signStatement(this.privateKey, info);
+      this.signedAt = incarnation;
+    }
+    return { ...info, signed: self.signed };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -376,12 +390,9 @@ export class Discovery extends EventEmitter {
   async stop(opts: { leave?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
     if (opts.leave !== false && this.node) {
-      this.gossip.publishMember({
-        v: 1,
-        t: 'leave',
-        peerId: this.peerId,
-        incarnation: this.membership.self.incarnation,
-      });
+      const { incarnation } = this.membership.self;
+      const signed = signStatement(this.privateKey, { ...this.selfInfo(), incarnation }, true);
+      this.gossip.publishMember({ v: 1, t: 'leave', peerId: this.peerId, incarnation, signed });
       await new Promise((r) => setTimeout(r, 150));
     }
     this.stopped = true;

@@ -49,6 +49,12 @@ export function verifyByPeerId(peerId: string, data: Uint8Array, sig: Uint8Array
  */
 export async function signWith(key: PrivateKey, data: Uint8Array): Promise<Uint8Array> {
   if (key.type !== 'Ed25519') return key.sign(data);
+  return signEd25519(key, data);
+}
+
+/** `key`'s Ed25519 signature of `data`, at once (an Ed25519 key only: vxmesh's peer keys are). */
+export function signEd25519(key: PrivateKey, data: Uint8Array): Uint8Array {
+  if (key.type !== 'Ed25519') throw new Error(`peer key of type ${key.type}: Ed25519 expected`);
   let k = signers.get(key);
   if (!k) {
     k = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, key.raw.subarray(0, 32)]), format: 'der', type: 'pkcs8' });

@@ -14,10 +14,11 @@ import { countDrop, type DiscoveryContext } from './context.js';
 import type { VxmeshLibp2p } from './node.js';
 import { toWire, type TableRecord } from './table.js';
 import type { RecordBudget } from './record-budget.js';
+import type { MemberIntake } from './member-intake.js';
 import { decodeTableMessageV2, encodeTableMessageV2, peekRecordCountV2 } from './record-codec.js';
 import {
   MAX_RECORDS_PER_MESSAGE,
-  PROTO_VERSION,
+  PROTO_RECORDS_V2,
   TOPIC_MEMBERS,
   TOPIC_TABLE,
   TOPIC_TABLE_V2,
@@ -34,6 +35,8 @@ type Topic = 'members' | 'table' | 'table2';
 
 export class Gossip {
   private readonly decoded = new WeakMap<Message, MemberMessage | TableMessage>();
+  /** The peer that delivered a member message (it may introduce only so many new members). */
+  private readonly deliveredBy = new WeakMap<Message, string>();
   private readonly outbox: TableRecord[] = [];
   private outboxScheduled = false;
 
@@ -41,6 +44,7 @@ export class Gossip {
     private readonly ctx: DiscoveryContext,
     private readonly onRecords: (records: WireRecord[]) => void,
     private readonly budget: RecordBudget,
+    private readonly members: MemberIntake,
   ) {}
 
   /**
@@ -68,10 +72,10 @@ export class Gossip {
 
   /** Whether a live member speaks only the previous release's protocol (JSON records). */
   private previousReleaseLive(): boolean {
-    return this.ctx.membership.others(['alive', 'suspect']).some((m) => (m.proto ?? 1) < PROTO_VERSION);
+    return this.ctx.membership.others(['alive', 'suspect']).some((m) => (m.proto ?? 1) < PROTO_RECORDS_V2);
   }
 
-  private validate(_from: PeerId, msg: Message, which: Topic): TopicValidatorResult {
+  private validate(from: PeerId, msg: Message, which: Topic): TopicValidatorResult {
     if (msg.type !== 'signed') {
       countDrop(this.ctx, 'unsigned');
       return TopicValidatorResult.Reject;
@@ -86,6 +90,7 @@ export class Gossip {
           return TopicValidatorResult.Reject;
         }
         this.decoded.set(msg, m);
+        this.deliveredBy.set(msg, from.toString());
       } else if (which === 'table2') {
         // The owner of every record is the publisher (not in the bodies): gossipsub checked its signature.
         // A batch the budget cannot take is refused from its count, read without decoding (a flooder's
@@ -110,7 +115,7 @@ export class Gossip {
         }
         // Forwarded (members of the previous release may be behind us in its mesh), applied only
         // from a publisher that does not send format 2.
-        if ((this.ctx.membership.get(signer)?.proto ?? 1) < PROTO_VERSION) {
+        if ((this.ctx.membership.get(signer)?.proto ?? 1) < PROTO_RECORDS_V2) {
           if (!this.withinLimit(signer, m.records.length)) return TopicValidatorResult.Ignore;
           this.decoded.set(msg, m);
         }
@@ -132,7 +137,7 @@ export class Gossip {
         this.onRecords(m.records);
         break;
       case 'alive':
-        membership.alive(m.member);
+        this.members.alive(m.member, this.deliveredBy.get(msg) ?? m.member.peerId);
         break;
       case 'suspect':
         membership.suspect(m.peerId, m.incarnation, m.from);
@@ -141,7 +146,7 @@ export class Gossip {
         membership.dead(m.peerId, m.incarnation);
         break;
       case 'leave':
-        membership.leave(m.peerId, m.incarnation);
+        this.members.leave(m.peerId, m.incarnation, m.signed);
         break;
     }
   }

@@ -162,8 +162,11 @@ export class Membership {
     }
     // The protocol generation may be learnt late (through a member of the previous release, which drops it).
     if (info.proto !== undefined && info.proto > (m.proto ?? 1)) m.proto = info.proto;
+    if (info.incarnation === m.incarnation && m.signed === undefined && info.signed !== undefined)
+      m.signed = info.signed; // the same incarnation, now with the member's statement (to relay)
     if (info.incarnation <= m.incarnation) return false;
     m.incarnation = info.incarnation;
+    m.signed = info.signed;
     m.name = info.name;
     if (m.vtep !== info.vtep) m.vtepOrder = ++this.vtepsSeen;
     m.vtep = info.vtep;
@@ -173,8 +176,19 @@ export class Membership {
     return true;
   }
 
-  /** A member as another member sees it (sync): applied with the same precedence rules. */
-  learn(info: MemberInfo & { state: MemberState }): void {
+  /**
+   * A member as another member sees it (sync). `trusted`: the entry's self-described fields (name,
+   * VTEP, addresses, incarnation, left) are the member's own (its signed statement checked, or the
+   * sync partner speaking of itself, or a previous-release relay of a member that signs nothing):
+   * applied with the same precedence rules. Untrusted: only a suspect or dead statement about a
+   * known member at the incarnation it announced (member-intake.ts decides which).
+   */
+  learn(info: MemberInfo & { state: MemberState }, trusted = true): void {
+    if (!trusted) {
+      if (info.state === 'suspect') this.suspect(info.peerId, info.incarnation, '');
+      else if (info.state === 'dead') this.dead(info.peerId, info.incarnation);
+      return;
+    }
     if (info.state === 'alive') {
       this.alive(info);
       return;
@@ -197,13 +211,17 @@ export class Membership {
         since: this.clock.now(),
         lastAck: 0,
       };
+      if (info.proto !== undefined) m.proto = info.proto;
+      if (info.signed !== undefined) m.signed = info.signed;
       this.members.set(info.peerId, m);
       this.emit({ type: 'state', member: m, previous: undefined });
       if (info.state !== 'suspect') return;
     }
     if (info.state === 'suspect') this.suspect(info.peerId, info.incarnation, '');
-    else if (info.state === 'dead') this.dead(info.peerId, info.incarnation);
-    else this.leave(info.peerId, info.incarnation);
+    else if (info.state === 'dead') {
+      this.alive(info); // a later statement of the member's own first (dead applies at its incarnation)
+      this.dead(info.peerId, info.incarnation);
+    } else this.leave(info.peerId, info.incarnation, info.signed);
   }
 
   private suspicionBounds(): { min: number; max: number; k: number } {
@@ -269,12 +287,13 @@ export class Membership {
     return true;
   }
 
-  /** leave(j): graceful departure. */
-  leave(peerId: string, incarnation: number): boolean {
+  /** leave(j): graceful departure, as the member said it (`signed`: its statement, relayed to others). */
+  leave(peerId: string, incarnation: number, signed?: MemberInfo['signed']): boolean {
     if (peerId === this.self.peerId) return false;
     const m = this.members.get(peerId);
     if (!m || incarnation < m.incarnation || m.state === 'left') return false;
     m.incarnation = incarnation;
+    if (signed !== undefined) m.signed = signed;
     this.setState(m, 'left');
     return true;
   }

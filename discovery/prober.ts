@@ -16,14 +16,14 @@ import type { VxmeshLibp2p } from './node.js';
 import type { UdpProbe } from './udp-probe.js';
 import {
   PROTOCOL_PROBE,
-  PROTO_VERSION,
+  PROTO_UDP_PROBES,
   decodeProbeReply,
   decodeProbeRequest,
   encode,
   type MemberMessage,
 } from './wire.js';
 
-const speaksUdp = (m: Pick<Member, 'proto'> | undefined): boolean => (m?.proto ?? 1) >= PROTO_VERSION;
+const speaksUdp = (m: Pick<Member, 'proto'> | undefined): boolean => (m?.proto ?? 1) >= PROTO_UDP_PROBES;
 
 export class Prober {
   private order: string[] = [];

@@ -29,12 +29,17 @@ export interface MemberInfo {
   incarnation: number;
   /** The protocol generation the member speaks (PROTO_VERSION); absent for the first release. */
   proto?: number;
+  /**
+   * The member's own signed statement of these fields (member-statement.ts); absent from agents of
+   * the previous release. Where present, it is what counts.
+   */
+  signed?: { b: Uint8Array; s: Uint8Array };
 }
 
 export type MemberMessage =
   | { v: 1; t: 'alive'; member: MemberInfo }
   | { v: 1; t: 'suspect' | 'dead'; peerId: string; incarnation: number; from: string }
-  | { v: 1; t: 'leave'; peerId: string; incarnation: number };
+  | { v: 1; t: 'leave'; peerId: string; incarnation: number; signed?: { b: Uint8Array; s: Uint8Array } };
 
 export interface TableMessage {
   v: 1;

@@ -25,7 +25,13 @@ export const TOPIC_MEMBERS = 'vxmesh/members/1';
 export const TOPIC_TABLE = 'vxmesh/table/1';
 export const TOPIC_TABLE_V2 = 'vxmesh/table/2';
 /** The protocol generation this build speaks (announced in its member info; absent = 1). */
-export const PROTO_VERSION = 2;
+export const PROTO_VERSION = 3;
+/** The generation that reads record format 2 (vxmesh/table/2). */
+export const PROTO_RECORDS_V2 = 2;
+/** The generation that answers UDP probes (udp-probe.ts). */
+export const PROTO_UDP_PROBES = 2;
+/** The generation that signs its member statements (member-statement.ts). */
+export const PROTO_SIGNED_MEMBERS = 3;
 export const PROTOCOL_SYNC = '/vxmesh/sync/1.0.0';
 export const PROTOCOL_PROBE = '/vxmesh/probe/1.0.0';
 export const PROTOCOL_QUERY = '/vxmesh/query/1.0.0';
@@ -79,7 +85,7 @@ export function checkPeerId(v: unknown, field: string): string {
   return v;
 }
 const HOSTPORT = /^[^\s/]{1,253}:[0-9]{1,5}$/;
-function addrs(v: unknown, field: string): string[] {
+export function checkAddrs(v: unknown, field: string): string[] {
   return arr(v, field, 16).map((a, i) => {
     if (typeof a !== 'string' || !HOSTPORT.test(a)) throw new WireError(`${field}[${i}]`, 'must be host:port');
     return a;
@@ -128,11 +134,22 @@ export function checkMemberInfo(v: unknown, field = 'member'): MemberInfo {
     peerId: checkPeerId(o.peerId, `${field}.peerId`),
     name: name(o.name, `${field}.name`),
     vtep: vtep(o.vtep, `${field}.vtep`),
-    addrs: addrs(o.addrs, `${field}.addrs`),
+    addrs: checkAddrs(o.addrs, `${field}.addrs`),
     incarnation: int(o.incarnation, `${field}.incarnation`, 0, MAX_INCARNATION),
   };
   if (o.proto !== undefined) m.proto = int(o.proto, `${field}.proto`, 1, 255);
+  if (o.signed !== undefined) m.signed = checkSigned(o.signed, `${field}.signed`);
   return m;
+}
+
+/** A member's signed statement as JSON carries it (checked against its signer in member-statement.ts). */
+export function checkSigned(v: unknown, field: string): { b: Uint8Array; s: Uint8Array } {
+  const o = obj(v, field);
+  if (typeof o.b !== 'string' || !/^[A-Za-z0-9+/=]{4,5500}$/.test(o.b))
+    throw new WireError(`${field}.b`, 'must be a base64 statement');
+  if (typeof o.s !== 'string' || !/^[A-Za-z0-9+/=]{86,88}$/.test(o.s))
+    throw new WireError(`${field}.s`, 'must be a base64 signature');
+  return { b: new Uint8Array(Buffer.from(o.b, 'base64')), s: new Uint8Array(Buffer.from(o.s, 'base64')) };
 }
 
 const STATES: ReadonlySet<string> = new Set(['alive', 'suspect', 'dead', 'left']);
@@ -193,13 +210,16 @@ function decodeMemberMessageUnchecked(bytes: Uint8Array): MemberMessage {
         incarnation: int(o.incarnation, 'incarnation', 0, MAX_INCARNATION),
         from: checkPeerId(o.from, 'from'),
       };
-    case 'leave':
-      return {
+    case 'leave': {
+      const m: MemberMessage = {
         v: 1,
         t: 'leave',
         peerId: checkPeerId(o.peerId, 'peerId'),
         incarnation: int(o.incarnation, 'incarnation', 0, MAX_INCARNATION),
       };
+      if (o.signed !== undefined) m.signed = checkSigned(o.signed, 'signed');
+      return m;
+    }
     default:
       throw new WireError('t', `unknown member message type ${JSON.stringify(o.t)}`);
   }
@@ -280,7 +300,7 @@ export const decodeProbeRequest = (bytes: Uint8Array) => decoding(() => decodePr
 function decodeProbeRequestUnchecked(bytes: Uint8Array): ProbeRequest {
   const o = header(parseJson(bytes, 64 * 1024));
   if (o.t !== 'probe-req') throw new WireError('t', 'expected probe-req');
-  return { v: 1, t: 'probe-req', target: checkPeerId(o.target, 'target'), addrs: addrs(o.addrs, 'addrs') };
+  return { v: 1, t: 'probe-req', target: checkPeerId(o.target, 'target'), addrs: checkAddrs(o.addrs, 'addrs') };
 }
 
 export const decodeProbeReply = (bytes: Uint8Array) => decoding(() => decodeProbeReplyUnchecked(bytes));

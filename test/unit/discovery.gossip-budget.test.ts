@@ -11,6 +11,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import type { PeerId } from '@libp2p/interface';
 import { silentLogger } from '../../core/logger.js';
 import { DEFAULT_TIMERS, emptyStats, type DiscoveryContext } from '../../discovery/context.js';
+import { MemberIntake } from '../../discovery/member-intake.js';
 import { Gossip } from '../../discovery/gossip.js';
 import type { VxmeshLibp2p } from '../../discovery/node.js';
 import { RecordBudget } from '../../discovery/record-budget.js';
@@ -49,7 +50,7 @@ function setup(burst: number) {
     membership: { get: () => undefined, others: () => [] },
   } as unknown as DiscoveryContext;
   const received: WireRecord[][] = [];
-  const gossip = new Gossip(ctx, (r) => received.push(r), new RecordBudget(ctx));
+  const gossip = new Gossip(ctx, (r) => received.push(r), new RecordBudget(ctx), new MemberIntake(ctx));
   const validators = new Map<string, (from: PeerId, msg: Message) => TopicValidatorResult>();
   const pubsub = { topicValidators: validators, addEventListener: () => undefined, subscribe: () => undefined };
   gossip.attach({ services: { pubsub } } as unknown as VxmeshLibp2p);
