@@ -29,7 +29,7 @@ export interface DnsInputs {
 const ANSWERED = new Set(['local', 'remote', 'held']);
 
 /** Pure: a network's zone from the endpoint rows. */
-export function zoneOf(network: string, rows: EndpointRow[]): DnsZone {
+export function zoneOf(network: string, rows: EndpointRow[], internal = false): DnsZone {
   const names = new Map<string, string[]>();
   const add = (label: string, ip: string) => {
     const list = names.get(label) ?? [];
@@ -40,7 +40,7 @@ export function zoneOf(network: string, rows: EndpointRow[]): DnsZone {
     if (r.name !== undefined && r.nameHeldBy === undefined) add(r.name, r.ip);
     for (const a of r.aliases ?? []) add(a, r.ip);
   }
-  return { network, names };
+  return internal ? { network, names, internal } : { network, names };
 }
 
 export class DnsSync {
@@ -82,7 +82,12 @@ export class DnsSync {
     for (const vni of vnis) {
       const n = nets.find((x) => x.vni === vni && x.usable);
       if (!n || n.gateway === undefined) continue;
-      out.push({ vni, netns: this.driver.overlayNetnsPath(vni), address: n.gateway, zone: zoneOf(n.name, rows) });
+      out.push({
+        vni,
+        netns: this.driver.overlayNetnsPath(vni),
+        address: n.gateway,
+        zone: zoneOf(n.name, rows, n.internal === true),
+      });
     }
     await this.dns.ensure(out);
   }

@@ -163,14 +163,14 @@ export function createMetrics(agent: Agent, d: Discovery, requests?: ApiRequestC
   });
   new Counter({
     name: 'vxmesh_dns_queries_total',
-    help: "DNS questions to the networks' servers, by outcome (answered, nxdomain, forwarded, servfail, malformed)",
+    help: "DNS questions to the networks' servers, by outcome (answered, nxdomain, forwarded, servfail, malformed, refused, limited)",
     labelNames: ['outcome'],
     registers: [reg],
     collect() {
       this.reset();
       const c = agent.dnsCounters();
       if (c)
-        for (const k of ['answered', 'nxdomain', 'forwarded', 'servfail', 'malformed'] as const)
+        for (const k of ['answered', 'nxdomain', 'forwarded', 'servfail', 'malformed', 'refused', 'limited'] as const)
           this.inc({ outcome: k }, c[k]);
     },
   });

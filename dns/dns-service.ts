@@ -1,7 +1,8 @@
 /**
  * One DNS server per network with local endpoints, on the network's gateway address inside its
  * overlay namespace (UDP and TCP 53): answers from the network's zone (responder.ts, zone.ts),
- * forwards the rest upstream (forwarder.ts), SERVFAIL when upstream does not answer. `ensure` is a
+ * forwards the rest upstream (forwarder.ts), SERVFAIL when upstream does not answer; within limits per
+ * client and network (query-limits.ts): beyond them questions are dropped, forwards REFUSED. `ensure` is a
  * reconciler: listeners for new networks are opened, zones swapped in place, listeners of networks
  * gone are closed. A listener that cannot open is retried at the next `ensure`.
  */
@@ -10,6 +11,7 @@ import { forward, type Upstream } from './forwarder.js';
 import { listenInNamespace, type DnsListener } from './listener.js';
 import { errorReply, RCODE, respond } from './responder.js';
 import type { DnsZone } from './zone.js';
+import { DEFAULT_QUERY_LIMITS, QueryLimits, type QueryLimitSettings } from './query-limits.js';
 
 export interface DnsNetwork {
   vni: number;
@@ -27,6 +29,10 @@ export interface DnsCounters {
   forwarded: number;
   servfail: number;
   malformed: number;
+  /** REFUSED: an outside name asked on an internal network, or a forward beyond the limits. */
+  refused: number;
+  /** Dropped unanswered: beyond a client's questions per second, or a TCP connection beyond the limits. */
+  limited: number;
 }
 
 export interface DnsServiceOptions {
@@ -36,16 +42,28 @@ export interface DnsServiceOptions {
   /** Default 53 (tests may use another). */
   port?: number;
   forwardTimeoutMs?: number;
+  /** Per client and per network (default DEFAULT_QUERY_LIMITS). */
+  limits?: QueryLimitSettings;
 }
 
 interface Served {
   key: string;
   zone: DnsZone;
   listener: DnsListener;
+  limits: QueryLimits;
 }
 
 export class DnsService {
-  readonly counters: DnsCounters = { queries: 0, answered: 0, nxdomain: 0, forwarded: 0, servfail: 0, malformed: 0 };
+  readonly counters: DnsCounters = {
+    queries: 0,
+    answered: 0,
+    nxdomain: 0,
+    forwarded: 0,
+    servfail: 0,
+    malformed: 0,
+    refused: 0,
+    limited: 0,
+  };
   private readonly served = new Map<number, Served>();
   private closed = false;
 
@@ -71,13 +89,16 @@ export class DnsService {
       s?.listener.close();
       this.served.delete(n.vni);
       try {
-        const entry: Served = { key, zone: n.zone, listener: { close: () => undefined } };
+        const limits = new QueryLimits(this.opts.limits ?? DEFAULT_QUERY_LIMITS);
+        const entry: Served = { key, zone: n.zone, listener: { close: () => undefined }, limits };
         entry.listener = await listenInNamespace(
           n.netns,
           n.address,
           this.opts.port ?? 53,
-          (msg) => this.handle(msg, entry.zone),
+          (msg, client) => this.handle(msg, entry.zone, client, limits),
           (e) => this.opts.log.warn({ network: n.zone.network, err: e.message }, 'DNS socket error'),
+          limits,
+          () => void this.counters.limited++,
         );
         if (this.closed) {
           entry.listener.close();
@@ -105,7 +126,7 @@ export class DnsService {
     this.served.clear();
   }
 
-  private async handle(msg: Buffer, zone: DnsZone): Promise<Buffer | undefined> {
+  private async handle(msg: Buffer, zone: DnsZone, client: string, limits: QueryLimits): Promise<Buffer | undefined> {
     const c = this.counters;
     c.queries++;
     const d = respond(msg, zone);
@@ -116,13 +137,21 @@ export class DnsService {
     if ('reply' in d) {
       const rcode = d.reply.length >= 4 ? d.reply.readUInt16BE(2) & 0xf : -1;
       if (rcode === RCODE.NXDOMAIN) c.nxdomain++;
+      else if (rcode === RCODE.REFUSED) c.refused++;
       else if (rcode === RCODE.FORMERR || rcode === RCODE.NOTIMP) c.malformed++;
       else c.answered++;
       return d.reply;
     }
-    const up = this.opts.upstream
-      ? await forward(msg, this.opts.upstream, this.opts.forwardTimeoutMs ?? 2000)
-      : undefined;
+    if (this.opts.upstream && !limits.forwards.take(client)) {
+      c.refused++;
+      return errorReply(msg, RCODE.REFUSED);
+    }
+    let up: Buffer | undefined;
+    try {
+      up = this.opts.upstream ? await forward(msg, this.opts.upstream, this.opts.forwardTimeoutMs ?? 2000) : undefined;
+    } finally {
+      if (this.opts.upstream) limits.forwards.release(client);
+    }
     if (up) {
       c.forwarded++;
       return up;

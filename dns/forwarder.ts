@@ -1,7 +1,8 @@
 /**
  * Questions that are not the network's go to the upstream resolver unchanged (UDP, from the agent's
  * own namespace, so the host's routes and resolver apply), with a deadline: no answer in time is
- * SERVFAIL, never a hang.
+ * SERVFAIL, never a hang. The socket is connected to the upstream: the kernel passes on replies from
+ * that address and port only (nobody else can answer in its place).
  */
 import dgram from 'node:dgram';
 
@@ -26,7 +27,7 @@ export async function forward(msg: Buffer, upstream: Upstream, timeoutMs: number
           resolve(reply);
         }
       });
-      sock.send(msg, upstream.port, upstream.host);
+      sock.connect(upstream.port, upstream.host, () => sock.send(msg));
     });
   } finally {
     sock.close();

@@ -25,14 +25,19 @@ import {
   socketFn,
 } from '../core/sockets.js';
 import { VxmeshError } from '../core/errors.js';
+import { QueryLimits } from './query-limits.js';
 
 export interface DnsListener {
   close(): void;
 }
 
-export type MessageHandler = (msg: Buffer) => Promise<Buffer | undefined>;
+/** A question from `client` (its address) → the reply, or nothing. */
+export type MessageHandler = (msg: Buffer, client: string) => Promise<Buffer | undefined>;
 
 const MAX_TCP_MESSAGE = 65535;
+/** A TCP connection is closed after this long without a complete question, and after TCP_LIFETIME_MS at most. */
+const TCP_IDLE_MS = 10_000;
+const TCP_LIFETIME_MS = 60_000;
 
 function tcpListeningFd(address: string, port: number): number {
   const fd = socketFn(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) as number;
@@ -49,13 +54,18 @@ function tcpListeningFd(address: string, port: number): number {
   return fd;
 }
 
-/** Serves `handle` on address:port (UDP and TCP) inside the namespace at `netnsPath`. */
+/**
+ * Serves `handle` on address:port (UDP and TCP) inside the namespace at `netnsPath`, within `limits`
+ * (questions per client: beyond, dropped and counted by `onLimited`; TCP connections at once).
+ */
 export async function listenInNamespace(
   netnsPath: string,
   address: string,
   port: number,
   handle: MessageHandler,
   onError: (e: Error) => void,
+  limits: QueryLimits = new QueryLimits(),
+  onLimited: () => void = () => undefined,
 ): Promise<DnsListener> {
   const nsFd = fs.openSync(netnsPath, 'r');
   let udp: dgram.Socket | undefined;
@@ -70,13 +80,22 @@ export async function listenInNamespace(
     u.removeAllListeners('error');
     u.on('error', onError);
     u.on('message', (msg, rinfo) => {
-      handle(msg).then(
+      if (!limits.admit(rinfo.address)) return void onLimited();
+      handle(msg, rinfo.address).then(
         (reply) => reply && u.send(reply, rinfo.port, rinfo.address),
         (e: unknown) => onError(e as Error),
       );
     });
     const fd = inNetnsFd(nsFd, () => tcpListeningFd(address, port));
-    tcp = net.createServer((conn) => serveTcp(conn, handle, onError));
+    tcp = net.createServer((conn) => {
+      const client = conn.remoteAddress ?? '?';
+      if (!limits.tcp.take(client)) {
+        onLimited();
+        return void conn.destroy();
+      }
+      conn.once('close', () => limits.tcp.release(client));
+      serveTcp(conn, client, limits, handle, onError, onLimited);
+    });
     tcp.on('error', onError);
     const t = tcp;
     await new Promise<void>((resolve) => t.listen({ fd }, () => resolve()));
@@ -96,11 +115,27 @@ export async function listenInNamespace(
   };
 }
 
-/** DNS over TCP: messages with a two-byte length prefix, answered in order. */
-function serveTcp(conn: net.Socket, handle: MessageHandler, onError: (e: Error) => void): void {
+/**
+ * DNS over TCP: messages with a two-byte length prefix, answered in order. The idle timer restarts
+ * on a complete question only (a byte at a time does not keep a connection), and a connection lives
+ * TCP_LIFETIME_MS at most.
+ */
+function serveTcp(
+  conn: net.Socket,
+  client: string,
+  limits: QueryLimits,
+  handle: MessageHandler,
+  onError: (e: Error) => void,
+  onLimited: () => void,
+): void {
   let buf = Buffer.alloc(0);
   let chain = Promise.resolve();
-  conn.setTimeout(10_000, () => conn.destroy());
+  let idle = setTimeout(() => conn.destroy(), TCP_IDLE_MS);
+  const lifetime = setTimeout(() => conn.destroy(), TCP_LIFETIME_MS);
+  conn.once('close', () => {
+    clearTimeout(idle);
+    clearTimeout(lifetime);
+  });
   conn.on('error', () => conn.destroy());
   conn.on('data', (d: Buffer) => {
     buf = Buffer.concat([buf, d]);
@@ -108,8 +143,14 @@ function serveTcp(conn: net.Socket, handle: MessageHandler, onError: (e: Error) 
     while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
       const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
       buf = buf.subarray(2 + msg.length);
+      clearTimeout(idle);
+      idle = setTimeout(() => conn.destroy(), TCP_IDLE_MS);
+      if (!limits.admit(client)) {
+        onLimited();
+        continue;
+      }
       chain = chain.then(async () => {
-        const reply = await handle(Buffer.from(msg)).catch((e: unknown) => void onError(e as Error));
+        const reply = await handle(Buffer.from(msg), client).catch((e: unknown) => void onError(e as Error));
         if (!reply || conn.destroyed) return;
         const len = Buffer.alloc(2);
         len.writeUInt16BE(reply.length);

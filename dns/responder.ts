@@ -53,6 +53,7 @@ export function respond(msg: Buffer, zone: DnsZone): Decision {
   if (!question || (q.questions?.length ?? 0) !== 1) return { reply: errorReply(msg, RCODE.FORMERR) as Buffer };
   const found = lookup(zone, question.name);
   if (found.kind === 'forward') return { forward: true };
+  if (found.kind === 'refused') return { reply: errorReply(msg, RCODE.REFUSED) as Buffer };
   const rd = q.flags === undefined ? 0 : q.flags & dnsPacket.RECURSION_DESIRED;
   const base = { type: 'response' as const, id: q.id, questions: [question] };
   const flags = dnsPacket.AUTHORITATIVE_ANSWER | dnsPacket.RECURSION_AVAILABLE | rd;

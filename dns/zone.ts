@@ -8,7 +8,9 @@
  *   - `NAME` — a single label: the name or alias, else NXDOMAIN (a single label is never sent upstream);
  *   - `NAME.N` — answered when NAME is known in N, otherwise the question goes upstream like any
  *     other name (so a network called `com` cannot hide `example.com`).
- * Every other name is forwarded to the upstream resolver.
+ * Every other name is forwarded to the upstream resolver — except on an internal network, whose
+ * server answers its own names and nothing else (REFUSED): a container there must not move data out
+ * through questions for outside names (the class of Docker's CVE-2024-29018).
  */
 export const DNS_SUFFIX = 'vxmesh';
 
@@ -16,6 +18,8 @@ export interface DnsZone {
   network: string;
   /** Lower-case label → the addresses answering it (an endpoint's name, or an alias, possibly shared). */
   names: ReadonlyMap<string, readonly string[]>;
+  /** An internal network: nothing is forwarded upstream. */
+  internal?: boolean;
 }
 
 export type Lookup =
@@ -24,12 +28,19 @@ export type Lookup =
   /** Under our domain (or a single label) and unknown. */
   | { kind: 'nxdomain' }
   /** Not ours: ask upstream. */
-  | { kind: 'forward' };
+  | { kind: 'forward' }
+  /** Not ours, and the network is internal: not asked anywhere. */
+  | { kind: 'refused' };
 
 /** The network's own domain, without the trailing dot. */
 export const networkDomain = (network: string): string => `${network.toLowerCase()}.${DNS_SUFFIX}`;
 
 export function lookup(zone: DnsZone, questionName: string): Lookup {
+  const found = lookupName(zone, questionName);
+  return found.kind === 'forward' && zone.internal ? { kind: 'refused' } : found;
+}
+
+function lookupName(zone: DnsZone, questionName: string): Lookup {
   const q = questionName.toLowerCase().replace(/\.$/, '');
   if (q === '') return { kind: 'forward' };
   const domain = networkDomain(zone.network);

@@ -17,7 +17,7 @@ t.test('stop: the run in progress is waited for, nothing runs after it', async (
       calls.push(nets);
       return new Promise<void>((r) => (release = r));
     },
-    counters: { queries: 0, answered: 0, nxdomain: 0, forwarded: 0, servfail: 0, malformed: 0 },
+    counters: { queries: 0, answered: 0, nxdomain: 0, forwarded: 0, servfail: 0, malformed: 0, refused: 0, limited: 0 },
     writeResolvConf: () => false,
     removeResolvConf: () => undefined,
   };

@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import dnsPacket from 'dns-packet';
 import { lookup, type DnsZone } from '../../dns/zone.js';
 import { RCODE, respond } from '../../dns/responder.js';
+import { QueryLimits } from '../../dns/query-limits.js';
 import { upstreamFromResolvConf } from '../../dns/forwarder.js';
 import { removeResolvConf, writeResolvConf } from '../../dns/resolv-conf.js';
 import { zoneOf } from '../../agent/dns-sync.js';
@@ -155,4 +156,61 @@ t.test("resolv.conf of a named namespace: written, never over someone else's, re
     port: 53,
   });
   t.equal(upstreamFromResolvConf('nameserver ::1\n'), undefined, 'IPv6 only: none');
+});
+
+t.test('an internal network answers its own names and refuses every other question (nothing forwarded)', async (t) => {
+  const zone: DnsZone = { network: 'vault', names: new Map([['db', ['198.18.9.2']]]), internal: true };
+  t.same(lookup(zone, 'db'), { kind: 'answer', addresses: ['198.18.9.2'] });
+  t.same(lookup(zone, 'db.vault.vxmesh'), { kind: 'answer', addresses: ['198.18.9.2'] });
+  t.same(lookup(zone, 'nope'), { kind: 'nxdomain' });
+  for (const name of ['example.com', 'secret-data.attacker.example', 'other.vault'])
+    t.same(lookup(zone, name), { kind: 'refused' }, `${name}: refused`);
+  const q = dnsPacket.encode({
+    type: 'query',
+    id: 7,
+    flags: dnsPacket.RECURSION_DESIRED,
+    questions: [{ type: 'A', name: 'example.com' }],
+  });
+  const d = respond(q, zone);
+  t.ok('reply' in d, 'answered here, not forwarded');
+  if ('reply' in d) t.equal(d.reply.readUInt16BE(2) & 0xf, RCODE.REFUSED);
+  t.same(
+    respond(q, { ...zone, internal: false }),
+    { forward: true },
+    'the same question on a plain network goes upstream',
+  );
+  t.equal(zoneOf('vault', [], true).internal, true, 'the zone of an internal network says so');
+});
+
+t.test('query limits: questions per client per second, forwards and TCP connections at once', async (t) => {
+  let now = 0;
+  const limits = new QueryLimits(
+    {
+      perClientPerSecond: 10,
+      perClientBurst: 20,
+      forwardsPerClient: 2,
+      forwardsPerNetwork: 3,
+      tcpPerClient: 1,
+      tcpPerNetwork: 2,
+    },
+    () => now,
+  );
+  let admitted = 0;
+  for (let i = 0; i < 100; i++) if (limits.admit('198.18.0.5')) admitted++;
+  t.equal(admitted, 20, 'a burst, then nothing');
+  t.ok(limits.admit('198.18.0.6'), 'another client is not affected');
+  now += 1000;
+  admitted = 0;
+  for (let i = 0; i < 100; i++) if (limits.admit('198.18.0.5')) admitted++;
+  t.equal(admitted, 10, 'the rate per second after it');
+  t.ok(limits.forwards.take('a') && limits.forwards.take('a'));
+  t.notOk(limits.forwards.take('a'), 'per client');
+  t.ok(limits.forwards.take('b'));
+  t.notOk(limits.forwards.take('c'), 'per network');
+  limits.forwards.release('a');
+  t.ok(limits.forwards.take('c'), 'a released slot is free again');
+  t.ok(limits.tcp.take('a'));
+  t.notOk(limits.tcp.take('a'));
+  t.ok(limits.tcp.take('b'));
+  t.notOk(limits.tcp.take('c'));
 });
