@@ -26,6 +26,7 @@ export class EgressSync {
   private running?: Promise<EgressResult | undefined>;
   private again = false;
   private ticks = 0;
+  private warnedNoUplink = false;
 
   constructor(
     private readonly inputs: EgressInputs,
@@ -92,8 +93,13 @@ export class EgressSync {
         overlayIfname: link.overlayIfname,
         host: link.host,
         overlay: link.overlay,
+        uplinks: link.uplinks,
         publish,
       });
+      if (link.uplinks.length === 0 && !this.warnedNoUplink) {
+        this.warnedNoUplink = true;
+        this.log.warn({ network: n.name }, 'egress: this host has no IPv4 default route, so no way out');
+      }
     }
     this.current = out;
     return this.egress.reconcile(out);

@@ -30,14 +30,31 @@ export interface HostSide {
 
 const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward';
 
-function ensureForwarding(): void {
-  if (fs.readFileSync(IP_FORWARD, 'utf8').trim() !== '1') fs.writeFileSync(IP_FORWARD, '1');
+function ensureForwarding(): boolean {
+  if (fs.readFileSync(IP_FORWARD, 'utf8').trim() === '1') return false;
+  fs.writeFileSync(IP_FORWARD, '1');
+  return true;
 }
 
-/** Turns IPv4 forwarding on in a namespace (the /proc/sys/net files are the opening thread's namespace's). */
-export function ensureForwardingIn(fd: number | undefined): void {
-  if (fd === undefined) ensureForwarding();
-  else inNetnsFd(fd, ensureForwarding);
+/**
+ * Turns IPv4 forwarding on in a namespace (the /proc/sys/net files are the opening thread's
+ * namespace's). Returns whether it was off.
+ */
+export function ensureForwardingIn(fd: number | undefined): boolean {
+  return fd === undefined ? ensureForwarding() : inNetnsFd(fd, ensureForwarding);
+}
+
+/** The devices of the namespace's IPv4 default routes (main table), other than gateway links. */
+export async function uplinksOf(rtnl: Rtnl): Promise<string[]> {
+  const [routes, links] = await Promise.all([rtnl.routes(), rtnl.links()]);
+  const names = new Map(links.map((l) => [l.index, l.name]));
+  const out = new Set<string>();
+  for (const r of routes) {
+    if (r.dstLen !== 0 || r.table !== 254 || r.oif === undefined) continue;
+    const name = names.get(r.oif);
+    if (name !== undefined && !name.startsWith('vxg')) out.add(name);
+  }
+  return [...out].sort();
 }
 
 export async function ensureGatewayLink(o: Overlay, host: HostSide): Promise<GatewayLinkInfo> {
@@ -95,9 +112,10 @@ export async function ensureGatewayLink(o: Overlay, host: HostSide): Promise<Gat
   const routes = await o.rtnl.routes();
   if (!routes.some((r) => r.dstLen === 0 && r.table === 254 && r.gateway === pair.host && r.oif === inner?.index))
     await o.rtnl.addDefaultRoute(pair.host, inner.index);
+  // The overlay namespace forwards between br0 and gw0. The host namespace's forwarding is egress's
+  // to switch on (egress/forwarding.ts), with a FORWARD policy that routes nothing else.
   ensureForwardingIn(o.fd);
-  ensureForwardingIn(host.fd);
-  return { ...pair, hostIfname, overlayIfname: GATEWAY_LINK_NAME };
+  return { ...pair, hostIfname, overlayIfname: GATEWAY_LINK_NAME, uplinks: await uplinksOf(host.rtnl) };
 }
 
 /** The gateway link as the kernel has it (nothing changed), or undefined. */
@@ -107,7 +125,13 @@ export async function describeGatewayLink(o: Overlay, host: Rtnl): Promise<Gatew
   if (!outer || !(await o.rtnl.linkByName(GATEWAY_LINK_NAME))) return undefined;
   const held = (await host.addresses()).find((a) => a.index === outer.index && isTransferAddress(a.ip));
   return held
-    ? { host: held.ip, overlay: overlayEndOf(held.ip), hostIfname, overlayIfname: GATEWAY_LINK_NAME }
+    ? {
+        host: held.ip,
+        overlay: overlayEndOf(held.ip),
+        hostIfname,
+        overlayIfname: GATEWAY_LINK_NAME,
+        uplinks: await uplinksOf(host),
+      }
     : undefined;
 }
 

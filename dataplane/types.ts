@@ -8,6 +8,8 @@ export interface GatewayLinkInfo extends TransferPair {
   hostIfname: string;
   /** The overlay end's name (`gw0`), in the overlay namespace. */
   overlayIfname: string;
+  /** The host's uplinks: the devices of its IPv4 default routes (egress leaves through these only). */
+  uplinks: string[];
 }
 
 export interface DataplaneOptions {

@@ -8,6 +8,7 @@ import type { Logger } from '../core/logger.js';
 import { commandRunner, parseSave, type IptablesRunner } from './iptables.js';
 import { hostRules, overlayRules, type EgressNetwork, type RuleSet } from './rules.js';
 import { planSync } from './sync.js';
+import { procForwarding, type ForwardingSwitch } from './forwarding.js';
 
 export interface EgressError {
   /** `host` or the network's name. */
@@ -26,6 +27,8 @@ export interface EgressOptions {
   /** The host namespace (path) when it is not this process's own. */
   hostNetns?: string;
   runner?: IptablesRunner;
+  /** The host namespace's IPv4 forwarding (default: its /proc/sys switch). */
+  forwarding?: ForwardingSwitch;
 }
 
 export class Egress {
@@ -35,8 +38,11 @@ export class Egress {
   private hostClean = false;
   readonly counters = { runs: 0, changes: 0, errors: 0 };
 
+  private readonly forwarding: ForwardingSwitch;
+
   constructor(private readonly opts: EgressOptions) {
     this.runner = opts.runner ?? commandRunner;
+    this.forwarding = opts.forwarding ?? procForwarding(opts.hostNetns);
   }
 
   async reconcile(nets: EgressNetwork[]): Promise<EgressResult> {
@@ -47,6 +53,7 @@ export class Egress {
     if (nets.length > 0 || !this.hostClean) {
       const ok = await this.syncInto(result, 'host', this.opts.hostNetns, hostRules(nets));
       this.hostClean = ok && nets.length === 0;
+      if (ok && nets.length > 0) await this.ensureForwarding(result);
     }
     this.counters.changes += result.changes.length;
     this.counters.errors += result.errors.length;
@@ -84,6 +91,18 @@ export class Egress {
         c.rules.forEach((r, i) => r !== saved[i] && this.canonical.set(r, saved[i] as string));
     }
     return plan.changes;
+  }
+
+  /** Forwarding off (the host routed nothing): FORWARD policy DROP first, then forwarding on. */
+  private async ensureForwarding(result: EgressResult): Promise<void> {
+    try {
+      if (this.forwarding.isOn()) return;
+      await this.runner.restore('*filter\n:FORWARD DROP [0:0]\nCOMMIT\n', this.opts.hostNetns);
+      this.forwarding.switchOn();
+      result.changes.push('host: IPv4 forwarding was off: FORWARD policy set to DROP, forwarding switched on');
+    } catch (e) {
+      result.errors.push({ where: 'host', message: `IPv4 forwarding: ${(e as Error).message}` });
+    }
   }
 
   /**

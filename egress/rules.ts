@@ -8,19 +8,30 @@
  *   host (nat)                VXMESH-POSTROUTING  -s <overlay transfer>/32 ! -o vxg<vni> -j MASQUERADE
  *                             VXMESH-PREROUTING   -p tcp -m tcp --dport H -j DNAT --to-destination <overlay transfer>:H
  *                               (jumped to for local destinations, from PREROUTING and OUTPUT)
- *   host (filter)             VXMESH-FORWARD      -i vxg<vni> ! -o vxg+ -j ACCEPT
+ *   host (filter)             VXMESH-INPUT        -i vxg+ -p udp -m udp --dport <data port> -j DROP
+ *                               (jumped to first from INPUT)
+ *                             VXMESH-FORWARD      -i vxg+ -p udp -m udp --dport <data port> -j DROP
+ *                                                 -i vxg<vni> -o <uplink> -j ACCEPT          (each uplink)
  *                                                 -o vxg<vni> -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT
- *                               (jumped to first from FORWARD and from DOCKER-USER, so Docker's FORWARD
- *                               policy DROP does not drop it)
+ *                               (jumped to from FORWARD right after Docker's jump to DOCKER-USER, or first
+ *                               without Docker: the admin's DOCKER-USER rules come first, Docker's FORWARD
+ *                               policy DROP does not drop our flows)
  *
- * Traffic that stays inside the overlay never leaves through gw0, so it is never NATed; networks do
- * not reach each other through the host (vxg → vxg is not accepted).
+ * Exactly the flows egress needs: new ones from a network out of the host's uplinks (the devices of its
+ * default routes), replies back, and published ports in. Never into the host's other bridges (Docker's,
+ * whose drops for unpublished ports stay), never from one network into another (vxg → vxg), and never to
+ * any host's VXLAN port (or, with encrypted networks, WireGuard port): after source NAT a container's
+ * packet would come from a member's address and could put frames into other networks.
+ * Traffic that stays inside the overlay never leaves through gw0, so it is never NATed.
  */
 import type { PortMapping } from '../core/port-mappings.js';
 import type { NetfilterTable } from './iptables.js';
 
 export const CHAIN_PREFIX = 'VXMESH-';
 export const FORWARD_CHAIN = 'VXMESH-FORWARD';
+export const INPUT_CHAIN = 'VXMESH-INPUT';
+/** UDP ports of the data plane (VXLAN) that no container may reach through egress. */
+export const DATA_PORTS: readonly number[] = [4789];
 export const POSTROUTING_CHAIN = 'VXMESH-POSTROUTING';
 export const PREROUTING_CHAIN = 'VXMESH-PREROUTING';
 /** Docker's chain for user rules, evaluated first in FORWARD when dockerd manages iptables. */
@@ -42,6 +53,8 @@ export interface EgressNetwork {
   hostIfname: string;
   /** `gw0`, in the overlay namespace. */
   overlayIfname: string;
+  /** The host's uplinks (devices of its default routes): where this network's traffic may leave. */
+  uplinks: string[];
   /** The transfer addresses: host end and overlay end. */
   host: string;
   overlay: string;
@@ -62,6 +75,8 @@ export interface JumpSpec {
   rule: string;
   /** Only when `from` exists (DOCKER-USER exists only where dockerd manages iptables). */
   optional?: boolean;
+  /** Inserted right after this rule of `from` when it is there (else first). */
+  after?: string;
 }
 
 export interface RuleSet {
@@ -97,14 +112,13 @@ export function overlayRules(n: EgressNetwork): RuleSet {
 export function hostRules(nets: EgressNetwork[]): RuleSet {
   if (nets.length === 0) return { chains: [], jumps: [] };
   const sorted = [...nets].sort((a, b) => a.vni - b.vni);
-  const forward: string[] = [];
+  const guard = DATA_PORTS.map((p) => `-i vxg+ -p udp -m udp --dport ${p} -j DROP`);
+  const forward: string[] = [...guard];
   const post: string[] = [];
   const pre: string[] = [];
   for (const n of sorted) {
-    forward.push(
-      `-i ${n.hostIfname} ! -o vxg+ -j ACCEPT`,
-      `-o ${n.hostIfname} -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT`,
-    );
+    for (const uplink of [...n.uplinks].sort()) forward.push(`-i ${n.hostIfname} -o ${uplink} -j ACCEPT`);
+    forward.push(`-o ${n.hostIfname} -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT`);
     post.push(`-s ${n.overlay}/32 ! -o ${n.hostIfname} -j MASQUERADE`);
     for (const p of [...n.publish].sort(byPort))
       pre.push(
@@ -113,13 +127,14 @@ export function hostRules(nets: EgressNetwork[]): RuleSet {
   }
   return {
     chains: [
+      { table: 'filter', chain: INPUT_CHAIN, rules: guard },
       { table: 'filter', chain: FORWARD_CHAIN, rules: forward },
       { table: 'nat', chain: POSTROUTING_CHAIN, rules: post },
       { table: 'nat', chain: PREROUTING_CHAIN, rules: pre },
     ],
     jumps: [
-      { table: 'filter', from: 'FORWARD', rule: `-j ${FORWARD_CHAIN}` },
-      { table: 'filter', from: DOCKER_USER_CHAIN, rule: `-j ${FORWARD_CHAIN}`, optional: true },
+      { table: 'filter', from: 'INPUT', rule: `-j ${INPUT_CHAIN}` },
+      { table: 'filter', from: 'FORWARD', rule: `-j ${FORWARD_CHAIN}`, after: `-j ${DOCKER_USER_CHAIN}` },
       { table: 'nat', from: 'POSTROUTING', rule: `-j ${POSTROUTING_CHAIN}` },
       { table: 'nat', from: 'PREROUTING', rule: `-m addrtype --dst-type LOCAL -j ${PREROUTING_CHAIN}` },
       { table: 'nat', from: 'OUTPUT', rule: `! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j ${PREROUTING_CHAIN}` },

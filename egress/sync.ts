@@ -1,7 +1,8 @@
 /**
  * Plans the change that makes a namespace's vxmesh chains equal a desired rule set (pure): chains
- * that differ are rewritten whole, missing jumps inserted first in their chain, duplicate jumps and
- * chains of ours that are no longer wanted removed. The plan is one `iptables-restore --noflush`
+ * that differ are rewritten whole, missing jumps inserted first in their chain (or right after the
+ * rule they follow), duplicate jumps, jumps to our chains from places no longer wanted (an earlier
+ * version's) and chains of ours that are no longer wanted removed. The plan is one `iptables-restore --noflush`
  * script (applied atomically per table), or none when the kernel already matches.
  */
 import type { NetfilterTable, RulesetDump } from './iptables.js';
@@ -51,13 +52,28 @@ export function planSync(
     if (from === undefined && j.optional) continue;
     const n = (from ?? []).filter((r) => r === j.rule).length;
     if (n === 0) {
-      add(j.table, `-I ${j.from} 1 ${j.rule}`);
+      const at = j.after === undefined ? -1 : (from ?? []).indexOf(j.after);
+      add(j.table, `-I ${j.from} ${at + 2} ${j.rule}`);
       changes.push(`${j.table} ${j.from} jump inserted: ${j.rule}`);
     }
     for (let k = 1; k < n; k++) {
       add(j.table, `-D ${j.from} ${j.rule}`);
       changes.push(`${j.table} ${j.from} duplicate jump removed: ${j.rule}`);
     }
+  }
+  // Jumps to a wanted chain of ours from a chain that should not jump to it.
+  for (const t of TABLES) {
+    const table = current.get(t);
+    if (!table) continue;
+    for (const [from, rules] of table)
+      for (const r of rules) {
+        const target = /-j (\S+)$/.exec(r)?.[1];
+        if (!target?.startsWith(CHAIN_PREFIX) || !wanted.has(`${t} ${target}`)) continue;
+        if (desired.jumps.some((j) => j.table === t && j.from === from && j.rule === r)) continue;
+        if (from.startsWith(CHAIN_PREFIX)) continue;
+        add(t, `-D ${from} ${r}`);
+        changes.push(`${t} ${from} jump removed: ${r}`);
+      }
   }
   // Our chains that are not wanted any more: every jump to them, then the chain.
   for (const t of TABLES) {

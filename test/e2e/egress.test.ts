@@ -7,7 +7,7 @@ import t from 'tap';
 import { $ } from 'zx';
 import { Cluster } from '../../sim/cluster.js';
 import { OUTSIDE_HOST } from '../../sim/testbed.js';
-import { askAddress, startAddressEcho } from '../../sim/address-echo.js';
+import { askAddress, spawnListening, startAddressEcho } from '../../sim/address-echo.js';
 import { inProcessCli } from '../fixtures/in-process-cli.js';
 
 const c = await Cluster.create(2, 'egress', { outside: true, cli: inProcessCli });
@@ -107,6 +107,68 @@ t.test('a published port reaches the endpoint from outside', async (t) => {
     [[8080, ep2.ip]],
     'network inspect lists the published port',
   );
+});
+
+/** Node: one VXLAN packet (VNI, inner Ethernet/IPv4/UDP frame to mac/ip:9999 saying "forged") to host:4789. */
+const FORGE = `const [host,vni,mac,ip,src]=process.argv.slice(1);const payload=Buffer.from('forged');
+const udp=Buffer.alloc(8);udp.writeUInt16BE(4444,0);udp.writeUInt16BE(9999,2);udp.writeUInt16BE(8+payload.length,4);
+const iph=Buffer.alloc(20);iph[0]=0x45;iph.writeUInt16BE(20+8+payload.length,2);iph[8]=64;iph[9]=17;
+Buffer.from(src.split('.').map(Number)).copy(iph,12);Buffer.from(ip.split('.').map(Number)).copy(iph,16);
+let sum=0;for(let i=0;i<20;i+=2)sum+=iph.readUInt16BE(i);while(sum>>16)sum=(sum&0xffff)+(sum>>16);iph.writeUInt16BE(~sum&0xffff,10);
+const eth=Buffer.concat([Buffer.from(mac.split(':').map(h=>parseInt(h,16))),Buffer.from([2,0,0,0,0,0x99]),Buffer.from([8,0])]);
+const vx=Buffer.alloc(8);vx[0]=8;vx.writeUIntBE(Number(vni),4,3);
+const s=require('dgram').createSocket('udp4');let n=0;const go=()=>s.send(Buffer.concat([vx,eth,iph,udp,payload]),4789,host,()=>{if(++n<3)setTimeout(go,100);else s.close()});go()`;
+const LISTEN = `const s=require('dgram').createSocket('udp4');s.on('message',m=>console.log('got '+m));s.bind(9999,'0.0.0.0',()=>console.log('listening'))`;
+
+t.test(
+  'a container reaches no VXLAN port through egress: a forged frame into another network arrives nowhere',
+  async (t) => {
+    await c.vx(1, ['network', 'create', 'red', '--subnet', '198.18.82.0/24']);
+    await until(
+      'red known on h2',
+      async () => (await c.vx(2, ['network', 'inspect', 'red'], { nothrow: true })).exitCode === 0,
+    );
+    const victim = await c.tb.addContainer(2, 9);
+    const v = await c.vxJson<{ ip: string; mac: string }>(2, ['attach', 'red', '--netns', victim]);
+    const red = await c.vxJson<{ vni: number }>(2, ['network', 'inspect', 'red']);
+    const listener = await spawnListening(c.tb, victim, ['-e', LISTEN], 'UDP listener');
+    let got = '';
+    listener.stdout?.on('data', (d: Buffer) => (got += d.toString()));
+    const forge = (from: string, to: string) =>
+      c.tb.exec(from, [process.execPath, '-e', FORGE, to, String(red.vni), v.mac, v.ip, '198.18.82.250']);
+    await forge(ct1, h2.vtep); // through egress, to the other host's VTEP
+    await forge(ct1, h1.vtep); // to its own host's VTEP
+    await new Promise((r) => setTimeout(r, 1000));
+    t.equal(got, '', 'nothing arrived from the container (another host, or its own)');
+    // The frame itself is right: sent from the underlay (a member's address), the same bytes arrive.
+    await forge(h1.netns, h2.vtep);
+    await until('control frame', async () => got.includes('got forged'), 10_000);
+    t.pass('the same frame from the underlay arrives (encrypted networks, not this test, close that path)');
+    listener.kill();
+    await c.vx(2, ['detach', 'red', '--netns', victim]);
+  },
+);
+
+t.test("egress goes out of the uplink only: not into the host's other bridges; forwarding policy DROP", async (t) => {
+  // A bridge of the host's own (as docker0 would be) with a namespace behind it.
+  const other = `${c.tb.prefix}ob`;
+  await $`ip netns add ${other}`;
+  t.teardown(() => $`ip netns del ${other}`.nothrow());
+  await $`nsenter --net=${h1.netnsPath} ip link add brx type bridge`;
+  await $`nsenter --net=${h1.netnsPath} ip addr add 198.19.250.1/24 dev brx`;
+  await $`nsenter --net=${h1.netnsPath} ip link set brx up`;
+  await $`nsenter --net=${h1.netnsPath} ip link add obh type veth peer name obc netns ${other}`;
+  await $`nsenter --net=${h1.netnsPath} ip link set obh master brx up`;
+  await $`ip -n ${other} addr add 198.19.250.2/24 dev obc`;
+  await $`ip -n ${other} link set obc up`;
+  await $`ip -n ${other} route add default via 198.19.250.1`;
+  t.ok(await c.tb.ping(h1.netns, '198.19.250.2', { timeoutS: 1 }), 'the host itself reaches its bridge');
+  t.notOk(await c.tb.ping(ct1, '198.19.250.2', { timeoutS: 1 }), 'a container does not get there through egress');
+  t.ok(await c.tb.ping(ct1, OUTSIDE_HOST, { timeoutS: 2 }), 'it still reaches the outside');
+  const policy = (await $`nsenter --net=${h1.netnsPath} iptables -S FORWARD`).stdout.split('\n')[0];
+  t.equal(policy, '-P FORWARD DROP', 'forwarding was off on this host: the agent set the FORWARD policy to DROP');
+  await $`nsenter --net=${h1.netnsPath} ip link del brx`.nothrow();
+  await $`nsenter --net=${h1.netnsPath} ip link del obh`.nothrow();
 });
 
 t.test('an internal network reaches nothing outside and publishes nothing', async (t) => {

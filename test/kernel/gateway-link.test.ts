@@ -50,8 +50,8 @@ t.test(
     );
     t.equal(
       (await $`nsenter --net=${h.netnsPath} cat /proc/sys/net/ipv4/ip_forward`).stdout.trim(),
-      '1',
-      'and on the host',
+      '0',
+      'not switched on the host by the data plane (egress does it, with a FORWARD policy)',
     );
     const before = [await linkIndex(h.netns, 'vxg301'), await linkIndex(overlayNs(301), 'gw0')];
     await dp.ensureGatewayLink(301, true);

@@ -14,6 +14,7 @@ const web: EgressNetwork = {
   overlayIfname: 'gw0',
   host: '169.254.0.84',
   overlay: '169.254.0.85',
+  uplinks: ['eth0'],
   publish: [{ protocol: 'tcp', hostPort: 8080, port: 80, ip: '198.18.0.5' }],
 };
 
@@ -40,6 +41,7 @@ class FakeIptables implements IptablesRunner {
   ]);
   saves = 0;
   restores: string[] = [];
+  readonly policies = new Map<string, string>();
   save(): Promise<string> {
     this.saves++;
     let s = '';
@@ -61,8 +63,12 @@ class FakeIptables implements IptablesRunner {
       if (line.startsWith('*')) table = this.tables.get(line.slice(1));
       else if (line === 'COMMIT') table = undefined;
       else if (!table) throw new Error(`no table for ${line}`);
-      else if (line.startsWith(':')) table.set(line.slice(1).split(' ')[0] as string, []);
-      else if (op === '-F') table.set(chain, []);
+      else if (line.startsWith(':')) {
+        // --noflush: a chain that exists keeps its rules (a built-in one takes the policy given).
+        const [name = '', policy = '-'] = line.slice(1).split(' ');
+        if (!table.has(name)) table.set(name, []);
+        if (policy !== '-') this.policies.set(name, policy);
+      } else if (op === '-F') table.set(chain, []);
       else if (op === '-X') table.delete(chain);
       else if (op === '-A') table.get(chain)?.push(rule);
       else if (op === '-I') table.get(chain)?.splice(Number(rest[0]) - 1, 0, rest.slice(1).join(' '));
@@ -88,10 +94,30 @@ t.test(
       '-i gw0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 198.18.0.5:80',
     ]);
     const host = hostRules([web]);
-    t.same(host.chains.find((c) => c.chain === 'VXMESH-FORWARD')?.rules, [
-      '-i vxg42 ! -o vxg+ -j ACCEPT',
-      '-o vxg42 -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT',
-    ]);
+    t.same(
+      host.chains.find((c) => c.chain === 'VXMESH-FORWARD')?.rules,
+      [
+        '-i vxg+ -p udp -m udp --dport 4789 -j DROP',
+        '-i vxg42 -o eth0 -j ACCEPT',
+        '-o vxg42 -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT',
+      ],
+      "out of the uplink only (never into the host's other bridges), never to a VXLAN port",
+    );
+    t.same(
+      host.chains.find((c) => c.chain === 'VXMESH-INPUT')?.rules,
+      ['-i vxg+ -p udp -m udp --dport 4789 -j DROP'],
+      "nor to this host's own VXLAN port",
+    );
+    t.same(
+      hostRules([{ ...web, uplinks: ['eth1', 'bond0'] }]).chains.find((c) => c.chain === 'VXMESH-FORWARD')?.rules,
+      [
+        '-i vxg+ -p udp -m udp --dport 4789 -j DROP',
+        '-i vxg42 -o bond0 -j ACCEPT',
+        '-i vxg42 -o eth1 -j ACCEPT',
+        '-o vxg42 -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT',
+      ],
+      'one accept per uplink',
+    );
     t.same(
       host.chains.find((c) => c.chain === 'VXMESH-POSTROUTING')?.rules,
       ['-s 169.254.0.85/32 ! -o vxg42 -j MASQUERADE'],
@@ -102,9 +128,9 @@ t.test(
       ['-p tcp -m tcp --dport 8080 -j DNAT --to-destination 169.254.0.85:8080'],
       'published through the transfer address',
     );
-    t.ok(
-      host.jumps.some((j) => j.from === 'DOCKER-USER' && j.optional),
-      'DOCKER-USER jump only where the chain exists',
+    t.notOk(
+      host.jumps.some((j) => j.from === 'DOCKER-USER'),
+      "no jump from DOCKER-USER (the admin's rules there come first)",
     );
     t.same(hostRules([]), { chains: [], jumps: [] }, 'no network: nothing on the host');
   },
@@ -127,22 +153,52 @@ t.test(
     );
     fake.tables.get('nat')?.set('VXMESH-POSTROUTING', ['-s 169.254.0.85/32 -j ACCEPT']);
     fake.tables.get('filter')?.get('FORWARD')?.push('-j VXMESH-FORWARD');
-    fake.tables.get('filter')?.set('DOCKER-USER', ['-j RETURN']);
+    // An earlier version jumped from DOCKER-USER too: that jump goes.
+    fake.tables.get('filter')?.set('DOCKER-USER', ['-j VXMESH-FORWARD', '-j RETURN']);
     const drift = planSync(parseSave(await fake.save()), desired);
     t.same(drift.changes, [
       'nat VXMESH-POSTROUTING rewritten (1 rules)',
       'filter FORWARD duplicate jump removed: -j VXMESH-FORWARD',
-      'filter DOCKER-USER jump inserted: -j VXMESH-FORWARD',
+      'filter DOCKER-USER jump removed: -j VXMESH-FORWARD',
     ]);
     await fake.restore(drift.script as string);
-    t.same(
-      fake.tables.get('filter')?.get('DOCKER-USER'),
-      ['-j VXMESH-FORWARD', '-j RETURN'],
-      'the jump is first in DOCKER-USER',
-    );
+    t.same(fake.tables.get('filter')?.get('DOCKER-USER'), ['-j RETURN'], "DOCKER-USER is the admin's again");
     t.equal(planSync(parseSave(await fake.save()), desired).script, undefined, 'repaired');
   },
 );
+
+t.test("with Docker: the FORWARD jump goes right after Docker's jump to DOCKER-USER", async (t) => {
+  const fake = new FakeIptables();
+  fake.tables.get('filter')?.set('FORWARD', ['-j DOCKER-USER', '-j DOCKER-FORWARD']);
+  fake.tables.get('filter')?.set('DOCKER-USER', []);
+  await fake.restore(planSync(parseSave(await fake.save()), hostRules([web])).script as string);
+  t.same(fake.tables.get('filter')?.get('FORWARD'), ['-j DOCKER-USER', '-j VXMESH-FORWARD', '-j DOCKER-FORWARD']);
+  t.same(fake.tables.get('filter')?.get('INPUT'), ['-j VXMESH-INPUT']);
+});
+
+t.test('forwarding off: FORWARD policy DROP first, then forwarding on; found on: left alone', async (t) => {
+  for (const initially of [false, true]) {
+    const fake = new FakeIptables();
+    const steps: string[] = [];
+    let on = initially;
+    const forwarding = {
+      isOn: () => on,
+      switchOn: () => {
+        steps.push(`forwarding on (policy ${fake.policies.get('FORWARD') ?? 'ACCEPT'})`);
+        on = true;
+      },
+    };
+    const r = await new Egress({ log: recordingLog(), runner: fake, forwarding }).reconcile([web]);
+    t.same(r.errors, []);
+    if (initially) {
+      t.same(steps, [], 'on already: not touched');
+      t.equal(fake.policies.get('FORWARD'), undefined, "the policy is the administrator's");
+    } else {
+      t.same(steps, ['forwarding on (policy DROP)'], 'the policy was DROP before forwarding went on');
+      t.match(r.changes.join('\n'), /FORWARD policy set to DROP/);
+    }
+  }
+});
 
 t.test('planSync: chains no longer wanted go, with every jump to them', async (t) => {
   const fake = new FakeIptables();
@@ -185,7 +241,7 @@ t.test(
       restore: (s, ns) => (ns ? overlay : host).restore(s),
     };
     const log = recordingLog();
-    const e = new Egress({ log, runner });
+    const e = new Egress({ log, runner, forwarding: { isOn: () => true, switchOn: () => undefined } });
     const r1 = await e.reconcile([web]);
     t.ok(
       r1.changes.some((c) => c.startsWith('web: nat VXMESH-POSTROUTING created')) &&
@@ -221,7 +277,11 @@ t.test('Egress: a failing iptables is an error of that place, the others still a
     save: (ns) => (ns ? Promise.reject(new Error('nsenter: cannot open /run/netns/vx-42')) : host.save()),
     restore: (s) => host.restore(s),
   };
-  const r = await new Egress({ log: recordingLog(), runner }).reconcile([web]);
+  const r = await new Egress({
+    log: recordingLog(),
+    runner,
+    forwarding: { isOn: () => true, switchOn: () => undefined },
+  }).reconcile([web]);
   t.same(
     r.errors.map((x) => x.where),
     ['web'],

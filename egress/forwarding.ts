@@ -1,0 +1,33 @@
+/**
+ * IPv4 forwarding of the host namespace, which egress needs. When the agent finds it off, the host
+ * routed nothing: it sets the FORWARD policy to DROP before switching forwarding on (as Docker does),
+ * so that the host routes egress's flows (accepted by its rules) and nothing else. Found on, it is
+ * the administrator's: policy and forwarding are left as they are.
+ */
+import fs from 'node:fs';
+import { inNetnsFd } from '../core/netns-switch.js';
+
+const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward';
+
+/** Reads and switches a namespace's IPv4 forwarding (tests give a fake). */
+export interface ForwardingSwitch {
+  isOn(): boolean;
+  switchOn(): void;
+}
+
+/** The forwarding switch of the namespace at `netnsPath` (this process's own when undefined). */
+export function procForwarding(netnsPath?: string): ForwardingSwitch {
+  const inNs = <T>(fn: () => T): T => {
+    if (netnsPath === undefined) return fn();
+    const fd = fs.openSync(netnsPath, 'r');
+    try {
+      return inNetnsFd(fd, fn);
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+  return {
+    isOn: () => inNs(() => fs.readFileSync(IP_FORWARD, 'utf8').trim() === '1'),
+    switchOn: () => inNs(() => fs.writeFileSync(IP_FORWARD, '1')),
+  };
+}
