@@ -12,6 +12,10 @@ export interface ApiRequestCounts {
   plugin?: RequestCounts;
 }
 
+/** Owners with a label of their own on a per-owner metric: whatever identities a key holder makes, the series stay bounded. */
+const LABELLED_OWNERS = 32;
+const OTHERS = '(others)';
+
 export function createMetrics(agent: Agent, d: Discovery, requests?: ApiRequestCounts): Registry {
   const reg = new Registry();
   for (const [api, name] of [
@@ -193,13 +197,16 @@ export function createMetrics(agent: Agent, d: Discovery, requests?: ApiRequestC
   });
   new Counter({
     name: 'vxmesh_gossip_records_rate_limited_total',
-    help: 'Records (gossiped or from anti-entropy) ignored because their owner exceeded its record budget, by member',
+    help: `Records (gossiped or from anti-entropy) ignored because their owner exceeded its record budget, by member (the ${LABELLED_OWNERS} largest; the rest as "(others)")`,
     labelNames: ['member'],
     registers: [reg],
     collect() {
       this.reset();
-      for (const [peerId, n] of Object.entries(d.stats.rateLimited))
-        this.inc({ member: d.membership.get(peerId)?.name ?? peerId }, n);
+      const sorted = Object.entries(d.stats.rateLimited).sort(([, a], [, b]) => b - a);
+      for (const [peerId, n] of sorted.slice(0, LABELLED_OWNERS))
+        this.inc({ member: peerId === OTHERS ? OTHERS : (d.membership.get(peerId)?.name ?? 'non-member') }, n);
+      const rest = sorted.slice(LABELLED_OWNERS).reduce((sum, [, n]) => sum + n, 0);
+      if (rest > 0) this.inc({ member: OTHERS }, rest);
     },
   });
   fromCounter(

@@ -24,7 +24,7 @@ import {
   type SyncFrame,
   type WireRecord,
 } from './wire.js';
-import type { RecordKind } from '../core/records.js';
+import { OWNER_BOUND, type RecordKind } from '../core/records.js';
 
 const SYNC_TIMEOUT_MS = 15_000;
 
@@ -199,6 +199,10 @@ export class AntiEntropy {
     for (const r of records) {
       const have = this.ctx.table.get(r.kind, r.key, r.owner);
       if (have && (have.lamport > r.lamport || (have.lamport === r.lamport && r.owner !== this.ctx.peerId))) continue; // nothing new: skip the crypto
+      if (OWNER_BOUND.has(r.kind) && !this.ctx.membership.get(r.owner)) {
+        countDrop(this.ctx, 'non-member', `${r.kind}/${r.key} of ${r.owner}`);
+        continue;
+      }
       if (limited && !this.budget.take(r.owner, 1, 'sync')) continue;
       const verified = await verifiedRecord(r);
       if (verified === 'malformed') countDrop(this.ctx, 'malformed', `${r.kind}/${r.key} of ${r.owner}: format-2 body`);

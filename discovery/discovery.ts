@@ -36,6 +36,7 @@ import { Gossip } from './gossip.js';
 import { Membership } from './membership.js';
 import { memberEventHandler } from './member-events.js';
 import { MemberIntake } from './member-intake.js';
+import { Housekeeping } from './housekeeping.js';
 import { signStatement } from './member-statement.js';
 import { pskBytes } from './key-protector.js';
 import { createNode, loadOrCreatePeerKey, clusterKeyFingerprint, type HostPort, type VxmeshLibp2p } from './node.js';
@@ -88,6 +89,7 @@ export class Discovery extends EventEmitter {
   private readonly views: TableViews;
   private readonly own: OwnWrites;
   private readonly memberIntake: MemberIntake;
+  private readonly keeper: Housekeeping;
   /** The incarnation our statement was signed at. */
   private signedAt = -1;
   readonly queries: ClusterQueries; // questions to and from other members (diagnostics)
@@ -148,6 +150,7 @@ export class Discovery extends EventEmitter {
       merged: (r) => this.emit('record', r),
     });
     this.budget = new RecordBudget(ctx);
+    this.keeper = new Housekeeping(ctx, this.budget);
     this.memberIntake = new MemberIntake(ctx);
     this.gossip = new Gossip(ctx, (records) => this.intake.apply(records), this.budget, this.memberIntake);
     this.own = new OwnWrites({
@@ -362,19 +365,9 @@ export class Discovery extends EventEmitter {
     this.gossip.publishMember({ v: 1, t: 'alive', member: this.selfInfo() });
   }
 
-  /** Expires tombstones; forgets members dead or left for `reapMs` together with their records
-   * (their endpoints and IPAM blocks), so a host that never returns does not hold addresses forever. */
+  /** Tombstones, members gone for good and records of owners that are no member (housekeeping.ts). */
   housekeeping(): void {
-    this.budget.prune();
-    this.table.expireTombstones(this.timers.tombstoneTtlMs);
-    for (const m of this.membership.reap(this.timers.reapMs)) {
-      const n = this.table.dropOwner(m.peerId);
-      this.log.info(
-        { member: m.name, peerId: m.peerId, records: n },
-        'forgot a member gone for good, with its records',
-      );
-      this.scheduleChange();
-    }
+    if (this.keeper.run(this.stats.syncRuns > 0)) this.scheduleChange();
   }
 
   private every(ms: number, fn: () => unknown): void {

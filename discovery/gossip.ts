@@ -15,6 +15,7 @@ import type { VxmeshLibp2p } from './node.js';
 import { toWire, type TableRecord } from './table.js';
 import type { RecordBudget } from './record-budget.js';
 import type { MemberIntake } from './member-intake.js';
+import { OWNER_BOUND } from '../core/records.js';
 import { decodeTableMessageV2, encodeTableMessageV2, peekRecordCountV2 } from './record-codec.js';
 import {
   MAX_RECORDS_PER_MESSAGE,
@@ -55,6 +56,16 @@ export class Gossip {
     if (spend ? this.budget.take(signer, records, 'gossip') : this.budget.affords(signer, records, 'gossip'))
       return true;
     countDrop(this.ctx, 'rate-limited');
+    return false;
+  }
+
+  /**
+   * Whether records may come from this publisher: endpoints and IPAM claims only from a member (a
+   * throwaway identity that never announced itself makes no host store anything of its own).
+   */
+  private fromMember(signer: string, records: WireRecord[]): boolean {
+    if (this.ctx.membership.get(signer) || !records.some((r) => OWNER_BOUND.has(r.kind))) return true;
+    countDrop(this.ctx, 'non-member', `records of ${signer}`);
     return false;
   }
 
@@ -99,6 +110,7 @@ export class Gossip {
         const count = peekRecordCountV2(msg.data);
         if (count !== undefined && !this.withinLimit(signer, count, false)) return TopicValidatorResult.Ignore;
         const records = decodeTableMessageV2(msg.data, signer);
+        if (!this.fromMember(signer, records)) return TopicValidatorResult.Ignore;
         if (!this.withinLimit(signer, records.length)) return TopicValidatorResult.Ignore;
         this.decoded.set(msg, { v: 1, t: 'records', records });
       } else {
@@ -116,6 +128,7 @@ export class Gossip {
         // Forwarded (members of the previous release may be behind us in its mesh), applied only
         // from a publisher that does not send format 2.
         if ((this.ctx.membership.get(signer)?.proto ?? 1) < PROTO_RECORDS_V2) {
+          if (!this.fromMember(signer, m.records)) return TopicValidatorResult.Ignore;
           if (!this.withinLimit(signer, m.records.length)) return TopicValidatorResult.Ignore;
           this.decoded.set(msg, m);
         }

@@ -2,12 +2,15 @@
  * Questions one member asks another over the cluster's own connections (encrypted with the cluster
  * key, authenticated by the peer key): one request frame, one answer frame. What can be asked is
  * registered by the layer above (the agent answers `fdb` with its kernel-vs-desired report); this file
- * knows only the transport. Answers to members that are not live are refused.
+ * knows only the transport. Answers to members that are not live are refused, and each member may
+ * ask QUERIES_PER_S per second (a burst of QUERY_BURST): an `fdb` answer costs a netlink dump and two
+ * iptables-save per network, which one key holder must not make every host run without end.
  */
 import { lpStream } from '@libp2p/utils';
 import type { Stream } from '@libp2p/interface';
 import { countDrop, dialTarget, type DiscoveryContext } from './context.js';
 import type { VxmeshLibp2p } from './node.js';
+import { PublisherLimit } from './publisher-limit.js';
 import {
   MAX_QUERY_ANSWER_BYTES,
   PROTOCOL_QUERY,
@@ -24,8 +27,12 @@ export class QueryFailed extends Error {
   override name = 'QueryFailed';
 }
 
+export const QUERIES_PER_S = 5;
+export const QUERY_BURST = 20;
+
 export class ClusterQueries {
   private readonly handlers = new Map<string, QueryHandler>();
+  private readonly askers = new PublisherLimit(QUERIES_PER_S, QUERY_BURST);
 
   constructor(private readonly ctx: DiscoveryContext) {}
 
@@ -45,6 +52,14 @@ export class ClusterQueries {
     this.handlers.set(q, handler);
   }
 
+  /** Why a question from `from` is not answered (undefined: it is): not a live member, or over its rate. */
+  refusal(from: string, q: string): string | undefined {
+    if (!this.ctx.membership.isLive(from)) return 'not a live member of this cluster';
+    if (this.askers.take(from, 1).ok) return undefined;
+    countDrop(this.ctx, 'query-rate', `query ${q} from ${from}`);
+    return `rate limited: at most ${QUERIES_PER_S} questions per second per member`;
+  }
+
   private async serve(stream: Stream, from: string): Promise<void> {
     const signal = AbortSignal.timeout(30_000);
     const lp = lpStream(stream, { maxDataLength: 4 * 1024 });
@@ -53,7 +68,10 @@ export class ClusterQueries {
       const handler = this.handlers.get(req.q);
       let answer;
       if (!this.ctx.membership.isLive(from)) answer = { ok: false, error: 'not a live member of this cluster' };
-      else if (!handler) answer = { ok: false, error: `unknown query ${JSON.stringify(req.q)}` };
+      else if (!this.askers.take(from, 1).ok) {
+        countDrop(this.ctx, 'query-rate', `query ${req.q} from ${from}`);
+        answer = { ok: false, error: `rate limited: at most ${QUERIES_PER_S} questions per second per member` };
+      } else if (!handler) answer = { ok: false, error: `unknown query ${JSON.stringify(req.q)}` };
       else {
         try {
           answer = { ok: true, body: await handler(from) };

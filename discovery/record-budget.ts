@@ -15,6 +15,9 @@ export type BudgetPath = 'gossip' | 'sync';
 /** A member refused over its budget within this long counts as flooding (periodic syncs avoid it). */
 export const FLOODING_RECENT_MS = 60_000;
 
+/** Owners counted one by one in the stats (the rest together). */
+export const MAX_COUNTED_OWNERS = 1024;
+
 export class RecordBudget {
   private readonly limit: PublisherLimit;
 
@@ -40,7 +43,10 @@ export class RecordBudget {
 
   private counted(owner: string, records: number, path: BudgetPath, v: LimitVerdict): void {
     const stats = this.ctx.stats;
-    stats.rateLimited[owner] = (stats.rateLimited[owner] ?? 0) + records;
+    // Bounded: owners beyond MAX_COUNTED_OWNERS are counted together (identities cost a key holder nothing).
+    const key =
+      owner in stats.rateLimited || Object.keys(stats.rateLimited).length < MAX_COUNTED_OWNERS ? owner : '(others)';
+    stats.rateLimited[key] = (stats.rateLimited[key] ?? 0) + records;
     stats.rateLimitedByPath[path] += records;
     if (v.report) {
       const m = this.ctx.membership.get(owner);

@@ -75,12 +75,33 @@ t.test("a vxmesh-attached endpoint on the same host: egress and --publish beside
     /-P FORWARD DROP/,
     'dockerd set the FORWARD policy to DROP',
   );
-  t.match(
-    (await h1.run(['iptables', '-S', 'DOCKER-USER'])).stdout,
-    /-j VXMESH-FORWARD/,
-    'vxmesh accepts its traffic in DOCKER-USER',
+  const forward = (await h1.run(['iptables', '-S', 'FORWARD'])).stdout.split('\n');
+  t.ok(
+    forward.indexOf('-A FORWARD -j DOCKER-USER') >= 0 &&
+      forward.indexOf('-A FORWARD -j VXMESH-FORWARD') > forward.indexOf('-A FORWARD -j DOCKER-USER'),
+    `vxmesh's chain comes after DOCKER-USER (${forward.join(' | ')})`,
   );
+  t.notMatch((await h1.run(['iptables', '-S', 'DOCKER-USER'])).stdout, /VXMESH/, 'DOCKER-USER is left to the admin');
   t.ok(await tb.ping(ns, OUTSIDE_HOST, { count: 2, timeoutS: 2 }), 'the endpoint pings the outside host');
+  // The admin's own DOCKER-USER rules come first: a drop there stops vxmesh's egress too.
+  await h1.run(['iptables', '-I', 'DOCKER-USER', '-i', 'vxg+', '-j', 'DROP']);
+  t.notOk(await tb.ping(ns, OUTSIDE_HOST, { timeoutS: 1 }), "an admin's DOCKER-USER drop applies to vxmesh's egress");
+  await h1.run(['iptables', '-D', 'DOCKER-USER', '-i', 'vxg+', '-j', 'DROP']);
+  // Docker's drop for a port it did not publish holds for vxmesh's endpoints too.
+  await h1.docker(['exec', '-d', 'c1', 'nc', '-ll', '-p', '7002', '-e', 'hostname']);
+  const leg = /inet (198\.19\.\d+\.\d+)/.exec((await exec('c1', ['ip', '-o', 'addr', 'show', 'eth1'])).stdout)?.[1];
+  t.ok(leg, `c1's docker_gwbridge address ${leg}`);
+  let listening: string | undefined;
+  for (let i = 0; i < 20 && listening === undefined; i++) {
+    listening = await askAddress(tb, h1.netns, leg as string, 7002, 1500);
+    if (listening === undefined) await new Promise((r) => setTimeout(r, 200));
+  }
+  t.ok(listening, 'c1 listens on 7002 (reached from its host)');
+  t.equal(
+    await askAddress(tb, ns, leg as string, 7002, 1500),
+    undefined,
+    "the endpoint cannot reach a Docker container's unpublished port through egress",
+  );
   t.equal(await askAddress(tb, ns, OUTSIDE_HOST, 7000), h1.vtep, 'TCP out, seen as the host');
   t.equal(
     await askAddress(tb, out, h1.vtep, 8081),

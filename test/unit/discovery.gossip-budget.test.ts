@@ -40,14 +40,14 @@ async function record(k: number): Promise<WireRecord> {
   return signedBoth(key, owner, r);
 }
 
-function setup(burst: number) {
+function setup(burst: number, members: string[] = [owner]) {
   const stats = emptyStats();
   const ctx = {
     peerId: 'self',
     stats,
     timers: { ...DEFAULT_TIMERS, floodBurst: burst, floodRecordsPerSecond: 0.001 },
     log: silentLogger,
-    membership: { get: () => undefined, others: () => [] },
+    membership: { get: (p: string) => (members.includes(p) ? { peerId: p, proto: 3 } : undefined), others: () => [] },
   } as unknown as DiscoveryContext;
   const received: WireRecord[][] = [];
   const gossip = new Gossip(ctx, (r) => received.push(r), new RecordBudget(ctx), new MemberIntake(ctx));
@@ -113,4 +113,11 @@ t.test('a batch the budget cannot take is refused from its count, decoded or not
     TopicValidatorResult.Accept,
     'five fit: refusals spent nothing',
   );
+});
+
+t.test('records of a publisher that is no member are ignored (a throwaway identity stores nothing)', async (t) => {
+  const { validate, stats } = setup(100, []);
+  const bytes = encodeTableMessageV2([await record(1)], false);
+  t.equal(validate(bytes), TopicValidatorResult.Ignore);
+  t.equal(stats.dropped['non-member'], 1);
 });
