@@ -19,6 +19,7 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import type { PrivateKey } from '@libp2p/interface';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { ValidationError } from '../core/errors.js';
+import { checkSecretFile } from '../core/secret-file.js';
 import { writeFileAtomic } from '../core/atomic-file.js';
 
 export type VxmeshLibp2p = Libp2p<{ identify: Identify; ping: Ping; pubsub: GossipSub }>;
@@ -62,11 +63,13 @@ export function toMultiaddr(hp: HostPort, peerId?: string): Multiaddr {
 /** Loads the peer key from `<stateDir>/peer.key`, creating it (mode 0600) on first start. */
 export async function loadOrCreatePeerKey(stateDir: string): Promise<PrivateKey> {
   const file = path.join(stateDir, 'peer.key');
-  try {
-    return privateKeyFromProtobuf(fs.readFileSync(file));
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+  if (fs.existsSync(file)) {
+    checkSecretFile(file, 'stateDir');
+    try {
+      return privateKeyFromProtobuf(fs.readFileSync(file));
+    } catch (e) {
       throw new ValidationError('stateDir', `cannot read peer key ${file}: ${(e as Error).message}`);
+    }
   }
   const key = await generateKeyPair('Ed25519');
   writeFileAtomic(file, privateKeyToProtobuf(key));
@@ -75,18 +78,13 @@ export async function loadOrCreatePeerKey(stateDir: string): Promise<PrivateKey>
 
 /**
  * Reads and checks a cluster key file (libp2p swarm key v1: header, /base16/, 64 hex digits). A file
- * that its group or others may read or write is refused: the key is the cluster's only credential.
+ * that its group or others may read or write, or that another user owns, is refused: the key is the
+ * cluster's only credential.
  */
 export function readClusterKey(file: string, field = 'cluster-key'): Uint8Array {
   let text: string;
   try {
-    const mode = fs.statSync(file).mode & 0o777;
-    if ((mode & 0o077) !== 0) {
-      throw new ValidationError(
-        field,
-        `${file} has mode ${mode.toString(8).padStart(4, '0')}: its group or others may read it; make it root-only (chmod 600 ${file}) and consider the key leaked if others did read it`,
-      );
-    }
+    checkSecretFile(file, field);
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     if (e instanceof ValidationError) throw e;

@@ -8,8 +8,8 @@ import dgram from 'node:dgram';
 import type { PrivateKey } from '@libp2p/interface';
 import { countDrop, type DiscoveryContext } from './context.js';
 import { parseHostPort, type HostPort } from './node.js';
-import { decodeProbePacket, encodeProbePacket, type ProbePacket } from './probe-packets.js';
-import { WireError } from './wire.js';
+import { ProbeFreshness, decodeProbePacket, encodeProbePacket, type ProbePacket } from './probe-packets.js';
+import { PROTO_SIGNED_MEMBERS, WireError } from './wire.js';
 
 interface Pending {
   /** Who may answer this sequence number: the target, or the helper asked to probe it. */
@@ -26,6 +26,7 @@ export class UdpProbe {
   private socket?: dgram.Socket;
   private seq = Math.floor(Math.random() * 2 ** 30);
   private readonly pending = new Map<number, Pending>();
+  private readonly freshness = new ProbeFreshness();
 
   constructor(
     private readonly ctx: DiscoveryContext,
@@ -98,10 +99,22 @@ export class UdpProbe {
     });
   }
 
-  private async sendTo(addrs: string[], p: ProbePacket): Promise<void> {
+  /**
+   * `stamped`: with our clock (version 2); by default unless the receiver is of generation 2 (it reads
+   * version 1 only). An answer goes in the version of the question.
+   */
+  private async sendTo(
+    addrs: string[],
+    p: ProbePacket,
+    stamped = (this.ctx.membership.get(p.to)?.proto ?? PROTO_SIGNED_MEMBERS) >= PROTO_SIGNED_MEMBERS,
+  ): Promise<void> {
     const socket = this.socket;
     if (!socket) return;
-    const bytes = await encodeProbePacket(p, this.privateKey, this.keys.send);
+    const bytes = await encodeProbePacket(
+      stamped ? { ...p, at: this.freshness.now() } : p,
+      this.privateKey,
+      this.keys.send,
+    );
     for (const a of addrs) {
       let hp: HostPort;
       try {
@@ -121,9 +134,15 @@ export class UdpProbe {
   private async receive(msg: Buffer, rinfo: dgram.RemoteInfo): Promise<void> {
     let p: ProbePacket;
     try {
-      p = await decodeProbePacket(msg, this.keys.accept);
+      p = await decodeProbePacket(msg, this.keys.accept, this.freshness);
     } catch (e) {
       if (e instanceof WireError) countDrop(this.ctx, 'probe-refused', `${rinfo.address}:${rinfo.port}: ${e.message}`);
+      return;
+    }
+    // Unstamped (version 1) only from a member known to be of generation 2: a member of this
+    // generation stamps every packet, so its captured packets cannot be replayed as version 1.
+    if (p.at === undefined && (this.ctx.membership.get(p.from)?.proto ?? 1) >= PROTO_SIGNED_MEMBERS) {
+      countDrop(this.ctx, 'probe-refused', `${p.from}: unstamped packet from a member that stamps its packets`);
       return;
     }
     // A packet for another identity (an earlier life of this host) gets no answer.
@@ -131,7 +150,7 @@ export class UdpProbe {
     const back = [`${rinfo.family === 'IPv6' ? `[${rinfo.address}]` : rinfo.address}:${rinfo.port}`];
     switch (p.type) {
       case 'ping':
-        await this.sendTo(back, { type: 'ack', seq: p.seq, from: this.ctx.peerId, to: p.from });
+        await this.sendTo(back, { type: 'ack', seq: p.seq, from: this.ctx.peerId, to: p.from }, p.at !== undefined);
         break;
       case 'ack': {
         const w = this.pending.get(p.seq);
@@ -139,9 +158,17 @@ export class UdpProbe {
         break;
       }
       case 'ping-req': {
+        // Only a live member may ask, and only for a member at an address that member announced:
+        // a key holder cannot make the helper probe any host:port.
+        const target = this.ctx.membership.get(p.target);
+        if (!this.ctx.membership.isLive(p.from) || !target?.addrs.includes(p.targetAddr)) {
+          countDrop(this.ctx, 'probe-refused', `ping-req from ${p.from} for ${p.target} at ${p.targetAddr}`);
+          break;
+        }
         this.ctx.stats.indirectProbes++;
         const ok = await this.ping({ peerId: p.target, addrs: [p.targetAddr] }, this.ctx.timers.probeTimeoutMs);
-        if (ok) await this.sendTo(back, { type: 'ack', seq: p.seq, from: this.ctx.peerId, to: p.from });
+        if (ok)
+          await this.sendTo(back, { type: 'ack', seq: p.seq, from: this.ctx.peerId, to: p.from }, p.at !== undefined);
         break;
       }
     }

@@ -3,7 +3,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { clusterKeyFingerprint, generateClusterKey, readClusterKey } from '../../discovery/node.js';
+import {
+  clusterKeyFingerprint,
+  generateClusterKey,
+  loadOrCreatePeerKey,
+  readClusterKey,
+} from '../../discovery/node.js';
 import { keygenCommand } from '../../cli/commands/keygen.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vxmesh-key-'));
@@ -18,7 +23,7 @@ t.test('a root-only key file is read; others are refused naming cluster-key', as
   fs.chmodSync(open, 0o644);
   t.throws(() => readClusterKey(open), {
     field: 'cluster-key',
-    message: /mode 0644: its group or others may read it; make it root-only \(chmod 600 /,
+    message: /mode 0644: its group or others may read it; make it owner-only \(chmod 600 /,
   });
   fs.chmodSync(open, 0o640);
   t.throws(() => readClusterKey(open), { name: 'ValidationError', field: 'cluster-key' }, 'group-readable too');
@@ -26,6 +31,27 @@ t.test('a root-only key file is read; others are refused naming cluster-key', as
   fs.writeFileSync(bad, 'not a key\n', { mode: 0o600 });
   t.throws(() => readClusterKey(bad), { field: 'cluster-key', message: /is not a swarm key/ });
   t.throws(() => readClusterKey(path.join(dir, 'missing.key')), { field: 'cluster-key', message: /cannot read/ });
+  const foreign = path.join(dir, 'foreign.key');
+  fs.writeFileSync(foreign, generateClusterKey(), { mode: 0o600 });
+  fs.chownSync(foreign, 65534, 65534);
+  t.throws(
+    () => readClusterKey(foreign),
+    { field: 'cluster-key', message: /owned by uid 65534, not by this process's user/ },
+    "another user's file is refused even with mode 0600",
+  );
+});
+
+t.test('the peer key: mode and owner checked before it is read (it was not checked at all)', async (t) => {
+  const state = fs.mkdtempSync(path.join(dir, 'state-'));
+  const key = await loadOrCreatePeerKey(state);
+  const file = path.join(state, 'peer.key');
+  t.equal(fs.statSync(file).mode & 0o777, 0o600, 'created owner-only');
+  t.same((await loadOrCreatePeerKey(state)).raw, key.raw, 'read back');
+  fs.chmodSync(file, 0o644);
+  await t.rejects(loadOrCreatePeerKey(state), { field: 'stateDir', message: /peer\.key has mode 0644/ });
+  fs.chmodSync(file, 0o600);
+  fs.chownSync(file, 65534, 65534);
+  await t.rejects(loadOrCreatePeerKey(state), { field: 'stateDir', message: /owned by uid 65534/ });
 });
 
 t.test('the fingerprint identifies a key without showing it', async (t) => {

@@ -3,7 +3,13 @@ import t from 'tap';
 import { decode as cborDecode, encode as cborEncode } from 'cborg';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
-import { decodeProbePacket, encodeProbePacket, type ProbePacket } from '../../discovery/probe-packets.js';
+import {
+  PROBE_WINDOW_S,
+  ProbeFreshness,
+  decodeProbePacket,
+  encodeProbePacket,
+  type ProbePacket,
+} from '../../discovery/probe-packets.js';
 import { WireError } from '../../discovery/wire.js';
 
 const a = await generateKeyPair('Ed25519');
@@ -18,9 +24,10 @@ const refused = async (
   bytes: Uint8Array,
   keys: Uint8Array[],
   field: string,
+  freshness?: ProbeFreshness,
 ) => {
   try {
-    await decodeProbePacket(bytes, keys);
+    await decodeProbePacket(bytes, keys, freshness);
     t.fail(`accepted (${field})`);
   } catch (e) {
     t.ok(e instanceof WireError && e.field === field, `refused naming ${field}: ${(e as Error).message}`);
@@ -64,3 +71,30 @@ t.test('packets without the key, with another key, or not signed by their sender
     'packet.type',
   );
 });
+
+t.test(
+  'a stamped packet replayed, or out of the clock window, is refused before its signature is checked',
+  async (t) => {
+    let now = 1_800_000_000;
+    const fresh = new ProbeFreshness(1000, () => now);
+    const ping: ProbePacket = { type: 'ping', seq: 5, from: idA, to: idB, at: now };
+    const bytes = await encodeProbePacket(ping, a, key1);
+    t.same(await decodeProbePacket(bytes, [key1], fresh), ping, 'first time: accepted, with its clock');
+    await refused(t, bytes, [key1], 'packet.at', fresh);
+    now += PROBE_WINDOW_S + 1;
+    const old = await encodeProbePacket({ ...ping, seq: 6, at: now - PROBE_WINDOW_S - 1 }, a, key1);
+    await refused(t, old, [key1], 'packet.at', fresh);
+    // A forged packet (bad signature) with a real packet's (from, seq, at) does not block the real one.
+    const real: ProbePacket = { type: 'ping', seq: 9, from: idA, to: idB, at: now };
+    const forged = await encodeProbePacket(real, b, key1); // signed by b, claims to be from a
+    await refused(t, forged, [key1], 'packet.sig', fresh);
+    t.same(await decodeProbePacket(await encodeProbePacket(real, a, key1), [key1], fresh), real, 'the real one passes');
+    // Version 1 (a member of generation 2) still decodes, without a clock.
+    const v1 = await decodeProbePacket(
+      await encodeProbePacket({ type: 'ping', seq: 10, from: idA, to: idB }, a, key1),
+      [key1],
+      fresh,
+    );
+    t.equal(v1.at, undefined);
+  },
+);
