@@ -16,7 +16,7 @@ import type { ClusterReader } from './ports.js';
 /** The store's address holders as last read (store-mirror.ts), with a counter that moves on every read. */
 export interface StoreHolders {
   readonly holdersVersion: number;
-  leaves(network: string, ip: string, owner: string, nameOf: (peerId: string) => string | undefined): boolean;
+  leaves(network: string, ip: string, owner: string): boolean;
 }
 
 export interface DerivedStateInputs {
@@ -52,11 +52,10 @@ export class DerivedState {
     const context = `${v.claims}/${v.members}/${store?.holdersVersion ?? '-'}`;
     return this.admissions.admit(cluster.endpointRecords(), context, () => {
       const vteps = new Map(cluster.members().map((m) => [m.peerId, m.vtep]));
-      const nameOf = (p: string) => cluster.member(p)?.name;
       return {
         claims: cluster.ipamBlocks(),
         vtepOf: (p) => vteps.get(p),
-        storeHolds: store ? (network, ip, owner) => store.leaves(network, ip, owner, nameOf) : undefined,
+        storeHolds: store ? (network, ip, owner) => store.leaves(network, ip, owner) : undefined,
       };
     });
   }

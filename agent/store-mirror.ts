@@ -28,10 +28,11 @@ export class StoreMirror {
    * Whether the store, as last read, leaves this address to this owner: refused only when it gives it
    * to another host; one it did not list yet (a newer allocation) passes until a read says otherwise.
    */
-  leaves(network: string, ip: string, owner: string, nameOf: (peerId: string) => string | undefined): boolean {
+  leaves(network: string, ip: string, owner: string): boolean {
     const holder = this.holders.get(network)?.get(ip);
-    // The peer id is the record signer's identity; a name alone (older entries) could be borrowed.
-    return holder === undefined || (holder.peer !== undefined ? holder.peer === owner : holder.host === nameOf(owner));
+    // By the peer id, the record signer's identity, never by a name a member gives itself: an entry
+    // without one (written by a release before peer ids were recorded) leaves the address to nobody.
+    return holder === undefined || holder.peer === owner;
   }
 
   /** Mirrors once; the watch is set up after the first mirror that reached the store (a watch waiting

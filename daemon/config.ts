@@ -62,9 +62,16 @@ export interface AgentConfig {
   dns: boolean;
   /** Where the DNS servers send other names: HOST[:PORT]; default the first nameserver of /etc/resolv.conf. */
   dnsUpstream?: string;
-  /** Optional etcd store (`etcd://HOST:PORT[,...]`) and its key prefix. */
+  /** Optional etcd store (`etcd://HOST:PORT[,...]`, `etcds://` for TLS) and its key prefix. */
   store?: string;
   storePrefix: string;
+  /** etcds://: the CA that signed the servers' certificates (default: the system's), a client certificate and key. */
+  storeCa?: string;
+  storeCert?: string;
+  storeKey?: string;
+  /** etcd authentication: the user, and a file holding its password (owner-only). */
+  storeUser?: string;
+  storePasswordFile?: string;
   /** Discovery tuning (tests and benchmarks). */
   discovery?: Record<string, number>;
 }
@@ -249,7 +256,41 @@ export const SETTINGS: Setting[] = [
     env: 'VXMESH_STORE_PREFIX',
     parse: str(/^\/(?:[A-Za-z0-9_.-]+\/)*$/, 'a key prefix that starts and ends with / (e.g. /vxmesh/)'),
   },
+  { key: 'storeCa', flag: 'store-ca', env: 'VXMESH_STORE_CA', parse: str(/^\/.*/, 'an absolute path') },
+  { key: 'storeCert', flag: 'store-cert', env: 'VXMESH_STORE_CERT', parse: str(/^\/.*/, 'an absolute path') },
+  { key: 'storeKey', flag: 'store-key', env: 'VXMESH_STORE_KEY', parse: str(/^\/.*/, 'an absolute path') },
+  {
+    key: 'storeUser',
+    flag: 'store-user',
+    env: 'VXMESH_STORE_USER',
+    parse: str(/^[A-Za-z0-9_.@-]{1,128}$/, 'an etcd user name'),
+  },
+  {
+    key: 'storePasswordFile',
+    flag: 'store-password-file',
+    env: 'VXMESH_STORE_PASSWORD_FILE',
+    parse: str(/^\/.*/, 'an absolute path'),
+  },
 ];
+
+/** The store's TLS and authentication settings go together (named by the flag that is missing). */
+function checkStoreAccess(cfg: AgentConfig): void {
+  const tls = cfg.storeCa !== undefined || cfg.storeCert !== undefined || cfg.storeKey !== undefined;
+  if (tls && !cfg.store?.startsWith('etcds://'))
+    throw new ValidationError('store', '--store-ca, --store-cert and --store-key need an etcds:// store (TLS)');
+  if ((cfg.storeCert === undefined) !== (cfg.storeKey === undefined))
+    throw new ValidationError(
+      cfg.storeCert === undefined ? 'store-cert' : 'store-key',
+      'a client certificate and its key go together',
+    );
+  if ((cfg.storeUser === undefined) !== (cfg.storePasswordFile === undefined))
+    throw new ValidationError(
+      cfg.storeUser === undefined ? 'store-user' : 'store-password-file',
+      'the etcd user and its password file go together',
+    );
+  if (cfg.storeUser !== undefined && cfg.store === undefined)
+    throw new ValidationError('store', '--store-user needs a --store');
+}
 
 export interface ConfigSources {
   flags: Record<string, string | boolean | undefined>;
@@ -292,6 +333,7 @@ export function loadConfig(src: ConfigSources): AgentConfig {
   }
   for (const s of SETTINGS) if (src.env[s.env] !== undefined) set(s, src.env[s.env], s.env);
   for (const s of SETTINGS) if (src.flags[s.flag] !== undefined) set(s, src.flags[s.flag], `--${s.flag}`);
+  checkStoreAccess(cfg);
   if (cfg.clusterKey === undefined && !cfg.insecure) throw new ValidationError('cluster-key', NO_KEY);
   if (cfg.clusterKey !== undefined && cfg.insecure)
     throw new ValidationError(

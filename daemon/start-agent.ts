@@ -46,6 +46,12 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
       ? (await import('../store/etcd-store.js')).EtcdStore.open(cfg.store, {
           prefix: cfg.storePrefix,
           timeoutMs: STORE_TIMEOUT_MS,
+          ...(cfg.storeCa !== undefined || cfg.storeCert !== undefined
+            ? { tls: { ca: cfg.storeCa, cert: cfg.storeCert, key: cfg.storeKey } }
+            : {}),
+          ...(cfg.storeUser !== undefined && cfg.storePasswordFile !== undefined
+            ? { auth: { user: cfg.storeUser, passwordFile: cfg.storePasswordFile } }
+            : {}),
         })
       : undefined;
   // A store that does not answer does not hold the start (nor readiness, nor the containers Docker restores

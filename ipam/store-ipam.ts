@@ -13,7 +13,7 @@ import { PendingAddresses } from './pending-addresses.js';
 export interface AddressStore {
   allocate(net: NetworkValue, host: string, exclude?: Iterable<string>, peer?: string): Promise<string>;
   reserve(network: string, ip: string, host: string, peer?: string): Promise<void>;
-  release(network: string, ip: string, host: string): Promise<boolean>;
+  release(network: string, ip: string, host: string, peer?: string): Promise<boolean>;
 }
 
 export class StoreIpam {
@@ -57,7 +57,7 @@ export class StoreIpam {
 
   async returnAddress(network: string, ip: string): Promise<void> {
     if (this.pending.has(network, ip)) return;
-    await this.store.release(network, ip, this.host);
+    await this.store.release(network, ip, this.host, this.peer);
   }
 
   conflicts(): BlockConflict[] {

@@ -14,6 +14,7 @@ import { Etcd3, type Namespace } from 'etcd3';
 import { parseStoreUrl } from './store-url.js';
 
 export { parseStoreUrl } from './store-url.js';
+import { storeAccess } from './store-access.js';
 import { StoreError, ValidationError, VxmeshError } from '../core/errors.js';
 import { ipv4ToString, parseCidr, parseIPv4 } from '../core/addresses.js';
 import { checkNetworkValue, type NetworkValue } from '../core/records.js';
@@ -30,6 +31,10 @@ export interface EtcdStoreOptions {
   prefix?: string;
   /** Per-call deadline (ms); default 5000. */
   timeoutMs?: number;
+  /** etcds://: files of the CA (default: the system's CAs), the client certificate and its key. */
+  tls?: { ca?: string; cert?: string; key?: string };
+  /** etcd authentication: the user and the file holding its password. */
+  auth?: { user: string; passwordFile: string };
 }
 
 /** An address value as stored; a damaged one is held by nobody we know ('?'). */
@@ -41,6 +46,13 @@ function parseHolder(text: string): AddressHolder {
     return { host: '?', at: '' };
   }
 }
+
+/**
+ * Whether an entry is this holder's: by peer id whenever the entry has one (a name is what a member
+ * calls itself, and two members may share one); by name only for an entry written before peer ids were.
+ */
+export const holds = (h: AddressHolder, host: string, peer: string | undefined): boolean =>
+  h.peer !== undefined ? h.peer === peer : h.host === host;
 
 const MAX_ALLOCATE_ROUNDS = 32;
 /** How long an allocator trusts its own view of the taken addresses before reading them again. */
@@ -84,6 +96,7 @@ export class EtcdStore {
       hosts: endpoints,
       dialTimeout: timeoutMs,
       defaultCallOptions: () => ({ deadline: Date.now() + timeoutMs }),
+      ...storeAccess(endpoints, opts),
     });
     return new EtcdStore(client, client.namespace(prefix), endpoints);
   }
@@ -260,15 +273,15 @@ export class EtcdStore {
   async reserve(network: string, ip: string, host: string, peer?: string): Promise<void> {
     if (await this.tryClaim(network, ip, host, peer)) return;
     const held = await this.holderOf(network, ip);
-    if (held?.holder.host === host) return;
+    if (held && holds(held.holder, host, peer)) return;
     if (!held) return this.reserve(network, ip, host, peer); // released in between: try again
     throw new ValidationError('ip', `${ip} is allocated to host ${held.holder.host} in the store`);
   }
 
-  /** Releases an address if `host` holds it. Returns whether it did. */
-  async release(network: string, ip: string, host: string): Promise<boolean> {
+  /** Releases an address if `host` (`peer`) holds it. Returns whether it did. */
+  async release(network: string, ip: string, host: string, peer?: string): Promise<boolean> {
     const held = await this.holderOf(network, ip);
-    if (held?.holder.host !== host) return false;
+    if (!held || !holds(held.holder, host, peer)) return false;
     const key = `addresses/${network}/${ip}`;
     const r = await this.call('release address', () =>
       this.ns.if(key, 'Value', '==', held.text).then(this.ns.delete().key(key)).commit(),

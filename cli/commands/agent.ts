@@ -51,6 +51,13 @@ Options:
                            optional etcd store: network definitions and addresses by compare-and-swap
                            (every agent of a cluster uses it, or none; see docs/operations.md)
   --store-prefix PREFIX    key prefix in the store (default /vxmesh/)
+  --store etcds://...      the same over TLS, with
+    --store-ca FILE        the CA of the etcd servers' certificates (default: the system's CAs)
+    --store-cert FILE      a client certificate, and
+    --store-key FILE       its key (owner-only file)
+  --store-user NAME        etcd authentication: the user, and
+  --store-password-file FILE
+                           a file holding its password (owner-only)
   -h, --help               this text
 
 Stops on SIGTERM/SIGINT: leaves the cluster, closes its sockets, and leaves all kernel state in place.`;
