@@ -14,7 +14,7 @@ import { Etcd3, type Namespace } from 'etcd3';
 import { parseStoreUrl } from './store-url.js';
 
 export { parseStoreUrl } from './store-url.js';
-import { storeAccess } from './store-access.js';
+import { storeAccess, type StoreAccessOptions } from './store-access.js';
 import { StoreError, ValidationError, VxmeshError } from '../core/errors.js';
 import { ipv4ToString, parseCidr, parseIPv4 } from '../core/addresses.js';
 import { checkNetworkValue, type NetworkValue } from '../core/records.js';
@@ -26,15 +26,11 @@ export interface AddressHolder {
   peer?: string;
 }
 
-export interface EtcdStoreOptions {
+export interface EtcdStoreOptions extends StoreAccessOptions {
   /** Key prefix; default `/vxmesh/`. */
   prefix?: string;
   /** Per-call deadline (ms); default 5000. */
   timeoutMs?: number;
-  /** etcds://: files of the CA (default: the system's CAs), the client certificate and its key. */
-  tls?: { ca?: string; cert?: string; key?: string };
-  /** etcd authentication: the user and the file holding its password. */
-  auth?: { user: string; passwordFile: string };
 }
 
 /** An address value as stored; a damaged one is held by nobody we know ('?'). */

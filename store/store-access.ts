@@ -9,7 +9,14 @@ import tls from 'node:tls';
 import type { IOptions } from 'etcd3';
 import { ValidationError } from '../core/errors.js';
 import { checkSecretFile } from '../core/secret-file.js';
-import type { EtcdStoreOptions } from './etcd-store.js';
+
+/** TLS and authentication settings of the store client. */
+export interface StoreAccessOptions {
+  /** etcds://: files of the CA (default: the system's CAs), the client certificate and its key. */
+  tls?: { ca?: string; cert?: string; key?: string };
+  /** etcd authentication: the user and the file holding its password. */
+  auth?: { user: string; passwordFile: string };
+}
 
 function read(file: string, field: string, secret = false): Buffer {
   if (secret) checkSecretFile(file, field);
@@ -21,7 +28,7 @@ function read(file: string, field: string, secret = false): Buffer {
 }
 
 /** The etcd client's credentials and auth options for these endpoints and settings. */
-export function storeAccess(endpoints: string[], opts: EtcdStoreOptions): Pick<IOptions, 'credentials' | 'auth'> {
+export function storeAccess(endpoints: string[], opts: StoreAccessOptions): Pick<IOptions, 'credentials' | 'auth'> {
   const out: Pick<IOptions, 'credentials' | 'auth'> = {};
   const secure = endpoints.every((e) => e.startsWith('https://'));
   if (opts.tls && !secure) throw new ValidationError('store', 'TLS files given for an etcd:// store: use etcds://');
