@@ -13,6 +13,12 @@ import { macFromIp } from '../../core/addresses.js';
 import { eventually } from '../fixtures/members.js';
 import { inProcessCli } from '../fixtures/in-process-cli.js';
 import { rogueMember } from '../fixtures/rogue.js';
+import { signedBoth } from '../fixtures/signed-records.js';
+import { privateKeyFromProtobuf } from '@libp2p/crypto/keys';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import { MAX_LAMPORT } from '../../discovery/clock-bounds.js';
+import { encodeTableMessageV2 } from '../../discovery/record-codec.js';
+import { TOPIC_MEMBERS, TOPIC_TABLE_V2, type WireRecord } from '../../discovery/wire.js';
 
 const VNI = 2201;
 const NET = 'cl';
@@ -176,6 +182,72 @@ await t.test("a key-holding member cannot take another host's address", async (t
   t.ok(
     await eventually(async () => (await kernel(1)).fdb.get(macFromIp(at(2))) === vtep(4), 15_000),
     'its own claimed address is programmed',
+  );
+  // The hardening issue's attacks 1, 2 and 5 from the same key holder, then the cluster must keep working.
+  const rogueKey = privateKeyFromProtobuf(fs.readFileSync(path.join(c.dir, 'rogue', 'peer.key')));
+  const rogueId = peerIdFromPrivateKey(rogueKey).toString();
+  const publish = (topic: string, bytes: Uint8Array) =>
+    rogue.call('publishRaw', { topic, base64: Buffer.from(bytes).toString('base64') });
+  const ownClaim = (lamport: number): WireRecord => ({
+    kind: 'ipam-block',
+    key: `${NET}/${at(0)}/28`,
+    owner: rogueId,
+    lamport,
+    value: { network: NET, block: `${at(0)}/28` },
+  });
+  // 1. One record at 2^53−1 (refused where it is decoded), one at the ceiling (clocks rise to the cap only).
+  for (const lamport of [2 ** 53 - 1, MAX_LAMPORT])
+    await publish(
+      TOPIC_TABLE_V2,
+      encodeTableMessageV2([await signedBoth(rogueKey, rogueId, ownClaim(lamport))], false),
+    );
+  // 2. h2 declared dead at 2^53−1 (refused) and at 2^48 (above the incarnation h2 announced: ignored).
+  const h2Id = (await c.vxJson<Array<{ name: string; peerId: string }>>(1, ['peers'])).find(
+    (p) => p.name === 'h2',
+  )?.peerId;
+  for (const incarnation of [2 ** 53 - 1, 2 ** 48])
+    await publish(
+      TOPIC_MEMBERS,
+      Buffer.from(JSON.stringify({ v: 1, t: 'dead', peerId: h2Id, incarnation, from: rogueId })),
+    );
+  // 5. b2's address as a /32 claim of its own, then announced.
+  await rogue.call('putIpamBlock', { network: NET, block: `${b2.ip}/32` });
+  await rogue.call('putEndpoint', rogueEp('take-ip', b2.ip));
+  t.ok(
+    await eventually(
+      async () => (await endpoints(1)).find((e) => e.id === 'take-ip')?.status === 'refused: ip-in-use',
+      15_000,
+      200,
+    ),
+    'h1: the /32 taker is refused (ip-in-use)',
+  );
+  await sleep(2000); // several reconciles and gossip rounds
+  for (const i of [1, 3]) {
+    const peers = await c.vxJson<Array<{ name: string; state: string }>>(i, ['peers']);
+    t.equal(peers.find((p) => p.name === 'h2')?.state, 'alive', `h${i}: h2 is alive`);
+    t.equal((await kernel(i)).fdb.get(b2.mac), vtep(2), `h${i}: b2's MAC still goes to h2`);
+  }
+  t.ok(await c.tb.ping(a1.netns, b2.ip), 'a1 still reaches b2');
+  // Afterwards: a container attached on an honest host is reachable, a new network is seen everywhere.
+  const d3 = parse(await attach(3, 7));
+  t.ok(
+    await eventually(async () => c.tb.ping(a1.netns, d3.ip), 15_000),
+    'a container attached on h3 after the attacks is reachable from h1',
+  );
+  await c.vx(2, ['network', 'create', 'after-attack', '--subnet', '198.18.76.0/24']);
+  for (const i of [1, 3])
+    t.ok(
+      await eventually(
+        async () => (await c.vx(i, ['network', 'inspect', 'after-attack'], { nothrow: true })).exitCode === 0,
+        15_000,
+      ),
+      `h${i} sees a network created on h2 after the attacks`,
+    );
+  const dropped = await metrics(1);
+  t.match(
+    dropped,
+    /vxmesh_gossip_messages_dropped_total\{reason="malformed"\} [1-9]/,
+    'the 2^53−1 messages were refused as malformed',
   );
   await rogue.kill();
 });
