@@ -7,10 +7,12 @@
 import t from 'tap';
 import { DiscoveryCluster, endpointOf } from '../fixtures/discovery-cluster.js';
 import { eventually, type MemberProc } from '../fixtures/members.js';
-import { buildPreviousMember } from '../fixtures/previous-release.js';
+import { GENERATION_2_RELEASE, buildPreviousMember } from '../fixtures/previous-release.js';
 
 const previous = buildPreviousMember();
 t.teardown(() => previous.remove());
+const generation2 = buildPreviousMember(GENERATION_2_RELEASE);
+t.teardown(() => generation2.remove());
 
 const alive = async (procs: MemberProc[], n: number) =>
   eventually(
@@ -72,4 +74,32 @@ t.test('members of the previous release and of this build share every record', a
   // Writes after it joined: gossip from new members to a previous-release one (format 1 is still sent).
   await new3.call('putEndpoint', endpointOf(c.tb, 3, 2));
   t.ok(await holds([old4, new2], ['e3-2']), "a new member's later write reaches the previous-release member");
+});
+
+t.test('the release before signed member statements (generation 2) and this build: one cluster', async (t) => {
+  const c = await DiscoveryCluster.create(4, {}, 'up2');
+  t.teardown(() => c.teardown());
+  const old1 = c.start(1, { main: generation2.main, nodeArgs: generation2.nodeArgs });
+  await old1.ready;
+  // Two new members join through the old one only: they learn each other from its unsigned entries.
+  const new2 = c.start(2, { seeds: [1] });
+  const new3 = c.start(3, { seeds: [1] });
+  await Promise.all([new2.ready, new3.ready]);
+  t.ok(
+    await alive([old1, new2, new3], 3),
+    'one cluster of 3 (1 of generation 2, 2 new): probes of both versions answered',
+  );
+  await old1.call('putNetwork', { name: 'blue', vni: 100, subnet: '198.18.0.0/16' });
+  await old1.call('putEndpoint', endpointOf(c.tb, 1, 1));
+  await new2.call('putEndpoint', endpointOf(c.tb, 2, 1));
+  await new3.call('putEndpoint', endpointOf(c.tb, 3, 1));
+  t.ok(await holds([old1, new2, new3], ['e1-1', 'e2-1', 'e3-1']), 'every record reaches every member');
+  // An old member joining through a new one learns everyone (the new entries carry extra fields it ignores).
+  const old4 = c.start(4, { seeds: [2], main: generation2.main, nodeArgs: generation2.nodeArgs });
+  await old4.ready;
+  t.ok(await alive([old1, new2, new3, old4], 4), 'a generation-2 member joining through a new one: 4 alive everywhere');
+  t.ok(await holds([old4], ['e1-1', 'e2-1', 'e3-1']), 'it holds every record');
+  const s2 = await new2.snapshot();
+  t.notOk(s2.stats.dropped['probe-refused'], 'no probe of a generation-2 member refused by this build');
+  t.notOk(s2.stats.dropped['bad-member-statement'], 'no member statement refused');
 });
