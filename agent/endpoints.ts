@@ -75,6 +75,12 @@ export class Endpoints {
         'network',
         `network ${n.name} cannot be used: ${n.conflicts.map((c) => c.detail).join('; ')}`,
       );
+    // Never a cleartext fallback: until this agent carries encrypted networks, it attaches nothing to one.
+    if (n.encrypted)
+      throw new ValidationError(
+        'network',
+        `network ${n.name} is encrypted, and this agent cannot carry encrypted networks yet (its WireGuard data path is not built): nothing was attached`,
+      );
     // Before an address is taken or an overlay built for it.
     if (this.parts.driver.netnsExists && !this.parts.driver.netnsExists(req.netns))
       throw new NotFoundError('netns', `network namespace ${req.netns} does not exist`);

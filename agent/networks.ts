@@ -8,6 +8,7 @@ import { fnv1a } from '../core/hash.js';
 import type { Logger } from '../core/logger.js';
 import { checkNetworkValue, type NetworkValue } from '../core/records.js';
 import { NETWORK_USER_GRACE_MS } from '../discovery/network-guard.js';
+import { PROTO_ENCRYPTED_NETWORKS } from '../discovery/wire.js';
 import type { LocalState } from './local-state.js';
 import type { Overlays } from './overlays.js';
 import type { ClusterReader, ClusterWriter, NetworkStore, OverlayDriver, TableEntry } from './ports.js';
@@ -69,7 +70,7 @@ export function resolveNetworks(
 
 /** What the network definitions are read and written with. */
 export interface NetworksParts {
-  cluster: Pick<ClusterReader, 'networkRecords' | 'endpoints' | 'member'> &
+  cluster: Pick<ClusterReader, 'networkRecords' | 'endpoints' | 'member' | 'members'> &
     Pick<ClusterWriter, 'putNetwork' | 'deleteNetwork'>;
   driver: Pick<OverlayDriver, 'maxMtu'>;
   overlays: Overlays;
@@ -168,8 +169,14 @@ export class Networks {
           'internal',
           `network ${req.name} exists and is ${same.internal ? '' : 'not '}internal`,
         );
+      if (req.encrypted !== undefined && req.encrypted !== (same.encrypted === true))
+        throw new ValidationError(
+          'encrypted',
+          `network ${req.name} exists and is ${same.encrypted ? '' : 'not '}encrypted`,
+        );
       return same;
     }
+    if (req.encrypted) this.requireEncryptionEverywhere();
     const taken = new Set([...existing.values()].map((n) => n.vni));
     if (req.vni !== undefined) {
       const holder = [...existing.values()].find((n) => n.vni === req.vni);
@@ -188,6 +195,22 @@ export class Networks {
     await this.parts.cluster.putNetwork(value);
     this.parts.log.info({ network: value }, 'network created');
     return this.get(req.name);
+  }
+
+  /**
+   * An encrypted network is defined only when every live member reads the flag (protocol generation
+   * PROTO_ENCRYPTED_NETWORKS): an older agent would take it for a plain network.
+   */
+  private requireEncryptionEverywhere(): void {
+    const old = this.parts.cluster
+      .members()
+      .filter((m) => !m.self && (m.state === 'alive' || m.state === 'suspect'))
+      .filter((m) => (m.proto ?? 1) < PROTO_ENCRYPTED_NETWORKS);
+    if (old.length > 0)
+      throw new ValidationError(
+        'encrypted',
+        `members of an older release are live (${old.map((m) => `${m.name} (generation ${m.proto ?? 1})`).join(', ')}): they would carry an encrypted network in cleartext; upgrade them first`,
+      );
   }
 
   /** Creates the definition in the store (compare-and-swap); an auto-assigned VNI taken there moves on. */

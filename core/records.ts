@@ -30,6 +30,11 @@ export interface NetworkValue {
   ipRange?: string;
   /** Addresses IPAM never hands out (Docker's --aux-address), at most 256. */
   reserved?: string[];
+  /**
+   * Every frame between hosts inside WireGuard (docs/operations.md, "Encrypted networks"). Only an
+   * agent that can carry it attaches to it; never carried in cleartext.
+   */
+  encrypted?: boolean;
 }
 
 export interface EndpointValue {
@@ -112,6 +117,10 @@ export function checkNetworkFields(v: unknown, field: string, opts: { request?: 
       under(at(`reserved[${i}]`), () => requireHostIn(ip, c, 'reserved')),
     );
     if (list.length > 0) out.reserved = [...new Set(list)];
+  }
+  if (o.encrypted !== undefined && o.encrypted !== false) {
+    if (o.encrypted !== true) throw new ValidationError(at('encrypted'), 'must be true or false');
+    out.encrypted = true;
   }
   return out;
 }

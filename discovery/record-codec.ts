@@ -13,7 +13,8 @@
  *
  * Values (integer keys; unknown keys are ignored and preserved):
  *   network    1 name, 2 vni, 3 subnet [ip4 bytes, prefix], 4 gateway ip4, 5 mtu, 6 options [[text, text], ...],
- *              7 internal (true; absent = false), 8 ipRange [ip4 bytes, prefix], 9 reserved [ip4 bytes, ...]
+ *              7 internal (true; absent = false), 8 ipRange [ip4 bytes, prefix], 9 reserved [ip4 bytes, ...],
+ *              10 encrypted (true; absent = false)
  *              (pairs in the owner's order: the version-1 signature covers that order)
  *   endpoint   1 network, 2 id (text, or bytes for an even-length lowercase hex id), 3 mac (6 bytes),
  *              4 ip (4 bytes), 5 vtep (4 bytes), 6 host, 7 name (text), 8 aliases [text, ...]
@@ -103,6 +104,7 @@ function valueToCbor(kind: RecordKind, value: RecordValue): Map<number, Cbor> {
     if (v.internal === true) m.set(7, true);
     if (v.ipRange !== undefined) m.set(8, cidrCbor(v.ipRange));
     if (v.reserved !== undefined) m.set(9, v.reserved.map(ip4Bytes));
+    if (v.encrypted === true) m.set(10, true);
   } else if (kind === 'endpoint') {
     const v = value as EndpointValue;
     m.set(1, v.network)
@@ -144,6 +146,7 @@ function valueFromCbor(kind: RecordKind, m: Map<number | string, Cbor>, field: s
       if (!Array.isArray(reserved)) throw new WireError(`${field}.reserved`, 'must be [address bytes, ...]');
       out.reserved = reserved.map((b, i) => ip4Text(b, `${field}.reserved[${i}]`));
     }
+    if (get(10) !== undefined) out.encrypted = get(10);
     return out;
   }
   if (kind === 'endpoint') {

@@ -37,6 +37,7 @@ export class TableViews {
       addrs: m.addrs,
       incarnation: m.incarnation,
       state: m.state,
+      ...(m.proto !== undefined ? { proto: m.proto } : {}),
       vtepOrder: m.vtepOrder,
       since: m.since,
       lastAck: m.lastAck,

@@ -9,6 +9,8 @@ export interface MemberView {
   addrs: string[];
   incarnation: number;
   state: MemberState;
+  /** The protocol generation it announced (absent: the first release). */
+  proto?: number;
   /**
    * When this host first saw the member with its current VTEP, as an order (smaller = earlier): a VTEP
    * stays with the member that held it first (agent/owners.ts).

@@ -32,6 +32,8 @@ export const PROTO_RECORDS_V2 = 2;
 export const PROTO_UDP_PROBES = 2;
 /** The generation that signs its member statements (member-statement.ts). */
 export const PROTO_SIGNED_MEMBERS = 3;
+/** The generation that reads a network's `encrypted` flag (and never carries such a network in cleartext). */
+export const PROTO_ENCRYPTED_NETWORKS = 3;
 export const PROTOCOL_SYNC = '/vxmesh/sync/1.0.0';
 export const PROTOCOL_PROBE = '/vxmesh/probe/1.0.0';
 export const PROTOCOL_QUERY = '/vxmesh/query/1.0.0';

@@ -138,7 +138,7 @@ export class DockerPlugin {
   };
 
   private async createNetwork(call: CreateNetworkCall): Promise<unknown> {
-    const { networkId, name, subnet, gateway, vni, internal, reserved } = call;
+    const { networkId, name, subnet, gateway, vni, internal, encrypted, reserved } = call;
     const ipRange = this.state.ipRanges?.[subnet.text];
     const existing = this.agent.listNetworks().find((n) => n.name === name);
     if (existing) {
@@ -153,6 +153,11 @@ export class DockerPlugin {
         throw mismatch(
           INTERNAL,
           `is ${existing.internal ? '' : 'not '}internal: create the Docker network ${existing.internal ? 'with' : 'without'} --internal`,
+        );
+      if (encrypted !== (existing.encrypted === true))
+        throw mismatch(
+          'Options.com.docker.network.generic.encrypted',
+          `is ${existing.encrypted ? '' : 'not '}encrypted: create the Docker network ${existing.encrypted ? 'with' : 'without'} -o encrypted`,
         );
       if ((ipRange ?? '') !== (existing.ipRange ?? ''))
         throw mismatch('SubPool', `has ip range ${existing.ipRange ?? 'none'}, not ${ipRange ?? 'none'}`);
@@ -172,6 +177,7 @@ export class DockerPlugin {
           internal,
           ipRange,
           reserved: reserved.length ? reserved : undefined,
+          encrypted: encrypted || undefined,
         }),
       );
     }

@@ -34,6 +34,8 @@ export interface CreateNetworkCall {
   gateway?: string;
   vni?: number;
   internal: boolean;
+  /** `-o encrypted` (Docker's own option name; `-o encrypted=true` too). */
+  encrypted: boolean;
   /** `--aux-address` values, sorted. */
   reserved: string[];
 }
@@ -54,7 +56,7 @@ export function decodeCreateNetwork(body: unknown): CreateNetworkCall {
     throw new ValidationError('IPv4Data', `exactly one IPv4 pool is needed (got ${v4.length}); give --subnet`);
   const pool = obj(v4[0], 'IPv4Data[0]');
   const subnet = parseCidr(pool.Pool, 'IPv4Data[0].Pool');
-  const call: CreateNetworkCall = { networkId, name, subnet, internal: false, reserved: [] };
+  const call: CreateNetworkCall = { networkId, name, subnet, internal: false, encrypted: false, reserved: [] };
   if (typeof pool.Gateway === 'string' && pool.Gateway !== '')
     call.gateway = requireHostIn(addressPart(pool.Gateway), subnet, 'IPv4Data[0].Gateway');
   const internalOpt = generic['vxmesh.internal'];
@@ -64,6 +66,14 @@ export function decodeCreateNetwork(body: unknown): CreateNetworkCall {
       `must be true or false, got ${JSON.stringify(internalOpt)}`,
     );
   call.internal = opts[INTERNAL] === true || opts[INTERNAL] === 'true' || internalOpt === 'true';
+  // As Docker's overlay reads it: `-o encrypted` (an empty value) or `-o encrypted=true`.
+  const encryptedOpt = generic.encrypted;
+  if (encryptedOpt !== undefined && encryptedOpt !== '' && encryptedOpt !== 'true' && encryptedOpt !== 'false')
+    throw new ValidationError(
+      `Options.${GENERIC}.encrypted`,
+      `must be empty (-o encrypted), true or false, got ${JSON.stringify(encryptedOpt)}`,
+    );
+  call.encrypted = encryptedOpt === '' || encryptedOpt === 'true';
   const aux = optionalObj(pool.AuxAddresses, 'IPv4Data[0].AuxAddresses');
   call.reserved = Object.entries(aux)
     .map(([k, v]) => {

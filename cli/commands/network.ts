@@ -5,7 +5,7 @@ import { parseFlags, UsageError, type Command } from '../support.js';
 import { CLIENT_FLAGS, CLIENT_HELP, socketOf } from './common.js';
 import type { NetworkView } from '../../agent/agent.js';
 
-const usage = `Usage: vxmesh network create NAME --subnet CIDR [--vni N] [--gateway IP] [--mtu N] [--internal]
+const usage = `Usage: vxmesh network create NAME --subnet CIDR [--vni N] [--gateway IP] [--mtu N] [--internal] [--encrypted]
                              [--ip-range CIDR] [--aux-address IP]...
        vxmesh network ls
        vxmesh network inspect NAME
@@ -21,6 +21,8 @@ Options:
   --gateway IP        gateway address (anycast on every host's br0)
   --mtu N             overlay MTU (default and maximum: underlay MTU - 50)
   --internal          no way out: no egress through the hosts, no published ports
+  --encrypted         every frame between hosts inside WireGuard; only agents that carry encrypted
+                      networks attach to it (see docs/operations.md, "Encrypted networks")
   --ip-range CIDR     allocate addresses only inside this range of the subnet (cluster-wide)
   --aux-address IP    never hand this address out (repeatable)
 ${CLIENT_HELP}`;
@@ -37,6 +39,7 @@ export const networkCommand: Command = {
       gateway: { type: 'string' },
       mtu: { type: 'string' },
       internal: { type: 'boolean' },
+      encrypted: { type: 'boolean' },
       'ip-range': { type: 'string' },
       'aux-address': { type: 'string', multiple: true },
     });
@@ -65,11 +68,12 @@ export const networkCommand: Command = {
           internal: values.internal === true ? true : undefined,
           ipRange: values['ip-range'],
           reserved: values['aux-address'],
+          encrypted: values.encrypted === true ? true : undefined,
         });
         ctx.out(
           values.json
             ? JSON.stringify(r, null, 2)
-            : `${r.name}  vni ${r.vni}  subnet ${r.subnet}  gateway ${r.gateway ?? '-'}${r.internal ? '  internal' : ''}`,
+            : `${r.name}  vni ${r.vni}  subnet ${r.subnet}  gateway ${r.gateway ?? '-'}${r.internal ? '  internal' : ''}${r.encrypted ? '  encrypted' : ''}`,
         );
         return 0;
       }
@@ -80,13 +84,14 @@ export const networkCommand: Command = {
         else
           ctx.out(
             formatTable(
-              ['NAME', 'VNI', 'SUBNET', 'GATEWAY', 'MTU', 'ENDPOINTS', 'LOCAL', 'STATUS'],
+              ['NAME', 'VNI', 'SUBNET', 'GATEWAY', 'MTU', 'MODE', 'ENDPOINTS', 'LOCAL', 'STATUS'],
               r.map((n) => [
                 n.name,
                 String(n.vni),
                 n.subnet,
                 n.gateway ?? '-',
                 n.mtu ? String(n.mtu) : 'auto',
+                [n.internal ? 'internal' : '', n.encrypted ? 'encrypted' : ''].filter(Boolean).join(',') || '-',
                 String(n.endpoints),
                 String(n.localEndpoints),
                 n.usable ? (n.conflicts.length ? 'conflict' : 'ok') : 'unusable',

@@ -186,6 +186,31 @@ t.test('an internal network reaches nothing outside and publishes nothing', asyn
   t.same([inspect.internal, inspect.egress.mode], [true, 'internal'], 'inspect shows it internal');
 });
 
+t.test(
+  'an encrypted network: defined and shown everywhere, but no agent attaches to it yet (no cleartext)',
+  async (t) => {
+    await c.vx(1, ['network', 'create', 'vault', '--subnet', '198.18.83.0/24', '--encrypted']);
+    await until(
+      'vault known on h2',
+      async () => (await c.vx(2, ['network', 'inspect', 'vault'], { nothrow: true })).exitCode === 0,
+    );
+    const inspect = await c.vxJson<{ encrypted?: boolean }>(2, ['network', 'inspect', 'vault']);
+    t.equal(inspect.encrypted, true, 'h2 sees it encrypted');
+    t.match(
+      (await c.vx(2, ['network', 'ls'])).stdout,
+      /vault\s+\d+\s+198\.18\.83\.0\/24\s+\S+\s+\S+\s+encrypted/,
+      'ls shows it',
+    );
+    const r = await c.vx(2, ['attach', 'vault', '--netns', await c.tb.addContainer(2, 8)], { nothrow: true });
+    t.not(r.exitCode, 0, 'attach refused');
+    t.match(r.stderr, /network: network vault is encrypted, and this agent cannot carry encrypted networks yet/);
+    t.notOk(
+      (await $`ip netns list`).stdout.includes(`${c.overlayPrefix(2)}${(inspect as { vni?: number }).vni}`),
+      'no overlay namespace was made for it',
+    );
+  },
+);
+
 t.test('two networks with the same subnet both have egress', async (t) => {
   await c.vx(1, ['network', 'create', 'twin', '--subnet', '198.18.80.0/24']);
   const ct = await c.tb.addContainer(1, 5);

@@ -140,3 +140,32 @@ t.test('bySubnet: only when exactly one network has the subnet', async (t) => {
     3,
   );
 });
+
+t.test('encrypted: part of the definition, created only when every live member reads the flag', async (t) => {
+  const { cluster, networks } = setup();
+  cluster.addMember({ peerId: 'h2', name: 'h2', proto: 3 });
+  cluster.addMember({ peerId: 'old', name: 'old', proto: 2 });
+  await t.rejects(
+    networks.create(decodeCreateNetwork({ name: 'vault', subnet: '198.18.9.0/24', encrypted: true })),
+    { field: 'encrypted', message: /old \(generation 2\).*cleartext/ },
+    'a live member of an older release would carry it in cleartext',
+  );
+  cluster.setState('old', 'dead');
+  const v = await networks.create(decodeCreateNetwork({ name: 'vault', subnet: '198.18.9.0/24', encrypted: true }));
+  t.equal(v.encrypted, true, 'created once only members that read it are live');
+  await networks.create(decodeCreateNetwork({ name: 'plain', subnet: '198.18.8.0/24' }));
+  await t.rejects(
+    networks.create(decodeCreateNetwork({ name: 'plain', subnet: '198.18.8.0/24', encrypted: true })),
+    { field: 'encrypted', message: /exists and is not encrypted/ },
+    'a plain network is not made encrypted by a create',
+  );
+  t.equal(
+    (await networks.create(decodeCreateNetwork({ name: 'vault', subnet: '198.18.9.0/24' }))).encrypted,
+    true,
+    'the same definition again (the flag not given) is the existing one',
+  );
+  t.throws(() => decodeCreateNetwork({ name: 'x', subnet: '198.18.9.0/24', encrypted: 'yes' }), {
+    name: 'ValidationError',
+    field: 'encrypted',
+  });
+});

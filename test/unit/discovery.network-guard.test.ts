@@ -88,6 +88,16 @@ t.test('every field other hosts program from is guarded: internal, MTU (not only
     'internal flipped on',
   );
   t.equal(networkWriteRefusal(write('rogue', { ...BLUE, mtu: 1280 }), view), 'network-in-use', 'MTU changed');
+  t.equal(
+    networkWriteRefusal(write('rogue', { ...BLUE, encrypted: true }), view),
+    'network-in-use',
+    'encryption flipped on',
+  );
+  t.equal(
+    networkWriteRefusal(write('rogue', { ...BLUE }), guardView([{ ...BLUE, encrypted: true }], [ep('h2')])),
+    'network-in-use',
+    'encryption flipped off (its frames would go out in cleartext)',
+  );
   const internalNet = { ...BLUE, internal: true };
   t.equal(
     networkWriteRefusal(write('rogue', { ...BLUE }), guardView([internalNet], [ep('h2')])),

@@ -348,3 +348,23 @@ t.test(
     t.equal(new ReplicatedTable(owner, 2 ** 53 - 1).lamport, LAMPORT_RAISE_CAP);
   },
 );
+
+t.test("a network's encrypted flag travels as key 10 and reads back; absent means plain", async (t) => {
+  const value = { name: 'vault', vni: 9, subnet: '198.18.9.0/24', gateway: '198.18.9.1', encrypted: true };
+  const r = await signed({ kind: 'network', key: 'vault', owner, lamport: 3, value });
+  const back = decodeBody(r.b2 as Uint8Array, owner, r.s2 as Uint8Array);
+  t.same(back.value, value);
+  const raw = cborDecode(r.b2 as Uint8Array, { useMaps: true }) as unknown[];
+  t.equal((raw[3] as Map<number, unknown>).get(10), true, 'key 10');
+  const plain = await signed({
+    kind: 'network',
+    key: 'p',
+    owner,
+    lamport: 4,
+    value: { name: 'p', vni: 8, subnet: '198.18.8.0/24' },
+  });
+  t.notOk(
+    (cborDecode(plain.b2 as Uint8Array, { useMaps: true }) as unknown[])[3] instanceof Map &&
+      ((cborDecode(plain.b2 as Uint8Array, { useMaps: true }) as unknown[])[3] as Map<number, unknown>).has(10),
+  );
+});

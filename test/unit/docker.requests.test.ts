@@ -38,8 +38,16 @@ t.test('CreateNetwork: the vxmesh network, its subnet, gateway, aux addresses, V
     gateway: '198.18.50.1',
     vni: 77,
     internal: true,
+    encrypted: false,
     reserved: ['198.18.50.8', '198.18.50.9'],
   });
+  // Docker's own option name: `-o encrypted` arrives as an empty value, `-o encrypted=true` as "true".
+  for (const [value, want] of [
+    ['', true],
+    ['true', true],
+    ['false', false],
+  ] as const)
+    t.equal(decodeCreateNetwork(net({}, {}, { encrypted: value })).encrypted, want, `-o encrypted=${value}`);
   const bad: Array<[unknown, string]> = [
     [net({ NetworkID: 'a-b' }), 'NetworkID'],
     [net({ Options: {} }), `Options.${G}.vxmesh.network`],
@@ -49,6 +57,7 @@ t.test('CreateNetwork: the vxmesh network, its subnet, gateway, aux addresses, V
     [net({}, { AuxAddresses: { x: '10.0.0.1' } }), 'IPv4Data[0].AuxAddresses.x'],
     [net({}, {}, { 'vxmesh.vni': 'seven' }), `Options.${G}.vxmesh.vni`],
     [net({}, {}, { 'vxmesh.internal': 'maybe' }), `Options.${G}.vxmesh.internal`],
+    [net({}, {}, { encrypted: 'yes' }), `Options.${G}.encrypted`],
   ];
   for (const [body, field] of bad)
     t.equal(
