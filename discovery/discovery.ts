@@ -37,7 +37,9 @@ import { Membership } from './membership.js';
 import { memberEventHandler } from './member-events.js';
 import { MemberIntake } from './member-intake.js';
 import { Housekeeping } from './housekeeping.js';
-import { signStatement } from './member-statement.js';
+import { OwnStatement } from './own-statement.js';
+import { loadOrCreateWireguardKey, type WireguardIdentity } from './wireguard-identity.js';
+import { tunnelAddress } from '../core/tunnel-address.js';
 import { pskBytes } from './key-protector.js';
 import { createNode, loadOrCreatePeerKey, clusterKeyFingerprint, type HostPort, type VxmeshLibp2p } from './node.js';
 import { loadPersisted, Persistence, type PersistedClocks } from './persistence.js';
@@ -51,7 +53,7 @@ import { UdpProbe } from './udp-probe.js';
 import { TableViews } from './table-views.js';
 import { OwnWrites } from './own-writes.js';
 import { ReplicatedTable, type TableRecord } from './table.js';
-import { PROTO_VERSION, type MemberInfo } from './wire.js';
+import { PROTO_VERSION } from './wire.js';
 import type { EndpointEntry, IpamBlockEntry, MemberView, TableEntry, ViewVersions } from './views.js';
 
 export { DEFAULT_TIMERS, type DiscoveryStats, type DiscoveryTimers } from './context.js';
@@ -90,14 +92,14 @@ export class Discovery extends EventEmitter {
   private readonly own: OwnWrites;
   private readonly memberIntake: MemberIntake;
   private readonly keeper: Housekeeping;
-  /** The incarnation our statement was signed at. */
-  private signedAt = -1;
+  private readonly statement: OwnStatement;
   readonly queries: ClusterQueries; // questions to and from other members (diagnostics)
 
   private constructor(
     private readonly privateKey: PrivateKey,
     opts: DiscoveryOptions,
     clocks: PersistedClocks,
+    wireguard: Pick<WireguardIdentity, 'publicKey'>,
   ) {
     super();
     this.peerId = peerIdFromPrivateKey(privateKey).toString();
@@ -123,9 +125,12 @@ export class Discovery extends EventEmitter {
         addrs: this.announce.map((a) => `${a.host}:${a.port}`),
         incarnation,
         proto: PROTO_VERSION,
+        wgKey: wireguard.publicKey,
+        tunnel: tunnelAddress(this.peerId),
       },
       this.timers,
     );
+    this.statement = new OwnStatement(privateKey, this.membership.self);
     this.views = new TableViews(this.peerId, this.table, this.membership);
     const ctx: DiscoveryContext = {
       peerId: this.peerId,
@@ -189,7 +194,7 @@ export class Discovery extends EventEmitter {
         persistence: this.persistence,
         connections: this.connections,
         node: () => this.node,
-        selfInfo: () => this.selfInfo(),
+        selfInfo: () => this.statement.info(),
         changed: () => {
           this.emit('members', this.members());
           this.scheduleChange();
@@ -205,25 +210,13 @@ export class Discovery extends EventEmitter {
     if (typeof opts.stateDir !== 'string' || opts.stateDir === '') throw new ValidationError('stateDir', 'required');
     const key = await loadOrCreatePeerKey(opts.stateDir);
     const { clocks, records } = loadPersisted(opts.stateDir);
-    const d = new Discovery(key, opts, clocks);
+    const d = new Discovery(key, opts, clocks, loadOrCreateWireguardKey(opts.stateDir));
     // The last known table: network definitions and other members' records survive a restart even
     // when no peer is reachable (a single-host cluster). Our own owned records come from the agent.
     // Our own records of the last life are only kept to be taken again unchanged (previous-life.ts).
     for (const r of records) if (!(OWNER_BOUND.has(r.kind) && r.owner === d.peerId)) d.table.merge(r);
     d.previousLife.load(records.filter((r) => OWNER_BOUND.has(r.kind) && r.owner === d.peerId));
     return d;
-  }
-
-  /** Our member info with our signed statement of it (signed again when the incarnation changed). */
-  private selfInfo(): MemberInfo {
-    const self = this.membership.self;
-    const { peerId, name, vtep, addrs, incarnation } = self;
-    const info: MemberInfo = { peerId, name, vtep, addrs, incarnation, proto: PROTO_VERSION };
-    if (this.signedAt !== incarnation || !self.signed) {
-      self.signed = signStatement(this.privateKey, info);
-      this.signedAt = incarnation;
-    }
-    return { ...info, signed: self.signed };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -362,7 +355,7 @@ export class Discovery extends EventEmitter {
     await this.connections.maintain();
     // Everything we wrote before start goes out once by gossip too (the seed got it by sync).
     for (const r of this.table.all()) if (r.owner === this.peerId) this.gossip.enqueue(r);
-    this.gossip.publishMember({ v: 1, t: 'alive', member: this.selfInfo() });
+    this.gossip.publishMember({ v: 1, t: 'alive', member: this.statement.info() });
   }
 
   /** Tombstones, members gone for good and records of owners that are no member (housekeeping.ts). */
@@ -384,7 +377,7 @@ export class Discovery extends EventEmitter {
     if (this.stopped) return;
     if (opts.leave !== false && this.node) {
       const { incarnation } = this.membership.self;
-      const signed = signStatement(this.privateKey, { ...this.selfInfo(), incarnation }, true);
+      const signed = this.statement.leaving();
       this.gossip.publishMember({ v: 1, t: 'leave', peerId: this.peerId, incarnation, signed });
       await new Promise((r) => setTimeout(r, 150));
     }

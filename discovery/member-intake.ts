@@ -107,6 +107,8 @@ export class MemberIntake {
 const heldFields = (m: Member): MemberInfo => {
   const out: MemberInfo = { peerId: m.peerId, name: m.name, vtep: m.vtep, addrs: m.addrs, incarnation: m.incarnation };
   if (m.proto !== undefined) out.proto = m.proto;
+  if (m.wgKey !== undefined) out.wgKey = m.wgKey;
+  if (m.tunnel !== undefined) out.tunnel = m.tunnel;
   return out;
 };
 
@@ -120,6 +122,8 @@ function withStatement(st: MemberStatement, carrier: MemberInfo): MemberInfo {
     incarnation: st.incarnation,
   };
   if (st.proto !== undefined) out.proto = st.proto;
+  if (st.wgKey !== undefined) out.wgKey = st.wgKey;
+  if (st.tunnel !== undefined) out.tunnel = st.tunnel;
   if (carrier.signed !== undefined) out.signed = carrier.signed;
   return out;
 }

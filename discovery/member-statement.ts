@@ -7,8 +7,8 @@
  *   body = CBOR map of small integer keys
  *            1 peer id (text; binds the body to its signer)  2 name  3 VTEP (text)  4 addrs [host:port, ...]
  *            5 incarnation  6 protocol generation  7 left (true; absent = alive)
- *          reserved for the next fields: 8 WireGuard public key, 9 tunnel address (encrypted networks),
- *          10 agent version (operators). Keys this build does not know are ignored and kept: the body
+ *            8 WireGuard public key (32 bytes)  9 tunnel address (text, core/tunnel-address.ts)
+ *          reserved for the next field: 10 agent version (operators). Keys this build does not know are ignored and kept: the body
  *          is relayed as received, its signature still checks.
  *   sig  = Ed25519 of the member over "vxmesh-member/1\0" ‖ body
  *
@@ -19,6 +19,7 @@ import { decode as cborDecode, encode as cborEncode } from 'cborg';
 import type { PrivateKey } from '@libp2p/interface';
 import { int, name, vtep } from '../core/checks.js';
 import { MAX_INCARNATION } from './clock-bounds.js';
+import { isTunnelAddress } from '../core/tunnel-address.js';
 import { signEd25519, verifyByPeerId } from './ed25519.js';
 import { WireError, checkAddrs, checkPeerId, decoding, type MemberInfo } from './wire.js';
 
@@ -50,6 +51,8 @@ export function signStatement(key: PrivateKey, info: MemberInfo, left = false): 
   ]);
   if (info.proto !== undefined) m.set(6, info.proto);
   if (left) m.set(7, true);
+  if (info.wgKey !== undefined) m.set(8, new Uint8Array(Buffer.from(info.wgKey, 'base64')));
+  if (info.tunnel !== undefined) m.set(9, info.tunnel);
   const b = cborEncode(m);
   return { b, s: signEd25519(key, signedBytes(b)) };
 }
@@ -84,6 +87,17 @@ export function verifyStatement(signed: SignedMember, peerId: string, field = 'm
     if (m.has(7)) {
       if (m.get(7) !== true) throw new WireError(`${field}.left`, 'must be true when present');
       st.left = true;
+    }
+    if (m.has(8)) {
+      const k = m.get(8);
+      if (!(k instanceof Uint8Array) || k.length !== 32)
+        throw new WireError(`${field}.wgKey`, 'must be a 32-byte WireGuard public key');
+      st.wgKey = Buffer.from(k).toString('base64');
+    }
+    if (m.has(9)) {
+      const a = m.get(9);
+      if (!isTunnelAddress(a)) throw new WireError(`${field}.tunnel`, 'must be an address of the tunnel /48');
+      st.tunnel = a;
     }
     if (!verifyByPeerId(signer, signedBytes(signed.b), signed.s))
       throw new WireError(`${field}.s`, "not the member's signature");

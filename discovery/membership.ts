@@ -167,6 +167,8 @@ export class Membership {
     if (info.incarnation <= m.incarnation) return false;
     m.incarnation = info.incarnation;
     m.signed = info.signed;
+    m.wgKey = info.wgKey;
+    m.tunnel = info.tunnel;
     m.name = info.name;
     if (m.vtep !== info.vtep) m.vtepOrder = ++this.vtepsSeen;
     m.vtep = info.vtep;
@@ -213,6 +215,8 @@ export class Membership {
       };
       if (info.proto !== undefined) m.proto = info.proto;
       if (info.signed !== undefined) m.signed = info.signed;
+      if (info.wgKey !== undefined) m.wgKey = info.wgKey;
+      if (info.tunnel !== undefined) m.tunnel = info.tunnel;
       this.members.set(info.peerId, m);
       this.emit({ type: 'state', member: m, previous: undefined });
       if (info.state !== 'suspect') return;

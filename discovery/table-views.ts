@@ -38,6 +38,8 @@ export class TableViews {
       incarnation: m.incarnation,
       state: m.state,
       ...(m.proto !== undefined ? { proto: m.proto } : {}),
+      ...(m.wgKey !== undefined ? { wgKey: m.wgKey } : {}),
+      ...(m.tunnel !== undefined ? { tunnel: m.tunnel } : {}),
       vtepOrder: m.vtepOrder,
       since: m.since,
       lastAck: m.lastAck,

@@ -11,6 +11,9 @@ export interface MemberView {
   state: MemberState;
   /** The protocol generation it announced (absent: the first release). */
   proto?: number;
+  /** Its WireGuard public key and tunnel address, as its signed statement says (encrypted networks). */
+  wgKey?: string;
+  tunnel?: string;
   /**
    * When this host first saw the member with its current VTEP, as an order (smaller = earlier): a VTEP
    * stays with the member that held it first (agent/owners.ts).

@@ -34,6 +34,9 @@ export interface MemberInfo {
    * the previous release. Where present, it is what counts.
    */
   signed?: { b: Uint8Array; s: Uint8Array };
+  /** WireGuard public key (base64) and tunnel address: only from the member's statement (keys 8, 9). */
+  wgKey?: string;
+  tunnel?: string;
 }
 
 export type MemberMessage =

@@ -1,0 +1,42 @@
+/**
+ * Our own member statement: our member info (with our WireGuard public key and tunnel address) signed
+ * with our peer key, signed again when the incarnation changes, and the `left` statement we announce
+ * when we leave (member-statement.ts).
+ */
+import type { PrivateKey } from '@libp2p/interface';
+import type { Member } from './membership.js';
+import { signStatement, type SignedMember } from './member-statement.js';
+import { PROTO_VERSION, type MemberInfo } from './wire.js';
+
+export class OwnStatement {
+  /** The incarnation our statement was signed at. */
+  private signedAt = -1;
+
+  constructor(
+    private readonly privateKey: PrivateKey,
+    private readonly self: Member,
+  ) {}
+
+  private fields(): MemberInfo {
+    const { peerId, name, vtep, addrs, incarnation, wgKey, tunnel } = this.self;
+    const info: MemberInfo = { peerId, name, vtep, addrs, incarnation, proto: PROTO_VERSION };
+    if (wgKey !== undefined) info.wgKey = wgKey;
+    if (tunnel !== undefined) info.tunnel = tunnel;
+    return info;
+  }
+
+  /** Our member info with our signed statement of it. */
+  info(): MemberInfo {
+    const info = this.fields();
+    if (this.signedAt !== info.incarnation || !this.self.signed) {
+      this.self.signed = signStatement(this.privateKey, info);
+      this.signedAt = info.incarnation;
+    }
+    return { ...info, signed: this.self.signed };
+  }
+
+  /** Our statement that we leave, at our current incarnation. */
+  leaving(): SignedMember {
+    return signStatement(this.privateKey, this.fields(), true);
+  }
+}
