@@ -26,9 +26,12 @@ t.test(
       "h1's side keeps it (h2 and h3 saw it first), h4's is refused (ip-in-use)",
     );
     const { winner, afterWinnerRestart } = r.contested as { winner: string; afterWinnerRestart: string[] };
+    // The holder, not the reason: after its restart the winner may list the other endpoint as
+    // `local-conflict` (its own record re-enters its table after the snapshot's) instead of `ip-in-use`.
+    const holders = (v: string[]) => v.map((x) => x.replace(/refused: \S+/g, 'refused'));
     t.same(
-      afterWinnerRestart,
-      views,
+      holders(afterWinnerRestart),
+      holders(views),
       `after ${winner}'s agent is killed and restarted, every host still sees the same holder`,
     );
   },
