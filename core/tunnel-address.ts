@@ -12,18 +12,24 @@ import { createHash } from 'node:crypto';
 export const TUNNEL_PREFIX = 'fd7a:6d73:6801';
 export const TUNNEL_PREFIX_LENGTH = 48;
 
+/** An IPv6 address in its canonical text (RFC 5952, as `ip` and `wg` print it), or undefined. */
+export function canonicalIPv6(text: string): string | undefined {
+  if (!/^[0-9a-fA-F:]{2,39}$/.test(text)) return undefined;
+  try {
+    return new URL(`http://[${text}]/`).hostname.slice(1, -1);
+  } catch {
+    return undefined;
+  }
+}
+
 export function tunnelAddress(peerId: string): string {
   const h = createHash('sha256').update('vxmesh-tunnel').update(peerId).digest();
   const groups: string[] = [];
   for (let i = 0; i < 8; i += 2) groups.push(h.readUInt16BE(i).toString(16));
-  return `${TUNNEL_PREFIX}:0:${groups.join(':')}`;
+  return canonicalIPv6(`${TUNNEL_PREFIX}:0:${groups.join(':')}`) as string;
 }
 
-/** Whether `text` is an address of vxmesh's tunnel /48 in the form tunnelAddress writes. */
+/** Whether `text` is an address of vxmesh's tunnel /48, in canonical form. */
 export function isTunnelAddress(text: unknown): text is string {
-  return (
-    typeof text === 'string' &&
-    text.startsWith(`${TUNNEL_PREFIX}:0:`) &&
-    /^(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}$/.test(text)
-  );
+  return typeof text === 'string' && canonicalIPv6(text) === text && text.startsWith(`${TUNNEL_PREFIX}:`);
 }

@@ -287,6 +287,12 @@ export class Testbed {
     return child;
   }
 
+  /** A process started by the code under test (e.g. a detached wireguard-go): killed by PID at teardown too. */
+  track(pid: number): void {
+    this.reg.pids.push(pid);
+    this.saveRegistry();
+  }
+
   /** Kills every process this testbed started (by PID) and deletes every namespace with its prefix. */
   async teardown(): Promise<void> {
     const pids = [...this.children].map((c) => c.pid).filter((p): p is number => p !== undefined);

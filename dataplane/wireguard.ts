@@ -1,0 +1,200 @@
+/**
+ * The host's WireGuard interface for encrypted networks (one per host, not per network), built or
+ * repaired idempotently: the kernel's WireGuard where the kernel has it, else Debian's `wireguard-go`
+ * (userspace, on a TUN device). Both are configured by the same `wg set` commands (wireguard-tools
+ * speaks netlink to the kernel and the UAPI socket to wireguard-go), so the tested userspace path
+ * issues exactly what the kernel path would: `plan()` is the one place the arguments are made.
+ *
+ * wireguard-go is a process of its own: started detached (its own session, output to a file, never a
+ * pipe: a Go program exits on its next log line when the reader of its pipe is gone), it outlives the
+ * agent, and a restarted agent adopts the interface it finds. Its control socket is
+ * /var/run/wireguard/<ifname>.sock, one directory for every namespace of the machine: the interface
+ * name is derived from the namespace prefix (`wireguardIfname`), so simulated hosts never collide.
+ * Not wired into the agent yet (issue 28): used by its kernel test.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn, execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { VxmeshError } from '../core/errors.js';
+
+export interface WireguardPeer {
+  publicKey: string;
+  /** host:port of its WireGuard socket (its VTEP). */
+  endpoint: string;
+  /** Its tunnel address (/128). */
+  tunnel: string;
+}
+
+export interface WireguardSpec {
+  ifname: string;
+  /** The host namespace (path); undefined: this process's. */
+  netns?: string;
+  privateKeyFile: string;
+  /** A file holding the pre-shared key every peer uses (derived from the cluster key), or none. */
+  presharedKeyFile?: string;
+  listenPort: number;
+  /** This host's tunnel address and the prefix routed into the interface. */
+  tunnel: string;
+  tunnelPrefix: string;
+  peers: WireguardPeer[];
+  /** Where wireguard-go's pid and log go. */
+  stateDir: string;
+}
+
+/** `vxwg` + 6 base-36 characters of the namespace prefix's hash: at most 10 bytes, unique per prefix. */
+export const wireguardIfname = (netnsPrefix: string): string =>
+  `vxwg${BigInt(`0x${createHash('sha256').update(netnsPrefix).digest('hex').slice(0, 12)}`)
+    .toString(36)
+    .slice(0, 6)}`;
+
+export class WireguardMissingError extends VxmeshError {
+  override name = 'WireguardMissingError';
+}
+
+type Run = (cmd: string, args: string[]) => Promise<string>;
+
+const runIn =
+  (netns: string | undefined): Run =>
+  (cmd, args) =>
+    new Promise((resolve, reject) => {
+      const [c, a] = netns === undefined ? [cmd, args] : ['nsenter', [`--net=${netns}`, cmd, ...args]];
+      execFile(c, a, (err, stdout, stderr) => {
+        if (!err) return resolve(stdout);
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' || /No such file|not found/.test(stderr))
+          reject(
+            new WireguardMissingError(
+              `${cmd} is missing: install wireguard-tools (and wireguard-go where the kernel has no WireGuard)`,
+            ),
+          );
+        else reject(new VxmeshError(`${cmd} ${args.join(' ')}: ${stderr.trim() || err.message}`));
+      });
+    });
+
+/**
+ * The `wg set` arguments that make the interface's configuration equal `spec`, given what
+ * `wg show IF dump` printed and the private key `spec.privateKeyFile` holds.
+ */
+export function plan(spec: WireguardSpec, dump: string, privateKey: string): string[][] {
+  const lines = dump.trim().split('\n').filter(Boolean);
+  const have = new Map<string, { endpoint: string; allowed: string }>();
+  for (const l of lines.slice(1)) {
+    const [pub, , endpoint, allowed] = l.split('\t');
+    if (pub) have.set(pub, { endpoint: endpoint ?? '', allowed: allowed ?? '' });
+  }
+  const [priv, , port] = (lines[0] ?? '').split('\t');
+  const out: string[][] = [];
+  if (port !== String(spec.listenPort) || priv !== privateKey)
+    out.push(['set', spec.ifname, 'private-key', spec.privateKeyFile, 'listen-port', String(spec.listenPort)]);
+  const wanted = new Set(spec.peers.map((p) => p.publicKey));
+  for (const pub of have.keys()) if (!wanted.has(pub)) out.push(['set', spec.ifname, 'peer', pub, 'remove']);
+  for (const p of [...spec.peers].sort((a, b) => a.publicKey.localeCompare(b.publicKey))) {
+    const h = have.get(p.publicKey);
+    if (h && h.endpoint === p.endpoint && h.allowed === `${p.tunnel}/128`) continue;
+    const psk = spec.presharedKeyFile ? ['preshared-key', spec.presharedKeyFile] : [];
+    out.push([
+      'set',
+      spec.ifname,
+      'peer',
+      p.publicKey,
+      ...psk,
+      'endpoint',
+      p.endpoint,
+      'allowed-ips',
+      `${p.tunnel}/128`,
+    ]);
+  }
+  return out;
+}
+
+/** Whether the interface exists in the namespace. */
+async function exists(run: Run, ifname: string): Promise<boolean> {
+  return run('ip', ['-o', 'link', 'show', 'dev', ifname]).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Creates the interface: the kernel's WireGuard if it has one, else a detached wireguard-go. */
+async function create(spec: WireguardSpec, run: Run): Promise<'kernel' | 'userspace'> {
+  try {
+    await run('ip', ['link', 'add', spec.ifname, 'type', 'wireguard']);
+    return 'kernel';
+  } catch {
+    /* no kernel module: userspace */
+  }
+  fs.mkdirSync(spec.stateDir, { recursive: true, mode: 0o700 });
+  const log = fs.openSync(path.join(spec.stateDir, `${spec.ifname}.log`), 'a');
+  const [c, a] =
+    spec.netns === undefined
+      ? ['wireguard-go', [spec.ifname]]
+      : ['nsenter', [`--net=${spec.netns}`, 'wireguard-go', spec.ifname]];
+  const child = spawn(c, a, {
+    detached: true,
+    stdio: ['ignore', log, log],
+    env: { ...process.env, WG_PROCESS_FOREGROUND: '1' },
+  });
+  fs.closeSync(log);
+  const failed = new Promise<never>((_, reject) => {
+    child.once('error', (e: NodeJS.ErrnoException) =>
+      reject(
+        e.code === 'ENOENT'
+          ? new WireguardMissingError('wireguard-go is missing: install the Debian package wireguard-go')
+          : e,
+      ),
+    );
+    child.once('exit', (code) => reject(new VxmeshError(`wireguard-go ${spec.ifname} exited with ${code}`)));
+  });
+  child.unref();
+  fs.writeFileSync(path.join(spec.stateDir, `${spec.ifname}.pid`), `${child.pid}\n`);
+  const deadline = Date.now() + 10_000;
+  while (!(await exists(run, spec.ifname))) {
+    if (Date.now() > deadline) throw new VxmeshError(`wireguard-go did not make ${spec.ifname} within 10 s`);
+    await Promise.race([new Promise((r) => setTimeout(r, 50)), failed]);
+  }
+  child.removeAllListeners('exit');
+  return 'userspace';
+}
+
+/** The PID of the wireguard-go this module started for the interface, if it runs. */
+export function wireguardGoPid(spec: Pick<WireguardSpec, 'ifname' | 'stateDir'>): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(path.join(spec.stateDir, `${spec.ifname}.pid`), 'utf8'));
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Makes the interface, its peers, address and route equal `spec`; adopts what exists (nothing rewritten
+ * when it matches). Returns the `wg` and `ip` changes made.
+ */
+export async function ensureWireguard(
+  spec: WireguardSpec,
+): Promise<{ created?: 'kernel' | 'userspace'; changes: string[][] }> {
+  const run = runIn(spec.netns);
+  const out: { created?: 'kernel' | 'userspace'; changes: string[][] } = { changes: [] };
+  if (!(await exists(run, spec.ifname))) out.created = await create(spec, run);
+  const privateKey = fs.readFileSync(spec.privateKeyFile, 'utf8').trim();
+  const changes = plan(spec, await run('wg', ['show', spec.ifname, 'dump']), privateKey);
+  for (const args of changes) await run('wg', args);
+  out.changes.push(...changes);
+  const addrs = await run('ip', ['-6', '-o', 'addr', 'show', 'dev', spec.ifname]);
+  if (!addrs.includes(`${spec.tunnel}/128`)) {
+    await run('ip', ['-6', 'addr', 'add', `${spec.tunnel}/128`, 'dev', spec.ifname, 'nodad']);
+    out.changes.push(['ip', 'addr', spec.tunnel]);
+  }
+  const link = await run('ip', ['-o', 'link', 'show', 'dev', spec.ifname]);
+  if (!/[<,]UP[,>]/.test(link)) {
+    await run('ip', ['link', 'set', spec.ifname, 'up']);
+    out.changes.push(['ip', 'link', 'up']);
+  }
+  const routes = await run('ip', ['-6', 'route', 'show', spec.tunnelPrefix, 'dev', spec.ifname]);
+  if (!routes.trim()) {
+    await run('ip', ['-6', 'route', 'replace', spec.tunnelPrefix, 'dev', spec.ifname]);
+    out.changes.push(['ip', 'route', spec.tunnelPrefix]);
+  }
+  return out;
+}
