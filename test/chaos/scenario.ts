@@ -144,12 +144,15 @@ export class ChaosRun {
       );
     // Converged kernels do not mean every table holds both records yet: a refused endpoint changes no
     // kernel, and h4's record reaches h2 and h3 by their next sync with it. Wait until every host
-    // lists both sides (or the timeout: then the views show what is missing).
+    // lists both sides, and no owner as held or suspended: a side's stale "dead" about a member of the
+    // other side is taken at the heal until that member refutes it (its next sync with a host that
+    // took it: up to the 10 s dead-member reconnect) (or the timeout: then the views show what is missing).
     const holders = async () => {
       let v = await listed();
       for (
         const end = Date.now() + this.d.convergeTimeoutMs;
-        v.some((x) => (x.match(/h[14]:/g) ?? []).length < 2) && Date.now() < end;
+        v.some((x) => (x.match(/h[14]:/g) ?? []).length < 2 || /:(held|suspended|withdrawn)/.test(x)) &&
+        Date.now() < end;
         v = await listed()
       )
         await sleep(250);
