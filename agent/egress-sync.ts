@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../core/logger.js';
 import type { EgressResult } from '../egress/egress.js';
-import type { EgressNetwork } from '../egress/rules.js';
+import type { EgressNetwork, GuardedNetwork } from '../egress/rules.js';
 import type { LocalEndpoint } from './local-state.js';
 import type { NetworkDefinition } from './networks.js';
 import type { Overlays } from './overlays.js';
@@ -23,6 +23,8 @@ export interface EgressInputs {
 export class EgressSync {
   /** The networks with egress as of the last run. */
   current: EgressNetwork[] = [];
+  /** The networks whose DNS server's kernel guard was applied, as of the last run. */
+  guarded: GuardedNetwork[] = [];
   private running?: Promise<EgressResult | undefined>;
   private again = false;
   private ticks = 0;
@@ -63,13 +65,14 @@ export class EgressSync {
 
   /** Rule changes a reconcile would make now for this network (empty: the kernel matches). */
   drift(vni: number): Promise<string[]> {
-    return this.egress.drift(this.current, vni);
+    return this.egress.drift(this.current, vni, this.guarded);
   }
 
   private async once(): Promise<EgressResult | undefined> {
     const nets = [...this.inputs.networks().values()];
     const eps = this.inputs.endpoints();
     const out: EgressNetwork[] = [];
+    const guarded: GuardedNetwork[] = [];
     for (const vni of new Set(eps.map((e) => e.vni))) {
       const n = nets.find((x) => x.vni === vni && x.usable);
       if (!n) continue;
@@ -81,6 +84,7 @@ export class EgressSync {
         this.log.debug({ network: n.name, err: (e as Error).message }, 'gateway link not ensured');
         continue;
       }
+      guarded.push({ name: n.name, vni, netns: this.driver.overlayNetnsPath(vni) });
       if (!link) continue;
       const publish = eps
         .filter((e) => e.vni === vni)
@@ -102,7 +106,8 @@ export class EgressSync {
       }
     }
     this.current = out;
-    return this.egress.reconcile(out);
+    this.guarded = guarded;
+    return this.egress.reconcile(out, guarded);
   }
 }
 

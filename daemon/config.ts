@@ -62,6 +62,8 @@ export interface AgentConfig {
   dns: boolean;
   /** Where the DNS servers send other names: HOST[:PORT]; default the first nameserver of /etc/resolv.conf. */
   dnsUpstream?: string;
+  /** Questions per second one client may send to its network's DNS server (burst twice that); beyond, dropped. */
+  dnsClientRate: number;
   /** Optional etcd store (`etcd://HOST:PORT[,...]`, `etcds://` for TLS) and its key prefix. */
   store?: string;
   storePrefix: string;
@@ -102,6 +104,7 @@ export const DEFAULTS: AgentConfig = {
   dockerHost: '/run/docker.sock',
   egress: true,
   dns: true,
+  dnsClientRate: 500,
   storePrefix: '/vxmesh/',
 };
 
@@ -221,6 +224,7 @@ export const SETTINGS: Setting[] = [
   { key: 'dockerNames', flag: 'docker-names', env: 'VXMESH_DOCKER_NAMES', parse: bool, boolean: true },
   { key: 'egress', flag: 'egress', env: 'VXMESH_EGRESS', parse: bool, boolean: true },
   { key: 'dns', flag: 'dns', env: 'VXMESH_DNS', parse: bool, boolean: true },
+  { key: 'dnsClientRate', flag: 'dns-client-rate', env: 'VXMESH_DNS_CLIENT_RATE', parse: num(1, 1_000_000) },
   {
     key: 'dnsUpstream',
     flag: 'dns-upstream',

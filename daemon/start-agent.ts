@@ -14,6 +14,7 @@ import { vtepAnswers } from '../dataplane/vtep-probe.js';
 import { requireRawIcmp } from '../dataplane/icmp-echo.js';
 import { Discovery } from '../discovery/discovery.js';
 import { Egress } from '../egress/egress.js';
+import { DEFAULT_QUERY_LIMITS } from '../dns/query-limits.js';
 import { checkIptables } from '../egress/iptables.js';
 import { hostPortFree } from '../egress/port-check.js';
 import type { EgressPort } from '../agent/ports.js';
@@ -68,10 +69,11 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
   let egress: EgressPort | undefined;
   if (cfg.egress) {
     await checkIptables();
-    const e = new Egress({ log });
+    const e = new Egress({ log, dnsGuard: { perSecond: cfg.dnsClientRate, burst: 2 * cfg.dnsClientRate } });
     egress = {
-      reconcile: (nets) => e.reconcile(nets),
-      drift: (nets, vni) => e.drift(nets, vni),
+      // The DNS server's kernel guard only where there is a DNS server.
+      reconcile: (nets, guarded) => e.reconcile(nets, cfg.dns ? guarded : []),
+      drift: (nets, vni, guarded) => e.drift(nets, vni, cfg.dns ? guarded : []),
       counters: e.counters,
       hostPortFree,
     };
@@ -88,7 +90,12 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
         {},
         'no upstream resolver (no --dns-upstream, no nameserver in /etc/resolv.conf): names outside the networks get SERVFAIL',
       );
-    const service = new DnsService({ log, upstream });
+    const limits = {
+      ...DEFAULT_QUERY_LIMITS,
+      perClientPerSecond: cfg.dnsClientRate,
+      perClientBurst: 2 * cfg.dnsClientRate,
+    };
+    const service = new DnsService({ log, upstream, limits });
     dnsService = service;
     dns = { ensure: (nets) => service.ensure(nets), counters: service.counters, writeResolvConf, removeResolvConf };
   }

@@ -6,7 +6,16 @@
  */
 import type { Logger } from '../core/logger.js';
 import { commandRunner, parseSave, type IptablesRunner } from './iptables.js';
-import { hostRules, overlayRules, type EgressNetwork, type RuleSet } from './rules.js';
+import {
+  dnsGuardRules,
+  hostRules,
+  mergeRules,
+  overlayRules,
+  type EgressNetwork,
+  type GuardedNetwork,
+  type RuleSet,
+  type DnsGuard,
+} from './rules.js';
 import { planSync } from './sync.js';
 import { procForwarding, type ForwardingSwitch } from './forwarding.js';
 
@@ -29,6 +38,8 @@ export interface EgressOptions {
   runner?: IptablesRunner;
   /** The host namespace's IPv4 forwarding (default: its /proc/sys switch). */
   forwarding?: ForwardingSwitch;
+  /** Each client's questions to its DNS server beyond this are dropped by the kernel (default DNS_GUARD). */
+  dnsGuard?: DnsGuard;
 }
 
 export class Egress {
@@ -45,10 +56,15 @@ export class Egress {
     this.forwarding = opts.forwarding ?? procForwarding(opts.hostNetns);
   }
 
-  async reconcile(nets: EgressNetwork[]): Promise<EgressResult> {
+  /**
+   * `nets`: the networks with egress here; `guarded`: the networks whose overlay namespace holds a DNS
+   * server here (every network with local endpoints, internal ones too).
+   */
+  async reconcile(nets: EgressNetwork[], guarded: GuardedNetwork[] = []): Promise<EgressResult> {
     this.counters.runs++;
     const result: EgressResult = { changes: [], errors: [] };
-    for (const n of nets) await this.syncInto(result, n.name, n.netns, overlayRules(n));
+    for (const [netns, { name, rules }] of namespaceRules(nets, guarded, this.opts.dnsGuard))
+      await this.syncInto(result, name, netns, rules);
     // With no network to serve, the host is checked once (chains left from before are removed), then left alone.
     if (nets.length > 0 || !this.hostClean) {
       const ok = await this.syncInto(result, 'host', this.opts.hostNetns, hostRules(nets));
@@ -109,11 +125,17 @@ export class Egress {
    * The changes a reconcile would make now for one network (its overlay namespace, and the host's
    * chains), without making them: empty when the kernel matches.
    */
-  async drift(nets: EgressNetwork[], vni: number): Promise<string[]> {
-    const n = nets.find((x) => x.vni === vni);
+  async drift(nets: EgressNetwork[], vni: number, guarded: GuardedNetwork[] = []): Promise<string[]> {
+    const n = nets.find((x) => x.vni === vni) ?? guarded.find((x) => x.vni === vni);
     if (!n) return [];
+    const own = namespaceRules(
+      nets.filter((x) => x.vni === vni),
+      guarded.filter((x) => x.vni === vni),
+      this.opts.dnsGuard,
+    ).get(n.netns);
     try {
-      const inner = planSync(parseSave(await this.runner.save(n.netns)), overlayRules(n), this.canonical).changes;
+      const inner = own ? planSync(parseSave(await this.runner.save(n.netns)), own.rules, this.canonical).changes : [];
+      if (!nets.some((x) => x.vni === vni)) return inner.map((c) => `${n.name}: ${c}`);
       const host = planSync(
         parseSave(await this.runner.save(this.opts.hostNetns)),
         hostRules(nets),
@@ -124,4 +146,19 @@ export class Egress {
       return [`rules cannot be read: ${(e as Error).message}`];
     }
   }
+}
+
+/** The rules of each overlay namespace: its DNS guard, and its egress rules when it has egress. */
+function namespaceRules(
+  nets: EgressNetwork[],
+  guarded: GuardedNetwork[],
+  limit?: DnsGuard,
+): Map<string, { name: string; rules: RuleSet }> {
+  const out = new Map<string, { name: string; rules: RuleSet }>();
+  for (const g of guarded) out.set(g.netns, { name: g.name, rules: dnsGuardRules(limit) });
+  for (const n of nets) {
+    const guard = out.get(n.netns);
+    out.set(n.netns, { name: n.name, rules: guard ? mergeRules(guard.rules, overlayRules(n)) : overlayRules(n) });
+  }
+  return out;
 }

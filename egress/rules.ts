@@ -5,6 +5,9 @@
  *
  *   overlay namespace (nat)   VXMESH-POSTROUTING  -o gw0 -j SNAT --to-source <overlay transfer address>
  *                             VXMESH-PREROUTING   -i gw0 -p tcp -m tcp --dport H -j DNAT --to-destination <endpoint>:P
+ *   overlay namespace (filter) VXMESH-DNS        -p udp -m udp --dport 53 -m hashlimit --hashlimit-above 500/sec
+ *                               --hashlimit-burst 1000 --hashlimit-mode srcip --hashlimit-name vxdns -j DROP
+ *                               (jumped to first from INPUT; in every overlay namespace with local endpoints)
  *   host (nat)                VXMESH-POSTROUTING  -s <overlay transfer>/32 ! -o vxg<vni> -j MASQUERADE
  *                             VXMESH-PREROUTING   -p tcp -m tcp --dport H -j DNAT --to-destination <overlay transfer>:H
  *                               (jumped to for local destinations, from PREROUTING and OUTPUT)
@@ -33,6 +36,20 @@ export const INPUT_CHAIN = 'VXMESH-INPUT';
 /** UDP ports of the data plane (VXLAN) that no container may reach through egress. */
 export const DATA_PORTS: readonly number[] = [4789];
 export const POSTROUTING_CHAIN = 'VXMESH-POSTROUTING';
+/** The overlay namespace's guard of its DNS server. */
+export const DNS_CHAIN = 'VXMESH-DNS';
+/**
+ * Questions per second (and burst) one client may send to its network's DNS server before the kernel
+ * drops the rest: the DNS server's own per-client limit (dns/query-limits.ts), applied before the
+ * socket. Measured: a container sending ~50k questions/s fills the server socket's receive queue and a
+ * core with work that is thrown away, and the other clients' questions were lost in that queue.
+ */
+export const DNS_GUARD: DnsGuard = { perSecond: 500, burst: 1000 };
+
+export interface DnsGuard {
+  perSecond: number;
+  burst: number;
+}
 export const PREROUTING_CHAIN = 'VXMESH-PREROUTING';
 /** Docker's chain for user rules, evaluated first in FORWARD when dockerd manages iptables. */
 export const DOCKER_USER_CHAIN = 'DOCKER-USER';
@@ -106,6 +123,35 @@ export function overlayRules(n: EgressNetwork): RuleSet {
       { table: 'nat', from: 'PREROUTING', rule: `-j ${PREROUTING_CHAIN}` },
     ],
   };
+}
+
+/** A network whose overlay namespace holds a DNS server of this host (every network with local endpoints). */
+export interface GuardedNetwork {
+  name: string;
+  vni: number;
+  /** The overlay namespace (path). */
+  netns: string;
+}
+
+/** The overlay namespace's guard of its DNS server: each client's questions beyond DNS_GUARD are dropped. */
+export function dnsGuardRules(limit: DnsGuard = DNS_GUARD): RuleSet {
+  return {
+    chains: [
+      {
+        table: 'filter',
+        chain: DNS_CHAIN,
+        rules: [
+          `-p udp -m udp --dport 53 -m hashlimit --hashlimit-above ${limit.perSecond}/sec --hashlimit-burst ${limit.burst} --hashlimit-mode srcip --hashlimit-name vxdns -j DROP`,
+        ],
+      },
+    ],
+    jumps: [{ table: 'filter', from: 'INPUT', rule: `-j ${DNS_CHAIN}` }],
+  };
+}
+
+/** Both rule sets in one (for one namespace). */
+export function mergeRules(...sets: RuleSet[]): RuleSet {
+  return { chains: sets.flatMap((s) => s.chains), jumps: sets.flatMap((s) => s.jumps) };
 }
 
 /** The host's rules for all networks with egress on it (none: no chains, no jumps). */

@@ -44,6 +44,8 @@ Options:
   --[no-]dns               a DNS server per network on its gateway address: the endpoints' names
                            (NAME, NAME.NETWORK, NAME.NETWORK.vxmesh), other names forwarded (default on)
   --dns-upstream IP[:PORT] where other names go (default: the first nameserver of /etc/resolv.conf)
+  --dns-client-rate N      questions per second one container may send to its DNS server, burst 2N;
+                           beyond, the kernel drops them (default 500)
   --[no-]egress            egress and published ports for attached endpoints through this host:
                            a gateway link per network, source NAT, rules in iptables chains VXMESH-*
                            (default on; needs the iptables package; see docs/operations.md)

@@ -3,7 +3,7 @@ import t from 'tap';
 import { Agent } from '../../agent/agent.js';
 import { decodeAttach } from '../../agent/requests.js';
 import type { EgressPort } from '../../agent/ports.js';
-import type { EgressNetwork } from '../../egress/rules.js';
+import type { EgressNetwork, GuardedNetwork } from '../../egress/rules.js';
 import { agentParts, FakeCluster, FakeOverlay } from '../fixtures/agent-fakes.js';
 import { silentLogger } from '../../core/logger.js';
 import { EGRESS_EVERY, EgressSync } from '../../agent/egress-sync.js';
@@ -11,16 +11,18 @@ import { Overlays } from '../../agent/overlays.js';
 
 function fakeEgress(busy: string[] = []) {
   const runs: EgressNetwork[][] = [];
+  const guardedRuns: GuardedNetwork[][] = [];
   const port: EgressPort = {
-    reconcile: (nets) => {
+    reconcile: (nets, guarded) => {
       runs.push(nets);
+      guardedRuns.push(guarded);
       return Promise.resolve({ changes: [], errors: [] });
     },
     drift: () => Promise.resolve([]),
     counters: { runs: 0, changes: 0, errors: 0 },
     hostPortFree: (protocol, p) => Promise.resolve(!busy.includes(`${p}/${protocol}`)),
   };
-  return { port, runs };
+  return { port, runs, guardedRuns };
 }
 
 async function setup(egress?: EgressPort) {
@@ -102,4 +104,32 @@ t.test('the periodic egress check runs every EGRESS_EVERY ticks, not every tick'
   t.equal(e.runs.length, 2, `2 runs in ${2 * EGRESS_EVERY} ticks`);
   await sync.run();
   t.equal(e.runs.length, 3, 'run() is immediate');
+});
+
+t.test("every network with a local endpoint gets its DNS server's kernel guard, internal ones too", async (t) => {
+  const e = fakeEgress();
+  const { agent, driver } = await setup(e.port);
+  t.teardown(() => agent.stop());
+  const web = await agent.attach(decodeAttach({ network: 'web', netns: 'ct1' }));
+  const sealed = await agent.attach(decodeAttach({ network: 'sealed', netns: 'ct2' }));
+  const last = (e.guardedRuns.at(-1) ?? []).map((g) => [g.name, g.vni, g.netns]).sort();
+  t.same(
+    last,
+    [
+      ['sealed', sealed.vni, driver.overlayNetnsPath(sealed.vni)],
+      ['web', web.vni, driver.overlayNetnsPath(web.vni)],
+    ],
+    'both overlay namespaces',
+  );
+  t.same(
+    (e.runs.at(-1) ?? []).map((n) => n.name),
+    ['web'],
+    'egress only for the one that is not internal',
+  );
+  await agent.detach({ network: 'sealed', netns: 'ct2' });
+  t.same(
+    (e.guardedRuns.at(-1) ?? []).map((g) => g.name),
+    ['web'],
+    'a network without local endpoints leaves the list',
+  );
 });

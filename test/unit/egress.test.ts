@@ -1,7 +1,7 @@
 /** Egress rules as data, the sync plan against iptables-save output, and the reconciler with a fake iptables. */
 import t from 'tap';
 import { parseSave, type IptablesRunner } from '../../egress/iptables.js';
-import { hostRules, overlayRules, type EgressNetwork } from '../../egress/rules.js';
+import { DNS_CHAIN, hostRules, overlayRules, type EgressNetwork } from '../../egress/rules.js';
 import { planSync } from '../../egress/sync.js';
 import { Egress } from '../../egress/egress.js';
 import { recordingLog } from '../fixtures/agent-fakes.js';
@@ -290,4 +290,45 @@ t.test('Egress: a failing iptables is an error of that place, the others still a
     r.changes.some((c) => c.startsWith('host: ')),
     'the host rules were applied',
   );
+});
+
+t.test("Egress: each guarded network's namespace gets the DNS guard, beside its egress rules or alone", async (t) => {
+  const byNs = new Map<string, FakeIptables>();
+  const fake = (ns?: string) => {
+    const key = ns ?? 'host';
+    if (!byNs.has(key)) byNs.set(key, new FakeIptables());
+    return byNs.get(key) as FakeIptables;
+  };
+  const runner: IptablesRunner = { save: (ns) => fake(ns).save(), restore: (s, ns) => fake(ns).restore(s) };
+  const e = new Egress({ log: recordingLog(), runner, forwarding: { isOn: () => true, switchOn: () => undefined } });
+  const sealed = { name: 'sealed', vni: 43, netns: '/run/netns/vx-43' };
+  const r = await e.reconcile([web], [{ name: 'web', vni: 42, netns: web.netns }, sealed]);
+  t.same(r.errors, []);
+  const guard = fake(sealed.netns).tables.get('filter');
+  t.match(
+    guard?.get(DNS_CHAIN)?.[0],
+    /--dport 53 -m hashlimit --hashlimit-above 500\/sec --hashlimit-burst 1000 --hashlimit-mode srcip .* -j DROP/,
+  );
+  t.same(guard?.get('INPUT'), [`-j ${DNS_CHAIN}`], 'jumped to from INPUT');
+  t.equal(
+    fake(sealed.netns).tables.get('nat')?.has('VXMESH-POSTROUTING'),
+    false,
+    'no egress rules where there is no egress',
+  );
+  t.ok(fake(web.netns).tables.get('filter')?.has(DNS_CHAIN), 'the egress network has the guard');
+  t.ok(fake(web.netns).tables.get('nat')?.has('VXMESH-POSTROUTING'), 'and its egress rules');
+  t.same((await e.reconcile([web], [{ name: 'web', vni: 42, netns: web.netns }, sealed])).changes, [], 'idempotent');
+  fake(sealed.netns).tables.get('filter')?.set(DNS_CHAIN, []);
+  t.same(
+    await e.drift([web], 43, [sealed]),
+    ['sealed: filter VXMESH-DNS rewritten (1 rules)'],
+    'a guard emptied by hand is drift',
+  );
+  t.same(
+    (await e.reconcile([web], [{ name: 'web', vni: 42, netns: web.netns }, sealed])).changes,
+    ['sealed: filter VXMESH-DNS rewritten (1 rules)'],
+    'and is repaired',
+  );
+  const webOnly = await e.reconcile([web], [{ name: 'web', vni: 42, netns: web.netns }]);
+  t.same(webOnly.changes, [], 'a namespace no longer guarded is not touched (its network has no endpoint here)');
 });
