@@ -53,7 +53,11 @@ t.test('bad values name the setting and where it came from', async (t) => {
     err({ flags: { 'dns-client-rate': '0' }, env: {} }),
     /^--dns-client-rate: must be an integer in 1\.\.1000000/,
   );
-  t.equal(loadConfig({ flags: { 'dns-client-rate': '50', insecure: true }, env: {} }).dnsClientRate, 50, '--dns-client-rate read');
+  t.equal(
+    loadConfig({ flags: { 'dns-client-rate': '50', insecure: true }, env: {} }).dnsClientRate,
+    50,
+    '--dns-client-rate read',
+  );
   t.match(err({ flags: {}, env: { VXMESH_VTEP: 'nope' } }), /^VXMESH_VTEP: "nope" is not an IPv4 address/);
   t.match(err({ flags: { listen: 'host-without-port' }, env: {} }), /^--listen: invalid port/);
   t.match(err({ flags: { join: '198.51.100.1:7946,bad:port' }, env: {} }), /^--join\[1\]: invalid port/);
