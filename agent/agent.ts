@@ -76,7 +76,10 @@ export class Agent extends EventEmitter {
       loop.schedule();
       dns?.schedule();
     });
-    cluster.on('members', (members: MemberView[]) => hold.onMembers(members));
+    cluster.on('members', (members: MemberView[]) => {
+      hold.onMembers(members);
+      void this.core.wireguard?.run();
+    });
     // Deletions become allowed with the first sync: reconcile then, not only at the next change.
     cluster.on('synced', () => loop.schedule());
     await cluster.start();
@@ -85,12 +88,14 @@ export class Agent extends EventEmitter {
     if (this.settings.kernelEvents !== false) loop.watchKernel(this.parts.driver);
     cluster.queries?.answer('fdb', () => this.fdbReport());
     await loop.run('start');
+    await this.core.wireguard?.run(true);
     await this.runEgress();
     await dns?.run();
     // The periodic tick: drift repair (tables, then egress: every few ticks), addresses still to give back, the store's definitions.
     this.tick = setInterval(() => {
       void loop
         .run('periodic')
+        .then(() => this.core.wireguard?.periodic())
         .then(() => this.runEgress(true))
         .catch(() => undefined);
       void returns.retry().catch((e: unknown) => log.warn({ err: String(e) }, 'giving addresses back failed'));

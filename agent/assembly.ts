@@ -22,9 +22,12 @@ import type {
   DnsPort,
   EgressPort,
   OverlayDriver,
+  WireguardPort,
   VtepProbe,
 } from './ports.js';
 import { ReconcileLoop } from './reconcile-loop.js';
+import { WireguardSync } from './wireguard-sync.js';
+import { isProgrammed } from './owners.js';
 import { StoreMirror } from './store-mirror.js';
 
 export interface AgentSettings {
@@ -53,6 +56,8 @@ export interface AgentParts {
   egress?: EgressPort;
   /** DNS servers for the networks' names; undefined: names are not served. */
   dns?: DnsPort;
+  /** The host's WireGuard interface and its port; undefined: encrypted networks are refused here. */
+  wireguard?: { port: WireguardPort; listenPort: number };
 }
 
 /** The agent's parts, wired. */
@@ -70,6 +75,7 @@ export interface AgentCore {
   mirror?: StoreMirror;
   egress?: EgressSync;
   dns?: DnsSync;
+  wireguard?: WireguardSync;
 }
 
 export function assemble(parts: AgentParts, onReconciled: (r: ReconcileResult) => void): AgentCore {
@@ -87,6 +93,25 @@ export function assemble(parts: AgentParts, onReconciled: (r: ReconcileResult) =
   const returns = new AddressReturns(ipam, state, log);
   const overlays = new Overlays(driver, parts.egress !== undefined);
   const networks = new Networks({ cluster, driver, overlays, state, log, store });
+  let derived: DerivedState | undefined;
+  const wireguard = parts.wireguard
+    ? new WireguardSync(
+        {
+          self: cluster.peerId,
+          members: () => cluster.members(),
+          programmed: (p) => isProgrammed(derived?.owners().get(p)),
+          needed: () => {
+            const encrypted = new Set(
+              [...networks.definitions().values()].filter((n) => n.encrypted).map((n) => n.vni),
+            );
+            return state.endpoints.some((e) => encrypted.has(e.vni));
+          },
+        },
+        parts.wireguard.port,
+        log,
+        parts.wireguard.listenPort,
+      )
+    : undefined;
   const endpoints = new Endpoints({
     self: { vtep: settings.vtep, host: settings.name },
     cluster,
@@ -98,6 +123,7 @@ export function assemble(parts: AgentParts, onReconciled: (r: ReconcileResult) =
     state,
     log,
     egress: parts.egress,
+    wireguard,
   });
   const mirror = store ? new StoreMirror(store, cluster, log) : undefined;
   let loop: ReconcileLoop | undefined;
@@ -108,7 +134,7 @@ export function assemble(parts: AgentParts, onReconciled: (r: ReconcileResult) =
     onChange: () => loop?.schedule(),
     log,
   });
-  const derived = new DerivedState({
+  derived = new DerivedState({
     cluster,
     vtep: settings.vtep,
     hold,
@@ -151,5 +177,20 @@ export function assemble(parts: AgentParts, onReconciled: (r: ReconcileResult) =
         log,
       )
     : undefined;
-  return { state, ipam, returns, overlays, networks, endpoints, hold, derived, report, loop, mirror, egress, dns };
+  return {
+    state,
+    ipam,
+    returns,
+    overlays,
+    networks,
+    endpoints,
+    hold,
+    derived,
+    report,
+    loop,
+    mirror,
+    egress,
+    dns,
+    wireguard,
+  };
 }

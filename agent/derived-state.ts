@@ -63,7 +63,16 @@ export class DerivedState {
   /** Per network, the remote endpoints that belong in the kernel, and those a local endpoint keeps out. */
   desired(): DesiredState {
     const owners = this.owners();
+    const { cluster } = this.inputs;
+    const encrypted = new Set(
+      cluster
+        .networkRecords()
+        .filter((r) => r.value.encrypted === true)
+        .map((r) => r.value.name),
+    );
     return desiredRemotes({
+      encrypted: (n) => encrypted.has(n),
+      tunnelOf: (p) => cluster.member(p)?.tunnel,
       self: this.inputs.cluster.peerId,
       selfVtep: this.inputs.vtep,
       endpoints: this.admission().admitted,

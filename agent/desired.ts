@@ -15,6 +15,12 @@ export interface DesiredInput {
   local: ReadonlyArray<{ network: string; mac: string; ip: string }>;
   /** Whether the owner's endpoints belong in the kernel (live, or held: owners.ts). */
   programmed(owner: string): boolean;
+  /**
+   * Encrypted networks: their frames go to the owner's tunnel address (inside WireGuard), never to its
+   * VTEP. An owner that announced no tunnel address is left out of them (never a cleartext fallback).
+   */
+  encrypted?(network: string): boolean;
+  tunnelOf?(owner: string): string | undefined;
 }
 
 export interface EndpointConflict {
@@ -39,8 +45,11 @@ export function desiredRemotes(input: DesiredInput): DesiredState {
     if (!input.programmed(r.owner)) continue;
     const v = r.value;
     if (v.vtep === input.selfVtep) continue;
+    let vtep: string | undefined = v.vtep;
+    if (input.encrypted?.(v.network)) vtep = input.tunnelOf?.(r.owner);
+    if (vtep === undefined) continue;
     const list = byNet.get(v.network) ?? [];
-    list.push({ mac: v.mac, ip: v.ip, vtep: v.vtep, lamport: r.lamport, owner: r.owner, id: v.id });
+    list.push({ mac: v.mac, ip: v.ip, vtep, lamport: r.lamport, owner: r.owner, id: v.id });
     byNet.set(v.network, list);
   }
   const byNetwork = new Map<string, RemoteEndpoint[]>();

@@ -2,6 +2,7 @@
 import crypto from 'node:crypto';
 import { NotFoundError, ValidationError } from '../core/errors.js';
 import { macFromIp } from '../core/addresses.js';
+import type { WireguardSync } from './wireguard-sync.js';
 import type { Logger } from '../core/logger.js';
 import type { EndpointValue } from '../core/records.js';
 import type { AddressReturns } from './address-returns.js';
@@ -27,10 +28,30 @@ export interface EndpointsParts {
   log: Logger;
   /** Undefined when egress is off on this agent (nothing can be published). */
   egress?: Pick<EgressPort, 'hostPortFree'>;
+  /** The host's WireGuard interface; undefined: this agent carries no encrypted network. */
+  wireguard?: Pick<WireguardSync, 'ensure'>;
 }
 
 export class Endpoints {
   constructor(private readonly parts: EndpointsParts) {}
+
+  /** An encrypted network's attach: the host's WireGuard interface is built first, else refused. */
+  private async ensureWireguard(network: string): Promise<void> {
+    const wg = this.parts.wireguard;
+    if (!wg)
+      throw new ValidationError(
+        'network',
+        `network ${network} is encrypted and this agent runs without WireGuard (--no-wireguard): nothing was attached`,
+      );
+    try {
+      await wg.ensure();
+    } catch (e) {
+      throw new ValidationError(
+        'network',
+        `network ${network} is encrypted and this host's WireGuard interface cannot be built: ${(e as Error).message}; nothing was attached`,
+      );
+    }
+  }
 
   /** Published ports: only with egress, never on an internal network, each host port once per host and free. */
   private async checkPublish(publish: PortMapping[], n: { name: string; internal?: boolean }): Promise<PortMapping[]> {
@@ -75,12 +96,8 @@ export class Endpoints {
         'network',
         `network ${n.name} cannot be used: ${n.conflicts.map((c) => c.detail).join('; ')}`,
       );
-    // Never a cleartext fallback: until this agent carries encrypted networks, it attaches nothing to one.
-    if (n.encrypted)
-      throw new ValidationError(
-        'network',
-        `network ${n.name} is encrypted, and this agent cannot carry encrypted networks yet (its WireGuard data path is not built): nothing was attached`,
-      );
+    // Never a cleartext fallback: the host's WireGuard interface first, or nothing is attached.
+    if (n.encrypted) await this.ensureWireguard(n.name);
     // Before an address is taken or an overlay built for it.
     if (this.parts.driver.netnsExists && !this.parts.driver.netnsExists(req.netns))
       throw new NotFoundError('netns', `network namespace ${req.netns} does not exist`);

@@ -156,7 +156,7 @@ export class Networks {
     const existing = this.table();
     const same = existing.get(req.name);
     if (req.mtu !== undefined) {
-      const max = await this.parts.driver.maxMtu();
+      const max = await this.parts.driver.maxMtu(req.encrypted === true);
       if (req.mtu > max)
         throw new ValidationError('mtu', `${req.mtu} exceeds the largest overlay MTU of this host's underlay (${max})`);
     }

@@ -10,6 +10,7 @@ export interface OverlayNetwork {
   gateway?: string;
   mtu?: number;
   internal?: boolean;
+  encrypted?: boolean;
 }
 
 export class Overlays {
@@ -37,6 +38,7 @@ export class Overlays {
       gateway: n.gateway,
       mtu: n.mtu,
       egress: this.hasEgress(n),
+      encrypted: n.encrypted === true,
     });
     this.ensured.add(n.vni);
     this.generations.set(n.vni, this.generation(n.vni) + 1);

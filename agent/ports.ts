@@ -4,6 +4,7 @@
  * ipam/, store/, egress/, dns/: each matches its port structurally, none imports it); unit tests give
  * in-memory fakes (test/fixtures/agent-fakes.ts).
  */
+import type { WireguardPeer } from '../dataplane/wireguard.js';
 import type { PortProtocol } from '../core/port-mappings.js';
 import type { EndpointValue, IpamBlockValue, NetworkValue } from '../core/records.js';
 import type {
@@ -91,8 +92,8 @@ export interface OverlayDriver {
   detach(vni: number, mac: string): Promise<boolean>;
   reconcile(vni: number, remotes: RemoteEndpoint[], opts?: { allowDelete?: boolean }): Promise<ReconcileResult>;
   dump(vni: number): Promise<OverlayTables>;
-  /** The largest overlay MTU this host's underlay allows. */
-  maxMtu(): Promise<number>;
+  /** The largest overlay MTU this host's underlay allows (an encrypted network's: inside WireGuard). */
+  maxMtu(encrypted?: boolean): Promise<number>;
   overlayNetnsPath(vni: number): string;
   /** Built or repaired when `enabled`, removed when not; undefined: none. */
   ensureGatewayLink(vni: number, enabled: boolean): Promise<GatewayLinkInfo | undefined>;
@@ -111,6 +112,12 @@ export interface EgressPort {
   readonly counters: { runs: number; changes: number; errors: number };
   /** Whether nothing on this host uses the port (a trial bind). */
   hostPortFree(protocol: PortProtocol, port: number): Promise<boolean>;
+}
+
+/** The host's WireGuard interface (dataplane/wireguard.ts): built or repaired with exactly these peers. */
+export interface WireguardPort {
+  /** Throws what stops it (a missing package is named). */
+  ensure(peers: WireguardPeer[]): Promise<{ created?: 'kernel' | 'userspace'; changes: string[][] }>;
 }
 
 /** The DNS side the agent drives (dns/): servers per network, and the resolver files of namespaces. */

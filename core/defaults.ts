@@ -6,6 +6,10 @@ export const DEFAULT_GOSSIP_PORT = 7946;
 export const DEFAULT_LISTEN = `0.0.0.0:${DEFAULT_GOSSIP_PORT}`;
 /** VXLAN UDP port (IANA). */
 export const DEFAULT_VXLAN_PORT = 4789;
+/** The UDP port of encrypted networks' VXLAN devices, inside WireGuard only. */
+export const DEFAULT_ENCRYPTED_PORT = 4790;
+/** The host's WireGuard port (UDP), the same on every host of a cluster. */
+export const DEFAULT_WIREGUARD_PORT = 51820;
 /** Prefix of overlay namespace names (`<prefix><vni>`). */
 export const DEFAULT_NETNS_PREFIX = 'vx-';
 /** The agent's admin API socket. */

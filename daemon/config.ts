@@ -8,6 +8,8 @@ import {
   DEFAULT_LISTEN,
   DEFAULT_NETNS_PREFIX,
   DEFAULT_VXLAN_PORT,
+  DEFAULT_ENCRYPTED_PORT,
+  DEFAULT_WIREGUARD_PORT,
 } from '../core/defaults.js';
 import { NAME_PATTERN } from '../core/names.js';
 import fs from 'node:fs';
@@ -38,6 +40,10 @@ export interface AgentConfig {
   socket: string;
   netnsPrefix: string;
   vxlanPort: number;
+  /** Encrypted networks: the host's WireGuard interface (off: they are refused here), its UDP port, and the VXLAN port inside it. */
+  wireguard: boolean;
+  wireguardPort: number;
+  encryptedPort: number;
   metrics?: string;
   logLevel: LogLevel;
   /** Periodic reconcile (drift repair). */
@@ -92,6 +98,9 @@ export const DEFAULTS: AgentConfig = {
   socket: DEFAULT_ADMIN_SOCKET,
   netnsPrefix: DEFAULT_NETNS_PREFIX,
   vxlanPort: DEFAULT_VXLAN_PORT,
+  wireguard: true,
+  wireguardPort: DEFAULT_WIREGUARD_PORT,
+  encryptedPort: DEFAULT_ENCRYPTED_PORT,
   logLevel: 'info',
   reconcileIntervalMs: 5000,
   kernelEvents: true,
@@ -193,6 +202,9 @@ export const SETTINGS: Setting[] = [
     parse: str(/^[A-Za-z0-9_.-]{1,40}$/, 'a namespace prefix (1-40 of A-Z a-z 0-9 _ . -)'),
   },
   { key: 'vxlanPort', flag: 'vxlan-port', env: 'VXMESH_VXLAN_PORT', parse: (v, w) => parsePort(v, w) },
+  { key: 'wireguard', flag: 'wireguard', env: 'VXMESH_WIREGUARD', parse: bool, boolean: true },
+  { key: 'wireguardPort', flag: 'wireguard-port', env: 'VXMESH_WIREGUARD_PORT', parse: (v, w) => parsePort(v, w) },
+  { key: 'encryptedPort', flag: 'encrypted-port', env: 'VXMESH_ENCRYPTED_PORT', parse: (v, w) => parsePort(v, w) },
   { key: 'metrics', flag: 'metrics', env: 'VXMESH_METRICS', parse: hostPort },
   {
     key: 'logLevel',

@@ -14,6 +14,9 @@ import { vtepAnswers } from '../dataplane/vtep-probe.js';
 import { requireRawIcmp } from '../dataplane/icmp-echo.js';
 import { Discovery } from '../discovery/discovery.js';
 import { Egress } from '../egress/egress.js';
+import { localPeerId } from '../discovery/node.js';
+import { tunnelAddress } from '../core/tunnel-address.js';
+import { wireguardPort } from './wireguard-setup.js';
 import { DEFAULT_QUERY_LIMITS } from '../dns/query-limits.js';
 import { checkIptables } from '../egress/iptables.js';
 import { hostPortFree } from '../egress/port-check.js';
@@ -99,11 +102,15 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
     dnsService = service;
     dns = { ensure: (nets) => service.ensure(nets), counters: service.counters, writeResolvConf, removeResolvConf };
   }
+  // The tunnel address of encrypted networks comes from this host's identity (its peer key).
+  const tunnel = tunnelAddress(await localPeerId(cfg.stateDir));
   const dataplane = new Dataplane({
     prefix: cfg.netnsPrefix,
     vtep,
     underlayDev: cfg.underlayDev,
     vxlanPort: cfg.vxlanPort,
+    tunnel: cfg.wireguard ? tunnel : undefined,
+    encryptedPort: cfg.encryptedPort,
   });
   try {
     const stateFile = new StateFile<AgentState>(path.join(cfg.stateDir, 'agent-state.json'), EMPTY_AGENT_STATE);
@@ -147,6 +154,19 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
       store,
       egress,
       dns,
+      wireguard: cfg.wireguard
+        ? {
+            port: wireguardPort({
+              netnsPrefix: cfg.netnsPrefix,
+              stateDir: cfg.stateDir,
+              tunnel,
+              listenPort: cfg.wireguardPort,
+              encryptedPort: cfg.encryptedPort,
+              clusterKeyFile: cfg.clusterKey,
+            }),
+            listenPort: cfg.wireguardPort,
+          }
+        : undefined,
     });
     await agent.start(vanished);
     return {

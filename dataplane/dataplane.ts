@@ -6,7 +6,8 @@
  * netlink request; a failure while building a network or an attachment rolls back what was created.
  */
 import fs from 'node:fs';
-import { DEFAULT_NETNS_PREFIX, DEFAULT_VXLAN_PORT } from '../core/defaults.js';
+import { DEFAULT_ENCRYPTED_PORT, DEFAULT_NETNS_PREFIX, DEFAULT_VXLAN_PORT } from '../core/defaults.js';
+import { encryptedMtuOverhead } from './wireguard.js';
 import { KernelError, NotFoundError, ValidationError } from '../core/errors.js';
 import { KeyedQueue } from '../core/keyed-queue.js';
 import { createNetns, deleteNetns, listNetns, netnsExists, netnsPath, openNetns } from './netns.js';
@@ -32,6 +33,7 @@ import type {
 } from './types.js';
 import {
   type Cidr,
+  isVtepAddress,
   ipv4ToString,
   prefixMask,
   parseCidr,
@@ -53,6 +55,8 @@ export class Dataplane {
   readonly prefix: string;
   readonly vtep: string;
   readonly vxlanPort: number;
+  readonly tunnel?: string;
+  readonly encryptedPort: number;
   private readonly hostNetns?: string;
   private readonly underlayDev?: string;
   private host?: Rtnl;
@@ -70,6 +74,11 @@ export class Dataplane {
     this.vtep = opts.vtep;
     this.vxlanPort = opts.vxlanPort === undefined ? DEFAULT_VXLAN_PORT : parsePort(opts.vxlanPort, 'vxlanPort');
     this.hostNetns = opts.hostNetns;
+    if (opts.tunnel !== undefined && !isVtepAddress(opts.tunnel))
+      throw new ValidationError('tunnel', `invalid tunnel address ${JSON.stringify(opts.tunnel)}`);
+    this.tunnel = opts.tunnel;
+    this.encryptedPort =
+      opts.encryptedPort === undefined ? DEFAULT_ENCRYPTED_PORT : parsePort(opts.encryptedPort, 'encryptedPort');
     if (opts.underlayDev !== undefined) this.underlayDev = parseIfName(opts.underlayDev, 'underlayDev');
   }
 
@@ -127,10 +136,11 @@ export class Dataplane {
     return link;
   }
 
-  /** Largest overlay MTU this underlay allows. */
-  async maxMtu(): Promise<number> {
+  /** Largest overlay MTU this underlay allows (an encrypted network's: inside WireGuard). */
+  async maxMtu(encrypted = false): Promise<number> {
     const link = await this.underlay();
-    return link.mtu - (this.vtep.includes(':') ? 70 : 50);
+    const v6 = this.vtep.includes(':');
+    return link.mtu - (encrypted ? encryptedMtuOverhead(v6) : v6 ? 70 : 50);
   }
 
   private validateNetwork(spec: NetworkSpec): {
@@ -139,12 +149,15 @@ export class Dataplane {
     gateway?: string;
     mtu?: number;
     egress: boolean;
+    encrypted: boolean;
   } {
     const vni = parseVni(spec.vni);
     const subnet = parseCidr(spec.subnet);
     const gateway = spec.gateway === undefined ? undefined : requireHostIn(spec.gateway, subnet, 'gateway');
     const mtu = spec.mtu === undefined ? undefined : parseMtu(spec.mtu);
-    return { vni, subnet, gateway, mtu, egress: spec.egress === true };
+    if (spec.encrypted === true && this.tunnel === undefined)
+      throw new ValidationError('encrypted', 'this host has no tunnel address: it cannot carry an encrypted network');
+    return { vni, subnet, gateway, mtu, egress: spec.egress === true, encrypted: spec.encrypted === true };
   }
 
   /**
@@ -153,19 +166,23 @@ export class Dataplane {
    */
   async ensureNetwork(spec: NetworkSpec): Promise<OverlayInfo> {
     const v = this.validateNetwork(spec);
-    const maxMtu = await this.maxMtu();
+    const maxMtu = await this.maxMtu(v.encrypted);
     if (v.mtu !== undefined && v.mtu > maxMtu) {
       throw new ValidationError('mtu', `${v.mtu} exceeds the largest overlay MTU of this underlay (${maxMtu})`);
     }
     const mtu = v.mtu ?? maxMtu;
-    const underlayIndex = this.underlayDev !== undefined ? (await this.underlay()).index : undefined;
+    // Inside WireGuard the VXLAN device routes by its tunnel address, bound to no underlay device.
+    const underlayIndex = this.underlayDev !== undefined && !v.encrypted ? (await this.underlay()).index : undefined;
+    const vxlan = v.encrypted
+      ? { vtep: this.tunnel as string, port: this.encryptedPort, underlayIndex }
+      : { vtep: this.vtep, port: this.vxlanPort, underlayIndex };
     return this.withLock(v.vni, async () => {
       const name = overlayNetnsName(this.prefix, v.vni);
       const fresh = !netnsExists(name);
       if (fresh) createNetns(name);
       try {
         const o = this.openOverlay(v.vni, { subnet: v.subnet, gateway: v.gateway, mtu });
-        await buildOverlay(o, this.hostRtnl(), { vtep: this.vtep, port: this.vxlanPort, underlayIndex });
+        await buildOverlay(o, this.hostRtnl(), vxlan);
         const info = await describeOverlay(o);
         if (v.egress) info.gatewayLink = await ensureGatewayLink(o, { rtnl: this.hostRtnl(), fd: this.hostFd });
         else await removeGatewayLink(o);
@@ -245,7 +262,7 @@ export class Dataplane {
     opts: { allowDelete?: boolean } = {},
   ): Promise<ReconcileResult> {
     const vni = parseVni(vniIn);
-    const desired = validateRemotes(desiredIn, this.vtep);
+    const desired = validateRemotes(desiredIn, this.vtep, this.tunnel);
     const o = this.overlay(vni);
     return this.withLock(vni, async () => {
       const vx = await o.rtnl.linkByName(vxlanName(vni));

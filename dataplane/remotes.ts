@@ -4,7 +4,7 @@ import { isIPv4, isVtepAddress, parseIPv4, parseMac } from '../core/addresses.js
 import type { RemoteEndpoint } from './reconcile-plan.js';
 
 /** Validates a desired set: formats, duplicates, and no entry pointing at this host. */
-export function validateRemotes(desired: RemoteEndpoint[], localVtep?: string): RemoteEndpoint[] {
+export function validateRemotes(desired: RemoteEndpoint[], localVtep?: string, localTunnel?: string): RemoteEndpoint[] {
   if (!Array.isArray(desired)) throw new ValidationError('endpoints', 'must be an array');
   const byMac = new Map<string, RemoteEndpoint>();
   const byIp = new Map<string, string>();
@@ -15,7 +15,7 @@ export function validateRemotes(desired: RemoteEndpoint[], localVtep?: string): 
     if (!isVtepAddress(e.vtep)) {
       throw new ValidationError(`endpoints[${i}].vtep`, `invalid VTEP address ${JSON.stringify(e.vtep)}`);
     }
-    if (localVtep !== undefined && e.vtep === localVtep)
+    if ((localVtep !== undefined && e.vtep === localVtep) || (localTunnel !== undefined && e.vtep === localTunnel))
       throw new ValidationError(`endpoints[${i}].vtep`, `${e.vtep} is this host's own VTEP`);
     const prior = byMac.get(mac);
     if (prior && (prior.ip !== e.ip || prior.vtep !== e.vtep))

@@ -23,6 +23,13 @@ export interface DataplaneOptions {
   underlayDev?: string;
   /** VXLAN UDP port. Default 4789. */
   vxlanPort?: number;
+  /**
+   * Encrypted networks: this host's tunnel address (core/tunnel-address.ts, on its WireGuard
+   * interface) and the UDP port their VXLAN devices use inside WireGuard (default 4790). Without a
+   * tunnel address, an encrypted network cannot be built here.
+   */
+  tunnel?: string;
+  encryptedPort?: number;
 }
 
 export interface NetworkSpec {
@@ -34,6 +41,12 @@ export interface NetworkSpec {
   mtu?: number;
   /** A gateway link to the host namespace (egress; dataplane/gateway-link.ts). Default false: none (removed if present). */
   egress?: boolean;
+  /**
+   * VXLAN inside WireGuard: the device's local address is this host's tunnel address, its port the
+   * encrypted port, and remote endpoints' VTEPs are their hosts' tunnel addresses. The MTU leaves room
+   * for both headers (encryptedMtuOverhead).
+   */
+  encrypted?: boolean;
 }
 
 export interface OverlayInfo {

@@ -40,7 +40,19 @@ export interface WireguardSpec {
   peers: WireguardPeer[];
   /** Where wireguard-go's pid and log go. */
   stateDir: string;
+  /**
+   * The UDP port of encrypted networks' VXLAN devices: accepted only from this interface (ip6tables,
+   * INPUT), whatever the source address says. Undefined: no such rule.
+   */
+  encryptedPort?: number;
 }
+
+/**
+ * What an encrypted network's frames carry on top of the underlay's: WireGuard's outer IP, UDP and
+ * its own header and tag (60 over an IPv4 underlay, 80 over IPv6), then VXLAN inside the tunnel's
+ * IPv6 (70: IPv6 40, UDP 8, VXLAN 8, inner Ethernet 14). IPv4 underlay, 1500: 1500 − 60 − 70 = 1370.
+ */
+export const encryptedMtuOverhead = (ipv6Underlay: boolean): number => (ipv6Underlay ? 80 : 60) + 70;
 
 /** `vxwg` + 6 base-36 characters of the namespace prefix's hash: at most 10 bytes, unique per prefix. */
 export const wireguardIfname = (netnsPrefix: string): string =>
@@ -52,6 +64,13 @@ export class WireguardMissingError extends VxmeshError {
   override name = 'WireguardMissingError';
 }
 
+const PACKAGE_OF: Record<string, string> = {
+  wg: 'wireguard-tools',
+  ip: 'iproute2',
+  ip6tables: 'iptables',
+  nsenter: 'util-linux',
+};
+
 type Run = (cmd: string, args: string[]) => Promise<string>;
 
 const runIn =
@@ -62,11 +81,7 @@ const runIn =
       execFile(c, a, (err, stdout, stderr) => {
         if (!err) return resolve(stdout);
         if ((err as NodeJS.ErrnoException).code === 'ENOENT' || /No such file|not found/.test(stderr))
-          reject(
-            new WireguardMissingError(
-              `${cmd} is missing: install wireguard-tools (and wireguard-go where the kernel has no WireGuard)`,
-            ),
-          );
+          reject(new WireguardMissingError(`${cmd} is missing: install the Debian package ${PACKAGE_OF[cmd] ?? cmd}`));
         else reject(new VxmeshError(`${cmd} ${args.join(' ')}: ${stderr.trim() || err.message}`));
       });
     });
@@ -193,8 +208,55 @@ export async function ensureWireguard(
   }
   const routes = await run('ip', ['-6', 'route', 'show', spec.tunnelPrefix, 'dev', spec.ifname]);
   if (!routes.trim()) {
-    await run('ip', ['-6', 'route', 'replace', spec.tunnelPrefix, 'dev', spec.ifname]);
+    await run('ip', ['-6', 'route', 'replace', spec.tunnelPrefix, 'dev', spec.ifname, 'metric', '1024']);
     out.changes.push(['ip', 'route', spec.tunnelPrefix]);
   }
+  out.changes.push(...(await ensureNoCleartext(spec, run)));
   return out;
 }
+
+/** The lowest-priority route of the tunnel prefix: unreachable (never the default route). */
+const FALLBACK_METRIC = '4294967295';
+
+/**
+ * What keeps encrypted frames inside WireGuard whatever happens to the interface: (1) an `unreachable`
+ * route for the tunnel prefix below the interface's route, so with the interface gone (wireguard-go
+ * killed, the link deleted) VXLAN to tunnel addresses goes nowhere instead of out of an IPv6 default
+ * route in cleartext; (2) the encrypted port dropped unless it arrives through the interface (a forged
+ * packet with a member's tunnel address as its source). Both adopted when present.
+ */
+async function ensureNoCleartext(spec: WireguardSpec, run: Run): Promise<string[][]> {
+  const changes: string[][] = [];
+  const fallback = await run('ip', ['-6', 'route', 'show', 'type', 'unreachable', spec.tunnelPrefix]);
+  if (!fallback.trim()) {
+    await run('ip', ['-6', 'route', 'add', 'unreachable', spec.tunnelPrefix, 'metric', FALLBACK_METRIC]);
+    changes.push(['ip', 'route', 'unreachable', spec.tunnelPrefix]);
+  }
+  if (spec.encryptedPort !== undefined) {
+    const rule = encryptedPortRule(spec.ifname, spec.encryptedPort);
+    const present = await run('ip6tables', ['-w', '-C', 'INPUT', ...rule]).then(
+      () => true,
+      () => false,
+    );
+    if (!present) {
+      await run('ip6tables', ['-w', '-I', 'INPUT', '1', ...rule]);
+      changes.push(['ip6tables', 'INPUT', ...rule]);
+    }
+  }
+  return changes;
+}
+
+/** The ip6tables rule (INPUT) that drops the encrypted port unless it came through `ifname`. */
+export const encryptedPortRule = (ifname: string, port: number): string[] => [
+  '-p',
+  'udp',
+  '-m',
+  'udp',
+  '--dport',
+  String(port),
+  '!',
+  '-i',
+  ifname,
+  '-j',
+  'DROP',
+];

@@ -162,8 +162,16 @@ export class Membership {
     }
     // The protocol generation may be learnt late (through a member of the previous release, which drops it).
     if (info.proto !== undefined && info.proto > (m.proto ?? 1)) m.proto = info.proto;
-    if (info.incarnation === m.incarnation && m.signed === undefined && info.signed !== undefined)
-      m.signed = info.signed; // the same incarnation, now with the member's statement (to relay)
+    if (info.incarnation === m.incarnation && m.signed === undefined && info.signed !== undefined) {
+      // The same incarnation, now with the member's statement (to relay), and what only it carries.
+      m.signed = info.signed;
+      if (info.wgKey !== undefined && info.tunnel !== undefined && m.wgKey === undefined) {
+        m.wgKey = info.wgKey;
+        m.tunnel = info.tunnel;
+        this.emit({ type: 'state', member: m, previous: m.state });
+        return true;
+      }
+    }
     if (info.incarnation <= m.incarnation) return false;
     m.incarnation = info.incarnation;
     m.signed = info.signed;

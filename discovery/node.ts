@@ -3,6 +3,7 @@
  * optionally a pre-shared cluster key (libp2p private network) so that peers without it cannot
  * connect at all. Users give `host:port`; multiaddrs stay inside this module.
  */
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import './with-resolvers-shim.js';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -61,6 +62,11 @@ export function toMultiaddr(hp: HostPort, peerId?: string): Multiaddr {
 }
 
 /** Loads the peer key from `<stateDir>/peer.key`, creating it (mode 0600) on first start. */
+/** This host's peer id (its identity), from the peer key in the state directory (made if missing). */
+export async function localPeerId(stateDir: string): Promise<string> {
+  return peerIdFromPrivateKey(await loadOrCreatePeerKey(stateDir)).toString();
+}
+
 export async function loadOrCreatePeerKey(stateDir: string): Promise<PrivateKey> {
   const file = path.join(stateDir, 'peer.key');
   if (fs.existsSync(file)) {

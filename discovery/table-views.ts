@@ -19,7 +19,7 @@ export class TableViews {
     generation: -1,
     claimRecords: [] as TableRecord[],
     claims: 0,
-    members: [] as Array<Pick<MemberView, 'peerId' | 'name' | 'vtep' | 'incarnation' | 'state'>>,
+    members: [] as Array<Pick<MemberView, 'peerId' | 'name' | 'vtep' | 'incarnation' | 'state' | 'tunnel'>>,
     memberVersion: 0,
   };
 
@@ -73,17 +73,19 @@ export class TableViews {
           was.name === m.name &&
           was.vtep === m.vtep &&
           was.incarnation === m.incarnation &&
-          was.state === m.state
+          was.state === m.state &&
+          was.tunnel === m.tunnel
         );
       });
     if (!same) {
       c.memberVersion++;
-      c.members = members.map(({ peerId, name, vtep, incarnation, state }) => ({
+      c.members = members.map(({ peerId, name, vtep, incarnation, state, tunnel }) => ({
         peerId,
         name,
         vtep,
         incarnation,
         state,
+        tunnel,
       }));
     }
     return { table: this.generation, claims: c.claims, members: c.memberVersion };

@@ -29,6 +29,10 @@ Options:
   --socket PATH            admin API socket (default /run/vxmesh/vxmesh.sock)
   --netns-prefix STR       overlay namespace prefix (default vx-)
   --vxlan-port N           VXLAN UDP port (default 4789)
+  --[no-]wireguard         carry encrypted networks through this host's WireGuard interface (default on;
+                           needs wireguard-tools, and wireguard-go where the kernel has no WireGuard)
+  --wireguard-port N       WireGuard's UDP port, the same on every host (default 51820)
+  --encrypted-port N       encrypted networks' VXLAN port, inside WireGuard only (default 4790)
   --metrics HOST:PORT      serve Prometheus metrics on http://HOST:PORT/metrics
   --log-level LEVEL        trace|debug|info|warn|error|fatal|silent (default info)
   --reconcile-interval-ms N, --ipam-settle-ms N, --dead-agent-hold-ms N   tuning (see docs/operations.md)

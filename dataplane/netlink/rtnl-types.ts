@@ -2,6 +2,7 @@
  * What rtnetlink answers are parsed into (links, addresses, routes, fdb and neighbour entries) and
  * what writes are described with; rtnl.ts sends and receives them.
  */
+import { canonicalIPv6 } from '../../core/tunnel-address.js';
 import { bytesToMac } from '../../core/addresses.js';
 import { decodeIfInfo, getString, getU32, getU8, IFINFO_LEN, parseAttrs } from './codec.js';
 import * as C from './constants.js';
@@ -63,7 +64,7 @@ export const ipFromBytes = (b: Buffer | undefined): string | undefined => {
   if (b.length === 16) {
     const parts: string[] = [];
     for (let i = 0; i < 16; i += 2) parts.push(b.readUInt16BE(i).toString(16));
-    return parts.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
+    return canonicalIPv6(parts.join(':'));
   }
   return undefined;
 };

@@ -154,7 +154,12 @@ t.test('the data plane reports changes in every overlay it opens, including ones
     seen.some((c) => c.vni === 402 && c.events >= 2),
     "own writes are reported too (the agent's next reconcile then changes nothing)",
   );
-  await sleep(600); // notifications of the reconcile's writes still queued are read and reported
+  // Notifications of the reconcile's writes still queued are read and reported: wait for 600 ms of
+  // quiet (a loaded machine delivers them late), then watch.
+  for (let n = -1; n !== seen.length; ) {
+    n = seen.length;
+    await sleep(600);
+  }
   seen.length = 0;
   await $`ip -n ${ns(402)} neigh replace ff02::2 lladdr 33:33:00:00:00:02 dev vxlan402 nud noarp`;
   await $`ip -n ${ns(402)} neigh del ff02::2 dev vxlan402`;

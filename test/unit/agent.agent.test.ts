@@ -378,21 +378,3 @@ t.test(
     );
   },
 );
-
-t.test(
-  'an encrypted network: nothing is attached to it (never a cleartext fallback), nothing is half made',
-  async (t) => {
-    const cluster = new FakeCluster('self');
-    const driver = new FakeOverlay();
-    cluster.remote('network', 'h2', { ...BLUE, encrypted: true });
-    const agent = new Agent(agentParts({ cluster, driver }));
-    await agent.start();
-    t.teardown(() => agent.stop());
-    await t.rejects(agent.attach({ network: 'blue', netns: 'ns1' }), {
-      field: 'network',
-      message: /blue is encrypted.*cannot carry encrypted networks yet.*nothing was attached/,
-    });
-    t.same(agent.localEndpoints(), [], 'no endpoint');
-    t.equal(driver.overlays.size, 0, 'no overlay built for it');
-  },
-);

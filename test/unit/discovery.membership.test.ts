@@ -157,3 +157,22 @@ t.test('reap: members dead or left for long enough are forgotten, live ones neve
   t.notOk(m.get(id('B')));
   t.ok(m.get(id('D')), 'alive member kept');
 });
+
+t.test(
+  'a member first known without its statement: the statement at the same incarnation brings its WireGuard key',
+  async (t) => {
+    const { m, events } = setup(2);
+    t.equal(m.get(id('B'))?.wgKey, undefined, 'learnt without a statement (the sync partner speaking of itself)');
+    const before = events.length;
+    const signed = { b: new Uint8Array([1]), s: new Uint8Array([2]) };
+    t.ok(m.alive({ ...info('B'), signed, wgKey: 'k', tunnel: 'fd7a:6d73:6801:0:1:2:3:4' }), 'a change');
+    t.equal(m.get(id('B'))?.wgKey, 'k', 'the key, from the statement');
+    t.equal(m.get(id('B'))?.tunnel, 'fd7a:6d73:6801:0:1:2:3:4', 'the tunnel address');
+    t.equal(events.length, before + 1, 'listeners are told (the agent builds its WireGuard peers from it)');
+    t.notOk(
+      m.alive({ ...info('B'), signed, wgKey: 'other', tunnel: 'fd7a:6d73:6801:0:9:9:9:9' }),
+      'later: no change at the same incarnation',
+    );
+    t.equal(m.get(id('B'))?.wgKey, 'k', 'a second statement at the same incarnation swaps nothing');
+  },
+);

@@ -1,0 +1,107 @@
+/**
+ * The host's WireGuard interface for encrypted networks (dataplane/wireguard.ts through the port):
+ * built when a local endpoint of an encrypted network needs it (before its attach: a host that cannot
+ * build it refuses the attach, naming what is missing), its peers those of membership: every member
+ * whose endpoints are programmed here (live, or held) and that announced a WireGuard key and tunnel
+ * address in its signed statement, reached at its VTEP. Allowed addresses are per host (its tunnel
+ * address): container churn never changes the interface, membership does. Runs after each reconcile
+ * when the peers changed, and every few ticks to repair drift (a peer removed by hand comes back).
+ */
+import type { Logger } from '../core/logger.js';
+import type { MemberView } from '../discovery/views.js';
+import type { WireguardPeer } from '../dataplane/wireguard.js';
+import type { WireguardPort } from './ports.js';
+
+/** Drift repair every this many periodic ticks (30 s at the default 5 s interval). */
+export const WIREGUARD_EVERY = 6;
+
+export interface WireguardInputs {
+  self: string;
+  members(): MemberView[];
+  /** Whether the member's endpoints are in this host's kernel (owners.ts). */
+  programmed(peerId: string): boolean;
+  /** Whether a local endpoint of an encrypted network exists (the interface is needed). */
+  needed(): boolean;
+}
+
+export interface WireguardCounters {
+  runs: number;
+  changes: number;
+  errors: number;
+}
+
+export class WireguardSync {
+  readonly counters: WireguardCounters = { runs: 0, changes: 0, errors: 0 };
+  /** The peers as last applied (a fingerprint), undefined before the first success. */
+  private applied?: string;
+  private ticks = 0;
+  private running?: Promise<void>;
+  private again = false;
+  lastError?: string;
+
+  constructor(
+    private readonly inputs: WireguardInputs,
+    private readonly port: WireguardPort,
+    private readonly log: Logger,
+    private readonly listenPort: number,
+  ) {}
+
+  /** The peers membership wants now (sorted by public key). */
+  wanted(): WireguardPeer[] {
+    const out: WireguardPeer[] = [];
+    for (const m of this.inputs.members()) {
+      if (m.peerId === this.inputs.self || m.wgKey === undefined || m.tunnel === undefined) continue;
+      if (!this.inputs.programmed(m.peerId)) continue;
+      out.push({ publicKey: m.wgKey, endpoint: `${m.vtep}:${this.listenPort}`, tunnel: m.tunnel });
+    }
+    return out.sort((a, b) => a.publicKey.localeCompare(b.publicKey));
+  }
+
+  /** Builds or repairs the interface now; throws what stops it (an attach is refused with it). */
+  async ensure(): Promise<void> {
+    const peers = this.wanted();
+    this.counters.runs++;
+    try {
+      const r = await this.port.ensure(peers);
+      this.applied = fingerprint(peers);
+      this.lastError = undefined;
+      this.counters.changes += r.changes.length;
+      if (r.created || r.changes.length)
+        this.log.info(
+          { created: r.created, changes: r.changes.map((c) => c.join(' ')), peers: peers.length },
+          'wireguard reconciled',
+        );
+    } catch (e) {
+      this.counters.errors++;
+      this.lastError = (e as Error).message;
+      throw e;
+    }
+  }
+
+  /** After a reconcile: only when needed and the peers changed (or `force`, the periodic repair). Never throws. */
+  run(force = false): Promise<void> {
+    if (!this.inputs.needed()) return Promise.resolve();
+    if (!force && this.applied === fingerprint(this.wanted())) return Promise.resolve();
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.ensure()
+      .catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'wireguard reconcile failed'))
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          void this.run();
+        }
+      });
+    return this.running;
+  }
+
+  periodic(): Promise<void> {
+    return ++this.ticks % WIREGUARD_EVERY === 0 ? this.run(true) : this.run();
+  }
+}
+
+const fingerprint = (peers: WireguardPeer[]): string =>
+  peers.map((p) => `${p.publicKey} ${p.endpoint} ${p.tunnel}`).join('|');
