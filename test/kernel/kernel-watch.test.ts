@@ -156,7 +156,7 @@ t.test('the data plane reports changes in every overlay it opens, including ones
   );
   // Notifications of the reconcile's writes still queued are read and reported: wait for 600 ms of
   // quiet (a loaded machine delivers them late), then watch.
-  for (let n = -1; n !== seen.length; ) {
+  for (let n = -1; n !== seen.length;) {
     n = seen.length;
     await sleep(600);
   }
