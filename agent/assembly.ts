@@ -100,6 +100,7 @@ export function assemble(parts: AgentParts, onReconciled: (r: ReconcileResult) =
           self: cluster.peerId,
           members: () => cluster.members(),
           programmed: (p) => isProgrammed(derived?.owners().get(p)),
+          synced: () => cluster.synced,
           needed: () => {
             const encrypted = new Set(
               [...networks.definitions().values()].filter((n) => n.encrypted).map((n) => n.vni),

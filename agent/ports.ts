@@ -117,7 +117,10 @@ export interface EgressPort {
 /** The host's WireGuard interface (dataplane/wireguard.ts): built or repaired with exactly these peers. */
 export interface WireguardPort {
   /** Throws what stops it (a missing package is named). */
-  ensure(peers: WireguardPeer[]): Promise<{ created?: 'kernel' | 'userspace'; changes: string[][] }>;
+  ensure(
+    peers: WireguardPeer[],
+    opts: { removeOthers: boolean },
+  ): Promise<{ created?: 'kernel' | 'userspace'; changes: string[][] }>;
 }
 
 /** The DNS side the agent drives (dns/): servers per network, and the resolver files of namespaces. */

@@ -22,6 +22,8 @@ export interface WireguardInputs {
   programmed(peerId: string): boolean;
   /** Whether a local endpoint of an encrypted network exists (the interface is needed). */
   needed(): boolean;
+  /** The first sync completed: peers membership does not list may be removed (before it, kept). */
+  synced(): boolean;
 }
 
 export interface WireguardCounters {
@@ -62,8 +64,9 @@ export class WireguardSync {
     const peers = this.wanted();
     this.counters.runs++;
     try {
-      const r = await this.port.ensure(peers);
-      this.applied = fingerprint(peers);
+      const synced = this.inputs.synced();
+      const r = await this.port.ensure(peers, { removeOthers: synced });
+      this.applied = synced ? fingerprint(peers) : undefined;
       this.lastError = undefined;
       this.counters.changes += r.changes.length;
       if (r.created || r.changes.length)

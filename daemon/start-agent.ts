@@ -163,6 +163,8 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
               listenPort: cfg.wireguardPort,
               encryptedPort: cfg.encryptedPort,
               clusterKeyFile: cfg.clusterKey,
+              underlayMtu: async () => (await dataplane.underlay()).mtu,
+              ipv6Underlay: vtep.includes(':'),
             }),
             listenPort: cfg.wireguardPort,
           }

@@ -11,7 +11,7 @@ import { hkdfSync } from 'node:crypto';
 import { writeFileAtomic } from '../core/atomic-file.js';
 import { TUNNEL_PREFIX, TUNNEL_PREFIX_LENGTH } from '../core/tunnel-address.js';
 import type { WireguardPort } from '../agent/ports.js';
-import { ensureWireguard, wireguardIfname } from '../dataplane/wireguard.js';
+import { ensureWireguard, wireguardIfname, wireguardOverhead } from '../dataplane/wireguard.js';
 
 export interface WireguardSetup {
   netnsPrefix: string;
@@ -23,6 +23,9 @@ export interface WireguardSetup {
   encryptedPort: number;
   /** The cluster key file (its bytes are the secret); undefined: no pre-shared key. */
   clusterKeyFile?: string;
+  /** The underlay's MTU now, and whether it is IPv6 (the interface's MTU follows from them). */
+  underlayMtu(): Promise<number>;
+  ipv6Underlay: boolean;
 }
 
 /** The pre-shared key of a cluster key (base64 of 32 bytes, as `wg` reads it). */
@@ -41,8 +44,10 @@ function writePsk(stateDir: string, clusterKeyFile: string): string {
 export function wireguardPort(s: WireguardSetup): WireguardPort {
   const presharedKeyFile = s.clusterKeyFile === undefined ? undefined : writePsk(s.stateDir, s.clusterKeyFile);
   return {
-    ensure: (peers) =>
+    ensure: async (peers, { removeOthers }) =>
       ensureWireguard({
+        removeOthers,
+        mtu: (await s.underlayMtu()) - wireguardOverhead(s.ipv6Underlay),
         ifname: wireguardIfname(s.netnsPrefix),
         netns: s.hostNetns,
         privateKeyFile: path.join(s.stateDir, 'wireguard.key'),

@@ -45,6 +45,13 @@ export interface WireguardSpec {
    * INPUT), whatever the source address says. Undefined: no such rule.
    */
   encryptedPort?: number;
+  /** The interface's MTU (underlay − 60 over IPv4, − 80 over IPv6); undefined: left as it is. */
+  mtu?: number;
+  /**
+   * Peers not in `peers` are removed (default true). False before the agent knows the cluster (its
+   * first sync): a restarted agent must not cut the peers it has not heard of yet.
+   */
+  removeOthers?: boolean;
 }
 
 /**
@@ -52,7 +59,9 @@ export interface WireguardSpec {
  * its own header and tag (60 over an IPv4 underlay, 80 over IPv6), then VXLAN inside the tunnel's
  * IPv6 (70: IPv6 40, UDP 8, VXLAN 8, inner Ethernet 14). IPv4 underlay, 1500: 1500 − 60 − 70 = 1370.
  */
-export const encryptedMtuOverhead = (ipv6Underlay: boolean): number => (ipv6Underlay ? 80 : 60) + 70;
+export const encryptedMtuOverhead = (ipv6Underlay: boolean): number => wireguardOverhead(ipv6Underlay) + 70;
+/** WireGuard's own overhead: outer IPv4 20 (IPv6 40), UDP 8, its header 16 and tag 16. */
+export const wireguardOverhead = (ipv6Underlay: boolean): number => (ipv6Underlay ? 80 : 60);
 
 /** `vxwg` + 6 base-36 characters of the namespace prefix's hash: at most 10 bytes, unique per prefix. */
 export const wireguardIfname = (netnsPrefix: string): string =>
@@ -102,7 +111,8 @@ export function plan(spec: WireguardSpec, dump: string, privateKey: string): str
   if (port !== String(spec.listenPort) || priv !== privateKey)
     out.push(['set', spec.ifname, 'private-key', spec.privateKeyFile, 'listen-port', String(spec.listenPort)]);
   const wanted = new Set(spec.peers.map((p) => p.publicKey));
-  for (const pub of have.keys()) if (!wanted.has(pub)) out.push(['set', spec.ifname, 'peer', pub, 'remove']);
+  if (spec.removeOthers !== false)
+    for (const pub of have.keys()) if (!wanted.has(pub)) out.push(['set', spec.ifname, 'peer', pub, 'remove']);
   for (const p of [...spec.peers].sort((a, b) => a.publicKey.localeCompare(b.publicKey))) {
     const h = have.get(p.publicKey);
     if (h && h.endpoint === p.endpoint && h.allowed === `${p.tunnel}/128`) continue;
@@ -202,6 +212,10 @@ export async function ensureWireguard(
     out.changes.push(['ip', 'addr', spec.tunnel]);
   }
   const link = await run('ip', ['-o', 'link', 'show', 'dev', spec.ifname]);
+  if (spec.mtu !== undefined && !link.includes(` mtu ${spec.mtu} `)) {
+    await run('ip', ['link', 'set', spec.ifname, 'mtu', String(spec.mtu)]);
+    out.changes.push(['ip', 'link', 'mtu', String(spec.mtu)]);
+  }
   if (!/[<,]UP[,>]/.test(link)) {
     await run('ip', ['link', 'set', spec.ifname, 'up']);
     out.changes.push(['ip', 'link', 'up']);

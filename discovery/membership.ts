@@ -175,8 +175,12 @@ export class Membership {
     if (info.incarnation <= m.incarnation) return false;
     m.incarnation = info.incarnation;
     m.signed = info.signed;
-    m.wgKey = info.wgKey;
-    m.tunnel = info.tunnel;
+    // Only a statement carries these: a newer incarnation learnt without it (the member speaking of
+    // itself over its own connection) keeps what its last statement said, until the next one arrives.
+    if (info.wgKey !== undefined && info.tunnel !== undefined) {
+      m.wgKey = info.wgKey;
+      m.tunnel = info.tunnel;
+    }
     m.name = info.name;
     if (m.vtep !== info.vtep) m.vtepOrder = ++this.vtepsSeen;
     m.vtep = info.vtep;

@@ -254,8 +254,34 @@ export class Cluster {
   }
 
   async teardown(): Promise<void> {
+    // wireguard-go outlives its agent on purpose (and its namespace too): stopped by the PID it left.
+    for (const pid of wireguardGoPids(this.dir)) this.tb.track(pid);
     await this.tb.teardown();
     if (process.env.VXMESH_KEEP_LOGS) console.error(`agent logs kept in ${this.dir}`);
     else fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/** PIDs in the `vxwg*.pid` files of every host's state directory under `dir`. */
+function wireguardGoPids(dir: string): number[] {
+  const out: number[] = [];
+  for (const host of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+    const sub = path.join(dir, host);
+    if (!fs.statSync(sub).isDirectory()) continue;
+    for (const f of fs.readdirSync(sub))
+      if (/^vxwg[a-z0-9]+\.pid$/.test(f)) {
+        const pid = Number(fs.readFileSync(path.join(sub, f), 'utf8'));
+        // Only if that PID is still a wireguard-go (never a process that reused the number).
+        if (Number.isInteger(pid) && pid > 1 && cmdline(pid).startsWith('wireguard-go')) out.push(pid);
+      }
+  }
+  return out;
+}
+
+const cmdline = (pid: number): string => {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+};

@@ -18,13 +18,15 @@ const T3 = 'fd7a:6d73:6801:0:5:6:7:8';
 
 function fakeWireguard(fail?: Error) {
   const runs: WireguardPeer[][] = [];
+  const removes: boolean[] = [];
   const port: WireguardPort = {
-    ensure: (peers) => {
+    ensure: (peers, opts) => {
       runs.push(peers);
+      removes.push(opts.removeOthers);
       return fail ? Promise.reject(fail) : Promise.resolve({ changes: [] });
     },
   };
-  return { port, runs };
+  return { port, runs, removes };
 }
 
 function cluster() {
@@ -91,7 +93,7 @@ t.test('attached: encrypted overlay, peers by host, remote entries at tunnel add
   // Container churn changes nothing in WireGuard; membership does.
   const runs = wg.runs.length;
   await new WireguardSync(
-    { self: 'self', members: () => c.members(), programmed: () => true, needed: () => true },
+    { self: 'self', members: () => c.members(), programmed: () => true, needed: () => true, synced: () => true },
     wg.port,
     silentLogger,
     51820,
@@ -121,8 +123,9 @@ t.test('WireguardSync: runs only when needed and when the peers changed, or forc
   const c = cluster();
   const wg = fakeWireguard();
   let needed = false;
+  let synced = false;
   const sync = new WireguardSync(
-    { self: 'self', members: () => c.members(), programmed: () => true, needed: () => needed },
+    { self: 'self', members: () => c.members(), programmed: () => true, needed: () => needed, synced: () => synced },
     wg.port,
     silentLogger,
     51820,
@@ -131,10 +134,14 @@ t.test('WireguardSync: runs only when needed and when the peers changed, or forc
   t.equal(wg.runs.length, 0, 'not needed: nothing');
   needed = true;
   await sync.run();
+  t.same(wg.removes, [false], 'before the first sync: peers membership does not list yet are kept (an agent restart)');
+  synced = true;
   await sync.run();
-  t.equal(wg.runs.length, 1, 'needed: once, then not again while the peers are the same');
+  await sync.run();
+  t.equal(wg.runs.length, 2, 'after it: once more, then not again while the peers are the same');
+  t.same(wg.removes, [false, true], 'and others are removed');
   await sync.run(true);
-  t.equal(wg.runs.length, 2, 'forced: again (a peer removed by hand comes back)');
+  t.equal(wg.runs.length, 3, 'forced: again (a peer removed by hand comes back)');
   for (let i = 0; i < 6; i++) await sync.periodic();
-  t.equal(wg.runs.length, 3, 'the periodic repair forces one run in six ticks');
+  t.equal(wg.runs.length, 4, 'the periodic repair forces one run in six ticks');
 });

@@ -176,3 +176,13 @@ t.test(
     t.equal(m.get(id('B'))?.wgKey, 'k', 'a second statement at the same incarnation swaps nothing');
   },
 );
+
+t.test('a newer incarnation learnt without a statement keeps the WireGuard key of the last one', async (t) => {
+  const { m } = setup(1);
+  const signed = { b: new Uint8Array([1]), s: new Uint8Array([2]) };
+  m.alive({ ...info('B', 3), signed, wgKey: 'k', tunnel: 'fd7a:6d73:6801:0:1:2:3:4' });
+  t.ok(m.alive(info('B', 4)), 'the restarted member, as it speaks of itself');
+  t.equal(m.get(id('B'))?.wgKey, 'k', 'its key stays (its encrypted traffic is not cut while its statement travels)');
+  m.alive({ ...info('B', 5), signed, wgKey: 'k2', tunnel: 'fd7a:6d73:6801:0:1:2:3:4' });
+  t.equal(m.get(id('B'))?.wgKey, 'k2', 'a new statement with a new key replaces it');
+});
