@@ -255,16 +255,19 @@ export class Cluster {
 
   async teardown(): Promise<void> {
     // wireguard-go outlives its agent on purpose (and its namespace too): stopped by the PID it left.
-    for (const pid of wireguardGoPids(this.dir)) this.tb.track(pid);
+    const wg = wireguardGoPids(this.dir);
+    for (const { pid } of wg) this.tb.track(pid);
     await this.tb.teardown();
+    // A wireguard-go killed outright leaves its control socket behind.
+    for (const { ifname } of wg) fs.rmSync(`/var/run/wireguard/${ifname}.sock`, { force: true });
     if (process.env.VXMESH_KEEP_LOGS) console.error(`agent logs kept in ${this.dir}`);
     else fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
-/** PIDs in the `vxwg*.pid` files of every host's state directory under `dir`. */
-function wireguardGoPids(dir: string): number[] {
-  const out: number[] = [];
+/** PIDs (and interfaces) in the `vxwg*.pid` files of every host's state directory under `dir`. */
+function wireguardGoPids(dir: string): Array<{ pid: number; ifname: string }> {
+  const out: Array<{ pid: number; ifname: string }> = [];
   for (const host of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
     const sub = path.join(dir, host);
     if (!fs.statSync(sub).isDirectory()) continue;
@@ -272,7 +275,8 @@ function wireguardGoPids(dir: string): number[] {
       if (/^vxwg[a-z0-9]+\.pid$/.test(f)) {
         const pid = Number(fs.readFileSync(path.join(sub, f), 'utf8'));
         // Only if that PID is still a wireguard-go (never a process that reused the number).
-        if (Number.isInteger(pid) && pid > 1 && cmdline(pid).startsWith('wireguard-go')) out.push(pid);
+        if (Number.isInteger(pid) && pid > 1 && cmdline(pid).startsWith('wireguard-go'))
+          out.push({ pid, ifname: f.slice(0, -'.pid'.length) });
       }
   }
   return out;
