@@ -150,10 +150,12 @@ async function create(spec: WireguardSpec, run: Run): Promise<'kernel' | 'usersp
   }
   fs.mkdirSync(spec.stateDir, { recursive: true, mode: 0o700 });
   const log = fs.openSync(path.join(spec.stateDir, `${spec.ifname}.log`), 'a');
-  const [c, a] =
+  const [c, a] = ownScope(
+    spec.ifname,
     spec.netns === undefined
       ? ['wireguard-go', [spec.ifname]]
-      : ['nsenter', [`--net=${spec.netns}`, 'wireguard-go', spec.ifname]];
+      : ['nsenter', [`--net=${spec.netns}`, 'wireguard-go', spec.ifname]],
+  );
   const child = spawn(c, a, {
     detached: true,
     stdio: ['ignore', log, log],
@@ -179,6 +181,16 @@ async function create(spec: WireguardSpec, run: Run): Promise<'kernel' | 'usersp
   }
   child.removeAllListeners('exit');
   return 'userspace';
+}
+
+/**
+ * Under systemd (the agent's unit sets INVOCATION_ID) wireguard-go goes into a transient scope of its
+ * own (`systemd-run --scope`, which execs it: the PID stays wireguard-go's): a stop or restart of the
+ * agent's unit kills every process of the unit's cgroup, and wireguard-go must outlive the agent.
+ */
+function ownScope(ifname: string, [cmd, args]: [string, string[]]): [string, string[]] {
+  if (process.env.INVOCATION_ID === undefined || !fs.existsSync('/usr/bin/systemd-run')) return [cmd, args];
+  return ['/usr/bin/systemd-run', ['--scope', '--collect', '--quiet', `--unit=vxmesh-${ifname}`, cmd, ...args]];
 }
 
 /** The PID of the wireguard-go this module started for the interface, if it runs. */
