@@ -79,6 +79,10 @@ export class Agent extends EventEmitter {
     cluster.on('members', (members: MemberView[]) => {
       hold.onMembers(members);
       void this.core.wireguard?.run();
+      // The VXLAN guard follows membership.
+      void this.core.egress
+        ?.onMembers()
+        .catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'egress reconcile failed'));
     });
     // Deletions become allowed with the first sync: reconcile then, not only at the next change.
     cluster.on('synced', () => loop.schedule());

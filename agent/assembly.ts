@@ -26,6 +26,7 @@ import type {
   VtepProbe,
 } from './ports.js';
 import { ReconcileLoop } from './reconcile-loop.js';
+import type { VxlanGuard } from '../egress/rules.js';
 import { WireguardSync } from './wireguard-sync.js';
 import { isProgrammed } from './owners.js';
 import { StoreMirror } from './store-mirror.js';
@@ -171,7 +172,11 @@ export function assemble(parts: AgentParts, onReconciled: (r: ReconcileResult) =
     : undefined;
   const egress = parts.egress
     ? new EgressSync(
-        { networks: () => networks.definitions(), endpoints: () => state.endpoints },
+        {
+          networks: () => networks.definitions(),
+          endpoints: () => state.endpoints,
+          vxlanGuard: () => vxlanGuard(cluster, derived, state, networks),
+        },
         driver,
         overlays,
         parts.egress,
@@ -194,4 +199,24 @@ export function assemble(parts: AgentParts, onReconciled: (r: ReconcileResult) =
     dns,
     wireguard,
   };
+}
+
+/**
+ * VXLAN accepted on the data port: from the VTEPs of current members (alive, suspect, or held while
+ * their agent is down), for this host's plain networks; before the first sync, kept as it is.
+ */
+function vxlanGuard(
+  cluster: ClusterNode,
+  derived: DerivedState | undefined,
+  state: LocalState,
+  networks: Networks,
+): VxlanGuard {
+  if (!cluster.synced || !derived) return { keep: true };
+  const owners = derived.owners();
+  const vteps = cluster
+    .members()
+    .filter((m) => !m.self && (m.state === 'alive' || m.state === 'suspect' || owners.get(m.peerId) === 'held'))
+    .map((m) => m.vtep);
+  const plain = new Set([...networks.definitions().values()].filter((n) => !n.encrypted).map((n) => n.vni));
+  return { vteps, vnis: [...new Set(state.endpoints.map((e) => e.vni))].filter((v) => plain.has(v)) };
 }

@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../core/logger.js';
 import type { EgressResult } from '../egress/egress.js';
-import type { EgressNetwork, GuardedNetwork } from '../egress/rules.js';
+import type { EgressNetwork, GuardedNetwork, VxlanGuard } from '../egress/rules.js';
 import type { LocalEndpoint } from './local-state.js';
 import type { NetworkDefinition } from './networks.js';
 import type { Overlays } from './overlays.js';
@@ -18,6 +18,8 @@ export const EGRESS_EVERY = 6;
 export interface EgressInputs {
   networks(): Map<string, NetworkDefinition>;
   endpoints(): LocalEndpoint[];
+  /** Which VXLAN frames the host accepts (absent: no guard). */
+  vxlanGuard?(): VxlanGuard;
 }
 
 export class EgressSync {
@@ -29,6 +31,7 @@ export class EgressSync {
   private again = false;
   private ticks = 0;
   private warnedNoUplink = false;
+  private lastGuard?: string;
 
   constructor(
     private readonly inputs: EgressInputs,
@@ -60,6 +63,13 @@ export class EgressSync {
    */
   async periodic(): Promise<EgressResult | undefined> {
     if (++this.ticks % EGRESS_EVERY !== 0) return undefined;
+    return this.run();
+  }
+
+  /** After a membership change: a run only when the VXLAN guard it would write differs from the last. */
+  onMembers(): Promise<EgressResult | undefined> {
+    const g = this.inputs.vxlanGuard?.();
+    if (JSON.stringify(g) === this.lastGuard) return Promise.resolve(undefined);
     return this.run();
   }
 
@@ -107,7 +117,9 @@ export class EgressSync {
     }
     this.current = out;
     this.guarded = guarded;
-    return this.egress.reconcile(out, guarded);
+    const vxlan = this.inputs.vxlanGuard?.();
+    this.lastGuard = JSON.stringify(vxlan);
+    return this.egress.reconcile(out, guarded, vxlan);
   }
 }
 

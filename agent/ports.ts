@@ -20,7 +20,7 @@ import type {
 } from '../dataplane/dataplane.js';
 import type { DnsCounters, DnsNetwork } from '../dns/dns-service.js';
 import type { EgressResult } from '../egress/egress.js';
-import type { EgressNetwork, GuardedNetwork } from '../egress/rules.js';
+import type { EgressNetwork, GuardedNetwork, VxlanGuard } from '../egress/rules.js';
 import type { BlockConflict } from '../ipam/claim-rule.js';
 import type { AddressStore } from '../ipam/store-ipam.js';
 import type { AddressHolder } from '../store/etcd-store.js';
@@ -106,7 +106,8 @@ export interface OverlayDriver {
 /** The packet filter of egress and published ports (egress/egress.ts), and the host-port check. */
 export interface EgressPort {
   /** `guarded`: networks whose overlay namespace holds a DNS server here (its kernel guard). */
-  reconcile(networks: EgressNetwork[], guarded: GuardedNetwork[]): Promise<EgressResult>;
+  /** `vxlan`: which VXLAN frames the host accepts on its data port (members' VTEPs; plain networks' VNIs). */
+  reconcile(networks: EgressNetwork[], guarded: GuardedNetwork[], vxlan?: VxlanGuard): Promise<EgressResult>;
   /** Rule changes a reconcile would make now for this network (empty: the kernel matches). */
   drift(networks: EgressNetwork[], vni: number, guarded: GuardedNetwork[]): Promise<string[]>;
   readonly counters: { runs: number; changes: number; errors: number };

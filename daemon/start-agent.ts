@@ -72,10 +72,14 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
   let egress: EgressPort | undefined;
   if (cfg.egress) {
     await checkIptables();
-    const e = new Egress({ log, dnsGuard: { perSecond: cfg.dnsClientRate, burst: 2 * cfg.dnsClientRate } });
+    const e = new Egress({
+      log,
+      dnsGuard: { perSecond: cfg.dnsClientRate, burst: 2 * cfg.dnsClientRate },
+      vxlanPort: cfg.vxlanPort,
+    });
     egress = {
       // The DNS server's kernel guard only where there is a DNS server.
-      reconcile: (nets, guarded) => e.reconcile(nets, cfg.dns ? guarded : []),
+      reconcile: (nets, guarded, vxlan) => e.reconcile(nets, cfg.dns ? guarded : [], vxlan),
       drift: (nets, vni, guarded) => e.drift(nets, vni, cfg.dns ? guarded : []),
       counters: e.counters,
       hostPortFree,

@@ -15,6 +15,9 @@ import {
   type GuardedNetwork,
   type RuleSet,
   type DnsGuard,
+  type VxlanGuard,
+  VXLAN_CHAIN,
+  vxlanGuardRules,
 } from './rules.js';
 import { planSync } from './sync.js';
 import { procForwarding, type ForwardingSwitch } from './forwarding.js';
@@ -40,6 +43,8 @@ export interface EgressOptions {
   forwarding?: ForwardingSwitch;
   /** Each client's questions to its DNS server beyond this are dropped by the kernel (default DNS_GUARD). */
   dnsGuard?: DnsGuard;
+  /** The data port of plain networks (VXLAN), guarded by VXMESH-VXLAN; default 4789. */
+  vxlanPort?: number;
 }
 
 export class Egress {
@@ -60,15 +65,17 @@ export class Egress {
    * `nets`: the networks with egress here; `guarded`: the networks whose overlay namespace holds a DNS
    * server here (every network with local endpoints, internal ones too).
    */
-  async reconcile(nets: EgressNetwork[], guarded: GuardedNetwork[] = []): Promise<EgressResult> {
+  async reconcile(nets: EgressNetwork[], guarded: GuardedNetwork[] = [], vxlan?: VxlanGuard): Promise<EgressResult> {
     this.counters.runs++;
     const result: EgressResult = { changes: [], errors: [] };
     for (const [netns, { name, rules }] of namespaceRules(nets, guarded, this.opts.dnsGuard))
       await this.syncInto(result, name, netns, rules);
-    // With no network to serve, the host is checked once (chains left from before are removed), then left alone.
-    if (nets.length > 0 || !this.hostClean) {
-      const ok = await this.syncInto(result, 'host', this.opts.hostNetns, hostRules(nets));
-      this.hostClean = ok && nets.length === 0;
+    this.lastVxlan = vxlan && 'keep' in vxlan ? { rules: await this.currentVxlanRules().catch(() => []) } : vxlan;
+    const host = this.hostRuleSet(nets);
+    // With nothing to serve, the host is checked once (chains left from before are removed), then left alone.
+    if (host.chains.length > 0 || !this.hostClean) {
+      const ok = await this.syncInto(result, 'host', this.opts.hostNetns, host);
+      this.hostClean = ok && host.chains.length === 0;
       if (ok && nets.length > 0) await this.ensureForwarding(result);
     }
     this.counters.changes += result.changes.length;
@@ -125,6 +132,24 @@ export class Egress {
    * The changes a reconcile would make now for one network (its overlay namespace, and the host's
    * chains), without making them: empty when the kernel matches.
    */
+  private lastVxlan?: { vteps: string[]; vnis: number[] } | { rules: string[] };
+
+  private hostRuleSet(nets: EgressNetwork[]): RuleSet {
+    const guard = this.lastVxlan
+      ? vxlanGuardRules(this.lastVxlan, this.opts.vxlanPort ?? 4789)
+      : { chains: [], jumps: [] };
+    return mergeRules(hostRules(nets), guard);
+  }
+
+  /** The rules of the VXLAN guard as the host has them now (kept as they are before the first sync). */
+  async currentVxlanRules(): Promise<string[]> {
+    return (
+      parseSave(await this.runner.save(this.opts.hostNetns))
+        .get('filter')
+        ?.get(VXLAN_CHAIN) ?? []
+    );
+  }
+
   async drift(nets: EgressNetwork[], vni: number, guarded: GuardedNetwork[] = []): Promise<string[]> {
     const n = nets.find((x) => x.vni === vni) ?? guarded.find((x) => x.vni === vni);
     if (!n) return [];
@@ -138,7 +163,7 @@ export class Egress {
       if (!nets.some((x) => x.vni === vni)) return inner.map((c) => `${n.name}: ${c}`);
       const host = planSync(
         parseSave(await this.runner.save(this.opts.hostNetns)),
-        hostRules(nets),
+        this.hostRuleSet(nets),
         this.canonical,
       ).changes;
       return [...inner.map((c) => `${n.name}: ${c}`), ...host.map((c) => `host: ${c}`)];

@@ -36,6 +36,8 @@ export const INPUT_CHAIN = 'VXMESH-INPUT';
 /** UDP ports of the data plane (VXLAN) that no container may reach through egress. */
 export const DATA_PORTS: readonly number[] = [4789];
 export const POSTROUTING_CHAIN = 'VXMESH-POSTROUTING';
+/** The host's guard of plain networks' VXLAN: frames of our VNIs only from members' VTEPs. */
+export const VXLAN_CHAIN = 'VXMESH-VXLAN';
 /** The overlay namespace's guard of its DNS server. */
 export const DNS_CHAIN = 'VXMESH-DNS';
 /**
@@ -152,6 +154,33 @@ export function dnsGuardRules(limit: DnsGuard = DNS_GUARD): RuleSet {
 /** Both rule sets in one (for one namespace). */
 export function mergeRules(...sets: RuleSet[]): RuleSet {
   return { chains: sets.flatMap((s) => s.chains), jumps: sets.flatMap((s) => s.jumps) };
+}
+
+/**
+ * Which VXLAN frames the host accepts on the data port: from `vteps` (the members', held ones
+ * included) anything; from anywhere else nothing of `vnis` (this host's plain networks: the VNI is
+ * read from the VXLAN header with `u32`), and other VNIs untouched (Docker swarm's overlay uses 4789
+ * too). `keep`: the chain kept as the host has it (before the agent's first sync: the members it has
+ * not heard of yet are not cut off).
+ */
+export type VxlanGuard = { vteps: string[]; vnis: number[] } | { keep: true };
+
+/** The VNI of a VXLAN packet over IPv4: 3 bytes at offset 4 of the UDP payload (IHL from the IP header). */
+const vniMatch = (vni: number) => `-m u32 --u32 "0x0>>0x16&0x3c@0xc>>0x8=0x${vni.toString(16)}"`;
+
+export function vxlanGuardRules(g: { vteps: string[]; vnis: number[] } | { rules: string[] }, port: number): RuleSet {
+  const rules =
+    'rules' in g
+      ? g.rules
+      : [
+          ...[...new Set(g.vteps)].sort().map((v) => `-s ${v}/32 -j RETURN`),
+          ...[...new Set(g.vnis)].sort((a, b) => a - b).map((v) => `${vniMatch(v)} -j DROP`),
+        ];
+  if (rules.length === 0 || ('vnis' in g && g.vnis.length === 0)) return { chains: [], jumps: [] };
+  return {
+    chains: [{ table: 'filter', chain: VXLAN_CHAIN, rules }],
+    jumps: [{ table: 'filter', from: 'INPUT', rule: `-p udp -m udp --dport ${port} -j ${VXLAN_CHAIN}` }],
+  };
 }
 
 /** The host's rules for all networks with egress on it (none: no chains, no jumps). */

@@ -165,7 +165,7 @@ t.test('forgery and malformed messages are dropped and counted; nothing crashes'
   const counted = await eventually(async () => {
     const d = (await h1.snapshot()).stats.dropped;
     return (d.forged ?? 0) >= 3 && (d.malformed ?? 0) >= 5;
-  }, 5000);
+  }, 15_000);
   const after = await h1.snapshot();
   t.ok(counted, `drops counted: ${JSON.stringify(after.stats.dropped)}`);
   t.notOk(after.endpoints.includes('blue/evil'), 'forged endpoint not in the table');

@@ -110,14 +110,14 @@ t.test('a published port reaches the endpoint from outside', async (t) => {
 });
 
 /** Node: one VXLAN packet (VNI, inner Ethernet/IPv4/UDP frame to mac/ip:9999 saying "forged") to host:4789. */
-const FORGE = `const [host,vni,mac,ip,src]=process.argv.slice(1);const payload=Buffer.from('forged');
+const FORGE = `const [host,vni,mac,ip,src,bind]=process.argv.slice(1);const payload=Buffer.from('forged');
 const udp=Buffer.alloc(8);udp.writeUInt16BE(4444,0);udp.writeUInt16BE(9999,2);udp.writeUInt16BE(8+payload.length,4);
 const iph=Buffer.alloc(20);iph[0]=0x45;iph.writeUInt16BE(20+8+payload.length,2);iph[8]=64;iph[9]=17;
 Buffer.from(src.split('.').map(Number)).copy(iph,12);Buffer.from(ip.split('.').map(Number)).copy(iph,16);
 let sum=0;for(let i=0;i<20;i+=2)sum+=iph.readUInt16BE(i);while(sum>>16)sum=(sum&0xffff)+(sum>>16);iph.writeUInt16BE(~sum&0xffff,10);
 const eth=Buffer.concat([Buffer.from(mac.split(':').map(h=>parseInt(h,16))),Buffer.from([2,0,0,0,0,0x99]),Buffer.from([8,0])]);
 const vx=Buffer.alloc(8);vx[0]=8;vx.writeUIntBE(Number(vni),4,3);
-const s=require('dgram').createSocket('udp4');let n=0;const go=()=>s.send(Buffer.concat([vx,eth,iph,udp,payload]),4789,host,()=>{if(++n<3)setTimeout(go,100);else s.close()});go()`;
+const s=require('dgram').createSocket('udp4');let n=0;const go=()=>s.send(Buffer.concat([vx,eth,iph,udp,payload]),4789,host,()=>{if(++n<3)setTimeout(go,100);else s.close()});s.bind(0,bind||'0.0.0.0',go)`;
 const LISTEN = `const s=require('dgram').createSocket('udp4');s.on('message',m=>console.log('got '+m));s.bind(9999,'0.0.0.0',()=>console.log('listening'))`;
 
 t.test(
@@ -143,7 +143,26 @@ t.test(
     // The frame itself is right: sent from the underlay (a member's address), the same bytes arrive.
     await forge(h1.netns, h2.vtep);
     await until('control frame', async () => got.includes('got forged'), 10_000);
-    t.pass('the same frame from the underlay arrives (encrypted networks, not this test, close that path)');
+    t.pass("the same frame from a member's VTEP arrives (encrypted networks, not this test, close that path)");
+    // From an address on the underlay that is no member's VTEP (an outsider forging): dropped (VXMESH-VXLAN).
+    got = '';
+    await $`ip -n ${h1.netns} addr add 198.51.100.200/24 dev ${h1.underlayDev}`;
+    t.teardown(() => $`ip -n ${h1.netns} addr del 198.51.100.200/24 dev ${h1.underlayDev}`.nothrow());
+    await c.tb.exec(h1.netns, [
+      process.execPath,
+      '-e',
+      FORGE,
+      h2.vtep,
+      String(red.vni),
+      v.mac,
+      v.ip,
+      '198.18.82.250',
+      '198.51.100.200',
+    ]);
+    await new Promise((r) => setTimeout(r, 1000));
+    t.equal(got, '', 'a frame from a non-member address never reaches a plain network');
+    const counted = (await $`ip netns exec ${h2.netns} iptables -w -L VXMESH-VXLAN -v -x -n`).stdout;
+    t.match(counted, /^\s*[1-9]\d*\s+\d+\s+DROP/m, "counted by the host's VXLAN guard");
     listener.kill();
     await c.vx(2, ['detach', 'red', '--netns', victim]);
   },
@@ -187,7 +206,7 @@ t.test('an internal network reaches nothing outside and publishes nothing', asyn
 });
 
 t.test(
-  'an encrypted network: defined and shown everywhere, but no agent attaches to it yet (no cleartext)',
+  'an encrypted network: defined and shown everywhere; attached through WireGuard, with egress like any other',
   async (t) => {
     await c.vx(1, ['network', 'create', 'vault', '--subnet', '198.18.83.0/24', '--encrypted']);
     await until(
@@ -201,13 +220,14 @@ t.test(
       /vault\s+\d+\s+198\.18\.83\.0\/24\s+\S+\s+\S+\s+encrypted/,
       'ls shows it',
     );
-    const r = await c.vx(2, ['attach', 'vault', '--netns', await c.tb.addContainer(2, 8)], { nothrow: true });
-    t.not(r.exitCode, 0, 'attach refused');
-    t.match(r.stderr, /network: network vault is encrypted, and this agent cannot carry encrypted networks yet/);
-    t.notOk(
-      (await $`ip netns list`).stdout.includes(`${c.overlayPrefix(2)}${(inspect as { vni?: number }).vni}`),
-      'no overlay namespace was made for it',
+    const ct = await c.tb.addContainer(2, 8);
+    await c.vx(2, ['attach', 'vault', '--netns', ct]);
+    t.equal(
+      await askAddress(c.tb, ct, OUTSIDE_HOST, 7000),
+      h2.vtep,
+      'its container reaches the outside through egress',
     );
+    await c.vx(2, ['detach', 'vault', '--netns', ct]);
   },
 );
 
@@ -245,7 +265,8 @@ t.test('an agent restart keeps egress working and rewrites nothing', async (t) =
   t.equal(await askAddress(c.tb, ct1, OUTSIDE_HOST, 7000), h1.vtep, 'egress works while the agent is down');
   const logFile = c.agents.get(1)?.logFile ?? '';
   const logBefore = fs.statSync(logFile).size;
-  await c.startAgent(1, fast);
+  // With h2 to sync from (a restarted seed with nobody to ask would take an empty cluster as the truth).
+  await c.startAgent(1, { ...fast, join: [2] });
   await new Promise((r) => setTimeout(r, 2000)); // a few periodic runs (500 ms)
   t.same(await ours(h1.netnsPath), before, 'the host rules are as before');
   t.equal(await askAddress(c.tb, ct1, OUTSIDE_HOST, 7000), h1.vtep, 'egress works after the restart');

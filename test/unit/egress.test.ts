@@ -1,7 +1,7 @@
 /** Egress rules as data, the sync plan against iptables-save output, and the reconciler with a fake iptables. */
 import t from 'tap';
 import { parseSave, type IptablesRunner } from '../../egress/iptables.js';
-import { DNS_CHAIN, hostRules, overlayRules, type EgressNetwork } from '../../egress/rules.js';
+import { DNS_CHAIN, hostRules, overlayRules, vxlanGuardRules, type EgressNetwork } from '../../egress/rules.js';
 import { planSync } from '../../egress/sync.js';
 import { Egress } from '../../egress/egress.js';
 import { recordingLog } from '../fixtures/agent-fakes.js';
@@ -332,3 +332,31 @@ t.test("Egress: each guarded network's namespace gets the DNS guard, beside its 
   const webOnly = await e.reconcile([web], [{ name: 'web', vni: 42, netns: web.netns }]);
   t.same(webOnly.changes, [], 'a namespace no longer guarded is not touched (its network has no endpoint here)');
 });
+
+t.test(
+  'VXLAN guard: members pass, our VNIs from anyone else dropped, kept as it is before the first sync',
+  async (t) => {
+    const guard = vxlanGuardRules({ vteps: ['198.51.100.12', '198.51.100.11'], vnis: [5000, 42] }, 4789);
+    t.same(guard.chains[0]?.rules, [
+      '-s 198.51.100.11/32 -j RETURN',
+      '-s 198.51.100.12/32 -j RETURN',
+      '-m u32 --u32 "0x0>>0x16&0x3c@0xc>>0x8=0x2a" -j DROP',
+      '-m u32 --u32 "0x0>>0x16&0x3c@0xc>>0x8=0x1388" -j DROP',
+    ]);
+    t.same(guard.jumps, [{ table: 'filter', from: 'INPUT', rule: '-p udp -m udp --dport 4789 -j VXMESH-VXLAN' }]);
+    t.same(vxlanGuardRules({ vteps: ['198.51.100.12'], vnis: [] }, 4789).chains, [], 'no plain network here: no chain');
+
+    const host = new FakeIptables();
+    const runner: IptablesRunner = { save: () => host.save(), restore: (s) => host.restore(s) };
+    const e = new Egress({ log: recordingLog(), runner, forwarding: { isOn: () => true, switchOn: () => undefined } });
+    await e.reconcile([], [], { vteps: ['198.51.100.12'], vnis: [42] });
+    t.same(host.tables.get('filter')?.get('VXMESH-VXLAN')?.length, 2, 'written');
+    t.same(host.tables.get('filter')?.get('INPUT'), ['-p udp -m udp --dport 4789 -j VXMESH-VXLAN'], 'jumped to');
+    const r = await e.reconcile([], [], { keep: true });
+    t.same(r.changes, [], 'before the first sync (a restarted agent): kept as it is, no member cut off');
+    await e.reconcile([], [], { vteps: ['198.51.100.12', '198.51.100.13'], vnis: [42] });
+    t.same(host.tables.get('filter')?.get('VXMESH-VXLAN')?.length, 3, 'a new member: its VTEP added');
+    await e.reconcile([], [], { vteps: [], vnis: [] });
+    t.equal(host.tables.get('filter')?.has('VXMESH-VXLAN'), false, 'no plain network left: removed');
+  },
+);
