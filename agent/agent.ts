@@ -19,6 +19,7 @@ import type { NameConflict } from './names.js';
 import { inspectNetwork } from './network-inspect.js';
 import type { NetworkView } from './networks.js';
 import { peerRows, type OwnerStatus } from './owners.js';
+import type { WireguardPeerState } from '../dataplane/wireguard.js';
 import type { AddressAllocator, ClusterNode, DnsPort, EgressPort, MemberView } from './ports.js';
 import type { ReconcileCounters, ReconcileSummary } from './reconcile-loop.js';
 import type { RefusalLog } from './refusals.js';
@@ -217,8 +218,27 @@ export class Agent extends EventEmitter {
     return this.core.derived.nameConflicts();
   }
 
+  /** Members with their status as owners of endpoints. */
   peers() {
     return peerRows(this.cluster.members(), this.owners());
+  }
+
+  /** `vxmesh peers`: the members, and each peer's WireGuard state on this host (encrypted networks). */
+  async peersWithWireguard() {
+    const wg = (await this.core.wireguard?.peerStates()) ?? new Map<string, WireguardPeerState>();
+    return this.peers().map((r) => {
+      const s = r.wgKey === undefined ? undefined : wg.get(r.wgKey);
+      return s
+        ? {
+            ...r,
+            wireguard: {
+              latestHandshake: s.latestHandshake ? new Date(s.latestHandshake * 1000).toISOString() : null,
+              rxBytes: s.rxBytes,
+              txBytes: s.txBytes,
+            },
+          }
+        : r;
+    });
   }
 
   // Reconcile and diagnostics
@@ -231,10 +251,10 @@ export class Agent extends EventEmitter {
 
   /** Kernel tables beside the desired ones, row by row. */
   fdbReport(network?: string): Promise<FdbReport[]> {
-    const { networks, state, egress } = this.core;
+    const { networks, state, egress, wireguard } = this.core;
     const nets = [...networks.table().values()].filter((n) => network === undefined || n.name === network);
     const desired = this.desired().byNetwork;
-    return fdbReports(nets, state.vnis(), desired, this.cluster.endpoints(), this.parts.driver, egress);
+    return fdbReports(nets, state.vnis(), desired, this.cluster.endpoints(), this.parts.driver, egress, wireguard);
   }
 
   /** Every live member's fdb report, asked over the cluster's connections (cluster-fdb.ts). */

@@ -4,6 +4,7 @@ import type { OverlayTables } from '../dataplane/dataplane.js';
 import type { NetworkView } from './networks.js';
 import { egressView, type EgressSync, type EgressView } from './egress-sync.js';
 import type { EndpointEntry, OverlayDriver } from './ports.js';
+import type { WireguardDrift, WireguardSync } from './wireguard-sync.js';
 
 export type FdbStatus = 'ok' | 'missing' | 'stale' | 'wrong-vtep' | 'wrong-mac';
 
@@ -28,6 +29,8 @@ export interface FdbReport {
   drift: number;
   /** The network's egress on this host, with the rule changes a reconcile would make now. */
   egress?: EgressView;
+  /** An encrypted network: the host's WireGuard peers beside what membership wants (each counts as drift). */
+  wireguard?: WireguardDrift;
 }
 
 /** Pure: one overlay's kernel tables against its desired remotes. */
@@ -87,7 +90,9 @@ export async function fdbReports(
   endpoints: EndpointEntry[],
   driver: Pick<OverlayDriver, 'dump'>,
   egress?: EgressSync,
+  wireguard?: Pick<WireguardSync, 'drift'>,
 ): Promise<FdbReport[]> {
+  let wg: WireguardDrift | undefined;
   const hostOf = new Map(endpoints.map((e) => [`${e.network}/${e.mac}`, e.host]));
   const out: FdbReport[] = [];
   for (const vni of vnis) {
@@ -99,6 +104,11 @@ export async function fdbReports(
     if (egress) {
       report.egress = { ...egressView(n, true, egress.current), drift: await egress.drift(vni) };
       report.drift += report.egress.drift?.length ?? 0;
+    }
+    if (n.encrypted) {
+      wg ??= wireguard ? await wireguard.drift() : { absent: true, missing: [], extra: [] };
+      report.wireguard = wg;
+      report.drift += (wg.absent ? 1 : 0) + wg.missing.length + wg.extra.length;
     }
     out.push(report);
   }

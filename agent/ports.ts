@@ -4,7 +4,7 @@
  * ipam/, store/, egress/, dns/: each matches its port structurally, none imports it); unit tests give
  * in-memory fakes (test/fixtures/agent-fakes.ts).
  */
-import type { WireguardPeer } from '../dataplane/wireguard.js';
+import type { WireguardPeer, WireguardPeerState } from '../dataplane/wireguard.js';
 import type { PortProtocol } from '../core/port-mappings.js';
 import type { EndpointValue, IpamBlockValue, NetworkValue } from '../core/records.js';
 import type {
@@ -122,6 +122,8 @@ export interface WireguardPort {
     peers: WireguardPeer[],
     opts: { removeOthers: boolean },
   ): Promise<{ created?: 'kernel' | 'userspace'; changes: string[][] }>;
+  /** The interface's peers now (undefined: no interface). */
+  show(): Promise<WireguardPeerState[] | undefined>;
 }
 
 /** The DNS side the agent drives (dns/): servers per network, and the resolver files of namespaces. */

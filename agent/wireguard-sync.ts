@@ -9,7 +9,7 @@
  */
 import type { Logger } from '../core/logger.js';
 import type { MemberView } from '../discovery/views.js';
-import type { WireguardPeer } from '../dataplane/wireguard.js';
+import type { WireguardPeer, WireguardPeerState } from '../dataplane/wireguard.js';
 import type { WireguardPort } from './ports.js';
 
 /** Drift repair every this many periodic ticks (30 s at the default 5 s interval). */
@@ -30,6 +30,15 @@ export interface WireguardCounters {
   runs: number;
   changes: number;
   errors: number;
+}
+
+export interface WireguardDrift {
+  /** The interface is needed and does not exist. */
+  absent: boolean;
+  /** Public keys of peers missing or configured otherwise. */
+  missing: string[];
+  /** Public keys of peers the interface should not have. */
+  extra: string[];
 }
 
 export class WireguardSync {
@@ -99,6 +108,31 @@ export class WireguardSync {
         }
       });
     return this.running;
+  }
+
+  /**
+   * What the interface has beside what membership wants: peers missing (or with another endpoint or
+   * address), peers it should not have; `absent` when the interface does not exist although needed.
+   */
+  async drift(): Promise<WireguardDrift> {
+    const have = await this.port.show().catch(() => undefined);
+    const wanted = this.wanted();
+    if (!have) return { absent: this.inputs.needed(), missing: wanted.map((p) => p.publicKey), extra: [] };
+    const byKey = new Map(have.map((p) => [p.publicKey, p]));
+    const missing = wanted
+      .filter((w) => {
+        const h = byKey.get(w.publicKey);
+        return !h || h.endpoint !== w.endpoint || h.allowed !== `${w.tunnel}/128`;
+      })
+      .map((w) => w.publicKey);
+    const want = new Set(wanted.map((w) => w.publicKey));
+    return { absent: false, missing, extra: have.filter((h) => !want.has(h.publicKey)).map((h) => h.publicKey) };
+  }
+
+  /** Each peer's state as the interface has it (by public key); empty without an interface. */
+  async peerStates(): Promise<Map<string, WireguardPeerState>> {
+    const have = await this.port.show().catch(() => undefined);
+    return new Map((have ?? []).map((p) => [p.publicKey, p]));
   }
 
   periodic(): Promise<void> {

@@ -47,7 +47,7 @@ const routes: Array<[string, RegExp, Handler]> = [
   ],
   ['POST', /^\/v1\/attach$/, (a, b) => a.attach(decodeAttach(b))],
   ['POST', /^\/v1\/detach$/, (a, b) => a.detach(decodeDetach(b))],
-  ['GET', /^\/v1\/peers$/, (a) => a.peers()],
+  ['GET', /^\/v1\/peers$/, (a) => a.peersWithWireguard()],
   ['GET', /^\/v1\/endpoints$/, (a, _b, _p, q) => a.endpoints(q.get('network') ?? undefined)],
   ['GET', /^\/v1\/fdb$/, (a, _b, _p, q) => a.fdbReport(q.get('network') ?? undefined)],
   ['GET', /^\/v1\/cluster\/fdb$/, (a) => a.clusterFdbReport()],

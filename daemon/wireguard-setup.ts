@@ -11,7 +11,7 @@ import { hkdfSync } from 'node:crypto';
 import { writeFileAtomic } from '../core/atomic-file.js';
 import { TUNNEL_PREFIX, TUNNEL_PREFIX_LENGTH } from '../core/tunnel-address.js';
 import type { WireguardPort } from '../agent/ports.js';
-import { ensureWireguard, wireguardIfname, wireguardOverhead } from '../dataplane/wireguard.js';
+import { ensureWireguard, showWireguard, wireguardIfname, wireguardOverhead } from '../dataplane/wireguard.js';
 
 export interface WireguardSetup {
   netnsPrefix: string;
@@ -43,12 +43,14 @@ function writePsk(stateDir: string, clusterKeyFile: string): string {
 
 export function wireguardPort(s: WireguardSetup): WireguardPort {
   const presharedKeyFile = s.clusterKeyFile === undefined ? undefined : writePsk(s.stateDir, s.clusterKeyFile);
+  const ifname = wireguardIfname(s.netnsPrefix);
   return {
+    show: () => showWireguard({ ifname, netns: s.hostNetns }),
     ensure: async (peers, { removeOthers }) =>
       ensureWireguard({
         removeOthers,
         mtu: (await s.underlayMtu()) - wireguardOverhead(s.ipv6Underlay),
-        ifname: wireguardIfname(s.netnsPrefix),
+        ifname,
         netns: s.hostNetns,
         privateKeyFile: path.join(s.stateDir, 'wireguard.key'),
         presharedKeyFile,

@@ -132,6 +132,47 @@ export function plan(spec: WireguardSpec, dump: string, privateKey: string): str
   return out;
 }
 
+/** A peer as the interface has it (`wg show IF dump`). */
+export interface WireguardPeerState {
+  publicKey: string;
+  endpoint: string;
+  /** Allowed addresses, comma-separated as `wg` prints them. */
+  allowed: string;
+  /** Unix seconds of the latest handshake; 0: never. */
+  latestHandshake: number;
+  rxBytes: number;
+  txBytes: number;
+}
+
+/** The peers of a `wg show IF dump` (its first line is the interface's own). */
+export function parseWireguardDump(dump: string): WireguardPeerState[] {
+  return dump
+    .trim()
+    .split('\n')
+    .slice(1)
+    .filter(Boolean)
+    .map((l) => {
+      const [publicKey = '', , endpoint = '', allowed = '', hs = '0', rx = '0', tx = '0'] = l.split('\t');
+      return {
+        publicKey,
+        endpoint,
+        allowed,
+        latestHandshake: Number(hs) || 0,
+        rxBytes: Number(rx) || 0,
+        txBytes: Number(tx) || 0,
+      };
+    });
+}
+
+/** The interface's peers now; undefined when the interface does not exist. */
+export async function showWireguard(
+  spec: Pick<WireguardSpec, 'ifname' | 'netns'>,
+): Promise<WireguardPeerState[] | undefined> {
+  const run = runIn(spec.netns);
+  if (!(await exists(run, spec.ifname))) return undefined;
+  return parseWireguardDump(await run('wg', ['show', spec.ifname, 'dump']));
+}
+
 /** Whether the interface exists in the namespace. */
 async function exists(run: Run, ifname: string): Promise<boolean> {
   return run('ip', ['-o', 'link', 'show', 'dev', ifname]).then(

@@ -19,7 +19,9 @@ const usage = `Usage: vxmesh fdb [NETWORK] [--check]
 With an agent: for each network with endpoints on this host, every fdb (MAC → VTEP) and neighbour
 (IP → MAC) entry the cluster wants next to what the kernel holds, marked ok, missing, stale (in the
 kernel, not wanted; learned entries too), wrong-vtep or wrong-mac; and the network's egress (gateway
-link, published ports, packet-filter rule changes pending: each counts as drift).
+link, published ports, packet-filter rule changes pending: each counts as drift); for an encrypted
+network, the host's WireGuard peers beside what membership wants (a peer missing, configured
+otherwise or not wanted, or the interface missing: each counts as drift).
 Without an agent (or with --kernel): the VXLAN devices' tables read directly from the kernel.
 With --cluster: the local agent asks every live member for its report over the cluster's own
 (key-protected) connections and prints one table: host, state, drift count, and every row that is
@@ -70,6 +72,15 @@ function renderEgress(e: NonNullable<FdbReport['egress']>): string {
   return `  egress nat via ${e.hostIfname ?? '?'} ${e.transfer?.overlay ?? '?'}${published ? `  published ${published}` : ''}${drift}`;
 }
 
+function renderWireguard(w: NonNullable<FdbReport['wireguard']>): string {
+  if (w.absent) return '  wireguard: interface missing (encrypted frames go nowhere until it is rebuilt)';
+  const parts = [
+    ...w.missing.map((k) => `    peer missing or different: ${k}`),
+    ...w.extra.map((k) => `    peer not wanted: ${k}`),
+  ];
+  return parts.length ? `  wireguard:\n${parts.join('\n')}` : '  wireguard peers ok';
+}
+
 function renderReport(reports: FdbReport[]): string {
   if (reports.length === 0) return 'no network has endpoints on this host';
   return reports
@@ -83,7 +94,8 @@ function renderReport(reports: FdbReport[]): string {
         x.host ?? '-',
         x.status,
       ]);
-      const egress = r.egress ? `\n${renderEgress(r.egress)}` : '';
+      const egress =
+        (r.egress ? `\n${renderEgress(r.egress)}` : '') + (r.wireguard ? `\n${renderWireguard(r.wireguard)}` : '');
       return `${r.network}  vni ${r.vni}  ${r.netns}  drift ${r.drift}${egress}\n${formatTable(['TABLE', 'MAC', 'IP', 'DESIRED', 'KERNEL', 'HOST', 'STATUS'], rows, '  ')}`;
     })
     .join('\n\n');

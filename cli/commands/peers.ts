@@ -15,6 +15,17 @@ interface PeerRow {
   self: boolean;
   dataplaneHeld: boolean;
   dataplane: string;
+  /** Its WireGuard peer on this host (only where this host carries an encrypted network). */
+  wireguard?: { latestHandshake: string | null; rxBytes: number; txBytes: number };
+}
+
+/** "handshake 12s ago, 1234/5678 B" (received/sent), "no handshake", or "-". */
+function wireguardCell(w: PeerRow['wireguard'], now = Date.now()): string {
+  if (!w) return '-';
+  const hs = w.latestHandshake
+    ? `handshake ${Math.max(0, Math.round((now - Date.parse(w.latestHandshake)) / 1000))}s ago`
+    : 'no handshake';
+  return `${hs}, ${w.rxBytes}/${w.txBytes} B`;
 }
 
 const peersUsage = `Usage: vxmesh peers
@@ -24,7 +35,8 @@ the last successful probe, and DATAPLANE: whether its endpoints are in this host
 held (its agent is dead or gone but its host answers on the VTEP: its containers stay reachable),
 withdrawn (suspect and its VTEP is silent: the host is gone), suspended (dead or gone, or its VTEP
 now belongs to another member), vtep-conflict (a live member announces another live member's VTEP:
-refused until that member is dead).
+refused until that member is dead). WIREGUARD, where this host carries an encrypted network: the
+peer's latest handshake and the bytes received/sent through it ("-": not a WireGuard peer here).
 
 Options:
 ${CLIENT_HELP}`;
@@ -41,7 +53,7 @@ export const peersCommand: Command = {
     else
       ctx.out(
         formatTable(
-          ['NAME', 'STATE', 'DATAPLANE', 'VTEP', 'LAST ACK', 'INCARNATION', 'PEER ID'],
+          ['NAME', 'STATE', 'DATAPLANE', 'VTEP', 'LAST ACK', 'WIREGUARD', 'INCARNATION', 'PEER ID'],
           r
             .sort((a, b) => a.name.localeCompare(b.name))
             .map((p) => [
@@ -50,6 +62,7 @@ export const peersCommand: Command = {
               p.dataplane,
               p.vtep,
               p.self ? '-' : (p.lastAck ?? 'never'),
+              wireguardCell(p.wireguard),
               String(p.incarnation),
               p.peerId,
             ]),

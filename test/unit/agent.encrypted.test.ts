@@ -7,7 +7,7 @@ import t from 'tap';
 import { blueEndpoint } from '../fixtures/endpoints.js';
 import { Agent } from '../../agent/agent.js';
 import type { WireguardPort } from '../../agent/ports.js';
-import type { WireguardPeer } from '../../dataplane/wireguard.js';
+import type { WireguardPeer, WireguardPeerState } from '../../dataplane/wireguard.js';
 import { WireguardSync } from '../../agent/wireguard-sync.js';
 import { agentParts, FakeCluster, FakeOverlay } from '../fixtures/agent-fakes.js';
 import { silentLogger } from '../../core/logger.js';
@@ -16,7 +16,7 @@ const BLUE = { name: 'blue', vni: 5000, subnet: '198.18.5.0/24', gateway: '198.1
 const T2 = 'fd7a:6d73:6801:0:1:2:3:4';
 const T3 = 'fd7a:6d73:6801:0:5:6:7:8';
 
-function fakeWireguard(fail?: Error) {
+function fakeWireguard(fail?: Error, shown?: WireguardPeerState[]) {
   const runs: WireguardPeer[][] = [];
   const removes: boolean[] = [];
   const port: WireguardPort = {
@@ -25,6 +25,7 @@ function fakeWireguard(fail?: Error) {
       removes.push(opts.removeOthers);
       return fail ? Promise.reject(fail) : Promise.resolve({ changes: [] });
     },
+    show: () => Promise.resolve(shown),
   };
   return { port, runs, removes };
 }
@@ -144,4 +145,44 @@ t.test('WireguardSync: runs only when needed and when the peers changed, or forc
   t.equal(wg.runs.length, 3, 'forced: again (a peer removed by hand comes back)');
   for (let i = 0; i < 6; i++) await sync.periodic();
   t.equal(wg.runs.length, 4, 'the periodic repair forces one run in six ticks');
+});
+
+t.test('fdb --check counts WireGuard drift; peers show each peer’s handshake and bytes', async (t) => {
+  const shown: WireguardPeerState[] = [
+    {
+      publicKey: 'k2',
+      endpoint: '198.51.100.2:51820',
+      allowed: `${T2}/128`,
+      latestHandshake: 1_800_000_000,
+      rxBytes: 5,
+      txBytes: 6,
+    },
+    {
+      publicKey: 'k9',
+      endpoint: '198.51.100.9:51820',
+      allowed: `${T3}/128`,
+      latestHandshake: 0,
+      rxBytes: 0,
+      txBytes: 0,
+    },
+  ];
+  const wg = fakeWireguard(undefined, shown);
+  const agent = new Agent(
+    agentParts({ cluster: cluster(), driver: new FakeOverlay(), wireguard: { port: wg.port, listenPort: 51820 } }),
+  );
+  await agent.start();
+  t.teardown(() => agent.stop());
+  await agent.attach({ network: 'blue', netns: 'ns1' });
+  const [report] = await agent.fdbReport('blue');
+  t.same(report?.wireguard, { absent: false, missing: [], extra: ['k9'] }, 'a peer membership does not want');
+  t.equal(report?.drift, 1, 'counted as drift');
+  const h2 = (await agent.peersWithWireguard()).find((p) => p.peerId === 'h2');
+  t.same(
+    h2 && 'wireguard' in h2 ? h2.wireguard : undefined,
+    { latestHandshake: new Date(1_800_000_000_000).toISOString(), rxBytes: 5, txBytes: 6 },
+    "h2's WireGuard state",
+  );
+  shown.length = 0;
+  const [after] = await agent.fdbReport('blue');
+  t.same(after?.wireguard, { absent: false, missing: ['k2'], extra: [] }, 'a wanted peer missing');
 });
