@@ -223,6 +223,14 @@ export class Agent extends EventEmitter {
     return peerRows(this.cluster.members(), this.owners());
   }
 
+  /** Data-plane frames the host's filters dropped, by reason (metrics). */
+  async dataPlaneDrops(): Promise<{ 'non-member': number; 'not-through-wireguard': number }> {
+    return {
+      'non-member': (await this.parts.egress?.vxlanDrops?.()) ?? 0,
+      'not-through-wireguard': (await this.parts.wireguard?.port.cleartextDrops?.()) ?? 0,
+    };
+  }
+
   /** `vxmesh peers`: the members, and each peer's WireGuard state on this host (encrypted networks). */
   async peersWithWireguard() {
     const wg = (await this.core.wireguard?.peerStates()) ?? new Map<string, WireguardPeerState>();

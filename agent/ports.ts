@@ -111,19 +111,26 @@ export interface EgressPort {
   /** Rule changes a reconcile would make now for this network (empty: the kernel matches). */
   drift(networks: EgressNetwork[], vni: number, guarded: GuardedNetwork[]): Promise<string[]>;
   readonly counters: { runs: number; changes: number; errors: number };
+  /** Plain networks' VXLAN dropped because it came from no member's VTEP. */
+  vxlanDrops?(): Promise<number>;
   /** Whether nothing on this host uses the port (a trial bind). */
   hostPortFree(protocol: PortProtocol, port: number): Promise<boolean>;
 }
+
+/** A WireGuard peer as the agent wants it: its pre-shared key named by the id of the cluster key it derives from. */
+export type WantedPeer = Omit<WireguardPeer, 'psk'> & { pskId?: string };
 
 /** The host's WireGuard interface (dataplane/wireguard.ts): built or repaired with exactly these peers. */
 export interface WireguardPort {
   /** Throws what stops it (a missing package is named). */
   ensure(
-    peers: WireguardPeer[],
+    peers: WantedPeer[],
     opts: { removeOthers: boolean },
   ): Promise<{ created?: 'kernel' | 'userspace'; changes: string[][] }>;
   /** The interface's peers now (undefined: no interface). */
   show(): Promise<WireguardPeerState[] | undefined>;
+  /** Encrypted-network VXLAN dropped because it did not arrive through WireGuard. */
+  cleartextDrops?(): Promise<number>;
 }
 
 /** The DNS side the agent drives (dns/): servers per network, and the resolver files of namespaces. */

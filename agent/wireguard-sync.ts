@@ -9,8 +9,8 @@
  */
 import type { Logger } from '../core/logger.js';
 import type { MemberView } from '../discovery/views.js';
-import type { WireguardPeer, WireguardPeerState } from '../dataplane/wireguard.js';
-import type { WireguardPort } from './ports.js';
+import type { WireguardPeerState } from '../dataplane/wireguard.js';
+import type { WantedPeer, WireguardPort } from './ports.js';
 
 /** Drift repair every this many periodic ticks (30 s at the default 5 s interval). */
 export const WIREGUARD_EVERY = 6;
@@ -57,13 +57,23 @@ export class WireguardSync {
     private readonly listenPort: number,
   ) {}
 
-  /** The peers membership wants now (sorted by public key). */
-  wanted(): WireguardPeer[] {
-    const out: WireguardPeer[] = [];
-    for (const m of this.inputs.members()) {
+  /**
+   * The peers membership wants now (sorted by public key), each with the pre-shared key of a cluster
+   * key both hold: the lowest id both announce, so both ends pick the same one (during a key change
+   * both hold two keys, and every pair keeps a key in common); a peer that announces none (an older
+   * release): our send key's.
+   */
+  wanted(): WantedPeer[] {
+    const out: WantedPeer[] = [];
+    const members = this.inputs.members();
+    const mine = members.find((m) => m.peerId === this.inputs.self)?.clusterKeys ?? [];
+    for (const m of members) {
       if (m.peerId === this.inputs.self || m.wgKey === undefined || m.tunnel === undefined) continue;
       if (!this.inputs.programmed(m.peerId)) continue;
-      out.push({ publicKey: m.wgKey, endpoint: `${m.vtep}:${this.listenPort}`, tunnel: m.tunnel });
+      const common = m.clusterKeys ? mine.filter((k) => m.clusterKeys?.includes(k)).sort() : mine.slice(0, 1);
+      const peer: WantedPeer = { publicKey: m.wgKey, endpoint: `${m.vtep}:${this.listenPort}`, tunnel: m.tunnel };
+      if (common[0] !== undefined) peer.pskId = common[0];
+      out.push(peer);
     }
     return out.sort((a, b) => a.publicKey.localeCompare(b.publicKey));
   }
@@ -140,5 +150,5 @@ export class WireguardSync {
   }
 }
 
-const fingerprint = (peers: WireguardPeer[]): string =>
-  peers.map((p) => `${p.publicKey} ${p.endpoint} ${p.tunnel}`).join('|');
+const fingerprint = (peers: WantedPeer[]): string =>
+  peers.map((p) => `${p.publicKey} ${p.endpoint} ${p.tunnel} ${p.pskId ?? ''}`).join('|');

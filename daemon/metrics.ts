@@ -149,6 +149,45 @@ export function createMetrics(agent: Agent, d: Discovery, requests?: ApiRequestC
     'Places (host or a network) where egress rules could not be applied',
     () => agent.egressCounters()?.errors ?? 0,
   );
+  new Counter({
+    name: 'vxmesh_vxlan_frames_dropped_total',
+    help: "Data-plane frames the host's filters dropped, by reason (non-member: a plain network's VXLAN from no member's VTEP; not-through-wireguard: an encrypted network's VXLAN that did not arrive through WireGuard). Restart when the rules are rewritten",
+    labelNames: ['reason'],
+    registers: [reg],
+    async collect() {
+      this.reset();
+      for (const [reason, n] of Object.entries(await agent.dataPlaneDrops())) this.inc({ reason }, n);
+    },
+  });
+  new Gauge({
+    name: 'vxmesh_wireguard_peer_handshake_age_seconds',
+    help: "Seconds since each WireGuard peer's latest handshake (encrypted networks; -1: none yet)",
+    labelNames: ['peer'],
+    registers: [reg],
+    async collect() {
+      this.reset();
+      for (const p of await agent.peersWithWireguard())
+        if ('wireguard' in p && p.wireguard)
+          this.set(
+            { peer: p.name },
+            p.wireguard.latestHandshake ? (Date.now() - Date.parse(p.wireguard.latestHandshake)) / 1000 : -1,
+          );
+    },
+  });
+  new Counter({
+    name: 'vxmesh_wireguard_peer_bytes_total',
+    help: 'Bytes through each WireGuard peer (encrypted networks), by direction (rx, tx)',
+    labelNames: ['peer', 'direction'],
+    registers: [reg],
+    async collect() {
+      this.reset();
+      for (const p of await agent.peersWithWireguard())
+        if ('wireguard' in p && p.wireguard) {
+          this.inc({ peer: p.name, direction: 'rx' }, p.wireguard.rxBytes);
+          this.inc({ peer: p.name, direction: 'tx' }, p.wireguard.txBytes);
+        }
+    },
+  });
   new Gauge({
     name: 'vxmesh_published_ports',
     help: 'Host ports published to local endpoints',

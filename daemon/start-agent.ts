@@ -82,6 +82,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
       reconcile: (nets, guarded, vxlan) => e.reconcile(nets, cfg.dns ? guarded : [], vxlan),
       drift: (nets, vni, guarded) => e.drift(nets, vni, cfg.dns ? guarded : []),
       counters: e.counters,
+      vxlanDrops: () => e.vxlanDrops(),
       hostPortFree,
     };
   }
@@ -166,7 +167,9 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
               tunnel,
               listenPort: cfg.wireguardPort,
               encryptedPort: cfg.encryptedPort,
-              clusterKeyFile: cfg.clusterKey,
+              clusterKeyFiles: cfg.clusterKey
+                ? [cfg.clusterKey, ...(cfg.clusterKeyAccept ? [cfg.clusterKeyAccept] : [])]
+                : [],
               underlayMtu: async () => (await dataplane.underlay()).mtu,
               ipv6Underlay: vtep.includes(':'),
             }),

@@ -24,6 +24,11 @@ export interface WireguardPeer {
   endpoint: string;
   /** Its tunnel address (/128). */
   tunnel: string;
+  /**
+   * The pre-shared key for this peer: the file `wg` reads and its base64 value (to compare with what
+   * the interface has). Absent: none.
+   */
+  psk?: { file: string; value: string };
 }
 
 export interface WireguardSpec {
@@ -31,8 +36,6 @@ export interface WireguardSpec {
   /** The host namespace (path); undefined: this process's. */
   netns?: string;
   privateKeyFile: string;
-  /** A file holding the pre-shared key every peer uses (derived from the cluster key), or none. */
-  presharedKeyFile?: string;
   listenPort: number;
   /** This host's tunnel address and the prefix routed into the interface. */
   tunnel: string;
@@ -101,10 +104,10 @@ const runIn =
  */
 export function plan(spec: WireguardSpec, dump: string, privateKey: string): string[][] {
   const lines = dump.trim().split('\n').filter(Boolean);
-  const have = new Map<string, { endpoint: string; allowed: string }>();
+  const have = new Map<string, { psk: string; endpoint: string; allowed: string }>();
   for (const l of lines.slice(1)) {
-    const [pub, , endpoint, allowed] = l.split('\t');
-    if (pub) have.set(pub, { endpoint: endpoint ?? '', allowed: allowed ?? '' });
+    const [pub, psk, endpoint, allowed] = l.split('\t');
+    if (pub) have.set(pub, { psk: psk ?? '', endpoint: endpoint ?? '', allowed: allowed ?? '' });
   }
   const [priv, , port] = (lines[0] ?? '').split('\t');
   const out: string[][] = [];
@@ -115,14 +118,20 @@ export function plan(spec: WireguardSpec, dump: string, privateKey: string): str
     for (const pub of have.keys()) if (!wanted.has(pub)) out.push(['set', spec.ifname, 'peer', pub, 'remove']);
   for (const p of [...spec.peers].sort((a, b) => a.publicKey.localeCompare(b.publicKey))) {
     const h = have.get(p.publicKey);
-    if (h && h.endpoint === p.endpoint && h.allowed === `${p.tunnel}/128`) continue;
-    const psk = spec.presharedKeyFile ? ['preshared-key', spec.presharedKeyFile] : [];
+    const psk = p.psk?.value ?? '(none)';
+    if (h && h.endpoint === p.endpoint && h.allowed === `${p.tunnel}/128` && h.psk === psk) continue;
+    // No pre-shared key wanted: /dev/null clears one the interface has.
+    const pskArgs = p.psk
+      ? ['preshared-key', p.psk.file]
+      : h && h.psk !== '(none)'
+        ? ['preshared-key', '/dev/null']
+        : [];
     out.push([
       'set',
       spec.ifname,
       'peer',
       p.publicKey,
-      ...psk,
+      ...pskArgs,
       'endpoint',
       p.endpoint,
       'allowed-ips',
@@ -327,3 +336,12 @@ export const encryptedPortRule = (ifname: string, port: number): string[] => [
   '-j',
   'DROP',
 ];
+
+/** Encrypted-port packets dropped because they did not come through the interface (the rule's counter). */
+export async function cleartextDrops(spec: Pick<WireguardSpec, 'ifname' | 'netns'>): Promise<number> {
+  const out = await runIn(spec.netns)('ip6tables', ['-w', '-L', 'INPUT', '-v', '-x', '-n']).catch(() => '');
+  let n = 0;
+  for (const line of out.split('\n'))
+    if (line.includes(`!${spec.ifname}`) && /\bDROP\b/.test(line)) n += Number(/^\s*(\d+)/.exec(line)?.[1] ?? 0);
+  return n;
+}

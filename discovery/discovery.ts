@@ -37,9 +37,8 @@ import { Membership } from './membership.js';
 import { memberEventHandler } from './member-events.js';
 import { MemberIntake } from './member-intake.js';
 import { Housekeeping } from './housekeeping.js';
-import { OwnStatement } from './own-statement.js';
+import { OwnStatement, ownMemberInfo } from './own-statement.js';
 import { loadOrCreateWireguardKey, type WireguardIdentity } from './wireguard-identity.js';
-import { tunnelAddress } from '../core/tunnel-address.js';
 import { pskBytes } from './key-protector.js';
 import { createNode, loadOrCreatePeerKey, clusterKeyFingerprint, type HostPort, type VxmeshLibp2p } from './node.js';
 import { loadPersisted, Persistence, type PersistedClocks } from './persistence.js';
@@ -53,7 +52,6 @@ import { UdpProbe } from './udp-probe.js';
 import { TableViews } from './table-views.js';
 import { OwnWrites } from './own-writes.js';
 import { ReplicatedTable, type TableRecord } from './table.js';
-import { PROTO_VERSION } from './wire.js';
 import type { EndpointEntry, IpamBlockEntry, MemberView, TableEntry, ViewVersions } from './views.js';
 
 export { DEFAULT_TIMERS, type DiscoveryStats, type DiscoveryTimers } from './context.js';
@@ -115,19 +113,16 @@ export class Discovery extends EventEmitter {
       acceptedKeys: this.acceptedKeys,
     } = resolveOptions(opts));
     this.table = new ReplicatedTable(this.peerId, clocks.lamport);
-    // A restarted member must outrank its previous life: incarnation from the clock, or above the persisted one.
-    const incarnation = Math.max(Math.floor(Date.now() / 1000), clocks.incarnation + 1);
     this.membership = new Membership(
-      {
+      ownMemberInfo({
         peerId: this.peerId,
         name: opts.name,
         vtep: opts.vtep,
         addrs: this.announce.map((a) => `${a.host}:${a.port}`),
-        incarnation,
-        proto: PROTO_VERSION,
+        persistedIncarnation: clocks.incarnation,
         wgKey: wireguard.publicKey,
-        tunnel: tunnelAddress(this.peerId),
-      },
+        keys: this.clusterKey ? [this.clusterKey, ...this.acceptedKeys] : [],
+      }),
       this.timers,
     );
     this.statement = new OwnStatement(privateKey, this.membership.self);

@@ -109,6 +109,7 @@ const heldFields = (m: Member): MemberInfo => {
   if (m.proto !== undefined) out.proto = m.proto;
   if (m.wgKey !== undefined) out.wgKey = m.wgKey;
   if (m.tunnel !== undefined) out.tunnel = m.tunnel;
+  if (m.clusterKeys !== undefined) out.clusterKeys = m.clusterKeys;
   return out;
 };
 
@@ -124,6 +125,7 @@ function withStatement(st: MemberStatement, carrier: MemberInfo): MemberInfo {
   if (st.proto !== undefined) out.proto = st.proto;
   if (st.wgKey !== undefined) out.wgKey = st.wgKey;
   if (st.tunnel !== undefined) out.tunnel = st.tunnel;
+  if (st.clusterKeys !== undefined) out.clusterKeys = st.clusterKeys;
   if (carrier.signed !== undefined) out.signed = carrier.signed;
   return out;
 }

@@ -8,6 +8,7 @@
  *            1 peer id (text; binds the body to its signer)  2 name  3 VTEP (text)  4 addrs [host:port, ...]
  *            5 incarnation  6 protocol generation  7 left (true; absent = alive)
  *            8 WireGuard public key (32 bytes)  9 tunnel address (text, core/tunnel-address.ts)
+ *            11 ids of the cluster keys held ([8 bytes, ...], the send key first; at most 4)
  *          reserved for the next field: 10 agent version (operators). Keys this build does not know are ignored and kept: the body
  *          is relayed as received, its signature still checks.
  *   sig  = Ed25519 of the member over "vxmesh-member/1\0" ‖ body
@@ -53,6 +54,11 @@ export function signStatement(key: PrivateKey, info: MemberInfo, left = false): 
   if (left) m.set(7, true);
   if (info.wgKey !== undefined) m.set(8, new Uint8Array(Buffer.from(info.wgKey, 'base64')));
   if (info.tunnel !== undefined) m.set(9, info.tunnel);
+  if (info.clusterKeys?.length)
+    m.set(
+      11,
+      info.clusterKeys.map((k) => new Uint8Array(Buffer.from(k, 'hex'))),
+    );
   const b = cborEncode(m);
   return { b, s: signEd25519(key, signedBytes(b)) };
 }
@@ -98,6 +104,12 @@ export function verifyStatement(signed: SignedMember, peerId: string, field = 'm
       const a = m.get(9);
       if (!isTunnelAddress(a)) throw new WireError(`${field}.tunnel`, 'must be an address of the tunnel /48');
       st.tunnel = a;
+    }
+    if (m.has(11)) {
+      const ks = m.get(11);
+      if (!Array.isArray(ks) || ks.length > 4 || !ks.every((k) => k instanceof Uint8Array && k.length === 8))
+        throw new WireError(`${field}.clusterKeys`, 'must be at most 4 key ids of 8 bytes');
+      st.clusterKeys = (ks as Uint8Array[]).map((k) => Buffer.from(k).toString('hex'));
     }
     if (!verifyByPeerId(signer, signedBytes(signed.b), signed.s))
       throw new WireError(`${field}.s`, "not the member's signature");

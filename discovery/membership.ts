@@ -168,6 +168,7 @@ export class Membership {
       if (info.wgKey !== undefined && info.tunnel !== undefined && m.wgKey === undefined) {
         m.wgKey = info.wgKey;
         m.tunnel = info.tunnel;
+        m.clusterKeys = info.clusterKeys;
         this.emit({ type: 'state', member: m, previous: m.state });
         return true;
       }
@@ -180,6 +181,7 @@ export class Membership {
     if (info.wgKey !== undefined && info.tunnel !== undefined) {
       m.wgKey = info.wgKey;
       m.tunnel = info.tunnel;
+      m.clusterKeys = info.clusterKeys;
     }
     m.name = info.name;
     if (m.vtep !== info.vtep) m.vtepOrder = ++this.vtepsSeen;
@@ -229,6 +231,7 @@ export class Membership {
       if (info.signed !== undefined) m.signed = info.signed;
       if (info.wgKey !== undefined) m.wgKey = info.wgKey;
       if (info.tunnel !== undefined) m.tunnel = info.tunnel;
+      if (info.clusterKeys !== undefined) m.clusterKeys = info.clusterKeys;
       this.members.set(info.peerId, m);
       this.emit({ type: 'state', member: m, previous: undefined });
       if (info.state !== 'suspect') return;

@@ -108,7 +108,12 @@ export function readClusterKey(file: string, field = 'cluster-key'): Uint8Array 
 
 /** A key's fingerprint for logs and comparison between hosts (a hash: the key itself is never logged). */
 export function clusterKeyFingerprint(key: Uint8Array): string {
-  return `sha256:${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
+  return `sha256:${clusterKeyId(key)}`;
+}
+
+/** A key's id: 16 hex digits of its SHA-256 (member statements, WireGuard pre-shared keys). */
+export function clusterKeyId(key: Uint8Array): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 16);
 }
 
 /** A new cluster key in the swarm key format. */

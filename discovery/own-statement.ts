@@ -3,6 +3,8 @@
  * with our peer key, signed again when the incarnation changes, and the `left` statement we announce
  * when we leave (member-statement.ts).
  */
+import { tunnelAddress } from '../core/tunnel-address.js';
+import { clusterKeyId } from './node.js';
 import type { PrivateKey } from '@libp2p/interface';
 import type { Member } from './membership.js';
 import { signStatement, type SignedMember } from './member-statement.js';
@@ -22,6 +24,7 @@ export class OwnStatement {
     const info: MemberInfo = { peerId, name, vtep, addrs, incarnation, proto: PROTO_VERSION };
     if (wgKey !== undefined) info.wgKey = wgKey;
     if (tunnel !== undefined) info.tunnel = tunnel;
+    if (this.self.clusterKeys !== undefined) info.clusterKeys = this.self.clusterKeys;
     return info;
   }
 
@@ -39,4 +42,32 @@ export class OwnStatement {
   leaving(): SignedMember {
     return signStatement(this.privateKey, this.fields(), true);
   }
+}
+
+/**
+ * Our member info at start: a restarted member must outrank its previous life (incarnation from the
+ * clock, or above the persisted one); our WireGuard key and tunnel address; the ids of the cluster keys
+ * we hold (the send key first).
+ */
+export function ownMemberInfo(o: {
+  peerId: string;
+  name: string;
+  vtep: string;
+  addrs: string[];
+  persistedIncarnation: number;
+  wgKey: string;
+  keys: Uint8Array[];
+}): MemberInfo {
+  const info: MemberInfo = {
+    peerId: o.peerId,
+    name: o.name,
+    vtep: o.vtep,
+    addrs: o.addrs,
+    incarnation: Math.max(Math.floor(Date.now() / 1000), o.persistedIncarnation + 1),
+    proto: PROTO_VERSION,
+    wgKey: o.wgKey,
+    tunnel: tunnelAddress(o.peerId),
+  };
+  if (o.keys.length) info.clusterKeys = [...new Set(o.keys.map(clusterKeyId))].slice(0, 4);
+  return info;
 }

@@ -40,6 +40,7 @@ export class TableViews {
       ...(m.proto !== undefined ? { proto: m.proto } : {}),
       ...(m.wgKey !== undefined ? { wgKey: m.wgKey } : {}),
       ...(m.tunnel !== undefined ? { tunnel: m.tunnel } : {}),
+      ...(m.clusterKeys !== undefined ? { clusterKeys: m.clusterKeys } : {}),
       vtepOrder: m.vtepOrder,
       since: m.since,
       lastAck: m.lastAck,

@@ -14,6 +14,8 @@ export interface MemberView {
   /** Its WireGuard public key and tunnel address, as its signed statement says (encrypted networks). */
   wgKey?: string;
   tunnel?: string;
+  /** Ids of the cluster keys it holds, as its statement says (the WireGuard pre-shared key's choice). */
+  clusterKeys?: string[];
   /**
    * When this host first saw the member with its current VTEP, as an order (smaller = earlier): a VTEP
    * stays with the member that held it first (agent/owners.ts).

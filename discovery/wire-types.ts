@@ -37,6 +37,11 @@ export interface MemberInfo {
   /** WireGuard public key (base64) and tunnel address: only from the member's statement (keys 8, 9). */
   wgKey?: string;
   tunnel?: string;
+  /**
+   * Ids of the cluster keys the member holds (the one it sends with first; 16 hex digits of SHA-256
+   * of the key), from its statement (key 11): peers pick the WireGuard pre-shared key of a key both hold.
+   */
+  clusterKeys?: string[];
 }
 
 export type MemberMessage =

@@ -5,7 +5,7 @@
  * deleted or changed by hand comes back at the next run; chains of ours no longer wanted are removed.
  */
 import type { Logger } from '../core/logger.js';
-import { commandRunner, parseSave, type IptablesRunner } from './iptables.js';
+import { commandRunner, droppedBy, parseSave, type IptablesRunner } from './iptables.js';
 import {
   dnsGuardRules,
   hostRules,
@@ -139,6 +139,11 @@ export class Egress {
       ? vxlanGuardRules(this.lastVxlan, this.opts.vxlanPort ?? 4789)
       : { chains: [], jumps: [] };
     return mergeRules(hostRules(nets), guard);
+  }
+
+  /** VXLAN frames of this host's plain networks dropped because they came from no member's VTEP. */
+  vxlanDrops(): Promise<number> {
+    return droppedBy(VXLAN_CHAIN, this.opts.hostNetns);
   }
 
   /** The rules of the VXLAN guard as the host has them now (kept as they are before the first sync). */

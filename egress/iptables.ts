@@ -105,3 +105,22 @@ export function parseSave(text: string): RulesetDump {
   }
   return out;
 }
+
+/**
+ * Packets dropped by a chain's DROP rules (`iptables -L CHAIN -v -x -n`), 0 when the chain does not
+ * exist. `ip6tables` with `family` 6. Counters restart when the chain is rewritten.
+ */
+export function droppedBy(chain: string, netns?: string, family: 4 | 6 = 4): Promise<number> {
+  const [cmd, args] = withNetns(netns, family === 6 ? 'ip6tables' : 'iptables', ['-w', '-L', chain, '-v', '-x', '-n']);
+  return new Promise((resolve) => {
+    execFile(cmd, args, (err, stdout) => {
+      if (err) return resolve(0);
+      let n = 0;
+      for (const line of stdout.split('\n')) {
+        const m = /^\s*(\d+)\s+\d+\s+DROP\b/.exec(line);
+        if (m) n += Number(m[1]);
+      }
+      resolve(n);
+    });
+  });
+}

@@ -3,6 +3,7 @@
  * nsenter, so only the network namespace changes), each with its own state directory, admin socket
  * and overlay namespace prefix. Used by the end-to-end tests, the demo and benchmarks.
  */
+import { removeControlSockets, subdirs, wireguardGoOf } from './wireguard-processes.js';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -255,37 +256,11 @@ export class Cluster {
 
   async teardown(): Promise<void> {
     // wireguard-go outlives its agent on purpose (and its namespace too): stopped by the PID it left.
-    const wg = wireguardGoPids(this.dir);
+    const wg = wireguardGoOf(subdirs(this.dir));
     for (const { pid } of wg) this.tb.track(pid);
     await this.tb.teardown();
-    // A wireguard-go killed outright leaves its control socket behind.
-    for (const { ifname } of wg) fs.rmSync(`/var/run/wireguard/${ifname}.sock`, { force: true });
+    removeControlSockets(wg);
     if (process.env.VXMESH_KEEP_LOGS) console.error(`agent logs kept in ${this.dir}`);
     else fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
-
-/** PIDs (and interfaces) in the `vxwg*.pid` files of every host's state directory under `dir`. */
-function wireguardGoPids(dir: string): Array<{ pid: number; ifname: string }> {
-  const out: Array<{ pid: number; ifname: string }> = [];
-  for (const host of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
-    const sub = path.join(dir, host);
-    if (!fs.statSync(sub).isDirectory()) continue;
-    for (const f of fs.readdirSync(sub))
-      if (/^vxwg[a-z0-9]+\.pid$/.test(f)) {
-        const pid = Number(fs.readFileSync(path.join(sub, f), 'utf8'));
-        // Only if that PID is still a wireguard-go (never a process that reused the number).
-        if (Number.isInteger(pid) && pid > 1 && cmdline(pid).startsWith('wireguard-go'))
-          out.push({ pid, ifname: f.slice(0, -'.pid'.length) });
-      }
-  }
-  return out;
-}
-
-const cmdline = (pid: number): string => {
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-  } catch {
-    return '';
-  }
-};

@@ -7,6 +7,7 @@
  * dockerd, the agent (whose plugin socket lands in that host's /run/docker/plugins), the docker CLI.
  * The agent's overlay namespaces live in that mount namespace and vanish with it.
  */
+import { removeControlSockets, wireguardGoOf } from './wireguard-processes.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -368,10 +369,13 @@ export class DockerHosts {
   }
 
   async teardown(): Promise<void> {
+    const wg = wireguardGoOf(this.hosts.map((h) => path.join(h.dir, 'vxmesh')));
+    for (const { pid } of wg) this.tb.track(pid);
     for (const h of this.hosts) await h.teardown().catch(() => undefined);
     await $`umount ${this.mntDir}`.nothrow();
     fs.rmSync(this.mntDir, { recursive: true, force: true });
     await this.tb.teardown();
+    removeControlSockets(wg);
     if (process.env.VXMESH_KEEP_LOGS) console.error(`docker host logs kept in ${this.dir}`);
     else fs.rmSync(this.dir, { recursive: true, force: true });
   }

@@ -212,3 +212,38 @@ await t.test(
     await h2.docker(['rm', '-f', 'web2', 'Web_Odd'], { nothrow: true });
   },
 );
+
+await t.test(
+  'an encrypted network through Docker (-o encrypted, two engines): containers reach each other inside WireGuard',
+  async (t) => {
+    t.equal((await h1.createNetwork('denc', '198.18.52.0/24', ['-o', 'encrypted'], { nothrow: true })).exitCode, 0);
+    t.ok(
+      await eventually(async () => (await h2.vx(['network', 'ls'])).stdout.includes('denc'), 5000),
+      'known on host 2',
+    );
+    t.equal(
+      (await h2.createNetwork('denc', '198.18.52.0/24', ['-o', 'encrypted=true'], { nothrow: true })).exitCode,
+      0,
+      'created on engine 2 with -o encrypted=true (the same vxmesh network)',
+    );
+    const inspect = JSON.parse((await h2.vx(['network', 'inspect', 'denc', '--json'])).stdout) as {
+      encrypted?: boolean;
+      vni: number;
+    };
+    t.equal(inspect.encrypted, true, 'the vxmesh network is encrypted');
+    await h1.docker(['run', '-d', '--name', 'e1', '--network', 'denc', IMAGE, 'sleep', '3600']);
+    await h2.docker(['run', '-d', '--name', 'e2', '--network', 'denc', IMAGE, 'sleep', '3600']);
+    const [ip1, ip2] = [await ipOf(h1, 'e1', 'denc'), await ipOf(h2, 'e2', 'denc')];
+    t.ok(await eventually(() => ping(h1, 'e1', ip2), 15000, 300), `e1 (${ip1}) pings e2 (${ip2}) across engines`);
+    t.match(
+      (await h1.docker(['exec', 'e1', 'ip', 'addr', 'show', 'eth0'])).stdout,
+      /mtu 1370/,
+      'at the encrypted MTU (1500 - 60 - 70)',
+    );
+    const vx = await h1.vx(['fdb', 'denc', '--check'], { nothrow: true });
+    t.equal(vx.exitCode, 0, 'fdb --check: no drift');
+    t.match(vx.stdout, /fd7a:6d73:6801:/, "the remote entry points at host 2's tunnel address");
+    await h1.docker(['rm', '-f', 'e1'], { nothrow: true });
+    await h2.docker(['rm', '-f', 'e2'], { nothrow: true });
+  },
+);

@@ -163,6 +163,11 @@ t.test(
     t.equal(got, '', 'a frame from a non-member address never reaches a plain network');
     const counted = (await $`ip netns exec ${h2.netns} iptables -w -L VXMESH-VXLAN -v -x -n`).stdout;
     t.match(counted, /^\s*[1-9]\d*\s+\d+\s+DROP/m, "counted by the host's VXLAN guard");
+    t.match(
+      await metrics(h2.netns),
+      /^vxmesh_vxlan_frames_dropped_total\{reason="non-member"\} [1-9]/m,
+      'and in /metrics by reason',
+    );
     listener.kill();
     await c.vx(2, ['detach', 'red', '--netns', victim]);
   },

@@ -14,7 +14,15 @@ import { spawnListening } from '../../sim/address-echo.js';
 import { wireguardIfname } from '../../dataplane/wireguard.js';
 import { inProcessCli } from '../fixtures/in-process-cli.js';
 
-const args = ['--reconcile-interval-ms', '1000'];
+const args = ['--reconcile-interval-ms', '1000', '--metrics', '127.0.0.1:9464'];
+const metrics = async (netns: string) =>
+  (
+    await c.tb.exec(netns, [
+      process.execPath,
+      '-e',
+      "fetch('http://127.0.0.1:9464/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))",
+    ])
+  ).stdout;
 const c = await Cluster.create(2, 'enc', { cli: inProcessCli });
 t.teardown(() => c.teardown());
 for (const i of [1, 2]) await c.startAgent(i, { args });
@@ -73,8 +81,24 @@ t.test('containers of an encrypted network reach each other; the marker never cr
   const plain = await pingMarked(pa.netns, pb.ip, 5);
   t.equal(received(plain.stdout), 5, 'the plain network works too');
   t.ok((await markersOnUnderlay()) - before >= 5, "the control: a plain network's marker is on the underlay");
+  const peers = (await c.vx(1, ['peers'])).stdout;
+  t.match(peers, /^h2 .*handshake \d+s ago, [1-9]\d*\/[1-9]\d* B/m, "peers: h2's latest handshake and bytes");
+  t.match(
+    await metrics(h1.netns),
+    /^vxmesh_wireguard_peer_handshake_age_seconds\{peer="h2"\} \d/m,
+    'handshake age in /metrics',
+  );
+  const fdb = await c.vx(1, ['fdb', 'sec', '--check'], { nothrow: true });
+  t.equal(fdb.exitCode, 0, 'fdb --check: no drift');
+  t.match(fdb.stdout, /wireguard peers ok/, 'WireGuard peers compared');
   const wg = (await $`ip netns exec ${h1.netns} wg show ${wireguardIfname(c.overlayPrefix(1))} dump`).stdout;
   t.equal(wg.trim().split('\n').length, 2, 'one WireGuard peer (h2) on h1: per host, not per container');
+  const psk = async (i: number) =>
+    (await $`ip netns exec ${c.tb.host(i).netns} wg show ${wireguardIfname(c.overlayPrefix(i))} preshared-keys`).stdout
+      .trim()
+      .split('\t')[1];
+  const [psk1, psk2] = [await psk(1), await psk(2)];
+  t.ok(psk1 && psk1 !== '(none)' && psk1 === psk2, 'a pre-shared key (from the cluster key), the same at both ends');
   const vx = (await $`ip -n ${c.overlayPrefix(1)}${sec} -d link show vxlan${sec}`).stdout;
   t.match(vx, new RegExp(`local ${await selfTunnel(1)} .*dstport 4790`), 'VXLAN from the tunnel address, port 4790');
 });
@@ -124,6 +148,11 @@ t.test(
     await forge();
     await new Promise((r) => setTimeout(r, 1000));
     t.equal(got, '', 'nothing arrived: the encrypted port is dropped unless it comes through WireGuard');
+    t.match(
+      await metrics(h1.netns),
+      /^vxmesh_vxlan_frames_dropped_total\{reason="not-through-wireguard"\} [1-9]/m,
+      'counted in /metrics by reason',
+    );
     // The control: without the drop rule the same bytes arrive (the rule is what stops them).
     const rule = [
       '-p',
@@ -168,6 +197,9 @@ t.test('a peer removed by hand comes back; a killed wireguard-go: nothing in cle
   const peers = async () => (await $`ip netns exec ${h2.netns} wg show ${ifname} peers`.nothrow()).stdout.trim();
   const peer = await peers();
   await $`ip netns exec ${h2.netns} wg set ${ifname} peer ${peer} remove`;
+  const drift = await c.vx(2, ['fdb', 'sec', '--check'], { nothrow: true });
+  t.equal(drift.exitCode, 1, 'fdb --check sees the peer missing');
+  t.match(drift.stdout, /peer missing or different/);
   await until('peer back', async () => (await peers()) === peer);
   t.pass('the peer is back (periodic repair)');
   const before = await markersOnUnderlay();

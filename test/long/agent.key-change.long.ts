@@ -2,7 +2,8 @@
  * Moving a running cluster to a new key without an outage (docs/operations.md, "Changing the cluster
  * key"): three rolling restarts of every agent — accept the new key, send with it, drop the old one —
  * while containers ping across hosts. The cluster never splits: after every restart each agent sees
- * every other one alive, and no ping is lost. Afterwards a host with only the old key is shut out.
+ * every other one alive, and no ping is lost, on a plain and on an encrypted network (WireGuard
+ * pre-shared keys follow the keys each pair holds). Afterwards a host with only the old key is shut out.
  * About 2–5 minutes: `npm run test:key-change` (npm test runs the same steps with discovery members,
  * test/e2e/discovery.key-change.test.ts).
  */
@@ -42,10 +43,28 @@ t.ok(
   await eventually(async () => c.tb.ping(cts[0]!.netns, cts[2]!.ip, { timeoutS: 1 }), 15_000),
   "h1's container reaches h3's",
 );
+// An encrypted network too: its WireGuard pre-shared keys derive from the cluster keys each pair holds.
+await c.vx(1, ['network', 'create', 'kce', '--subnet', '198.18.76.0/24', '--encrypted']);
+const enc: Array<{ netns: string; ip: string }> = [];
+for (let i = 1; i <= HOSTS; i++) {
+  await eventually(
+    async () => (await c.vx(i, ['network', 'inspect', 'kce'], { nothrow: true })).exitCode === 0,
+    15_000,
+  );
+  const netns = await c.tb.addContainer(i, 2);
+  enc.push({ netns, ip: (await c.vxJson<{ ip: string }>(i, ['attach', 'kce', '--netns', netns])).ip });
+}
+t.ok(
+  await eventually(async () => c.tb.ping(enc[0]!.netns, enc[2]!.ip, { timeoutS: 1 }), 15_000),
+  "h1's container reaches h3's on the encrypted network",
+);
 
 await t.test('three rolling restarts move the cluster to the new key with no split and no lost ping', async (t) => {
   // 5 pings a second across the whole change.
   const pings = c.tb.exec(cts[0]!.netns, ['ping', '-n', '-q', '-i', '0.2', '-w', '600', cts[2]!.ip], { nothrow: true });
+  const encPings = c.tb.exec(enc[0]!.netns, ['ping', '-n', '-q', '-i', '0.2', '-w', '600', enc[2]!.ip], {
+    nothrow: true,
+  });
   const phases: Array<{ name: string; key: string; accept?: string }> = [
     { name: 'accept the new key', key: oldKey, accept: newKey },
     { name: 'send with the new key', key: newKey, accept: oldKey },
@@ -71,6 +90,11 @@ await t.test('three rolling restarts move the cluster to the new key with no spl
   t.ok(m, `ping summary: ${r.stdout.trim().split('\n').slice(-2).join(' | ')}`);
   t.ok(Number(m?.[1]) > 50, 'pinged throughout');
   t.equal(m?.[1], m?.[2], 'no ping lost across nine agent restarts');
+  await encPings.kill('SIGINT');
+  const e = /(\d+) packets transmitted, (\d+) received/.exec((await encPings).stdout);
+  t.comment(`encrypted network: ${e?.[2]} of ${e?.[1]} pings answered`);
+  t.ok(Number(e?.[1]) > 50, 'pinged throughout on the encrypted network');
+  t.equal(e?.[1], e?.[2], 'no encrypted ping lost: every pair kept a pre-shared key both ends hold');
 });
 
 await t.test('after the change: the old key alone is shut out, the new one works', async (t) => {

@@ -6,8 +6,8 @@
 import t from 'tap';
 import { blueEndpoint } from '../fixtures/endpoints.js';
 import { Agent } from '../../agent/agent.js';
-import type { WireguardPort } from '../../agent/ports.js';
-import type { WireguardPeer, WireguardPeerState } from '../../dataplane/wireguard.js';
+import type { WantedPeer, WireguardPort } from '../../agent/ports.js';
+import type { WireguardPeerState } from '../../dataplane/wireguard.js';
 import { WireguardSync } from '../../agent/wireguard-sync.js';
 import { agentParts, FakeCluster, FakeOverlay } from '../fixtures/agent-fakes.js';
 import { silentLogger } from '../../core/logger.js';
@@ -17,7 +17,7 @@ const T2 = 'fd7a:6d73:6801:0:1:2:3:4';
 const T3 = 'fd7a:6d73:6801:0:5:6:7:8';
 
 function fakeWireguard(fail?: Error, shown?: WireguardPeerState[]) {
-  const runs: WireguardPeer[][] = [];
+  const runs: WantedPeer[][] = [];
   const removes: boolean[] = [];
   const port: WireguardPort = {
     ensure: (peers, opts) => {
@@ -186,3 +186,29 @@ t.test('fdb --check counts WireGuard drift; peers show each peer’s handshake a
   const [after] = await agent.fdbReport('blue');
   t.same(after?.wireguard, { absent: false, missing: ['k2'], extra: [] }, 'a wanted peer missing');
 });
+
+t.test(
+  'pre-shared keys: each pair on the lowest id of a cluster key both hold (a key change keeps a common one)',
+  async (t) => {
+    const c = new FakeCluster('self');
+    c.addMember({ peerId: 'self', vtep: '198.51.100.1', self: true, clusterKeys: ['bbbb', 'aaaa'] });
+    c.addMember({ peerId: 'h2', vtep: '198.51.100.2', wgKey: 'k2', tunnel: T2, clusterKeys: ['aaaa', 'bbbb'] }); // both keys
+    c.addMember({ peerId: 'h3', vtep: '198.51.100.3', wgKey: 'k3', tunnel: T3, clusterKeys: ['bbbb'] }); // only the new one
+    c.addMember({ peerId: 'h4', vtep: '198.51.100.4', wgKey: 'k4', tunnel: 'fd7a:6d73:6801:0:4:4:4:4' }); // an older release
+    const sync = new WireguardSync(
+      { self: 'self', members: () => c.members(), programmed: () => true, needed: () => true, synced: () => true },
+      fakeWireguard().port,
+      silentLogger,
+      51820,
+    );
+    t.same(
+      sync.wanted().map((p) => [p.publicKey, p.pskId]),
+      [
+        ['k2', 'aaaa'],
+        ['k3', 'bbbb'],
+        ['k4', 'bbbb'],
+      ],
+      'h2: the lowest common id (h2 picks the same); h3: the only common one; h4 (announces none): our send key',
+    );
+  },
+);

@@ -73,3 +73,16 @@ t.test('key and tunnel address travel in the signed statement (keys 8 and 9); a 
     field: 'member.signed.wgKey',
   });
 });
+
+t.test('the ids of the cluster keys held travel in the statement (key 11); a bad list is refused', async (t) => {
+  const key = await generateKeyPair('Ed25519');
+  const peerId = peerIdFromPrivateKey(key).toString();
+  const info = { peerId, name: 'h1', vtep: '198.51.100.11', addrs: [], incarnation: 7 };
+  const keys = ['00112233445566ff', 'a0b1c2d3e4f50617'];
+  t.same(verifyStatement(signStatement(key, { ...info, clusterKeys: keys }), peerId).clusterKeys, keys);
+  t.equal(verifyStatement(signStatement(key, info), peerId).clusterKeys, undefined, 'absent: an open cluster');
+  t.throws(() => verifyStatement(signStatement(key, { ...info, clusterKeys: ['0011', ...keys, ...keys] }), peerId), {
+    name: 'WireError',
+    field: 'member.signed.clusterKeys',
+  });
+});
