@@ -216,13 +216,13 @@ await t.test(
 await t.test(
   'an encrypted network through Docker (-o encrypted, two engines): containers reach each other inside WireGuard',
   async (t) => {
-    t.equal((await h1.createNetwork('denc', '198.18.52.0/24', ['-o', 'encrypted'], { nothrow: true })).exitCode, 0);
+    t.equal((await h1.createNetwork('denc', '198.18.53.0/24', ['-o', 'encrypted'], { nothrow: true })).exitCode, 0);
     t.ok(
       await eventually(async () => (await h2.vx(['network', 'ls'])).stdout.includes('denc'), 5000),
       'known on host 2',
     );
     t.equal(
-      (await h2.createNetwork('denc', '198.18.52.0/24', ['-o', 'encrypted=true'], { nothrow: true })).exitCode,
+      (await h2.createNetwork('denc', '198.18.53.0/24', ['-o', 'encrypted=true'], { nothrow: true })).exitCode,
       0,
       'created on engine 2 with -o encrypted=true (the same vxmesh network)',
     );
