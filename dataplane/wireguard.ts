@@ -220,8 +220,16 @@ async function create(spec: WireguardSpec, run: Run): Promise<'kernel' | 'usersp
           : e,
       ),
     );
-    child.once('exit', (code) => reject(new VxmeshError(`wireguard-go ${spec.ifname} exited with ${code}`)));
+    child.once('exit', (code) =>
+      reject(
+        // 127: nsenter could not execute it (started in another namespace).
+        code === 127
+          ? new WireguardMissingError('wireguard-go is missing: install the Debian package wireguard-go')
+          : new VxmeshError(`wireguard-go ${spec.ifname} exited with ${code}`),
+      ),
+    );
   });
+  failed.catch(() => undefined); // raced below; an exit between two races must not be unhandled
   child.unref();
   fs.writeFileSync(path.join(spec.stateDir, `${spec.ifname}.pid`), `${child.pid}\n`);
   const deadline = Date.now() + 10_000;

@@ -163,14 +163,19 @@ export class Membership {
     // The protocol generation may be learnt late (through a member of the previous release, which drops it).
     if (info.proto !== undefined && info.proto > (m.proto ?? 1)) m.proto = info.proto;
     if (info.incarnation === m.incarnation && m.signed === undefined && info.signed !== undefined) {
-      // The same incarnation, now with the member's statement (to relay), and what only it carries.
+      // The same incarnation, now with the member's statement (to relay), and what only it carries
+      // (learnt without it, we kept the previous statement's: a new WireGuard key arrives here).
       m.signed = info.signed;
-      if (info.wgKey !== undefined && info.tunnel !== undefined && m.wgKey === undefined) {
+      if (info.wgKey !== undefined && info.tunnel !== undefined) {
+        const changed =
+          m.wgKey !== info.wgKey || m.tunnel !== info.tunnel || `${m.clusterKeys}` !== `${info.clusterKeys}`;
         m.wgKey = info.wgKey;
         m.tunnel = info.tunnel;
         m.clusterKeys = info.clusterKeys;
-        this.emit({ type: 'state', member: m, previous: m.state });
-        return true;
+        if (changed) {
+          this.emit({ type: 'state', member: m, previous: m.state });
+          return true;
+        }
       }
     }
     if (info.incarnation <= m.incarnation) return false;

@@ -9,6 +9,7 @@ import { Cluster } from '../../sim/cluster.js';
 import { OUTSIDE_HOST } from '../../sim/testbed.js';
 import { askAddress, spawnListening, startAddressEcho } from '../../sim/address-echo.js';
 import { inProcessCli } from '../fixtures/in-process-cli.js';
+import { scrapeMetrics } from '../fixtures/metrics.js';
 
 const c = await Cluster.create(2, 'egress', { outside: true, cli: inProcessCli });
 t.teardown(() => c.teardown());
@@ -16,14 +17,7 @@ const out = c.tb.outsideNs as string;
 const h1 = c.tb.host(1);
 const h2 = c.tb.host(2);
 const fast = { args: ['--reconcile-interval-ms', '500', '--metrics', '127.0.0.1:9464'] };
-const metrics = async (netns: string) =>
-  (
-    await c.tb.exec(netns, [
-      process.execPath,
-      '-e',
-      "fetch('http://127.0.0.1:9464/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))",
-    ])
-  ).stdout;
+const metrics = (netns: string) => scrapeMetrics(c.tb, netns);
 
 /** iptables-save of a namespace (the host's or an overlay's), our chains only. */
 async function ours(netns: string): Promise<string[]> {

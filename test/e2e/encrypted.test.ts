@@ -13,16 +13,10 @@ import { Cluster } from '../../sim/cluster.js';
 import { spawnListening } from '../../sim/address-echo.js';
 import { wireguardIfname } from '../../dataplane/wireguard.js';
 import { inProcessCli } from '../fixtures/in-process-cli.js';
+import { scrapeMetrics } from '../fixtures/metrics.js';
 
 const args = ['--reconcile-interval-ms', '1000', '--metrics', '127.0.0.1:9464'];
-const metrics = async (netns: string) =>
-  (
-    await c.tb.exec(netns, [
-      process.execPath,
-      '-e',
-      "fetch('http://127.0.0.1:9464/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))",
-    ])
-  ).stdout;
+const metrics = (netns: string) => scrapeMetrics(c.tb, netns);
 const c = await Cluster.create(2, 'enc', { cli: inProcessCli });
 t.teardown(() => c.teardown());
 for (const i of [1, 2]) await c.startAgent(i, { args });
@@ -211,3 +205,24 @@ t.test('a peer removed by hand comes back; a killed wireguard-go: nothing in cle
   t.not(wgPid(1), undefined, 'wireguard-go started again by the agent');
   t.equal(await markersOnUnderlay(), before, 'still nothing in cleartext');
 });
+
+t.test(
+  "changing one host's WireGuard key: stop its agent, remove the key, start it; the loss is measured",
+  async (t) => {
+    const keyFile = path.join(c.agents.get(2)?.stateDir ?? '', 'wireguard.key');
+    const before = fs.readFileSync(keyFile, 'utf8');
+    const pings = pingMarked(a.netns, b.ip, 150); // 15 s at 10 per second
+    await new Promise((r) => setTimeout(r, 1000));
+    await c.stopAgent(2, 'SIGTERM');
+    fs.rmSync(keyFile);
+    await c.startAgent(2, { args, join: [1] });
+    const r = await pings;
+    t.not(fs.readFileSync(keyFile, 'utf8'), before, 'a new key was made');
+    const got = received(r.stdout);
+    t.comment(`pings answered across the key change: ${got} of 150 (${150 - got} lost)`);
+    t.ok(got > 0, 'traffic continues with the new key');
+    await until('with the new key', () => c.tb.ping(a.netns, b.ip, { timeoutS: 1 }));
+    const h1peers = (await $`ip netns exec ${h1.netns} wg show ${wireguardIfname(c.overlayPrefix(1))} peers`).stdout;
+    t.equal(h1peers.trim().split('\n').length, 1, "h1 has one peer: h2's new key (the old one removed)");
+  },
+);

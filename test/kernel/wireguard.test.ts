@@ -125,3 +125,21 @@ t.test('plan: the same wg arguments whatever the implementation (pure)', async (
     ],
   ]);
 });
+
+t.test('a host without wireguard-go (and no kernel WireGuard): refused naming the package, nothing made', async (t) => {
+  // A PATH with every tool but wireguard-go, as on a host where the package is not installed.
+  const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'vxmesh-wg-bin-'));
+  t.teardown(() => fs.rmSync(bin, { recursive: true, force: true }));
+  for (const tool of ['ip', 'wg', 'nsenter', 'ip6tables'])
+    fs.symlinkSync((await $`command -v ${tool}`).stdout.trim(), path.join(bin, tool));
+  const saved = process.env.PATH;
+  process.env.PATH = bin;
+  t.teardown(() => void (process.env.PATH = saved));
+  const spec = { ...s1, ifname: wireguardIfname(`${tb.prefix}none`), stateDir: path.join(dir, 'none') };
+  await t.rejects(ensureWireguard(spec), {
+    name: 'WireguardMissingError',
+    message: /wireguard-go is missing: install the Debian package wireguard-go/,
+  });
+  process.env.PATH = saved;
+  t.equal((await $`ip -n ${tb.host(1).netns} link show ${spec.ifname}`.nothrow()).exitCode, 1, 'no interface made');
+});

@@ -186,3 +186,17 @@ t.test('a newer incarnation learnt without a statement keeps the WireGuard key o
   m.alive({ ...info('B', 5), signed, wgKey: 'k2', tunnel: 'fd7a:6d73:6801:0:1:2:3:4' });
   t.equal(m.get(id('B'))?.wgKey, 'k2', 'a new statement with a new key replaces it');
 });
+
+t.test(
+  'a restarted member with a new WireGuard key: learnt first without its statement, the statement brings the key',
+  async (t) => {
+    const { m } = setup(1);
+    const signed = { b: new Uint8Array([1]), s: new Uint8Array([2]) };
+    m.alive({ ...info('B', 3), signed, wgKey: 'old', tunnel: 'fd7a:6d73:6801:0:1:2:3:4' });
+    m.alive(info('B', 4)); // the restart, as the member speaks of itself
+    t.equal(m.get(id('B'))?.wgKey, 'old', 'meanwhile the old key');
+    const signed4 = { b: new Uint8Array([4]), s: new Uint8Array([4]) };
+    t.ok(m.alive({ ...info('B', 4), signed: signed4, wgKey: 'new', tunnel: 'fd7a:6d73:6801:0:1:2:3:4' }), 'a change');
+    t.equal(m.get(id('B'))?.wgKey, 'new', 'its statement at that incarnation: the new key');
+  },
+);
