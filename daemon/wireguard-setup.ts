@@ -39,9 +39,7 @@ export interface WireguardSetup {
 
 /** The pre-shared key of a cluster key (base64 of 32 bytes, as `wg` reads it). */
 export function wireguardPsk(clusterKey: Uint8Array): string {
-  return Buffer.from(hkdfSync('sha256', clusterKey, Buffer.alloc(0), 'vxmesh wireguard psk v1', 32)).toString(
-    'base64',
-  );
+  return Buffer.from(hkdfSync('sha256', clusterKey, Buffer.alloc(0), 'vxmesh wireguard psk v1', 32)).toString('base64');
 }
 
 /** The pre-shared key file of each cluster key this host holds, by key id; written when it differs. */
