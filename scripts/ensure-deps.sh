@@ -4,6 +4,11 @@
 # needs root and apt-get), then the npm packages (npm ci) when node_modules is missing or stale.
 set -e
 cd "$(dirname "$0")/.."
+# Node.js 20.19 or newer (core/node-version.ts says why and how to get one).
+if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>20||(a===20&&b>=19)?0:1)' 2>/dev/null; then
+  echo "vxmesh: needs Node.js 20.19 or newer; this is $(node --version 2>/dev/null || echo 'no node'). Debian 13: apt-get install nodejs npm; Debian 12 (nodejs 18): Node.js 20 or 22 from NodeSource or nodejs.org (README, Quick start)" >&2
+  exit 1
+fi
 missing=""
 for pkg in "$@"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
