@@ -2,6 +2,7 @@
 /** `vxmesh`: the command line. Each subcommand lives in cli/commands/. */
 import { fileURLToPath } from 'node:url';
 import { VxmeshError } from '../core/errors.js';
+import { vxmeshVersion } from '../core/version.js';
 import { UsageError, type Command, type CommandContext } from './support.js';
 import { agentCommand } from './commands/agent.js';
 import { attachCommand, detachCommand } from './commands/attach.js';
@@ -30,7 +31,7 @@ function topUsage(): string {
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Global options: --socket PATH (or $VXMESH_SOCKET) picks the agent, --json for machine-readable output,',
-    '--help on every command.',
+    '--help and --version on every command.',
     '',
     'Run "vxmesh COMMAND --help" for the options of a command.',
   ].join('\n');
@@ -41,6 +42,12 @@ export async function main(
   io: Pick<CommandContext, 'out' | 'err'> = { out: (s) => console.log(s), err: (s) => console.error(s) },
 ): Promise<number> {
   const [name, ...rest] = argv;
+  // --version (or -V) anywhere before `--`, with or without a command.
+  const beforeDashes = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
+  if (beforeDashes.includes('--version') || beforeDashes.includes('-V')) {
+    io.out(`vxmesh ${vxmeshVersion()} (Node.js ${process.version})`);
+    return 0;
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.out(topUsage());
     return name === undefined ? 2 : 0;

@@ -1,6 +1,7 @@
 /** Prometheus metrics (prom-client), read from the agent's counters when scraped. */
 import http from 'node:http';
-import { Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { vxmeshVersion } from '../core/version.js';
 import { parseHostPort } from '../discovery/node.js';
 import type { Agent } from '../agent/agent.js';
 import type { RequestCounts } from '../core/http-json.js';
@@ -18,6 +19,17 @@ const OTHERS = '(others)';
 
 export function createMetrics(agent: Agent, d: Discovery, requests?: ApiRequestCounts): Registry {
   const reg = new Registry();
+  // process_* and nodejs_* (CPU, resident memory, heap, event-loop lag, GC).
+  collectDefaultMetrics({ register: reg });
+  new Gauge({
+    name: 'vxmesh_build_info',
+    help: "This agent's version and its Node.js (value 1)",
+    labelNames: ['version', 'node'],
+    registers: [reg],
+    collect() {
+      this.set({ version: vxmeshVersion(), node: process.version }, 1);
+    },
+  });
   for (const [api, name] of [
     ['admin', 'vxmesh_admin_requests_total'],
     ['plugin', 'vxmesh_docker_plugin_requests_total'],

@@ -162,6 +162,9 @@ t.test(
       /^vxmesh_vxlan_frames_dropped_total\{reason="non-member"\} [1-9]/m,
       'and in /metrics by reason',
     );
+    const m = await metrics(h2.netns);
+    t.match(m, /^vxmesh_build_info\{version="[^"]+",node="v\d+\.\d+\.\d+"\} 1$/m, 'build info in /metrics');
+    t.match(m, /^process_resident_memory_bytes \d+/m, "the process's own metrics too");
     listener.kill();
     await c.vx(2, ['detach', 'red', '--netns', victim]);
   },

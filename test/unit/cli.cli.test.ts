@@ -32,3 +32,15 @@ t.test('after -- it is an argument, not a request for help', async (t) => {
   t.equal(r.code, 2);
   t.match(r.err, /unexpected argument "extra"/);
 });
+
+t.test('--version (or -V), alone or on any command, prints the version and exits 0', async (t) => {
+  const { version } = JSON.parse(
+    (await import('node:fs')).readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'),
+  ) as { version: string };
+  for (const argv of [['--version'], ['-V'], ['peers', '--version'], ['network', 'ls', '--version']]) {
+    const r = await run(...argv);
+    t.equal(r.code, 0, argv.join(' '));
+    t.equal(r.out, `vxmesh ${version} (Node.js ${process.version})`, argv.join(' '));
+  }
+  t.equal((await run('peers', '--', '--version')).code, 2, 'after -- it is an argument');
+});
