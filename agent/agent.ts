@@ -19,6 +19,9 @@ import type { NameConflict } from './names.js';
 import { inspectNetwork } from './network-inspect.js';
 import type { NetworkView } from './networks.js';
 import { peerRows, type OwnerStatus } from './owners.js';
+import { statusReport, type StatusReport } from './status-report.js';
+import { vxmeshVersion } from '../core/version.js';
+import { PROTO_VERSION } from '../discovery/wire.js';
 import type { WireguardPeerState } from '../dataplane/wireguard.js';
 import type { AddressAllocator, ClusterNode, DnsPort, EgressPort, MemberView } from './ports.js';
 import type { ReconcileCounters, ReconcileSummary } from './reconcile-loop.js';
@@ -287,6 +290,31 @@ export class Agent extends EventEmitter {
       counters: this.counters,
       discovery: this.cluster.stats,
     };
+  }
+
+  /** `vxmesh status` (status-report.ts). */
+  async statusReport(): Promise<StatusReport> {
+    const { networks, state, wireguard, loop } = this.core;
+    return statusReport({
+      version: vxmeshVersion(),
+      name: this.settings.name,
+      peerId: this.cluster.peerId,
+      vtep: this.vtep,
+      overlayMtu: await this.parts.driver.maxMtu().catch(() => 0),
+      initialSyncDone: this.cluster.synced,
+      generation: PROTO_VERSION,
+      members: this.cluster.members(),
+      fdb: await this.fdbReport(),
+      encrypted: new Set(
+        networks
+          .list()
+          .filter((n) => n.encrypted)
+          .map((n) => n.name),
+      ),
+      localEndpoints: state.endpoints.length,
+      lastReconcileMs: loop.counters.lastReconcileMs,
+      wireguardError: wireguard?.lastError,
+    });
   }
 
   /** Stops: graceful leave, sockets closed. Kernel state stays as it is. */

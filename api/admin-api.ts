@@ -33,7 +33,7 @@ type Handler = (
 ) => Promise<unknown> | unknown;
 
 const routes: Array<[string, RegExp, Handler]> = [
-  ['GET', /^\/v1\/status$/, (a) => a.status()],
+  ['GET', /^\/v1\/status$/, async (a) => ({ ...a.status(), ...(await a.statusReport()) })],
   ['GET', /^\/v1\/networks$/, (a) => a.listNetworks()],
   ['POST', /^\/v1\/networks$/, (a, b) => a.createNetwork(decodeCreateNetwork(b))],
   ['GET', /^\/v1\/networks\/(?<name>[^/]+)$/, (a, _b, p) => a.inspectNetwork(p.name as string)],

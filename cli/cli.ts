@@ -10,9 +10,11 @@ import { fdbCommand } from './commands/fdb.js';
 import { keygenCommand } from './commands/keygen.js';
 import { networkCommand } from './commands/network.js';
 import { endpointsCommand, peersCommand } from './commands/peers.js';
+import { statusCommand } from './commands/status.js';
 
 const commands: Command[] = [
   agentCommand,
+  statusCommand,
   networkCommand,
   attachCommand,
   detachCommand,

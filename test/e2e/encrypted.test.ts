@@ -82,6 +82,10 @@ t.test('containers of an encrypted network reach each other; the marker never cr
     /^vxmesh_wireguard_peer_handshake_age_seconds\{peer="h2"\} \d/m,
     'handshake age in /metrics',
   );
+  const status = (await c.vx(1, ['status'])).stdout;
+  t.match(status, /members: 2 alive, 0 suspect, 0 dead, 0 left; first sync done/, 'vxmesh status: members');
+  t.match(status, /^sec\s+\d+\s+encrypted\s+0$/m, 'vxmesh status: the encrypted network, no drift');
+  t.match(status, /no warnings/, 'vxmesh status: nothing to act on');
   const fdb = await c.vx(1, ['fdb', 'sec', '--check'], { nothrow: true });
   t.equal(fdb.exitCode, 0, 'fdb --check: no drift');
   t.match(fdb.stdout, /wireguard peers ok/, 'WireGuard peers compared');
