@@ -14,7 +14,11 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vxmesh-admin-unit-'));
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
 const socketPath = path.join(dir, 'api.sock');
 const counts = newRequestCounts();
-const agent = { status: () => ({ name: 'h1' }), inspectNetwork: (name: string) => ({ name }) } as unknown as Agent;
+const agent = {
+  status: () => ({ name: 'h1' }),
+  statusReport: () => Promise.resolve({ version: '0.1.0' }),
+  inspectNetwork: (name: string) => ({ name }),
+} as unknown as Agent;
 const server = http.createServer((req, res) => void createAdminHandler(agent, silentLogger, counts)(req, res));
 await new Promise<void>((r) => server.listen(socketPath, r));
 t.teardown(() => server.close());
