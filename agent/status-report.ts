@@ -29,13 +29,10 @@ export interface StatusReport {
   warnings: string[];
 }
 
-export interface StatusInputs {
-  version: string;
-  name: string;
-  peerId: string;
-  vtep: string;
-  overlayMtu: number;
-  initialSyncDone: boolean;
+export interface StatusInputs extends Pick<
+  StatusReport,
+  'version' | 'name' | 'peerId' | 'vtep' | 'overlayMtu' | 'initialSyncDone'
+> {
   /** The protocol generation this build speaks. */
   generation: number;
   members: MemberView[];
