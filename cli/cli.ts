@@ -39,11 +39,29 @@ function topUsage(): string {
   ].join('\n');
 }
 
+/**
+ * Global options may come before the command (`vxmesh --socket S peers`): they are moved after it,
+ * where every command reads them.
+ */
+function globalOptionsAfterCommand(argv: string[]): string[] {
+  const global: string[] = [];
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--json' || a.startsWith('--socket=')) global.push(a);
+    else if (a === '--socket' && i + 1 < argv.length) global.push(a, argv[++i] as string);
+    else break;
+  }
+  if (global.length === 0 || i >= argv.length) return argv;
+  return [argv[i] as string, ...global, ...argv.slice(i + 1)];
+}
+
 export async function main(
   argv: string[],
   io: Pick<CommandContext, 'out' | 'err'> = { out: (s) => console.log(s), err: (s) => console.error(s) },
 ): Promise<number> {
-  const [name, ...rest] = argv;
+  const [name, ...rest] = globalOptionsAfterCommand(argv);
+  const json = rest.includes('--json');
   // --version (or -V) anywhere before `--`, with or without a command.
   const beforeDashes = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
   if (beforeDashes.includes('--version') || beforeDashes.includes('-V')) {
@@ -69,12 +87,20 @@ export async function main(
     return await cmd.run({ argv: rest, ...io });
   } catch (e) {
     if (e instanceof UsageError) {
-      io.err(`vxmesh ${cmd.name}: ${e.message}\n\n${cmd.usage}`);
+      io.err(
+        json
+          ? JSON.stringify({ error: e.message, usage: `vxmesh ${cmd.name} --help` })
+          : `vxmesh ${cmd.name}: ${e.message} (see "vxmesh ${cmd.name} --help")`,
+      );
       return 2;
     }
     if (e instanceof VxmeshError) {
       const field = (e as { field?: string }).field;
-      io.err(`vxmesh ${cmd.name}: ${e.message}${field && !e.message.startsWith(field) ? ` (field: ${field})` : ''}`);
+      io.err(
+        json
+          ? JSON.stringify({ error: e.message, ...(field ? { field } : {}) })
+          : `vxmesh ${cmd.name}: ${e.message}${field && !e.message.startsWith(field) ? ` (field: ${field})` : ''}`,
+      );
       return 1;
     }
     throw e;

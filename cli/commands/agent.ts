@@ -73,9 +73,17 @@ export function parseAgentArgs(argv: string[], env: NodeJS.ProcessEnv): AgentCon
   const options: Record<string, { type: 'string' }> = { config: { type: 'string' } };
   for (const s of SETTINGS) options[s.flag] = { type: 'string' };
   const booleans = SETTINGS.filter((s) => s.boolean).map((s) => s.flag);
-  const { values, positionals } = parseFlags(expandBooleanFlags(argv, booleans), options, false);
+  const { values, positionals } = parseFlags(expandBooleanFlags(argv, booleans), options, true);
   if (values.help) return 'help';
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  if (positionals.length) {
+    const word = positionals[0] as string;
+    const flag = /^--([A-Za-z0-9-]+)$/.exec(argv[argv.indexOf(word) - 1] ?? '')?.[1];
+    throw new UsageError(
+      flag !== undefined && booleans.includes(flag)
+        ? `--${flag}: "${word}" is not a value it takes: --${flag}, --no-${flag}, or --${flag}=true|false`
+        : `unexpected argument "${word}"`,
+    );
+  }
   return loadConfig({ flags: values as Record<string, string | undefined>, env });
 }
 

@@ -44,3 +44,24 @@ t.test('--version (or -V), alone or on any command, prints the version and exits
   }
   t.equal((await run('peers', '--', '--version')).code, 2, 'after -- it is an argument');
 });
+
+t.test(
+  'CLI conventions: global options before the command, one-line usage errors, JSON errors under --json',
+  async (t) => {
+    const before = await run('--socket', '/nonexistent/vxmesh.sock', 'peers');
+    t.equal(before.code, 1, 'the command ran (and could not reach that agent)');
+    t.match(before.err, /^vxmesh peers: cannot reach the agent at \/nonexistent\/vxmesh\.sock/);
+    const usage = await run('peers', '--bogus');
+    t.equal(usage.code, 2);
+    t.equal(usage.err, `vxmesh peers: Unknown option '--bogus' (see "vxmesh peers --help")`, 'one line, not the usage');
+    const asJson = await run('--json', 'peers', '--bogus');
+    t.same(JSON.parse(asJson.err), { error: "Unknown option '--bogus'", usage: 'vxmesh peers --help' });
+    const failed = await run('peers', '--json', '--socket', '/nonexistent/vxmesh.sock');
+    t.match((JSON.parse(failed.err) as { error: string }).error, /cannot reach the agent/, 'errors as JSON too');
+    const bool = await run('agent', '--docker-sync', 'maybe');
+    t.match(
+      bool.err,
+      /--docker-sync: "maybe" is not a value it takes: --docker-sync, --no-docker-sync, or --docker-sync=true\|false/,
+    );
+  },
+);
