@@ -79,7 +79,16 @@ export class WireguardSync {
   }
 
   /** Builds or repairs the interface now; throws what stops it (an attach is refused with it). */
-  async ensure(): Promise<void> {
+  ensure(): Promise<void> {
+    // One at a time (attaches in parallel, the periodic run): two would both create the interface.
+    const next = this.queue.then(() => this.ensureNow());
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private queue: Promise<void> = Promise.resolve();
+
+  private async ensureNow(): Promise<void> {
     const peers = this.wanted();
     this.counters.runs++;
     try {

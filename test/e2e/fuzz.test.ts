@@ -76,15 +76,19 @@ function send(socketPath: string, r: ApiFuzzRequest): Promise<{ status: number; 
 
 /** Sends every request (8 at a time); returns counts by status class and any response that is not JSON. */
 async function fuzzApi(socketPath: string, reqs: ApiFuzzRequest[]) {
-  const counts = { ok: 0, rejected: 0, errors: 0, notJson: [] as string[] };
+  const counts = { ok: 0, rejected: 0, errors: 0, notJson: [] as string[], fiveHundreds: [] as string[] };
   let next = 0;
   await Promise.all(
     Array.from({ length: 8 }, async () => {
       while (next < reqs.length) {
         const r = reqs[next++] as ApiFuzzRequest;
         const res = await send(socketPath, r);
-        if (res.status >= 500) counts.errors++;
-        else if (res.status >= 400) counts.rejected++;
+        if (res.status >= 500) {
+          counts.errors++;
+          counts.fiveHundreds.push(
+            `${r.method} ${r.path} ${JSON.stringify(r.body).slice(0, 300)} → ${res.status} ${res.body.slice(0, 200)}`,
+          );
+        } else if (res.status >= 400) counts.rejected++;
         else counts.ok++;
         try {
           JSON.parse(res.body);
@@ -193,7 +197,7 @@ t.test(`gossip: ${N} generated and mutated messages from a member holding the ke
 t.test(`admin API: ${N} generated and mutated requests`, async (t) => {
   const before = await metrics(1);
   const r = await fuzzApi(c.socket(1), adminFuzzRequests(N, SEED));
-  t.equal(r.errors, 0, 'no 5xx answer');
+  t.equal(r.errors, 0, `no 5xx answer${r.errors ? `: ${r.fiveHundreds.slice(0, 3).join(' | ')}` : ''}`);
   t.same(r.notJson.slice(0, 5), [], 'every answer is JSON');
   t.ok(r.rejected > N / 2, `most are refused as bad input (${r.rejected} refused, ${r.ok} answered)`);
   const after = await metrics(1);
@@ -207,7 +211,7 @@ t.test(`admin API: ${N} generated and mutated requests`, async (t) => {
 t.test(`Docker plugin: ${N} generated and mutated requests`, async (t) => {
   const before = await metrics(1);
   const r = await fuzzApi(path.join(pluginDir, 'vxmesh.sock'), pluginFuzzRequests(N, SEED));
-  t.equal(r.errors, 0, 'no 5xx answer');
+  t.equal(r.errors, 0, `no 5xx answer${r.errors ? `: ${r.fiveHundreds.slice(0, 3).join(' | ')}` : ''}`);
   t.same(r.notJson.slice(0, 5), [], 'every answer is JSON');
   t.ok(r.rejected > N / 2, `most are refused (${r.rejected} refused, ${r.ok} answered)`);
   const after = await metrics(1);
