@@ -318,13 +318,19 @@ async function ensureNoCleartext(spec: WireguardSpec, run: Run): Promise<string[
   }
   if (spec.encryptedPort !== undefined) {
     const rule = encryptedPortRule(spec.ifname, spec.encryptedPort);
-    const present = await run('ip6tables', ['-w', '-C', 'INPUT', ...rule]).then(
-      () => true,
-      () => false,
-    );
-    if (!present) {
+    // Exactly once (a copy left by a race or by hand would keep dropping after the rule is removed).
+    const listed = (await run('ip6tables', ['-w', '-S', 'INPUT'])).split('\n');
+    const copies = listed.filter(
+      (l) =>
+        l.includes(`! -i ${spec.ifname} `) && l.includes(`--dport ${spec.encryptedPort} `) && l.endsWith('-j DROP'),
+    ).length;
+    if (copies === 0) {
       await run('ip6tables', ['-w', '-I', 'INPUT', '1', ...rule]);
       changes.push(['ip6tables', 'INPUT', ...rule]);
+    }
+    for (let k = 1; k < copies; k++) {
+      await run('ip6tables', ['-w', '-D', 'INPUT', ...rule]);
+      changes.push(['ip6tables', 'INPUT', 'duplicate removed', ...rule]);
     }
   }
   return changes;

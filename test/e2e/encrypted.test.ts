@@ -151,7 +151,18 @@ t.test(
       /^vxmesh_vxlan_frames_dropped_total\{reason="not-through-wireguard"\} [1-9]/m,
       'counted in /metrics by reason',
     );
-    // The control: without the drop rule the same bytes arrive (the rule is what stops them).
+    // The control: the frames reached h1 and this rule dropped them (its own counter), the rule is there
+    // once, and removed by hand it comes back (drift repair).
+    const ruleLines = async () =>
+      (await $`ip netns exec ${h1.netns} ip6tables -w -L INPUT -v -x -n`).stdout
+        .split('\n')
+        .filter((l) => /\bDROP\b/.test(l) && l.includes('dpt:4790'));
+    const dropped = async () => Number(/^\s*(\d+)/.exec((await ruleLines())[0] ?? '')?.[1] ?? 0);
+    const before = await dropped();
+    await forge();
+    await until('the forged frames counted by the rule', async () => (await dropped()) >= before + 3);
+    t.pass("h1's drop rule counted the forged frames (they reached the host; the rule is what stopped them)");
+    t.equal((await ruleLines()).length, 1, 'the drop rule is there once');
     const rule = [
       '-p',
       'udp',
@@ -166,10 +177,8 @@ t.test(
       'DROP',
     ];
     await $`ip netns exec ${h1.netns} ip6tables -w -D INPUT ${rule}`;
-    await forge();
-    await until('control frame', async () => got.includes('got forged'), 10_000);
-    t.pass('without the rule the forged frame would have been delivered');
-    await $`ip netns exec ${h1.netns} ip6tables -w -I INPUT 1 ${rule}`;
+    await until('the drop rule restored', async () => (await ruleLines()).length === 1);
+    t.pass('removed by hand, the agent puts it back');
   },
 );
 
