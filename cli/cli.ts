@@ -11,6 +11,7 @@ import { keygenCommand } from './commands/keygen.js';
 import { networkCommand } from './commands/network.js';
 import { endpointsCommand, peersCommand } from './commands/peers.js';
 import { statusCommand } from './commands/status.js';
+import { resetCommand } from './commands/reset.js';
 
 const commands: Command[] = [
   agentCommand,
@@ -22,6 +23,7 @@ const commands: Command[] = [
   endpointsCommand,
   fdbCommand,
   keygenCommand,
+  resetCommand,
 ];
 
 function topUsage(): string {

@@ -312,6 +312,8 @@ export interface ConfigSources {
   flags: Record<string, string | boolean | undefined>;
   env: NodeJS.ProcessEnv;
   file?: string;
+  /** false: a configuration read for something else than running the agent (`vxmesh reset`). */
+  requireKey?: boolean;
 }
 
 /** Builds the configuration; throws ValidationError naming the setting (e.g. `--vxlan-port`). */
@@ -350,7 +352,8 @@ export function loadConfig(src: ConfigSources): AgentConfig {
   for (const s of SETTINGS) if (src.env[s.env] !== undefined) set(s, src.env[s.env], s.env);
   for (const s of SETTINGS) if (src.flags[s.flag] !== undefined) set(s, src.flags[s.flag], `--${s.flag}`);
   checkStoreAccess(cfg);
-  if (cfg.clusterKey === undefined && !cfg.insecure) throw new ValidationError('cluster-key', NO_KEY);
+  if (cfg.clusterKey === undefined && !cfg.insecure && src.requireKey !== false)
+    throw new ValidationError('cluster-key', NO_KEY);
   if (cfg.clusterKey !== undefined && cfg.insecure)
     throw new ValidationError(
       'insecure',

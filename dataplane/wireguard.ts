@@ -10,7 +10,6 @@
  * agent, and a restarted agent adopts the interface it finds. Its control socket is
  * /var/run/wireguard/<ifname>.sock, one directory for every namespace of the machine: the interface
  * name is derived from the namespace prefix (`wireguardIfname`), so simulated hosts never collide.
- * Not wired into the agent yet (issue 28): used by its kernel test.
  */
 import fs from 'node:fs';
 import path from 'node:path';

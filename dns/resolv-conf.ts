@@ -26,11 +26,17 @@ export function writeResolvConf(netnsName: string, server: string, network: stri
   return true;
 }
 
+/** Whether the namespace's resolv.conf is one vxmesh wrote. */
+export function isOurResolvConf(netnsName: string, dir = NETNS_ETC_DIR): boolean {
+  const file = fileOf(netnsName, dir);
+  return fs.existsSync(file) && fs.readFileSync(file, 'utf8').startsWith(MARK);
+}
+
 /** Removes it if it is ours (and the directory if then empty). */
 export function removeResolvConf(netnsName: string, dir = NETNS_ETC_DIR): void {
   if (netnsName.includes('/')) return;
   const file = fileOf(netnsName, dir);
-  if (!fs.existsSync(file) || !fs.readFileSync(file, 'utf8').startsWith(MARK)) return;
+  if (!isOurResolvConf(netnsName, dir)) return;
   fs.rmSync(file);
   try {
     fs.rmdirSync(path.dirname(file));

@@ -69,7 +69,11 @@ Options:
 Stops on SIGTERM/SIGINT: leaves the cluster, closes its sockets, and leaves all kernel state in place.`;
 
 /** The agent's command line (with the environment and the config file) → its configuration. */
-export function parseAgentArgs(argv: string[], env: NodeJS.ProcessEnv): AgentConfig | 'help' {
+export function parseAgentArgs(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  opts: { requireKey?: boolean } = {},
+): AgentConfig | 'help' {
   const options: Record<string, { type: 'string' }> = { config: { type: 'string' } };
   for (const s of SETTINGS) options[s.flag] = { type: 'string' };
   const booleans = SETTINGS.filter((s) => s.boolean).map((s) => s.flag);
@@ -84,7 +88,7 @@ export function parseAgentArgs(argv: string[], env: NodeJS.ProcessEnv): AgentCon
         : `unexpected argument "${word}"`,
     );
   }
-  return loadConfig({ flags: values as Record<string, string | undefined>, env });
+  return loadConfig({ flags: values as Record<string, string | undefined>, env, requireKey: opts.requireKey });
 }
 
 export const agentCommand: Command = {

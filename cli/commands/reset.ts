@@ -1,0 +1,50 @@
+/** `vxmesh reset`: removes what the (stopped) agent of this host made. */
+import { resetHost } from '../../daemon/reset.js';
+import { UsageError, type Command } from '../support.js';
+import { parseAgentArgs } from './agent.js';
+
+const usage = `Usage: vxmesh reset [--dry-run] [--json] [AGENT OPTIONS]
+
+Removes what the agent of this host made, with the agent stopped: its overlay namespaces (with the
+containers' veth pairs and the gateway links), the VXMESH-* chains of the host's iptables, the WireGuard
+interface, its wireguard-go, route and ip6tables rule, the resolv.conf files written for named
+namespaces, its sockets and the files of its state directory. Prints what it removed.
+
+It finds them with the agent's own settings: give it the same --config FILE (or flags, or VXMESH_*
+environment) as the agent, at least --state-dir and --netns-prefix when they are not the defaults.
+Only objects with the agent's marks are touched (a namespace <prefix><vni> only when it holds its
+vxlan<vni> device). Left in place: the cluster key, the config file, IPv4 forwarding, Docker's networks
+(remove them with "docker network rm" first), and the cluster's records of this host (they go when the
+other members find it dead).
+
+Options:
+  --dry-run          list what would be removed, remove nothing
+  --json             {"removed": [...], "errors": [...]}
+  AGENT OPTIONS      as "vxmesh agent --help" (--config, --state-dir, --netns-prefix, --socket,
+                     --encrypted-port, --plugin-dir are the ones it reads)
+
+Exit status: 0 when everything found was removed, 1 when something could not be (listed), 2 on bad
+options. Refused while the agent answers on its admin socket.`;
+
+export const resetCommand: Command = {
+  name: 'reset',
+  summary: 'remove what the agent made on this host (agent stopped)',
+  usage,
+  async run(ctx) {
+    const json = ctx.argv.includes('--json');
+    const dryRun = ctx.argv.includes('--dry-run');
+    const rest = ctx.argv.filter((a) => a !== '--json' && a !== '--dry-run');
+    const cfg = parseAgentArgs(rest, process.env, { requireKey: false });
+    if (cfg === 'help') throw new UsageError('--help');
+    const report = await resetHost(cfg, { dryRun });
+    if (json) ctx.out(JSON.stringify({ dryRun, ...report }));
+    else {
+      const verb = dryRun ? 'would remove' : 'removed';
+      for (const r of report.removed) ctx.out(`${verb} ${r}`);
+      for (const e of report.errors) ctx.err(`could not remove ${e}`);
+      if (report.removed.length === 0 && report.errors.length === 0)
+        ctx.out('nothing of vxmesh found on this host (with these settings)');
+    }
+    return report.errors.length ? 1 : 0;
+  },
+};
