@@ -292,6 +292,19 @@ export class Agent extends EventEmitter {
     };
   }
 
+  /** Calls `fn` with each network reconcile's duration in ms. */
+  onReconcileDuration(fn: (ms: number) => void): void {
+    this.core.loop.durationListeners.add(fn);
+  }
+
+  /** Ready to serve (the metrics listener's /readyz): started, and the first sync with the cluster done. */
+  readiness(): { ready: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    if (this.stopped) reasons.push('stopping');
+    if (!this.cluster.synced) reasons.push('no member answered yet (first sync pending)');
+    return { ready: reasons.length === 0, reasons };
+  }
+
   /** `vxmesh status` (status-report.ts). */
   async statusReport(): Promise<StatusReport> {
     const { networks, state, wireguard, loop } = this.core;

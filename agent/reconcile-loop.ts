@@ -64,6 +64,8 @@ export class ReconcileLoop {
     eventRepairs: 0,
     reconcileSkipped: 0,
   };
+  /** Told each network's reconcile duration (ms), e.g. a metrics histogram. */
+  readonly durationListeners = new Set<(ms: number) => void>();
   /** Per VNI: what the last run without errors wrote (desired set, deletions allowed, overlay generation). */
   private readonly applied = new Map<number, string>();
   private scheduled = false;
@@ -169,6 +171,7 @@ export class ReconcileLoop {
       if (reason === 'kernel-event') this.counters.eventRepairs += r.changes;
       this.counters.reconcileErrors += r.errors.length;
       this.counters.lastReconcileMs = ms;
+      for (const l of this.durationListeners) l(ms);
       if (r.errors.length === 0) this.applied.set(vni, wrote);
       if (r.changes > 0 || r.errors.length > 0)
         this.log.info({ reason, network: n.name, vni, result: r, ms: +ms.toFixed(1) }, 'reconciled');

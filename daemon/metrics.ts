@@ -1,6 +1,6 @@
 /** Prometheus metrics (prom-client), read from the agent's counters when scraped. */
 import http from 'node:http';
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { vxmeshVersion } from '../core/version.js';
 import { parseHostPort } from '../discovery/node.js';
 import type { Agent } from '../agent/agent.js';
@@ -86,8 +86,8 @@ export function createMetrics(agent: Agent, d: Discovery, requests?: ApiRequestC
     },
   });
   new Gauge({
-    name: 'vxmesh_endpoints_refused',
-    help: 'Endpoint records of other hosts not programmed here, by reason (vtep-not-owner, ip-not-claimed, ip-in-use, mac-in-use, local-conflict)',
+    name: 'vxmesh_endpoint_refusals',
+    help: 'Endpoint records of other hosts not programmed here now, by reason (vtep-not-owner, ip-not-claimed, ip-in-use, mac-in-use, local-conflict)',
     labelNames: ['reason'],
     registers: [reg],
     collect() {
@@ -138,12 +138,21 @@ export function createMetrics(agent: Agent, d: Discovery, requests?: ApiRequestC
     'Kernel entries rewritten by reconciles a kernel notification started',
     () => agent.counters.eventRepairs,
   );
-  new Gauge({
-    name: 'vxmesh_reconcile_last_duration_seconds',
-    help: 'Duration of the last reconcile of a network',
+  const durations = new Histogram({
+    name: 'vxmesh_reconcile_duration_seconds',
+    help: "Duration of each network's reconcile (kernel compared with the desired state, differences written)",
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [reg],
-    collect() {
-      this.set(agent.counters.lastReconcileMs / 1000);
+  });
+  agent.onReconcileDuration((ms) => durations.observe(ms / 1000));
+  new Gauge({
+    name: 'vxmesh_network_drift',
+    help: "Differences between a network's kernel state and its desired state, as `vxmesh fdb NET --check` counts them (table rows not ok, egress and WireGuard changes pending): read at each scrape",
+    labelNames: ['network'],
+    registers: [reg],
+    async collect() {
+      this.reset();
+      for (const r of await agent.fdbReport()) this.set({ network: r.network }, r.drift);
     },
   });
   fromCounter(
@@ -234,8 +243,17 @@ export function createMetrics(agent: Agent, d: Discovery, requests?: ApiRequestC
     'Endpoint refusals since start (each refused record counted once, when it appears)',
     () => agent.refusals.total,
   );
-  fromCounter('vxmesh_gossip_messages_in_total', 'Gossip messages accepted', () => d.stats.gossipIn);
-  fromCounter('vxmesh_gossip_messages_out_total', 'Gossip messages published', () => d.stats.gossipOut);
+  new Counter({
+    name: 'vxmesh_gossip_messages_total',
+    help: 'Gossip messages by direction (in: accepted, out: published)',
+    labelNames: ['direction'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      this.inc({ direction: 'in' }, d.stats.gossipIn);
+      this.inc({ direction: 'out' }, d.stats.gossipOut);
+    },
+  });
   new Counter({
     name: 'vxmesh_gossip_messages_dropped_total',
     help: 'Incoming messages dropped, by reason',
@@ -271,11 +289,30 @@ export function createMetrics(agent: Agent, d: Discovery, requests?: ApiRequestC
   return reg;
 }
 
-export async function startMetricsServer(reg: Registry, listen: string): Promise<http.Server> {
+/** What /readyz answers: ready, or the reasons it is not. */
+export type Readiness = () => { ready: boolean; reasons: string[] };
+
+/**
+ * Serves /metrics, /healthz (the process answers: 200 while its event loop runs) and /readyz (200 once
+ * the agent serves: its first sync with the cluster done; else 503 with the reasons).
+ */
+export async function startMetricsServer(reg: Registry, listen: string, readiness?: Readiness): Promise<http.Server> {
   const hp = parseHostPort(listen, 'metrics');
   const server = http.createServer((req, res) => {
-    if (req.url !== '/metrics') {
-      res.writeHead(404).end('see /metrics\n');
+    const url = (req.url ?? '').split('?')[0];
+    if (url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      return;
+    }
+    if (url === '/readyz') {
+      const r = readiness?.() ?? { ready: true, reasons: [] };
+      res
+        .writeHead(r.ready ? 200 : 503, { 'content-type': 'text/plain' })
+        .end(r.ready ? 'ready\n' : `not ready: ${r.reasons.join('; ')}\n`);
+      return;
+    }
+    if (url !== '/metrics') {
+      res.writeHead(404).end('see /metrics, /healthz, /readyz\n');
       return;
     }
     reg.metrics().then(

@@ -32,7 +32,9 @@ export async function runDaemon(cfg: AgentConfig): Promise<void> {
   // Loaded only when configured (prom-client, dockerode): an agent pays in memory for what it uses.
   if (cfg.metrics) {
     const { createMetrics, startMetricsServer } = await import('./metrics.js');
-    servers.push(await startMetricsServer(createMetrics(agent, discovery, requests), cfg.metrics));
+    servers.push(
+      await startMetricsServer(createMetrics(agent, discovery, requests), cfg.metrics, () => agent.readiness()),
+    );
   }
   if (cfg.dockerPlugin) {
     const { server, plugin } = await startDockerPlugin(

@@ -147,9 +147,9 @@ await t.test("a key-holding member cannot take another host's address", async (t
   }
   t.ok(await c.tb.ping(a1.netns, b2.ip), 'a1 still reaches b2');
   const m = await metrics(1);
-  t.match(m, /vxmesh_endpoints_refused\{reason="ip-not-claimed"\} 2/);
-  t.match(m, /vxmesh_endpoints_refused\{reason="mac-in-use"\} 1/);
-  t.match(m, /vxmesh_endpoints_refused\{reason="vtep-not-owner"\} 1/);
+  t.match(m, /vxmesh_endpoint_refusals\{reason="ip-not-claimed"\} 2/);
+  t.match(m, /vxmesh_endpoint_refusals\{reason="mac-in-use"\} 1/);
+  t.match(m, /vxmesh_endpoint_refusals\{reason="vtep-not-owner"\} 1/);
   // Network definitions: the rogue redefines, deletes, and takes the VNI of the network others use.
   await rogue.call('putNetwork', { name: NET, vni: VNI, subnet: '198.18.73.0/24', gateway: '198.18.73.1' });
   await rogue.call('putNetwork', { name: 'evil', vni: VNI, subnet: '198.18.74.0/24', gateway: '198.18.74.1' });

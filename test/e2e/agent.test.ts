@@ -112,7 +112,7 @@ await t.test('metrics in Prometheus text format', async (t) => {
   t.match(r.stdout, /vxmesh_sync_runs_total [1-9]/);
   t.match(
     r.stdout,
-    /vxmesh_endpoints_refused\{reason="ip-not-claimed"\} 0/,
+    /vxmesh_endpoint_refusals\{reason="ip-not-claimed"\} 0/,
     'no endpoint of an honest cluster refused',
   );
   t.match(r.stdout, /vxmesh_endpoint_refusals_total 0/);
