@@ -12,6 +12,7 @@ import { networkCommand } from './commands/network.js';
 import { endpointsCommand, peersCommand } from './commands/peers.js';
 import { statusCommand } from './commands/status.js';
 import { resetCommand } from './commands/reset.js';
+import { completionCommand } from './commands/completion.js';
 
 const commands: Command[] = [
   agentCommand,
@@ -24,6 +25,7 @@ const commands: Command[] = [
   fdbCommand,
   keygenCommand,
   resetCommand,
+  completionCommand(() => commands),
 ];
 
 function topUsage(): string {

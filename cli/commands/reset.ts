@@ -19,9 +19,10 @@ other members find it dead).
 
 Options:
   --dry-run          list what would be removed, remove nothing
-  --json             {"removed": [...], "errors": [...]}
-  AGENT OPTIONS      as "vxmesh agent --help" (--config, --state-dir, --netns-prefix, --socket,
-                     --encrypted-port, --plugin-dir are the ones it reads)
+  --json             {"dryRun": BOOL, "removed": [...], "errors": [...]}
+  --config FILE      the agent's config file; or the agent's flags, of which reset reads:
+  --state-dir DIR, --netns-prefix STR, --socket PATH, --encrypted-port N, --plugin-dir DIR
+                     (the other agent flags are accepted and ignored; "vxmesh agent --help")
 
 Exit status: 0 when everything found was removed, 1 when something could not be (listed), 2 on bad
 options. Refused while the agent answers on its admin socket.`;
