@@ -125,12 +125,14 @@ try {
 
   if (keep) {
     step('left running (--keep). Explore:');
-    console.log(`  node dist/cli/cli.js peers --socket ${cluster.socket(1)}`);
-    console.log(`  node dist/cli/cli.js fdb --socket ${cluster.socket(2)}`);
+    console.log(`  node dist/cli/vxmesh.js status --socket ${cluster.socket(1)}`);
+    console.log(`  node dist/cli/vxmesh.js peers --socket ${cluster.socket(1)}`);
+    console.log(`  node dist/cli/vxmesh.js fdb --socket ${cluster.socket(2)}`);
     console.log(`  nsenter --net=/run/netns/${containers[0]?.netns} ping ${containers[containers.length - 1]?.ip}`);
     console.log(`  agent logs: ${cluster.dir}/h*/agent.log`);
     console.log(
-      `  remove everything: npx tsx scripts/testbed.ts down ${cluster.tb.prefix}  (and kill the agents by PID: ${[...cluster.agents.values()].map((a) => a.child.pid).join(' ')})`,
+      `  remove everything: kill ${[...cluster.agents.values()].map((a) => a.child.pid).join(' ')}  (the agents, by PID), then\n` +
+        `                     node dist/sim/testbed.js down ${cluster.tb.prefix}`,
     );
   }
 } catch (e) {

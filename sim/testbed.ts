@@ -11,7 +11,7 @@
  * A registry file per run lists the namespaces' prefix and the PIDs started; `cleanupLeftovers()`
  * removes the runs whose owner is dead (a crashed earlier run), and `teardown()` removes this run's.
  *
- * As a command: `tsx scripts/testbed.ts up N` / `down PREFIX` / `clean`.
+ * As a command (after `npm run build`): `node dist/sim/testbed.js up N` / `down PREFIX` / `clean`.
  */
 import fs from 'node:fs';
 import path from 'node:path';

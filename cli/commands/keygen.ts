@@ -35,7 +35,7 @@ next steps:
   2. start every agent with it (or "clusterKey" in /etc/vxmesh/agent.json):
        vxmesh agent --cluster-key /etc/vxmesh/cluster.key --join SEED:7946
   3. check: every agent logs "clusterKey":"${fingerprint}" in its "discovery started" line.
-  To change the key of a running cluster, see "Key rotation" in the operations guide.`);
+  To change the key of a running cluster, see docs/operations.md, "Changing the cluster key".`);
     return 0;
   },
 };
