@@ -292,6 +292,9 @@ export class Agent extends EventEmitter {
     };
   }
 
+  /** Checks of the host whose warnings `vxmesh status` shows (daemon/host-checks.ts). */
+  readonly statusChecks: Array<() => Promise<string[]>> = [];
+
   /** Calls `fn` with each network reconcile's duration in ms. */
   onReconcileDuration(fn: (ms: number) => void): void {
     this.core.loop.durationListeners.add(fn);
@@ -314,6 +317,8 @@ export class Agent extends EventEmitter {
       peerId: this.cluster.peerId,
       vtep: this.vtep,
       overlayMtu: await this.parts.driver.maxMtu().catch(() => 0),
+      underlay: await this.underlayInfo(),
+      hostWarnings: (await Promise.all(this.statusChecks.map((c) => c().catch(() => [])))).flat(),
       initialSyncDone: this.cluster.synced,
       generation: PROTO_VERSION,
       members: this.cluster.members(),
@@ -328,6 +333,11 @@ export class Agent extends EventEmitter {
       lastReconcileMs: loop.counters.lastReconcileMs,
       wireguardError: wireguard?.lastError,
     });
+  }
+
+  private async underlayInfo(): Promise<{ dev: string; mtu: number } | null> {
+    const u = await this.parts.driver.underlay?.().catch(() => undefined);
+    return u ? { dev: u.name, mtu: u.mtu } : null;
   }
 
   /** Stops: graceful leave, sockets closed. Kernel state stays as it is. */

@@ -94,6 +94,8 @@ export interface OverlayDriver {
   dump(vni: number): Promise<OverlayTables>;
   /** The largest overlay MTU this host's underlay allows (an encrypted network's: inside WireGuard). */
   maxMtu(encrypted?: boolean): Promise<number>;
+  /** The underlay device and its MTU (for `vxmesh status`). */
+  underlay?(): Promise<{ name: string; mtu: number }>;
   overlayNetnsPath(vni: number): string;
   /** Built or repaired when `enabled`, removed when not; undefined: none. */
   ensureGatewayLink(vni: number, enabled: boolean): Promise<GatewayLinkInfo | undefined>;

@@ -21,6 +21,8 @@ export interface StatusReport {
   vtep: string;
   /** The largest overlay MTU of this host's underlay (plain networks). */
   overlayMtu: number;
+  /** The underlay device and its MTU (null: it could not be read). */
+  underlay: { dev: string; mtu: number } | null;
   initialSyncDone: boolean;
   membersByState: Record<'alive' | 'suspect' | 'dead' | 'left', number>;
   networks: StatusNetwork[];
@@ -31,7 +33,7 @@ export interface StatusReport {
 
 export interface StatusInputs extends Pick<
   StatusReport,
-  'version' | 'name' | 'peerId' | 'vtep' | 'overlayMtu' | 'initialSyncDone'
+  'version' | 'name' | 'peerId' | 'vtep' | 'overlayMtu' | 'initialSyncDone' | 'underlay'
 > {
   /** The protocol generation this build speaks. */
   generation: number;
@@ -42,6 +44,8 @@ export interface StatusInputs extends Pick<
   lastReconcileMs: number;
   /** The WireGuard interface's last failure, if the last attempt failed. */
   wireguardError?: string;
+  /** Warnings about the host (daemon/host-checks.ts: ARP thresholds, missing tools, swarm). */
+  hostWarnings?: string[];
 }
 
 export function statusReport(i: StatusInputs): StatusReport {
@@ -55,6 +59,11 @@ export function statusReport(i: StatusInputs): StatusReport {
     warnings.push(
       `members of an older release are live (${old.map((m) => `${m.name}: generation ${m.proto ?? 1}`).join(', ')}): finish the upgrade`,
     );
+  const others = i.members.filter((m) => !m.self && m.state === 'alive' && m.version !== i.version);
+  if (others.length)
+    warnings.push(
+      `members run another version than this agent's ${i.version} (${others.map((m) => `${m.name}: ${m.version ?? 'before 0.2'}`).join(', ')}): a rolling upgrade is not finished`,
+    );
   for (const m of i.members.filter((x) => !x.self && x.state === 'suspect'))
     warnings.push(`member ${m.name} (${m.vtep}) is suspect: not answering probes`);
   for (const r of i.fdb.filter((x) => x.drift > 0))
@@ -62,12 +71,14 @@ export function statusReport(i: StatusInputs): StatusReport {
       `network ${r.network}: ${r.drift} differences from the desired state (vxmesh fdb ${r.network} --check)`,
     );
   if (i.wireguardError) warnings.push(`WireGuard: ${i.wireguardError}`);
+  warnings.push(...(i.hostWarnings ?? []));
   return {
     version: i.version,
     name: i.name,
     peerId: i.peerId,
     vtep: i.vtep,
     overlayMtu: i.overlayMtu,
+    underlay: i.underlay,
     initialSyncDone: i.initialSyncDone,
     membersByState: members,
     networks: i.fdb.map((r) => ({

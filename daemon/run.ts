@@ -12,6 +12,7 @@ import type { AgentConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { activatedSockets, notifyServiceManager } from './service-manager.js';
 import { startAgent } from './start-agent.js';
+import { hostWarnings } from './host-warnings.js';
 
 export async function runDaemon(cfg: AgentConfig): Promise<void> {
   const log = createLogger(cfg.logLevel, cfg.name);
@@ -27,6 +28,8 @@ export async function runDaemon(cfg: AgentConfig): Promise<void> {
   notify({ STATUS: 'starting: adopting kernel state, joining the cluster' });
   const running = await startAgent(cfg, log);
   const { agent, discovery } = running;
+  agent.statusChecks.push(() => hostWarnings(cfg, agent));
+  for (const w of await hostWarnings(cfg, agent)) log.warn({ warning: w }, 'check this host');
   const requests: ApiRequestCounts = { admin: newRequestCounts() };
   const servers: http.Server[] = [await startAdminApi(agent, cfg.socket, log, activated.get('admin'), requests.admin)];
   // Loaded only when configured (prom-client, dockerode): an agent pays in memory for what it uses.

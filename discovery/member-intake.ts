@@ -110,6 +110,7 @@ const heldFields = (m: Member): MemberInfo => {
   if (m.wgKey !== undefined) out.wgKey = m.wgKey;
   if (m.tunnel !== undefined) out.tunnel = m.tunnel;
   if (m.clusterKeys !== undefined) out.clusterKeys = m.clusterKeys;
+  if (m.version !== undefined) out.version = m.version;
   return out;
 };
 
@@ -126,6 +127,7 @@ function withStatement(st: MemberStatement, carrier: MemberInfo): MemberInfo {
   if (st.wgKey !== undefined) out.wgKey = st.wgKey;
   if (st.tunnel !== undefined) out.tunnel = st.tunnel;
   if (st.clusterKeys !== undefined) out.clusterKeys = st.clusterKeys;
+  if (st.version !== undefined) out.version = st.version;
   if (carrier.signed !== undefined) out.signed = carrier.signed;
   return out;
 }

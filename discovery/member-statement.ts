@@ -8,8 +8,9 @@
  *            1 peer id (text; binds the body to its signer)  2 name  3 VTEP (text)  4 addrs [host:port, ...]
  *            5 incarnation  6 protocol generation  7 left (true; absent = alive)
  *            8 WireGuard public key (32 bytes)  9 tunnel address (text, core/tunnel-address.ts)
+ *            10 the agent's version (text, at most 64 of 0-9 A-Z a-z . + ~ -; operators: `vxmesh peers`)
  *            11 ids of the cluster keys held ([8 bytes, ...], the send key first; at most 4)
- *          reserved for the next field: 10 agent version (operators). Keys this build does not know are ignored and kept: the body
+ *          Keys this build does not know are ignored and kept: the body
  *          is relayed as received, its signature still checks.
  *   sig  = Ed25519 of the member over "vxmesh-member/1\0" ‖ body
  *
@@ -54,6 +55,7 @@ export function signStatement(key: PrivateKey, info: MemberInfo, left = false): 
   if (left) m.set(7, true);
   if (info.wgKey !== undefined) m.set(8, new Uint8Array(Buffer.from(info.wgKey, 'base64')));
   if (info.tunnel !== undefined) m.set(9, info.tunnel);
+  if (info.version !== undefined) m.set(10, info.version);
   if (info.clusterKeys?.length)
     m.set(
       11,
@@ -104,6 +106,12 @@ export function verifyStatement(signed: SignedMember, peerId: string, field = 'm
       const a = m.get(9);
       if (!isTunnelAddress(a)) throw new WireError(`${field}.tunnel`, 'must be an address of the tunnel /48');
       st.tunnel = a;
+    }
+    if (m.has(10)) {
+      const v = m.get(10);
+      if (typeof v !== 'string' || !/^[0-9A-Za-z.+~-]{1,64}$/.test(v))
+        throw new WireError(`${field}.version`, 'must be a version (1-64 of 0-9 A-Z a-z . + ~ -)');
+      st.version = v;
     }
     if (m.has(11)) {
       const ks = m.get(11);

@@ -168,10 +168,14 @@ export class Membership {
       m.signed = info.signed;
       if (info.wgKey !== undefined && info.tunnel !== undefined) {
         const changed =
-          m.wgKey !== info.wgKey || m.tunnel !== info.tunnel || `${m.clusterKeys}` !== `${info.clusterKeys}`;
+          m.wgKey !== info.wgKey ||
+          m.tunnel !== info.tunnel ||
+          `${m.clusterKeys}` !== `${info.clusterKeys}` ||
+          m.version !== info.version;
         m.wgKey = info.wgKey;
         m.tunnel = info.tunnel;
         m.clusterKeys = info.clusterKeys;
+        m.version = info.version;
         if (changed) {
           this.emit({ type: 'state', member: m, previous: m.state });
           return true;
@@ -187,6 +191,7 @@ export class Membership {
       m.wgKey = info.wgKey;
       m.tunnel = info.tunnel;
       m.clusterKeys = info.clusterKeys;
+      m.version = info.version;
     }
     m.name = info.name;
     if (m.vtep !== info.vtep) m.vtepOrder = ++this.vtepsSeen;
@@ -237,6 +242,7 @@ export class Membership {
       if (info.wgKey !== undefined) m.wgKey = info.wgKey;
       if (info.tunnel !== undefined) m.tunnel = info.tunnel;
       if (info.clusterKeys !== undefined) m.clusterKeys = info.clusterKeys;
+      if (info.version !== undefined) m.version = info.version;
       this.members.set(info.peerId, m);
       this.emit({ type: 'state', member: m, previous: undefined });
       if (info.state !== 'suspect') return;

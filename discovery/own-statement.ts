@@ -4,6 +4,7 @@
  * when we leave (member-statement.ts).
  */
 import { tunnelAddress } from '../core/tunnel-address.js';
+import { vxmeshVersion } from '../core/version.js';
 import { clusterKeyId } from './node.js';
 import type { PrivateKey } from '@libp2p/interface';
 import type { Member } from './membership.js';
@@ -25,6 +26,7 @@ export class OwnStatement {
     if (wgKey !== undefined) info.wgKey = wgKey;
     if (tunnel !== undefined) info.tunnel = tunnel;
     if (this.self.clusterKeys !== undefined) info.clusterKeys = this.self.clusterKeys;
+    if (this.self.version !== undefined) info.version = this.self.version;
     return info;
   }
 
@@ -67,6 +69,7 @@ export function ownMemberInfo(o: {
     proto: PROTO_VERSION,
     wgKey: o.wgKey,
     tunnel: tunnelAddress(o.peerId),
+    version: vxmeshVersion(),
   };
   if (o.keys.length) info.clusterKeys = [...new Set(o.keys.map(clusterKeyId))].slice(0, 4);
   return info;

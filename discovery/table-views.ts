@@ -41,6 +41,7 @@ export class TableViews {
       ...(m.wgKey !== undefined ? { wgKey: m.wgKey } : {}),
       ...(m.tunnel !== undefined ? { tunnel: m.tunnel } : {}),
       ...(m.clusterKeys !== undefined ? { clusterKeys: m.clusterKeys } : {}),
+      ...(m.version !== undefined ? { version: m.version } : {}),
       vtepOrder: m.vtepOrder,
       since: m.since,
       lastAck: m.lastAck,

@@ -16,6 +16,8 @@ export interface MemberView {
   tunnel?: string;
   /** Ids of the cluster keys it holds, as its statement says (the WireGuard pre-shared key's choice). */
   clusterKeys?: string[];
+  /** The agent's version, as its statement says (absent: a release before 0.2). */
+  version?: string;
   /**
    * When this host first saw the member with its current VTEP, as an order (smaller = earlier): a VTEP
    * stays with the member that held it first (agent/owners.ts).

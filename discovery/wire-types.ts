@@ -42,6 +42,8 @@ export interface MemberInfo {
    * of the key), from its statement (key 11): peers pick the WireGuard pre-shared key of a key both hold.
    */
   clusterKeys?: string[];
+  /** The agent's version, from its statement (key 10). */
+  version?: string;
 }
 
 export type MemberMessage =

@@ -2,33 +2,11 @@
 import type { EndpointRow } from '../../agent/endpoint-list.js';
 import { apiRequest } from '../admin-client.js';
 import { formatTable } from '../table-format.js';
+import { peersTable, type PeerRow } from '../peers-table.js';
 import { parseFlags, UsageError, type Command } from '../support.js';
 import { CLIENT_FLAGS, CLIENT_HELP, socketOf } from './common.js';
 
-interface PeerRow {
-  name: string;
-  peerId: string;
-  vtep: string;
-  state: string;
-  incarnation: number;
-  lastAck: string | null;
-  self: boolean;
-  dataplaneHeld: boolean;
-  dataplane: string;
-  /** Its WireGuard peer on this host (only where this host carries an encrypted network). */
-  wireguard?: { latestHandshake: string | null; rxBytes: number; txBytes: number };
-}
-
-/** "handshake 12s ago, 1234/5678 B" (received/sent), "no handshake", or "-". */
-function wireguardCell(w: PeerRow['wireguard'], now = Date.now()): string {
-  if (!w) return '-';
-  const hs = w.latestHandshake
-    ? `handshake ${Math.max(0, Math.round((now - Date.parse(w.latestHandshake)) / 1000))}s ago`
-    : 'no handshake';
-  return `${hs}, ${w.rxBytes}/${w.txBytes} B`;
-}
-
-const peersUsage = `Usage: vxmesh peers
+const peersUsage = `Usage: vxmesh peers [--wide]
 
 Cluster members as this agent sees them: state (alive, suspect, dead, left), VTEP, incarnation and
 the last successful probe, and DATAPLANE: whether its endpoints are in this host's kernel — live,
@@ -37,8 +15,11 @@ withdrawn (suspect and its VTEP is silent: the host is gone), suspended (dead or
 now belongs to another member), vtep-conflict (a live member announces another live member's VTEP:
 refused until that member is dead). WIREGUARD, where this host carries an encrypted network: the
 peer's latest handshake and the bytes received/sent through it ("-": not a WireGuard peer here).
+VERSION: the member's agent version, from its signed statement ("<0.2": a release that did not say).
+Times are shown as ages and peer ids by their last 10 characters; --wide shows ISO times and full ids.
 
 Options:
+  --wide              full peer ids and ISO times
 ${CLIENT_HELP}`;
 
 export const peersCommand: Command = {
@@ -46,28 +27,11 @@ export const peersCommand: Command = {
   summary: 'list cluster members',
   usage: peersUsage,
   async run(ctx) {
-    const { values, positionals } = parseFlags(ctx.argv, CLIENT_FLAGS);
+    const { values, positionals } = parseFlags(ctx.argv, { ...CLIENT_FLAGS, wide: { type: 'boolean' } });
     if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     const r = await apiRequest<PeerRow[]>(socketOf(values), 'GET', '/v1/peers');
     if (values.json) ctx.out(JSON.stringify(r, null, 2));
-    else
-      ctx.out(
-        formatTable(
-          ['NAME', 'STATE', 'DATAPLANE', 'VTEP', 'LAST ACK', 'WIREGUARD', 'INCARNATION', 'PEER ID'],
-          r
-            .sort((a, b) => a.name.localeCompare(b.name))
-            .map((p) => [
-              p.name + (p.self ? ' (self)' : ''),
-              p.state,
-              p.dataplane,
-              p.vtep,
-              p.self ? '-' : (p.lastAck ?? 'never'),
-              wireguardCell(p.wireguard),
-              String(p.incarnation),
-              p.peerId,
-            ]),
-        ),
-      );
+    else ctx.out(peersTable(r, { wide: values.wide === true }));
     return 0;
   },
 };

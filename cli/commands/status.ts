@@ -7,10 +7,12 @@ import { CLIENT_FLAGS, CLIENT_HELP, socketOf } from './common.js';
 
 const usage = `Usage: vxmesh status
 
-This agent on one screen: version, name, VTEP, the overlay MTU of its underlay, members by state,
-whether the first sync is done, the networks with local endpoints (MODE, DRIFT: differences from the
-desired state, as "vxmesh fdb NET --check" counts them), the last reconcile's duration, and warnings
-(members of an older release, suspect members, drift, WireGuard failures, no sync yet).
+This agent on one screen: version, name, VTEP, the underlay device and its MTU, the overlay MTU,
+members by state, whether the first sync is done, the networks with local endpoints (MODE, DRIFT:
+differences from the desired state, as "vxmesh fdb NET --check" counts them), the last reconcile's
+duration, and warnings: members of an older release or another version, suspect members, drift,
+WireGuard failures, no sync yet, ARP table thresholds below what the cluster needs, a tool missing for
+what is switched on, Docker swarm using the same VXLAN port.
 
 Options:
 ${CLIENT_HELP}`;
@@ -19,7 +21,7 @@ ${CLIENT_HELP}`;
 export function renderStatus(r: StatusReport): string {
   const m = r.membersByState;
   const lines = [
-    `vxmesh ${r.version}  ${r.name}  VTEP ${r.vtep}  overlay MTU ${r.overlayMtu}  peer ${r.peerId.slice(-8)}`,
+    `vxmesh ${r.version}  ${r.name}  VTEP ${r.vtep}  ${r.underlay ? `underlay ${r.underlay.dev} MTU ${r.underlay.mtu}` : 'underlay unknown'}  overlay MTU ${r.overlayMtu}  peer ${r.peerId.slice(-8)}`,
     `members: ${m.alive} alive, ${m.suspect} suspect, ${m.dead} dead, ${m.left} left; first sync ${r.initialSyncDone ? 'done' : 'not yet'}`,
     `local endpoints: ${r.localEndpoints}; last reconcile ${r.lastReconcileMs} ms`,
   ];

@@ -86,6 +86,12 @@ t.test('containers of an encrypted network reach each other; the marker never cr
   t.match(status, /members: 2 alive, 0 suspect, 0 dead, 0 left; first sync done/, 'vxmesh status: members');
   t.match(status, /^sec\s+\d+\s+encrypted\s+0$/m, 'vxmesh status: the encrypted network, no drift');
   t.match(status, /no warnings/, 'vxmesh status: nothing to act on');
+  t.match(status, new RegExp(`underlay ${h1.underlayDev} MTU \\d+`), 'vxmesh status: the underlay device and MTU');
+  const own = (
+    JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
+  ).version;
+  const versions = (await c.vxJson<Array<{ name: string; version?: string }>>(1, ['peers'])).map((p) => p.version);
+  t.same(versions, [own, own], "each member's version, from its signed statement, in peers");
   const fdb = await c.vx(1, ['fdb', 'sec', '--check'], { nothrow: true });
   t.equal(fdb.exitCode, 0, 'fdb --check: no drift');
   t.match(fdb.stdout, /wireguard peers ok/, 'WireGuard peers compared');

@@ -86,3 +86,16 @@ t.test('the ids of the cluster keys held travel in the statement (key 11); a bad
     field: 'member.signed.clusterKeys',
   });
 });
+
+t.test("the agent's version travels in the statement (key 10); a bad one is refused naming the field", async (t) => {
+  const key = await generateKeyPair('Ed25519');
+  const peerId = peerIdFromPrivateKey(key).toString();
+  const info = { peerId, name: 'h1', vtep: '198.51.100.11', addrs: [], incarnation: 7 };
+  t.equal(verifyStatement(signStatement(key, { ...info, version: '0.2.0~rc1' }), peerId).version, '0.2.0~rc1');
+  t.equal(verifyStatement(signStatement(key, info), peerId).version, undefined, 'absent: an older release');
+  for (const bad of ['', 'x'.repeat(65), '0.2 beta', '0.2\n'])
+    t.throws(() => verifyStatement(signStatement(key, { ...info, version: bad }), peerId), {
+      name: 'WireError',
+      field: 'member.signed.version',
+    });
+});
