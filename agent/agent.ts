@@ -295,6 +295,11 @@ export class Agent extends EventEmitter {
   /** Checks of the host whose warnings `vxmesh status` shows (daemon/host-checks.ts). */
   readonly statusChecks: Array<() => Promise<string[]>> = [];
 
+  /** The largest overlay MTU this host's underlay allows (an encrypted network's: inside WireGuard). */
+  maxMtu(encrypted = false): Promise<number> {
+    return this.parts.driver.maxMtu(encrypted);
+  }
+
   /** Calls `fn` with each network reconcile's duration in ms. */
   onReconcileDuration(fn: (ms: number) => void): void {
     this.core.loop.durationListeners.add(fn);

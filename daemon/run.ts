@@ -46,6 +46,7 @@ export async function runDaemon(cfg: AgentConfig): Promise<void> {
       cfg.stateDir,
       log,
       activated.get('plugin'),
+      cfg.dockerHost,
     );
     servers.push(server);
     requests.plugin = plugin.stats;

@@ -3,7 +3,8 @@
  * `<plugin-dir>/vxmesh.sock`). See docs/docker.md and the request samples in the docs.
  *
  * A Docker network is tied to a vxmesh network by `-o vxmesh.network=NAME` (optionally
- * `-o vxmesh.vni=N`); it is created in vxmesh from the Docker subnet if it does not exist yet. Each
+ * `-o vxmesh.vni=N`), or else by its own name asked of the engine (pending-networks.ts); it is created in
+ * vxmesh from the Docker subnet (and `com.docker.network.driver.mtu`) if it does not exist yet. Each
  * engine has its own NetworkID, and Docker does not replay CreateNetwork after a restart, so the
  * NetworkID → network and EndpointID → endpoint mappings live in `<state-dir>/docker.json`.
  */
@@ -25,6 +26,7 @@ import {
 import type { Agent, NetworkView } from '../agent/agent.js';
 import { decodeCreateNetwork as decodeNetworkRequest } from '../agent/requests.js';
 import { StateFile } from '../core/state-file.js';
+import { PendingNetworks } from './pending-networks.js';
 import {
   decodeCreateEndpoint,
   decodeCreateNetwork,
@@ -35,7 +37,9 @@ import {
   decodeReleaseAddress,
   decodeRequestAddress,
   decodeRequestPool,
+  GENERIC as GENERIC_OPTIONS,
   INTERNAL,
+  MTU_OPTION,
   type CreateEndpointCall,
   type CreateNetworkCall,
   type EndpointCall,
@@ -69,11 +73,15 @@ export class DockerPlugin {
   /** Requests by outcome (answered, refused as bad input, failed), for the metrics. */
   readonly stats: RequestCounts = newRequestCounts();
 
+  private readonly named: PendingNetworks;
+
   constructor(
     private readonly agent: Agent,
     stateDir: string,
     private readonly log: Logger,
+    engineSocket?: string,
   ) {
+    this.named = new PendingNetworks(engineSocket, log);
     this.file = new StateFile<DockerState>(path.join(stateDir, 'docker.json'), () => ({
       version: 1,
       networks: {},
@@ -109,12 +117,19 @@ export class DockerPlugin {
     '/Plugin.Activate': () => ({ Implements: ['NetworkDriver', 'IpamDriver'] }),
     '/NetworkDriver.GetCapabilities': () => ({ Scope: 'local', ConnectivityScope: 'global' }),
     '/NetworkDriver.CreateNetwork': (b) => this.createNetwork(decodeCreateNetwork(b)),
-    '/NetworkDriver.DeleteNetwork': (b) => {
-      delete this.state.networks[decodeNetworkId(b)];
+    '/NetworkDriver.DeleteNetwork': async (b) => {
+      const id = decodeNetworkId(b);
+      await this.named.settled(id).catch(() => undefined);
+      this.named.forget(id);
+      delete this.state.networks[id];
       this.save();
       return {};
     },
-    '/NetworkDriver.CreateEndpoint': (b) => this.createEndpoint(decodeCreateEndpoint(b)),
+    '/NetworkDriver.CreateEndpoint': async (b) => {
+      const call = decodeCreateEndpoint(b);
+      await this.named.settled(call.networkId);
+      return this.createEndpoint(call);
+    },
     '/NetworkDriver.EndpointOperInfo': (b) => {
       this.endpointOf(decodeEndpointId(b));
       return { Value: {} };
@@ -138,7 +153,17 @@ export class DockerPlugin {
   };
 
   private async createNetwork(call: CreateNetworkCall): Promise<unknown> {
-    const { networkId, name, subnet, gateway, vni, internal, encrypted, reserved } = call;
+    if (call.name === undefined) {
+      await this.named.start(
+        call,
+        (encrypted) => this.agent.maxMtu(encrypted),
+        async (name) => {
+          await this.createNetwork({ ...call, name });
+        },
+      );
+      return {};
+    }
+    const { networkId, name, subnet, gateway, vni, internal, encrypted, reserved, mtu } = call;
     const ipRange = this.state.ipRanges?.[subnet.text];
     const existing = this.agent.listNetworks().find((n) => n.name === name);
     if (existing) {
@@ -159,6 +184,8 @@ export class DockerPlugin {
           'Options.com.docker.network.generic.encrypted',
           `is ${existing.encrypted ? '' : 'not '}encrypted: create the Docker network ${existing.encrypted ? 'with' : 'without'} -o encrypted`,
         );
+      if (mtu !== undefined && existing.mtu !== mtu)
+        throw mismatch(`Options.${GENERIC_OPTIONS}.${MTU_OPTION}`, `has MTU ${existing.mtu}, not ${mtu}`);
       if ((ipRange ?? '') !== (existing.ipRange ?? ''))
         throw mismatch('SubPool', `has ip range ${existing.ipRange ?? 'none'}, not ${ipRange ?? 'none'}`);
       if (reserved.join(',') !== [...(existing.reserved ?? [])].sort().join(','))
@@ -168,18 +195,26 @@ export class DockerPlugin {
         );
     } else {
       // The agent's own request decoder, so the definition meets every rule a `vxmesh network create` meets.
-      await this.agent.createNetwork(
-        decodeNetworkRequest({
-          name,
-          subnet: subnet.text,
-          vni,
-          gateway,
-          internal,
-          ipRange,
-          reserved: reserved.length ? reserved : undefined,
-          encrypted: encrypted || undefined,
-        }),
-      );
+      await this.agent
+        .createNetwork(
+          decodeNetworkRequest({
+            name,
+            subnet: subnet.text,
+            vni,
+            gateway,
+            internal,
+            ipRange,
+            reserved: reserved.length ? reserved : undefined,
+            encrypted: encrypted || undefined,
+            mtu,
+          }),
+        )
+        .catch((e: unknown) => {
+          // The MTU is checked against the underlay by the agent: named as Docker's option.
+          if (e instanceof ValidationError && e.field === 'mtu')
+            throw new ValidationError(`Options.${GENERIC_OPTIONS}.${MTU_OPTION}`, e.message);
+          throw e;
+        });
     }
     this.state.networks[networkId] = name;
     this.save();
@@ -346,8 +381,9 @@ export async function startDockerPlugin(
   stateDir: string,
   log: Logger,
   activatedFd?: number,
+  engineSocket?: string,
 ): Promise<{ server: http.Server; plugin: DockerPlugin; socket: string }> {
-  const plugin = new DockerPlugin(agent, stateDir, log);
+  const plugin = new DockerPlugin(agent, stateDir, log, engineSocket);
   const h = plugin.handler();
   const server = http.createServer((req, res) => void h(req, res));
   const socket = path.join(pluginDir, DOCKER_PLUGIN_SOCKET_NAME);

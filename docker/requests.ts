@@ -7,7 +7,7 @@ import { parseCidr, parseMac, requireHostIn, type Cidr } from '../core/addresses
 import { ipv4, obj, type Obj } from '../core/checks.js';
 import { ValidationError } from '../core/errors.js';
 
-const GENERIC = 'com.docker.network.generic';
+export const GENERIC = 'com.docker.network.generic';
 const GATEWAY_TYPE = 'com.docker.network.gateway';
 /** Set by `docker network create --internal`. */
 export const INTERNAL = 'com.docker.network.internal';
@@ -26,10 +26,15 @@ const optionalObj = (v: unknown, field: string): Obj => (v === undefined || v ==
 /** `a.b.c.d/n` or `a.b.c.d` → the address. */
 const addressPart = (v: string): string => v.split('/')[0] as string;
 
+/** Docker's option for a network's MTU (`docker network create -o com.docker.network.driver.mtu=N`). */
+export const MTU_OPTION = 'com.docker.network.driver.mtu';
+
 export interface CreateNetworkCall {
   networkId: string;
-  /** The vxmesh network (`-o vxmesh.network=NAME`). */
-  name: string;
+  /** The vxmesh network (`-o vxmesh.network=NAME`); absent: the Docker network's own name (pending-networks.ts). */
+  name?: string;
+  /** `-o com.docker.network.driver.mtu=N`: the overlay MTU. */
+  mtu?: number;
   subnet: Cidr;
   gateway?: string;
   vni?: number;
@@ -46,17 +51,25 @@ export function decodeCreateNetwork(body: unknown): CreateNetworkCall {
   const opts = optionalObj(b.Options, 'Options');
   const generic = optionalObj(opts[GENERIC], `Options.${GENERIC}`);
   const name = generic['vxmesh.network'];
-  if (typeof name !== 'string' || name === '')
-    throw new ValidationError(
-      `Options.${GENERIC}.vxmesh.network`,
-      'required: create the network with -o vxmesh.network=NAME',
-    );
+  if (name !== undefined && (typeof name !== 'string' || name === ''))
+    throw new ValidationError(`Options.${GENERIC}.vxmesh.network`, 'must be a network name when given');
   const v4 = Array.isArray(b.IPv4Data) ? (b.IPv4Data as unknown[]) : [];
   if (v4.length !== 1)
     throw new ValidationError('IPv4Data', `exactly one IPv4 pool is needed (got ${v4.length}); give --subnet`);
   const pool = obj(v4[0], 'IPv4Data[0]');
   const subnet = parseCidr(pool.Pool, 'IPv4Data[0].Pool');
-  const call: CreateNetworkCall = { networkId, name, subnet, internal: false, encrypted: false, reserved: [] };
+  const call: CreateNetworkCall = { networkId, subnet, internal: false, encrypted: false, reserved: [] };
+  if (typeof name === 'string') call.name = name;
+  const mtuOpt = generic[MTU_OPTION];
+  if (mtuOpt !== undefined) {
+    const mtu = Number(mtuOpt);
+    if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535)
+      throw new ValidationError(
+        `Options.${GENERIC}.${MTU_OPTION}`,
+        `must be an MTU (576-65535), got ${JSON.stringify(mtuOpt)}`,
+      );
+    call.mtu = mtu;
+  }
   if (typeof pool.Gateway === 'string' && pool.Gateway !== '')
     call.gateway = requireHostIn(addressPart(pool.Gateway), subnet, 'IPv4Data[0].Gateway');
   const internalOpt = generic['vxmesh.internal'];

@@ -247,3 +247,24 @@ await t.test(
     await h2.docker(['rm', '-f', 'e2'], { nothrow: true });
   },
 );
+
+await t.test(
+  'without -o vxmesh.network the Docker name is used (asked of the engine); the MTU option is honoured, bounded by the underlay',
+  async (t) => {
+    const create = (name: string, subnet: string, extra: string[]) =>
+      h1.docker(['network', 'create', '-d', 'vxmesh', '--ipam-driver', 'vxmesh', '--subnet', subnet, ...extra, name], {
+        nothrow: true,
+      });
+    const made = await create('byname', '198.18.54.0/24', ['-o', 'com.docker.network.driver.mtu=1400']);
+    t.equal(made.exitCode, 0, made.stderr);
+    await h1.docker(['run', '-d', '--name', 'n1', '--network', 'byname', IMAGE, 'sleep', '3600']);
+    const inspect = JSON.parse((await h1.vx(['network', 'inspect', 'byname', '--json'])).stdout) as { mtu?: number };
+    t.equal(inspect.mtu, 1400, 'the vxmesh network is named after the Docker network, with its MTU');
+    t.match((await h1.docker(['exec', 'n1', 'ip', 'addr', 'show', 'eth0'])).stdout, /mtu 1400/, 'the container too');
+    const tooBig = await create('jumbo', '198.18.55.0/24', ['-o', 'com.docker.network.driver.mtu=9000']);
+    t.not(tooBig.exitCode, 0, 'an MTU above the underlay allows is refused');
+    t.match(tooBig.stderr, /com\.docker\.network\.driver\.mtu.*9000 exceeds the largest overlay MTU/);
+    t.equal((await h1.vx(['network', 'inspect', 'jumbo'], { nothrow: true })).exitCode, 1, 'nothing made');
+    await h1.docker(['rm', '-f', 'n1'], { nothrow: true });
+  },
+);

@@ -48,9 +48,13 @@ t.test('CreateNetwork: the vxmesh network, its subnet, gateway, aux addresses, V
     ['false', false],
   ] as const)
     t.equal(decodeCreateNetwork(net({}, {}, { encrypted: value })).encrypted, want, `-o encrypted=${value}`);
+  t.equal(decodeCreateNetwork(net({ Options: {} })).name, undefined, 'no vxmesh.network: named by the engine later');
+  t.equal(decodeCreateNetwork(net({}, {}, { 'com.docker.network.driver.mtu': '1400' })).mtu, 1400, 'the MTU option');
   const bad: Array<[unknown, string]> = [
     [net({ NetworkID: 'a-b' }), 'NetworkID'],
-    [net({ Options: {} }), `Options.${G}.vxmesh.network`],
+    [net({}, {}, { 'vxmesh.network': '' }), `Options.${G}.vxmesh.network`],
+    [net({}, {}, { 'com.docker.network.driver.mtu': 'big' }), `Options.${G}.com.docker.network.driver.mtu`],
+    [net({}, {}, { 'com.docker.network.driver.mtu': '100' }), `Options.${G}.com.docker.network.driver.mtu`],
     [net({ IPv4Data: [] }), 'IPv4Data'],
     [net({}, { Pool: '198.18.50.0/33' }), 'IPv4Data[0].Pool'],
     [net({}, { Gateway: '198.18.51.1/24' }), 'IPv4Data[0].Gateway'],
