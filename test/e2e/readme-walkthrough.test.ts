@@ -22,15 +22,18 @@ const version = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'ut
 const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
 const section = /<!-- walkthrough:begin -->([\s\S]*?)<!-- walkthrough:end -->/.exec(readme)?.[1];
 if (!section) throw new Error('README.md has no walkthrough section');
-/** The command lines of the section's sh blocks, in order, with the host they run on. */
+/**
+ * The command lines of the section's sh blocks, in order: each with the hosts it runs on (a line for
+ * both runs on both at once, as two operators would).
+ */
 const steps = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) =>
   (m[1] as string)
     .split('\n')
     .map((l) => l.trim())
     .filter(Boolean)
-    .flatMap((line) => {
+    .map((line) => {
       const only = /# on ([AB])$/.exec(line)?.[1];
-      return (only ? [only] : ['A', 'B']).map((host) => ({ host, line }));
+      return { hosts: only ? [only] : ['A', 'B'], line };
     }),
 );
 
@@ -104,21 +107,27 @@ async function run(h: HostName, line: string): Promise<{ code: number; out: stri
 const outputs = new Map<string, string>();
 // In a subtest: tap ends a file's root test after its first assertion when long awaits follow.
 await t.test('the walkthrough, line by line', async (t) => {
-  for (const { host, line } of steps) {
-    const h = host as HostName;
+  const runUntilDone = async (h: HostName, line: string) => {
     const end = Date.now() + 30_000;
     let r = await run(h, line);
     while (r.code !== 0 && Date.now() < end) {
       await new Promise((res) => setTimeout(res, 500));
       r = await run(h, line);
     }
-    t.equal(r.code, 0, `${h}: ${line}${r.code ? `\n${r.out}` : ''}`);
-    outputs.set(`${h}: ${line.replace(/\s+# on [AB]$/, '')}`, r.out);
+    return r;
+  };
+  for (const { hosts: on, line } of steps) {
+    const results = await Promise.all(on.map((h) => runUntilDone(h as HostName, line)));
+    on.forEach((h, k) => {
+      const r = results[k] as { code: number; out: string };
+      t.equal(r.code, 0, `${h}: ${line}${r.code ? `\n${r.out}` : ''}`);
+      outputs.set(`${h}: ${line.replace(/\s+# on [AB]$/, '')}`, r.out);
+    });
   }
 });
 
 t.test('what the walkthrough says to check', async (t) => {
-  t.ok(steps.length >= 20, `${steps.length} command lines run`);
+  t.ok(steps.length >= 20, `${steps.length} command lines`);
   t.match(outputs.get('A: vxmesh --version'), new RegExp(`^vxmesh ${version.replaceAll('.', '\\.')} `));
   for (const h of ['A', 'B']) {
     t.match(outputs.get(`${h}: vxmesh status`), /members: 2 alive, 0 suspect/, `${h}: status, both alive`);
