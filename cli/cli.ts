@@ -3,30 +3,8 @@
 import { fileURLToPath } from 'node:url';
 import { VxmeshError } from '../core/errors.js';
 import { vxmeshVersion } from '../core/version.js';
-import { UsageError, type Command, type CommandContext } from './support.js';
-import { agentCommand } from './commands/agent.js';
-import { attachCommand, detachCommand } from './commands/attach.js';
-import { fdbCommand } from './commands/fdb.js';
-import { keygenCommand } from './commands/keygen.js';
-import { networkCommand } from './commands/network.js';
-import { endpointsCommand, peersCommand } from './commands/peers.js';
-import { statusCommand } from './commands/status.js';
-import { resetCommand } from './commands/reset.js';
-import { completionCommand } from './commands/completion.js';
-
-const commands: Command[] = [
-  agentCommand,
-  statusCommand,
-  networkCommand,
-  attachCommand,
-  detachCommand,
-  peersCommand,
-  endpointsCommand,
-  fdbCommand,
-  keygenCommand,
-  resetCommand,
-  completionCommand(() => commands),
-];
+import { UsageError, type CommandContext } from './support.js';
+import { COMMANDS as commands } from './command-list.js';
 
 function topUsage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -76,11 +54,12 @@ export async function main(
     io.out(topUsage());
     return name === undefined ? 2 : 0;
   }
-  const cmd = commands.find((c) => c.name === name);
-  if (!cmd) {
+  const entry = commands.find((c) => c.name === name);
+  if (!entry) {
     io.err(`vxmesh: unknown command "${name}"\n\n${topUsage()}`);
     return 2;
   }
+  const cmd = await entry.load();
   // --help anywhere before `--` prints the command's usage (every command has one), before any parsing.
   const flags = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
   if (flags.includes('--help') || flags.includes('-h')) {

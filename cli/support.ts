@@ -13,7 +13,6 @@ export interface CommandContext {
 
 export interface Command {
   name: string;
-  summary: string;
   usage: string;
   run(ctx: CommandContext): Promise<number>;
 }

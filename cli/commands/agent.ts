@@ -93,7 +93,6 @@ export function parseAgentArgs(
 
 export const agentCommand: Command = {
   name: 'agent',
-  summary: 'run the agent (daemon) of this host',
   usage,
   async run(ctx) {
     const cfg = parseAgentArgs(ctx.argv, process.env);

@@ -44,7 +44,6 @@ function render(ep: LocalEndpoint): string {
 
 export const attachCommand: Command = {
   name: 'attach',
-  summary: 'connect a network namespace to a network',
   usage: attachUsage,
   async run(ctx) {
     const { values, positionals } = parseFlags(ctx.argv, {
@@ -85,7 +84,6 @@ export const attachCommand: Command = {
 
 export const detachCommand: Command = {
   name: 'detach',
-  summary: 'disconnect a network namespace from a network',
   usage: detachUsage,
   async run(ctx) {
     const { values, positionals } = parseFlags(ctx.argv, {

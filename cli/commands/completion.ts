@@ -57,10 +57,9 @@ complete -o default -F _vxmesh vxmesh
 `;
 }
 
-export function completionCommand(commands: () => Command[]): Command {
+export function completionCommand(commands: () => Promise<Command[]>): Command {
   return {
     name: 'completion',
-    summary: 'print a shell completion script (bash)',
     usage,
     async run(ctx) {
       const shell = ctx.argv.filter((a) => !a.startsWith('-'));
@@ -68,7 +67,7 @@ export function completionCommand(commands: () => Command[]): Command {
         throw new UsageError(
           shell.length ? `"${shell.join(' ')}": the shell supported is bash` : 'which shell? (bash)',
         );
-      ctx.out(bashCompletion(commands()).trimEnd());
+      ctx.out(bashCompletion([...(await commands()), this]).trimEnd());
       return 0;
     },
   };

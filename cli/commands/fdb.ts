@@ -133,7 +133,6 @@ const isLearned = (t: VxlanTables) => t.fdb.some((e) => !(e.state & NUD_PERMANEN
 
 export const fdbCommand: Command = {
   name: 'fdb',
-  summary: 'fdb and neighbour tables: kernel beside desired',
   usage,
   async run(ctx) {
     const { values, positionals } = parseFlags(ctx.argv, {

@@ -11,7 +11,6 @@ hosts without it cannot connect. Agents refuse to start without a key unless --i
 
 export const keygenCommand: Command = {
   name: 'keygen',
-  summary: 'generate a cluster key',
   usage,
   async run(ctx) {
     const { positionals } = parseFlags(ctx.argv, {});

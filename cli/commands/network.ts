@@ -29,7 +29,6 @@ ${CLIENT_HELP}`;
 
 export const networkCommand: Command = {
   name: 'network',
-  summary: 'create, list, inspect and remove networks',
   usage,
   async run(ctx) {
     const { values, positionals } = parseFlags(ctx.argv, {

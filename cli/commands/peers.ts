@@ -24,7 +24,6 @@ ${CLIENT_HELP}`;
 
 export const peersCommand: Command = {
   name: 'peers',
-  summary: 'list cluster members',
   usage: peersUsage,
   async run(ctx) {
     const { values, positionals } = parseFlags(ctx.argv, { ...CLIENT_FLAGS, wide: { type: 'boolean' } });
@@ -49,7 +48,6 @@ ${CLIENT_HELP}`;
 
 export const endpointsCommand: Command = {
   name: 'endpoints',
-  summary: 'list endpoints in the cluster',
   usage: endpointsUsage,
   async run(ctx) {
     const { values, positionals } = parseFlags(ctx.argv, CLIENT_FLAGS);

@@ -29,7 +29,6 @@ options. Refused while the agent answers on its admin socket.`;
 
 export const resetCommand: Command = {
   name: 'reset',
-  summary: 'remove what the agent made on this host (agent stopped)',
   usage,
   async run(ctx) {
     const json = ctx.argv.includes('--json');

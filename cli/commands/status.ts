@@ -39,7 +39,6 @@ export function renderStatus(r: StatusReport): string {
 
 export const statusCommand: Command = {
   name: 'status',
-  summary: 'this agent on one screen',
   usage,
   async run(ctx) {
     const { values, positionals } = parseFlags(ctx.argv, CLIENT_FLAGS);
