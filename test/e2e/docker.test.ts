@@ -268,3 +268,17 @@ await t.test(
     await h1.docker(['rm', '-f', 'n1'], { nothrow: true });
   },
 );
+
+await t.test('a Docker swarm on the VXLAN port is named in vxmesh status (asked of the engine)', async (t) => {
+  t.notMatch((await h1.vx(['status'])).stdout, /swarm/, 'no swarm: no warning');
+  const init = await h1.docker(['swarm', 'init', '--advertise-addr', h1.vtep], { nothrow: true });
+  t.equal(init.exitCode, 0, init.stderr);
+  t.teardown(() => h1.docker(['swarm', 'leave', '--force'], { nothrow: true }));
+  t.match(
+    (await h1.vx(['status'])).stdout,
+    /Docker swarm is active on this host and its overlay data path uses UDP 4789/,
+    'the clash is named, with what to do',
+  );
+  await h1.docker(['swarm', 'leave', '--force'], { nothrow: true });
+  t.notMatch((await h1.vx(['status'])).stdout, /swarm/, 'gone with the swarm');
+});
