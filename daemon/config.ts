@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { ValidationError } from '../core/errors.js';
 import { isIPv4, parseIfName, parsePort } from '../core/addresses.js';
+import { isIPv6 } from 'node:net';
 import { parseStoreUrl } from '../store/store-url.js';
 import { parseHostPort } from '../discovery/node.js';
 
@@ -242,8 +243,14 @@ export const SETTINGS: Setting[] = [
     flag: 'dns-upstream',
     env: 'VXMESH_DNS_UPSTREAM',
     parse: (v, w) => {
-      if (!isIPv4(parseHostPort(v, w, DNS_PORT).host))
-        throw new ValidationError(w, `must be IPv4[:PORT], got ${JSON.stringify(v)}`);
+      // IPv4[:PORT], [IPv6]:PORT, or a bare IPv6 address (port 53).
+      if (typeof v === 'string' && isIPv6(v)) return `[${v}]`;
+      const host = parseHostPort(v, w, DNS_PORT).host;
+      // An IPv6 address with a port is written in brackets (no guessing which colon starts the port).
+      if (host.includes(':') && !String(v).startsWith('['))
+        throw new ValidationError(w, `an IPv6 address with a port is written [IPv6]:PORT, got ${JSON.stringify(v)}`);
+      if (!isIPv4(host) && !isIPv6(host))
+        throw new ValidationError(w, `must be IPv4[:PORT], IPv6 or [IPv6]:PORT, got ${JSON.stringify(v)}`);
       return v;
     },
   },

@@ -8,6 +8,8 @@ import type { FdbEntry, NeighEntry } from './netlink/rtnl.js';
 export interface RemoteEndpoint {
   mac: string;
   ip: string;
+  /** Its IPv6 address (canonical text, RFC 5952), if it has one: a static `ip -6 neigh` entry beside the IPv4 one. */
+  ip6?: string;
   /** The VTEP (underlay IP) of the host that owns the endpoint. */
   vtep: string;
 }
@@ -34,6 +36,7 @@ export function planReconcile(
   for (const e of desired) {
     wantMacs.add(e.mac);
     wantIps.add(e.ip);
+    if (e.ip6 !== undefined) wantIps.add(e.ip6);
   }
 
   // Self entries by MAC; a MAC with several remotes (appended by hand) is rare and kept aside.
@@ -65,8 +68,10 @@ export function planReconcile(
     } else if (!have || have.dst !== e.vtep || (have.state & NUD_PERMANENT) === 0) {
       plan.fdbReplace.push({ mac: e.mac, dst: e.vtep });
     }
-    const n = neigh.get(e.ip);
-    if (!n || n.mac !== e.mac || (n.state & NUD_PERMANENT) === 0) plan.neighReplace.push({ ip: e.ip, mac: e.mac });
+    for (const ip of e.ip6 === undefined ? [e.ip] : [e.ip, e.ip6]) {
+      const n = neigh.get(ip);
+      if (!n || n.mac !== e.mac || (n.state & NUD_PERMANENT) === 0) plan.neighReplace.push({ ip, mac: e.mac });
+    }
   }
   for (const mac of self.keys()) if (!wantMacs.has(mac)) plan.fdbDelete.push({ mac });
   for (const ip of neigh.keys()) if (!wantIps.has(ip)) plan.neighDelete.push(ip);

@@ -1,6 +1,7 @@
 /** A desired set of remote endpoints, checked before any kernel write. */
 import { ValidationError } from '../core/errors.js';
 import { isIPv4, isVtepAddress, parseIPv4, parseMac } from '../core/addresses.js';
+import { canonicalIPv6 } from '../core/tunnel-address.js';
 import type { RemoteEndpoint } from './reconcile-plan.js';
 
 /** Validates a desired set: formats, duplicates, and no entry pointing at this host. */
@@ -15,16 +16,29 @@ export function validateRemotes(desired: RemoteEndpoint[], localVtep?: string, l
     if (!isVtepAddress(e.vtep)) {
       throw new ValidationError(`endpoints[${i}].vtep`, `invalid VTEP address ${JSON.stringify(e.vtep)}`);
     }
+    if (e.ip6 !== undefined) {
+      if (typeof e.ip6 !== 'string' || canonicalIPv6(e.ip6) !== e.ip6 || e.ip6.startsWith('ff'))
+        throw new ValidationError(
+          `endpoints[${i}].ip6`,
+          `must be a unicast IPv6 address in canonical text (RFC 5952), got ${JSON.stringify(e.ip6)}`,
+        );
+    }
     if ((localVtep !== undefined && e.vtep === localVtep) || (localTunnel !== undefined && e.vtep === localTunnel))
       throw new ValidationError(`endpoints[${i}].vtep`, `${e.vtep} is this host's own VTEP`);
     const prior = byMac.get(mac);
-    if (prior && (prior.ip !== e.ip || prior.vtep !== e.vtep))
+    if (prior && (prior.ip !== e.ip || prior.ip6 !== e.ip6 || prior.vtep !== e.vtep))
       throw new ValidationError(`endpoints[${i}].mac`, `${mac} appears twice with different data`);
-    const ipOwner = byIp.get(e.ip);
-    if (ipOwner !== undefined && ipOwner !== mac)
-      throw new ValidationError(`endpoints[${i}].ip`, `${e.ip} is claimed by both ${ipOwner} and ${mac}`);
-    byMac.set(mac, { mac, ip: e.ip, vtep: e.vtep });
-    byIp.set(e.ip, mac);
+    for (const [field, ip] of [
+      ['ip', e.ip],
+      ['ip6', e.ip6],
+    ] as const) {
+      if (ip === undefined) continue;
+      const ipOwner = byIp.get(ip);
+      if (ipOwner !== undefined && ipOwner !== mac)
+        throw new ValidationError(`endpoints[${i}].${field}`, `${ip} is claimed by both ${ipOwner} and ${mac}`);
+      byIp.set(ip, mac);
+    }
+    byMac.set(mac, e.ip6 === undefined ? { mac, ip: e.ip, vtep: e.vtep } : { mac, ip: e.ip, ip6: e.ip6, vtep: e.vtep });
   });
   return [...byMac.values()];
 }

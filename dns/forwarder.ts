@@ -5,6 +5,7 @@
  * that address and port only (nobody else can answer in its place).
  */
 import dgram from 'node:dgram';
+import { isIPv4, isIPv6 } from 'node:net';
 
 export interface Upstream {
   host: string;
@@ -12,7 +13,8 @@ export interface Upstream {
 }
 
 export async function forward(msg: Buffer, upstream: Upstream, timeoutMs: number): Promise<Buffer | undefined> {
-  const sock = dgram.createSocket('udp4');
+  // An IPv6 upstream (an IPv6-only host's resolver) over an IPv6 socket.
+  const sock = dgram.createSocket(upstream.host.includes(':') ? 'udp6' : 'udp4');
   try {
     return await new Promise<Buffer | undefined>((resolve) => {
       const timer = setTimeout(() => resolve(undefined), timeoutMs);
@@ -34,11 +36,14 @@ export async function forward(msg: Buffer, upstream: Upstream, timeoutMs: number
   }
 }
 
-/** The first `nameserver` of a resolv.conf text (port 53), or undefined. */
+/**
+ * The first `nameserver` of a resolv.conf text (port 53), IPv4 or IPv6 (a link-local one with its
+ * `%zone`), or undefined.
+ */
 export function upstreamFromResolvConf(text: string): Upstream | undefined {
   for (const line of text.split('\n')) {
-    const m = /^\s*nameserver\s+(\d+\.\d+\.\d+\.\d+)\s*$/.exec(line);
-    if (m) return { host: m[1] as string, port: 53 };
+    const host = /^\s*nameserver\s+(\S+)\s*$/.exec(line)?.[1];
+    if (host !== undefined && (isIPv4(host) || isIPv6(host.split('%')[0] as string))) return { host, port: 53 };
   }
   return undefined;
 }

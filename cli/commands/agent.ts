@@ -47,7 +47,8 @@ Options:
   --docker-host PATH       the local engine's API socket for --docker-sync and --docker-names (default /run/docker.sock)
   --[no-]dns               a DNS server per network on its gateway address: the endpoints' names
                            (NAME, NAME.NETWORK, NAME.NETWORK.vxmesh), other names forwarded (default on)
-  --dns-upstream IP[:PORT] where other names go (default: the first nameserver of /etc/resolv.conf)
+  --dns-upstream IP[:PORT] where other names go (IPv6: [IPv6]:PORT; default: the first nameserver of
+                           /etc/resolv.conf, IPv4 or IPv6)
   --dns-client-rate N      questions per second one container may send to its DNS server, burst 2N;
                            beyond, the kernel drops them (default 500)
   --[no-]egress            egress and published ports for attached endpoints through this host:

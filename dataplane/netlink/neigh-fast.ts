@@ -3,7 +3,7 @@
  * offset, with no intermediate objects, for reconciles of tens of thousands of entries.
  *
  * Message bodies (after the 16-byte netlink header):
- *   ndmsg (12) | NDA_LLADDR (4 + 6, padded to 12) | NDA_DST (4 + 4)
+ *   ndmsg (12) | NDA_LLADDR (4 + 6, padded to 12) | NDA_DST (4 + 4, or 4 + 16 for IPv6)
  */
 import * as C from './constants.js';
 import { NDMSG_LEN, ipv6ToBytes } from './codec.js';
@@ -81,22 +81,22 @@ export function fdbDeleteBody(ifindex: number, mac: string, master: boolean, dst
   return b;
 }
 
-/** Body of `neigh replace IP lladdr MAC dev IF nud permanent`. */
+/** Body of `neigh replace IP lladdr MAC dev IF nud permanent` (`ip -6 neigh` for an IPv6 address). */
 export function neighReplaceBody(ifindex: number, ip: string, mac: string): Buffer {
-  const b = Buffer.alloc(NDMSG_LEN + 8 + 12);
-  ndmsg(b, C.AF_INET, ifindex, C.NUD_PERMANENT, 0);
-  attrHeader(b, 12, 8, C.NDA_DST);
-  writeIPv4(b, 16, ip);
-  attrHeader(b, 20, 10, C.NDA_LLADDR);
-  writeMac(b, 24, mac);
+  const v6 = ip.includes(':');
+  const b = Buffer.alloc(NDMSG_LEN + dstLen(ip) + 12);
+  ndmsg(b, v6 ? C.AF_INET6 : C.AF_INET, ifindex, C.NUD_PERMANENT, 0);
+  writeDst(b, 12, ip);
+  const at = 12 + dstLen(ip);
+  attrHeader(b, at, 10, C.NDA_LLADDR);
+  writeMac(b, at + 4, mac);
   return b;
 }
 
 export function neighDeleteBody(ifindex: number, ip: string): Buffer {
-  const b = Buffer.alloc(NDMSG_LEN + 8);
-  ndmsg(b, C.AF_INET, ifindex, 0, 0);
-  attrHeader(b, 12, 8, C.NDA_DST);
-  writeIPv4(b, 16, ip);
+  const b = Buffer.alloc(NDMSG_LEN + dstLen(ip));
+  ndmsg(b, ip.includes(':') ? C.AF_INET6 : C.AF_INET, ifindex, 0, 0);
+  writeDst(b, 12, ip);
   return b;
 }
 

@@ -279,22 +279,29 @@ export class Rtnl {
     return out;
   }
 
-  /** IPv4 neighbour entries of one device, filtered in the kernel by NDA_IFINDEX. */
+  /**
+   * IPv4 and IPv6 neighbour entries of one device, filtered in the kernel by NDA_IFINDEX; IPv6 ones in
+   * canonical text. The kernel's own multicast entries (ff00::/8, made and expired by itself) are left out.
+   */
   async neighbours(ifindex: number): Promise<NeighEntry[]> {
-    const msgs = await this.sock.dump(
-      C.RTM_GETNEIGH,
-      [
-        encodeNdMsg({ family: C.AF_INET, ifindex: 0, state: 0, flags: 0, type: 0 }),
-        encodeAttrs([{ type: C.NDA_IFINDEX, value: u32(ifindex) }]),
-      ],
-      { what: `neighbours of link #${ifindex}`, op: 'dump' },
-    );
     const out: NeighEntry[] = [];
-    for (const m of msgs) {
-      if (m.header.type !== C.RTM_NEWNEIGH) continue;
-      const n = parseNeighPayload(m.payload);
-      if (n.family !== C.AF_INET || n.ifindex !== ifindex || n.dst === undefined) continue;
-      out.push({ ip: n.dst, mac: n.mac, state: n.state, ifindex: n.ifindex });
+    for (const family of [C.AF_INET, C.AF_INET6]) {
+      const msgs = await this.sock.dump(
+        C.RTM_GETNEIGH,
+        [
+          encodeNdMsg({ family, ifindex: 0, state: 0, flags: 0, type: 0 }),
+          encodeAttrs([{ type: C.NDA_IFINDEX, value: u32(ifindex) }]),
+        ],
+        { what: `${family === C.AF_INET ? 'IPv4' : 'IPv6'} neighbours of link #${ifindex}`, op: 'dump' },
+      );
+      for (const m of msgs) {
+        if (m.header.type !== C.RTM_NEWNEIGH) continue;
+        const n = parseNeighPayload(m.payload);
+        if (n.family !== family || n.ifindex !== ifindex) continue;
+        const ip = n.dst ?? (n.dst6 ? ipFromBytes(n.dst6) : undefined);
+        if (ip === undefined || ip.startsWith('ff')) continue;
+        out.push({ ip, mac: n.mac, state: n.state, ifindex: n.ifindex });
+      }
     }
     return out;
   }

@@ -98,10 +98,12 @@ t.test('closed by default: no key and no --insecure is refused, naming cluster-k
   );
 });
 
-t.test('--dns-upstream: IPv4 with an optional port, errors name the setting', async (t) => {
+t.test('--dns-upstream: IPv4 or IPv6 with an optional port, errors name the setting', async (t) => {
   const up = (v: string) => loadConfig({ flags: { 'dns-upstream': v, insecure: 'true' }, env: {} }).dnsUpstream;
   t.equal(up('203.0.113.53'), '203.0.113.53');
   t.equal(up('203.0.113.53:5353'), '203.0.113.53:5353');
-  for (const bad of ['resolver.example', '203.0.113.53:99999', '[::1]:53'])
+  t.equal(up('[2001:db8:100::53]:5353'), '[2001:db8:100::53]:5353');
+  t.equal(up('2001:db8:100::53'), '[2001:db8:100::53]', 'a bare IPv6 address: port 53');
+  for (const bad of ['resolver.example', '203.0.113.53:99999', '[2001:db8::zz]:53', '2001:db8::53:5353:1:2:3:4'])
     t.throws(() => up(bad), /--dns-upstream/, bad);
 });

@@ -61,3 +61,20 @@ t.test('IPv6 text to bytes', async (t) => {
   t.equal(ipv6ToBytes('2001:db8::7').toString('hex'), '20010db8000000000000000000000007');
   t.equal(ipv6ToBytes('fe80::1:2').toString('hex'), 'fe800000000000000000000000010002');
 });
+
+t.test('IPv6 neighbour bodies: AF_INET6, a 16-byte NDA_DST, then the lladdr', async (t) => {
+  const { neighReplaceBody, neighDeleteBody } = await import('../../dataplane/netlink/neigh-fast.js');
+  const b = neighReplaceBody(7, '2001:db8:40::11', '02:00:c6:12:8c:01');
+  t.equal(b[0], 10, 'AF_INET6');
+  t.equal(b.readInt32LE(4), 7, 'ifindex');
+  t.equal(b.readUInt16LE(12), 20, 'NDA_DST length');
+  t.equal(b.subarray(16, 32).toString('hex'), '20010db8004000000000000000000011');
+  t.equal(b.readUInt16LE(32), 10, 'NDA_LLADDR length');
+  t.equal(b.subarray(36, 42).toString('hex'), '0200c6128c01');
+  const d = neighDeleteBody(7, '2001:db8:40::11');
+  t.equal(d.length, 32);
+  t.equal(d[0], 10);
+  const v4 = neighReplaceBody(7, '198.18.0.1', '02:00:c6:12:8c:01');
+  t.equal(v4[0], 2, 'IPv4 unchanged: AF_INET');
+  t.equal(v4.length, 12 + 8 + 12);
+});

@@ -114,3 +114,29 @@ t.test('property: any kernel state converges in one plan, and the next plan is e
     '300 random kernel states converged',
   );
 });
+
+t.test('an endpoint with an IPv6 address: its static IPv6 neighbour beside the ARP entry, in one plan', async (t) => {
+  const want: RemoteEndpoint[] = [
+    { mac: '02:00:00:00:00:01', ip: '198.18.0.1', ip6: '2001:db8:40::1', vtep: '198.51.100.2' },
+  ];
+  t.same(planReconcile([], [], want).neighReplace, [
+    { ip: '198.18.0.1', mac: '02:00:00:00:00:01' },
+    { ip: '2001:db8:40::1', mac: '02:00:00:00:00:01' },
+  ]);
+  const programmed = [neigh('198.18.0.1', '02:00:00:00:00:01'), neigh('2001:db8:40::1', '02:00:00:00:00:01')];
+  t.equal(
+    planSize(planReconcile([fdb('02:00:00:00:00:01', '198.51.100.2')], programmed, want)),
+    0,
+    'in place: nothing',
+  );
+  const lost = planReconcile([fdb('02:00:00:00:00:01', '198.51.100.2')], programmed, [
+    { mac: '02:00:00:00:00:01', ip: '198.18.0.1', vtep: '198.51.100.2' },
+  ]);
+  t.same(lost.neighDelete, ['2001:db8:40::1'], 'the address gone from the endpoint: its entry goes');
+  const wrong = planReconcile(
+    [fdb('02:00:00:00:00:01', '198.51.100.2')],
+    [neigh('198.18.0.1', '02:00:00:00:00:01'), neigh('2001:db8:40::1', '02:00:00:00:00:99')],
+    want,
+  );
+  t.same(wrong.neighReplace, [{ ip: '2001:db8:40::1', mac: '02:00:00:00:00:01' }], 'a wrong lladdr: replaced');
+});

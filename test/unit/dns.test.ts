@@ -155,7 +155,9 @@ t.test("resolv.conf of a named namespace: written, never over someone else's, re
     host: '198.51.100.53',
     port: 53,
   });
-  t.equal(upstreamFromResolvConf('nameserver ::1\n'), undefined, 'IPv6 only: none');
+  t.same(upstreamFromResolvConf('nameserver 2001:db8:100::53\n'), { host: '2001:db8:100::53', port: 53 }, 'IPv6');
+  t.same(upstreamFromResolvConf('nameserver fe80::1%eth0\n'), { host: 'fe80::1%eth0', port: 53 }, 'with its zone');
+  t.equal(upstreamFromResolvConf('nameserver example.org\nnameserver 198.51.100.300\n'), undefined, 'no address');
 });
 
 t.test('an internal network answers its own names and refuses every other question (nothing forwarded)', async (t) => {
