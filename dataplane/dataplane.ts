@@ -20,7 +20,8 @@ import { KernelWatch, type KernelChange } from './kernel-watch.js';
 import { planReconcile, planSize, type RemoteEndpoint } from './reconcile-plan.js';
 import { buildOverlay, describeOverlay, type Overlay } from './overlay.js';
 import { describeGatewayLink, ensureGatewayLink, removeGatewayLink, type GatewayLinkInfo } from './gateway-link.js';
-import { validateRemotes } from './remotes.js';
+import { sameFamilyAsDevice, validateRemotes } from './remotes.js';
+import { canonicalIPv6 } from '../core/tunnel-address.js';
 import { noChanges } from './types.js';
 import type {
   AttachResult,
@@ -33,6 +34,7 @@ import type {
 } from './types.js';
 import {
   type Cidr,
+  isIPv4,
   isVtepAddress,
   ipv4ToString,
   prefixMask,
@@ -70,7 +72,8 @@ export class Dataplane {
     this.prefix = opts.prefix ?? DEFAULT_NETNS_PREFIX;
     if (!/^[A-Za-z0-9_.-]{1,40}$/.test(this.prefix))
       throw new ValidationError('prefix', `invalid namespace prefix ${JSON.stringify(this.prefix)}`);
-    parseIPv4(opts.vtep, 'vtep');
+    // IPv4, or IPv6 in canonical text (an IPv6 underlay: VXLAN over IPv6, overlay MTU underlay − 70).
+    if (!isIPv4(opts.vtep) && canonicalIPv6(String(opts.vtep)) !== opts.vtep) parseIPv4(opts.vtep, 'vtep');
     this.vtep = opts.vtep;
     this.vxlanPort = opts.vxlanPort === undefined ? DEFAULT_VXLAN_PORT : parsePort(opts.vxlanPort, 'vxlanPort');
     this.hostNetns = opts.hostNetns;
@@ -128,7 +131,7 @@ export class Dataplane {
         throw new NotFoundError('underlayDev', `device ${this.underlayDev} does not exist in the host namespace`);
       return link;
     }
-    const addr = (await host.addresses()).find((a) => a.ip === this.vtep);
+    const addr = (await host.addresses(this.vtep.includes(':') ? 6 : 4)).find((a) => a.ip === this.vtep);
     if (!addr)
       throw new NotFoundError('vtep', `no interface in the host namespace holds the VTEP address ${this.vtep}`);
     const link = (await host.links()).find((l) => l.index === addr.index);
@@ -267,8 +270,9 @@ export class Dataplane {
     return this.withLock(vni, async () => {
       const vx = await o.rtnl.linkByName(vxlanName(vni));
       if (!vx) throw new NotFoundError('vni', `${o.netns} has no ${vxlanName(vni)}; call ensureNetwork again`);
+      const { usable, refused } = sameFamilyAsDevice(desired, vx.vxlan?.local, vxlanName(vni), o.netns);
       const [fdb, neigh] = await Promise.all([o.rtnl.fdb(vx.index), o.rtnl.neighbours(vx.index)]);
-      const plan = planReconcile(fdb, neigh, desired);
+      const plan = planReconcile(fdb, neigh, usable);
       if (opts.allowDelete === false) {
         // Add-only mode (e.g. before the agent has heard from the cluster): never withdraw anything.
         plan.fdbDelete = [];
@@ -276,6 +280,7 @@ export class Dataplane {
         plan.masterDelete = [];
       }
       const result = noChanges(vni);
+      result.errors.push(...refused);
       if (planSize(plan) === 0) return result;
       return applyPlan(o.rtnl, vx, o.netns, plan, result);
     });

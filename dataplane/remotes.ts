@@ -3,6 +3,34 @@ import { ValidationError } from '../core/errors.js';
 import { isIPv4, isVtepAddress, parseIPv4, parseMac } from '../core/addresses.js';
 import { canonicalIPv6 } from '../core/tunnel-address.js';
 import type { RemoteEndpoint } from './reconcile-plan.js';
+import type { ReconcileError } from './types.js';
+
+/**
+ * A VXLAN device sends over one family (its `local` address's): remote endpoints behind a VTEP of the
+ * other family cannot be reached from it. They are left out and reported, naming the families — one
+ * host configured with the wrong family must not stop the network for the others.
+ */
+export function sameFamilyAsDevice(
+  desired: RemoteEndpoint[],
+  local: string | undefined,
+  device: string,
+  netns: string,
+): { usable: RemoteEndpoint[]; refused: ReconcileError[] } {
+  if (local === undefined) return { usable: desired, refused: [] };
+  const v6 = local.includes(':');
+  const refused: ReconcileError[] = [];
+  const usable = desired.filter((e) => {
+    if (e.vtep.includes(':') === v6) return true;
+    const object = `fdb ${e.mac} dst ${e.vtep} on ${device} in ${netns}`;
+    refused.push({
+      object,
+      errno: 'EAFNOSUPPORT',
+      message: `${object}: VTEP ${e.vtep} is ${v6 ? 'IPv4' : 'IPv6'} but ${device} sends over ${v6 ? 'IPv6' : 'IPv4'} (from ${local}): a VXLAN device carries one family, so every host of the cluster needs a VTEP of the same family`,
+    });
+    return false;
+  });
+  return { usable, refused };
+}
 
 /** Validates a desired set: formats, duplicates, and no entry pointing at this host. */
 export function validateRemotes(desired: RemoteEndpoint[], localVtep?: string, localTunnel?: string): RemoteEndpoint[] {

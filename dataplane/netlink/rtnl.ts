@@ -184,10 +184,11 @@ export class Rtnl {
     return this.sock.request(C.RTM_DELLINK, 0, [encodeIfInfo({ index })], { what, op: 'delete' });
   }
 
-  async addresses(): Promise<Address[]> {
+  /** The IPv4 (or, with 6, IPv6) addresses of every link. */
+  async addresses(family: 4 | 6 = 4): Promise<Address[]> {
     const msgs = await this.sock.dump(
       C.RTM_GETADDR,
-      [encodeIfAddr({ family: C.AF_INET, prefixlen: 0, flags: 0, scope: 0, index: 0 })],
+      [encodeIfAddr({ family: family === 6 ? C.AF_INET6 : C.AF_INET, prefixlen: 0, flags: 0, scope: 0, index: 0 })],
       { what: 'addresses', op: 'dump' },
     );
     return msgs

@@ -9,6 +9,11 @@ import { Dataplane, type RemoteEndpoint } from '../../dataplane/dataplane.js';
 import { KernelError, NotFoundError, ValidationError } from '../../core/errors.js';
 import { Testbed } from '../../sim/testbed.js';
 import { bridgeFdb, ipLinks, ipNeigh, snapshot } from '../fixtures/kernel.js';
+import { openNetns } from '../../dataplane/netns.js';
+import { Rtnl } from '../../dataplane/netlink/rtnl.js';
+import { RtnlSocket } from '../../dataplane/netlink/socket.js';
+import { applyPlan } from '../../dataplane/reconcile-apply.js';
+import { noChanges } from '../../dataplane/types.js';
 
 $.verbose = false;
 $.quiet = true;
@@ -341,7 +346,8 @@ t.test('invalid inputs are rejected with a typed error and no kernel change', as
 });
 
 t.test('a failure in the middle of a batch is reported; the next reconcile converges', async (t) => {
-  // A peer that advertises an IPv6 VTEP on this IPv4 overlay: valid input, refused by the kernel.
+  // A peer that advertises an IPv6 VTEP on this IPv4 overlay: valid input the device cannot carry (a
+  // VXLAN device is single-family): that endpoint is left out and reported, the others are written.
   const extra: RemoteEndpoint[] = [];
   for (let k = 0; k < 20; k++)
     extra.push({
@@ -354,13 +360,14 @@ t.test('a failure in the middle of a batch is reported; the next reconcile conve
   t.equal(r1.errors.length, 1, 'one failed write reported');
   t.equal(r1.errors[0]?.errno, 'EAFNOSUPPORT');
   t.match(r1.errors[0]?.object ?? '', '02:00:c6:14:00:0a', 'the error names the entry');
+  t.match(r1.errors[0]?.message ?? '', /is IPv6 but vxlan100 sends over IPv4/, 'naming both families');
   t.equal(r1.fdbReplaced, 19, 'the other 19 fdb entries were written');
-  t.equal(r1.neighReplaced, 20);
+  t.equal(r1.neighReplaced, 19, 'and their neighbours (the refused endpoint is left out whole)');
   // The peer fixes its VTEP: the next reconcile does only what is left.
   const fixed = desired.map((e) => (e.vtep === '2001:db8::7' ? { ...e, vtep: vtepOf(3) } : e));
   const r2 = await dp(1).reconcile(VNI, fixed);
   t.same(r2.errors, []);
-  t.equal(r2.changes, 1, 'only the failed entry is written');
+  t.equal(r2.changes, 2, "only the refused endpoint's two entries are written");
   const r3 = await dp(1).reconcile(VNI, remotesFor(1, cts));
   t.equal(r3.fdbDeleted, 20);
   t.equal(r3.neighDeleted, 20);
@@ -368,10 +375,27 @@ t.test('a failure in the middle of a batch is reported; the next reconcile conve
 });
 
 t.test('kernel errors name the errno and the object', async (t) => {
-  const err = await dp(1)
-    .reconcile(VNI, [{ mac: '02:00:00:00:ab:01', ip: '198.18.0.77', vtep: '2001:db8::9' }])
-    .then((r) => r.errors[0]);
-  t.match(err?.message ?? '', /fdb 02:00:00:00:ab:01 dst 2001:db8::9 on vxlan100 in .*: EAFNOSUPPORT/);
+  // A write the kernel refuses (an fdb entry for a multicast MAC: EOPNOTSUPP), applied as reconcile
+  // applies its plans — reconcile's own input checks would refuse it first.
+  const fd = openNetns(overlayNs(1));
+  const rtnl = new Rtnl(RtnlSocket.open(fd));
+  fs.closeSync(fd);
+  t.teardown(() => rtnl.sock.close());
+  const vx = (await rtnl.linkByName(`vxlan${VNI}`)) as { index: number; name: string };
+  const plan = {
+    fdbReplace: [{ mac: '01:00:00:00:ab:01', dst: vtepOf(2) }],
+    fdbDelete: [],
+    masterDelete: [],
+    neighReplace: [],
+    neighDelete: [],
+  };
+  const r = await applyPlan(rtnl, vx, overlayNs(1), plan, noChanges(VNI));
+  t.equal(r.errors[0]?.errno, 'EOPNOTSUPP', "the kernel's errno");
+  t.match(
+    r.errors[0]?.message ?? '',
+    new RegExp(`fdb 01:00:00:00:ab:01 dst ${vtepOf(2)} on vxlan100 in .*: EOPNOTSUPP`),
+  );
+  t.equal(r.changes, 0);
   await dp(1).reconcile(VNI, remotesFor(1, cts));
   // A whole-request refusal surfaces as a KernelError carrying errno and object.
   const thrown = await dp(1)
