@@ -114,6 +114,38 @@ async function main(): Promise<void> {
     const perProcRate = (2 * sample.length) / (perProcMs / 1000);
     await dp1.removeNetwork(501);
     await dp1.removeNetwork(502);
+
+    // 1b. The same endpoints with an IPv6 address each (dual-stack): fdb + ARP + IPv6 neighbour.
+    const eps6 = eps.map((e, i) => ({ ...e, ip6: `2001:db8:500::${(i + 1).toString(16)}` }));
+    await dp1.ensureNetwork({ vni: 503, subnet: '198.18.0.0/16' });
+    const [reconcile6Ms, r6] = await timeIt(() => dp1.reconcile(503, eps6));
+    if (r6.errors.length || r6.changes !== 3 * N)
+      throw new Error(`dual-stack reconcile wrote ${r6.changes} of ${3 * N}: ${JSON.stringify(r6.errors.slice(0, 3))}`);
+    const reconcile6Rate = (3 * N) / (reconcile6Ms / 1000);
+    await dp1.ensureNetwork({ vni: 504, subnet: '198.18.0.0/16' });
+    const ns504 = `${tb.overlayPrefix(1)}504`;
+    fs.writeFileSync(
+      fdbBatch,
+      eps.map((e) => `fdb replace ${e.mac} dev vxlan504 dst ${e.vtep} self permanent`).join('\n') + '\n',
+    );
+    fs.writeFileSync(
+      neighBatch,
+      eps6
+        .flatMap((e) => [
+          `neigh replace ${e.ip} lladdr ${e.mac} dev vxlan504 nud permanent`,
+          `neigh replace ${e.ip6} lladdr ${e.mac} dev vxlan504 nud permanent`,
+        ])
+        .join('\n') + '\n',
+    );
+    const [batch6Ms] = await timeIt(async () => {
+      await $`bridge -n ${ns504} -batch ${fdbBatch}`;
+      await $`ip -n ${ns504} -batch ${neighBatch}`;
+    });
+    const batch6Rate = (3 * N) / (batch6Ms / 1000);
+    const check6 = await dp1.reconcile(504, eps6);
+    if (check6.changes !== 0) throw new Error(`iproute2 batch (dual-stack) left ${check6.changes} differences`);
+    await dp1.removeNetwork(503);
+    await dp1.removeNetwork(504);
     fs.rmSync(tmp, { recursive: true, force: true });
 
     // 2. No-change and 1 % change reconciles.
@@ -147,8 +179,11 @@ async function main(): Promise<void> {
     const c2 = await tb.addContainer(2, 1);
     await dp1.attach({ vni: 600, netns: c1, mac: '02:00:c6:12:06:01', ip: '198.18.6.11' });
     await dp2.attach({ vni: 600, netns: c2, mac: '02:00:c6:12:06:02', ip: '198.18.6.12' });
-    await dp1.reconcile(600, [{ mac: '02:00:c6:12:06:02', ip: '198.18.6.12', vtep: h2.vtep }]);
-    await dp2.reconcile(600, [{ mac: '02:00:c6:12:06:01', ip: '198.18.6.11', vtep: h1.vtep }]);
+    // Dual-stack containers (IPv6 added by hand, as attach does not configure it yet): TCP over IPv6 too.
+    await $`ip -n ${c1} -6 addr add 2001:db8:600::11/64 dev eth0 nodad`;
+    await $`ip -n ${c2} -6 addr add 2001:db8:600::12/64 dev eth0 nodad`;
+    await dp1.reconcile(600, [{ mac: '02:00:c6:12:06:02', ip: '198.18.6.12', ip6: '2001:db8:600::12', vtep: h2.vtep }]);
+    await dp2.reconcile(600, [{ mac: '02:00:c6:12:06:01', ip: '198.18.6.11', ip6: '2001:db8:600::11', vtep: h1.vtep }]);
 
     // Hand-built: vxlan + bridge in the host namespace, veths to two more containers, entries by hand.
     const hc1 = await tb.addContainer(1, 2);
@@ -158,15 +193,17 @@ async function main(): Promise<void> {
         h: h1,
         c: hc1,
         ip: '198.18.7.11',
+        ip6: '2001:db8:700::11',
         mac: '02:00:c6:12:07:01',
-        peer: { vtep: h2.vtep, ip: '198.18.7.12', mac: '02:00:c6:12:07:02' },
+        peer: { vtep: h2.vtep, ip: '198.18.7.12', ip6: '2001:db8:700::12', mac: '02:00:c6:12:07:02' },
       },
       {
         h: h2,
         c: hc2,
         ip: '198.18.7.12',
+        ip6: '2001:db8:700::12',
         mac: '02:00:c6:12:07:02',
-        peer: { vtep: h1.vtep, ip: '198.18.7.11', mac: '02:00:c6:12:07:01' },
+        peer: { vtep: h1.vtep, ip: '198.18.7.11', ip6: '2001:db8:700::11', mac: '02:00:c6:12:07:01' },
       },
     ];
     for (const x of hand) {
@@ -182,20 +219,32 @@ async function main(): Promise<void> {
       await $`ip -n ${x.c} link set eth0 up`;
       await $`bridge -n ${n} fdb replace ${x.peer.mac} dev vxh601 dst ${x.peer.vtep} self permanent`;
       await $`ip -n ${n} neigh replace ${x.peer.ip} lladdr ${x.peer.mac} dev vxh601 nud permanent`;
+      await $`ip -n ${x.c} -6 addr add ${x.ip6}/64 dev eth0 nodad`;
+      await $`ip -n ${n} -6 neigh replace ${x.peer.ip6} lladdr ${x.peer.mac} dev vxh601 nud permanent`;
     }
     if (!(await tb.ping(c1, '198.18.6.12', { timeoutS: 2 }))) throw new Error('vxmesh overlay does not ping');
     if (!(await tb.ping(hc1, '198.18.7.12', { timeoutS: 2 }))) throw new Error('hand-built overlay does not ping');
 
     // Interleave the three measurements three times and keep each one's best, to damp noise on 2 cores.
-    const runs = { overlay: [] as number[], hand: [] as number[], underlay: [] as number[] };
+    const runs = {
+      overlay: [] as number[],
+      hand: [] as number[],
+      underlay: [] as number[],
+      overlay6: [] as number[],
+      hand6: [] as number[],
+    };
     for (let i = 0; i < 3; i++) {
       runs.overlay.push(await iperf(tb, c2, c1, '198.18.6.12'));
       runs.hand.push(await iperf(tb, hc2, hc1, '198.18.7.12'));
       runs.underlay.push(await iperf(tb, h2.netns, h1.netns, h2.vtep));
+      runs.overlay6.push(await iperf(tb, c2, c1, '2001:db8:600::12'));
+      runs.hand6.push(await iperf(tb, hc2, hc1, '2001:db8:700::12'));
     }
     const overlayGbps = Math.max(...runs.overlay);
     const handGbps = Math.max(...runs.hand);
     const underlayGbps = Math.max(...runs.underlay);
+    const overlay6Gbps = Math.max(...runs.overlay6);
+    const hand6Gbps = Math.max(...runs.hand6);
 
     const result = {
       date: new Date().toISOString(),
@@ -206,6 +255,10 @@ async function main(): Promise<void> {
       iproute2_batch_ms: Math.round(batchMs),
       iproute2_batch_entries_per_s: Math.round(batchRate),
       ratio_vs_iproute2_batch: +(reconcileRate / batchRate).toFixed(3),
+      dual_stack_reconcile_ms: Math.round(reconcile6Ms),
+      dual_stack_reconcile_entries_per_s: Math.round(reconcile6Rate),
+      dual_stack_iproute2_batch_entries_per_s: Math.round(batch6Rate),
+      dual_stack_ratio_vs_iproute2_batch: +(reconcile6Rate / batch6Rate).toFixed(3),
       per_process_entries_per_s: Math.round(perProcRate),
       per_process_extrapolated_ms: Math.round(((2 * N) / perProcRate) * 1000),
       ratio_vs_per_process: +(reconcileRate / perProcRate).toFixed(1),
@@ -220,6 +273,9 @@ async function main(): Promise<void> {
       underlay_gbps: +underlayGbps.toFixed(2),
       ratio_vs_handbuilt: +(overlayGbps / handGbps).toFixed(3),
       ratio_vs_underlay: +(overlayGbps / underlayGbps).toFixed(3),
+      overlay_ipv6_gbps: +overlay6Gbps.toFixed(2),
+      handbuilt_ipv6_gbps: +hand6Gbps.toFixed(2),
+      ipv6_ratio_vs_handbuilt: +(overlay6Gbps / hand6Gbps).toFixed(3),
       iperf_runs_gbps: runs,
       targets: { ratio_vs_iproute2_batch: '>= 0.8', ratio_vs_handbuilt: '>= 0.98', noop_vs_dump: '<= 1.5' },
     };
@@ -235,6 +291,12 @@ async function main(): Promise<void> {
       ],
       ['', '', `process per entry ${result.per_process_entries_per_s}/s`, `${result.ratio_vs_per_process}x`],
       [
+        'dual-stack: +10k IPv6 neigh',
+        `reconcile ${result.dual_stack_reconcile_entries_per_s}/s`,
+        `iproute2 -batch ${result.dual_stack_iproute2_batch_entries_per_s}/s`,
+        `${result.dual_stack_ratio_vs_iproute2_batch} (target >= 0.8)`,
+      ],
+      [
         'no-change reconcile of 10k',
         `${result.noop_reconcile_ms} ms`,
         `bridge fdb show + ip neigh show ${result.iproute2_dump_ms} ms`,
@@ -248,6 +310,12 @@ async function main(): Promise<void> {
         `${result.ratio_vs_handbuilt} (target >= 0.98)`,
       ],
       ['', '', `bare underlay ${result.underlay_gbps} Gbit/s`, `${result.ratio_vs_underlay}`],
+      [
+        'iperf3 TCP over IPv6 in the overlay',
+        `vxmesh ${result.overlay_ipv6_gbps} Gbit/s`,
+        `hand-built ${result.handbuilt_ipv6_gbps} Gbit/s`,
+        `${result.ipv6_ratio_vs_handbuilt} (target >= 0.98)`,
+      ],
     ];
     const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]?.length ?? 0)));
     console.log(['what', 'vxmesh', 'baseline (same run)', 'ratio'].map((h, i) => h.padEnd(w[i] ?? 0)).join('  '));
