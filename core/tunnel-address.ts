@@ -7,20 +7,11 @@
  * a conflict like two with one VTEP.
  */
 import { createHash } from 'node:crypto';
+import { canonicalIPv6 } from './ipv6.js';
 
 /** vxmesh's /48 (fd = locally assigned, then 40 fixed random bits). */
 export const TUNNEL_PREFIX = 'fd7a:6d73:6801';
 export const TUNNEL_PREFIX_LENGTH = 48;
-
-/** An IPv6 address in its canonical text (RFC 5952, as `ip` and `wg` print it), or undefined. */
-export function canonicalIPv6(text: string): string | undefined {
-  if (!/^[0-9a-fA-F:]{2,39}$/.test(text)) return undefined;
-  try {
-    return new URL(`http://[${text}]/`).hostname.slice(1, -1);
-  } catch {
-    return undefined;
-  }
-}
 
 export function tunnelAddress(peerId: string): string {
   const h = createHash('sha256').update('vxmesh-tunnel').update(peerId).digest();

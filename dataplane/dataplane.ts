@@ -21,7 +21,7 @@ import { planReconcile, planSize, type RemoteEndpoint } from './reconcile-plan.j
 import { buildOverlay, describeOverlay, type Overlay } from './overlay.js';
 import { describeGatewayLink, ensureGatewayLink, removeGatewayLink, type GatewayLinkInfo } from './gateway-link.js';
 import { sameFamilyAsDevice, validateRemotes } from './remotes.js';
-import { canonicalIPv6 } from '../core/tunnel-address.js';
+import { canonicalIPv6 } from '../core/ipv6.js';
 import { noChanges } from './types.js';
 import type {
   AttachResult,

@@ -1,7 +1,7 @@
 /** A desired set of remote endpoints, checked before any kernel write. */
 import { ValidationError } from '../core/errors.js';
 import { isIPv4, isVtepAddress, parseIPv4, parseMac } from '../core/addresses.js';
-import { canonicalIPv6 } from '../core/tunnel-address.js';
+import { canonicalIPv6 } from '../core/ipv6.js';
 import type { RemoteEndpoint } from './reconcile-plan.js';
 import type { ReconcileError } from './types.js';
 

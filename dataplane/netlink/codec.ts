@@ -258,12 +258,4 @@ export const NDMSG_LEN = 12;
 export const RTMSG_LEN = 12;
 
 /** Minimal IPv6 text → 16 bytes (full and `::` forms). */
-export function ipv6ToBytes(ip: string): Buffer {
-  const [head, tail] = ip.split('::') as [string, string | undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-  const b = Buffer.alloc(16);
-  groups.forEach((g, i) => b.writeUInt16BE(parseInt(g, 16) & 0xffff, i * 2));
-  return b;
-}
+export { ipv6ToBytes } from '../../core/ipv6.js';

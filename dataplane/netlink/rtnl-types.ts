@@ -2,7 +2,7 @@
  * What rtnetlink answers are parsed into (links, addresses, routes, fdb and neighbour entries) and
  * what writes are described with; rtnl.ts sends and receives them.
  */
-import { canonicalIPv6 } from '../../core/tunnel-address.js';
+import { canonicalIPv6 } from '../../core/ipv6.js';
 import { bytesToMac } from '../../core/addresses.js';
 import { decodeIfInfo, getString, getU32, getU8, IFINFO_LEN, parseAttrs } from './codec.js';
 import * as C from './constants.js';
