@@ -54,18 +54,21 @@ export function compareTables(
       status: !f ? 'missing' : f.dst !== w.vtep ? 'wrong-vtep' : 'ok',
       host: hostOf(w.mac),
     });
-    const nb = neigh.get(w.ip);
-    rows.push({
-      table: 'neigh',
-      mac: w.mac,
-      ip: w.ip,
-      kernelMac: nb?.mac,
-      status: !nb ? 'missing' : nb.mac !== w.mac ? 'wrong-mac' : 'ok',
-      host: hostOf(w.mac),
-    });
+    // The ARP entry, and the IPv6 neighbour of an endpoint with an IPv6 address.
+    for (const ip of w.ip6 === undefined ? [w.ip] : [w.ip, w.ip6]) {
+      const nb = neigh.get(ip);
+      rows.push({
+        table: 'neigh',
+        mac: w.mac,
+        ip,
+        kernelMac: nb?.mac,
+        status: !nb ? 'missing' : nb.mac !== w.mac ? 'wrong-mac' : 'ok',
+        host: hostOf(w.mac),
+      });
+    }
   }
   const wantMacs = new Set(want.map((w) => w.mac));
-  const wantIps = new Set(want.map((w) => w.ip));
+  const wantIps = new Set(want.flatMap((w) => (w.ip6 === undefined ? [w.ip] : [w.ip, w.ip6])));
   for (const [mac, f] of selfFdb)
     if (!wantMacs.has(mac)) rows.push({ table: 'fdb', mac, kernelVtep: f.dst, status: 'stale' });
   // Bridge (master) entries on the VXLAN port: stale exactly when reconcile would remove them.
