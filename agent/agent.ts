@@ -73,7 +73,7 @@ export class Agent extends EventEmitter {
     // which release claims found in the table.
     for (const b of this.parts.initialState.ipamBlocks) await cluster.putIpamBlock(b);
     // Their addresses go back (a borrowed /32, or the allocation in the store).
-    for (const e of vanished) await returns.giveBack(e.network, e.ip);
+    for (const e of vanished) for (const a of [e.ip, e.ip6]) if (a !== undefined) await returns.giveBack(e.network, a);
     await returns.retry();
     state.save();
     cluster.on('change', () => {
@@ -186,7 +186,8 @@ export class Agent extends EventEmitter {
   async attach(req: AttachRequest): Promise<LocalEndpoint> {
     const { endpoints, networks, dns } = this.core;
     const ep = await endpoints.attach(req);
-    dns?.attached(ep, networks.get(ep.network).gateway);
+    const n = networks.get(ep.network);
+    dns?.attached(ep, n.gateway ?? n.gateway6);
     await dns?.run();
     // Docker's endpoints (configure: false) leave through docker_gwbridge: their Join does not wait.
     if (req.configure === false) void this.runEgress();

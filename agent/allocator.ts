@@ -3,6 +3,7 @@
  * the block IPAM over the replicated table (claims settle before use).
  */
 import type { Logger } from '../core/logger.js';
+import { endpointAddresses } from '../core/records.js';
 import { Ipam, type EndpointUse } from '../ipam/block-ipam.js';
 import { StoreIpam, type AddressStore } from '../ipam/store-ipam.js';
 import type { AgentState, LocalState } from './local-state.js';
@@ -23,7 +24,7 @@ export function createAllocator(opts: {
     cluster
       .endpoints()
       .filter((e) => e.network === network)
-      .map((e) => ({ network: e.network, ip: e.ip, id: e.id, host: e.host }));
+      .flatMap((e) => endpointAddresses(e).map((ip) => ({ network: e.network, ip, id: e.id, host: e.host })));
   if (opts.store) return withClaimsSaved(new StoreIpam(opts.store, opts.host, endpointsUsing, cluster.peerId), state);
   const nameOf = (peerId: string) => cluster.member(peerId)?.name ?? peerId;
   const blocks = new Ipam(

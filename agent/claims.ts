@@ -21,7 +21,7 @@
  */
 import { macFromIp } from '../core/addresses.js';
 import { ClaimIndex, type BlockClaim } from '../ipam/claim-rule.js';
-import type { EndpointValue } from '../core/records.js';
+import { endpointAddresses, primaryAddress, type EndpointValue } from '../core/records.js';
 import type { TableEntry } from './ports.js';
 
 /** Why an endpoint record is not programmed ('local-conflict': a local endpoint of this host has its IP or MAC). */
@@ -61,7 +61,7 @@ export interface Admission {
 
 const derived = (v: EndpointValue) => {
   try {
-    return macFromIp(v.ip) === v.mac.toLowerCase();
+    return v.ip !== undefined && macFromIp(v.ip) === v.mac.toLowerCase();
   } catch {
     return false;
   }
@@ -74,7 +74,7 @@ export function admitEndpoints(input: ClaimInput): Admission {
     network: r.value.network,
     id: r.value.id,
     owner: r.owner,
-    ip: r.value.ip,
+    ip: primaryAddress(r.value),
     mac: r.value.mac,
     reason,
   });
@@ -84,17 +84,20 @@ export function admitEndpoints(input: ClaimInput): Admission {
   };
   let index: ClaimIndex | undefined;
   const claims = () => (index ??= new ClaimIndex(input.claims));
-  const inClaimOf = (r: TableEntry<EndpointValue>) =>
-    claims().claimant(r.value.network, r.value.ip) === r.owner ||
-    claims().hasClaim(r.value.network, r.value.ip, r.owner);
+  const inClaimOf = (r: TableEntry<EndpointValue>, ip: string) =>
+    claims().claimant(r.value.network, ip) === r.owner || claims().hasClaim(r.value.network, ip, r.owner);
+  // Every address of the endpoint (IPv4 and IPv6) is bound to a claim of its owner.
+  const claimed = (r: TableEntry<EndpointValue>) =>
+    endpointAddresses(r.value).every((ip) =>
+      input.storeHolds ? input.storeHolds(r.value.network, ip, r.owner) : inClaimOf(r, ip),
+    );
   const bound: Array<TableEntry<EndpointValue>> = [];
   const addressHolder = new Map<string, string>();
   for (const r of input.endpoints) {
     let verdict = input.memo?.get(r);
     if (verdict === undefined) {
       if (input.vtepOf(r.owner) !== r.value.vtep) verdict = refusal(r, 'vtep-not-owner');
-      else if (!(input.storeHolds ? input.storeHolds(r.value.network, r.value.ip, r.owner) : inClaimOf(r)))
-        verdict = refusal(r, 'ip-not-claimed');
+      else if (!claimed(r)) verdict = refusal(r, 'ip-not-claimed');
       else verdict = null;
       input.memo?.set(r, verdict);
     }
@@ -103,11 +106,10 @@ export function admitEndpoints(input: ClaimInput): Admission {
       continue;
     }
     // One owner per address: the first in the table's order.
-    const address = `${r.value.network}/${r.value.ip}`;
-    const holder = addressHolder.get(address);
-    if (holder !== undefined && holder !== r.owner) refuse(r, refusal(r, 'ip-in-use'));
+    const addresses = endpointAddresses(r.value).map((ip) => `${r.value.network}/${ip}`);
+    if (addresses.some((a) => (addressHolder.get(a) ?? r.owner) !== r.owner)) refuse(r, refusal(r, 'ip-in-use'));
     else {
-      addressHolder.set(address, r.owner);
+      for (const a of addresses) addressHolder.set(a, r.owner);
       bound.push(r);
     }
   }

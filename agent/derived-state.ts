@@ -26,7 +26,7 @@ export interface DerivedStateInputs {
   /** Whether a gone or suspect member's VTEP answers (hold.ts). */
   hold: VtepWatchView;
   /** This host's endpoints (their MAC and IP win over any remote claim). */
-  localEndpoints(): ReadonlyArray<{ network: string; mac: string; ip: string }>;
+  localEndpoints(): ReadonlyArray<{ network: string; mac: string; ip?: string; ip6?: string }>;
   /** With a store: who holds each address there. */
   store?: StoreHolders;
 }

@@ -3,7 +3,7 @@
  * the remote endpoints that belong in this host's kernel.
  */
 import type { RemoteEndpoint } from '../dataplane/reconcile-plan.js';
-import type { EndpointValue } from '../core/records.js';
+import { endpointAddresses, primaryAddress, type EndpointValue } from '../core/records.js';
 import type { TableEntry } from './ports.js';
 
 export interface DesiredInput {
@@ -12,7 +12,7 @@ export interface DesiredInput {
   selfVtep: string;
   endpoints: Array<TableEntry<EndpointValue>>;
   /** Local endpoints (their MAC and IP win over any remote claim). */
-  local: ReadonlyArray<{ network: string; mac: string; ip: string }>;
+  local: ReadonlyArray<{ network: string; mac: string; ip?: string; ip6?: string }>;
   /** Whether the owner's endpoints belong in the kernel (live, or held: owners.ts). */
   programmed(owner: string): boolean;
   /**
@@ -49,7 +49,7 @@ export function desiredRemotes(input: DesiredInput): DesiredState {
     if (input.encrypted?.(v.network)) vtep = input.tunnelOf?.(r.owner);
     if (vtep === undefined) continue;
     const list = byNet.get(v.network) ?? [];
-    list.push({ mac: v.mac, ip: v.ip, vtep, lamport: r.lamport, owner: r.owner, id: v.id });
+    list.push({ mac: v.mac, ip: v.ip, ip6: v.ip6, vtep, lamport: r.lamport, owner: r.owner, id: v.id });
     byNet.set(v.network, list);
   }
   const byNetwork = new Map<string, RemoteEndpoint[]>();
@@ -59,16 +59,20 @@ export function desiredRemotes(input: DesiredInput): DesiredState {
     list.sort((a, b) => a.lamport - b.lamport || (a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : 0));
     const local = input.local.filter((e) => e.network === network);
     const macs = new Set(local.map((e) => e.mac));
-    const ips = new Set(local.map((e) => e.ip));
+    const ips = new Set(local.flatMap((e) => endpointAddresses(e)));
     const keep: RemoteEndpoint[] = [];
     for (const e of list) {
-      if (macs.has(e.mac) || ips.has(e.ip)) {
-        conflicts.push({ network, id: e.id, owner: e.owner, mac: e.mac, ip: e.ip });
+      const addresses = endpointAddresses(e);
+      if (macs.has(e.mac) || addresses.some((a) => ips.has(a))) {
+        conflicts.push({ network, id: e.id, owner: e.owner, mac: e.mac, ip: primaryAddress(e) });
         continue;
       }
       macs.add(e.mac);
-      ips.add(e.ip);
-      keep.push({ mac: e.mac, ip: e.ip, vtep: e.vtep });
+      for (const a of addresses) ips.add(a);
+      const remote: RemoteEndpoint = { mac: e.mac, vtep: e.vtep };
+      if (e.ip !== undefined) remote.ip = e.ip;
+      if (e.ip6 !== undefined) remote.ip6 = e.ip6;
+      keep.push(remote);
     }
     byNetwork.set(network, keep);
   }

@@ -55,7 +55,8 @@ export function compareTables(
       host: hostOf(w.mac),
     });
     // The ARP entry, and the IPv6 neighbour of an endpoint with an IPv6 address.
-    for (const ip of w.ip6 === undefined ? [w.ip] : [w.ip, w.ip6]) {
+    for (const ip of [w.ip, w.ip6]) {
+      if (ip === undefined) continue;
       const nb = neigh.get(ip);
       rows.push({
         table: 'neigh',

@@ -4,6 +4,7 @@
  * (local, remote of live owners, held), a name only where its holder is (names.ts) — and the resolver
  * file of named namespaces attached here. Rebuilt on every table change (coalesced), attach and detach.
  */
+import { endpointAddresses } from '../core/records.js';
 import type { Logger } from '../core/logger.js';
 import type { DnsNetwork, DnsService } from '../dns/dns-service.js';
 import type { DnsZone } from '../dns/zone.js';
@@ -37,8 +38,10 @@ export function zoneOf(network: string, rows: EndpointRow[], internal = false): 
   };
   for (const r of rows) {
     if (r.network !== network || !ANSWERED.has(r.status)) continue;
-    if (r.name !== undefined && r.nameHeldBy === undefined) add(r.name, r.ip);
-    for (const a of r.aliases ?? []) add(a, r.ip);
+    for (const ip of endpointAddresses(r)) {
+      if (r.name !== undefined && r.nameHeldBy === undefined) add(r.name, ip);
+      for (const a of r.aliases ?? []) add(a, ip);
+    }
   }
   return internal ? { network, names, internal } : { network, names };
 }
@@ -81,11 +84,12 @@ export class DnsSync {
     const out: DnsNetwork[] = [];
     for (const vni of vnis) {
       const n = nets.find((x) => x.vni === vni && x.usable);
-      if (!n || n.gateway === undefined) continue;
+      const addresses = [n?.gateway, n?.gateway6].filter((a): a is string => a !== undefined);
+      if (!n || addresses.length === 0) continue;
       out.push({
         vni,
         netns: this.driver.overlayNetnsPath(vni),
-        address: n.gateway,
+        addresses,
         zone: zoneOf(n.name, rows, n.internal === true),
       });
     }

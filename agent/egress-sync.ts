@@ -98,7 +98,7 @@ export class EgressSync {
       if (!link) continue;
       const publish = eps
         .filter((e) => e.vni === vni)
-        .flatMap((e) => (e.publish ?? []).map((p) => ({ ...p, ip: e.ip })));
+        .flatMap((e) => (e.ip === undefined ? [] : (e.publish ?? []).map((p) => ({ ...p, ip: e.ip as string }))));
       out.push({
         name: n.name,
         vni,

@@ -27,33 +27,38 @@ export function endpointRows(
   conflicts: NameConflict[],
 ): EndpointRow[] {
   const lost = new Map(conflicts.map((c) => [`${c.network}/${c.id}`, `${c.holderId} on ${c.holderHost}`]));
-  return entries
-    .map((r) => {
-      const e = r.value;
-      const reason = refusedReason(r);
-      const local = r.owner === self;
-      const row: EndpointRow = {
-        network: e.network,
-        id: e.id,
-        mac: e.mac,
-        ip: e.ip,
-        vtep: e.vtep,
-        host: e.host,
-        status: local ? 'local' : reason !== undefined ? `refused: ${reason}` : endpointStatus(owners.get(r.owner)),
-      };
-      if (e.name !== undefined) row.name = e.name;
-      if (e.aliases?.length) row.aliases = e.aliases;
-      const heldBy = lost.get(`${e.network}/${e.id}`);
-      if (heldBy !== undefined) row.nameHeldBy = heldBy;
-      return row;
-    })
-    .map((row) => ({ row, ip: ipOrder(row.ip) }))
-    .sort((a, b) => (a.row.network < b.row.network ? -1 : a.row.network > b.row.network ? 1 : a.ip - b.ip))
-    .map((x) => x.row);
+  return (
+    entries
+      .map((r) => {
+        const e = r.value;
+        const reason = refusedReason(r);
+        const local = r.owner === self;
+        const row: EndpointRow = {
+          network: e.network,
+          id: e.id,
+          mac: e.mac,
+          ...(e.ip !== undefined ? { ip: e.ip } : {}),
+          ...(e.ip6 !== undefined ? { ip6: e.ip6 } : {}),
+          vtep: e.vtep,
+          host: e.host,
+          status: local ? 'local' : reason !== undefined ? `refused: ${reason}` : endpointStatus(owners.get(r.owner)),
+        };
+        if (e.name !== undefined) row.name = e.name;
+        if (e.aliases?.length) row.aliases = e.aliases;
+        const heldBy = lost.get(`${e.network}/${e.id}`);
+        if (heldBy !== undefined) row.nameHeldBy = heldBy;
+        return row;
+      })
+      .map((row) => ({ row, ip: ipOrder(row.ip) }))
+      // IPv6-only endpoints (order 0) first, then by IPv4 address.
+      .sort((a, b) => (a.row.network < b.row.network ? -1 : a.row.network > b.row.network ? 1 : a.ip - b.ip))
+      .map((x) => x.row)
+  );
 }
 
 /** An IPv4 address as a number, for ordering (thousands of rows: no locale-aware comparison). */
-function ipOrder(ip: string): number {
+function ipOrder(ip: string | undefined): number {
+  if (ip === undefined) return 0;
   try {
     return parseIPv4(ip);
   } catch {

@@ -4,7 +4,7 @@ import { NotFoundError, ValidationError } from '../core/errors.js';
 import { macFromIp } from '../core/addresses.js';
 import type { WireguardSync } from './wireguard-sync.js';
 import type { Logger } from '../core/logger.js';
-import type { EndpointValue } from '../core/records.js';
+import { ipv6View, type EndpointValue, type NetworkValue } from '../core/records.js';
 import type { AddressReturns } from './address-returns.js';
 import type { LocalEndpoint, LocalState } from './local-state.js';
 import type { NetworkView } from './networks.js';
@@ -54,8 +54,13 @@ export class Endpoints {
   }
 
   /** Published ports: only with egress, never on an internal network, each host port once per host and free. */
-  private async checkPublish(publish: PortMapping[], n: { name: string; internal?: boolean }): Promise<PortMapping[]> {
+  private async checkPublish(
+    publish: PortMapping[],
+    n: { name: string; internal?: boolean; subnet?: string },
+  ): Promise<PortMapping[]> {
     if (publish.length === 0) return publish;
+    if (n.subnet === undefined)
+      throw new ValidationError('publish', `network ${n.name} is IPv6-only: ports are published to IPv4 addresses`);
     if (!this.parts.egress)
       throw new ValidationError('publish', 'egress is off on this agent (--no-egress): nothing can be published');
     if (n.internal) throw new ValidationError('publish', `network ${n.name} is internal: it has no way in or out`);
@@ -64,7 +69,7 @@ export class Endpoints {
       if (holder)
         throw new ValidationError(
           'publish',
-          `host port ${portKey(p)} is already published to endpoint ${holder.id} (${holder.network} ${holder.ip})`,
+          `host port ${portKey(p)} is already published to endpoint ${holder.id} (${holder.network} ${holder.ip ?? holder.ip6})`,
         );
       if (!(await this.parts.egress.hostPortFree(p.protocol, p.hostPort)))
         throw new ValidationError(
@@ -76,16 +81,13 @@ export class Endpoints {
   }
 
   recordOf(e: LocalEndpoint): EndpointValue {
-    const v: EndpointValue = {
-      network: e.network,
-      id: e.id,
-      mac: e.mac,
-      ip: e.ip,
-      vtep: this.parts.self.vtep,
-      host: this.parts.self.host,
-    };
+    const v = { network: e.network, id: e.id, mac: e.mac } as EndpointValue;
+    if (e.ip !== undefined) v.ip = e.ip;
+    v.vtep = this.parts.self.vtep;
+    v.host = this.parts.self.host;
     if (e.name !== undefined) v.name = e.name;
     if (e.aliases?.length) v.aliases = e.aliases;
+    if (e.ip6 !== undefined) v.ip6 = e.ip6;
     return v;
   }
 
@@ -110,16 +112,13 @@ export class Endpoints {
     if (this.parts.state.endpoints.some((e) => e.network === n.name && e.id === id))
       throw new ValidationError('id', `endpoint ${id} exists in ${n.name}`);
     const publish = await this.checkPublish(req.publish ?? [], n);
-    // The address is reserved from here on; returned if the attach fails (Docker's reservation included).
-    let ip: string;
-    if (req.ip !== undefined) {
-      await this.parts.allocator.reserveExplicit(n, req.ip, req.preallocated === true);
-      ip = req.ip;
-    } else ip = await this.parts.allocator.allocate(n);
+    // The addresses are reserved from here on; returned if the attach fails (Docker's reservation included).
+    const taken = await this.takeAddresses(n, req);
+    const { ip, ip6 } = taken;
     let counted = false;
     let attached = false;
     try {
-      const mac = req.mac ?? macFromIp(ip);
+      const mac = req.mac ?? (ip !== undefined ? macFromIp(ip) : this.macForIPv6Only(n.name, ip6 as string));
       const holder = this.parts.cluster.endpoints().find((e) => e.network === n.name && e.mac === mac);
       if (holder) throw new ValidationError('mac', `${mac} is in use by endpoint ${holder.id} on host ${holder.host}`);
       // While this runs, neither a reconcile nor a detach may remove the overlay.
@@ -131,8 +130,8 @@ export class Endpoints {
         netns: req.netns,
         ifname,
         mac,
-        ip,
-        gateway: n.gateway,
+        ...(ip !== undefined ? { ip, gateway: n.gateway } : {}),
+        ...(ip6 !== undefined ? { ip6, gateway6: n.gateway6 } : {}),
         configure: req.configure,
       });
       const ep: LocalEndpoint = {
@@ -142,8 +141,8 @@ export class Endpoints {
         netns: req.netns,
         ifname,
         mac,
-        ip,
-        prefix: r.prefix,
+        ...(ip !== undefined ? { ip, prefix: r.prefix } : {}),
+        ...(ip6 !== undefined ? { ip6, prefix6: r.prefix6 } : {}),
         createdAt: new Date().toISOString(),
       };
       if (publish.length > 0) ep.publish = publish;
@@ -164,8 +163,60 @@ export class Endpoints {
       return ep;
     } finally {
       if (counted) this.parts.overlays.endAttach(n.vni);
-      this.parts.allocator.settle(n.name, ip);
-      if (!attached) await this.parts.returns.giveBack(n.name, ip);
+      for (const a of [ip, ip6]) if (a !== undefined) this.parts.allocator.settle(n.name, a);
+      if (!attached) for (const a of [ip, ip6]) if (a !== undefined) await this.parts.returns.giveBack(n.name, a);
+    }
+  }
+
+  /**
+   * An address per subnet of the network: the explicit one (`ip`, `ip6`: claimed cluster-wide) or an
+   * allocated one. If the second cannot be had, the first is given back: all or nothing.
+   */
+  private async takeAddresses(n: NetworkValue, req: AttachRequest): Promise<{ ip?: string; ip6?: string }> {
+    const v6 = ipv6View(n);
+    if (req.ip !== undefined && n.subnet === undefined)
+      throw new ValidationError('ip', `network ${n.name} has no IPv4 subnet (it is IPv6-only): give ip6`);
+    if (req.ip6 !== undefined && v6 === undefined)
+      throw new ValidationError('ip6', `network ${n.name} has no IPv6 subnet`);
+    const take = async (net: NetworkValue, explicit: string | undefined): Promise<string> => {
+      if (explicit === undefined) return this.parts.allocator.allocate(net);
+      await this.parts.allocator.reserveExplicit(net, explicit, req.preallocated === true);
+      return explicit;
+    };
+    const out: { ip?: string; ip6?: string } = {};
+    if (n.subnet !== undefined) out.ip = await take(n, req.ip);
+    if (v6 === undefined) return out;
+    try {
+      out.ip6 = await take(v6, req.ip6);
+    } catch (e) {
+      if (out.ip !== undefined) {
+        this.parts.allocator.settle(n.name, out.ip);
+        await this.parts.returns.giveBack(n.name, out.ip);
+      }
+      if (e instanceof ValidationError && e.field === 'ip') throw new ValidationError('ip6', e.detail);
+      throw e;
+    }
+    return out;
+  }
+
+  /**
+   * An IPv6-only endpoint's MAC: 128 bits do not fit a MAC, so one is drawn (02:42 and four bytes of a
+   * hash of the network and address, then random ones) that no endpoint of the network holds here or
+   * in the cluster's table; the claim rule's mac-in-use check settles a race with another host.
+   */
+  private macForIPv6Only(network: string, ip6: string): string {
+    const used = new Set(
+      this.parts.cluster
+        .endpoints()
+        .filter((e) => e.network === network)
+        .map((e) => e.mac),
+    );
+    for (const e of this.parts.state.endpoints) if (e.network === network) used.add(e.mac);
+    let seed = crypto.createHash('sha256').update(`${network}/${ip6}`).digest();
+    for (;;) {
+      const mac = `0a:42:${[...seed.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
+      if (!used.has(mac)) return mac;
+      seed = crypto.randomBytes(4);
     }
   }
 
@@ -218,7 +269,7 @@ export class Endpoints {
       throw e;
     }
     await this.parts.cluster.deleteEndpoint(ep.network, ep.id);
-    await this.parts.returns.giveBack(ep.network, ep.ip);
+    for (const a of [ep.ip, ep.ip6]) if (a !== undefined) await this.parts.returns.giveBack(ep.network, a);
     this.parts.log.info({ endpoint: ep }, 'detached');
     if (!this.parts.state.endpoints.some((e) => e.vni === ep.vni))
       await this.parts.overlays.removeUnlessAttaching(ep.vni);

@@ -11,8 +11,12 @@ export interface LocalEndpoint {
   netns: string;
   ifname: string;
   mac: string;
-  ip: string;
-  prefix: number;
+  /** Its IPv4 address and prefix length (absent on an IPv6-only network). */
+  ip?: string;
+  prefix?: number;
+  /** Its IPv6 address (canonical) and prefix length. */
+  ip6?: string;
+  prefix6?: number;
   createdAt: string;
   /** Host ports published to this endpoint (egress/rules.ts). */
   publish?: PortMapping[];

@@ -6,8 +6,10 @@ import type { OverlayDriver } from './ports.js';
 
 export interface OverlayNetwork {
   vni: number;
-  subnet: string;
+  subnet?: string;
   gateway?: string;
+  subnet6?: string;
+  gateway6?: string;
   mtu?: number;
   internal?: boolean;
   encrypted?: boolean;
@@ -36,6 +38,8 @@ export class Overlays {
       vni: n.vni,
       subnet: n.subnet,
       gateway: n.gateway,
+      subnet6: n.subnet6,
+      gateway6: n.gateway6,
       mtu: n.mtu,
       egress: this.hasEgress(n),
       encrypted: n.encrypted === true,

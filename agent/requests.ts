@@ -4,6 +4,7 @@
  * hands typed values inward: the agent's parts check only what needs the cluster or the kernel
  * (a network exists, an address is free, a namespace exists). Every refusal names its field.
  */
+import { parseIPv6 } from '../core/ipv6.js';
 import { parseIfName, parseMac } from '../core/addresses.js';
 import { ipv4, obj, str } from '../core/checks.js';
 import { parseAliases, parseDnsLabel } from '../core/dns-names.js';
@@ -20,6 +21,8 @@ export interface AttachRequest {
   netns: string;
   ifname?: string;
   ip?: string;
+  /** An explicit IPv6 address (canonical); else one is allocated when the network has an IPv6 subnet. */
+  ip6?: string;
   mac?: string;
   /** Endpoint id (Docker gives its own); generated when absent. */
   id?: string;
@@ -78,6 +81,8 @@ export function decodeAttach(body: unknown): AttachRequest {
   if (ifname !== undefined) req.ifname = ifname;
   const ip = optional(o.ip, (v) => ipv4(v, 'ip'));
   if (ip !== undefined) req.ip = ip;
+  const ip6 = optional(o.ip6, (v) => parseIPv6(v, 'ip6'));
+  if (ip6 !== undefined) req.ip6 = ip6;
   const mac = optional(o.mac, (v) => parseMac(v, 'mac'));
   if (mac !== undefined) req.mac = mac;
   const id = optional(o.id, endpointId);

@@ -2,10 +2,12 @@
  * The socket calls Node does not offer (raw ICMP, unix datagram, handing a listening socket to a
  * child), through libc: one binding of each call and the constants they take.
  */
+import { ipv6ToBytes } from './ipv6.js';
 import { libc } from './libc.js';
 
 export const AF_UNIX = 1;
 export const AF_INET = 2;
+export const AF_INET6 = 10;
 export const SOCK_STREAM = 1;
 export const SOCK_DGRAM = 2;
 export const SOCK_RAW = 3;
@@ -30,6 +32,14 @@ export const SO_REUSEADDR = 2;
 
 /** A `struct sockaddr_in` for an IPv4 address and port. */
 export function inetAddress(ip: string, port: number): Buffer {
+  if (ip.includes(':')) {
+    // struct sockaddr_in6: family, port, flow info, the 16 address bytes, scope id.
+    const addr6 = Buffer.alloc(28);
+    addr6.writeUInt16LE(AF_INET6, 0);
+    addr6.writeUInt16BE(port, 2);
+    ipv6ToBytes(ip).copy(addr6, 8);
+    return addr6;
+  }
   const addr = Buffer.alloc(16);
   addr.writeUInt16LE(AF_INET, 0);
   addr.writeUInt16BE(port, 2);

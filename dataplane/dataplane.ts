@@ -18,7 +18,14 @@ import { applyPlan } from './reconcile-apply.js';
 import { connectVeth, vethRequest } from './veth.js';
 import { KernelWatch, type KernelChange } from './kernel-watch.js';
 import { planReconcile, planSize, type RemoteEndpoint } from './reconcile-plan.js';
-import { buildOverlay, describeOverlay, type Overlay } from './overlay.js';
+import {
+  addressingOnBridge,
+  buildOverlay,
+  describeOverlay,
+  networkAddressing,
+  type Overlay,
+  type OverlayAddressing,
+} from './overlay.js';
 import { describeGatewayLink, ensureGatewayLink, removeGatewayLink, type GatewayLinkInfo } from './gateway-link.js';
 import { sameFamilyAsDevice, validateRemotes } from './remotes.js';
 import { canonicalIPv6 } from '../core/ipv6.js';
@@ -33,19 +40,14 @@ import type {
   ReconcileResult,
 } from './types.js';
 import {
-  type Cidr,
   isIPv4,
   isVtepAddress,
-  ipv4ToString,
-  prefixMask,
-  parseCidr,
   parseIfName,
   parseIPv4,
   parseMac,
   parseMtu,
   parsePort,
   parseVni,
-  requireHostIn,
 } from '../core/addresses.js';
 
 export type { RemoteEndpoint } from './reconcile-plan.js';
@@ -148,19 +150,17 @@ export class Dataplane {
 
   private validateNetwork(spec: NetworkSpec): {
     vni: number;
-    subnet: Cidr;
-    gateway?: string;
+    addressing: OverlayAddressing;
     mtu?: number;
     egress: boolean;
     encrypted: boolean;
   } {
     const vni = parseVni(spec.vni);
-    const subnet = parseCidr(spec.subnet);
-    const gateway = spec.gateway === undefined ? undefined : requireHostIn(spec.gateway, subnet, 'gateway');
+    const addressing = networkAddressing(spec);
     const mtu = spec.mtu === undefined ? undefined : parseMtu(spec.mtu);
     if (spec.encrypted === true && this.tunnel === undefined)
       throw new ValidationError('encrypted', 'this host has no tunnel address: it cannot carry an encrypted network');
-    return { vni, subnet, gateway, mtu, egress: spec.egress === true, encrypted: spec.encrypted === true };
+    return { vni, addressing, mtu, egress: spec.egress === true, encrypted: spec.encrypted === true };
   }
 
   /**
@@ -184,7 +184,7 @@ export class Dataplane {
       const fresh = !netnsExists(name);
       if (fresh) createNetns(name);
       try {
-        const o = this.openOverlay(v.vni, { subnet: v.subnet, gateway: v.gateway, mtu });
+        const o = this.openOverlay(v.vni, { ...v.addressing, mtu });
         await buildOverlay(o, this.hostRtnl(), vxlan);
         const info = await describeOverlay(o);
         if (v.egress) info.gatewayLink = await ensureGatewayLink(o, { rtnl: this.hostRtnl(), fd: this.hostFd });
@@ -348,21 +348,13 @@ export class Dataplane {
     for (const name of listNetns()) {
       const vni = vniFromNetnsName(this.prefix, name);
       if (vni === undefined || !netnsExists(name)) continue;
-      const o =
-        this.overlays.get(vni) ??
-        this.openOverlay(vni, { subnet: { network: '0.0.0.0', prefix: 0, text: '' }, mtu: 0 });
+      const o = this.overlays.get(vni) ?? this.openOverlay(vni, { mtu: 0 });
       const links = await o.rtnl.links();
       const br = links.find((l) => l.name === BRIDGE_NAME);
       const vx = links.find((l) => l.name === vxlanName(vni));
       if (o.spec.mtu === 0) {
         o.spec.mtu = vx?.mtu ?? br?.mtu ?? 0;
-        const addr = br ? (await o.rtnl.addresses()).find((a) => a.index === br.index) : undefined;
-        if (addr) {
-          o.spec.subnet = parseCidr(
-            `${ipv4ToString((parseIPv4(addr.ip) & prefixMask(addr.prefix)) >>> 0)}/${addr.prefix}`,
-          );
-          o.spec.gateway = addr.ip;
-        }
+        if (br) Object.assign(o.spec, await addressingOnBridge(o.rtnl, br.index));
       }
       out.push(await describeOverlay(o));
     }

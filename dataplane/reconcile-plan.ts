@@ -7,7 +7,8 @@ import type { FdbEntry, NeighEntry } from './netlink/rtnl.js';
 
 export interface RemoteEndpoint {
   mac: string;
-  ip: string;
+  /** Its IPv4 address; absent for an endpoint of an IPv6-only network (which has `ip6`). */
+  ip?: string;
   /** Its IPv6 address (canonical text, RFC 5952), if it has one: a static `ip -6 neigh` entry beside the IPv4 one. */
   ip6?: string;
   /** The VTEP (underlay IP) of the host that owns the endpoint. */
@@ -35,7 +36,7 @@ export function planReconcile(
   const wantIps = new Set<string>();
   for (const e of desired) {
     wantMacs.add(e.mac);
-    wantIps.add(e.ip);
+    if (e.ip !== undefined) wantIps.add(e.ip);
     if (e.ip6 !== undefined) wantIps.add(e.ip6);
   }
 
@@ -68,7 +69,8 @@ export function planReconcile(
     } else if (!have || have.dst !== e.vtep || (have.state & NUD_PERMANENT) === 0) {
       plan.fdbReplace.push({ mac: e.mac, dst: e.vtep });
     }
-    for (const ip of e.ip6 === undefined ? [e.ip] : [e.ip, e.ip6]) {
+    for (const ip of [e.ip, e.ip6]) {
+      if (ip === undefined) continue;
       const n = neigh.get(ip);
       if (!n || n.mac !== e.mac || (n.state & NUD_PERMANENT) === 0) plan.neighReplace.push({ ip, mac: e.mac });
     }

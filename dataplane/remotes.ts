@@ -40,7 +40,9 @@ export function validateRemotes(desired: RemoteEndpoint[], localVtep?: string, l
   desired.forEach((e, i) => {
     if (e === null || typeof e !== 'object') throw new ValidationError(`endpoints[${i}]`, 'must be an object');
     const mac = parseMac(e.mac, `endpoints[${i}].mac`);
-    if (!isIPv4(e.ip)) parseIPv4(e.ip, `endpoints[${i}].ip`);
+    if (e.ip === undefined && e.ip6 === undefined)
+      throw new ValidationError(`endpoints[${i}].ip`, 'required (or ip6: an endpoint has an address)');
+    if (e.ip !== undefined && !isIPv4(e.ip)) parseIPv4(e.ip, `endpoints[${i}].ip`);
     if (!isVtepAddress(e.vtep)) {
       throw new ValidationError(`endpoints[${i}].vtep`, `invalid VTEP address ${JSON.stringify(e.vtep)}`);
     }
@@ -66,7 +68,12 @@ export function validateRemotes(desired: RemoteEndpoint[], localVtep?: string, l
         throw new ValidationError(`endpoints[${i}].${field}`, `${ip} is claimed by both ${ipOwner} and ${mac}`);
       byIp.set(ip, mac);
     }
-    byMac.set(mac, e.ip6 === undefined ? { mac, ip: e.ip, vtep: e.vtep } : { mac, ip: e.ip, ip6: e.ip6, vtep: e.vtep });
+    byMac.set(mac, {
+      mac,
+      ...(e.ip !== undefined ? { ip: e.ip } : {}),
+      ...(e.ip6 !== undefined ? { ip6: e.ip6 } : {}),
+      vtep: e.vtep,
+    });
   });
   return [...byMac.values()];
 }

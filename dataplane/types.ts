@@ -34,9 +34,13 @@ export interface DataplaneOptions {
 
 export interface NetworkSpec {
   vni: number;
-  subnet: string;
+  /** The IPv4 subnet; a network has it, an IPv6 one (`subnet6`), or both. */
+  subnet?: string;
   /** Gateway address; assigned to br0 on every host (an anycast gateway) when given. */
   gateway?: string;
+  /** The IPv6 subnet (canonical) and its gateway, assigned to br0 without duplicate address detection. */
+  subnet6?: string;
+  gateway6?: string;
   /** Overlay MTU; default and maximum: underlay MTU − 50 (IPv4) / − 70 (IPv6). */
   mtu?: number;
   /** A gateway link to the host namespace (egress; dataplane/gateway-link.ts). Default false: none (removed if present). */
@@ -55,6 +59,8 @@ export interface OverlayInfo {
   mtu: number;
   subnet?: string;
   gateway?: string;
+  subnet6?: string;
+  gateway6?: string;
   vxlan?: Link;
   bridge?: Link;
   /** Local endpoints: MACs of the host-end veths on br0. */
@@ -70,10 +76,13 @@ export interface AttachSpec {
   /** Interface name inside the container namespace. Default `eth0`. */
   ifname?: string;
   mac: string;
-  /** Address, `a.b.c.d` or `a.b.c.d/n` (n must equal the subnet's prefix). */
-  ip: string;
+  /** Address, `a.b.c.d` or `a.b.c.d/n` (n must equal the subnet's prefix). At least one of ip, ip6. */
+  ip?: string;
   /** Default route via this address (inside the subnet). */
   gateway?: string;
+  /** IPv6 address (`ADDR` or `ADDR/n`, n the IPv6 subnet's prefix), added without DAD; its default route's gateway. */
+  ip6?: string;
+  gateway6?: string;
   /**
    * false: only create the veth (container end named `ifname`, with MAC and MTU, down, no address) —
    * for Docker, which moves the interface into the container and configures it itself. Default true.
@@ -84,8 +93,10 @@ export interface AttachSpec {
 export interface AttachResult {
   vni: number;
   mac: string;
-  ip: string;
-  prefix: number;
+  ip?: string;
+  prefix?: number;
+  ip6?: string;
+  prefix6?: number;
   ifname: string;
   hostIfname: string;
   mtu: number;

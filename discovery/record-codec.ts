@@ -14,11 +14,17 @@
  * Values (integer keys; unknown keys are ignored and preserved):
  *   network    1 name, 2 vni, 3 subnet [ip4 bytes, prefix], 4 gateway ip4, 5 mtu, 6 options [[text, text], ...],
  *              7 internal (true; absent = false), 8 ipRange [ip4 bytes, prefix], 9 reserved [ip4 bytes, ...],
- *              10 encrypted (true; absent = false)
+ *              10 encrypted (true; absent = false), 11 subnet6 [ip6 bytes, prefix], 12 gateway6 ip6,
+ *              13 ipRange6 [ip6 bytes, prefix], 14 reserved6 [ip6 bytes, ...]   (3 absent: IPv6-only)
  *              (pairs in the owner's order: the version-1 signature covers that order)
  *   endpoint   1 network, 2 id (text, or bytes for an even-length lowercase hex id), 3 mac (6 bytes),
- *              4 ip (4 bytes), 5 vtep (4 bytes), 6 host, 7 name (text), 8 aliases [text, ...]
- *   ipam-block 1 network, 2 block [ip4 bytes, prefix]
+ *              4 ip (4 bytes), 5 vtep (4 bytes), 6 host, 7 name (text), 8 aliases [text, ...],
+ *              9 ip6 (16 bytes), 10 vtep6 (16 bytes; instead of 5)   (4 absent: IPv6-only)
+ *   ipam-block 1 network, 2 block [ip4 bytes, prefix] | 3 block6 [ip6 bytes, prefix]
+ *
+ * Keys 3 and 4 of a network and 4 and 5 of an endpoint are what a member of generation 3 requires:
+ * a record without them (IPv6-only, an IPv6 VTEP) or a block6 claim is written only when every live
+ * member reads generation 4 (PROTO_IPV6).
  */
 import { decode as cborDecode, encode as cborEncode, Tokenizer, Type } from 'cborg';
 import type { PrivateKey } from '@libp2p/interface';
@@ -31,6 +37,7 @@ import {
   type RecordKind,
   type RecordValue,
 } from '../core/records.js';
+import { bigIntToIPv6, ipv6ToBytes } from '../core/ipv6.js';
 import { signWith, verifyByPeerId } from './ed25519.js';
 import { MAX_LAMPORT } from './clock-bounds.js';
 import {
@@ -59,14 +66,19 @@ const ip4Text = (b: Cbor, field: string): string => {
   if (!(b instanceof Uint8Array) || b.length !== 4) throw new WireError(field, 'must be 4 address bytes');
   return [...b].join('.');
 };
+const ip6Bytes = (ip: string): Uint8Array => Uint8Array.from(ipv6ToBytes(ip));
+const ip6Text = (b: Cbor, field: string): string => {
+  if (!(b instanceof Uint8Array) || b.length !== 16) throw new WireError(field, 'must be 16 address bytes');
+  return bigIntToIPv6(BigInt(`0x${Buffer.from(b).toString('hex')}`));
+};
 const cidrCbor = (cidr: string): Cbor => {
   const [ip, prefix] = cidr.split('/');
-  return [ip4Bytes(ip ?? ''), Number(prefix)];
+  return [cidr.includes(':') ? ip6Bytes(ip ?? '') : ip4Bytes(ip ?? ''), Number(prefix)];
 };
-const cidrText = (v: Cbor, field: string): string => {
+const cidrText = (v: Cbor, field: string, family: 4 | 6 = 4): string => {
   if (!Array.isArray(v) || v.length !== 2 || typeof v[1] !== 'number')
     throw new WireError(field, 'must be [address bytes, prefix]');
-  return `${ip4Text(v[0] as Cbor, field)}/${v[1]}`;
+  return `${family === 4 ? ip4Text(v[0] as Cbor, field) : ip6Text(v[0] as Cbor, field)}/${v[1]}`;
 };
 const HEX_ID = /^(?:[0-9a-f]{2}){8,}$/;
 const idCbor = (id: string): Cbor => (HEX_ID.test(id) ? Uint8Array.from(Buffer.from(id, 'hex')) : id);
@@ -97,7 +109,8 @@ function valueToCbor(kind: RecordKind, value: RecordValue): Map<number, Cbor> {
   const m = new Map<number, Cbor>();
   if (kind === 'network') {
     const v = value as NetworkValue;
-    m.set(1, v.name).set(2, v.vni).set(3, cidrCbor(v.subnet));
+    m.set(1, v.name).set(2, v.vni);
+    if (v.subnet !== undefined) m.set(3, cidrCbor(v.subnet));
     if (v.gateway !== undefined) m.set(4, ip4Bytes(v.gateway));
     if (v.mtu !== undefined) m.set(5, v.mtu);
     if (v.options !== undefined) m.set(6, Object.entries(v.options));
@@ -105,19 +118,23 @@ function valueToCbor(kind: RecordKind, value: RecordValue): Map<number, Cbor> {
     if (v.ipRange !== undefined) m.set(8, cidrCbor(v.ipRange));
     if (v.reserved !== undefined) m.set(9, v.reserved.map(ip4Bytes));
     if (v.encrypted === true) m.set(10, true);
+    if (v.subnet6 !== undefined) m.set(11, cidrCbor(v.subnet6));
+    if (v.gateway6 !== undefined) m.set(12, ip6Bytes(v.gateway6));
+    if (v.ipRange6 !== undefined) m.set(13, cidrCbor(v.ipRange6));
+    if (v.reserved6 !== undefined) m.set(14, v.reserved6.map(ip6Bytes));
   } else if (kind === 'endpoint') {
     const v = value as EndpointValue;
-    m.set(1, v.network)
-      .set(2, idCbor(v.id))
-      .set(3, macBytes(v.mac))
-      .set(4, ip4Bytes(v.ip))
-      .set(5, ip4Bytes(v.vtep))
-      .set(6, v.host);
+    m.set(1, v.network).set(2, idCbor(v.id)).set(3, macBytes(v.mac));
+    if (v.ip !== undefined) m.set(4, ip4Bytes(v.ip));
+    if (!v.vtep.includes(':')) m.set(5, ip4Bytes(v.vtep));
+    m.set(6, v.host);
     if (v.name !== undefined) m.set(7, v.name);
     if (v.aliases !== undefined) m.set(8, v.aliases);
+    if (v.ip6 !== undefined) m.set(9, ip6Bytes(v.ip6));
+    if (v.vtep.includes(':')) m.set(10, ip6Bytes(v.vtep));
   } else {
     const v = value as IpamBlockValue;
-    m.set(1, v.network).set(2, cidrCbor(v.block));
+    m.set(1, v.network).set(v.block.includes(':') ? 3 : 2, cidrCbor(v.block));
   }
   return m;
 }
@@ -126,11 +143,8 @@ function valueToCbor(kind: RecordKind, value: RecordValue): Map<number, Cbor> {
 function valueFromCbor(kind: RecordKind, m: Map<number | string, Cbor>, field: string): Record<string, unknown> {
   const get = (k: number) => m.get(k);
   if (kind === 'network') {
-    const out: Record<string, unknown> = {
-      name: get(1),
-      vni: get(2),
-      subnet: cidrText(get(3) ?? null, `${field}.subnet`),
-    };
+    const out: Record<string, unknown> = { name: get(1), vni: get(2) };
+    if (get(3) !== undefined) out.subnet = cidrText(get(3) ?? null, `${field}.subnet`);
     if (get(4) !== undefined) out.gateway = ip4Text(get(4) ?? null, `${field}.gateway`);
     if (get(5) !== undefined) out.mtu = get(5);
     const opts = get(6);
@@ -147,6 +161,14 @@ function valueFromCbor(kind: RecordKind, m: Map<number | string, Cbor>, field: s
       out.reserved = reserved.map((b, i) => ip4Text(b, `${field}.reserved[${i}]`));
     }
     if (get(10) !== undefined) out.encrypted = get(10);
+    if (get(11) !== undefined) out.subnet6 = cidrText(get(11) ?? null, `${field}.subnet6`, 6);
+    if (get(12) !== undefined) out.gateway6 = ip6Text(get(12) ?? null, `${field}.gateway6`);
+    if (get(13) !== undefined) out.ipRange6 = cidrText(get(13) ?? null, `${field}.ipRange6`, 6);
+    const reserved6 = get(14);
+    if (reserved6 !== undefined) {
+      if (!Array.isArray(reserved6)) throw new WireError(`${field}.reserved6`, 'must be [address bytes, ...]');
+      out.reserved6 = reserved6.map((b, i) => ip6Text(b, `${field}.reserved6[${i}]`));
+    }
     return out;
   }
   if (kind === 'endpoint') {
@@ -154,14 +176,17 @@ function valueFromCbor(kind: RecordKind, m: Map<number | string, Cbor>, field: s
       network: get(1),
       id: idText(get(2) ?? null, `${field}.id`),
       mac: macText(get(3) ?? null, `${field}.mac`),
-      ip: ip4Text(get(4) ?? null, `${field}.ip`),
-      vtep: ip4Text(get(5) ?? null, `${field}.vtep`),
-      host: get(6),
     };
+    if (get(4) !== undefined || get(9) === undefined) out.ip = ip4Text(get(4) ?? null, `${field}.ip`);
+    out.vtep =
+      get(10) !== undefined ? ip6Text(get(10) ?? null, `${field}.vtep6`) : ip4Text(get(5) ?? null, `${field}.vtep`);
+    out.host = get(6);
     if (get(7) !== undefined) out.name = get(7);
     if (get(8) !== undefined) out.aliases = get(8);
+    if (get(9) !== undefined) out.ip6 = ip6Text(get(9) ?? null, `${field}.ip6`);
     return out;
   }
+  if (get(3) !== undefined) return { network: get(1), block: cidrText(get(3) ?? null, `${field}.block6`, 6) };
   return { network: get(1), block: cidrText(get(2) ?? null, `${field}.block`) };
 }
 

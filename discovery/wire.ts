@@ -25,7 +25,7 @@ export const TOPIC_MEMBERS = 'vxmesh/members/1';
 export const TOPIC_TABLE = 'vxmesh/table/1';
 export const TOPIC_TABLE_V2 = 'vxmesh/table/2';
 /** The protocol generation this build speaks (announced in its member info; absent = 1). */
-export const PROTO_VERSION = 3;
+export const PROTO_VERSION = 4;
 /** The generation that reads record format 2 (vxmesh/table/2). */
 export const PROTO_RECORDS_V2 = 2;
 /** The generation that answers UDP probes (udp-probe.ts). */
@@ -34,6 +34,12 @@ export const PROTO_UDP_PROBES = 2;
 export const PROTO_SIGNED_MEMBERS = 3;
 /** The generation that reads a network's `encrypted` flag (and never carries such a network in cleartext). */
 export const PROTO_ENCRYPTED_NETWORKS = 3;
+/**
+ * The generation that reads IPv6 in records (record-codec.ts: an IPv6-only network or endpoint, an
+ * IPv6 VTEP, an IPv6 block claim). A network with an IPv6 subnet is defined only when every live
+ * member is of it, so nothing of an IPv6 network reaches a member that would refuse its batch.
+ */
+export const PROTO_IPV6 = 4;
 export const PROTOCOL_SYNC = '/vxmesh/sync/1.0.0';
 export const PROTOCOL_PROBE = '/vxmesh/probe/1.0.0';
 export const PROTOCOL_QUERY = '/vxmesh/query/1.0.0';

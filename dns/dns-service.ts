@@ -17,8 +17,8 @@ export interface DnsNetwork {
   vni: number;
   /** The overlay namespace (path). */
   netns: string;
-  /** The gateway address on br0, where the server answers. */
-  address: string;
+  /** The gateway addresses on br0 (IPv4, IPv6: one or both), where the server answers. */
+  addresses: string[];
   zone: DnsZone;
 }
 
@@ -80,7 +80,7 @@ export class DnsService {
       }
     }
     for (const n of nets) {
-      const key = `${n.netns} ${n.address}`;
+      const key = `${n.netns} ${n.addresses.join(' ')}`;
       const s = this.served.get(n.vni);
       if (s && s.key === key) {
         s.zone = n.zone;
@@ -91,24 +91,34 @@ export class DnsService {
       try {
         const limits = new QueryLimits(this.opts.limits ?? DEFAULT_QUERY_LIMITS);
         const entry: Served = { key, zone: n.zone, listener: { close: () => undefined }, limits };
-        entry.listener = await listenInNamespace(
-          n.netns,
-          n.address,
-          this.opts.port ?? 53,
-          (msg, client) => this.handle(msg, entry.zone, client, limits),
-          (e) => this.opts.log.warn({ network: n.zone.network, err: e.message }, 'DNS socket error'),
-          limits,
-          () => void this.counters.limited++,
-        );
+        const listeners: DnsListener[] = [];
+        entry.listener = { close: () => listeners.forEach((l) => l.close()) };
+        try {
+          for (const address of n.addresses)
+            listeners.push(
+              await listenInNamespace(
+                n.netns,
+                address,
+                this.opts.port ?? 53,
+                (msg, client) => this.handle(msg, entry.zone, client, limits),
+                (e) => this.opts.log.warn({ network: n.zone.network, err: e.message }, 'DNS socket error'),
+                limits,
+                () => void this.counters.limited++,
+              ),
+            );
+        } catch (e) {
+          entry.listener.close();
+          throw e;
+        }
         if (this.closed) {
           entry.listener.close();
           return;
         }
         this.served.set(n.vni, entry);
-        this.opts.log.info({ network: n.zone.network, address: n.address }, 'DNS server listening');
+        this.opts.log.info({ network: n.zone.network, addresses: n.addresses }, 'DNS server listening');
       } catch (e) {
         this.opts.log.warn(
-          { network: n.zone.network, address: n.address, err: (e as Error).message },
+          { network: n.zone.network, addresses: n.addresses, err: (e as Error).message },
           'DNS server could not listen (retried)',
         );
       }

@@ -1,5 +1,5 @@
 /**
- * A DNS server's sockets inside a network namespace: UDP and TCP on ADDRESS:53 of that namespace,
+ * A DNS server's sockets inside a network namespace: UDP and TCP on ADDRESS:53 (either family) of that namespace,
  * while the process lives in another one. Both are created with the thread switched into the
  * namespace: the UDP socket binds through a synchronous `lookup` (measured: Node resolves the bind
  * address after the thread switched back otherwise, and the bind fails with EADDRNOTAVAIL); the TCP
@@ -12,6 +12,7 @@ import { errno, strerror } from '../core/libc.js';
 import { inNetnsFd } from '../core/netns-switch.js';
 import {
   AF_INET,
+  AF_INET6,
   SO_REUSEADDR,
   SOCK_CLOEXEC,
   SOCK_NONBLOCK,
@@ -40,7 +41,11 @@ const TCP_IDLE_MS = 10_000;
 const TCP_LIFETIME_MS = 60_000;
 
 function tcpListeningFd(address: string, port: number): number {
-  const fd = socketFn(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) as number;
+  const fd = socketFn(
+    address.includes(':') ? AF_INET6 : AF_INET,
+    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+    0,
+  ) as number;
   if (fd < 0) throw new VxmeshError(`socket(tcp) failed: ${strerror(errno())}`);
   const one = Buffer.alloc(4);
   one.writeInt32LE(1);
@@ -71,7 +76,8 @@ export async function listenInNamespace(
   let udp: dgram.Socket | undefined;
   let tcp: net.Server | undefined;
   try {
-    udp = dgram.createSocket({ type: 'udp4', lookup: (host, _opts, cb) => cb(null, host, 4) });
+    const family = address.includes(':') ? 6 : 4;
+    udp = dgram.createSocket({ type: `udp${family}`, lookup: (host, _opts, cb) => cb(null, host, family) });
     const u = udp;
     await new Promise<void>((resolve, reject) => {
       u.once('error', reject);

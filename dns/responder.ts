@@ -58,9 +58,13 @@ export function respond(msg: Buffer, zone: DnsZone): Decision {
   const base = { type: 'response' as const, id: q.id, questions: [question] };
   const flags = dnsPacket.AUTHORITATIVE_ANSWER | dnsPacket.RECURSION_AVAILABLE | rd;
   if (found.kind === 'nxdomain') return { reply: dnsPacket.encode({ ...base, flags: flags | RCODE.NXDOMAIN }) };
-  const answers =
-    question.type === 'A' || question.type === ('ANY' as string)
-      ? found.addresses.map((ip) => ({ type: 'A' as const, name: question.name, ttl: TTL_SECONDS, data: ip }))
-      : [];
+  // A for the IPv4 addresses, AAAA for the IPv6 ones (NODATA when the name has none of that family).
+  const any = question.type === ('ANY' as string);
+  const answers = found.addresses.flatMap((ip) => {
+    const v6 = ip.includes(':');
+    if (v6 ? question.type === 'AAAA' || any : question.type === 'A' || any)
+      return [{ type: v6 ? ('AAAA' as const) : ('A' as const), name: question.name, ttl: TTL_SECONDS, data: ip }];
+    return [];
+  });
   return { reply: dnsPacket.encode({ ...base, flags, answers }) };
 }

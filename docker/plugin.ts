@@ -250,7 +250,7 @@ export class DockerPlugin {
     const n = this.networkOf(call.networkId);
     const eid = call.endpointId;
     const ep = this.endpointOf(eid);
-    const preallocated = (this.state.addresses[n.subnet] ?? []).includes(ep.ip);
+    const preallocated = (this.state.addresses[n.subnet ?? ''] ?? []).includes(ep.ip);
     // The veth's container end stays in our (the engine's) namespace under SrcName: Docker moves it.
     await this.agent.attach({
       network: n.name,

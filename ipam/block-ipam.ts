@@ -16,7 +16,9 @@
  * are more hosts than blocks.
  */
 import { ValidationError, VxmeshError } from '../core/errors.js';
-import { ipv4ToString, parseCidr, parseIPv4, prefixMask } from '../core/addresses.js';
+import { randomBytes } from 'node:crypto';
+import { ipv4ToString, parseCidr, parseIPv4 } from '../core/addresses.js';
+import { addressAt, bigIntToAddress, familyOf, parsePrefix, prefixHas, prefixSize } from '../core/prefix.js';
 import { KeyedQueue } from '../core/keyed-queue.js';
 import type { NetworkValue } from '../core/records.js';
 import { allocatable } from '../core/address-range.js';
@@ -28,6 +30,9 @@ export type { BlockClaim, BlockConflict } from './claim-rule.js';
 export type { EndpointUse } from './explicit-address.js';
 
 export const BLOCK_PREFIX = 28;
+export const BLOCK_PREFIX6 = 112;
+const BLOCK_LIST6 = 256n;
+const BLOCK_SAMPLE6 = 16;
 /** A borrower picks at random among this many of the highest free addresses of each block. */
 const BORROW_CHOICES = 4;
 
@@ -52,20 +57,47 @@ export function blocksOf(subnet: string): string[] {
   return out;
 }
 
-function addressesOf(block: string): string[] {
-  const c = parseCidr(block, 'block', 32);
-  const base = parseIPv4(c.network);
-  const n = 2 ** (32 - c.prefix);
-  return Array.from({ length: n }, (_, i) => ipv4ToString((base + i) >>> 0));
+/**
+ * The blocks a host may claim in a network: IPv4, every /28 of the subnet; IPv6, /112 blocks (65,536
+ * addresses, one is enough for a host) of the range IPAM hands out from, every one when there are at
+ * most BLOCK_LIST6 of them, else BLOCK_SAMPLE6 drawn at random (a /64 holds 2^48: never listed).
+ */
+function candidateBlocks(net: NetworkValue): string[] {
+  const subnet = subnetOf(net);
+  if (!subnet.includes(':')) return blocksOf(subnet);
+  const range = parsePrefix(net.ipRange ?? subnet, 'ipRange', true);
+  const size = Math.max(range.prefix, BLOCK_PREFIX6);
+  const count = 1n << BigInt(size - range.prefix);
+  const step = 1n << BigInt(128 - size);
+  const block = (i: bigint) => `${bigIntToAddress(range.first + i * step, 6)}/${size}`;
+  if (count <= BLOCK_LIST6) return Array.from({ length: Number(count) }, (_, i) => block(BigInt(i)));
+  const picked = new Set<string>();
+  while (picked.size < BLOCK_SAMPLE6) picked.add(block(BigInt(`0x${randomBytes(8).toString('hex')}`) % count));
+  return [...picked];
 }
 
-const isSingle = (block: string): boolean => block.endsWith('/32');
+/** The addresses of a block, lowest first (or highest first), one at a time: a block is never listed. */
+function* addressesOf(block: string, highestFirst = false): Generator<string> {
+  const p = parsePrefix(block, 'block', true);
+  const n = prefixSize(p);
+  for (let i = 0n; i < n; i++) yield addressAt(p, highestFirst ? n - 1n - i : i);
+}
+
+function someOf<T>(items: Iterable<T>, test: (x: T) => boolean): boolean {
+  for (const x of items) if (test(x)) return true;
+  return false;
+}
+
+/** The subnet IPAM allocates from (the IPv6 view's is its subnet6: records.ts ipv6View). */
+function subnetOf(net: NetworkValue): string {
+  if (net.subnet === undefined) throw new VxmeshError(`network ${net.name} has no subnet of that family`);
+  return net.subnet;
+}
+
+const isSingle = (block: string): boolean => block.endsWith('/32') || block.endsWith('/128');
+const singleOf = (ip: string): string => `${ip}/${ip.includes(':') ? 128 : 32}`;
 const addressOf = (block: string): string => block.slice(0, block.indexOf('/'));
-
-function contains(cidr: string, ip: string): boolean {
-  const c = parseCidr(cidr, 'block', 32);
-  return (parseIPv4(ip) & prefixMask(c.prefix)) >>> 0 === parseIPv4(c.network);
-}
+const contains = (cidr: string, ip: string): boolean => prefixHas(parsePrefix(cidr, 'block', true), ip);
 
 export class Ipam {
   /** Local time at which we wrote each of our claims (network/block). */
@@ -117,12 +149,9 @@ export class Ipam {
   }
 
   private used(net: NetworkValue): Set<string> {
-    const c = parseCidr(net.subnet);
-    const used = new Set<string>([
-      c.network,
-      ipv4ToString((parseIPv4(c.network) | (~prefixMask(c.prefix) >>> 0)) >>> 0),
-      ...this.pending.of(net.name),
-    ]);
+    const c = parsePrefix(subnetOf(net));
+    // The first address (IPv4's network address, IPv6's subnet-router anycast) and the last: never handed out.
+    const used = new Set<string>([addressAt(c, 0n), addressAt(c, prefixSize(c) - 1n), ...this.pending.of(net.name)]);
     if (net.gateway) used.add(net.gateway);
     for (const e of this.src.endpointsUsing(net.name)) used.add(e.ip);
     // Addresses other hosts borrowed (a /32 claim inside someone's block).
@@ -150,7 +179,7 @@ export class Ipam {
       const mine = claimantOf(this.src.claims(), net.name, ip) === this.src.self;
       if (
         mine &&
-        (this.settledBlocks(net.name).some((b) => contains(b, ip)) || this.claimedAt.has(`${net.name}/${ip}/32`))
+        (this.settledBlocks(net.name).some((b) => contains(b, ip)) || this.claimedAt.has(`${net.name}/${singleOf(ip)}`))
       ) {
         this.pending.add(net.name, ip);
         return;
@@ -169,7 +198,7 @@ export class Ipam {
    * and no endpoint took the address meanwhile; else the claim is withdrawn and the other holder returned.
    */
   private async claimSingle(net: NetworkValue, ip: string): Promise<string> {
-    const block = `${ip}/32`;
+    const block = singleOf(ip);
     this.claimedAt.set(`${net.name}/${block}`, this.now());
     await this.src.claim(net.name, block);
     await this.sleep(this.settleMs);
@@ -215,7 +244,7 @@ export class Ipam {
     for (const [block, c] of this.winners(net.name)) {
       const at = this.claimedAt.get(`${net.name}/${block}`);
       if (c.owner !== this.src.self || at === undefined || this.now() - at >= this.settleMs) continue;
-      if (addressesOf(block).some((ip) => !used.has(ip) && allocatable(net)(ip))) return { block, at };
+      if (someOf(addressesOf(block), (ip) => !used.has(ip) && allocatable(net)(ip))) return { block, at };
     }
     return undefined;
   }
@@ -224,8 +253,8 @@ export class Ipam {
   private unclaimedBlock(net: NetworkValue): string | undefined {
     const claimed = this.winners(net.name);
     const used = this.used(net);
-    const candidates = blocksOf(net.subnet).filter(
-      (b) => !claimed.has(b) && addressesOf(b).some((ip) => !used.has(ip) && allocatable(net)(ip)),
+    const candidates = candidateBlocks(net).filter(
+      (b) => !claimed.has(b) && someOf(addressesOf(b), (ip) => !used.has(ip) && allocatable(net)(ip)),
     );
     return candidates[Math.floor(Math.random() * candidates.length)];
   }
@@ -271,7 +300,8 @@ export class Ipam {
       const block = this.unclaimedBlock(net);
       if (block === undefined) {
         const borrowed = await this.borrow(net);
-        if (borrowed === 'none') throw new VxmeshError(`network ${net.name} (${net.subnet}) has no free address left`);
+        if (borrowed === 'none')
+          throw new VxmeshError(`network ${net.name} (${subnetOf(net)}) has no free address left`);
         if (borrowed !== 'lost') return borrowed;
         continue;
       }
@@ -294,13 +324,19 @@ export class Ipam {
     // enough choice that concurrent borrowers rarely pick the same one.
     const offers: string[] = [];
     for (const [block, c] of this.winners(net.name)) {
-      if (c.owner === this.src.self || isSingle(block)) continue;
-      offers.push(
-        ...addressesOf(block)
-          .reverse()
-          .filter((ip) => !used.has(ip) && allocatable(net)(ip))
-          .slice(0, BORROW_CHOICES),
-      );
+      if (
+        c.owner === this.src.self ||
+        isSingle(block) ||
+        familyOf(addressOf(block)) !== familyOf(addressOf(subnetOf(net)))
+      )
+        continue;
+      let taken = 0;
+      for (const ip of addressesOf(block, true)) {
+        if (taken === BORROW_CHOICES) break;
+        if (used.has(ip) || !allocatable(net)(ip)) continue;
+        offers.push(ip);
+        taken++;
+      }
     }
     if (offers.length === 0) return 'none';
     const ip = offers[Math.floor(Math.random() * offers.length)] as string;
@@ -311,7 +347,7 @@ export class Ipam {
    * goes back to its block's owner. Addresses of our own blocks stay in them. */
   async returnAddress(network: string, ip: string): Promise<void> {
     if (this.pending.has(network, ip)) return;
-    const block = `${ip}/32`;
+    const block = singleOf(ip);
     if (!this.src.claims().some((c) => c.network === network && c.block === block && c.owner === this.src.self)) return;
     this.claimedAt.delete(`${network}/${block}`);
     await this.src.release(network, block);

@@ -3,7 +3,11 @@
  * (Lamport time, owner) wins; an address belongs to the owner of the most specific winning claim
  * containing it (a borrowed or explicit /32 inside another host's block belongs to the borrower).
  */
-import { parseCidr, parseIPv4, prefixMask } from '../core/addresses.js';
+import { addressToBigInt, familyOf, parsePrefix, type Family, type Prefix } from '../core/prefix.js';
+
+/** Whether the address (as a number, of `family`) lies in the prefix: one conversion per lookup. */
+const holds = (p: Prefix, family: Family, n: bigint): boolean =>
+  p.family === family && n >> BigInt(p.bits - p.prefix) === p.first >> BigInt(p.bits - p.prefix);
 
 export interface BlockClaim {
   network: string;
@@ -34,12 +38,11 @@ export function winningClaims(claims: Iterable<BlockClaim>, network: string): Ma
 }
 
 /** The winning claims of every network, indexed for many lookups (one table, many endpoints). */
-type IndexedClaim = { owner: string; base: number; prefix: number };
+type IndexedClaim = { owner: string; prefix: Prefix };
 
 function indexed(c: BlockClaim): IndexedClaim | undefined {
   try {
-    const cidr = parseCidr(c.block, 'block', 32);
-    return { owner: c.owner, base: parseIPv4(cidr.network), prefix: cidr.prefix };
+    return { owner: c.owner, prefix: parsePrefix(c.block, 'block', true) };
   } catch {
     return undefined; // a malformed claim claims nothing
   }
@@ -72,29 +75,21 @@ export class ClaimIndex {
 
   /** Whether `owner` has any claim (winning or not) containing `ip`. */
   hasClaim(network: string, ip: string, owner: string): boolean {
-    let addr: number;
-    try {
-      addr = parseIPv4(ip);
-    } catch {
-      return false;
-    }
-    return (this.everyClaim.get(`${network}\u0000${owner}`) ?? []).some(
-      (c) => (addr & prefixMask(c.prefix)) >>> 0 === c.base,
-    );
+    const family = familyOf(ip);
+    if (family === undefined) return false;
+    const n = addressToBigInt(ip);
+    return (this.everyClaim.get(`${network}\u0000${owner}`) ?? []).some((c) => holds(c.prefix, family, n));
   }
 
   /** The owner of the most specific winning claim containing `ip`, or undefined. */
   claimant(network: string, ip: string): string | undefined {
-    let addr: number;
-    try {
-      addr = parseIPv4(ip);
-    } catch {
-      return undefined;
-    }
-    let best: { owner: string; prefix: number } | undefined;
+    const family = familyOf(ip);
+    if (family === undefined) return undefined;
+    const n = addressToBigInt(ip);
+    let best: IndexedClaim | undefined;
     for (const c of this.byNetwork.get(network) ?? []) {
-      if ((addr & prefixMask(c.prefix)) >>> 0 !== c.base) continue;
-      if (!best || c.prefix > best.prefix) best = c;
+      if (!holds(c.prefix, family, n)) continue;
+      if (!best || c.prefix.prefix > best.prefix.prefix) best = c;
     }
     return best?.owner;
   }

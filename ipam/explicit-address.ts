@@ -1,10 +1,10 @@
 /** The checks every allocator makes on an explicit address (`--ip`, Docker's `--ip`). */
-import { parseCidr, requireHostIn } from '../core/addresses.js';
+import { parsePrefix, requireHostInPrefix } from '../core/prefix.js';
 import { ValidationError } from '../core/errors.js';
 import type { NetworkValue } from '../core/records.js';
 import type { PendingAddresses } from './pending-addresses.js';
 
-/** An address an endpoint record of the cluster holds. */
+/** An address an endpoint record of the cluster holds (one per address: IPv4 and IPv6 apart). */
 export interface EndpointUse {
   network: string;
   ip: string;
@@ -23,7 +23,8 @@ export function checkExplicitAddress(
   pending: PendingAddresses,
   reservedHere: boolean,
 ): void {
-  requireHostIn(ip, parseCidr(net.subnet), 'ip');
+  if (net.subnet === undefined) throw new ValidationError('ip', `network ${net.name} has no subnet of that family`);
+  requireHostInPrefix(ip, parsePrefix(net.subnet), 'ip');
   if (net.gateway === ip) throw new ValidationError('ip', `${ip} is the gateway of network ${net.name}`);
   if (net.reserved?.includes(ip))
     throw new ValidationError('ip', `${ip} is reserved in network ${net.name} (an aux address)`);

@@ -1,4 +1,5 @@
 /** `vxmesh attach` and `vxmesh detach`: connect any network namespace to a network. */
+import { onePerFamily } from '../family-flags.js';
 import { apiRequest } from '../admin-client.js';
 import { parseFlags, UsageError, type Command } from '../support.js';
 import { CLIENT_FLAGS, CLIENT_HELP, socketOf } from './common.js';
@@ -19,7 +20,8 @@ use on this host is refused.
 Options:
   --netns NAME|PATH   the namespace (an "ip netns" name, or a path such as /proc/PID/ns/net)
   --ifname NAME       interface name inside the namespace (default eth0)
-  --ip IP             address (default: allocated)
+  --ip IP             address (default: allocated), once per family of the network's subnets
+                      (--ip 198.18.40.11 --ip 2001:db8:40::11); a family left out is allocated
   --mac MAC           MAC address (default: 02:42 followed by the IPv4 address)
   --publish H:P[/tcp|udp]  publish host port H to the endpoint's port P (repeatable; default tcp)
   --name NAME         the endpoint's name (a DNS label), known to every host with the endpoint;
@@ -39,7 +41,13 @@ ${CLIENT_HELP}`;
 function render(ep: LocalEndpoint): string {
   const published = (ep.publish ?? []).map(formatPortMapping).join(',');
   const names = [ep.name, ...(ep.aliases ?? [])].filter(Boolean).join(',');
-  return `${ep.id}  ${ep.network}  ${ep.ip}/${ep.prefix}  ${ep.mac}  ${ep.netns} ${ep.ifname}${names ? `  names ${names}` : ''}${published ? `  publish ${published}` : ''}`;
+  const addresses = [
+    ep.ip !== undefined ? `${ep.ip}/${ep.prefix ?? '?'}` : undefined,
+    ep.ip6 !== undefined ? `${ep.ip6}/${ep.prefix6 ?? '?'}` : undefined,
+  ]
+    .filter(Boolean)
+    .join(' ');
+  return `${ep.id}  ${ep.network}  ${addresses}  ${ep.mac}  ${ep.netns} ${ep.ifname}${names ? `  names ${names}` : ''}${published ? `  publish ${published}` : ''}`;
 }
 
 export const attachCommand: Command = {
@@ -50,7 +58,7 @@ export const attachCommand: Command = {
       ...CLIENT_FLAGS,
       netns: { type: 'string' },
       ifname: { type: 'string' },
-      ip: { type: 'string' },
+      ip: { type: 'string', multiple: true },
       mac: { type: 'string' },
       publish: { type: 'string', multiple: true },
       name: { type: 'string' },
@@ -59,6 +67,7 @@ export const attachCommand: Command = {
     if (positionals.length !== 1)
       throw new UsageError(positionals.length ? `unexpected argument "${positionals[1]}"` : 'NETWORK is required');
     if (!values.netns) throw new UsageError('--netns is required');
+    const [ip4, ip6] = onePerFamily(values.ip, 'ip');
     let publish;
     try {
       publish =
@@ -71,7 +80,8 @@ export const attachCommand: Command = {
       network: positionals[0],
       netns: values.netns,
       ifname: values.ifname,
-      ip: values.ip,
+      ip: ip4,
+      ip6,
       mac: values.mac,
       publish,
       name: values.name,

@@ -1,29 +1,33 @@
 /** `vxmesh network create|ls|inspect|rm`. */
 import { apiRequest } from '../admin-client.js';
 import { formatTable } from '../table-format.js';
+import { byFamily, onePerFamily } from '../family-flags.js';
 import { parseFlags, UsageError, type Command } from '../support.js';
 import { CLIENT_FLAGS, CLIENT_HELP, socketOf } from './common.js';
 import type { NetworkView } from '../../agent/agent.js';
 
-const usage = `Usage: vxmesh network create NAME --subnet CIDR [--vni N] [--gateway IP] [--mtu N] [--internal] [--encrypted]
-                             [--ip-range CIDR] [--aux-address IP]...
+const usage = `Usage: vxmesh network create NAME --subnet CIDR [--subnet CIDR6] [--vni N] [--gateway IP]... [--mtu N]
+                             [--internal] [--encrypted] [--ip-range CIDR]... [--aux-address IP]...
        vxmesh network ls
        vxmesh network inspect NAME
        vxmesh network rm NAME
 
 Networks are cluster-wide: created on any host, known to every agent. The overlay namespace of a
 network is built on a host when the first endpoint there is attached. Without --vni a VNI is derived
-from the name; without --gateway the first address of the subnet is the gateway.
+from the name; without --gateway the first address of the subnet is the gateway. An IPv4 subnet, an
+IPv6 subnet, or one of each (dual-stack); --gateway, --ip-range and --aux-address apply to the subnet
+of their address's family.
 
 Options:
-  --subnet CIDR       the network's IPv4 subnet (inside 198.18.0.0/15 in examples)
+  --subnet CIDR       the network's subnet, once per family: IPv4 (inside 198.18.0.0/15 in examples)
+                      and/or IPv6 (e.g. 2001:db8:40::/64; /8../126)
   --vni N             VXLAN network identifier, 1..16777215
-  --gateway IP        gateway address (anycast on every host's br0)
+  --gateway IP        gateway address (anycast on every host's br0), once per family
   --mtu N             overlay MTU (default and maximum: underlay MTU - 50)
   --internal          no way out: no egress through the hosts, no published ports
   --encrypted         every frame between hosts inside WireGuard; only agents that carry encrypted
                       networks attach to it (see docs/operations.md, "Encrypted networks")
-  --ip-range CIDR     allocate addresses only inside this range of the subnet (cluster-wide)
+  --ip-range CIDR     allocate addresses only inside this range of the subnet (cluster-wide), once per family
   --aux-address IP    never hand this address out (repeatable)
 ${CLIENT_HELP}`;
 
@@ -33,13 +37,13 @@ export const networkCommand: Command = {
   async run(ctx) {
     const { values, positionals } = parseFlags(ctx.argv, {
       ...CLIENT_FLAGS,
-      subnet: { type: 'string' },
+      subnet: { type: 'string', multiple: true },
       vni: { type: 'string' },
-      gateway: { type: 'string' },
+      gateway: { type: 'string', multiple: true },
       mtu: { type: 'string' },
       internal: { type: 'boolean' },
       encrypted: { type: 'boolean' },
-      'ip-range': { type: 'string' },
+      'ip-range': { type: 'string', multiple: true },
       'aux-address': { type: 'string', multiple: true },
     });
     const [sub, name, extra] = positionals;
@@ -57,22 +61,32 @@ export const networkCommand: Command = {
     switch (sub) {
       case 'create': {
         const n = needName();
-        if (!values.subnet) throw new UsageError('network create: --subnet is required');
+        if (!values.subnet?.length) throw new UsageError('network create: --subnet is required');
+        const [subnet, subnet6] = onePerFamily(values.subnet, 'subnet');
+        const [gateway, gateway6] = onePerFamily(values.gateway, 'gateway');
+        const [ipRange, ipRange6] = onePerFamily(values['ip-range'], 'ip-range');
+        const [reserved, reserved6] = byFamily(values['aux-address']);
         const r = await apiRequest<NetworkView>(sock, 'POST', '/v1/networks', {
           name: n,
-          subnet: values.subnet,
+          subnet,
           vni: num(values.vni, 'vni'),
-          gateway: values.gateway,
+          gateway,
           mtu: num(values.mtu, 'mtu'),
           internal: values.internal === true ? true : undefined,
-          ipRange: values['ip-range'],
-          reserved: values['aux-address'],
+          ipRange,
+          reserved,
           encrypted: values.encrypted === true ? true : undefined,
+          subnet6,
+          gateway6,
+          ipRange6,
+          reserved6,
         });
+        const v6 = r.subnet6 ? `  subnet ${r.subnet6}  gateway ${r.gateway6 ?? '-'}` : '';
+        const v4 = r.subnet ? `  subnet ${r.subnet}  gateway ${r.gateway ?? '-'}` : '';
         ctx.out(
           values.json
             ? JSON.stringify(r, null, 2)
-            : `${r.name}  vni ${r.vni}  subnet ${r.subnet}  gateway ${r.gateway ?? '-'}${r.internal ? '  internal' : ''}${r.encrypted ? '  encrypted' : ''}`,
+            : `${r.name}  vni ${r.vni}${v4}${v6}${r.internal ? '  internal' : ''}${r.encrypted ? '  encrypted' : ''}`,
         );
         return 0;
       }
@@ -87,8 +101,8 @@ export const networkCommand: Command = {
               r.map((n) => [
                 n.name,
                 String(n.vni),
-                n.subnet,
-                n.gateway ?? '-',
+                [n.subnet, n.subnet6].filter(Boolean).join(',') || '-',
+                [n.gateway, n.gateway6].filter(Boolean).join(',') || '-',
                 n.mtu ? String(n.mtu) : 'auto',
                 [n.internal ? 'internal' : '', n.encrypted ? 'encrypted' : ''].filter(Boolean).join(',') || '-',
                 String(n.endpoints),

@@ -62,7 +62,16 @@ export const endpointsCommand: Command = {
       ctx.out(
         formatTable(
           ['NETWORK', 'IP', 'MAC', 'HOST', 'VTEP', 'STATUS', 'NAMES', 'ID'],
-          r.map((e) => [e.network, e.ip, e.mac, e.host, e.vtep, e.status, names(e) || '-', e.id]),
+          r.map((e) => [
+            e.network,
+            [e.ip, e.ip6].filter(Boolean).join(',') || '-',
+            e.mac,
+            e.host,
+            e.vtep,
+            e.status,
+            names(e) || '-',
+            e.id,
+          ]),
         ),
       );
     }

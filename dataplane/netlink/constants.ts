@@ -64,6 +64,8 @@ export const IFLA_BRPORT_LEARNING = 8;
 
 export const IFA_ADDRESS = 1;
 export const IFA_LOCAL = 2;
+/** ifaddrmsg flag: no duplicate address detection (the address is usable at once, never tentative). */
+export const IFA_F_NODAD = 0x02;
 
 export const RTA_DST = 1;
 export const RTA_OIF = 4;

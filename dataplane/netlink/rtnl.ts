@@ -204,15 +204,26 @@ export class Rtnl {
       });
   }
 
+  /**
+   * Adds (or replaces) an address of either family. IPv6 ones without duplicate address detection
+   * (`nodad`): addresses are unique by IPAM, and a tentative address can be neither bound nor used
+   * as a source for a second or more.
+   */
   addAddress(index: number, ip: string, prefix: number, what = `address ${ip}/${prefix}`): Promise<unknown> {
-    const attrs: Attr[] = [
-      { type: C.IFA_LOCAL, value: ipv4ToBytes(ip) },
-      { type: C.IFA_ADDRESS, value: ipv4ToBytes(ip) },
-    ];
+    const v6 = ip.includes(':');
+    const bytes = v6 ? ipv6ToBytes(ip) : ipv4ToBytes(ip);
+    const attrs: Attr[] = v6
+      ? [{ type: C.IFA_ADDRESS, value: bytes }]
+      : [
+          { type: C.IFA_LOCAL, value: bytes },
+          { type: C.IFA_ADDRESS, value: bytes },
+        ];
+    const family = v6 ? C.AF_INET6 : C.AF_INET;
+    const flags = v6 ? C.IFA_F_NODAD : 0;
     return this.sock.request(
       C.RTM_NEWADDR,
       C.NLM_F_CREATE | C.NLM_F_REPLACE,
-      [encodeIfAddr({ family: C.AF_INET, prefixlen: prefix, flags: 0, scope: 0, index }), encodeAttrs(attrs)],
+      [encodeIfAddr({ family, prefixlen: prefix, flags, scope: 0, index }), encodeAttrs(attrs)],
       { what, op: 'add' },
     );
   }
@@ -238,13 +249,15 @@ export class Rtnl {
       });
   }
 
+  /** A default route of the gateway's family. */
   addDefaultRoute(gateway: string, oif: number): Promise<unknown> {
+    const v6 = gateway.includes(':');
     const attrs: Attr[] = [
-      { type: C.RTA_GATEWAY, value: ipv4ToBytes(gateway) },
+      { type: C.RTA_GATEWAY, value: v6 ? ipv6ToBytes(gateway) : ipv4ToBytes(gateway) },
       { type: C.RTA_OIF, value: u32(oif) },
     ];
     const rt = encodeRtMsg({
-      family: C.AF_INET,
+      family: v6 ? C.AF_INET6 : C.AF_INET,
       dstLen: 0,
       table: C.RT_TABLE_MAIN,
       protocol: C.RTPROT_BOOT,

@@ -188,7 +188,7 @@ t.test('a member that left (clean agent stop) with an answering VTEP stays progr
 });
 
 t.test("a remote endpoint with a local endpoint's IP is left out and reported once", async (t) => {
-  const { cluster, driver } = clusterWithRemote('198.18.5.0/26', remoteEp('dup', localEp.ip, '198.51.100.2'));
+  const { cluster, driver } = clusterWithRemote('198.18.5.0/26', remoteEp('dup', localEp.ip as string, '198.51.100.2'));
   const agent = new Agent(
     agentParts({ cluster, driver, initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }),
   );

@@ -69,7 +69,7 @@ t.test('allocations of two hosts never collide; gateway, network and broadcast a
 t.test('more hosts than blocks: every host gets addresses, block owners skip borrowed ones', async (t) => {
   const w = new World();
   const small: NetworkValue = { name: 's', vni: 8, subnet: '198.18.1.0/28', gateway: '198.18.1.1' };
-  t.same(blocksOf(small.subnet), ['198.18.1.0/28'], 'a /28 subnet is one block');
+  t.same(blocksOf(small.subnet as string), ['198.18.1.0/28'], 'a /28 subnet is one block');
   const hosts = ['A', 'B', 'C'].map((h) => ({ h, ipam: new Ipam(w.source(h), 0, Date.now, noSleep) }));
   const got: Array<{ h: string; ip: string }> = [];
   for (let round = 0; round < 4; round++) {
