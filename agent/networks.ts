@@ -4,11 +4,12 @@
  */
 import { NotFoundError, ValidationError } from '../core/errors.js';
 import { defaultGateway, parseCidr } from '../core/addresses.js';
+import { addressAt, parsePrefix } from '../core/prefix.js';
 import { fnv1a } from '../core/hash.js';
 import type { Logger } from '../core/logger.js';
 import { checkNetworkValue, type NetworkValue } from '../core/records.js';
 import { NETWORK_USER_GRACE_MS } from '../discovery/network-guard.js';
-import { PROTO_ENCRYPTED_NETWORKS } from '../discovery/wire.js';
+import { PROTO_ENCRYPTED_NETWORKS, PROTO_IPV6 } from '../discovery/wire.js';
 import type { LocalState } from './local-state.js';
 import type { Overlays } from './overlays.js';
 import type { ClusterReader, ClusterWriter, NetworkStore, OverlayDriver, TableEntry } from './ports.js';
@@ -161,8 +162,13 @@ export class Networks {
         throw new ValidationError('mtu', `${req.mtu} exceeds the largest overlay MTU of this host's underlay (${max})`);
     }
     if (same) {
-      if (same.subnet !== req.subnet || (req.vni !== undefined && same.vni !== req.vni)) {
-        throw new ValidationError('name', `network ${req.name} exists with subnet ${same.subnet} vni ${same.vni}`);
+      if (
+        same.subnet !== req.subnet ||
+        same.subnet6 !== req.subnet6 ||
+        (req.vni !== undefined && same.vni !== req.vni)
+      ) {
+        const subnets = [same.subnet, same.subnet6].filter(Boolean).join(' and ');
+        throw new ValidationError('name', `network ${req.name} exists with subnet ${subnets} vni ${same.vni}`);
       }
       if (req.internal !== undefined && req.internal !== (same.internal === true))
         throw new ValidationError(
@@ -176,7 +182,13 @@ export class Networks {
         );
       return same;
     }
-    if (req.encrypted) this.requireEncryptionEverywhere();
+    if (req.encrypted)
+      this.requireGeneration(
+        PROTO_ENCRYPTED_NETWORKS,
+        'encrypted',
+        'they would carry an encrypted network in cleartext',
+      );
+    if (req.subnet6 !== undefined) this.requireGeneration(PROTO_IPV6, 'subnet6', 'they cannot read IPv6 networks');
     const taken = new Set([...existing.values()].map((n) => n.vni));
     if (req.vni !== undefined) {
       const holder = [...existing.values()].find((n) => n.vni === req.vni);
@@ -187,7 +199,8 @@ export class Networks {
       {
         ...req,
         vni: req.vni ?? autoVni(req.name, taken),
-        gateway: req.gateway ?? defaultGateway(parseCidr(req.subnet)),
+        ...(req.subnet !== undefined ? { gateway: req.gateway ?? defaultGateway(parseCidr(req.subnet)) } : {}),
+        ...(req.subnet6 !== undefined ? { gateway6: req.gateway6 ?? addressAt(parsePrefix(req.subnet6), 1n) } : {}),
       },
       'network',
     );
@@ -198,18 +211,20 @@ export class Networks {
   }
 
   /**
-   * An encrypted network is defined only when every live member reads the flag (protocol generation
-   * PROTO_ENCRYPTED_NETWORKS): an older agent would take it for a plain network.
+   * A definition an older agent would misread is made only when every live member is of `generation`:
+   * an encrypted network (PROTO_ENCRYPTED_NETWORKS: an older agent would carry it in cleartext); a
+   * network with an IPv6 subnet (PROTO_IPV6: generation 3 refuses an IPv6-only record, and with it the
+   * whole gossip batch or sync frame it came in).
    */
-  private requireEncryptionEverywhere(): void {
+  private requireGeneration(generation: number, field: string, why: string): void {
     const old = this.parts.cluster
       .members()
       .filter((m) => !m.self && (m.state === 'alive' || m.state === 'suspect'))
-      .filter((m) => (m.proto ?? 1) < PROTO_ENCRYPTED_NETWORKS);
+      .filter((m) => (m.proto ?? 1) < generation);
     if (old.length > 0)
       throw new ValidationError(
-        'encrypted',
-        `members of an older release are live (${old.map((m) => `${m.name} (generation ${m.proto ?? 1})`).join(', ')}): they would carry an encrypted network in cleartext; upgrade them first`,
+        field,
+        `members of an older release are live (${old.map((m) => `${m.name} (generation ${m.proto ?? 1})`).join(', ')}): ${why}; upgrade them first`,
       );
   }
 

@@ -16,7 +16,7 @@ import { parseStoreUrl } from './store-url.js';
 export { parseStoreUrl } from './store-url.js';
 import { storeAccess, type StoreAccessOptions } from './store-access.js';
 import { StoreError, ValidationError, VxmeshError } from '../core/errors.js';
-import { ipv4ToString, parseCidr, parseIPv4 } from '../core/addresses.js';
+import { addressAt, parsePrefix, prefixSize } from '../core/prefix.js';
 import { checkNetworkValue, type NetworkValue } from '../core/records.js';
 
 export interface AddressHolder {
@@ -221,10 +221,13 @@ export class EtcdStore {
    * `exclude`: addresses in use by other means (endpoint records that predate the store).
    */
   async allocate(net: NetworkValue, host: string, exclude: Iterable<string> = [], peer?: string): Promise<string> {
-    const c = parseCidr(net.subnet);
-    const base = parseIPv4(c.network);
-    const size = 2 ** (32 - c.prefix);
-    const skip = new Set<string>([...exclude]);
+    // Either family (the IPv6 view's subnet is its subnet6): the range is walked from its first
+    // address only until ALLOCATE_CHOICES free ones are seen, never through (a /64 has 2^64).
+    if (net.subnet === undefined) throw new VxmeshError(`network ${net.name} has no subnet of that family`);
+    const subnet = parsePrefix(net.subnet);
+    const range = parsePrefix(net.ipRange ?? net.subnet, 'ipRange', true);
+    const size = prefixSize(range);
+    const skip = new Set<string>([...exclude, addressAt(subnet, 0n), addressAt(subnet, prefixSize(subnet) - 1n)]);
     if (net.gateway) skip.add(net.gateway);
     const ok = allocatable(net);
     for (let round = 0; round < MAX_ALLOCATE_ROUNDS; round++) {
@@ -240,8 +243,8 @@ export class EtcdStore {
       }
       const held = (view as { held: Set<string> }).held;
       const free: string[] = [];
-      for (let i = 1; i < size - 1 && free.length < ALLOCATE_CHOICES; i++) {
-        const ip = ipv4ToString((base + i) >>> 0);
+      for (let i = 0n; i < size && free.length < ALLOCATE_CHOICES; i++) {
+        const ip = addressAt(range, i);
         if (!skip.has(ip) && !held.has(ip) && ok(ip)) free.push(ip);
       }
       if (free.length === 0) {
