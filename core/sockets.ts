@@ -21,6 +21,7 @@ export const EAGAIN = 11;
 export const socketFn = libc.func('int socket(int domain, int type, int protocol)');
 export const bindFn = libc.func('int bind(int fd, const void *addr, uint32_t addrlen)');
 export const listenFn = libc.func('int listen(int fd, int backlog)');
+export const connectFn = libc.func('int connect(int fd, const void *addr, uint32_t addrlen)');
 export const sendtoFn = libc.func(
   'long sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)',
 );

@@ -8,7 +8,10 @@ import crypto from 'node:crypto';
 import { errno, strerror, sysFail } from '../core/libc.js';
 import {
   AF_INET,
+  AF_INET6,
   closeFn,
+  connectFn,
+  inetAddress,
   EAGAIN,
   EINTR,
   MSG_DONTWAIT,
@@ -24,8 +27,11 @@ import { VxmeshError } from '../core/errors.js';
 import { inNetns } from './netns.js';
 
 const IPPROTO_ICMP = 1;
+const IPPROTO_ICMPV6 = 58;
 const ICMP_ECHO_REPLY = 0;
 const ICMP_ECHO_REQUEST = 8;
+const ICMPV6_ECHO_REQUEST = 128;
+const ICMPV6_ECHO_REPLY = 129;
 
 /** RFC 1071 Internet checksum. */
 export function internetChecksum(b: Buffer): number {
@@ -36,14 +42,28 @@ export function internetChecksum(b: Buffer): number {
   return ~sum & 0xffff;
 }
 
-export function echoRequest(id: number, seq: number, payload: Buffer): Buffer {
+/** An echo request; ICMPv6's (`v6`) leaves the checksum to the kernel (it covers a pseudo-header). */
+export function echoRequest(id: number, seq: number, payload: Buffer, v6 = false): Buffer {
   const b = Buffer.alloc(8 + payload.length);
-  b.writeUInt8(ICMP_ECHO_REQUEST, 0);
+  b.writeUInt8(v6 ? ICMPV6_ECHO_REQUEST : ICMP_ECHO_REQUEST, 0);
   b.writeUInt16BE(id, 4);
   b.writeUInt16BE(seq, 6);
   payload.copy(b, 8);
-  b.writeUInt16BE(internetChecksum(b), 2);
+  if (!v6) b.writeUInt16BE(internetChecksum(b), 2);
   return b;
+}
+
+/**
+ * An ICMPv6 message as a raw ICMPv6 socket delivers it (no IPv6 header): the echo reply with this id
+ * and seq? The socket is connected to the probed address, so only its packets arrive.
+ */
+export function isEchoReply6(packet: Buffer, id: number, seq: number): boolean {
+  return (
+    packet.length >= 8 &&
+    packet[0] === ICMPV6_ECHO_REPLY &&
+    packet.readUInt16BE(4) === id &&
+    packet.readUInt16BE(6) === seq
+  );
 }
 
 /** An IPv4 packet as a raw ICMP socket delivers it: is it the echo reply from `src` with this id and seq? */
@@ -65,19 +85,23 @@ export async function icmpEcho(
   timeoutMs: number,
   opts: { pollMs?: number; netns?: string } = {},
 ): Promise<boolean> {
-  const dst = parseIPv4(ip, 'ip');
+  const v6 = ip.includes(':');
+  const dst = v6 ? 0 : parseIPv4(ip, 'ip');
   const pollMs = opts.pollMs ?? 5;
   // A socket stays in the namespace it was created in: create it there, use it from here.
-  const open = () => socketFn(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP) as number;
+  const open = () =>
+    (v6
+      ? socketFn(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMPV6)
+      : socketFn(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP)) as number;
   const fd = opts.netns !== undefined ? inNetns(opts.netns, open) : open();
-  if (fd < 0) sysFail('socket', 'AF_INET, SOCK_RAW, IPPROTO_ICMP');
+  if (fd < 0) sysFail('socket', v6 ? 'AF_INET6, SOCK_RAW, IPPROTO_ICMPV6' : 'AF_INET, SOCK_RAW, IPPROTO_ICMP');
   try {
     const id = crypto.randomInt(1, 0xffff);
     const seq = crypto.randomInt(0, 0xffff);
-    const req = echoRequest(id, seq, Buffer.from('vxmesh-vtep-probe'));
-    const addr = Buffer.alloc(16);
-    addr.writeUInt16LE(AF_INET, 0);
-    addr.writeUInt32BE(dst, 4);
+    const req = echoRequest(id, seq, Buffer.from('vxmesh-vtep-probe'), v6);
+    const addr = inetAddress(ip, 0);
+    // Connected: the socket receives only the probed address's packets (ICMPv6 carries no IP header to check).
+    if (v6 && (connectFn(fd, addr, addr.length) as number) < 0) return false;
     // An unreachable destination (no route, neighbour failed) is silence, not an error of ours.
     if ((sendtoFn(fd, req, req.length, 0, addr, addr.length) as number) < 0) return false;
     const buf = Buffer.alloc(1500);
@@ -85,7 +109,8 @@ export async function icmpEcho(
     for (;;) {
       const n = recvFn(fd, buf, buf.length, MSG_DONTWAIT) as number;
       if (n >= 0) {
-        if (isEchoReply(buf.subarray(0, n), dst, id, seq)) return true;
+        const packet = buf.subarray(0, n);
+        if (v6 ? isEchoReply6(packet, id, seq) : isEchoReply(packet, dst, id, seq)) return true;
         continue; // someone else's ICMP: read on
       }
       const code = errno();

@@ -5,7 +5,7 @@
  * count as a dead host, and a silent host is known after (attempts − 1) × spacing + timeout
  * (450 ms by default) rather than attempts × timeout.
  */
-import { isIPv4 } from '../core/addresses.js';
+import { isVtepAddress } from '../core/addresses.js';
 import { icmpEcho } from './icmp-echo.js';
 
 export interface VtepProbeOptions {
@@ -18,7 +18,7 @@ export interface VtepProbeOptions {
 
 /** Resolves true at the first reply. Rejects when ICMP cannot be sent at all (no CAP_NET_RAW). */
 export async function vtepAnswers(vtep: string, opts: VtepProbeOptions = {}): Promise<boolean> {
-  if (!isIPv4(vtep)) return false;
+  if (!isVtepAddress(vtep)) return false;
   const attempts = opts.attempts ?? 3;
   const timeoutMs = opts.timeoutMs ?? 250;
   const spacingMs = opts.spacingMs ?? 100;

@@ -105,9 +105,12 @@ export class Cluster {
   static async create(
     hosts: number,
     tag?: string,
-    opts: { outside?: boolean; cli?: CliRunner } = {},
+    opts: { outside?: boolean; cli?: CliRunner; ipv6Underlay?: boolean } = {},
   ): Promise<Cluster> {
-    const c = new Cluster(await Testbed.create({ hosts, tag, outside: opts.outside }), opts.cli);
+    const c = new Cluster(
+      await Testbed.create({ hosts, tag, outside: opts.outside, ipv6Underlay: opts.ipv6Underlay }),
+      opts.cli,
+    );
     try {
       if (c.cli) await c.run(['keygen', c.keyFile]);
       else await makeClusterKey(c.keyFile);
@@ -136,7 +139,8 @@ export class Cluster {
     const h = this.tb.host(i);
     const stateDir = path.join(this.dir, `h${i}`);
     fs.mkdirSync(stateDir, { recursive: true });
-    const join = (opts.join ?? (i === 1 ? [] : [1])).map((j) => `${this.tb.host(j).vtep}:7946`);
+    const at = (vtep: string) => (vtep.includes(':') ? `[${vtep}]:7946` : `${vtep}:7946`);
+    const join = (opts.join ?? (i === 1 ? [] : [1])).map((j) => at(this.tb.host(j).vtep));
     // Extra node flags for the agents (e.g. --cpu-prof), for profiling.
     const nodeArgs = (process.env.VXMESH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const args = [
@@ -150,7 +154,7 @@ export class Cluster {
       '--underlay-dev',
       h.underlayDev,
       '--listen',
-      `${h.vtep}:7946`,
+      at(h.vtep),
       '--state-dir',
       stateDir,
       '--socket',

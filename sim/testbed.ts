@@ -53,7 +53,11 @@ export interface TestbedOptions {
   tag?: string;
   /** An "outside" network behind a router namespace, each host's default route (egress tests). */
   outside?: boolean;
+  /** An IPv6-only underlay: eth0 = 2001:db8:100::(10+i)/64 (no IPv4 address), the VTEP. */
+  ipv6Underlay?: boolean;
 }
+
+export const UNDERLAY_NET6 = '2001:db8:100::';
 
 /** The outside host's address (with `outside`), and the router's on each side. */
 export const OUTSIDE_HOST = '203.0.113.1';
@@ -93,6 +97,8 @@ export class Testbed {
   readonly switchNs: string;
   readonly hosts: SimHost[] = [];
   readonly containers: string[] = [];
+  /** Hosts get an IPv6 underlay address only (TestbedOptions.ipv6Underlay). */
+  ipv6Underlay = false;
   /** The outside host's namespace (with `outside`). */
   outsideNs?: string;
   private readonly registryFile: string;
@@ -117,6 +123,7 @@ export class Testbed {
       await $`ip -n ${tb.switchNs} link add sw0 type bridge`;
       await $`ip -n ${tb.switchNs} link set sw0 up`;
       if (opts.outside) await tb.addOutside();
+      tb.ipv6Underlay = opts.ipv6Underlay === true;
       for (let i = 1; i <= opts.hosts; i++) await tb.addHost(i, opts.mtu ?? 1500);
     } catch (err) {
       await tb.teardown();
@@ -151,11 +158,13 @@ export class Testbed {
 
   private async addHost(i: number, mtu: number): Promise<SimHost> {
     const netns = `${this.prefix}h${i}`;
-    const vtep = `${UNDERLAY_NET}.${10 + i}`;
+    const vtep = this.ipv6Underlay ? `${UNDERLAY_NET6}${10 + i}` : `${UNDERLAY_NET}.${10 + i}`;
     await $`ip netns add ${netns}`;
     await $`ip -n ${this.switchNs} link add h${i} mtu ${mtu} type veth peer name eth0 mtu ${mtu} netns ${netns}`;
     await $`ip -n ${this.switchNs} link set h${i} master sw0 up`;
-    await $`ip -n ${netns} addr add ${vtep}/24 dev eth0`;
+    // nodad: a tentative address cannot be bound (the agent listens on it at once).
+    if (this.ipv6Underlay) await $`ip -n ${netns} addr add ${vtep}/64 dev eth0 nodad`;
+    else await $`ip -n ${netns} addr add ${vtep}/24 dev eth0`;
     await $`ip -n ${netns} link set eth0 up`;
     await $`ip -n ${netns} link set lo up`;
     if (this.outsideNs) await $`ip -n ${netns} route add default via ${ROUTER_UNDERLAY}`;

@@ -3,7 +3,7 @@
  * an address nobody holds do not, within the timeout; and the packet helpers.
  */
 import t from 'tap';
-import { echoRequest, internetChecksum, isEchoReply, requireRawIcmp } from '../../dataplane/icmp-echo.js';
+import { echoRequest, internetChecksum, isEchoReply, isEchoReply6, requireRawIcmp } from '../../dataplane/icmp-echo.js';
 import { vtepAnswers } from '../../dataplane/vtep-probe.js';
 import { Testbed } from '../../sim/testbed.js';
 
@@ -40,4 +40,24 @@ t.test('against simulated hosts', async (t) => {
   t.equal(await vtepAnswers(vtep3, { netns: from, attempts: 3, timeoutMs: 200 }), false, 'a deleted host is silent');
   const many = await Promise.all(Array.from({ length: 20 }, () => vtepAnswers(tb.host(2).vtep, { netns: from })));
   t.same(new Set(many), new Set([true]), '20 concurrent probes each see their own reply');
+});
+
+t.test('ICMPv6 echo against hosts of an IPv6 underlay', async (t) => {
+  const req = echoRequest(0x1234, 7, Buffer.from('abc'), true);
+  t.equal(req[0], 128, 'an ICMPv6 echo request');
+  const reply = Buffer.from(req);
+  reply[0] = 129;
+  t.equal(isEchoReply6(reply, 0x1234, 7), true);
+  t.equal(isEchoReply6(reply, 0x1234, 8), false, 'another seq');
+  t.equal(isEchoReply6(req, 0x1234, 7), false, 'a request is not a reply');
+  const tb = await Testbed.create({ hosts: 2, tag: 'icmp6', ipv6Underlay: true });
+  t.teardown(() => tb.teardown());
+  const from = tb.host(1).netns;
+  t.equal(tb.host(2).vtep, '2001:db8:100::12');
+  t.equal(await vtepAnswers(tb.host(2).vtep, { netns: from }), true, 'a live IPv6 host answers');
+  t.equal(
+    await vtepAnswers('2001:db8:100::99', { netns: from, attempts: 2, timeoutMs: 150 }),
+    false,
+    'nobody at that address',
+  );
 });

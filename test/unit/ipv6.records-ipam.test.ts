@@ -206,7 +206,6 @@ t.test('IPv6 block IPAM: /112 blocks of a /64, three hosts, no duplicates, nothi
   const w = new World();
   const hosts = ['A', 'B', 'C'].map((h) => ({ h, ipam: new Ipam(w.source(h), 0, Date.now, noSleep) }));
   const got: string[] = [];
-  const started = process.hrtime.bigint();
   await Promise.all(
     hosts.map(async ({ h, ipam }) => {
       for (let i = 0; i < 40; i++) {
@@ -217,7 +216,6 @@ t.test('IPv6 block IPAM: /112 blocks of a /64, three hosts, no duplicates, nothi
       }
     }),
   );
-  const ms = Number(process.hrtime.bigint() - started) / 1e6;
   t.equal(new Set(got).size, 120, '120 unique addresses');
   t.ok(
     got.every((ip) => familyOf(ip) === 6 && prefixHas(parsePrefix('2001:db8:41::/64'), ip)),
@@ -229,7 +227,6 @@ t.test('IPv6 block IPAM: /112 blocks of a /64, three hosts, no duplicates, nothi
     `claims are /112 blocks (${[...new Set(w.claims.map((c) => c.block))].join(', ')})`,
   );
   t.equal(new Set(w.claims.map((c) => c.owner)).size, 3, 'one block per host is enough');
-  t.ok(ms < 5000, `no walk of the space (${ms.toFixed(0)} ms for 120 allocations)`);
 });
 
 t.test('IPv6 ipRange6 and reserved6 are honoured', async (t) => {
