@@ -22,9 +22,14 @@ export function startTestResolver(
 }
 
 const RESOLVE = `const r=new (require('dns').promises.Resolver)({timeout:4000,tries:1});r.setServers([process.argv[1]]);
-r.resolve4(process.argv[2]).then(a=>console.log(a.sort().join(',')),e=>console.log('ERR '+e.code))`;
+r[process.argv[3]||'resolve4'](process.argv[2]).then(a=>console.log(a.sort().join(',')),e=>console.log('ERR '+e.code))`;
 
 /** Asks `server` for NAME's A records from `netns`: "ip,ip" or "ERR <code>" (ENOTFOUND = NXDOMAIN, ESERVFAIL, ...). */
 export async function resolve4(tb: Testbed, netns: string, server: string, name: string): Promise<string> {
   return (await tb.exec(netns, [process.execPath, '-e', RESOLVE, server, name])).stdout.trim();
+}
+
+/** Asks `server` (either family) for NAME's AAAA records from `netns`: "ip,ip" or "ERR <code>" (ENODATA: the name has none). */
+export async function resolve6(tb: Testbed, netns: string, server: string, name: string): Promise<string> {
+  return (await tb.exec(netns, [process.execPath, '-e', RESOLVE, server, name, 'resolve6'])).stdout.trim();
 }

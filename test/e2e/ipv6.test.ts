@@ -1,0 +1,152 @@
+/**
+ * IPv6 end to end, with `vxmesh agent` processes on simulated hosts:
+ *   - over an IPv4 underlay: a dual-stack network and an IPv6-only one; both families reach across,
+ *     AAAA answered by the network's DNS server on its IPv6 gateway, `fdb --check` clean, a kill -9 of
+ *     an agent loses no IPv6 ping, two hosts racing for one explicit IPv6 address: one gets it;
+ *   - over an IPv6-only underlay (VTEPs, gossip, probes all IPv6): a dual-stack network.
+ */
+import t from 'tap';
+import { $ } from 'zx';
+import { Cluster } from '../../sim/cluster.js';
+import { resolve4, resolve6 } from '../../sim/test-resolver.js';
+import { eventually } from '../fixtures/members.js';
+import { inProcessCli } from '../fixtures/in-process-cli.js';
+
+$.verbose = false;
+$.quiet = true;
+
+interface Endpoint {
+  ip?: string;
+  ip6?: string;
+  mac: string;
+}
+
+const fdbClean = async (c: Cluster, i: number) => (await c.vx(i, ['fdb', '--check'], { nothrow: true })).exitCode === 0;
+
+t.test('over an IPv4 underlay: dual-stack and IPv6-only networks', async (t) => {
+  const c = await Cluster.create(2, 'v6', { cli: inProcessCli });
+  t.teardown(() => c.teardown());
+  for (const i of [1, 2]) await c.startAgent(i);
+  await c.vx(1, ['network', 'create', 'dual', '--subnet', '198.18.40.0/24', '--subnet', '2001:db8:40::/64']);
+  await c.vx(1, ['network', 'create', 'only6', '--subnet', '2001:db8:41::/64']);
+  t.ok(await eventually(async () => (await c.vxJson<unknown[]>(2, ['network', 'ls'])).length === 2, 10_000));
+
+  const nets = await c.vxJson<Array<Record<string, unknown>>>(2, ['network', 'ls']);
+  t.match(
+    nets.find((n) => n.name === 'dual'),
+    { subnet: '198.18.40.0/24', subnet6: '2001:db8:40::/64', gateway6: '2001:db8:40::1' },
+  );
+  t.match(
+    nets.find((n) => n.name === 'only6'),
+    { subnet6: '2001:db8:41::/64', gateway6: '2001:db8:41::1' },
+  );
+  t.notOk(nets.find((n) => n.name === 'only6')?.subnet, 'no IPv4 subnet');
+
+  const ct = async (host: number, j: number, net: string, extra: string[] = []) => {
+    const netns = await c.tb.addContainer(host, j);
+    const ep = await c.vxJson<Endpoint>(host, ['attach', net, '--netns', netns, '--name', `w${host}${net}`, ...extra]);
+    return { netns, ...ep };
+  };
+  const d1 = await ct(1, 1, 'dual', ['--ip', '2001:db8:40::11']);
+  const d2 = await ct(2, 1, 'dual');
+  const s1 = await ct(1, 2, 'only6');
+  const s2 = await ct(2, 2, 'only6');
+
+  await t.test('addresses per family', async (t) => {
+    t.equal(d1.ip6, '2001:db8:40::11', 'the explicit IPv6 address');
+    t.match(d1.ip, /^198\.18\.40\./, 'and an allocated IPv4 one');
+    t.match(d2.ip6, /^2001:db8:40:/, 'both allocated');
+    t.equal(s1.ip, undefined, 'IPv6-only: no IPv4 address');
+    t.match(s1.ip6, /^2001:db8:41:/);
+    t.not(s1.mac, s2.mac, 'allocated MACs differ');
+    const addr = (await c.tb.exec(s1.netns, ['ip', '-6', 'addr', 'show', 'dev', 'eth0'])).stdout;
+    t.notMatch(addr, new RegExp(`${s1.ip6}/64 scope global tentative`), 'the address is not tentative (nodad)');
+  });
+
+  await t.test('both families reach across hosts', async (t) => {
+    t.ok(await eventually(async () => c.tb.ping(d1.netns, d2.ip6 as string), 15_000), `dual IPv6 h1 -> h2 (${d2.ip6})`);
+    t.ok(await c.tb.ping(d2.netns, d1.ip6 as string), 'dual IPv6 h2 -> h1');
+    t.ok(await c.tb.ping(d1.netns, d2.ip as string), 'dual IPv4 h1 -> h2');
+    t.ok(await eventually(async () => c.tb.ping(s1.netns, s2.ip6 as string), 15_000), 'only6 h1 -> h2');
+    t.ok(await c.tb.ping(s2.netns, '2001:db8:41::1'), 'the IPv6 gateway answers');
+    t.notOk(await c.tb.ping(s1.netns, d2.ip6 as string), 'no path from one network to another');
+  });
+
+  await t.test('AAAA from the network DNS server, on its IPv6 gateway', async (t) => {
+    t.ok(
+      await eventually(async () => (await resolve6(c.tb, s1.netns, '2001:db8:41::1', 'w2only6')) === s2.ip6, 10_000),
+      'AAAA of a remote IPv6-only endpoint',
+    );
+    t.equal(await resolve6(c.tb, d1.netns, '198.18.40.1', 'w2dual.dual.vxmesh'), d2.ip6, 'AAAA over the IPv4 server');
+    t.equal(await resolve4(c.tb, d1.netns, '2001:db8:40::1', 'w2dual'), d2.ip, 'A over the IPv6 server');
+    t.equal(await resolve4(c.tb, s1.netns, '2001:db8:41::1', 'w2only6'), 'ERR ENODATA', 'no A record: NODATA');
+    t.equal(await resolve6(c.tb, s1.netns, '2001:db8:41::1', 'nobody'), 'ERR ENOTFOUND', 'NXDOMAIN');
+  });
+
+  await t.test('fdb --check is clean and shows the IPv6 neighbours', async (t) => {
+    t.ok(await eventually(async () => (await fdbClean(c, 1)) && fdbClean(c, 2), 10_000), 'clean on both hosts');
+    const fdb = (await c.vx(1, ['fdb', 'only6'])).stdout;
+    t.match(fdb, s2.ip6 as string, "h2's IPv6-only endpoint has its neighbour row");
+  });
+
+  await t.test('two hosts race for one explicit IPv6 address: one gets it, the other is refused', async (t) => {
+    const [a, b] = await Promise.all([c.tb.addContainer(1, 3), c.tb.addContainer(2, 3)]);
+    const results = await Promise.all(
+      [
+        [1, a],
+        [2, b],
+      ].map(([i, netns]) =>
+        c.vx(i as number, ['attach', 'only6', '--netns', netns as string, '--ip', '2001:db8:41::77'], {
+          nothrow: true,
+        }),
+      ),
+    );
+    t.equal(results.filter((r) => r.exitCode === 0).length, 1, 'exactly one attach succeeded');
+    t.match(results.find((r) => r.exitCode !== 0)?.stderr, /ip6?: 2001:db8:41::77 /, 'the other names the address');
+  });
+
+  await t.test('kill -9 of an agent loses no IPv6 ping', async (t) => {
+    const pings = c.tb.exec(s1.netns, ['ping', '-n', '-q', '-i', '0.1', '-c', '60', '-W', '1', s2.ip6 as string], {
+      nothrow: true,
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    await c.stopAgent(2, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 3000));
+    await c.startAgent(2);
+    const r = await pings;
+    const loss = /(\d+(?:\.\d+)?)% packet loss/.exec(r.stdout)?.[1];
+    t.equal(loss, '0', `no ping lost (${r.stdout.trim().split('\n').pop()})`);
+    t.ok(await eventually(async () => fdbClean(c, 2), 10_000), 'the restarted agent is clean');
+  });
+});
+
+t.test('over an IPv6-only underlay: a dual-stack network', async (t) => {
+  const c = await Cluster.create(2, 'u6', { cli: inProcessCli, ipv6Underlay: true });
+  t.teardown(() => c.teardown());
+  t.equal(c.tb.host(1).vtep, '2001:db8:100::11');
+  for (const i of [1, 2]) await c.startAgent(i);
+  t.ok(
+    await eventually(
+      async () => (await c.vxJson<Array<{ state: string }>>(1, ['peers'])).some((p) => p.state === 'alive'),
+      15_000,
+    ),
+    'the agents found each other over IPv6 (gossip, probes)',
+  );
+  await c.vx(2, ['network', 'create', 'dual', '--subnet', '198.18.42.0/24', '--subnet', '2001:db8:42::/64']);
+  t.ok(await eventually(async () => (await c.vxJson<unknown[]>(1, ['network', 'ls'])).length === 1, 10_000));
+  const eps = [];
+  for (const i of [1, 2]) {
+    const netns = await c.tb.addContainer(i, 1);
+    eps.push({ netns, ...(await c.vxJson<Endpoint>(i, ['attach', 'dual', '--netns', netns, '--name', `u${i}`])) });
+  }
+  const [a, b] = eps as [Endpoint & { netns: string }, Endpoint & { netns: string }];
+  t.ok(await eventually(async () => c.tb.ping(a.netns, b.ip6 as string), 15_000), 'IPv6 across an IPv6 underlay');
+  t.ok(await c.tb.ping(b.netns, a.ip as string), 'IPv4 across an IPv6 underlay');
+  const mtu = (await c.tb.exec(a.netns, ['cat', '/sys/class/net/eth0/mtu'])).stdout.trim();
+  t.equal(mtu, '1430', 'overlay MTU = underlay 1500 - 70 (VXLAN over IPv6)');
+  t.ok(await c.tb.ping(a.netns, b.ip6 as string, { size: 1430 - 48, df: true }), 'a full-size IPv6 packet passes');
+  t.equal(await resolve6(c.tb, a.netns, '2001:db8:42::1', 'u2'), b.ip6, 'AAAA');
+  t.ok(await eventually(async () => (await fdbClean(c, 1)) && fdbClean(c, 2), 10_000), 'fdb --check clean');
+  const fdb = (await c.vx(1, ['fdb', 'dual'])).stdout;
+  t.match(fdb, '2001:db8:100::12', 'the remote VTEP is an IPv6 address');
+});
