@@ -2,6 +2,7 @@
  * Agent configuration: defaults < config file (JSON) < environment (VXMESH_*) < flags. Every value is
  * validated; an error names the setting and where it came from.
  */
+import { parseIPv6 } from '../core/ipv6.js';
 import {
   DEFAULT_ADMIN_SOCKET,
   DEFAULT_GOSSIP_PORT,
@@ -162,8 +163,9 @@ export const SETTINGS: Setting[] = [
     flag: 'vtep',
     env: 'VXMESH_VTEP',
     parse: (v, w) => {
-      if (!isIPv4(v)) throw new ValidationError(w, `${JSON.stringify(v)} is not an IPv4 address`);
-      return v;
+      if (isIPv4(v)) return v;
+      if (typeof v === 'string' && isIPv6(v)) return parseIPv6(v, w);
+      throw new ValidationError(w, `${JSON.stringify(v)} is not an IPv4 or IPv6 address`);
     },
   },
   { key: 'underlayDev', flag: 'underlay-dev', env: 'VXMESH_UNDERLAY_DEV', parse: (v, w) => parseIfName(v, w) },
@@ -359,6 +361,7 @@ export function loadConfig(src: ConfigSources): AgentConfig {
   for (const s of SETTINGS) if (src.env[s.env] !== undefined) set(s, src.env[s.env], s.env);
   for (const s of SETTINGS) if (src.flags[s.flag] !== undefined) set(s, src.flags[s.flag], `--${s.flag}`);
   checkStoreAccess(cfg);
+  checkUnderlayFamily(cfg);
   if (cfg.clusterKey === undefined && !cfg.insecure && src.requireKey !== false)
     throw new ValidationError('cluster-key', NO_KEY);
   if (cfg.clusterKey !== undefined && cfg.insecure)
@@ -367,6 +370,24 @@ export function loadConfig(src: ConfigSources): AgentConfig {
       '--insecure and --cluster-key exclude each other: a cluster key closes the cluster',
     );
   return cfg;
+}
+
+/**
+ * A VXLAN device is single-family: the VTEP's family is the underlay's, and the hosts joined must be
+ * reachable in it (a host of another family could never carry this host's frames).
+ */
+function checkUnderlayFamily(cfg: AgentConfig): void {
+  if (cfg.vtep === undefined) return;
+  const family = cfg.vtep.includes(':') ? 'IPv6' : 'IPv4';
+  cfg.join.forEach((j, i) => {
+    const host = parseHostPort(j, `--join[${i}]`, DEFAULT_GOSSIP_PORT).host;
+    if (!isIPv4(host) && !isIPv6(host)) return; // a name: resolved later, in whichever family it has
+    if ((host.includes(':') ? 'IPv6' : 'IPv4') !== family)
+      throw new ValidationError(
+        'join',
+        `${j} is an ${family === 'IPv6' ? 'IPv4' : 'IPv6'} address and this host's VTEP ${cfg.vtep} is ${family}: a VXLAN underlay is one family, so all hosts of a cluster use the same one`,
+      );
+  });
 }
 
 /** Why an agent without a key does not start, and what to do. */

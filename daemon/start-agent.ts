@@ -76,6 +76,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
       log,
       dnsGuard: { perSecond: cfg.dnsClientRate, burst: 2 * cfg.dnsClientRate },
       vxlanPort: cfg.vxlanPort,
+      underlayFamily: vtep.includes(':') ? 6 : 4,
     });
     egress = {
       // The DNS server's kernel guard only where there is a DNS server.

@@ -21,7 +21,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { ValidationError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { parseName } from '../core/names.js';
-import { parseIPv4 } from '../core/addresses.js';
+import { isVtepAddress } from '../core/addresses.js';
 import { OWNER_BOUND, type EndpointValue, type IpamBlockValue, type NetworkValue } from '../core/records.js';
 import { AntiEntropy } from './anti-entropy.js';
 import { Connections } from './connections.js';
@@ -201,7 +201,8 @@ export class Discovery extends EventEmitter {
   /** Loads the peer key and persisted clocks; nothing touches the network until start(). */
   static async create(opts: DiscoveryOptions): Promise<Discovery> {
     parseName(opts.name, 'name');
-    parseIPv4(opts.vtep, 'vtep');
+    if (!isVtepAddress(opts.vtep))
+      throw new ValidationError('vtep', `invalid VTEP address ${JSON.stringify(opts.vtep)}`);
     if (typeof opts.stateDir !== 'string' || opts.stateDir === '') throw new ValidationError('stateDir', 'required');
     const key = await loadOrCreatePeerKey(opts.stateDir);
     const { clocks, records } = loadPersisted(opts.stateDir);

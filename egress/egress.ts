@@ -45,13 +45,15 @@ export interface EgressOptions {
   dnsGuard?: DnsGuard;
   /** The data port of plain networks (VXLAN), guarded by VXMESH-VXLAN; default 4789. */
   vxlanPort?: number;
+  /** The underlay's family: 6 puts the VXLAN guard into ip6tables (the rest stays IPv4). Default 4. */
+  underlayFamily?: 4 | 6;
 }
 
 export class Egress {
   private readonly runner: IptablesRunner;
   private readonly canonical = new Map<string, string>();
-  /** The host was found without any chain of ours, and no network wants one since. */
-  private hostClean = false;
+  /** Per family: the host was found without any chain of ours, and no network wants one since. */
+  private readonly hostClean = new Set<4 | 6>();
   readonly counters = { runs: 0, changes: 0, errors: 0 };
 
   private readonly forwarding: ForwardingSwitch;
@@ -71,12 +73,15 @@ export class Egress {
     for (const [netns, { name, rules }] of namespaceRules(nets, guarded, this.opts.dnsGuard))
       await this.syncInto(result, name, netns, rules);
     this.lastVxlan = vxlan && 'keep' in vxlan ? { rules: await this.currentVxlanRules().catch(() => []) } : vxlan;
-    const host = this.hostRuleSet(nets);
-    // With nothing to serve, the host is checked once (chains left from before are removed), then left alone.
-    if (host.chains.length > 0 || !this.hostClean) {
-      const ok = await this.syncInto(result, 'host', this.opts.hostNetns, host);
-      this.hostClean = ok && host.chains.length === 0;
-      if (ok && nets.length > 0) await this.ensureForwarding(result);
+    for (const family of this.hostFamilies()) {
+      const host = this.hostRuleSet(nets, family);
+      // With nothing to serve, the host is checked once (chains left from before are removed), then left alone.
+      if (host.chains.length === 0 && this.hostClean.has(family)) continue;
+      const where = family === 6 ? 'host (ip6tables)' : 'host';
+      const ok = await this.syncInto(result, where, this.opts.hostNetns, host, family);
+      if (ok && host.chains.length === 0) this.hostClean.add(family);
+      else this.hostClean.delete(family);
+      if (ok && family === 4 && nets.length > 0) await this.ensureForwarding(result);
     }
     this.counters.changes += result.changes.length;
     this.counters.errors += result.errors.length;
@@ -91,9 +96,10 @@ export class Egress {
     where: string,
     netns: string | undefined,
     desired: RuleSet,
+    family: 4 | 6 = 4,
   ): Promise<boolean> {
     try {
-      const changes = await this.sync(netns, desired);
+      const changes = await this.sync(netns, desired, family);
       result.changes.push(...changes.map((c) => `${where}: ${c}`));
       return true;
     } catch (e) {
@@ -102,12 +108,12 @@ export class Egress {
     }
   }
 
-  private async sync(netns: string | undefined, desired: RuleSet): Promise<string[]> {
-    const plan = planSync(parseSave(await this.runner.save(netns)), desired, this.canonical);
+  private async sync(netns: string | undefined, desired: RuleSet, family: 4 | 6 = 4): Promise<string[]> {
+    const plan = planSync(parseSave(await this.runner.save(netns, family)), desired, this.canonical);
     if (!plan.script) return [];
-    await this.runner.restore(plan.script, netns);
+    await this.runner.restore(plan.script, netns, family);
     // Learn how iptables-save prints the rules just written, so they compare equal from now on.
-    const after = parseSave(await this.runner.save(netns));
+    const after = parseSave(await this.runner.save(netns, family));
     for (const c of plan.rewritten) {
       const saved = after.get(c.table)?.get(c.chain);
       if (saved?.length === c.rules.length)
@@ -134,22 +140,29 @@ export class Egress {
    */
   private lastVxlan?: { vteps: string[]; vnis: number[] } | { rules: string[] };
 
-  private hostRuleSet(nets: EgressNetwork[]): RuleSet {
-    const guard = this.lastVxlan
-      ? vxlanGuardRules(this.lastVxlan, this.opts.vxlanPort ?? 4789)
-      : { chains: [], jumps: [] };
-    return mergeRules(hostRules(nets), guard);
+  /** The families of the host's rules: IPv4 (egress, and the guard of an IPv4 underlay), IPv6 for an IPv6 underlay's guard. */
+  private hostFamilies(): Array<4 | 6> {
+    return this.opts.underlayFamily === 6 ? [4, 6] : [4];
+  }
+
+  private hostRuleSet(nets: EgressNetwork[], family: 4 | 6 = 4): RuleSet {
+    const underlay = this.opts.underlayFamily ?? 4;
+    const guard =
+      this.lastVxlan && family === underlay
+        ? vxlanGuardRules(this.lastVxlan, this.opts.vxlanPort ?? 4789, family)
+        : { chains: [], jumps: [] };
+    return family === 4 ? mergeRules(hostRules(nets), guard) : guard;
   }
 
   /** VXLAN frames of this host's plain networks dropped because they came from no member's VTEP. */
   vxlanDrops(): Promise<number> {
-    return droppedBy(VXLAN_CHAIN, this.opts.hostNetns);
+    return droppedBy(VXLAN_CHAIN, this.opts.hostNetns, this.opts.underlayFamily ?? 4);
   }
 
   /** The rules of the VXLAN guard as the host has them now (kept as they are before the first sync). */
   async currentVxlanRules(): Promise<string[]> {
     return (
-      parseSave(await this.runner.save(this.opts.hostNetns))
+      parseSave(await this.runner.save(this.opts.hostNetns, this.opts.underlayFamily ?? 4))
         .get('filter')
         ?.get(VXLAN_CHAIN) ?? []
     );
@@ -166,11 +179,15 @@ export class Egress {
     try {
       const inner = own ? planSync(parseSave(await this.runner.save(n.netns)), own.rules, this.canonical).changes : [];
       if (!nets.some((x) => x.vni === vni)) return inner.map((c) => `${n.name}: ${c}`);
-      const host = planSync(
-        parseSave(await this.runner.save(this.opts.hostNetns)),
-        this.hostRuleSet(nets),
-        this.canonical,
-      ).changes;
+      const host: string[] = [];
+      for (const family of this.hostFamilies())
+        host.push(
+          ...planSync(
+            parseSave(await this.runner.save(this.opts.hostNetns, family)),
+            this.hostRuleSet(nets, family),
+            this.canonical,
+          ).changes,
+        );
       return [...inner.map((c) => `${n.name}: ${c}`), ...host.map((c) => `host: ${c}`)];
     } catch (e) {
       return [`rules cannot be read: ${(e as Error).message}`];

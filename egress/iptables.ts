@@ -20,11 +20,14 @@ export type TableDump = Map<string, string[]>;
 /** Every table of a namespace. */
 export type RulesetDump = Map<NetfilterTable, TableDump>;
 
-/** Runs iptables-save / iptables-restore; tests give a fake. */
+/** Runs iptables-save / iptables-restore (ip6tables-* with `family` 6); tests give a fake. */
 export interface IptablesRunner {
-  save(netns?: string): Promise<string>;
-  restore(script: string, netns?: string): Promise<void>;
+  save(netns?: string, family?: 4 | 6): Promise<string>;
+  restore(script: string, netns?: string, family?: 4 | 6): Promise<void>;
 }
+
+const tool = (family: 4 | 6 | undefined, what: 'save' | 'restore') =>
+  `${family === 6 ? 'ip6tables' : 'iptables'}-${what}`;
 
 export class IptablesMissingError extends VxmeshError {
   override name = 'IptablesMissingError';
@@ -39,22 +42,24 @@ const missing = (cmd: string) =>
   );
 
 export const commandRunner: IptablesRunner = {
-  save(netns) {
-    const [cmd, args] = withNetns(netns, 'iptables-save', []);
+  save(netns, family) {
+    const [cmd, args] = withNetns(netns, tool(family, 'save'), []);
     return new Promise((resolve, reject) => {
       execFile(cmd, args, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
         if (err)
           reject(
             (err as NodeJS.ErrnoException).code === 'ENOENT'
               ? missing(cmd)
-              : new VxmeshError(`iptables-save${netns ? ` in ${netns}` : ''} failed: ${stderr.trim() || err.message}`),
+              : new VxmeshError(
+                  `${tool(family, 'save')}${netns ? ` in ${netns}` : ''} failed: ${stderr.trim() || err.message}`,
+                ),
           );
         else resolve(stdout);
       });
     });
   },
-  restore(script, netns) {
-    const [cmd, args] = withNetns(netns, 'iptables-restore', ['--noflush', '--wait']);
+  restore(script, netns, family) {
+    const [cmd, args] = withNetns(netns, tool(family, 'restore'), ['--noflush', '--wait']);
     return new Promise((resolve, reject) => {
       const child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'] });
       let stderr = '';
@@ -65,7 +70,7 @@ export const commandRunner: IptablesRunner = {
           ? resolve()
           : reject(
               new VxmeshError(
-                `iptables-restore${netns ? ` in ${netns}` : ''} failed (exit ${code}): ${stderr.trim()}\n--- input ---\n${script}`,
+                `${tool(family, 'restore')}${netns ? ` in ${netns}` : ''} failed (exit ${code}): ${stderr.trim()}\n--- input ---\n${script}`,
               ),
             ),
       );

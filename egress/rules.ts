@@ -165,16 +165,28 @@ export function mergeRules(...sets: RuleSet[]): RuleSet {
  */
 export type VxlanGuard = { vteps: string[]; vnis: number[] } | { keep: true };
 
-/** The VNI of a VXLAN packet over IPv4: 3 bytes at offset 4 of the UDP payload (IHL from the IP header). */
-const vniMatch = (vni: number) => `-m u32 --u32 "0x0>>0x16&0x3c@0xc>>0x8=0x${vni.toString(16)}"`;
+/**
+ * The VNI of a VXLAN packet: 3 bytes at offset 4 of the UDP payload. Over IPv4 the IHL gives the
+ * UDP header's place; over IPv6 (an IPv6 underlay: ip6tables) it is at 40, the payload at 48, so the
+ * VNI word at 52 (no extension headers: the kernel's VXLAN sends none).
+ */
+const vniMatch = (vni: number, family: 4 | 6) =>
+  family === 6
+    ? `-m u32 --u32 "0x34>>0x8=0x${vni.toString(16)}"`
+    : `-m u32 --u32 "0x0>>0x16&0x3c@0xc>>0x8=0x${vni.toString(16)}"`;
 
-export function vxlanGuardRules(g: { vteps: string[]; vnis: number[] } | { rules: string[] }, port: number): RuleSet {
+/** The guard's rules: into iptables, or ip6tables for an IPv6 underlay (`family` 6: VTEPs are IPv6). */
+export function vxlanGuardRules(
+  g: { vteps: string[]; vnis: number[] } | { rules: string[] },
+  port: number,
+  family: 4 | 6 = 4,
+): RuleSet {
   const rules =
     'rules' in g
       ? g.rules
       : [
-          ...[...new Set(g.vteps)].sort().map((v) => `-s ${v}/32 -j RETURN`),
-          ...[...new Set(g.vnis)].sort((a, b) => a - b).map((v) => `${vniMatch(v)} -j DROP`),
+          ...[...new Set(g.vteps)].sort().map((v) => `-s ${v}/${family === 6 ? 128 : 32} -j RETURN`),
+          ...[...new Set(g.vnis)].sort((a, b) => a - b).map((v) => `${vniMatch(v, family)} -j DROP`),
         ];
   if (rules.length === 0 || ('vnis' in g && g.vnis.length === 0)) return { chains: [], jumps: [] };
   return {

@@ -142,11 +142,25 @@ t.test('over an IPv6-only underlay: a dual-stack network', async (t) => {
   const [a, b] = eps as [Endpoint & { netns: string }, Endpoint & { netns: string }];
   t.ok(await eventually(async () => c.tb.ping(a.netns, b.ip6 as string), 15_000), 'IPv6 across an IPv6 underlay');
   t.ok(await c.tb.ping(b.netns, a.ip as string), 'IPv4 across an IPv6 underlay');
-  const mtu = (await c.tb.exec(a.netns, ['cat', '/sys/class/net/eth0/mtu'])).stdout.trim();
-  t.equal(mtu, '1430', 'overlay MTU = underlay 1500 - 70 (VXLAN over IPv6)');
+  const link = (await c.tb.exec(a.netns, ['ip', 'link', 'show', 'eth0'])).stdout;
+  t.equal(/ mtu (\d+)/.exec(link)?.[1], '1430', 'overlay MTU = underlay 1500 - 70 (VXLAN over IPv6)');
   t.ok(await c.tb.ping(a.netns, b.ip6 as string, { size: 1430 - 48, df: true }), 'a full-size IPv6 packet passes');
   t.equal(await resolve6(c.tb, a.netns, '2001:db8:42::1', 'u2'), b.ip6, 'AAAA');
   t.ok(await eventually(async () => (await fdbClean(c, 1)) && fdbClean(c, 2), 10_000), 'fdb --check clean');
   const fdb = (await c.vx(1, ['fdb', 'dual'])).stdout;
   t.match(fdb, '2001:db8:100::12', 'the remote VTEP is an IPv6 address');
+  const guard = (await c.tb.exec(c.tb.host(1).netns, ['ip6tables-save', '-t', 'filter'])).stdout;
+  t.match(
+    guard,
+    '-A VXMESH-VXLAN -s 2001:db8:100::12/128 -j RETURN',
+    'the VXLAN guard is in ip6tables, for IPv6 VTEPs',
+  );
+  t.match(guard, /-A VXMESH-VXLAN -m u32 --u32 "0x34>>0x8=0x[0-9a-f]+" -j DROP/, 'VNI read at the IPv6 offset');
+  const refused = await c.vx(1, ['agent', '--vtep', '2001:db8:100::11', '--join', '198.51.100.12:7946', '--insecure'], {
+    nothrow: true,
+  });
+  t.match(
+    refused.stderr,
+    /join: 198\.51\.100\.12:7946 is an IPv4 address and this host's VTEP 2001:db8:100::11 is IPv6/,
+  );
 });
