@@ -146,9 +146,9 @@ export class Networks {
     return n;
   }
 
-  /** The network with this subnet, if exactly one has it. */
+  /** The network with this subnet (IPv4, or IPv6 canonical), if exactly one has it. */
   bySubnet(subnet: string): NetworkView | undefined {
-    const matches = this.list().filter((n) => n.subnet === subnet);
+    const matches = this.list().filter((n) => n.subnet === subnet || n.subnet6 === subnet);
     return matches.length === 1 ? matches[0] : undefined;
   }
 

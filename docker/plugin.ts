@@ -12,7 +12,7 @@ import { DOCKER_PLUGIN_SOCKET_NAME } from '../core/defaults.js';
 import http from 'node:http';
 import path from 'node:path';
 import { NotFoundError, ValidationError } from '../core/errors.js';
-import { defaultGateway, macFromIp, parseCidr } from '../core/addresses.js';
+import { macFromIp, parseCidr } from '../core/addresses.js';
 import type { Logger } from '../core/logger.js';
 import {
   countResponse,
@@ -27,6 +27,7 @@ import type { Agent, NetworkView } from '../agent/agent.js';
 import { decodeCreateNetwork as decodeNetworkRequest } from '../agent/requests.js';
 import { StateFile } from '../core/state-file.js';
 import { PendingNetworks } from './pending-networks.js';
+import { DockerIpam, type IpamState } from './ipam-driver.js';
 import {
   decodeCreateEndpoint,
   decodeCreateNetwork,
@@ -43,28 +44,24 @@ import {
   type CreateEndpointCall,
   type CreateNetworkCall,
   type EndpointCall,
-  type RequestAddressCall,
-  type RequestPoolCall,
 } from './requests.js';
 
 interface DockerEndpoint {
   network: string;
   ip: string;
   prefix: number;
+  /** On an `--ipv6` network: the IPv6 address Docker's IPAM call gave (it configures it itself). */
+  ip6?: string;
   mac: string;
   /** The veth end Docker moves into the container. */
   srcName: string;
   joined: boolean;
 }
 
-interface DockerState {
+interface DockerState extends IpamState {
   version: 1;
   networks: Record<string, string>;
   endpoints: Record<string, DockerEndpoint>;
-  /** Addresses handed out by RequestAddress and not released: pool → ips. */
-  addresses: Record<string, string[]>;
-  /** `--ip-range` of a pool (RequestPool's SubPool), until CreateNetwork puts it in the network. */
-  ipRanges?: Record<string, string>;
 }
 
 export class DockerPlugin {
@@ -89,7 +86,10 @@ export class DockerPlugin {
       addresses: {},
     }));
     this.state = this.file.load();
+    this.ipam = new DockerIpam(agent, this.state, () => this.save());
   }
+
+  private readonly ipam: DockerIpam;
 
   private save(): void {
     this.file.save(this.state);
@@ -146,10 +146,10 @@ export class DockerPlugin {
       LocalDefaultAddressSpace: 'vxmesh-local',
       GlobalDefaultAddressSpace: 'vxmesh-global',
     }),
-    '/IpamDriver.RequestPool': (b) => this.requestPool(decodeRequestPool(b)),
+    '/IpamDriver.RequestPool': (b) => this.ipam.requestPool(decodeRequestPool(b)),
     '/IpamDriver.ReleasePool': () => ({}),
-    '/IpamDriver.RequestAddress': (b) => this.requestAddress(decodeRequestAddress(b)),
-    '/IpamDriver.ReleaseAddress': (b) => this.releaseAddress(decodeReleaseAddress(b)),
+    '/IpamDriver.RequestAddress': (b) => this.ipam.requestAddress(decodeRequestAddress(b)),
+    '/IpamDriver.ReleaseAddress': (b) => this.ipam.releaseAddress(decodeReleaseAddress(b)),
   };
 
   private async createNetwork(call: CreateNetworkCall): Promise<unknown> {
@@ -165,11 +165,17 @@ export class DockerPlugin {
     }
     const { networkId, name, subnet, gateway, vni, internal, encrypted, reserved, mtu } = call;
     const ipRange = this.state.ipRanges?.[subnet.text];
+    const ipRange6 = call.subnet6 && this.state.ipRanges?.[call.subnet6.text];
     const existing = this.agent.listNetworks().find((n) => n.name === name);
     if (existing) {
       const mismatch = (field: string, what: string) => new ValidationError(field, `vxmesh network ${name} ${what}`);
       if (existing.subnet !== subnet.text)
         throw mismatch('IPv4Data[0].Pool', `exists with subnet ${existing.subnet}, not ${subnet.text}`);
+      if (existing.subnet6 !== call.subnet6?.text)
+        throw mismatch(
+          'IPv6Data[0].Pool',
+          `has IPv6 subnet ${existing.subnet6 ?? 'none'}, not ${call.subnet6?.text ?? 'none'} (--ipv6 and its --subnet)`,
+        );
       if (vni !== undefined && existing.vni !== vni)
         throw mismatch('Options.com.docker.network.generic.vxmesh.vni', `has VNI ${existing.vni}, not ${vni}`);
       if (gateway !== undefined && existing.gateway !== gateway)
@@ -207,6 +213,10 @@ export class DockerPlugin {
             reserved: reserved.length ? reserved : undefined,
             encrypted: encrypted || undefined,
             mtu,
+            subnet6: call.subnet6?.text,
+            gateway6: call.gateway6,
+            ipRange6,
+            reserved6: call.reserved6,
           }),
         )
         .catch((e: unknown) => {
@@ -234,10 +244,13 @@ export class DockerPlugin {
       );
     const mac = call.mac ?? macFromIp(call.ip);
     if (this.state.endpoints[eid]) throw new ValidationError('EndpointID', `endpoint ${eid} exists`);
+    if (call.ip6 !== undefined && n.subnet6 === undefined)
+      throw new ValidationError('Interface.AddressIPv6', `network ${n.name} has no IPv6 subnet`);
     this.state.endpoints[eid] = {
       network: n.name,
       ip: call.ip,
       prefix: call.prefix,
+      ...(call.ip6 !== undefined ? { ip6: call.ip6 } : {}),
       mac,
       srcName: `vxm${eid.slice(0, 12)}`,
       joined: false,
@@ -250,13 +263,17 @@ export class DockerPlugin {
     const n = this.networkOf(call.networkId);
     const eid = call.endpointId;
     const ep = this.endpointOf(eid);
-    const preallocated = (this.state.addresses[n.subnet ?? ''] ?? []).includes(ep.ip);
+    // Docker's IPAM calls handed the addresses out (RequestAddress): they are reserved here already.
+    const preallocated = this.ipam.holds(n.subnet, ep.ip);
+    if (ep.ip6 !== undefined && preallocated !== this.ipam.holds(n.subnet6, ep.ip6))
+      throw new ValidationError('Interface.AddressIPv6', `${ep.ip6} did not come from the network's IPv6 pool`);
     // The veth's container end stays in our (the engine's) namespace under SrcName: Docker moves it.
     await this.agent.attach({
       network: n.name,
       netns: '/proc/self/ns/net',
       ifname: ep.srcName,
       ip: ep.ip,
+      ...(ep.ip6 !== undefined ? { ip6: ep.ip6 } : {}),
       mac: ep.mac,
       id: eid,
       configure: false,
@@ -291,55 +308,6 @@ export class DockerPlugin {
     if (ep.joined) await this.agent.detach({ network: ep.network, id: eid }).catch(() => undefined);
     delete this.state.endpoints[eid];
     this.save();
-    return {};
-  }
-
-  private requestPool(call: RequestPoolCall): unknown {
-    const subnet = call.pool.text;
-    if (call.subPool !== undefined) {
-      // --ip-range: kept until CreateNetwork puts it into the (cluster-wide) network definition.
-      this.state.ipRanges = { ...this.state.ipRanges, [subnet]: call.subPool };
-      this.save();
-    } else if (this.state.ipRanges?.[subnet] !== undefined) {
-      // A pool requested again without a range (a network created anew): the old range does not apply.
-      delete this.state.ipRanges[subnet];
-      this.save();
-    }
-    return { PoolID: subnet, Pool: subnet, Data: {} };
-  }
-
-  private async requestAddress(call: RequestAddressCall): Promise<unknown> {
-    const { pool: subnet, address: requested } = call;
-    const n = this.agent.networkBySubnet(subnet.text);
-    if (call.gateway) {
-      const gw = requested ?? n?.gateway ?? defaultGateway(subnet);
-      return { Address: `${gw}/${subnet.prefix}`, Data: {} };
-    }
-    if (requested && (!n || n.reserved?.includes(requested))) {
-      // An --aux-address (Docker reserves them before CreateNetwork): CreateNetwork makes it reserved cluster-wide.
-      return { Address: `${requested}/${subnet.prefix}`, Data: {} };
-    }
-    if (!n) throw new NotFoundError('PoolID', `no single vxmesh network has the subnet ${subnet.text}`);
-    let ip: string;
-    if (requested) {
-      await this.agent.ipam.reserveExplicit(n, requested);
-      ip = requested;
-    } else ip = await this.agent.ipam.allocate(n);
-    const list = (this.state.addresses[subnet.text] ??= []);
-    if (!list.includes(ip)) list.push(ip);
-    this.save();
-    return { Address: `${ip}/${subnet.prefix}`, Data: {} };
-  }
-
-  private async releaseAddress(call: { pool: { text: string }; address: string }): Promise<unknown> {
-    const { pool: subnet, address: ip } = call;
-    const list = this.state.addresses[subnet.text] ?? [];
-    this.state.addresses[subnet.text] = list.filter((x) => x !== ip);
-    const n = this.agent.networkBySubnet(subnet.text);
-    if (n) this.agent.ipam.settle(n.name, ip);
-    this.save();
-    if (n && !n.reserved?.includes(ip) && !this.agent.localEndpoints().some((e) => e.network === n.name && e.ip === ip))
-      await this.agent.returnAddress(n.name, ip);
     return {};
   }
 

@@ -5,6 +5,7 @@
  */
 import { parseCidr, parseMac, requireHostIn, type Cidr } from '../core/addresses.js';
 import { ipv4, obj, type Obj } from '../core/checks.js';
+import { canonicalAddress, familyOf, parsePrefix, requireHostInPrefix, type Prefix } from '../core/prefix.js';
 import { ValidationError } from '../core/errors.js';
 
 export const GENERIC = 'com.docker.network.generic';
@@ -43,6 +44,30 @@ export interface CreateNetworkCall {
   encrypted: boolean;
   /** `--aux-address` values, sorted. */
   reserved: string[];
+  /** With `--ipv6`: the IPv6 pool (IPv6Data[0]), its gateway and aux addresses (canonical). */
+  subnet6?: Prefix;
+  gateway6?: string;
+  reserved6?: string[];
+}
+
+/** IPv6Data[0] of a CreateNetwork (`docker network create --ipv6 --subnet ... --subnet ...`), if any. */
+function decodeIPv6Data(b: Obj): Pick<CreateNetworkCall, 'subnet6' | 'gateway6' | 'reserved6'> {
+  const v6 = Array.isArray(b.IPv6Data) ? (b.IPv6Data as unknown[]) : [];
+  if (v6.length === 0) return {};
+  if (v6.length > 1) throw new ValidationError('IPv6Data', `at most one IPv6 pool (got ${v6.length})`);
+  const pool = obj(v6[0], 'IPv6Data[0]');
+  const subnet6 = parsePrefix(pool.Pool, 'IPv6Data[0].Pool');
+  if (subnet6.family !== 6) throw new ValidationError('IPv6Data[0].Pool', `${subnet6.text} is not an IPv6 subnet`);
+  const out: Pick<CreateNetworkCall, 'subnet6' | 'gateway6' | 'reserved6'> = { subnet6 };
+  if (typeof pool.Gateway === 'string' && pool.Gateway !== '')
+    out.gateway6 = requireHostInPrefix(addressPart(pool.Gateway), subnet6, 'IPv6Data[0].Gateway');
+  const aux = optionalObj(pool.AuxAddresses, 'IPv6Data[0].AuxAddresses');
+  const reserved6 = Object.entries(aux).map(([k, v]) => {
+    const field = `IPv6Data[0].AuxAddresses.${k}`;
+    return requireHostInPrefix(addressPart(str(v, field)), subnet6, field);
+  });
+  if (reserved6.length) out.reserved6 = reserved6.sort();
+  return out;
 }
 
 export function decodeCreateNetwork(body: unknown): CreateNetworkCall {
@@ -58,7 +83,14 @@ export function decodeCreateNetwork(body: unknown): CreateNetworkCall {
     throw new ValidationError('IPv4Data', `exactly one IPv4 pool is needed (got ${v4.length}); give --subnet`);
   const pool = obj(v4[0], 'IPv4Data[0]');
   const subnet = parseCidr(pool.Pool, 'IPv4Data[0].Pool');
-  const call: CreateNetworkCall = { networkId, subnet, internal: false, encrypted: false, reserved: [] };
+  const call: CreateNetworkCall = {
+    networkId,
+    subnet,
+    internal: false,
+    encrypted: false,
+    reserved: [],
+    ...decodeIPv6Data(b),
+  };
   if (typeof name === 'string') call.name = name;
   const mtuOpt = generic[MTU_OPTION];
   if (mtuOpt !== undefined) {
@@ -136,6 +168,9 @@ export interface CreateEndpointCall extends EndpointCall {
   prefix: number;
   /** `Interface.MacAddress`, when Docker chose one. */
   mac?: string;
+  /** `Interface.AddressIPv6` on an `--ipv6` network: the address (canonical) and its prefix length. */
+  ip6?: string;
+  prefix6?: number;
 }
 
 export function decodeCreateEndpoint(body: unknown): CreateEndpointCall {
@@ -149,28 +184,45 @@ export function decodeCreateEndpoint(body: unknown): CreateEndpointCall {
     throw new ValidationError('Interface.Address', `${address} is not ADDRESS/PREFIX`);
   if (typeof iface.MacAddress === 'string' && iface.MacAddress !== '')
     out.mac = parseMac(iface.MacAddress, 'Interface.MacAddress');
+  if (typeof iface.AddressIPv6 === 'string' && iface.AddressIPv6 !== '') {
+    const [ip6, len6] = iface.AddressIPv6.split('/') as [string, string | undefined];
+    out.ip6 = canonicalAddress(ip6, 'Interface.AddressIPv6');
+    out.prefix6 = Number(len6);
+    if (familyOf(out.ip6) !== 6 || len6 === undefined || !/^[0-9]{1,3}$/.test(len6) || out.prefix6 > 128)
+      throw new ValidationError('Interface.AddressIPv6', `${iface.AddressIPv6} is not IPV6-ADDRESS/PREFIX`);
+  }
   return out;
 }
 
 export interface RequestPoolCall {
   v6: boolean;
-  pool: Cidr;
+  pool: Prefix;
   /** `--ip-range`. */
   subPool?: string;
 }
 
 export function decodeRequestPool(body: unknown): RequestPoolCall {
   const b = obj(body, 'body');
-  if (b.V6 === true) throw new ValidationError('V6', 'vxmesh has no IPv6 pools');
+  const v6 = b.V6 === true;
   if (typeof b.Pool !== 'string' || b.Pool === '')
-    throw new ValidationError('Pool', 'a subnet is required: docker network create --subnet CIDR');
-  const call: RequestPoolCall = { v6: false, pool: parseCidr(b.Pool, 'Pool') };
-  if (typeof b.SubPool === 'string' && b.SubPool !== '') call.subPool = parseCidr(b.SubPool, 'SubPool', 32).text;
+    throw new ValidationError(
+      'Pool',
+      `a subnet is required: docker network create --subnet CIDR${v6 ? ' (and, with --ipv6, --subnet IPV6-CIDR)' : ''}`,
+    );
+  const pool = parsePrefix(b.Pool, 'Pool');
+  if ((pool.family === 6) !== v6)
+    throw new ValidationError('Pool', `${pool.text} is not an IPv${v6 ? 6 : 4} subnet (V6 is ${v6})`);
+  const call: RequestPoolCall = { v6, pool };
+  if (typeof b.SubPool === 'string' && b.SubPool !== '') {
+    const sub = parsePrefix(b.SubPool, 'SubPool', true);
+    if (sub.family !== pool.family) throw new ValidationError('SubPool', `${sub.text} is not of the pool's family`);
+    call.subPool = sub.text;
+  }
   return call;
 }
 
 export interface RequestAddressCall {
-  pool: Cidr;
+  pool: Prefix;
   /** The address Docker asks for (`--ip`, `--aux-address`, `--gateway`). */
   address?: string;
   /** Docker asks for the network's gateway address. */
@@ -179,15 +231,23 @@ export interface RequestAddressCall {
 
 export function decodeRequestAddress(body: unknown): RequestAddressCall {
   const b = obj(body, 'body');
-  const pool = parseCidr(b.PoolID, 'PoolID');
+  const pool = parsePrefix(b.PoolID, 'PoolID');
   const opts = optionalObj(b.Options, 'Options');
   const call: RequestAddressCall = { pool, gateway: opts.RequestAddressType === GATEWAY_TYPE };
-  if (typeof b.Address === 'string' && b.Address !== '') call.address = ipv4(addressPart(b.Address), 'Address');
+  if (typeof b.Address === 'string' && b.Address !== '') call.address = addressOf(pool, b.Address, 'Address');
   return call;
 }
 
-export function decodeReleaseAddress(body: unknown): { pool: Cidr; address: string } {
+export function decodeReleaseAddress(body: unknown): { pool: Prefix; address: string } {
   const b = obj(body, 'body');
-  const pool = parseCidr(b.PoolID, 'PoolID');
-  return { pool, address: ipv4(addressPart(str(b.Address, 'Address')), 'Address') };
+  const pool = parsePrefix(b.PoolID, 'PoolID');
+  return { pool, address: addressOf(pool, str(b.Address, 'Address'), 'Address') };
+}
+
+/** An address of the pool's family (canonical), `ADDRESS` or `ADDRESS/n`. */
+function addressOf(pool: Prefix, value: string, field: string): string {
+  const ip = canonicalAddress(addressPart(value), field);
+  if (familyOf(ip) !== pool.family)
+    throw new ValidationError(field, `${ip} is not an address of the pool ${pool.text}`);
+  return ip;
 }

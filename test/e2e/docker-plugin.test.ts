@@ -248,12 +248,12 @@ t.test('malformed requests get error replies; the agent keeps serving; no kernel
       'Err',
     ],
     [
-      'IPv6 pool',
+      'IPv6 pool without a subnet',
       '/IpamDriver.RequestPool',
       { AddressSpace: 'x', Pool: '', V6: true },
       undefined,
       400,
-      /V6: vxmesh has no IPv6 pools/,
+      /Pool: a subnet is required: .* with --ipv6, --subnet IPV6-CIDR/,
       'Error',
     ],
     [

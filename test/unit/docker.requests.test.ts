@@ -98,26 +98,82 @@ t.test('endpoints, joins and addresses', async (t) => {
     fieldOf(() => decodeJoin({ NetworkID: 'n1', EndpointID: 'e1' })),
     'SandboxKey',
   );
-  t.same(decodeRequestPool({ Pool: '198.18.50.0/24', SubPool: '198.18.50.128/25', V6: false }), {
+  t.match(decodeRequestPool({ Pool: '198.18.50.0/24', SubPool: '198.18.50.128/25', V6: false }), {
     v6: false,
-    pool: { network: '198.18.50.0', prefix: 24, text: '198.18.50.0/24' },
+    pool: { family: 4, prefix: 24, text: '198.18.50.0/24' },
     subPool: '198.18.50.128/25',
+  });
+  t.match(decodeRequestPool({ Pool: '2001:DB8:50::/64', SubPool: '2001:db8:50::100/120', V6: true }), {
+    v6: true,
+    pool: { family: 6, prefix: 64, text: '2001:db8:50::/64' },
+    subPool: '2001:db8:50::100/120',
   });
   t.equal(
     fieldOf(() => decodeRequestPool({ Pool: '', V6: true })),
-    'V6',
+    'Pool',
+  );
+  t.equal(
+    fieldOf(() => decodeRequestPool({ Pool: '198.18.50.0/24', V6: true })),
+    'Pool',
+    'V6 with an IPv4 pool',
+  );
+  t.equal(
+    fieldOf(() => decodeRequestPool({ Pool: '2001:db8:50::/64' })),
+    'Pool',
+    'an IPv6 pool without V6',
+  );
+  t.match(
+    decodeRequestAddress({ PoolID: '2001:db8:50::/64', Address: '2001:DB8:50::0005/64' }),
+    { pool: { family: 6 }, gateway: false, address: '2001:db8:50::5' },
+    'an IPv6 address, canonical',
+  );
+  t.equal(
+    fieldOf(() => decodeRequestAddress({ PoolID: '2001:db8:50::/64', Address: '198.18.50.5' })),
+    'Address',
+  );
+  const ep = decodeCreateEndpoint({
+    NetworkID: 'n1',
+    EndpointID: 'e1',
+    Interface: { Address: '198.18.50.5/24', AddressIPv6: '2001:db8:50::5/64' },
+  });
+  t.match(ep, { ip: '198.18.50.5', ip6: '2001:db8:50::5', prefix6: 64 });
+  t.equal(
+    fieldOf(() =>
+      decodeCreateEndpoint({
+        NetworkID: 'n1',
+        EndpointID: 'e1',
+        Interface: { Address: '198.18.50.5/24', AddressIPv6: '2001:db8::5' },
+      }),
+    ),
+    'Interface.AddressIPv6',
+  );
+  const net = decodeCreateNetwork({
+    NetworkID: 'n1',
+    IPv4Data: [{ Pool: '198.18.50.0/24' }],
+    IPv6Data: [{ Pool: '2001:db8:50::/64', Gateway: '2001:db8:50::1/64', AuxAddresses: { a: '2001:db8:50::9' } }],
+  });
+  t.match(net, { subnet6: { text: '2001:db8:50::/64' }, gateway6: '2001:db8:50::1', reserved6: ['2001:db8:50::9'] });
+  t.equal(
+    fieldOf(() =>
+      decodeCreateNetwork({
+        NetworkID: 'n1',
+        IPv4Data: [{ Pool: '198.18.50.0/24' }],
+        IPv6Data: [{ Pool: '2001:db8:50::/64', Gateway: '2001:db8:51::1' }],
+      }),
+    ),
+    'IPv6Data[0].Gateway',
   );
   t.equal(
     fieldOf(() => decodeRequestPool({ Pool: '' })),
     'Pool',
   );
-  t.same(
+  t.match(
     decodeRequestAddress({
       PoolID: '198.18.50.0/24',
       Address: '198.18.50.1',
       Options: { RequestAddressType: 'com.docker.network.gateway' },
     }),
-    { pool: { network: '198.18.50.0', prefix: 24, text: '198.18.50.0/24' }, gateway: true, address: '198.18.50.1' },
+    { pool: { family: 4, prefix: 24, text: '198.18.50.0/24' }, gateway: true, address: '198.18.50.1' },
   );
   t.equal(
     fieldOf(() => decodeReleaseAddress({ PoolID: '198.18.50.0/24', Address: 'x' })),
