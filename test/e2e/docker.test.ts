@@ -106,6 +106,44 @@ await t.test(
   },
 );
 
+await t.test('docker network create --ipv6 on both engines: containers reach each other over IPv6', async (t) => {
+  const v6 = ['--ipv6', '--subnet', '2001:db8:52::/64'];
+  t.equal((await h1.createNetwork('d6net', '198.18.52.0/24', v6, { nothrow: true })).exitCode, 0, 'engine 1');
+  t.ok(await eventually(async () => (await h2.vx(['network', 'ls'])).stdout.includes('d6net'), 5000));
+  t.equal((await h2.createNetwork('d6net', '198.18.52.0/24', v6, { nothrow: true })).exitCode, 0, 'engine 2');
+  const net = JSON.parse((await h2.vx(['network', 'inspect', 'd6net', '--json'])).stdout) as Record<string, unknown>;
+  t.match(net, { subnet: '198.18.52.0/24', subnet6: '2001:db8:52::/64' }, 'one vxmesh network, dual-stack');
+  for (const [h, name] of [
+    [h1, 'six1'],
+    [h2, 'six2'],
+  ] as const)
+    await h.docker(['run', '-d', '--name', name, '--network', 'd6net', IMAGE, 'sleep', '3600']);
+  const v6of = async (h: DockerHost, name: string) =>
+    (
+      await h.docker([
+        'inspect',
+        '-f',
+        '{{with index .NetworkSettings.Networks "d6net"}}{{.GlobalIPv6Address}}{{end}}',
+        name,
+      ])
+    ).stdout.trim();
+  const [a, b] = [await v6of(h1, 'six1'), await v6of(h2, 'six2')];
+  t.match(a, /^2001:db8:52:/, `six1 has an IPv6 address from vxmesh's IPAM (${a})`);
+  t.match(b, /^2001:db8:52:/);
+  t.not(a, b);
+  const eps = (await h1.vx(['endpoints', 'd6net'])).stdout;
+  t.ok(
+    eps.includes(b) || (await eventually(async () => (await h1.vx(['endpoints', 'd6net'])).stdout.includes(b), 5000)),
+    'endpoint records carry the IPv6 address',
+  );
+  t.ok(await eventually(() => ping(h1, 'six1', b), 10000, 200), `six1 pings six2 over IPv6 (${b})`);
+  t.ok(await ping(h2, 'six2', a), 'and back');
+  t.ok(await ping(h1, 'six1', await ipOf(h2, 'six2', 'd6net')), 'IPv4 too');
+  t.equal((await h1.vx(['fdb', '--check'], { nothrow: true })).exitCode, 0, 'fdb --check passes');
+  await h1.docker(['rm', '-f', 'six1']);
+  await h2.docker(['rm', '-f', 'six2']);
+});
+
 await t.test('network connect / disconnect on a running container; docker rm -f withdraws everywhere', async (t) => {
   // c1 starts on a second vxmesh network, then joins and leaves dnet while running.
   await h1.createNetwork('dnet2', '198.18.51.0/24');
