@@ -51,11 +51,21 @@ export class DockerSync {
           );
           continue;
         }
+        if (n.subnet === undefined) {
+          this.log.warn(
+            { network: n.name },
+            'docker sync: an IPv6-only network has no Docker twin (Docker needs an IPv4 pool)',
+          );
+          continue;
+        }
+        const pools = [{ Subnet: n.subnet, ...(n.gateway ? { Gateway: n.gateway } : {}) }];
+        if (n.subnet6 !== undefined) pools.push({ Subnet: n.subnet6, ...(n.gateway6 ? { Gateway: n.gateway6 } : {}) });
         await this.docker.createNetwork({
           Name: n.name,
           Driver: 'vxmesh',
           CheckDuplicate: true,
-          IPAM: { Driver: 'vxmesh', Config: [{ Subnet: n.subnet, ...(n.gateway ? { Gateway: n.gateway } : {}) }] },
+          ...(n.subnet6 !== undefined ? { EnableIPv6: true } : {}),
+          IPAM: { Driver: 'vxmesh', Config: pools },
           Options: { 'vxmesh.network': n.name, 'vxmesh.vni': String(n.vni) },
         });
         this.created.push(n.name);

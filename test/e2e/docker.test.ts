@@ -107,12 +107,12 @@ await t.test(
 );
 
 await t.test('docker network create --ipv6 on both engines: containers reach each other over IPv6', async (t) => {
-  const v6 = ['--ipv6', '--subnet', '2001:db8:52::/64'];
-  t.equal((await h1.createNetwork('d6net', '198.18.52.0/24', v6, { nothrow: true })).exitCode, 0, 'engine 1');
+  const v6 = ['--ipv6', '--subnet', '2001:db8:56::/64'];
+  t.equal((await h1.createNetwork('d6net', '198.18.56.0/24', v6, { nothrow: true })).exitCode, 0, 'engine 1');
   t.ok(await eventually(async () => (await h2.vx(['network', 'ls'])).stdout.includes('d6net'), 5000));
-  t.equal((await h2.createNetwork('d6net', '198.18.52.0/24', v6, { nothrow: true })).exitCode, 0, 'engine 2');
+  t.equal((await h2.createNetwork('d6net', '198.18.56.0/24', v6, { nothrow: true })).exitCode, 0, 'engine 2');
   const net = JSON.parse((await h2.vx(['network', 'inspect', 'd6net', '--json'])).stdout) as Record<string, unknown>;
-  t.match(net, { subnet: '198.18.52.0/24', subnet6: '2001:db8:52::/64' }, 'one vxmesh network, dual-stack');
+  t.match(net, { subnet: '198.18.56.0/24', subnet6: '2001:db8:56::/64' }, 'one vxmesh network, dual-stack');
   for (const [h, name] of [
     [h1, 'six1'],
     [h2, 'six2'],
@@ -128,8 +128,8 @@ await t.test('docker network create --ipv6 on both engines: containers reach eac
       ])
     ).stdout.trim();
   const [a, b] = [await v6of(h1, 'six1'), await v6of(h2, 'six2')];
-  t.match(a, /^2001:db8:52:/, `six1 has an IPv6 address from vxmesh's IPAM (${a})`);
-  t.match(b, /^2001:db8:52:/);
+  t.match(a, /^2001:db8:56:/, `six1 has an IPv6 address from vxmesh's IPAM (${a})`);
+  t.match(b, /^2001:db8:56:/);
   t.not(a, b);
   const eps = (await h1.vx(['endpoints', 'd6net'])).stdout;
   t.ok(
@@ -175,7 +175,7 @@ await t.test('network connect / disconnect on a running container; docker rm -f 
 await t.test('--docker-sync: a network created with docker on one host appears on the other engine', async (t) => {
   await h2.stopAgent();
   await h2.startAgent(['--docker-sync', 'true', ...NAMES(h2)]);
-  await h1.createNetwork('synced', '198.18.52.0/24');
+  await h1.createNetwork('synced', '198.18.52.0/24', ['--ipv6', '--subnet', '2001:db8:52::/64']);
   const appeared = await eventually(
     async () =>
       (await h2.docker(['network', 'ls', '--format', '{{.Name}} {{.Driver}}'])).stdout.includes('synced vxmesh'),
@@ -183,6 +183,10 @@ await t.test('--docker-sync: a network created with docker on one host appears o
     250,
   );
   t.ok(appeared, 'engine 2 has the network without a docker command there');
+  const made = (
+    await h2.docker(['network', 'inspect', '-f', '{{.EnableIPv6}} {{range .IPAM.Config}}{{.Subnet}} {{end}}', 'synced'])
+  ).stdout;
+  t.equal(made.trim(), 'true 198.18.52.0/24 2001:db8:52::/64', 'dual-stack: made with --ipv6 and both subnets');
   await h1.docker(['run', '-d', '--name', 's1', '--network', 'synced', IMAGE, 'sleep', '3600']);
   await h2.docker(['run', '-d', '--name', 's2', '--network', 'synced', IMAGE, 'sleep', '3600']);
   const ip2 = await ipOf(h2, 's2', 'synced');

@@ -169,3 +169,33 @@ t.test('encrypted: part of the definition, created only when every live member r
     field: 'encrypted',
   });
 });
+
+t.test('an IPv6 subnet: created only when every live member reads IPv6 records (generation 4)', async (t) => {
+  const { cluster, networks } = setup();
+  cluster.addMember({ peerId: 'old', name: 'old', proto: 3 });
+  await t.rejects(
+    networks.create(decodeCreateNetwork({ name: 'six', subnet6: '2001:db8:9::/64' })),
+    { field: 'subnet6', message: /old \(generation 3\).*cannot read IPv6 networks/ },
+    'a live generation-3 member would refuse the record (and the batch it came in)',
+  );
+  await t.rejects(
+    networks.create(decodeCreateNetwork({ name: 'dual', subnet: '198.18.9.0/24', subnet6: '2001:db8:9::/64' })),
+    { field: 'subnet6', message: /generation 3/ },
+    'a dual-stack one too',
+  );
+  t.equal(
+    (await networks.create(decodeCreateNetwork({ name: 'four', subnet: '198.18.8.0/24' }))).subnet6,
+    undefined,
+    'IPv4-only networks are not held back',
+  );
+  cluster.setState('old', 'dead');
+  const six = await networks.create(decodeCreateNetwork({ name: 'six', subnet6: '2001:DB8:9::/64' }));
+  t.match(six, { subnet6: '2001:db8:9::/64', gateway6: '2001:db8:9::1' }, 'canonical, the default gateway ::1');
+  t.equal(six.subnet, undefined);
+  await t.rejects(
+    networks.create(decodeCreateNetwork({ name: 'six', subnet6: '2001:db8:7::/64' })),
+    { field: 'name', message: /exists with subnet 2001:db8:9::\/64/ },
+    'another IPv6 subnet for the same name is refused',
+  );
+  t.equal(networks.bySubnet('2001:db8:9::/64')?.name, 'six', 'found by its IPv6 subnet (Docker pools)');
+});
