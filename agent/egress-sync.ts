@@ -109,6 +109,9 @@ export class EgressSync {
         overlay: link.overlay,
         uplinks: link.uplinks,
         publish,
+        ...(link.overlay6 !== undefined
+          ? { host6: link.host6, overlay6: link.overlay6, uplinks6: link.uplinks6 ?? [] }
+          : {}),
       });
       if (link.uplinks.length === 0 && !this.warnedNoUplink) {
         this.warnedNoUplink = true;

@@ -173,15 +173,14 @@ async function main(): Promise<void> {
     await dp1.removeNetwork(500);
 
     // 3. Throughput.
-    await dp1.ensureNetwork({ vni: 600, subnet: '198.18.6.0/24' });
-    await dp2.ensureNetwork({ vni: 600, subnet: '198.18.6.0/24' });
+    // A dual-stack network: attach configures both families (IPv6 without DAD): TCP over IPv6 too.
+    const dual = { vni: 600, subnet: '198.18.6.0/24', subnet6: '2001:db8:600::/64' };
+    await dp1.ensureNetwork(dual);
+    await dp2.ensureNetwork(dual);
     const c1 = await tb.addContainer(1, 1);
     const c2 = await tb.addContainer(2, 1);
-    await dp1.attach({ vni: 600, netns: c1, mac: '02:00:c6:12:06:01', ip: '198.18.6.11' });
-    await dp2.attach({ vni: 600, netns: c2, mac: '02:00:c6:12:06:02', ip: '198.18.6.12' });
-    // Dual-stack containers (IPv6 added by hand, as attach does not configure it yet): TCP over IPv6 too.
-    await $`ip -n ${c1} -6 addr add 2001:db8:600::11/64 dev eth0 nodad`;
-    await $`ip -n ${c2} -6 addr add 2001:db8:600::12/64 dev eth0 nodad`;
+    await dp1.attach({ vni: 600, netns: c1, mac: '02:00:c6:12:06:01', ip: '198.18.6.11', ip6: '2001:db8:600::11' });
+    await dp2.attach({ vni: 600, netns: c2, mac: '02:00:c6:12:06:02', ip: '198.18.6.12', ip6: '2001:db8:600::12' });
     await dp1.reconcile(600, [{ mac: '02:00:c6:12:06:02', ip: '198.18.6.12', ip6: '2001:db8:600::12', vtep: h2.vtep }]);
     await dp2.reconcile(600, [{ mac: '02:00:c6:12:06:01', ip: '198.18.6.11', ip6: '2001:db8:600::11', vtep: h1.vtep }]);
 

@@ -46,3 +46,19 @@ export function isTransferAddress(ip: string): boolean {
   const n = parseIPv4(ip);
   return n >= BASE + 2 * FIRST_PAIR && n <= BASE + 2 * LAST_PAIR + 1;
 }
+
+/**
+ * The IPv6 twin of a transfer pair, for networks with an IPv6 subnet: the IPv4 pair embedded in
+ * vxmesh's own unique-local prefix (`fd7a:6d73:6802::169.254.x.y`, the tunnel addresses' /48 being
+ * `fd7a:6d73:6801::`), so it is as unique on the host as the IPv4 pair; a /127 like the /31.
+ */
+export const TRANSFER6_PREFIX = 127;
+const TRANSFER6_BASE = 'fd7a:6d73:6802::';
+
+export function transfer6Of(p: TransferPair): TransferPair {
+  const embed = (ip: string) => {
+    const n = parseIPv4(ip);
+    return `${TRANSFER6_BASE}${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`;
+  };
+  return { host: embed(p.host), overlay: embed(p.overlay) };
+}

@@ -1,7 +1,9 @@
 /**
  * A network's gateway link: a veth from its overlay namespace (`gw0`) to the host namespace
  * (`vxg<vni>`), with a link-local /31 transfer pair (core/transfer-addresses.ts), the overlay
- * namespace's default route via the host end, and IPv4 forwarding on in both namespaces. The NAT
+ * namespace's default route via the host end, and IPv4 forwarding on in both namespaces; for a network
+ * with an IPv6 subnet also the pair's /127 twin, an IPv6 default route and IPv6 forwarding in the
+ * overlay namespace. The NAT
  * rules that use it are the egress module's. Built idempotently (kept when right, repaired when not);
  * an internal network has none.
  */
@@ -12,6 +14,8 @@ import {
   overlayEndOf,
   TRANSFER_PREFIX,
   transferPairFor,
+  transfer6Of,
+  TRANSFER6_PREFIX,
   type TransferPair,
 } from '../core/transfer-addresses.js';
 import { GATEWAY_LINK_NAME, gatewayHostLinkName } from './names.js';
@@ -29,24 +33,27 @@ export interface HostSide {
 }
 
 const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward';
+const IP6_FORWARD = '/proc/sys/net/ipv6/conf/all/forwarding';
 
-function ensureForwarding(): boolean {
-  if (fs.readFileSync(IP_FORWARD, 'utf8').trim() === '1') return false;
-  fs.writeFileSync(IP_FORWARD, '1');
+const switchOn = (file: string) => (): boolean => {
+  if (fs.readFileSync(file, 'utf8').trim() === '1') return false;
+  fs.writeFileSync(file, '1');
   return true;
-}
+};
 
 /**
- * Turns IPv4 forwarding on in a namespace (the /proc/sys/net files are the opening thread's
- * namespace's). Returns whether it was off.
+ * Turns IPv4 (or IPv6) forwarding on in a namespace (the /proc/sys/net files are the opening thread's
+ * namespace's). Returns whether it was off. Used for overlay namespaces, which hold no address a
+ * router advertisement could configure.
  */
-export function ensureForwardingIn(fd: number | undefined): boolean {
-  return fd === undefined ? ensureForwarding() : inNetnsFd(fd, ensureForwarding);
+export function ensureForwardingIn(fd: number | undefined, family: 4 | 6 = 4): boolean {
+  const on = switchOn(family === 6 ? IP6_FORWARD : IP_FORWARD);
+  return fd === undefined ? on() : inNetnsFd(fd, on);
 }
 
-/** The devices of the namespace's IPv4 default routes (main table), other than gateway links. */
-export async function uplinksOf(rtnl: Rtnl): Promise<string[]> {
-  const [routes, links] = await Promise.all([rtnl.routes(), rtnl.links()]);
+/** The devices of the namespace's IPv4 (or IPv6) default routes (main table), other than gateway links. */
+export async function uplinksOf(rtnl: Rtnl, family: 4 | 6 = 4): Promise<string[]> {
+  const [routes, links] = await Promise.all([rtnl.routes(family), rtnl.links()]);
   const names = new Map(links.map((l) => [l.index, l.name]));
   const out = new Set<string>();
   for (const r of routes) {
@@ -115,7 +122,34 @@ export async function ensureGatewayLink(o: Overlay, host: HostSide): Promise<Gat
   // The overlay namespace forwards between br0 and gw0. The host namespace's forwarding is egress's
   // to switch on (egress/forwarding.ts), with a FORWARD policy that routes nothing else.
   ensureForwardingIn(o.fd);
-  return { ...pair, hostIfname, overlayIfname: GATEWAY_LINK_NAME, uplinks: await uplinksOf(host.rtnl) };
+  const info: GatewayLinkInfo = {
+    ...pair,
+    hostIfname,
+    overlayIfname: GATEWAY_LINK_NAME,
+    uplinks: await uplinksOf(host.rtnl),
+  };
+  if (o.spec.subnet6 !== undefined) Object.assign(info, await ensureIPv6Side(o, host, pair, inner.index, outer.index));
+  return info;
+}
+
+/** A network with an IPv6 subnet: the /127 twin of the transfer pair, the IPv6 default route, forwarding. */
+async function ensureIPv6Side(
+  o: Overlay,
+  host: HostSide,
+  pair: TransferPair,
+  innerIndex: number,
+  outerIndex: number,
+): Promise<Pick<GatewayLinkInfo, 'host6' | 'overlay6' | 'uplinks6'>> {
+  const pair6 = transfer6Of(pair);
+  if (!(await host.rtnl.addresses(6)).some((a) => a.index === outerIndex && a.ip === pair6.host))
+    await host.rtnl.addAddress(outerIndex, pair6.host, TRANSFER6_PREFIX, `transfer address ${pair6.host}`);
+  if (!(await o.rtnl.addresses(6)).some((a) => a.index === innerIndex && a.ip === pair6.overlay))
+    await o.rtnl.addAddress(innerIndex, pair6.overlay, TRANSFER6_PREFIX, `transfer address ${pair6.overlay}`);
+  const routes = await o.rtnl.routes(6);
+  if (!routes.some((r) => r.dstLen === 0 && r.table === 254 && r.gateway === pair6.host && r.oif === innerIndex))
+    await o.rtnl.addDefaultRoute(pair6.host, innerIndex);
+  ensureForwardingIn(o.fd, 6);
+  return { host6: pair6.host, overlay6: pair6.overlay, uplinks6: await uplinksOf(host.rtnl, 6) };
 }
 
 /** The gateway link as the kernel has it (nothing changed), or undefined. */
@@ -131,9 +165,17 @@ export async function describeGatewayLink(o: Overlay, host: Rtnl): Promise<Gatew
         hostIfname,
         overlayIfname: GATEWAY_LINK_NAME,
         uplinks: await uplinksOf(host),
+        ...(o.spec.subnet6 !== undefined
+          ? {
+              ...sixOf(transfer6Of({ host: held.ip, overlay: overlayEndOf(held.ip) })),
+              uplinks6: await uplinksOf(host, 6),
+            }
+          : {}),
       }
     : undefined;
 }
+
+const sixOf = (p: TransferPair) => ({ host6: p.host, overlay6: p.overlay });
 
 /** Removes the gateway link (an internal network, or egress switched off). Returns whether one existed. */
 export async function removeGatewayLink(o: Overlay): Promise<boolean> {

@@ -10,6 +10,10 @@ export interface GatewayLinkInfo extends TransferPair {
   overlayIfname: string;
   /** The host's uplinks: the devices of its IPv4 default routes (egress leaves through these only). */
   uplinks: string[];
+  /** A network with an IPv6 subnet: the transfer pair's IPv6 twin (/127) and the IPv6 uplinks. */
+  host6?: string;
+  overlay6?: string;
+  uplinks6?: string[];
 }
 
 export interface DataplaneOptions {

@@ -20,7 +20,8 @@ import {
   vxlanGuardRules,
 } from './rules.js';
 import { planSync } from './sync.js';
-import { procForwarding, type ForwardingSwitch } from './forwarding.js';
+import { procForwarding, procForwarding6, type ForwardingSwitch } from './forwarding.js';
+import { hostRules6, overlayRules6 } from './rules6.js';
 
 export interface EgressError {
   /** `host` or the network's name. */
@@ -47,6 +48,8 @@ export interface EgressOptions {
   vxlanPort?: number;
   /** The underlay's family: 6 puts the VXLAN guard into ip6tables (the rest stays IPv4). Default 4. */
   underlayFamily?: 4 | 6;
+  /** The host namespace's IPv6 forwarding (default: its /proc/sys switch, with accept_ra kept working). */
+  forwarding6?: ForwardingSwitch;
 }
 
 export class Egress {
@@ -61,7 +64,12 @@ export class Egress {
   constructor(private readonly opts: EgressOptions) {
     this.runner = opts.runner ?? commandRunner;
     this.forwarding = opts.forwarding ?? procForwarding(opts.hostNetns);
+    this.forwarding6 = opts.forwarding6 ?? procForwarding6(opts.hostNetns);
   }
+
+  private readonly forwarding6: ForwardingSwitch;
+  /** IPv6 rules were wanted once on this host: ip6tables is checked from then on (so they are removed). */
+  private used6 = false;
 
   /**
    * `nets`: the networks with egress here; `guarded`: the networks whose overlay namespace holds a DNS
@@ -72,6 +80,9 @@ export class Egress {
     const result: EgressResult = { changes: [], errors: [] };
     for (const [netns, { name, rules }] of namespaceRules(nets, guarded, this.opts.dnsGuard))
       await this.syncInto(result, name, netns, rules);
+    for (const n of nets)
+      if (n.overlay6 !== undefined) await this.syncInto(result, `${n.name} (ip6tables)`, n.netns, overlayRules6(n), 6);
+    if (nets.some((n) => n.overlay6 !== undefined)) this.used6 = true;
     this.lastVxlan = vxlan && 'keep' in vxlan ? { rules: await this.currentVxlanRules().catch(() => []) } : vxlan;
     for (const family of this.hostFamilies()) {
       const host = this.hostRuleSet(nets, family);
@@ -82,6 +93,8 @@ export class Egress {
       if (ok && host.chains.length === 0) this.hostClean.add(family);
       else this.hostClean.delete(family);
       if (ok && family === 4 && nets.length > 0) await this.ensureForwarding(result);
+      if (ok && family === 6 && nets.some((n) => n.overlay6 !== undefined && (n.uplinks6 ?? []).length > 0))
+        await this.ensureForwarding6(result);
     }
     this.counters.changes += result.changes.length;
     this.counters.errors += result.errors.length;
@@ -140,9 +153,26 @@ export class Egress {
    */
   private lastVxlan?: { vteps: string[]; vnis: number[] } | { rules: string[] };
 
-  /** The families of the host's rules: IPv4 (egress, and the guard of an IPv4 underlay), IPv6 for an IPv6 underlay's guard. */
+  /** IPv6 forwarding off: ip6tables FORWARD policy DROP first, router advertisements kept, then forwarding on. */
+  private async ensureForwarding6(result: EgressResult): Promise<void> {
+    try {
+      if (this.forwarding6.isOn()) return;
+      await this.runner.restore('*filter\n:FORWARD DROP [0:0]\nCOMMIT\n', this.opts.hostNetns, 6);
+      this.forwarding6.switchOn();
+      result.changes.push(
+        'host: IPv6 forwarding was off: ip6tables FORWARD policy set to DROP, accept_ra 1 -> 2, forwarding switched on',
+      );
+    } catch (e) {
+      result.errors.push({ where: 'host', message: `IPv6 forwarding: ${(e as Error).message}` });
+    }
+  }
+
+  /**
+   * The families of the host's rules: IPv4 (egress, and the guard of an IPv4 underlay); IPv6 for an
+   * IPv6 underlay's guard and for networks with an IPv6 subnet (once used, kept checked).
+   */
   private hostFamilies(): Array<4 | 6> {
-    return this.opts.underlayFamily === 6 ? [4, 6] : [4];
+    return this.opts.underlayFamily === 6 || this.used6 ? [4, 6] : [4];
   }
 
   private hostRuleSet(nets: EgressNetwork[], family: 4 | 6 = 4): RuleSet {
@@ -151,7 +181,7 @@ export class Egress {
       this.lastVxlan && family === underlay
         ? vxlanGuardRules(this.lastVxlan, this.opts.vxlanPort ?? 4789, family)
         : { chains: [], jumps: [] };
-    return family === 4 ? mergeRules(hostRules(nets), guard) : guard;
+    return family === 4 ? mergeRules(hostRules(nets), guard) : mergeRules(hostRules6(nets), guard);
   }
 
   /** VXLAN frames of this host's plain networks dropped because they came from no member's VTEP. */

@@ -31,3 +31,36 @@ export function procForwarding(netnsPath?: string): ForwardingSwitch {
     switchOn: () => inNs(() => fs.writeFileSync(IP_FORWARD, '1')),
   };
 }
+
+const IP6_FORWARD = '/proc/sys/net/ipv6/conf/all/forwarding';
+const IP6_CONF = '/proc/sys/net/ipv6/conf';
+
+/**
+ * IPv6 forwarding of the host namespace (networks with an IPv6 subnet and egress). A host that
+ * forwards IPv6 ignores router advertisements on interfaces with `accept_ra=1`: a host configured by
+ * SLAAC would lose its default route. So every interface with `accept_ra=1` is set to 2 (accept them
+ * while forwarding) before forwarding goes on; `accept_ra=0` stays (the administrator's).
+ */
+export function procForwarding6(netnsPath?: string): ForwardingSwitch {
+  const inNs = <T>(fn: () => T): T => {
+    if (netnsPath === undefined) return fn();
+    const fd = fs.openSync(netnsPath, 'r');
+    try {
+      return inNetnsFd(fd, fn);
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+  return {
+    isOn: () => inNs(() => fs.existsSync(IP6_FORWARD) && fs.readFileSync(IP6_FORWARD, 'utf8').trim() === '1'),
+    switchOn: () =>
+      inNs(() => {
+        for (const dev of fs.readdirSync(IP6_CONF)) {
+          if (dev === 'all' || dev === 'lo') continue;
+          const file = `${IP6_CONF}/${dev}/accept_ra`;
+          if (fs.existsSync(file) && fs.readFileSync(file, 'utf8').trim() === '1') fs.writeFileSync(file, '2');
+        }
+        fs.writeFileSync(IP6_FORWARD, '1');
+      }),
+  };
+}

@@ -78,6 +78,10 @@ export interface EgressNetwork {
   host: string;
   overlay: string;
   publish: EgressPublish[];
+  /** A network with an IPv6 subnet: the transfer pair's IPv6 twin, and the host's IPv6 uplinks (rules6.ts). */
+  host6?: string;
+  overlay6?: string;
+  uplinks6?: string[];
 }
 
 export interface ChainSpec {

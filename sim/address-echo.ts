@@ -1,12 +1,13 @@
 /**
  * A TCP service that answers every connection with the address it came from (and closes), and its
- * client: shows whether a connection arrived and whether it was NATed on the way. Runs Node itself
+ * client: shows whether a connection arrived and whether it was NATed on the way. Listens on both
+ * families (an IPv4 client's address is printed without the ::ffff: prefix). Runs Node itself
  * in the namespace, so no extra tool is needed.
  */
 import type { ChildProcess } from 'node:child_process';
 import type { Testbed } from './testbed.js';
 
-const SERVER = `const net=require('net');net.createServer(s=>s.end(s.remoteAddress.replace(/^::ffff:/,'')+'\\n')).listen(+process.argv[1],'0.0.0.0',()=>console.log('listening'))`;
+const SERVER = `const net=require('net');net.createServer(s=>s.end(s.remoteAddress.replace(/^::ffff:/,'')+'\\n')).listen(+process.argv[1],'::',()=>console.log('listening'))`;
 const CLIENT = `const s=require('net').connect(+process.argv[2],process.argv[1]);let b='';s.on('data',d=>b+=d);s.on('end',()=>{process.stdout.write(b);process.exit(0)});s.on('error',e=>{console.error(e.message);process.exit(1)});s.setTimeout(+process.argv[3],()=>{console.error('timeout');process.exit(2)})`;
 
 /** Runs a Node script in `netns` and waits until it prints "listening" (or fails naming `what`). */

@@ -105,10 +105,16 @@ export class Cluster {
   static async create(
     hosts: number,
     tag?: string,
-    opts: { outside?: boolean; cli?: CliRunner; ipv6Underlay?: boolean } = {},
+    opts: { outside?: boolean; outside6?: boolean; cli?: CliRunner; ipv6Underlay?: boolean } = {},
   ): Promise<Cluster> {
     const c = new Cluster(
-      await Testbed.create({ hosts, tag, outside: opts.outside, ipv6Underlay: opts.ipv6Underlay }),
+      await Testbed.create({
+        hosts,
+        tag,
+        outside: opts.outside,
+        outside6: opts.outside6,
+        ipv6Underlay: opts.ipv6Underlay,
+      }),
       opts.cli,
     );
     try {

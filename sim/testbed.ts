@@ -55,7 +55,17 @@ export interface TestbedOptions {
   outside?: boolean;
   /** An IPv6-only underlay: eth0 = 2001:db8:100::(10+i)/64 (no IPv4 address), the VTEP. */
   ipv6Underlay?: boolean;
+  /**
+   * With `outside`: IPv6 too — the router at 2001:db8:100::1 and 2001:db8:203::fe, the outside host
+   * 2001:db8:203::1, every host an address 2001:db8:100::(10+i) beside its IPv4 one and an IPv6
+   * default route via the router (its VTEP stays IPv4).
+   */
+  outside6?: boolean;
 }
+
+/** The outside host's IPv6 address (with `outside6`). */
+export const OUTSIDE_HOST6 = '2001:db8:203::1';
+const ROUTER_UNDERLAY6 = '2001:db8:100::1';
 
 export const UNDERLAY_NET6 = '2001:db8:100::';
 
@@ -99,6 +109,8 @@ export class Testbed {
   readonly containers: string[] = [];
   /** Hosts get an IPv6 underlay address only (TestbedOptions.ipv6Underlay). */
   ipv6Underlay = false;
+  /** The outside network has IPv6 too (TestbedOptions.outside6). */
+  outside6 = false;
   /** The outside host's namespace (with `outside`). */
   outsideNs?: string;
   private readonly registryFile: string;
@@ -122,6 +134,7 @@ export class Testbed {
       await $`ip netns add ${tb.switchNs}`;
       await $`ip -n ${tb.switchNs} link add sw0 type bridge`;
       await $`ip -n ${tb.switchNs} link set sw0 up`;
+      tb.outside6 = opts.outside === true && opts.outside6 === true;
       if (opts.outside) await tb.addOutside();
       tb.ipv6Underlay = opts.ipv6Underlay === true;
       for (let i = 1; i <= opts.hosts; i++) await tb.addHost(i, opts.mtu ?? 1500);
@@ -153,6 +166,13 @@ export class Testbed {
     await $`ip -n ${out} addr add ${OUTSIDE_HOST}/24 dev eth0`;
     for (const l of ['lo', 'eth0']) await $`ip -n ${out} link set ${l} up`;
     await $`ip -n ${out} route add default via 203.0.113.254`;
+    if (this.outside6) {
+      await $`ip -n ${rt} addr add ${ROUTER_UNDERLAY6}/64 dev eth0 nodad`;
+      await $`ip -n ${rt} addr add 2001:db8:203::fe/64 dev eth1 nodad`;
+      await $`nsenter --net=/run/netns/${rt} sysctl -q -w net.ipv6.conf.all.forwarding=1`;
+      await $`ip -n ${out} addr add ${OUTSIDE_HOST6}/64 dev eth0 nodad`;
+      await $`ip -n ${out} -6 route add default via 2001:db8:203::fe`;
+    }
     this.outsideNs = out;
   }
 
@@ -168,6 +188,10 @@ export class Testbed {
     await $`ip -n ${netns} link set eth0 up`;
     await $`ip -n ${netns} link set lo up`;
     if (this.outsideNs) await $`ip -n ${netns} route add default via ${ROUTER_UNDERLAY}`;
+    if (this.outside6 && !this.ipv6Underlay) {
+      await $`ip -n ${netns} addr add ${UNDERLAY_NET6}${10 + i}/64 dev eth0 nodad`;
+      await $`ip -n ${netns} -6 route add default via ${ROUTER_UNDERLAY6}`;
+    }
     const host: SimHost = {
       index: i,
       name: `h${i}`,

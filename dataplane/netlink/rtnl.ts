@@ -228,10 +228,20 @@ export class Rtnl {
     );
   }
 
-  async routes(): Promise<Route[]> {
+  /** The IPv4 (or, with 6, IPv6) routes of every table. */
+  async routes(family: 4 | 6 = 4): Promise<Route[]> {
     const msgs = await this.sock.dump(
       C.RTM_GETROUTE,
-      [encodeRtMsg({ family: C.AF_INET, dstLen: 0, table: 0, protocol: 0, scope: 0, type: 0 })],
+      [
+        encodeRtMsg({
+          family: family === 6 ? C.AF_INET6 : C.AF_INET,
+          dstLen: 0,
+          table: 0,
+          protocol: 0,
+          scope: 0,
+          type: 0,
+        }),
+      ],
       { what: 'routes', op: 'dump' },
     );
     return msgs
@@ -240,7 +250,7 @@ export class Rtnl {
         const r = decodeRtMsg(m.payload);
         const attrs = parseAttrs(m.payload, RTMSG_LEN);
         return {
-          dst: ipFromBytes(attrs.get(C.RTA_DST)) ?? '0.0.0.0',
+          dst: ipFromBytes(attrs.get(C.RTA_DST)) ?? (family === 6 ? '::' : '0.0.0.0'),
           dstLen: r.dstLen,
           gateway: ipFromBytes(attrs.get(C.RTA_GATEWAY)),
           oif: getU32(attrs.get(C.RTA_OIF)),

@@ -2,13 +2,16 @@
  * IPv6 end to end, with `vxmesh agent` processes on simulated hosts:
  *   - over an IPv4 underlay: a dual-stack network and an IPv6-only one; both families reach across,
  *     AAAA answered by the network's DNS server on its IPv6 gateway, `fdb --check` clean, a kill -9 of
- *     an agent loses no IPv6 ping, two hosts racing for one explicit IPv6 address: one gets it;
+ *     an agent loses no IPv6 ping, two hosts racing for one explicit IPv6 address: one gets it, egress
+ *     over IPv6 (NAT66) to an outside host, none from an internal network;
  *   - over an IPv6-only underlay (VTEPs, gossip, probes all IPv6): a dual-stack network.
  */
 import t from 'tap';
 import { $ } from 'zx';
 import { Cluster } from '../../sim/cluster.js';
 import { resolve4, resolve6 } from '../../sim/test-resolver.js';
+import { askAddress, startAddressEcho } from '../../sim/address-echo.js';
+import { OUTSIDE_HOST, OUTSIDE_HOST6 } from '../../sim/testbed.js';
 import { eventually } from '../fixtures/members.js';
 import { inProcessCli } from '../fixtures/in-process-cli.js';
 
@@ -24,7 +27,7 @@ interface Endpoint {
 const fdbClean = async (c: Cluster, i: number) => (await c.vx(i, ['fdb', '--check'], { nothrow: true })).exitCode === 0;
 
 t.test('over an IPv4 underlay: dual-stack and IPv6-only networks', async (t) => {
-  const c = await Cluster.create(2, 'v6', { cli: inProcessCli });
+  const c = await Cluster.create(2, 'v6', { cli: inProcessCli, outside: true, outside6: true });
   t.teardown(() => c.teardown());
   for (const i of [1, 2]) await c.startAgent(i);
   await c.vx(1, ['network', 'create', 'dual', '--subnet', '198.18.40.0/24', '--subnet', '2001:db8:40::/64']);
@@ -103,6 +106,30 @@ t.test('over an IPv4 underlay: dual-stack and IPv6-only networks', async (t) => 
     );
     t.equal(results.filter((r) => r.exitCode === 0).length, 1, 'exactly one attach succeeded');
     t.match(results.find((r) => r.exitCode !== 0)?.stderr, /ip6?: 2001:db8:41::77 /, 'the other names the address');
+  });
+
+  await t.test('egress over IPv6 (NAT66 through the host), none from an internal network', async (t) => {
+    await startAddressEcho(c.tb, c.tb.outsideNs as string, 7000);
+    t.ok(await eventually(async () => c.tb.ping(d1.netns, OUTSIDE_HOST6), 10_000), 'the outside IPv6 host answers');
+    t.equal(await askAddress(c.tb, d1.netns, OUTSIDE_HOST6, 7000), '2001:db8:100::11', 'seen as host 1 (NAT)');
+    t.equal(await askAddress(c.tb, s2.netns, OUTSIDE_HOST6, 7000), '2001:db8:100::12', 'IPv6-only, from host 2');
+    t.equal(await askAddress(c.tb, d1.netns, OUTSIDE_HOST, 7000), c.tb.host(1).vtep, 'IPv4 egress as before');
+    const ra = await c.tb.exec(c.tb.host(1).netns, ['cat', '/proc/sys/net/ipv6/conf/eth0/accept_ra']);
+    t.equal(ra.stdout.trim(), '2', 'router advertisements still accepted while the host forwards IPv6');
+    await c.vx(1, [
+      'network',
+      'create',
+      'in6',
+      '--internal',
+      '--subnet',
+      '198.18.43.0/24',
+      '--subnet',
+      '2001:db8:43::/64',
+    ]);
+    const inside = await c.tb.addContainer(1, 4);
+    await c.vx(1, ['attach', 'in6', '--netns', inside]);
+    t.notOk(await c.tb.ping(inside, OUTSIDE_HOST6), 'internal: no way out over IPv6');
+    t.notOk(await c.tb.ping(inside, OUTSIDE_HOST), 'nor over IPv4');
   });
 
   await t.test('kill -9 of an agent loses no IPv6 ping', async (t) => {

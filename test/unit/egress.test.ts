@@ -4,6 +4,7 @@ import { parseSave, type IptablesRunner } from '../../egress/iptables.js';
 import { DNS_CHAIN, hostRules, overlayRules, vxlanGuardRules, type EgressNetwork } from '../../egress/rules.js';
 import { planSync } from '../../egress/sync.js';
 import { Egress } from '../../egress/egress.js';
+import { hostRules6, overlayRules6 } from '../../egress/rules6.js';
 import { recordingLog } from '../fixtures/agent-fakes.js';
 
 const web: EgressNetwork = {
@@ -358,5 +359,72 @@ t.test(
     t.same(host.tables.get('filter')?.get('VXMESH-VXLAN')?.length, 3, 'a new member: its VTEP added');
     await e.reconcile([], [], { vteps: [], vnis: [] });
     t.equal(host.tables.get('filter')?.has('VXMESH-VXLAN'), false, 'no plain network left: removed');
+  },
+);
+
+t.test(
+  'IPv6 egress: ip6tables NAT on the /127 transfer pair, forwarding with router advertisements kept',
+  async (t) => {
+    const dual: EgressNetwork = {
+      ...web,
+      publish: [],
+      host6: 'fd7a:6d73:6802::a9fe:54',
+      overlay6: 'fd7a:6d73:6802::a9fe:55',
+      uplinks6: ['eth0'],
+    };
+    t.same(overlayRules6(dual).chains[0]?.rules, ['-o gw0 -j SNAT --to-source fd7a:6d73:6802::a9fe:55']);
+    t.same(overlayRules6(web).chains, [], 'an IPv4-only network has no IPv6 rules');
+    const host6 = hostRules6([dual, web]);
+    t.same(host6.chains.find((c) => c.chain === 'VXMESH-FORWARD')?.rules, [
+      '-i vxg+ -p udp -m udp --dport 4789 -j DROP',
+      '-i vxg42 -o eth0 -j ACCEPT',
+      '-o vxg42 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+    ]);
+    t.same(host6.chains.find((c) => c.chain === 'VXMESH-POSTROUTING')?.rules, [
+      '-s fd7a:6d73:6802::a9fe:55/128 ! -o vxg42 -j MASQUERADE',
+    ]);
+    const tables = new Map<string, FakeIptables>();
+    const fake = (ns: string | undefined, family: 4 | 6 = 4) => {
+      const k = `${ns ?? 'host'}/${family}`;
+      if (!tables.has(k)) tables.set(k, new FakeIptables());
+      return tables.get(k) as FakeIptables;
+    };
+    const runner: IptablesRunner = {
+      save: (ns, family) => fake(ns, family).save(),
+      restore: (s, ns, family) => fake(ns, family).restore(s),
+    };
+    let on6 = false;
+    const e = new Egress({
+      log: recordingLog(),
+      runner,
+      forwarding: { isOn: () => true, switchOn: () => undefined },
+      forwarding6: { isOn: () => on6, switchOn: () => void (on6 = true) },
+    });
+    const r = await e.reconcile([dual]);
+    t.same(r.errors, []);
+    t.same(fake(dual.netns, 6).tables.get('nat')?.get('VXMESH-POSTROUTING'), [
+      '-o gw0 -j SNAT --to-source fd7a:6d73:6802::a9fe:55',
+    ]);
+    t.same(fake(undefined, 6).tables.get('nat')?.get('VXMESH-POSTROUTING'), [
+      '-s fd7a:6d73:6802::a9fe:55/128 ! -o vxg42 -j MASQUERADE',
+    ]);
+    t.equal(fake(undefined, 6).policies.get('FORWARD'), 'DROP', 'ip6tables FORWARD policy DROP before forwarding');
+    t.ok(on6, 'IPv6 forwarding switched on');
+    t.ok(r.changes.some((c) => /IPv6 forwarding was off/.test(c)));
+    t.notOk(
+      fake(undefined, 4)
+        .tables.get('nat')
+        ?.get('VXMESH-POSTROUTING')
+        ?.some((x) => x.includes('fd7a')),
+      'nothing IPv6 in iptables',
+    );
+    const again = await e.reconcile([dual]);
+    t.same(again.changes, [], 'a second run changes nothing');
+    await e.reconcile([]);
+    t.equal(
+      fake(undefined, 6).tables.get('nat')?.has('VXMESH-POSTROUTING'),
+      false,
+      'the IPv6 chains go with the last network',
+    );
   },
 );
