@@ -98,7 +98,15 @@ export class EgressSync {
       if (!link) continue;
       const publish = eps
         .filter((e) => e.vni === vni)
-        .flatMap((e) => (e.ip === undefined ? [] : (e.publish ?? []).map((p) => ({ ...p, ip: e.ip as string }))));
+        .flatMap((e) =>
+          e.ip === undefined
+            ? []
+            : (e.publish ?? []).map((p) => ({
+                ...p,
+                ip: e.ip as string,
+                ...(e.ip6 !== undefined ? { ip6: e.ip6 } : {}),
+              })),
+        );
       out.push({
         name: n.name,
         vni,

@@ -60,6 +60,8 @@ export const DOCKER_USER_CHAIN = 'DOCKER-USER';
 export interface EgressPublish extends PortMapping {
   /** The endpoint's overlay address. */
   ip: string;
+  /** Its IPv6 address, on a dual-stack network: the port is published over IPv6 too (rules6.ts). */
+  ip6?: string;
 }
 
 /** A network with egress on this host: its gateway link and the ports published to its endpoints. */

@@ -114,6 +114,17 @@ t.test('over an IPv4 underlay: dual-stack and IPv6-only networks', async (t) => 
     t.equal(await askAddress(c.tb, d1.netns, OUTSIDE_HOST6, 7000), '2001:db8:100::11', 'seen as host 1 (NAT)');
     t.equal(await askAddress(c.tb, s2.netns, OUTSIDE_HOST6, 7000), '2001:db8:100::12', 'IPv6-only, from host 2');
     t.equal(await askAddress(c.tb, d1.netns, OUTSIDE_HOST, 7000), c.tb.host(1).vtep, 'IPv4 egress as before');
+    const web = await c.tb.addContainer(2, 5);
+    await c.vx(2, ['attach', 'dual', '--netns', web, '--publish', '8086:80']);
+    await startAddressEcho(c.tb, web, 80);
+    const out = c.tb.outsideNs as string;
+    t.equal(
+      await askAddress(c.tb, out, '2001:db8:100::12', 8086),
+      OUTSIDE_HOST6,
+      'published over IPv6 (DNAT, the client seen)',
+    );
+    t.equal(await askAddress(c.tb, out, c.tb.host(2).vtep, 8086), OUTSIDE_HOST, 'and over IPv4');
+    t.equal(await askAddress(c.tb, out, '2001:db8:100::11', 8086), undefined, 'not on the other host');
     const ra = await c.tb.exec(c.tb.host(1).netns, ['cat', '/proc/sys/net/ipv6/conf/eth0/accept_ra']);
     t.equal(ra.stdout.trim(), '2', 'router advertisements still accepted while the host forwards IPv6');
     await c.vx(1, [

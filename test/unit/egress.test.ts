@@ -378,10 +378,20 @@ t.test(
     t.same(host6.chains.find((c) => c.chain === 'VXMESH-FORWARD')?.rules, [
       '-i vxg+ -p udp -m udp --dport 4789 -j DROP',
       '-i vxg42 -o eth0 -j ACCEPT',
-      '-o vxg42 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+      '-o vxg42 -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT',
     ]);
     t.same(host6.chains.find((c) => c.chain === 'VXMESH-POSTROUTING')?.rules, [
       '-s fd7a:6d73:6802::a9fe:55/128 ! -o vxg42 -j MASQUERADE',
+    ]);
+    const pub = {
+      ...dual,
+      publish: [{ protocol: 'tcp' as const, hostPort: 8080, port: 80, ip: '198.18.0.5', ip6: '2001:db8::5' }],
+    };
+    t.same(overlayRules6(pub).chains.find((c) => c.chain === 'VXMESH-PREROUTING')?.rules, [
+      '-i gw0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination [2001:db8::5]:80',
+    ]);
+    t.same(hostRules6([pub]).chains.find((c) => c.chain === 'VXMESH-PREROUTING')?.rules, [
+      '-p tcp -m tcp --dport 8080 -j DNAT --to-destination [fd7a:6d73:6802::a9fe:55]:8080',
     ]);
     const tables = new Map<string, FakeIptables>();
     const fake = (ns: string | undefined, family: 4 | 6 = 4) => {
