@@ -28,7 +28,8 @@ export class EgressSync {
   /** The networks whose DNS server's kernel guard was applied, as of the last run. */
   guarded: GuardedNetwork[] = [];
   private running?: Promise<EgressResult | undefined>;
-  private again = false;
+  /** The run after the one in progress (which read its inputs before the change that asks for it). */
+  private queued?: Promise<EgressResult | undefined>;
   private ticks = 0;
   private warnedNoUplink = false;
   private lastGuard?: string;
@@ -41,17 +42,22 @@ export class EgressSync {
     private readonly log: Logger,
   ) {}
 
+  /**
+   * A run that starts after this call: while one is in progress, the caller gets the next one (one
+   * for all callers meanwhile), so `detach` returns only once its published ports are gone.
+   */
   run(): Promise<EgressResult | undefined> {
     if (this.running) {
-      this.again = true;
-      return this.running;
+      this.queued ??= this.running
+        .catch(() => undefined)
+        .then(() => {
+          this.queued = undefined;
+          return this.run();
+        });
+      return this.queued;
     }
     this.running = this.once().finally(() => {
       this.running = undefined;
-      if (this.again) {
-        this.again = false;
-        void this.run();
-      }
     });
     return this.running;
   }
@@ -94,7 +100,12 @@ export class EgressSync {
         this.log.debug({ network: n.name, err: (e as Error).message }, 'gateway link not ensured');
         continue;
       }
-      guarded.push({ name: n.name, vni, netns: this.driver.overlayNetnsPath(vni) });
+      guarded.push({
+        name: n.name,
+        vni,
+        netns: this.driver.overlayNetnsPath(vni),
+        ...(n.subnet6 !== undefined ? { ipv6: true } : {}),
+      });
       if (!link) continue;
       const publish = eps
         .filter((e) => e.vni === vni)

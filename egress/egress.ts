@@ -80,8 +80,8 @@ export class Egress {
     const result: EgressResult = { changes: [], errors: [] };
     for (const [netns, { name, rules }] of namespaceRules(nets, guarded, this.opts.dnsGuard))
       await this.syncInto(result, name, netns, rules);
-    for (const n of nets)
-      if (n.overlay6 !== undefined) await this.syncInto(result, `${n.name} (ip6tables)`, n.netns, overlayRules6(n), 6);
+    for (const [netns, { name, rules }] of namespaceRules(nets, guarded, this.opts.dnsGuard, 6))
+      await this.syncInto(result, `${name} (ip6tables)`, netns, rules, 6);
     if (nets.some((n) => n.overlay6 !== undefined)) this.used6 = true;
     this.lastVxlan = vxlan && 'keep' in vxlan ? { rules: await this.currentVxlanRules().catch(() => []) } : vxlan;
     for (const family of this.hostFamilies()) {
@@ -225,17 +225,23 @@ export class Egress {
   }
 }
 
-/** The rules of each overlay namespace: its DNS guard, and its egress rules when it has egress. */
+/**
+ * The rules of each overlay namespace: its DNS guard, and its egress rules when it has egress. With
+ * `family` 6, the ip6tables rules of the namespaces of networks with an IPv6 subnet.
+ */
 function namespaceRules(
   nets: EgressNetwork[],
   guarded: GuardedNetwork[],
   limit?: DnsGuard,
+  family: 4 | 6 = 4,
 ): Map<string, { name: string; rules: RuleSet }> {
   const out = new Map<string, { name: string; rules: RuleSet }>();
-  for (const g of guarded) out.set(g.netns, { name: g.name, rules: dnsGuardRules(limit) });
+  for (const g of guarded) if (family === 4 || g.ipv6) out.set(g.netns, { name: g.name, rules: dnsGuardRules(limit) });
   for (const n of nets) {
+    if (family === 6 && n.overlay6 === undefined) continue;
+    const own = family === 6 ? overlayRules6(n) : overlayRules(n);
     const guard = out.get(n.netns);
-    out.set(n.netns, { name: n.name, rules: guard ? mergeRules(guard.rules, overlayRules(n)) : overlayRules(n) });
+    out.set(n.netns, { name: n.name, rules: guard ? mergeRules(guard.rules, own) : own });
   }
   return out;
 }

@@ -139,6 +139,8 @@ export interface GuardedNetwork {
   vni: number;
   /** The overlay namespace (path). */
   netns: string;
+  /** The network has an IPv6 subnet: its DNS server answers on the IPv6 gateway too (guarded in ip6tables). */
+  ipv6?: boolean;
 }
 
 /** The overlay namespace's guard of its DNS server: each client's questions beyond DNS_GUARD are dropped. */

@@ -133,3 +133,38 @@ t.test("every network with a local endpoint gets its DNS server's kernel guard, 
     'a network without local endpoints leaves the list',
   );
 });
+
+t.test('a run asked for while one is in progress waits for a run that starts after it', async (t) => {
+  const calls: string[][] = [];
+  let release: () => void = () => undefined;
+  let eps = ['before'];
+  const port: Pick<EgressPort, 'reconcile' | 'drift'> = {
+    reconcile: async () => {
+      const seen = [...eps];
+      await new Promise((r) => setImmediate(r)); // the packet filter takes its time
+      calls.push(seen);
+      if (calls.length === 1) await new Promise<void>((r) => (release = r));
+      return { changes: [], errors: [] };
+    },
+    drift: () => Promise.resolve([]),
+  };
+  const sync = new EgressSync(
+    { networks: () => new Map(), endpoints: () => [] },
+    { ensureGatewayLink: () => Promise.resolve(undefined), overlayNetnsPath: (v: number) => `/run/netns/x${v}` },
+    new Overlays(new FakeOverlay()),
+    port,
+    silentLogger,
+  );
+  const first = sync.run();
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  eps = ['after']; // a detach, say: its change is not in the run in progress
+  const second = sync.run();
+  const third = sync.run();
+  t.equal(second, third, 'one queued run for every caller meanwhile');
+  const runsWhenSecondReturned = second.then(() => calls.length);
+  release();
+  await first;
+  t.equal(await runsWhenSecondReturned, 2, 'the second caller returned only after the run after the first');
+  t.same(calls, [['before'], ['after']], 'and that run saw its change');
+});
