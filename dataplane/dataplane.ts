@@ -230,7 +230,8 @@ export class Dataplane {
     const req = vethRequest(o, spec);
     const fd = openNetns(req.netns, 'netns');
     try {
-      return await this.withLock(vni, () => connectVeth(o, { ...req, fd }));
+      // The overlay taken again under the lock: one removed while this attach waited for it is not used.
+      return await this.withLock(vni, () => connectVeth(this.overlay(vni), { ...req, fd }));
     } finally {
       fs.closeSync(fd);
     }

@@ -58,7 +58,12 @@ t.test('bad values name the setting and where it came from', async (t) => {
     50,
     '--dns-client-rate read',
   );
-  t.match(err({ flags: {}, env: { VXMESH_VTEP: 'nope' } }), /^VXMESH_VTEP: "nope" is not an IPv4 address/);
+  t.match(err({ flags: {}, env: { VXMESH_VTEP: 'nope' } }), /^VXMESH_VTEP: "nope" is not an IPv4 or IPv6 address/);
+  t.match(
+    err({ flags: { vtep: '2001:db8:100::11', join: '198.51.100.12:7946' }, env: {} }),
+    /^join: 198\.51\.100\.12:7946 is an IPv4 address and this host's VTEP 2001:db8:100::11 is IPv6/,
+    'a host of the other family is refused, naming the family',
+  );
   t.match(err({ flags: { listen: 'host-without-port' }, env: {} }), /^--listen: invalid port/);
   t.match(err({ flags: { join: '198.51.100.1:7946,bad:port' }, env: {} }), /^--join\[1\]: invalid port/);
   t.match(err({ flags: { 'log-level': 'loud' }, env: {} }), /^--log-level: must be one of/);
@@ -106,4 +111,13 @@ t.test('--dns-upstream: IPv4 or IPv6 with an optional port, errors name the sett
   t.equal(up('2001:db8:100::53'), '[2001:db8:100::53]', 'a bare IPv6 address: port 53');
   for (const bad of ['resolver.example', '203.0.113.53:99999', '[2001:db8::zz]:53', '2001:db8::53:5353:1:2:3:4'])
     t.throws(() => up(bad), /--dns-upstream/, bad);
+});
+
+t.test('an IPv6 VTEP: canonical, with joins of its family', async (t) => {
+  const c = loadConfig({
+    flags: { vtep: '2001:DB8:100:0::11', join: '[2001:db8:100::12]:7946', insecure: 'true' },
+    env: {},
+  });
+  t.equal(c.vtep, '2001:db8:100::11', 'canonical text');
+  t.same(c.join, ['[2001:db8:100::12]:7946']);
 });
