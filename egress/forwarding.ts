@@ -15,9 +15,9 @@ export interface ForwardingSwitch {
   switchOn(): void;
 }
 
-/** The forwarding switch of the namespace at `netnsPath` (this process's own when undefined). */
-export function procForwarding(netnsPath?: string): ForwardingSwitch {
-  const inNs = <T>(fn: () => T): T => {
+/** Runs `fn` with the thread in the namespace at `netnsPath` (this process's own when undefined). */
+function inNamespace(netnsPath: string | undefined): <T>(fn: () => T) => T {
+  return <T>(fn: () => T): T => {
     if (netnsPath === undefined) return fn();
     const fd = fs.openSync(netnsPath, 'r');
     try {
@@ -26,6 +26,11 @@ export function procForwarding(netnsPath?: string): ForwardingSwitch {
       fs.closeSync(fd);
     }
   };
+}
+
+/** The forwarding switch of the namespace at `netnsPath` (this process's own when undefined). */
+export function procForwarding(netnsPath?: string): ForwardingSwitch {
+  const inNs = inNamespace(netnsPath);
   return {
     isOn: () => inNs(() => fs.readFileSync(IP_FORWARD, 'utf8').trim() === '1'),
     switchOn: () => inNs(() => fs.writeFileSync(IP_FORWARD, '1')),
@@ -42,15 +47,7 @@ const IP6_CONF = '/proc/sys/net/ipv6/conf';
  * while forwarding) before forwarding goes on; `accept_ra=0` stays (the administrator's).
  */
 export function procForwarding6(netnsPath?: string): ForwardingSwitch {
-  const inNs = <T>(fn: () => T): T => {
-    if (netnsPath === undefined) return fn();
-    const fd = fs.openSync(netnsPath, 'r');
-    try {
-      return inNetnsFd(fd, fn);
-    } finally {
-      fs.closeSync(fd);
-    }
-  };
+  const inNs = inNamespace(netnsPath);
   return {
     isOn: () => inNs(() => fs.existsSync(IP6_FORWARD) && fs.readFileSync(IP6_FORWARD, 'utf8').trim() === '1'),
     switchOn: () =>

@@ -203,22 +203,27 @@ export function vxlanGuardRules(
   };
 }
 
-/** The host's rules for all networks with egress on it (none: no chains, no jumps). */
-export function hostRules(nets: EgressNetwork[]): RuleSet {
-  if (nets.length === 0) return { chains: [], jumps: [] };
-  const sorted = [...nets].sort((a, b) => a.vni - b.vni);
+/**
+ * The host's rules for all networks with egress on it (none: no chains, no jumps); with `family` 6 the
+ * ip6tables rules of those with an IPv6 subnet (rules6.ts): the same flows on the IPv6 transfer address.
+ */
+export function hostRules(nets: EgressNetwork[], family: 4 | 6 = 4): RuleSet {
+  const six = family === 6;
+  const sorted = nets.filter((n) => !six || n.overlay6 !== undefined).sort((a, b) => a.vni - b.vni);
+  if (sorted.length === 0) return { chains: [], jumps: [] };
   const guard = DATA_PORTS.map((p) => `-i vxg+ -p udp -m udp --dport ${p} -j DROP`);
   const forward: string[] = [...guard];
   const post: string[] = [];
   const pre: string[] = [];
   for (const n of sorted) {
-    for (const uplink of [...n.uplinks].sort()) forward.push(`-i ${n.hostIfname} -o ${uplink} -j ACCEPT`);
+    const transfer = six ? (n.overlay6 as string) : n.overlay;
+    const at = (port: number) => (six ? `[${transfer}]:${port}` : `${transfer}:${port}`);
+    for (const uplink of [...(six ? (n.uplinks6 ?? []) : n.uplinks)].sort())
+      forward.push(`-i ${n.hostIfname} -o ${uplink} -j ACCEPT`);
     forward.push(`-o ${n.hostIfname} -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT`);
-    post.push(`-s ${n.overlay}/32 ! -o ${n.hostIfname} -j MASQUERADE`);
-    for (const p of [...n.publish].sort(byPort))
-      pre.push(
-        `-p ${p.protocol} -m ${p.protocol} --dport ${p.hostPort} -j DNAT --to-destination ${n.overlay}:${p.hostPort}`,
-      );
+    post.push(`-s ${transfer}/${six ? 128 : 32} ! -o ${n.hostIfname} -j MASQUERADE`);
+    for (const p of n.publish.filter((x) => !six || x.ip6 !== undefined).sort(byPort))
+      pre.push(`-p ${p.protocol} -m ${p.protocol} --dport ${p.hostPort} -j DNAT --to-destination ${at(p.hostPort)}`);
   }
   return {
     chains: [
@@ -232,7 +237,11 @@ export function hostRules(nets: EgressNetwork[]): RuleSet {
       { table: 'filter', from: 'FORWARD', rule: `-j ${FORWARD_CHAIN}`, after: `-j ${DOCKER_USER_CHAIN}` },
       { table: 'nat', from: 'POSTROUTING', rule: `-j ${POSTROUTING_CHAIN}` },
       { table: 'nat', from: 'PREROUTING', rule: `-m addrtype --dst-type LOCAL -j ${PREROUTING_CHAIN}` },
-      { table: 'nat', from: 'OUTPUT', rule: `! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j ${PREROUTING_CHAIN}` },
+      {
+        table: 'nat',
+        from: 'OUTPUT',
+        rule: `! -d ${six ? '::1/128' : '127.0.0.0/8'} -m addrtype --dst-type LOCAL -j ${PREROUTING_CHAIN}`,
+      },
     ],
   };
 }

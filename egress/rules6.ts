@@ -14,10 +14,7 @@
  * too. Networks without an IPv6 subnet have no IPv6 rules.
  */
 import {
-  DATA_PORTS,
-  DOCKER_USER_CHAIN,
-  FORWARD_CHAIN,
-  INPUT_CHAIN,
+  hostRules,
   POSTROUTING_CHAIN,
   PREROUTING_CHAIN,
   type EgressNetwork,
@@ -52,36 +49,5 @@ export function overlayRules6(n: EgressNetwork): RuleSet {
   };
 }
 
-/** The host's IPv6 rules for the networks with egress and an IPv6 subnet. */
-export function hostRules6(nets: EgressNetwork[]): RuleSet {
-  const six = nets.filter((n) => n.overlay6 !== undefined).sort((a, b) => a.vni - b.vni);
-  if (six.length === 0) return none();
-  const guard = DATA_PORTS.map((p) => `-i vxg+ -p udp -m udp --dport ${p} -j DROP`);
-  const forward = [...guard];
-  const post: string[] = [];
-  const pre: string[] = [];
-  for (const n of six) {
-    for (const uplink of [...(n.uplinks6 ?? [])].sort()) forward.push(`-i ${n.hostIfname} -o ${uplink} -j ACCEPT`);
-    forward.push(`-o ${n.hostIfname} -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT`);
-    post.push(`-s ${n.overlay6}/128 ! -o ${n.hostIfname} -j MASQUERADE`);
-    for (const p of published6(n))
-      pre.push(
-        `-p ${p.protocol} -m ${p.protocol} --dport ${p.hostPort} -j DNAT --to-destination [${n.overlay6}]:${p.hostPort}`,
-      );
-  }
-  return {
-    chains: [
-      { table: 'filter', chain: INPUT_CHAIN, rules: guard },
-      { table: 'filter', chain: FORWARD_CHAIN, rules: forward },
-      { table: 'nat', chain: POSTROUTING_CHAIN, rules: post },
-      { table: 'nat', chain: PREROUTING_CHAIN, rules: pre },
-    ],
-    jumps: [
-      { table: 'filter', from: 'INPUT', rule: `-j ${INPUT_CHAIN}` },
-      { table: 'filter', from: 'FORWARD', rule: `-j ${FORWARD_CHAIN}`, after: `-j ${DOCKER_USER_CHAIN}` },
-      { table: 'nat', from: 'POSTROUTING', rule: `-j ${POSTROUTING_CHAIN}` },
-      { table: 'nat', from: 'PREROUTING', rule: `-m addrtype --dst-type LOCAL -j ${PREROUTING_CHAIN}` },
-      { table: 'nat', from: 'OUTPUT', rule: `! -d ::1/128 -m addrtype --dst-type LOCAL -j ${PREROUTING_CHAIN}` },
-    ],
-  };
-}
+/** The host's IPv6 rules for the networks with egress and an IPv6 subnet (the IPv4 rules' twin). */
+export const hostRules6 = (nets: EgressNetwork[]): RuleSet => hostRules(nets, 6);

@@ -1,29 +1,9 @@
 /** IPAM without a central store: block claims, the settle period, conflicts, explicit addresses. */
 import t from 'tap';
-import { Ipam, blocksOf, type BlockClaim, type EndpointUse, type IpamSource } from '../../ipam/block-ipam.js';
+import { World } from '../fixtures/ipam-world.js';
+import { Ipam, blocksOf, type BlockClaim } from '../../ipam/block-ipam.js';
 import type { NetworkValue } from '../../core/records.js';
 import { StoreIpam } from '../../ipam/store-ipam.js';
-
-/** A shared "replicated table" for several hosts, with a Lamport clock, delivered instantly. */
-class World {
-  claims: BlockClaim[] = [];
-  endpoints: EndpointUse[] = [];
-  clock = 0;
-  /** Claims written by a host become visible to others only after `delay` calls to deliver(). */
-  source(self: string): IpamSource {
-    return {
-      self,
-      claims: () => this.claims,
-      endpointsUsing: (network) => this.endpoints.filter((e) => e.network === network),
-      claim: async (network, block) => {
-        this.claims.push({ network, block, owner: self, lamport: ++this.clock });
-      },
-      release: async (network, block) => {
-        this.claims = this.claims.filter((c) => !(c.owner === self && c.network === network && c.block === block));
-      },
-    };
-  }
-}
 
 const net: NetworkValue = { name: 'n', vni: 7, subnet: '198.18.0.0/26', gateway: '198.18.0.1' };
 const noSleep = async () => undefined;

@@ -4,6 +4,7 @@
  * (never listed, never a duplicate, the explicit-address race), and the claim rule for IPv6 addresses.
  */
 import t from 'tap';
+import { World } from '../fixtures/ipam-world.js';
 import fc from 'fast-check';
 import { decode as cborDecode, encode as cborEncode } from 'cborg';
 import {
@@ -17,7 +18,7 @@ import {
 import { addressAt, familyOf, parsePrefix, prefixHas, requireHostInPrefix } from '../../core/prefix.js';
 import { decodeBody, derivedKey, encodeBody } from '../../discovery/record-codec.js';
 import { checkRecord, type WireRecord } from '../../discovery/wire.js';
-import { Ipam, type BlockClaim, type EndpointUse, type IpamSource } from '../../ipam/block-ipam.js';
+import { Ipam, type BlockClaim } from '../../ipam/block-ipam.js';
 import { admitEndpoints } from '../../agent/claims.js';
 import { respond } from '../../dns/responder.js';
 import dnsPacket from 'dns-packet';
@@ -177,23 +178,6 @@ t.test('format-2 bodies carry IPv6 in keys of their own; an IPv4 body is unchang
   });
 });
 
-/** A replicated table for several hosts (as in ipam.block-ipam.test.ts), with endpoints of both families. */
-class World {
-  claims: BlockClaim[] = [];
-  endpoints: EndpointUse[] = [];
-  clock = 0;
-  source(self: string): IpamSource {
-    return {
-      self,
-      claims: () => this.claims,
-      endpointsUsing: (network) => this.endpoints.filter((e) => e.network === network),
-      claim: async (network, block) => void this.claims.push({ network, block, owner: self, lamport: ++this.clock }),
-      release: async (network, block) => {
-        this.claims = this.claims.filter((c) => !(c.owner === self && c.network === network && c.block === block));
-      },
-    };
-  }
-}
 const noSleep = async () => undefined;
 const net6: NetworkValue = ipv6View({
   name: 'v6',
