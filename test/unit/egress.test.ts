@@ -4,6 +4,7 @@ import { parseSave, type IptablesRunner } from '../../egress/iptables.js';
 import { DNS_CHAIN, hostRules, overlayRules, vxlanGuardRules, type EgressNetwork } from '../../egress/rules.js';
 import { planSync } from '../../egress/sync.js';
 import { Egress } from '../../egress/egress.js';
+import { removeHostChains } from '../../egress/removal.js';
 import { hostRules6, overlayRules6 } from '../../egress/rules6.js';
 import { recordingLog } from '../fixtures/agent-fakes.js';
 
@@ -438,3 +439,38 @@ t.test(
     );
   },
 );
+
+t.test('reset removes our chains from iptables and ip6tables, nothing else', async (t) => {
+  const v4 = new FakeIptables();
+  const v6 = new FakeIptables();
+  const runner: IptablesRunner = {
+    save: (_ns, family) => (family === 6 ? v6 : v4).save(),
+    restore: (s, _ns, family) => (family === 6 ? v6 : v4).restore(s),
+  };
+  await v4.restore(
+    '*filter\n:VXMESH-INPUT - [0:0]\n-A VXMESH-INPUT -j DROP\n-I INPUT 1 -j VXMESH-INPUT\n:KEEP - [0:0]\nCOMMIT\n',
+  );
+  await v6.restore(
+    '*filter\n:VXMESH-VXLAN - [0:0]\n-A VXMESH-VXLAN -s 2001:db8:100::12/128 -j RETURN\n-I INPUT 1 -p udp -m udp --dport 4789 -j VXMESH-VXLAN\nCOMMIT\n',
+  );
+  const dry = await removeHostChains(true, runner);
+  t.ok(
+    dry.some((l) => l.startsWith('iptables ') && l.includes('VXMESH-INPUT')),
+    'the IPv4 chain listed',
+  );
+  t.ok(
+    dry.some((l) => l.startsWith('ip6tables ') && l.includes('VXMESH-VXLAN')),
+    'the IPv6 chain listed',
+  );
+  t.ok(v6.tables.get('filter')?.has('VXMESH-VXLAN'), 'a dry run changes nothing');
+  await removeHostChains(false, runner);
+  t.notOk(v4.tables.get('filter')?.has('VXMESH-INPUT'));
+  t.notOk(v6.tables.get('filter')?.has('VXMESH-VXLAN'), 'the IPv6 guard removed');
+  t.same(v6.tables.get('filter')?.get('INPUT'), [], 'with its jump');
+  t.ok(v4.tables.get('filter')?.has('KEEP'), "someone else's chain stays");
+  const noIp6: IptablesRunner = {
+    save: (_ns, family) => (family === 6 ? Promise.reject(new Error('ip6tables-save: not found')) : v4.save()),
+    restore: (s) => v4.restore(s),
+  };
+  t.same(await removeHostChains(false, noIp6), [], 'a host without ip6tables: nothing to remove there, no error');
+});
