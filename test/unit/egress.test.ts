@@ -431,6 +431,12 @@ t.test(
     );
     const again = await e.reconcile([dual]);
     t.same(again.changes, [], 'a second run changes nothing');
+    await e.reconcile([dual], [{ name: 'web', vni: 42, netns: dual.netns, ipv6: true }]);
+    t.match(
+      fake(dual.netns, 6).tables.get('filter')?.get('VXMESH-DNS'),
+      [/--dport 53 -m hashlimit .* -j DROP/],
+      "the DNS server's kernel guard in ip6tables too",
+    );
     await e.reconcile([]);
     t.equal(
       fake(undefined, 6).tables.get('nat')?.has('VXMESH-POSTROUTING'),
