@@ -1,11 +1,12 @@
 /**
  * bench:scale's convergence floor: a bare gossipsub message (no record, no table, no kernel) among N
  * member processes, one per simulated host, as the agents run them (same libp2p stack and gossipsub
- * settings). p99 over `messages` messages published by every member in turn.
+ * settings). p99 over `messages` messages published by every member in turn; and, before them, the
+ * members' idle CPU and memory: the stack's floor beside the agents' own (issue 31, items 3 and 4).
  */
 import { DiscoveryCluster } from '../test/fixtures/discovery-cluster.js';
 import { eventually, type MemberProc } from '../test/fixtures/members.js';
-import { cpuMsOf, pct, sum } from './proc-stats.js';
+import { cpuMsOf, mean, memoryOf, pct, sum } from './proc-stats.js';
 import { sleep } from './wait.js';
 
 export interface BareGossipsub {
@@ -14,7 +15,14 @@ export interface BareGossipsub {
   lost: number;
   /** CPU (ms) per receiving process per message, the idle rate subtracted: the stack's own cost. */
   cpuMsPerReceiver: number;
+  /** Idle CPU (% of a core) and memory per process of the same stack without an agent: its floor. */
+  idleCpuPercentPerProcess: number;
+  rssMbPerProcess: number;
+  pssMbPerProcess: number;
 }
+
+/** How long the bare members' idle is measured (a short window: the agents' idle is SCALE_IDLE_S). */
+const BARE_IDLE_MS = Number(process.env.SCALE_BARE_IDLE_S ?? 20) * 1000;
 
 export async function bareGossipsubP99(
   n: number,
@@ -49,8 +57,9 @@ export async function bareGossipsubP99(
     await sleep(2000);
     const cpu = () => sum(procs.map((p) => cpuMsOf(p.pid)));
     const [idleCpu0, idleT0] = [cpu(), performance.now()];
-    await sleep(5000);
+    await sleep(BARE_IDLE_MS);
     const idleCpuPerMs = (cpu() - idleCpu0) / (performance.now() - idleT0);
+    const mem = procs.map((p) => memoryOf(p.pid));
     const [cpu0, t0] = [cpu(), performance.now()];
     const sent = new Map<string, number>();
     for (let u = 0; u < messages; u++) {
@@ -69,6 +78,10 @@ export async function bareGossipsubP99(
       p99: pct(lat, 99),
       lost: messages - lat.length,
       cpuMsPerReceiver: +cpuMsPerReceiver.toFixed(3),
+      // ms of CPU per ms, over n processes: × 100 for % of a core.
+      idleCpuPercentPerProcess: +((idleCpuPerMs / n) * 100).toFixed(3),
+      rssMbPerProcess: +mean(mem.map((m) => m.rssMb)).toFixed(1),
+      pssMbPerProcess: +mean(mem.map((m) => m.pssMb)).toFixed(1),
     };
   } finally {
     await c.teardown();

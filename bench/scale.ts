@@ -110,6 +110,10 @@ export interface ScaleRun {
   idle_bytes_per_s_per_agent: number;
   rss_mb_per_agent: number;
   pss_mb_per_agent: number;
+  /** The same per process of the bare stack (discovery members: libp2p + gossipsub + membership), same run. */
+  bare_idle_cpu_percent_per_process: number;
+  bare_rss_mb_per_process: number;
+  bare_pss_mb_per_process: number;
   host_crash_withdrawn_p50_ms: number;
   host_crash_withdrawn_max_ms: number;
 }
@@ -264,6 +268,9 @@ async function runSize(n: number, floors: Floors): Promise<ScaleRun> {
       idle_bytes_per_s_per_agent: Math.round(idleBytesPerS / n),
       rss_mb_per_agent: +mean(mem.map((m) => m.rssMb)).toFixed(1),
       pss_mb_per_agent: +mean(mem.map((m) => m.pssMb)).toFixed(1),
+      bare_idle_cpu_percent_per_process: bare.idleCpuPercentPerProcess,
+      bare_rss_mb_per_process: bare.rssMbPerProcess,
+      bare_pss_mb_per_process: bare.pssMbPerProcess,
       host_crash_withdrawn_p50_ms: Math.round(pct(withdrawn, 50)),
       host_crash_withdrawn_max_ms: Math.round(Math.max(...withdrawn)),
     };
@@ -287,10 +294,10 @@ function report(r: ScaleRun): void {
     `  CPU per update per receiver       ${r.cpu_ms_per_update_per_member} ms | floor ${r.cpu_floor_ms} ms → ${x(r.cpu_ms_per_update_per_member, r.cpu_floor_ms)} (target ≤ 4× at N=25); sender ${r.cpu_ms_per_update_sender} ms (its attach included); a bare gossipsub message ${r.bare_gossipsub_cpu_ms_per_receiver} ms`,
   );
   console.log(
-    `  idle per agent                    ${r.idle_cpu_percent_per_agent} % of a core (target ≤ 0.5 at N=50), ${r.idle_bytes_per_s_per_agent} B/s`,
+    `  idle per agent                    ${r.idle_cpu_percent_per_agent} % of a core (target ≤ 0.3 at N=50), ${r.idle_bytes_per_s_per_agent} B/s | bare stack ${r.bare_idle_cpu_percent_per_process} % → ${x(r.idle_cpu_percent_per_agent, r.bare_idle_cpu_percent_per_process)}`,
   );
   console.log(
-    `  memory per agent                  RSS ${r.rss_mb_per_agent} MB (target ≤ 80), PSS ${r.pss_mb_per_agent} MB`,
+    `  memory per agent                  RSS ${r.rss_mb_per_agent} MB (target ≤ 80), PSS ${r.pss_mb_per_agent} MB | bare stack RSS ${r.bare_rss_mb_per_process} MB, PSS ${r.bare_pss_mb_per_process} MB`,
   );
   console.log(
     `  host crash → withdrawn everywhere p50 ${r.host_crash_withdrawn_p50_ms} ms, max ${r.host_crash_withdrawn_max_ms} ms`,
