@@ -150,8 +150,8 @@ export interface EgressView {
   /** nat: traffic leaves through the host (source NAT); internal: no way out; off: egress is off on this agent; none: no endpoint here. */
   mode: 'nat' | 'internal' | 'off' | 'none';
   hostIfname?: string;
-  /** Transfer addresses of the gateway link. */
-  transfer?: { host: string; overlay: string };
+  /** Transfer addresses of the gateway link (and their IPv6 twins, on a network with an IPv6 subnet). */
+  transfer?: { host: string; overlay: string; host6?: string; overlay6?: string };
   published: Array<{ hostPort: number; protocol: string; ip: string; port: number }>;
   /** Rule changes a reconcile would make now (empty: the kernel matches). Only in the fdb report. */
   drift?: string[];
@@ -165,7 +165,11 @@ export function egressView(n: NetworkDefinition, enabled: boolean, current: Egre
   return {
     mode: 'nat',
     hostIfname: e.hostIfname,
-    transfer: { host: e.host, overlay: e.overlay },
+    transfer: {
+      host: e.host,
+      overlay: e.overlay,
+      ...(e.overlay6 !== undefined ? { host6: e.host6, overlay6: e.overlay6 } : {}),
+    },
     published: e.publish.map((p) => ({ hostPort: p.hostPort, protocol: p.protocol, ip: p.ip, port: p.port })),
   };
 }

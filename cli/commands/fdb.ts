@@ -69,7 +69,8 @@ function renderEgress(e: NonNullable<FdbReport['egress']>): string {
   if (e.mode !== 'nat') return `  egress ${e.mode}`;
   const published = e.published.map((p) => `${p.hostPort}/${p.protocol}→${p.ip}:${p.port}`).join(' ');
   const drift = e.drift?.length ? `\n${e.drift.map((d) => `    pending: ${d}`).join('\n')}` : '  rules ok';
-  return `  egress nat via ${e.hostIfname ?? '?'} ${e.transfer?.overlay ?? '?'}${published ? `  published ${published}` : ''}${drift}`;
+  const six = e.transfer?.overlay6 !== undefined ? ` ${e.transfer.overlay6}` : '';
+  return `  egress nat via ${e.hostIfname ?? '?'} ${e.transfer?.overlay ?? '?'}${six}${published ? `  published ${published}` : ''}${drift}`;
 }
 
 function renderWireguard(w: NonNullable<FdbReport['wireguard']>): string {

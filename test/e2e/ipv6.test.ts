@@ -125,6 +125,12 @@ t.test('over an IPv4 underlay: dual-stack and IPv6-only networks', async (t) => 
     );
     t.equal(await askAddress(c.tb, out, c.tb.host(2).vtep, 8086), OUTSIDE_HOST, 'and over IPv4');
     t.equal(await askAddress(c.tb, out, '2001:db8:100::11', 8086), undefined, 'not on the other host');
+    const inspected = await c.vxJson<{ egress: { transfer?: { overlay6?: string } } }>(1, [
+      'network',
+      'inspect',
+      'dual',
+    ]);
+    t.match(inspected.egress.transfer?.overlay6, /^fd7a:6d73:6802::a9fe:/, 'inspect shows the IPv6 transfer address');
     const ra = await c.tb.exec(c.tb.host(1).netns, ['cat', '/proc/sys/net/ipv6/conf/eth0/accept_ra']);
     t.equal(ra.stdout.trim(), '2', 'router advertisements still accepted while the host forwards IPv6');
     await c.vx(1, [
