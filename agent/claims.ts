@@ -114,7 +114,9 @@ export function admitEndpoints(input: ClaimInput): Admission {
     }
   }
   // One MAC per network: the derived one first, then the table's order (the sort is stable).
-  const order = [...bound].sort((a, b) => Number(derived(b.value)) - Number(derived(a.value)));
+  // Whether each MAC is derived, computed once per entry (not twice per comparison of the sort).
+  const isDerived = new Map(bound.map((r) => [r, derived(r.value)]));
+  const order = [...bound].sort((a, b) => Number(isDerived.get(b)) - Number(isDerived.get(a)));
   const macOwner = new Map<string, string>();
   const admitted: Array<TableEntry<EndpointValue>> = [];
   for (const r of order) {
