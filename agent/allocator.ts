@@ -11,7 +11,7 @@ import type { AddressAllocator, ClusterReader, ClusterWriter } from './ports.js'
 
 export function createAllocator(opts: {
   cluster: Pick<ClusterReader, 'peerId' | 'endpoints' | 'ipamBlocks' | 'member'> &
-    Pick<ClusterWriter, 'putIpamBlock' | 'deleteIpamBlock'>;
+    Pick<ClusterWriter, 'putIpamBlock' | 'deleteIpamBlock' | 'interest'>;
   state: LocalState;
   initial: AgentState;
   host: string;
@@ -25,7 +25,11 @@ export function createAllocator(opts: {
       .endpoints()
       .filter((e) => e.network === network)
       .flatMap((e) => endpointAddresses(e).map((ip) => ({ network: e.network, ip, id: e.id, host: e.host })));
-  if (opts.store) return withClaimsSaved(new StoreIpam(opts.store, opts.host, endpointsUsing, cluster.peerId), state);
+  if (opts.store)
+    return withInterest(
+      withClaimsSaved(new StoreIpam(opts.store, opts.host, endpointsUsing, cluster.peerId), state),
+      cluster,
+    );
   const nameOf = (peerId: string) => cluster.member(peerId)?.name ?? peerId;
   const blocks = new Ipam(
     {
@@ -53,7 +57,31 @@ export function createAllocator(opts: {
       ),
   );
   for (const b of opts.initial.ipamBlocks) blocks.restoreClaim(b.network, b.block);
-  return withClaimsSaved(blocks, state);
+  return withInterest(withClaimsSaved(blocks, state), cluster);
+}
+
+/**
+ * An address is chosen only with the network's records at hand: the cluster node takes an interest in
+ * the network first (the first time, it fetches the network's endpoints and claims).
+ */
+function withInterest(allocator: AddressAllocator, cluster: Pick<ClusterWriter, 'interest'>): AddressAllocator {
+  const interest = cluster.interest?.bind(cluster);
+  if (!interest) return allocator;
+  return {
+    allocate: async (net) => {
+      await interest(net.name);
+      return allocator.allocate(net);
+    },
+    reserveExplicit: async (net, ip, reservedHere) => {
+      await interest(net.name);
+      return allocator.reserveExplicit(net, ip, reservedHere);
+    },
+    prepare: (net) => allocator.prepare(net),
+    settle: (network, ip) => allocator.settle(network, ip),
+    returnAddress: (network, ip) => allocator.returnAddress(network, ip),
+    conflicts: (network) => allocator.conflicts(network),
+    ownClaims: () => allocator.ownClaims(),
+  };
 }
 
 function withClaimsSaved(allocator: AddressAllocator, state: LocalState): AddressAllocator {

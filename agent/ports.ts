@@ -59,6 +59,12 @@ export interface ClusterWriter {
   deleteEndpoint(network: string, id: string): Promise<unknown>;
   putIpamBlock(v: IpamBlockValue): Promise<unknown>;
   deleteIpamBlock(network: string, block: string): Promise<unknown>;
+  /**
+   * Takes an interest in a network before an address is chosen or an endpoint attached in it: the
+   * cluster node holds only the records of networks this host has endpoints in, and fetches a
+   * network's records the first time (discovery/scope.ts). Absent: a node that holds everything.
+   */
+  interest?(network: string): Promise<void>;
 }
 
 /** Questions to other members and answers to theirs (discovery/queries.ts). */

@@ -2,6 +2,13 @@
  * Push-pull anti-entropy over a stream protocol: summary (per partition: count, max Lamport, hash) →
  * digest (versions of the partitions that differ) → push of what the peer lacks + want → records.
  * Membership rides along. Records relayed this way must carry a valid signature of their owner.
+ *
+ * Scoped (both members of generation PROTO_SCOPED): the initiator names its networks of interest in
+ * the summary, partitions are per owner and network, and only the networks the initiator names and
+ * the responder holds (its interests, and its own records of any network) are compared: a member
+ * never pulls or is pushed records of a network it has no endpoint in. With an earlier generation
+ * (no `scope`), partitions per owner over everything held, as before; what it offers outside our
+ * interests is dropped before its signature is checked.
  */
 import { lpStream } from '@libp2p/utils';
 import { peerIdFromString } from '@libp2p/peer-id';
@@ -12,10 +19,19 @@ import type { RecordBudget } from './record-budget.js';
 import type { MemberIntake } from './member-intake.js';
 import type { VxmeshLibp2p } from './node.js';
 import { verifiedRecord } from './record-signing.js';
-import { partitionOf, toWire, type TableRecord } from './table.js';
+import {
+  partitionOf,
+  scopedPartitionOf,
+  splitScopedPartition,
+  toWire,
+  type Partitioner,
+  type TableRecord,
+} from './table.js';
+import { recordNetwork } from './interests.js';
 import {
   MAX_SYNC_FRAME_BYTES,
   PROTOCOL_SYNC,
+  PROTO_SCOPED,
   WireError,
   decodeSyncFrame,
   encode,
@@ -99,13 +115,25 @@ export class AntiEntropy {
       if (f.t !== t) throw new WireError('t', `expected ${t}, got ${f.t}`);
       return f as Extract<SyncFrame, { t: T }>;
     };
+    // Scoped with a member that announced the generation; per owner with one of an earlier release.
+    const scoped = (this.ctx.membership.get(peer.toString())?.proto ?? 1) >= PROTO_SCOPED;
+    const scope = this.ctx.interests.names();
+    const inScope = new Set(scope);
+    const of: Partitioner = scoped ? scopedPartitionOf : partitionOf;
+    const partitions = scoped
+      ? table.summaries(of, (r) => {
+          const net = recordNetwork(r);
+          return net === undefined || inScope.has(net);
+        })
+      : table.summaries();
     try {
-      await lp.write(encode({ v: 1, t: 'sync-summary', members: this.memberStates(), partitions: table.summaries() }), {
-        signal,
-      });
+      await lp.write(
+        encode({ v: 1, t: 'sync-summary', members: this.memberStates(), partitions, ...(scoped ? { scope } : {}) }),
+        { signal },
+      );
       const digest = await read('sync-digest');
       this.members.learnFrom(peer.toString(), digest.members);
-      const { push, want } = this.compare(digest);
+      const { push, want } = this.compare(digest, of);
       await lp.write(encode({ v: 1, t: 'sync-push', records: push.map(toWire), want }), { signal });
       const got = await read('sync-records');
       await this.mergeVerified(got.records);
@@ -127,13 +155,18 @@ export class AntiEntropy {
       const summary = decodeSyncFrame((await lp.read({ signal })).subarray());
       if (summary.t !== 'sync-summary') throw new WireError('t', 'expected sync-summary');
       this.members.learnFrom(remote, summary.members);
-      const mine = table.summaries();
+      const { of, compared } = this.responderScope(summary.scope);
+      const mine = table.summaries(of, (r) => compared(of(r)));
       const versions: SyncDigest['versions'] = {};
+      const differing: string[] = [];
       for (const p of new Set([...Object.keys(mine), ...Object.keys(summary.partitions)])) {
         const a = mine[p];
         const b = summary.partitions[p];
-        if (!a || !b || a.count !== b.count || a.max !== b.max || a.hash !== b.hash) versions[p] = table.versions(p);
+        if (!compared(p)) continue;
+        if (!a || !b || a.count !== b.count || a.max !== b.max || a.hash !== b.hash) differing.push(p);
       }
+      const held = this.grouped(of, new Set(differing));
+      for (const p of differing) versions[p] = (held.get(p) ?? []).map((r) => [r.kind, r.key, r.owner, r.lamport]);
       await lp.write(encode({ v: 1, t: 'sync-digest', members: this.memberStates(), versions }), { signal });
       const push = decodeSyncFrame((await lp.read({ signal })).subarray());
       if (push.t !== 'sync-push') throw new WireError('t', 'expected sync-push');
@@ -152,35 +185,73 @@ export class AntiEntropy {
   }
 
   /**
+   * How the responder partitions and which partitions it compares: with a scope, per owner and network,
+   * the networks the initiator named that this host holds (its interests, or its own records); without
+   * one (an earlier release), per owner, everything.
+   */
+  private responderScope(scope: string[] | undefined): { of: Partitioner; compared: (p: string) => boolean } {
+    if (scope === undefined) return { of: partitionOf, compared: () => true };
+    const theirs = new Set(scope);
+    const { interests, peerId } = this.ctx;
+    return {
+      of: scopedPartitionOf,
+      compared: (p) => {
+        const split = splitScopedPartition(p);
+        if (!split) return true; // shared records: cluster-wide
+        return theirs.has(split.network) && (interests.has(split.network) || split.owner === peerId);
+      },
+    };
+  }
+
+  /** The records of the given partitions, grouped by partition (one pass over the table). */
+  private grouped(of: Partitioner, partitions: ReadonlySet<string>): Map<string, TableRecord[]> {
+    const out = new Map<string, TableRecord[]>();
+    if (partitions.size === 0) return out;
+    for (const r of this.ctx.table.all()) {
+      const p = of(r);
+      if (!partitions.has(p)) continue;
+      const list = out.get(p);
+      if (list) list.push(r);
+      else out.set(p, [r]);
+    }
+    return out;
+  }
+
+  /**
    * What to push (records the peer lacks or holds older) and what to ask for, per differing
    * partition: at most one record budget's burst of each (the receiver would not take more of one
    * owner at once; the next sync carries the rest), except what we ask for before our first sync
    * completed (a joining host takes the whole table once).
    */
-  private compare(digest: SyncDigest): { push: TableRecord[]; want: Array<[RecordKind, string, string]> } {
+  private compare(
+    digest: SyncDigest,
+    of: Partitioner,
+  ): { push: TableRecord[]; want: Array<[RecordKind, string, string]> } {
     const push: TableRecord[] = [];
     const want: Array<[RecordKind, string, string]> = [];
     const cap = this.ctx.timers.floodBurst;
     const wantCap = this.ctx.stats.syncRuns > 0 ? cap : Infinity;
+    const held = this.grouped(of, new Set(Object.keys(digest.versions)));
     for (const [p, theirs] of Object.entries(digest.versions)) {
       let pushed = 0;
       let wanted = 0;
       const theirMap = new Map(
         theirs.map(([kind, key, owner, lamport]) => [`${kind}\u0000${key}\u0000${owner}`, lamport]),
       );
-      const mineInP = this.ctx.table.partition(p);
+      const mineInP = held.get(p) ?? [];
       const mineMap = new Map(mineInP.map((r) => [`${r.kind}\u0000${r.key}\u0000${r.owner}`, r]));
       for (const r of mineInP) {
         const lam = theirMap.get(`${r.kind}\u0000${r.key}\u0000${r.owner}`);
         if ((lam === undefined || lam < r.lamport) && pushed++ < cap) push.push(r);
       }
       for (const [kind, key, owner, lamport] of theirs) {
+        // Not asked for: records of networks this host does not hold (an earlier release lists everything).
+        if (!this.ctx.interests.wants({ kind, key, owner }, this.ctx.peerId)) continue;
         const r = mineMap.get(`${kind}\u0000${key}\u0000${owner}`);
         // Shared records live under one identity whatever the writer: compare against ours too.
-        const sharedMine =
-          partitionOf({ kind, owner }) === '*'
-            ? [...mineMap.values()].find((x) => x.kind === kind && x.key === key)
-            : undefined;
+        const sharedMine = !OWNER_BOUND.has(kind)
+          ? [...mineMap.values()].find((x) => x.kind === kind && x.key === key)
+          : undefined;
         const have = r ?? sharedMine;
         if ((!have || have.lamport < lamport || (have.lamport === lamport && have.owner < owner)) && wanted++ < wantCap)
           want.push([kind, key, owner]);
@@ -197,6 +268,10 @@ export class AntiEntropy {
     const ok: WireRecord[] = [];
     const limited = this.ctx.stats.syncRuns > 0;
     for (const r of records) {
+      if (!this.ctx.interests.wants(r, this.ctx.peerId)) {
+        countDrop(this.ctx, 'out-of-scope', `${r.kind}/${r.key} of ${r.owner}`);
+        continue;
+      }
       const have = this.ctx.table.get(r.kind, r.key, r.owner);
       if (have && (have.lamport > r.lamport || (have.lamport === r.lamport && r.owner !== this.ctx.peerId))) continue; // nothing new: skip the crypto
       if (OWNER_BOUND.has(r.kind) && !this.ctx.membership.get(r.owner)) {

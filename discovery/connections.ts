@@ -3,11 +3,15 @@
  * connections to live members for gossipsub's mesh and not many more (idle cost flat in
  * the cluster's size), a few welcome syncs for a member that joins or returns, anti-entropy with a
  * random live member, and reconnect attempts to dead or departed members (either may come back).
+ * Beside those, connections to a few members of each network of interest (PEERS_PER_NETWORK): a
+ * network's topic mesh forms among the members that hold it, and with connections to random members
+ * only, a network on 5 of 1,000 hosts would have no subscriber in reach.
  */
 import { dialTarget, shuffle, type DiscoveryContext } from './context.js';
 import { toMultiaddr, type HostPort } from './node.js';
 import type { AntiEntropy } from './anti-entropy.js';
 import type { Member } from './membership.js';
+import { PEERS_PER_NETWORK, networkTag } from './interests.js';
 
 /** Members expected to sync with one that joins or comes back (see `welcome`). */
 export const WELCOME_SYNCS = 3;
@@ -57,11 +61,32 @@ export class Connections {
       return;
     }
     const missing = this.ctx.timers.targetPeers - live.filter((m) => connected.has(m.peerId)).length;
-    if (missing <= 0) return;
-    const candidates = shuffle(live.filter((m) => !connected.has(m.peerId))).slice(0, missing);
+    const candidates = missing > 0 ? shuffle(live.filter((m) => !connected.has(m.peerId))).slice(0, missing) : [];
+    const dial = new Set([...candidates, ...this.networkPeersMissing(live, connected)]);
     await Promise.all(
-      candidates.map((m) => node.dial(dialTarget(m), { signal: AbortSignal.timeout(2000) }).catch(() => undefined)),
+      [...dial].map((m) => node.dial(dialTarget(m), { signal: AbortSignal.timeout(2000) }).catch(() => undefined)),
     );
+  }
+
+  /** Members to dial so that each network of interest has PEERS_PER_NETWORK of its members connected (or all it has). */
+  private networkPeersMissing(live: Member[], connected: Set<string>): Member[] {
+    const out: Member[] = [];
+    const chosen = new Set<string>();
+    for (const n of this.ctx.interests.names()) {
+      const tag = networkTag(n);
+      const holders = live.filter((m) => m.nets?.includes(tag));
+      const have = holders.filter((m) => connected.has(m.peerId) || chosen.has(m.peerId)).length;
+      const want = Math.min(PEERS_PER_NETWORK, holders.length) - have;
+      if (want <= 0) continue;
+      for (const m of shuffle(holders.filter((h) => !connected.has(h.peerId) && !chosen.has(h.peerId))).slice(
+        0,
+        want,
+      )) {
+        chosen.add(m.peerId);
+        out.push(m);
+      }
+    }
+    return out;
   }
 
   /**

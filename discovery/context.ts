@@ -7,6 +7,7 @@ import type { Logger } from '../core/logger.js';
 import { DEFAULT_MEMBERSHIP_TIMERS, type Member, type Membership, type MembershipTimers } from './membership.js';
 import { parseHostPort, toMultiaddr, type VxmeshLibp2p } from './node.js';
 import type { ReplicatedTable } from './table.js';
+import type { Interests } from './interests.js';
 
 export interface DiscoveryTimers extends MembershipTimers {
   /** Push-pull anti-entropy with a random member. memberlist LAN: 30 s. */
@@ -82,6 +83,8 @@ export interface DiscoveryContext {
   readonly stats: DiscoveryStats;
   readonly timers: DiscoveryTimers;
   readonly log: Logger;
+  /** The networks whose records this host holds (interests.ts). */
+  readonly interests: Interests;
   /** The libp2p node, once started. */
   node(): VxmeshLibp2p | undefined;
   stopped(): boolean;

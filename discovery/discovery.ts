@@ -10,7 +10,8 @@
  *   - record-intake.ts: incoming records (either path) merged, network writes guarded;
  *   - record-budget.ts: one per-owner budget for records new to this host (a flooding member);
  *   - persistence.ts: clocks and the last known table in the state directory;
- *   - own-writes.ts: this member's own records, signed and broadcast; options.ts: addresses and keys.
+ *   - own-writes.ts: this member's own records, signed and broadcast; options.ts: addresses and keys;
+ *   - interests.ts, scope.ts: the networks whose records this host holds (those it has endpoints in).
  *
  * Output: the views (members, records with their owners) and events ('change', 'members', 'synced').
  */
@@ -40,7 +41,7 @@ import { Housekeeping } from './housekeeping.js';
 import { OwnStatement, ownMemberInfo } from './own-statement.js';
 import { loadOrCreateWireguardKey, type WireguardIdentity } from './wireguard-identity.js';
 import { pskBytes } from './key-protector.js';
-import { createNode, loadOrCreatePeerKey, clusterKeyFingerprint, type HostPort, type VxmeshLibp2p } from './node.js';
+import { createNode, loadOrCreatePeerKey, type HostPort, type VxmeshLibp2p } from './node.js';
 import { loadPersisted, Persistence, type PersistedClocks } from './persistence.js';
 import { PreviousLife } from './previous-life.js';
 import { Prober } from './prober.js';
@@ -52,11 +53,13 @@ import { UdpProbe } from './udp-probe.js';
 import { TableViews } from './table-views.js';
 import { OwnWrites } from './own-writes.js';
 import { ReplicatedTable, type TableRecord } from './table.js';
+import { Interests, recordNetwork } from './interests.js';
+import { Scope } from './scope.js';
 import type { EndpointEntry, IpamBlockEntry, MemberView, TableEntry, ViewVersions } from './views.js';
 
 export { DEFAULT_TIMERS, type DiscoveryStats, type DiscoveryTimers } from './context.js';
 export type { DiscoveryOptions } from './options.js';
-import { resolveOptions, type DiscoveryOptions } from './options.js';
+import { logStarted, resolveOptions, type DiscoveryOptions } from './options.js';
 export type { MemberView } from './views.js';
 
 export class Discovery extends EventEmitter {
@@ -91,6 +94,8 @@ export class Discovery extends EventEmitter {
   private readonly memberIntake: MemberIntake;
   private readonly keeper: Housekeeping;
   private readonly statement: OwnStatement;
+  private readonly scope: Scope;
+  readonly interests: Interests;
   readonly queries: ClusterQueries; // questions to and from other members (diagnostics)
 
   private constructor(
@@ -127,7 +132,9 @@ export class Discovery extends EventEmitter {
     );
     this.statement = new OwnStatement(privateKey, this.membership.self);
     this.views = new TableViews(this.peerId, this.table, this.membership);
+    this.interests = new Interests(() => this.ownNetworks());
     const ctx: DiscoveryContext = {
+      interests: this.interests,
       peerId: this.peerId,
       membership: this.membership,
       table: this.table,
@@ -142,6 +149,9 @@ export class Discovery extends EventEmitter {
       networks: () => this.networks(),
       endpoints: () => this.endpoints(),
       recentlyDead: (owner) => this.membership.recentlyDead(owner, NETWORK_USER_GRACE_MS),
+      // Users of a network this host holds no records of: the members that say they hold it.
+      interested: (n) =>
+        this.interests.has(n) ? [] : this.scope.holders(n, ['alive', 'suspect']).map((m) => m.peerId),
       writeOwn: (kind, key, value) => this.own.write(kind, key, value),
       changed: (definitions) => {
         this.scheduleChange();
@@ -161,7 +171,10 @@ export class Discovery extends EventEmitter {
       gossip: this.gossip,
       persistence: this.persistence,
       invalidate: () => this.views.invalidate(),
-      changed: () => this.scheduleChange(),
+      changed: () => {
+        this.scheduleChange();
+        this.scope.schedule();
+      },
     });
     const clusterKey = this.clusterKey ? pskBytes(this.clusterKey) : undefined;
     this.udpProbe = new UdpProbe(ctx, privateKey, this.listen, {
@@ -180,6 +193,13 @@ export class Discovery extends EventEmitter {
       this.budget.overRecently(p, FLOODING_RECENT_MS),
     );
     this.queries = new ClusterQueries(ctx);
+    this.scope = new Scope(ctx, {
+      gossip: this.gossip,
+      antiEntropy: this.antiEntropy,
+      persistence: this.persistence,
+      selfInfo: () => this.statement.info(),
+      changed: () => this.scheduleChange(),
+    });
     this.membership.onEvent(
       memberEventHandler({
         log: this.log,
@@ -218,23 +238,29 @@ export class Discovery extends EventEmitter {
   // -------------------------------------------------------------------------------------------
   // Local writes (own-writes.ts)
 
-  putNetwork(v: NetworkValue): Promise<TableRecord> {
-    return this.own.putNetwork(v);
+  readonly putNetwork = (v: NetworkValue): Promise<TableRecord> => this.own.putNetwork(v);
+  readonly deleteNetwork = (name: string): Promise<TableRecord> => this.own.deleteNetwork(name);
+  readonly putEndpoint = (v: EndpointValue): Promise<TableRecord> => this.own.putEndpoint(v);
+  readonly deleteEndpoint = (network: string, id: string): Promise<TableRecord> => this.own.deleteEndpoint(network, id);
+  readonly putIpamBlock = (v: IpamBlockValue): Promise<TableRecord> => this.own.putIpamBlock(v);
+  readonly deleteIpamBlock = (network: string, block: string) => this.own.deleteIpamBlock(network, block);
+
+  /**
+   * Takes an interest in a network before an attach or allocation in it: the first time, its endpoint
+   * records and claims are fetched from members holding it before this returns (scope.ts).
+   */
+  interest(network: string): Promise<void> {
+    return this.scope.join(network);
   }
-  deleteNetwork(name: string): Promise<TableRecord> {
-    return this.own.deleteNetwork(name);
+
+  /** Networks this host has its own live endpoint records in. */
+  private *ownNetworks(): Iterable<string> {
+    for (const r of this.table.live('endpoint')) if (r.owner === this.peerId) yield recordNetwork(r) as string;
   }
-  putEndpoint(v: EndpointValue): Promise<TableRecord> {
-    return this.own.putEndpoint(v);
-  }
-  deleteEndpoint(network: string, id: string): Promise<TableRecord> {
-    return this.own.deleteEndpoint(network, id);
-  }
-  putIpamBlock(v: IpamBlockValue): Promise<TableRecord> {
-    return this.own.putIpamBlock(v);
-  }
-  deleteIpamBlock(network: string, block: string): Promise<TableRecord> {
-    return this.own.deleteIpamBlock(network, block);
+
+  /** The time the last first attach took to fetch its network's records, and how many there were. */
+  get scopeFetches(): Scope['fetches'] {
+    return this.scope.fetches;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -258,9 +284,7 @@ export class Discovery extends EventEmitter {
   // -------------------------------------------------------------------------------------------
   // Views
 
-  members(): MemberView[] {
-    return this.views.members();
-  }
+  readonly members = (): MemberView[] => this.views.members();
   member(peerId: string): MemberView | undefined {
     return this.members().find((m) => m.peerId === peerId);
   }
@@ -273,26 +297,16 @@ export class Discovery extends EventEmitter {
   // Views of the table, built once per change (table-views.ts): callers must not mutate them.
 
   /** Change counters of the views (views.ts). */
-  versions(): ViewVersions {
-    return this.views.versions();
-  }
-  networkRecords(): Array<TableEntry<NetworkValue>> {
-    return this.views.networkRecords();
-  }
-  endpointRecords(): Array<TableEntry<EndpointValue>> {
-    return this.views.endpointRecords();
-  }
+  readonly versions = (): ViewVersions => this.views.versions();
+  readonly networkRecords = (): Array<TableEntry<NetworkValue>> => this.views.networkRecords();
+  readonly endpointRecords = (): Array<TableEntry<EndpointValue>> => this.views.endpointRecords();
   networks(): NetworkValue[] {
     return this.networkRecords().map((r) => r.value);
   }
 
   /** All live endpoint records, with whether their owner is live. */
-  endpoints(): EndpointEntry[] {
-    return this.views.endpoints();
-  }
-  ipamBlocks(): IpamBlockEntry[] {
-    return this.views.ipamBlocks();
-  }
+  readonly endpoints = (): EndpointEntry[] => this.views.endpoints();
+  readonly ipamBlocks = (): IpamBlockEntry[] => this.views.ipamBlocks();
 
   /** The libp2p node (after start), for diagnostics and tests. */
   get libp2p(): VxmeshLibp2p | undefined {
@@ -318,6 +332,8 @@ export class Discovery extends EventEmitter {
       meshDegree: this.timers.meshDegree,
     });
     this.node = node;
+    this.scope.refresh();
+    this.scope.dropUnwanted();
     await this.udpProbe.start();
     this.gossip.attach(node);
     await this.antiEntropy.attach(node);
@@ -327,26 +343,19 @@ export class Discovery extends EventEmitter {
       const id = evt.detail.toString();
       if (this.membership.isLive(id) && !this.stopped) void this.prober.probe(id);
     });
-    // The key's fingerprint (never the key): compare it between hosts when a member cannot join.
-    const clusterKey = this.clusterKey ? clusterKeyFingerprint(this.clusterKey) : 'none (open cluster)';
-    const alsoAccepted = this.acceptedKeys.map(clusterKeyFingerprint);
-    this.log.info(
-      {
-        peerId: this.peerId,
-        listen: this.listenAddrs(),
-        seeds: this.seeds.map((s) => `${s.host}:${s.port}`),
-        clusterKey,
-        ...(alsoAccepted.length ? { alsoAccepted } : {}),
-      },
-      'discovery started',
-    );
-    if (!this.clusterKey)
-      this.log.warn({}, 'no cluster key: any host that reaches the gossip port can join this cluster');
+    logStarted(this.log, {
+      peerId: this.peerId,
+      listen: this.listenAddrs(),
+      seeds: this.seeds,
+      clusterKey: this.clusterKey,
+      acceptedKeys: this.acceptedKeys,
+    });
     this.every(this.timers.probeIntervalMs, () => this.prober.probeNext());
     this.every(this.timers.connectIntervalMs, () => this.connections.maintain());
     this.every(this.timers.pushPullIntervalMs, () => this.connections.syncRandom());
     this.every(this.timers.reconnectIntervalMs, () => this.connections.reconnectDead());
     this.every(Math.min(60_000, this.timers.tombstoneTtlMs, this.timers.reapMs), () => this.housekeeping());
+    this.every(10_000, () => this.scope.refresh()); // holds run out
     await this.connections.join();
     await this.connections.maintain();
     // Everything we wrote before start goes out once by gossip too (the seed got it by sync).

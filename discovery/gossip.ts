@@ -7,6 +7,11 @@
  * on vxmesh/table/1 while a member of the previous release (one that announces no `proto`) is
  * live: a rolling upgrade keeps working. A JSON batch from a member that also publishes format 2 is
  * ignored (its format-2 copy carries the same records with their bodies).
+ *
+ * Scoping (interests.ts): endpoint records and IPAM claims go out on their network's topic, which only
+ * the members holding that network subscribe to; network definitions on vxmesh/table/2. While a
+ * member of a generation before scoping is live, owner-bound records go on vxmesh/table/2 as well
+ * (it holds everything and listens there only).
  */
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub';
 import type { PeerId } from '@libp2p/interface';
@@ -16,10 +21,12 @@ import { toWire, type TableRecord } from './table.js';
 import type { RecordBudget } from './record-budget.js';
 import type { MemberIntake } from './member-intake.js';
 import { OWNER_BOUND } from '../core/records.js';
+import { networkTopic, recordNetwork } from './interests.js';
 import { decodeTableMessageV2, encodeTableMessageV2, peekRecordCountV2 } from './record-codec.js';
 import {
   MAX_RECORDS_PER_MESSAGE,
   PROTO_RECORDS_V2,
+  PROTO_SCOPED,
   TOPIC_MEMBERS,
   TOPIC_TABLE,
   TOPIC_TABLE_V2,
@@ -32,7 +39,7 @@ import {
   type WireRecord,
 } from './wire.js';
 
-type Topic = 'members' | 'table' | 'table2';
+type Topic = 'members' | 'table' | 'table2' | { network: string };
 
 export class Gossip {
   private readonly decoded = new WeakMap<Message, MemberMessage | TableMessage>();
@@ -40,6 +47,7 @@ export class Gossip {
   private readonly deliveredBy = new WeakMap<Message, string>();
   private readonly outbox: TableRecord[] = [];
   private outboxScheduled = false;
+  private pubsub?: VxmeshLibp2p['services']['pubsub'];
 
   constructor(
     private readonly ctx: DiscoveryContext,
@@ -69,9 +77,10 @@ export class Gossip {
     return false;
   }
 
-  /** Subscribes to both topics on a started node, with validators. */
+  /** Subscribes to the cluster-wide topics and those of our networks on a started node, with validators. */
   attach(node: VxmeshLibp2p): void {
     const pubsub = node.services.pubsub;
+    this.pubsub = pubsub;
     pubsub.topicValidators.set(TOPIC_MEMBERS, (from, msg) => this.validate(from, msg, 'members'));
     pubsub.topicValidators.set(TOPIC_TABLE, (from, msg) => this.validate(from, msg, 'table'));
     pubsub.topicValidators.set(TOPIC_TABLE_V2, (from, msg) => this.validate(from, msg, 'table2'));
@@ -79,6 +88,25 @@ export class Gossip {
     pubsub.subscribe(TOPIC_MEMBERS);
     pubsub.subscribe(TOPIC_TABLE);
     pubsub.subscribe(TOPIC_TABLE_V2);
+    for (const n of this.ctx.interests.names()) this.subscribeNetwork(n);
+  }
+
+  /** Takes the records of a network from its topic (it became of interest). */
+  subscribeNetwork(network: string): void {
+    const pubsub = this.pubsub;
+    if (!pubsub) return; // attach() subscribes to the networks of interest then
+    const topic = networkTopic(network);
+    pubsub.topicValidators.set(topic, (from, msg) => this.validate(from, msg, { network }));
+    pubsub.subscribe(topic);
+  }
+
+  /** Stops taking a network's records (no longer of interest); our own writes can still be published to it. */
+  unsubscribeNetwork(network: string): void {
+    const pubsub = this.pubsub;
+    if (!pubsub) return;
+    const topic = networkTopic(network);
+    pubsub.unsubscribe(topic);
+    pubsub.topicValidators.delete(topic);
   }
 
   /** Whether a live member speaks only the previous release's protocol (JSON records). */
@@ -102,7 +130,7 @@ export class Gossip {
         }
         this.decoded.set(msg, m);
         this.deliveredBy.set(msg, from.toString());
-      } else if (which === 'table2') {
+      } else if (which === 'table2' || typeof which === 'object') {
         // The owner of every record is the publisher (not in the bodies): gossipsub checked its signature.
         // A batch the budget cannot take is refused from its count, read without decoding (a flooder's
         // excess is not decoded); the budget is spent only on a batch that decodes (a malformed one
@@ -110,6 +138,11 @@ export class Gossip {
         const count = peekRecordCountV2(msg.data);
         if (count !== undefined && !this.withinLimit(signer, count, false)) return TopicValidatorResult.Ignore;
         const records = decodeTableMessageV2(msg.data, signer);
+        // A network's topic carries its own endpoint records and claims only.
+        if (typeof which === 'object' && records.some((r) => recordNetwork(r) !== which.network)) {
+          countDrop(this.ctx, 'wrong-topic', `a record of another network on ${which.network}'s topic from ${signer}`);
+          return TopicValidatorResult.Reject;
+        }
         if (!this.fromMember(signer, records)) return TopicValidatorResult.Ignore;
         if (!this.withinLimit(signer, records.length)) return TopicValidatorResult.Ignore;
         this.decoded.set(msg, { v: 1, t: 'records', records });
@@ -173,12 +206,33 @@ export class Gossip {
       this.outboxScheduled = false;
       const batch = this.outbox.splice(0);
       const previous = this.previousReleaseLive();
-      for (let i = 0; i < batch.length; i += MAX_RECORDS_PER_MESSAGE) {
-        const records = batch.slice(i, i + MAX_RECORDS_PER_MESSAGE).map(toWire);
-        this.publishBytes(TOPIC_TABLE_V2, encodeTableMessageV2(records, previous));
-        if (previous) this.publish(TOPIC_TABLE, { v: 1, t: 'records', records: records.map(withoutBody) });
+      const unscoped = this.unscopedLive();
+      // Per topic: definitions cluster-wide, the rest on its network's topic (and cluster-wide for unscoped members).
+      const byTopic = new Map<string, TableRecord[]>();
+      const add = (topic: string, r: TableRecord) => {
+        const list = byTopic.get(topic);
+        if (list) list.push(r);
+        else byTopic.set(topic, [r]);
+      };
+      for (const r of batch) {
+        const net = recordNetwork(r);
+        if (net === undefined || unscoped) add(TOPIC_TABLE_V2, r);
+        if (net !== undefined) add(networkTopic(net), r);
+      }
+      for (const [topic, recs] of byTopic) {
+        for (let i = 0; i < recs.length; i += MAX_RECORDS_PER_MESSAGE) {
+          const records = recs.slice(i, i + MAX_RECORDS_PER_MESSAGE).map(toWire);
+          this.publishBytes(topic, encodeTableMessageV2(records, previous && topic === TOPIC_TABLE_V2));
+          if (previous && topic === TOPIC_TABLE_V2)
+            this.publish(TOPIC_TABLE, { v: 1, t: 'records', records: records.map(withoutBody) });
+        }
       }
     });
+  }
+
+  /** Whether a live member is of a generation before scoping (it takes every record on vxmesh/table/2). */
+  private unscopedLive(): boolean {
+    return this.ctx.membership.others(['alive', 'suspect']).some((m) => (m.proto ?? 1) < PROTO_SCOPED);
   }
 
   publishMember(m: MemberMessage): void {

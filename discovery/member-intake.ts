@@ -111,6 +111,7 @@ const heldFields = (m: Member): MemberInfo => {
   if (m.tunnel !== undefined) out.tunnel = m.tunnel;
   if (m.clusterKeys !== undefined) out.clusterKeys = m.clusterKeys;
   if (m.version !== undefined) out.version = m.version;
+  if (m.nets !== undefined) out.nets = m.nets;
   return out;
 };
 
@@ -128,6 +129,7 @@ function withStatement(st: MemberStatement, carrier: MemberInfo): MemberInfo {
   if (st.tunnel !== undefined) out.tunnel = st.tunnel;
   if (st.clusterKeys !== undefined) out.clusterKeys = st.clusterKeys;
   if (st.version !== undefined) out.version = st.version;
+  if (st.nets !== undefined) out.nets = st.nets;
   if (carrier.signed !== undefined) out.signed = carrier.signed;
   return out;
 }

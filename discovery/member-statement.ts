@@ -10,6 +10,7 @@
  *            8 WireGuard public key (32 bytes)  9 tunnel address (text, core/tunnel-address.ts)
  *            10 the agent's version (text, at most 64 of 0-9 A-Z a-z . + ~ -; operators: `vxmesh peers`)
  *            11 ids of the cluster keys held ([8 bytes, ...], the send key first; at most 4)
+ *            12 tags of the networks of interest ([uint32, ...] sorted, at most 512: interests.ts)
  *          Keys this build does not know are ignored and kept: the body
  *          is relayed as received, its signature still checks.
  *   sig  = Ed25519 of the member over "vxmesh-member/1\0" ‖ body
@@ -22,6 +23,7 @@ import type { PrivateKey } from '@libp2p/interface';
 import { int, name, vtep } from '../core/checks.js';
 import { MAX_INCARNATION } from './clock-bounds.js';
 import { isTunnelAddress } from '../core/tunnel-address.js';
+import { MAX_INTEREST_TAGS } from './interests.js';
 import { signEd25519, verifyByPeerId } from './ed25519.js';
 import { WireError, checkAddrs, checkPeerId, decoding, type MemberInfo } from './wire.js';
 
@@ -61,6 +63,7 @@ export function signStatement(key: PrivateKey, info: MemberInfo, left = false): 
       11,
       info.clusterKeys.map((k) => new Uint8Array(Buffer.from(k, 'hex'))),
     );
+  if (info.nets !== undefined) m.set(12, info.nets);
   const b = cborEncode(m);
   return { b, s: signEd25519(key, signedBytes(b)) };
 }
@@ -118,6 +121,16 @@ export function verifyStatement(signed: SignedMember, peerId: string, field = 'm
       if (!Array.isArray(ks) || ks.length > 4 || !ks.every((k) => k instanceof Uint8Array && k.length === 8))
         throw new WireError(`${field}.clusterKeys`, 'must be at most 4 key ids of 8 bytes');
       st.clusterKeys = (ks as Uint8Array[]).map((k) => Buffer.from(k).toString('hex'));
+    }
+    if (m.has(12)) {
+      const ts = m.get(12);
+      if (
+        !Array.isArray(ts) ||
+        ts.length > MAX_INTEREST_TAGS ||
+        !ts.every((t) => Number.isInteger(t) && (t as number) >= 0 && (t as number) <= 0xffffffff)
+      )
+        throw new WireError(`${field}.nets`, `must be at most ${MAX_INTEREST_TAGS} network tags (32-bit integers)`);
+      st.nets = ts as number[];
     }
     if (!verifyByPeerId(signer, signedBytes(signed.b), signed.s))
       throw new WireError(`${field}.s`, "not the member's signature");

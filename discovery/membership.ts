@@ -176,6 +176,7 @@ export class Membership {
         m.tunnel = info.tunnel;
         m.clusterKeys = info.clusterKeys;
         m.version = info.version;
+        m.nets = info.nets;
         if (changed) {
           this.emit({ type: 'state', member: m, previous: m.state });
           return true;
@@ -192,6 +193,7 @@ export class Membership {
       m.tunnel = info.tunnel;
       m.clusterKeys = info.clusterKeys;
       m.version = info.version;
+      m.nets = info.nets;
     }
     m.name = info.name;
     if (m.vtep !== info.vtep) m.vtepOrder = ++this.vtepsSeen;
@@ -243,6 +245,7 @@ export class Membership {
       if (info.tunnel !== undefined) m.tunnel = info.tunnel;
       if (info.clusterKeys !== undefined) m.clusterKeys = info.clusterKeys;
       if (info.version !== undefined) m.version = info.version;
+      if (info.nets !== undefined) m.nets = info.nets;
       this.members.set(info.peerId, m);
       this.emit({ type: 'state', member: m, previous: undefined });
       if (info.state !== 'suspect') return;

@@ -6,6 +6,9 @@
  * its VNI to another network, while members other than the writer have endpoints in it. A member
  * declared dead less than NETWORK_USER_GRACE_MS ago still counts as a user: a writer cannot first make
  * the users look dead (one dead statement each) and then delete their network before they refute it.
+ * Users are the owners of live endpoints this host holds and, since records are scoped by interest
+ * (a host holds the endpoints of its own networks only), the members whose statements name the
+ * network among their interests.
  * The honest agent checks the same before it writes (`network rm` refuses a network in use), so
  * honest writes pass.
  */
@@ -61,17 +64,20 @@ export function guardView(
   networks: NetworkValue[],
   endpoints: Array<EndpointValue & { owner: string; ownerLive: boolean }>,
   recentlyDead: (owner: string) => boolean = () => false,
+  /** Members (live, or recently dead) whose statements name the network among their interests. */
+  interested: (network: string) => string[] = () => [],
 ): NetworkGuardView {
   const byName = new Map(networks.map((n) => [n.name, n]));
   return {
     network: (name) => byName.get(name),
     networks: () => networks,
     otherUsers: (network, writer) => [
-      ...new Set(
-        endpoints
+      ...new Set([
+        ...endpoints
           .filter((e) => e.network === network && e.owner !== writer && (e.ownerLive || recentlyDead(e.owner)))
           .map((e) => e.owner),
-      ),
+        ...interested(network).filter((o) => o !== writer),
+      ]),
     ],
   };
 }

@@ -3,7 +3,7 @@ import { ValidationError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { DEFAULT_GOSSIP_PORT, DEFAULT_LISTEN } from '../core/defaults.js';
 import type { DiscoveryTimers } from './context.js';
-import { parseHostPort, readClusterKey, type HostPort } from './node.js';
+import { clusterKeyFingerprint, parseHostPort, readClusterKey, type HostPort } from './node.js';
 
 export interface DiscoveryOptions {
   /** Host name (member name), unique in the cluster. */
@@ -47,4 +47,24 @@ export function resolveOptions(opts: DiscoveryOptions): {
     throw new ValidationError('cluster-key-accept', 'needs --cluster-key (the key this host sends with)');
   const acceptedKeys = (opts.clusterKeyAcceptFiles ?? []).map((f) => readClusterKey(f, 'cluster-key-accept'));
   return { listen, announce, seeds, clusterKey, acceptedKeys };
+}
+
+/** The start's log line: the key's fingerprint (never the key) to compare between hosts when a member cannot join. */
+export function logStarted(
+  log: Logger,
+  o: { peerId: string; listen: string[]; seeds: HostPort[]; clusterKey?: Uint8Array; acceptedKeys: Uint8Array[] },
+): void {
+  const clusterKey = o.clusterKey ? clusterKeyFingerprint(o.clusterKey) : 'none (open cluster)';
+  const alsoAccepted = o.acceptedKeys.map(clusterKeyFingerprint);
+  log.info(
+    {
+      peerId: o.peerId,
+      listen: o.listen,
+      seeds: o.seeds.map((s) => `${s.host}:${s.port}`),
+      clusterKey,
+      ...(alsoAccepted.length ? { alsoAccepted } : {}),
+    },
+    'discovery started',
+  );
+  if (!o.clusterKey) log.warn({}, 'no cluster key: any host that reaches the gossip port can join this cluster');
 }

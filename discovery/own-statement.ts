@@ -12,8 +12,8 @@ import { signStatement, type SignedMember } from './member-statement.js';
 import { PROTO_VERSION, type MemberInfo } from './wire.js';
 
 export class OwnStatement {
-  /** The incarnation our statement was signed at. */
-  private signedAt = -1;
+  /** The incarnation (and interests) our statement was signed at. */
+  private signedAt = '';
 
   constructor(
     private readonly privateKey: PrivateKey,
@@ -27,15 +27,17 @@ export class OwnStatement {
     if (tunnel !== undefined) info.tunnel = tunnel;
     if (this.self.clusterKeys !== undefined) info.clusterKeys = this.self.clusterKeys;
     if (this.self.version !== undefined) info.version = this.self.version;
+    if (this.self.nets !== undefined) info.nets = this.self.nets;
     return info;
   }
 
   /** Our member info with our signed statement of it. */
   info(): MemberInfo {
     const info = this.fields();
-    if (this.signedAt !== info.incarnation || !this.self.signed) {
+    const at = `${info.incarnation}|${info.nets?.join(',') ?? ''}`;
+    if (this.signedAt !== at || !this.self.signed) {
       this.self.signed = signStatement(this.privateKey, info);
-      this.signedAt = info.incarnation;
+      this.signedAt = at;
     }
     return { ...info, signed: this.self.signed };
   }

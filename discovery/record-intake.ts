@@ -1,5 +1,6 @@
 /**
- * Incoming records (gossip and anti-entropy, already verified): network writes that would break
+ * Incoming records (gossip and anti-entropy, already verified): records of networks this host holds
+ * nothing of are not taken (interests.ts); network writes that would break
  * other hosts' endpoints are refused (network-guard.ts), the rest merged into the table; one of our
  * own records that comes back newer than ours (an earlier life wrote it) is written again.
  */
@@ -14,6 +15,8 @@ export interface IntakeHooks {
   endpoints(): EndpointEntry[];
   /** An owner declared dead less than NETWORK_USER_GRACE_MS ago (still a user of its networks). */
   recentlyDead(owner: string): boolean;
+  /** Members whose statements name a network among their interests (users of it: network-guard.ts). */
+  interested(network: string): string[];
   /** Writes one of our records again (newer than the copy that came back). */
   writeOwn(kind: RecordKind, key: string, value: RecordValue | null): unknown;
   /** The table changed: `definitions` when a network record is among the records. */
@@ -26,7 +29,7 @@ export class RecordIntake {
   private readonly refusedNetworkWrites = new Set<string>();
 
   constructor(
-    private readonly ctx: Pick<DiscoveryContext, 'peerId' | 'table' | 'stats' | 'log' | 'membership'>,
+    private readonly ctx: Pick<DiscoveryContext, 'peerId' | 'table' | 'stats' | 'log' | 'membership' | 'interests'>,
     private readonly hooks: IntakeHooks,
   ) {}
 
@@ -34,10 +37,21 @@ export class RecordIntake {
     const { table } = this.ctx;
     let changed = false;
     let view: NetworkGuardView | undefined;
+    let outOfScope = 0;
     for (const r of records) {
+      // Records of networks this host holds nothing of (an earlier release sends everything everywhere).
+      if (!this.ctx.interests.wants(r, this.ctx.peerId)) {
+        outOfScope++;
+        continue;
+      }
       // Only a write that would apply is checked: a stale copy is ignored by the merge anyway, not refused.
       if (r.kind === 'network' && r.owner !== this.ctx.peerId && table.isNewer(r)) {
-        view ??= guardView(this.hooks.networks(), this.hooks.endpoints(), (o) => this.hooks.recentlyDead(o));
+        view ??= guardView(
+          this.hooks.networks(),
+          this.hooks.endpoints(),
+          (o) => this.hooks.recentlyDead(o),
+          (n) => this.hooks.interested(n),
+        );
         const refusal = networkWriteRefusal(r, view);
         if (refusal) {
           this.refuseNetworkWrite(r, refusal);
@@ -52,6 +66,8 @@ export class RecordIntake {
         this.hooks.merged(r);
       }
     }
+    if (outOfScope > 0)
+      this.ctx.stats.dropped['out-of-scope'] = (this.ctx.stats.dropped['out-of-scope'] ?? 0) + outOfScope;
     if (changed) this.hooks.changed(records.some((r) => r.kind === 'network'));
   }
 

@@ -13,6 +13,7 @@
 import { type PartitionSummary, type WireRecord } from './wire.js';
 import { OWNER_BOUND, type RecordKind, type RecordValue } from '../core/records.js';
 import { fnv1a } from '../core/hash.js';
+import { recordNetwork } from './interests.js';
 import { LAMPORT_RAISE_CAP, MAX_LAMPORT, raisedLamport } from './clock-bounds.js';
 
 export interface TableRecord extends WireRecord {
@@ -22,8 +23,27 @@ export interface TableRecord extends WireRecord {
 
 export type MergeOutcome = 'new' | 'updated' | 'stale' | 'reassert';
 
-/** Partition of a record for anti-entropy: the owner for owner-bound kinds, `*` for shared ones. */
-export const partitionOf = (r: Pick<WireRecord, 'kind' | 'owner'>): string => (OWNER_BOUND.has(r.kind) ? r.owner : '*');
+/** How records are grouped for anti-entropy summaries. */
+export type Partitioner = (r: Pick<WireRecord, 'kind' | 'owner' | 'key'>) => string;
+
+/**
+ * Partition of a record for anti-entropy with a member of a release before scoping: the owner for
+ * owner-bound kinds, `*` for shared ones.
+ */
+export const partitionOf: Partitioner = (r) => (OWNER_BOUND.has(r.kind) ? r.owner : '*');
+
+/**
+ * Partition of a record for scoped anti-entropy: `owner/network` for owner-bound kinds (two members
+ * compare only the networks both hold), `*` for shared ones.
+ */
+export const scopedPartitionOf: Partitioner = (r) =>
+  OWNER_BOUND.has(r.kind) ? `${r.owner}/${recordNetwork(r) ?? ''}` : '*';
+
+/** The owner and network of a scoped partition name (undefined for `*`). */
+export function splitScopedPartition(p: string): { owner: string; network: string } | undefined {
+  const slash = p.indexOf('/');
+  return slash < 0 ? undefined : { owner: p.slice(0, slash), network: p.slice(slash + 1) };
+}
 
 export const identityOf = (kind: RecordKind, key: string, owner: string): string =>
   OWNER_BOUND.has(kind) ? `${kind}\u0000${owner}\u0000${key}` : `${kind}\u0000\u0000${key}`;
@@ -154,11 +174,33 @@ export class ReplicatedTable {
     return n;
   }
 
-  /** Per-partition summary (count, max Lamport, order-independent hash) for anti-entropy. */
-  summaries(): Record<string, PartitionSummary> {
+  /**
+   * Forgets the records of a network that other owners wrote (the network stopped being of interest
+   * here). Local only, like dropOwner; our own stay. Returns how many went.
+   */
+  dropNetwork(network: string): number {
+    let n = 0;
+    for (const [id, r] of this.records) {
+      if (r.owner !== this.self && recordNetwork(r) === network) {
+        this.records.delete(id);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Per-partition summary (count, max Lamport, order-independent hash) for anti-entropy, of the records
+   * `include` accepts (all by default).
+   */
+  summaries(
+    of: Partitioner = partitionOf,
+    include: (r: TableRecord) => boolean = () => true,
+  ): Record<string, PartitionSummary> {
     const out: Record<string, PartitionSummary> = {};
     for (const r of this.records.values()) {
-      const p = partitionOf(r);
+      if (!include(r)) continue;
+      const p = of(r);
       const s = (out[p] ??= { count: 0, max: 0, hash: 0 });
       s.count++;
       if (r.lamport > s.max) s.max = r.lamport;
@@ -168,16 +210,15 @@ export class ReplicatedTable {
   }
 
   /** [kind, key, owner, lamport] of every record in a partition. */
-  versions(partition: string): Array<[RecordKind, string, string, number]> {
+  versions(partition: string, of: Partitioner = partitionOf): Array<[RecordKind, string, string, number]> {
     const out: Array<[RecordKind, string, string, number]> = [];
-    for (const r of this.records.values())
-      if (partitionOf(r) === partition) out.push([r.kind, r.key, r.owner, r.lamport]);
+    for (const r of this.records.values()) if (of(r) === partition) out.push([r.kind, r.key, r.owner, r.lamport]);
     return out;
   }
 
   /** Records of a partition, for a peer that has nothing of it. */
-  partition(partition: string): TableRecord[] {
-    return [...this.records.values()].filter((r) => partitionOf(r) === partition);
+  partition(partition: string, of: Partitioner = partitionOf): TableRecord[] {
+    return [...this.records.values()].filter((r) => of(r) === partition);
   }
 }
 

@@ -44,6 +44,12 @@ export interface MemberInfo {
   clusterKeys?: string[];
   /** The agent's version, from its statement (key 10). */
   version?: string;
+  /**
+   * Tags of the networks the member holds the records of (interests.ts `networkTag`), from its
+   * statement (key 12): members of a network dial each other. Absent: a release before scoping (it
+   * holds every record).
+   */
+  nets?: number[];
 }
 
 export type MemberMessage =
@@ -70,6 +76,12 @@ export interface SyncSummary {
   t: 'sync-summary';
   members: Array<MemberInfo & { state: MemberState }>;
   partitions: Record<string, PartitionSummary>;
+  /**
+   * The initiator's networks of interest (interests.ts): present, the partitions are per owner and
+   * network (`owner/network`, table.ts scopedPartitionOf) and only these networks are compared;
+   * absent (a release before scoping), per owner.
+   */
+  scope?: string[];
 }
 
 export interface SyncDigest {

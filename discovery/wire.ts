@@ -25,7 +25,7 @@ export const TOPIC_MEMBERS = 'vxmesh/members/1';
 export const TOPIC_TABLE = 'vxmesh/table/1';
 export const TOPIC_TABLE_V2 = 'vxmesh/table/2';
 /** The protocol generation this build speaks (announced in its member info; absent = 1). */
-export const PROTO_VERSION = 4;
+export const PROTO_VERSION = 5;
 /** The generation that reads record format 2 (vxmesh/table/2). */
 export const PROTO_RECORDS_V2 = 2;
 /** The generation that answers UDP probes (udp-probe.ts). */
@@ -40,6 +40,13 @@ export const PROTO_ENCRYPTED_NETWORKS = 3;
  * member is of it, so nothing of an IPv6 network reaches a member that would refuse its batch.
  */
 export const PROTO_IPV6 = 4;
+/**
+ * The generation that scopes records by interest (interests.ts): it announces its networks (statement
+ * key 12), takes endpoint records and claims on each network's topic, and syncs per owner and network
+ * (`scope` in the summary). A member of an earlier generation holds everything: records go to it on
+ * vxmesh/table/2 as before, and syncs with it use per-owner partitions.
+ */
+export const PROTO_SCOPED = 5;
 export const PROTOCOL_SYNC = '/vxmesh/sync/1.0.0';
 export const PROTOCOL_PROBE = '/vxmesh/probe/1.0.0';
 export const PROTOCOL_QUERY = '/vxmesh/query/1.0.0';
@@ -80,6 +87,7 @@ import type {
   QueryRequest,
   SyncDigest,
   SyncFrame,
+  SyncSummary,
   TableMessage,
   WireRecord,
 } from './wire-types.js';
@@ -264,7 +272,9 @@ function decodeSyncFrameUnchecked(bytes: Uint8Array): SyncFrame {
           hash: int(so.hash, `partitions.${k}.hash`, 0, 0xffffffff),
         };
       }
-      return { v: 1, t: 'sync-summary', members: members(), partitions };
+      const summary: SyncSummary = { v: 1, t: 'sync-summary', members: members(), partitions };
+      if (o.scope !== undefined) summary.scope = arr(o.scope, 'scope', 100_000).map((n, i) => name(n, `scope[${i}]`));
+      return summary;
     }
     case 'sync-digest': {
       const vs = obj(o.versions, 'versions');

@@ -71,15 +71,19 @@ t.test('5 members converge on the same table', async (t) => {
   }
 });
 
-t.test('a late joiner receives everything through sync', async (t) => {
+t.test("a late joiner gets the definitions through sync, and a network's records at its first attach", async (t) => {
   const late = start(6, { seeds: [`${tb.host(3).vtep}:7946`] });
   await late.ready;
   const ok = await eventually(async () => {
     const s = await late.snapshot();
-    return s.endpoints.length === 10 && s.members.filter((m) => m.state === 'alive').length === 6;
+    return s.networks.includes('blue') && s.members.filter((m) => m.state === 'alive').length === 6;
   }, 10000);
-  t.ok(ok, 'late joiner has all 10 endpoints and sees 6 members');
+  t.ok(ok, 'late joiner has the network definition and sees 6 members');
   t.ok((await late.snapshot()).stats.syncRuns >= 1, 'through at least one sync');
+  t.same((await late.snapshot()).endpoints, [], 'no endpoint record of a network it has no endpoint in');
+  const joined = (await late.call('interest', { network: 'blue' })) as { interests: string[] };
+  t.same(joined.interests, ['blue'], 'an interest taken before the attach');
+  t.equal((await late.snapshot()).endpoints.length, 10, 'all 10 endpoints of the network as the interest returns');
   await late.call('putEndpoint', ep(6, 1));
   t.ok(
     await eventually(async () => (await procs[0]!.snapshot()).endpoints.length === 11, 5000),

@@ -15,6 +15,7 @@ import { MemberIntake } from '../../discovery/member-intake.js';
 import { Gossip } from '../../discovery/gossip.js';
 import type { VxmeshLibp2p } from '../../discovery/node.js';
 import { RecordBudget } from '../../discovery/record-budget.js';
+import { Interests } from '../../discovery/interests.js';
 import { encodeTableMessageV2 } from '../../discovery/record-codec.js';
 import { TOPIC_TABLE_V2, type WireRecord } from '../../discovery/wire.js';
 
@@ -40,6 +41,13 @@ async function record(k: number): Promise<WireRecord> {
   return signedBoth(key, owner, r);
 }
 
+/** Interests in the given networks, as a host with endpoints in them holds. */
+function interestedIn(...nets: string[]): Interests {
+  const i = new Interests(() => nets);
+  i.refresh();
+  return i;
+}
+
 function setup(burst: number, members: string[] = [owner]) {
   const stats = emptyStats();
   const ctx = {
@@ -48,6 +56,7 @@ function setup(burst: number, members: string[] = [owner]) {
     timers: { ...DEFAULT_TIMERS, floodBurst: burst, floodRecordsPerSecond: 0.001 },
     log: silentLogger,
     membership: { get: (p: string) => (members.includes(p) ? { peerId: p, proto: 3 } : undefined), others: () => [] },
+    interests: interestedIn('blue'),
   } as unknown as DiscoveryContext;
   const received: WireRecord[][] = [];
   const gossip = new Gossip(ctx, (r) => received.push(r), new RecordBudget(ctx), new MemberIntake(ctx));

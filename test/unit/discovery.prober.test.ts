@@ -7,6 +7,7 @@ import { Prober } from '../../discovery/prober.js';
 import type { UdpProbe } from '../../discovery/udp-probe.js';
 import type { ReplicatedTable } from '../../discovery/table.js';
 import type { Logger } from '../../core/logger.js';
+import { Interests } from '../../discovery/interests.js';
 
 const id = (c: string) => `12D3KooW${c.repeat(44)}`;
 const info = (c: string) => ({
@@ -46,6 +47,7 @@ function setup(members: string, proto?: number) {
     },
   } as unknown as VxmeshLibp2p;
   const ctx: DiscoveryContext = {
+    interests: new Interests(() => []),
     peerId: id('A'),
     membership,
     table: {} as ReplicatedTable,
@@ -107,6 +109,7 @@ t.test('local health: failed probes lengthen the timeouts, answered ones shorten
     pingReq: async () => answer,
   } as unknown as UdpProbe;
   const ctx: DiscoveryContext = {
+    interests: new Interests(() => []),
     peerId: id('A'),
     membership,
     table: {} as ReplicatedTable,

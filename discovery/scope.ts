@@ -1,0 +1,133 @@
+/**
+ * What follows from this host's interests (interests.ts): the network topics it takes, its statement
+ * naming them (a new incarnation, so every member takes the new list), the records of a network it no
+ * longer holds forgotten, and the first attach of a network: its records fetched from members that
+ * hold it before the first address is chosen or the first packet needs an entry.
+ */
+import { MAX_INCARNATION } from './clock-bounds.js';
+import { shuffle, type DiscoveryContext } from './context.js';
+import type { AntiEntropy } from './anti-entropy.js';
+import type { Gossip } from './gossip.js';
+import { networkTag, recordNetwork } from './interests.js';
+import type { Member } from './membership.js';
+import type { Persistence } from './persistence.js';
+import type { MemberInfo } from './wire.js';
+
+/** Members of a network a first attach fetches its records from (in parallel). */
+const FIRST_ATTACH_SOURCES = 2;
+/** How long a first attach waits for them at most (then it goes on: anti-entropy completes it). */
+export const FIRST_ATTACH_TIMEOUT_MS = 5000;
+
+export interface ScopeParts {
+  gossip: Pick<Gossip, 'subscribeNetwork' | 'unsubscribeNetwork' | 'publishMember'>;
+  antiEntropy: Pick<AntiEntropy, 'syncWith'>;
+  persistence: Pick<Persistence, 'schedule'>;
+  selfInfo(): MemberInfo;
+  /** The table changed (records of a network forgotten). */
+  changed(): void;
+}
+
+export class Scope {
+  private scheduled = false;
+  /** Time the last first attach took to fetch its network's records (ms), and how many there were. */
+  readonly fetches = { count: 0, lastMs: 0, timedOut: 0 };
+
+  constructor(
+    private readonly ctx: DiscoveryContext,
+    private readonly p: ScopeParts,
+  ) {}
+
+  /** Members (live) whose statements name the network among their interests. */
+  holders(network: string, states: Member['state'][] = ['alive']): Member[] {
+    const tag = networkTag(network);
+    return this.ctx.membership.others(states).filter((m) => m.nets?.includes(tag));
+  }
+
+  /** Recomputes at the next turn (own endpoint writes come in bursts). */
+  schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      if (!this.ctx.stopped()) this.refresh();
+    });
+  }
+
+  /** Recomputes the interests and applies what changed. */
+  refresh(): void {
+    const { interests, table, log } = this.ctx;
+    const change = interests.refresh();
+    for (const n of change.added) this.p.gossip.subscribeNetwork(n);
+    let dropped = 0;
+    for (const n of change.removed) {
+      this.p.gossip.unsubscribeNetwork(n);
+      dropped += table.dropNetwork(n);
+    }
+    if (change.added.length || change.removed.length)
+      log.info({ added: change.added, removed: change.removed, dropped }, 'networks of interest changed');
+    if (dropped > 0) this.p.changed();
+    if (change.announce) this.announce();
+  }
+
+  /** Forgets records held of networks not of interest (a table snapshot of an earlier life). */
+  dropUnwanted(): number {
+    const { interests, table, peerId } = this.ctx;
+    const nets = new Set<string>();
+    for (const r of table.all()) {
+      const n = recordNetwork(r);
+      if (n !== undefined && r.owner !== peerId && !interests.has(n)) nets.add(n);
+    }
+    let dropped = 0;
+    for (const n of nets) dropped += table.dropNetwork(n);
+    if (dropped > 0) this.p.changed();
+    return dropped;
+  }
+
+  /**
+   * Our statement with the new list, at a new incarnation (members take a member's fields from a
+   * later statement only). Before start, the first statement carries it.
+   */
+  private announce(): void {
+    const self = this.ctx.membership.self;
+    self.nets = this.ctx.interests.tags();
+    if (!this.ctx.node()) return;
+    if (self.incarnation >= MAX_INCARNATION - 1) {
+      this.ctx.log.warn({ incarnation: self.incarnation }, 'incarnation at its ceiling: interests not announced');
+      return;
+    }
+    self.incarnation += 1;
+    this.p.gossip.publishMember({ v: 1, t: 'alive', member: this.p.selfInfo() });
+    this.p.persistence.schedule();
+  }
+
+  /**
+   * Takes an interest in a network before an attach or allocation in it. The first time, its records
+   * come from members holding it (a sync with each, at most FIRST_ATTACH_TIMEOUT_MS) before this
+   * returns: the address chosen next sees every claim, the first packet finds its entries.
+   */
+  async join(network: string): Promise<void> {
+    const { interests } = this.ctx;
+    const had = interests.has(network);
+    interests.hold(network);
+    this.refresh();
+    if (had || !this.ctx.node()) return;
+    const sources = shuffle(this.holders(network)).slice(0, FIRST_ATTACH_SOURCES);
+    if (sources.length === 0) return;
+    const t0 = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      Promise.allSettled(sources.map((m) => this.p.antiEntropy.syncWith(m))).then(() => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), FIRST_ATTACH_TIMEOUT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    this.fetches.count++;
+    this.fetches.lastMs = Math.round(performance.now() - t0);
+    if (timedOut) this.fetches.timedOut++;
+    this.ctx.log.info(
+      { network, from: sources.map((m) => m.name), ms: this.fetches.lastMs, timedOut },
+      'first attach: records of the network fetched',
+    );
+  }
+}
