@@ -7,7 +7,7 @@ import type { Logger } from '../core/logger.js';
 import { DEFAULT_MEMBERSHIP_TIMERS, type Member, type Membership, type MembershipTimers } from './membership.js';
 import { parseHostPort, toMultiaddr, type VxmeshLibp2p } from './node.js';
 import type { ReplicatedTable } from './table.js';
-import type { Interests } from './interests.js';
+import { INTEREST_HOLD_MS, type Interests } from './interests.js';
 
 export interface DiscoveryTimers extends MembershipTimers {
   /** Push-pull anti-entropy with a random member. memberlist LAN: 30 s. */
@@ -26,6 +26,8 @@ export interface DiscoveryTimers extends MembershipTimers {
   /** Records new to this host admitted per owner and second (gossip and anti-entropy together), and the burst above that (record-budget.ts). */
   floodRecordsPerSecond: number;
   floodBurst: number;
+  /** How long a network stays of interest after its last endpoint here went (interests.ts). */
+  interestHoldMs: number;
 }
 
 export const DEFAULT_TIMERS: DiscoveryTimers = {
@@ -39,6 +41,7 @@ export const DEFAULT_TIMERS: DiscoveryTimers = {
   reapMs: 60 * 60_000,
   floodRecordsPerSecond: 200,
   floodBurst: 2000,
+  interestHoldMs: INTEREST_HOLD_MS,
 };
 
 export interface DiscoveryStats {

@@ -132,7 +132,7 @@ export class Discovery extends EventEmitter {
     );
     this.statement = new OwnStatement(privateKey, this.membership.self);
     this.views = new TableViews(this.peerId, this.table, this.membership);
-    this.interests = new Interests(() => this.ownNetworks());
+    this.interests = new Interests(() => this.ownNetworks(), undefined, this.timers.interestHoldMs);
     const ctx: DiscoveryContext = {
       interests: this.interests,
       peerId: this.peerId,
@@ -355,7 +355,7 @@ export class Discovery extends EventEmitter {
     this.every(this.timers.pushPullIntervalMs, () => this.connections.syncRandom());
     this.every(this.timers.reconnectIntervalMs, () => this.connections.reconnectDead());
     this.every(Math.min(60_000, this.timers.tombstoneTtlMs, this.timers.reapMs), () => this.housekeeping());
-    this.every(10_000, () => this.scope.refresh()); // holds run out
+    this.every(Math.min(10_000, this.timers.interestHoldMs), () => this.scope.refresh()); // holds run out
     await this.connections.join();
     await this.connections.maintain();
     // Everything we wrote before start goes out once by gossip too (the seed got it by sync).

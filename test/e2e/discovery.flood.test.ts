@@ -4,7 +4,7 @@
  * rest by path, and still gets every record once the flood stops (sync offers them again).
  */
 import t from 'tap';
-import { DiscoveryCluster } from '../fixtures/discovery-cluster.js';
+import { DiscoveryCluster, endpointOf } from '../fixtures/discovery-cluster.js';
 import { eventually } from '../fixtures/members.js';
 
 const RATE = 100;
@@ -32,6 +32,9 @@ t.test('a flooding member is held to its record budget on both paths, and conver
     ),
     'three members alive, first syncs done',
   );
+  // The honest members hold the network's records: each has an endpoint in it (records are scoped by interest).
+  await h1.call('putEndpoint', { ...endpointOf(c.tb, 1, 1), network: 'fl' });
+  await h2.call('putEndpoint', { ...endpointOf(c.tb, 2, 1), network: 'fl' });
   const floods = (s: { endpoints: string[] }) => s.endpoints.filter((e) => e.startsWith('fl/flood-')).length;
   const t0 = performance.now();
   let floodMs = 0;
