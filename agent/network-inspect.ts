@@ -27,6 +27,8 @@ export async function inspectNetwork(
     ...(storeAddresses !== undefined ? { storeAddresses } : {}),
     ...n,
     netns: core.state.inNetwork(name).length > 0 ? from.driver.overlayNetnsPath(n.vni) : null,
+    // Endpoints and claims are held only on hosts with endpoints in the network (discovery/interests.ts).
+    ...(from.cluster.networkScope ? { records: from.cluster.networkScope(name) } : {}),
     endpointList: core.derived.endpointRows(name),
     ipamBlocks: from.cluster
       .ipamBlocks()

@@ -49,6 +49,11 @@ export interface ClusterReader {
   ipamBlocks(): IpamBlockEntry[];
   members(): MemberView[];
   member(peerId: string): MemberView | undefined;
+  /**
+   * Whether this host holds a network's endpoint records and claims (it has endpoints in it), and the
+   * members that say they do. Absent: a node that holds everything.
+   */
+  networkScope?(network: string): { held: boolean; members: string[] };
 }
 
 /** What the agent writes into the replicated table: its own records only. */

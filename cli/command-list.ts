@@ -43,7 +43,7 @@ export const COMMANDS: CommandEntry[] = [
   },
   {
     name: 'endpoints',
-    summary: 'list endpoints in the cluster',
+    summary: 'list endpoints of the networks this host holds',
     load: async () => (await import('./commands/peers.js')).endpointsCommand,
   },
   {

@@ -283,6 +283,27 @@ export function createMetrics(agent: Agent, d: Discovery, requests?: ApiRequestC
     'Of those, records offered by anti-entropy (not merged now; offered again by the next sync)',
     () => d.stats.rateLimitedByPath.sync,
   );
+  new Gauge({
+    name: 'vxmesh_networks_of_interest',
+    help: 'Networks whose endpoint records and claims this host holds (it has endpoints in them, or had within the hold)',
+    registers: [reg],
+    collect() {
+      this.set(d.interests.names().length);
+    },
+  });
+  fromCounter(
+    'vxmesh_first_attach_fetches_total',
+    "First attaches of a network on this host that fetched the network's records from its members",
+    () => d.scopeFetches().count,
+  );
+  new Gauge({
+    name: 'vxmesh_first_attach_fetch_seconds',
+    help: "Time the last first attach of a network took to fetch the network's records (0: none yet)",
+    registers: [reg],
+    collect() {
+      this.set(d.scopeFetches().lastMs / 1000);
+    },
+  });
   fromCounter('vxmesh_sync_runs_total', 'Anti-entropy sync exchanges completed', () => d.stats.syncRuns);
   fromCounter('vxmesh_sync_failures_total', 'Anti-entropy sync exchanges failed', () => d.stats.syncFailures);
   fromCounter('vxmesh_probe_failures_total', 'Failed membership probes', () => d.stats.probeFailures);

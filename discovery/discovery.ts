@@ -53,7 +53,7 @@ import { UdpProbe } from './udp-probe.js';
 import { TableViews } from './table-views.js';
 import { OwnWrites } from './own-writes.js';
 import { ReplicatedTable, type TableRecord } from './table.js';
-import { Interests, recordNetwork } from './interests.js';
+import { Interests } from './interests.js';
 import { Scope } from './scope.js';
 import type { EndpointEntry, IpamBlockEntry, MemberView, TableEntry, ViewVersions } from './views.js';
 
@@ -132,7 +132,7 @@ export class Discovery extends EventEmitter {
     );
     this.statement = new OwnStatement(privateKey, this.membership.self);
     this.views = new TableViews(this.peerId, this.table, this.membership);
-    this.interests = new Interests(() => this.ownNetworks(), undefined, this.timers.interestHoldMs);
+    this.interests = new Interests(() => this.table.ownNetworks(), undefined, this.timers.interestHoldMs);
     const ctx: DiscoveryContext = {
       interests: this.interests,
       peerId: this.peerId,
@@ -249,19 +249,11 @@ export class Discovery extends EventEmitter {
    * Takes an interest in a network before an attach or allocation in it: the first time, its endpoint
    * records and claims are fetched from members holding it before this returns (scope.ts).
    */
-  interest(network: string): Promise<void> {
-    return this.scope.join(network);
-  }
-
-  /** Networks this host has its own live endpoint records in. */
-  private *ownNetworks(): Iterable<string> {
-    for (const r of this.table.live('endpoint')) if (r.owner === this.peerId) yield recordNetwork(r) as string;
-  }
-
+  readonly interest = (network: string): Promise<void> => this.scope.join(network);
+  /** Whether this host holds a network's records, and the members that say they do (by name). */
+  readonly networkScope = (network: string) => this.scope.describe(network);
   /** The time the last first attach took to fetch its network's records, and how many there were. */
-  get scopeFetches(): Scope['fetches'] {
-    return this.scope.fetches;
-  }
+  readonly scopeFetches = (): Scope['fetches'] => this.scope.fetches;
 
   // -------------------------------------------------------------------------------------------
   // Events

@@ -43,6 +43,12 @@ export class Scope {
     return this.ctx.membership.others(states).filter((m) => m.nets?.includes(tag));
   }
 
+  /** Whether this host holds a network's records, and the members that say they do (by name). */
+  describe(network: string): { held: boolean; members: string[] } {
+    const members = this.holders(network).map((m) => m.name);
+    return { held: this.ctx.interests.has(network), members: members.sort() };
+  }
+
   /** Recomputes at the next turn (own endpoint writes come in bursts). */
   schedule(): void {
     if (this.scheduled) return;

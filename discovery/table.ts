@@ -139,6 +139,11 @@ export class ReplicatedTable {
     for (const r of this.records.values()) if (!r.deleted && (kind === undefined || r.kind === kind)) yield r;
   }
 
+  /** Networks we have live endpoint records of our own in. */
+  *ownNetworks(): IterableIterator<string> {
+    for (const r of this.live('endpoint')) if (r.owner === this.self) yield recordNetwork(r) as string;
+  }
+
   all(): IterableIterator<TableRecord> {
     return this.records.values();
   }

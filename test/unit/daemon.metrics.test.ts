@@ -44,6 +44,8 @@ const fakeAgent = {
 const fakeDiscovery = {
   members: () => [{ state: 'alive' }, { state: 'dead' }],
   membership: { get: () => undefined },
+  interests: { names: () => ['blue', 'red'] },
+  scopeFetches: () => ({ count: 2, lastMs: 250, timedOut: 0 }),
   stats: {
     gossipIn: 7,
     gossipOut: 5,
@@ -91,6 +93,9 @@ t.test('names: one per thing, labels for directions and reasons', async (t) => {
   t.match(text, /^vxmesh_reconcile_duration_seconds_bucket\{le="0.005"\} 1$/m, 'a histogram of reconcile durations');
   t.match(text, /^vxmesh_reconcile_duration_seconds_bucket\{le="0.05"\} 2$/m);
   t.match(text, /^vxmesh_reconcile_duration_seconds_count 2$/m);
+  t.match(text, /^vxmesh_networks_of_interest 2$/m, 'networks whose records this host holds');
+  t.match(text, /^vxmesh_first_attach_fetches_total 2$/m);
+  t.match(text, /^vxmesh_first_attach_fetch_seconds 0.25$/m, 'the last first attach fetch, in seconds');
   t.match(text, /^process_cpu_seconds_total /m, 'process metrics');
   t.match(text, /^nodejs_eventloop_lag_seconds /m, 'Node.js metrics');
 });
