@@ -19,16 +19,15 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { $ } from 'zx';
-import { apiRequest } from '../cli/admin-client.js';
 import type { LocalEndpoint } from '../agent/local-state.js';
 import { readNamespaceTables } from '../dataplane/tables.js';
 import { Cluster } from '../sim/cluster.js';
 import { FdbWatch } from './fdb-watch.js';
-import { cpuMsOf, mean, memoryOf, pct, sum } from './proc-stats.js';
+import { mean, memoryOf, pct } from './proc-stats.js';
 import { bareGossipsubP99 } from './scale-baseline.js';
 import { measureFloors, type Floors } from './scale-floor.js';
 import { sleep, until } from './wait.js';
+import { allAlive, api, cpuOf, hostTxBytes, pids, range, startAgents } from './scale-cluster.js';
 
 const SIZES = (process.env.SCALE_SIZES ?? '10,25,50').split(',').map(Number);
 const IDLE_S = Number(process.env.SCALE_IDLE_S ?? 60);
@@ -38,54 +37,6 @@ const NETWORK = 'scale';
 const VNI = 4242;
 const SUBNET = '198.18.0.0/16';
 const ARGS = ['--log-level', process.env.SCALE_LOG_LEVEL ?? 'warn'];
-
-interface Peer {
-  state: string;
-}
-
-async function hostTxBytes(c: Cluster, hosts: number[]): Promise<number> {
-  const counts = await Promise.all(
-    hosts.map(async (i) => {
-      const r = await $`ip -n ${c.tb.host(i).netns} -s -j link show eth0`;
-      return (JSON.parse(r.stdout) as Array<{ stats64: { tx: { bytes: number } } }>)[0]?.stats64.tx.bytes ?? 0;
-    }),
-  );
-  return sum(counts);
-}
-
-const pids = (c: Cluster, hosts: number[]) => hosts.map((i) => c.agents.get(i)?.child.pid ?? -1);
-const cpuOf = (c: Cluster, hosts: number[]) => sum(pids(c, hosts).map(cpuMsOf));
-const range = (n: number) => Array.from({ length: n }, (_, k) => k + 1);
-const api = <T>(c: Cluster, i: number, method: string, p: string, body?: unknown) =>
-  apiRequest<T>(c.socket(i), method, p, body, 120_000);
-
-/** Starts the agents one after the other (each joins through hosts 1-3); resolves with the last start's time. */
-async function startAgents(c: Cluster, n: number): Promise<number> {
-  let lastStart = 0;
-  for (let i = 1; i <= n; i++) {
-    lastStart = performance.now();
-    await c.startAgent(i, { args: ARGS, join: [1, 2, 3].filter((j) => j < i), readyTimeoutMs: 120_000 });
-  }
-  return lastStart;
-}
-
-/** ms from `since` until every agent has seen all n members alive (each agent's first time, the latest). */
-async function allAlive(c: Cluster, n: number, since: number, timeoutMs: number): Promise<number | null> {
-  const firstAll = new Map<number, number>();
-  const end = performance.now() + timeoutMs;
-  while (firstAll.size < n && performance.now() < end) {
-    await Promise.all(
-      range(n)
-        .filter((i) => !firstAll.has(i))
-        .map(async (i) => {
-          const peers = await api<Peer[]>(c, i, 'GET', '/v1/peers').catch(() => []);
-          if (peers.filter((p) => p.state === 'alive').length === n) firstAll.set(i, performance.now());
-        }),
-    );
-    await sleep(250);
-  }
-  return firstAll.size === n ? Math.round(Math.max(...firstAll.values()) - since) : null;
-}
 
 async function fdbTowards(c: Cluster, i: number): Promise<Set<string>> {
   const tables = await readNamespaceTables(`${c.overlayPrefix(i)}${VNI}`).catch(() => []);
@@ -123,7 +74,7 @@ async function runSize(n: number, floors: Floors): Promise<ScaleRun> {
   const watch = new FdbWatch();
   const log = (s: string) => console.log(`N=${n}: ${s}`);
   try {
-    const lastStart = await startAgents(c, n);
+    const lastStart = await startAgents(c, n, ARGS);
     const aliveMs = await allAlive(c, n, lastStart, 300_000);
     log(
       aliveMs === null

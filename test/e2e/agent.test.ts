@@ -517,13 +517,24 @@ await t.test('endpoint names travel with the records; a name held by a live endp
   type Row = { id: string; host: string; name?: string; aliases?: string[]; nameHeldBy?: string };
   t.ok(
     await eventually(
-      async () => (await c.vxJson<Row[]>(2, ['endpoints', 'named'])).some((e) => e.name === 'web1'),
+      async () => (await c.vxJson<Array<{ name: string }>>(2, ['network', 'ls'])).some((n) => n.name === 'named'),
       10000,
     ),
-    'h2 knows web1 (lower case)',
+    'h2 knows the network',
+  );
+  // Records are scoped by interest: h2 has no endpoint in the network yet, so it holds none of its records;
+  // its first attach fetches them before the name is given (so the name conflict below is seen at once).
+  t.same(
+    await c.vxJson<Row[]>(2, ['endpoints', 'named']),
+    [],
+    'h2 holds no endpoint record of named before its attach',
   );
   await c.vx(2, ['attach', 'named', '--netns', await c.tb.addContainer(2, 400), '--name', 'web1', '--alias', 'api']);
   const rows = await c.vxJson<Row[]>(2, ['endpoints', 'named']);
+  t.ok(
+    rows.some((e) => e.host === 'h1' && e.name === 'web1'),
+    "h2 holds h1's web1 (lower case) as its first attach returns",
+  );
   const late = rows.find((e) => e.host === 'h2');
   t.same(late?.aliases, ['api'], 'aliases may be shared');
   t.match(late?.nameHeldBy, /on h1$/, "the later endpoint does not get the name: h1's keeps it");
