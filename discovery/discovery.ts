@@ -155,7 +155,7 @@ export class Discovery extends EventEmitter {
       writeOwn: (kind, key, value) => this.own.write(kind, key, value),
       changed: (definitions) => {
         this.scheduleChange();
-        this.persistence.schedule(definitions);
+        this.persistence.scheduleTable(definitions);
       },
       merged: (r) => this.emit('record', r),
     });

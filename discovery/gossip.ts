@@ -41,6 +41,9 @@ import {
 
 type Topic = 'members' | 'table' | 'table2' | { network: string };
 
+/** Own writes within this long of our last record message wait and go out together with it. */
+export const BATCH_WINDOW_MS = 50;
+
 export class Gossip {
   private readonly decoded = new WeakMap<Message, MemberMessage | TableMessage>();
   /** The peer that delivered a member message (it may introduce only so many new members). */
@@ -202,32 +205,44 @@ export class Gossip {
     this.outbox.push(rec);
     if (this.outboxScheduled || !this.ctx.node()) return;
     this.outboxScheduled = true;
-    setImmediate(() => {
+    // A write after a quiet spell goes out at once; writes within BATCH_WINDOW_MS of the last message
+    // (a burst of container starts, one API call each) wait for the window's end and go out together.
+    const wait = this.lastFlush + BATCH_WINDOW_MS - performance.now();
+    const flush = () => {
       this.outboxScheduled = false;
-      const batch = this.outbox.splice(0);
-      const previous = this.previousReleaseLive();
-      const unscoped = this.unscopedLive();
-      // Per topic: definitions cluster-wide, the rest on its network's topic (and cluster-wide for unscoped members).
-      const byTopic = new Map<string, TableRecord[]>();
-      const add = (topic: string, r: TableRecord) => {
-        const list = byTopic.get(topic);
-        if (list) list.push(r);
-        else byTopic.set(topic, [r]);
-      };
-      for (const r of batch) {
-        const net = recordNetwork(r);
-        if (net === undefined || unscoped) add(TOPIC_TABLE_V2, r);
-        if (net !== undefined) add(networkTopic(net), r);
+      this.lastFlush = performance.now();
+      this.flush(this.outbox.splice(0));
+    };
+    if (wait <= 0) setImmediate(flush);
+    else setTimeout(flush, wait).unref();
+  }
+
+  private lastFlush = -Infinity;
+
+  /** Our queued records, per topic, in messages of at most MAX_RECORDS_PER_MESSAGE. */
+  private flush(batch: TableRecord[]): void {
+    const previous = this.previousReleaseLive();
+    const unscoped = this.unscopedLive();
+    // Per topic: definitions cluster-wide, the rest on its network's topic (and cluster-wide for unscoped members).
+    const byTopic = new Map<string, TableRecord[]>();
+    const add = (topic: string, r: TableRecord) => {
+      const list = byTopic.get(topic);
+      if (list) list.push(r);
+      else byTopic.set(topic, [r]);
+    };
+    for (const r of batch) {
+      const net = recordNetwork(r);
+      if (net === undefined || unscoped) add(TOPIC_TABLE_V2, r);
+      if (net !== undefined) add(networkTopic(net), r);
+    }
+    for (const [topic, recs] of byTopic) {
+      for (let i = 0; i < recs.length; i += MAX_RECORDS_PER_MESSAGE) {
+        const records = recs.slice(i, i + MAX_RECORDS_PER_MESSAGE).map(toWire);
+        this.publishBytes(topic, encodeTableMessageV2(records, previous && topic === TOPIC_TABLE_V2));
+        if (previous && topic === TOPIC_TABLE_V2)
+          this.publish(TOPIC_TABLE, { v: 1, t: 'records', records: records.map(withoutBody) });
       }
-      for (const [topic, recs] of byTopic) {
-        for (let i = 0; i < recs.length; i += MAX_RECORDS_PER_MESSAGE) {
-          const records = recs.slice(i, i + MAX_RECORDS_PER_MESSAGE).map(toWire);
-          this.publishBytes(topic, encodeTableMessageV2(records, previous && topic === TOPIC_TABLE_V2));
-          if (previous && topic === TOPIC_TABLE_V2)
-            this.publish(TOPIC_TABLE, { v: 1, t: 'records', records: records.map(withoutBody) });
-        }
-      }
-    });
+    }
   }
 
   /** Whether a live member is of a generation before scoping (it takes every record on vxmesh/table/2). */
