@@ -71,7 +71,7 @@ export function resolveNetworks(
 
 /** What the network definitions are read and written with. */
 export interface NetworksParts {
-  cluster: Pick<ClusterReader, 'networkRecords' | 'endpoints' | 'member' | 'members'> &
+  cluster: Pick<ClusterReader, 'networkRecords' | 'endpoints' | 'member' | 'members' | 'networkScope'> &
     Pick<ClusterWriter, 'putNetwork' | 'deleteNetwork'>;
   driver: Pick<OverlayDriver, 'maxMtu'>;
   overlays: Overlays;
@@ -262,6 +262,14 @@ export class Networks {
         `network ${name} still has ${users.length} endpoint(s) (e.g. ${users[0]?.id} on ${users[0]?.host}); detach them first`,
       );
     }
+    // A host with no endpoint in the network holds none of its records: the hosts that say they have
+    // endpoints in it are its users (as every host's network guard counts them).
+    const scope = this.parts.cluster.networkScope?.(name);
+    if (scope && !scope.held && scope.members.length > 0)
+      throw new ValidationError(
+        'network',
+        `network ${name} has endpoints on ${scope.members.join(', ')} (this host holds none of its records); detach them first`,
+      );
     if (this.parts.store) await this.parts.store.removeNetwork(name);
     await this.parts.cluster.deleteNetwork(name);
     await this.parts.overlays.remove(n.vni);

@@ -27,7 +27,7 @@ import {
   type Partitioner,
   type TableRecord,
 } from './table.js';
-import { recordNetwork } from './interests.js';
+import { networkTag, recordNetwork } from './interests.js';
 import {
   MAX_SYNC_FRAME_BYTES,
   PROTOCOL_SYNC,
@@ -97,9 +97,18 @@ export class AntiEntropy {
     try {
       await this.sync(peer);
     } finally {
-      if (!wasConnected && node.getConnections().length > this.ctx.timers.targetPeers)
+      // Kept when the member holds a network we hold: its topic's mesh needs the connection.
+      if (!wasConnected && node.getConnections().length > this.ctx.timers.targetPeers && !this.sharesNetwork(m.peerId))
         await node.hangUp(peer).catch(() => undefined);
     }
+  }
+
+  /** Whether a member's statement names a network this host holds. */
+  private sharesNetwork(peerId: string): boolean {
+    const nets = this.ctx.membership.get(peerId)?.nets;
+    if (!nets?.length) return false;
+    const mine = new Set(this.ctx.interests.names().map(networkTag));
+    return nets.some((tag) => mine.has(tag));
   }
 
   /** Initiator side: summary → digest → push (+ want) → records. */

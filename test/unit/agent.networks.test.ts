@@ -122,6 +122,31 @@ t.test('remove: refused while a live endpoint uses it, allowed once its owner is
   t.equal(networks.bySubnet('198.18.5.0/24'), undefined);
 });
 
+t.test(
+  'remove on a host that holds none of the network\u2019s records: refused while members say they hold it',
+  async (t) => {
+    const { networks, cluster } = setup();
+    await networks.create({ name: 'blue', subnet: '198.18.6.0/24' });
+    let scope = { held: false, members: ['h2', 'h3'] };
+    const scoped = Object.assign(cluster, { networkScope: () => scope });
+    const guarded = new Networks({
+      cluster: scoped,
+      driver: new FakeOverlay(),
+      overlays: new Overlays(new FakeOverlay()),
+      state: new LocalState({ save: () => undefined }, { version: 1, endpoints: [], ipamBlocks: [] }),
+      log: silentLogger,
+    });
+    await t.rejects(guarded.remove('blue'), {
+      field: 'network',
+      message: /has endpoints on h2, h3 \(this host holds none of its records\)/,
+    });
+    t.ok(networks.get('blue'), 'nothing written');
+    scope = { held: false, members: [] };
+    await guarded.remove('blue');
+    t.throws(() => networks.get('blue'), NotFoundError, 'removed once no member says it holds it');
+  },
+);
+
 t.test('bySubnet: only when exactly one network has the subnet', async (t) => {
   const { networks, cluster } = setup();
   cluster.remote('network', 'x', net('a', 5000, '198.18.1.0/24'));
