@@ -12,9 +12,11 @@ import type { ChildProcess } from 'node:child_process';
 import readline from 'node:readline';
 import { $ } from 'zx';
 import { Testbed } from './testbed.js';
+import { plainShells } from './shell.js';
 
 $.verbose = false;
 $.quiet = true;
+plainShells();
 
 const CLI = new URL('../cli/cli.js', import.meta.url).pathname;
 

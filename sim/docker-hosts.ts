@@ -17,9 +17,11 @@ import { killAndWait, Testbed } from './testbed.js';
 import { makeClusterKey, type CliResult, type CliRunner } from './cluster.js';
 import { processesInMountNamespace } from './host-processes.js';
 import { activationCommand, activationEnv, listeningSocket } from './service-manager.js';
+import { plainShells } from './shell.js';
 
 $.verbose = false;
 $.quiet = true;
+plainShells();
 
 const CLI = new URL('../cli/cli.js', import.meta.url).pathname;
 const CGROUPS = ['cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'blkio', 'pids'];

@@ -26,11 +26,13 @@ import {
   pidAlive,
   type Registry,
 } from './leftovers.js';
+import { plainShells } from './shell.js';
 
 export { BASE_PREFIX, cleanupLeftovers, killAndWait };
 
 $.verbose = false;
 $.quiet = true;
+plainShells();
 
 export const UNDERLAY_NET = '198.51.100';
 

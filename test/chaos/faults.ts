@@ -11,9 +11,11 @@ import { $ } from 'zx';
 import type { Cluster } from '../../sim/cluster.js';
 import { openNetns } from '../../dataplane/netns.js';
 import { KernelEventSocket, type KernelEvent } from '../../dataplane/netlink/event-socket.js';
+import { plainShells } from '../../sim/shell.js';
 
 $.verbose = false;
 $.quiet = true;
+plainShells();
 
 export const VNI = 7070;
 export const NETWORK = 'chaos';
