@@ -270,6 +270,11 @@ export class Networks {
         'network',
         `network ${name} has endpoints on ${scope.members.join(', ')} (this host holds none of its records); detach them first`,
       );
+    if (scope && !scope.held && scope.unscoped.length > 0)
+      throw new ValidationError(
+        'network',
+        `this host holds none of network ${name}'s records and members of an earlier release (${scope.unscoped.join(', ')}) do not say which networks they use: remove it from a host with endpoints in it, or once they are upgraded`,
+      );
     if (this.parts.store) await this.parts.store.removeNetwork(name);
     await this.parts.cluster.deleteNetwork(name);
     await this.parts.overlays.remove(n.vni);

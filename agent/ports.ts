@@ -53,7 +53,7 @@ export interface ClusterReader {
    * Whether this host holds a network's endpoint records and claims (it has endpoints in it), and the
    * members that say they do. Absent: a node that holds everything.
    */
-  networkScope?(network: string): { held: boolean; members: string[] };
+  networkScope?(network: string): { held: boolean; members: string[]; unscoped: string[] };
 }
 
 /** What the agent writes into the replicated table: its own records only. */

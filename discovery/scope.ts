@@ -11,7 +11,7 @@ import type { Gossip } from './gossip.js';
 import { networkTag, recordNetwork } from './interests.js';
 import type { Member } from './membership.js';
 import type { Persistence } from './persistence.js';
-import type { MemberInfo } from './wire.js';
+import { PROTO_SCOPED, type MemberInfo } from './wire.js';
 
 /** Members of a network a first attach fetches its records from (in parallel). */
 const FIRST_ATTACH_SOURCES = 2;
@@ -43,10 +43,17 @@ export class Scope {
     return this.ctx.membership.others(states).filter((m) => m.nets?.includes(tag));
   }
 
-  /** Whether this host holds a network's records, and the members that say they do (by name). */
-  describe(network: string): { held: boolean; members: string[] } {
+  /**
+   * Whether this host holds a network's records, the members that say they do, and the live members of
+   * a release before scoping (they hold every network and say nothing of which they use). By name.
+   */
+  describe(network: string): { held: boolean; members: string[]; unscoped: string[] } {
     const members = this.holders(network).map((m) => m.name);
-    return { held: this.ctx.interests.has(network), members: members.sort() };
+    const unscoped = this.ctx.membership
+      .others(['alive', 'suspect'])
+      .filter((m) => (m.proto ?? 1) < PROTO_SCOPED)
+      .map((m) => m.name);
+    return { held: this.ctx.interests.has(network), members: members.sort(), unscoped: unscoped.sort() };
   }
 
   /** Recomputes at the next turn (own endpoint writes come in bursts). */

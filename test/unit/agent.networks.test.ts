@@ -127,7 +127,7 @@ t.test(
   async (t) => {
     const { networks, cluster } = setup();
     await networks.create({ name: 'blue', subnet: '198.18.6.0/24' });
-    let scope = { held: false, members: ['h2', 'h3'] };
+    let scope = { held: false, members: ['h2', 'h3'], unscoped: [] as string[] };
     const scoped = Object.assign(cluster, { networkScope: () => scope });
     const guarded = new Networks({
       cluster: scoped,
@@ -141,7 +141,12 @@ t.test(
       message: /has endpoints on h2, h3 \(this host holds none of its records\)/,
     });
     t.ok(networks.get('blue'), 'nothing written');
-    scope = { held: false, members: [] };
+    scope = { held: false, members: [], unscoped: ['h9'] };
+    await t.rejects(guarded.remove('blue'), {
+      field: 'network',
+      message: /members of an earlier release \(h9\) do not say which networks they use/,
+    });
+    scope = { held: false, members: [], unscoped: [] };
     await guarded.remove('blue');
     t.throws(() => networks.get('blue'), NotFoundError, 'removed once no member says it holds it');
   },
