@@ -112,7 +112,13 @@ t.test('over an IPv4 underlay: dual-stack and IPv6-only networks', async (t) => 
     await startAddressEcho(c.tb, c.tb.outsideNs as string, 7000);
     t.ok(await eventually(async () => c.tb.ping(d1.netns, OUTSIDE_HOST6), 10_000), 'the outside IPv6 host answers');
     t.equal(await askAddress(c.tb, d1.netns, OUTSIDE_HOST6, 7000), '2001:db8:100::11', 'seen as host 1 (NAT)');
-    t.equal(await askAddress(c.tb, s2.netns, OUTSIDE_HOST6, 7000), '2001:db8:100::12', 'IPv6-only, from host 2');
+    // Asked until it answers (one try of a client process can miss on a loaded machine: seen once in 6 runs).
+    let fromHost2: string | undefined;
+    await eventually(
+      async () => (fromHost2 = await askAddress(c.tb, s2.netns, OUTSIDE_HOST6, 7000)) !== undefined,
+      20_000,
+    );
+    t.equal(fromHost2, '2001:db8:100::12', 'IPv6-only, from host 2');
     t.equal(await askAddress(c.tb, d1.netns, OUTSIDE_HOST, 7000), c.tb.host(1).vtep, 'IPv4 egress as before');
     const web = await c.tb.addContainer(2, 5);
     await c.vx(2, ['attach', 'dual', '--netns', web, '--publish', '8086:80']);
