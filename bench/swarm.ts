@@ -1,7 +1,7 @@
 /**
  * vxmesh beside Docker's swarm overlay in one run (npm run bench:swarm → bench/results/swarm.json):
  * two simulated hosts, each with its own dockerd and a vxmesh agent (the Docker plugin); the engines
- * form one swarm (data path port 4790: 4789 is vxmesh's VXLAN port). Interleaved, ROUNDS rounds,
+ * form one swarm (VXLAN port 4789; the agents use 4791). Interleaved, ROUNDS rounds,
  * vxmesh then swarm in each:
  *   - `docker run` on host 1 of the first container of a new network (a fresh network of each kind per
  *     round: a vxmesh network, an attachable swarm overlay), then of the next one on it;
@@ -60,8 +60,10 @@ async function timed(f: () => Promise<unknown>): Promise<number> {
 const env = await DockerHosts.create(2, 'bs');
 try {
   const [h1, h2] = [env.host(1), env.host(2)];
-  await h1.startAgent();
-  await h2.startAgent();
+  // Swarm's data path keeps the VXLAN port 4789 (its own choice of another port did not carry traffic
+  // between these simulated hosts); the agents use 4791.
+  await h1.startAgent(['--vxlan-port', '4791']);
+  await h2.startAgent(['--vxlan-port', '4791']);
   await h1.createNetwork('vx', '198.18.90.0/24');
   await h2.createNetwork('vx', '198.18.90.0/24');
   await h2.docker(['run', '-d', '--name', 'vx-target', '--network', 'vx', IMAGE, 'sleep', '36000']);
@@ -72,16 +74,7 @@ try {
     `idle before swarm mode: agent ${JSON.stringify(plain.agent)}, dockerd+containerd ${JSON.stringify(plain.engine)}`,
   );
 
-  await h1.docker([
-    'swarm',
-    'init',
-    '--advertise-addr',
-    h1.vtep,
-    '--listen-addr',
-    `${h1.vtep}:2377`,
-    '--data-path-port',
-    '4790',
-  ]);
+  await h1.docker(['swarm', 'init', '--advertise-addr', h1.vtep, '--listen-addr', `${h1.vtep}:2377`]);
   const token = (await h1.docker(['swarm', 'join-token', '-q', 'worker'])).stdout.trim();
   await h2.docker([
     'swarm',
@@ -97,7 +90,7 @@ try {
   await h1.docker(['network', 'create', '-d', 'overlay', '--attachable', '--subnet', '198.18.91.0/24', 'sw']);
   await h2.docker(['run', '-d', '--name', 'sw-target', '--network', 'sw', IMAGE, 'sleep', '36000']);
   const swTarget = await h2.ipOf('sw-target', 'sw');
-  const pingFrom = (net: string, target: string) =>
+  const pingFrom = (net: string, target: string, tries = 120) =>
     h1.docker([
       'run',
       '--rm',
@@ -106,11 +99,19 @@ try {
       IMAGE,
       'sh',
       '-c',
-      `until ping -c 1 -W 1 ${target} >/dev/null; do :; done`,
+      `i=0; until ping -c 1 -W 1 ${target} >/dev/null; do i=$((i+1)); [ $i -lt ${tries} ] || exit 1; done`,
     ]);
   // Warm-up of both paths (image layers, the overlays' first use on host 1).
   await pingFrom('vx', vxTarget);
-  await pingFrom('sw', swTarget);
+  // Swarm's overlay forms (its fdb entries appear: bench:failover) but carried no packet between these
+  // simulated hosts (engines with --iptables=false in network namespaces): its cross-host pings are
+  // reported as such, not timed.
+  const swarmPings = await pingFrom('sw', swTarget, 30).then(
+    () => true,
+    () => false,
+  );
+  if (!swarmPings)
+    console.log("swarm's overlay carries no ping from host 1 to host 2 here: run → ping is timed for vxmesh only");
 
   const r = {
     vxFirst: [] as number[],
@@ -139,9 +140,9 @@ try {
     r.swFirst.push(await timed(() => h1.docker(['run', '--rm', '--network', swNet, IMAGE, 'true'])));
     r.swNext.push(await timed(() => h1.docker(['run', '--rm', '--network', swNet, IMAGE, 'true'])));
     r.vxPing.push(await timed(() => pingFrom('vx', vxTarget)));
-    r.swPing.push(await timed(() => pingFrom('sw', swTarget)));
+    if (swarmPings) r.swPing.push(await timed(() => pingFrom('sw', swTarget)));
     console.log(
-      `round ${k + 1}: first run vxmesh ${r.vxFirst[k]} / swarm ${r.swFirst[k]} ms; next ${r.vxNext[k]} / ${r.swNext[k]} ms; run → first cross-host ping ${r.vxPing[k]} / ${r.swPing[k]} ms`,
+      `round ${k + 1}: first run vxmesh ${r.vxFirst[k]} / swarm ${r.swFirst[k]} ms; next ${r.vxNext[k]} / ${r.swNext[k]} ms; run → first cross-host ping ${r.vxPing[k]} / ${r.swPing[k] ?? '-'} ms`,
     );
   }
   const swarmMode = await idle({ agent: () => agentPids(h1), engine: () => enginePids(h1) });
@@ -156,11 +157,11 @@ try {
     idle_s: IDLE_S,
     first_run_new_network_p50_ms: { vxmesh: p50(r.vxFirst), swarm: p50(r.swFirst) },
     next_run_p50_ms: { vxmesh: p50(r.vxNext), swarm: p50(r.swNext) },
-    run_to_first_cross_host_ping_p50_ms: { vxmesh: p50(r.vxPing), swarm: p50(r.swPing) },
+    run_to_first_cross_host_ping_p50_ms: { vxmesh: p50(r.vxPing), swarm: swarmPings ? p50(r.swPing) : null },
     ratios_vxmesh_over_swarm: {
       first_run: +(p50(r.vxFirst) / p50(r.swFirst)).toFixed(2),
       next_run: +(p50(r.vxNext) / p50(r.swNext)).toFixed(2),
-      run_to_ping: +(p50(r.vxPing) / p50(r.swPing)).toFixed(2),
+      run_to_ping: swarmPings ? +(p50(r.vxPing) / p50(r.swPing)).toFixed(2) : null,
     },
     // What each adds to a host: the agent, and swarm mode's share of dockerd + containerd.
     idle_cpu_percent: {
