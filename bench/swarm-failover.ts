@@ -28,24 +28,29 @@ async function entriesTowards(h: DockerHost, vtep: string): Promise<boolean> {
   return false;
 }
 
+/** Host 1's engine starts a swarm (manager), host 2's joins it (worker). */
+export async function formSwarm(h1: DockerHost, h2: DockerHost): Promise<void> {
+  await h1.docker(['swarm', 'init', '--advertise-addr', h1.vtep, '--listen-addr', `${h1.vtep}:2377`]);
+  const token = (await h1.docker(['swarm', 'join-token', '-q', 'worker'])).stdout.trim();
+  await h2.docker([
+    'swarm',
+    'join',
+    '--token',
+    token,
+    '--advertise-addr',
+    h2.vtep,
+    '--listen-addr',
+    `${h2.vtep}:2377`,
+    `${h1.vtep}:2377`,
+  ]);
+}
+
 export async function swarmHostCrash(crashes: number, log: (s: string) => void): Promise<number[]> {
   const env = await DockerHosts.create(2, 'sw');
   try {
     const [h1, h2] = [env.host(1), env.host(2)];
     const vtep2 = h2.vtep;
-    await h1.docker(['swarm', 'init', '--advertise-addr', h1.vtep, '--listen-addr', `${h1.vtep}:2377`]);
-    const token = (await h1.docker(['swarm', 'join-token', '-q', 'worker'])).stdout.trim();
-    await h2.docker([
-      'swarm',
-      'join',
-      '--token',
-      token,
-      '--advertise-addr',
-      h2.vtep,
-      '--listen-addr',
-      `${h2.vtep}:2377`,
-      `${h1.vtep}:2377`,
-    ]);
+    await formSwarm(h1, h2);
     await h1.docker(['network', 'create', '-d', 'overlay', '--attachable', '--subnet', '198.18.31.0/24', 'swo']);
     await h1.docker(['run', '-d', '--name', 's1', '--network', 'swo', IMAGE, 'sleep', '36000']);
     const samples: number[] = [];

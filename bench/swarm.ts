@@ -18,6 +18,7 @@ import { DockerHosts, IMAGE, type DockerHost } from '../sim/docker-hosts.js';
 import { processesInMountNamespace } from '../sim/host-processes.js';
 import { cpuMsOf, memoryOf, pct, sum } from './proc-stats.js';
 import { sleep } from './wait.js';
+import { formSwarm } from './swarm-failover.js';
 
 const ROUNDS = Number(process.env.BENCH_SWARM_ROUNDS ?? 10);
 const IDLE_S = Number(process.env.BENCH_SWARM_IDLE_S ?? 30);
@@ -74,19 +75,7 @@ try {
     `idle before swarm mode: agent ${JSON.stringify(plain.agent)}, dockerd+containerd ${JSON.stringify(plain.engine)}`,
   );
 
-  await h1.docker(['swarm', 'init', '--advertise-addr', h1.vtep, '--listen-addr', `${h1.vtep}:2377`]);
-  const token = (await h1.docker(['swarm', 'join-token', '-q', 'worker'])).stdout.trim();
-  await h2.docker([
-    'swarm',
-    'join',
-    '--token',
-    token,
-    '--advertise-addr',
-    h2.vtep,
-    '--listen-addr',
-    `${h2.vtep}:2377`,
-    `${h1.vtep}:2377`,
-  ]);
+  await formSwarm(h1, h2);
   await h1.docker(['network', 'create', '-d', 'overlay', '--attachable', '--subnet', '198.18.91.0/24', 'sw']);
   await h2.docker(['run', '-d', '--name', 'sw-target', '--network', 'sw', IMAGE, 'sleep', '36000']);
   const swTarget = await h2.ipOf('sw-target', 'sw');
