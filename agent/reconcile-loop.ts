@@ -73,6 +73,8 @@ export class ReconcileLoop {
   private scheduledReason = 'change';
   private running?: Promise<ReconcileSummary[]>;
   private again = false;
+  /** The overlays kept at the last look for stale ones (undefined: not looked yet). */
+  private keptAtLastLook?: string;
   private stopped = false;
 
   constructor(
@@ -180,8 +182,13 @@ export class ReconcileLoop {
       this.onReconciled(r);
     }
     // Overlays with our prefix that no local endpoint needs any more (only once we know the cluster).
-    if (allowDelete) {
-      const removed = await this.driver.removeStale(this.inputs.keepVnis());
+    // Looked for at every run that is not a table change, and at a table change that changed which
+    // overlays stay (a detach): listing the host's namespaces was ~1 % of a receiver's CPU per update.
+    const keep = this.inputs.keepVnis();
+    const kept = [...new Set(keep)].sort((a, b) => a - b).join(',');
+    if (allowDelete && (reason !== 'change' || kept !== this.keptAtLastLook)) {
+      this.keptAtLastLook = kept;
+      const removed = await this.driver.removeStale(keep);
       this.overlays.forget(removed);
       if (removed.length) this.log.info({ vnis: removed }, 'removed overlays no local endpoint uses');
     }

@@ -113,6 +113,33 @@ t.test('a network without a local endpoint is not programmed here (no overlay, n
   );
 });
 
+t.test(
+  'stale overlays are looked for at periodic runs and when the kept set changes, not at every table change',
+  async (t) => {
+    const cluster = new FakeCluster('self');
+    const driver = new FakeOverlay();
+    cluster.remote('network', 'h2', BLUE);
+    cluster.claim('h2', 'blue', '198.18.5.0/28');
+    const agent = new Agent(
+      agentParts({ cluster, driver, initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }),
+    );
+    t.teardown(() => agent.stop());
+    await agent.start();
+    const looks = driver.staleRemovals.length;
+    t.ok(looks >= 1, 'looked at the start');
+    for (let k = 2; k < 6; k++) {
+      cluster.remote('endpoint', 'h2', remoteEp(`r${k}`, `198.18.5.${k}`, '198.51.100.2'));
+      await agent.reconcileAll('change');
+    }
+    t.equal(driver.staleRemovals.length, looks, 'four table changes with the same overlays kept: no look');
+    await agent.reconcileAll('periodic');
+    t.equal(driver.staleRemovals.length, looks + 1, 'the periodic run looks');
+    driver.overlays.set(7777, { vni: 7777, subnet: '198.18.7.0/24' });
+    await agent.reconcileAll('periodic');
+    t.same(driver.staleRemovals.at(-1), [7777], 'and removes what no local endpoint uses');
+  },
+);
+
 t.test('a cluster already synced (no seeds) deletes from the first run', async (t) => {
   const cluster = new FakeCluster('self');
   const driver = new FakeOverlay();
