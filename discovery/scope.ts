@@ -49,11 +49,13 @@ export class Scope {
    */
   describe(network: string): { held: boolean; members: string[]; unscoped: string[] } {
     const members = this.holders(network).map((m) => m.name);
-    const unscoped = this.ctx.membership
-      .others(['alive', 'suspect'])
-      .filter((m) => (m.proto ?? 1) < PROTO_SCOPED)
-      .map((m) => m.name);
+    const unscoped = this.unscopedLive(['alive', 'suspect']).map((m) => m.name);
     return { held: this.ctx.interests.has(network), members: members.sort(), unscoped: unscoped.sort() };
+  }
+
+  /** Live members of a release before scoping: they hold every network's records and name none. */
+  private unscopedLive(states: Member['state'][] = ['alive']): Member[] {
+    return this.ctx.membership.others(states).filter((m) => (m.proto ?? 1) < PROTO_SCOPED);
   }
 
   /** Recomputes at the next turn (own endpoint writes come in bursts). */
@@ -124,7 +126,10 @@ export class Scope {
     interests.hold(network);
     this.refresh();
     if (had || !this.ctx.node()) return;
-    const sources = shuffle(this.holders(network)).slice(0, FIRST_ATTACH_SOURCES);
+    // Members that say they hold it; else members of a release before scoping (they hold everything).
+    const holders = this.holders(network);
+    const pool = holders.length > 0 ? holders : this.unscopedLive();
+    const sources = shuffle(pool).slice(0, FIRST_ATTACH_SOURCES);
     if (sources.length === 0) return;
     const t0 = performance.now();
     let timer: NodeJS.Timeout | undefined;

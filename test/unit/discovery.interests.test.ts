@@ -3,7 +3,7 @@
  * takes none of its records (intake, either path), holds a network while it has endpoints in it or an
  * attach is under way, keeps it for the hold period after the last detach (not announced then), and
  * forgets others' records of it when the hold runs out (its own stay). The statement's key 12, the
- * scoped partitions, and the topic names.
+ * scoped partitions, the topic names, and where a first attach fetches from.
  */
 import t from 'tap';
 import { generateKeyPair } from '@libp2p/crypto/keys';
@@ -21,6 +21,7 @@ import {
 } from '../../discovery/interests.js';
 import { signStatement, verifyStatement } from '../../discovery/member-statement.js';
 import { RecordIntake } from '../../discovery/record-intake.js';
+import { Scope } from '../../discovery/scope.js';
 import { ReplicatedTable, partitionOf, scopedPartitionOf, splitScopedPartition } from '../../discovery/table.js';
 import type { MemberInfo, WireRecord } from '../../discovery/wire.js';
 
@@ -211,3 +212,55 @@ t.test('the statement carries the interests (key 12); a malformed list is refuse
   delete none.nets;
   t.equal(verifyStatement(signStatement(key, none), peerId).nets, undefined, 'absent: a release before scoping');
 });
+
+t.test(
+  'a first attach fetches from members that hold the network, else from members of the release before scoping',
+  async (t) => {
+    const members: Array<{ peerId: string; name: string; state: string; proto?: number; nets?: number[] }> = [];
+    const synced: string[] = [];
+    const setup = () => {
+      const interests = new Interests(() => []);
+      const self = { peerId: 'me', incarnation: 5 } as { peerId: string; incarnation: number; nets?: number[] };
+      const ctx = {
+        peerId: 'me',
+        interests,
+        table: new ReplicatedTable('me'),
+        log: silentLogger,
+        node: () => ({}),
+        stopped: () => false,
+        membership: { self, others: (states: string[]) => members.filter((m) => states.includes(m.state)) },
+      } as unknown as DiscoveryContext;
+      const published: unknown[] = [];
+      const scope = new Scope(ctx, {
+        gossip: {
+          subscribeNetwork: () => undefined,
+          unsubscribeNetwork: () => undefined,
+          publishMember: (m) => published.push(m),
+        },
+        antiEntropy: { syncWith: async (m) => void synced.push(m.peerId) },
+        persistence: { schedule: () => undefined },
+        selfInfo: () => ({ peerId: 'me', name: 'h0', vtep: '198.51.100.9', addrs: [], incarnation: self.incarnation }),
+        changed: () => undefined,
+      });
+      return { scope, self, published };
+    };
+    members.push(
+      { peerId: 'a', name: 'h1', state: 'alive', proto: 5, nets: [networkTag('blue')] },
+      { peerId: 'b', name: 'h2', state: 'alive', proto: 5, nets: [networkTag('red')] },
+      { peerId: 'old', name: 'h3', state: 'alive', proto: 4 },
+    );
+    const first = setup();
+    await first.scope.join('blue');
+    t.same(synced, ['a'], 'the member whose statement names blue');
+    t.same(first.self.nets, [networkTag('blue')], 'our statement names blue now');
+    t.equal(first.self.incarnation, 6, 'at a new incarnation');
+    t.equal(first.published.length, 1, 'announced once');
+    synced.length = 0;
+    await first.scope.join('blue');
+    t.same(synced, [], 'a network already held: nothing fetched again');
+    const second = setup();
+    await second.scope.join('green');
+    t.same(synced, ['old'], 'nobody names green: the member of the earlier release (it holds everything)');
+    t.same(second.scope.describe('green'), { held: true, members: [], unscoped: ['h3'] });
+  },
+);
