@@ -200,6 +200,7 @@ export class Discovery extends EventEmitter {
       selfInfo: () => this.statement.info(),
       changed: () => this.scheduleChange(),
     });
+    this.membership.onEvent((e) => e.type !== 'refute' && this.scope.memberHolds(e.member));
     this.membership.onEvent(
       memberEventHandler({
         log: this.log,

@@ -34,6 +34,7 @@ export function memberEventHandler(p: MemberEventParts): (e: MembershipEvent) =>
       p.persistence.schedule();
       return;
     }
+    if (e.type === 'nets') return;
     const m = e.member;
     p.log.info(
       { member: m.name, peerId: m.peerId, state: m.state, previous: e.previous ?? null, incarnation: m.incarnation },

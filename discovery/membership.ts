@@ -51,7 +51,10 @@ export const DEFAULT_MEMBERSHIP_TIMERS: MembershipTimers = {
 };
 
 export type MembershipEvent =
-  { type: 'state'; member: Member; previous: MemberState | undefined } | { type: 'refute'; incarnation: number };
+  | { type: 'state'; member: Member; previous: MemberState | undefined }
+  | { type: 'refute'; incarnation: number }
+  /** A member's statement names other networks of interest (scope.ts syncs with a new holder). */
+  | { type: 'nets'; member: Member };
 
 interface Suspicion {
   start: number;
@@ -96,6 +99,13 @@ export class Membership {
 
   private emit(e: MembershipEvent): void {
     for (const l of this.listeners) l(e);
+  }
+
+  /** A member's networks of interest from its statement; listeners told when the list changed. */
+  private setNets(m: Member, nets: number[] | undefined): void {
+    if (`${m.nets}` === `${nets}`) return;
+    m.nets = nets;
+    this.emit({ type: 'nets', member: m });
   }
 
   get(peerId: string): Member | undefined {
@@ -176,7 +186,7 @@ export class Membership {
         m.tunnel = info.tunnel;
         m.clusterKeys = info.clusterKeys;
         m.version = info.version;
-        m.nets = info.nets;
+        this.setNets(m, info.nets);
         if (changed) {
           this.emit({ type: 'state', member: m, previous: m.state });
           return true;
@@ -193,7 +203,7 @@ export class Membership {
       m.tunnel = info.tunnel;
       m.clusterKeys = info.clusterKeys;
       m.version = info.version;
-      m.nets = info.nets;
+      this.setNets(m, info.nets);
     }
     m.name = info.name;
     if (m.vtep !== info.vtep) m.vtepOrder = ++this.vtepsSeen;

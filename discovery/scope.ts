@@ -17,6 +17,22 @@ import { PROTO_SCOPED, type MemberInfo } from './wire.js';
 const FIRST_ATTACH_SOURCES = 2;
 /** How long a first attach waits for them at most (then it goes on: anti-entropy completes it). */
 export const FIRST_ATTACH_TIMEOUT_MS = 5000;
+/**
+ * For this long after a network is taken, a member whose statement newly names it is synced with once:
+ * what it published before our subscription reached it went to nobody here, and the periodic sync
+ * (30 s, one random member) is too slow for a first packet. Both sides of a network taken at once do it.
+ */
+export const NEW_INTEREST_WINDOW_MS = 30_000;
+/** At most this many such syncs per network taken (a burst of new holders is anti-entropy's). */
+const NEW_INTEREST_SYNCS = 8;
+
+interface TakenNetwork {
+  until: number;
+  /** Members synced with for it (first sources and holders learnt since). */
+  synced: Set<string>;
+  /** The first fetch (from holders known when it was taken); empty when there were none. */
+  first: { sources: Member[]; done: Promise<unknown> };
+}
 
 export interface ScopeParts {
   gossip: Pick<Gossip, 'subscribeNetwork' | 'unsubscribeNetwork' | 'publishMember'>;
@@ -29,12 +45,15 @@ export interface ScopeParts {
 
 export class Scope {
   private scheduled = false;
-  /** Time the last first attach took to fetch its network's records (ms), and how many there were. */
-  readonly fetches = { count: 0, lastMs: 0, timedOut: 0 };
+  /** Networks taken in the last NEW_INTEREST_WINDOW_MS. */
+  private readonly taken = new Map<string, TakenNetwork>();
+  /** Time the last first attach took to fetch its network's records (ms), and how many there were; syncs with holders learnt after a network was taken. */
+  readonly fetches = { count: 0, lastMs: 0, timedOut: 0, late: 0 };
 
   constructor(
     private readonly ctx: DiscoveryContext,
     private readonly p: ScopeParts,
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** Members (live) whose statements name the network among their interests. */
@@ -72,9 +91,13 @@ export class Scope {
   refresh(): void {
     const { interests, table, log } = this.ctx;
     const change = interests.refresh();
-    for (const n of change.added) this.p.gossip.subscribeNetwork(n);
+    for (const n of change.added) {
+      this.p.gossip.subscribeNetwork(n);
+      this.take(n);
+    }
     let dropped = 0;
     for (const n of change.removed) {
+      this.taken.delete(n);
       this.p.gossip.unsubscribeNetwork(n);
       dropped += table.dropNetwork(n);
     }
@@ -125,16 +148,12 @@ export class Scope {
     const had = interests.has(network);
     interests.hold(network);
     this.refresh();
-    if (had || !this.ctx.node()) return;
-    // Members that say they hold it; else members of a release before scoping (they hold everything).
-    const holders = this.holders(network);
-    const pool = holders.length > 0 ? holders : this.unscopedLive();
-    const sources = shuffle(pool).slice(0, FIRST_ATTACH_SOURCES);
-    if (sources.length === 0) return;
+    const first = this.taken.get(network)?.first;
+    if (had || !first || first.sources.length === 0) return;
     const t0 = performance.now();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
-      Promise.allSettled(sources.map((m) => this.p.antiEntropy.syncWith(m))).then(() => false),
+      first.done.then(() => false),
       new Promise<boolean>((resolve) => {
         timer = setTimeout(() => resolve(true), FIRST_ATTACH_TIMEOUT_MS);
       }),
@@ -144,8 +163,47 @@ export class Scope {
     this.fetches.lastMs = Math.round(performance.now() - t0);
     if (timedOut) this.fetches.timedOut++;
     this.ctx.log.info(
-      { network, from: sources.map((m) => m.name), ms: this.fetches.lastMs, timedOut },
+      { network, from: first.sources.map((m) => m.name), ms: this.fetches.lastMs, timedOut },
       'first attach: records of the network fetched',
     );
+  }
+
+  /**
+   * A network just became of interest: its records are fetched from members that say they hold it,
+   * else from members of a release before scoping (they hold everything), two at most, in parallel.
+   */
+  private take(network: string): void {
+    const holders = this.holders(network);
+    const pool = holders.length > 0 ? holders : this.unscopedLive();
+    const sources = this.ctx.node() ? shuffle(pool).slice(0, FIRST_ATTACH_SOURCES) : [];
+    const done = Promise.allSettled(sources.map((m) => this.p.antiEntropy.syncWith(m)));
+    const synced = new Set(sources.map((m) => m.peerId));
+    this.taken.set(network, { until: this.now() + NEW_INTEREST_WINDOW_MS, synced, first: { sources, done } });
+  }
+
+  /**
+   * A member's statement (new, or naming other networks): if it names a network taken here in the last
+   * NEW_INTEREST_WINDOW_MS that we have not synced with it for, one sync (covering every network both
+   * hold). Event-driven: no wait for the periodic sync when two hosts take a network at once.
+   */
+  memberHolds(m: Pick<Member, 'peerId' | 'addrs' | 'state' | 'nets'>): void {
+    if (this.taken.size === 0 || m.state !== 'alive' || !m.nets?.length || !this.ctx.node()) return;
+    const t = this.now();
+    let sync = false;
+    for (const [network, taken] of this.taken) {
+      if (taken.until < t) {
+        this.taken.delete(network);
+        continue;
+      }
+      if (taken.synced.has(m.peerId) || taken.synced.size >= NEW_INTEREST_SYNCS) continue;
+      if (!m.nets.includes(networkTag(network))) continue;
+      taken.synced.add(m.peerId);
+      sync = true;
+    }
+    if (!sync) return;
+    this.fetches.late++;
+    void this.p.antiEntropy.syncWith(m).catch((e: unknown) => {
+      this.ctx.log.debug({ peerId: m.peerId, err: String(e) }, 'sync with a new holder failed');
+    });
   }
 }

@@ -21,7 +21,7 @@ import {
 } from '../../discovery/interests.js';
 import { signStatement, verifyStatement } from '../../discovery/member-statement.js';
 import { RecordIntake } from '../../discovery/record-intake.js';
-import { Scope } from '../../discovery/scope.js';
+import { NEW_INTEREST_WINDOW_MS, Scope } from '../../discovery/scope.js';
 import { ReplicatedTable, partitionOf, scopedPartitionOf, splitScopedPartition } from '../../discovery/table.js';
 import type { MemberInfo, WireRecord } from '../../discovery/wire.js';
 
@@ -264,3 +264,58 @@ t.test(
     t.same(second.scope.describe('green'), { held: true, members: [], unscoped: ['h3'] });
   },
 );
+
+t.test('a member that names a network taken here in the last 30 s is synced with once, at once', async (t) => {
+  const c = clock();
+  const synced: string[] = [];
+  const self = { peerId: 'me', incarnation: 5 } as { peerId: string; incarnation: number; nets?: number[] };
+  const ctx = {
+    peerId: 'me',
+    interests: new Interests(() => [], c.now),
+    table: new ReplicatedTable('me'),
+    log: silentLogger,
+    node: () => ({}),
+    stopped: () => false,
+    membership: { self, others: () => [] },
+  } as unknown as DiscoveryContext;
+  const scope = new Scope(
+    ctx,
+    {
+      gossip: {
+        subscribeNetwork: () => undefined,
+        unsubscribeNetwork: () => undefined,
+        publishMember: () => undefined,
+      },
+      antiEntropy: { syncWith: async (m) => void synced.push(m.peerId) },
+      persistence: { schedule: () => undefined },
+      selfInfo: () => ({ peerId: 'me', name: 'h0', vtep: '198.51.100.9', addrs: [], incarnation: self.incarnation }),
+      changed: () => undefined,
+    },
+    c.now,
+  );
+  const member = (peerId: string, nets: string[], state = 'alive') => ({
+    peerId,
+    addrs: [],
+    state: state as 'alive',
+    nets: nets.map(networkTag),
+  });
+  scope.memberHolds(member('a', ['blue']));
+  t.same(synced, [], 'nothing taken here: no sync');
+  await scope.join('blue');
+  t.same(synced, [], 'taken with nobody naming it: nothing to fetch from');
+  scope.memberHolds(member('b', ['red']));
+  t.same(synced, [], 'a member of another network: no sync');
+  scope.memberHolds(member('a', ['blue'], 'suspect'));
+  t.same(synced, [], 'a suspect member: not yet');
+  scope.memberHolds(member('a', ['red', 'blue']));
+  t.same(synced, ['a'], 'a member that now names blue: synced with at once');
+  scope.memberHolds(member('a', ['blue']));
+  t.same(synced, ['a'], 'once per member and network');
+  for (let k = 0; k < 10; k++) scope.memberHolds(member(`n${k}`, ['blue']));
+  t.equal(synced.length, 8, 'at most 8 per network taken (then the periodic sync)');
+  t.equal(scope.fetches.late, 8);
+  await scope.join('green');
+  c.t += NEW_INTEREST_WINDOW_MS + 1;
+  scope.memberHolds(member('z', ['green']));
+  t.equal(synced.length, 8, 'after the window: no sync');
+});

@@ -200,3 +200,19 @@ t.test(
     t.equal(m.get(id('B'))?.wgKey, 'new', 'its statement at that incarnation: the new key');
   },
 );
+
+t.test('a statement naming other networks of interest is told to listeners, once per change', async (t) => {
+  const { m, events } = setup(2);
+  const signed = { b: new Uint8Array([1]), s: new Uint8Array([2]) };
+  const nets = () => events.filter((e) => e.type === 'nets').length;
+  m.alive({ ...info('B', 2), signed, wgKey: 'k', tunnel: 'fd7a:6d73:6801:0:1:2:3:4', nets: [7] });
+  t.equal(nets(), 1, 'a new list');
+  t.same(m.get(id('B'))?.nets, [7]);
+  m.alive({ ...info('B', 3), signed, wgKey: 'k', tunnel: 'fd7a:6d73:6801:0:1:2:3:4', nets: [7] });
+  t.equal(nets(), 1, 'the same list at a later incarnation: nothing');
+  m.alive({ ...info('B', 4), signed, wgKey: 'k', tunnel: 'fd7a:6d73:6801:0:1:2:3:4', nets: [7, 9] });
+  t.equal(nets(), 2, 'another list');
+  m.alive({ ...info('B', 5) });
+  t.same(m.get(id('B'))?.nets, [7, 9], 'learnt without a statement: the last statement list is kept');
+  t.equal(nets(), 2);
+});
