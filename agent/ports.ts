@@ -102,6 +102,13 @@ export interface OverlayDriver {
   attach(spec: AttachSpec): Promise<AttachResult>;
   detach(vni: number, mac: string): Promise<boolean>;
   reconcile(vni: number, remotes: RemoteEndpoint[], opts?: { allowDelete?: boolean }): Promise<ReconcileResult>;
+  /** Writes only what changed from `before` (what the last clean reconcile wrote) to `after`; reads nothing. */
+  reconcileDelta?(
+    vni: number,
+    before: RemoteEndpoint[],
+    after: RemoteEndpoint[],
+    opts?: { allowDelete?: boolean },
+  ): Promise<ReconcileResult>;
   dump(vni: number): Promise<OverlayTables>;
   /** The largest overlay MTU this host's underlay allows (an encrypted network's: inside WireGuard). */
   maxMtu(encrypted?: boolean): Promise<number>;

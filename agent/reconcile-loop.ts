@@ -4,10 +4,11 @@
  * cluster, runs add and repair entries but delete none (after a restart the table may still be
  * incomplete), and no overlay is removed.
  *
- * A run started by a table change skips an overlay whose desired set is what the last clean run
- * wrote into the same overlay: a table change that does not touch it (a refused record, another
- * network, a flooding member's records) costs no kernel dump. Kernel notifications, the periodic
- * run and the start always compare with the kernel.
+ * A run started by a table change writes into an overlay only what changed since the last clean run
+ * wrote it (the same overlay, deletions allowed alike): nothing when nothing changed (a refused record,
+ * another network, a flooding member's records), one entry's writes for one endpoint, whatever the
+ * network's size — no kernel dump. Kernel notifications, the periodic run and the start compare
+ * everything with the kernel (the safety net for drift).
  */
 import type { Logger } from '../core/logger.js';
 import type { KernelChange, ReconcileResult, RemoteEndpoint } from '../dataplane/dataplane.js';
@@ -67,7 +68,7 @@ export class ReconcileLoop {
   /** Told each network's reconcile duration (ms), e.g. a metrics histogram. */
   readonly durationListeners = new Set<(ms: number) => void>();
   /** Per VNI: what the last run without errors wrote (desired set, deletions allowed, overlay generation). */
-  private readonly applied = new Map<number, string>();
+  private readonly applied = new Map<number, Applied>();
   private scheduled = false;
   /** Why the scheduled run runs (a kernel event wins: its changes are counted as repairs). */
   private scheduledReason = 'change';
@@ -79,7 +80,7 @@ export class ReconcileLoop {
 
   constructor(
     private readonly inputs: ReconcileInputs,
-    private readonly driver: Pick<OverlayDriver, 'reconcile' | 'removeStale'>,
+    private readonly driver: Pick<OverlayDriver, 'reconcile' | 'reconcileDelta' | 'removeStale'>,
     private readonly overlays: Overlays,
     private readonly log: Logger,
     private readonly onReconciled: (r: ReconcileResult) => void = () => undefined,
@@ -151,17 +152,22 @@ export class ReconcileLoop {
       if (!n) continue; // definition not (yet) known: keep the kernel as it is
       const t0 = performance.now();
       let r: ReconcileResult;
-      let wrote: string;
+      let wrote: Applied;
       try {
         await this.overlays.ensure(n);
-        const want = desired.get(n.name) ?? [];
-        wrote = fingerprint(want, allowDelete, this.overlays.generation(vni));
-        if (reason === 'change' && this.applied.get(vni) === wrote) {
+        wrote = { want: desired.get(n.name) ?? [], allowDelete, generation: this.overlays.generation(vni) };
+        const last = this.applied.get(vni);
+        this.applied.delete(vni);
+        const byDifference = reason === 'change' && last !== undefined && sameRun(last, wrote);
+        if (byDifference && sameEntries(last.want, wrote.want)) {
+          this.applied.set(vni, wrote);
           this.counters.reconcileSkipped++;
           continue;
         }
-        this.applied.delete(vni);
-        r = await this.driver.reconcile(vni, want, { allowDelete });
+        r =
+          byDifference && this.driver.reconcileDelta
+            ? await this.driver.reconcileDelta(vni, last.want, wrote.want, { allowDelete })
+            : await this.driver.reconcile(vni, wrote.want, { allowDelete });
       } catch (e) {
         this.counters.reconcileErrors++;
         this.log.error({ network: n.name, err: (e as Error).message }, 'reconcile failed');
@@ -201,9 +207,22 @@ export class ReconcileLoop {
   }
 }
 
-/** The identity of one overlay's run: its desired entries in order, whether deletions were allowed, the overlay's generation. */
-function fingerprint(want: RemoteEndpoint[], allowDelete: boolean, generation: number): string {
-  let out = `${allowDelete ? 'd' : 'a'}${generation}`;
-  for (const e of want) out += `|${e.mac} ${e.ip} ${e.vtep}`;
-  return out;
+interface Applied {
+  want: RemoteEndpoint[];
+  allowDelete: boolean;
+  generation: number;
+}
+
+/** Runs into the same overlay (not rebuilt since) with deletions allowed alike. */
+const sameRun = (a: Applied, b: Applied): boolean => a.allowDelete === b.allowDelete && a.generation === b.generation;
+
+/** The same desired entries in the same order. */
+function sameEntries(a: RemoteEndpoint[], b: RemoteEndpoint[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as RemoteEndpoint;
+    const y = b[i] as RemoteEndpoint;
+    if (x !== y && (x.mac !== y.mac || x.ip !== y.ip || x.ip6 !== y.ip6 || x.vtep !== y.vtep)) return false;
+  }
+  return true;
 }

@@ -14,10 +14,9 @@ import { createNetns, deleteNetns, listNetns, netnsExists, netnsPath, openNetns 
 import { BRIDGE_NAME, hostVethName, overlayNetnsName, vniFromNetnsName, vxlanName } from './names.js';
 import { RtnlSocket } from './netlink/socket.js';
 import { Rtnl, type Link } from './netlink/rtnl.js';
-import { applyPlan } from './reconcile-apply.js';
 import { connectVeth, vethRequest } from './veth.js';
 import { KernelWatch, type KernelChange } from './kernel-watch.js';
-import { planReconcile, planSize, type RemoteEndpoint } from './reconcile-plan.js';
+import type { RemoteEndpoint } from './reconcile-plan.js';
 import {
   addressingOnBridge,
   buildOverlay,
@@ -27,9 +26,10 @@ import {
   type OverlayAddressing,
 } from './overlay.js';
 import { describeGatewayLink, ensureGatewayLink, removeGatewayLink, type GatewayLinkInfo } from './gateway-link.js';
-import { sameFamilyAsDevice, validateRemotes } from './remotes.js';
+import { diffRemotes } from './reconcile-delta.js';
+import { reconcileDifference, reconcileFull } from './overlay-tables.js';
+import { validateRemotes } from './remotes.js';
 import { canonicalIPv6 } from '../core/ipv6.js';
-import { noChanges } from './types.js';
 import type {
   AttachResult,
   AttachSpec,
@@ -268,23 +268,25 @@ export class Dataplane {
     const vni = parseVni(vniIn);
     const desired = validateRemotes(desiredIn, this.vtep, this.tunnel);
     const o = this.overlay(vni);
-    return this.withLock(vni, async () => {
-      const vx = await o.rtnl.linkByName(vxlanName(vni));
-      if (!vx) throw new NotFoundError('vni', `${o.netns} has no ${vxlanName(vni)}; call ensureNetwork again`);
-      const { usable, refused } = sameFamilyAsDevice(desired, vx.vxlan?.local, vxlanName(vni), o.netns);
-      const [fdb, neigh] = await Promise.all([o.rtnl.fdb(vx.index), o.rtnl.neighbours(vx.index)]);
-      const plan = planReconcile(fdb, neigh, usable);
-      if (opts.allowDelete === false) {
-        // Add-only mode (e.g. before the agent has heard from the cluster): never withdraw anything.
-        plan.fdbDelete = [];
-        plan.neighDelete = [];
-        plan.masterDelete = [];
-      }
-      const result = noChanges(vni);
-      result.errors.push(...refused);
-      if (planSize(plan) === 0) return result;
-      return applyPlan(o.rtnl, vx, o.netns, plan, result);
-    });
+    return this.withLock(vni, () => reconcileFull(o, desired, opts.allowDelete !== false));
+  }
+
+  /**
+   * Reconcile by difference (reconcile-delta.ts): the kernel holds `before` (what the last clean
+   * reconcile of this overlay wrote); only what changed to `after` is written, nothing read. Checked
+   * like reconcile(): a bad new entry is refused naming it, before any write.
+   */
+  async reconcileDelta(
+    vniIn: number,
+    before: RemoteEndpoint[],
+    after: RemoteEndpoint[],
+    opts: { allowDelete?: boolean } = {},
+  ): Promise<ReconcileResult> {
+    const vni = parseVni(vniIn);
+    const delta = diffRemotes(before, after);
+    const upsert = validateRemotes(delta.upsert, this.vtep, this.tunnel, (k) => delta.upsertAt[k] ?? k);
+    const o = this.overlay(vni);
+    return this.withLock(vni, () => reconcileDifference(o, delta, upsert, opts.allowDelete !== false));
   }
 
   /** The VXLAN device's kernel tables. */

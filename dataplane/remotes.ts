@@ -33,11 +33,18 @@ export function sameFamilyAsDevice(
 }
 
 /** Validates a desired set: formats, duplicates, and no entry pointing at this host. */
-export function validateRemotes(desired: RemoteEndpoint[], localVtep?: string, localTunnel?: string): RemoteEndpoint[] {
+export function validateRemotes(
+  desired: RemoteEndpoint[],
+  localVtep?: string,
+  localTunnel?: string,
+  /** The position named in errors of the entry at index k (a subset names its place in the whole set). */
+  position: (k: number) => number = (k) => k,
+): RemoteEndpoint[] {
   if (!Array.isArray(desired)) throw new ValidationError('endpoints', 'must be an array');
   const byMac = new Map<string, RemoteEndpoint>();
   const byIp = new Map<string, string>();
-  desired.forEach((e, i) => {
+  desired.forEach((e, k) => {
+    const i = position(k);
     if (e === null || typeof e !== 'object') throw new ValidationError(`endpoints[${i}]`, 'must be an object');
     const mac = parseMac(e.mac, `endpoints[${i}].mac`);
     if (e.ip === undefined && e.ip6 === undefined)

@@ -202,6 +202,44 @@ t.test('dropping an endpoint from the desired set stops traffic and leaves no en
   t.ok(await tb.ping((cts[0] as Ct).netns, gone.ip, { timeoutS: 2 }), 'back after it is desired again');
 });
 
+t.test(
+  'reconcile by difference: only the changed entries are written; the kernel ends as the full reconcile leaves it',
+  async (t) => {
+    const full = remotesFor(1, cts);
+    const gone = cts[3] as Ct;
+    const rest = full.filter((e) => e.mac !== gone.mac);
+    const r1 = await dp(1).reconcileDelta(VNI, full, rest);
+    t.same(
+      [r1.fdbDeleted, r1.neighDeleted, r1.fdbReplaced, r1.neighReplaced, r1.errors],
+      [1, 1, 0, 0, []],
+      'one entry withdrawn',
+    );
+    t.equal((await dp(1).reconcile(VNI, rest)).changes, 0, 'the full reconcile finds nothing to do');
+    t.notOk(await tb.ping((cts[0] as Ct).netns, gone.ip, { timeoutS: 1 }), 'no traffic to the withdrawn endpoint');
+    const r2 = await dp(1).reconcileDelta(VNI, rest, full);
+    t.same([r2.fdbReplaced, r2.neighReplaced, r2.changes], [1, 1, 2], 'one entry written back');
+    t.equal((await dp(1).reconcile(VNI, full)).changes, 0, 'the full reconcile finds nothing to do');
+    t.ok(await tb.ping((cts[0] as Ct).netns, gone.ip, { timeoutS: 2 }), 'reachable again');
+    const addOnly = await dp(1).reconcileDelta(VNI, full, rest, { allowDelete: false });
+    t.equal(addOnly.changes, 0, 'add-only: nothing withdrawn');
+    const before = await snapshot([overlayNs(1)]);
+    await t.rejects(
+      dp(1).reconcileDelta(VNI, full, [...full, { mac: 'nope', ip: '198.18.0.77', vtep: vtepOf(2) }]),
+      { name: 'ValidationError', field: `endpoints[${full.length}].mac` },
+      'a bad new entry is refused naming its place in the whole set',
+    );
+    await t.rejects(
+      dp(1).reconcileDelta(VNI, full, [
+        ...full,
+        { mac: '02:00:00:00:77:01', ip: '198.18.0.77', vtep: tb.host(1).vtep },
+      ]),
+      { name: 'ValidationError', field: `endpoints[${full.length}].vtep` },
+      "an entry pointing at this host's own VTEP is refused",
+    );
+    t.same(await snapshot([overlayNs(1)]), before, 'refused: the kernel untouched');
+  },
+);
+
 t.test('a second VNI with the same subnet works and is isolated from the first', async (t) => {
   const second: Ct[] = [];
   for (const h of tb.hosts) {

@@ -373,10 +373,19 @@ t.test(
       ['198.18.5.20', '198.18.5.21'],
       'a new remote endpoint: a run with it',
     );
+    t.same(
+      driver.reconciles.at(-1)?.before?.map((r) => r.ip),
+      ['198.18.5.20'],
+      'by difference from what the last clean run wrote (no kernel dump)',
+    );
     const afterAdd = driver.reconciles.length;
     driver.kernelWatch?.onChange({ vni: 5000, events: 1, overrun: false, linkDeleted: false });
     await until(() => driver.reconciles.length > afterAdd);
-    t.pass('a kernel notification compares with the kernel although the desired set is unchanged');
+    t.equal(
+      driver.reconciles.at(-1)?.before,
+      undefined,
+      'a kernel notification compares everything with the kernel although the desired set is unchanged',
+    );
     const afterEvent = driver.reconciles.length;
     driver.kernelWatch?.onChange({ vni: 5000, events: 1, overrun: false, linkDeleted: true });
     await until(() => driver.reconciles.length > afterEvent);
@@ -403,5 +412,6 @@ t.test(
       ['198.18.5.20', '198.18.5.21'],
       'the rebuilt overlay gets its entries although the desired set is unchanged',
     );
+    t.equal(driver.reconciles.at(-1)?.before, undefined, 'a new overlay: the full reconcile');
   },
 );
