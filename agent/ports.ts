@@ -17,6 +17,7 @@ import type {
   OverlayTables,
   ReconcileResult,
   RemoteEndpoint,
+  RemotesDelta,
 } from '../dataplane/dataplane.js';
 import type { DnsCounters, DnsNetwork } from '../dns/dns-service.js';
 import type { EgressResult } from '../egress/egress.js';
@@ -102,13 +103,8 @@ export interface OverlayDriver {
   attach(spec: AttachSpec): Promise<AttachResult>;
   detach(vni: number, mac: string): Promise<boolean>;
   reconcile(vni: number, remotes: RemoteEndpoint[], opts?: { allowDelete?: boolean }): Promise<ReconcileResult>;
-  /** Writes only what changed from `before` (what the last clean reconcile wrote) to `after`; reads nothing. */
-  reconcileDelta?(
-    vni: number,
-    before: RemoteEndpoint[],
-    after: RemoteEndpoint[],
-    opts?: { allowDelete?: boolean },
-  ): Promise<ReconcileResult>;
+  /** Writes only a difference (diffRemotes) from what the last clean reconcile wrote; reads nothing. */
+  reconcileDelta?(vni: number, delta: RemotesDelta, opts?: { allowDelete?: boolean }): Promise<ReconcileResult>;
   dump(vni: number): Promise<OverlayTables>;
   /** The largest overlay MTU this host's underlay allows (an encrypted network's: inside WireGuard). */
   maxMtu(encrypted?: boolean): Promise<number>;

@@ -11,7 +11,13 @@
  * everything with the kernel (the safety net for drift).
  */
 import type { Logger } from '../core/logger.js';
-import type { KernelChange, ReconcileResult, RemoteEndpoint } from '../dataplane/dataplane.js';
+import {
+  diffRemotes,
+  KernelEcho,
+  type KernelChange,
+  type ReconcileResult,
+  type RemoteEndpoint,
+} from '../dataplane/dataplane.js';
 import type { DesiredState } from './desired.js';
 import type { NetworkDefinition } from './networks.js';
 import type { Overlays } from './overlays.js';
@@ -38,6 +44,8 @@ export interface ReconcileCounters {
   eventRepairs: number;
   /** Overlays a change-started run left alone: their desired set was what the last clean run wrote. */
   reconcileSkipped: number;
+  /** Kernel notifications that were all the echo of our own writes by difference (no run). */
+  kernelEchoes: number;
 }
 
 export interface ReconcileInputs {
@@ -64,7 +72,10 @@ export class ReconcileLoop {
     kernelEventOverruns: 0,
     eventRepairs: 0,
     reconcileSkipped: 0,
+    kernelEchoes: 0,
   };
+  /** Per VNI: the notifications the last run by difference's writes cause. */
+  private readonly echoes = new Map<number, KernelEcho>();
   /** Told each network's reconcile duration (ms), e.g. a metrics histogram. */
   readonly durationListeners = new Set<(ms: number) => void>();
   /** Per VNI: what the last run without errors wrote (desired set, deletions allowed, overlay generation). */
@@ -97,6 +108,12 @@ export class ReconcileLoop {
       (c: KernelChange) => {
         this.counters.kernelEvents += c.events;
         if (c.overrun) this.counters.kernelEventOverruns++;
+        const echo = this.echoes.get(c.vni);
+        if (!c.linkDeleted && c.entries.length === c.events && echo?.explains(c.entries)) {
+          this.counters.kernelEchoes++;
+          return;
+        }
+        this.echoes.delete(c.vni);
         if (c.linkDeleted) this.overlays.forget([c.vni]);
         this.schedule('kernel-event');
       },
@@ -158,16 +175,23 @@ export class ReconcileLoop {
         wrote = { want: desired.get(n.name) ?? [], allowDelete, generation: this.overlays.generation(vni) };
         const last = this.applied.get(vni);
         this.applied.delete(vni);
-        const byDifference = reason === 'change' && last !== undefined && sameRun(last, wrote);
-        if (byDifference && sameEntries(last.want, wrote.want)) {
+        const delta =
+          reason === 'change' && last !== undefined && sameRun(last, wrote) && this.driver.reconcileDelta
+            ? diffRemotes(last.want, wrote.want)
+            : undefined;
+        if (delta && delta.upsert.length + delta.removeMacs.length + delta.removeIps.length === 0) {
           this.applied.set(vni, wrote);
           this.counters.reconcileSkipped++;
           continue;
         }
-        r =
-          byDifference && this.driver.reconcileDelta
-            ? await this.driver.reconcileDelta(vni, last.want, wrote.want, { allowDelete })
-            : await this.driver.reconcile(vni, wrote.want, { allowDelete });
+        if (delta && this.driver.reconcileDelta) {
+          const echo = this.echoes.get(vni) ?? new KernelEcho();
+          this.echoes.set(vni, echo.expect(delta, delta.upsert, allowDelete));
+          r = await this.driver.reconcileDelta(vni, delta, { allowDelete });
+        } else {
+          this.echoes.delete(vni); // after a full compare, anything the kernel says is news
+          r = await this.driver.reconcile(vni, wrote.want, { allowDelete });
+        }
       } catch (e) {
         this.counters.reconcileErrors++;
         this.log.error({ network: n.name, err: (e as Error).message }, 'reconcile failed');
@@ -215,14 +239,3 @@ interface Applied {
 
 /** Runs into the same overlay (not rebuilt since) with deletions allowed alike. */
 const sameRun = (a: Applied, b: Applied): boolean => a.allowDelete === b.allowDelete && a.generation === b.generation;
-
-/** The same desired entries in the same order. */
-function sameEntries(a: RemoteEndpoint[], b: RemoteEndpoint[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] as RemoteEndpoint;
-    const y = b[i] as RemoteEndpoint;
-    if (x !== y && (x.mac !== y.mac || x.ip !== y.ip || x.ip6 !== y.ip6 || x.vtep !== y.vtep)) return false;
-  }
-  return true;
-}

@@ -74,7 +74,7 @@ async function update(watch: KernelEventSocket, member: MemberProc, net: 'big' |
 }
 
 try {
-  await c.startAgent(1, { args: ['--log-level', 'warn', '--metrics', '127.0.0.1:9478'] });
+  await c.startAgent(1, { args: ['--log-level', process.env.RECORDS_LOG_LEVEL ?? 'warn', '--metrics', '127.0.0.1:9478'] });
   await c.vx(1, ['network', 'create', 'big', '--subnet', '198.19.0.0/16', '--vni', String(VNI.big)]);
   await c.vx(1, ['network', 'create', 'small', '--subnet', '198.18.0.0/16', '--vni', String(VNI.small)]);
   // The agent's containers: addresses far from the members' claims.
@@ -114,12 +114,22 @@ try {
   await Promise.all(
     bigOnes.slice(0, bigWriters).map((m, j) => write(m, 'big', j, Math.min(PER_MEMBER, BIG - j * PER_MEMBER))),
   );
+  let seen = { big: 0, small: 0 };
   const loaded = await until(
-    async () => (await agentEntries(VNI.big)) >= BIG && (await agentEntries(VNI.small)) >= SMALL,
+    async () => {
+      seen = { big: await agentEntries(VNI.big), small: await agentEntries(VNI.small) };
+      return seen.big >= BIG && seen.small >= SMALL;
+    },
     300_000,
-    1000,
+    2000,
   );
-  if (!loaded) throw new Error(`the agent's kernel never held ${BIG} + ${SMALL} entries`);
+  if (!loaded) {
+    const agent = c.agents.get(1);
+    const tail = agent ? fs.readFileSync(agent.logFile, 'utf8').slice(-4000) : '';
+    throw new Error(
+      `the agent's kernel holds ${seen.big} of ${BIG} (big), ${seen.small} of ${SMALL} (small) entries:\n${tail}`,
+    );
+  }
   log(`${BIG} + ${SMALL} records written and in the agent's kernel in ${Math.round(performance.now() - t0)} ms`);
   await sleep(5000);
   for (const vni of [VNI.big, VNI.small]) {
@@ -133,6 +143,19 @@ try {
   const freshIp = (net: 'big' | 'small') =>
     ipv4ToString(parseIPv4(blockOf(net, 0).split('/')[0]) + 2 + PER_MEMBER + next[net]++);
   const bigWriter = bigOnes[0] as MemberProc;
+  const monoUs = () => Number(process.hrtime.bigint() / 1000n);
+  const COUNTERS = [
+    'vxmesh_reconcile_runs_total',
+    'vxmesh_reconcile_skipped_total',
+    'vxmesh_kernel_events_total',
+    'vxmesh_kernel_event_echoes_total',
+  ];
+  const counters = async () => {
+    const text = await c.metricsText(1, 9478);
+    return COUNTERS.map((n) => Number(new RegExp(`^${n} (\\S+)`, 'm').exec(text)?.[1] ?? NaN));
+  };
+  const counters0 = await counters();
+  const window0 = monoUs();
   for (let r = 0; r < ROUNDS + 2; r++) {
     const b = await update(bigWatch, bigWriter, 'big', freshIp('big'));
     const s = await update(smallWatch, smallMember, 'small', freshIp('small'));
@@ -140,6 +163,10 @@ try {
     times.big.push(b);
     times.small.push(s);
   }
+  console.error(`updates between ${window0} and ${monoUs()} (monotonic µs, for a CPU profile)`);
+  const counted = (await counters()).map((v, k) => v - (counters0[k] ?? 0));
+  const during = Object.fromEntries(COUNTERS.map((n, k) => [n.replace(/^vxmesh_|_total$/g, ''), counted[k]]));
+  log(`during the updates: ${JSON.stringify(during)}`);
   const ratio = median(times.big) / median(times.small);
   log(
     `an update's time to the kernel: ${BIG} endpoints median ${median(times.big).toFixed(1)} ms, ${SMALL} endpoints ${median(times.small).toFixed(1)} ms: ${ratio.toFixed(2)}× (goal ≤ 1.5)`,
@@ -168,6 +195,7 @@ try {
     update_to_kernel_small_median_ms: +median(times.small).toFixed(1),
     update_to_kernel_small_max_ms: +Math.max(...times.small).toFixed(1),
     big_over_small: +ratio.toFixed(2),
+    agent_counters_during_updates: during,
     memory_records: total,
     rss_mb_before: +before.rssMb.toFixed(1),
     rss_mb_at_records: +at.rssMb.toFixed(1),
@@ -192,5 +220,6 @@ try {
     fs.closeSync(s.fd);
   }
   await Promise.all(members.map((m) => m.kill()));
+  await c.stopAgent(1).catch(() => undefined); // gracefully: a profile (VXMESH_AGENT_NODE_ARGS) is written at exit
   await c.teardown();
 }

@@ -129,6 +129,11 @@ export function createMetrics(agent: Agent, d: Discovery, requests?: ApiRequestC
     () => agent.counters.kernelEvents,
   );
   fromCounter(
+    'vxmesh_kernel_event_echoes_total',
+    'Kernel notifications that were all the echo of our own writes by difference (no reconcile run)',
+    () => agent.counters.kernelEchoes,
+  );
+  fromCounter(
     'vxmesh_kernel_event_overruns_total',
     "Overruns of an overlay namespace's notification queue (a full compare follows)",
     () => agent.counters.kernelEventOverruns,

@@ -26,7 +26,7 @@ import {
   type OverlayAddressing,
 } from './overlay.js';
 import { describeGatewayLink, ensureGatewayLink, removeGatewayLink, type GatewayLinkInfo } from './gateway-link.js';
-import { diffRemotes } from './reconcile-delta.js';
+import type { RemotesDelta } from './reconcile-delta.js';
 import { reconcileDifference, reconcileFull } from './overlay-tables.js';
 import { validateRemotes } from './remotes.js';
 import { canonicalIPv6 } from '../core/ipv6.js';
@@ -51,6 +51,9 @@ import {
 } from '../core/addresses.js';
 
 export type { RemoteEndpoint } from './reconcile-plan.js';
+export type { RemotesDelta } from './reconcile-delta.js';
+export { diffRemotes } from './reconcile-delta.js';
+export { KernelEcho } from './kernel-echo.js';
 export type { GatewayLinkInfo } from './gateway-link.js';
 export type { KernelChange } from './kernel-watch.js';
 export type * from './types.js';
@@ -272,18 +275,16 @@ export class Dataplane {
   }
 
   /**
-   * Reconcile by difference (reconcile-delta.ts): the kernel holds `before` (what the last clean
-   * reconcile of this overlay wrote); only what changed to `after` is written, nothing read. Checked
-   * like reconcile(): a bad new entry is refused naming it, before any write.
+   * Reconcile by difference (reconcile-delta.ts): the kernel holds what the last clean reconcile of
+   * this overlay wrote, `delta` (diffRemotes) takes it to the new desired set; only that is written,
+   * nothing read. Checked like reconcile(): a bad new entry is refused naming it, before any write.
    */
   async reconcileDelta(
     vniIn: number,
-    before: RemoteEndpoint[],
-    after: RemoteEndpoint[],
+    delta: RemotesDelta,
     opts: { allowDelete?: boolean } = {},
   ): Promise<ReconcileResult> {
     const vni = parseVni(vniIn);
-    const delta = diffRemotes(before, after);
     const upsert = validateRemotes(delta.upsert, this.vtep, this.tunnel, (k) => delta.upsertAt[k] ?? k);
     const o = this.overlay(vni);
     return this.withLock(vni, () => reconcileDifference(o, delta, upsert, opts.allowDelete !== false));

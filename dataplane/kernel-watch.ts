@@ -5,6 +5,7 @@
  * compares the kernel with the desired table and writes only what differs, so the notifications of
  * its own writes end in a run that changes nothing.
  */
+import type { EntryEvent } from './kernel-echo.js';
 import { KernelEventSocket, type EventRead } from './netlink/event-socket.js';
 
 export const POLL_MS = 250;
@@ -16,6 +17,8 @@ export interface KernelChange {
   overrun: boolean;
   /** A link was deleted, or events were lost (overrun): the overlay may need rebuilding. */
   linkDeleted: boolean;
+  /** The fdb and neighbour notifications among them (kernel-echo.ts tells our own writes' apart). */
+  entries: EntryEvent[];
 }
 
 export class KernelWatch {
@@ -70,6 +73,7 @@ export class KernelWatch {
         events: events.length,
         overrun: r.overrun,
         linkDeleted: r.overrun || events.some((e) => e.kind === 'link' && e.deleted),
+        entries: events.flatMap((e) => (e.entry ? [{ deleted: e.deleted, entry: e.entry }] : [])),
       });
     }
   }

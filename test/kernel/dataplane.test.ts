@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import t from 'tap';
 import { $ } from 'zx';
-import { Dataplane, type RemoteEndpoint } from '../../dataplane/dataplane.js';
+import { Dataplane, diffRemotes, type RemoteEndpoint } from '../../dataplane/dataplane.js';
 import { KernelError, NotFoundError, ValidationError } from '../../core/errors.js';
 import { Testbed } from '../../sim/testbed.js';
 import { bridgeFdb, ipLinks, ipNeigh, snapshot } from '../fixtures/kernel.js';
@@ -208,7 +208,7 @@ t.test(
     const full = remotesFor(1, cts);
     const gone = cts[3] as Ct;
     const rest = full.filter((e) => e.mac !== gone.mac);
-    const r1 = await dp(1).reconcileDelta(VNI, full, rest);
+    const r1 = await dp(1).reconcileDelta(VNI, diffRemotes(full, rest));
     t.same(
       [r1.fdbDeleted, r1.neighDeleted, r1.fdbReplaced, r1.neighReplaced, r1.errors],
       [1, 1, 0, 0, []],
@@ -216,23 +216,23 @@ t.test(
     );
     t.equal((await dp(1).reconcile(VNI, rest)).changes, 0, 'the full reconcile finds nothing to do');
     t.notOk(await tb.ping((cts[0] as Ct).netns, gone.ip, { timeoutS: 1 }), 'no traffic to the withdrawn endpoint');
-    const r2 = await dp(1).reconcileDelta(VNI, rest, full);
+    const r2 = await dp(1).reconcileDelta(VNI, diffRemotes(rest, full));
     t.same([r2.fdbReplaced, r2.neighReplaced, r2.changes], [1, 1, 2], 'one entry written back');
     t.equal((await dp(1).reconcile(VNI, full)).changes, 0, 'the full reconcile finds nothing to do');
     t.ok(await tb.ping((cts[0] as Ct).netns, gone.ip, { timeoutS: 2 }), 'reachable again');
-    const addOnly = await dp(1).reconcileDelta(VNI, full, rest, { allowDelete: false });
+    const addOnly = await dp(1).reconcileDelta(VNI, diffRemotes(full, rest), { allowDelete: false });
     t.equal(addOnly.changes, 0, 'add-only: nothing withdrawn');
     const before = await snapshot([overlayNs(1)]);
     await t.rejects(
-      dp(1).reconcileDelta(VNI, full, [...full, { mac: 'nope', ip: '198.18.0.77', vtep: vtepOf(2) }]),
+      dp(1).reconcileDelta(VNI, diffRemotes(full, [...full, { mac: 'nope', ip: '198.18.0.77', vtep: vtepOf(2) }])),
       { name: 'ValidationError', field: `endpoints[${full.length}].mac` },
       'a bad new entry is refused naming its place in the whole set',
     );
     await t.rejects(
-      dp(1).reconcileDelta(VNI, full, [
-        ...full,
-        { mac: '02:00:00:00:77:01', ip: '198.18.0.77', vtep: tb.host(1).vtep },
-      ]),
+      dp(1).reconcileDelta(
+        VNI,
+        diffRemotes(full, [...full, { mac: '02:00:00:00:77:01', ip: '198.18.0.77', vtep: tb.host(1).vtep }]),
+      ),
       { name: 'ValidationError', field: `endpoints[${full.length}].vtep` },
       "an entry pointing at this host's own VTEP is refused",
     );

@@ -7,6 +7,7 @@ import t from 'tap';
 import { blueEndpoint } from '../fixtures/endpoints.js';
 import { Agent } from '../../agent/agent.js';
 import type { LocalEndpoint } from '../../agent/local-state.js';
+import type { RemoteEndpoint } from '../../dataplane/dataplane.js';
 import { agentParts, FakeCluster, FakeOverlay } from '../fixtures/agent-fakes.js';
 
 const until = async (what: () => boolean, ms = 5000) => {
@@ -323,11 +324,11 @@ t.test(
     await agent.start();
     t.ok(driver.kernelWatch, 'the agent watches the kernel');
     const before = { reconciles: driver.reconciles.length, ensures: driver.ensureCalls };
-    driver.kernelWatch?.onChange({ vni: 5000, events: 2, overrun: false, linkDeleted: false });
+    driver.kernelWatch?.onChange({ vni: 5000, events: 2, overrun: false, linkDeleted: false, entries: [] });
     await until(() => driver.reconciles.length > before.reconciles);
     t.equal(agent.counters.kernelEvents, 2, 'notifications counted');
     t.equal(driver.ensureCalls, before.ensures, 'an entry change does not rebuild the overlay');
-    driver.kernelWatch?.onChange({ vni: 5000, events: 1, overrun: true, linkDeleted: true });
+    driver.kernelWatch?.onChange({ vni: 5000, events: 1, overrun: true, linkDeleted: true, entries: [] });
     await until(() => driver.ensureCalls > before.ensures).catch(() => undefined);
     t.equal(
       driver.ensureCalls,
@@ -374,20 +375,33 @@ t.test(
       'a new remote endpoint: a run with it',
     );
     t.same(
-      driver.reconciles.at(-1)?.before?.map((r) => r.ip),
-      ['198.18.5.20'],
+      driver.reconciles.at(-1)?.delta?.upsert.map((r) => r.ip),
+      ['198.18.5.21'],
       'by difference from what the last clean run wrote (no kernel dump)',
     );
+    const echoed = driver.reconciles.length;
+    const added = driver.reconciles.at(-1)?.delta?.upsert[0] as RemoteEndpoint;
+    const echoEntry = { family: 'bridge' as const, mac: added.mac, dst: added.vtep, state: 0x80, multicast: false };
+    driver.kernelWatch?.onChange({
+      vni: 5000,
+      events: 1,
+      overrun: false,
+      linkDeleted: false,
+      entries: [{ deleted: false, entry: echoEntry }],
+    });
+    await settle();
+    t.equal(driver.reconciles.length, echoed, "the kernel's notification of our own write: no run");
+    t.equal(agent.counters.kernelEchoes, 1);
     const afterAdd = driver.reconciles.length;
-    driver.kernelWatch?.onChange({ vni: 5000, events: 1, overrun: false, linkDeleted: false });
+    driver.kernelWatch?.onChange({ vni: 5000, events: 1, overrun: false, linkDeleted: false, entries: [] });
     await until(() => driver.reconciles.length > afterAdd);
     t.equal(
-      driver.reconciles.at(-1)?.before,
+      driver.reconciles.at(-1)?.delta,
       undefined,
       'a kernel notification compares everything with the kernel although the desired set is unchanged',
     );
     const afterEvent = driver.reconciles.length;
-    driver.kernelWatch?.onChange({ vni: 5000, events: 1, overrun: false, linkDeleted: true });
+    driver.kernelWatch?.onChange({ vni: 5000, events: 1, overrun: false, linkDeleted: true, entries: [] });
     await until(() => driver.reconciles.length > afterEvent);
     const afterRebuild = driver.reconciles.length;
     cluster.remote('endpoint', 'h2', remoteEp('stray2', '198.18.5.98', '198.51.100.2'));
@@ -412,6 +426,6 @@ t.test(
       ['198.18.5.20', '198.18.5.21'],
       'the rebuilt overlay gets its entries although the desired set is unchanged',
     );
-    t.equal(driver.reconciles.at(-1)?.before, undefined, 'a new overlay: the full reconcile');
+    t.equal(driver.reconciles.at(-1)?.delta, undefined, 'a new overlay: the full reconcile');
   },
 );

@@ -1,6 +1,7 @@
 /** Reconcile by difference: the writes it plans take a kernel holding `before` to what the full reconcile would. */
 import fc from 'fast-check';
 import t from 'tap';
+import { KernelEcho } from '../../dataplane/kernel-echo.js';
 import { diffRemotes, planDelta } from '../../dataplane/reconcile-delta.js';
 import { planReconcile, planSize, type ReconcilePlan, type RemoteEndpoint } from '../../dataplane/reconcile-plan.js';
 import { NUD_NOARP, NUD_PERMANENT } from '../../dataplane/netlink/constants.js';
@@ -109,4 +110,40 @@ t.test('a set the full reconcile refuses is refused naming the entry', async (t)
     name: 'ValidationError',
     field: 'endpoints[1]',
   });
+});
+
+t.test("the kernel's notifications of a difference's writes are told apart from anything else", async (t) => {
+  const a = { mac: '02:00:00:00:00:01', ip: '198.18.0.1', ip6: '2001:db8::1', vtep: '198.51.100.1' };
+  const b = { mac: '02:00:00:00:00:02', ip: '198.18.0.2', vtep: '198.51.100.1' };
+  const delta = diffRemotes([b], [a]);
+  const fdb = (mac: string, dst: string, state = NUD_PERMANENT | NUD_NOARP, deleted = false) => ({
+    deleted,
+    entry: { family: 'bridge' as const, mac, dst, state, multicast: false },
+  });
+  const neigh = (dst: string, mac: string, family: 'inet' | 'inet6' = 'inet', deleted = false) => ({
+    deleted,
+    entry: { family, mac, dst, state: NUD_PERMANENT, multicast: false },
+  });
+  const echo = () => new KernelEcho().expect(delta, delta.upsert, true);
+  t.ok(
+    echo().explains([
+      fdb(a.mac, a.vtep),
+      neigh('198.18.0.1', a.mac),
+      neigh('2001:db8:0:0:0:0:0:1', a.mac, 'inet6'),
+      fdb(b.mac, b.vtep, NUD_PERMANENT, true),
+      neigh('198.18.0.2', b.mac, 'inet', true),
+    ]),
+    'our writes and deletions, IPv6 in the kernel text',
+  );
+  t.notOk(echo().explains([fdb(a.mac, '198.51.100.9')]), 'an entry pointing elsewhere');
+  t.notOk(echo().explains([fdb(a.mac, a.vtep, 0x02)]), 'an entry that is not static');
+  t.notOk(echo().explains([neigh('198.18.0.1', '02:00:00:00:00:09')]), 'an address on another MAC');
+  t.notOk(echo().explains([fdb('02:00:00:00:00:05', a.vtep, NUD_PERMANENT, true)]), 'a deletion we did not make');
+  const once = echo();
+  t.ok(once.explains([fdb(a.mac, a.vtep)]));
+  t.notOk(once.explains([fdb(a.mac, a.vtep)]), 'each echo is consumed once');
+  const addOnly = new KernelEcho().expect(delta, delta.upsert, false);
+  const two = new KernelEcho().expect(delta, delta.upsert, true).expect(diffRemotes([a], [a, b]), [b], true);
+  t.ok(two.explains([fdb(b.mac, b.vtep), fdb(a.mac, a.vtep)]), 'two differences written before the watch read either');
+  t.notOk(addOnly.explains([fdb(b.mac, b.vtep, NUD_PERMANENT, true)]), 'add-only: a deletion is not ours');
 });
