@@ -2,7 +2,7 @@
  * Import rules of the layers (docs/architecture.md). `npm test` runs `npm run lint:layers`
  * (test/unit/layers.test.ts), which fails on any import that breaks one of them.
  *
- *   entry points   daemon/  api/  docker/  cli/
+ *   entry points   daemon/  api/  docker/  cni/  cli/   (api/ serves cni/'s handler)
  *   agent layer    agent/
  *   parts          dataplane/  discovery/  ipam/  store/  egress/  dns/   (never each other: sideways)
  *   bottom         core/                                   (imports nothing of ours)
@@ -10,7 +10,7 @@
  * Outside the product: sim/ (the simulated-host testbed) imports only core/; scripts/, bench/ and
  * test/ may import anything; nothing in the product imports them.
  */
-const PRODUCT = '^(core|dataplane|discovery|ipam|store|egress|dns|agent|api|docker|daemon|cli)/';
+const PRODUCT = '^(core|dataplane|discovery|ipam|store|egress|dns|agent|api|docker|cni|daemon|cli)/';
 const ours = (...dirs) => `^(${dirs.join('|')})/`;
 const OUTSIDE = ours('test', 'bench', 'sim', 'scripts');
 
@@ -32,9 +32,10 @@ module.exports = {
     onlyDown('egress', ['core']),
     onlyDown('dns', ['core']),
     onlyDown('agent', ['core', 'dataplane', 'discovery', 'ipam', 'store', 'egress', 'dns']),
-    onlyDown('api', ['core', 'agent']),
+    onlyDown('api', ['core', 'agent', 'cni']),
+    onlyDown('cni', ['core', 'agent']),
     onlyDown('docker', ['core', 'agent']),
-    onlyDown('daemon', ['core', 'dataplane', 'discovery', 'ipam', 'store', 'egress', 'dns', 'agent', 'api', 'docker']),
+    onlyDown('daemon', ['core', 'dataplane', 'discovery', 'ipam', 'store', 'egress', 'dns', 'agent', 'api', 'docker', 'cni']),
     onlyDown('sim', ['core']),
     {
       name: 'product-never-imports-tests-or-tools',

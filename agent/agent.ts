@@ -27,6 +27,7 @@ import type { AddressAllocator, ClusterNode, DnsPort, EgressPort, MemberView } f
 import type { ReconcileCounters, ReconcileSummary } from './reconcile-loop.js';
 import type { RefusalLog } from './refusals.js';
 import type { AttachRequest, CreateNetworkRequest, DetachRequest } from './requests.js';
+import type { ContainerInterface } from '../dataplane/dataplane.js';
 
 export type { AgentParts, AgentSettings } from './assembly.js';
 export type { AttachRequest, CreateNetworkRequest, DetachRequest } from './requests.js';
@@ -210,6 +211,10 @@ export class Agent extends EventEmitter {
   }
   localEndpoints(): LocalEndpoint[] {
     return [...this.core.state.endpoints];
+  }
+  /** A container's interface as the kernel has it now (undefined: none, or no driver that can tell). */
+  containerInterface(netns: string, ifname: string): Promise<ContainerInterface | undefined> {
+    return this.parts.driver.containerInterface?.(netns, ifname) ?? Promise.resolve(undefined);
   }
 
   /** Every endpoint of the table (of one network) with its status. */

@@ -148,6 +148,7 @@ export class Endpoints {
       if (publish.length > 0) ep.publish = publish;
       if (req.name !== undefined) ep.name = req.name;
       if (req.aliases?.length) ep.aliases = req.aliases;
+      if (req.containerId !== undefined) ep.containerId = req.containerId;
       this.parts.state.endpoints.push(ep);
       try {
         this.parts.state.save();

@@ -23,6 +23,8 @@ export interface LocalEndpoint {
   /** DNS name and aliases (labels, lower case). */
   name?: string;
   aliases?: string[];
+  /** Attached through CNI: the runtime's container id (with `ifname`, the attachment's key). */
+  containerId?: string;
 }
 
 export interface AddressToReturn {

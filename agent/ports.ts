@@ -10,6 +10,7 @@ import type { EndpointValue, IpamBlockValue, NetworkValue } from '../core/record
 import type {
   AttachResult,
   AttachSpec,
+  ContainerInterface,
   GatewayLinkInfo,
   KernelChange,
   NetworkSpec,
@@ -111,6 +112,8 @@ export interface OverlayDriver {
   /** The underlay device and its MTU (for `vxmesh status`). */
   underlay?(): Promise<{ name: string; mtu: number }>;
   overlayNetnsPath(vni: number): string;
+  /** A container's interface as its namespace has it now (CNI CHECK). */
+  containerInterface?(netns: string, ifname: string): Promise<ContainerInterface | undefined>;
   /** Built or repaired when `enabled`, removed when not; undefined: none. */
   ensureGatewayLink(vni: number, enabled: boolean): Promise<GatewayLinkInfo | undefined>;
   /** Kernel notifications of the overlay namespaces (absent: drift is found by the periodic run only). */

@@ -26,6 +26,8 @@ export interface AttachRequest {
   mac?: string;
   /** Endpoint id (Docker gives its own); generated when absent. */
   id?: string;
+  /** The CNI container id of the attachment (recorded: DEL and GC find it after a restart). */
+  containerId?: string;
   /** false: create the veth only (Docker configures the interface itself). Default true. */
   configure?: boolean;
   /** The address was handed out by this agent's IPAM (Docker's RequestAddress) and is still reserved. */

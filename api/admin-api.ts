@@ -16,6 +16,8 @@ import {
 import type { Logger } from '../core/logger.js';
 import type { Agent } from '../agent/agent.js';
 import { decodeAttach, decodeCreateNetwork, decodeDetach } from '../agent/requests.js';
+import { runCni } from '../cni/cni-handler.js';
+import type { CniInvocation } from '../cni/cni-request.js';
 
 function decodePathPart(v: string, field: string): string {
   try {
@@ -30,6 +32,7 @@ type Handler = (
   body: unknown,
   params: Record<string, string>,
   query: URLSearchParams,
+  log: Logger,
 ) => Promise<unknown> | unknown;
 
 const routes: Array<[string, RegExp, Handler]> = [
@@ -52,7 +55,23 @@ const routes: Array<[string, RegExp, Handler]> = [
   ['GET', /^\/v1\/fdb$/, (a, _b, _p, q) => a.fdbReport(q.get('network') ?? undefined)],
   ['GET', /^\/v1\/cluster\/fdb$/, (a) => a.clusterFdbReport()],
   ['POST', /^\/v1\/reconcile$/, (a) => a.reconcileAll('api')],
+  ['POST', /^\/v1\/cni$/, (a, b, _p, _q, log) => runCni(a, decodeInvocation(b), log)],
 ];
+
+/** The launcher's relay of one CNI call: its `CNI_*` variables and stdin, as given. */
+function decodeInvocation(body: unknown): CniInvocation {
+  const o = (body ?? {}) as { env?: unknown; config?: unknown };
+  if (typeof o.env !== 'object' || o.env === null || Array.isArray(o.env))
+    throw new HttpError(400, 'env: must be an object of CNI_* variables', 'env');
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(o.env as Record<string, unknown>)) {
+    if (typeof v !== 'string') throw new HttpError(400, `env.${k}: must be a string`, `env.${k}`);
+    env[k] = v;
+  }
+  if (typeof o.config !== 'string')
+    throw new HttpError(400, 'config: must be the network configuration as text', 'config');
+  return { env, config: o.config };
+}
 
 export function createAdminHandler(agent: Agent, log: Logger, counts: RequestCounts = newRequestCounts()) {
   return async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
@@ -77,7 +96,7 @@ export function createAdminHandler(agent: Agent, log: Logger, counts: RequestCou
         Object.entries(route[1].exec(url.pathname)?.groups ?? {}).map(([k, v]) => [k, decodePathPart(v, k)]),
       );
       const body = req.method === 'POST' ? await readJsonBody(req) : null;
-      sendJson(res, 200, await route[2](agent, body, params, url.searchParams));
+      sendJson(res, 200, await route[2](agent, body, params, url.searchParams, log));
       countResponse(counts, 200);
     } catch (e) {
       const { status, body } = errorResponse(e);

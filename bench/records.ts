@@ -74,7 +74,9 @@ async function update(watch: KernelEventSocket, member: MemberProc, net: 'big' |
 }
 
 try {
-  await c.startAgent(1, { args: ['--log-level', process.env.RECORDS_LOG_LEVEL ?? 'warn', '--metrics', '127.0.0.1:9478'] });
+  await c.startAgent(1, {
+    args: ['--log-level', process.env.RECORDS_LOG_LEVEL ?? 'warn', '--metrics', '127.0.0.1:9478'],
+  });
   await c.vx(1, ['network', 'create', 'big', '--subnet', '198.19.0.0/16', '--vni', String(VNI.big)]);
   await c.vx(1, ['network', 'create', 'small', '--subnet', '198.18.0.0/16', '--vni', String(VNI.small)]);
   // The agent's containers: addresses far from the members' claims.
@@ -110,26 +112,31 @@ try {
     });
   const t0 = performance.now();
   await write(smallMember, 'small', 0, SMALL);
-  const bigWriters = Math.ceil(BIG / PER_MEMBER);
-  await Promise.all(
-    bigOnes.slice(0, bigWriters).map((m, j) => write(m, 'big', j, Math.min(PER_MEMBER, BIG - j * PER_MEMBER))),
-  );
-  let seen = { big: 0, small: 0 };
-  const loaded = await until(
-    async () => {
-      seen = { big: await agentEntries(VNI.big), small: await agentEntries(VNI.small) };
-      return seen.big >= BIG && seen.small >= SMALL;
-    },
-    300_000,
-    2000,
-  );
-  if (!loaded) {
-    const agent = c.agents.get(1);
-    const tail = agent ? fs.readFileSync(agent.logFile, 'utf8').slice(-4000) : '';
-    throw new Error(
-      `the agent's kernel holds ${seen.big} of ${BIG} (big), ${seen.small} of ${SMALL} (small) entries:\n${tail}`,
-    );
-  }
+  /**
+   * The big network grows to `total` endpoints, one writer after the other, each waiting for the agent's
+   * kernel to hold what was written: 2 cores run every process here, and writers all at once (each member
+   * verifying every other's records) starved the members' probes until they were declared dead.
+   */
+  const grow = async (total: number) => {
+    for (let j = 0; j * PER_MEMBER < total; j++) {
+      const count = Math.min(PER_MEMBER, total - j * PER_MEMBER);
+      const member = bigOnes[j] as MemberProc;
+      const have = await agentEntries(VNI.big);
+      if (have >= j * PER_MEMBER + count) continue;
+      await write(member, 'big', j, count);
+      let seen = 0;
+      const ok = await until(async () => (seen = await agentEntries(VNI.big)) >= j * PER_MEMBER + count, 180_000, 1000);
+      if (!ok) {
+        const agent = c.agents.get(1);
+        const tail = agent ? fs.readFileSync(agent.logFile, 'utf8').slice(-3000) : '';
+        throw new Error(
+          `writer ${j + 1}: the agent's kernel holds ${seen} of ${j * PER_MEMBER + count} entries of big:\n${tail}`,
+        );
+      }
+    }
+  };
+  await grow(BIG);
+  await until(async () => (await agentEntries(VNI.small)) >= SMALL, 60_000, 1000);
   log(`${BIG} + ${SMALL} records written and in the agent's kernel in ${Math.round(performance.now() - t0)} ms`);
   await sleep(5000);
   for (const vni of [VNI.big, VNI.small]) {
@@ -173,8 +180,7 @@ try {
   );
   // Memory at MEMORY_AT records: the rest of the big network.
   const rest = MEMORY_AT - BIG;
-  const more = bigOnes.slice(bigWriters);
-  await Promise.all(more.map((m, j) => write(m, 'big', bigWriters + j, Math.min(PER_MEMBER, rest - j * PER_MEMBER))));
+  await grow(MEMORY_AT);
   const total = BIG + Math.max(0, rest) + SMALL + 2 * (ROUNDS + 2);
   if (!(await until(async () => (await agentEntries(VNI.big)) >= MEMORY_AT, 300_000, 2000)))
     throw new Error(`the agent's kernel never held ${MEMORY_AT} entries of big`);

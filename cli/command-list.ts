@@ -57,6 +57,11 @@ export const COMMANDS: CommandEntry[] = [
     load: async () => (await import('./commands/keygen.js')).keygenCommand,
   },
   {
+    name: 'cni',
+    summary: 'install or remove the CNI plugin (Podman, containerd)',
+    load: async () => (await import('./commands/cni.js')).cniCommand,
+  },
+  {
     name: 'reset',
     summary: 'remove what the agent made on this host (agent stopped)',
     load: async () => (await import('./commands/reset.js')).resetCommand,

@@ -6,6 +6,7 @@
  * Refused while the agent answers on its admin socket: a running agent would rebuild everything.
  */
 import fs from 'node:fs';
+import { isOurs, PLUGIN_DIRS, uninstallLaunchers } from '../cni/install.js';
 import http from 'node:http';
 import path from 'node:path';
 import { DOCKER_PLUGIN_SOCKET_NAME } from '../core/defaults.js';
@@ -103,6 +104,13 @@ export async function resetHost(s: ResetSettings, opts: { dryRun: boolean }): Pr
     }
     return done;
   });
+  await step('CNI plugin', () =>
+    dryRun
+      ? PLUGIN_DIRS.map((d) => path.join(d, 'vxmesh'))
+          .filter(isOurs)
+          .map((f) => `file ${f}`)
+      : uninstallLaunchers(PLUGIN_DIRS).map((f) => `file ${f}`),
+  );
   await step('sockets', async () => {
     const done: string[] = [];
     for (const sock of [s.socket, pluginSocket])

@@ -28,6 +28,7 @@ import {
 import { describeGatewayLink, ensureGatewayLink, removeGatewayLink, type GatewayLinkInfo } from './gateway-link.js';
 import type { RemotesDelta } from './reconcile-delta.js';
 import { reconcileDifference, reconcileFull } from './overlay-tables.js';
+import { containerInterface, type ContainerInterface } from './container-interface.js';
 import { validateRemotes } from './remotes.js';
 import { canonicalIPv6 } from '../core/ipv6.js';
 import type {
@@ -54,6 +55,7 @@ export type { RemoteEndpoint } from './reconcile-plan.js';
 export type { RemotesDelta } from './reconcile-delta.js';
 export { diffRemotes } from './reconcile-delta.js';
 export { KernelEcho } from './kernel-echo.js';
+export type { ContainerInterface } from './container-interface.js';
 export type { GatewayLinkInfo } from './gateway-link.js';
 export type { KernelChange } from './kernel-watch.js';
 export type * from './types.js';
@@ -378,6 +380,11 @@ export class Dataplane {
   }
 
   /** Whether a network namespace (name or path) exists: checked before anything is allocated for it. */
+  /** A container's interface as its namespace has it now (undefined: no such interface). */
+  containerInterface(netns: string, ifname: string): Promise<ContainerInterface | undefined> {
+    return containerInterface(netns, parseIfName(ifname, 'ifname'));
+  }
+
   netnsExists(nameOrPath: string): boolean {
     return netnsExists(nameOrPath);
   }
