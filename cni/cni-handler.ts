@@ -128,6 +128,14 @@ async function add(agent: CniAgent, req: CniRequest): Promise<unknown> {
   const ifname = req.ifname as string;
   if (attachmentOf(agent, req, n.name))
     throw new CniError(CNI_CODES.exists, `container ${containerId} already has ${ifname} on ${n.name}`, 'CNI_IFNAME');
+  // The agent's attach is idempotent for one namespace and interface; CNI's ADD is not.
+  const holder = agent.localEndpoints().find((e) => e.netns === req.netns && e.ifname === ifname);
+  if (holder)
+    throw new CniError(
+      CNI_CODES.exists,
+      `${req.netns} already has ${ifname} (endpoint ${holder.id} of ${holder.network})`,
+      'CNI_IFNAME',
+    );
   const attach: AttachRequest = {
     network: n.name,
     netns: req.netns as string,

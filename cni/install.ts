@@ -11,9 +11,11 @@ export const PLUGIN_DIRS = ['/usr/lib/cni', '/opt/cni/bin'];
 /** Marks a file as ours: uninstall and reset remove only files that carry it. */
 const MARKER = '# vxmesh CNI plugin launcher';
 
-export function launcherScript(nodePath: string, launcherPath: string): string {
+/** The script; `socket`: the agent's admin socket when it is not the default (VXMESH_SOCKET set by the runtime wins). */
+export function launcherScript(nodePath: string, launcherPath: string, socket?: string): string {
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  return `#!/bin/sh\n${MARKER} (installed by \`vxmesh cni install\`)\nexec ${q(nodePath)} ${q(launcherPath)} "$@"\n`;
+  const env = socket ? `: "\${VXMESH_SOCKET:=${socket.replace(/["$`\\}]/g, '\\$&')}}"\nexport VXMESH_SOCKET\n` : '';
+  return `#!/bin/sh\n${MARKER} (installed by \`vxmesh cni install\`)\n${env}exec ${q(nodePath)} ${q(launcherPath)} "$@"\n`;
 }
 
 export function defaultPluginDirs(): string[] {
@@ -22,13 +24,13 @@ export function defaultPluginDirs(): string[] {
 }
 
 /** Writes `<dir>/vxmesh` (mode 0755, atomically); refuses to replace a file that is not ours. */
-export function installLauncher(dir: string, nodePath: string, launcherPath: string): string {
+export function installLauncher(dir: string, nodePath: string, launcherPath: string, socket?: string): string {
   const file = path.join(dir, 'vxmesh');
   if (fs.existsSync(file) && !isOurs(file))
     throw new Error(`${file} exists and is not a vxmesh launcher: not replaced (remove it first)`);
   fs.mkdirSync(dir, { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, launcherScript(nodePath, launcherPath), { mode: 0o755 });
+  fs.writeFileSync(tmp, launcherScript(nodePath, launcherPath, socket), { mode: 0o755 });
   fs.renameSync(tmp, file);
   return file;
 }
