@@ -1,0 +1,71 @@
+/**
+ * Podman (4.3, CNI backend) on two simulated hosts runs containers on a vxmesh network through the
+ * `vxmesh` CNI plugin: they reach each other and a `vxmesh attach` namespace by address and by name,
+ * `podman network ls` shows the network, `podman rm -f` withdraws a container from the other host's
+ * kernel.
+ */
+import path from 'node:path';
+import t from 'tap';
+import { $ } from 'zx';
+import { Cluster } from '../../sim/cluster.js';
+import { eventually } from '../fixtures/members.js';
+import { inProcessCli } from '../fixtures/in-process-cli.js';
+import { busyboxRootfs, PodmanHost } from '../fixtures/podman.js';
+
+$.verbose = false;
+$.quiet = true;
+
+const c = await Cluster.create(2, 'pod', { cli: inProcessCli });
+const hosts: PodmanHost[] = [];
+t.teardown(async () => {
+  for (const h of hosts) await h.cleanup();
+  await c.teardown();
+});
+const pluginDir = path.join(c.dir, 'cni-bin');
+await c.vx(1, ['cni', 'install', '--dir', pluginDir]);
+for (const i of [1, 2]) await c.startAgent(i);
+await c.vx(1, ['network', 'create', 'blue', '--subnet', '198.18.70.0/24', '--vni', '7001']);
+await eventually(async () => (await c.vx(2, ['network', 'inspect', 'blue'], { nothrow: true })).exitCode === 0, 15_000);
+const rootfs = busyboxRootfs(c.dir);
+for (const i of [1, 2]) {
+  const h = new PodmanHost(path.join(c.dir, `podman-h${i}`), c.tb.host(i).netns, [pluginDir, '/usr/lib/cni']);
+  h.network('blue', [{ type: 'vxmesh', network: 'blue', socket: c.socket(i) }]);
+  hosts.push(h);
+}
+const [p1, p2] = hosts as [PodmanHost, PodmanHost];
+
+const ipOf = async (h: PodmanHost, name: string) =>
+  (await h.podman(['inspect', '--format', '{{.NetworkSettings.Networks.blue.IPAddress}}', name])).stdout.trim();
+
+t.test('podman run on two hosts: by address, by name, with a vxmesh attach namespace; rm -f withdraws', async (t) => {
+  t.match(
+    (await p1.podman(['network', 'ls', '--format', '{{.Name}} {{.Driver}}'])).stdout,
+    /blue vxmesh/,
+    'podman network ls',
+  );
+  await p1.run('web', 'blue', rootfs);
+  await p2.run('client', 'blue', rootfs);
+  const webIp = await ipOf(p1, 'web');
+  t.match(webIp, /^198\.18\.70\.\d+$/, 'an address of the vxmesh network');
+  const plain = await c.tb.addContainer(2, 1);
+  const p = await c.vxJson<{ ip: string }>(2, ['attach', 'blue', '--netns', plain]);
+  const ping = (h: PodmanHost, name: string, to: string) =>
+    eventually(async () => (await h.exec(name, ['ping', '-c', '1', '-W', '1', to])).code === 0, 20_000);
+  t.ok(await ping(p2, 'client', webIp), 'host 2 container → host 1 container, by address');
+  t.ok(await ping(p1, 'web', p.ip), 'podman container → vxmesh attach namespace');
+  t.ok(await c.tb.ping(plain, webIp, { count: 1, timeoutS: 2 }), 'vxmesh attach namespace → podman container');
+  const ns = await p2.exec('client', ['nslookup', 'web.blue.vxmesh', '198.18.70.1']);
+  t.match(ns.stdout, webIp, `the container's name answers from the network's DNS server: ${ns.stdout} ${ns.stderr}`);
+  const resolv = (await p2.exec('client', ['cat', '/etc/resolv.conf'])).stdout;
+  t.match(resolv, /nameserver 198\.18\.70\.1/, `podman writes the result's DNS server into resolv.conf: ${resolv}`);
+  t.ok(await ping(p2, 'client', 'web'), 'by name, through resolv.conf (search blue.vxmesh)');
+  const mac = (await p1.exec('web', ['cat', '/sys/class/net/eth0/address'])).stdout.trim();
+  const fdb = async () => (await $`bridge -n ${c.overlayPrefix(2)}7001 fdb show dev vxlan7001`).stdout;
+  t.ok((await fdb()).includes(mac), "in host 2's kernel");
+  await p1.podman(['rm', '-f', '-t', '0', 'web']);
+  t.ok(await eventually(async () => !(await fdb()).includes(mac), 15_000), "podman rm -f: gone from host 2's kernel");
+  t.notOk(
+    (await c.vxJson<Array<{ ip: string }>>(1, ['endpoints', 'blue'])).some((e) => e.ip === webIp),
+    'and from the agent of host 1',
+  );
+});
