@@ -77,8 +77,28 @@ try {
   await c.startAgent(1, {
     args: ['--log-level', process.env.RECORDS_LOG_LEVEL ?? 'warn', '--metrics', '127.0.0.1:9478'],
   });
-  await c.vx(1, ['network', 'create', 'big', '--subnet', '198.19.0.0/16', '--ip-range', '198.19.240.0/20', '--vni', String(VNI.big)]);
-  await c.vx(1, ['network', 'create', 'small', '--subnet', '198.18.0.0/16', '--ip-range', '198.18.240.0/20', '--vni', String(VNI.small)]);
+  await c.vx(1, [
+    'network',
+    'create',
+    'big',
+    '--subnet',
+    '198.19.0.0/16',
+    '--ip-range',
+    '198.19.240.0/20',
+    '--vni',
+    String(VNI.big),
+  ]);
+  await c.vx(1, [
+    'network',
+    'create',
+    'small',
+    '--subnet',
+    '198.18.0.0/16',
+    '--ip-range',
+    '198.18.240.0/20',
+    '--vni',
+    String(VNI.small),
+  ]);
   // The agent's containers and address blocks (--ip-range): far from the members' claims.
   await c.vx(1, ['attach', 'big', '--netns', await c.tb.addContainer(1, 1), '--ip', '198.19.250.10']);
   await c.vx(1, ['attach', 'small', '--netns', await c.tb.addContainer(1, 2), '--ip', '198.18.250.10']);
