@@ -105,7 +105,7 @@ export class Agent extends EventEmitter {
       void loop
         .run('periodic')
         .then(() => this.core.wireguard?.periodic())
-        .then(() => this.runEgress(true))
+        .then(() => this.runEgress('periodic'))
         .catch(() => undefined);
       void returns.retry().catch((e: unknown) => log.warn({ err: String(e) }, 'giving addresses back failed'));
       void mirror?.mirror();
@@ -114,11 +114,11 @@ export class Agent extends EventEmitter {
   }
 
   /** Gateway links and packet-filter rules for the networks with local endpoints (never throws). */
-  private async runEgress(periodic = false): Promise<void> {
+  /** `change`: an attach or detach (a run only if it changes what egress is made of); `periodic`: the tick's drift repair. */
+  private async runEgress(why: 'start' | 'change' | 'periodic' = 'start'): Promise<void> {
     const { egress } = this.core;
-    await (periodic ? egress?.periodic() : egress?.run())?.catch((e: unknown) =>
-      this.log.error({ err: (e as Error).message }, 'egress reconcile failed'),
-    );
+    const run = why === 'periodic' ? egress?.periodic() : why === 'change' ? egress?.runForChange() : egress?.run();
+    await run?.catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'egress reconcile failed'));
   }
 
   get counters(): ReconcileCounters {
@@ -191,15 +191,15 @@ export class Agent extends EventEmitter {
     dns?.attached(ep, n.gateway ?? n.gateway6);
     await dns?.run();
     // Docker's endpoints (configure: false) leave through docker_gwbridge: their Join does not wait.
-    if (req.configure === false) void this.runEgress();
-    else await this.runEgress();
+    if (req.configure === false) void this.runEgress('change');
+    else await this.runEgress('change');
     return ep;
   }
   async detach(req: DetachRequest): Promise<LocalEndpoint> {
     const ep = await this.core.endpoints.detach(req);
     this.core.dns?.detached(ep);
     void this.core.dns?.run();
-    await this.runEgress();
+    await this.runEgress('change');
     return ep;
   }
   /** Names an endpoint of this host after the fact (Docker: its container name and aliases, as DNS labels). */

@@ -33,6 +33,8 @@ export class EgressSync {
   private ticks = 0;
   private warnedNoUplink = false;
   private lastGuard?: string;
+  /** What the last run without errors was made of (intent()): an attach or detach that keeps it runs nothing. */
+  private lastClean?: string;
 
   constructor(
     private readonly inputs: EgressInputs,
@@ -72,6 +74,30 @@ export class EgressSync {
     return this.run();
   }
 
+  /**
+   * After an attach or detach: a run only when what egress is made of changed (the networks with local
+   * endpoints and their overlays, published ports, the VXLAN guard). A second container on a network
+   * changes none of it: no packet-filter processes on its path. The periodic run repairs drift.
+   */
+  runForChange(): Promise<EgressResult | undefined> {
+    if (this.lastClean !== undefined && this.intent() === this.lastClean) return Promise.resolve(undefined);
+    return this.run();
+  }
+
+  /** The inputs of a run, as text: networks with local endpoints (egress, IPv6, overlay generation), published ports, guard. */
+  private intent(): string {
+    const nets = [...this.inputs.networks().values()];
+    const eps = this.inputs.endpoints();
+    const vnis = [...new Set(eps.map((e) => e.vni))].sort((a, b) => a - b);
+    const parts = vnis.map((vni) => {
+      const n = nets.find((x) => x.vni === vni && x.usable);
+      if (!n) return [vni];
+      const publish = eps.filter((e) => e.vni === vni && e.publish?.length).map((e) => [e.ip, e.ip6, e.publish]);
+      return [vni, this.overlays.hasEgress(n), n.subnet6 !== undefined, this.overlays.generation(vni), publish];
+    });
+    return JSON.stringify([parts, this.inputs.vxlanGuard?.()]);
+  }
+
   /** After a membership change: a run only when the VXLAN guard it would write differs from the last. */
   onMembers(): Promise<EgressResult | undefined> {
     const g = this.inputs.vxlanGuard?.();
@@ -85,6 +111,8 @@ export class EgressSync {
   }
 
   private async once(): Promise<EgressResult | undefined> {
+    const intent = this.intent();
+    this.lastClean = undefined;
     const nets = [...this.inputs.networks().values()];
     const eps = this.inputs.endpoints();
     const out: EgressNetwork[] = [];
@@ -141,9 +169,14 @@ export class EgressSync {
     this.guarded = guarded;
     const vxlan = this.inputs.vxlanGuard?.();
     this.lastGuard = JSON.stringify(vxlan);
-    return this.egress.reconcile(out, guarded, vxlan);
+    const result = await this.egress.reconcile(out, guarded, vxlan);
+    // A network skipped above (overlay not built yet) makes the next attach run again.
+    if (result.errors.length === 0 && guarded.length === vnisOf(intent)) this.lastClean = intent;
+    return result;
   }
 }
+
+const vnisOf = (intent: string): number => (JSON.parse(intent) as [unknown[]])[0].length;
 
 /** How `network inspect` and `fdb` show a network's egress on this host. */
 export interface EgressView {

@@ -6,6 +6,7 @@
  * its own writes end in a run that changes nothing.
  */
 import type { EntryEvent } from './kernel-echo.js';
+import { macFromHostVethName } from './names.js';
 import { KernelEventSocket, type EventRead } from './netlink/event-socket.js';
 
 export const POLL_MS = 250;
@@ -20,6 +21,8 @@ export interface KernelChange {
   /** The fdb and neighbour notifications among them (kernel-echo.ts tells our own writes' apart). */
   entries: EntryEvent[];
 }
+
+const isEndpointVeth = (name: string): boolean => macFromHostVethName(name) !== undefined;
 
 export class KernelWatch {
   private readonly sockets = new Map<number, KernelEventSocket>();
@@ -65,8 +68,12 @@ export class KernelWatch {
         this.onError(vni, e as Error);
         continue;
       }
-      // The kernel's own multicast neighbours come and go by themselves: never ours, no reconcile.
-      const events = r.events.filter((e) => !e.entry?.multicast);
+      // The kernel's own multicast neighbours come and go by themselves: never ours, no reconcile. An
+      // endpoint's veth comes and goes with its attach and detach (or its container): nothing a
+      // reconcile of the overlay's tables or devices repairs.
+      const events = r.events.filter(
+        (e) => !e.entry?.multicast && !(e.kind === 'link' && e.name !== undefined && isEndpointVeth(e.name)),
+      );
       if (events.length === 0 && !r.overrun) continue;
       this.onChange({
         vni,

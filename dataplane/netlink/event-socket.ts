@@ -26,6 +26,7 @@ import {
   AF_BRIDGE,
   AF_INET,
   AF_INET6,
+  IFLA_IFNAME,
   NLMSG_HDRLEN,
   NUD_NOARP,
   NUD_PERMANENT,
@@ -35,6 +36,7 @@ import {
   RTM_NEWNEIGH,
 } from './constants.js';
 import { parseNeighPayload } from './neigh-fast.js';
+import { getString, parseAttrs } from './codec.js';
 
 const AF_NETLINK = 16;
 const NETLINK_ROUTE = 0;
@@ -70,6 +72,8 @@ export interface KernelEvent {
   senderPort: number;
   /** For `neigh` events: which entry. */
   entry?: NeighEntry;
+  /** For `link` events: the link's name (when the message carries it). */
+  name?: string;
 }
 
 export interface EventRead {
@@ -146,7 +150,14 @@ export function parseEvents(buf: Buffer, into: KernelEvent[] = []): KernelEvent[
     const senderPort = buf.readUInt32LE(off + 12);
     const body = off + NLMSG_HDRLEN;
     if ((type === RTM_NEWLINK || type === RTM_DELLINK) && len >= NLMSG_HDRLEN + 16) {
-      into.push({ kind: 'link', deleted: type === RTM_DELLINK, ifindex: buf.readInt32LE(body + 4), senderPort });
+      const name = getString(parseAttrs(buf, body + 16, off + len).get(IFLA_IFNAME));
+      into.push({
+        kind: 'link',
+        deleted: type === RTM_DELLINK,
+        ifindex: buf.readInt32LE(body + 4),
+        senderPort,
+        ...(name !== undefined ? { name } : {}),
+      });
     } else if ((type === RTM_NEWNEIGH || type === RTM_DELNEIGH) && len >= NLMSG_HDRLEN + 12) {
       const state = buf.readUInt16LE(body + 8);
       // A deletion reports the entry's last state, often not the one it had while it was static.

@@ -192,3 +192,37 @@ t.test('the data plane reports changes in every overlay it opens, including ones
   );
   t.same(errors, []);
 });
+
+t.test("an endpoint's veth coming and going is no overlay change; a deleted bridge is", async (t) => {
+  const events = listen(t);
+  const ct = await tb.addContainer(1, 7);
+  await dp.attach({ vni: 401, netns: ct, mac: '02:00:00:00:41:77', ip: '198.18.41.77' });
+  await dp.detach(401, '02:00:00:00:41:77');
+  await sleep(300);
+  const links = events.read().events.filter((e) => e.kind === 'link');
+  t.ok(
+    links.some((e) => e.name === 've020000004177' && e.deleted),
+    `link notifications name their link (${links.map((e) => e.name).join(', ')})`,
+  );
+  const seen: KernelChange[] = [];
+  dp.watchKernel(
+    (c) => seen.push(c),
+    () => undefined,
+  );
+  const ct2 = await tb.addContainer(1, 8);
+  await sleep(600);
+  seen.length = 0;
+  await dp.attach({ vni: 401, netns: ct2, mac: '02:00:00:00:41:78', ip: '198.18.41.78' });
+  await dp.detach(401, '02:00:00:00:41:78');
+  await sleep(800);
+  t.notOk(
+    seen.some((c) => c.vni === 401 && c.linkDeleted),
+    `an attach and a detach: no deleted overlay link reported (${JSON.stringify(seen)})`,
+  );
+  await $`ip -n ${ns(401)} link del br0`;
+  for (let k = 0; k < 20 && !seen.some((c) => c.vni === 401 && c.linkDeleted); k++) await sleep(100);
+  t.ok(
+    seen.some((c) => c.vni === 401 && c.linkDeleted),
+    'br0 deleted: reported',
+  );
+});

@@ -168,3 +168,21 @@ t.test('a run asked for while one is in progress waits for a run that starts aft
   t.equal(await runsWhenSecondReturned, 2, 'the second caller returned only after the run after the first');
   t.same(calls, [['before'], ['after']], 'and that run saw its change');
 });
+
+t.test('an attach or detach that changes nothing egress is made of runs no packet-filter reconcile', async (t) => {
+  const e = fakeEgress();
+  const { agent } = await setup(e.port);
+  t.teardown(() => agent.stop());
+  await agent.attach(decodeAttach({ network: 'web', netns: 'ct1' }));
+  const runs = e.runs.length;
+  await agent.attach(decodeAttach({ network: 'web', netns: 'ct2' }));
+  t.equal(e.runs.length, runs, 'a second endpoint of the network: no run');
+  await agent.attach(decodeAttach({ network: 'web', netns: 'ct3', publish: ['8080:80'] }));
+  t.equal(e.runs.length, runs + 1, 'a published port: a run');
+  await agent.detach({ network: 'web', netns: 'ct2' });
+  t.equal(e.runs.length, runs + 1, 'a detach that leaves the same: no run');
+  await agent.detach({ network: 'web', netns: 'ct3' });
+  t.equal(e.runs.length, runs + 2, 'its published port goes: a run');
+  await agent.attach(decodeAttach({ network: 'sealed', netns: 'ct4' }));
+  t.equal(e.runs.length, runs + 3, 'another network: a run');
+});
