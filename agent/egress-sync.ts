@@ -93,7 +93,15 @@ export class EgressSync {
       const n = nets.find((x) => x.vni === vni && x.usable);
       if (!n) return [vni];
       const publish = eps.filter((e) => e.vni === vni && e.publish?.length).map((e) => [e.ip, e.ip6, e.publish]);
-      return [vni, this.overlays.hasEgress(n), n.subnet6 !== undefined, this.overlays.generation(vni), publish];
+      const hostRoute = eps.some((e) => e.vni === vni && e.hostRoute === true);
+      return [
+        vni,
+        this.overlays.hasEgress(n),
+        n.subnet6 !== undefined,
+        this.overlays.generation(vni),
+        hostRoute,
+        publish,
+      ];
     });
     return JSON.stringify([parts, this.inputs.vxlanGuard?.()]);
   }
@@ -121,8 +129,9 @@ export class EgressSync {
       const n = nets.find((x) => x.vni === vni && x.usable);
       if (!n) continue;
       let link;
+      const hostRoute = eps.some((e) => e.vni === vni && e.hostRoute === true);
       try {
-        link = await this.driver.ensureGatewayLink(vni, this.overlays.hasEgress(n));
+        link = await this.driver.ensureGatewayLink(vni, this.overlays.hasEgress(n), hostRoute);
       } catch (e) {
         // The overlay is not set up yet (the reconcile loop builds it): the next run takes it.
         this.log.debug({ network: n.name, err: (e as Error).message }, 'gateway link not ensured');
@@ -156,6 +165,7 @@ export class EgressSync {
         overlay: link.overlay,
         uplinks: link.uplinks,
         publish,
+        ...(hostRoute ? { hostRoute: true } : {}),
         ...(link.overlay6 !== undefined
           ? { host6: link.host6, overlay6: link.overlay6, uplinks6: link.uplinks6 ?? [] }
           : {}),

@@ -149,6 +149,7 @@ export class Endpoints {
       if (req.name !== undefined) ep.name = req.name;
       if (req.aliases?.length) ep.aliases = req.aliases;
       if (req.containerId !== undefined) ep.containerId = req.containerId;
+      if (req.hostRoute) ep.hostRoute = true;
       this.parts.state.endpoints.push(ep);
       try {
         this.parts.state.save();

@@ -25,6 +25,8 @@ export interface LocalEndpoint {
   aliases?: string[];
   /** Attached through CNI: the runtime's container id (with `ifname`, the attachment's key). */
   containerId?: string;
+  /** The host routes the network's subnets through its gateway link while such an endpoint is here. */
+  hostRoute?: boolean;
 }
 
 export interface AddressToReturn {

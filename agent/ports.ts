@@ -115,7 +115,7 @@ export interface OverlayDriver {
   /** A container's interface as its namespace has it now (CNI CHECK). */
   containerInterface?(netns: string, ifname: string): Promise<ContainerInterface | undefined>;
   /** Built or repaired when `enabled`, removed when not; undefined: none. */
-  ensureGatewayLink(vni: number, enabled: boolean): Promise<GatewayLinkInfo | undefined>;
+  ensureGatewayLink(vni: number, enabled: boolean, hostRoute?: boolean): Promise<GatewayLinkInfo | undefined>;
   /** Kernel notifications of the overlay namespaces (absent: drift is found by the periodic run only). */
   watchKernel?(onChange: (c: KernelChange) => void, onError: (vni: number, err: Error) => void): void;
   /** Whether a namespace (name or path) exists (absent: not checked before an attach). */

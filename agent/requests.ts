@@ -28,6 +28,8 @@ export interface AttachRequest {
   id?: string;
   /** The CNI container id of the attachment (recorded: DEL and GC find it after a restart). */
   containerId?: string;
+  /** The host routes the network's subnets through its gateway link (the host reaches the endpoint: portmap, probes). */
+  hostRoute?: boolean;
   /** false: create the veth only (Docker configures the interface itself). Default true. */
   configure?: boolean;
   /** The address was handed out by this agent's IPAM (Docker's RequestAddress) and is still reserved. */
@@ -91,6 +93,8 @@ export function decodeAttach(body: unknown): AttachRequest {
   if (id !== undefined) req.id = id;
   const configure = flag(o.configure, 'configure');
   if (configure !== undefined) req.configure = configure;
+  const hostRoute = flag(o.hostRoute, 'hostRoute');
+  if (hostRoute !== undefined) req.hostRoute = hostRoute;
   const preallocated = flag(o.preallocated, 'preallocated');
   if (preallocated !== undefined) req.preallocated = preallocated;
   const publish = parsePortMappings(o.publish, 'publish');

@@ -145,6 +145,7 @@ async function add(agent: CniAgent, req: CniRequest): Promise<unknown> {
     ...(req.ips.ip !== undefined ? { ip: req.ips.ip } : {}),
     ...(req.ips.ip6 !== undefined ? { ip6: req.ips.ip6 } : {}),
     ...(req.dnsName !== undefined ? { name: req.dnsName } : {}),
+    ...(req.hostRoute ? { hostRoute: true } : {}),
   };
   const ep = await agent.attach(attach);
   return resultOf(req, ep, n);

@@ -50,6 +50,8 @@ export interface CniRequest {
   /** The endpoint's DNS name (K8S_POD_NAME in CNI_ARGS), when it is a DNS label. */
   dnsName?: string;
   prevResult?: Record<string, unknown>;
+  /** The host routes the network's subnets to its containers (`hostRoute`: portmap, probes). */
+  hostRoute: boolean;
   /** GC: the attachments to keep (`cni.dev/valid-attachments`). */
   validAttachments?: Array<{ containerId: string; ifname: string }>;
 }
@@ -170,7 +172,17 @@ export function decodeCniRequest(inv: CniInvocation): CniRequest {
   if (o.ipam !== undefined) throw bad('ipam', 'vxmesh gives addresses itself (cluster-wide): remove the ipam section');
   const socket = str(o, 'socket');
   if (socket !== undefined && !socket.startsWith('/')) throw bad('socket', 'must be an absolute path');
-  const req: CniRequest = { command, cniVersion, name, network, args: parseArgs(env.CNI_ARGS), ips: {} };
+  if (o.hostRoute !== undefined && typeof o.hostRoute !== 'boolean')
+    throw bad('hostRoute', `must be true or false, got ${JSON.stringify(o.hostRoute)}`);
+  const req: CniRequest = {
+    command,
+    cniVersion,
+    name,
+    network,
+    args: parseArgs(env.CNI_ARGS),
+    ips: {},
+    hostRoute: o.hostRoute === true,
+  };
   const create = creation(o);
   if (create) req.create = create;
   const runtimeConfig = object(o.runtimeConfig, 'runtimeConfig');

@@ -306,11 +306,12 @@ export class Dataplane {
    * The network's gateway link (egress): built or repaired when `enabled`, removed when not. The overlay
    * must be set up (ensureNetwork). Returns the link, or undefined for none.
    */
-  async ensureGatewayLink(vniIn: number, enabled: boolean): Promise<GatewayLinkInfo | undefined> {
+  /** `hostRoute`: the host routes the network's subnets through it too (host-route.ts). */
+  async ensureGatewayLink(vniIn: number, enabled: boolean, hostRoute = false): Promise<GatewayLinkInfo | undefined> {
     const vni = parseVni(vniIn);
     const o = this.overlay(vni);
     return this.withLock(vni, async () => {
-      if (enabled) return ensureGatewayLink(o, { rtnl: this.hostRtnl(), fd: this.hostFd });
+      if (enabled) return ensureGatewayLink(o, { rtnl: this.hostRtnl(), fd: this.hostFd }, hostRoute);
       await removeGatewayLink(o);
       return undefined;
     });

@@ -8,6 +8,7 @@
  * an internal network has none.
  */
 import fs from 'node:fs';
+import { ensureHostRoutes } from './host-route.js';
 import { KernelError } from '../core/errors.js';
 import {
   isTransferAddress,
@@ -64,7 +65,7 @@ export async function uplinksOf(rtnl: Rtnl, family: 4 | 6 = 4): Promise<string[]
   return [...out].sort();
 }
 
-export async function ensureGatewayLink(o: Overlay, host: HostSide): Promise<GatewayLinkInfo> {
+export async function ensureGatewayLink(o: Overlay, host: HostSide, hostRoute = false): Promise<GatewayLinkInfo> {
   const hostIfname = gatewayHostLinkName(o.vni);
   let inner = await o.rtnl.linkByName(GATEWAY_LINK_NAME);
   let outer = await host.rtnl.linkByName(hostIfname);
@@ -129,6 +130,7 @@ export async function ensureGatewayLink(o: Overlay, host: HostSide): Promise<Gat
     uplinks: await uplinksOf(host.rtnl),
   };
   if (o.spec.subnet6 !== undefined) Object.assign(info, await ensureIPv6Side(o, host, pair, inner.index, outer.index));
+  await ensureHostRoutes(o, host.rtnl, info, outer.index, hostRoute);
   return info;
 }
 

@@ -16,6 +16,8 @@
  *                             VXMESH-FORWARD      -i vxg+ -p udp -m udp --dport <data port> -j DROP
  *                                                 -i vxg<vni> -o <uplink> -j ACCEPT          (each uplink)
  *                                                 -o vxg<vni> -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT
+ *                                                 -i vxg<vni> -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+ *                                                   (a network the host routes to: replies of what it let in)
  *                               (jumped to from FORWARD right after Docker's jump to DOCKER-USER, or first
  *                               without Docker: the admin's DOCKER-USER rules come first, Docker's FORWARD
  *                               policy DROP does not drop our flows)
@@ -79,6 +81,8 @@ export interface EgressNetwork {
   /** The transfer addresses: host end and overlay end. */
   host: string;
   overlay: string;
+  /** The host routes the network's subnets here (host-route.ts): replies of connections let in (portmap's DNAT, probes) go back out. */
+  hostRoute?: boolean;
   publish: EgressPublish[];
   /** A network with an IPv6 subnet: the transfer pair's IPv6 twin, and the host's IPv6 uplinks (rules6.ts). */
   host6?: string;
@@ -221,6 +225,7 @@ export function hostRules(nets: EgressNetwork[], family: 4 | 6 = 4): RuleSet {
     for (const uplink of [...(six ? (n.uplinks6 ?? []) : n.uplinks)].sort())
       forward.push(`-i ${n.hostIfname} -o ${uplink} -j ACCEPT`);
     forward.push(`-o ${n.hostIfname} -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT`);
+    if (n.hostRoute) forward.push(`-i ${n.hostIfname} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
     post.push(`-s ${transfer}/${six ? 128 : 32} ! -o ${n.hostIfname} -j MASQUERADE`);
     for (const p of n.publish.filter((x) => !six || x.ip6 !== undefined).sort(byPort))
       pre.push(`-p ${p.protocol} -m ${p.protocol} --dport ${p.hostPort} -j DNAT --to-destination ${at(p.hostPort)}`);

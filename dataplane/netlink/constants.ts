@@ -74,6 +74,7 @@ export const RTA_TABLE = 15;
 export const RT_TABLE_MAIN = 254;
 export const RTPROT_BOOT = 3;
 export const RT_SCOPE_UNIVERSE = 0;
+export const RT_SCOPE_NOWHERE = 255;
 export const RT_SCOPE_LINK = 253;
 export const RTN_UNICAST = 1;
 

@@ -261,22 +261,49 @@ export class Rtnl {
 
   /** A default route of the gateway's family. */
   addDefaultRoute(gateway: string, oif: number): Promise<unknown> {
+    return this.replaceRoute(gateway.includes(':') ? '::' : '0.0.0.0', 0, gateway, oif);
+  }
+
+  /** A route to dst/dstLen through `gateway` on `oif` (main table), replacing one to the same destination. */
+  replaceRoute(dst: string, dstLen: number, gateway: string, oif: number): Promise<unknown> {
     const v6 = gateway.includes(':');
     const attrs: Attr[] = [
+      ...(dstLen > 0 ? [{ type: C.RTA_DST, value: v6 ? ipv6ToBytes(dst) : ipv4ToBytes(dst) }] : []),
       { type: C.RTA_GATEWAY, value: v6 ? ipv6ToBytes(gateway) : ipv4ToBytes(gateway) },
       { type: C.RTA_OIF, value: u32(oif) },
     ];
     const rt = encodeRtMsg({
       family: v6 ? C.AF_INET6 : C.AF_INET,
-      dstLen: 0,
+      dstLen,
       table: C.RT_TABLE_MAIN,
       protocol: C.RTPROT_BOOT,
       scope: C.RT_SCOPE_UNIVERSE,
       type: C.RTN_UNICAST,
     });
     return this.sock.request(C.RTM_NEWROUTE, C.NLM_F_CREATE | C.NLM_F_REPLACE, [rt, encodeAttrs(attrs)], {
-      what: `default route via ${gateway}`,
+      what: dstLen === 0 ? `default route via ${gateway}` : `route ${dst}/${dstLen} via ${gateway}`,
       op: 'add',
+    });
+  }
+
+  /** Removes the route to dst/dstLen on `oif` (main table). */
+  deleteRoute(dst: string, dstLen: number, oif: number): Promise<unknown> {
+    const v6 = dst.includes(':');
+    const rt = encodeRtMsg({
+      family: v6 ? C.AF_INET6 : C.AF_INET,
+      dstLen,
+      table: C.RT_TABLE_MAIN,
+      protocol: 0,
+      scope: C.RT_SCOPE_NOWHERE,
+      type: 0,
+    });
+    const attrs: Attr[] = [
+      { type: C.RTA_DST, value: v6 ? ipv6ToBytes(dst) : ipv4ToBytes(dst) },
+      { type: C.RTA_OIF, value: u32(oif) },
+    ];
+    return this.sock.request(C.RTM_DELROUTE, 0, [rt, encodeAttrs(attrs)], {
+      what: `route ${dst}/${dstLen}`,
+      op: 'delete',
     });
   }
 

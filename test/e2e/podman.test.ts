@@ -69,3 +69,46 @@ t.test('podman run on two hosts: by address, by name, with a vxmesh attach names
     'and from the agent of host 1',
   );
 });
+
+t.test(
+  'portmap chained after vxmesh (hostRoute): a published port reaches the container from another host',
+  async (t) => {
+    p1.network('bluepub', [
+      { type: 'vxmesh', network: 'blue', socket: c.socket(1), hostRoute: true },
+      { type: 'portmap', capabilities: { portMappings: true } },
+    ]);
+    await p1.run(
+      'srv',
+      'bluepub',
+      rootfs,
+      ['-p', '8080:80'],
+      ['/bin/sh', '-c', 'while true; do echo hello-from-srv | nc -l -p 80; done'],
+    );
+    const ip = (
+      await p1.podman(['inspect', '--format', '{{.NetworkSettings.Networks.bluepub.IPAddress}}', 'srv'])
+    ).stdout.trim();
+    const routes = (await $`ip -n ${c.tb.host(1).netns} route show ${'198.18.70.0/24'}`).stdout;
+    t.match(
+      routes,
+      /198\.18\.70\.0\/24 via \S+ dev vxg7001/,
+      `host 1 routes the subnet through the gateway link: ${routes}`,
+    );
+    t.ok(await c.tb.ping(c.tb.host(1).netns, ip, { count: 1, timeoutS: 2 }), 'host 1 → the container');
+    const fetch = async () =>
+      (await $({ nothrow: true })`ip netns exec ${c.tb.host(2).netns} busybox nc -w 2 ${c.tb.host(1).vtep} 8080`)
+        .stdout;
+    const reached = await eventually(async () => (await fetch()).includes('hello-from-srv'), 20_000);
+    const why = reached
+      ? ''
+      : `: ${(await $`ip netns exec ${c.tb.host(1).netns} iptables-save`).stdout} ${(await $`ip -n ${c.tb.host(1).netns} route`).stdout}`;
+    t.ok(reached, `host 2 → host 1:8080 → the container${why}`);
+    await p1.podman(['rm', '-f', '-t', '0', 'srv']);
+    t.ok(
+      await eventually(
+        async () => !(await $`ip -n ${c.tb.host(1).netns} route show`).stdout.includes('198.18.70.0/24 via'),
+        15_000,
+      ),
+      'the last such container gone: the route too',
+    );
+  },
+);

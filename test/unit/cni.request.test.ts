@@ -40,6 +40,8 @@ t.test('a good ADD: the network defaults to the CNI name; addresses, name and pr
   t.same(r.ips, { ip: '198.18.0.9', ip6: '2001:db8:5::9' });
   t.equal(r.dnsName, 'web-1', 'the pod name, as a DNS label');
   t.equal(r.containerId, 'abc123');
+  t.equal(r.hostRoute, false, 'no host route unless asked');
+  t.equal(decodeCniRequest(inv(conf({ hostRoute: true }))).hostRoute, true);
   t.equal(decodeCniRequest(inv(conf({ network: 'red' }))).network, 'red');
   t.same(decodeCniRequest(inv(conf({ subnet: '198.18.7.0/24', vni: 70 }))).create, {
     subnet: '198.18.7.0/24',
@@ -68,6 +70,7 @@ t.test('every malformed field or variable: its code and its name', async (t) => 
   refused(t, inv(conf({ vni: 'x', subnet: '198.18.0.0/24' })), 7, 'vni', 'a vni that is no integer');
   refused(t, inv(conf({ vni: 7 })), 7, 'subnet', 'creation fields without a subnet');
   refused(t, inv(conf({ subnet: 7 })), 7, 'subnet', 'a subnet that is no string');
+  refused(t, inv(conf({ hostRoute: 'yes' })), 7, 'hostRoute', 'hostRoute that is no boolean');
   refused(t, inv(conf({ runtimeConfig: 'x' })), 7, 'runtimeConfig', 'runtimeConfig not an object');
   refused(t, inv(conf({ runtimeConfig: { ips: ['nope'] } })), 7, 'runtimeConfig.ips[0]', 'a bad address');
   refused(

@@ -121,6 +121,16 @@ t.test(
       'one accept per uplink',
     );
     t.same(
+      hostRules([{ ...web, hostRoute: true }])
+        .chains.find((c) => c.chain === 'VXMESH-FORWARD')
+        ?.rules.slice(-2),
+      [
+        '-o vxg42 -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT',
+        '-i vxg42 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+      ],
+      'a network the host routes to: replies of what was let in go back out, nothing new',
+    );
+    t.same(
       host.chains.find((c) => c.chain === 'VXMESH-POSTROUTING')?.rules,
       ['-s 169.254.0.85/32 ! -o vxg42 -j MASQUERADE'],
       'the host never sees (nor routes to) the overlay subnet',
