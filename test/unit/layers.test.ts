@@ -24,6 +24,7 @@ export const LAYER_DIRS = [
   'agent',
   'api',
   'docker',
+  'cni',
   'daemon',
   'cli',
   'sim',
