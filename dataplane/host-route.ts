@@ -6,7 +6,6 @@
  */
 import { KernelError } from '../core/errors.js';
 import { canonicalIPv6 } from '../core/ipv6.js';
-import type { GatewayLinkInfo } from './gateway-link.js';
 import type { Rtnl } from './netlink/rtnl.js';
 import type { Overlay } from './overlay.js';
 
@@ -43,7 +42,7 @@ async function one(
 export async function ensureHostRoutes(
   o: Overlay,
   host: Rtnl,
-  link: GatewayLinkInfo,
+  link: { hostIfname: string; overlay: string; overlay6?: string },
   outerIndex: number,
   wanted: boolean,
 ): Promise<void> {
