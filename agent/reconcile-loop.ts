@@ -175,11 +175,13 @@ export class ReconcileLoop {
         wrote = { want: desired.get(n.name) ?? [], allowDelete, generation: this.overlays.generation(vni) };
         const last = this.applied.get(vni);
         this.applied.delete(vni);
+        const comparable = reason === 'change' && last !== undefined && sameRun(last, wrote);
         const delta =
-          reason === 'change' && last !== undefined && sameRun(last, wrote) && this.driver.reconcileDelta
-            ? diffRemotes(last.want, wrote.want)
-            : undefined;
-        if (delta && delta.upsert.length + delta.removeMacs.length + delta.removeIps.length === 0) {
+          comparable && allowDelete && this.driver.reconcileDelta ? diffRemotes(last.want, wrote.want) : undefined;
+        const unchanged = delta
+          ? delta.upsert.length + delta.removeMacs.length + delta.removeIps.length === 0
+          : comparable && sameEntries(last.want, wrote.want);
+        if (unchanged) {
           this.applied.set(vni, wrote);
           this.counters.reconcileSkipped++;
           continue;
@@ -237,5 +239,21 @@ interface Applied {
   generation: number;
 }
 
-/** Runs into the same overlay (not rebuilt since) with deletions allowed alike. */
+/**
+ * Runs into the same overlay (not rebuilt since) with deletions allowed alike. Only with deletions
+ * allowed is a run written as a difference: before the first sync (add-only) the kernel may hold more
+ * than a run wrote (entries kept from before a restart), and a difference would rewrite entries that
+ * are there; then an unchanged desired set is skipped and any other gets the full compare.
+ */
 const sameRun = (a: Applied, b: Applied): boolean => a.allowDelete === b.allowDelete && a.generation === b.generation;
+
+/** The same desired entries in the same order. */
+function sameEntries(a: RemoteEndpoint[], b: RemoteEndpoint[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as RemoteEndpoint;
+    const y = b[i] as RemoteEndpoint;
+    if (x !== y && (x.mac !== y.mac || x.ip !== y.ip || x.ip6 !== y.ip6 || x.vtep !== y.vtep)) return false;
+  }
+  return true;
+}
