@@ -11,6 +11,7 @@ import { Cluster } from '../../sim/cluster.js';
 import { eventually } from '../fixtures/members.js';
 import { inProcessCli } from '../fixtures/in-process-cli.js';
 import { busyboxRootfs, PodmanHost } from '../fixtures/podman.js';
+import { ContainerdHost } from '../fixtures/containerd.js';
 
 $.verbose = false;
 $.quiet = true;
@@ -109,6 +110,70 @@ t.test(
         15_000,
       ),
       'the last such container gone: the route too',
+    );
+  },
+);
+
+t.test(
+  'containerd (ctr run --cni) on host 2 and Podman on host 1 share the network; a one-off container exiting is withdrawn',
+  async (t) => {
+    const ctrHost = new ContainerdHost(c.tb, path.join(c.dir, 'containerd-h2'), c.tb.host(2).netns, {
+      vxmesh: path.join(pluginDir, 'vxmesh'),
+      loopback: '/usr/lib/cni/loopback',
+    });
+    t.teardown(() => ctrHost.cleanup());
+    ctrHost.network('blue', [{ type: 'vxmesh', network: 'blue', socket: c.socket(2) }]);
+    await ctrHost.start();
+    await ctrHost.run('ctr1', rootfs);
+    const shown = await ctrHost.exec('ctr1', ['/bin/ip', '-4', '-o', 'addr', 'show', 'eth0']);
+    const addr = `${shown.stdout}${shown.stderr}`;
+    const ctrIp = /inet (198\.18\.70\.\d+)\//.exec(addr)?.[1] ?? '';
+    t.ok(ctrIp, `the ctr container has an address of the network: ${addr}`);
+    await p1.run('web3', 'blue', rootfs);
+    const podIp = await ipOf(p1, 'web3');
+    t.ok(
+      await eventually(
+        async () => (await ctrHost.exec('ctr1', ['/bin/ping', '-c', '1', '-W', '1', podIp])).code === 0,
+        20_000,
+      ),
+      'containerd container (host 2) → Podman container (host 1)',
+    );
+    t.ok(
+      await eventually(async () => (await p1.exec('web3', ['ping', '-c', '1', '-W', '1', ctrIp])).code === 0, 20_000),
+      'Podman container (host 1) → containerd container (host 2)',
+    );
+    // ctr runs DEL only for a container it ran in the foreground with --rm, when the task exits.
+    const once = await ctrHost.ctr(
+      [
+        'run',
+        '--rm',
+        '--cni',
+        '--rootfs',
+        rootfs,
+        'ctr2',
+        '/bin/sh',
+        '-c',
+        `ip -4 -o addr show eth0; ping -c 1 -W 2 ${podIp}`,
+      ],
+      { nothrow: true },
+    );
+    const onceIp = /inet (198\.18\.70\.\d+)\//.exec(once.stdout)?.[1] ?? '';
+    t.equal(
+      once.code,
+      0,
+      `ctr run --rm --cni: a one-off container reaches the Podman container: ${once.stdout} ${once.stderr}`,
+    );
+    t.ok(onceIp, 'with an address of the network');
+    t.ok(
+      await eventually(
+        async () => !(await c.vxJson<Array<{ ip: string }>>(1, ['endpoints', 'blue'])).some((e) => e.ip === onceIp),
+        15_000,
+      ),
+      "its exit ran the plugin's DEL: gone from host 1's table",
+    );
+    t.ok(
+      (await c.vxJson<Array<{ ip: string }>>(1, ['endpoints', 'blue'])).some((e) => e.ip === ctrIp),
+      'the detached one stays',
     );
   },
 );
