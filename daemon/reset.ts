@@ -70,7 +70,14 @@ function namedNamespacesOf(stateDir: string): string[] {
   }
 }
 
-export async function resetHost(s: ResetSettings, opts: { dryRun: boolean }): Promise<ResetReport> {
+export async function resetHost(
+  s: ResetSettings,
+  opts: {
+    dryRun: boolean;
+    /** Where to look for the CNI launcher (default: the runtimes' directories). */ cniDirs?: string[];
+  },
+): Promise<ResetReport> {
+  const cniDirs = opts.cniDirs ?? PLUGIN_DIRS;
   const pluginSocket = path.join(s.pluginDir, DOCKER_PLUGIN_SOCKET_NAME);
   if (await socketAnswers(s.socket))
     throw new AgentRunningError(
@@ -106,10 +113,11 @@ export async function resetHost(s: ResetSettings, opts: { dryRun: boolean }): Pr
   });
   await step('CNI plugin', () =>
     dryRun
-      ? PLUGIN_DIRS.map((d) => path.join(d, 'vxmesh'))
+      ? cniDirs
+          .map((d) => path.join(d, 'vxmesh'))
           .filter(isOurs)
           .map((f) => `file ${f}`)
-      : uninstallLaunchers(PLUGIN_DIRS).map((f) => `file ${f}`),
+      : uninstallLaunchers(cniDirs).map((f) => `file ${f}`),
   );
   await step('sockets', async () => {
     const done: string[] = [];

@@ -1,14 +1,17 @@
 /** `vxmesh reset`: removes what the (stopped) agent of this host made. */
+import path from 'node:path';
+import { PLUGIN_DIRS } from '../../cni/install.js';
 import { resetHost } from '../../daemon/reset.js';
 import { UsageError, type Command } from '../support.js';
 import { parseAgentArgs } from './agent.js';
 
-const usage = `Usage: vxmesh reset [--dry-run] [--json] [AGENT OPTIONS]
+const usage = `Usage: vxmesh reset [--dry-run] [--json] [--cni-dir DIR]... [AGENT OPTIONS]
 
 Removes what the agent of this host made, with the agent stopped: its overlay namespaces (with the
 containers' veth pairs and the gateway links), the VXMESH-* chains of the host's iptables, the WireGuard
 interface, its wireguard-go, route and ip6tables rule, the resolv.conf files written for named
-namespaces, its sockets and the files of its state directory. Prints what it removed.
+namespaces, the CNI plugin launcher ("vxmesh cni install"), its sockets and the files of its state
+directory. Prints what it removed.
 
 It finds them with the agent's own settings: give it the same --config FILE (or flags, or VXMESH_*
 environment) as the agent, at least --state-dir and --netns-prefix when they are not the defaults.
@@ -20,6 +23,8 @@ other members find it dead).
 Options:
   --dry-run          list what would be removed, remove nothing
   --json             {"dryRun": BOOL, "removed": [...], "errors": [...]}
+  --cni-dir DIR      where "vxmesh cni install --dir" put the launcher (repeatable; default
+                     ${PLUGIN_DIRS.join(' and ')}); only a file with the launcher's mark is removed
   --config FILE      the agent's config file; or the agent's flags, of which reset reads:
   --state-dir DIR, --netns-prefix STR, --socket PATH, --encrypted-port N, --plugin-dir DIR
                      (the other agent flags are accepted and ignored; "vxmesh agent --help")
@@ -33,10 +38,21 @@ export const resetCommand: Command = {
   async run(ctx) {
     const json = ctx.argv.includes('--json');
     const dryRun = ctx.argv.includes('--dry-run');
-    const rest = ctx.argv.filter((a) => a !== '--json' && a !== '--dry-run');
+    const cniDirs: string[] = [];
+    const rest: string[] = [];
+    for (let i = 0; i < ctx.argv.length; i++) {
+      const a = ctx.argv[i] ?? '';
+      if (a === '--json' || a === '--dry-run') continue;
+      if (a === '--cni-dir' || a.startsWith('--cni-dir=')) {
+        const dir = a === '--cni-dir' ? ctx.argv[++i] : a.slice('--cni-dir='.length);
+        if (!dir || dir.startsWith('--')) throw new UsageError('--cni-dir needs a directory');
+        if (!path.isAbsolute(dir)) throw new UsageError(`--cni-dir: "${dir}" is not an absolute path`);
+        cniDirs.push(dir);
+      } else rest.push(a);
+    }
     const cfg = parseAgentArgs(rest, process.env, { requireKey: false });
     if (cfg === 'help') throw new UsageError('--help');
-    const report = await resetHost(cfg, { dryRun });
+    const report = await resetHost(cfg, { dryRun, ...(cniDirs.length ? { cniDirs } : {}) });
     if (json) ctx.out(JSON.stringify({ dryRun, ...report }));
     else {
       const verb = dryRun ? 'would remove' : 'removed';

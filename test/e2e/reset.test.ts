@@ -67,7 +67,7 @@ async function snapshot(): Promise<Record<string, string[]>> {
 }
 
 const reset = (extra: string[]) =>
-  $`nsenter --net=${h1.netnsPath} ${process.execPath} ${CLI} reset --state-dir ${stateDir} --netns-prefix ${prefix} --socket ${c.socket(1)} --plugin-dir ${stateDir} ${extra}`.nothrow();
+  $`nsenter --net=${h1.netnsPath} ${process.execPath} ${CLI} reset --state-dir ${stateDir} --netns-prefix ${prefix} --socket ${c.socket(1)} --plugin-dir ${stateDir} --cni-dir ${cniDir} --cni-dir ${foreignCniDir} ${extra}`.nothrow();
 
 // Planted beside the agent's objects: reset must leave each of them.
 await $`nsenter --net=${h1.netnsPath} iptables -w -N KEEP-ME`;
@@ -77,11 +77,17 @@ fs.mkdirSync(path.join('/etc/netns', foreign), { recursive: true });
 fs.writeFileSync(path.join('/etc/netns', foreign, 'resolv.conf'), 'nameserver 198.51.100.53\n');
 fs.mkdirSync(stateDir, { recursive: true });
 fs.writeFileSync(path.join(stateDir, 'operator-notes.txt'), 'not the agent’s\n');
+// The CNI launcher (`vxmesh cni install --dir`), and a file of someone else under the same name.
+const cniDir = path.join(c.dir, 'cni-ours');
+const foreignCniDir = path.join(c.dir, 'cni-theirs');
+fs.mkdirSync(foreignCniDir, { recursive: true });
+fs.writeFileSync(path.join(foreignCniDir, 'vxmesh'), '#!/bin/sh\necho another plugin\n', { mode: 0o755 });
 const ct1 = await c.tb.addContainer(1, 1);
 const ct2 = await c.tb.addContainer(1, 2);
 const before = await snapshot();
 
 await c.startAgent(1);
+await c.vx(1, ['cni', 'install', '--dir', cniDir]);
 await c.vx(1, ['network', 'create', 'plain', '--subnet', '198.18.90.0/24']);
 await c.vx(1, ['network', 'create', 'sec', '--subnet', '198.18.91.0/24', '--encrypted']);
 await c.vx(1, ['attach', 'plain', '--netns', ct1, '--publish', '8080:80', '--name', 'web']);
@@ -125,13 +131,22 @@ t.test('after the agent stopped: --dry-run lists, reset removes exactly what vxm
   const dry = await reset(['--dry-run', '--json']);
   t.equal(dry.exitCode, 0, dry.stderr);
   const planned = JSON.parse(dry.stdout) as { removed: string[]; errors: string[] };
+  t.ok(planned.removed.includes(`file ${path.join(cniDir, 'vxmesh')}`), 'the dry run lists the CNI launcher');
   t.ok(planned.removed.length >= 8, `the dry run lists what it would remove (${planned.removed.length})`);
   t.same(await snapshot(), stopped, '--dry-run removed nothing');
+  t.ok(fs.existsSync(path.join(cniDir, 'vxmesh')), '--dry-run left the launcher');
   const r = await reset([]);
   t.equal(r.exitCode, 0, r.stderr);
   t.match(r.stdout, new RegExp(`removed namespace ${prefix}\\d+`));
   t.match(r.stdout, /removed process wireguard-go/);
   t.match(r.stdout, /removed iptables nat VXMESH-PREROUTING removed/);
+  t.match(r.stdout, `removed file ${path.join(cniDir, 'vxmesh')}`, 'the CNI launcher');
+  t.notOk(fs.existsSync(path.join(cniDir, 'vxmesh')), 'the launcher is gone');
+  t.equal(
+    fs.readFileSync(path.join(foreignCniDir, 'vxmesh'), 'utf8'),
+    '#!/bin/sh\necho another plugin\n',
+    'a plugin of the same name that is not ours is untouched',
+  );
   t.same(
     await snapshot(),
     { ...before, namespaces: [...before.namespaces, decoyNetns].sort() },

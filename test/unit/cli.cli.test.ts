@@ -65,3 +65,12 @@ t.test(
     );
   },
 );
+
+t.test('reset --cni-dir: a directory is required and must be absolute (usage error, nothing done)', async (t) => {
+  const missing = await run('reset', '--cni-dir');
+  t.equal(missing.code, 2);
+  t.match(missing.err, /--cni-dir needs a directory/);
+  const relative = await run('reset', '--cni-dir', 'bin', '--dry-run');
+  t.equal(relative.code, 2);
+  t.match(relative.err, /--cni-dir: "bin" is not an absolute path/);
+});
