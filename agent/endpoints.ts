@@ -2,6 +2,7 @@
 import crypto from 'node:crypto';
 import { NotFoundError, ValidationError } from '../core/errors.js';
 import { macFromIp } from '../core/addresses.js';
+import { prefixesOverlap, subnetsOf } from '../core/prefix.js';
 import type { WireguardSync } from './wireguard-sync.js';
 import type { Logger } from '../core/logger.js';
 import { ipv6View, type EndpointValue, type NetworkValue } from '../core/records.js';
@@ -111,6 +112,7 @@ export class Endpoints {
     const id = req.id ?? randomId();
     if (this.parts.state.endpoints.some((e) => e.network === n.name && e.id === id))
       throw new ValidationError('id', `endpoint ${id} exists in ${n.name}`);
+    if (req.hostRoute) this.checkHostRoute(n);
     const publish = await this.checkPublish(req.publish ?? [], n);
     // The addresses are reserved from here on; returned if the attach fails (Docker's reservation included).
     const taken = await this.takeAddresses(n, req);
@@ -167,6 +169,25 @@ export class Endpoints {
       if (counted) this.parts.overlays.endAttach(n.vni);
       for (const a of [ip, ip6]) if (a !== undefined) this.parts.allocator.settle(n.name, a);
       if (!attached) for (const a of [ip, ip6]) if (a !== undefined) await this.parts.returns.giveBack(n.name, a);
+    }
+  }
+
+  /**
+   * A host route sends the network's subnets into its overlay: refused while another network whose
+   * subnet overlaps has one on this host (one of the two would lose its route).
+   */
+  private checkHostRoute(n: NetworkView): void {
+    const mine = subnetsOf(n);
+    for (const ep of this.parts.state.endpoints) {
+      if (!ep.hostRoute || ep.network === n.name) continue;
+      const other = this.parts.networks.get(ep.network);
+      if (!other) continue;
+      const clash = subnetsOf(other).find((p) => mine.some((m) => prefixesOverlap(m, p)));
+      if (clash)
+        throw new ValidationError(
+          'hostRoute',
+          `network ${n.name}'s subnet overlaps ${clash.text} of network ${other.name}, which this host already routes to (endpoint ${ep.id}): networks with host routes need subnets of their own`,
+        );
     }
   }
 

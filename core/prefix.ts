@@ -85,3 +85,15 @@ export function requireHostInPrefix(ip: unknown, p: Prefix, field = 'ip'): strin
     throw new ValidationError(field, `${text} is not a usable host address of ${p.text}`);
   return text;
 }
+
+/** Whether two prefixes share an address (same family, and the shorter one holds the other). */
+export function prefixesOverlap(a: Prefix, b: Prefix): boolean {
+  if (a.family !== b.family) return false;
+  const shift = BigInt(a.bits - Math.min(a.prefix, b.prefix));
+  return a.first >> shift === b.first >> shift;
+}
+
+/** The subnets of a network definition (IPv4, IPv6, either may be absent) as prefixes. */
+export function subnetsOf(n: { subnet?: string; subnet6?: string }): Prefix[] {
+  return [n.subnet, n.subnet6].filter((s): s is string => s !== undefined).map((s) => parsePrefix(s));
+}
