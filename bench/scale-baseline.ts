@@ -24,55 +24,91 @@ export interface BareGossipsub {
 /** How long the bare members' idle is measured (a short window: the agents' idle is SCALE_IDLE_S). */
 const BARE_IDLE_MS = Number(process.env.SCALE_BARE_IDLE_S ?? 20) * 1000;
 
+/**
+ * N bare members (libp2p + gossipsub + membership, as the agents run them) up at once: for blocks of
+ * messages interleaved with the agents' updates in the same run (bench:scale's paired ratios).
+ */
+export class BareCluster {
+  private readonly arrivals = new Map<string, number[]>();
+
+  private constructor(
+    private readonly c: DiscoveryCluster,
+    readonly procs: MemberProc[],
+  ) {
+    for (const p of procs) p.onRaw((id, at) => (this.arrivals.get(id) ?? this.arrivals.set(id, []).get(id))?.push(at));
+  }
+
+  static async start(n: number, tag: string): Promise<BareCluster> {
+    const c = await DiscoveryCluster.create(n, {}, tag);
+    try {
+      const procs: MemberProc[] = [];
+      for (let i = 1; i <= n; i++) {
+        procs.push(c.start(i, { seeds: [1, 2, 3].filter((s) => s < i) }));
+        await procs[i - 1]?.ready;
+      }
+      const formed = await eventually(
+        async () =>
+          (await Promise.all(procs.map((p) => p.snapshot()))).every(
+            (s) => s.members.filter((m) => m.state === 'alive').length === n,
+          ),
+        120_000,
+        500,
+      );
+      if (!formed) throw new Error(`bare gossipsub baseline: ${n} members did not form one cluster within 120 s`);
+      await sleep(3000); // meshes settle (heartbeat 1 s)
+      return new BareCluster(c, procs);
+    } catch (e) {
+      await c.teardown();
+      throw e;
+    }
+  }
+
+  /** CPU (ms) so far of the members at these 0-based indexes (all when omitted). */
+  cpu(indexes?: number[]): number {
+    const of = indexes ? indexes.map((i) => this.procs[i] as MemberProc) : this.procs;
+    return sum(of.map((p) => cpuMsOf(p.pid)));
+  }
+
+  /** Member `from` (0-based) publishes message `id`; resolves with the ms until every other member had it (undefined: lost). */
+  async message(from: number, id: string, timeoutMs = 10_000): Promise<number | undefined> {
+    const start = Date.now();
+    void (this.procs[from] as MemberProc).call('publishBench', { id });
+    const n = this.procs.length;
+    const all = await eventually(async () => (this.arrivals.get(id)?.length ?? 0) >= n - 1, timeoutMs, 10);
+    return all ? Math.max(...(this.arrivals.get(id) ?? [])) - start : undefined;
+  }
+
+  teardown(): Promise<void> {
+    return this.c.teardown();
+  }
+}
+
 export async function bareGossipsubP99(
   n: number,
   messages: number,
   gapMs: number,
   warmup: number,
 ): Promise<BareGossipsub> {
-  const c = await DiscoveryCluster.create(n, {}, `sb${n}`);
+  const b = await BareCluster.start(n, `sb${n}`);
   try {
-    const procs: MemberProc[] = [];
-    for (let i = 1; i <= n; i++) {
-      procs.push(c.start(i, { seeds: [1, 2, 3].filter((s) => s < i) }));
-      await procs[i - 1]?.ready;
-    }
-    const formed = await eventually(
-      async () =>
-        (await Promise.all(procs.map((p) => p.snapshot()))).every(
-          (s) => s.members.filter((m) => m.state === 'alive').length === n,
-        ),
-      120_000,
-      500,
-    );
-    if (!formed) throw new Error(`bare gossipsub baseline: ${n} members did not form one cluster within 120 s`);
-    await sleep(3000); // meshes settle (heartbeat 1 s)
-    const arrivals = new Map<string, number[]>();
-    for (const p of procs) p.onRaw((id, at) => (arrivals.get(id) ?? arrivals.set(id, []).get(id))?.push(at));
     // Warm-up messages (cold code), not measured.
     for (let u = 0; u < warmup; u++) {
-      void (procs[u % n] as MemberProc).call('publishBench', { id: `warm${u}` });
+      void b.message(u % n, `warm${u}`);
       await sleep(gapMs);
     }
     await sleep(2000);
-    const cpu = () => sum(procs.map((p) => cpuMsOf(p.pid)));
-    const [idleCpu0, idleT0] = [cpu(), performance.now()];
+    const [idleCpu0, idleT0] = [b.cpu(), performance.now()];
     await sleep(BARE_IDLE_MS);
-    const idleCpuPerMs = (cpu() - idleCpu0) / (performance.now() - idleT0);
-    const mem = procs.map((p) => memoryOf(p.pid));
-    const [cpu0, t0] = [cpu(), performance.now()];
-    const sent = new Map<string, number>();
+    const idleCpuPerMs = (b.cpu() - idleCpu0) / (performance.now() - idleT0);
+    const mem = b.procs.map((p) => memoryOf(p.pid));
+    const [cpu0, t0] = [b.cpu(), performance.now()];
+    const sent: Array<Promise<number | undefined>> = [];
     for (let u = 0; u < messages; u++) {
-      const id = `raw${u}`;
-      sent.set(id, Date.now());
-      void (procs[u % n] as MemberProc).call('publishBench', { id });
+      sent.push(b.message(u % n, `raw${u}`));
       await sleep(gapMs);
     }
-    await eventually(() => [...sent.keys()].every((id) => (arrivals.get(id)?.length ?? 0) >= n - 1), 10_000, 100);
-    const cpuMsPerReceiver = (cpu() - cpu0 - idleCpuPerMs * (performance.now() - t0)) / messages / (n - 1);
-    const lat = [...sent]
-      .filter(([id]) => (arrivals.get(id)?.length ?? 0) >= n - 1)
-      .map(([id, s]) => Math.max(...(arrivals.get(id) ?? [])) - s);
+    const lat = (await Promise.all(sent)).filter((x): x is number => x !== undefined);
+    const cpuMsPerReceiver = (b.cpu() - cpu0 - idleCpuPerMs * (performance.now() - t0)) / messages / (n - 1);
     return {
       p50: pct(lat, 50),
       p99: pct(lat, 99),
@@ -84,6 +120,6 @@ export async function bareGossipsubP99(
       pssMbPerProcess: +mean(mem.map((m) => m.pssMb)).toFixed(1),
     };
   } finally {
-    await c.teardown();
+    await b.teardown();
   }
 }

@@ -24,7 +24,7 @@ import { readNamespaceTables } from '../dataplane/tables.js';
 import { Cluster } from '../sim/cluster.js';
 import { FdbWatch } from './fdb-watch.js';
 import { mean, memoryOf, pct } from './proc-stats.js';
-import { bareGossipsubP99 } from './scale-baseline.js';
+import { BareCluster, bareGossipsubP99 } from './scale-baseline.js';
 import { measureFloors, type Floors } from './scale-floor.js';
 import { sleep, until } from './wait.js';
 import { allAlive, api, cpuOf, hostTxBytes, pids, range, startAgents } from './scale-cluster.js';
@@ -36,6 +36,10 @@ const WARMUP = Number(process.env.SCALE_WARMUP ?? 10);
 const NETWORK = 'scale';
 const VNI = 4242;
 const SUBNET = '198.18.0.0/16';
+/** Up to this N, a bare cluster runs beside the agents and its messages interleave with their updates. */
+const PAIRED_MAX = Number(process.env.SCALE_PAIRED_MAX ?? 25);
+/** Updates (and bare messages) per block of a paired ratio. */
+const BLOCK = 5;
 const ARGS = ['--log-level', process.env.SCALE_LOG_LEVEL ?? 'warn'];
 
 async function fdbTowards(c: Cluster, i: number): Promise<Set<string>> {
@@ -67,11 +71,19 @@ export interface ScaleRun {
   bare_pss_mb_per_process: number;
   host_crash_withdrawn_p50_ms: number;
   host_crash_withdrawn_max_ms: number;
+  /**
+   * Paired: CPU per receiver of a block of BLOCK agent updates over that of the next BLOCK bare
+   * gossipsub messages, the bare cluster up beside the agents (N ≤ SCALE_PAIRED_MAX); median and all.
+   */
+  cpu_paired_ratio_to_bare_median?: number;
+  cpu_paired_ratios?: number[];
+  bare_paired_cpu_ms_per_receiver?: number;
 }
 
 async function runSize(n: number, floors: Floors): Promise<ScaleRun> {
   const c = await Cluster.create(n, `sc${n}`);
   const watch = new FdbWatch();
+  let bare: BareCluster | undefined;
   const log = (s: string) => console.log(`N=${n}: ${s}`);
   try {
     const lastStart = await startAgents(c, n, ARGS);
@@ -123,6 +135,35 @@ async function runSize(n: number, floors: Floors): Promise<ScaleRun> {
       `idle ${idleS.toFixed(0)} s: ${(idleCpuMsPerS / n / 10).toFixed(2)} % of a core and ${(idleBytesPerS / n).toFixed(0)} B/s per agent; RSS ${mean(mem.map((m) => m.rssMb)).toFixed(1)} MB, PSS ${mean(mem.map((m) => m.pssMb)).toFixed(1)} MB per agent`,
     );
 
+    // The bare cluster beside the agents, for paired blocks (its own idle rate measured with the agents idle).
+    let bareIdlePerMs = 0;
+    if (n <= PAIRED_MAX) {
+      bare = await BareCluster.start(n, `sp${n}`);
+      const [bc0, bt0] = [bare.cpu(), performance.now()];
+      await sleep(20_000);
+      bareIdlePerMs = (bare.cpu() - bc0) / (performance.now() - bt0) / n;
+      for (let u = 0; u < WARMUP; u++) await bare.message(u % n, `warm${u}`);
+    }
+    const pairedRatios: number[] = [];
+    const bareBlocks: number[] = [];
+    let blockCpu = 0;
+    let blockReceivers = 0;
+    /** BLOCK bare messages, senders in turn: CPU per receiver per message, the idle rate subtracted. */
+    const bareBlock = async (b: BareCluster, first: number) => {
+      let cpu = 0;
+      for (let k = 0; k < BLOCK; k++) {
+        const from = (first + k) % n;
+        const others = range(n)
+          .map((i) => i - 1)
+          .filter((i) => i !== from);
+        const [c0, t0] = [b.cpu(others), performance.now()];
+        await b.message(from, `pair${first + k}`);
+        await sleep(gapMs);
+        cpu += b.cpu(others) - c0 - bareIdlePerMs * (performance.now() - t0) * others.length;
+      }
+      return cpu / BLOCK / (n - 1);
+    };
+
     // Updates: one endpoint attached on a host, hosts in turn.
     // CPU is read per agent around each update: the receivers' share (per receiver) is the figure
     // compared with the floor; the sender's (its attach builds a veth, an address, a record) apart.
@@ -157,9 +198,25 @@ async function runSize(n: number, floors: Floors): Promise<ScaleRun> {
       if (arrived.size === others.length) lat.push(Math.max(...arrived.values()) - start);
       await sleep(gapMs);
       const spentS = (performance.now() - start) / 1000;
-      receiverCpuMs += cpuOf(c, others) - cpuOthers0 - (idleCpuMsPerS / n) * spentS * others.length;
+      const receivedCpu = cpuOf(c, others) - cpuOthers0 - (idleCpuMsPerS / n) * spentS * others.length;
+      receiverCpuMs += receivedCpu;
       senderCpuMs += cpuOf(c, [h]) - cpuSender0 - (idleCpuMsPerS / n) * spentS;
       receiverS += others.length;
+      blockCpu += receivedCpu;
+      blockReceivers += others.length;
+      if (bare && (u + 1) % BLOCK === 0) {
+        const bareCpu = await bareBlock(bare, u * 11);
+        bareBlocks.push(bareCpu);
+        pairedRatios.push(+(blockCpu / blockReceivers / bareCpu).toFixed(2));
+        [blockCpu, blockReceivers] = [0, 0];
+      }
+    }
+    if (bare) {
+      log(
+        `paired blocks of ${BLOCK}: agent/bare CPU per receiver ${pairedRatios.join(', ')} → median ${pct(pairedRatios, 50)}`,
+      );
+      await bare.teardown();
+      bare = undefined;
     }
     const [b3, t3] = [await hostTxBytes(c, hosts), performance.now()];
     const updS = (t3 - t2) / 1000;
@@ -197,17 +254,17 @@ async function runSize(n: number, floors: Floors): Promise<ScaleRun> {
 
     watch.stop();
     await c.teardown();
-    const bare = await bareGossipsubP99(n, UPDATES * 2, gapMs, WARMUP * 2);
+    const bareRun = await bareGossipsubP99(n, UPDATES * 2, gapMs, WARMUP * 2);
     log(
-      `bare gossipsub among ${n} processes: p50 ${bare.p50} ms, p99 ${bare.p99} ms (${bare.lost} lost), ${bare.cpuMsPerReceiver} ms CPU per receiver per message`,
+      `bare gossipsub among ${n} processes: p50 ${bareRun.p50} ms, p99 ${bareRun.p99} ms (${bareRun.lost} lost), ${bareRun.cpuMsPerReceiver} ms CPU per receiver per message`,
     );
     return {
       n,
       all_alive_ms: aliveMs,
       convergence_p50_ms: Math.round(pct(lat, 50)),
       convergence_p99_ms: Math.round(pct(lat, 99)),
-      bare_gossipsub_p99_ms: bare.p99,
-      bare_gossipsub_cpu_ms_per_receiver: bare.cpuMsPerReceiver,
+      bare_gossipsub_p99_ms: bareRun.p99,
+      bare_gossipsub_cpu_ms_per_receiver: bareRun.cpuMsPerReceiver,
       updates: UPDATES,
       updates_lost: UPDATES - lat.length,
       bytes_per_update: Math.round(bytesPerUpdate),
@@ -219,14 +276,22 @@ async function runSize(n: number, floors: Floors): Promise<ScaleRun> {
       idle_bytes_per_s_per_agent: Math.round(idleBytesPerS / n),
       rss_mb_per_agent: +mean(mem.map((m) => m.rssMb)).toFixed(1),
       pss_mb_per_agent: +mean(mem.map((m) => m.pssMb)).toFixed(1),
-      bare_idle_cpu_percent_per_process: bare.idleCpuPercentPerProcess,
-      bare_rss_mb_per_process: bare.rssMbPerProcess,
-      bare_pss_mb_per_process: bare.pssMbPerProcess,
+      bare_idle_cpu_percent_per_process: bareRun.idleCpuPercentPerProcess,
+      bare_rss_mb_per_process: bareRun.rssMbPerProcess,
+      bare_pss_mb_per_process: bareRun.pssMbPerProcess,
       host_crash_withdrawn_p50_ms: Math.round(pct(withdrawn, 50)),
       host_crash_withdrawn_max_ms: Math.round(Math.max(...withdrawn)),
+      ...(pairedRatios.length
+        ? {
+            cpu_paired_ratio_to_bare_median: pct(pairedRatios, 50),
+            cpu_paired_ratios: pairedRatios,
+            bare_paired_cpu_ms_per_receiver: +pct(bareBlocks, 50).toFixed(3),
+          }
+        : {}),
     };
   } finally {
     watch.stop();
+    await bare?.teardown();
     await c.teardown();
   }
 }
@@ -244,6 +309,10 @@ function report(r: ScaleRun): void {
   console.log(
     `  CPU per update per receiver       ${r.cpu_ms_per_update_per_member} ms | floor ${r.cpu_floor_ms} ms → ${x(r.cpu_ms_per_update_per_member, r.cpu_floor_ms)} (target ≤ 4× at N=25); sender ${r.cpu_ms_per_update_sender} ms (its attach included); a bare gossipsub message ${r.bare_gossipsub_cpu_ms_per_receiver} ms`,
   );
+  if (r.cpu_paired_ratio_to_bare_median !== undefined)
+    console.log(
+      `  CPU per receiver, paired          median ${r.cpu_paired_ratio_to_bare_median}× a bare gossipsub message (target ≤ 1.2), blocks of ${BLOCK}: ${r.cpu_paired_ratios?.join(', ')}; bare ${r.bare_paired_cpu_ms_per_receiver} ms`,
+    );
   console.log(
     `  idle per agent                    ${r.idle_cpu_percent_per_agent} % of a core (target ≤ 0.3 at N=50), ${r.idle_bytes_per_s_per_agent} B/s | bare stack ${r.bare_idle_cpu_percent_per_process} % → ${x(r.idle_cpu_percent_per_agent, r.bare_idle_cpu_percent_per_process)}`,
   );
