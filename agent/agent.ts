@@ -18,6 +18,7 @@ import type { LocalEndpoint } from './local-state.js';
 import type { NameConflict } from './names.js';
 import { inspectNetwork } from './network-inspect.js';
 import type { NetworkView } from './networks.js';
+import type { Policy } from './policy.js';
 import { peerRows, type OwnerStatus } from './owners.js';
 import { statusReport, type StatusReport } from './status-report.js';
 import { vxmeshVersion } from '../core/version.js';
@@ -174,6 +175,10 @@ export class Agent extends EventEmitter {
   }
   removeNetwork(name: string): Promise<void> {
     return this.core.networks.remove(name);
+  }
+  /** Connections of networks and policy rules (policy.ts). */
+  get policy(): Policy {
+    return this.core.policy;
   }
   inspectNetwork(name: string): ReturnType<typeof inspectNetwork> {
     return inspectNetwork(

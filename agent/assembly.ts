@@ -26,6 +26,8 @@ import type {
   VtepProbe,
 } from './ports.js';
 import { ReconcileLoop } from './reconcile-loop.js';
+import { Policy } from './policy.js';
+import { PolicySync } from './policy-sync.js';
 import type { VxlanGuard } from '../egress/rules.js';
 import { WireguardSync } from './wireguard-sync.js';
 import { isProgrammed } from './owners.js';
@@ -73,6 +75,8 @@ export interface AgentCore {
   derived: DerivedState;
   report: ChangeReport;
   loop: ReconcileLoop;
+  policy: Policy;
+  policySync: PolicySync;
   mirror?: StoreMirror;
   egress?: EgressSync;
   dns?: DnsSync;
@@ -144,14 +148,24 @@ export function assemble(parts: AgentParts, onReconciled: (r: ReconcileResult) =
     store: mirror,
   });
   const report = new ChangeReport(derived, cluster, log);
+  const policy = new Policy({ cluster, networks, log });
+  const policySync = new PolicySync(
+    { networks: () => networks.definitions(), policy, localEndpoints: () => state.endpoints },
+    driver,
+    overlays,
+    log,
+  );
+  // Served: the overlays of this host's endpoints' networks and of those connected to them.
+  const served = () => policySync.served(state.vnis());
   loop = new ReconcileLoop(
     {
       networks: () => networks.definitions(),
       desired: () => derived.desired(),
       computed: (d) => report.report(d),
-      localVnis: () => state.vnis(),
-      keepVnis: () => [...state.vnis(), ...overlays.attachingVnis()],
+      localVnis: served,
+      keepVnis: () => [...served(), ...overlays.attachingVnis()],
       synced: () => cluster.synced,
+      after: (reason) => policySync.run(reason, served()),
     },
     driver,
     overlays,
@@ -194,6 +208,8 @@ export function assemble(parts: AgentParts, onReconciled: (r: ReconcileResult) =
     derived,
     report,
     loop,
+    policy,
+    policySync,
     mirror,
     egress,
     dns,

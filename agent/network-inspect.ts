@@ -29,6 +29,9 @@ export async function inspectNetwork(
     netns: core.state.inNetwork(name).length > 0 ? from.driver.overlayNetnsPath(n.vni) : null,
     // Endpoints and claims are held only on hosts with endpoints in the network (discovery/interests.ts).
     ...(from.cluster.networkScope ? { records: from.cluster.networkScope(name) } : {}),
+    // Routing and policy between networks (policy.ts): connected networks, the rules into this one.
+    connected: core.policy.connectedTo(name),
+    rules: core.policy.rules(name).map((r) => ({ ...r, writer: memberName(r.writer) })),
     endpointList: core.derived.endpointRows(name),
     ipamBlocks: from.cluster
       .ipamBlocks()

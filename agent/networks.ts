@@ -216,7 +216,7 @@ export class Networks {
    * network with an IPv6 subnet (PROTO_IPV6: generation 3 refuses an IPv6-only record, and with it the
    * whole gossip batch or sync frame it came in).
    */
-  private requireGeneration(generation: number, field: string, why: string): void {
+  requireGeneration(generation: number, field: string, why: string): void {
     const old = this.parts.cluster
       .members()
       .filter((m) => !m.self && (m.state === 'alive' || m.state === 'suspect'))

@@ -4,6 +4,7 @@
  * ipam/, store/, egress/, dns/: each matches its port structurally, none imports it); unit tests give
  * in-memory fakes (test/fixtures/agent-fakes.ts).
  */
+import type { ConnectionValue, PolicyRecords, PolicyValue } from '../core/policy-records.js';
 import type { WireguardPeer, WireguardPeerState } from '../dataplane/wireguard.js';
 import type { PortProtocol } from '../core/port-mappings.js';
 import type { EndpointValue, IpamBlockValue, NetworkValue } from '../core/records.js';
@@ -13,6 +14,7 @@ import type {
   ContainerInterface,
   GatewayLinkInfo,
   KernelChange,
+  NetworkPolicyState,
   NetworkSpec,
   OverlayInfo,
   OverlayTables,
@@ -56,6 +58,8 @@ export interface ClusterReader {
    * members that say they do. Absent: a node that holds everything.
    */
   networkScope?(network: string): { held: boolean; members: string[]; unscoped: string[] };
+  /** Connections of networks and policy rules (absent: a node without them, none). */
+  policyRecords?(): PolicyRecords;
 }
 
 /** What the agent writes into the replicated table: its own records only. */
@@ -66,6 +70,12 @@ export interface ClusterWriter {
   deleteEndpoint(network: string, id: string): Promise<unknown>;
   putIpamBlock(v: IpamBlockValue): Promise<unknown>;
   deleteIpamBlock(network: string, block: string): Promise<unknown>;
+  /** Writes (or with null deletes, by key) a connection or a policy rule: shared records. */
+  putPolicyRecord?(
+    kind: 'connection' | 'policy',
+    v: ConnectionValue | PolicyValue | null,
+    key?: string,
+  ): Promise<unknown>;
   /**
    * Takes an interest in a network before an address is chosen or an endpoint attached in it: the
    * cluster node holds only the records of networks this host has endpoints in, and fetches a
@@ -120,6 +130,8 @@ export interface OverlayDriver {
   watchKernel?(onChange: (c: KernelChange) => void, onError: (vni: number, err: Error) => void): void;
   /** Whether a namespace (name or path) exists (absent: not checked before an attach). */
   netnsExists?(nameOrPath: string): boolean;
+  /** An overlay's links to connected networks' overlays and its policy filter (`verify`: read the kernel back). */
+  ensureNetworkPolicy?(vni: number, want: NetworkPolicyState, verify?: boolean): Promise<number>;
 }
 
 /** The packet filter of egress and published ports (egress/egress.ts), and the host-port check. */

@@ -60,6 +60,8 @@ export interface ReconcileInputs {
   keepVnis(): number[];
   /** The first sync with the cluster is done: deletions are allowed. */
   synced(): boolean;
+  /** After the overlays' entries: what else a run makes right (routing and policy: policy-sync.ts). */
+  after?(reason: string): Promise<unknown>;
 }
 
 export class ReconcileLoop {
@@ -213,6 +215,7 @@ export class ReconcileLoop {
       out.push({ network: n.name, vni, changes: r.changes, errors: r.errors.length, durationMs: +ms.toFixed(2) });
       this.onReconciled(r);
     }
+    await this.inputs.after?.(reason);
     // Overlays with our prefix that no local endpoint needs any more (only once we know the cluster).
     // Looked for at every run that is not a table change, and at a table change that changed which
     // overlays stay (a detach): listing the host's namespaces was ~1 % of a receiver's CPU per update.

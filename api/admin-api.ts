@@ -14,6 +14,7 @@ import {
   type RequestCounts,
 } from '../core/http-json.js';
 import type { Logger } from '../core/logger.js';
+import { name } from '../core/checks.js';
 import type { Agent } from '../agent/agent.js';
 import { decodeAttach, decodeCreateNetwork, decodeDetach } from '../agent/requests.js';
 import { runCni } from '../cni/cni-handler.js';
@@ -48,6 +49,27 @@ const routes: Array<[string, RegExp, Handler]> = [
       return { removed: p.name };
     },
   ],
+  [
+    'POST',
+    /^\/v1\/networks\/(?<name>[^/]+)\/(?<verb>connect|disconnect)$/,
+    async (a, b, p) => {
+      const other = decodeConnect(b);
+      const [name, verb] = [p.name as string, p.verb as string];
+      if (verb === 'connect') return { connected: await a.policy.connect(name, other) };
+      await a.policy.disconnect(name, other);
+      return { disconnected: [name, other] };
+    },
+  ],
+  ['GET', /^\/v1\/policy$/, (a, _b, _p, q) => a.policy.rules(q.get('network') ?? undefined)],
+  ['POST', /^\/v1\/policy$/, (a, b) => a.policy.allow(b)],
+  [
+    'DELETE',
+    /^\/v1\/policy\/(?<id>.+)$/,
+    async (a, _b, p) => {
+      await a.policy.remove(decodeURIComponent(p.id as string));
+      return { removed: p.id };
+    },
+  ],
   ['POST', /^\/v1\/attach$/, (a, b) => a.attach(decodeAttach(b))],
   ['POST', /^\/v1\/detach$/, (a, b) => a.detach(decodeDetach(b))],
   ['GET', /^\/v1\/peers$/, (a) => a.peersWithWireguard()],
@@ -57,6 +79,13 @@ const routes: Array<[string, RegExp, Handler]> = [
   ['POST', /^\/v1\/reconcile$/, (a) => a.reconcileAll('api')],
   ['POST', /^\/v1\/cni$/, (a, b, _p, _q, log) => runCni(a, decodeInvocation(b), log)],
 ];
+
+/** `{"with": NETWORK}`: the other network of a connect or disconnect. */
+function decodeConnect(body: unknown): string {
+  const o = (body ?? {}) as { with?: unknown };
+  if (typeof o !== 'object' || Array.isArray(o)) throw new HttpError(400, 'body: must be {"with": NETWORK}', 'body');
+  return name(o.with, 'with');
+}
 
 /** The launcher's relay of one CNI call: its `CNI_*` variables and stdin, as given. */
 function decodeInvocation(body: unknown): CniInvocation {

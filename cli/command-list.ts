@@ -23,8 +23,13 @@ export const COMMANDS: CommandEntry[] = [
   },
   {
     name: 'network',
-    summary: 'create, list, inspect and remove networks',
+    summary: 'create, list, inspect, remove and connect networks',
     load: async () => (await import('./commands/network.js')).networkCommand,
+  },
+  {
+    name: 'policy',
+    summary: 'rules letting traffic in from connected networks or outside',
+    load: async () => (await import('./commands/policy.js')).policyCommand,
   },
   {
     name: 'attach',

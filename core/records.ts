@@ -16,6 +16,7 @@ import {
 import { arr, ipv4, name, obj, str, under, vtep, type Obj } from './checks.js';
 import { addressAt, canonicalAddress, familyOf, parsePrefix, prefixHas, requireHostInPrefix } from './prefix.js';
 import { ValidationError } from './errors.js';
+import { checkConnectionValue, checkPolicyValue, type ConnectionValue, type PolicyValue } from './policy-records.js';
 import { parseAliases, parseDnsLabel } from './dns-names.js';
 
 export interface NetworkValue {
@@ -67,8 +68,8 @@ export interface IpamBlockValue {
   block: string;
 }
 
-export type RecordKind = 'network' | 'endpoint' | 'ipam-block';
-export type RecordValue = NetworkValue | EndpointValue | IpamBlockValue;
+export type RecordKind = 'network' | 'endpoint' | 'ipam-block' | 'connection' | 'policy';
+export type RecordValue = NetworkValue | EndpointValue | IpamBlockValue | ConnectionValue | PolicyValue;
 
 /** Kinds that only their owner may write (the gossip signer must be the owner). */
 export const OWNER_BOUND: ReadonlySet<RecordKind> = new Set<RecordKind>(['endpoint', 'ipam-block']);
@@ -205,6 +206,8 @@ export const RECORD_CHECKS: Readonly<Record<RecordKind, (v: unknown, field: stri
   network: checkNetworkValue,
   endpoint: checkEndpointValue,
   'ipam-block': checkIpamBlockValue,
+  connection: checkConnectionValue,
+  policy: checkPolicyValue,
 };
 
 export function isRecordKind(v: unknown): v is RecordKind {

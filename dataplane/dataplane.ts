@@ -27,7 +27,7 @@ import {
 } from './overlay.js';
 import { describeGatewayLink, ensureGatewayLink, removeGatewayLink, type GatewayLinkInfo } from './gateway-link.js';
 import type { RemotesDelta } from './reconcile-delta.js';
-import { reconcileDifference, reconcileFull } from './overlay-tables.js';
+import { dumpOverlay, reconcileDifference, reconcileFull } from './overlay-tables.js';
 import { containerInterface, type ContainerInterface } from './container-interface.js';
 import { validateRemotes } from './remotes.js';
 import { canonicalIPv6 } from '../core/ipv6.js';
@@ -37,19 +37,14 @@ import type {
   DataplaneOptions,
   NetworkSpec,
   OverlayInfo,
+  NetworkPolicyState,
   OverlayTables,
   ReconcileResult,
+  WrittenFilter,
 } from './types.js';
-import {
-  isIPv4,
-  isVtepAddress,
-  parseIfName,
-  parseIPv4,
-  parseMac,
-  parseMtu,
-  parsePort,
-  parseVni,
-} from '../core/addresses.js';
+import { isIPv4, isVtepAddress, parseIfName, parseIPv4, parseMac, parseMtu, parsePort } from '../core/addresses.js';
+import { parseVni } from '../core/addresses.js';
+import { applyNetworkPolicy } from './network-policy.js';
 
 export type { RemoteEndpoint } from './reconcile-plan.js';
 export type { RemotesDelta } from './reconcile-delta.js';
@@ -74,6 +69,8 @@ export class Dataplane {
   private watch?: KernelWatch;
   /** Serialises operations per VNI so reconcile/attach/remove never interleave on one overlay. */
   private readonly locks = new KeyedQueue<number>();
+  /** Per VNI: the policy filter last written (network-policy.ts). */
+  private readonly policyWritten = new Map<number, WrittenFilter>();
 
   constructor(opts: DataplaneOptions) {
     this.prefix = opts.prefix ?? DEFAULT_NETNS_PREFIX;
@@ -114,14 +111,9 @@ export class Dataplane {
   }
 
   private hostRtnl(): Rtnl {
-    if (!this.host) {
-      if (this.hostNetns !== undefined) {
-        this.hostFd = openNetns(this.hostNetns, 'hostNetns');
-        this.host = new Rtnl(RtnlSocket.open(this.hostFd));
-      } else {
-        this.host = new Rtnl(RtnlSocket.open());
-      }
-    }
+    if (this.host) return this.host;
+    if (this.hostNetns !== undefined) this.hostFd = openNetns(this.hostNetns, 'hostNetns');
+    this.host = new Rtnl(this.hostFd === undefined ? RtnlSocket.open() : RtnlSocket.open(this.hostFd));
     return this.host;
   }
 
@@ -293,20 +285,15 @@ export class Dataplane {
   }
 
   /** The VXLAN device's kernel tables. */
-  async dump(vniIn: number): Promise<OverlayTables> {
-    const vni = parseVni(vniIn);
-    const o = this.overlay(vni);
-    const vx = await o.rtnl.linkByName(vxlanName(vni));
-    if (!vx) throw new NotFoundError('vni', `${o.netns} has no ${vxlanName(vni)}`);
-    const [fdb, neighbours] = await Promise.all([o.rtnl.fdb(vx.index), o.rtnl.neighbours(vx.index)]);
-    return { vni, netns: o.netns, vxlanIndex: vx.index, fdb, neighbours };
+  dump(vniIn: number): Promise<OverlayTables> {
+    return dumpOverlay(this.overlay(parseVni(vniIn)));
   }
 
   /**
    * The network's gateway link (egress): built or repaired when `enabled`, removed when not. The overlay
-   * must be set up (ensureNetwork). Returns the link, or undefined for none.
+   * must be set up (ensureNetwork). Returns the link, or undefined for none. `hostRoute`: the host
+   * routes the network's subnets through it too (host-route.ts).
    */
-  /** `hostRoute`: the host routes the network's subnets through it too (host-route.ts). */
   async ensureGatewayLink(vniIn: number, enabled: boolean, hostRoute = false): Promise<GatewayLinkInfo | undefined> {
     const vni = parseVni(vniIn);
     const o = this.overlay(vni);
@@ -314,6 +301,18 @@ export class Dataplane {
       if (enabled) return ensureGatewayLink(o, { rtnl: this.hostRtnl(), fd: this.hostFd }, hostRoute);
       await removeGatewayLink(o);
       return undefined;
+    });
+  }
+
+  /** One overlay's links to connected networks' overlays and its policy filter; returns the changes. */
+  async ensureNetworkPolicy(vniIn: number, want: NetworkPolicyState, verify = true): Promise<number> {
+    const vni = parseVni(vniIn);
+    const o = this.overlay(vni);
+    const opts = { netnsPath: this.overlayNetnsPath(vni), verify };
+    return this.withLock(vni, async () => {
+      const r = await applyNetworkPolicy(o, (v) => this.overlays.get(v), want, this.policyWritten.get(vni), opts);
+      this.policyWritten.set(vni, r.written);
+      return r.changes;
     });
   }
 
@@ -338,6 +337,7 @@ export class Dataplane {
       await removeGatewayLink(o).catch(() => false);
       this.closeOverlay(o);
       this.overlays.delete(vni);
+      this.policyWritten.delete(vni);
     }
     if (!netnsExists(name)) return false;
     // Deleting the namespace destroys its devices (veths, bridge, vxlan) once nothing holds it open;
@@ -380,12 +380,12 @@ export class Dataplane {
     return removed;
   }
 
-  /** Whether a network namespace (name or path) exists: checked before anything is allocated for it. */
   /** A container's interface as its namespace has it now (undefined: no such interface). */
   containerInterface(netns: string, ifname: string): Promise<ContainerInterface | undefined> {
     return containerInterface(netns, parseIfName(ifname, 'ifname'));
   }
 
+  /** Whether a network namespace (name or path) exists: checked before anything is allocated for it. */
   netnsExists(nameOrPath: string): boolean {
     return netnsExists(nameOrPath);
   }

@@ -11,7 +11,7 @@ import { applyPlan } from './reconcile-apply.js';
 import { planDelta, type RemotesDelta } from './reconcile-delta.js';
 import { planReconcile, planSize, type ReconcilePlan, type RemoteEndpoint } from './reconcile-plan.js';
 import { sameFamilyAsDevice } from './remotes.js';
-import { noChanges, type ReconcileResult } from './types.js';
+import { noChanges, type OverlayTables, type ReconcileResult } from './types.js';
 
 async function vxlanOf(o: Overlay): Promise<Link> {
   const vx = await o.rtnl.linkByName(vxlanName(o.vni));
@@ -60,4 +60,12 @@ export async function reconcileDifference(
   const vx = await vxlanOf(o);
   const { usable, refused } = sameFamilyAsDevice(upsert, vx.vxlan?.local, vx.name, o.netns);
   return apply(o, vx, refused, planDelta(delta, usable, allowDelete));
+}
+
+/** An overlay's fdb and neighbour entries on its VXLAN device, as the kernel has them. */
+export async function dumpOverlay(o: Overlay): Promise<OverlayTables> {
+  const vx = await o.rtnl.linkByName(vxlanName(o.vni));
+  if (!vx) throw new NotFoundError('vni', `${o.netns} has no ${vxlanName(o.vni)}`);
+  const [fdb, neighbours] = await Promise.all([o.rtnl.fdb(vx.index), o.rtnl.neighbours(vx.index)]);
+  return { vni: o.vni, netns: o.netns, vxlanIndex: vx.index, fdb, neighbours };
 }

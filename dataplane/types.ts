@@ -1,4 +1,5 @@
 /** The data plane's inputs and outputs. */
+import type { PolicyPorts } from '../core/policy-records.js';
 import type { Link, FdbEntry, NeighEntry } from './netlink/rtnl.js';
 import type { TransferPair } from '../core/transfer-addresses.js';
 
@@ -144,4 +145,30 @@ export interface OverlayTables {
   vxlanIndex: number;
   fdb: FdbEntry[];
   neighbours: NeighEntry[];
+}
+
+export interface PolicyFilterSpec {
+  /** This host's endpoint addresses in the network (only traffic to them is guarded). */
+  local: string[];
+  /** The network's own subnets: traffic from them is allowed. */
+  own: string[];
+  /** Subnets of each connected network: dropped unless a rule allows (drops counted per network). */
+  connected: Array<{ network: string; subnets: string[] }>;
+  /** Sources a rule allows: a prefix, and its ports (none: any port and protocol). */
+  allow: Array<{ source: string; ports?: PolicyPorts[] }>;
+  /** Outside sources that no rule allows are dropped (the network has rules from address prefixes). */
+  restrictOutside: boolean;
+}
+
+export interface NetworkPolicyState {
+  /** VNIs of connected networks whose overlays (open on this host) this one links to. */
+  links: number[];
+  /** The filter guarding this host's endpoints of the network (undefined: none, no table). */
+  filter?: PolicyFilterSpec;
+}
+
+/** What the last apply wrote into an overlay: the rendered filter and the kernel's listing after it. */
+export interface WrittenFilter {
+  rendered: string | undefined;
+  listing: string | undefined;
 }

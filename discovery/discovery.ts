@@ -15,6 +15,7 @@
  *
  * Output: the views (members, records with their owners) and events ('change', 'members', 'synced').
  */
+import { withConnected, type PolicyRecords } from '../core/policy-records.js';
 import './with-resolvers-shim.js';
 import { EventEmitter } from 'node:events';
 import type { PrivateKey } from '@libp2p/interface';
@@ -132,7 +133,12 @@ export class Discovery extends EventEmitter {
     );
     this.statement = new OwnStatement(privateKey, this.membership.self);
     this.views = new TableViews(this.peerId, this.table, this.membership);
-    this.interests = new Interests(() => this.table.ownNetworks(), undefined, this.timers.interestHoldMs);
+    // Networks connected to ours too: routing to them needs their records (policy-records.ts).
+    this.interests = new Interests(
+      () => withConnected(this.table.ownNetworks(), this.views.policyRecords().connections),
+      undefined,
+      this.timers.interestHoldMs,
+    );
     const ctx: DiscoveryContext = {
       interests: this.interests,
       peerId: this.peerId,
@@ -156,6 +162,7 @@ export class Discovery extends EventEmitter {
       changed: (definitions) => {
         this.scheduleChange();
         this.persistence.scheduleTable(definitions);
+        if (definitions) this.scope.schedule(); // a connection changes the networks of interest
       },
       merged: (r) => this.emit('record', r),
     });
@@ -245,6 +252,7 @@ export class Discovery extends EventEmitter {
   readonly deleteEndpoint = (network: string, id: string): Promise<TableRecord> => this.own.deleteEndpoint(network, id);
   readonly putIpamBlock = (v: IpamBlockValue): Promise<TableRecord> => this.own.putIpamBlock(v);
   readonly deleteIpamBlock = (network: string, block: string) => this.own.deleteIpamBlock(network, block);
+  readonly putPolicyRecord: OwnWrites['putPolicyRecord'] = (kind, v, key) => this.own.putPolicyRecord(kind, v, key);
 
   /**
    * Takes an interest in a network before an attach or allocation in it: the first time, its endpoint
@@ -293,6 +301,7 @@ export class Discovery extends EventEmitter {
   readonly versions = (): ViewVersions => this.views.versions();
   readonly networkRecords = (): Array<TableEntry<NetworkValue>> => this.views.networkRecords();
   readonly endpointRecords = (): Array<TableEntry<EndpointValue>> => this.views.endpointRecords();
+  readonly policyRecords = (): PolicyRecords => this.views.policyRecords();
   networks(): NetworkValue[] {
     return this.networkRecords().map((r) => r.value);
   }

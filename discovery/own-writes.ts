@@ -15,6 +15,14 @@ import {
   type RecordKind,
   type RecordValue,
 } from '../core/records.js';
+import {
+  checkConnectionValue,
+  checkPolicyValue,
+  connectionKey,
+  policyKey,
+  type ConnectionValue,
+  type PolicyValue,
+} from '../core/policy-records.js';
 import type { Gossip } from './gossip.js';
 import type { Persistence } from './persistence.js';
 import type { PreviousLife } from './previous-life.js';
@@ -80,6 +88,17 @@ export class OwnWrites {
 
   deleteEndpoint(network: string, id: string): Promise<TableRecord> {
     return this.write('endpoint', `${network}/${id}`, null);
+  }
+
+  /** A connection or a policy rule (shared records: anyone's may be replaced or deleted). */
+  putPolicyRecord(kind: 'connection' | 'policy', v: ConnectionValue | PolicyValue | null, key?: string) {
+    if (v === null) return this.write(kind, key ?? '', null);
+    const checked = kind === 'connection' ? checkConnectionValue(v, 'connection') : checkPolicyValue(v, 'policy');
+    return this.write(
+      kind,
+      kind === 'connection' ? connectionKey(checked as ConnectionValue) : policyKey(checked as PolicyValue),
+      checked,
+    );
   }
 
   putIpamBlock(v: IpamBlockValue): Promise<TableRecord> {

@@ -2,7 +2,7 @@
  * Record wire format 2: a compact binary body (CBOR, deterministic) signed as the exact bytes sent.
  *
  *   body   = [kind, key | null, lamport, value | null]        (CBOR array; null value = tombstone)
- *   kind   = 1 network | 2 endpoint | 3 ipam-block
+ *   kind   = 1 network | 2 endpoint | 3 ipam-block | 4 connection | 5 policy (4 and 5: generation 6)
  *   key    = null when it is the one derived from the value (endpoint and ipam-block "NETWORK/ID")
  *   value  = map of small integer keys (below); addresses as bytes, ids in hex as bytes
  *   sig2   = Ed25519 of the owner over  "vxmesh-record/2" ‖ owner peer id bytes ‖ body
@@ -21,6 +21,10 @@
  *              4 ip (4 bytes), 5 vtep (4 bytes), 6 host, 7 name (text), 8 aliases [text, ...],
  *              9 ip6 (16 bytes), 10 vtep6 (16 bytes; instead of 5)   (4 absent: IPv6-only)
  *   ipam-block 1 network, 2 block [ip4 bytes, prefix] | 3 block6 [ip6 bytes, prefix]
+ *   connection 1 network, 2 network (name order; key derived "A|B")
+ *   policy     1 network (destination), 2 from (network name) | 3 fromCidr [ip4 bytes, prefix] |
+ *              4 fromCidr6 [ip6 bytes, prefix], 5 ports [[protocol (6 tcp, 17 udp), port, end?], ...]
+ *              (key derived: "NETWORK/" + 16 hex digits of SHA-256 of the rule)
  *
  * Keys 3 and 4 of a network and 4 and 5 of an endpoint are what a member of generation 3 requires:
  * a record without them (IPv6-only, an IPv6 VTEP) or a block6 claim is written only when every live
@@ -38,6 +42,13 @@ import {
   type RecordValue,
 } from '../core/records.js';
 import { bigIntToIPv6, ipv6ToBytes } from '../core/ipv6.js';
+import {
+  connectionKey,
+  policyKey,
+  type ConnectionValue,
+  type PolicyProtocol,
+  type PolicyValue,
+} from '../core/policy-records.js';
 import { signWith, verifyByPeerId } from './ed25519.js';
 import { MAX_LAMPORT } from './clock-bounds.js';
 import {
@@ -54,7 +65,14 @@ const SIGNING_CONTEXT = Buffer.from('vxmesh-record/2', 'utf8');
 /** Largest record body accepted. */
 export const MAX_BODY_BYTES = 16 * 1024;
 
-const KIND_CODES: Readonly<Record<RecordKind, number>> = { network: 1, endpoint: 2, 'ipam-block': 3 };
+const KIND_CODES: Readonly<Record<RecordKind, number>> = {
+  network: 1,
+  endpoint: 2,
+  'ipam-block': 3,
+  connection: 4,
+  policy: 5,
+};
+const PROTOCOL_CODES: Readonly<Record<PolicyProtocol, number>> = { tcp: 6, udp: 17 };
 const KINDS: ReadonlyMap<number, RecordKind> = new Map(
   Object.entries(KIND_CODES).map(([k, c]) => [c, k as RecordKind]),
 );
@@ -102,6 +120,10 @@ export function derivedKey(kind: RecordKind, value: RecordValue): string {
       return `${(value as EndpointValue).network}/${(value as EndpointValue).id}`;
     case 'ipam-block':
       return `${(value as IpamBlockValue).network}/${(value as IpamBlockValue).block}`;
+    case 'connection':
+      return connectionKey(value as ConnectionValue);
+    case 'policy':
+      return policyKey(value as PolicyValue);
   }
 }
 
@@ -132,6 +154,19 @@ function valueToCbor(kind: RecordKind, value: RecordValue): Map<number, Cbor> {
     if (v.aliases !== undefined) m.set(8, v.aliases);
     if (v.ip6 !== undefined) m.set(9, ip6Bytes(v.ip6));
     if (v.vtep.includes(':')) m.set(10, ip6Bytes(v.vtep));
+  } else if (kind === 'connection') {
+    const v = value as ConnectionValue;
+    m.set(1, v.networks[0]).set(2, v.networks[1]);
+  } else if (kind === 'policy') {
+    const v = value as PolicyValue;
+    m.set(1, v.network);
+    if (v.from !== undefined) m.set(2, v.from);
+    if (v.fromCidr !== undefined) m.set(v.fromCidr.includes(':') ? 4 : 3, cidrCbor(v.fromCidr));
+    if (v.ports !== undefined)
+      m.set(
+        5,
+        v.ports.map((p) => [PROTOCOL_CODES[p.protocol], p.port, ...(p.end === undefined ? [] : [p.end])]),
+      );
   } else {
     const v = value as IpamBlockValue;
     m.set(1, v.network).set(v.block.includes(':') ? 3 : 2, cidrCbor(v.block));
@@ -184,6 +219,24 @@ function valueFromCbor(kind: RecordKind, m: Map<number | string, Cbor>, field: s
     if (get(7) !== undefined) out.name = get(7);
     if (get(8) !== undefined) out.aliases = get(8);
     if (get(9) !== undefined) out.ip6 = ip6Text(get(9) ?? null, `${field}.ip6`);
+    return out;
+  }
+  if (kind === 'connection') return { networks: [get(1), get(2)] };
+  if (kind === 'policy') {
+    const out: Record<string, unknown> = { network: get(1) };
+    if (get(2) !== undefined) out.from = get(2);
+    if (get(3) !== undefined) out.fromCidr = cidrText(get(3) ?? null, `${field}.fromCidr`);
+    if (get(4) !== undefined) out.fromCidr = cidrText(get(4) ?? null, `${field}.fromCidr`, 6);
+    const ports = get(5);
+    if (ports !== undefined) {
+      if (!Array.isArray(ports)) throw new WireError(`${field}.ports`, 'must be [[protocol, port, end?], ...]');
+      out.ports = ports.map((p, i) => {
+        if (!Array.isArray(p) || p.length < 2 || p.length > 3)
+          throw new WireError(`${field}.ports[${i}]`, 'must be [protocol, port, end?]');
+        const protocol = Object.entries(PROTOCOL_CODES).find(([, c]) => c === p[0])?.[0] ?? p[0];
+        return p.length === 3 ? { protocol, port: p[1], end: p[2] } : { protocol, port: p[1] };
+      });
+    }
     return out;
   }
   if (get(3) !== undefined) return { network: get(1), block: cidrText(get(3) ?? null, `${field}.block6`, 6) };

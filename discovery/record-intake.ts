@@ -68,7 +68,9 @@ export class RecordIntake {
     }
     if (outOfScope > 0)
       this.ctx.stats.dropped['out-of-scope'] = (this.ctx.stats.dropped['out-of-scope'] ?? 0) + outOfScope;
-    if (changed) this.hooks.changed(records.some((r) => r.kind === 'network'));
+    // Definitions: network records, connections and rules (shared, cluster-wide; persisted soon).
+    if (changed)
+      this.hooks.changed(records.some((r) => r.kind === 'network' || r.kind === 'connection' || r.kind === 'policy'));
   }
 
   /** Counted and logged once per record version (anti-entropy offers it again until it may apply). */

@@ -3,6 +3,7 @@
  * liveness), built once per change: a reconcile reads these views several times, each O(records).
  * Callers must not mutate what they get.
  */
+import type { ConnectionValue, PolicyRecords, PolicyValue } from '../core/policy-records.js';
 import type { EndpointValue, IpamBlockValue, NetworkValue } from '../core/records.js';
 import type { Membership } from './membership.js';
 import type { ReplicatedTable, TableRecord } from './table.js';
@@ -118,6 +119,22 @@ export class TableViews {
         lamport: r.lamport,
       })),
     );
+  }
+
+  /** Connections of networks and policy rules (shared records, routing and policy between networks). */
+  policyRecords(): PolicyRecords {
+    return this.cached('policyRecords', () => ({
+      connections: [...this.table.live('connection')].map((r) => ({
+        value: r.value as ConnectionValue,
+        owner: r.owner,
+        lamport: r.lamport,
+      })),
+      rules: [...this.table.live('policy')].map((r) => ({
+        value: r.value as PolicyValue,
+        owner: r.owner,
+        lamport: r.lamport,
+      })),
+    }));
   }
 
   endpointRecords(): Array<TableEntry<EndpointValue>> {

@@ -25,7 +25,7 @@ export const TOPIC_MEMBERS = 'vxmesh/members/1';
 export const TOPIC_TABLE = 'vxmesh/table/1';
 export const TOPIC_TABLE_V2 = 'vxmesh/table/2';
 /** The protocol generation this build speaks (announced in its member info; absent = 1). */
-export const PROTO_VERSION = 5;
+export const PROTO_VERSION = 6;
 /** The generation that reads record format 2 (vxmesh/table/2). */
 export const PROTO_RECORDS_V2 = 2;
 /** The generation that answers UDP probes (udp-probe.ts). */
@@ -47,6 +47,11 @@ export const PROTO_IPV6 = 4;
  * vxmesh/table/2 as before, and syncs with it use per-owner partitions.
  */
 export const PROTO_SCOPED = 5;
+/**
+ * The generation that reads connections of networks and policy rules (record kinds 4 and 5) and
+ * enforces the rules where traffic arrives: both are written only when every live member is of it.
+ */
+export const PROTO_POLICY = 6;
 export const PROTOCOL_SYNC = '/vxmesh/sync/1.0.0';
 export const PROTOCOL_PROBE = '/vxmesh/probe/1.0.0';
 export const PROTOCOL_QUERY = '/vxmesh/query/1.0.0';

@@ -1,4 +1,4 @@
-/** `vxmesh network create|ls|inspect|rm`. */
+/** `vxmesh network create|ls|inspect|rm|connect|disconnect`. */
 import { apiRequest } from '../admin-client.js';
 import { formatTable } from '../table-format.js';
 import { byFamily, onePerFamily } from '../family-flags.js';
@@ -11,12 +11,20 @@ const usage = `Usage: vxmesh network create NAME --subnet CIDR [--subnet CIDR6] 
        vxmesh network ls
        vxmesh network inspect NAME
        vxmesh network rm NAME
+       vxmesh network connect NAME OTHER
+       vxmesh network disconnect NAME OTHER
 
 Networks are cluster-wide: created on any host, known to every agent. The overlay namespace of a
 network is built on a host when the first endpoint there is attached. Without --vni a VNI is derived
 from the name; without --gateway the first address of the subnet is the gateway. An IPv4 subnet, an
 IPv6 subnet, or one of each (dual-stack); --gateway, --ip-range and --aux-address apply to the subnet
 of their address's family.
+
+connect: containers of each network reach the other's by address (routed on the host where the
+traffic starts) — once a rule lets them in: between connected networks everything is denied until
+"vxmesh policy allow" allows it. Refused when the subnets overlap (also with a network already
+connected to the other), when one is internal or encrypted and the other is not, or while agents of
+an older release are live. disconnect removes the routes and makes the rules between them inactive.
 
 Options:
   --subnet CIDR       the network's subnet, once per family: IPv4 (inside 198.18.0.0/15 in examples)
@@ -122,6 +130,17 @@ export const networkCommand: Command = {
         ctx.out(JSON.stringify(r, null, 2));
         return 0;
       }
+      case 'connect':
+      case 'disconnect': {
+        const other = positionals[2];
+        if (!name || !other) throw new UsageError(`network ${sub}: NAME and OTHER are required`);
+        if (positionals[3] !== undefined) throw new UsageError(`unexpected argument "${positionals[3]}"`);
+        const r = await apiRequest<unknown>(sock, 'POST', `/v1/networks/${encodeURIComponent(name)}/${sub}`, {
+          with: other,
+        });
+        ctx.out(values.json ? JSON.stringify(r) : `${sub}ed ${name} ${sub === 'connect' ? 'and' : 'from'} ${other}`);
+        return 0;
+      }
       case 'rm': {
         const n = needName();
         await apiRequest(sock, 'DELETE', `/v1/networks/${encodeURIComponent(n)}`);
@@ -130,7 +149,9 @@ export const networkCommand: Command = {
       }
       default:
         throw new UsageError(
-          sub ? `unknown network subcommand "${sub}"` : 'network: a subcommand is required (create, ls, inspect, rm)',
+          sub
+            ? `unknown network subcommand "${sub}"`
+            : 'network: a subcommand is required (create, ls, inspect, rm, connect, disconnect)',
         );
     }
   },

@@ -227,7 +227,12 @@ export interface RtMsg {
   protocol: number;
   scope: number;
   type: number;
+  /** rtm_flags (RTNH_F_ONLINK: the gateway is reachable on the device though no address says so). */
+  flags?: number;
 }
+
+/** rtm_flags: the next hop is on the link, whatever the addresses say. */
+export const RTNH_F_ONLINK = 4;
 
 export function encodeRtMsg(r: RtMsg): Buffer {
   const b = Buffer.alloc(12);
@@ -237,6 +242,7 @@ export function encodeRtMsg(r: RtMsg): Buffer {
   b.writeUInt8(r.protocol, 5);
   b.writeUInt8(r.scope, 6);
   b.writeUInt8(r.type, 7);
+  b.writeUInt32LE(r.flags ?? 0, 8);
   return b;
 }
 

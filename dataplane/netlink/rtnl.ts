@@ -21,6 +21,7 @@ import {
   str,
   IFADDR_LEN,
   RTMSG_LEN,
+  RTNH_F_ONLINK,
 } from './codec.js';
 import * as C from './constants.js';
 import type { RtnlSocket } from './socket.js';
@@ -264,8 +265,11 @@ export class Rtnl {
     return this.replaceRoute(gateway.includes(':') ? '::' : '0.0.0.0', 0, gateway, oif);
   }
 
-  /** A route to dst/dstLen through `gateway` on `oif` (main table), replacing one to the same destination. */
-  replaceRoute(dst: string, dstLen: number, gateway: string, oif: number): Promise<unknown> {
+  /**
+   * A route to dst/dstLen through `gateway` on `oif` (main table), replacing one to the same
+   * destination. `onlink`: the gateway is on the link though no address of it says so.
+   */
+  replaceRoute(dst: string, dstLen: number, gateway: string, oif: number, onlink = false): Promise<unknown> {
     const v6 = gateway.includes(':');
     const attrs: Attr[] = [
       ...(dstLen > 0 ? [{ type: C.RTA_DST, value: v6 ? ipv6ToBytes(dst) : ipv4ToBytes(dst) }] : []),
@@ -279,6 +283,7 @@ export class Rtnl {
       protocol: C.RTPROT_BOOT,
       scope: C.RT_SCOPE_UNIVERSE,
       type: C.RTN_UNICAST,
+      ...(onlink ? { flags: RTNH_F_ONLINK } : {}),
     });
     return this.sock.request(C.RTM_NEWROUTE, C.NLM_F_CREATE | C.NLM_F_REPLACE, [rt, encodeAttrs(attrs)], {
       what: dstLen === 0 ? `default route via ${gateway}` : `route ${dst}/${dstLen} via ${gateway}`,

@@ -1,0 +1,115 @@
+/**
+ * Routing and policy into the kernel: which overlays this host serves (those of its endpoints' networks
+ * and of the networks connected to them: it routes its containers' packets to those), and per served
+ * overlay its links to the other served overlays it is connected to and the filter guarding this
+ * host's endpoints of the network (dataplane/policy-filter.ts). Run after each reconcile; a table
+ * change whose wanted state equals the last one written for the overlay costs nothing, other runs
+ * also read the kernel's filter back (drift repaired at the periodic run).
+ */
+import type { Logger } from '../core/logger.js';
+import type { PolicyValue } from '../core/policy-records.js';
+import { subnetsOf } from '../core/prefix.js';
+import type { NetworkPolicyState } from '../dataplane/dataplane.js';
+import type { LocalEndpoint } from './local-state.js';
+import type { NetworkDefinition } from './networks.js';
+import type { Overlays } from './overlays.js';
+import type { Policy } from './policy.js';
+import type { OverlayDriver } from './ports.js';
+
+export interface PolicySyncInputs {
+  networks(): Map<string, NetworkDefinition>;
+  policy: Pick<Policy, 'connectedTo' | 'rules'>;
+  localEndpoints(): readonly LocalEndpoint[];
+}
+
+/** What the filter of `net` on this host must be, and which served overlays it links to. */
+export function wantedPolicy(
+  net: NetworkDefinition,
+  defs: Map<string, NetworkDefinition>,
+  connected: string[],
+  rules: PolicyValue[],
+  local: readonly LocalEndpoint[],
+  served: Set<number>,
+): NetworkPolicyState {
+  const peers = connected.map((n) => defs.get(n)).filter((d): d is NetworkDefinition => d !== undefined && d.usable);
+  const links = peers.map((d) => d.vni).filter((v) => served.has(v) && v !== net.vni);
+  // Rules from a network count only while it is connected (it has no route here otherwise).
+  const active = rules.filter((r) => r.from === undefined || peers.some((p) => p.name === r.from));
+  if (peers.length === 0 && active.length === 0) return { links };
+  const text = (n: NetworkDefinition) => subnetsOf(n).map((p) => p.text);
+  return {
+    links: links.sort((a, b) => a - b),
+    filter: {
+      local: local.filter((e) => e.network === net.name).flatMap((e) => [e.ip, e.ip6].filter((a) => a !== undefined)),
+      own: text(net),
+      connected: peers.map((p) => ({ network: p.name, subnets: text(p) })),
+      allow: active.flatMap((r) => {
+        const sources =
+          r.fromCidr !== undefined ? [r.fromCidr] : text(peers.find((p) => p.name === r.from) as NetworkDefinition);
+        return sources.map((source) => (r.ports ? { source, ports: r.ports } : { source }));
+      }),
+      restrictOutside: active.some((r) => r.fromCidr !== undefined),
+    },
+  };
+}
+
+export class PolicySync {
+  /** Per VNI: the wanted state last written, with the overlay's generation then. */
+  private readonly written = new Map<number, string>();
+  errors = 0;
+
+  constructor(
+    private readonly inputs: PolicySyncInputs,
+    private readonly driver: Pick<OverlayDriver, 'ensureNetworkPolicy'>,
+    private readonly overlays: Pick<Overlays, 'generation'>,
+    private readonly log: Logger,
+  ) {}
+
+  /** The VNIs this host serves: its endpoints' networks' and those connected to them. */
+  served(localVnis: number[]): number[] {
+    const defs = this.inputs.networks();
+    const byVni = new Map([...defs.values()].map((d) => [d.vni, d]));
+    const out = new Set(localVnis);
+    for (const vni of localVnis) {
+      const n = byVni.get(vni);
+      if (!n) continue;
+      for (const other of this.inputs.policy.connectedTo(n.name)) {
+        const d = defs.get(other);
+        if (d?.usable) out.add(d.vni);
+      }
+    }
+    return [...out].sort((a, b) => a - b);
+  }
+
+  async run(reason: string, served: number[]): Promise<number> {
+    const apply = this.driver.ensureNetworkPolicy?.bind(this.driver);
+    if (!apply) return 0;
+    const defs = this.inputs.networks();
+    const servedSet = new Set(served);
+    const local = this.inputs.localEndpoints();
+    let changes = 0;
+    for (const net of defs.values()) {
+      if (!servedSet.has(net.vni) || !net.usable) continue;
+      const want = wantedPolicy(
+        net,
+        defs,
+        this.inputs.policy.connectedTo(net.name),
+        this.inputs.policy.rules(net.name),
+        local,
+        servedSet,
+      );
+      const key = `${this.overlays.generation(net.vni)}:${JSON.stringify(want)}`;
+      if (reason === 'change' && this.written.get(net.vni) === key) continue;
+      try {
+        changes += await apply(net.vni, want, reason !== 'change');
+        this.written.set(net.vni, key);
+      } catch (e) {
+        this.errors++;
+        this.written.delete(net.vni);
+        this.log.error({ network: net.name, err: (e as Error).message }, 'routing and policy not applied');
+      }
+    }
+    for (const vni of this.written.keys()) if (!servedSet.has(vni)) this.written.delete(vni);
+    return changes;
+  }
+}
