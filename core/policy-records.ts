@@ -96,10 +96,7 @@ export function checkPolicyValue(v: unknown, field = 'value'): PolicyValue {
   const o = obj(v, field === '' ? 'body' : field);
   const out: PolicyValue = { network: name(o.network, at('network')) };
   if ((o.from === undefined) === (o.fromCidr === undefined))
-    throw new ValidationError(
-      at('from'),
-      'a rule has one source: a network (from) or an address prefix (fromCidr)',
-    );
+    throw new ValidationError(at('from'), 'a rule has one source: a network (from) or an address prefix (fromCidr)');
   if (o.from !== undefined) {
     out.from = name(o.from, at('from'));
     if (out.from === out.network)

@@ -71,7 +71,10 @@ t.test('rules: only from a connected network; listed with ids; removed', async (
   const r = await p.allow({ network: 'b', from: 'a', ports: ['tcp/80'] });
   t.match(r, { network: 'b', from: 'a', ports: [{ protocol: 'tcp', port: 80 }] });
   await p.allow({ network: 'b', fromCidr: '203.0.113.0/24' });
-  await t.rejects(p.allow({ network: 'b', from: 'a', ports: ['tcp/99999'] }), { name: 'ValidationError', field: 'ports[0].port' });
+  await t.rejects(p.allow({ network: 'b', from: 'a', ports: ['tcp/99999'] }), {
+    name: 'ValidationError',
+    field: 'ports[0].port',
+  });
   await t.rejects(p.allow({ network: 'zz', from: 'a' }), { name: 'NotFoundError' });
   t.equal(p.rules('b').length, 2);
   t.equal(p.rules('a').length, 0);
