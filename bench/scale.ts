@@ -329,22 +329,29 @@ console.log(
   `floors: one signed JSON record ${floors.recordBytes} B; decode + verify once ${floors.cpuMs.toFixed(3)} ms`,
 );
 const runs: ScaleRun[] = [];
-for (const n of SIZES) runs.push(await runSize(n, floors));
-for (const r of runs) report(r);
-// Sizes not run this time keep their earlier result (each run carries its date).
+// Results are written after each size: a size that fails does not lose the ones before it.
 const resultsDir = path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bench', 'results');
 const file = path.join(resultsDir, 'scale.json');
-let earlier: Array<ScaleRun & { date?: string }> = [];
-try {
-  earlier = (JSON.parse(fs.readFileSync(file, 'utf8')) as { runs?: typeof earlier }).runs ?? [];
-} catch {
-  /* first run */
+function save(): void {
+  // Sizes not run this time keep their earlier result (each run carries its date).
+  let earlier: Array<ScaleRun & { date?: string }> = [];
+  try {
+    earlier = (JSON.parse(fs.readFileSync(file, 'utf8')) as { runs?: typeof earlier }).runs ?? [];
+  } catch {
+    /* first run */
+  }
+  const date = new Date().toISOString();
+  const done = runs.map((r) => r.n);
+  const merged = [...earlier.filter((r) => !done.includes(r.n)), ...runs.map((r) => ({ ...r, date }))].sort(
+    (a, b) => a.n - b.n,
+  );
+  const out = { date, node: process.version, idle_s: IDLE_S, floor_record_bytes: floors.recordBytes, runs: merged };
+  fs.mkdirSync(resultsDir, { recursive: true });
+  fs.writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
+  console.log('written: bench/results/scale.json');
 }
-const date = new Date().toISOString();
-const merged = [...earlier.filter((r) => !SIZES.includes(r.n)), ...runs.map((r) => ({ ...r, date }))].sort(
-  (a, b) => a.n - b.n,
-);
-const out = { date, node: process.version, idle_s: IDLE_S, floor_record_bytes: floors.recordBytes, runs: merged };
-fs.mkdirSync(resultsDir, { recursive: true });
-fs.writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
-console.log('written: bench/results/scale.json');
+for (const n of SIZES) {
+  runs.push(await runSize(n, floors));
+  save();
+}
+for (const r of runs) report(r);
