@@ -78,8 +78,15 @@ export class PolicySync {
         if (d?.usable) out.add(d.vni);
       }
     }
-    return [...out].sort((a, b) => a - b);
+    const served = [...out].sort((a, b) => a - b);
+    const text = served.join(',');
+    if (text !== this.lastServed) {
+      this.log.info({ served, local: localVnis, defs: defs.size, connections: this.inputs.policy.connectedTo('b') }, 'overlays served');
+      this.lastServed = text;
+    }
+    return served;
   }
+  private lastServed = '';
 
   async run(reason: string, served: number[]): Promise<number> {
     const apply = this.driver.ensureNetworkPolicy?.bind(this.driver);

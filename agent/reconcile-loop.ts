@@ -225,7 +225,7 @@ export class ReconcileLoop {
       this.keptAtLastLook = kept;
       const removed = await this.driver.removeStale(keep);
       this.overlays.forget(removed);
-      if (removed.length) this.log.info({ vnis: removed }, 'removed overlays no local endpoint uses');
+      if (removed.length) this.log.info({ vnis: removed, kept: keep }, 'removed overlays no local endpoint uses');
     }
     return out;
   }
