@@ -178,6 +178,7 @@ export function assemble(parts: AgentParts, onReconciled: (r: ReconcileResult) =
           networks: () => networks.definitions(),
           localEndpoints: () => state.endpoints,
           rows: () => derived.endpointRows(undefined, true),
+          connectedTo: (n) => policy.connectedTo(n),
         },
         driver,
         parts.dns,

@@ -25,6 +25,8 @@ export interface DnsInputs {
   networks(): Map<string, NetworkDefinition>;
   localEndpoints(): LocalEndpoint[];
   rows(): EndpointRow[];
+  /** The networks connected to a network (their names are answered too). */
+  connectedTo?(network: string): string[];
 }
 
 const ANSWERED = new Set(['local', 'remote', 'held']);
@@ -44,6 +46,12 @@ export function zoneOf(network: string, rows: EndpointRow[], internal = false): 
     }
   }
   return internal ? { network, names, internal } : { network, names };
+}
+
+/** The zone with those of the connected networks added. */
+function withConnected(zone: DnsZone, connected: string[], rows: EndpointRow[]): DnsZone {
+  if (connected.length === 0) return zone;
+  return { ...zone, connected: new Map(connected.map((c) => [c.toLowerCase(), zoneOf(c, rows).names])) };
 }
 
 export class DnsSync {
@@ -90,7 +98,7 @@ export class DnsSync {
         vni,
         netns: this.driver.overlayNetnsPath(vni),
         addresses,
-        zone: zoneOf(n.name, rows, n.internal === true),
+        zone: withConnected(zoneOf(n.name, rows, n.internal === true), this.inputs.connectedTo?.(n.name) ?? [], rows),
       });
     }
     await this.dns.ensure(out);

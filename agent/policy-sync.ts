@@ -81,7 +81,8 @@ export class PolicySync {
     const served = [...out].sort((a, b) => a - b);
     const text = served.join(',');
     if (text !== this.lastServed) {
-      this.log.info({ served, local: localVnis, defs: defs.size, connections: this.inputs.policy.connectedTo('b') }, 'overlays served');
+      // Overlays beyond those of local endpoints: networks connected to them (routing).
+      this.log.info({ served, local: localVnis }, 'overlays served');
       this.lastServed = text;
     }
     return served;

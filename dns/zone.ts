@@ -8,6 +8,9 @@
  *   - `NAME` — a single label: the name or alias, else NXDOMAIN (a single label is never sent upstream);
  *   - `NAME.N` — answered when NAME is known in N, otherwise the question goes upstream like any
  *     other name (so a network called `com` cannot hide `example.com`).
+ * Networks connected to N (routing and policy between networks) are answered too, from their own
+ * endpoints: `NAME.M.vxmesh` and `NAME.M` for a connected network M — not a network N is not connected
+ * to (its domain stays NXDOMAIN, as before).
  * Every other name is forwarded to the upstream resolver — except on an internal network, whose
  * server answers its own names and nothing else (REFUSED): a container there must not move data out
  * through questions for outside names (the class of Docker's CVE-2024-29018).
@@ -20,6 +23,8 @@ export interface DnsZone {
   names: ReadonlyMap<string, readonly string[]>;
   /** An internal network: nothing is forwarded upstream. */
   internal?: boolean;
+  /** The zones of the networks connected to this one (lower-case network name → names). */
+  connected?: ReadonlyMap<string, ReadonlyMap<string, readonly string[]>>;
 }
 
 export type Lookup =
@@ -53,13 +58,24 @@ function lookupName(zone: DnsZone, questionName: string): Lookup {
     const label = q.slice(0, -domain.length - 1);
     return (!label.includes('.') && found(label)) || { kind: 'nxdomain' };
   }
-  // Another network's domain: not answered here (and not sent upstream: it is ours).
-  if (q.endsWith(`.${DNS_SUFFIX}`)) return { kind: 'nxdomain' };
+  // Another network's domain: answered when it is connected, else not (and not sent upstream: it is ours).
+  if (q.endsWith(`.${DNS_SUFFIX}`)) {
+    const labels = q.slice(0, -DNS_SUFFIX.length - 1).split('.');
+    if (labels.length === 1 && zone.connected?.has(labels[0] as string)) return { kind: 'answer', addresses: [] };
+    const a = labels.length === 2 ? zone.connected?.get(labels[1] as string)?.get(labels[0] as string) : undefined;
+    return a ? { kind: 'answer', addresses: a } : { kind: 'nxdomain' };
+  }
   if (!q.includes('.')) return found(q) ?? { kind: 'nxdomain' };
   const net = zone.network.toLowerCase();
   if (q.endsWith(`.${net}`)) {
     const label = q.slice(0, -net.length - 1);
     if (!label.includes('.')) return found(label) ?? { kind: 'forward' };
+  }
+  // NAME.M for a connected network M: its name, or upstream like any other name.
+  const dot = q.indexOf('.');
+  if (dot > 0 && q.indexOf('.', dot + 1) < 0) {
+    const a = zone.connected?.get(q.slice(dot + 1))?.get(q.slice(0, dot));
+    if (a) return { kind: 'answer', addresses: a };
   }
   return { kind: 'forward' };
 }

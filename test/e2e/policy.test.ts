@@ -26,15 +26,18 @@ for (const [name, [subnet, vni]] of Object.entries(nets))
 for (const i of [2, 3])
   await eventually(async () => (await c.vx(i, ['network', 'inspect', 'c'], { nothrow: true })).exitCode === 0, 15_000);
 
-async function attach(host: number, network: string, j: number): Promise<{ ns: string; ip: string }> {
+async function attach(host: number, network: string, j: number, name: string): Promise<{ ns: string; ip: string }> {
   const ns = await c.tb.addContainer(host, j);
-  const ep = await c.vxJson<{ ip: string }>(host, ['attach', network, '--netns', ns]);
+  const ep = await c.vxJson<{ ip: string }>(host, ['attach', network, '--netns', ns, '--name', name]);
   return { ns, ip: ep.ip };
 }
-const a1 = await attach(1, 'a', 1);
-const b2 = await attach(2, 'b', 1);
-const b1 = await attach(1, 'b', 2);
-const c3 = await attach(3, 'c', 1);
+const a1 = await attach(1, 'a', 1, 'client');
+const b2 = await attach(2, 'b', 1, 'web');
+const b1 = await attach(1, 'b', 2, 'web1');
+const c3 = await attach(3, 'c', 1, 'svc');
+/** What a's DNS server (host 1) answers for `name`, as a container of a asks it. */
+const ask = async (name: string) =>
+  (await $({ nothrow: true })`ip netns exec ${a1.ns} busybox nslookup ${name} 198.18.111.1`).stdout;
 
 /** A TCP server answering "hi-PORT" to each connection. */
 const servers: ChildProcess[] = [];
@@ -58,6 +61,7 @@ const overlayRoutes = async (host: number, vni: number) => (await $`ip -n ${c.ov
 t.test('before any connection: a reaches neither b nor c', async (t) => {
   t.notOk(await reaches(a1, b2, 80), 'a → b: no route');
   t.notOk(await reaches(a1, c3, 80), 'a → c: no route');
+  t.notMatch(await ask('web.b.vxmesh'), b2.ip, "b's names are not a's");
 });
 
 t.test('connected, no rule: routes exist, traffic is denied both ways', async (t) => {
@@ -85,6 +89,12 @@ t.test('connected, no rule: routes exist, traffic is denied both ways', async (t
   t.notOk(await reaches(a1, b2, 80), 'a → b:80 denied (across hosts)');
   t.notOk(await reaches(a1, b1, 80), 'a → b:80 denied (same host)');
   t.notOk(await reaches(b2, a1, 80), 'b → a:80 denied');
+  t.ok(
+    await eventually(async () => (await ask('web.b.vxmesh')).includes(b2.ip), 10_000),
+    "names across the connection: a's server answers web.b.vxmesh",
+  );
+  t.match(await ask('web.b'), b2.ip, 'and web.b');
+  t.notMatch(await ask('svc.c.vxmesh'), c3.ip, 'not the names of c (not connected)');
   const refused = await c.vx(1, ['network', 'connect', 'a', 'a'], { nothrow: true });
   t.equal(refused.exitCode, 1);
   t.match(refused.stderr, /not connected to itself/);
