@@ -152,6 +152,7 @@ export class Endpoints {
       if (req.aliases?.length) ep.aliases = req.aliases;
       if (req.containerId !== undefined) ep.containerId = req.containerId;
       if (req.hostRoute) ep.hostRoute = true;
+      if (req.sandbox !== undefined) ep.sandbox = req.sandbox;
       this.parts.state.endpoints.push(ep);
       try {
         this.parts.state.save();

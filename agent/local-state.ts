@@ -27,6 +27,8 @@ export interface LocalEndpoint {
   containerId?: string;
   /** The host routes the network's subnets through its gateway link while such an endpoint is here. */
   hostRoute?: boolean;
+  /** Docker moves the container end here (its SandboxKey), renamed: found there by its MAC. */
+  sandbox?: string;
 }
 
 export interface AddressToReturn {

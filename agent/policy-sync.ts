@@ -60,7 +60,7 @@ export class PolicySync {
 
   constructor(
     private readonly inputs: PolicySyncInputs,
-    private readonly driver: Pick<OverlayDriver, 'ensureNetworkPolicy'>,
+    private readonly driver: Pick<OverlayDriver, 'ensureNetworkPolicy' | 'ensureContainerRoutes'>,
     private readonly overlays: Pick<Overlays, 'generation'>,
     private readonly log: Logger,
   ) {}
@@ -118,6 +118,56 @@ export class PolicySync {
       }
     }
     for (const vni of this.written.keys()) if (!servedSet.has(vni)) this.written.delete(vni);
+    return changes + (await this.containerRoutes(reason, defs, local));
+  }
+
+  /** Per endpoint: the routes last written into its container (`netns/ifname` → wanted, as text). */
+  private readonly routed = new Map<string, string>();
+
+  /** Local endpoints' routes to the networks connected to theirs (containers not routed by their gateway). */
+  private async containerRoutes(
+    reason: string,
+    defs: Map<string, NetworkDefinition>,
+    local: readonly LocalEndpoint[],
+  ): Promise<number> {
+    const apply = this.driver.ensureContainerRoutes?.bind(this.driver);
+    if (!apply) return 0;
+    let changes = 0;
+    const seen = new Set<string>();
+    for (const ep of local) {
+      const net = defs.get(ep.network);
+      if (!net) continue;
+      const gateways = [net.gateway, net.gateway6].filter((g): g is string => g !== undefined);
+      const want = this.inputs.policy
+        .connectedTo(net.name)
+        .flatMap((n) => (defs.get(n) ? subnetsOf(defs.get(n) as NetworkDefinition) : []))
+        .map((p) => ({
+          dst: p.text.split('/')[0] as string,
+          len: p.prefix,
+          via: p.family === 6 ? net.gateway6 : net.gateway,
+        }))
+        .filter((r): r is { dst: string; len: number; via: string } => r.via !== undefined);
+      const key = `${ep.netns}/${ep.ifname}`;
+      seen.add(key);
+      const text = JSON.stringify(want);
+      // Nothing to do: never routed and nothing wanted, or the same as written (unless verifying).
+      if ((want.length === 0 && !this.routed.has(key)) || (reason === 'change' && this.routed.get(key) === text))
+        continue;
+      try {
+        const made = await (ep.sandbox !== undefined
+          ? apply(ep.sandbox, ep.ifname, gateways, want, ep.mac)
+          : apply(ep.netns, ep.ifname, gateways, want));
+        // Not found (a Docker sandbox not yet holding the interface): tried again at the next run.
+        if (made === undefined) continue;
+        changes += made;
+        if (want.length === 0) this.routed.delete(key);
+        else this.routed.set(key, text);
+      } catch (e) {
+        this.errors++;
+        this.log.warn({ endpoint: ep.id, netns: ep.netns, err: (e as Error).message }, 'container routes not applied');
+      }
+    }
+    for (const key of this.routed.keys()) if (!seen.has(key)) this.routed.delete(key);
     return changes;
   }
 }

@@ -132,6 +132,14 @@ export interface OverlayDriver {
   netnsExists?(nameOrPath: string): boolean;
   /** An overlay's links to connected networks' overlays and its policy filter (`verify`: read the kernel back). */
   ensureNetworkPolicy?(vni: number, want: NetworkPolicyState, verify?: boolean): Promise<number>;
+  /** A container's routes through its network's gateways on `ifname` made exactly `want` (none if its default route goes there). */
+  ensureContainerRoutes?(
+    netns: string,
+    ifname: string,
+    gateways: string[],
+    want: Array<{ dst: string; len: number; via: string }>,
+    mac?: string,
+  ): Promise<number | undefined>;
 }
 
 /** The packet filter of egress and published ports (egress/egress.ts), and the host-port check. */

@@ -32,6 +32,8 @@ export interface AttachRequest {
   hostRoute?: boolean;
   /** false: create the veth only (Docker configures the interface itself). Default true. */
   configure?: boolean;
+  /** Where the container end goes once the runtime moves it (Docker's SandboxKey): routes are made there. */
+  sandbox?: string;
   /** The address was handed out by this agent's IPAM (Docker's RequestAddress) and is still reserved. */
   preallocated?: boolean;
   /** Host ports to publish to the endpoint. */

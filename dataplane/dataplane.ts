@@ -45,6 +45,7 @@ import type {
 import { isIPv4, isVtepAddress, parseIfName, parseIPv4, parseMac, parseMtu, parsePort } from '../core/addresses.js';
 import { parseVni } from '../core/addresses.js';
 import { applyNetworkPolicy } from './network-policy.js';
+import { ensureContainerRoutes } from './container-routes.js';
 
 export type { RemoteEndpoint } from './reconcile-plan.js';
 export type { RemotesDelta } from './reconcile-delta.js';
@@ -385,6 +386,8 @@ export class Dataplane {
     return containerInterface(netns, parseIfName(ifname, 'ifname'));
   }
 
+  /** A container's routes to connected networks through its network's gateway (container-routes.ts). */
+  readonly ensureContainerRoutes = ensureContainerRoutes;
   /** Whether a network namespace (name or path) exists: checked before anything is allocated for it. */
   netnsExists(nameOrPath: string): boolean {
     return netnsExists(nameOrPath);

@@ -259,7 +259,7 @@ export class DockerPlugin {
     return call.mac !== undefined ? {} : { Interface: { MacAddress: mac } };
   }
 
-  private async join(call: EndpointCall): Promise<unknown> {
+  private async join(call: EndpointCall & { sandboxKey: string }): Promise<unknown> {
     const n = this.networkOf(call.networkId);
     const eid = call.endpointId;
     const ep = this.endpointOf(eid);
@@ -277,6 +277,7 @@ export class DockerPlugin {
       mac: ep.mac,
       id: eid,
       configure: false,
+      sandbox: call.sandboxKey,
       preallocated,
     });
     ep.joined = true;

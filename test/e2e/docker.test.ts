@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import t from 'tap';
+import { $ } from 'zx';
 import { DockerHosts, IMAGE, type DockerHost } from '../../sim/docker-hosts.js';
 import { eventually } from '../fixtures/members.js';
 import { inProcessCli } from '../fixtures/in-process-cli.js';
@@ -324,3 +325,46 @@ await t.test('a Docker swarm on the VXLAN port is named in vxmesh status (asked 
   await h1.docker(['swarm', 'leave', '--force'], { nothrow: true });
   t.notMatch((await h1.vx(['status'])).stdout, /swarm/, 'gone with the swarm');
 });
+
+await t.test(
+  'routing and policy: a Docker container is routed to a connected network and subject to its rules',
+  async (t) => {
+    await h1.vx(['network', 'create', 'dpol', '--subnet', '198.18.57.0/24']);
+    const ns = await env.tb.addContainer(2, 57);
+    const ep = JSON.parse((await h2.vx(['attach', 'dpol', '--netns', ns, '--json'])).stdout) as { ip: string };
+    for (const port of [80, 81])
+      env.tb.spawnIn(ns, 'busybox', ['nc', '-ll', '-p', String(port), '-e', 'busybox', 'echo', `hi-${port}`], {
+        stdio: 'ignore',
+      });
+    await h1.docker([
+      ...['run', '-d', '--name', 'pa', '--network', 'dnet', IMAGE],
+      ...['nc', '-ll', '-p', '80', '-e', '/bin/busybox', 'echo', 'hi-pa'],
+    ]);
+    const pa = await ipOf(h1, 'pa');
+    const fromDocker = async (port: number) =>
+      (await h1.docker(['exec', 'pa', 'nc', '-w', '2', ep.ip, String(port)], { nothrow: true })).stdout.includes(
+        `hi-${port}`,
+      );
+    await h1.vx(['network', 'connect', 'dnet', 'dpol']);
+    await h2.vx(['policy', 'allow', 'dpol', '--from', 'dnet', '--to-port', 'tcp/80']);
+    t.ok(await eventually(() => fromDocker(80), 15_000, 300), 'the Docker container reaches the allowed port');
+    const routes = (await h1.docker(['exec', 'pa', 'ip', 'route'])).stdout;
+    t.match(
+      routes,
+      /198\.18\.57\.0\/24 via 198\.18\.50\.1 dev eth0/,
+      `routed through its network's gateway: ${routes}`,
+    );
+    t.notOk(await fromDocker(81), 'not another port');
+    const back = await $({ nothrow: true })`ip netns exec ${ns} timeout 3 busybox nc -w 2 ${pa} 80`;
+    t.notMatch(back.stdout, /hi-pa/, 'the other network cannot open connections to the Docker container');
+    await h1.vx(['network', 'disconnect', 'dnet', 'dpol']);
+    t.ok(
+      await eventually(
+        async () => !(await h1.docker(['exec', 'pa', 'ip', 'route'])).stdout.includes('198.18.57.0'),
+        15_000,
+      ),
+      "disconnect takes the container's route away",
+    );
+    await h1.docker(['rm', '-f', 'pa'], { nothrow: true });
+  },
+);
