@@ -176,9 +176,14 @@ export class Agent extends EventEmitter {
   removeNetwork(name: string): Promise<void> {
     return this.core.networks.remove(name);
   }
-  /** Connections of networks and policy rules (policy.ts). */
+  /** Connections of networks and policy rules (policy.ts); the overlays here with a filter (namespace paths). */
   get policy(): Policy {
     return this.core.policy;
+  }
+  policyFiltered(): Array<{ network: string; netns: string }> {
+    return this.core.policySync
+      .filtered()
+      .map((f) => ({ network: f.network, netns: this.parts.driver.overlayNetnsPath(f.vni) }));
   }
   inspectNetwork(name: string): ReturnType<typeof inspectNetwork> {
     return inspectNetwork(

@@ -56,6 +56,12 @@ export function wantedPolicy(
 export class PolicySync {
   /** Per VNI: the wanted state last written, with the overlay's generation then. */
   private readonly written = new Map<number, string>();
+  /** VNI → network of the served overlays that have a filter (metrics read their drop counters). */
+  private readonly filteredNow = new Map<number, string>();
+
+  filtered(): Array<{ vni: number; network: string }> {
+    return [...this.filteredNow].map(([vni, network]) => ({ vni, network }));
+  }
   errors = 0;
 
   constructor(
@@ -106,6 +112,8 @@ export class PolicySync {
         local,
         servedSet,
       );
+      if (want.filter) this.filteredNow.set(net.vni, net.name);
+      else this.filteredNow.delete(net.vni);
       const key = `${this.overlays.generation(net.vni)}:${JSON.stringify(want)}`;
       if (reason === 'change' && this.written.get(net.vni) === key) continue;
       try {
@@ -118,6 +126,7 @@ export class PolicySync {
       }
     }
     for (const vni of this.written.keys()) if (!servedSet.has(vni)) this.written.delete(vni);
+    for (const vni of this.filteredNow.keys()) if (!servedSet.has(vni)) this.filteredNow.delete(vni);
     return changes + (await this.containerRoutes(reason, defs, local));
   }
 

@@ -1,4 +1,5 @@
 /** Prometheus metrics (prom-client), read from the agent's counters when scraped. */
+import { policyDrops } from '../dataplane/policy-filter.js';
 import http from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { vxmeshVersion } from '../core/version.js';
@@ -183,6 +184,17 @@ export function createMetrics(agent: Agent, d: Discovery, requests?: ApiRequestC
     async collect() {
       this.reset();
       for (const [reason, n] of Object.entries(await agent.dataPlaneDrops())) this.inc({ reason }, n);
+    },
+  });
+  new Counter({
+    name: 'vxmesh_policy_dropped_packets_total',
+    help: 'Packets a network\'s policy filter dropped on this host, by network and source (a connected network no rule allows, or "outside"). Restart when the filter is rewritten',
+    labelNames: ['network', 'from'],
+    registers: [reg],
+    async collect() {
+      this.reset();
+      for (const f of agent.policyFiltered())
+        for (const [from, n] of await policyDrops(f.netns)) this.inc({ network: f.network, from }, n);
     },
   });
   new Gauge({

@@ -13,13 +13,15 @@ import { $ } from 'zx';
 import { Cluster } from '../../sim/cluster.js';
 import { eventually } from '../fixtures/members.js';
 import { inProcessCli } from '../fixtures/in-process-cli.js';
+import { METRICS_ADDRESS, scrapeMetrics } from '../fixtures/metrics.js';
 
 $.verbose = false;
 $.quiet = true;
 
 const c = await Cluster.create(3, 'pol', { cli: inProcessCli });
 t.teardown(() => c.teardown());
-for (const i of [1, 2, 3]) await c.startAgent(i);
+// Host 2 serves /metrics in its namespace (the policy filter's drops).
+for (const i of [1, 2, 3]) await c.startAgent(i, i === 2 ? { args: ['--metrics', METRICS_ADDRESS] } : {});
 const nets = { a: ['198.18.111.0/24', 5111], b: ['198.18.112.0/24', 5112], c: ['198.18.113.0/24', 5113] } as const;
 for (const [name, [subnet, vni]] of Object.entries(nets))
   await c.vx(1, ['network', 'create', name, '--subnet', subnet, '--vni', String(vni)]);
@@ -89,6 +91,10 @@ t.test('connected, no rule: routes exist, traffic is denied both ways', async (t
   t.notOk(await reaches(a1, b2, 80), 'a → b:80 denied (across hosts)');
   t.notOk(await reaches(a1, b1, 80), 'a → b:80 denied (same host)');
   t.notOk(await reaches(b2, a1, 80), 'b → a:80 denied');
+  const dropped = /^vxmesh_policy_dropped_packets_total\{network="b",from="a"\} (\d+)$/m.exec(
+    await scrapeMetrics(c.tb, c.tb.host(2).netns),
+  );
+  t.ok(Number(dropped?.[1] ?? 0) > 0, `host 2 counts what its filter dropped from a into b: ${dropped?.[0]}`);
   t.ok(
     await eventually(async () => (await ask('web.b.vxmesh')).includes(b2.ip), 10_000),
     "names across the connection: a's server answers web.b.vxmesh",
