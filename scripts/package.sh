@@ -61,7 +61,7 @@ Architecture: $arch
 Maintainer: vxmesh developers <vxmesh@example.org>
 Installed-Size: $size
 Depends: nodejs (>= 20.19), iproute2, iptables, util-linux
-Recommends: wireguard-tools, wireguard-go
+Recommends: wireguard-tools, wireguard-go, nftables
 Suggests: docker.io, etcd-server, prometheus
 Section: net
 Priority: optional
