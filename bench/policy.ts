@@ -1,0 +1,121 @@
+/**
+ * Routing and policy between networks: TCP throughput (iperf3) and connection rate (short TCP
+ * connections, one after the other, for CONN_SECONDS) from a container of network a on host 1 to a
+ * container of network b on host 2 (connected, a rule allowing the port), beside the same to a
+ * container of a on host 2 (within one network), interleaved, medians of paired ratios; with 10 and
+ * with 1,000 rules into b (the filter's sets: a packet costs one lookup whatever their number).
+ * Goal: across ≥ 0.9× within. `npm run bench:policy` → bench/results/policy.json.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { $ } from 'zx';
+import { Cluster } from '../sim/cluster.js';
+import { apiRequest } from '../cli/admin-client.js';
+
+const SECONDS = Number(process.env.POLICY_IPERF_S ?? 4);
+const CONN_SECONDS = Number(process.env.POLICY_CONN_S ?? 3);
+const RUNS = Number(process.env.POLICY_RUNS ?? 3);
+const resultsDir = path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bench', 'results');
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+async function main(): Promise<void> {
+  for (const [tool, pkg] of [
+    ['iperf3', 'iperf3'],
+    ['nft', 'nftables'],
+    ['busybox', 'busybox-static'],
+  ] as const)
+    if ((await $`command -v ${tool}`.nothrow()).exitCode !== 0)
+      throw new Error(`${tool} is missing: install the Debian package ${pkg}`);
+  const c = await Cluster.create(2, 'bpol');
+  process.once('SIGINT', () => void c.teardown().then(() => process.exit(130)));
+  try {
+    for (const i of [1, 2]) await c.startAgent(i);
+    await c.vx(1, ['network', 'create', 'a', '--subnet', '198.18.121.0/24']);
+    await c.vx(1, ['network', 'create', 'b', '--subnet', '198.18.122.0/24']);
+    await new Promise((r) => setTimeout(r, 2000));
+    const attach = async (host: number, net: string, j: number) => {
+      const ns = await c.tb.addContainer(host, j);
+      return { ns, ip: (await c.vxJson<{ ip: string }>(host, ['attach', net, '--netns', ns])).ip };
+    };
+    const client = await attach(1, 'a', 1);
+    const within = await attach(2, 'a', 2);
+    const across = await attach(2, 'b', 3);
+    await c.vx(1, ['network', 'connect', 'a', 'b']);
+    await c.vx(1, ['policy', 'allow', 'b', '--from', 'a', '--to-port', 'tcp/5201', '--to-port', 'tcp/7000']);
+    for (const s of [within, across]) {
+      c.tb.spawnIn(s.ns, 'iperf3', ['-s', '-B', s.ip], { stdio: 'ignore' });
+      c.tb.spawnIn(s.ns, 'busybox', ['nc', '-ll', '-p', '7000', '-e', 'busybox', 'true'], { stdio: 'ignore' });
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+    const iperf = async (to: { ip: string }) => {
+      const r = await c.tb.exec(client.ns, ['iperf3', '-c', to.ip, '-t', String(SECONDS), '-J']);
+      return (
+        (JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received
+          .bits_per_second / 1e9
+      );
+    };
+    // Connections per second: a shell loop in the client opening one connection after the other.
+    const connRate = async (to: { ip: string }) => {
+      const script = `n=0; end=$(( $(date +%s) + ${CONN_SECONDS} )); while [ $(date +%s) -lt $end ]; do busybox nc -w 1 ${to.ip} 7000 </dev/null >/dev/null && n=$((n+1)); done; echo $n`;
+      const r = await c.tb.exec(client.ns, ['sh', '-c', script]);
+      return Number(r.stdout.trim()) / CONN_SECONDS;
+    };
+    const measure = async () => {
+      const g = { across: [] as number[], within: [] as number[] };
+      const k = { across: [] as number[], within: [] as number[] };
+      for (let i = 0; i < RUNS; i++) {
+        g.across.push(await iperf(across));
+        g.within.push(await iperf(within));
+        k.across.push(await connRate(across));
+        k.within.push(await connRate(within));
+      }
+      const ratio = (x: { across: number[]; within: number[] }) =>
+        +median(x.across.map((v, i) => v / (x.within[i] as number))).toFixed(3);
+      return {
+        gbps: { across: +median(g.across).toFixed(2), within: +median(g.within).toFixed(2), ratio: ratio(g) },
+        connections_per_s: {
+          across: +median(k.across).toFixed(1),
+          within: +median(k.within).toFixed(1),
+          ratio: ratio(k),
+        },
+      };
+    };
+    const rulesInto = async () => (await c.vxJson<unknown[]>(2, ['policy', 'ls', 'b'])).length;
+    // 10 rules into b (8 more, on ports nothing listens on), then 1,000.
+    const add = async (from: number, to: number) => {
+      for (let p = from; p < to; p++)
+        await apiRequest(c.socket(1), 'POST', '/v1/policy', { network: 'b', from: 'a', ports: [`tcp/${20000 + p}`] });
+    };
+    await add(0, 9);
+    await new Promise((r) => setTimeout(r, 2000));
+    const ten = { rules: await rulesInto(), ...(await measure()) };
+    console.log(JSON.stringify(ten));
+    await add(9, 999);
+    const t0 = performance.now();
+    while ((await rulesInto()) < 1000 && performance.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 2000));
+    const thousand = { rules: await rulesInto(), ...(await measure()) };
+    console.log(JSON.stringify(thousand));
+    const result = {
+      date: new Date().toISOString(),
+      iperf_seconds: SECONDS,
+      conn_seconds: CONN_SECONDS,
+      runs: RUNS,
+      with_10_rules: ten,
+      with_1000_rules: thousand,
+      target: { across_over_within: '>= 0.9' },
+    };
+    fs.mkdirSync(resultsDir, { recursive: true });
+    fs.writeFileSync(path.join(resultsDir, 'policy.json'), `${JSON.stringify(result, null, 2)}\n`);
+    console.log(
+      `connected networks vs one network (a → b with a rule, a → a), medians of ${RUNS} interleaved pairs:\n` +
+        `  10 rules:    throughput ${ten.gbps.across}/${ten.gbps.within} Gbit/s = ${ten.gbps.ratio}×, connections ${ten.connections_per_s.across}/${ten.connections_per_s.within} per s = ${ten.connections_per_s.ratio}× (goal ≥ 0.9)\n` +
+        `  1000 rules:  throughput ${thousand.gbps.across}/${thousand.gbps.within} Gbit/s = ${thousand.gbps.ratio}×, connections ${thousand.connections_per_s.across}/${thousand.connections_per_s.within} per s = ${thousand.connections_per_s.ratio}×\n` +
+        'written: bench/results/policy.json',
+    );
+  } finally {
+    await c.teardown();
+  }
+}
+
+await main();
