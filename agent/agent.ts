@@ -278,10 +278,13 @@ export class Agent extends EventEmitter {
 
   /** Kernel tables beside the desired ones, row by row. */
   fdbReport(network?: string): Promise<FdbReport[]> {
-    const { networks, state, egress, wireguard } = this.core;
+    const { networks, state, egress, wireguard, policySync } = this.core;
     const nets = [...networks.table().values()].filter((n) => network === undefined || n.name === network);
     const desired = this.desired().byNetwork;
-    return fdbReports(nets, state.vnis(), desired, this.cluster.endpoints(), this.parts.driver, egress, wireguard);
+    const served = policySync.served(state.vnis());
+    const policy = { drift: (vni: number) => policySync.drift(vni, served) };
+    const eps = this.cluster.endpoints();
+    return fdbReports(nets, state.vnis(), desired, eps, this.parts.driver, egress, wireguard, policy);
   }
 
   /** Every live member's fdb report, asked over the cluster's connections (cluster-fdb.ts). */

@@ -31,6 +31,8 @@ export interface FdbReport {
   egress?: EgressView;
   /** An encrypted network: the host's WireGuard peers beside what membership wants (each counts as drift). */
   wireguard?: WireguardDrift;
+  /** Routing and policy between networks: links and filter changes a reconcile would make now. */
+  policyDrift?: number;
 }
 
 /** Pure: one overlay's kernel tables against its desired remotes. */
@@ -95,6 +97,7 @@ export async function fdbReports(
   driver: Pick<OverlayDriver, 'dump'>,
   egress?: EgressSync,
   wireguard?: Pick<WireguardSync, 'drift'>,
+  policy?: { drift(vni: number): Promise<number> },
 ): Promise<FdbReport[]> {
   let wg: WireguardDrift | undefined;
   const hostOf = new Map(endpoints.map((e) => [`${e.network}/${e.mac}`, e.host]));
@@ -113,6 +116,11 @@ export async function fdbReports(
       wg ??= wireguard ? await wireguard.drift() : { absent: true, missing: [], extra: [] };
       report.wireguard = wg;
       report.drift += (wg.absent ? 1 : 0) + wg.missing.length + wg.extra.length;
+    }
+    const policyDrift = policy ? await policy.drift(vni).catch(() => 1) : 0;
+    if (policyDrift > 0) {
+      report.policyDrift = policyDrift;
+      report.drift += policyDrift;
     }
     out.push(report);
   }

@@ -53,6 +53,9 @@ export function wantedPolicy(
   };
 }
 
+/** The wanted state of an overlay without connections or rules, as its key ends. */
+const NOTHING = ':{"links":[]}';
+
 export class PolicySync {
   /** Per VNI: the wanted state last written, with the overlay's generation then. */
   private readonly written = new Map<number, string>();
@@ -95,6 +98,26 @@ export class PolicySync {
   }
   private lastServed = '';
 
+  /** What a run would change in one overlay now (links, filter), without changing it: `fdb --check`. */
+  async drift(vni: number, served: number[]): Promise<number> {
+    const check = this.driver.ensureNetworkPolicy?.bind(this.driver);
+    const defs = this.inputs.networks();
+    const net = [...defs.values()].find((d) => d.vni === vni && d.usable);
+    if (!check || !net) return 0;
+    const p = this.inputs.policy;
+    const want = wantedPolicy(
+      net,
+      defs,
+      p.connectedTo(net.name),
+      p.rules(net.name),
+      this.inputs.localEndpoints(),
+      new Set(served),
+    );
+    // No connection, no rule, none there when last looked: nothing to read (metrics scrape this).
+    if (want.links.length === 0 && !want.filter && this.written.get(vni)?.endsWith(NOTHING)) return 0;
+    return check(vni, want, true, true);
+  }
+
   async run(reason: string, served: number[]): Promise<number> {
     const apply = this.driver.ensureNetworkPolicy?.bind(this.driver);
     if (!apply) return 0;
@@ -116,6 +139,10 @@ export class PolicySync {
       else this.filteredNow.delete(net.vni);
       const key = `${this.overlays.generation(net.vni)}:${JSON.stringify(want)}`;
       if (reason === 'change' && this.written.get(net.vni) === key) continue;
+      // Nothing wanted and nothing there when last looked (most networks): no kernel read at all, not
+      // even periodically (reading the filter starts a process). Looked at once per overlay generation.
+      if (want.links.length === 0 && !want.filter && this.written.get(net.vni) === key && key.endsWith(NOTHING))
+        continue;
       try {
         changes += await apply(net.vni, want, reason !== 'change');
         this.written.set(net.vni, key);

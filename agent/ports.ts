@@ -131,7 +131,7 @@ export interface OverlayDriver {
   /** Whether a namespace (name or path) exists (absent: not checked before an attach). */
   netnsExists?(nameOrPath: string): boolean;
   /** An overlay's links to connected networks' overlays and its policy filter (`verify`: read the kernel back). */
-  ensureNetworkPolicy?(vni: number, want: NetworkPolicyState, verify?: boolean): Promise<number>;
+  ensureNetworkPolicy?(vni: number, want: NetworkPolicyState, verify?: boolean, dryRun?: boolean): Promise<number>;
   /** A container's routes through its network's gateways on `ifname` made exactly `want` (none if its default route goes there). */
   ensureContainerRoutes?(
     netns: string,

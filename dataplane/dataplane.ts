@@ -306,13 +306,13 @@ export class Dataplane {
   }
 
   /** One overlay's links to connected networks' overlays and its policy filter; returns the changes. */
-  async ensureNetworkPolicy(vniIn: number, want: NetworkPolicyState, verify = true): Promise<number> {
+  async ensureNetworkPolicy(vniIn: number, want: NetworkPolicyState, verify = true, dryRun = false): Promise<number> {
     const vni = parseVni(vniIn);
     const o = this.overlay(vni);
-    const opts = { netnsPath: this.overlayNetnsPath(vni), verify };
+    const opts = { netnsPath: this.overlayNetnsPath(vni), verify, dryRun };
     return this.withLock(vni, async () => {
       const r = await applyNetworkPolicy(o, (v) => this.overlays.get(v), want, this.policyWritten.get(vni), opts);
-      this.policyWritten.set(vni, r.written);
+      if (!dryRun) this.policyWritten.set(vni, r.written);
       return r.changes;
     });
   }

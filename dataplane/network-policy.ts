@@ -15,20 +15,29 @@ export async function applyNetworkPolicy(
   overlayOf: (vni: number) => Overlay | undefined,
   want: NetworkPolicyState,
   written: WrittenFilter | undefined,
-  opts: { netnsPath: string; verify: boolean },
+  /** `dryRun`: change nothing, count what would change (`vxmesh fdb --check`). */
+  opts: { netnsPath: string; verify: boolean; dryRun?: boolean },
 ): Promise<{ changes: number; written: WrittenFilter }> {
   let changes = 0;
   const wanted = new Set(want.links);
-  for (const vni of await networkLinksOf(o)) if (!wanted.has(vni) && (await removeNetworkLink(o, vni))) changes++;
+  const held = await networkLinksOf(o);
+  for (const vni of held) if (!wanted.has(vni) && (opts.dryRun || (await removeNetworkLink(o, vni)))) changes++;
   for (const vni of want.links) {
     const peer = overlayOf(vni);
-    if (peer) await ensureNetworkLink(o, peer);
+    if (peer && opts.dryRun && !held.includes(vni)) changes++;
+    else if (peer && !opts.dryRun) await ensureNetworkLink(o, peer);
   }
   const rendered = want.filter ? renderPolicyFilter(want.filter) : undefined;
   const current = opts.verify || !written ? await readPolicyFilter(opts.netnsPath) : written.listing;
   const same = written !== undefined && written.rendered === rendered && written.listing === current;
   if (same) return { changes, written };
   if (rendered === undefined && current === undefined) return { changes, written: { rendered, listing: undefined } };
+  // Never written by this process (after a restart): compared with the kernel as it is.
+  if (opts.dryRun)
+    return {
+      changes: changes + (written === undefined && rendered !== undefined && current !== undefined ? 0 : 1),
+      written: written ?? { rendered, listing: current },
+    };
   await applyPolicyFilter(opts.netnsPath, want.filter);
   return { changes: changes + 1, written: { rendered, listing: await readPolicyFilter(opts.netnsPath) } };
 }

@@ -120,6 +120,17 @@ t.test('a rule written on host 3 lets a into b:80 everywhere, nothing else', asy
   t.equal(inspect.rules.length, 1);
 });
 
+t.test("someone else's change to the filter: fdb --check reports it, the periodic reconcile repairs it", async (t) => {
+  const table = async () => (await $`ip netns exec ${c.overlayPrefix(2)}5112 nft -s list table inet vxmesh`).stdout;
+  const before = await table();
+  await $`ip netns exec ${c.overlayPrefix(2)}5112 nft flush chain inet vxmesh forward`;
+  const check = await c.vx(2, ['fdb', 'b', '--check', '--json'], { nothrow: true });
+  t.equal(check.exitCode, 1, 'drift found');
+  t.match(JSON.parse(check.stdout), [{ network: 'b', policyDrift: 1 }], 'named as policy drift');
+  t.ok(await eventually(async () => (await table()) === before, 20_000), 'the table is back as it was');
+  t.equal((await c.vx(2, ['fdb', 'b', '--check'], { nothrow: true })).exitCode, 0, 'no drift after');
+});
+
 t.test('an agent restart (kill -9) keeps an established allowed connection and the filter', async (t) => {
   // A client holding one connection open: lines written into a FIFO go to b2:80's server.
   const dir = path.join(c.dir, 'conn');
