@@ -6,22 +6,15 @@
 import fs from 'node:fs';
 import t, { type Test } from 'tap';
 import { $ } from 'zx';
-import { Dataplane, type KernelChange } from '../../dataplane/dataplane.js';
+import type { KernelChange } from '../../dataplane/dataplane.js';
+import { oneHostDataplane } from '../fixtures/kernel.js';
 import { openNetns } from '../../dataplane/netns.js';
 import { KernelEventSocket, isMulticastEntry } from '../../dataplane/netlink/event-socket.js';
-import { Testbed } from '../../sim/testbed.js';
 
 $.verbose = false;
 $.quiet = true;
 
-const tb = await Testbed.create({ hosts: 1, tag: 'kwt' });
-const h = tb.host(1);
-const dp = new Dataplane({ prefix: tb.overlayPrefix(1), hostNetns: h.netns, vtep: h.vtep, underlayDev: h.underlayDev });
-t.teardown(async () => {
-  dp.close();
-  await tb.teardown();
-});
-const ns = (vni: number) => `${tb.overlayPrefix(1)}${vni}`;
+const { tb, dp, ns } = await oneHostDataplane(t, 'kwt');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A listening socket in overlay 401 for the length of test `t`. */

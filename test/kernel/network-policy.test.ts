@@ -6,22 +6,14 @@
  * a container's routes to connected networks (and none when its default route is the gateway).
  */
 import t from 'tap';
+import { oneHostDataplane } from '../fixtures/kernel.js';
 import { $ } from 'zx';
-import { Dataplane } from '../../dataplane/dataplane.js';
-import { Testbed } from '../../sim/testbed.js';
 import type { PolicyFilterSpec } from '../../dataplane/dataplane.js';
 
 $.verbose = false;
 $.quiet = true;
 
-const tb = await Testbed.create({ hosts: 1, tag: 'npk' });
-const h = tb.host(1);
-const dp = new Dataplane({ prefix: tb.overlayPrefix(1), hostNetns: h.netns, vtep: h.vtep, underlayDev: h.underlayDev });
-t.teardown(async () => {
-  dp.close();
-  await tb.teardown();
-});
-const ns = (vni: number) => `${tb.overlayPrefix(1)}${vni}`;
+const { tb, dp, ns } = await oneHostDataplane(t, 'npk');
 await dp.ensureNetwork({ vni: 401, subnet: '198.18.41.0/24', gateway: '198.18.41.1' });
 await dp.ensureNetwork({ vni: 402, subnet: '198.18.42.0/24', gateway: '198.18.42.1' });
 const routes = async (vni: number) => (await $`ip -n ${ns(vni)} route`).stdout;

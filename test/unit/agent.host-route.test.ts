@@ -5,16 +5,11 @@
  */
 import t from 'tap';
 import fc from 'fast-check';
-import { Agent } from '../../agent/agent.js';
 import { parsePrefix, prefixesOverlap } from '../../core/prefix.js';
-import { agentParts, FakeCluster, FakeOverlay } from '../fixtures/agent-fakes.js';
+import { startedAgent } from '../fixtures/agent-fakes.js';
 
 t.test('a host route for a network whose subnet overlaps one already routed here is refused', async (t) => {
-  const cluster = new FakeCluster('self');
-  const driver = new FakeOverlay();
-  const agent = new Agent(agentParts({ cluster, driver }));
-  t.teardown(() => agent.stop());
-  await agent.start();
+  const { agent, cluster, driver } = await startedAgent(t);
   await agent.createNetwork({ name: 'blue', subnet: '198.18.5.0/24', vni: 5000 });
   await agent.createNetwork({ name: 'twin', subnet: '198.18.5.0/25', vni: 5001 });
   await agent.createNetwork({ name: 'apart', subnet: '198.18.6.0/24', vni: 5002 });

@@ -4,15 +4,13 @@
  * connection, removal; the overlays a host serves and the filter it wants (wantedPolicy).
  */
 import t from 'tap';
-import { Agent } from '../../agent/agent.js';
 import { wantedPolicy } from '../../agent/policy-sync.js';
 import type { NetworkDefinition } from '../../agent/networks.js';
 import type { LocalEndpoint } from '../../agent/local-state.js';
-import { agentParts, FakeCluster, FakeOverlay } from '../fixtures/agent-fakes.js';
+import { FakeCluster, startedAgent } from '../fixtures/agent-fakes.js';
 
-async function agentWith(cluster = new FakeCluster('self')) {
-  const agent = new Agent(agentParts({ cluster, driver: new FakeOverlay() }));
-  await agent.start();
+async function agentWith(t: Parameters<typeof startedAgent>[0], cluster = new FakeCluster('self')) {
+  const { agent } = await startedAgent(t, cluster);
   for (const [name, subnet, vni, extra] of [
     ['a', '198.18.1.0/24', 101, {}],
     ['b', '198.18.2.0/24', 102, {}],
@@ -27,8 +25,7 @@ async function agentWith(cluster = new FakeCluster('self')) {
 }
 
 t.test('connect: refusals name the field and say why; connect is idempotent; disconnect', async (t) => {
-  const { agent, cluster } = await agentWith();
-  t.teardown(() => agent.stop());
+  const { agent, cluster } = await agentWith(t);
   const p = agent.policy;
   t.same(await p.connect('b', 'a'), ['a', 'b'], 'a pair in name order');
   t.same(await p.connect('a', 'b'), ['a', 'b'], 'again: the same connection');
@@ -53,15 +50,13 @@ t.test('connect: refusals name the field and say why; connect is idempotent; dis
 t.test('an older member live: connections and rules are refused (it would neither route nor enforce)', async (t) => {
   const cluster = new FakeCluster('self');
   cluster.addMember({ peerId: 'old', name: 'old', proto: 5 });
-  const { agent } = await agentWith(cluster);
-  t.teardown(() => agent.stop());
+  const { agent } = await agentWith(t, cluster);
   await t.rejects(agent.policy.connect('a', 'b'), { field: 'with', message: /older release.*old \(generation 5\)/ });
   t.equal(cluster.shared.length, 0, 'nothing written');
 });
 
 t.test('rules: only from a connected network; listed with ids; removed', async (t) => {
-  const { agent } = await agentWith();
-  t.teardown(() => agent.stop());
+  const { agent } = await agentWith(t);
   const p = agent.policy;
   await t.rejects(p.allow({ network: 'b', from: 'a' }), {
     field: 'from',
@@ -87,8 +82,7 @@ t.test('rules: only from a connected network; listed with ids; removed', async (
 });
 
 t.test('served overlays and the wanted filter', async (t) => {
-  const { agent } = await agentWith();
-  t.teardown(() => agent.stop());
+  const { agent } = await agentWith(t);
   await agent.policy.connect('a', 'b');
   await agent.policy.connect('b', 'c');
   await agent.policy.allow({ network: 'b', from: 'a', ports: ['tcp/80'] });
