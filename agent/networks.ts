@@ -9,7 +9,7 @@ import { fnv1a } from '../core/hash.js';
 import type { Logger } from '../core/logger.js';
 import { checkNetworkValue, type NetworkValue } from '../core/records.js';
 import { NETWORK_USER_GRACE_MS } from '../discovery/network-guard.js';
-import { PROTO_ENCRYPTED_NETWORKS, PROTO_IPV6 } from '../discovery/wire.js';
+import { PROTO_ENCRYPTED_NETWORKS, PROTO_IPV6, PROTO_POLICY } from '../discovery/wire.js';
 import type { LocalState } from './local-state.js';
 import type { Overlays } from './overlays.js';
 import type { ClusterReader, ClusterWriter, NetworkStore, OverlayDriver, TableEntry } from './ports.js';
@@ -180,6 +180,11 @@ export class Networks {
           'encrypted',
           `network ${req.name} exists and is ${same.encrypted ? '' : 'not '}encrypted`,
         );
+      if (req.isolated !== undefined && req.isolated !== (same.isolated === true))
+        throw new ValidationError(
+          'isolated',
+          `network ${req.name} exists and is ${same.isolated ? '' : 'not '}isolated`,
+        );
       return same;
     }
     if (req.encrypted)
@@ -189,6 +194,7 @@ export class Networks {
         'they would carry an encrypted network in cleartext',
       );
     if (req.subnet6 !== undefined) this.requireGeneration(PROTO_IPV6, 'subnet6', 'they cannot read IPv6 networks');
+    if (req.isolated) this.requireGeneration(PROTO_POLICY, 'isolated', 'they would not isolate its endpoints');
     const taken = new Set([...existing.values()].map((n) => n.vni));
     if (req.vni !== undefined) {
       const holder = [...existing.values()].find((n) => n.vni === req.vni);

@@ -35,7 +35,7 @@ export function wantedPolicy(
   const links = peers.map((d) => d.vni).filter((v) => served.has(v) && v !== net.vni);
   // Rules from a network count only while it is connected (it has no route here otherwise).
   const active = rules.filter((r) => r.from === undefined || peers.some((p) => p.name === r.from));
-  if (peers.length === 0 && active.length === 0) return { links };
+  if (peers.length === 0 && active.length === 0 && !net.isolated) return { links };
   const text = (n: NetworkDefinition) => subnetsOf(n).map((p) => p.text);
   return {
     links: links.sort((a, b) => a - b),
@@ -49,6 +49,7 @@ export function wantedPolicy(
         return sources.map((source) => (r.ports ? { source, ports: r.ports } : { source }));
       }),
       restrictOutside: active.some((r) => r.fromCidr !== undefined),
+      ...(net.isolated ? { isolated: true } : {}),
     },
   };
 }

@@ -38,6 +38,8 @@ export interface NetworkValue {
    * agent that can carry it attaches to it; never carried in cleartext.
    */
   encrypted?: boolean;
+  /** Endpoints of the network do not reach each other (Docker's `icc=false`); each host's filter drops it. */
+  isolated?: boolean;
   /** The IPv6 subnet, its gateway, range and aux addresses (canonical text): the IPv4 fields' twins. */
   subnet6?: string;
   gateway6?: string;
@@ -137,6 +139,10 @@ export function checkNetworkFields(v: unknown, field: string, opts: { request?: 
   if (o.encrypted !== undefined && o.encrypted !== false) {
     if (o.encrypted !== true) throw new ValidationError(at('encrypted'), 'must be true or false');
     out.encrypted = true;
+  }
+  if (o.isolated !== undefined && o.isolated !== false) {
+    if (o.isolated !== true) throw new ValidationError(at('isolated'), 'must be true or false');
+    out.isolated = true;
   }
   if (o.subnet6 !== undefined) Object.assign(out, checkIPv6Fields(o, at, opts.request === true));
   else

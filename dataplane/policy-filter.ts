@@ -7,7 +7,8 @@
  *   - replies of an allowed connection pass (conntrack);
  *   - traffic to addresses that are not this host's endpoints of the network passes (it is guarded
  *     where it arrives);
- *   - from the network's own subnets: allowed (within a network everything is, as before);
+ *   - from the network's own subnets: allowed (within a network everything is, as before), unless the
+ *     network is isolated (Docker's `icc=false`): then dropped, counted as "within";
  *   - from a source a rule allows (its prefix, optionally protocol and ports): allowed;
  *   - from a connected network's subnet otherwise: dropped, counted per source network;
  *   - from outside sources (published ports): allowed, unless the network has rules naming address
@@ -101,7 +102,7 @@ export function renderPolicyFilter(spec: PolicyFilterSpec): string {
     lines.push(set(`ports${sfx}`, `${addr} . inet_proto . inet_service`, ports, ['interval']));
     chain.push(
       `    meta nfproto ${family === 4 ? 'ipv4' : 'ipv6'} ${ip} daddr != @local${sfx} accept`,
-      `    ${ip} saddr @own${sfx} accept`,
+      spec.isolated ? `    ${ip} saddr @own${sfx} counter drop comment "within"` : `    ${ip} saddr @own${sfx} accept`,
       `    ${ip} saddr @any${sfx} accept`,
       `    ${ip} saddr . meta l4proto . th dport @ports${sfx} accept`,
     );

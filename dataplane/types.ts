@@ -158,6 +158,8 @@ export interface PolicyFilterSpec {
   allow: Array<{ source: string; ports?: PolicyPorts[] }>;
   /** Outside sources that no rule allows are dropped (the network has rules from address prefixes). */
   restrictOutside: boolean;
+  /** The network's endpoints do not reach each other: its own subnets are dropped, not allowed (replies pass). */
+  isolated?: boolean;
 }
 
 export interface NetworkPolicyState {

@@ -2,7 +2,8 @@
  * Network definitions are shared records (any member may write one), so a member could delete or
  * redefine a network that other hosts' containers use, or take its VNI with a new definition. Applied
  * to every incoming network record before it is merged: a write is refused when it would delete the
- * network, change a field that other hosts program from (VNI, subnets, gateways, MTU, internal, encrypted), or give
+ * network, change a field that other hosts program from (VNI, subnets, gateways, MTU, internal, encrypted,
+ * isolated), or give
  * its VNI to another network, while members other than the writer have endpoints in it. A member
  * declared dead less than NETWORK_USER_GRACE_MS ago still counts as a user: a writer cannot first make
  * the users look dead (one dead statement each) and then delete their network before they refute it.
@@ -37,6 +38,7 @@ const sameDefinition = (a: NetworkValue, b: NetworkValue) =>
   a.mtu === b.mtu &&
   !!a.internal === !!b.internal &&
   !!a.encrypted === !!b.encrypted &&
+  !!a.isolated === !!b.isolated &&
   a.subnet6 === b.subnet6 &&
   a.gateway6 === b.gateway6;
 

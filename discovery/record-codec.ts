@@ -15,7 +15,8 @@
  *   network    1 name, 2 vni, 3 subnet [ip4 bytes, prefix], 4 gateway ip4, 5 mtu, 6 options [[text, text], ...],
  *              7 internal (true; absent = false), 8 ipRange [ip4 bytes, prefix], 9 reserved [ip4 bytes, ...],
  *              10 encrypted (true; absent = false), 11 subnet6 [ip6 bytes, prefix], 12 gateway6 ip6,
- *              13 ipRange6 [ip6 bytes, prefix], 14 reserved6 [ip6 bytes, ...]   (3 absent: IPv6-only)
+ *              13 ipRange6 [ip6 bytes, prefix], 14 reserved6 [ip6 bytes, ...]   (3 absent: IPv6-only),
+ *              15 isolated (true; absent = false)
  *              (pairs in the owner's order: the version-1 signature covers that order)
  *   endpoint   1 network, 2 id (text, or bytes for an even-length lowercase hex id), 3 mac (6 bytes),
  *              4 ip (4 bytes), 5 vtep (4 bytes), 6 host, 7 name (text), 8 aliases [text, ...],
@@ -144,6 +145,7 @@ function valueToCbor(kind: RecordKind, value: RecordValue): Map<number, Cbor> {
     if (v.gateway6 !== undefined) m.set(12, ip6Bytes(v.gateway6));
     if (v.ipRange6 !== undefined) m.set(13, cidrCbor(v.ipRange6));
     if (v.reserved6 !== undefined) m.set(14, v.reserved6.map(ip6Bytes));
+    if (v.isolated === true) m.set(15, true);
   } else if (kind === 'endpoint') {
     const v = value as EndpointValue;
     m.set(1, v.network).set(2, idCbor(v.id)).set(3, macBytes(v.mac));
@@ -204,6 +206,7 @@ function valueFromCbor(kind: RecordKind, m: Map<number | string, Cbor>, field: s
       if (!Array.isArray(reserved6)) throw new WireError(`${field}.reserved6`, 'must be [address bytes, ...]');
       out.reserved6 = reserved6.map((b, i) => ip6Text(b, `${field}.reserved6[${i}]`));
     }
+    if (get(15) !== undefined) out.isolated = get(15);
     return out;
   }
   if (kind === 'endpoint') {

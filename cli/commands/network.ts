@@ -7,7 +7,7 @@ import { CLIENT_FLAGS, CLIENT_HELP, socketOf } from './common.js';
 import type { NetworkView } from '../../agent/agent.js';
 
 const usage = `Usage: vxmesh network create NAME --subnet CIDR [--subnet CIDR6] [--vni N] [--gateway IP]... [--mtu N]
-                             [--internal] [--encrypted] [--ip-range CIDR]... [--aux-address IP]...
+                             [--internal] [--encrypted] [--isolated] [--ip-range CIDR]... [--aux-address IP]...
        vxmesh network ls
        vxmesh network inspect NAME
        vxmesh network rm NAME
@@ -35,6 +35,8 @@ Options:
   --internal          no way out: no egress through the hosts, no published ports
   --encrypted         every frame between hosts inside WireGuard; only agents that carry encrypted
                       networks attach to it (see docs/operations.md, "Encrypted networks")
+  --isolated          the network's endpoints do not reach each other (Docker's icc=false); each
+                      still reaches its gateway, DNS and connected networks under their rules
   --ip-range CIDR     allocate addresses only inside this range of the subnet (cluster-wide), once per family
   --aux-address IP    never hand this address out (repeatable)
 ${CLIENT_HELP}`;
@@ -51,6 +53,7 @@ export const networkCommand: Command = {
       mtu: { type: 'string' },
       internal: { type: 'boolean' },
       encrypted: { type: 'boolean' },
+      isolated: { type: 'boolean' },
       'ip-range': { type: 'string', multiple: true },
       'aux-address': { type: 'string', multiple: true },
     });
@@ -84,6 +87,7 @@ export const networkCommand: Command = {
           ipRange,
           reserved,
           encrypted: values.encrypted === true ? true : undefined,
+          isolated: values.isolated === true ? true : undefined,
           subnet6,
           gateway6,
           ipRange6,
@@ -112,7 +116,9 @@ export const networkCommand: Command = {
                 [n.subnet, n.subnet6].filter(Boolean).join(',') || '-',
                 [n.gateway, n.gateway6].filter(Boolean).join(',') || '-',
                 n.mtu ? String(n.mtu) : 'auto',
-                [n.internal ? 'internal' : '', n.encrypted ? 'encrypted' : ''].filter(Boolean).join(',') || '-',
+                [n.internal ? 'internal' : '', n.encrypted ? 'encrypted' : '', n.isolated ? 'isolated' : '']
+                  .filter(Boolean)
+                  .join(',') || '-',
                 String(n.endpoints),
                 String(n.localEndpoints),
                 n.usable ? (n.conflicts.length ? 'conflict' : 'ok') : 'unusable',

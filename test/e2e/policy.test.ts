@@ -18,7 +18,7 @@ import { METRICS_ADDRESS, scrapeMetrics } from '../fixtures/metrics.js';
 $.verbose = false;
 $.quiet = true;
 
-const c = await Cluster.create(3, 'pol', { cli: inProcessCli });
+const c = await Cluster.create(3, 'pol', { cli: inProcessCli, outside: true });
 t.teardown(() => c.teardown());
 // Host 2 serves /metrics in its namespace (the policy filter's drops).
 for (const i of [1, 2, 3]) await c.startAgent(i, i === 2 ? { args: ['--metrics', METRICS_ADDRESS] } : {});
@@ -28,13 +28,13 @@ for (const [name, [subnet, vni]] of Object.entries(nets))
 for (const i of [2, 3])
   await eventually(async () => (await c.vx(i, ['network', 'inspect', 'c'], { nothrow: true })).exitCode === 0, 15_000);
 
-async function attach(host: number, network: string, j: number, name: string): Promise<{ ns: string; ip: string }> {
+async function attach(host: number, network: string, j: number, name: string, extra: string[] = []) {
   const ns = await c.tb.addContainer(host, j);
-  const ep = await c.vxJson<{ ip: string }>(host, ['attach', network, '--netns', ns, '--name', name]);
+  const ep = await c.vxJson<{ ip: string }>(host, ['attach', network, '--netns', ns, '--name', name, ...extra]);
   return { ns, ip: ep.ip };
 }
 const a1 = await attach(1, 'a', 1, 'client');
-const b2 = await attach(2, 'b', 1, 'web');
+const b2 = await attach(2, 'b', 1, 'web', ['--publish', '8080:80']);
 const b1 = await attach(1, 'b', 2, 'web1');
 const c3 = await attach(3, 'c', 1, 'svc');
 /** What a's DNS server (host 1) answers for `name`, as a container of a asks it. */
@@ -104,6 +104,10 @@ t.test('connected, no rule: routes exist, traffic is denied both ways', async (t
   const refused = await c.vx(1, ['network', 'connect', 'a', 'a'], { nothrow: true });
   t.equal(refused.exitCode, 1);
   t.match(refused.stderr, /not connected to itself/);
+  await c.vx(1, ['network', 'create', 'a2', '--subnet', '198.18.111.128/25']);
+  const overlap = await c.vx(3, ['network', 'connect', 'a2', 'b'], { nothrow: true });
+  t.equal(overlap.exitCode, 1, 'a network overlapping one connected to b: refused');
+  t.match(overlap.stderr, /with: .*overlaps.*connected to b/);
 });
 
 t.test('a rule written on host 3 lets a into b:80 everywhere, nothing else', async (t) => {
@@ -118,6 +122,33 @@ t.test('a rule written on host 3 lets a into b:80 everywhere, nothing else', asy
   const inspect = await c.vxJson<{ connected: string[]; rules: unknown[] }>(2, ['network', 'inspect', 'b']);
   t.same(inspect.connected, ['a']);
   t.equal(inspect.rules.length, 1);
+});
+
+t.test('outside sources through a published port: allowed until a rule names prefixes, then only those', async (t) => {
+  const outside = { ns: c.tb.outsideNs as string };
+  const published = { ip: c.tb.host(2).vtep };
+  const viaPort = async () =>
+    (await $({ nothrow: true })`ip netns exec ${outside.ns} timeout 3 busybox nc -w 2 ${published.ip} 8080`).stdout;
+  t.ok(await eventually(async () => (await viaPort()).includes('hi-80'), 10_000), 'outside → h2:8080 → b2:80');
+  const other = await c.vxJson<{ id: string }>(1, ['policy', 'allow', 'b', '--from', '203.0.113.128/25']);
+  t.ok(
+    await eventually(async () => !(await viaPort()).includes('hi-80'), 10_000),
+    'a rule for other prefixes: dropped',
+  );
+  const mine = await c.vxJson<{ id: string }>(3, [
+    'policy',
+    'allow',
+    'b',
+    '--from',
+    '203.0.113.0/28',
+    '--to-port',
+    'tcp/80',
+  ]);
+  t.ok(await eventually(async () => (await viaPort()).includes('hi-80'), 10_000), 'a rule naming its prefix: allowed');
+  for (const r of [other, mine]) await c.vx(2, ['policy', 'rm', r.id]);
+  const bad = await c.vx(1, ['policy', 'allow', 'b', '--from', '203.0.113.1/24'], { nothrow: true });
+  t.equal(bad.exitCode, 1);
+  t.match(bad.stderr, /fromCidr/, 'host bits set: refused naming the field');
 });
 
 t.test("someone else's change to the filter: fdb --check reports it, the periodic reconcile repairs it", async (t) => {
@@ -164,6 +195,24 @@ t.test('an agent restart (kill -9) keeps an established allowed connection and t
   t.equal(await table(), before, 'and the filter is the same');
   for (const fd of [writer, serverWriter]) fs.closeSync(fd);
   for (const p of [client, server]) p.kill('SIGKILL');
+});
+
+t.test('an isolated network: its endpoints do not reach each other, each still reaches its DNS server', async (t) => {
+  await c.vx(1, ['network', 'create', 'iso', '--subnet', '198.18.114.0/24', '--vni', '5114', '--isolated']);
+  await eventually(
+    async () => (await c.vx(3, ['network', 'inspect', 'iso'], { nothrow: true })).exitCode === 0,
+    15_000,
+  );
+  const i1 = await attach(1, 'iso', 5, 'one');
+  const i3 = await attach(3, 'iso', 5, 'three');
+  const i1b = await attach(1, 'iso', 6, 'one-b');
+  for (const s of [i1, i3, i1b]) serve(s.ns, 80);
+  await eventually(async () => (await c.vx(1, ['network', 'ls'])).stdout.includes('isolated'), 5000);
+  t.notOk(await reaches(i1, i3, 80), 'across hosts: no');
+  t.notOk(await reaches(i1, i1b, 80), 'on the same host: no');
+  t.notOk(await c.tb.ping(i3.ns, i1.ip, { count: 1, timeoutS: 1 }), 'nor ping');
+  const dns = await $({ nothrow: true })`ip netns exec ${i1.ns} busybox nslookup three.iso.vxmesh 198.18.114.1`;
+  t.match(dns.stdout, i3.ip, 'the network DNS server still answers its endpoints');
 });
 
 t.test('disconnect removes the routes and the filter everywhere', async (t) => {

@@ -5,6 +5,7 @@
  */
 import t from 'tap';
 import { wantedPolicy } from '../../agent/policy-sync.js';
+import { renderPolicyFilter } from '../../dataplane/policy-filter.js';
 import type { NetworkDefinition } from '../../agent/networks.js';
 import type { LocalEndpoint } from '../../agent/local-state.js';
 import { FakeCluster, startedAgent } from '../fixtures/agent-fakes.js';
@@ -53,6 +54,10 @@ t.test('an older member live: connections and rules are refused (it would neithe
   const { agent } = await agentWith(t, cluster);
   await t.rejects(agent.policy.connect('a', 'b'), { field: 'with', message: /older release.*old \(generation 5\)/ });
   t.equal(cluster.shared.length, 0, 'nothing written');
+  await t.rejects(agent.createNetwork({ name: 'iso', subnet: '198.18.9.0/24', isolated: true }), {
+    field: 'isolated',
+    message: /older release/,
+  });
 });
 
 t.test('rules: only from a connected network; listed with ids; removed', async (t) => {
@@ -124,4 +129,12 @@ t.test('served overlays and the wanted filter', async (t) => {
     new Set([102]),
   );
   t.same(stale.filter?.allow, [], 'a rule from a network no longer connected is inactive');
+  await agent.createNetwork({ name: 'iso', subnet: '198.18.9.0/24', vni: 109, isolated: true });
+  const iso = agent.listNetworks().find((n) => n.name === 'iso') as NetworkDefinition;
+  t.equal(iso.isolated, true, 'part of the definition');
+  const isolated = wantedPolicy(iso, defs, [], [], local, new Set([109]));
+  t.match(isolated.filter, { isolated: true, own: ['198.18.9.0/24'], connected: [] }, 'isolated: a filter of its own');
+  const rendered = renderPolicyFilter(isolated.filter as NonNullable<typeof isolated.filter>);
+  t.match(rendered, /ip saddr @own4 counter drop comment "within"/, 'its own subnet dropped, counted');
+  t.notMatch(rendered, /ip saddr @own4 accept/);
 });
