@@ -5,8 +5,8 @@
  *     address, routed on the host where the traffic starts, subject to the destination's rules;
  *   - a policy rule (`policy allow B --from A [--to-port tcp/80]`): what the destination network B lets
  *     in from a connected network (or, `fromCidr`, from outside sources through published ports).
- * Traffic between connected networks is denied until a rule allows it (docs/operations.md, "Routing and
- * policy between networks").
+ * Traffic between connected networks is denied until a rule allows it.
+ * See docs/operations.md, "Routing and policy between networks".
  */
 import crypto from 'node:crypto';
 import { arr, name, obj } from './checks.js';

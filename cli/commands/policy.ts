@@ -15,8 +15,8 @@ within a network everything is allowed. A rule lets traffic into NETWORK from a 
 (--from NAME) or, through published ports, from outside sources (--from CIDR: once a network has such
 a rule, outside sources no rule names are dropped). Stateful: replies of an allowed connection pass.
 Enforced on the host where the traffic arrives, in the network's overlay namespace (nftables). Rules
-are cluster-wide: any host's agent writes them (docs/operations.md, "Routing and policy between
-networks"); every host applies them within a second.
+are cluster-wide: any host's agent writes them; every host applies them within a second.
+See docs/operations.md, "Routing and policy between networks".
 
 Options:
   --from NETWORK|CIDR        the source: a connected network's name, or an address prefix (/8../32, /128)

@@ -29,6 +29,7 @@ const fakeAgent = {
   refusals: { counts: () => new Map([['mac-in-use', 1]]), total: 4 },
   egressCounters: () => ({ runs: 1, changes: 1, errors: 0 }),
   dataPlaneDrops: async () => ({ 'non-member': 2 }),
+  policyFiltered: () => [],
   peersWithWireguard: async () => [
     { name: 'h2', wireguard: { latestHandshake: new Date().toISOString(), rxBytes: 10, txBytes: 20 } },
   ],
