@@ -1,6 +1,6 @@
 /**
  * Routing and policy between networks: TCP throughput (iperf3) and connection rate (short TCP
- * connections, one after the other, for CONN_SECONDS) from a container of network a on host 1 to a
+ * connections, one after the other from one process, to a server in one process, for CONN_SECONDS) from a container of network a on host 1 to a
  * container of network b on host 2 (connected, a rule allowing the port), beside the same to a
  * container of a on host 2 (within one network), interleaved, medians of paired ratios; with 10 and
  * with 1,000 rules into b (the filter's sets: a packet costs one lookup whatever their number).
@@ -45,7 +45,9 @@ async function main(): Promise<void> {
     await c.vx(1, ['policy', 'allow', 'b', '--from', 'a', '--to-port', 'tcp/5201', '--to-port', 'tcp/7000']);
     for (const s of [within, across]) {
       c.tb.spawnIn(s.ns, 'iperf3', ['-s', '-B', s.ip], { stdio: 'ignore' });
-      c.tb.spawnIn(s.ns, 'busybox', ['nc', '-ll', '-p', '7000', '-e', 'busybox', 'true'], { stdio: 'ignore' });
+      // A server that accepts and closes, in one process (no process per connection).
+      const server = `require('net').createServer((s) => s.end()).listen(7000, '${s.ip}')`;
+      c.tb.spawnIn(s.ns, process.execPath, ['-e', server], { stdio: 'ignore' });
     }
     await new Promise((r) => setTimeout(r, 2000));
     const iperf = async (to: { ip: string }) => {
@@ -55,10 +57,15 @@ async function main(): Promise<void> {
           .bits_per_second / 1e9
       );
     };
-    // Connections per second: a shell loop in the client opening one connection after the other.
+    // Connections per second: one process in the client opening one connection after the other
+    // (each: handshake, the server's close, ours) for CONN_SECONDS.
     const connRate = async (to: { ip: string }) => {
-      const script = `n=0; end=$(( $(date +%s) + ${CONN_SECONDS} )); while [ $(date +%s) -lt $end ]; do busybox nc -w 1 ${to.ip} 7000 </dev/null >/dev/null && n=$((n+1)); done; echo $n`;
-      const r = await c.tb.exec(client.ns, ['sh', '-c', script]);
+      const script = `const net = require('net'); let n = 0; const end = Date.now() + ${CONN_SECONDS * 1000};
+        const one = () => { if (Date.now() >= end) { console.log(n); return; }
+          const s = net.connect(7000, '${to.ip}'); s.on('error', () => undefined);
+          s.on('close', (err) => { if (!err) n++; one(); }); s.resume(); };
+        one();`;
+      const r = await c.tb.exec(client.ns, [process.execPath, '-e', script]);
       return Number(r.stdout.trim()) / CONN_SECONDS;
     };
     const measure = async () => {
