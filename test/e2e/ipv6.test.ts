@@ -127,6 +127,13 @@ t.test('over an IPv4 underlay: dual-stack and IPv6-only networks', async (t) => 
       t.comment(await show(h2, ['ip', '-6', 'route']));
       t.comment(await show(h2, ['ip6tables-save', '-t', 'nat']));
       t.comment(await show(h2, ['sysctl', 'net.ipv6.conf.all.forwarding', 'net.ipv6.conf.eth0.accept_ra']));
+      // The overlay namespace between them (its IPv6 default route via gw0, forwarding).
+      const vni = (await c.vxJson<{ vni: number }>(2, ['network', 'inspect', 'only6'])).vni;
+      const overlay = `${c.overlayPrefix(2)}${vni}`;
+      t.comment(await show(overlay, ['ip', '-6', 'route']));
+      t.comment(await show(overlay, ['ip', '-6', 'neigh']));
+      t.comment(await show(overlay, ['sysctl', 'net.ipv6.conf.all.forwarding']));
+      t.comment(await show(h2, ['ip', '-6', 'neigh']));
     }
     t.equal(fromHost2, '2001:db8:100::12', 'IPv6-only, from host 2');
     t.equal(await askAddress(c.tb, d1.netns, OUTSIDE_HOST, 7000), c.tb.host(1).vtep, 'IPv4 egress as before');
