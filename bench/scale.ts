@@ -38,6 +38,13 @@ const VNI = 4242;
 const SUBNET = '198.18.0.0/16';
 /** Up to this N, a bare cluster runs beside the agents and its messages interleave with their updates. */
 const PAIRED_MAX = Number(process.env.SCALE_PAIRED_MAX ?? 25);
+/** The median (of an even count: the mean of the two middle values), to 3 decimals. */
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length / 2;
+  const v = s.length % 2 ? (s[Math.floor(m)] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+  return +v.toFixed(3);
+}
 /** Updates (and bare messages) per block of a paired ratio. */
 const BLOCK = 5;
 const ARGS = ['--log-level', process.env.SCALE_LOG_LEVEL ?? 'warn'];
@@ -213,7 +220,7 @@ async function runSize(n: number, floors: Floors): Promise<ScaleRun> {
     }
     if (bare) {
       log(
-        `paired blocks of ${BLOCK}: agent/bare CPU per receiver ${pairedRatios.join(', ')} → median ${pct(pairedRatios, 50)}`,
+        `paired blocks of ${BLOCK}: agent/bare CPU per receiver ${pairedRatios.join(', ')} → median ${median(pairedRatios)}`,
       );
       await bare.teardown();
       bare = undefined;
@@ -283,9 +290,9 @@ async function runSize(n: number, floors: Floors): Promise<ScaleRun> {
       host_crash_withdrawn_max_ms: Math.round(Math.max(...withdrawn)),
       ...(pairedRatios.length
         ? {
-            cpu_paired_ratio_to_bare_median: pct(pairedRatios, 50),
+            cpu_paired_ratio_to_bare_median: median(pairedRatios),
             cpu_paired_ratios: pairedRatios,
-            bare_paired_cpu_ms_per_receiver: +pct(bareBlocks, 50).toFixed(3),
+            bare_paired_cpu_ms_per_receiver: median(bareBlocks),
           }
         : {}),
     };
