@@ -7,7 +7,7 @@
  * gone are closed. A listener that cannot open is retried at the next `ensure`.
  */
 import type { Logger } from '../core/logger.js';
-import { forward, type Upstream } from './forwarder.js';
+import { forwardQuestion, UpstreamHealth, type Upstream, type UpstreamHealthSettings } from './forwarder.js';
 import { listenInNamespace, type DnsListener } from './listener.js';
 import { errorReply, RCODE, respond } from './responder.js';
 import type { DnsZone } from './zone.js';
@@ -41,7 +41,8 @@ export interface DnsServiceOptions {
   upstream?: Upstream;
   /** Default 53 (tests may use another). */
   port?: number;
-  forwardTimeoutMs?: number;
+  /** Deadlines of forwarded questions and how long a silent upstream is remembered (default DEFAULT_UPSTREAM_HEALTH). */
+  upstreamHealth?: UpstreamHealthSettings;
   /** Per client and per network (default DEFAULT_QUERY_LIMITS). */
   limits?: QueryLimitSettings;
 }
@@ -66,8 +67,16 @@ export class DnsService {
   };
   private readonly served = new Map<number, Served>();
   private closed = false;
+  private readonly health: UpstreamHealth;
 
-  constructor(private readonly opts: DnsServiceOptions) {}
+  constructor(private readonly opts: DnsServiceOptions) {
+    this.health = new UpstreamHealth(opts.upstreamHealth);
+  }
+
+  /** The upstream did not answer or could not be reached lately: its questions are waited for briefly. */
+  upstreamSilent(): boolean {
+    return this.health.silent();
+  }
 
   /** Serves exactly these networks. Nothing after close(): a listener opening meanwhile is closed again. */
   async ensure(nets: DnsNetwork[]): Promise<void> {
@@ -156,15 +165,25 @@ export class DnsService {
       c.refused++;
       return errorReply(msg, RCODE.REFUSED);
     }
-    let up: Buffer | undefined;
-    try {
-      up = this.opts.upstream ? await forward(msg, this.opts.upstream, this.opts.forwardTimeoutMs ?? 2000) : undefined;
-    } finally {
-      if (this.opts.upstream) limits.forwards.release(client);
-    }
-    if (up) {
-      c.forwarded++;
-      return up;
+    if (this.opts.upstream) {
+      const wasSilent = this.health.silent();
+      let up;
+      try {
+        up = await forwardQuestion(msg, this.opts.upstream, this.health.deadlineMs());
+      } finally {
+        limits.forwards.release(client);
+      }
+      this.health.record(up);
+      if ('reply' in up) {
+        if (wasSilent) this.opts.log.info({ upstream: this.opts.upstream }, 'the upstream resolver answers again');
+        c.forwarded++;
+        return up.reply;
+      }
+      if (!wasSilent)
+        this.opts.log.warn(
+          { upstream: this.opts.upstream, failed: up.failed, err: up.message },
+          'the upstream resolver did not answer: forwarded questions get SERVFAIL quickly until it does',
+        );
     }
     c.servfail++;
     return errorReply(msg, RCODE.SERVFAIL);

@@ -11,6 +11,9 @@
  * Networks connected to N (routing and policy between networks) are answered too, from their own
  * endpoints: `NAME.M.vxmesh` and `NAME.M` for a connected network M — not a network N is not connected
  * to (its domain stays NXDOMAIN, as before).
+ * Special-use names (RFC 6761, 7686) are answered here, never forwarded: `localhost` and `*.localhost`
+ * with the loopback addresses, `*.invalid` and `*.onion` NXDOMAIN (a lookup of them is quick also when
+ * the upstream is unreachable).
  * Every other name is forwarded to the upstream resolver — except on an internal network, whose
  * server answers its own names and nothing else (REFUSED): a container there must not move data out
  * through questions for outside names (the class of Docker's CVE-2024-29018).
@@ -45,9 +48,17 @@ export function lookup(zone: DnsZone, questionName: string): Lookup {
   return found.kind === 'forward' && zone.internal ? { kind: 'refused' } : found;
 }
 
+/** The loopback addresses answering `localhost` names (RFC 6761 6.3). */
+export const LOOPBACK_ADDRESSES: readonly string[] = ['127.0.0.1', '::1'];
+const NXDOMAIN_DOMAINS = ['invalid', 'onion'];
+
+const within = (q: string, domain: string) => q === domain || q.endsWith(`.${domain}`);
+
 function lookupName(zone: DnsZone, questionName: string): Lookup {
   const q = questionName.toLowerCase().replace(/\.$/, '');
   if (q === '') return { kind: 'forward' };
+  if (within(q, 'localhost')) return { kind: 'answer', addresses: LOOPBACK_ADDRESSES };
+  if (NXDOMAIN_DOMAINS.some((d) => within(q, d))) return { kind: 'nxdomain' };
   const domain = networkDomain(zone.network);
   const found = (label: string): Lookup | undefined => {
     const a = zone.names.get(label);

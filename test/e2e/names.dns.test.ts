@@ -95,6 +95,39 @@ t.test('other names go upstream; no upstream answer is SERVFAIL, not a hang', as
   t.equal(await ask(w1.netns, 'web2'), w2.ip, "the network's names still answer");
 });
 
+t.test('an unreachable or silent upstream fails fast; special-use names are answered here', async (t) => {
+  // glibc through the namespace's resolv.conf, as a user's lookup goes (search suffix, both families).
+  const getent = async (name: string) => {
+    const t0 = Date.now();
+    const r = await $`ip netns exec ${w1.netns} getent ahosts ${name}`.nothrow();
+    return { ms: Date.now() - t0, out: r.stdout.trim(), code: r.exitCode };
+  };
+  const invalid = await getent('nothing-here.invalid');
+  t.equal(invalid.code, 2, 'nothing-here.invalid: not found');
+  t.equal(await ask(w1.netns, 'nothing-here.invalid'), 'ERR ENOTFOUND', 'NXDOMAIN from the server, not SERVFAIL');
+  t.equal(await ask(w1.netns, 'db.localhost'), '127.0.0.1', '*.localhost: the loopback address');
+  t.equal(await ask(w1.netns, 'hidden.onion'), 'ERR ENOTFOUND', '.onion: NXDOMAIN');
+  // No route to the upstream from host 1: the send fails, SERVFAIL at once.
+  const h1 = c.tb.host(1).netns;
+  await c.tb.exec(h1, ['ip', 'route', 'add', 'unreachable', `${OUTSIDE_HOST}/32`]);
+  const noRoute = await getent('outside.test');
+  t.equal(noRoute.code, 2, 'no route to the upstream: the lookup fails');
+  await c.tb.exec(h1, ['ip', 'route', 'del', 'unreachable', `${OUTSIDE_HOST}/32`]);
+  // A silent upstream (its questions dropped), remembered from the failures above: no full deadline.
+  const out = c.tb.outsideNs as string;
+  const drop = ['INPUT', '-p', 'udp', '--dport', '53', '-j', 'DROP'];
+  await c.tb.exec(out, ['iptables', '-w', '-I', ...drop]);
+  t.teardown(() => c.tb.exec(out, ['iptables', '-w', '-D', ...drop], { nothrow: true }));
+  const silent = await getent('outside.test');
+  t.equal(silent.code, 2, 'a silent upstream: the lookup fails');
+  t.comment(
+    `getent ahosts: nothing-here.invalid ${invalid.ms} ms, no route to the upstream ${noRoute.ms} ms, ` +
+      `a silent upstream (remembered) ${silent.ms} ms`,
+  );
+  const log = fs.readFileSync(c.agents.get(1)?.logFile as string, 'utf8');
+  t.match(log, /"failed":"unreachable"/, 'the agent logged the unreachable upstream');
+});
+
 t.test('an internal network answers its own names and nothing else (no question leaves through DNS)', async (t) => {
   await c.vx(1, ['network', 'create', 'vault', '--subnet', '198.18.61.0/24', '--internal']);
   const v1 = await attach(1, 5, 'vault', ['--name', 'db']);

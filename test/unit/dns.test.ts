@@ -216,3 +216,31 @@ t.test('query limits: questions per client per second, forwards and TCP connecti
   t.ok(limits.tcp.take('b'));
   t.notOk(limits.tcp.take('c'));
 });
+
+t.test('special-use names (RFC 6761, 7686): answered here, never forwarded, on internal networks too', async (t) => {
+  for (const internal of [false, true]) {
+    const z: DnsZone = { ...zone, internal };
+    const k = (q: string) => {
+      const r = lookup(z, q);
+      return r.kind === 'answer' ? r.addresses.join(',') : r.kind;
+    };
+    t.equal(k('localhost'), '127.0.0.1,::1', 'localhost');
+    t.equal(k('db.LocalHost.'), '127.0.0.1,::1', '*.localhost');
+    t.equal(k('nothing-here.invalid'), 'nxdomain', '*.invalid');
+    t.equal(k('invalid'), 'nxdomain');
+    t.equal(k('abc.onion'), 'nxdomain', '*.onion');
+    t.equal(
+      k('notlocalhost.example'),
+      internal ? 'refused' : 'forward',
+      'only the domain itself, not a suffix of a label',
+    );
+  }
+  const aaaa = dnsPacket.decode((respond(query('localhost', 'AAAA'), zone) as { reply: Buffer }).reply);
+  t.same(
+    aaaa.answers?.map((a) => (a as { data: unknown }).data),
+    ['::1'],
+    'AAAA of localhost: ::1',
+  );
+  const nx = (respond(query('x.invalid'), zone) as { reply: Buffer }).reply;
+  t.equal(nx.readUInt16BE(2) & 0xf, RCODE.NXDOMAIN);
+});
