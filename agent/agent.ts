@@ -100,7 +100,7 @@ export class Agent extends EventEmitter {
     await loop.run('start');
     await this.core.wireguard?.run(true);
     await this.runEgress();
-    await dns?.run();
+    await dns?.begin();
     // The periodic tick: drift repair (tables, then egress: every few ticks), addresses still to give back, the store's definitions.
     this.tick = setInterval(() => {
       void loop

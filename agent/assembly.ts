@@ -172,6 +172,9 @@ export function assemble(parts: AgentParts, onReconciled: (r: ReconcileResult) =
     log,
     onReconciled,
   );
+  // 'synced' is emitted at the first completed anti-entropy exchange (also on a host without seeds).
+  let exchanged = false;
+  cluster.on('synced', () => (exchanged = true));
   const dns = parts.dns
     ? new DnsSync(
         {
@@ -179,6 +182,9 @@ export function assemble(parts: AgentParts, onReconciled: (r: ReconcileResult) =
           localEndpoints: () => state.endpoints,
           rows: () => derived.endpointRows(undefined, true),
           connectedTo: (n) => policy.connectedTo(n),
+          // After a restart: the other hosts' endpoints are known once an exchange with one of them has
+          // completed (a host alone in its view has nobody to wait for).
+          settled: () => exchanged || !cluster.members().some((m) => m.peerId !== cluster.peerId),
         },
         driver,
         parts.dns,

@@ -27,7 +27,15 @@ export interface DnsInputs {
   rows(): EndpointRow[];
   /** The networks connected to a network (their names are answered too). */
   connectedTo?(network: string): string[];
+  /**
+   * Whether this host's view of the other hosts' endpoints is complete enough to replace the zones the
+   * servers answer from (absent: always): after a restart, before the first exchange with another member.
+   */
+  settled?(): boolean;
 }
+
+/** The longest the first run waits for `settled` after the agent's start. */
+export const SETTLE_LIMIT_MS = 10_000;
 
 const ANSWERED = new Set(['local', 'remote', 'held']);
 
@@ -58,6 +66,11 @@ export class DnsSync {
   private timer?: NodeJS.Timeout;
   private running = Promise.resolve();
   private stopped = false;
+  /**
+   * No run before the agent has started (its table synced): the servers (in the DNS keeper, which
+   * outlives the agent) keep the zones of the previous agent until then, instead of a partial zone.
+   */
+  private begun = false;
 
   constructor(
     private readonly inputs: DnsInputs,
@@ -76,8 +89,36 @@ export class DnsSync {
     this.timer.unref();
   }
 
+  private begunAt = 0;
+
+  /** The agent has started: runs from now on (the first once the view is settled, SETTLE_LIMIT_MS at most). */
+  begin(): Promise<void> {
+    this.begun = true;
+    this.begunAt = performance.now();
+    return this.run();
+  }
+
+  private waitingToSettle(): boolean {
+    if (this.inputs.settled?.() ?? true) return false;
+    if (performance.now() - this.begunAt >= SETTLE_LIMIT_MS) {
+      this.log.warn({ afterMs: SETTLE_LIMIT_MS }, 'DNS zones replaced before the first exchange with another member');
+      this.inputs.settled = undefined;
+      return false;
+    }
+    // Asked again soon (a change also schedules a run).
+    if (!this.settleTimer) {
+      this.settleTimer = setTimeout(() => {
+        this.settleTimer = undefined;
+        this.schedule();
+      }, 200);
+      this.settleTimer.unref();
+    }
+    return true;
+  }
+  private settleTimer?: NodeJS.Timeout;
+
   run(): Promise<void> {
-    if (this.stopped) return this.running;
+    if (this.stopped || !this.begun) return this.running;
     this.running = this.running
       .then(() => this.once())
       .catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'DNS update failed'));
@@ -85,6 +126,7 @@ export class DnsSync {
   }
 
   private async once(): Promise<void> {
+    if (this.waitingToSettle()) return;
     const vnis = new Set(this.inputs.localEndpoints().map((e) => e.vni));
     // No local endpoint (most changes on a host that serves no network): nothing to compute.
     const nets = vnis.size > 0 ? [...this.inputs.networks().values()] : [];
@@ -119,6 +161,7 @@ export class DnsSync {
   stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.settleTimer) clearTimeout(this.settleTimer);
     return this.running;
   }
 }

@@ -1,6 +1,7 @@
 /**
  * The commands of `vxmesh`, each loaded when it runs: a command that talks to the agent starts in about
- * 0.1 s, instead of the 1 s it takes to load the agent itself (only `agent` and `reset` need it).
+ * 0.1 s, instead of the 1 s it takes to load the agent itself (only `agent` and `reset` need it;
+ * `dns-keeper` loads the DNS server alone).
  */
 import type { Command } from './support.js';
 
@@ -70,6 +71,11 @@ export const COMMANDS: CommandEntry[] = [
     name: 'reset',
     summary: 'remove what the agent made on this host (agent stopped)',
     load: async () => (await import('./commands/reset.js')).resetCommand,
+  },
+  {
+    name: 'dns-keeper',
+    summary: 'keeps DNS answering through agent restarts (started by the agent)',
+    load: async () => (await import('./commands/dns-keeper.js')).dnsKeeperCommand,
   },
   {
     name: 'completion',

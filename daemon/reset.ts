@@ -1,6 +1,6 @@
 /**
  * `vxmesh reset`: removes what the agent of this host made — overlay namespaces (with the containers'
- * veth pairs and gateway links), the host's VXMESH-* chains, the WireGuard interface, wireguard-go and
+ * veth pairs and gateway links), the DNS keeper, the host's VXMESH-* chains, the WireGuard interface, wireguard-go and
  * its rule and route, the resolv.conf files written for named namespaces, the sockets and the state
  * files — found by the agent's own settings (state directory, namespace prefix, ports), and only those.
  * Refused while the agent answers on its admin socket: a running agent would rebuild everything.
@@ -15,6 +15,7 @@ import { overlayLeftovers, removeOverlay, removeWireguard } from '../dataplane/h
 import { wireguardIfname } from '../dataplane/wireguard.js';
 import { isOurResolvConf, removeResolvConf, NETNS_ETC_DIR } from '../dns/resolv-conf.js';
 import { removeHostChains } from '../egress/removal.js';
+import { dnsKeeperPid } from '../core/dns-keeper-files.js';
 import type { AgentConfig } from './config.js';
 
 export type ResetSettings = Pick<AgentConfig, 'stateDir' | 'socket' | 'netnsPrefix' | 'encryptedPort' | 'pluginDir'>;
@@ -36,6 +37,7 @@ const STATE_FILES: RegExp[] = [
   /^wireguard\.key$/,
   /^wireguard-[0-9a-f]+\.psk$/,
   /^vxwg[0-9a-z]+\.(log|pid)$/,
+  /^dns-keeper\.(log|pid|sock)$/,
   // Atomic writes in flight when the agent died.
   /^(agent-state|docker|discovery|table)\.json\.[0-9a-z.-]*tmp[0-9a-z.-]*$/,
 ];
@@ -70,6 +72,15 @@ function namedNamespacesOf(stateDir: string): string[] {
   }
 }
 
+/** SIGTERM, then SIGKILL if it has not ended within 5 s. */
+async function stopKeeper(pid: number, stateDir: string): Promise<void> {
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 5000;
+  while (dnsKeeperPid(stateDir) === pid && fs.existsSync(`/proc/${pid}`) && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 50));
+  if (dnsKeeperPid(stateDir) === pid) process.kill(pid, 'SIGKILL');
+}
+
 export async function resetHost(
   s: ResetSettings,
   opts: {
@@ -92,6 +103,13 @@ export async function resetHost(
     }
   };
   const { dryRun } = opts;
+  // First: it holds sockets in the overlay namespaces (a namespace lives on while they are open).
+  await step('DNS keeper', async () => {
+    const pid = dnsKeeperPid(s.stateDir);
+    if (pid === undefined) return [];
+    if (!dryRun) await stopKeeper(pid, s.stateDir);
+    return [`process dns-keeper (PID ${pid})`];
+  });
   await step('WireGuard', () =>
     removeWireguard(
       { ifname: wireguardIfname(s.netnsPrefix), stateDir: s.stateDir, encryptedPort: s.encryptedPort },

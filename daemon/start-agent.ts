@@ -22,7 +22,9 @@ import { checkIptables } from '../egress/iptables.js';
 import { hostPortFree } from '../egress/port-check.js';
 import type { EgressPort } from '../agent/ports.js';
 import type { DnsPort } from '../agent/dns-sync.js';
-import { DnsService } from '../dns/dns-service.js';
+import { DnsKeeperClient } from '../dns/keeper-client.js';
+import { launchDnsKeeper } from './dns-keeper-launch.js';
+import { keeperFiles } from '../core/dns-keeper-files.js';
 import { upstreamFromResolvConf, type Upstream } from '../dns/forwarder.js';
 import { removeResolvConf, writeResolvConf } from '../dns/resolv-conf.js';
 import { DNS_PORT, type AgentConfig } from './config.js';
@@ -87,7 +89,7 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
       hostPortFree,
     };
   }
-  let dnsService: DnsService | undefined;
+  let dnsKeeper: DnsKeeperClient | undefined;
   let dns: DnsPort | undefined;
   if (cfg.dns) {
     const upstream: Upstream | undefined =
@@ -104,9 +106,16 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
       perClientPerSecond: cfg.dnsClientRate,
       perClientBurst: 2 * cfg.dnsClientRate,
     };
-    const service = new DnsService({ log, upstream, limits });
-    dnsService = service;
-    dns = { ensure: (nets) => service.ensure(nets), counters: service.counters, writeResolvConf, removeResolvConf };
+    // The servers live in a keeper process that outlives the agent (names answer through restarts).
+    const settings = { ...(upstream ? { upstream } : {}), limits };
+    const keeper = new DnsKeeperClient({
+      socketPath: keeperFiles(cfg.stateDir).socket,
+      settings,
+      log,
+      launch: () => launchDnsKeeper(cfg.stateDir, settings, cfg.logLevel),
+    });
+    dnsKeeper = keeper;
+    dns = { ensure: (nets) => keeper.ensure(nets), counters: keeper.counters, writeResolvConf, removeResolvConf };
   }
   // The tunnel address of encrypted networks comes from this host's identity (its peer key).
   const tunnel = tunnelAddress(await localPeerId(cfg.stateDir));
@@ -184,13 +193,13 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
       discovery,
       async stop() {
         await agent.stop();
-        dnsService?.close();
+        dnsKeeper?.detach();
         dataplane.close();
       },
     };
   } catch (e) {
     dataplane.close();
-    dnsService?.close();
+    dnsKeeper?.detach();
     store?.close();
     throw e;
   }

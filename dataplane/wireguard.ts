@@ -16,6 +16,7 @@ import path from 'node:path';
 import { spawn, execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { VxmeshError } from '../core/errors.js';
+import { ownScope } from '../core/own-scope.js';
 
 export interface WireguardPeer {
   publicKey: string;
@@ -238,16 +239,6 @@ async function create(spec: WireguardSpec, run: Run): Promise<'kernel' | 'usersp
   }
   child.removeAllListeners('exit');
   return 'userspace';
-}
-
-/**
- * Under systemd (the agent's unit sets INVOCATION_ID) wireguard-go goes into a transient scope of its
- * own (`systemd-run --scope`, which execs it: the PID stays wireguard-go's): a stop or restart of the
- * agent's unit kills every process of the unit's cgroup, and wireguard-go must outlive the agent.
- */
-function ownScope(ifname: string, [cmd, args]: [string, string[]]): [string, string[]] {
-  if (process.env.INVOCATION_ID === undefined || !fs.existsSync('/usr/bin/systemd-run')) return [cmd, args];
-  return ['/usr/bin/systemd-run', ['--scope', '--collect', '--quiet', `--unit=vxmesh-${ifname}`, cmd, ...args]];
 }
 
 /** The PID of the wireguard-go this module started for the interface, if it runs. */

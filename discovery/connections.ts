@@ -24,13 +24,27 @@ export class Connections {
     private readonly antiEntropy: AntiEntropy,
     /** Whether a member wrote records over its budget lately (record-budget.ts). */
     private readonly flooding: (peerId: string) => boolean = () => false,
+    /** Members live before a restart (persistence.ts): dialed like seeds. */
+    private readonly remembered: HostPort[] = [],
   ) {}
 
-  /** Dials the seeds and syncs with each that answers; returns how many did. */
+  private firstJoinDone = false;
+
+  /** Members remembered from before a restart are still to be tried (the first join has not ended). */
+  get rejoining(): boolean {
+    return this.remembered.length > 0 && !this.firstJoinDone;
+  }
+
+  private targets(): HostPort[] {
+    const seen = new Set(this.seeds.map((s) => `${s.host}:${s.port}`));
+    return [...this.seeds, ...this.remembered.filter((r) => !seen.has(`${r.host}:${r.port}`))];
+  }
+
+  /** Dials the seeds (and the members remembered from before a restart) and syncs with each that answers; returns how many did. */
   async join(): Promise<number> {
     let joined = 0;
     await Promise.all(
-      this.seeds.map(async (s) => {
+      this.targets().map(async (s) => {
         if (this.announce.some((a) => a.host === s.host && a.port === s.port)) return;
         try {
           const conn = await this.ctx.node()?.dial(toMultiaddr(s), { signal: AbortSignal.timeout(3000) });
@@ -42,6 +56,7 @@ export class Connections {
         }
       }),
     );
+    this.firstJoinDone = true;
     return joined;
   }
 
@@ -56,7 +71,7 @@ export class Connections {
     this.trim(node);
     const connected = new Set(node.getConnections().map((c) => c.remotePeer.toString()));
     const live = this.ctx.membership.others(['alive', 'suspect']);
-    if (live.length === 0 && this.seeds.length > 0) {
+    if (live.length === 0 && this.targets().length > 0) {
       await this.join();
       return;
     }

@@ -43,7 +43,7 @@ import { OwnStatement, ownMemberInfo } from './own-statement.js';
 import { loadOrCreateWireguardKey, type WireguardIdentity } from './wireguard-identity.js';
 import { pskBytes } from './key-protector.js';
 import { createNode, loadOrCreatePeerKey, type HostPort, type VxmeshLibp2p } from './node.js';
-import { loadPersisted, Persistence, type PersistedClocks } from './persistence.js';
+import { loadPersisted, Persistence, rememberedSeeds, type PersistedClocks } from './persistence.js';
 import { PreviousLife } from './previous-life.js';
 import { Prober } from './prober.js';
 import { FLOODING_RECENT_MS, RecordBudget } from './record-budget.js';
@@ -150,7 +150,7 @@ export class Discovery extends EventEmitter {
       node: () => this.node,
       stopped: () => this.stopped,
     };
-    this.persistence = new Persistence(opts.stateDir, this.table, () => this.membership.self.incarnation, this.log);
+    this.persistence = new Persistence(opts.stateDir, this.table, this.membership, this.log);
     this.intake = new RecordIntake(ctx, {
       networks: () => this.networks(),
       endpoints: () => this.endpoints(),
@@ -196,9 +196,9 @@ export class Discovery extends EventEmitter {
       this.budget,
       this.memberIntake,
     );
-    this.connections = new Connections(ctx, this.seeds, this.announce, this.antiEntropy, (p) =>
-      this.budget.overRecently(p, FLOODING_RECENT_MS),
-    );
+    const flooding = (p: string) => this.budget.overRecently(p, FLOODING_RECENT_MS);
+    const remembered = rememberedSeeds(clocks);
+    this.connections = new Connections(ctx, this.seeds, this.announce, this.antiEntropy, flooding, remembered);
     this.queries = new ClusterQueries(ctx);
     this.scope = new Scope(ctx, {
       gossip: this.gossip,
@@ -290,9 +290,9 @@ export class Discovery extends EventEmitter {
     return this.members().find((m) => m.peerId === peerId);
   }
 
-  /** The first anti-entropy exchange has completed (or there are no seeds to join through). */
+  /** The first anti-entropy exchange has completed (or there are no seeds, nor members remembered, that answered). */
   get synced(): boolean {
-    return this.seeds.length === 0 || this.stats.syncRuns > 0;
+    return (this.seeds.length === 0 && !this.connections.rejoining) || this.stats.syncRuns > 0;
   }
 
   // Views of the table, built once per change (table-views.ts): callers must not mutate them.

@@ -50,6 +50,8 @@ export function memberEventHandler(p: MemberEventParts): (e: MembershipEvent) =>
         .catch(() => undefined);
     if (m.state === 'alive' && (e.previous === 'dead' || e.previous === 'left' || e.previous === undefined))
       void p.connections.welcome(m);
+    // The live members' addresses are remembered (a restart rejoins through them: persistence.ts).
+    if (m.state !== 'suspect' && e.previous !== 'suspect') p.persistence.schedule();
     p.changed();
   };
 }

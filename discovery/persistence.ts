@@ -1,6 +1,7 @@
 /**
- * Discovery's state directory files: the clocks (Lamport time, incarnation) in discovery.json and the
- * last known table in table.json, each written atomically: the clocks at most every 500 ms, the table
+ * Discovery's state directory files: the clocks (Lamport time, incarnation) and the gossip addresses
+ * of the members live at the time (a restart rejoins through them, also on a host started without
+ * seeds: memberlist's and Serf's snapshot) in discovery.json, and the last known table in table.json, each written atomically: the clocks at most every 500 ms, the table
  * (a cache for a restart with no peer reachable; its size grows with the cluster) at most every 5 s.
  */
 import fs from 'node:fs';
@@ -9,13 +10,20 @@ import { writeFileAtomic } from '../core/atomic-file.js';
 import type { Logger } from '../core/logger.js';
 import { INCARNATION_RAISE_CAP, LAMPORT_RAISE_CAP } from './clock-bounds.js';
 import type { ReplicatedTable } from './table.js';
+import type { Membership } from './membership.js';
+import { parseHostPort, type HostPort } from './node.js';
 import { toWire } from './table.js';
 import { checkRecord, toJson, type WireRecord } from './wire.js';
 
 export interface PersistedClocks {
   lamport: number;
   incarnation: number;
+  /** host:port of the other members live when written (at most REMEMBERED_MEMBERS). */
+  members?: string[];
 }
+
+/** Members remembered at most (a rejoin needs one that answers, not all). */
+export const REMEMBERED_MEMBERS = 16;
 
 /** Reads what a previous life left; missing or unreadable files mean a first start. Bad records are skipped. */
 export function loadPersisted(stateDir: string): { clocks: PersistedClocks; records: WireRecord[] } {
@@ -26,6 +34,9 @@ export function loadPersisted(stateDir: string): { clocks: PersistedClocks; reco
     clocks = {
       lamport: Math.min(Number(raw.lamport) || 0, LAMPORT_RAISE_CAP),
       incarnation: Math.min(Number(raw.incarnation) || 0, INCARNATION_RAISE_CAP),
+      members: Array.isArray(raw.members)
+        ? raw.members.filter((a): a is string => typeof a === 'string').slice(0, REMEMBERED_MEMBERS)
+        : [],
     };
   } catch {
     /* first start */
@@ -48,6 +59,17 @@ export function loadPersisted(stateDir: string): { clocks: PersistedClocks; reco
   return { clocks, records };
 }
 
+/** The members remembered in the clocks' file, as addresses to dial (those that cannot be read are left out). */
+export function rememberedSeeds(clocks: PersistedClocks): HostPort[] {
+  return (clocks.members ?? []).flatMap((a) => {
+    try {
+      return [parseHostPort(a, 'members')];
+    } catch {
+      return [];
+    }
+  });
+}
+
 /** The table snapshot is written at most this often. */
 export const TABLE_SNAPSHOT_INTERVAL_MS = 5000;
 
@@ -60,7 +82,8 @@ export class Persistence {
   constructor(
     private readonly stateDir: string,
     private readonly table: ReplicatedTable,
-    private readonly incarnation: () => number,
+    /** This member's incarnation, and the other live members (the first address of each is remembered). */
+    private readonly membership: Pick<Membership, 'self' | 'others'>,
     private readonly log: Logger,
   ) {}
 
@@ -92,7 +115,14 @@ export class Persistence {
 
   /** The clocks now; the table snapshot now or, if one was written less than 5 s ago, then. Never throws. */
   persist(): void {
-    const clocks: PersistedClocks = { lamport: this.table.lamport, incarnation: this.incarnation() };
+    const clocks: PersistedClocks = {
+      lamport: this.table.lamport,
+      incarnation: this.membership.self.incarnation,
+      members: this.membership
+        .others(['alive'])
+        .flatMap((m) => m.addrs.slice(0, 1))
+        .slice(0, REMEMBERED_MEMBERS),
+    };
     try {
       writeFileAtomic(path.join(this.stateDir, 'discovery.json'), JSON.stringify(clocks));
     } catch (e) {

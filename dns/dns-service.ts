@@ -68,14 +68,10 @@ export class DnsService {
   private readonly served = new Map<number, Served>();
   private closed = false;
   private readonly health: UpstreamHealth;
+  private upstreamDown = false;
 
   constructor(private readonly opts: DnsServiceOptions) {
     this.health = new UpstreamHealth(opts.upstreamHealth);
-  }
-
-  /** The upstream did not answer or could not be reached lately: its questions are waited for briefly. */
-  upstreamSilent(): boolean {
-    return this.health.silent();
   }
 
   /** Serves exactly these networks. Nothing after close(): a listener opening meanwhile is closed again. */
@@ -166,7 +162,6 @@ export class DnsService {
       return errorReply(msg, RCODE.REFUSED);
     }
     if (this.opts.upstream) {
-      const wasSilent = this.health.silent();
       let up;
       try {
         up = await forwardQuestion(msg, this.opts.upstream, this.health.deadlineMs());
@@ -174,16 +169,20 @@ export class DnsService {
         limits.forwards.release(client);
       }
       this.health.record(up);
+      // Logged once per change (many questions may be in flight when it stops answering).
       if ('reply' in up) {
-        if (wasSilent) this.opts.log.info({ upstream: this.opts.upstream }, 'the upstream resolver answers again');
+        if (this.upstreamDown)
+          this.opts.log.info({ upstream: this.opts.upstream }, 'the upstream resolver answers again');
+        this.upstreamDown = false;
         c.forwarded++;
         return up.reply;
       }
-      if (!wasSilent)
+      if (!this.upstreamDown)
         this.opts.log.warn(
           { upstream: this.opts.upstream, failed: up.failed, err: up.message },
           'the upstream resolver did not answer: forwarded questions get SERVFAIL quickly until it does',
         );
+      this.upstreamDown = true;
     }
     c.servfail++;
     return errorReply(msg, RCODE.SERVFAIL);

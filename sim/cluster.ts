@@ -4,6 +4,7 @@
  * and overlay namespace prefix. Used by the end-to-end tests, the demo and benchmarks.
  */
 import { removeControlSockets, subdirs, wireguardGoOf } from './wireguard-processes.js';
+import { dnsKeeperPid } from '../core/dns-keeper-files.js';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -270,6 +271,11 @@ export class Cluster {
     // wireguard-go outlives its agent on purpose (and its namespace too): stopped by the PID it left.
     const wg = wireguardGoOf(subdirs(this.dir));
     for (const { pid } of wg) this.tb.track(pid);
+    // So does each agent's DNS keeper (names through agent restarts).
+    for (const dir of subdirs(this.dir)) {
+      const keeper = dnsKeeperPid(dir);
+      if (keeper !== undefined) this.tb.track(keeper);
+    }
     await this.tb.teardown();
     removeControlSockets(wg);
     if (process.env.VXMESH_KEEP_LOGS) console.error(`agent logs kept in ${this.dir}`);

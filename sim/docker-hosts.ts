@@ -8,6 +8,7 @@
  * The agent's overlay namespaces live in that mount namespace and vanish with it.
  */
 import { removeControlSockets, wireguardGoOf } from './wireguard-processes.js';
+import { dnsKeeperPid } from '../core/dns-keeper-files.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -373,6 +374,10 @@ export class DockerHosts {
   async teardown(): Promise<void> {
     const wg = wireguardGoOf(this.hosts.map((h) => path.join(h.dir, 'vxmesh')));
     for (const { pid } of wg) this.tb.track(pid);
+    for (const h of this.hosts) {
+      const keeper = dnsKeeperPid(path.join(h.dir, 'vxmesh'));
+      if (keeper !== undefined) this.tb.track(keeper);
+    }
     for (const h of this.hosts) await h.teardown().catch(() => undefined);
     await $`umount ${this.mntDir}`.nothrow();
     fs.rmSync(this.mntDir, { recursive: true, force: true });

@@ -2,6 +2,9 @@
  * A tiny authoritative DNS server for tests, run by Node in a namespace (never a real resolver):
  * answers `NAME A` for the names it is given, NXDOMAIN for the rest (UDP).
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { Testbed } from './testbed.js';
 import { spawnListening } from './address-echo.js';
@@ -32,4 +35,52 @@ export async function resolve4(tb: Testbed, netns: string, server: string, name:
 /** Asks `server` (either family) for NAME's AAAA records from `netns`: "ip,ip" or "ERR <code>" (ENODATA: the name has none). */
 export async function resolve6(tb: Testbed, netns: string, server: string, name: string): Promise<string> {
   return (await tb.exec(netns, [process.execPath, '-e', RESOLVE, server, name, 'resolve6'])).stdout.trim();
+}
+
+/** What a client asking over and over saw (askContinuously). */
+export interface AskingRecord {
+  asked: number;
+  /** Answers with the expected address. */
+  answered: number;
+  /** Questions that got no answer or another one ("ERR ..." or the addresses). */
+  failures: string[];
+  /** The longest time between two expected answers (ms). */
+  longestGapMs: number;
+}
+
+const ASK_LOOP = `const [server,name,want,stop,every]=process.argv.slice(1);const fs=require('fs');
+const r=new (require('dns').promises.Resolver)({timeout:1000,tries:2});r.setServers([server]);
+(async()=>{let asked=0,answered=0,last=Date.now(),gap=0;const failures=[];
+while(!fs.existsSync(stop)){asked++;const a=await r.resolve4(name).then(x=>x.sort().join(','),e=>'ERR '+e.code);
+if(a===want){const now=Date.now();gap=Math.max(gap,now-last);last=now;answered++}else failures.push(a);
+await new Promise(res=>setTimeout(res,Number(every)))}
+console.log(JSON.stringify({asked,answered,failures,longestGapMs:Math.max(gap,Date.now()-last)}))})()`;
+
+/**
+ * Asks `server` for NAME from `netns` every `everyMs` (1 s timeout, 2 tries: a client's retry) until
+ * `stop()` is called: what it saw, with the longest time between two answers of `want`.
+ */
+export function askContinuously(
+  tb: Testbed,
+  netns: string,
+  server: string,
+  name: string,
+  want: string,
+  everyMs = 100,
+): { stop: () => Promise<AskingRecord> } {
+  const stopFile = path.join(
+    os.tmpdir(),
+    `vxmesh-ask-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`,
+  );
+  const run = tb.exec(netns, [process.execPath, '-e', ASK_LOOP, server, name, want, stopFile, String(everyMs)]);
+  return {
+    async stop() {
+      fs.writeFileSync(stopFile, '');
+      try {
+        return JSON.parse((await run).stdout) as AskingRecord;
+      } finally {
+        fs.rmSync(stopFile, { force: true });
+      }
+    },
+  };
 }

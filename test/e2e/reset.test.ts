@@ -6,6 +6,7 @@
  * its device, a chain of someone else, a resolv.conf of someone else, a file in the state directory)
  * untouched. Refused while the agent runs; `--dry-run` removes nothing.
  */
+import { dnsKeeperPid } from '../../core/dns-keeper-files.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
@@ -121,7 +122,10 @@ t.test('refused while the agent runs', async (t) => {
 
 t.test('after the agent stopped: --dry-run lists, reset removes exactly what vxmesh made', async (t) => {
   const wgPid = Number(fs.readFileSync(path.join(stateDir, `${wg}.pid`), 'utf8'));
+  const keeperPid = dnsKeeperPid(stateDir);
+  t.ok(keeperPid, 'a DNS keeper serves the namespaces');
   await c.stopAgent(1);
+  t.equal(dnsKeeperPid(stateDir), keeperPid, 'it outlives the agent (names through restarts)');
   // Named like an overlay of this agent, but without its VXLAN device: not the agent's (made after the
   // agent stopped: a running agent removes namespaces of its prefix it does not want).
   const decoyNetns = `${prefix}77`;
@@ -139,6 +143,7 @@ t.test('after the agent stopped: --dry-run lists, reset removes exactly what vxm
   t.equal(r.exitCode, 0, r.stderr);
   t.match(r.stdout, new RegExp(`removed namespace ${prefix}\\d+`));
   t.match(r.stdout, /removed process wireguard-go/);
+  t.match(r.stdout, `removed process dns-keeper (PID ${keeperPid})`);
   t.match(r.stdout, /removed iptables nat VXMESH-PREROUTING removed/);
   t.match(r.stdout, `removed file ${path.join(cniDir, 'vxmesh')}`, 'the CNI launcher');
   t.notOk(fs.existsSync(path.join(cniDir, 'vxmesh')), 'the launcher is gone');
@@ -159,6 +164,7 @@ t.test('after the agent stopped: --dry-run lists, reset removes exactly what vxm
     'the FORWARD policy egress set when forwarding was off stays (documented)',
   );
   t.notOk(fs.existsSync(`/proc/${wgPid}`), 'wireguard-go stopped');
+  t.notOk(fs.existsSync(`/proc/${keeperPid}`), 'the DNS keeper stopped');
   t.equal(
     fs.readFileSync(path.join('/etc/netns', foreign, 'resolv.conf'), 'utf8'),
     'nameserver 198.51.100.53\n',

@@ -50,7 +50,11 @@ t.test('stop: the run in progress is waited for, nothing runs after it', async (
     port,
     silentLogger,
   );
-  const running = sync.run();
+  sync.schedule();
+  await sync.run();
+  await new Promise((r) => setTimeout(r, 30));
+  t.equal(calls.length, 0, 'no run before the agent has started (the keeper keeps the last zones)');
+  const running = sync.begin();
   await new Promise((r) => setImmediate(r));
   t.equal(calls.length, 1, 'a run is in progress');
   let stopped = false;
