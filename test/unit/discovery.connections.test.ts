@@ -1,8 +1,17 @@
-/** A member that joins or returns gets about WELCOME_SYNCS syncs from the cluster, not one from every member. */
+/**
+ * A member that joins or returns gets about WELCOME_SYNCS syncs from the cluster, not one from every member;
+ * a restart rejoins through the members it remembered.
+ */
 import t from 'tap';
 import { Connections, WELCOME_SYNCS } from '../../discovery/connections.js';
 import type { AntiEntropy } from '../../discovery/anti-entropy.js';
 import type { DiscoveryContext } from '../../discovery/context.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { silentLogger } from '../../core/logger.js';
+import { loadPersisted, Persistence, rememberedSeeds, type PersistedClocks } from '../../discovery/persistence.js';
+import { ReplicatedTable } from '../../discovery/table.js';
 
 function connections(liveOthers: number): { c: Connections; synced: string[] } {
   const synced: string[] = [];
@@ -81,4 +90,62 @@ t.test('periodic sync: never with a member that wrote over its record budget lat
   synced.length = 0;
   await c.syncRandom(() => 0);
   t.same(synced, ['p0'], 'once it is within its budget again, it is a partner again');
+});
+
+t.test('a restart rejoins through the members remembered (also without seeds), each dialed once', async (t) => {
+  const dialed: string[] = [];
+  const synced: string[] = [];
+  const node = {
+    dial: async (ma: { toString(): string }) => {
+      dialed.push(ma.toString());
+      if (ma.toString().includes('198.51.100.13')) throw new Error('unreachable');
+      return { remotePeer: { toString: () => `peer-of-${ma.toString()}` } };
+    },
+  };
+  const ctx = { node: () => node, log: silentLogger } as unknown as DiscoveryContext;
+  const antiEntropy = {
+    sync: async (p: { toString(): string }) => void synced.push(p.toString()),
+  } as unknown as AntiEntropy;
+  const seed = { host: '198.51.100.12', port: 7946 };
+  const remembered = [seed, { host: '198.51.100.13', port: 7946 }, { host: '198.51.100.14', port: 7946 }];
+  const c = new Connections(ctx, [seed], [], antiEntropy, () => false, remembered);
+  t.ok(c.rejoining, 'rejoining until the first join has ended');
+  t.equal(await c.join(), 2, 'the seed and one remembered member answered');
+  t.same(dialed.sort(), ['/ip4/198.51.100.12/tcp/7946', '/ip4/198.51.100.13/tcp/7946', '/ip4/198.51.100.14/tcp/7946']);
+  t.notOk(c.rejoining, 'done, answered or not');
+  t.equal(synced.length, 2);
+  const none = new Connections(ctx, [], [], antiEntropy);
+  t.notOk(none.rejoining, 'nothing remembered: nothing to wait for');
+});
+
+t.test('the live members are remembered in discovery.json; bad entries are left out when read', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vxmesh-persist-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const membership = {
+    self: { incarnation: 7 },
+    others: (states: string[]) =>
+      states.includes('alive')
+        ? [{ addrs: ['198.51.100.12:7946', '198.51.100.99:1'] }, { addrs: ['[2001:db8:100::13]:7946'] }]
+        : [],
+  };
+  const p = new Persistence(dir, new ReplicatedTable('me', 3), membership as never, silentLogger);
+  p.persist();
+  const written = JSON.parse(fs.readFileSync(path.join(dir, 'discovery.json'), 'utf8')) as PersistedClocks;
+  t.same(written.members, ['198.51.100.12:7946', '[2001:db8:100::13]:7946'], 'the first address of each live member');
+  fs.writeFileSync(
+    path.join(dir, 'discovery.json'),
+    JSON.stringify({
+      lamport: 1,
+      incarnation: 1,
+      members: ['198.51.100.12:7946', 'not an address', 5, '[2001:db8:100::13]:7946'],
+    }),
+  );
+  t.same(
+    rememberedSeeds(loadPersisted(dir).clocks),
+    [
+      { host: '198.51.100.12', port: 7946 },
+      { host: '2001:db8:100::13', port: 7946 },
+    ],
+    'read back as addresses to dial',
+  );
 });
