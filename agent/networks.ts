@@ -14,6 +14,7 @@ import type { LocalState } from './local-state.js';
 import type { Overlays } from './overlays.js';
 import type { ClusterReader, ClusterWriter, NetworkStore, OverlayDriver, TableEntry } from './ports.js';
 import type { CreateNetworkRequest } from './requests.js';
+import { monotonicMs } from '../core/clock.js';
 
 export interface NetworkConflict {
   kind: 'vni' | 'definition';
@@ -257,7 +258,7 @@ export class Networks {
     // As every other host's network guard counts users: a member declared dead moments ago still is one.
     const recentlyDead = (owner: string) => {
       const m = this.parts.cluster.member(owner);
-      return m?.state === 'dead' && Date.now() - m.since < NETWORK_USER_GRACE_MS;
+      return m?.state === 'dead' && monotonicMs() - m.since < NETWORK_USER_GRACE_MS;
     };
     const users = this.parts.cluster
       .endpoints()

@@ -18,6 +18,7 @@
  */
 import { INCARNATION_RAISE_CAP } from './clock-bounds.js';
 import type { MemberInfo, MemberState } from './wire.js';
+import { monotonicMs } from '../core/clock.js';
 
 export interface Member extends MemberInfo {
   state: MemberState;
@@ -69,7 +70,7 @@ export interface Clock {
 }
 
 export const realClock: Clock = {
-  now: () => Date.now(),
+  now: monotonicMs,
   setTimer(ms, fn) {
     const t = setTimeout(fn, ms);
     t.unref();

@@ -14,6 +14,7 @@ import type { Membership } from './membership.js';
 import { parseHostPort, type HostPort } from './node.js';
 import { toWire } from './table.js';
 import { checkRecord, toJson, type WireRecord } from './wire.js';
+import { monotonicMs } from '../core/clock.js';
 
 export interface PersistedClocks {
   lamport: number;
@@ -139,7 +140,7 @@ export class Persistence {
       return this.persistTable();
     }
     if (this.tableTimer) return;
-    const wait = this.tableWrittenAt + TABLE_SNAPSHOT_INTERVAL_MS - Date.now();
+    const wait = this.tableWrittenAt + TABLE_SNAPSHOT_INTERVAL_MS - monotonicMs();
     if (wait <= 0) return this.persistTable();
     this.tableTimer = setTimeout(() => {
       this.tableTimer = undefined;
@@ -149,7 +150,7 @@ export class Persistence {
   }
 
   private persistTable(): void {
-    this.tableWrittenAt = Date.now();
+    this.tableWrittenAt = monotonicMs();
     this.tableUrgent = false;
     try {
       writeFileAtomic(path.join(this.stateDir, 'table.json'), toJson([...this.table.all()].map(toWire)));

@@ -7,7 +7,7 @@
  *          | CBOR [1, type, seq, from, to, target?, targetAddr?]       (to and from members of generation 2)
  *            type 1 ping | 2 ack | 3 ping-req (probe `target` at `targetAddr` for me)
  *            from, to, target: peer id bytes; seq: the asker's number, echoed in the ack
- *            at: the sender's clock (Unix seconds): a packet more than PROBE_WINDOW_S away from ours,
+ *            at: the sender's clock (Unix seconds): a packet more than PROBE_WINDOW_S (3 h) away from ours,
  *                or seen before (from, seq, at), is refused before its signature is checked, so a
  *                captured packet replayed from a forged source costs the target no signature check
  *                and gets no answer
@@ -35,8 +35,11 @@ export type ProbePacket = (
   at?: number;
 };
 
-/** How far a packet's clock may be from ours: wide, so that a host whose clock stepped still probes. */
-export const PROBE_WINDOW_S = 3600;
+/**
+ * How far a packet's clock may be from ours: wide, so that a host whose clock stepped (an NTP step of an
+ * hour, a clock set by hand) still probes and is probed; replays within it are refused by memory.
+ */
+export const PROBE_WINDOW_S = 3 * 3600;
 
 /** Freshness of incoming version-2 packets: packets seen within the window are remembered. */
 export class ProbeFreshness {

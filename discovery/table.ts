@@ -15,6 +15,7 @@ import { OWNER_BOUND, type RecordKind, type RecordValue } from '../core/records.
 import { fnv1a } from '../core/hash.js';
 import { recordNetwork } from './interests.js';
 import { LAMPORT_RAISE_CAP, MAX_LAMPORT, raisedLamport } from './clock-bounds.js';
+import { monotonicMs } from '../core/clock.js';
 
 export interface TableRecord extends WireRecord {
   /** Local time at which a tombstone was stored (for its TTL). */
@@ -74,7 +75,7 @@ export class ReplicatedTable {
   }
 
   /** Writes (or with `value === null` deletes) one of our own records; returns it for broadcast. */
-  write(kind: RecordKind, key: string, value: RecordValue | null, now = Date.now()): TableRecord {
+  write(kind: RecordKind, key: string, value: RecordValue | null, now = monotonicMs()): TableRecord {
     if (this.clock >= MAX_LAMPORT) throw new Error(`Lamport clock at its ceiling ${MAX_LAMPORT}`);
     this.clock += 1;
     const rec: TableRecord =
@@ -95,7 +96,7 @@ export class ReplicatedTable {
   }
 
   /** Merges a record received from a peer. The caller has already checked schema and signer. */
-  merge(rec: WireRecord, now = Date.now()): MergeOutcome {
+  merge(rec: WireRecord, now = monotonicMs()): MergeOutcome {
     this.observe(rec.lamport);
     const id = identityOf(rec.kind, rec.key, rec.owner);
     const have = this.records.get(id);
@@ -168,7 +169,7 @@ export class ReplicatedTable {
   }
 
   /** Drops tombstones older than `ttlMs`. Returns how many went. */
-  expireTombstones(ttlMs: number, now = Date.now()): number {
+  expireTombstones(ttlMs: number, now = monotonicMs()): number {
     let n = 0;
     for (const [id, r] of this.records) {
       if (r.deleted && r.deletedAt !== undefined && now - r.deletedAt >= ttlMs) {

@@ -25,6 +25,7 @@ import { allocatable } from '../core/address-range.js';
 import { claimantOf, rankLess, winningClaims, type BlockClaim, type BlockConflict } from './claim-rule.js';
 import { checkExplicitAddress, type EndpointUse } from './explicit-address.js';
 import { PendingAddresses } from './pending-addresses.js';
+import { monotonicMs } from '../core/clock.js';
 
 export type { BlockClaim, BlockConflict } from './claim-rule.js';
 export type { EndpointUse } from './explicit-address.js';
@@ -109,7 +110,7 @@ export class Ipam {
   constructor(
     private readonly src: IpamSource,
     private readonly settleMs: number,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = monotonicMs,
     private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
     private readonly onConflict: (c: { network: string; block: string; winner: string }) => void = () => undefined,
   ) {}

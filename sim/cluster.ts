@@ -80,6 +80,8 @@ export interface AgentOptions {
   keyFile?: string;
   /** How long to wait for its admin API. Default 30 s. */
   readyTimeoutMs?: number;
+  /** Extra environment of the agent (e.g. LD_PRELOAD of libfaketime: a host whose clock steps). */
+  env?: Record<string, string>;
 }
 
 export interface RunningAgent {
@@ -179,7 +181,8 @@ export class Cluster {
       ...(opts.args ?? []),
     ];
     const logFile = path.join(stateDir, 'agent.log');
-    const child = this.tb.spawnIn(h.netns, process.execPath, args, { logFile });
+    const env = opts.env ? { ...process.env, ...opts.env } : undefined;
+    const child = this.tb.spawnIn(h.netns, process.execPath, args, { logFile, env });
     const a: RunningAgent = { host: i, child, socket: this.socket(i), stateDir, logFile };
     this.agents.set(i, a);
     const readyMs = opts.readyTimeoutMs ?? 30_000;

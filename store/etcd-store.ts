@@ -18,6 +18,7 @@ import { storeAccess, type StoreAccessOptions } from './store-access.js';
 import { StoreError, ValidationError, VxmeshError } from '../core/errors.js';
 import { addressAt, parsePrefix, prefixSize } from '../core/prefix.js';
 import { checkNetworkValue, type NetworkValue } from '../core/records.js';
+import { monotonicMs } from '../core/clock.js';
 
 export interface AddressHolder {
   host: string;
@@ -236,9 +237,9 @@ export class EtcdStore {
       // address freed elsewhere looks taken until the next read; one taken elsewhere looks free and
       // costs one failed transaction, never a duplicate.
       let view = this.heldCache.get(net.name);
-      const fresh = !view || round > 0 || Date.now() - view.at > HELD_CACHE_MS;
+      const fresh = !view || round > 0 || monotonicMs() - view.at > HELD_CACHE_MS;
       if (fresh) {
-        view = { held: await this.heldKeys(net.name), at: Date.now() };
+        view = { held: await this.heldKeys(net.name), at: monotonicMs() };
         this.heldCache.set(net.name, view);
       }
       const held = (view as { held: Set<string> }).held;
