@@ -1,5 +1,5 @@
 /**
- * Where the agent's DNS keeper lives on disk: its socket, PID file and log, in the agent's state
+ * Where the agent's DNS keeper lives on disk: its socket and PID file, in the agent's state
  * directory (daemon/dns-keeper-launch.ts starts it; `vxmesh reset` and test harnesses stop it by PID).
  */
 import fs from 'node:fs';
@@ -8,7 +8,6 @@ import path from 'node:path';
 export const keeperFiles = (stateDir: string) => ({
   socket: path.join(stateDir, 'dns-keeper.sock'),
   pidFile: path.join(stateDir, 'dns-keeper.pid'),
-  log: path.join(stateDir, 'dns-keeper.log'),
 });
 
 /** The PID of the keeper whose PID file is in the state directory, if it runs and is one. */
