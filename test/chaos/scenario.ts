@@ -15,7 +15,6 @@ import {
   NETWORK,
   procUsage,
   startPings,
-  stateFile,
   SUBNET,
   VNI,
   watchDeletions,
@@ -23,6 +22,7 @@ import {
   type FaultReport,
 } from './faults.js';
 import { inProcessCli } from '../fixtures/in-process-cli.js';
+import { unwritableStateDir } from './state-dir-faults.js';
 
 export interface ChaosDurations {
   /** Underlay cut of one host. */
@@ -256,34 +256,15 @@ export class ChaosRun {
 
   /** h2's state directory becomes read-only: attach and detach fail clearly, the file stays intact; writable again: both work. */
   async readOnlyStateDir(): Promise<FaultReport> {
-    const { c } = this;
-    const dir = c.agents.get(2)?.stateDir as string;
-    const file = stateFile(c, 2);
-    const before = fs.readFileSync(file, 'utf8');
-    const pings = startPings(this.cts);
-    await $`mount --bind ${dir} ${dir}`;
-    const errors: string[] = [];
-    let refused = '';
-    try {
-      await $`mount -o remount,bind,ro ${dir}`;
-      const spare = await c.tb.addContainer(2, 70);
-      const r = await c.vx(2, ['attach', NETWORK, '--netns', spare], { nothrow: true });
-      refused = `${r.stderr}${r.stdout}`.trim();
-      if (r.exitCode === 0) errors.push('attach succeeded on a read-only state directory');
-      const links = (await $`ip -n ${spare} -o link show`).stdout;
-      if (links.includes('eth0')) errors.push('the refused attach left an interface in the container');
-      if (fs.readFileSync(file, 'utf8') !== before) errors.push('the state file changed');
-      JSON.parse(fs.readFileSync(file, 'utf8'));
-    } finally {
-      await $`umount ${dir}`;
-    }
-    this.cts.push(await attach(c, 2, 71));
-    const report: FaultReport = {
-      fault: 'h2 state directory read-only (bind mount), then writable again',
-      ...(await pings.stop()),
-      errors,
-      refusedWith: refused,
-    };
+    const fault = 'h2 state directory read-only (bind mount), then writable again';
+    const report = await unwritableStateDir(this.c, this.cts, 'read-only', fault);
+    await this.settle(report);
+    return report;
+  }
+
+  async fullStateDir(): Promise<FaultReport> {
+    const fault = 'h2 state directory full (ENOSPC: a filled tmpfs over it), then with space again';
+    const report = await unwritableStateDir(this.c, this.cts, 'full', fault);
     await this.settle(report);
     return report;
   }

@@ -1,7 +1,7 @@
 /**
  * The chaos suite, shortened (the full run: `npm run chaos`, figures in docs/operations.md): 4 hosts
  * with containers pinging each other every 100 ms through a partition, an agent kill loop, a host
- * reboot, a read-only state directory and attach/detach churn. After each fault every host's kernel
+ * reboot, a read-only and a full state directory and attach/detach churn. After each fault every host's kernel
  * must equal the desired table (`fdb --cluster --check`).
  */
 import t from 'tap';
@@ -67,6 +67,14 @@ t.test('a read-only state directory: a clear error, the state file intact, recov
     /stateDir: cannot write .*agent-state\.json/,
     'the error names the state directory and the file',
   );
+  t.equal(r.pingsLost, 0, `traffic unaffected (${r.pingsSent} pings)`);
+  t.ok(r.convergenceMs !== undefined, 'every kernel right afterwards');
+});
+
+t.test('a full state directory (ENOSPC): a clear error, the state file intact, recovery with space', async (t) => {
+  const r = await run.fullStateDir();
+  t.same(r.errors, [], 'attach refused, nothing half-programmed, the file unchanged');
+  t.match(r.refusedWith, /stateDir: cannot write .*ENOSPC/, 'the error names the state directory and the full disk');
   t.equal(r.pingsLost, 0, `traffic unaffected (${r.pingsSent} pings)`);
   t.ok(r.convergenceMs !== undefined, 'every kernel right afterwards');
 });
