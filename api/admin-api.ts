@@ -78,7 +78,18 @@ const routes: Array<[string, RegExp, Handler]> = [
   ['GET', /^\/v1\/cluster\/fdb$/, (a) => a.clusterFdbReport()],
   ['POST', /^\/v1\/reconcile$/, (a) => a.reconcileAll('api')],
   ['POST', /^\/v1\/cni$/, (a, b, _p, _q, log) => runCni(a, decodeInvocation(b), log)],
+  ['POST', /^\/v1\/debug\/heap$/, () => heapAfterGc()],
 ];
+
+/** The heap after a full garbage collection, for soak runs (the agent started with `node --expose-gc`). */
+function heapAfterGc(): { heapUsedBytes: number; rssBytes: number } {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (typeof gc !== 'function')
+    throw new HttpError(409, 'no forced collection: start the agent under node --expose-gc', 'gc');
+  gc();
+  const m = process.memoryUsage();
+  return { heapUsedBytes: m.heapUsed, rssBytes: m.rss };
+}
 
 /** `{"with": NETWORK}`: the other network of a connect or disconnect. */
 function decodeConnect(body: unknown): string {

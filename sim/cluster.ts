@@ -80,6 +80,8 @@ export interface AgentOptions {
   keyFile?: string;
   /** How long to wait for its admin API. Default 30 s. */
   readyTimeoutMs?: number;
+  /** Extra node flags of the agent (e.g. --expose-gc: the soak's heap after a forced collection). */
+  nodeArgs?: string[];
   /** Extra environment of the agent (e.g. LD_PRELOAD of libfaketime: a host whose clock steps). */
   env?: Record<string, string>;
 }
@@ -153,7 +155,10 @@ export class Cluster {
     const at = (vtep: string) => (vtep.includes(':') ? `[${vtep}]:7946` : `${vtep}:7946`);
     const join = (opts.join ?? (i === 1 ? [] : [1])).map((j) => at(this.tb.host(j).vtep));
     // Extra node flags for the agents (e.g. --cpu-prof), for profiling.
-    const nodeArgs = (process.env.VXMESH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const nodeArgs = [
+      ...(process.env.VXMESH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean),
+      ...(opts.nodeArgs ?? []),
+    ];
     const args = [
       ...nodeArgs,
       CLI,

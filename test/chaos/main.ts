@@ -1,5 +1,5 @@
 /**
- * npm run chaos: the full chaos run (partition 30 s, kill loop 2 min, reboot, read-only state
+ * npm run chaos: the full chaos run (partition 30 s, kill loop 2 min, two hosts crashing together, reboot, read-only state
  * directory, full state directory, 10-minute churn soak), printed and saved to bench/results/chaos.json.
  * VXMESH_CHAOS_FAULTS=a,b picks faults; `storeOutage` runs the cluster on a real etcd (`--store`);
  * `dockerdRestart` runs on its own Docker hosts after the others.
@@ -11,7 +11,7 @@ import type { FaultReport } from './faults.js';
 import { dockerdRestart } from './docker-restart.js';
 
 const d = process.env.VXMESH_CHAOS_SHORT === '1' ? SHORT : FULL;
-const ALL = ['partition', 'killLoop', 'reboot', 'readOnlyStateDir', 'fullStateDir', 'soak'] as const;
+const ALL = ['partition', 'killLoop', 'doubleCrash', 'reboot', 'readOnlyStateDir', 'fullStateDir', 'soak'] as const;
 type Fault = (typeof ALL)[number] | 'storeOutage' | 'dockerdRestart';
 const faults = (process.env.VXMESH_CHAOS_FAULTS?.split(',') ?? [...ALL, 'storeOutage', 'dockerdRestart']) as Fault[];
 for (const f of faults)

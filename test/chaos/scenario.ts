@@ -11,9 +11,7 @@ import { startEtcd, type EtcdServer } from '../../sim/etcd-server.js';
 import {
   attach,
   convergence,
-  kernelEntries,
   NETWORK,
-  procUsage,
   startPings,
   SUBNET,
   VNI,
@@ -23,6 +21,7 @@ import {
 } from './faults.js';
 import { inProcessCli } from '../fixtures/in-process-cli.js';
 import { unwritableStateDir } from './state-dir-faults.js';
+import { churnSoak } from './soak.js';
 
 export interface ChaosDurations {
   /** Underlay cut of one host. */
@@ -56,6 +55,8 @@ export const SHORT: ChaosDurations = {
 const HOSTS = 4;
 const BASE_ARGS = ['--reconcile-interval-ms', '2000', '--log-level', 'info'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The soak reads each agent's heap after a forced collection (soak.ts). */
+const GC = ['--expose-gc'];
 
 export class ChaosRun {
   cts: Ct[] = [];
@@ -80,7 +81,7 @@ export class ChaosRun {
         });
         run.args = [...BASE_ARGS, '--store', run.etcd.url];
       }
-      for (let i = 1; i <= HOSTS; i++) await c.startAgent(i, { args: run.args });
+      for (let i = 1; i <= HOSTS; i++) await c.startAgent(i, { args: run.args, nodeArgs: GC });
       await c.vx(1, ['network', 'create', NETWORK, '--subnet', SUBNET, '--vni', String(VNI)]);
       for (let i = 1; i <= HOSTS; i++) {
         while ((await c.vx(i, ['network', 'inspect', NETWORK], { nothrow: true })).exitCode !== 0) await sleep(200);
@@ -166,7 +167,7 @@ export class ChaosRun {
     if (winner) {
       const i = Number(winner.slice(1));
       await c.stopAgent(i, 'SIGKILL');
-      await c.startAgent(i, { args: this.args, join: [1, 2, 3, 4].filter((j) => j !== i) });
+      await c.startAgent(i, { args: this.args, nodeArgs: GC, join: [1, 2, 3, 4].filter((j) => j !== i) });
       await this.settle(report);
       afterRestart = await holders();
     }
@@ -208,7 +209,7 @@ export class ChaosRun {
       kills++;
       killed.push(`${new Date(t).toISOString().slice(11, 23)} h${i}`);
       await c
-        .startAgent(i, { args: this.args, join: [1, 2, 3, 4].filter((j) => j !== i) })
+        .startAgent(i, { args: this.args, nodeArgs: GC, join: [1, 2, 3, 4].filter((j) => j !== i) })
         .catch((e: Error) => errors.push(`restart of h${i}: ${e.message.split('\n')[0]}`));
       await sleep(Math.max(0, 5000 - (Date.now() - t)));
     }
@@ -229,6 +230,32 @@ export class ChaosRun {
     return report;
   }
 
+  /** h1 (started without seeds) and h3 (its seed: h1) crash together and come back together, as configured. */
+  async doubleCrash(): Promise<FaultReport> {
+    const { c } = this;
+    const pings = startPings(this.cts);
+    const deletions = await watchDeletions([1, 2, 3, 4].map((i) => `${c.overlayPrefix(i)}${VNI}`));
+    await Promise.all([c.stopAgent(1, 'SIGKILL'), c.stopAgent(3, 'SIGKILL')]);
+    await sleep(1000);
+    const errors: string[] = [];
+    const back = ([i, join]: [number, number[]]) =>
+      c
+        .startAgent(i, { args: this.args, nodeArgs: GC, join })
+        .catch((e: Error) => errors.push(`h${i}: ${e.message.split('\n')[0]}`));
+    await Promise.all([back([1, []]), back([3, [1]])]);
+    await sleep(3000);
+    const { ours, overruns } = deletions.stop();
+    const report: FaultReport = {
+      fault: 'h1 (no seeds) and h3 (seed h1) kill -9ed together, restarted together',
+      ...(await pings.stop()),
+      errors,
+      unicastEntriesDeleted: Object.values(ours).reduce((x, y) => x + y, 0),
+      watcherOverruns: overruns,
+    };
+    await this.settle(report);
+    return report;
+  }
+
   /** Host 3 reboots: its agent dies with it, its namespaces vanish; it comes back empty, the agent starts again. */
   async reboot(): Promise<FaultReport> {
     const { c } = this;
@@ -241,7 +268,7 @@ export class ChaosRun {
     for (const n of gone) await $`ip netns del ${n}`.nothrow();
     await sleep(2000);
     const errors: string[] = [];
-    await c.startAgent(3, { args: this.args, join: [1, 2, 4] });
+    await c.startAgent(3, { args: this.args, nodeArgs: GC, join: [1, 2, 4] });
     this.cts = this.cts.filter((x) => x.host !== 3);
     this.cts.push(await attach(c, 3, 60));
     const report: FaultReport = {
@@ -269,51 +296,9 @@ export class ChaosRun {
     return report;
   }
 
-  /** Attach/detach churn on every host; agents' RSS and descriptors and kernel entries before and after. */
+  /** Attach/detach churn on every host (soak.ts). */
   async soak(): Promise<FaultReport> {
-    const { c } = this;
-    const usage = () => [1, 2, 3, 4].map((i) => procUsage(c.agents.get(i)?.child.pid as number));
-    const entries = async () => Promise.all([1, 2, 3, 4].map((i) => kernelEntries(c, i)));
-    const start = { usage: usage(), entries: await entries() };
-    const pings = startPings(this.cts);
-    const end = Date.now() + this.d.soakS * 1000;
-    // RSS of each agent every tenth of the run: a leak climbs from sample to sample, the garbage
-    // collector's timing moves it both ways (two readings, start and end, cannot tell them apart).
-    const rssMb: number[][] = [[], [], [], []];
-    const sample = () => usage().forEach((u, k) => rssMb[k]?.push(Math.round(u.rssKb / 1024)));
-    sample();
-    const sampler = setInterval(sample, (this.d.soakS * 1000) / 10);
-    const errors: string[] = [];
-    let cycles = 0;
-    await Promise.all(
-      [1, 2, 3, 4].map(async (i) => {
-        let k = 0;
-        while (Date.now() < end) {
-          const netns = await c.tb.addContainer(i, 100 + (k++ % 5));
-          try {
-            await c.vx(i, ['attach', NETWORK, '--netns', netns]);
-            await c.vx(i, ['detach', NETWORK, '--netns', netns]);
-            cycles++;
-          } catch (e) {
-            errors.push(`h${i} churn: ${(e as Error).message.split('\n')[0]}`);
-          }
-          await $`ip netns del ${netns}`.nothrow();
-        }
-      }),
-    );
-    clearInterval(sampler);
-    sample();
-    const report: FaultReport = {
-      fault: `attach/detach churn for ${this.d.soakS} s`,
-      ...(await pings.stop()),
-      errors,
-      cycles,
-      rssSamplesMb: rssMb.map((xs) => xs.join(' ')),
-    };
-    await this.settle(report);
-    report.start = start;
-    report.end = { usage: usage(), entries: await entries() };
-    return report;
+    return churnSoak(this.c, this.cts, this.d.soakS, (r) => this.settle(r));
   }
 
   /** The etcd store stops for `storeOutageS`: traffic goes on, an attach fails naming the store; back: attach works. */

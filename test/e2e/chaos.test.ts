@@ -1,8 +1,8 @@
 /**
  * The chaos suite, shortened (the full run: `npm run chaos`, figures in docs/operations.md): 4 hosts
- * with containers pinging each other every 100 ms through a partition, an agent kill loop, a host
- * reboot, a read-only and a full state directory and attach/detach churn. After each fault every host's kernel
- * must equal the desired table (`fdb --cluster --check`).
+ * with containers pinging each other every 100 ms through a partition, an agent kill loop, two hosts
+ * crashing together, a reboot, a read-only and a full state directory and attach/detach churn. After
+ * each fault every host's kernel must equal the desired table (`fdb --cluster --check`).
  */
 import t from 'tap';
 import { ChaosRun, SHORT } from '../chaos/scenario.js';
@@ -52,6 +52,17 @@ t.test('kill -9 and restart of a random agent every 5 s: no ping lost, every ker
   t.ok(r.convergenceMs !== undefined, 'every kernel right afterwards');
 });
 
+t.test('two hosts crash and return together (one without seeds): no ping lost, no entry deleted', async (t) => {
+  const r = await run.doubleCrash();
+  t.same(r.errors, [], 'both came back');
+  t.equal(r.pingsLost, 0, `no ping lost (${r.pingsSent} sent)`);
+  t.equal(r.watcherOverruns, 0, 'the deletion watcher lost no notification');
+  // h1 has no seeds: before it rejoined through the members it remembered, it started with an empty
+  // view and deleted the other hosts' entries (added back a second later).
+  t.equal(r.unicastEntriesDeleted, 0, 'no fdb or neighbour entry of an endpoint deleted on any host');
+  t.ok(r.convergenceMs !== undefined, 'every kernel right afterwards');
+});
+
 t.test('a host reboots: the others keep their traffic; it comes back and converges', async (t) => {
   const r = await run.reboot();
   t.same(r.errors, []);
@@ -92,5 +103,12 @@ t.test('attach/detach churn: no entry leaked, descriptors do not grow', async (t
   t.same(end.entries, start.entries, 'kernel entries per host as before the churn');
   end.usage.forEach((u, i) =>
     t.ok(u.fds <= (start.usage[i]?.fds ?? 0) + 10, `h${i + 1}: descriptors ${start.usage[i]?.fds} → ${u.fds}`),
+  );
+  // The heap after a forced collection, sampled every tenth (the full soak reads it for a leak).
+  const heaps = r.heapAfterGcSamplesMb as string[];
+  t.comment(`heap after a forced GC (MB), per host: ${heaps.join(' / ')}`);
+  t.ok(
+    heaps.every((h) => h.split(' ').length >= 2 && h.split(' ').every((x) => Number(x) > 0)),
+    'every sample read (agents under --expose-gc)',
   );
 });

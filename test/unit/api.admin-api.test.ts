@@ -68,3 +68,31 @@ t.test('a state file that cannot be written: StateDirError naming stateDir and t
     message: /stateDir: cannot write .*state\.json/,
   });
 });
+
+t.test('the heap after a forced collection: 409 naming gc without --expose-gc, the figures with it', async (t) => {
+  const post = () =>
+    new Promise<{ status: number; body: { field?: string; heapUsedBytes?: number } }>((resolve, reject) => {
+      const req = http.request({ socketPath, method: 'POST', path: '/v1/debug/heap' }, (res) => {
+        let s = '';
+        res.on('data', (d: Buffer) => (s += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(s) as { field?: string } }));
+      });
+      req.on('error', reject);
+      req.end('{}');
+    });
+  const g = globalThis as { gc?: () => void };
+  const saved = g.gc;
+  t.teardown(() => {
+    g.gc = saved;
+  });
+  g.gc = undefined;
+  const refused = await post();
+  t.equal(refused.status, 409);
+  t.equal(refused.body.field, 'gc');
+  let collected = 0;
+  g.gc = () => void collected++;
+  const r = await post();
+  t.equal(r.status, 200);
+  t.equal(collected, 1, 'one forced collection');
+  t.ok((r.body.heapUsedBytes ?? 0) > 0, 'the heap used after it');
+});
