@@ -54,17 +54,20 @@ interface Served {
   limits: QueryLimits;
 }
 
+/** Every counter at zero. */
+export const newDnsCounters = (): DnsCounters => ({
+  queries: 0,
+  answered: 0,
+  nxdomain: 0,
+  forwarded: 0,
+  servfail: 0,
+  malformed: 0,
+  refused: 0,
+  limited: 0,
+});
+
 export class DnsService {
-  readonly counters: DnsCounters = {
-    queries: 0,
-    answered: 0,
-    nxdomain: 0,
-    forwarded: 0,
-    servfail: 0,
-    malformed: 0,
-    refused: 0,
-    limited: 0,
-  };
+  readonly counters: DnsCounters = newDnsCounters();
   private readonly served = new Map<number, Served>();
   private closed = false;
   private readonly health: UpstreamHealth;

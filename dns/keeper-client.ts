@@ -9,7 +9,7 @@
 import net from 'node:net';
 import type { Logger } from '../core/logger.js';
 import { VxmeshError } from '../core/errors.js';
-import type { DnsCounters, DnsNetwork } from './dns-service.js';
+import { newDnsCounters, type DnsCounters, type DnsNetwork } from './dns-service.js';
 import {
   encodeRequest,
   KEEPER_PROTOCOL,
@@ -36,16 +36,7 @@ export interface KeeperClientOptions {
 }
 
 export class DnsKeeperClient {
-  readonly counters: DnsCounters = {
-    queries: 0,
-    answered: 0,
-    nxdomain: 0,
-    forwarded: 0,
-    servfail: 0,
-    malformed: 0,
-    refused: 0,
-    limited: 0,
-  };
+  readonly counters: DnsCounters = newDnsCounters();
   /** The keeper's PID once connected. */
   pid?: number;
   private conn?: net.Socket;
