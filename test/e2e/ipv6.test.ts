@@ -134,6 +134,18 @@ t.test('over an IPv4 underlay: dual-stack and IPv6-only networks', async (t) => 
       t.comment(await show(overlay, ['ip', '-6', 'neigh']));
       t.comment(await show(overlay, ['sysctl', 'net.ipv6.conf.all.forwarding']));
       t.comment(await show(h2, ['ip', '-6', 'neigh']));
+      // Seen in the last miss: no neighbour entry in the overlay for the container's address nor for
+      // the gateway link's far end (nothing was routed out), so: where do the container's packets stop?
+      t.comment(await show(s2.netns, ['ip', '-6', 'neigh']));
+      t.comment(await show(s2.netns, ['ip', '-6', 'addr']));
+      t.comment(await show(s2.netns, ['ping', '-6', '-n', '-c', '2', '-W', '1', '2001:db8:41::1']));
+      t.comment(await show(s2.netns, ['ping', '-6', '-n', '-c', '2', '-W', '1', OUTSIDE_HOST6]));
+      t.comment(await show(overlay, ['ip', '-6', 'neigh']));
+      t.comment(await show(overlay, ['ip6tables-save', '-c']));
+      t.comment(await show(overlay, ['nft', 'list', 'ruleset']));
+      t.comment(await show(overlay, ['sysctl', 'net.bridge.bridge-nf-call-ip6tables']));
+      t.comment(await show(overlay, ['ip', '-6', '-s', 'link', 'show', 'gw0']));
+      t.comment(await show(h2, ['ip6tables-save', '-c', '-t', 'filter']));
     }
     t.equal(fromHost2, '2001:db8:100::12', 'IPv6-only, from host 2');
     t.equal(await askAddress(c.tb, d1.netns, OUTSIDE_HOST, 7000), c.tb.host(1).vtep, 'IPv4 egress as before');
