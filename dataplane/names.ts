@@ -1,6 +1,17 @@
 /** Names of the kernel objects vxmesh owns. One place, so adopt/cleanup and creation agree. */
 export const BRIDGE_NAME = 'br0';
 
+/**
+ * br0's MAC, set when the bridge is made: a bridge without one takes the lowest MAC of its ports and
+ * changes it when a port with a lower one joins, leaving containers with the gateway's old MAC in their
+ * neighbour cache (seen: IPv6 egress black-holed after a second container joined). Locally administered
+ * (0e:42), the VNI in the middle: the same on every host (an anycast gateway).
+ */
+export const bridgeMac = (vni: number): string =>
+  ['0e', '42', (vni >> 16) & 0xff, (vni >> 8) & 0xff, vni & 0xff, '01']
+    .map((b) => (typeof b === 'number' ? b.toString(16).padStart(2, '0') : b))
+    .join(':');
+
 export const overlayNetnsName = (prefix: string, vni: number): string => `${prefix}${vni}`;
 
 export const vxlanName = (vni: number): string => `vxlan${vni}`;

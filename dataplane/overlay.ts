@@ -7,7 +7,7 @@ import { KernelError, ValidationError } from '../core/errors.js';
 import { ipv4ToString, parseCidr, parseIPv4, prefixMask, requireHostIn, type Cidr } from '../core/addresses.js';
 import { bigIntToIPv6, ipv6ToBigInt } from '../core/ipv6.js';
 import { parsePrefix, requireHostInPrefix, type Prefix } from '../core/prefix.js';
-import { BRIDGE_NAME, macFromHostVethName, vxlanName } from './names.js';
+import { BRIDGE_NAME, bridgeMac, macFromHostVethName, vxlanName } from './names.js';
 import type { Rtnl } from './netlink/rtnl.js';
 import type { NetworkSpec, OverlayInfo } from './types.js';
 
@@ -44,6 +44,8 @@ export async function buildOverlay(
   if (!br) {
     await r.createBridge(BRIDGE_NAME, mtu);
     br = await r.linkByName(BRIDGE_NAME);
+    // Before any port joins: a MAC of its own, which ports joining or leaving never change.
+    if (br) await r.setLink(br.index, { mac: bridgeMac(o.vni) }, `bridge ${BRIDGE_NAME}`);
   }
   if (!br) throw new KernelError('ENODEV', `bridge ${BRIDGE_NAME} in ${o.netns}`, 'create');
   if (br.mtu !== mtu) await r.setLink(br.index, { mtu }, `bridge ${BRIDGE_NAME}`);

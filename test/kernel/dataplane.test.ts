@@ -13,6 +13,7 @@ import { openNetns } from '../../dataplane/netns.js';
 import { Rtnl } from '../../dataplane/netlink/rtnl.js';
 import { RtnlSocket } from '../../dataplane/netlink/socket.js';
 import { applyPlan } from '../../dataplane/reconcile-apply.js';
+import { bridgeMac } from '../../dataplane/names.js';
 import { noChanges } from '../../dataplane/types.js';
 
 $.verbose = false;
@@ -108,6 +109,9 @@ t.test('the VXLAN device: flags, socket in the host namespace, MTU everywhere', 
   t.equal(data.proxy, true, 'proxy ARP on');
   t.equal(vx?.mtu, 1450, 'vxlan MTU = underlay 1500 - 50');
   t.equal(links.find((l) => l.ifname === 'br0')?.mtu, 1450, 'br0 at the overlay MTU');
+  // Two containers' veths and the VXLAN device are its ports: its MAC is still its own (a bridge left
+  // to choose takes its lowest port MAC, and changes it when a lower one joins).
+  t.equal(links.find((l) => l.ifname === 'br0')?.address, bridgeMac(VNI), "br0's MAC is set, not a port's");
   const hostSock = await tb.exec(tb.host(1).netns, ['ss', '-H', '-uln']);
   t.match(hostSock.stdout, /:4789\b/, 'UDP 4789 socket lives in the host namespace');
   const ovSock = await tb.exec(overlayNs(1), ['ss', '-H', '-uln']);
