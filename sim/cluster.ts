@@ -84,6 +84,8 @@ export interface AgentOptions {
   nodeArgs?: string[];
   /** Extra environment of the agent (e.g. LD_PRELOAD of libfaketime: a host whose clock steps). */
   env?: Record<string, string>;
+  /** The CLI entry of another build (an earlier release in a rolling upgrade; its loader in nodeArgs). */
+  cli?: string;
 }
 
 export interface RunningAgent {
@@ -161,7 +163,7 @@ export class Cluster {
     ];
     const args = [
       ...nodeArgs,
-      CLI,
+      opts.cli ?? CLI,
       'agent',
       '--name',
       `h${i}`,

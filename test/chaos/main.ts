@@ -2,21 +2,43 @@
  * npm run chaos: the full chaos run (partition 30 s, kill loop 2 min, two hosts crashing together, reboot, read-only state
  * directory, full state directory, 10-minute churn soak), printed and saved to bench/results/chaos.json.
  * VXMESH_CHAOS_FAULTS=a,b picks faults; `storeOutage` runs the cluster on a real etcd (`--store`);
- * `dockerdRestart` runs on its own Docker hosts after the others.
+ * `dockerdRestart` runs on its own Docker hosts after the others. VXMESH_CHAOS_SOAK_S sets the soak's length
+ * (the 1-hour soak: 3600); VXMESH_CHAOS_RESULT names the results file in bench/results. `combined`
+ * (combined.ts): ten hosts (VXMESH_CHAOS_HOSTS) starting on the previous release, a rolling upgrade,
+ * faults together for 600 s (VXMESH_CHAOS_COMBINED_S) with one host still on the previous release,
+ * its upgrade last.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { ChaosRun, FULL, SHORT } from './scenario.js';
 import type { FaultReport } from './faults.js';
 import { dockerdRestart } from './docker-restart.js';
+import { COMBINED_FULL, COMBINED_SHORT, CombinedRun } from './combined.js';
+import { buildPreviousAgent } from '../fixtures/previous-release.js';
 
-const d = process.env.VXMESH_CHAOS_SHORT === '1' ? SHORT : FULL;
+const soakS = process.env.VXMESH_CHAOS_SOAK_S;
+if (soakS !== undefined && !/^[1-9][0-9]*$/.test(soakS))
+  throw new Error(`VXMESH_CHAOS_SOAK_S: a whole number of seconds, not ${JSON.stringify(soakS)}`);
+const d = { ...(process.env.VXMESH_CHAOS_SHORT === '1' ? SHORT : FULL), ...(soakS ? { soakS: Number(soakS) } : {}) };
 const ALL = ['partition', 'killLoop', 'doubleCrash', 'reboot', 'readOnlyStateDir', 'fullStateDir', 'soak'] as const;
-type Fault = (typeof ALL)[number] | 'storeOutage' | 'dockerdRestart';
-const faults = (process.env.VXMESH_CHAOS_FAULTS?.split(',') ?? [...ALL, 'storeOutage', 'dockerdRestart']) as Fault[];
+const OWN_CLUSTER = ['storeOutage', 'dockerdRestart', 'combined'] as const;
+type Fault = (typeof ALL)[number] | (typeof OWN_CLUSTER)[number];
+const faults = (process.env.VXMESH_CHAOS_FAULTS?.split(',') ?? [...ALL, ...OWN_CLUSTER]) as Fault[];
 for (const f of faults)
-  if (!([...ALL, 'storeOutage', 'dockerdRestart'] as string[]).includes(f))
-    throw new Error(`VXMESH_CHAOS_FAULTS: unknown fault ${f} (known: ${ALL.join(', ')}, storeOutage, dockerdRestart)`);
+  if (!([...ALL, ...OWN_CLUSTER] as string[]).includes(f))
+    throw new Error(`VXMESH_CHAOS_FAULTS: unknown fault ${f} (known: ${[...ALL, ...OWN_CLUSTER].join(', ')})`);
+const whole = (name: string, fallback: number): number => {
+  const v = process.env[name];
+  if (v === undefined) return fallback;
+  if (!/^[1-9][0-9]*$/.test(v)) throw new Error(`${name}: a whole number, not ${JSON.stringify(v)}`);
+  return Number(v);
+};
+const combinedPlan = {
+  ...(process.env.VXMESH_CHAOS_SHORT === '1' ? COMBINED_SHORT : COMBINED_FULL),
+  ...(process.env.VXMESH_CHAOS_HOSTS ? { hosts: whole('VXMESH_CHAOS_HOSTS', 10) } : {}),
+  ...(process.env.VXMESH_CHAOS_COMBINED_S ? { faultS: whole('VXMESH_CHAOS_COMBINED_S', 600) } : {}),
+};
+if (combinedPlan.hosts < 3) throw new Error('VXMESH_CHAOS_HOSTS: at least 3 hosts');
 const out = process.env.VXMESH_CHAOS_RESULT ?? 'chaos.json';
 const reports: FaultReport[] = [];
 const report = (r: FaultReport) => {
@@ -41,6 +63,25 @@ for (const [wanted, store] of [
   }
 }
 if (faults.includes('dockerdRestart')) report(await dockerdRestart(d.convergeTimeoutMs));
+// Every host starts on the previous release; all but the last are upgraded under load; the faults
+// run together with the last one still on the previous release; then it is upgraded too.
+if (faults.includes('combined')) {
+  const previous = buildPreviousAgent();
+  const n = combinedPlan.hosts;
+  const all = Array.from({ length: n }, (_, k) => k + 1);
+  try {
+    const run = await CombinedRun.create(combinedPlan, { previous, previousHosts: all });
+    try {
+      report(await run.rollingUpgrade(all.slice(0, -1)));
+      report(await run.combinedFaults());
+      report(await run.rollingUpgrade([n]));
+    } finally {
+      await run.teardown();
+    }
+  } finally {
+    previous.remove();
+  }
+}
 fs.mkdirSync(path.join('bench', 'results'), { recursive: true });
 fs.writeFileSync(
   path.join('bench', 'results', out),
