@@ -56,7 +56,6 @@ export const COMBINED_SHORT: CombinedPlan = {
 /** An earlier release's agent (test/fixtures/previous-release.ts). */
 export interface OtherBuild {
   cli: string;
-  nodeArgs: string[];
 }
 
 export interface PhaseReport extends MeshReport {
@@ -127,7 +126,7 @@ export class CombinedRun {
   private agentOptions(i: number): AgentOptions {
     const others = [...this.builds.keys()].filter((j) => j !== i);
     const old = this.buildOf(i) === 'previous' ? this.previous : undefined;
-    return { args: BASE_ARGS, join: others, ...(old ? { cli: old.cli, nodeArgs: old.nodeArgs } : {}) };
+    return { args: BASE_ARGS, join: others, ...(old ? { cli: old.cli } : {}) };
   }
 
   private async start(i: number): Promise<void> {
