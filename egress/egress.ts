@@ -181,7 +181,11 @@ export class Egress {
       this.lastVxlan && family === underlay
         ? vxlanGuardRules(this.lastVxlan, this.opts.vxlanPort ?? 4789, family)
         : { chains: [], jumps: [] };
-    return family === 4 ? mergeRules(hostRules(nets), guard) : mergeRules(hostRules6(nets), guard);
+    // No container reaches the data port through egress: the one this host's VXLAN devices use.
+    const dataPorts = [this.opts.vxlanPort ?? 4789];
+    return family === 4
+      ? mergeRules(hostRules(nets, 4, dataPorts), guard)
+      : mergeRules(hostRules6(nets, dataPorts), guard);
   }
 
   /** VXLAN frames of this host's plain networks dropped because they came from no member's VTEP. */

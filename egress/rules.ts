@@ -35,7 +35,7 @@ import type { NetfilterTable } from './iptables.js';
 export const CHAIN_PREFIX = 'VXMESH-';
 export const FORWARD_CHAIN = 'VXMESH-FORWARD';
 export const INPUT_CHAIN = 'VXMESH-INPUT';
-/** UDP ports of the data plane (VXLAN) that no container may reach through egress. */
+/** UDP ports of the data plane (VXLAN) that no container may reach through egress (the default; `--vxlan-port` replaces it). */
 export const DATA_PORTS: readonly number[] = [4789];
 export const POSTROUTING_CHAIN = 'VXMESH-POSTROUTING';
 /** The host's guard of plain networks' VXLAN: frames of our VNIs only from members' VTEPs. */
@@ -211,11 +211,15 @@ export function vxlanGuardRules(
  * The host's rules for all networks with egress on it (none: no chains, no jumps); with `family` 6 the
  * ip6tables rules of those with an IPv6 subnet (rules6.ts): the same flows on the IPv6 transfer address.
  */
-export function hostRules(nets: EgressNetwork[], family: 4 | 6 = 4): RuleSet {
+export function hostRules(
+  nets: EgressNetwork[],
+  family: 4 | 6 = 4,
+  dataPorts: readonly number[] = DATA_PORTS,
+): RuleSet {
   const six = family === 6;
   const sorted = nets.filter((n) => !six || n.overlay6 !== undefined).sort((a, b) => a.vni - b.vni);
   if (sorted.length === 0) return { chains: [], jumps: [] };
-  const guard = DATA_PORTS.map((p) => `-i vxg+ -p udp -m udp --dport ${p} -j DROP`);
+  const guard = dataPorts.map((p) => `-i vxg+ -p udp -m udp --dport ${p} -j DROP`);
   const forward: string[] = [...guard];
   const post: string[] = [];
   const pre: string[] = [];

@@ -50,4 +50,5 @@ export function overlayRules6(n: EgressNetwork): RuleSet {
 }
 
 /** The host's IPv6 rules for the networks with egress and an IPv6 subnet (the IPv4 rules' twin). */
-export const hostRules6 = (nets: EgressNetwork[]): RuleSet => hostRules(nets, 6);
+export const hostRules6 = (nets: EgressNetwork[], dataPorts?: readonly number[]): RuleSet =>
+  hostRules(nets, 6, dataPorts);

@@ -490,3 +490,30 @@ t.test('reset removes our chains from iptables and ip6tables, nothing else', asy
   };
   t.same(await removeHostChains(false, noIp6), [], 'a host without ip6tables: nothing to remove there, no error');
 });
+
+t.test("the egress guard drops the host's own VXLAN port (--vxlan-port), not 4789 alone", async (t) => {
+  const forward = (r: ReturnType<typeof hostRules>) => r.chains.find((c) => c.chain === 'VXMESH-FORWARD')?.rules ?? [];
+  t.same(
+    forward(hostRules([web], 4, [8472])).filter((r) => r.endsWith('-j DROP')),
+    ['-i vxg+ -p udp -m udp --dport 8472 -j DROP'],
+    'the port given',
+  );
+  // Through the reconciler: the agent's --vxlan-port reaches the rules it writes.
+  const fake = new FakeIptables();
+  const e = new Egress({
+    log: recordingLog(),
+    runner: fake,
+    vxlanPort: 8472,
+    forwarding: { isOn: () => true, switchOn: () => undefined },
+  });
+  t.same((await e.reconcile([web])).errors, []);
+  const written = [...(fake.tables.get('filter') ?? new Map<string, string[]>())].flatMap(([, rules]) => rules);
+  t.ok(
+    written.includes('-i vxg+ -p udp -m udp --dport 8472 -j DROP'),
+    'containers cannot reach port 8472 through egress',
+  );
+  t.notOk(
+    written.some((r) => r.includes('--dport 4789 -j DROP')),
+    'nor is 4789 guarded instead',
+  );
+});
