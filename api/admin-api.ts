@@ -82,13 +82,25 @@ const routes: Array<[string, RegExp, Handler]> = [
 ];
 
 /** The heap after a full garbage collection, for soak runs (the agent started with `node --expose-gc`). */
-function heapAfterGc(): { heapUsedBytes: number; rssBytes: number } {
+function heapAfterGc(): {
+  heapUsedBytes: number;
+  heapTotalBytes: number;
+  externalBytes: number;
+  arrayBuffersBytes: number;
+  rssBytes: number;
+} {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (typeof gc !== 'function')
     throw new HttpError(409, 'no forced collection: start the agent under node --expose-gc', 'gc');
   gc();
   const m = process.memoryUsage();
-  return { heapUsedBytes: m.heapUsed, rssBytes: m.rss };
+  return {
+    heapUsedBytes: m.heapUsed,
+    heapTotalBytes: m.heapTotal,
+    externalBytes: m.external,
+    arrayBuffersBytes: m.arrayBuffers,
+    rssBytes: m.rss,
+  };
 }
 
 /** `{"with": NETWORK}`: the other network of a connect or disconnect. */

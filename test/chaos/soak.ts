@@ -10,16 +10,28 @@ import { $ } from 'zx';
 import type { Cluster } from '../../sim/cluster.js';
 import { kernelEntries, NETWORK, procUsage, startPings, type Ct, type FaultReport } from './faults.js';
 
-/** The agent's heap after a forced collection (MB), or undefined when it cannot (no --expose-gc). */
-export function heapAfterGc(socketPath: string): Promise<number | undefined> {
+export interface AfterGc {
+  /** Heap used, heap reserved, memory outside the heap (buffers) after a forced collection, MB. */
+  heapMb: number;
+  heapTotalMb: number;
+  externalMb: number;
+}
+
+/** The agent's memory after a forced collection, or undefined when it cannot (no --expose-gc). */
+export function heapAfterGc(socketPath: string): Promise<AfterGc | undefined> {
   return new Promise((resolve) => {
     const req = http.request({ socketPath, method: 'POST', path: '/v1/debug/heap', timeout: 10_000 }, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
       res.on('end', () => {
         try {
-          const r = JSON.parse(body) as { heapUsedBytes?: number };
-          resolve(res.statusCode === 200 && r.heapUsedBytes ? Math.round(r.heapUsedBytes / 1048576) : undefined);
+          const r = JSON.parse(body) as { heapUsedBytes?: number; heapTotalBytes?: number; externalBytes?: number };
+          const mb = (x: number | undefined) => Math.round((x ?? NaN) / 1048576);
+          resolve(
+            res.statusCode === 200 && r.heapUsedBytes
+              ? { heapMb: mb(r.heapUsedBytes), heapTotalMb: mb(r.heapTotalBytes), externalMb: mb(r.externalBytes) }
+              : undefined,
+          );
         } catch {
           resolve(undefined);
         }
@@ -44,12 +56,13 @@ export async function churnSoak(
   const end = Date.now() + soakS * 1000;
   // RSS and heap after a forced collection of each agent, every tenth of the run.
   const rssMb: number[][] = [[], [], [], []];
-  const heapMb: Array<Array<number | undefined>> = [[], [], [], []];
+  const heapMb: Array<Array<AfterGc | undefined>> = [[], [], [], []];
   const sample = async () => {
     usage().forEach((u, k) => rssMb[k]?.push(Math.round(u.rssKb / 1024)));
     const heaps = await Promise.all([1, 2, 3, 4].map((i) => heapAfterGc(c.socket(i))));
     heaps.forEach((h, k) => heapMb[k]?.push(h));
   };
+  const series = (pick: (a: AfterGc) => number) => heapMb.map((xs) => xs.map((x) => (x ? pick(x) : '-')).join(' '));
   await sample();
   const sampler = setInterval(() => void sample(), (soakS * 1000) / 10);
   const errors: string[] = [];
@@ -78,7 +91,9 @@ export async function churnSoak(
     errors,
     cycles,
     rssSamplesMb: rssMb.map((xs) => xs.join(' ')),
-    heapAfterGcSamplesMb: heapMb.map((xs) => xs.map((x) => x ?? '-').join(' ')),
+    heapAfterGcSamplesMb: series((a) => a.heapMb),
+    heapTotalAfterGcSamplesMb: series((a) => a.heapTotalMb),
+    externalAfterGcSamplesMb: series((a) => a.externalMb),
   };
   await settle(report);
   report.start = start;

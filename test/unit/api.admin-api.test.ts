@@ -71,7 +71,16 @@ t.test('a state file that cannot be written: StateDirError naming stateDir and t
 
 t.test('the heap after a forced collection: 409 naming gc without --expose-gc, the figures with it', async (t) => {
   const post = () =>
-    new Promise<{ status: number; body: { field?: string; heapUsedBytes?: number } }>((resolve, reject) => {
+    new Promise<{
+      status: number;
+      body: {
+        field?: string;
+        heapUsedBytes?: number;
+        heapTotalBytes?: number;
+        rssBytes?: number;
+        externalBytes?: number;
+      };
+    }>((resolve, reject) => {
       const req = http.request({ socketPath, method: 'POST', path: '/v1/debug/heap' }, (res) => {
         let s = '';
         res.on('data', (d: Buffer) => (s += d.toString()));
@@ -95,4 +104,7 @@ t.test('the heap after a forced collection: 409 naming gc without --expose-gc, t
   t.equal(r.status, 200);
   t.equal(collected, 1, 'one forced collection');
   t.ok((r.body.heapUsedBytes ?? 0) > 0, 'the heap used after it');
+  t.ok((r.body.heapTotalBytes ?? 0) >= (r.body.heapUsedBytes ?? 0), 'the heap reserved');
+  t.ok((r.body.rssBytes ?? 0) > (r.body.heapUsedBytes ?? 0), 'the resident memory');
+  t.type(r.body.externalBytes, 'number', 'memory outside the heap (buffers)');
 });
