@@ -6,6 +6,7 @@
  * (fault-windows.ts), the time to converge after its last fault, and whether every host's tables,
  * claims and names are then the same (cluster-views.ts).
  */
+import fs from 'node:fs';
 import { $ } from 'zx';
 import { Cluster, type AgentOptions } from '../../sim/cluster.js';
 import { dnsKeeperPid } from '../../core/dns-keeper-files.js';
@@ -362,6 +363,12 @@ export class CombinedRun {
 
   async teardown(): Promise<void> {
     await this.mesh.stop().catch(() => undefined);
+    // VXMESH_CHAOS_LOGS=DIR keeps every agent's log (each start appends to its host's).
+    const keep = process.env.VXMESH_CHAOS_LOGS;
+    if (keep) {
+      fs.mkdirSync(keep, { recursive: true });
+      for (const [i, a] of this.c.agents) if (fs.existsSync(a.logFile)) fs.copyFileSync(a.logFile, `${keep}/h${i}.log`);
+    }
     await this.c.teardown();
   }
 }

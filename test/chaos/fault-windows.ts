@@ -96,13 +96,14 @@ export function countByWindow(
     }
   }
   // How long after an excusing window the pings of its hosts came back: the latest, over the pairs
-  // of its hosts alive after it, of the first answered echo after its end.
+  // of its hosts that lived through its end (made before it, not ended within its tail), of the first
+  // answered echo after its end. Pairs made later (a later reboot's) are not its to wait for.
   windows.forEach((w, k) => {
     if (!w.excuses) return;
     let latest = -1;
     for (const log of logs) {
       if (!(w.hosts.includes(log.from) || w.hosts.includes(log.to))) continue;
-      if ((log.endedAt ?? Infinity) < w.end + opts.graceMs) continue;
+      if (log.bornAt > w.end || (log.endedAt ?? Infinity) < w.end + opts.graceMs) continue;
       const first = echoes(log).find(([at, ok]) => ok && at >= w.end);
       if (first) latest = Math.max(latest, first[0] - w.end);
     }

@@ -45,12 +45,15 @@ t.test('windows: excused pairs, warm-up, losses put in every window they fell in
     at(b, ms, ms < 10_000 || ms > 22_000);
   }
   for (let ms = 50_000; ms < 60_000; ms += 1000) at(c, ms, ms !== 51_000 && ms !== 58_000);
-  for (const l of [a, b, c]) l.endedAt = 70_000;
+  // A pair of h3 made long after the cut (a later reboot's container): not the cut's to wait for.
+  const late = log(3, 2, 40_000);
+  for (let ms = 40_000; ms < 60_000; ms += 1000) at(late, ms, true);
+  for (const l of [a, b, c, late]) l.endedAt = 70_000;
   const windows: FaultWindow[] = [
     { fault: 'underlay cut', hosts: [3], start: 10_000, end: 20_000, excuses: true },
     { fault: 'kill -9 + restart', hosts: [2], start: 11_000, end: 13_000, excuses: false },
   ];
-  const r = countByWindow([a, b, c], windows, 0, { graceMs: 5000, warmupMs: 3000 });
+  const r = countByWindow([a, b, c, late], windows, 0, { graceMs: 5000, warmupMs: 3000 });
   t.equal(r.pingsLost, 3, "h1→h2 at 12 s and 40 s, h2→h4 at 58 s (51 s is the pair's warm-up)");
   t.same(r.lostByPair, { 'h1→h2': 2, 'h2→h4': 1 });
   t.equal(r.excusedLost, 13, "h3's 13 echoes from 10 s to 22 s");
