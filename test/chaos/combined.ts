@@ -45,7 +45,7 @@ export const COMBINED_FULL: CombinedPlan = {
 
 export const COMBINED_SHORT: CombinedPlan = {
   hosts: 4,
-  faultS: 24,
+  faultS: 18,
   partitionS: 8,
   partitionEveryS: 14,
   killEveryS: 5,
@@ -254,8 +254,8 @@ export class CombinedRun {
       if (equal) viewsEqualAfterMs = Date.now() - lastFault;
       if (equal || Date.now() > end) break;
     }
-    // A few seconds of pings on the converged cluster close the run.
-    await sleep(3000);
+    // Pings on the converged cluster close the run (a second per 4 hosts: the short run stays short).
+    await sleep(Math.min(3000, 250 * this.plan.hosts));
     await this.mesh.stop();
     const counts = countByWindow(this.mesh.logs, this.windows, t0, { graceMs: 15_000, warmupMs: 5_000 });
     const report: PhaseReport = {
@@ -346,7 +346,8 @@ export class CombinedRun {
                 [i],
               );
             while (!(await upgrade())) await sleep(100);
-            await sleep(2000);
+            // The next host after 2 s of pings through this one's new agent (none after the last).
+            if (i !== hosts[hosts.length - 1]) await sleep(2000);
           }
         })(),
       ],
