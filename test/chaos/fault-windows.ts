@@ -27,6 +27,8 @@ export interface WindowCount {
   lost: number;
   /** For an excusing window: from its end to the first answered echo of every pair of its hosts (ms). */
   resumedAfterMs?: number;
+  /** The same for the median pair (the slowest is often one whose other end is under another fault). */
+  resumedMedianMs?: number;
 }
 
 export interface MeshReport {
@@ -100,14 +102,18 @@ export function countByWindow(
   // answered echo after its end. Pairs made later (a later reboot's) are not its to wait for.
   windows.forEach((w, k) => {
     if (!w.excuses) return;
-    let latest = -1;
+    const delays: number[] = [];
     for (const log of logs) {
       if (!(w.hosts.includes(log.from) || w.hosts.includes(log.to))) continue;
       if (log.bornAt > w.end || (log.endedAt ?? Infinity) < w.end + opts.graceMs) continue;
       const first = echoes(log).find(([at, ok]) => ok && at >= w.end);
-      if (first) latest = Math.max(latest, first[0] - w.end);
+      if (first) delays.push(first[0] - w.end);
     }
-    if (latest >= 0) (counts[k] as WindowCount).resumedAfterMs = latest;
+    if (delays.length === 0) return;
+    delays.sort((a, b) => a - b);
+    const c = counts[k] as WindowCount;
+    c.resumedAfterMs = delays[delays.length - 1];
+    c.resumedMedianMs = delays[Math.floor((delays.length - 1) / 2)];
   });
   return r;
 }

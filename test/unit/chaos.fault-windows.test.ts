@@ -31,6 +31,26 @@ t.test('ping -D -O lines: replies, unanswered, unreachable; anything else ignore
   t.same(lostTimes(l), [], 'none old enough to count');
 });
 
+t.test('resumption after a cut: the slowest pair and the median pair', async (t) => {
+  const pair = (from: number, to: number, firstAnswerAt: number): PairLog => {
+    const l = log(from, to);
+    for (let ms = 0; ms < 30_000; ms += 500) {
+      l.seenAt.push(ms);
+      if (ms < 5000 || ms >= firstAnswerAt) l.answered.add(l.seenAt.length - 1);
+    }
+    l.endedAt = 40_000;
+    return l;
+  };
+  // h1 cut from 5 s to 10 s; its pairs answer again 1 s, 1.5 s and 12 s after.
+  const logs = [pair(1, 2, 11_000), pair(2, 1, 11_500), pair(1, 3, 22_000)];
+  const r = countByWindow(logs, [{ fault: 'underlay cut', hosts: [1], start: 5000, end: 10_000, excuses: true }], 0, {
+    graceMs: 15_000,
+    warmupMs: 0,
+  });
+  t.equal(r.windows[0]?.resumedAfterMs, 12_000, 'the slowest pair');
+  t.equal(r.windows[0]?.resumedMedianMs, 1500, 'the median pair');
+});
+
 t.test('windows: excused pairs, warm-up, losses put in every window they fell in', async (t) => {
   const at = (l: PairLog, ms: number, ok: boolean) => {
     const seq = l.seenAt.length;
@@ -68,5 +88,6 @@ t.test('windows: excused pairs, warm-up, losses put in every window they fell in
     "the loss at 12 s counts in both windows; the cut's own pairs do not count in it",
   );
   t.equal(r.windows[0]?.resumedAfterMs, 3000, "h3's pings came back 3 s after the cut ended");
+  t.equal(r.windows[0]?.resumedMedianMs, 3000, 'one pair lived through the cut: its median is the same');
   t.equal(r.windows[1]?.resumedAfterMs, undefined, 'a kill excuses nothing: no resumption time');
 });
