@@ -124,9 +124,14 @@ t.test('an overrun is reported, not a crash, and the socket keeps working', asyn
   const r = sock.read();
   t.equal(r.overrun, true, `overrun reported (${r.events.length} of 3000 events read)`);
   await $`bridge -n ${ns(401)} fdb del 02:00:00:01:00:05 dev vxlan401 self`;
+  // Only fdb entries of the overlay are asserted: the kernel's own notifications (a multicast
+  // neighbour after the device's router solicitation, a link's carrier) may arrive at any moment.
   t.same(
-    sock.read().events.map((e) => e.deleted),
-    [true],
+    sock
+      .read()
+      .events.filter((e) => e.kind === 'neigh' && e.entry?.family === 'bridge' && !e.entry.multicast)
+      .map((e) => `${e.deleted ? 'del' : 'new'} ${e.entry?.mac}`),
+    ['del 02:00:00:01:00:05'],
     'the next change is read normally',
   );
 });
