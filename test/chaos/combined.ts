@@ -107,10 +107,15 @@ export class CombinedRun {
       for (let i = 1; i <= plan.hosts; i += 3)
         await Promise.all([i, i + 1, i + 2].filter((j) => j <= plan.hosts).map((j) => run.start(j)));
       await c.vx(1, ['network', 'create', NETWORK, '--subnet', SUBNET, '--vni', String(VNI)]);
-      for (let i = 1; i <= plan.hosts; i++) {
-        while ((await c.vx(i, ['network', 'inspect', NETWORK], { nothrow: true })).exitCode !== 0) await sleep(200);
-        run.cts.push(await run.attachNamed(i));
-      }
+      // Every host attaches its first container as soon as it knows the network (the list in host order).
+      const hosts = Array.from({ length: plan.hosts }, (_, k) => k + 1);
+      const firsts = await Promise.all(
+        hosts.map(async (i) => {
+          while ((await c.vx(i, ['network', 'inspect', NETWORK], { nothrow: true })).exitCode !== 0) await sleep(200);
+          return run.attachNamed(i);
+        }),
+      );
+      run.cts.push(...firsts);
       if ((await convergence((a) => c.vx(1, a, { nothrow: true }), plan.convergeTimeoutMs)) < 0)
         throw new Error('the cluster never converged before the faults');
     } catch (e) {

@@ -27,24 +27,31 @@ interface Ct {
   net: string;
 }
 
-for (let i = 1; i <= HOSTS; i++)
-  await c.startAgent(i, { args: i === 1 ? [...AGENT_ARGS, '--metrics', '127.0.0.1:9475'] : AGENT_ARGS });
+await c.startAgent(1, { args: [...AGENT_ARGS, '--metrics', '127.0.0.1:9475'] });
+// The others join through h1, at the same time.
+await Promise.all([2, 3, 4].map((i) => c.startAgent(i, { args: AGENT_ARGS })));
 await c.vx(1, ['network', 'create', 'red', '--subnet', '198.18.20.0/24', '--vni', '2001']);
 await c.vx(2, ['network', 'create', 'blue', '--subnet', '198.18.20.0/24', '--vni', '2002']);
 await eventually(async () => (await c.vxJson<unknown[]>(4, ['network', 'ls'])).length === 2, 5000);
 
-const cts: Ct[] = [];
-for (let i = 1; i <= HOSTS; i++) {
-  for (const [j, net] of [
-    [1, 'red'],
-    [2, 'red'],
-    [3, 'blue'],
-  ] as const) {
-    const netns = await c.tb.addContainer(i, j);
-    const ep = await c.vxJson<{ ip: string }>(i, ['attach', net, '--netns', netns]);
-    cts.push({ host: i, netns, ip: ep.ip, net });
-  }
-}
+// The hosts attach at the same time (each its own three in turn); the list stays in host order.
+const perHost = await Promise.all(
+  Array.from({ length: HOSTS }, async (_, k) => {
+    const i = k + 1;
+    const mine: Ct[] = [];
+    for (const [j, net] of [
+      [1, 'red'],
+      [2, 'red'],
+      [3, 'blue'],
+    ] as const) {
+      const netns = await c.tb.addContainer(i, j);
+      const ep = await c.vxJson<{ ip: string }>(i, ['attach', net, '--netns', netns]);
+      mine.push({ host: i, netns, ip: ep.ip, net });
+    }
+    return mine;
+  }),
+);
+const cts: Ct[] = perHost.flat();
 const red = cts.filter((x) => x.net === 'red');
 const blue = cts.filter((x) => x.net === 'blue');
 

@@ -9,7 +9,7 @@ import { eventually } from '../fixtures/members.js';
 
 const RATE = 100;
 const BURST = 100;
-const RECORDS = 3000;
+const RECORDS = 1500;
 const c = await DiscoveryCluster.create(
   3,
   { floodRecordsPerSecond: RATE, floodBurst: BURST, pushPullIntervalMs: 1000 },
