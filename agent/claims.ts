@@ -47,7 +47,20 @@ export interface ClaimInput {
   storeHolds?: (network: string, ip: string, owner: string) => boolean;
   /** Remembered first-stage outcomes (VTEP, claim) per entry, valid for the claims, VTEPs and store read given here. */
   memo?: StageOneMemo;
+  /** Remembered facts of each entry's own value (its address and MAC keys, whether its MAC is derived). */
+  facts?: EntryFactsMemo;
 }
+
+/** What the second stage reads of an entry, a function of its value alone: kept as long as the entry. */
+export interface EntryFacts {
+  /** `network/address` of each of its addresses. */
+  addressKeys: string[];
+  /** `network/mac` (lower case). */
+  macKey: string;
+  /** Its MAC is the one derived from its IP (vxmesh's and the Docker plugin's rule). */
+  derived: boolean;
+}
+export type EntryFactsMemo = WeakMap<TableEntry<EndpointValue>, EntryFacts>;
 
 /** Per endpoint entry, its first-stage refusal or null (bound to a claim of its owner). */
 export type StageOneMemo = WeakMap<TableEntry<EndpointValue>, Refusal | null>;
@@ -91,7 +104,21 @@ export function admitEndpoints(input: ClaimInput): Admission {
     endpointAddresses(r.value).every((ip) =>
       input.storeHolds ? input.storeHolds(r.value.network, ip, r.owner) : inClaimOf(r, ip),
     );
+  const factsOf = (r: TableEntry<EndpointValue>): EntryFacts => {
+    let f = input.facts?.get(r);
+    if (!f) {
+      f = {
+        addressKeys: endpointAddresses(r.value).map((ip) => `${r.value.network}/${ip}`),
+        macKey: `${r.value.network}/${r.value.mac.toLowerCase()}`,
+        derived: derived(r.value),
+      };
+      input.facts?.set(r, f);
+    }
+    return f;
+  };
+  // Bound entries whose MAC is derived, then the others, each in the table's order.
   const bound: Array<TableEntry<EndpointValue>> = [];
+  const boundOther: Array<TableEntry<EndpointValue>> = [];
   const addressHolder = new Map<string, string>();
   for (const r of input.endpoints) {
     let verdict = input.memo?.get(r);
@@ -106,21 +133,19 @@ export function admitEndpoints(input: ClaimInput): Admission {
       continue;
     }
     // One owner per address: the first in the table's order.
-    const addresses = endpointAddresses(r.value).map((ip) => `${r.value.network}/${ip}`);
-    if (addresses.some((a) => (addressHolder.get(a) ?? r.owner) !== r.owner)) refuse(r, refusal(r, 'ip-in-use'));
+    const facts = factsOf(r);
+    if (facts.addressKeys.some((a) => (addressHolder.get(a) ?? r.owner) !== r.owner))
+      refuse(r, refusal(r, 'ip-in-use'));
     else {
-      for (const a of addresses) addressHolder.set(a, r.owner);
-      bound.push(r);
+      for (const a of facts.addressKeys) addressHolder.set(a, r.owner);
+      (facts.derived ? bound : boundOther).push(r);
     }
   }
-  // One MAC per network: the derived one first, then the table's order (the sort is stable).
-  // Whether each MAC is derived, computed once per entry (not twice per comparison of the sort).
-  const isDerived = new Map(bound.map((r) => [r, derived(r.value)]));
-  const order = [...bound].sort((a, b) => Number(isDerived.get(b)) - Number(isDerived.get(a)));
+  // One MAC per network: the derived one first, then the table's order.
   const macOwner = new Map<string, string>();
   const admitted: Array<TableEntry<EndpointValue>> = [];
-  for (const r of order) {
-    const key = `${r.value.network}/${r.value.mac.toLowerCase()}`;
+  for (const r of bound.concat(boundOther)) {
+    const key = factsOf(r).macKey;
     const holder = macOwner.get(key);
     if (holder !== undefined && holder !== r.owner) {
       refuse(r, refusal(r, 'mac-in-use'));
@@ -141,19 +166,20 @@ export function admitEndpoints(input: ClaimInput): Admission {
 export class Admissions {
   private context?: string;
   private memo: StageOneMemo = new WeakMap();
+  private readonly facts: EntryFactsMemo = new WeakMap();
   private last?: { endpoints: unknown; context: string; result: Admission };
 
   admit(
     endpoints: Array<TableEntry<EndpointValue>>,
     context: string,
-    rest: () => Omit<ClaimInput, 'endpoints' | 'memo'>,
+    rest: () => Omit<ClaimInput, 'endpoints' | 'memo' | 'facts'>,
   ): Admission {
     if (this.last?.endpoints === endpoints && this.last.context === context) return this.last.result;
     if (context !== this.context) {
       this.context = context;
       this.memo = new WeakMap();
     }
-    const result = admitEndpoints({ ...rest(), endpoints, memo: this.memo });
+    const result = admitEndpoints({ ...rest(), endpoints, memo: this.memo, facts: this.facts });
     this.last = { endpoints, context, result };
     return result;
   }

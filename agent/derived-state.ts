@@ -7,7 +7,7 @@
  * reads is remembered, keyed by the cluster's change counters.
  */
 import { Admissions, type Admission, type Refusal } from './claims.js';
-import { desiredRemotes, type DesiredState } from './desired.js';
+import { desiredRemotes, type DesiredState, type RemoteMemo } from './desired.js';
 import { endpointRows, type EndpointRow } from './endpoint-list.js';
 import { nameConflicts, type NameConflict } from './names.js';
 import { isProgrammed, ownerStatuses, type OwnerStatus, type VtepWatchView } from './owners.js';
@@ -34,6 +34,9 @@ export interface DerivedStateInputs {
 export class DerivedState {
   private readonly admissions = new Admissions();
   private names?: { records: unknown; members: number; conflicts: NameConflict[] };
+  private readonly remotes: RemoteMemo = new WeakMap();
+  /** The last desired state, with the admission and the rest of what it was computed from. */
+  private lastDesired?: { admission: Admission; inputs: string; state: DesiredState };
 
   constructor(private readonly inputs: DerivedStateInputs) {}
 
@@ -70,15 +73,30 @@ export class DerivedState {
         .filter((r) => r.value.encrypted === true)
         .map((r) => r.value.name),
     );
-    return desiredRemotes({
+    const admission = this.admission();
+    const local = this.inputs.localEndpoints();
+    // Everything else the result depends on, small beside the records (members, networks, local
+    // endpoints): the same admission and the same of these give the same state (one read per change
+    // by the reconcile loop, another by DNS, rows and metrics).
+    const inputs = JSON.stringify([
+      cluster.members().map((m) => [m.peerId, owners.get(m.peerId), m.tunnel]),
+      [...encrypted],
+      local.map((e) => [e.network, e.mac, e.ip, e.ip6]),
+    ]);
+    const last = this.lastDesired;
+    if (last?.admission === admission && last.inputs === inputs) return last.state;
+    const state = desiredRemotes({
       encrypted: (n) => encrypted.has(n),
       tunnelOf: (p) => cluster.member(p)?.tunnel,
       self: this.inputs.cluster.peerId,
       selfVtep: this.inputs.vtep,
-      endpoints: this.admission().admitted,
-      local: this.inputs.localEndpoints(),
+      endpoints: admission.admitted,
+      local,
       programmed: (p) => isProgrammed(owners.get(p)),
+      remotes: this.remotes,
     });
+    this.lastDesired = { admission, inputs, state };
+    return state;
   }
 
   /**

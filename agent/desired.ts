@@ -21,7 +21,12 @@ export interface DesiredInput {
    */
   encrypted?(network: string): boolean;
   tunnelOf?(owner: string): string | undefined;
+  /** Remembered kernel entries per endpoint entry (the same object while its entry and VTEP stay). */
+  remotes?: RemoteMemo;
 }
+
+/** An endpoint entry's kernel entry for the VTEP it was made for, and its addresses. */
+export type RemoteMemo = WeakMap<TableEntry<EndpointValue>, { remote: RemoteEndpoint; addresses: string[] }>;
 
 export interface EndpointConflict {
   network: string;
@@ -38,7 +43,7 @@ export interface DesiredState {
 }
 
 export function desiredRemotes(input: DesiredInput): DesiredState {
-  type Candidate = RemoteEndpoint & { lamport: number; owner: string; id: string };
+  type Candidate = { entry: TableEntry<EndpointValue>; vtep: string };
   const byNet = new Map<string, Candidate[]>();
   for (const r of input.endpoints) {
     if (r.owner === input.self) continue;
@@ -48,33 +53,48 @@ export function desiredRemotes(input: DesiredInput): DesiredState {
     let vtep: string | undefined = v.vtep;
     if (input.encrypted?.(v.network)) vtep = input.tunnelOf?.(r.owner);
     if (vtep === undefined) continue;
-    const list = byNet.get(v.network) ?? [];
-    list.push({ mac: v.mac, ip: v.ip, ip6: v.ip6, vtep, lamport: r.lamport, owner: r.owner, id: v.id });
-    byNet.set(v.network, list);
+    let list = byNet.get(v.network);
+    if (!list) byNet.set(v.network, (list = []));
+    list.push({ entry: r, vtep });
   }
   const byNetwork = new Map<string, RemoteEndpoint[]>();
   const conflicts: EndpointConflict[] = [];
   for (const [network, list] of byNet) {
     // Two endpoints claiming one MAC or IP (a race): the earlier write keeps it, the other is left out.
-    list.sort((a, b) => a.lamport - b.lamport || (a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : 0));
+    list.sort(
+      (a, b) =>
+        a.entry.lamport - b.entry.lamport ||
+        (a.entry.owner < b.entry.owner ? -1 : a.entry.owner > b.entry.owner ? 1 : 0),
+    );
     const local = input.local.filter((e) => e.network === network);
     const macs = new Set(local.map((e) => e.mac));
     const ips = new Set(local.flatMap((e) => endpointAddresses(e)));
     const keep: RemoteEndpoint[] = [];
-    for (const e of list) {
-      const addresses = endpointAddresses(e);
-      if (macs.has(e.mac) || addresses.some((a) => ips.has(a))) {
-        conflicts.push({ network, id: e.id, owner: e.owner, mac: e.mac, ip: primaryAddress(e) });
+    for (const { entry, vtep } of list) {
+      const { remote, addresses } = remoteOf(entry, vtep, input.remotes);
+      if (macs.has(remote.mac) || addresses.some((a) => ips.has(a))) {
+        const v = entry.value;
+        conflicts.push({ network, id: v.id, owner: entry.owner, mac: v.mac, ip: primaryAddress(v) });
         continue;
       }
-      macs.add(e.mac);
+      macs.add(remote.mac);
       for (const a of addresses) ips.add(a);
-      const remote: RemoteEndpoint = { mac: e.mac, vtep: e.vtep };
-      if (e.ip !== undefined) remote.ip = e.ip;
-      if (e.ip6 !== undefined) remote.ip6 = e.ip6;
       keep.push(remote);
     }
     byNetwork.set(network, keep);
   }
   return { byNetwork, conflicts };
+}
+
+/** The kernel entry of `entry` behind `vtep`: remembered while the entry and its VTEP stay. */
+function remoteOf(entry: TableEntry<EndpointValue>, vtep: string, memo?: RemoteMemo) {
+  const hit = memo?.get(entry);
+  if (hit?.remote.vtep === vtep) return hit;
+  const v = entry.value;
+  const remote: RemoteEndpoint = { mac: v.mac, vtep };
+  if (v.ip !== undefined) remote.ip = v.ip;
+  if (v.ip6 !== undefined) remote.ip6 = v.ip6;
+  const made = { remote, addresses: endpointAddresses(v) };
+  memo?.set(entry, made);
+  return made;
 }

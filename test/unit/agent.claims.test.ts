@@ -237,3 +237,39 @@ t.test(
     );
   },
 );
+
+t.test('property: facts remembered per entry across tables change no admission', async () => {
+  const owners = ['h1', 'h2', 'h3'];
+  const arbEp = fc.record({
+    owner: fc.constantFrom(...owners),
+    last: fc.integer({ min: 2, max: 20 }),
+    derivedMac: fc.boolean(),
+    network: fc.constantFrom('blue', 'red'),
+  });
+  const claims = owners.flatMap((o) => [claim(o, '198.18.5.0/27'), claim(o, '198.18.5.0/27', 1, 'red')]);
+  fc.assert(
+    fc.property(
+      fc.array(arbEp, { minLength: 1, maxLength: 10 }),
+      fc.array(fc.array(fc.nat(), { maxLength: 12 }), { minLength: 1, maxLength: 5 }),
+      (eps, tables) => {
+        // One pool of entry objects (the table keeps an entry's object while its record stays); each
+        // table a choice of them, in some order.
+        const pool = eps.map((e, i) =>
+          ep(e.owner, `e${i}`, `198.18.5.${e.last}`, 1, {
+            network: e.network,
+            mac: e.derivedMac ? macFromIp(`198.18.5.${e.last}`) : '02:aa:00:00:00:01',
+          }),
+        );
+        const facts = new WeakMap();
+        for (const picks of tables) {
+          const endpoints = [...new Set(picks.map((k) => pool[k % pool.length]!))];
+          const plain = run(endpoints, claims);
+          const remembered = run(endpoints, claims, { facts });
+          if (JSON.stringify(plain) !== JSON.stringify(remembered))
+            throw new Error(`${JSON.stringify(plain)} != ${JSON.stringify(remembered)}`);
+        }
+      },
+    ),
+    { numRuns: 300 },
+  );
+});

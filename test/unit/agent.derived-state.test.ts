@@ -175,3 +175,51 @@ t.test('names: a record the claims rule refused takes no name, even with an earl
   t.equal(real?.nameHeldBy, undefined, 'the real holder keeps its name');
   t.equal(real?.status, 'remote');
 });
+
+t.test(
+  'the desired state is remembered: the same inputs give the same object; every input of it gives a new one',
+  async (t) => {
+    const local: Array<{ network: string; mac: string; ip: string }> = [];
+    const { cluster, hold, derived } = setup({}, local);
+    cluster.remote('endpoint', 'h2', ep('a', '198.18.5.17', H2));
+    cluster.remote('endpoint', 'h3', ep('b', '198.18.5.33', H3));
+    const first = derived.desired();
+    t.equal(derived.desired(), first, 'nothing changed: the same object (DNS and rows read it again)');
+    t.same(derived.refusals().local, [], 'no local conflicts');
+    const ips = () =>
+      derived
+        .desired()
+        .byNetwork.get('blue')
+        ?.map((r) => r.ip);
+    t.same(ips(), ['198.18.5.17', '198.18.5.33']);
+    local.push({ network: 'blue', mac: '02:00:00:00:00:09', ip: '198.18.5.17' });
+    t.same(ips(), ['198.18.5.33'], 'a local endpoint added (same table): recomputed, its address kept out');
+    local.pop();
+    t.same(ips(), ['198.18.5.17', '198.18.5.33'], 'and removed');
+    cluster.setState('h3', 'dead');
+    hold.held.add('h3');
+    t.same(ips(), ['198.18.5.17', '198.18.5.33'], 'h3 held (the watch, no counter of its own)');
+    hold.held.delete('h3');
+    t.same(ips(), ['198.18.5.17'], "h3's hold over: its entry leaves");
+    cluster.setState('h3', 'alive');
+    const before = derived
+      .desired()
+      .byNetwork.get('blue')
+      ?.find((r) => r.ip === '198.18.5.17');
+    cluster.putNetwork({ name: 'blue', subnet: '198.18.5.0/24', vni: 4100, encrypted: true });
+    cluster.addMember({ peerId: 'h2', name: 'h2', vtep: H2, tunnel: '198.19.255.2' });
+    t.same(
+      derived
+        .desired()
+        .byNetwork.get('blue')
+        ?.map((r) => `${r.ip}>${r.vtep}`),
+      ['198.18.5.17>198.19.255.2'],
+      'the network encrypted: only h2 announced a tunnel address, and its entry points there',
+    );
+    t.not(
+      derived.desired().byNetwork.get('blue')?.[0],
+      before,
+      'a remembered kernel entry is not reused for another VTEP',
+    );
+  },
+);

@@ -1,5 +1,6 @@
 /** The desired state as a pure function: live or held owners only, never self, conflicts resolved. */
 import t from 'tap';
+import fc from 'fast-check';
 import { desiredRemotes, type DesiredInput } from '../../agent/desired.js';
 import type { EndpointValue } from '../../core/records.js';
 
@@ -75,5 +76,45 @@ t.test('the same IP or MAC twice: the earlier write keeps it, a local endpoint b
   t.match(
     d.conflicts.find((c) => c.id === 'late'),
     { network: 'a', owner: 'h3', ip: '198.18.1.2' },
+  );
+});
+
+t.test('property: kernel entries remembered per entry across calls change no desired state', async () => {
+  const arbEp = fc.record({
+    owner: fc.constantFrom('h2', 'h3', 'me'),
+    last: fc.integer({ min: 2, max: 12 }),
+    lamport: fc.integer({ min: 0, max: 4 }),
+    network: fc.constantFrom('a', 'b'),
+  });
+  fc.assert(
+    fc.property(
+      fc.array(arbEp, { minLength: 1, maxLength: 10 }),
+      fc.array(
+        fc.record({ picks: fc.array(fc.nat(), { maxLength: 12 }), encrypted: fc.boolean(), tunnel: fc.nat(3) }),
+        { minLength: 1, maxLength: 5 },
+      ),
+      (eps, calls) => {
+        const pool = eps.map((e, i) => ({
+          value: ep(e.network, `e${i}`, `198.18.1.${e.last}`, `198.51.100.${e.owner === 'h2' ? 2 : 3}`),
+          owner: e.owner,
+          lamport: e.lamport,
+        }));
+        const remotes = new WeakMap();
+        for (const c of calls) {
+          const endpoints = [...new Set(c.picks.map((k) => pool[k % pool.length]!))];
+          const over = {
+            endpoints,
+            encrypted: (n: string) => c.encrypted && n === 'a',
+            // A tunnel address that moves between calls (a member's new statement).
+            tunnelOf: (o: string) => (o === 'h2' ? `198.19.0.${c.tunnel}` : undefined),
+          };
+          const plain = desiredRemotes(input(over));
+          const remembered = desiredRemotes(input({ ...over, remotes }));
+          const text = (d: typeof plain) => JSON.stringify([[...d.byNetwork], d.conflicts]);
+          if (text(plain) !== text(remembered)) throw new Error(`${text(plain)} != ${text(remembered)}`);
+        }
+      },
+    ),
+    { numRuns: 300 },
   );
 });
