@@ -45,10 +45,10 @@ let idle;
 const bye = () => { clearTimeout(idle); idle = setTimeout(() => process.exit(0), 3000); };
 bye();
 require('readline').createInterface({ input: process.stdin }).on('line', async (port) => {
-  bye();
+  clearTimeout(idle); // no idle exit while a question is out (a busy agent may take seconds)
   let out;
   try {
-    const r = await fetch('http://127.0.0.1:' + Number(port) + '/metrics');
+    const r = await fetch('http://127.0.0.1:' + Number(port) + '/metrics', { signal: AbortSignal.timeout(30000) });
     out = { text: await r.text() };
   } catch (e) {
     out = { error: String(e) };
