@@ -35,6 +35,7 @@ export class DerivedState {
   private readonly admissions = new Admissions();
   private names?: { records: unknown; members: number; conflicts: NameConflict[] };
   private readonly remotes: RemoteMemo = new WeakMap();
+  private vteps?: { version: number; signature: string };
   /** The last desired state, with the admission and the rest of what it was computed from. */
   private lastDesired?: { admission: Admission; inputs: string; state: DesiredState };
 
@@ -52,7 +53,9 @@ export class DerivedState {
   admission(): Admission {
     const { cluster, store } = this.inputs;
     const v = cluster.versions();
-    const context = `${v.claims}/${v.members}/${store?.holdersVersion ?? '-'}`;
+    // Members count only through their VTEPs: a member's state changing (suspect, dead, back) does not
+    // make every record be checked again (a cluster with flapping members and many records did).
+    const context = `${v.claims}/${this.vtepsSignature(v.members)}/${store?.holdersVersion ?? '-'}`;
     return this.admissions.admit(cluster.endpointRecords(), context, () => {
       const vteps = new Map(cluster.members().map((m) => [m.peerId, m.vtep]));
       return {
@@ -61,6 +64,15 @@ export class DerivedState {
         storeHolds: store ? (network, ip, owner) => store.leaves(network, ip, owner) : undefined,
       };
     });
+  }
+
+  /** Each member's VTEP, as one string (recomputed when the members' counter moves). */
+  private vtepsSignature(membersVersion: number): string {
+    if (this.vteps?.version !== membersVersion) {
+      const pairs = this.inputs.cluster.members().map((m) => `${m.peerId}=${m.vtep}`);
+      this.vteps = { version: membersVersion, signature: pairs.sort().join(',') };
+    }
+    return this.vteps.signature;
   }
 
   /** Per network, the remote endpoints that belong in the kernel, and those a local endpoint keeps out. */

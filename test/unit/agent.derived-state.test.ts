@@ -223,3 +223,34 @@ t.test(
     );
   },
 );
+
+t.test("a member's state changing checks no record again; its VTEP changing checks them all", async (t) => {
+  const { cluster, derived } = setup();
+  cluster.remote('endpoint', 'h2', ep('a', '198.18.5.17', H2));
+  cluster.remote('endpoint', 'h3', ep('b', '198.18.5.33', H3));
+  cluster.remote('endpoint', 'h3', ep('stolen', '198.18.5.18', H3)); // inside h2's claim
+  const refusal = derived.admission().refused[0];
+  t.equal(refusal?.id, 'stolen');
+  cluster.setState('h3', 'suspect');
+  cluster.setState('h2', 'dead');
+  // A record checked again gets a new refusal object; one remembered keeps its own.
+  t.equal(derived.admission().refused[0], refusal, "suspect and dead members: the records' checks remembered");
+  t.same(
+    derived
+      .desired()
+      .byNetwork.get('blue')
+      ?.map((r) => r.ip),
+    ['198.18.5.33'],
+    "the desired state still follows the states (h2's record left out)",
+  );
+  cluster.addMember({ peerId: 'h3', name: 'h3', vtep: '198.51.100.33' });
+  t.not(derived.admission().refused[0], refusal, 'a new VTEP: every record checked again');
+  t.same(
+    derived
+      .admission()
+      .refused.map((r) => `${r.id}:${r.reason}`)
+      .sort(),
+    ['b:vtep-not-owner', 'stolen:vtep-not-owner'],
+    "h3's records point at its old VTEP",
+  );
+});
