@@ -57,16 +57,31 @@ async function update(watch: KernelEventSocket, member: MemberProc, net: 'big' |
   watch.read();
   const mac = macFromIp(ip);
   let at: number | undefined;
+  let overrun = false;
   const timer = setInterval(() => {
-    for (const e of watch.read().events)
+    const r = watch.read();
+    overrun ||= r.overrun;
+    for (const e of r.events)
       if (!e.deleted && e.entry?.family === 'bridge' && e.entry.mac === mac && at === undefined) at = performance.now();
   }, 2);
   try {
     const t0 = performance.now();
     const h = c.tb.host(members.indexOf(member) + 2);
     await member.call('putEndpoint', { network: net, id: `u-${ip}`, mac, ip, vtep: h.vtep, host: member.name });
-    if (!(await until(() => Promise.resolve(at !== undefined), 60_000, 2)))
-      throw new Error(`the update ${ip} of ${net} never reached the agent's kernel`);
+    if (!(await until(() => Promise.resolve(at !== undefined), 60_000, 2))) {
+      // What the agent makes of it: the record's status there, and the writer as a member.
+      const rows = await c.vxJson<Array<{ ip: string; status: string }>>(1, ['endpoints', net]).catch(() => []);
+      const peers = await c
+        .vxJson<Array<{ name: string; state: string; dataplane: string }>>(1, ['peers'])
+        .catch(() => []);
+      const row = rows.find((r) => r.ip === ip);
+      const peer = peers.find((p) => p.name === member.name);
+      throw new Error(
+        `the update ${ip} of ${net} never reached the agent's kernel (the agent lists it as ${row?.status ?? 'absent'}; ` +
+          `the watch ${overrun ? 'overran: its notification may be lost' : 'lost nothing'}; ` +
+          `${member.name} is ${peer?.state ?? 'unknown'}/${peer?.dataplane ?? '-'} there; ${await agentEntries(VNI[net])} entries)`,
+      );
+    }
     return (at ?? NaN) - t0;
   } finally {
     clearInterval(timer);
