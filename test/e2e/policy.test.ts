@@ -157,8 +157,14 @@ t.test("someone else's change to the filter: fdb --check reports it, the periodi
   await eventually(async () => !(await table()).includes('203.0.113'), 10_000);
   await eventually(async () => (await c.vx(2, ['fdb', 'b', '--check'], { nothrow: true })).exitCode === 0, 10_000);
   const before = await table();
-  await $`ip netns exec ${c.overlayPrefix(2)}5112 nft flush chain inet vxmesh forward`;
-  const check = await c.vx(2, ['fdb', 'b', '--check', '--json'], { nothrow: true });
+  // The periodic reconcile (every 5 s) may repair the flush before the check reads it: then again,
+  // after the repair (a few tries; the check must see the drift in one of them).
+  let check = { exitCode: 0 as number | null, stdout: '' };
+  for (let tries = 0; tries < 5 && check.exitCode !== 1; tries++) {
+    if (tries > 0) await eventually(async () => (await table()) === before, 20_000);
+    await $`ip netns exec ${c.overlayPrefix(2)}5112 nft flush chain inet vxmesh forward`;
+    check = await c.vx(2, ['fdb', 'b', '--check', '--json'], { nothrow: true });
+  }
   t.equal(check.exitCode, 1, 'drift found');
   t.match(JSON.parse(check.stdout), [{ network: 'b', policyDrift: 1 }], 'named as policy drift');
   t.ok(await eventually(async () => (await table()) === before, 20_000), 'the table is back as it was');
