@@ -12,16 +12,17 @@
  */
 import type { Logger } from '../core/logger.js';
 import {
-  diffRemotes,
   KernelEcho,
   type KernelChange,
   type ReconcileResult,
   type RemoteEndpoint,
+  type RemotesDelta,
 } from '../dataplane/dataplane.js';
 import type { DesiredState } from './desired.js';
 import type { NetworkDefinition } from './networks.js';
 import type { Overlays } from './overlays.js';
 import type { OverlayDriver } from './ports.js';
+import { WrittenSet } from './written-set.js';
 
 export interface ReconcileSummary {
   network: string;
@@ -174,15 +175,20 @@ export class ReconcileLoop {
       let wrote: Applied;
       try {
         await this.overlays.ensure(n);
-        wrote = { want: desired.get(n.name) ?? [], allowDelete, generation: this.overlays.generation(vni) };
+        const want = desired.get(n.name) ?? [];
+        wrote = { set: new WrittenSet(want), allowDelete, generation: this.overlays.generation(vni) };
         const last = this.applied.get(vni);
         this.applied.delete(vni);
         const comparable = reason === 'change' && last !== undefined && sameRun(last, wrote);
-        const delta =
-          comparable && allowDelete && this.driver.reconcileDelta ? diffRemotes(last.want, wrote.want) : undefined;
+        let delta: RemotesDelta | undefined;
+        if (comparable && allowDelete && this.driver.reconcileDelta) {
+          // Only the entries that changed (written-set.ts); a set the kernel cannot hold is compared in full.
+          const d = last.set.diffTo(want);
+          if (d) ({ delta, next: wrote.set } = d);
+        }
         const unchanged = delta
           ? delta.upsert.length + delta.removeMacs.length + delta.removeIps.length === 0
-          : comparable && sameEntries(last.want, wrote.want);
+          : comparable && sameEntries(last.set.want, want);
         if (unchanged) {
           this.applied.set(vni, wrote);
           this.counters.reconcileSkipped++;
@@ -194,7 +200,7 @@ export class ReconcileLoop {
           r = await this.driver.reconcileDelta(vni, delta, { allowDelete });
         } else {
           this.echoes.delete(vni); // after a full compare, anything the kernel says is news
-          r = await this.driver.reconcile(vni, wrote.want, { allowDelete });
+          r = await this.driver.reconcile(vni, want, { allowDelete });
         }
       } catch (e) {
         this.counters.reconcileErrors++;
@@ -237,7 +243,8 @@ export class ReconcileLoop {
 }
 
 interface Applied {
-  want: RemoteEndpoint[];
+  /** The desired set written. */
+  set: WrittenSet;
   allowDelete: boolean;
   generation: number;
 }
