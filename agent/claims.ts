@@ -23,6 +23,7 @@ import { macFromIp } from '../core/addresses.js';
 import { ClaimIndex, type BlockClaim } from '../ipam/claim-rule.js';
 import { endpointAddresses, primaryAddress, type EndpointValue } from '../core/records.js';
 import type { TableEntry } from './ports.js';
+import { AdmissionIndex, type AdmissionStep } from './admission-step.js';
 
 /** Why an endpoint record is not programmed ('local-conflict': a local endpoint of this host has its IP or MAC). */
 export type RefusalReason = 'vtep-not-owner' | 'ip-not-claimed' | 'ip-in-use' | 'mac-in-use' | 'local-conflict';
@@ -70,6 +71,10 @@ export interface Admission {
   refused: Refusal[];
   /** The refusal of an entry of this admission's list (undefined: admitted). */
   refusalOf: ReadonlyMap<TableEntry<EndpointValue>, Refusal>;
+  /** Its number among one host's admissions (Admissions). */
+  serial?: number;
+  /** Set when it was taken from the admission numbered `step.from` by a few records (admission-step.ts). */
+  step?: AdmissionStep;
 }
 
 const derived = (v: EndpointValue) => {
@@ -80,21 +85,18 @@ const derived = (v: EndpointValue) => {
   }
 };
 
-export function admitEndpoints(input: ClaimInput): Admission {
-  const refused: Refusal[] = [];
-  const refusalOf = new Map<TableEntry<EndpointValue>, Refusal>();
-  const refusal = (r: TableEntry<EndpointValue>, reason: RefusalReason): Refusal => ({
-    network: r.value.network,
-    id: r.value.id,
-    owner: r.owner,
-    ip: primaryAddress(r.value),
-    mac: r.value.mac,
-    reason,
-  });
-  const refuse = (r: TableEntry<EndpointValue>, verdict: Refusal) => {
-    refused.push(verdict);
-    refusalOf.set(r, verdict);
-  };
+/** Builds a refusal of `r` for `reason`. */
+export const refusalFor = (r: TableEntry<EndpointValue>, reason: RefusalReason): Refusal => ({
+  network: r.value.network,
+  id: r.value.id,
+  owner: r.owner,
+  ip: primaryAddress(r.value),
+  mac: r.value.mac,
+  reason,
+});
+
+/** The first stage (VTEP, claim) of an entry: its refusal, or null when bound to a claim of its owner. Remembered in `input.memo`. */
+export function stageOne(input: Omit<ClaimInput, 'endpoints'>): (r: TableEntry<EndpointValue>) => Refusal | null {
   let index: ClaimIndex | undefined;
   const claims = () => (index ??= new ClaimIndex(input.claims));
   const inClaimOf = (r: TableEntry<EndpointValue>, ip: string) =>
@@ -104,38 +106,54 @@ export function admitEndpoints(input: ClaimInput): Admission {
     endpointAddresses(r.value).every((ip) =>
       input.storeHolds ? input.storeHolds(r.value.network, ip, r.owner) : inClaimOf(r, ip),
     );
-  const factsOf = (r: TableEntry<EndpointValue>): EntryFacts => {
-    let f = input.facts?.get(r);
-    if (!f) {
-      f = {
-        addressKeys: endpointAddresses(r.value).map((ip) => `${r.value.network}/${ip}`),
-        macKey: `${r.value.network}/${r.value.mac.toLowerCase()}`,
-        derived: derived(r.value),
-      };
-      input.facts?.set(r, f);
+  return (r) => {
+    let verdict = input.memo?.get(r);
+    if (verdict === undefined) {
+      if (input.vtepOf(r.owner) !== r.value.vtep) verdict = refusalFor(r, 'vtep-not-owner');
+      else if (!claimed(r)) verdict = refusalFor(r, 'ip-not-claimed');
+      else verdict = null;
+      input.memo?.set(r, verdict);
     }
-    return f;
+    return verdict;
   };
+}
+
+/** What the second stage reads of an entry (remembered in `memo` while the entry lives). */
+export function factsOf(r: TableEntry<EndpointValue>, memo?: EntryFactsMemo): EntryFacts {
+  let f = memo?.get(r);
+  if (!f) {
+    f = {
+      addressKeys: endpointAddresses(r.value).map((ip) => `${r.value.network}/${ip}`),
+      macKey: `${r.value.network}/${r.value.mac.toLowerCase()}`,
+      derived: derived(r.value),
+    };
+    memo?.set(r, f);
+  }
+  return f;
+}
+
+export function admitEndpoints(input: ClaimInput): Admission {
+  const refused: Refusal[] = [];
+  const refusalOf = new Map<TableEntry<EndpointValue>, Refusal>();
+  const refuse = (r: TableEntry<EndpointValue>, verdict: Refusal) => {
+    refused.push(verdict);
+    refusalOf.set(r, verdict);
+  };
+  const firstStage = stageOne(input);
   // Bound entries whose MAC is derived, then the others, each in the table's order.
   const bound: Array<TableEntry<EndpointValue>> = [];
   const boundOther: Array<TableEntry<EndpointValue>> = [];
   const addressHolder = new Map<string, string>();
   for (const r of input.endpoints) {
-    let verdict = input.memo?.get(r);
-    if (verdict === undefined) {
-      if (input.vtepOf(r.owner) !== r.value.vtep) verdict = refusal(r, 'vtep-not-owner');
-      else if (!claimed(r)) verdict = refusal(r, 'ip-not-claimed');
-      else verdict = null;
-      input.memo?.set(r, verdict);
-    }
+    const verdict = firstStage(r);
     if (verdict) {
       refuse(r, verdict);
       continue;
     }
     // One owner per address: the first in the table's order.
-    const facts = factsOf(r);
+    const facts = factsOf(r, input.facts);
     if (facts.addressKeys.some((a) => (addressHolder.get(a) ?? r.owner) !== r.owner))
-      refuse(r, refusal(r, 'ip-in-use'));
+      refuse(r, refusalFor(r, 'ip-in-use'));
     else {
       for (const a of facts.addressKeys) addressHolder.set(a, r.owner);
       (facts.derived ? bound : boundOther).push(r);
@@ -145,10 +163,10 @@ export function admitEndpoints(input: ClaimInput): Admission {
   const macOwner = new Map<string, string>();
   const admitted: Array<TableEntry<EndpointValue>> = [];
   for (const r of bound.concat(boundOther)) {
-    const key = factsOf(r).macKey;
+    const key = factsOf(r, input.facts).macKey;
     const holder = macOwner.get(key);
     if (holder !== undefined && holder !== r.owner) {
-      refuse(r, refusal(r, 'mac-in-use'));
+      refuse(r, refusalFor(r, 'mac-in-use'));
       continue;
     }
     macOwner.set(key, r.owner);
@@ -160,26 +178,47 @@ export function admitEndpoints(input: ClaimInput): Admission {
 /**
  * Admissions of one host, one per table version: the same endpoint list and context give the same
  * admission; a new list (one record changed) re-checks only records not seen under this context
- * (claims, members' VTEPs and names, the store read). A flood of records nobody admits then costs one
- * check per new record, not one per record and change.
+ * (claims, members' VTEPs and names, the store read), and when the change is a few records with
+ * nothing to decide between holders, only those (admission-step.ts). A flood of records nobody
+ * admits then costs one check per new record, not one per record and change.
  */
 export class Admissions {
   private context?: string;
   private memo: StageOneMemo = new WeakMap();
   private readonly facts: EntryFactsMemo = new WeakMap();
-  private last?: { endpoints: unknown; context: string; result: Admission };
+  private last?: { endpoints: Array<TableEntry<EndpointValue>>; context: string; result: Admission };
+  /** The last admission's index, for the next step (undefined: built at the next step). */
+  private index?: AdmissionIndex;
+  private serials = 0;
+  /** Admissions taken by a step, and in full (for tests and diagnostics). */
+  readonly counts = { stepped: 0, full: 0 };
 
   admit(
     endpoints: Array<TableEntry<EndpointValue>>,
     context: string,
     rest: () => Omit<ClaimInput, 'endpoints' | 'memo' | 'facts'>,
   ): Admission {
-    if (this.last?.endpoints === endpoints && this.last.context === context) return this.last.result;
+    const last = this.last;
+    if (last?.endpoints === endpoints && last.context === context) return last.result;
     if (context !== this.context) {
       this.context = context;
       this.memo = new WeakMap();
+      this.index = undefined;
     }
-    const result = admitEndpoints({ ...rest(), endpoints, memo: this.memo, facts: this.facts });
+    const serial = ++this.serials;
+    let result: Admission | undefined;
+    if (last?.context === context) {
+      this.index ??= AdmissionIndex.of(last.endpoints, last.result, this.facts);
+      const firstStage = stageOne({ ...rest(), memo: this.memo });
+      result = this.index.step(last.endpoints, endpoints, last.result, last.result.serial ?? 0, firstStage, this.facts);
+      if (result) this.counts.stepped++;
+      else this.index = undefined;
+    }
+    if (!result) {
+      this.counts.full++;
+      result = admitEndpoints({ ...rest(), endpoints, memo: this.memo, facts: this.facts });
+    }
+    result.serial = serial;
     this.last = { endpoints, context, result };
     return result;
   }

@@ -7,7 +7,8 @@
  * reads is remembered, keyed by the cluster's change counters.
  */
 import { Admissions, type Admission, type Refusal } from './claims.js';
-import { desiredRemotes, type DesiredState, type RemoteMemo } from './desired.js';
+import { desiredRemotes, RemoteMemo, type DesiredState } from './desired.js';
+import { stepDesired } from './desired-step.js';
 import { endpointRows, type EndpointRow } from './endpoint-list.js';
 import { nameConflicts, type NameConflict } from './names.js';
 import { isProgrammed, ownerStatuses, type OwnerStatus, type VtepWatchView } from './owners.js';
@@ -34,10 +35,13 @@ export interface DerivedStateInputs {
 export class DerivedState {
   private readonly admissions = new Admissions();
   private names?: { records: unknown; members: number; conflicts: NameConflict[] };
-  private readonly remotes: RemoteMemo = new WeakMap();
+  private readonly remotes = new RemoteMemo();
   private vteps?: { version: number; signature: string };
   /** The last desired state, with the admission and the rest of what it was computed from. */
   private lastDesired?: { admission: Admission; inputs: string; state: DesiredState };
+
+  /** Desired states taken by a step from the last one, and computed in full (tests, diagnostics). */
+  readonly counts = { stepped: 0, full: 0 };
 
   constructor(private readonly inputs: DerivedStateInputs) {}
 
@@ -97,16 +101,23 @@ export class DerivedState {
     ]);
     const last = this.lastDesired;
     if (last?.admission === admission && last.inputs === inputs) return last.state;
-    const state = desiredRemotes({
-      encrypted: (n) => encrypted.has(n),
-      tunnelOf: (p) => cluster.member(p)?.tunnel,
+    const input = {
+      encrypted: (n: string) => encrypted.has(n),
+      tunnelOf: (p: string) => cluster.member(p)?.tunnel,
       self: this.inputs.cluster.peerId,
       selfVtep: this.inputs.vtep,
-      endpoints: admission.admitted,
       local,
-      programmed: (p) => isProgrammed(owners.get(p)),
+      programmed: (p: string) => isProgrammed(owners.get(p)),
       remotes: this.remotes,
-    });
+    };
+    // A few records admitted or no longer since the last state, nothing else changed: only those (desired-step.ts).
+    const stepped =
+      last !== undefined && last.inputs === inputs && admission.step && admission.step.from === last.admission.serial
+        ? stepDesired(last.state, admission.step, input, this.remotes)
+        : undefined;
+    if (stepped) this.counts.stepped++;
+    else this.counts.full++;
+    const state = stepped ?? desiredRemotes({ ...input, endpoints: admission.admitted });
     this.lastDesired = { admission, inputs, state };
     return state;
   }

@@ -25,8 +25,45 @@ export interface DesiredInput {
   remotes?: RemoteMemo;
 }
 
-/** An endpoint entry's kernel entry for the VTEP it was made for, and its addresses. */
-export type RemoteMemo = WeakMap<TableEntry<EndpointValue>, { remote: RemoteEndpoint; addresses: string[] }>;
+/** Kernel entries made from endpoint entries, remembered both ways while the entries live. */
+export class RemoteMemo {
+  private readonly byEntry = new WeakMap<TableEntry<EndpointValue>, { remote: RemoteEndpoint; addresses: string[] }>();
+  private readonly entries = new WeakMap<RemoteEndpoint, TableEntry<EndpointValue>>();
+
+  /** The kernel entry of `entry` behind `vtep`, and its addresses: the same object while the entry and its VTEP stay. */
+  of(entry: TableEntry<EndpointValue>, vtep: string): { remote: RemoteEndpoint; addresses: string[] } {
+    const hit = this.byEntry.get(entry);
+    if (hit?.remote.vtep === vtep) return hit;
+    const v = entry.value;
+    const remote: RemoteEndpoint = { mac: v.mac, vtep };
+    if (v.ip !== undefined) remote.ip = v.ip;
+    if (v.ip6 !== undefined) remote.ip6 = v.ip6;
+    const made = { remote, addresses: endpointAddresses(v) };
+    this.byEntry.set(entry, made);
+    this.entries.set(remote, entry);
+    return made;
+  }
+
+  /** The entry a kernel entry was made from. */
+  entryOf(remote: RemoteEndpoint): TableEntry<EndpointValue> | undefined {
+    return this.entries.get(remote);
+  }
+}
+
+/** Where `r`'s frames go from this host (its VTEP, or its owner's tunnel address), or undefined: not a remote of this host. */
+export function remoteVtep(
+  input: Omit<DesiredInput, 'endpoints' | 'local'>,
+  r: TableEntry<EndpointValue>,
+): string | undefined {
+  if (r.owner === input.self || !input.programmed(r.owner)) return undefined;
+  const v = r.value;
+  if (v.vtep === input.selfVtep) return undefined;
+  return input.encrypted?.(v.network) ? input.tunnelOf?.(r.owner) : v.vtep;
+}
+
+/** Desired order: earlier writes first (they win a MAC or an address), ties by owner. */
+export const desiredOrder = (a: TableEntry<EndpointValue>, b: TableEntry<EndpointValue>): number =>
+  a.lamport - b.lamport || (a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : 0);
 
 export interface EndpointConflict {
   network: string;
@@ -45,33 +82,25 @@ export interface DesiredState {
 export function desiredRemotes(input: DesiredInput): DesiredState {
   type Candidate = { entry: TableEntry<EndpointValue>; vtep: string };
   const byNet = new Map<string, Candidate[]>();
+  const memo = input.remotes ?? new RemoteMemo();
   for (const r of input.endpoints) {
-    if (r.owner === input.self) continue;
-    if (!input.programmed(r.owner)) continue;
-    const v = r.value;
-    if (v.vtep === input.selfVtep) continue;
-    let vtep: string | undefined = v.vtep;
-    if (input.encrypted?.(v.network)) vtep = input.tunnelOf?.(r.owner);
+    const vtep = remoteVtep(input, r);
     if (vtep === undefined) continue;
-    let list = byNet.get(v.network);
-    if (!list) byNet.set(v.network, (list = []));
+    let list = byNet.get(r.value.network);
+    if (!list) byNet.set(r.value.network, (list = []));
     list.push({ entry: r, vtep });
   }
   const byNetwork = new Map<string, RemoteEndpoint[]>();
   const conflicts: EndpointConflict[] = [];
   for (const [network, list] of byNet) {
     // Two endpoints claiming one MAC or IP (a race): the earlier write keeps it, the other is left out.
-    list.sort(
-      (a, b) =>
-        a.entry.lamport - b.entry.lamport ||
-        (a.entry.owner < b.entry.owner ? -1 : a.entry.owner > b.entry.owner ? 1 : 0),
-    );
+    list.sort((a, b) => desiredOrder(a.entry, b.entry));
     const local = input.local.filter((e) => e.network === network);
     const macs = new Set(local.map((e) => e.mac));
     const ips = new Set(local.flatMap((e) => endpointAddresses(e)));
     const keep: RemoteEndpoint[] = [];
     for (const { entry, vtep } of list) {
-      const { remote, addresses } = remoteOf(entry, vtep, input.remotes);
+      const { remote, addresses } = memo.of(entry, vtep);
       if (macs.has(remote.mac) || addresses.some((a) => ips.has(a))) {
         const v = entry.value;
         conflicts.push({ network, id: v.id, owner: entry.owner, mac: v.mac, ip: primaryAddress(v) });
@@ -84,17 +113,4 @@ export function desiredRemotes(input: DesiredInput): DesiredState {
     byNetwork.set(network, keep);
   }
   return { byNetwork, conflicts };
-}
-
-/** The kernel entry of `entry` behind `vtep`: remembered while the entry and its VTEP stay. */
-function remoteOf(entry: TableEntry<EndpointValue>, vtep: string, memo?: RemoteMemo) {
-  const hit = memo?.get(entry);
-  if (hit?.remote.vtep === vtep) return hit;
-  const v = entry.value;
-  const remote: RemoteEndpoint = { mac: v.mac, vtep };
-  if (v.ip !== undefined) remote.ip = v.ip;
-  if (v.ip6 !== undefined) remote.ip6 = v.ip6;
-  const made = { remote, addresses: endpointAddresses(v) };
-  memo?.set(entry, made);
-  return made;
 }

@@ -254,3 +254,32 @@ t.test("a member's state changing checks no record again; its VTEP changing chec
     "h3's records point at its old VTEP",
   );
 });
+
+t.test(
+  'one record more, rewritten or gone: admission and desired state stepped; a local endpoint: in full',
+  async (t) => {
+    const local: Array<{ network: string; mac: string; ip: string }> = [];
+    const { cluster, derived } = setup({}, local);
+    for (let i = 17; i < 30; i++) cluster.remote('endpoint', 'h2', ep(`a${i}`, `198.18.5.${i}`, H2));
+    const first = derived.desired();
+    t.same(derived.counts, { stepped: 0, full: 1 });
+    cluster.remote('endpoint', 'h3', ep('b', '198.18.5.33', H3));
+    cluster.remote('endpoint', 'h2', ep('a20', '198.18.5.30', H2)); // rewritten: a new address
+    const second = derived.desired();
+    cluster.dropEndpoint('h2', 'blue', 'a20');
+    const third = derived.desired();
+    t.same(derived.counts, { stepped: 2, full: 1 }, 'two changes, each a step');
+    t.equal(first.byNetwork.get('blue')?.length, 13, 'the list written before is left as it was');
+    t.same(
+      second.byNetwork.get('blue')?.map((r) => r.ip),
+      [17, 18, 19, 21, 22, 23, 24, 25, 26, 27, 28, 29, 33, 30].map((n) => `198.18.5.${n}`),
+    );
+    t.notOk(
+      third.byNetwork.get('blue')?.some((r) => r.ip === '198.18.5.30'),
+      'the deleted record left',
+    );
+    local.push({ network: 'blue', mac: '02:00:00:00:00:01', ip: '198.18.5.99' });
+    derived.desired();
+    t.same(derived.counts, { stepped: 2, full: 2 }, 'local endpoints changed: computed in full');
+  },
+);

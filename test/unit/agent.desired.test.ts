@@ -1,7 +1,7 @@
 /** The desired state as a pure function: live or held owners only, never self, conflicts resolved. */
 import t from 'tap';
 import fc from 'fast-check';
-import { desiredRemotes, type DesiredInput } from '../../agent/desired.js';
+import { desiredRemotes, RemoteMemo, type DesiredInput } from '../../agent/desired.js';
 import type { EndpointValue } from '../../core/records.js';
 
 const ep = (
@@ -99,7 +99,7 @@ t.test('property: kernel entries remembered per entry across calls change no des
           owner: e.owner,
           lamport: e.lamport,
         }));
-        const remotes = new WeakMap();
+        const remotes = new RemoteMemo();
         for (const c of calls) {
           const endpoints = [...new Set(c.picks.map((k) => pool[k % pool.length]!))];
           const over = {
