@@ -18,13 +18,6 @@ const MAX_STEP = 256;
 /** How far ahead in the old list a record is looked for past removed ones. */
 const LOOKAHEAD = 64;
 
-/** The entries admitted and no longer since the admission numbered `from`. */
-export interface AdmissionStep {
-  from: number;
-  removed: Entry[];
-  added: Entry[];
-}
-
 /**
  * Of one admission: per address and MAC key, how many records passed the first stage; and how many
  * admitted records have a derived MAC (they come first). Moves to the next admission with each step;

@@ -23,7 +23,6 @@ import { macFromIp } from '../core/addresses.js';
 import { ClaimIndex, type BlockClaim } from '../ipam/claim-rule.js';
 import { endpointAddresses, primaryAddress, type EndpointValue } from '../core/records.js';
 import type { TableEntry } from './ports.js';
-import { AdmissionIndex, type AdmissionStep } from './admission-step.js';
 
 /** Why an endpoint record is not programmed ('local-conflict': a local endpoint of this host has its IP or MAC). */
 export type RefusalReason = 'vtep-not-owner' | 'ip-not-claimed' | 'ip-in-use' | 'mac-in-use' | 'local-conflict';
@@ -65,6 +64,13 @@ export type EntryFactsMemo = WeakMap<TableEntry<EndpointValue>, EntryFacts>;
 
 /** Per endpoint entry, its first-stage refusal or null (bound to a claim of its owner). */
 export type StageOneMemo = WeakMap<TableEntry<EndpointValue>, Refusal | null>;
+
+/** The entries admitted and no longer since the admission numbered `from` (admission-step.ts). */
+export interface AdmissionStep {
+  from: number;
+  removed: Array<TableEntry<EndpointValue>>;
+  added: Array<TableEntry<EndpointValue>>;
+}
 
 export interface Admission {
   admitted: Array<TableEntry<EndpointValue>>;
@@ -173,53 +179,4 @@ export function admitEndpoints(input: ClaimInput): Admission {
     admitted.push(r);
   }
   return { admitted, refused, refusalOf };
-}
-
-/**
- * Admissions of one host, one per table version: the same endpoint list and context give the same
- * admission; a new list (one record changed) re-checks only records not seen under this context
- * (claims, members' VTEPs and names, the store read), and when the change is a few records with
- * nothing to decide between holders, only those (admission-step.ts). A flood of records nobody
- * admits then costs one check per new record, not one per record and change.
- */
-export class Admissions {
-  private context?: string;
-  private memo: StageOneMemo = new WeakMap();
-  private readonly facts: EntryFactsMemo = new WeakMap();
-  private last?: { endpoints: Array<TableEntry<EndpointValue>>; context: string; result: Admission };
-  /** The last admission's index, for the next step (undefined: built at the next step). */
-  private index?: AdmissionIndex;
-  private serials = 0;
-  /** Admissions taken by a step, and in full (for tests and diagnostics). */
-  readonly counts = { stepped: 0, full: 0 };
-
-  admit(
-    endpoints: Array<TableEntry<EndpointValue>>,
-    context: string,
-    rest: () => Omit<ClaimInput, 'endpoints' | 'memo' | 'facts'>,
-  ): Admission {
-    const last = this.last;
-    if (last?.endpoints === endpoints && last.context === context) return last.result;
-    if (context !== this.context) {
-      this.context = context;
-      this.memo = new WeakMap();
-      this.index = undefined;
-    }
-    const serial = ++this.serials;
-    let result: Admission | undefined;
-    if (last?.context === context) {
-      this.index ??= AdmissionIndex.of(last.endpoints, last.result, this.facts);
-      const firstStage = stageOne({ ...rest(), memo: this.memo });
-      result = this.index.step(last.endpoints, endpoints, last.result, last.result.serial ?? 0, firstStage, this.facts);
-      if (result) this.counts.stepped++;
-      else this.index = undefined;
-    }
-    if (!result) {
-      this.counts.full++;
-      result = admitEndpoints({ ...rest(), endpoints, memo: this.memo, facts: this.facts });
-    }
-    result.serial = serial;
-    this.last = { endpoints, context, result };
-    return result;
-  }
 }

@@ -6,7 +6,8 @@
  * here (change-report.ts does that where changes are detected); what does not change between two
  * reads is remembered, keyed by the cluster's change counters.
  */
-import { Admissions, type Admission, type Refusal } from './claims.js';
+import { Admissions } from './admissions.js';
+import type { Admission, Refusal } from './claims.js';
 import { desiredRemotes, RemoteMemo, type DesiredState } from './desired.js';
 import { stepDesired } from './desired-step.js';
 import { endpointRows, type EndpointRow } from './endpoint-list.js';

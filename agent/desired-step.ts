@@ -11,7 +11,7 @@
  */
 import { endpointAddresses, type EndpointValue } from '../core/records.js';
 import type { RemoteEndpoint } from '../dataplane/reconcile-plan.js';
-import type { AdmissionStep } from './admission-step.js';
+import type { AdmissionStep } from './claims.js';
 import { desiredOrder, remoteVtep, type DesiredInput, type DesiredState, type RemoteMemo } from './desired.js';
 import type { TableEntry } from './ports.js';
 

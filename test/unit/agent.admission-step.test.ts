@@ -7,7 +7,8 @@
  */
 import t from 'tap';
 import fc from 'fast-check';
-import { Admissions, admitEndpoints, type Admission, type ClaimInput } from '../../agent/claims.js';
+import { Admissions } from '../../agent/admissions.js';
+import { admitEndpoints, type Admission, type ClaimInput } from '../../agent/claims.js';
 import { desiredRemotes, RemoteMemo, type DesiredInput, type DesiredState } from '../../agent/desired.js';
 import { stepDesired } from '../../agent/desired-step.js';
 import { macFromIp } from '../../core/addresses.js';

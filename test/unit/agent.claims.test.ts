@@ -1,7 +1,8 @@
 /** The claim rule (agent/claims.ts): which endpoint records may be programmed, and why the others are not. */
 import t from 'tap';
 import fc from 'fast-check';
-import { Admissions, admitEndpoints, type ClaimInput } from '../../agent/claims.js';
+import { Admissions } from '../../agent/admissions.js';
+import { admitEndpoints, type ClaimInput } from '../../agent/claims.js';
 import { macFromIp } from '../../core/addresses.js';
 import type { EndpointValue } from '../../core/records.js';
 import type { BlockClaim } from '../../ipam/claim-rule.js';
