@@ -323,6 +323,11 @@ export function createMetrics(agent: Agent, d: Discovery, requests?: ApiRequestC
   });
   fromCounter('vxmesh_sync_runs_total', 'Anti-entropy sync exchanges completed', () => d.stats.syncRuns);
   fromCounter('vxmesh_sync_failures_total', 'Anti-entropy sync exchanges failed', () => d.stats.syncFailures);
+  fromCounter(
+    'vxmesh_sync_follow_ups_total',
+    'Anti-entropy syncs started again with a partner that held more than one sync takes (records past an owner burst)',
+    () => d.stats.syncFollowUps,
+  );
   fromCounter('vxmesh_probe_failures_total', 'Failed membership probes', () => d.stats.probeFailures);
   return reg;
 }

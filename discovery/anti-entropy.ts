@@ -88,14 +88,14 @@ export class AntiEntropy {
    * A sync with a member. A connection opened only for it is closed afterwards when this agent
    * already has its share of connections: connections stay bounded whatever the cluster's size.
    */
-  async syncWith(m: Pick<Member, 'peerId' | 'addrs'>): Promise<void> {
+  async syncWith(m: Pick<Member, 'peerId' | 'addrs'>): Promise<boolean> {
     const node = this.ctx.node();
-    if (!node) return;
+    if (!node) return false;
     const peer = peerIdFromString(m.peerId);
     const wasConnected = node.getConnections(peer).length > 0;
     await node.dial(dialTarget(m), { signal: AbortSignal.timeout(3000) });
     try {
-      await this.sync(peer);
+      return await this.sync(peer);
     } finally {
       // Kept when the member holds a network we hold: its topic's mesh needs the connection.
       if (!wasConnected && node.getConnections().length > this.ctx.timers.targetPeers && !this.sharesNetwork(m.peerId))
@@ -111,10 +111,13 @@ export class AntiEntropy {
     return nets.some((tag) => mine.has(tag));
   }
 
-  /** Initiator side: summary → digest → push (+ want) → records. */
-  async sync(peer: PeerId): Promise<void> {
+  /**
+   * Initiator side: summary → digest → push (+ want) → records. Returns whether the peer holds more
+   * that we lack than one sync takes (a burst per owner, or what the owners' budgets refused now).
+   */
+  async sync(peer: PeerId): Promise<boolean> {
     const node = this.ctx.node();
-    if (!node) return;
+    if (!node) return false;
     const { table } = this.ctx;
     const signal = AbortSignal.timeout(SYNC_TIMEOUT_MS);
     const stream = await node.dialProtocol(peer, PROTOCOL_SYNC, { signal });
@@ -142,11 +145,12 @@ export class AntiEntropy {
       );
       const digest = await read('sync-digest');
       this.members.learnFrom(peer.toString(), digest.members);
-      const { push, want } = this.compare(digest, of);
+      const { push, want, more } = this.compare(digest, of);
       await lp.write(encode({ v: 1, t: 'sync-push', records: push.map(toWire), want }), { signal });
       const got = await read('sync-records');
-      await this.mergeVerified(got.records);
+      const overBudget = await this.mergeVerified(got.records);
       this.onSynced();
+      return more || overBudget > 0;
     } catch (e) {
       this.failed(e, 'initiate');
       throw e;
@@ -235,12 +239,13 @@ export class AntiEntropy {
   private compare(
     digest: SyncDigest,
     of: Partitioner,
-  ): { push: TableRecord[]; want: Array<[RecordKind, string, string]> } {
+  ): { push: TableRecord[]; want: Array<[RecordKind, string, string]>; more: boolean } {
     const push: TableRecord[] = [];
     const want: Array<[RecordKind, string, string]> = [];
     const cap = this.ctx.timers.floodBurst;
     const wantCap = this.ctx.stats.syncRuns > 0 ? cap : Infinity;
     const held = this.grouped(of, new Set(Object.keys(digest.versions)));
+    let more = false;
     for (const [p, theirs] of Object.entries(digest.versions)) {
       let pushed = 0;
       let wanted = 0;
@@ -262,18 +267,22 @@ export class AntiEntropy {
           ? [...mineMap.values()].find((x) => x.kind === kind && x.key === key)
           : undefined;
         const have = r ?? sharedMine;
-        if ((!have || have.lamport < lamport || (have.lamport === lamport && have.owner < owner)) && wanted++ < wantCap)
-          want.push([kind, key, owner]);
+        if (!have || have.lamport < lamport || (have.lamport === lamport && have.owner < owner)) {
+          if (wanted++ < wantCap) want.push([kind, key, owner]);
+          else more = true;
+        }
       }
     }
-    return { push, want };
+    return { push, want, more };
   }
 
   /**
    * Merges records relayed by a third party: each must carry a valid signature of its owner. Records
    * new to this host spend their owner's budget (before the crypto) once our first sync is done.
+   * Returns how many its budget refused now (offered again by a later sync).
    */
-  private async mergeVerified(records: WireRecord[]): Promise<void> {
+  private async mergeVerified(records: WireRecord[]): Promise<number> {
+    let refused = 0;
     const ok: WireRecord[] = [];
     const limited = this.ctx.stats.syncRuns > 0;
     for (const r of records) {
@@ -287,7 +296,10 @@ export class AntiEntropy {
         countDrop(this.ctx, 'non-member', `${r.kind}/${r.key} of ${r.owner}`);
         continue;
       }
-      if (limited && !this.budget.take(r.owner, 1, 'sync')) continue;
+      if (limited && !this.budget.take(r.owner, 1, 'sync')) {
+        refused++;
+        continue;
+      }
       const verified = await verifiedRecord(r);
       if (verified === 'malformed') countDrop(this.ctx, 'malformed', `${r.kind}/${r.key} of ${r.owner}: format-2 body`);
       else if (verified) ok.push(verified);
@@ -295,5 +307,6 @@ export class AntiEntropy {
     }
     this.ctx.stats.syncRecordsIn += ok.length;
     this.onRecords(ok);
+    return refused;
   }
 }

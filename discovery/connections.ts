@@ -137,7 +137,7 @@ export class Connections {
   async welcome(m: Pick<Member, 'peerId' | 'addrs'>, random: () => number = Math.random): Promise<boolean> {
     const others = this.ctx.membership.others(['alive']).length;
     if (others > WELCOME_SYNCS && random() >= WELCOME_SYNCS / others) return false;
-    await this.antiEntropy.syncWith(m).catch(() => undefined);
+    await this.syncAndFollow(m);
     return true;
   }
 
@@ -159,7 +159,30 @@ export class Connections {
     const near = ++this.syncRounds % 4 !== 0 ? live.filter((m) => connected.has(m.peerId)) : [];
     const pool = near.length > 0 ? near : live;
     const m = pool[Math.floor(random() * pool.length)];
-    if (m) await this.antiEntropy.syncWith(m).catch(() => undefined);
+    if (m) await this.syncAndFollow(m);
+  }
+
+  /** The member a follow-up sync is due with (at most one at a time). */
+  private followUp?: string;
+
+  /**
+   * A sync; when the partner held more that we lack than one sync takes (records past an owner's
+   * burst: a host importing many endpoints at once), another with it once the budget has refilled
+   * (burst ÷ rate: 10 s by default), and so on while there is more: an honest owner's records arrive
+   * at its budget's pace, not at one burst per periodic sync with whichever member it picks.
+   */
+  async syncAndFollow(m: Pick<Member, 'peerId' | 'addrs'>): Promise<void> {
+    const more = await this.antiEntropy.syncWith(m).catch(() => false);
+    if (!more || this.followUp !== undefined || this.ctx.stopped()) return;
+    this.followUp = m.peerId;
+    const refillMs = (1000 * this.ctx.timers.floodBurst) / this.ctx.timers.floodRecordsPerSecond;
+    setTimeout(() => {
+      this.followUp = undefined;
+      const again = this.ctx.membership.get(m.peerId);
+      if (this.ctx.stopped() || again?.state !== 'alive') return;
+      this.ctx.stats.syncFollowUps++;
+      void this.syncAndFollow(again);
+    }, refillMs).unref();
   }
 
   async reconnectDead(): Promise<void> {

@@ -56,6 +56,8 @@ export interface DiscoveryStats {
   rateLimitedByPath: { gossip: number; sync: number };
   syncRuns: number;
   syncFailures: number;
+  /** Syncs started again with a partner that held more than one sync takes (connections.ts). */
+  syncFollowUps: number;
   syncRecordsIn: number;
   probes: number;
   probeFailures: number;
@@ -72,6 +74,7 @@ export const emptyStats = (): DiscoveryStats => ({
   rateLimitedByPath: { gossip: 0, sync: 0 },
   syncRuns: 0,
   syncFailures: 0,
+  syncFollowUps: 0,
   syncRecordsIn: 0,
   probes: 0,
   probeFailures: 0,

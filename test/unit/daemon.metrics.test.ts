@@ -55,6 +55,7 @@ const fakeDiscovery = {
     rateLimitedByPath: { sync: 0 },
     syncRuns: 1,
     syncFailures: 0,
+    syncFollowUps: 2,
     probeFailures: 0,
   },
 } as unknown as Discovery;
@@ -85,6 +86,7 @@ t.test('names: one per thing, labels for directions and reasons', async (t) => {
   const text = (await get('/metrics')).text;
   t.match(text, /^vxmesh_gossip_messages_total\{direction="in"\} 7$/m);
   t.match(text, /^vxmesh_gossip_messages_total\{direction="out"\} 5$/m);
+  t.match(text, /^vxmesh_sync_follow_ups_total 2$/m, 'follow-up syncs');
   t.notMatch(text, /vxmesh_gossip_messages_(in|out)_total/, 'no _in/_out pairs');
   t.match(text, /^vxmesh_endpoint_refusals\{reason="mac-in-use"\} 1$/m, 'refused now, by reason');
   t.match(text, /^vxmesh_endpoint_refusals_total 4$/m, 'refusals since start');

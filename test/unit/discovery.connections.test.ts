@@ -92,6 +92,49 @@ t.test('periodic sync: never with a member that wrote over its record budget lat
   t.same(synced, ['p0'], 'once it is within its budget again, it is a partner again');
 });
 
+t.test(
+  'a partner that held more than one sync takes: synced again once the budget refilled, while it has more',
+  async (t) => {
+    const synced: string[] = [];
+    const live = [{ peerId: 'p1', state: 'alive' }];
+    let more = 3; // the partner still has more after each of the first three syncs
+    let stopped = false;
+    const stats = { syncFollowUps: 0 };
+    const ctx = {
+      membership: { others: () => live, get: (p: string) => live.find((m) => m.peerId === p) },
+      node: () => ({ getConnections: () => [] }),
+      stopped: () => stopped,
+      stats,
+      // Refill time = burst ÷ rate: 5 ms here.
+      timers: { floodBurst: 1, floodRecordsPerSecond: 200 },
+    } as unknown as DiscoveryContext;
+    let done: () => void = () => undefined;
+    const finished = new Promise<void>((r) => (done = r));
+    const antiEntropy = {
+      syncWith: async (m: { peerId: string }) => {
+        synced.push(m.peerId);
+        if (more-- > 0) return true;
+        done();
+        return false;
+      },
+    } as unknown as AntiEntropy;
+    const c = new Connections(ctx, [], [], antiEntropy);
+    const alive = setInterval(() => undefined, 1000); // the follow-up timers do not hold the process
+    t.teardown(() => clearInterval(alive));
+    await c.syncRandom(() => 0);
+    await finished;
+    t.same(synced, ['p1', 'p1', 'p1', 'p1'], 'the first sync and three follow-ups, the last finding nothing more');
+    t.equal(stats.syncFollowUps, 3);
+    // Gone from the live members (or stopped) by the time the follow-up is due: none.
+    more = 1;
+    await c.syncRandom(() => 0);
+    live[0] = { peerId: 'p1', state: 'dead' };
+    await new Promise((r) => setTimeout(r, 50));
+    t.equal(synced.length, 5, 'a dead partner is not synced again');
+    stopped = true;
+  },
+);
+
 t.test('a restart rejoins through the members remembered (also without seeds), each dialed once', async (t) => {
   const dialed: string[] = [];
   const synced: string[] = [];
