@@ -47,7 +47,18 @@ export interface ReconcileCounters {
   reconcileSkipped: number;
   /** Kernel notifications that were all the echo of our own writes by difference (no run). */
   kernelEchoes: number;
+  /** Periodic full compares of an overlay put off: its last one ended less than its cost × FULL_COMPARE_COST_FACTOR ago. */
+  periodicDeferred: number;
 }
+
+/**
+ * The periodic full compare of an overlay (the safety net beside the kernel's notifications) runs at
+ * most once per this many times its own last duration: at 20,000 endpoints one takes most of a
+ * second, and every 5 s it was a sixth of a core and the wait of any update arriving during it.
+ */
+export const FULL_COMPARE_COST_FACTOR = 20;
+/** A full compare quicker than this puts off no periodic one (small overlays are compared at every tick). */
+export const FULL_COMPARE_DEFER_FROM_MS = 25;
 
 export interface ReconcileInputs {
   networks(): Map<string, NetworkDefinition>;
@@ -76,7 +87,10 @@ export class ReconcileLoop {
     eventRepairs: 0,
     reconcileSkipped: 0,
     kernelEchoes: 0,
+    periodicDeferred: 0,
   };
+  /** Per VNI: when the next periodic full compare is due (after the last one's cost × FULL_COMPARE_COST_FACTOR). */
+  private readonly fullDue = new Map<number, number>();
   /** Per VNI: the notifications the last run by difference's writes cause. */
   private readonly echoes = new Map<number, KernelEcho>();
   /** Told each network's reconcile duration (ms), e.g. a metrics histogram. */
@@ -118,6 +132,17 @@ export class ReconcileLoop {
         }
         this.echoes.delete(c.vni);
         if (c.linkDeleted) this.overlays.forget([c.vni]);
+        this.log.debug(
+          {
+            vni: c.vni,
+            events: c.events,
+            links: c.events - c.entries.length,
+            overrun: c.overrun,
+            first: c.entries.slice(0, 3).map(({ deleted, entry: e }) => ({ deleted, ...e })),
+            echoExpected: echo !== undefined,
+          },
+          'kernel notifications not (all) our own writes: full compare',
+        );
         this.schedule('kernel-event');
       },
       (vni, err) =>
@@ -171,6 +196,10 @@ export class ReconcileLoop {
       const n = [...nets.values()].find((x) => x.vni === vni && x.usable);
       if (!n) continue; // definition not (yet) known: keep the kernel as it is
       const t0 = performance.now();
+      if (reason === 'periodic' && t0 < (this.fullDue.get(vni) ?? 0)) {
+        this.counters.periodicDeferred++;
+        continue;
+      }
       let r: ReconcileResult;
       let wrote: Applied;
       try {
@@ -201,6 +230,10 @@ export class ReconcileLoop {
         } else {
           this.echoes.delete(vni); // after a full compare, anything the kernel says is news
           r = await this.driver.reconcile(vni, want, { allowDelete });
+          const end = performance.now();
+          if (end - t0 >= FULL_COMPARE_DEFER_FROM_MS)
+            this.fullDue.set(vni, end + (end - t0) * FULL_COMPARE_COST_FACTOR);
+          else this.fullDue.delete(vni);
         }
       } catch (e) {
         this.counters.reconcileErrors++;

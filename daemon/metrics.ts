@@ -115,6 +115,11 @@ export function createMetrics(agent: Agent, d: Discovery, requests?: ApiRequestC
     () => agent.counters.reconcileSkipped,
   );
   fromCounter(
+    'vxmesh_reconcile_periodic_deferred_total',
+    'Periodic full compares of an overlay put off (its last one ended less than 20 times its duration ago)',
+    () => agent.counters.periodicDeferred,
+  );
+  fromCounter(
     'vxmesh_reconcile_changes_total',
     'Kernel entries written or removed by reconcile',
     () => agent.counters.reconcileChanges,

@@ -112,8 +112,9 @@ export class AntiEntropy {
   }
 
   /**
-   * Initiator side: summary → digest → push (+ want) → records. Returns whether the peer holds more
-   * that we lack than one sync takes (a burst per owner, or what the owners' budgets refused now).
+   * Initiator side: summary → digest → push (+ want) → records. Returns whether more is left than one
+   * sync carries either way: the peer holds more that we lack (past a burst per owner, or refused by
+   * the owners' budgets now), or lacks more of ours than a burst (a host that wrote many at once).
    */
   async sync(peer: PeerId): Promise<boolean> {
     const node = this.ctx.node();
@@ -256,7 +257,10 @@ export class AntiEntropy {
       const mineMap = new Map(mineInP.map((r) => [`${r.kind}\u0000${r.key}\u0000${r.owner}`, r]));
       for (const r of mineInP) {
         const lam = theirMap.get(`${r.kind}\u0000${r.key}\u0000${r.owner}`);
-        if ((lam === undefined || lam < r.lamport) && pushed++ < cap) push.push(r);
+        if (lam === undefined || lam < r.lamport) {
+          if (pushed++ < cap) push.push(r);
+          else more = true;
+        }
       }
       for (const [kind, key, owner, lamport] of theirs) {
         // Not asked for: records of networks this host does not hold (an earlier release lists everything).

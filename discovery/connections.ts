@@ -166,10 +166,12 @@ export class Connections {
   private followUp?: string;
 
   /**
-   * A sync; when the partner held more that we lack than one sync takes (records past an owner's
-   * burst: a host importing many endpoints at once), another with it once the budget has refilled
-   * (burst ÷ rate: 10 s by default), and so on while there is more: an honest owner's records arrive
-   * at its budget's pace, not at one burst per periodic sync with whichever member it picks.
+   * A sync; when more was left than one sync carries (records past an owner's burst either way: a
+   * host importing many endpoints at once, or a partner lacking them), another with the same partner
+   * once the budget has refilled (burst ÷ rate: 10 s by default), and so on while there is more: an
+   * owner's records reach a host at its budget's pace, not at one burst per periodic sync with a
+   * random partner. The importing host drives its own (the others skip it as a sync partner while
+   * its records are over their budget), and each receiver's budget still bounds what it takes.
    */
   async syncAndFollow(m: Pick<Member, 'peerId' | 'addrs'>): Promise<void> {
     const more = await this.antiEntropy.syncWith(m).catch(() => false);

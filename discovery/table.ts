@@ -56,10 +56,24 @@ export class ReplicatedTable {
   readonly self: string;
   private clock: number;
   private readonly records = new Map<string, TableRecord>();
+  /** The same records by kind, in the same order (live(kind) reads one kind without passing the others). */
+  private readonly byKind = new Map<RecordKind, Map<string, TableRecord>>();
 
   constructor(self: string, initialClock = 0) {
     this.self = self;
     this.clock = Math.min(initialClock, LAMPORT_RAISE_CAP);
+  }
+
+  private put(id: string, rec: TableRecord): void {
+    this.records.set(id, rec);
+    let kind = this.byKind.get(rec.kind);
+    if (!kind) this.byKind.set(rec.kind, (kind = new Map()));
+    kind.set(id, rec);
+  }
+
+  private remove(id: string, rec: TableRecord): void {
+    this.records.delete(id);
+    this.byKind.get(rec.kind)?.delete(id);
   }
 
   get lamport(): number {
@@ -82,7 +96,7 @@ export class ReplicatedTable {
       value === null
         ? { kind, key, owner: this.self, lamport: this.clock, deleted: true, deletedAt: now }
         : { kind, key, owner: this.self, lamport: this.clock, value };
-    this.records.set(identityOf(kind, key, this.self), rec);
+    this.put(identityOf(kind, key, this.self), rec);
     // A shared record written by someone else is replaced by ours under the same identity.
     return rec;
   }
@@ -91,7 +105,7 @@ export class ReplicatedTable {
   restoreOwn(rec: WireRecord): TableRecord {
     this.observe(rec.lamport);
     const stored: TableRecord = { ...rec };
-    this.records.set(identityOf(rec.kind, rec.key, this.self), stored);
+    this.put(identityOf(rec.kind, rec.key, this.self), stored);
     return stored;
   }
 
@@ -116,7 +130,7 @@ export class ReplicatedTable {
       return 'stale';
     }
     const stored: TableRecord = rec.deleted ? { ...rec, deletedAt: now } : { ...rec };
-    this.records.set(id, stored);
+    this.put(id, stored);
     return have ? 'updated' : 'new';
   }
 
@@ -137,7 +151,8 @@ export class ReplicatedTable {
 
   /** Live (non-deleted) records, optionally of one kind. */
   *live(kind?: RecordKind): IterableIterator<TableRecord> {
-    for (const r of this.records.values()) if (!r.deleted && (kind === undefined || r.kind === kind)) yield r;
+    const of = kind === undefined ? this.records : this.byKind.get(kind);
+    if (of) for (const r of of.values()) if (!r.deleted) yield r;
   }
 
   /** Networks we have live endpoint records of our own in. */
@@ -161,7 +176,7 @@ export class ReplicatedTable {
     let n = 0;
     for (const [id, r] of this.records) {
       if (r.owner === owner && OWNER_BOUND.has(r.kind)) {
-        this.records.delete(id);
+        this.remove(id, r);
         n++;
       }
     }
@@ -173,7 +188,7 @@ export class ReplicatedTable {
     let n = 0;
     for (const [id, r] of this.records) {
       if (r.deleted && r.deletedAt !== undefined && now - r.deletedAt >= ttlMs) {
-        this.records.delete(id);
+        this.remove(id, r);
         n++;
       }
     }
@@ -188,7 +203,7 @@ export class ReplicatedTable {
     let n = 0;
     for (const [id, r] of this.records) {
       if (r.owner !== this.self && recordNetwork(r) === network) {
-        this.records.delete(id);
+        this.remove(id, r);
         n++;
       }
     }

@@ -152,6 +152,36 @@ t.test(
   },
 );
 
+t.test(
+  'a slow full compare (a large overlay) puts off the periodic ones: at most one per 20 times its duration',
+  async (t) => {
+    const cluster = new FakeCluster('self');
+    const driver = new FakeOverlay();
+    cluster.remote('network', 'h2', BLUE);
+    const agent = new Agent(
+      agentParts({ cluster, driver, initialState: { version: 1, endpoints: [localEp], ipamBlocks: [] } }),
+    );
+    t.teardown(() => agent.stop());
+    driver.fullCompareMs = 30;
+    await agent.start();
+    const fulls = () => driver.reconciles.length;
+    const atStart = fulls();
+    await agent.reconcileAll('periodic');
+    t.equal(fulls(), atStart, 'right after a 30 ms compare: put off');
+    t.equal(agent.counters.periodicDeferred, 1);
+    await agent.reconcileAll('kernel-event');
+    t.equal(fulls(), atStart + 1, "a kernel notification's compare is never put off");
+    await new Promise((r) => setTimeout(r, 30 * 21));
+    await agent.reconcileAll('periodic');
+    t.equal(fulls(), atStart + 2, 'due again after 20 times its duration');
+    driver.fullCompareMs = 0;
+    await new Promise((r) => setTimeout(r, 30 * 21));
+    await agent.reconcileAll('periodic');
+    await agent.reconcileAll('periodic');
+    t.equal(fulls(), atStart + 4, 'quick compares are not put off');
+  },
+);
+
 t.test('a cluster already synced (no seeds) deletes from the first run', async (t) => {
   const cluster = new FakeCluster('self');
   const driver = new FakeOverlay();

@@ -164,3 +164,36 @@ t.test('isNewer says whether a merge would change the table (shared records comp
   t.equal(reader.isNewer(rec(OWNERS[0] as string, 5)), false, 'the same write again');
   t.equal(reader.isNewer(rec(OWNERS[1] as string, 6)), true, 'a later write');
 });
+
+t.test(
+  'property: live(kind) lists what live() lists of that kind, in the same order, through merges and drops',
+  async (t) => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            owner: fc.integer({ min: 0, max: 2 }),
+            kind: fc.constantFrom('put', 'del', 'net') as fc.Arbitrary<Op['kind']>,
+            key: fc.integer({ min: 0, max: 5 }),
+            val: fc.integer({ min: 0, max: 9 }),
+          }),
+          { maxLength: 40 },
+        ),
+        fc.integer({ min: 0, max: 3 }),
+        (ops, dropped) => {
+          const tbl = new ReplicatedTable(READER);
+          for (const r of writeAll(ops)) tbl.merge(r, 0);
+          if (dropped < OWNERS.length) tbl.dropOwner(OWNERS[dropped] as string);
+          tbl.expireTombstones(1, 10);
+          for (const kind of ['endpoint', 'network'] as const) {
+            const byKind = [...tbl.live(kind)];
+            const filtered = [...tbl.live()].filter((r) => r.kind === kind);
+            if (byKind.length !== filtered.length || byKind.some((r, i) => r !== filtered[i])) return false;
+          }
+          return true;
+        },
+      ),
+    );
+    t.pass('live(kind) agrees with live() over random operations');
+  },
+);
