@@ -4,6 +4,7 @@
  * each difference takes a kernel holding the previous set to the next one, as diffRemotes does.
  */
 import fc from 'fast-check';
+import { remoteOf, remoteSpec } from '../fixtures/remote-arbitraries.js';
 import t from 'tap';
 import { WrittenSet } from '../../agent/written-set.js';
 import { diffRemotes, planDelta } from '../../dataplane/reconcile-delta.js';
@@ -41,24 +42,7 @@ function repeats(set: RemoteEndpoint[]): boolean {
 }
 
 /** A pool of entry objects (several per MAC: a record rewritten, a VTEP moved), and sets picked from it. */
-const pool = fc
-  .array(
-    fc.record({
-      m: fc.integer({ min: 1, max: 8 }),
-      a: fc.integer({ min: 1, max: 10 }),
-      v: fc.integer({ min: 1, max: 3 }),
-      six: fc.boolean(),
-    }),
-    { minLength: 1, maxLength: 16 },
-  )
-  .map((xs) =>
-    xs.map((x): RemoteEndpoint => ({
-      mac: `02:00:00:00:00:0${x.m}`,
-      ip: `198.18.0.${x.a}`,
-      ...(x.six ? { ip6: `2001:db8::${x.a.toString(16)}` } : {}),
-      vtep: `198.51.100.${x.v}`,
-    })),
-  );
+const pool = fc.array(remoteSpec(8, 10), { minLength: 1, maxLength: 16 }).map((xs) => xs.map(remoteOf));
 /** A set: some of the pool, in an order kept (desired order) or shuffled. */
 const pick = (objects: RemoteEndpoint[]) =>
   fc

@@ -1,5 +1,6 @@
 /** Reconcile by difference: the writes it plans take a kernel holding `before` to what the full reconcile would. */
 import fc from 'fast-check';
+import { remoteOf, remoteSpec } from '../fixtures/remote-arbitraries.js';
 import t from 'tap';
 import { KernelEcho } from '../../dataplane/kernel-echo.js';
 import { diffRemotes, planDelta } from '../../dataplane/reconcile-delta.js';
@@ -31,27 +32,10 @@ const asKernel = (k: Tables): { fdb: FdbEntry[]; neigh: NeighEntry[] } => ({
 });
 
 /** Sets of remote endpoints with unique MACs and addresses (what the agent's desired state is). */
-const remoteSet = fc
-  .uniqueArray(
-    fc.record({
-      m: fc.integer({ min: 1, max: 12 }),
-      a: fc.integer({ min: 1, max: 12 }),
-      v: fc.integer({ min: 1, max: 3 }),
-      six: fc.boolean(),
-    }),
-    { selector: (x) => x.m, maxLength: 10 },
-  )
-  .map((xs) => {
-    const seen = new Set<number>();
-    return xs
-      .filter((x) => !seen.has(x.a) && seen.add(x.a))
-      .map((x): RemoteEndpoint => ({
-        mac: `02:00:00:00:00:${x.m.toString(16).padStart(2, '0')}`,
-        ip: `198.18.0.${x.a}`,
-        ...(x.six ? { ip6: `2001:db8::${x.a.toString(16)}` } : {}),
-        vtep: `198.51.100.${x.v}`,
-      }));
-  });
+const remoteSet = fc.uniqueArray(remoteSpec(12, 12), { selector: (x) => x.m, maxLength: 10 }).map((xs) => {
+  const seen = new Set<number>();
+  return xs.filter((x) => !seen.has(x.a) && seen.add(x.a)).map(remoteOf);
+});
 
 t.test(
   'property: a kernel holding `before` ends as the full reconcile leaves it, writing only entries that changed',
