@@ -60,7 +60,7 @@ export class TableViews {
     const c = this.counted;
     if (c.generation !== this.generation) {
       c.generation = this.generation;
-      const claimRecords = [...this.table.live('ipam-block')];
+      const claimRecords = this.table.liveList('ipam-block');
       if (claimRecords.length !== c.claimRecords.length || claimRecords.some((r, i) => r !== c.claimRecords[i]))
         c.claims++;
       c.claimRecords = claimRecords;
@@ -113,7 +113,7 @@ export class TableViews {
 
   networkRecords(): Array<TableEntry<NetworkValue>> {
     return this.cached('networkRecords', () =>
-      [...this.table.live('network')].map((r) => ({
+      this.table.liveList('network').map((r) => ({
         value: r.value as NetworkValue,
         owner: r.owner,
         lamport: r.lamport,
@@ -124,12 +124,12 @@ export class TableViews {
   /** Connections of networks and policy rules (shared records, routing and policy between networks). */
   policyRecords(): PolicyRecords {
     return this.cached('policyRecords', () => ({
-      connections: [...this.table.live('connection')].map((r) => ({
+      connections: this.table.liveList('connection').map((r) => ({
         value: r.value as ConnectionValue,
         owner: r.owner,
         lamport: r.lamport,
       })),
-      rules: [...this.table.live('policy')].map((r) => ({
+      rules: this.table.liveList('policy').map((r) => ({
         value: r.value as PolicyValue,
         owner: r.owner,
         lamport: r.lamport,
@@ -138,7 +138,7 @@ export class TableViews {
   }
 
   endpointRecords(): Array<TableEntry<EndpointValue>> {
-    return this.cached('endpointRecords', () => [...this.table.live('endpoint')].map((r) => this.entryOf(r)));
+    return this.cached('endpointRecords', () => this.table.liveList('endpoint').map((r) => this.entryOf(r)));
   }
 
   /** All live endpoint records, with whether their owner is live. */
@@ -171,7 +171,7 @@ export class TableViews {
 
   ipamBlocks(): IpamBlockEntry[] {
     return this.cached('ipamBlocks', () =>
-      [...this.table.live('ipam-block')].map((r) => ({
+      this.table.liveList('ipam-block').map((r) => ({
         ...(r.value as IpamBlockValue),
         owner: r.owner,
         lamport: r.lamport,
