@@ -174,7 +174,11 @@ try {
       if (have >= j * PER_MEMBER + count) continue;
       await write(member, 'big', j, count);
       let seen = 0;
-      const ok = await until(async () => (seen = await agentEntries(VNI.big)) >= j * PER_MEMBER + count, 180_000, 1000);
+      // Past its burst a writer's records come at the budget's pace through syncs whose partners are
+      // picked at random (docs/protocol.md). The slowest seen: the burst (2,000) at once, then ~15
+      // records/s; so count ÷ 20 per second (7,200 in 360 s), and never less than 180 s.
+      const waitMs = Math.max(180_000, (count / 20) * 1000);
+      const ok = await until(async () => (seen = await agentEntries(VNI.big)) >= j * PER_MEMBER + count, waitMs, 1000);
       if (!ok) {
         // The writer's records as the agent lists them, by status (absent: not in its table at all).
         const rows = await c.vxJson<Array<{ ip: string; status: string }>>(1, ['endpoints', 'big']).catch(() => []);
