@@ -9,6 +9,11 @@
  * never pulls or is pushed records of a network it has no endpoint in. With an earlier generation
  * (no `scope`), partitions per owner over everything held, as before; what it offers outside our
  * interests is dropped before its signature is checked.
+ *
+ * Two-level (both of PROTO_SYNC_BUCKETS; sync-buckets.ts): the summary carries one entry per bucket of
+ * partitions and of members instead of one per partition and member; the digest expands the buckets
+ * that differ (the responder's versions of their partitions, its members of them), and the push
+ * carries the initiator's members of the differing member buckets.
  */
 import { lpStream } from '@libp2p/utils';
 import { peerIdFromString } from '@libp2p/peer-id';
@@ -28,14 +33,17 @@ import {
   type TableRecord,
 } from './table.js';
 import { networkTag, recordNetwork } from './interests.js';
+import { differingBuckets, inBuckets, memberBuckets, partitionBuckets } from './sync-buckets.js';
 import {
   MAX_SYNC_FRAME_BYTES,
   PROTOCOL_SYNC,
   PROTO_SCOPED,
+  PROTO_SYNC_BUCKETS,
   WireError,
   decodeSyncFrame,
   encode,
   type MemberInfo,
+  type PartitionSummary,
   type SyncDigest,
   type SyncFrame,
   type WireRecord,
@@ -43,6 +51,26 @@ import {
 import { OWNER_BOUND, type RecordKind } from '../core/records.js';
 
 const SYNC_TIMEOUT_MS = 15_000;
+
+/**
+ * The partitions a member of PROTO_SYNC_BUCKETS compares with us as responder (its `responderScope`):
+ * shared ones, its own, and those of the networks its statement names (`nets`); both sides must fold
+ * the same partitions into their buckets, or a bucket differs at every sync.
+ */
+function comparedBy(
+  partitions: Record<string, PartitionSummary>,
+  peerId: string,
+  nets: readonly number[] | undefined,
+): Record<string, PartitionSummary> {
+  if (!nets) return partitions;
+  const tags = new Set(nets);
+  const out: Record<string, PartitionSummary> = {};
+  for (const [p, s] of Object.entries(partitions)) {
+    const split = splitScopedPartition(p);
+    if (!split || split.owner === peerId || tags.has(networkTag(split.network))) out[p] = s;
+  }
+  return out;
+}
 
 export class AntiEntropy {
   constructor(
@@ -128,26 +156,47 @@ export class AntiEntropy {
       if (f.t !== t) throw new WireError('t', `expected ${t}, got ${f.t}`);
       return f as Extract<SyncFrame, { t: T }>;
     };
-    // Scoped with a member that announced the generation; per owner with one of an earlier release.
-    const scoped = (this.ctx.membership.get(peer.toString())?.proto ?? 1) >= PROTO_SCOPED;
+    // Scoped with a member that announced the generation; per owner with one of an earlier release;
+    // by buckets of partitions and members with one of PROTO_SYNC_BUCKETS.
+    const remote = this.ctx.membership.get(peer.toString());
+    const scoped = (remote?.proto ?? 1) >= PROTO_SCOPED;
+    const bucketed = (remote?.proto ?? 1) >= PROTO_SYNC_BUCKETS;
     const scope = this.ctx.interests.names();
     const inScope = new Set(scope);
     const of: Partitioner = scoped ? scopedPartitionOf : partitionOf;
-    const partitions = scoped
+    let partitions = scoped
       ? table.summaries(of, (r) => {
           const net = recordNetwork(r);
           return net === undefined || inScope.has(net);
         })
       : table.summaries();
+    if (bucketed) partitions = comparedBy(partitions, peer.toString(), remote?.nets);
+    const members = this.memberStates();
     try {
       await lp.write(
-        encode({ v: 1, t: 'sync-summary', members: this.memberStates(), partitions, ...(scoped ? { scope } : {}) }),
+        encode(
+          bucketed
+            ? {
+                v: 1,
+                t: 'sync-summary',
+                members: [],
+                partitions: {},
+                scope,
+                buckets: partitionBuckets(partitions),
+                memberBuckets: memberBuckets(members),
+              }
+            : { v: 1, t: 'sync-summary', members, partitions, ...(scoped ? { scope } : {}) },
+        ),
         { signal },
       );
       const digest = await read('sync-digest');
       this.members.learnFrom(peer.toString(), digest.members);
+      // Two-level: our partitions in a differing bucket that the peer listed nothing of, it lacks.
+      if (bucketed)
+        for (const p of inBuckets(Object.keys(partitions), (k) => k, digest.differing ?? [])) digest.versions[p] ??= [];
       const { push, want, more } = this.compare(digest, of);
-      await lp.write(encode({ v: 1, t: 'sync-push', records: push.map(toWire), want }), { signal });
+      const ours = bucketed ? { members: inBuckets(members, (m) => m.peerId, digest.memberDiffering ?? []) } : {};
+      await lp.write(encode({ v: 1, t: 'sync-push', records: push.map(toWire), want, ...ours }), { signal });
       const got = await read('sync-records');
       const overBudget = await this.mergeVerified(got.records);
       this.onSynced();
@@ -172,18 +221,27 @@ export class AntiEntropy {
       const { of, compared } = this.responderScope(summary.scope);
       const mine = table.summaries(of, (r) => compared(of(r)));
       const versions: SyncDigest['versions'] = {};
+      const digest: SyncDigest = { v: 1, t: 'sync-digest', members: this.memberStates(), versions };
       const differing: string[] = [];
-      for (const p of new Set([...Object.keys(mine), ...Object.keys(summary.partitions)])) {
-        const a = mine[p];
-        const b = summary.partitions[p];
-        if (!compared(p)) continue;
-        if (!a || !b || a.count !== b.count || a.max !== b.max || a.hash !== b.hash) differing.push(p);
-      }
+      if (summary.buckets) {
+        // Two-level: every partition of a differing bucket, and our members of differing member buckets.
+        digest.differing = differingBuckets(partitionBuckets(mine), summary.buckets);
+        differing.push(...inBuckets(Object.keys(mine), (p) => p, digest.differing));
+        digest.memberDiffering = differingBuckets(memberBuckets(digest.members), summary.memberBuckets ?? {});
+        digest.members = inBuckets(digest.members, (m) => m.peerId, digest.memberDiffering);
+      } else
+        for (const p of new Set([...Object.keys(mine), ...Object.keys(summary.partitions)])) {
+          const a = mine[p];
+          const b = summary.partitions[p];
+          if (!compared(p)) continue;
+          if (!a || !b || a.count !== b.count || a.max !== b.max || a.hash !== b.hash) differing.push(p);
+        }
       const held = this.grouped(of, new Set(differing));
       for (const p of differing) versions[p] = (held.get(p) ?? []).map((r) => [r.kind, r.key, r.owner, r.lamport]);
-      await lp.write(encode({ v: 1, t: 'sync-digest', members: this.memberStates(), versions }), { signal });
+      await lp.write(encode(digest), { signal });
       const push = decodeSyncFrame((await lp.read({ signal })).subarray());
       if (push.t !== 'sync-push') throw new WireError('t', 'expected sync-push');
+      if (push.members) this.members.learnFrom(remote, push.members);
       await this.mergeVerified(push.records);
       const records: WireRecord[] = [];
       for (const [kind, key, owner] of push.want) {

@@ -82,6 +82,13 @@ export interface SyncSummary {
    * absent (a release before scoping), per owner.
    */
   scope?: string[];
+  /**
+   * Two-level form (both members of generation PROTO_SYNC_BUCKETS; sync-buckets.ts): `members` and
+   * `partitions` are empty and these hold one summary per bucket (bucket number → summary) of the
+   * partitions both would compare and of the members.
+   */
+  buckets?: Record<string, PartitionSummary>;
+  memberBuckets?: Record<string, PartitionSummary>;
 }
 
 export interface SyncDigest {
@@ -90,6 +97,13 @@ export interface SyncDigest {
   members: Array<MemberInfo & { state: MemberState }>;
   /** For each partition whose summary differed: [kind, key, owner, lamport] of every record held. */
   versions: Record<string, Array<[RecordKind, string, string, number]>>;
+  /**
+   * Two-level form: the partition buckets that differed (`versions` then holds every partition of
+   * them the responder compares) and the member buckets that differed (`members` holds its members
+   * of them).
+   */
+  differing?: number[];
+  memberDiffering?: number[];
 }
 
 export interface SyncPush {
@@ -98,6 +112,8 @@ export interface SyncPush {
   records: WireRecord[];
   /** Records the sender wants: [kind, key, owner]. */
   want: Array<[RecordKind, string, string]>;
+  /** Two-level form: the initiator's members of the member buckets the digest named. */
+  members?: Array<MemberInfo & { state: MemberState }>;
 }
 
 export interface SyncRecords {

@@ -10,7 +10,8 @@
  *   vxmesh/table/1    TableMessage    the same batch as JSON: published too while a member of the
  *                                     previous release (no `proto` in its member info) is in the cluster
  * Stream protocols (length-prefixed JSON frames):
- *   /vxmesh/sync/1.0.0    SyncSummary → SyncDigest → SyncPush → SyncRecords
+ *   /vxmesh/sync/1.0.0    SyncSummary → SyncDigest → SyncPush → SyncRecords (per partition; or two-level,
+ *                         per bucket of partitions and of members, between members of PROTO_SYNC_BUCKETS)
  *   /vxmesh/probe/1.0.0   ProbeRequest → ProbeReply (indirect probes)
  *   /vxmesh/query/1.0.0   QueryRequest → QueryAnswer (diagnostics one member asks another, e.g. its
  *                         fdb report; the answer's body is checked by whoever asked for it)
@@ -19,13 +20,14 @@ import { arr, int, name, obj, str, vtep, type Obj } from '../core/checks.js';
 import { FieldError, ValidationError } from '../core/errors.js';
 import { MAX_INCARNATION, MAX_LAMPORT } from './clock-bounds.js';
 import { RECORD_CHECKS, isRecordKind, type RecordKind } from '../core/records.js';
+import { SYNC_BUCKETS } from './sync-buckets.js';
 
 export const WIRE_VERSION = 1;
 export const TOPIC_MEMBERS = 'vxmesh/members/1';
 export const TOPIC_TABLE = 'vxmesh/table/1';
 export const TOPIC_TABLE_V2 = 'vxmesh/table/2';
 /** The protocol generation this build speaks (announced in its member info; absent = 1). */
-export const PROTO_VERSION = 6;
+export const PROTO_VERSION = 7;
 /** The generation that reads record format 2 (vxmesh/table/2). */
 export const PROTO_RECORDS_V2 = 2;
 /** The generation that answers UDP probes (udp-probe.ts). */
@@ -52,6 +54,8 @@ export const PROTO_SCOPED = 5;
  * enforces the rules where traffic arrives: both are written only when every live member is of it.
  */
 export const PROTO_POLICY = 6;
+/** The generation that syncs by two-level summaries (sync-buckets.ts): both sides of a sync must be of it. */
+export const PROTO_SYNC_BUCKETS = 7;
 export const PROTOCOL_SYNC = '/vxmesh/sync/1.0.0';
 export const PROTOCOL_PROBE = '/vxmesh/probe/1.0.0';
 export const PROTOCOL_QUERY = '/vxmesh/query/1.0.0';
@@ -92,6 +96,7 @@ import type {
   QueryRequest,
   SyncDigest,
   SyncFrame,
+  SyncPush,
   SyncSummary,
   TableMessage,
   WireRecord,
@@ -267,18 +272,16 @@ function decodeSyncFrameUnchecked(bytes: Uint8Array): SyncFrame {
   const members = () => arr(o.members, 'members', 100000).map((m, i) => checkMemberWithState(m, `members[${i}]`));
   switch (o.t) {
     case 'sync-summary': {
-      const parts = obj(o.partitions, 'partitions');
-      const partitions: Record<string, PartitionSummary> = {};
-      for (const [k, s] of Object.entries(parts)) {
-        const so = obj(s, `partitions.${k}`);
-        partitions[k] = {
-          count: int(so.count, `partitions.${k}.count`),
-          max: int(so.max, `partitions.${k}.max`, 0, MAX_LAMPORT),
-          hash: int(so.hash, `partitions.${k}.hash`, 0, 0xffffffff),
-        };
-      }
-      const summary: SyncSummary = { v: 1, t: 'sync-summary', members: members(), partitions };
+      const summary: SyncSummary = {
+        v: 1,
+        t: 'sync-summary',
+        members: members(),
+        partitions: summariesOf(o.partitions, 'partitions', (k) => k, MAX_LAMPORT),
+      };
       if (o.scope !== undefined) summary.scope = arr(o.scope, 'scope', 100_000).map((n, i) => name(n, `scope[${i}]`));
+      if (o.buckets !== undefined) summary.buckets = summariesOf(o.buckets, 'buckets', bucketNumber, MAX_LAMPORT);
+      if (o.memberBuckets !== undefined)
+        summary.memberBuckets = summariesOf(o.memberBuckets, 'memberBuckets', bucketNumber, MAX_INCARNATION);
       return summary;
     }
     case 'sync-digest': {
@@ -295,10 +298,13 @@ function decodeSyncFrameUnchecked(bytes: Uint8Array): SyncFrame {
           ];
         });
       }
-      return { v: 1, t: 'sync-digest', members: members(), versions };
+      const digest: SyncDigest = { v: 1, t: 'sync-digest', members: members(), versions };
+      if (o.differing !== undefined) digest.differing = bucketList(o.differing, 'differing');
+      if (o.memberDiffering !== undefined) digest.memberDiffering = bucketList(o.memberDiffering, 'memberDiffering');
+      return digest;
     }
-    case 'sync-push':
-      return {
+    case 'sync-push': {
+      const push: SyncPush = {
         v: 1,
         t: 'sync-push',
         records: arr(o.records, 'records', 1_000_000).map((r, i) => checkRecord(r, `records[${i}]`)),
@@ -307,6 +313,9 @@ function decodeSyncFrameUnchecked(bytes: Uint8Array): SyncFrame {
           return [kindOf(t[0], `want[${i}][0]`), str(t[1], `want[${i}][1]`), checkPeerId(t[2], `want[${i}][2]`)];
         }),
       };
+      if (o.members !== undefined) push.members = members();
+      return push;
+    }
     case 'sync-records':
       return {
         v: 1,
@@ -317,6 +326,35 @@ function decodeSyncFrameUnchecked(bytes: Uint8Array): SyncFrame {
       throw new WireError('t', `unknown sync frame type ${JSON.stringify(o.t)}`);
   }
 }
+
+/** Summaries keyed by partition or bucket: each key checked by `keyOf`, each field range-checked. */
+function summariesOf(
+  v: unknown,
+  field: string,
+  keyOf: (k: string, field: string) => string,
+  maxOfMax: number,
+): Record<string, PartitionSummary> {
+  const out: Record<string, PartitionSummary> = {};
+  for (const [k, s] of Object.entries(obj(v, field))) {
+    const f = `${field}.${k}`;
+    const so = obj(s, f);
+    out[keyOf(k, f)] = {
+      count: int(so.count, `${f}.count`),
+      max: int(so.max, `${f}.max`, 0, maxOfMax),
+      hash: int(so.hash, `${f}.hash`, 0, 0xffffffff),
+    };
+  }
+  return out;
+}
+
+function bucketNumber(k: string, field: string): string {
+  if (!/^(0|[1-9][0-9]*)$/.test(k) || Number(k) >= SYNC_BUCKETS)
+    throw new WireError(field, `not a bucket (0..${SYNC_BUCKETS - 1})`);
+  return k;
+}
+
+const bucketList = (v: unknown, field: string): number[] =>
+  arr(v, field, SYNC_BUCKETS).map((b, i) => int(b, `${field}[${i}]`, 0, SYNC_BUCKETS - 1));
 
 export const decodeProbeRequest = (bytes: Uint8Array) => decoding(() => decodeProbeRequestUnchecked(bytes));
 
