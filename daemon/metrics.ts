@@ -333,6 +333,16 @@ export function createMetrics(agent: Agent, d: Discovery, requests?: ApiRequestC
     'Anti-entropy syncs started again with a partner that held more than one sync takes (records past an owner burst)',
     () => d.stats.syncFollowUps,
   );
+  new Counter({
+    name: 'vxmesh_sync_summary_bytes_total',
+    help: 'Bytes of anti-entropy summaries and digests sent, by form (buckets: two-level; partitions: per owner, with members of an earlier release)',
+    labelNames: ['form'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (const [form, n] of Object.entries(d.stats.syncSummaryBytes)) this.inc({ form }, n);
+    },
+  });
   fromCounter('vxmesh_probe_failures_total', 'Failed membership probes', () => d.stats.probeFailures);
   return reg;
 }

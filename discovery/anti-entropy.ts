@@ -173,22 +173,21 @@ export class AntiEntropy {
     if (bucketed) partitions = comparedBy(partitions, peer.toString(), remote?.nets);
     const members = this.memberStates();
     try {
-      await lp.write(
-        encode(
-          bucketed
-            ? {
-                v: 1,
-                t: 'sync-summary',
-                members: [],
-                partitions: {},
-                scope,
-                buckets: partitionBuckets(partitions),
-                memberBuckets: memberBuckets(members),
-              }
-            : { v: 1, t: 'sync-summary', members, partitions, ...(scoped ? { scope } : {}) },
-        ),
-        { signal },
+      const summary = encode(
+        bucketed
+          ? {
+              v: 1,
+              t: 'sync-summary',
+              members: [],
+              partitions: {},
+              scope,
+              buckets: partitionBuckets(partitions),
+              memberBuckets: memberBuckets(members),
+            }
+          : { v: 1, t: 'sync-summary', members, partitions, ...(scoped ? { scope } : {}) },
       );
+      this.ctx.stats.syncSummaryBytes[bucketed ? 'buckets' : 'partitions'] += summary.length;
+      await lp.write(summary, { signal });
       const digest = await read('sync-digest');
       this.members.learnFrom(peer.toString(), digest.members);
       // Two-level: our partitions in a differing bucket that the peer listed nothing of, it lacks.
@@ -238,7 +237,9 @@ export class AntiEntropy {
         }
       const held = this.grouped(of, new Set(differing));
       for (const p of differing) versions[p] = (held.get(p) ?? []).map((r) => [r.kind, r.key, r.owner, r.lamport]);
-      await lp.write(encode(digest), { signal });
+      const digestBytes = encode(digest);
+      this.ctx.stats.syncSummaryBytes[summary.buckets ? 'buckets' : 'partitions'] += digestBytes.length;
+      await lp.write(digestBytes, { signal });
       const push = decodeSyncFrame((await lp.read({ signal })).subarray());
       if (push.t !== 'sync-push') throw new WireError('t', 'expected sync-push');
       if (push.members) this.members.learnFrom(remote, push.members);

@@ -59,6 +59,8 @@ export interface DiscoveryStats {
   /** Syncs started again with a partner that held more than one sync takes (connections.ts). */
   syncFollowUps: number;
   syncRecordsIn: number;
+  /** Bytes of summaries and digests sent (either side of a sync), by form (anti-entropy.ts). */
+  syncSummaryBytes: { buckets: number; partitions: number };
   probes: number;
   probeFailures: number;
   indirectProbes: number;
@@ -76,6 +78,7 @@ export const emptyStats = (): DiscoveryStats => ({
   syncFailures: 0,
   syncFollowUps: 0,
   syncRecordsIn: 0,
+  syncSummaryBytes: { buckets: 0, partitions: 0 },
   probes: 0,
   probeFailures: 0,
   indirectProbes: 0,

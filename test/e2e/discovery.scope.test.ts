@@ -3,18 +3,22 @@
  * of the hosts is held by those hosts only (its topic, its records, its claims); a host's first attach
  * fetches the network's records before it returns; its last detach drops them after the hold. Then a
  * member of the release before scoping (generation 4: holds every record, listens on vxmesh/table/2
- * only) joins: records of every network reach it, and its own reach the hosts of its network.
+ * only) joins: records of every network reach it, and its own reach the hosts of its network. Last,
+ * a member of generation 6 (a summary entry per partition and member) beside this build's two-level
+ * summaries: it fetches a network on its first attach, and this build's members sync with it.
  */
 import t from 'tap';
 import { DiscoveryCluster, endpointOf } from '../fixtures/discovery-cluster.js';
 import { eventually, type MemberProc, type Snapshot } from '../fixtures/members.js';
-import { GENERATION_4_RELEASE, buildPreviousMember } from '../fixtures/previous-release.js';
+import { GENERATION_4_RELEASE, GENERATION_6_RELEASE, buildPreviousMember } from '../fixtures/previous-release.js';
 
 const HOLD_MS = 3000;
-const c = await DiscoveryCluster.create(5, { interestHoldMs: HOLD_MS, pushPullIntervalMs: 5000 }, 'sc');
+const c = await DiscoveryCluster.create(6, { interestHoldMs: HOLD_MS, pushPullIntervalMs: 5000 }, 'sc');
 t.teardown(() => c.teardown());
 const generation4 = buildPreviousMember(GENERATION_4_RELEASE);
 t.teardown(() => generation4.remove());
+const generation6 = buildPreviousMember(GENERATION_6_RELEASE);
+t.teardown(() => generation6.remove());
 
 const snaps = (procs: MemberProc[]) => Promise.all(procs.map((p) => p.snapshot()));
 const of = (s: Snapshot, net: string) => s.endpoints.filter((e) => e.startsWith(`${net}/`));
@@ -130,5 +134,30 @@ t.test(
     );
     const s3 = await h3.snapshot();
     t.notOk(s3.endpoints.includes('sub/e5-1'), 'h3 still holds nothing of sub');
+  },
+);
+
+t.test(
+  'a member of generation 6 (summaries per partition) and this build (per bucket): both forms in one cluster',
+  async (t) => {
+    const old = c.start(6, { main: generation6.main, nodeArgs: generation6.nodeArgs });
+    await old.ready;
+    const r = await old.call<{ interests: string[] }>('interest', { network: 'sub' });
+    t.same(r.interests, ['sub'], 'sub is of interest on the generation-6 member');
+    t.same(of(await old.snapshot(), 'sub'), of(await h1.snapshot(), 'sub'), 'its first attach fetched all of sub');
+    await old.call('putEndpoint', ep(6, 1, 'sub'));
+    t.ok(
+      await eventually(async () => (await snaps([h1, h2])).every((s) => s.endpoints.includes('sub/e6-1')), 15_000),
+      'its endpoint reaches sub\u2019s hosts',
+    );
+    const bytes = async () => (await snaps([h1, h2, h3, h4])).map((s) => s.stats.syncSummaryBytes);
+    t.ok(
+      await eventually(async () => (await bytes()).some((b) => b.partitions > 0), 30_000, 500),
+      'this build syncs per partition with it (either side)',
+    );
+    t.ok(
+      (await bytes()).every((b) => b.buckets > 0),
+      'and per bucket among its own members',
+    );
   },
 );

@@ -56,6 +56,7 @@ const fakeDiscovery = {
     syncRuns: 1,
     syncFailures: 0,
     syncFollowUps: 2,
+    syncSummaryBytes: { buckets: 1200, partitions: 0 },
     probeFailures: 0,
   },
 } as unknown as Discovery;
@@ -87,6 +88,7 @@ t.test('names: one per thing, labels for directions and reasons', async (t) => {
   t.match(text, /^vxmesh_gossip_messages_total\{direction="in"\} 7$/m);
   t.match(text, /^vxmesh_gossip_messages_total\{direction="out"\} 5$/m);
   t.match(text, /^vxmesh_sync_follow_ups_total 2$/m, 'follow-up syncs');
+  t.match(text, /^vxmesh_sync_summary_bytes_total\{form="buckets"\} 1200$/m, 'summary bytes by form');
   t.notMatch(text, /vxmesh_gossip_messages_(in|out)_total/, 'no _in/_out pairs');
   t.match(text, /^vxmesh_endpoint_refusals\{reason="mac-in-use"\} 1$/m, 'refused now, by reason');
   t.match(text, /^vxmesh_endpoint_refusals_total 4$/m, 'refusals since start');
