@@ -100,6 +100,7 @@ export class Agent extends EventEmitter {
     await loop.run('start');
     await this.core.wireguard?.run(true);
     await this.runEgress();
+    await this.core.egress?.watch().catch((e: unknown) => log.warn({ err: String(e) }, 'egress: no change reports'));
     await dns?.begin();
     // The periodic tick: drift repair (tables, then egress: every few ticks), addresses still to give back, the store's definitions.
     this.tick = setInterval(() => {
@@ -369,6 +370,7 @@ export class Agent extends EventEmitter {
     if (this.stopped) return;
     this.stopped = true;
     if (this.tick) clearInterval(this.tick);
+    this.core.egress?.stopWatching();
     await this.core.dns?.stop();
     this.core.hold.stop();
     await this.core.loop.stop();

@@ -14,6 +14,10 @@ import type { EgressPort, OverlayDriver } from './ports.js';
 
 /** Egress drift repair every this many periodic ticks. */
 export const EGRESS_EVERY = 6;
+/** The same while the packet filter reports its changes (watch()): a safety net only (5 min at 5 s). */
+export const EGRESS_EVERY_WATCHED = 60;
+/** A run this long after a reported change (a burst of changes, e.g. dockerd's, ends in one run). */
+export const FILTER_CHANGE_DELAY_MS = 200;
 
 export interface EgressInputs {
   networks(): Map<string, NetworkDefinition>;
@@ -31,6 +35,9 @@ export class EgressSync {
   /** The run after the one in progress (which read its inputs before the change that asks for it). */
   private queued?: Promise<EgressResult | undefined>;
   private ticks = 0;
+  /** Packet-filter changes are reported (watch()): the periodic run is a safety net only. */
+  watched = false;
+  private changeRun?: NodeJS.Timeout;
   private warnedNoUplink = false;
   private lastGuard?: string;
   /** What the last run without errors was made of (intent()): an attach or detach that keeps it runs nothing. */
@@ -40,7 +47,7 @@ export class EgressSync {
     private readonly inputs: EgressInputs,
     private readonly driver: Pick<OverlayDriver, 'ensureGatewayLink' | 'overlayNetnsPath'>,
     private readonly overlays: Overlays,
-    private readonly egress: Pick<EgressPort, 'reconcile' | 'drift'>,
+    private readonly egress: Pick<EgressPort, 'reconcile' | 'drift' | 'watchChanges' | 'stopWatching'>,
     private readonly log: Logger,
   ) {}
 
@@ -70,8 +77,34 @@ export class EgressSync {
    * of a core to an idle agent with one network). Attach, detach and start run at once.
    */
   async periodic(): Promise<EgressResult | undefined> {
-    if (++this.ticks % EGRESS_EVERY !== 0) return undefined;
+    if (++this.ticks % (this.watched ? EGRESS_EVERY_WATCHED : EGRESS_EVERY) !== 0) return undefined;
     return this.run();
+  }
+
+  /**
+   * Drift repaired when the packet filter reports a change where we write (ours too: that run changes
+   * nothing), instead of reading every namespace's rules every EGRESS_EVERY ticks. Without reports
+   * (iptables' legacy backend), the periodic run stays as it was.
+   */
+  async watch(): Promise<void> {
+    this.watched = (await this.egress.watchChanges?.(() => this.onFilterChange())) ?? false;
+    this.log.debug({ watched: this.watched }, 'egress: packet-filter changes reported');
+  }
+
+  stopWatching(): void {
+    if (this.changeRun) clearTimeout(this.changeRun);
+    this.changeRun = undefined;
+    this.egress.stopWatching?.();
+    this.watched = false;
+  }
+
+  private onFilterChange(): void {
+    if (this.changeRun) return;
+    this.changeRun = setTimeout(() => {
+      this.changeRun = undefined;
+      this.run().catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'egress reconcile failed'));
+    }, FILTER_CHANGE_DELAY_MS);
+    this.changeRun.unref();
   }
 
   /**

@@ -149,7 +149,10 @@ export interface EgressPort {
   reconcile(networks: EgressNetwork[], guarded: GuardedNetwork[], vxlan?: VxlanGuard): Promise<EgressResult>;
   /** Rule changes a reconcile would make now for this network (empty: the kernel matches). */
   drift(networks: EgressNetwork[], vni: number, guarded: GuardedNetwork[]): Promise<string[]>;
-  readonly counters: { runs: number; changes: number; errors: number };
+  readonly counters: { runs: number; changes: number; errors: number; filterEvents?: number };
+  /** Reports packet-filter changes where it writes, from now on; false: it cannot here (legacy iptables). */
+  watchChanges?(onChange: () => void): Promise<boolean>;
+  stopWatching?(): void;
   /** Plain networks' VXLAN dropped because it came from no member's VTEP. */
   vxlanDrops?(): Promise<number>;
   /** Whether nothing on this host uses the port (a trial bind). */

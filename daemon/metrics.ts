@@ -177,6 +177,11 @@ export function createMetrics(agent: Agent, d: Discovery, requests?: ApiRequestC
     () => agent.egressCounters()?.changes ?? 0,
   );
   fromCounter(
+    'vxmesh_egress_filter_events_total',
+    'Polls that found the packet filter changed where egress writes (nf_tables notifications; each starts a run)',
+    () => agent.egressCounters()?.filterEvents ?? 0,
+  );
+  fromCounter(
     'vxmesh_egress_errors_total',
     'Places (host or a network) where egress rules could not be applied',
     () => agent.egressCounters()?.errors ?? 0,

@@ -85,6 +85,8 @@ export async function startAgent(cfg: AgentConfig, log: Logger): Promise<Running
       reconcile: (nets, guarded, vxlan) => e.reconcile(nets, cfg.dns ? guarded : [], vxlan),
       drift: (nets, vni, guarded) => e.drift(nets, vni, cfg.dns ? guarded : []),
       counters: e.counters,
+      watchChanges: (onChange) => e.watchChanges(onChange),
+      stopWatching: () => e.stopWatching(),
       vxlanDrops: () => e.vxlanDrops(),
       hostPortFree,
     };

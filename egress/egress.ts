@@ -5,7 +5,8 @@
  * deleted or changed by hand comes back at the next run; chains of ours no longer wanted are removed.
  */
 import type { Logger } from '../core/logger.js';
-import { commandRunner, droppedBy, parseSave, type IptablesRunner } from './iptables.js';
+import { commandRunner, droppedBy, iptablesBackend, parseSave, type IptablesRunner } from './iptables.js';
+import { FilterEvents } from './filter-events.js';
 import {
   dnsGuardRules,
   hostRules,
@@ -57,7 +58,11 @@ export class Egress {
   private readonly canonical = new Map<string, string>();
   /** Per family: the host was found without any chain of ours, and no network wants one since. */
   private readonly hostClean = new Set<4 | 6>();
-  readonly counters = { runs: 0, changes: 0, errors: 0 };
+  readonly counters = { runs: 0, changes: 0, errors: 0, filterEvents: 0 };
+  /** Listeners of packet-filter changes in the namespaces of the last run (watchChanges). */
+  private events?: FilterEvents;
+  /** The namespaces the last run wrote in (undefined: the host's). */
+  private lastNamespaces = new Set<string | undefined>();
 
   private readonly forwarding: ForwardingSwitch;
 
@@ -96,12 +101,57 @@ export class Egress {
       if (ok && family === 6 && nets.some((n) => n.overlay6 !== undefined && (n.uplinks6 ?? []).length > 0))
         await this.ensureForwarding6(result);
     }
+    this.lastNamespaces = new Set([this.opts.hostNetns, ...namespaceRules(nets, guarded).keys()]);
+    this.listen();
     this.counters.changes += result.changes.length;
     this.counters.errors += result.errors.length;
     if (result.changes.length) this.opts.log.info({ changes: result.changes }, 'egress rules reconciled');
     for (const e of result.errors)
       this.opts.log.warn({ where: e.where, err: e.message }, 'egress rules could not be applied');
     return result;
+  }
+
+  /**
+   * Reports changes of the packet filter in the host's and the last run's namespaces from now on (the
+   * caller reconciles then), and whether it can: only with iptables' nf_tables backend.
+   */
+  async watchChanges(onChange: () => void): Promise<boolean> {
+    if (this.events) return true;
+    if ((await iptablesBackend()) !== 'nf_tables') return false;
+    const events = new FilterEvents(() => {
+      this.counters.filterEvents++;
+      onChange();
+    });
+    try {
+      events.watch(this.opts.hostNetns);
+    } catch (e) {
+      this.opts.log.warn(
+        { err: (e as Error).message },
+        'no packet-filter notifications: drift repaired by the periodic run',
+      );
+      events.close();
+      return false;
+    }
+    this.events = events;
+    this.listen();
+    return true;
+  }
+
+  stopWatching(): void {
+    this.events?.close();
+    this.events = undefined;
+  }
+
+  /** Listeners in exactly the namespaces of the last run (one just deleted is skipped). */
+  private listen(): void {
+    if (!this.events) return;
+    this.events.keepOnly(this.lastNamespaces);
+    for (const netns of this.lastNamespaces)
+      try {
+        this.events.watch(netns);
+      } catch (e) {
+        this.opts.log.debug({ netns, err: (e as Error).message }, 'packet-filter notifications: namespace not watched');
+      }
   }
 
   private async syncInto(

@@ -81,6 +81,26 @@ export const commandRunner: IptablesRunner = {
   },
 };
 
+/**
+ * Which backend `iptables` runs here: `nf_tables` reports every change (filter-events.ts), `legacy`
+ * none; `unknown` when its version line says neither (or it cannot run).
+ */
+export function iptablesBackend(): Promise<'nf_tables' | 'legacy' | 'unknown'> {
+  return new Promise((resolve) =>
+    execFile('iptables', ['--version'], (err, stdout) =>
+      resolve(
+        err
+          ? 'unknown'
+          : stdout.includes('(nf_tables)')
+            ? 'nf_tables'
+            : stdout.includes('(legacy)')
+              ? 'legacy'
+              : 'unknown',
+      ),
+    ),
+  );
+}
+
 /** Throws a clear error when iptables-save / iptables-restore cannot run here. */
 export async function checkIptables(runner: IptablesRunner = commandRunner): Promise<void> {
   await runner.save();

@@ -251,12 +251,21 @@ t.test('a rule deleted by hand comes back; fdb shows the egress state', async (t
   await $`nsenter --net=${h1.netnsPath} iptables -D FORWARD -j VXMESH-FORWARD`;
   await until('jump restored', async () => (await ours(h1.netnsPath)).includes('-A FORWARD -j VXMESH-FORWARD'));
   t.pass('the FORWARD jump is back');
+  // In an overlay namespace too (its own listener); the agent's periodic run is 30 s away here.
+  const web = await c.vxJson<{ vni: number }>(1, ['network', 'inspect', 'web']);
+  const overlay = `/run/netns/${c.overlayPrefix(1)}${web.vni}`;
+  const events = async () => Number(/vxmesh_egress_filter_events_total (\d+)/.exec(await metrics(h1.netns))?.[1]);
+  const before = await events();
+  await $`nsenter --net=${overlay} iptables -t filter -F VXMESH-DNS`;
+  await until('overlay rule restored', async () => (await ours(overlay)).some((l) => l.startsWith('-A VXMESH-DNS')));
+  t.pass('the overlay namespace\u2019s DNS guard is back');
+  t.ok((await events()) > before, 'the change was reported by the kernel (nf_tables notification)');
   t.equal(await askAddress(c.tb, ct1, OUTSIDE_HOST, 7000), h1.vtep, 'egress works again');
   const fdb = await c.vx(1, ['fdb', 'web', '--check'], { nothrow: true });
   t.equal(fdb.exitCode, 0, 'fdb --check passes once repaired');
   t.match(fdb.stdout, /egress nat via vxg\d+/, 'fdb shows the egress state');
   const m = await metrics(h1.netns);
-  t.ok(Number(/vxmesh_egress_rule_changes_total (\d+)/.exec(m)?.[1]) >= 2, 'the repairs are counted in /metrics');
+  t.ok(Number(/vxmesh_egress_rule_changes_total (\d+)/.exec(m)?.[1]) >= 3, 'the repairs are counted in /metrics');
   t.match(m, /vxmesh_egress_errors_total 0/, 'no egress error');
   t.match(await metrics(h2.netns), /vxmesh_published_ports 1/, 'h2 publishes one port');
 });

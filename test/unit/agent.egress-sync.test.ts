@@ -6,7 +6,7 @@ import type { EgressPort } from '../../agent/ports.js';
 import type { EgressNetwork, GuardedNetwork } from '../../egress/rules.js';
 import { agentParts, FakeCluster, FakeOverlay } from '../fixtures/agent-fakes.js';
 import { silentLogger } from '../../core/logger.js';
-import { EGRESS_EVERY, EgressSync } from '../../agent/egress-sync.js';
+import { EGRESS_EVERY, EGRESS_EVERY_WATCHED, EgressSync, FILTER_CHANGE_DELAY_MS } from '../../agent/egress-sync.js';
 import { Overlays } from '../../agent/overlays.js';
 
 function fakeEgress(busy: string[] = []) {
@@ -185,4 +185,50 @@ t.test('an attach or detach that changes nothing egress is made of runs no packe
   t.equal(e.runs.length, runs + 2, 'its published port goes: a run');
   await agent.attach(decodeAttach({ network: 'sealed', netns: 'ct4' }));
   t.equal(e.runs.length, runs + 3, 'another network: a run');
+});
+
+t.test('with packet-filter changes reported, a report starts a run; the periodic run is a safety net', async (t) => {
+  const e = fakeEgress();
+  let report: () => void = () => undefined;
+  let stopped = 0;
+  e.port.watchChanges = (onChange) => {
+    report = onChange;
+    return Promise.resolve(true);
+  };
+  e.port.stopWatching = () => void stopped++;
+  const driver = new FakeOverlay();
+  const sync = new EgressSync(
+    { networks: () => new Map(), endpoints: () => [] },
+    driver,
+    new Overlays(driver, true),
+    e.port,
+    silentLogger,
+  );
+  await sync.watch();
+  t.ok(sync.watched, 'watched');
+  for (let i = 1; i <= EGRESS_EVERY_WATCHED - 1; i++) await sync.periodic();
+  t.equal(e.runs.length, 0, `no periodic run in ${EGRESS_EVERY_WATCHED - 1} ticks`);
+  await sync.periodic();
+  t.equal(e.runs.length, 1, `one at tick ${EGRESS_EVERY_WATCHED}`);
+  report();
+  report();
+  report();
+  await new Promise((r) => setTimeout(r, FILTER_CHANGE_DELAY_MS + 100));
+  t.equal(e.runs.length, 2, 'three reports close together: one run');
+  sync.stopWatching();
+  t.equal(stopped, 1, 'stopWatching stops the listeners');
+  t.notOk(sync.watched);
+
+  const legacy = fakeEgress();
+  legacy.port.watchChanges = () => Promise.resolve(false);
+  const plain = new EgressSync(
+    { networks: () => new Map(), endpoints: () => [] },
+    driver,
+    new Overlays(driver, true),
+    legacy.port,
+    silentLogger,
+  );
+  await plain.watch();
+  for (let i = 1; i <= EGRESS_EVERY; i++) await plain.periodic();
+  t.equal(legacy.runs.length, 1, `no reports (legacy iptables): a run every ${EGRESS_EVERY} ticks as before`);
 });
