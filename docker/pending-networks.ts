@@ -7,7 +7,6 @@
  * network's endpoint calls fail with the reason.
  */
 import fs from 'node:fs';
-import Docker from 'dockerode';
 import { NAME_PATTERN } from '../core/names.js';
 import { NotFoundError, ValidationError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -15,6 +14,8 @@ import { GENERIC, MTU_OPTION, type CreateNetworkCall } from './requests.js';
 
 /** The name of network `networkId` as the engine at `socketPath` knows it, once it does. */
 export async function engineNetworkName(socketPath: string, networkId: string, timeoutMs = 10_000): Promise<string> {
+  // The engine's client is loaded when first needed: ~10 MB of an agent's memory otherwise.
+  const { default: Docker } = await import('dockerode');
   const docker = new Docker({ socketPath, timeout: 2000 });
   const deadline = Date.now() + timeoutMs;
   for (;;) {

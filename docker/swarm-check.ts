@@ -5,7 +5,6 @@
  * (`GET /info`) when its socket exists.
  */
 import fs from 'node:fs';
-import Docker from 'dockerode';
 
 /** What `GET /info` says about the swarm (the fields read). */
 export interface SwarmInfo {
@@ -25,6 +24,8 @@ export function swarmClash(info: SwarmInfo, vxlanPort: number): string | undefin
 export async function swarmClashOfEngine(socketPath: string, vxlanPort: number): Promise<string | undefined> {
   if (!fs.existsSync(socketPath)) return undefined;
   try {
+    // Loaded only when there is an engine to ask: ~10 MB of an agent's memory otherwise.
+    const { default: Docker } = await import('dockerode');
     const info = (await new Docker({ socketPath, timeout: 2000 }).info()) as SwarmInfo;
     return swarmClash(info, vxlanPort);
   } catch {
