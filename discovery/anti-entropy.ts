@@ -52,6 +52,14 @@ import { OWNER_BOUND, type RecordKind } from '../core/records.js';
 
 const SYNC_TIMEOUT_MS = 15_000;
 
+/** What a sync left: `more` than one sync carries either way; records we `pushed`, and whether past a burst. */
+export interface SyncOutcome {
+  more: boolean;
+  pushed: number;
+  pushedPast: boolean;
+}
+const NOTHING: SyncOutcome = { more: false, pushed: 0, pushedPast: false };
+
 /**
  * The partitions a member of PROTO_SYNC_BUCKETS compares with us as responder (its `responderScope`):
  * shared ones, its own, and those of the networks its statement names (`nets`); both sides must fold
@@ -116,9 +124,9 @@ export class AntiEntropy {
    * A sync with a member. A connection opened only for it is closed afterwards when this agent
    * already has its share of connections: connections stay bounded whatever the cluster's size.
    */
-  async syncWith(m: Pick<Member, 'peerId' | 'addrs'>): Promise<boolean> {
+  async syncWith(m: Pick<Member, 'peerId' | 'addrs'>): Promise<SyncOutcome> {
     const node = this.ctx.node();
-    if (!node) return false;
+    if (!node) return NOTHING;
     const peer = peerIdFromString(m.peerId);
     const wasConnected = node.getConnections(peer).length > 0;
     await node.dial(dialTarget(m), { signal: AbortSignal.timeout(3000) });
@@ -144,9 +152,9 @@ export class AntiEntropy {
    * sync carries either way: the peer holds more that we lack (past a burst per owner, or refused by
    * the owners' budgets now), or lacks more of ours than a burst (a host that wrote many at once).
    */
-  async sync(peer: PeerId): Promise<boolean> {
+  async sync(peer: PeerId): Promise<SyncOutcome> {
     const node = this.ctx.node();
-    if (!node) return false;
+    if (!node) return NOTHING;
     const { table } = this.ctx;
     const signal = AbortSignal.timeout(SYNC_TIMEOUT_MS);
     const stream = await node.dialProtocol(peer, PROTOCOL_SYNC, { signal });
@@ -193,13 +201,13 @@ export class AntiEntropy {
       // Two-level: our partitions in a differing bucket that the peer listed nothing of, it lacks.
       if (bucketed)
         for (const p of inBuckets(Object.keys(partitions), (k) => k, digest.differing ?? [])) digest.versions[p] ??= [];
-      const { push, want, more } = this.compare(digest, of);
+      const { push, want, more, pushedPast } = this.compare(digest, of);
       const ours = bucketed ? { members: inBuckets(members, (m) => m.peerId, digest.memberDiffering ?? []) } : {};
       await lp.write(encode({ v: 1, t: 'sync-push', records: push.map(toWire), want, ...ours }), { signal });
       const got = await read('sync-records');
       const overBudget = await this.mergeVerified(got.records);
       this.onSynced();
-      return more || overBudget > 0;
+      return { more: more || overBudget > 0, pushed: push.length, pushedPast };
     } catch (e) {
       this.failed(e, 'initiate');
       throw e;
@@ -299,13 +307,14 @@ export class AntiEntropy {
   private compare(
     digest: SyncDigest,
     of: Partitioner,
-  ): { push: TableRecord[]; want: Array<[RecordKind, string, string]>; more: boolean } {
+  ): { push: TableRecord[]; want: Array<[RecordKind, string, string]>; more: boolean; pushedPast: boolean } {
     const push: TableRecord[] = [];
     const want: Array<[RecordKind, string, string]> = [];
     const cap = this.ctx.timers.floodBurst;
     const wantCap = this.ctx.stats.syncRuns > 0 ? cap : Infinity;
     const held = this.grouped(of, new Set(Object.keys(digest.versions)));
     let more = false;
+    let pushedPast = false;
     for (const [p, theirs] of Object.entries(digest.versions)) {
       let pushed = 0;
       let wanted = 0;
@@ -318,7 +327,7 @@ export class AntiEntropy {
         const lam = theirMap.get(`${r.kind}\u0000${r.key}\u0000${r.owner}`);
         if (lam === undefined || lam < r.lamport) {
           if (pushed++ < cap) push.push(r);
-          else more = true;
+          else more = pushedPast = true;
         }
       }
       for (const [kind, key, owner, lamport] of theirs) {
@@ -336,7 +345,7 @@ export class AntiEntropy {
         }
       }
     }
-    return { push, want, more };
+    return { push, want, more, pushedPast };
   }
 
   /**

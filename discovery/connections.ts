@@ -171,20 +171,34 @@ export class Connections {
    * once the budget has refilled (burst ÷ rate: 10 s by default), and so on while there is more: an
    * owner's records reach a host at its budget's pace, not at one burst per periodic sync with a
    * random partner. The importing host drives its own (the others skip it as a sync partner while
-   * its records are over their budget), and each receiver's budget still bounds what it takes.
+   * its records are over their budget), and each receiver's budget still bounds what it takes: once
+   * a chain pushed past a burst, it goes on with another member of our networks when the partner
+   * has everything, for as long as each next member still lacked some (an import reaches every
+   * member at the budget's pace, not only the random partners' neighbours).
    */
-  async syncAndFollow(m: Pick<Member, 'peerId' | 'addrs'>): Promise<void> {
-    const more = await this.antiEntropy.syncWith(m).catch(() => false);
-    if (!more || this.followUp !== undefined || this.ctx.stopped()) return;
-    this.followUp = m.peerId;
+  async syncAndFollow(m: Pick<Member, 'peerId' | 'addrs'>, driving = false): Promise<void> {
+    const r = await this.antiEntropy.syncWith(m).catch(() => ({ more: false, pushed: 0, pushedPast: false }));
+    const drive = driving || r.pushedPast;
+    const next = r.more ? m.peerId : drive && r.pushed > 0 ? this.anotherOfOurNetworks(m.peerId) : undefined;
+    if (next === undefined || this.followUp !== undefined || this.ctx.stopped()) return;
+    this.followUp = next;
     const refillMs = (1000 * this.ctx.timers.floodBurst) / this.ctx.timers.floodRecordsPerSecond;
     setTimeout(() => {
       this.followUp = undefined;
-      const again = this.ctx.membership.get(m.peerId);
+      const again = this.ctx.membership.get(next);
       if (this.ctx.stopped() || again?.state !== 'alive') return;
       this.ctx.stats.syncFollowUps++;
-      void this.syncAndFollow(again);
+      void this.syncAndFollow(again, drive);
     }, refillMs).unref();
+  }
+
+  /** A random live member other than `not` that names a network we hold (any live member without our networks' names). */
+  private anotherOfOurNetworks(not: string): string | undefined {
+    const mine = new Set(this.ctx.interests.names().map(networkTag));
+    const others = this.ctx.membership.others(['alive']).filter((x) => x.peerId !== not);
+    const sharing = others.filter((x) => x.nets?.some((tag) => mine.has(tag)));
+    const pool = sharing.length > 0 ? sharing : others;
+    return pool[Math.floor(Math.random() * pool.length)]?.peerId;
   }
 
   async reconnectDead(): Promise<void> {

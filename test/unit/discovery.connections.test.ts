@@ -4,7 +4,8 @@
  */
 import t from 'tap';
 import { Connections, WELCOME_SYNCS } from '../../discovery/connections.js';
-import type { AntiEntropy } from '../../discovery/anti-entropy.js';
+import type { AntiEntropy, SyncOutcome } from '../../discovery/anti-entropy.js';
+import { networkTag } from '../../discovery/interests.js';
 import type { DiscoveryContext } from '../../discovery/context.js';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,13 +14,15 @@ import { silentLogger } from '../../core/logger.js';
 import { loadPersisted, Persistence, rememberedSeeds, type PersistedClocks } from '../../discovery/persistence.js';
 import { ReplicatedTable } from '../../discovery/table.js';
 
+const NOTHING: SyncOutcome = { more: false, pushed: 0, pushedPast: false };
+
 function connections(liveOthers: number): { c: Connections; synced: string[] } {
   const synced: string[] = [];
   const ctx = {
     membership: { others: () => Array.from({ length: liveOthers }, (_, i) => ({ peerId: `p${i}` })) },
   } as unknown as DiscoveryContext;
   const antiEntropy = {
-    syncWith: async (m: { peerId: string }) => void synced.push(m.peerId),
+    syncWith: async (m: { peerId: string }) => (synced.push(m.peerId), NOTHING),
   } as unknown as AntiEntropy;
   return { c: new Connections(ctx, [], [], antiEntropy), synced };
 }
@@ -63,7 +66,7 @@ t.test('periodic sync: three rounds in four with a connected member, the fourth 
   const node = { getConnections: () => [{ remotePeer: { toString: () => 'p7' } }] };
   const ctx = { membership: { others: () => live }, node: () => node } as unknown as DiscoveryContext;
   const antiEntropy = {
-    syncWith: async (m: { peerId: string }) => void synced.push(m.peerId),
+    syncWith: async (m: { peerId: string }) => (synced.push(m.peerId), NOTHING),
   } as unknown as AntiEntropy;
   const c = new Connections(ctx, [], [], antiEntropy);
   for (let r = 0; r < 8; r++) await c.syncRandom(() => 0);
@@ -80,7 +83,7 @@ t.test('periodic sync: never with a member that wrote over its record budget lat
   const node = { getConnections: () => live.map((m) => ({ remotePeer: { toString: () => m.peerId } })) };
   const ctx = { membership: { others: () => live }, node: () => node } as unknown as DiscoveryContext;
   const antiEntropy = {
-    syncWith: async (m: { peerId: string }) => void synced.push(m.peerId),
+    syncWith: async (m: { peerId: string }) => (synced.push(m.peerId), NOTHING),
   } as unknown as AntiEntropy;
   const flooding = new Set(['p0', 'p2']);
   const c = new Connections(ctx, [], [], antiEntropy, (p) => flooding.has(p));
@@ -113,9 +116,9 @@ t.test(
     const antiEntropy = {
       syncWith: async (m: { peerId: string }) => {
         synced.push(m.peerId);
-        if (more-- > 0) return true;
+        if (more-- > 0) return { ...NOTHING, more: true };
         done();
-        return false;
+        return NOTHING;
       },
     } as unknown as AntiEntropy;
     const c = new Connections(ctx, [], [], antiEntropy);
@@ -132,6 +135,60 @@ t.test(
     await new Promise((r) => setTimeout(r, 50));
     t.equal(synced.length, 5, 'a dead partner is not synced again');
     stopped = true;
+  },
+);
+
+t.test(
+  'an import past a burst goes on with another member of our networks while each next one still lacked some',
+  async (t) => {
+    const synced: string[] = [];
+    const blue = [networkTag('blue')];
+    const live = [
+      { peerId: 'p1', state: 'alive', nets: blue },
+      { peerId: 'p2', state: 'alive', nets: blue },
+      { peerId: 'other', state: 'alive', nets: [networkTag('green')] },
+    ];
+    const ctx = {
+      membership: { others: () => live, get: (p: string) => live.find((m) => m.peerId === p) },
+      interests: { names: () => ['blue'] },
+      node: () => ({ getConnections: () => [] }),
+      stopped: () => false,
+      stats: { syncFollowUps: 0 },
+      timers: { floodBurst: 1, floodRecordsPerSecond: 200 },
+    } as unknown as DiscoveryContext;
+    // p1: past a burst, then the rest; p2: lacked a few; then whoever comes next has everything.
+    const outcomes: SyncOutcome[] = [
+      { more: true, pushed: 2000, pushedPast: true },
+      { more: false, pushed: 300, pushedPast: false },
+      { more: false, pushed: 12, pushedPast: false },
+      NOTHING,
+    ];
+    let done: () => void = () => undefined;
+    const finished = new Promise<void>((r) => (done = r));
+    const antiEntropy = {
+      syncWith: async (m: { peerId: string }) => {
+        synced.push(m.peerId);
+        const o = outcomes.shift() ?? NOTHING;
+        if (outcomes.length === 0) done();
+        return o;
+      },
+    } as unknown as AntiEntropy;
+    const c = new Connections(ctx, [], [], antiEntropy);
+    const alive = setInterval(() => undefined, 1000);
+    t.teardown(() => clearInterval(alive));
+    await c.syncAndFollow(live[0] as never);
+    await Promise.race([finished, new Promise((r) => setTimeout(r, 2000))]);
+    await new Promise((r) => setTimeout(r, 30));
+    t.same(synced.slice(0, 3), ['p1', 'p1', 'p2'], 'p1 until it has all, then p2 (of blue, not the member of green)');
+    t.equal(synced.length, 4, 'then one more member of blue, which lacked nothing: the chain ends');
+    t.not(synced[3], 'other', 'never the member of another network');
+
+    // Without a push past a burst, a sync that pushed a few records is not followed by another member.
+    synced.length = 0;
+    outcomes.push({ more: false, pushed: 5, pushedPast: false });
+    await c.syncAndFollow(live[0] as never);
+    await new Promise((r) => setTimeout(r, 30));
+    t.same(synced, ['p1'], 'an ordinary sync: no chain');
   },
 );
 
