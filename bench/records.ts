@@ -22,6 +22,7 @@ import { KernelEventSocket } from '../dataplane/netlink/event-socket.js';
 import { Cluster } from '../sim/cluster.js';
 import { MemberProc } from '../test/fixtures/members.js';
 import { memoryOf } from './proc-stats.js';
+import { writeResults } from './results-file.js';
 import { sleep, until } from './wait.js';
 
 const BIG = Number(process.env.RECORDS_BIG ?? 20_000);
@@ -269,16 +270,7 @@ try {
     rss_kib_per_record: perRecordKb(at.rssMb - before.rssMb),
     heap_kib_per_record: perRecordKb(at.heapMb - before.heapMb),
   };
-  const file = path.join(
-    path.dirname(new URL(import.meta.url).pathname),
-    '..',
-    '..',
-    'bench',
-    'results',
-    'records.json',
-  );
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  writeResults('records.json', result);
 } finally {
   for (const s of sockets) {
     s.ks.close();

@@ -9,11 +9,10 @@
  *
  * npm run bench:sync-summary → bench/results/sync-summary.json (SYNC_SUMMARY_SIZES=100,1000,10000)
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { fnv1a } from '../core/hash.js';
+import { writeResults } from './results-file.js';
 import { signStatement } from '../discovery/member-statement.js';
 import { differingBuckets, inBuckets, memberBuckets, partitionBuckets } from '../discovery/sync-buckets.js';
 import { encode, PROTO_VERSION, type MemberInfo, type MemberState, type PartitionSummary } from '../discovery/wire.js';
@@ -156,16 +155,9 @@ for (const n of SIZES) {
     );
   }
 }
-const out = path.join(
-  path.dirname(new URL(import.meta.url).pathname),
-  '..',
-  '..',
-  'bench',
-  'results',
+const out = writeResults(
   'sync-summary.json',
-);
-fs.writeFileSync(
-  out,
-  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, per_member_records: PER_MEMBER, runs }, null, 1)}\n`,
+  { date: new Date().toISOString(), node: process.version, per_member_records: PER_MEMBER, runs },
+  1,
 );
 console.log(`wrote ${out}`);

@@ -25,6 +25,18 @@ function fakeEgress(busy: string[] = []) {
   return { port, runs, guardedRuns };
 }
 
+/** An egress sync with no network and no endpoint, over `port`. */
+function emptySync(port: Pick<EgressPort, 'reconcile' | 'drift' | 'watchChanges' | 'stopWatching'>): EgressSync {
+  const driver = new FakeOverlay();
+  return new EgressSync(
+    { networks: () => new Map(), endpoints: () => [] },
+    driver,
+    new Overlays(driver, true),
+    port,
+    silentLogger,
+  );
+}
+
 async function setup(egress?: EgressPort) {
   const cluster = new FakeCluster('self');
   const driver = new FakeOverlay();
@@ -92,14 +104,7 @@ t.test('publish refusals name publish: taken here, in use by a process, internal
 
 t.test('the periodic egress check runs every EGRESS_EVERY ticks, not every tick', async (t) => {
   const e = fakeEgress();
-  const driver = new FakeOverlay();
-  const sync = new EgressSync(
-    { networks: () => new Map(), endpoints: () => [] },
-    driver,
-    new Overlays(driver, true),
-    e.port,
-    silentLogger,
-  );
+  const sync = emptySync(e.port);
   for (let i = 1; i <= 2 * EGRESS_EVERY; i++) await sync.periodic();
   t.equal(e.runs.length, 2, `2 runs in ${2 * EGRESS_EVERY} ticks`);
   await sync.run();
@@ -196,14 +201,7 @@ t.test('with packet-filter changes reported, a report starts a run; the periodic
     return Promise.resolve(true);
   };
   e.port.stopWatching = () => void stopped++;
-  const driver = new FakeOverlay();
-  const sync = new EgressSync(
-    { networks: () => new Map(), endpoints: () => [] },
-    driver,
-    new Overlays(driver, true),
-    e.port,
-    silentLogger,
-  );
+  const sync = emptySync(e.port);
   await sync.watch();
   t.ok(sync.watched, 'watched');
   for (let i = 1; i <= EGRESS_EVERY_WATCHED - 1; i++) await sync.periodic();
@@ -221,13 +219,7 @@ t.test('with packet-filter changes reported, a report starts a run; the periodic
 
   const legacy = fakeEgress();
   legacy.port.watchChanges = () => Promise.resolve(false);
-  const plain = new EgressSync(
-    { networks: () => new Map(), endpoints: () => [] },
-    driver,
-    new Overlays(driver, true),
-    legacy.port,
-    silentLogger,
-  );
+  const plain = emptySync(legacy.port);
   await plain.watch();
   for (let i = 1; i <= EGRESS_EVERY; i++) await plain.periodic();
   t.equal(legacy.runs.length, 1, `no reports (legacy iptables): a run every ${EGRESS_EVERY} ticks as before`);
